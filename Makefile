@@ -1,0 +1,53 @@
+# Neural Networks — Principles and Practice in Python
+#   make book   build the HTML book into _build/html (executes every chapter, cached)
+#   make test   the whole test suite: unit tests, nbval over every notebook, browser check
+#   make bench  NumPy-vs-PyTorch benchmarks (python -m bench)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup book html test unit browser bench exercises clean
+
+setup: $(STAMP)
+
+# torch first and alone (see requirements.txt), then everything else pinned, then us.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Sphinx does not re-copy static files it already copied: drop them when vendor/ changes.
+vendor/.vendored: course_lib/book_assets.py | $(STAMP)
+	$(PY) -m course_lib.book_assets vendor
+	rm -rf _build/html/_static
+
+# Full-size execution (quick mode off); jupyter-cache re-runs only changed chapters.
+html: $(STAMP) vendor/.vendored
+	env -u COURSE_LIB_QUICK $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
+	@echo
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+	@echo "Serve it with: $(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000"
+	@echo "           and open http://127.0.0.1:8000/"
+
+book: html
+
+# Unit tests and every notebook under nbval (quick mode, no network), then the browser check.
+unit: $(STAMP)
+	COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile -m "not browser" \
+		--nbval-lax tests book solutions
+
+browser: html
+	$(PY) -m pytest -m browser tests/test_browser.py
+
+test: unit browser
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf _build vendor .cache/npm

@@ -1,0 +1,1 @@
+"""Benchmarks: NumPy (scratch) against PyTorch CPU, measured in the same run."""

@@ -1,0 +1,80 @@
+"""``python -m bench``: run every benchmark and print one table of NumPy/PyTorch ratios.
+
+Options: ``--quick`` (small sizes, a smoke run), ``--only NAME`` (a benchmark module),
+``--threads N`` (default: all cores; NumPy's BLAS and torch get the same count),
+``--markdown`` (print the table as Markdown for bench/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import os
+import platform
+import sys
+
+# The modules under bench/ that provide run(quick) -> list[Row], in table order.
+BENCHMARKS = ["linear"]
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    # Thread counts must be fixed before NumPy's BLAS or torch start their pools.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import numpy  # noqa: F401  (initialise BLAS with the thread count above)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.only or BENCHMARKS:
+        module = importlib.import_module(f"bench.{name}")
+        rows.extend(module.run(args.quick))
+
+    header = (
+        f"{datetime.date.today()} · {platform.machine()} · {os.cpu_count()} cores · {args.threads} threads · "
+        f"numpy {numpy.__version__} · torch {torch.__version__}" + (" · QUICK (smoke run)" if args.quick else "")
+    )
+    print(header)
+    _print_table(rows, args.markdown)
+    failed = [row for row in rows if row.ok is False]
+    if failed:
+        print(f"{len(failed)} benchmark(s) above target: " + ", ".join(row.name for row in failed))
+    return 0
+
+
+def _print_table(rows, markdown: bool) -> None:
+    columns = ["benchmark", "numpy", "torch", "numpy/torch", "target", "ok", "note"]
+    table = []
+    for row in rows:
+        table.append([
+            row.name,
+            f"{row.numpy_s * 1e3:.2f} ms",
+            f"{row.torch_s * 1e3:.2f} ms",
+            f"{row.ratio:.2f}",
+            "" if row.target is None else f"≤ {row.target:g}",
+            {None: "", True: "yes", False: "NO"}[row.ok],
+            row.note,
+        ])
+    if markdown:
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+        for line in table:
+            print("| " + " | ".join(line) + " |")
+        return
+    widths = [max(len(str(c)) for c in col) for col in zip(columns, *table)]
+    for line in [columns] + table:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

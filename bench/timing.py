@@ -1,0 +1,74 @@
+"""Fair timing of two implementations in one process.
+
+Both sides run with the same thread count (set before NumPy or torch is imported,
+see ``bench/__main__.py``).  Rounds alternate NumPy and PyTorch so drifts in machine
+load hit both alike; we report the median of each side and their ratio.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+
+@dataclass
+class Row:
+    """One line of the benchmark table."""
+
+    name: str
+    numpy_s: float
+    torch_s: float
+    target: Optional[float] = None  # the ratio numpy/torch must not exceed
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.numpy_s / self.torch_s if self.torch_s > 0 else float("inf")
+
+    @property
+    def ok(self) -> Optional[bool]:
+        return None if self.target is None else self.ratio <= self.target
+
+
+def _time_once(fn: Callable[[], object], repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def compare(
+    name: str,
+    numpy_fn: Callable[[], object],
+    torch_fn: Callable[[], object],
+    rounds: int = 7,
+    repeat: int = 3,
+    warmup: int = 2,
+    target: Optional[float] = None,
+    note: str = "",
+) -> Row:
+    """Median seconds per call of each function over alternating rounds."""
+    for _ in range(warmup):
+        numpy_fn()
+        torch_fn()
+    numpy_times, torch_times = [], []
+    for round_index in range(rounds):
+        # alternate which side goes first so neither always runs on a warmer cache
+        order = (numpy_fn, torch_fn) if round_index % 2 == 0 else (torch_fn, numpy_fn)
+        for fn in order:
+            elapsed = _time_once(fn, repeat)
+            (numpy_times if fn is numpy_fn else torch_times).append(elapsed)
+    return Row(name, statistics.median(numpy_times), statistics.median(torch_times), target, note)
+
+
+def peak_python_memory(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated through Python's allocator (NumPy arrays included) while ``fn`` runs."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -1,0 +1,244 @@
+"""Finding, verifying and downloading the real datasets.
+
+Look-up order for a dataset called NAME (first directory holding all its files wins):
+  1. the ``root`` argument,
+  2. ``$COURSE_LIB_DATA/NAME``,
+  3. ``/usr/share/datasets/NAME`` (Debian's ``dataset-fashion-mnist`` puts it there),
+  4. ``~/.cache/course_lib/NAME``.
+If none has it and downloads are allowed, the files are fetched from the canonical
+mirrors into the cache with a progress bar and checked before they are moved into
+place.  A file that fails its checksum is never used: the loader raises
+``ChecksumError`` naming the file.  ``$COURSE_LIB_OFFLINE=1`` forbids downloads
+(the test suite sets it, so tests never touch the network).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .registry import DATASETS, DatasetSpec, FileSpec
+
+OFFLINE_ENV = "COURSE_LIB_OFFLINE"
+DATA_ENV = "COURSE_LIB_DATA"
+SYSTEM_DIR = Path("/usr/share/datasets")
+
+
+class DatasetError(RuntimeError):
+    """Base class of dataset problems; the message always says how to fix it."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """The dataset is in none of the searched places and could not be downloaded."""
+
+
+class ChecksumError(DatasetError):
+    """A dataset file exists but its contents are not the published ones."""
+
+
+@dataclass
+class Located:
+    """Where a dataset was found, and the verified path of each of its files."""
+
+    spec: DatasetSpec
+    directory: Path
+    paths: Dict[str, Path]
+
+
+def get_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset '{name}': expected one of {sorted(DATASETS)}") from None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "course_lib"
+
+
+def search_dirs(name: str, root: Optional[os.PathLike] = None) -> List[Path]:
+    """The directories searched for dataset ``name``, in order."""
+    dirs = []
+    if root is not None:
+        dirs.append(Path(root))
+        dirs.append(Path(root) / name)
+    if os.environ.get(DATA_ENV):
+        dirs.append(Path(os.environ[DATA_ENV]) / name)
+    dirs.append(SYSTEM_DIR / name)
+    dirs.append(cache_dir() / name)
+    return dirs
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# Verification costs ~0.3 s per Fashion-MNIST load; remember verified files by
+# (path, size, mtime) so a notebook that loads twice pays once.
+_verified_cache: Dict[tuple, bytes] = {}
+
+
+def read_verified(path: Path, spec: FileSpec) -> bytes:
+    """The decompressed IDX bytes of ``path`` after checking its SHA-256.
+
+    Raises ``ChecksumError`` (naming the file and both digests) for a corrupt,
+    truncated or unverifiable file.
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _verified_cache:
+        return _verified_cache[key]
+    raw = path.read_bytes()
+    archive_digest = sha256_of(raw)
+    is_gzip = raw[:2] == b"\x1f\x8b"
+    try:
+        content = gzip.decompress(raw) if is_gzip else raw
+    except (EOFError, OSError, zlib.error) as error:
+        raise ChecksumError(
+            f"{path} is corrupt or truncated ({len(raw)} bytes; gzip says: {error}). "
+            f"Delete it and run: course-lib data download <dataset>"
+        ) from None
+    content_digest = sha256_of(content)
+    ok = (spec.archive_sha256 is not None and archive_digest == spec.archive_sha256) or (
+        spec.content_sha256 is not None and content_digest == spec.content_sha256
+    )
+    if not ok:
+        expected = " or ".join(
+            f"{kind} {digest}"
+            for kind, digest in (("archive", spec.archive_sha256), ("content", spec.content_sha256))
+            if digest
+        )
+        raise ChecksumError(
+            f"checksum mismatch for {path}: expected SHA-256 {expected}, "
+            f"got archive {archive_digest} / content {content_digest}. "
+            f"The file is corrupt, truncated or not the published one; delete it and run: "
+            f"course-lib data download <dataset>"
+        )
+    _verified_cache[key] = content
+    return content
+
+
+def _file_in(directory: Path, spec: FileSpec) -> Optional[Path]:
+    for candidate in (directory / spec.name, directory / spec.name[: -len(".gz")]):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find(name: str, root: Optional[os.PathLike] = None) -> Optional[Located]:
+    """The first searched directory that holds every file of ``name`` (not yet verified)."""
+    spec = get_spec(name)
+    for directory in search_dirs(name, root):
+        paths = {role: _file_in(directory, file) for role, file in spec.files.items()}
+        if all(paths.values()):
+            return Located(spec, directory, paths)  # type: ignore[arg-type]
+    return None
+
+
+def not_found_message(spec: DatasetSpec, root, reason: str) -> str:
+    places = "\n".join(f"  - {directory}" for directory in search_dirs(spec.name, root))
+    return (
+        f"{spec.title} is not available: {reason}.\n"
+        f"Searched, in order:\n{places}\n"
+        f"Fix: {spec.install_hint}\n"
+        f"(or point ${DATA_ENV} at a folder containing {spec.name}/ with the files "
+        f"{', '.join(f.name for f in spec.files.values())})"
+    )
+
+
+def download(name: str, directory: Optional[Path] = None, mirrors=None, progress: bool = True) -> Path:
+    """Fetch every file of ``name`` into ``directory`` (default: the cache), verifying each.
+
+    A file is written under a temporary name, checked, and only then renamed into
+    place, so an interrupted or corrupt download never leaves a file that looks valid.
+    """
+    spec = get_spec(name)
+    if not downloads_allowed():
+        raise DatasetNotFoundError(not_found_message(spec, None, f"downloads are disabled (${OFFLINE_ENV} is set)"))
+    target = Path(directory) if directory is not None else cache_dir() / name
+    target.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for file in spec.files.values():
+        destination = target / file.name
+        if destination.is_file():
+            try:
+                read_verified(destination, file)
+                continue
+            except ChecksumError:
+                destination.unlink()
+        for mirror in mirrors or spec.mirrors:
+            url = mirror.rstrip("/") + "/" + file.name
+            try:
+                _fetch_verified(url, destination, file, progress)
+                break
+            except (urllib.error.URLError, OSError, ChecksumError) as error:
+                errors.append(f"{url}: {error}")
+        else:
+            raise DatasetNotFoundError(
+                not_found_message(spec, None, "downloading failed") + "\nAttempts:\n  " + "\n  ".join(errors)
+            )
+    return target
+
+
+def _fetch_verified(url: str, destination: Path, file: FileSpec, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{file.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=file.name, disable=not progress) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        read_verified(Path(temporary), file)
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def locate(name: str, root: Optional[os.PathLike] = None, download_missing: bool = True) -> Located:
+    """Find (or download) dataset ``name`` and return its location; errors say how to fix."""
+    spec = get_spec(name)
+    located = find(name, root)
+    if located is not None:
+        return located
+    if not download_missing or not downloads_allowed():
+        reason = "it is in none of the searched places and downloads are disabled"
+        if not download_missing:
+            reason = "it is in none of the searched places"
+        raise DatasetNotFoundError(not_found_message(spec, root, reason))
+    download(name)
+    located = find(name, root)
+    assert located is not None  # download() put every file in the cache
+    return located
+
+
+def status(name: str, root: Optional[os.PathLike] = None) -> dict:
+    """Where ``name`` was found and whether each file verified (for ``course-lib data``)."""
+    spec = get_spec(name)
+    located = find(name, root)
+    if located is None:
+        return {"name": name, "title": spec.title, "location": None, "verified": False,
+                "detail": f"not found; fix: {spec.install_hint}"}
+    problems = []
+    for role, path in located.paths.items():
+        try:
+            read_verified(path, spec.files[role])
+        except ChecksumError as error:
+            problems.append(str(error))
+    return {"name": name, "title": spec.title, "location": str(located.directory),
+            "verified": not problems, "detail": "; ".join(problems) or "all files match their SHA-256"}
+

@@ -1,0 +1,358 @@
+"""From a trained PyTorch model to a deployed one (Chapter "Deployment").
+
+- ``save_checkpoint`` / ``load_checkpoint``: weights + the config that rebuilds the model
+  (``course_lib.pytorch.models.build_model``) + a format version; loading into the wrong
+  architecture raises ``CheckpointMismatchError`` naming every missing, unexpected and
+  mis-shaped key.
+- ``export_torchscript`` / ``export_onnx``: a file that runs without this package's model code
+  (TorchScript needs only ``torch``; ONNX needs only ``onnxruntime``).  Class names and the input
+  preprocessing travel inside the file (TorchScript extra file, ONNX metadata).
+- ``load_exported``: one loader for both formats, used by ``course-lib predict``.
+- ``verify_export``: runs the exported file in a *fresh Python process* and checks that it gives
+  the original model's outputs — the test that the file really stands on its own.
+
+torch, onnx and onnxruntime are imported inside the functions that need them, so loading an
+ONNX file for prediction never imports torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+FORMAT = "course_lib.checkpoint"
+FORMAT_VERSION = 1
+METADATA_KEY = "course_lib"  # name of the TorchScript extra file / ONNX metadata entry
+DEFAULT_PREPROCESSING = {"image_size": 28, "channels": 1, "scale": 255.0, "mean": 0.0, "std": 1.0}
+PathLike = Union[str, os.PathLike]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or is not a course_lib checkpoint."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint whose weights do not fit the model they are loaded into."""
+
+
+class ExportError(RuntimeError):
+    """An export that failed, or an exported file that does not reproduce the original."""
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] = None, **extra: Any) -> Path:
+    """Write ``{format, format_version, config, state_dict, class_names, extra}`` with ``torch.save``.
+
+    ``model`` must carry a ``config`` dict (every model in ``course_lib.pytorch.models`` does);
+    ``extra`` holds plain values (epoch, metrics, …).  Tensors are saved on the CPU.
+    """
+    import torch
+
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"{type(model).__name__} has no config dict, so a checkpoint could not rebuild it; "
+            "use a model from course_lib.pytorch.models or set model.config"
+        )
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": dict(config),
+        "state_dict": state,
+        "class_names": None if class_names is None else [str(name) for name in class_names],
+        "extra": extra,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    return path
+
+
+def read_checkpoint(path: PathLike) -> Dict[str, Any]:
+    """The checkpoint dict, checked for format and version (tensors mapped to the CPU)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated file or not a torch file at all
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a course_lib checkpoint (no '{FORMAT}' format marker)")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}; this course_lib reads version {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def state_dict_mismatches(expected: Dict[str, Any], received: Dict[str, Any]) -> List[str]:
+    """Human-readable lines for every missing, unexpected or mis-shaped key (empty if they fit)."""
+    problems = []
+    missing = [key for key in expected if key not in received]
+    unexpected = [key for key in received if key not in expected]
+    if missing:
+        problems.append("missing from the checkpoint: " + ", ".join(missing))
+    if unexpected:
+        problems.append("in the checkpoint but not in the model: " + ", ".join(unexpected))
+    for key in expected:
+        if key in received and tuple(expected[key].shape) != tuple(received[key].shape):
+            problems.append(
+                f"'{key}': the model expects shape {tuple(expected[key].shape)}, "
+                f"the checkpoint has {tuple(received[key].shape)}"
+            )
+    return problems
+
+
+def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
+    """Load a checkpoint; return the model.
+
+    Without ``model`` the architecture is rebuilt from the stored config; with ``model`` its
+    keys and shapes are checked first and every difference is listed in a
+    ``CheckpointMismatchError`` (torch's own message stops at the first few).
+    The model is returned in eval mode on ``device`` ("auto", "cpu", "cuda"); the checkpoint's
+    class names and extra values are attached as ``model.checkpoint_info``.
+    """
+    from .pytorch.device import select_device
+    from .pytorch.models import build_model
+
+    payload = read_checkpoint(path)
+    if model is None:
+        model = build_model(payload["config"])
+    problems = state_dict_mismatches(model.state_dict(), payload["state_dict"])
+    if problems:
+        stored = payload["config"].get("name", "?")
+        raise CheckpointMismatchError(
+            f"checkpoint {path} (a {stored} with config {payload['config']}) does not fit "
+            f"{type(model).__name__}:\n  " + "\n  ".join(problems)
+        )
+    model.load_state_dict(payload["state_dict"])
+    model.checkpoint_info = {"class_names": payload["class_names"], "extra": payload["extra"], "config": payload["config"]}
+    return model.to(select_device(device)).eval()
+
+
+# --- export ------------------------------------------------------------------------------------------
+def _metadata(model, class_names, preprocessing) -> Dict[str, Any]:
+    return {
+        "class_names": None if class_names is None else [str(name) for name in class_names],
+        "config": getattr(model, "config", None),
+        "preprocessing": dict(DEFAULT_PREPROCESSING if preprocessing is None else preprocessing),
+    }
+
+
+def _cpu_eval_copy(model):
+    import copy
+
+    return copy.deepcopy(model).cpu().eval()
+
+
+def export_torchscript(
+    model,
+    path: PathLike,
+    example_input,
+    class_names: Optional[Sequence[str]] = None,
+    preprocessing: Optional[Dict[str, Any]] = None,
+) -> Path:
+    """Trace ``model`` (eval mode, CPU) on ``example_input`` and save it with ``torch.jit.save``.
+
+    Tracing records the operations run on the example, so the control flow of our models
+    (fixed for a given config) is captured exactly.  Metadata (class names, config,
+    preprocessing) is stored as the extra file ``course_lib`` inside the archive.
+    """
+    import torch
+
+    module = _cpu_eval_copy(model)
+    example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    with torch.no_grad(), warnings.catch_warnings():
+        # Tracing warns that shape checks become constants; our models' control flow depends only on
+        # the config, so the trace is exact for any batch size.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(module, example)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {METADATA_KEY: json.dumps(_metadata(model, class_names, preprocessing))}
+    torch.jit.save(traced, str(path), _extra_files=extra)
+    return path
+
+
+def export_onnx(
+    model,
+    path: PathLike,
+    example_input,
+    class_names: Optional[Sequence[str]] = None,
+    preprocessing: Optional[Dict[str, Any]] = None,
+    opset_version: int = 18,
+    dynamo: bool = False,
+) -> Path:
+    """Export ``model`` to ONNX with a dynamic batch dimension; metadata goes in ``metadata_props``.
+
+    ``dynamo=False`` (default) uses torch's TorchScript-based exporter: it traces the model like
+    ``export_torchscript`` and takes well under a second.  ``dynamo=True`` uses the
+    ``torch.export``-based exporter (the future default; needs the ``onnxscript`` package and
+    takes several seconds).  The input is named ``input``, the output ``output``.
+    """
+    import onnx
+    import torch
+
+    module = _cpu_eval_copy(model)
+    example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if dynamo:
+        if example.shape[0] == 1:
+            # torch.export specialises sizes 0 and 1, so a batch of one would freeze the batch size.
+            example = torch.cat([example, example])
+        shapes = {"dynamic_shapes": ({0: torch.export.Dim("batch")},)}
+    else:
+        shapes = {"dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}}}
+    try:
+        with warnings.catch_warnings():
+            # The exporters warn about their own internals (deprecations, tracer notes): noise for a student.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (example,), str(path), input_names=["input"], output_names=["output"],
+                opset_version=opset_version, dynamo=dynamo, verbose=False, **shapes,
+            )
+    except ImportError as error:
+        raise ExportError(f"ONNX export needs a package that is missing: {error} (pip install onnxscript)") from None
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, class_names, preprocessing))
+    onnx.save(proto, str(path))
+    for sidecar in path.parent.glob(path.name + ".data"):  # weights are now inside the single file
+        sidecar.unlink()
+    return path
+
+
+# --- loading an exported model (no course_lib model code needed) -------------------------------
+class ExportedModel:
+    """A loaded TorchScript (.pt/.pts) or ONNX (.onnx) file: ``predict(x) -> ndarray`` on float32 arrays."""
+
+    def __init__(self, path: PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ExportError(f"model file not found: {self.path}")
+        suffix = self.path.suffix.lower()
+        if suffix == ".onnx":
+            self.format = "onnx"
+            metadata = self._open_onnx()
+        elif suffix in (".pt", ".pts", ".torchscript"):
+            self.format = "torchscript"
+            metadata = self._open_torchscript()
+        else:
+            raise ExportError(f"{self.path}: unknown model format '{suffix}' (expected .onnx or a TorchScript .pt)")
+        self.metadata = metadata
+        self.class_names = metadata.get("class_names")
+        self.preprocessing = dict(DEFAULT_PREPROCESSING, **(metadata.get("preprocessing") or {}))
+
+    def _open_onnx(self) -> Dict[str, Any]:
+        import onnxruntime
+
+        try:
+            self._session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise ExportError(f"{self.path} is not a valid ONNX model ({type(error).__name__}: {error})") from None
+        self._input_name = self._session.get_inputs()[0].name
+        raw = self._session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        return json.loads(raw) if raw else {}
+
+    def _open_torchscript(self) -> Dict[str, Any]:
+        import torch
+
+        extra = {METADATA_KEY: ""}
+        try:
+            self._module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
+        except Exception as error:
+            raise ExportError(f"{self.path} is not a TorchScript model ({type(error).__name__}: {error})") from None
+        self._module.eval()
+        return json.loads(extra[METADATA_KEY]) if extra[METADATA_KEY] else {}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw model outputs (logits) for a batch ``x``."""
+        if self.format == "onnx":
+            return self._session.run(None, {self._input_name: np.ascontiguousarray(x)})[0]
+        import torch
+
+        with torch.no_grad():
+            return self._module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+def load_exported(path: PathLike) -> ExportedModel:
+    """Open an exported model file (format chosen by its suffix)."""
+    return ExportedModel(path)
+
+
+# --- verification in a fresh process ----------------------------------------------------------------
+def verify_export(
+    path: PathLike, model, inputs, rtol: float = 1e-4, atol: float = 1e-5, timeout: float = 120.0
+) -> float:
+    """Run the exported file in a NEW Python process and compare with ``model(inputs)``.
+
+    The child process imports only this module (``python -m course_lib.deploy run``), loads the
+    file with ``torch.jit.load`` or ``onnxruntime`` and writes its outputs to disk.  Returns the
+    largest absolute difference; raises ``ExportError`` if it exceeds the tolerance or the child fails.
+    """
+    import torch
+
+    inputs = np.ascontiguousarray(np.asarray(inputs.cpu() if torch.is_tensor(inputs) else inputs))
+    module = _cpu_eval_copy(model)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(inputs)).numpy()
+    with tempfile.TemporaryDirectory() as folder:
+        input_file, output_file = Path(folder, "inputs.npy"), Path(folder, "outputs.npy")
+        np.save(input_file, inputs)
+        completed = subprocess.run(
+            [sys.executable, "-m", "course_lib.deploy", "run", str(path), str(input_file), str(output_file)],
+            capture_output=True, text=True, timeout=timeout, env=_child_environment(),
+        )
+        if completed.returncode != 0:
+            raise ExportError(f"running {path} in a fresh process failed:\n{completed.stderr.strip()}")
+        actual = np.load(output_file)
+    if actual.shape != expected.shape:
+        raise ExportError(f"{path}: fresh-process output has shape {actual.shape}, the original {expected.shape}")
+    difference = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    if not np.allclose(actual, expected, rtol=rtol, atol=atol):
+        raise ExportError(f"{path}: fresh-process outputs differ from the original by up to {difference:.3g}")
+    return difference
+
+
+def _child_environment() -> Dict[str, str]:
+    """The parent's environment, with this package importable even when it is not installed."""
+    environment = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
+    return environment
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
+    """``python -m course_lib.deploy run MODEL INPUTS.npy OUTPUTS.npy`` (used by ``verify_export``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 4 or argv[0] != "run":
+        print("usage: python -m course_lib.deploy run MODEL_FILE INPUTS.npy OUTPUTS.npy", file=sys.stderr)
+        return 2
+    _, model_file, input_file, output_file = argv
+    try:
+        exported = load_exported(model_file)
+        outputs = exported.predict(np.load(input_file))
+    except ExportError as error:
+        print(error, file=sys.stderr)
+        return 1
+    np.save(output_file, outputs)
+    # Report what was imported so a test can check that ONNX inference did not need torch.
+    print(json.dumps({"format": exported.format, "torch_imported": "torch" in sys.modules}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

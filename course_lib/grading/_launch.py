@@ -1,0 +1,171 @@
+"""Start a student kernel inside a sandbox (run as a script, before any student code).
+
+This file is executed by path (``python -I _launch.py CONFIG.json``) and imports only
+the standard library, so it works whatever the kernel will later be able to import.
+It is trusted: it runs before the student's code and replaces itself with the
+kernel (``execve``).  Steps, each one best-effort and reported to the grader:
+
+1. ``unshare`` new mount, PID and network namespaces (and a user namespace when
+   not root): the kernel sees only a loopback device that is down (no network), can
+   neither see nor signal processes outside, and gets a private mount table.
+2. ``fork``: the child is PID 1 of the new PID namespace, so killing it kills every
+   process the student started (fork bombs, ``setsid`` daemons included).
+3. In the private mount table, cover the course repository, solutions, tests,
+   gradebook, submission folders and every forbidden package (torch, course_lib…)
+   with empty read-only tmpfs mounts; the Python installation stays visible.
+4. ``setrlimit``: CPU seconds, address space, processes, file size, open files, no core.
+5. When root: drop to a fresh unprivileged uid that owns nothing but the work folder.
+6. ``execve`` the kernel with a clean environment in the throw-away work folder.
+
+The status (what succeeded) goes to the grader on an inherited pipe that is closed
+before the kernel starts, so the student can never rewrite it.
+"""
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def _write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def _inside(path, parent):
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _hide(hidden, keep, status):
+    """Cover each hidden folder with an empty tmpfs, re-exposing the kept folders inside it."""
+    for entry in hidden:
+        path, writable = entry["path"], entry.get("writable", False)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        kept = [k for k in keep if _inside(k, path) and k != path and os.path.isdir(k)]
+        # O_PATH handles keep the kept folders reachable after the tmpfs covers them
+        handles = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in kept]
+        options = "size=64m,mode=1777" if writable else "size=64k,mode=755"
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        for kept_path, handle in handles:
+            os.makedirs(kept_path, exist_ok=True)
+            _mount(f"/proc/self/fd/{handle}", kept_path, None, MS_BIND | MS_REC)
+            os.close(handle)
+        if entry.get("block"):
+            # an empty folder would import as a namespace package; make the import fail plainly
+            _write(os.path.join(path, "__init__.py"), f"raise ModuleNotFoundError({entry['block']!r})\n")
+        if not writable:
+            # read-only, so the student cannot plant files where anyone looks
+            _mount(None, path, None, MS_BIND | MS_REMOUNT_RO_FLAGS)
+        status["hidden"].append(path)
+
+
+MS_REMOUNT = 32
+MS_REMOUNT_RO_FLAGS = MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+
+
+def _limits(config, status):
+    limits = config["limits"]
+    table = {
+        "cpu_s": resource.RLIMIT_CPU,
+        "memory_bytes": resource.RLIMIT_AS,
+        "file_bytes": resource.RLIMIT_FSIZE,
+        "open_files": resource.RLIMIT_NOFILE,
+        "processes": resource.RLIMIT_NPROC,
+    }
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for key, which in table.items():
+        value = limits.get(key)
+        if value:
+            resource.setrlimit(which, (int(value), int(value)))
+            status["limits"][key] = int(value)
+
+
+def main():
+    config_path = sys.argv[1]
+    with open(config_path) as handle:
+        config = json.load(handle)
+    status_fd = config["status_fd"]
+    status = {"namespaces": [], "hidden": [], "limits": {}, "uid": os.getuid(), "errors": []}
+    real_uid, real_gid = os.getuid(), os.getgid()
+    namespaces_ok = False
+    if config.get("isolate", True):
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET
+        if real_uid != 0:
+            flags |= CLONE_NEWUSER
+        if libc.unshare(flags) == 0:
+            namespaces_ok = True
+            status["namespaces"] = ["mount", "pid", "net"] + (["user"] if real_uid != 0 else [])
+            if real_uid != 0:
+                _write("/proc/self/setgroups", "deny")
+                _write("/proc/self/uid_map", f"0 {real_uid} 1")
+                _write("/proc/self/gid_map", f"0 {real_gid} 1")
+        else:
+            status["errors"].append("unshare failed: " + os.strerror(ctypes.get_errno()))
+
+    if namespaces_ok:
+        child = os.fork()
+        if child:
+            # Outside the namespace: forward termination and mirror the child's exit.
+            os.close(status_fd)
+            signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGKILL))
+            while True:
+                try:
+                    _, code = os.waitpid(child, 0)
+                    break
+                except InterruptedError:
+                    continue
+            os._exit(os.waitstatus_to_exitcode(code) & 0xFF)
+        # From here on we are PID 1 of the new PID namespace.
+        try:
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            _hide(config["hide"], config["keep"], status)
+        except OSError as error:
+            status["errors"].append(str(error))
+
+    try:
+        _limits(config, status)
+    except (ValueError, OSError) as error:
+        status["errors"].append(f"setrlimit: {error}")
+    workdir = config["workdir"]
+    if os.getuid() == 0 and config.get("sandbox_uid") and real_uid == 0:
+        uid = config["sandbox_uid"]
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        status["uid"] = uid
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+    os.chdir(workdir)
+    os.umask(0o077)
+    os.write(status_fd, json.dumps(status).encode())
+    os.close(status_fd)
+    argv = config["argv"]
+    os.execve(argv[0], argv, config["env"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""``course-lib assign``: generate exercises/ from solutions/ (one source for both).
+
+In a solution notebook, the body between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
+is replaced by a stub that names its question and raises ``NotImplementedError``;
+everything else is kept as is.  Outputs and execution counts are cleared in both.
+``--check`` fails when the committed exercises/ differ from what would be generated.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Dict, List
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
+
+
+class AssignError(ValueError):
+    pass
+
+
+def stub_source(source: str, question: str) -> str:
+    """Replace every solution region of a cell by a stub naming the question and the function."""
+    lines = source.split("\n")
+    out: List[str] = []
+    inside = False
+    function = "this function"
+    for number, line in enumerate(lines, 1):
+        match = _DEF.match(line)
+        if match and not inside:
+            function = match.group(1)
+        if line.strip() == BEGIN:
+            if inside:
+                raise AssignError(f"question {question}: nested {BEGIN} at line {number}")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# TODO ({question}): implement {function}, then run check(\"{question}\").")
+            out.append(f"{indent}raise NotImplementedError(\"{question}: {function} is not implemented yet\")")
+            continue
+        if line.strip() == END:
+            if not inside:
+                raise AssignError(f"question {question}: {END} without {BEGIN} at line {number}")
+            inside = False
+            continue
+        if not inside:
+            out.append(line)
+    if inside:
+        raise AssignError(f"question {question}: {BEGIN} is never closed")
+    return "\n".join(out)
+
+
+def clean(notebook: dict) -> dict:
+    """Notebook without outputs, execution counts or per-user metadata."""
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        metadata = cell.get("metadata", {})
+        cell["metadata"] = {"course": metadata["course"]} if "course" in metadata else {}
+        cell.pop("id", None)
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+    notebook["metadata"] = {k: v for k, v in notebook.get("metadata", {}).items() if k in ("kernelspec", "language_info", "course")}
+    notebook["nbformat"], notebook["nbformat_minor"] = 4, 4
+    return notebook
+
+
+def exercise_from_solution(solution: dict) -> dict:
+    exercise = json.loads(json.dumps(clean(solution)))
+    for cell in exercise["cells"]:
+        question = cell.get("metadata", {}).get("course", {}).get("question")
+        if cell["cell_type"] == "code" and BEGIN in cell["source"]:
+            if not question:
+                raise AssignError("a cell with a solution region has no course.question metadata")
+            cell["source"] = stub_source(cell["source"], question)
+    return exercise
+
+
+def dumps(notebook: dict) -> str:
+    return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def generate(solutions_dir: Path = REPO_ROOT / "solutions") -> Dict[str, str]:
+    """File name → exercise notebook text, for every solution notebook."""
+    generated = {}
+    for path in sorted(Path(solutions_dir).glob("*.ipynb")):
+        solution = json.loads(path.read_text(encoding="utf-8"))
+        generated[path.name] = dumps(exercise_from_solution(solution))
+    return generated
+
+
+def run(check: bool = False, solutions_dir: Path = REPO_ROOT / "solutions", exercises_dir: Path = REPO_ROOT / "exercises") -> List[str]:
+    """Write exercises (or with ``check``, list the differences).  Returns the problems found."""
+    generated = generate(solutions_dir)
+    problems = []
+    exercises_dir = Path(exercises_dir)
+    for name, text in generated.items():
+        target = exercises_dir / name
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if check:
+            if current != text:
+                problems.append(f"exercises/{name} is {'missing' if current is None else 'out of date'}")
+        elif current != text:
+            exercises_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    if check:
+        for extra in sorted(exercises_dir.glob("*.ipynb")):
+            if extra.name not in generated:
+                problems.append(f"exercises/{extra.name} has no solution notebook in solutions/")
+    return problems

@@ -1,0 +1,41 @@
+"""Small builders shared by the assignment modules (trusted, grader side)."""
+from __future__ import annotations
+
+from typing import Callable, List, Sequence
+
+import numpy as np
+
+from ..spec import Check, Hint
+
+
+def randn(rng: np.random.Generator, *shape: int, dtype=np.float64, scale: float = 1.0) -> np.ndarray:
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def tolerance(dtype) -> dict:
+    """rtol/atol suited to the precision of a check's inputs."""
+    return {"rtol": 1e-4, "atol": 1e-6} if np.dtype(dtype) == np.float32 else {"rtol": 1e-6, "atol": 1e-9}
+
+
+def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (), **options) -> List[Check]:
+    """One Check per ``(name, make_args, hidden[, dtype])`` case of ``function``.
+
+    Public cases are named for the student; hidden ones only get a number.
+    """
+    made = []
+    hidden_count = 0
+    for case in cases:
+        name, make_args, hidden = case[:3]
+        dtype = case[3] if len(case) > 3 else np.float64
+        if hidden:
+            hidden_count += 1
+            name = f"{function}: hidden test {hidden_count}"
+        else:
+            name = f"{function}: {name}"
+        made.append(Check(name, function, make_args, reference, hidden=hidden, hints=hints,
+                          **{**tolerance(dtype), **options}))
+    return made
+
+
+def args(*values, **kwargs):
+    return tuple(values), dict(kwargs)

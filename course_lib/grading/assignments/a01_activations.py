@@ -1,0 +1,75 @@
+"""Assignment 1 — Neurons and activation functions (Chapter "Activation functions").
+
+Graded against ``course_lib.scratch.activations``.  Hidden checks use shapes, dtypes
+and magnitudes the public ones do not, so hard-coding the public answers fails them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.scratch import activations as ref
+
+from ..spec import Assignment, Hint, Question, has_nonfinite
+from ._util import args, checks, randn
+
+
+def _neuron(x, w, b):
+    return ref.sigmoid(x @ w + b)
+
+
+def _large(x):
+    return float(np.max(np.abs(x))) > 100
+
+
+OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and _large(a[0]),
+                "softmax([1000, 1000]) returns nan when computed naively: subtract the maximum of each row "
+                "before exponentiating (the result is unchanged and e^x can no longer overflow)")
+SIGMOID_OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
+                        "exp(-x) overflows for very negative x: use exp(-|x|) on both branches")
+AXIS = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape == expected.shape,
+            "normalise along the axis you are given (sum with keepdims=True so the division broadcasts)")
+
+ASSIGNMENT = Assignment(
+    id="a01",
+    title="Neurons and activation functions",
+    chapter="Activation functions",
+    notebook="a01_activations.ipynb",
+    questions=[
+        Question("q1", "A single neuron", 2, ["neuron"], checks("neuron", _neuron, [
+            ("one sample, 3 inputs", lambda r: args(randn(r, 1, 3), randn(r, 3), 0.5), False),
+            ("a batch of 4 samples", lambda r: args(randn(r, 4, 3), randn(r, 3), -0.25), False),
+            ("hidden", lambda r: args(randn(r, 7, 5), randn(r, 5), float(r.normal())), True),
+            ("hidden", lambda r: args(randn(r, 3, 2, dtype=np.float32), randn(r, 2, dtype=np.float32), np.float32(0.1)), True, np.float32),
+        ])),
+        Question("q2", "Sigmoid and its derivative", 2, ["sigmoid", "sigmoid_derivative"],
+                 checks("sigmoid", ref.sigmoid, [
+                     ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
+                     ("hidden", lambda r: args(randn(r, 6, 4, scale=3)), True),
+                     ("hidden", lambda r: args(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])), True),
+                 ], hints=[SIGMOID_OVERFLOW]) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
+                     ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
+                     ("hidden", lambda r: args(randn(r, 3, 5, scale=2)), True),
+                     ("hidden", lambda r: args(randn(r, 8, dtype=np.float32)), True, np.float32),
+                 ])),
+        Question("q3", "ReLU and its derivative", 2, ["relu", "relu_derivative"],
+                 checks("relu", ref.relu, [
+                     ("a (2, 3) array", lambda r: args(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]])), False),
+                     ("hidden", lambda r: args(randn(r, 5, 4)), True),
+                     ("hidden", lambda r: args(randn(r, 9, dtype=np.float32)), True, np.float32),
+                 ]) + checks("relu_derivative", ref.relu_derivative, [
+                     ("a (2, 3) array (the derivative at 0 is 0)", lambda r: args(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]])), False),
+                     ("hidden", lambda r: args(np.concatenate([randn(r, 6), np.zeros(2)])), True),
+                 ])),
+        Question("q4", "Tanh's derivative", 1, ["tanh_derivative"], checks("tanh_derivative", ref.tanh_derivative, [
+            ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
+            ("hidden", lambda r: args(randn(r, 4, 4, scale=2)), True),
+        ])),
+        Question("q5", "A numerically stable softmax", 3, ["softmax"], checks("softmax", ref.softmax, [
+            ("rows of a (2, 3) array", lambda r: args(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])), False),
+            ("large logits [1000, 1000]", lambda r: args(np.array([1000.0, 1000.0])), False),
+            ("hidden", lambda r: args(randn(r, 5, 7, scale=50) + 800), True),
+            ("hidden", lambda r: args(randn(r, 2, 6, 3), axis=1), True),
+            ("hidden", lambda r: args(randn(r, 4, 10, dtype=np.float32, scale=10)), True, np.float32),
+        ], hints=[OVERFLOW, AXIS])),
+    ],
+)

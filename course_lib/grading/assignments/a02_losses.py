@@ -1,0 +1,85 @@
+"""Assignment 2 — Loss functions and their gradients (Chapter "Loss functions").
+
+Expected values come from ``course_lib.scratch.losses`` (forward for the loss,
+``backward()`` for the gradient), on inputs the grader makes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.scratch import losses as ref
+
+from ..spec import Assignment, Hint, Question, has_nonfinite
+from ._util import args, checks, randn
+
+
+def _value(loss_class):
+    def expected(prediction, target):
+        return np.float64(loss_class()(prediction, target))
+    return expected
+
+
+def _grad(loss_class):
+    def expected(prediction, target):
+        loss = loss_class()
+        loss(prediction, target)
+        return loss.backward()
+    return expected
+
+
+def _labels(rng, n, classes):
+    return rng.integers(0, classes, size=n).astype(np.int64)
+
+
+def _bits(rng, *shape):
+    return (rng.random(shape) < 0.5).astype(np.float64)
+
+
+LOGITS = Hint(lambda got, expected, a: has_nonfinite(got),
+              "with logits of ±1000, sigmoid or exp overflows or log(0) appears: use the stable form "
+              "max(z, 0) − z·y + log(1 + exp(−|z|))")
+LOGSUMEXP = Hint(lambda got, expected, a: has_nonfinite(got),
+                 "compute log-softmax as z − max(z) − log Σ exp(z − max(z)) (the log-sum-exp trick) to avoid overflow")
+SHAPE_N1 = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.size == np.size(expected),
+                "the gradient must have exactly the shape of the prediction")
+
+ASSIGNMENT = Assignment(
+    id="a02",
+    title="Loss functions and their gradients",
+    chapter="Loss functions",
+    notebook="a02_losses.ipynb",
+    questions=[
+        Question("q1", "Mean squared error", 3, ["mse_loss", "mse_grad"],
+                 checks("mse_loss", _value(ref.MSELoss), [
+                     ("4 predictions", lambda r: args(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.0, 2.0, 5.0])), False),
+                     ("hidden", lambda r: args(randn(r, 6, 3), randn(r, 6, 3)), True),
+                     ("hidden", lambda r: args(randn(r, 11), randn(r, 11)), True),
+                 ]) + checks("mse_grad", _grad(ref.MSELoss), [
+                     ("4 predictions", lambda r: args(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.0, 2.0, 5.0])), False),
+                     ("hidden", lambda r: args(randn(r, 5, 2), randn(r, 5, 2)), True),
+                     ("hidden", lambda r: args(randn(r, 7, dtype=np.float32), randn(r, 7, dtype=np.float32)), True, np.float32),
+                 ], hints=[SHAPE_N1])),
+        Question("q2", "Binary cross-entropy on logits", 3, ["bce_with_logits", "bce_with_logits_grad"],
+                 checks("bce_with_logits", _value(ref.BCEWithLogitsLoss), [
+                     ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
+                     ("logits of ±1000", lambda r: args(np.array([1000.0, -1000.0, 1000.0]), np.array([1.0, 0.0, 0.0])), False),
+                     ("hidden", lambda r: args(randn(r, 9, scale=3), _bits(r, 9)), True),
+                     ("hidden", lambda r: args(randn(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
+                 ], hints=[LOGITS]) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
+                     ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
+                     ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
+                     ("hidden", lambda r: args(randn(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
+                 ], hints=[LOGITS])),
+        Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
+                 checks("cross_entropy", _value(ref.CrossEntropyLoss), [
+                     ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
+                     ("large logits", lambda r: args(np.array([[1000.0, 0.0, -1000.0]]), np.array([1])), False),
+                     ("hidden", lambda r: args(randn(r, 8, 5, scale=2), _labels(r, 8, 5)), True),
+                     ("hidden", lambda r: args(randn(r, 4, 10, scale=400), _labels(r, 4, 10)), True),
+                 ], hints=[LOGSUMEXP]) + checks("cross_entropy_grad", _grad(ref.CrossEntropyLoss), [
+                     ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
+                     ("hidden", lambda r: args(randn(r, 6, 4, scale=2), _labels(r, 6, 4)), True),
+                     ("hidden", lambda r: args(randn(r, 3, 7, scale=400), _labels(r, 3, 7)), True),
+                 ], hints=[LOGSUMEXP, SHAPE_N1])),
+    ],
+)

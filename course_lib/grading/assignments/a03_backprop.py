@@ -1,0 +1,125 @@
+"""Assignment 3 — Backpropagation for a two-layer MLP (Chapter "Backpropagation").
+
+The network is Linear(D→H) → ReLU → Linear(H→C) with mean cross-entropy, weights in
+torch's layout (W1: (H, D), b1: (H,), W2: (C, H), b2: (C,)).  References are
+``course_lib.scratch``'s Linear, ReLU, CrossEntropyLoss and ``numerical_gradient``.
+The training question is judged on held-out spirals the student never sees.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.data import make_spirals
+from course_lib.scratch import Linear
+from course_lib.scratch.activations import ReLU
+from course_lib.scratch.gradcheck import numerical_gradient
+from course_lib.scratch.losses import CrossEntropyLoss
+
+from ..spec import Assignment, Check, Hint, Question, compare
+from ._util import args, checks, randn
+
+TARGET_ACCURACY = 0.9
+
+
+def _layers(W1, b1, W2, b2):
+    first = Linear(W1.shape[1], W1.shape[0], dtype=W1.dtype)
+    second = Linear(W2.shape[1], W2.shape[0], dtype=W2.dtype)
+    first.load_state_dict({"weight": W1.copy(), "bias": b1.copy()})
+    second.load_state_dict({"weight": W2.copy(), "bias": b2.copy()})
+    return first, ReLU(), second
+
+
+def mlp_forward(x, W1, b1, W2, b2):
+    first, relu, second = _layers(W1, b1, W2, b2)
+    return second(relu(first(x)))
+
+
+def mlp_loss_and_grads(x, y, W1, b1, W2, b2):
+    first, relu, second = _layers(W1, b1, W2, b2)
+    loss_fn = CrossEntropyLoss()
+    loss = loss_fn(second(relu(first(x))), y)
+    first.backward(relu.backward(second.backward(loss_fn.backward())))
+    return (np.float64(loss), first.weight.grad, first.bias.grad, second.weight.grad, second.bias.grad)
+
+
+def numerical_grad_W2(x, y, W1, b1, W2, b2, eps=1e-6):
+    W2 = W2.copy()
+    return numerical_gradient(lambda: float(CrossEntropyLoss()(mlp_forward(x, W1, b1, W2, b2), y)), W2, eps)
+
+
+def _network(rng, n=6, d=4, h=5, c=3, dtype=np.float64):
+    x = randn(rng, n, d, dtype=dtype)
+    y = rng.integers(0, c, size=n).astype(np.int64)
+    return x, y, randn(rng, h, d, dtype=dtype, scale=0.5), randn(rng, h, dtype=dtype, scale=0.1), \
+        randn(rng, c, h, dtype=dtype, scale=0.5), randn(rng, c, dtype=dtype, scale=0.1)
+
+
+def _forward_args(rng, **sizes):
+    x, _, *weights = _network(rng, **sizes)
+    return args(x, *weights)
+
+
+def _spirals(rng):
+    seed = int(rng.integers(0, 2**31))
+    x_train, y_train = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=seed)
+    x_test, y_test = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=seed + 1)
+    training = args(x_train.astype(np.float64), y_train, hidden=64, epochs=2000, lr=1.0, seed=seed % 1000)
+    return (*training, (x_test.astype(np.float64), y_test))
+
+
+def judge_training(value, call_args, call_kwargs, secret):
+    x_test, y_test = secret
+    hidden, classes, features = call_kwargs["hidden"], 3, call_args[0].shape[1]
+    shapes = ((hidden, features), (hidden,), (classes, hidden), (classes,))
+    if not (isinstance(value, tuple) and len(value) == 4):
+        return False, "train_mlp should return the tuple (W1, b1, W2, b2)"
+    for name, array, shape in zip(("W1", "b1", "W2", "b2"), value, shapes):
+        ok, message = compare(array, np.zeros(shape), path=name, values=False)
+        if not ok:
+            return False, message
+        if not np.all(np.isfinite(array)):
+            return False, f"{name} contains nan or inf: the learning rate may be too large"
+    predictions = np.argmax(mlp_forward(x_test, *value), axis=1)
+    accuracy = float(np.mean(predictions == y_test))
+    if accuracy < TARGET_ACCURACY:
+        return False, (f"the trained network classifies {accuracy:.1%} of held-out spiral points correctly; "
+                       f"the target is {TARGET_ACCURACY:.0%} (train longer, or check your gradients with q3)")
+    return True, f"held-out accuracy {accuracy:.1%}"
+
+
+TRANSPOSE = Hint(lambda got, expected, a: isinstance(got, tuple) and any(
+    isinstance(g, np.ndarray) and isinstance(e, np.ndarray) and g.shape == e.shape[::-1] and g.shape != e.shape
+    for g, e in zip(got, expected)), "a weight gradient is transposed: dW has the shape of W, (out, in)")
+MEAN = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 5 and isinstance(got[1], np.ndarray)
+            and got[1].shape == expected[1].shape and np.allclose(got[1], expected[1] * len(a[0])),
+            "the loss is the mean over the batch, so the gradients are divided by the batch size")
+
+ASSIGNMENT = Assignment(
+    id="a03",
+    title="Backpropagation for a two-layer network",
+    chapter="Backpropagation",
+    notebook="a03_backprop.ipynb",
+    call_timeout_s=60.0,
+    questions=[
+        Question("q1", "Forward pass", 2, ["mlp_forward"], checks("mlp_forward", mlp_forward, [
+            ("6 samples, 4 → 5 → 3", lambda r: _forward_args(r), False),
+            ("hidden", lambda r: _forward_args(r, n=9, d=3, h=7, c=4), True),
+            ("hidden", lambda r: _forward_args(r, n=4, d=5, h=3, c=2, dtype=np.float32), True, np.float32),
+        ])),
+        Question("q2", "Backward pass", 4, ["mlp_loss_and_grads"], checks("mlp_loss_and_grads", mlp_loss_and_grads, [
+            ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
+            ("hidden", lambda r: args(*_network(r, n=10, d=3, h=8, c=4)), True),
+            ("hidden", lambda r: args(*_network(r, n=3, d=6, h=4, c=5)), True),
+        ], hints=[TRANSPOSE, MEAN])),
+        Question("q3", "Gradient check", 2, ["numerical_grad_W2"], checks("numerical_grad_W2", numerical_grad_W2, [
+            ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
+            ("hidden", lambda r: args(*_network(r, n=5, d=3, h=4, c=2), eps=1e-5), True),
+        ], atol=1e-6, rtol=1e-4)),
+        Question("q4", "Training on spirals", 2, ["train_mlp"], [
+            Check("train_mlp: 300 spiral points, judged on 300 held-out points", "train_mlp", _spirals, None,
+                  hidden=False, judge=judge_training, timeout_s=90.0),
+            Check("train_mlp: hidden test 1", "train_mlp", _spirals, None,
+                  hidden=True, judge=judge_training, timeout_s=90.0),
+        ]),
+    ],
+)

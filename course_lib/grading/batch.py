@@ -1,0 +1,368 @@
+"""Grade a whole class into an SQLite gradebook, resumably; export CSV and results.json.
+
+Submissions are read from a folder or a zip of the class:
+
+* ``NAME.ipynb`` directly inside: student ``NAME``;
+* a folder ``NAME/`` or a zip ``NAME.zip``: student ``NAME``, which must hold exactly one notebook.
+
+Zips are read member by member and never extracted to disk: absolute paths, ``..``,
+symlinks and oversized members are refused (for that student only).  Every
+submission's result is committed in one transaction, keyed by its content hash, so a
+rerun skips what is already graded and a kill loses nothing already recorded.  Only
+this process writes the gradebook; the kernels cannot even see its folder.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import resource
+import sqlite3
+import stat
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path, PurePosixPath
+from typing import Iterable, List, Optional, Tuple
+
+from . import GRADER_VERSION, assignments
+from .report import gradescope_results
+from .runner import GradeResult, content_hash, grade_notebook, unreadable_result
+
+MAX_MEMBER_BYTES = 20 * 1024 * 1024
+MAX_MEMBERS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    assignment TEXT NOT NULL,
+    student TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    score REAL NOT NULL,
+    max_score REAL NOT NULL,
+    error TEXT,
+    seed INTEGER NOT NULL,
+    grader_version TEXT NOT NULL,
+    graded_at TEXT NOT NULL,
+    wall_s REAL, kernel_s REAL, overhead_s REAL, peak_rss_kb INTEGER,
+    results_json TEXT NOT NULL,
+    UNIQUE (assignment, student, content_hash)
+);
+CREATE TABLE IF NOT EXISTS questions (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    question TEXT NOT NULL,
+    points REAL NOT NULL,
+    max_points REAL NOT NULL,
+    status TEXT NOT NULL,
+    feedback TEXT NOT NULL,
+    PRIMARY KEY (submission_id, question)
+);
+"""
+
+
+@dataclass
+class Submission:
+    student: str
+    source: str  # where it came from, for people
+    data: Optional[bytes]  # the notebook bytes, or None when unreadable
+    problem: Optional[str] = None  # why it cannot be graded
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.data if self.data is not None else (self.problem or "").encode())
+
+
+# ----------------------------------------------------------------------------- collecting submissions
+def _read_regular(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """Read a plain file without following a symlink at its last component."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"larger than {limit // 1024 // 1024} MB")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit + 1)
+    finally:
+        os.close(fd)
+
+
+def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]], problems: List[str]) -> Submission:
+    if problems:
+        return Submission(student, source, None, "; ".join(problems))
+    if len(notebooks) != 1:
+        names = ", ".join(name for name, _ in notebooks) or "none"
+        return Submission(student, source, None, f"expected exactly one notebook, found {len(notebooks)} ({names})")
+    return Submission(student, source, notebooks[0][1])
+
+
+def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str]]:
+    """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members."""
+    groups: dict = {}
+    problems: List[str] = []
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        return {}, [f"the zip has {len(members)} entries (limit {MAX_MEMBERS})"]
+    for info in members:
+        name = info.filename
+        path = PurePosixPath(name)
+        mode = info.external_attr >> 16
+        if name.startswith("/") or "\\" in name or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+            problems.append(f"refused zip entry {name!r}: its path escapes the archive")
+            continue
+        if stat.S_ISLNK(mode):
+            problems.append(f"refused zip entry {name!r}: symbolic links are not accepted")
+            continue
+        if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("."):
+            continue
+        if info.file_size > MAX_MEMBER_BYTES:
+            problems.append(f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB")
+            continue
+        if path.suffix in (".ipynb", ".zip"):
+            top = path.parts[0] if len(path.parts) > 1 else ""
+            groups.setdefault(top, []).append((name, info))
+    return groups, problems
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    with archive.open(info) as handle:
+        data = handle.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise ValueError("too large once decompressed")
+    return data
+
+
+def _student_zip(student: str, source: str, data: bytes) -> Submission:
+    import io
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            groups, problems = _zip_notebooks(archive)
+            notebooks = [(name, _read_member(archive, info)) for members in groups.values()
+                         for name, info in members if name.endswith(".ipynb")]
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        return Submission(student, source, None, f"the zip could not be read ({error})")
+    return _from_notebooks(student, source, notebooks, problems)
+
+
+def collect(path: os.PathLike) -> List[Submission]:
+    """Every student's submission in a folder or zip, each either readable or with its problem."""
+    path = Path(path)
+    submissions: List[Submission] = []
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            groups, problems = _zip_notebooks(archive)
+            for problem in problems:
+                submissions.append(Submission("(archive)", str(path), None, problem))
+            for top, members in sorted(groups.items()):
+                if top == "":
+                    for name, info in members:
+                        student = PurePosixPath(name).stem
+                        try:
+                            data = _read_member(archive, info)
+                        except (ValueError, zipfile.BadZipFile, OSError) as error:
+                            submissions.append(Submission(student, name, None, f"could not read {name}: {error}"))
+                            continue
+                        if name.endswith(".zip"):
+                            submissions.append(_student_zip(student, name, data))
+                        else:
+                            submissions.append(Submission(student, name, data))
+                else:
+                    notebooks, member_problems = [], []
+                    for name, info in members:
+                        try:
+                            data = _read_member(archive, info)
+                        except (ValueError, zipfile.BadZipFile, OSError) as error:
+                            member_problems.append(f"could not read {name}: {error}")
+                            continue
+                        notebooks.append((name, data))
+                    submissions.append(_from_notebooks(top, f"{path.name}:{top}/", notebooks, member_problems))
+        return submissions
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is neither a folder nor a zip of submissions")
+    for entry in sorted(path.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            submissions.append(Submission(entry.stem, str(entry), None, "symbolic links are not accepted as submissions"))
+        elif entry.is_file() and entry.suffix == ".ipynb":
+            try:
+                submissions.append(Submission(entry.stem, str(entry), _read_regular(entry)))
+            except (OSError, ValueError) as error:
+                submissions.append(Submission(entry.stem, str(entry), None, f"could not read the file ({error})"))
+        elif entry.is_file() and entry.suffix == ".zip":
+            try:
+                submissions.append(_student_zip(entry.stem, str(entry), _read_regular(entry)))
+            except (OSError, ValueError) as error:
+                submissions.append(Submission(entry.stem, str(entry), None, f"could not read the zip ({error})"))
+        elif entry.is_dir():
+            notebooks, problems = [], []
+            for inner in sorted(entry.rglob("*")):
+                if inner.is_symlink():
+                    problems.append(f"refused {inner.relative_to(path)}: symbolic links are not accepted")
+                elif inner.is_file() and inner.suffix == ".ipynb" and ".ipynb_checkpoints" not in inner.parts:
+                    try:
+                        notebooks.append((str(inner.relative_to(path)), _read_regular(inner)))
+                    except (OSError, ValueError) as error:
+                        problems.append(f"could not read {inner.name} ({error})")
+            submissions.append(_from_notebooks(entry.name, str(entry), notebooks, problems))
+    return submissions
+
+
+# ----------------------------------------------------------------------------- the gradebook
+def open_gradebook(path: os.PathLike) -> sqlite3.Connection:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None)  # explicit BEGIN/COMMIT below
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.executescript(SCHEMA)
+    os.chmod(path, 0o600)
+    return connection
+
+
+def already_graded(connection, assignment_id: str, student: str, digest: str) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM submissions WHERE assignment=? AND student=? AND content_hash=?",
+        (assignment_id, student, digest)).fetchone()
+    return row is not None
+
+
+def record(connection, submission: Submission, result: GradeResult, digest: str, peak_rss_kb: int = 0) -> None:
+    """Write one graded submission and its questions in a single transaction."""
+    results_json = json.dumps(gradescope_results(result))
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        cursor = connection.execute(
+            "INSERT OR REPLACE INTO submissions (assignment, student, source, content_hash, score, max_score, error, seed,"
+            " grader_version, graded_at, wall_s, kernel_s, overhead_s, peak_rss_kb, results_json)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (result.assignment, submission.student, submission.source, digest, result.score, result.max_score,
+             result.error, result.seed, GRADER_VERSION, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             result.timings.get("total_s"), result.timings.get("kernel_s"), result.timings.get("overhead_s"),
+             peak_rss_kb, results_json))
+        submission_id = cursor.lastrowid
+        for question_id, summary in result.questions.items():
+            feedback = "\n".join(f"{'✓' if c.passed else '✗'} {c.name}: {c.message}"
+                                 for c in result.checks if c.question == question_id)
+            connection.execute("INSERT INTO questions VALUES (?,?,?,?,?,?)",
+                               (submission_id, question_id, summary["score"], summary["max_score"],
+                                summary["status"], feedback))
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+# ----------------------------------------------------------------------------- grading in workers
+def _hide_list(extra: Iterable[str]) -> List[str]:
+    return [str(Path(p).resolve()) for p in extra]
+
+
+def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str, hide: List[str]):
+    """Worker: grade one submission; returns (GradeResult, peak RSS of this worker in kB)."""
+    assignment = assignments.get(assignment_id)
+    if data is None:
+        result = unreadable_result(assignment, problem or "no notebook")
+    else:
+        result = grade_notebook(data, assignment, hide=hide)
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_path: Optional[os.PathLike] = None,
+                workers: int = 2, log=print) -> dict:
+    """Grade every submission in ``source`` not yet in the gradebook.  Returns a summary."""
+    assignment = assignments.get(assignment_id)
+    submissions = collect(source)
+    connection = open_gradebook(db)
+    hide = _hide_list([source if Path(source).is_dir() else Path(source).parent, Path(db).parent]
+                      + ([Path(csv_path).parent] if csv_path else []))
+    todo = []
+    skipped = 0
+    for submission in submissions:
+        digest = submission.content_hash
+        if already_graded(connection, assignment.id, submission.student, digest):
+            skipped += 1
+        else:
+            todo.append((submission, digest))
+    started = time.monotonic()
+    peak = {}
+    graded = 0
+    if todo:
+        context = get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+            futures = {pool.submit(_grade_one, s.data, s.problem, assignment.id, hide): (s, d) for s, d in todo}
+            for future in as_completed(futures):
+                submission, digest = futures[future]
+                try:
+                    result, rss = future.result()
+                except Exception as error:  # noqa: BLE001 - one bad submission must not stop the class
+                    result, rss = unreadable_result(assignment, f"the grader failed on this submission: {error}"), 0
+                record(connection, submission, result, digest, rss)
+                peak[submission.student] = rss
+                graded += 1
+                log(f"{submission.student}: {result.score:g}/{result.max_score:g}"
+                    + (f"  ({result.error})" if result.error else ""))
+    elapsed = time.monotonic() - started
+    if csv_path:
+        export_csv(connection, assignment.id, csv_path)
+    connection.close()
+    return {
+        "graded": graded,
+        "skipped": skipped,
+        "seconds": elapsed,
+        "per_minute": graded / elapsed * 60 if graded and elapsed > 0 else 0.0,
+        "peak_rss_kb": max(peak.values()) if peak else 0,
+    }
+
+
+# ----------------------------------------------------------------------------- exports
+def latest_rows(connection, assignment_id: Optional[str] = None):
+    """The most recent graded submission of each student (per assignment)."""
+    query = ("SELECT s.* FROM submissions s JOIN (SELECT assignment, student, MAX(id) AS id FROM submissions"
+             " GROUP BY assignment, student) latest ON s.id = latest.id")
+    params: tuple = ()
+    if assignment_id:
+        query += " WHERE s.assignment = ?"
+        params = (assignment_id,)
+    connection.row_factory = sqlite3.Row
+    return connection.execute(query + " ORDER BY s.assignment, s.student", params).fetchall()
+
+
+def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> int:
+    rows = latest_rows(connection, assignment_id)
+    question_ids = []
+    for row in rows:
+        for (question,) in connection.execute("SELECT question FROM questions WHERE submission_id=? ORDER BY question", (row["id"],)):
+            if question not in question_ids:
+                question_ids.append(question)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "content_hash", "graded_at", "grader_version"])
+        for row in rows:
+            points = dict(connection.execute("SELECT question, points FROM questions WHERE submission_id=?", (row["id"],)).fetchall())
+            writer.writerow([row["assignment"], row["student"], row["score"], row["max_score"],
+                             *[points.get(q, "") for q in question_ids], row["error"] or "",
+                             row["content_hash"], row["graded_at"], row["grader_version"]])
+    return len(rows)
+
+
+def export_results(connection, assignment_id: Optional[str], folder: os.PathLike) -> int:
+    """One Gradescope-style results.json per student: FOLDER/ASSIGNMENT/STUDENT/results.json."""
+    rows = latest_rows(connection, assignment_id)
+    for row in rows:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in row["student"]) or "_"
+        target = Path(folder) / row["assignment"] / safe
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "results.json").write_text(row["results_json"])
+    return len(rows)
+
+
+def file_digest(path: os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,143 @@
+"""Command-line entry points of the grader; ``add_parser`` is hooked into ``course-lib``.
+
+    course-lib assign [--check]
+    course-lib grade SUBMISSION.ipynb [--assignment ID] [--json results.json] [--seed N]
+    course-lib grade-batch DIR_OR_ZIP --assignment ID --db gradebook.sqlite [--csv grades.csv] [--workers N]
+    course-lib gradebook export --db gradebook.sqlite [--assignment ID] [--csv grades.csv] [--results DIR]
+    course-lib gradescope-package ID [--output autograder.zip]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    assign = subparsers.add_parser("assign", help="generate exercises/ from solutions/")
+    assign.add_argument("--check", action="store_true", help="fail if exercises/ differ from what would be generated")
+    assign.set_defaults(func=cmd_assign)
+
+    grade = subparsers.add_parser("grade", help="grade one submitted notebook")
+    grade.add_argument("submission", help="the student's .ipynb")
+    grade.add_argument("--assignment", help="assignment id (a01…); default: read from the notebook's metadata")
+    grade.add_argument("--json", dest="json_path", help="write Gradescope results.json here")
+    grade.add_argument("--seed", type=int, help="seed of the hidden inputs (default: fresh; to reproduce a grade)")
+    grade.add_argument("--show-hidden", action="store_true", help="show feedback of hidden checks (instructors)")
+    grade.set_defaults(func=cmd_grade)
+
+    batch = subparsers.add_parser("grade-batch", help="grade a class into an SQLite gradebook (resumable)")
+    batch.add_argument("source", help="folder or zip of submissions")
+    batch.add_argument("--assignment", required=True)
+    batch.add_argument("--db", required=True, help="the SQLite gradebook (created if missing)")
+    batch.add_argument("--csv", dest="csv_path", help="also write grades as CSV")
+    batch.add_argument("--workers", type=int, default=2)
+    batch.set_defaults(func=cmd_grade_batch)
+
+    book = subparsers.add_parser("gradebook", help="export the gradebook")
+    book_sub = book.add_subparsers(dest="gradebook_command", required=True)
+    export = book_sub.add_parser("export", help="write CSV and per-student results.json")
+    export.add_argument("--db", required=True)
+    export.add_argument("--assignment")
+    export.add_argument("--csv", dest="csv_path")
+    export.add_argument("--results", dest="results_dir", help="folder for ASSIGNMENT/STUDENT/results.json")
+    export.set_defaults(func=cmd_gradebook_export)
+
+    package = subparsers.add_parser("gradescope-package", help="build the zip Gradescope's autograder runs")
+    package.add_argument("assignment")
+    package.add_argument("--output", default=None)
+    package.set_defaults(func=cmd_gradescope_package)
+
+
+def cmd_assign(args) -> int:
+    from .assign import run
+
+    problems = run(check=args.check)
+    if args.check:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("run `course-lib assign` to regenerate exercises/", file=sys.stderr)
+            return 1
+        print("exercises/ are up to date")
+        return 0
+    print("exercises/ regenerated from solutions/")
+    return 0
+
+
+def _assignment_from_notebook(data: bytes):
+    try:
+        notebook = json.loads(data)
+        return notebook["metadata"]["course"]["assignment"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def cmd_grade(args) -> int:
+    from . import assignments
+    from .report import gradescope_results, text_report
+    from .runner import grade_notebook
+
+    path = Path(args.submission)
+    data = path.read_bytes()
+    assignment_id = args.assignment or _assignment_from_notebook(data)
+    if not assignment_id:
+        print("could not tell which assignment this is: pass --assignment ID", file=sys.stderr)
+        return 2
+    assignment = assignments.get(assignment_id)
+    hide = [str(path.resolve().parent)]
+    if args.json_path:
+        hide.append(str(Path(args.json_path).resolve().parent))
+    result = grade_notebook(data, assignment, seed=args.seed, hide=hide)
+    print(text_report(result, show_hidden=args.show_hidden))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(gradescope_results(result, assignment.due), indent=1))
+    return 0
+
+
+def cmd_grade_batch(args) -> int:
+    from .batch import grade_batch
+
+    summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers)
+    print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
+          f"{summary['per_minute']:.1f} submissions/minute, peak worker memory {summary['peak_rss_kb'] / 1024:.0f} MB")
+    return 0
+
+
+def cmd_gradebook_export(args) -> int:
+    from .batch import export_csv, export_results, open_gradebook
+
+    if not Path(args.db).exists():
+        print(f"no gradebook at {args.db}", file=sys.stderr)
+        return 2
+    connection = open_gradebook(args.db)
+    if not args.csv_path and not args.results_dir:
+        print("nothing to do: pass --csv and/or --results", file=sys.stderr)
+        return 2
+    if args.csv_path:
+        print(f"wrote {export_csv(connection, args.assignment, args.csv_path)} rows to {args.csv_path}")
+    if args.results_dir:
+        print(f"wrote {export_results(connection, args.assignment, args.results_dir)} results.json under {args.results_dir}")
+    return 0
+
+
+def cmd_gradescope_package(args) -> int:
+    from .gradescope import build_package
+
+    output = build_package(args.assignment, args.output)
+    print(f"wrote {output}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Standalone entry (``python -m course_lib.grading.cli``) until the lead wires ``course-lib``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="course-lib")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

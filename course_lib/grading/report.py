@@ -1,0 +1,73 @@
+"""Reports of a :class:`GradeResult`: text for people, Gradescope's results.json for machines."""
+from __future__ import annotations
+
+import datetime
+from typing import Optional
+
+from .runner import GradeResult
+
+
+def text_report(result: GradeResult, show_hidden: bool = False) -> str:
+    """Per-question points, passed/failed checks and feedback."""
+    lines = [f"Assignment {result.assignment}: {result.score:g} / {result.max_score:g} points"]
+    if result.error:
+        lines.append(f"  Could not grade this submission: {result.error}")
+        return "\n".join(lines)
+    for question_id, summary in result.questions.items():
+        lines.append(f"\n{question_id} — {summary['title']}: {summary['score']:.4g} / {summary['max_score']:g} ({summary['status']})")
+        for check in (c for c in result.checks if c.question == question_id):
+            mark = "✓" if check.passed else "✗"
+            lines.append(f"  {mark} {check.name}")
+            if not check.passed and (show_hidden or not check.hidden):
+                lines.extend("      " + line for line in check.message.splitlines()[:12])
+    if result.notes:
+        lines.append("\nNotes:")
+        lines.extend(f"  - {note}" for note in result.notes[:20])
+    if not result.isolation.get("namespaces"):
+        lines.append("\n(warning: the sandbox ran without namespaces on this machine; see the grading README)")
+    return "\n".join(lines)
+
+
+def _due_passed(due: Optional[str]) -> bool:
+    if not due:
+        return False
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat() > due
+
+
+def gradescope_results(result: GradeResult, due: Optional[str] = None) -> dict:
+    """Gradescope autograder ``results.json``.
+
+    Public checks are fully visible.  A hidden check appears as a visible pass/fail line
+    with no details, plus a zero-point line carrying the feedback that Gradescope shows only
+    after the due date (``visibility: after_due_date``).
+    """
+    tests = []
+    for check in result.checks:
+        status = "passed" if check.passed else "failed"
+        entry = {
+            "name": f"{check.question}: {check.name}",
+            "score": round(check.score, 6),
+            "max_score": round(check.max_score, 6),
+            "status": status,
+            "visibility": "visible",
+            "output": check.message if not check.hidden else status,
+        }
+        tests.append(entry)
+        if check.hidden and not check.passed:
+            tests.append({
+                "name": f"{check.question}: {check.name} (feedback)",
+                "score": 0.0,
+                "max_score": 0.0,
+                "status": status,
+                "visibility": "visible" if _due_passed(due) else "after_due_date",
+                "output": check.message,
+            })
+    output = text_report(result).splitlines()[0]
+    if result.notes:
+        output += "\n" + "\n".join(f"- {note}" for note in result.notes[:20])
+    return {
+        "score": round(result.score, 6),
+        "execution_time": round(result.timings.get("total_s", 0.0), 3),
+        "output": output,
+        "tests": tests,
+    }

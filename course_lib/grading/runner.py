@@ -1,0 +1,398 @@
+"""Grade one submitted notebook: the grader's side of the trust model.
+
+1. Read the notebook as untrusted JSON (size cap, nbformat 4 only, plain code cells).
+2. Scan it statically for imports a question forbids (torch in a from-scratch question).
+3. Make every check's inputs here, public ones from the assignment's fixed seed and
+   hidden ones from a fresh per-submission seed, and compute the expected answers here
+   with course_lib's reference code — before any student code runs.
+4. Start a sandboxed kernel (``sandbox.py``), run the student's cells in it (skipping the
+   self-check and demo cells, which need course_lib), then call each graded
+   function on the inputs and read back only its return value, as data (``wire.py``).
+5. Judge each value here (``spec.compare``).  Timeouts and crashes cost only the
+   question they happen in: the kernel is restarted and the cells replayed.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import GRADER_VERSION
+from .sandbox import ExecResult, Limits, Sandbox
+from .spec import Assignment, Check, Question, compare
+from .wire import WireError, call_code, decode_result, HARNESS
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+MAX_RESTARTS = 3
+SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the grader skips them
+NOT_ATTEMPTED = "not attempted"
+
+PREAMBLE = """
+import numpy as np
+def check(*args, **kwargs):
+    print("(self-checks do not run while grading)")
+"""
+
+
+class NotebookError(ValueError):
+    """The submission is not a notebook the grader can read."""
+
+
+@dataclass
+class CheckResult:
+    question: str
+    name: str
+    hidden: bool
+    passed: bool
+    score: float
+    max_score: float
+    message: str
+    seconds: float = 0.0
+
+
+@dataclass
+class GradeResult:
+    assignment: str
+    score: float
+    max_score: float
+    checks: List[CheckResult]
+    questions: Dict[str, dict]
+    notes: List[str]
+    isolation: dict
+    seed: int
+    grader_version: str = GRADER_VERSION
+    timings: Dict[str, float] = field(default_factory=dict)
+    error: Optional[str] = None  # the submission could not be graded at all
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- reading notebooks
+def read_cells(data: bytes) -> List[dict]:
+    """Code cells of a submitted notebook as ``{"source", "role", "index"}``; raises NotebookError."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"the notebook is {len(data) // 1024 // 1024} MB; the limit is {MAX_NOTEBOOK_BYTES // 1024 // 1024} MB (clear the outputs)")
+    try:
+        notebook = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise NotebookError("the file is not a valid notebook (it is not JSON); re-download it from Jupyter with File → Save") from None
+    if not isinstance(notebook, dict):
+        raise NotebookError("the file is not a notebook (no top-level object)")
+    version = notebook.get("nbformat")
+    if version != 4:
+        raise NotebookError(f"the notebook is in nbformat {version}; the grader reads nbformat 4 (save it with a current Jupyter)")
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        raise NotebookError("the notebook has no list of cells")
+    code = []
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise NotebookError(f"cell {index + 1} has a malformed source")
+        metadata = cell.get("metadata")
+        course = metadata.get("course") if isinstance(metadata, dict) else None
+        role = course.get("role") if isinstance(course, dict) else None
+        code.append({"source": source, "role": role if isinstance(role, str) else None, "index": index + 1})
+    return code
+
+
+_MAGIC = re.compile(r"^\s*[%!]")
+
+
+def imported_modules(source: str) -> Tuple[set, Optional[str]]:
+    """Top-level module names a cell imports (statically), and a syntax error message if any."""
+    python = "\n".join("pass" if _MAGIC.match(line) else line for line in source.splitlines())
+    try:
+        tree = ast.parse(python)
+    except SyntaxError as error:
+        return set(), f"line {error.lineno}: {error.msg}"
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            # __import__("torch"), importlib.import_module("torch")
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in ("__import__", "import_module") and isinstance(node.args[0].value, str):
+                names.add(node.args[0].value.split(".")[0])
+    for line in source.splitlines():
+        if re.match(r"^\s*%(load|run)\b", line):
+            names.add("%" + line.split()[0].lstrip("%"))
+    return names, None
+
+
+# ----------------------------------------------------------------------------- the grading session
+@dataclass
+class _Prepared:
+    question: Question
+    check: Check
+    args: tuple
+    kwargs: dict
+    expected: Any
+    secret: Any = None  # grader-only data for a judge (e.g. held-out labels); never sent
+
+
+def _prepare(assignment: Assignment, seed: int) -> List[_Prepared]:
+    """Inputs and expected answers for every check, computed in the grader before any student code runs."""
+    public = np.random.default_rng(assignment.public_seed)
+    hidden = np.random.default_rng(seed)
+    prepared = []
+    for question in assignment.questions:
+        for check in question.checks:
+            rng = hidden if check.hidden else public
+            made = check.make_args(rng)
+            args, kwargs, secret = made if len(made) == 3 else (*made, None)
+            expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
+            prepared.append(_Prepared(question, check, args, kwargs, expected, secret))
+    return prepared
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def judge_value(prepared: _Prepared, value: Any) -> Tuple[bool, str]:
+    """Compare a decoded return value with the expected answer (or the check's judge), with hints."""
+    check = prepared.check
+    if check.judge is not None:
+        passed, message = check.judge(value, _copy(prepared.args), _copy(prepared.kwargs), prepared.secret)
+    else:
+        passed, message = compare(value, prepared.expected, check.rtol, check.atol)
+    if not passed:
+        for hint in check.hints:
+            try:
+                applies = hint.applies(value, prepared.expected, prepared.args)
+            except Exception:  # noqa: BLE001 - a hint that cannot decide stays silent
+                applies = False
+            if applies:
+                message += f". Hint: {hint.message}"
+                break
+    return passed, message
+
+
+def error_message(decoded: dict, function: str) -> str:
+    name, value = decoded.get("ename", ""), decoded.get("evalue", "")
+    if name == "NotImplementedError":
+        return NOT_ATTEMPTED
+    where = decoded.get("where", "").strip()
+    message = f"{function} raised {name}: {value}"
+    if where:
+        message += f"\n{where}"
+    return message
+
+
+class _OutOfTime(RuntimeError):
+    pass
+
+
+class _Session:
+    def __init__(self, cells, assignment: Assignment, limits: Limits, hide, notes: List[str]):
+        forbid = sorted({name for q in assignment.questions for name in q.forbid})
+        self.sandbox = Sandbox(limits, forbid=forbid, hide=hide)
+        self.cells = cells
+        self.limits = limits
+        self.notes = notes
+        self.bad_cells: set = set()  # cells that timed out or killed the kernel: never replayed
+        self.noted: set = set()
+        self.kernel_seconds = 0.0
+        self.setup_seconds = 0.0
+
+    def boot(self, deadline: float) -> bool:
+        """(Re)start the kernel and replay the student's cells; False if it cannot be brought up."""
+        started = time.monotonic()
+        try:
+            while True:
+                self.sandbox.start()
+                self._run(PREAMBLE, 30.0)
+                if self._replay(deadline):
+                    break
+                # a cell timed out or killed the kernel: start again without it
+            installed = self._run(HARNESS, 30.0)
+            return installed.status == "ok"
+        except (RuntimeError, _OutOfTime) as error:
+            self.notes.append(str(error))
+            return False
+        finally:
+            self.setup_seconds += time.monotonic() - started
+
+    def _replay(self, deadline: float) -> bool:
+        for cell in self.cells:
+            if cell["role"] in SKIPPED_ROLES or cell["index"] in self.bad_cells:
+                continue
+            budget = min(self.limits.cell_timeout_s, deadline - time.monotonic())
+            if budget <= 0:
+                raise _OutOfTime("the time limit for the whole notebook ran out while running its cells")
+            result = self._run(cell["source"], budget)
+            if result.status in ("timeout", "died"):
+                self.bad_cells.add(cell["index"])
+                what = "ran longer than its time limit" if result.status == "timeout" else "stopped the kernel"
+                self.notes.append(f"cell {cell['index']} {what}; it was skipped and the other cells were run")
+                return False
+            if result.status == "error" and cell["index"] not in self.noted:
+                self.noted.add(cell["index"])
+                self.notes.append(f"cell {cell['index']} raised {result.error_name}: {result.error_value[:300]}")
+        return True
+
+    def _run(self, code: str, timeout: float) -> ExecResult:
+        result = self.sandbox.execute(code, timeout)
+        self.kernel_seconds += result.seconds
+        return result
+
+    def call(self, prepared: _Prepared, timeout: float) -> Tuple[str, Any]:
+        """Call the student's function.  Returns (kind, payload): ok/error/missing/timeout/died/unreadable."""
+        code = call_code(prepared.check.function, prepared.args, prepared.kwargs)
+        result = self._run(code, timeout)
+        if result.status in ("timeout", "died"):
+            return result.status, None
+        if not result.payloads:
+            return "unreadable", "no return value came back from the kernel (was the grading code tampered with?)"
+        try:
+            decoded = decode_result(result.payloads[0])
+        except WireError as error:
+            return "unreadable", f"the return value could not be read back: {error}"
+        return decoded["status"], decoded
+
+
+def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,
+                hide=()) -> GradeResult:
+    """Grade already-parsed code cells (see :func:`grade_notebook`)."""
+    started = time.monotonic()
+    seed = secrets.randbits(63) if seed is None else int(seed)
+    limits = limits or Limits(cell_timeout_s=assignment.cell_timeout_s, call_timeout_s=assignment.call_timeout_s,
+                              memory_bytes=assignment.memory_bytes)
+    notes: List[str] = []
+    prepared = _prepare(assignment, seed)
+    prepare_seconds = time.monotonic() - started
+
+    imports: Dict[str, List[int]] = {}
+    for cell in cells:
+        if cell["role"] in SKIPPED_ROLES:
+            continue
+        names, syntax_error = imported_modules(cell["source"])
+        if syntax_error:
+            notes.append(f"cell {cell['index']} has a syntax error ({syntax_error})")
+        for name in names:
+            imports.setdefault(name, []).append(cell["index"])
+
+    session = _Session(cells, assignment, limits, hide, notes)
+    deadline = started + limits.total_timeout_s
+    results: List[CheckResult] = []
+    alive = session.boot(deadline)
+    restarts = 0
+    try:
+        for question in assignment.questions:
+            checks = [p for p in prepared if p.question is question]
+            share = question.points / len(checks)
+            forbidden = sorted(name for name in imports if name in question.forbid or name == "course_lib")
+            forbidden += sorted(name for name in imports if name.startswith("%"))
+            stop_reason = None
+            if forbidden:
+                where = ", ".join(f"{name} (cell {imports[name][0]})" for name in forbidden)
+                stop_reason = (f"this question must be solved from scratch, but the notebook imports {where}; "
+                               "remove the import (and %run/%load) to be graded")
+            for item in checks:
+                check_started = time.monotonic()
+                passed, message = False, ""
+                if stop_reason:
+                    message = stop_reason
+                elif not alive:
+                    message = "not graded: the kernel could not be (re)started within the limits"
+                elif time.monotonic() > deadline:
+                    message = "not graded: the time limit for the whole notebook ran out"
+                else:
+                    timeout = min(item.check.timeout_s or limits.call_timeout_s, deadline - time.monotonic())
+                    kind, payload = session.call(item, timeout)
+                    if kind == "ok":
+                        passed, message = judge_value(item, payload["value"])
+                        if passed and payload["mutated"]:
+                            passed = False
+                            message = (f"{item.check.function} returned the right value but modified its input "
+                                       f"({', '.join(payload['mutated'])}) in place; work on a copy")
+                    elif kind == "error":
+                        message = error_message(payload, item.check.function)
+                    elif kind == "missing":
+                        message = f"{item.check.function} is not defined (did you delete or rename its cell?)"
+                    elif kind in ("timeout", "died"):
+                        what = (f"did not finish within {timeout:.0f} s (an infinite loop?)" if kind == "timeout"
+                                else "stopped the kernel (sys.exit, os._exit, a crash or a resource limit)")
+                        message = f"{item.check.function} {what}"
+                        stop_reason = message + "; the remaining checks of this question were not run"
+                        restarts += 1
+                        alive = restarts <= MAX_RESTARTS and session.boot(deadline)
+                        if restarts > MAX_RESTARTS:
+                            notes.append("the kernel was restarted too often; the remaining questions were not graded")
+                    else:
+                        message = payload
+                results.append(CheckResult(question.id, item.check.name, item.check.hidden, passed,
+                                           share if passed else 0.0, share, message,
+                                           time.monotonic() - check_started))
+    finally:
+        session.sandbox.kill()
+
+    questions = {}
+    for question in assignment.questions:
+        rows = [r for r in results if r.question == question.id]
+        attempted = not all(r.message == NOT_ATTEMPTED for r in rows)
+        questions[question.id] = {
+            "title": question.title,
+            "score": round(sum(r.score for r in rows), 6),
+            "max_score": question.points,
+            "status": "not attempted" if not attempted else "passed" if all(r.passed for r in rows) else "failed",
+        }
+    score = round(sum(q["score"] for q in questions.values()), 6)
+    total = time.monotonic() - started
+    timings = {
+        "total_s": total,
+        "prepare_s": prepare_seconds,
+        "kernel_s": session.kernel_seconds,
+        "setup_s": session.setup_seconds,
+        "overhead_s": max(0.0, total - session.kernel_seconds),
+    }
+    return GradeResult(assignment.id, score, assignment.max_score, results, questions, notes,
+                       session.sandbox.isolation, seed, timings=timings)
+
+
+def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,
+                   hide=()) -> GradeResult:
+    """Grade a submission given as raw notebook bytes.  Never raises on bad student input."""
+    try:
+        cells = read_cells(data)
+    except NotebookError as error:
+        return unreadable_result(assignment, str(error), seed)
+    return grade_cells(cells, assignment, seed, limits, hide)
+
+
+def unreadable_result(assignment: Assignment, message: str, seed: Optional[int] = None) -> GradeResult:
+    """A zero-score result for a submission that cannot be graded at all (bad file, bad zip...)."""
+    results = [CheckResult(q.id, "notebook", False, False, 0.0, q.points, message) for q in assignment.questions]
+    questions = {q.id: {"title": q.title, "score": 0.0, "max_score": q.points, "status": "not graded"}
+                 for q in assignment.questions}
+    return GradeResult(assignment.id, 0.0, assignment.max_score, results, questions, [message], {},
+                       seed if seed is not None else 0, error=message)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,273 @@
+"""What crosses between the grader and the student's kernel: plain data only.
+
+Inputs go to the kernel as a JSON tree whose arrays are ``.npy`` bytes (base64).
+Return values come back the same way and are decoded here, in the grader, with
+``np.load(allow_pickle=False)``, size caps and a dtype whitelist.  The kernel-side
+half (``HARNESS``) is sent as source code and runs in the student's process, so it is
+*not* trusted: a hostile kernel may replace it and send any bytes it likes.  That
+is fine, because the bytes are only ever parsed as data and compared with answers
+computed here; lying about one's own return value earns nothing the true value would not.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_PAYLOAD_CHARS = 64 * 1024 * 1024
+MAX_NODES = 10_000
+MAX_DEPTH = 20
+MAX_ARRAY_ELEMENTS = 20_000_000
+ALLOWED_KINDS = "biuf"  # bool, int, unsigned, float: never object, void, strings
+
+
+class WireError(ValueError):
+    """A return value that cannot be read back as plain data."""
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """A returned object that is not plain data (e.g. a class with ``__eq__``); only its type name crosses."""
+
+    type_name: str
+
+
+# ----------------------------------------------------------------------------- grader → kernel
+def encode(value: Any) -> Any:
+    """Encode grader-made inputs as a JSON-able tree."""
+    if isinstance(value, np.ndarray):
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        return {"t": "nd", "npy": base64.b64encode(buffer.getvalue()).decode()}
+    if isinstance(value, np.generic):
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        return {"t": "sc", "npy": base64.b64encode(buffer.getvalue()).decode()}
+    if value is None or isinstance(value, (bool, str)):
+        return {"t": "v", "v": value}
+    if isinstance(value, int):
+        return {"t": "i", "v": str(value)}
+    if isinstance(value, float):
+        return {"t": "f", "v": repr(value)}
+    if isinstance(value, tuple):
+        return {"t": "tu", "v": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return {"t": "li", "v": [encode(v) for v in value]}
+    if isinstance(value, dict):
+        return {"t": "di", "v": [[k, encode(v)] for k, v in value.items()]}
+    raise TypeError(f"cannot send {type(value).__name__} to the kernel")
+
+
+# ----------------------------------------------------------------------------- kernel → grader
+def decode_result(text: Any) -> dict:
+    """Parse the kernel's untrusted result message.  Raises ``WireError`` on anything odd.
+
+    Returns ``{"status": "ok", "value": ..., "mutated": [...]}`` or
+    ``{"status": "error", "ename": str, "evalue": str, "where": str}`` or ``{"status": "missing"}``.
+    """
+    if not isinstance(text, str) or len(text) > MAX_PAYLOAD_CHARS:
+        raise WireError("the result message is missing or too large")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise WireError(f"the result message is not valid JSON ({type(error).__name__})") from None
+    if not isinstance(message, dict) or message.get("status") not in ("ok", "error", "missing"):
+        raise WireError("the result message has no valid status")
+    status = message["status"]
+    if status == "missing":
+        return {"status": "missing"}
+    if status == "error":
+        return {
+            "status": "error",
+            "ename": _short(message.get("ename"), 100),
+            "evalue": _short(message.get("evalue"), 500),
+            "where": _short(message.get("where"), 1500),
+        }
+    counter = [0]
+    value = _decode(message.get("value"), 0, counter)
+    mutated = message.get("mutated", [])
+    if not isinstance(mutated, list):
+        mutated = []
+    return {"status": "ok", "value": value, "mutated": [_short(m, 40) for m in mutated[:20]]}
+
+
+def _short(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _decode(node: Any, depth: int, counter: list) -> Any:
+    counter[0] += 1
+    if depth > MAX_DEPTH or counter[0] > MAX_NODES:
+        raise WireError("the returned value is nested too deeply or has too many parts")
+    if not isinstance(node, dict) or not isinstance(node.get("t"), str):
+        raise WireError("the result message is malformed")
+    kind = node["t"]
+    if kind in ("nd", "sc"):
+        array = _load_npy(node.get("npy"))
+        return array if kind == "nd" else array[()]
+    if kind == "v":
+        value = node.get("v")
+        if value is None or isinstance(value, (bool, str)):
+            return value[:10_000] if isinstance(value, str) else value
+        raise WireError("the result message is malformed")
+    if kind == "i":
+        text = node.get("v")
+        if not isinstance(text, str) or len(text) > 100:
+            raise WireError("a returned integer is malformed")
+        try:
+            return int(text)
+        except ValueError:
+            raise WireError("a returned integer is malformed") from None
+    if kind == "f":
+        text = node.get("v")
+        if not isinstance(text, str) or len(text) > 100:
+            raise WireError("a returned float is malformed")
+        try:
+            return float(text)
+        except ValueError:
+            raise WireError("a returned float is malformed") from None
+    if kind in ("tu", "li"):
+        items = node.get("v")
+        if not isinstance(items, list):
+            raise WireError("the result message is malformed")
+        decoded = [_decode(item, depth + 1, counter) for item in items]
+        return tuple(decoded) if kind == "tu" else decoded
+    if kind == "di":
+        items = node.get("v")
+        if not isinstance(items, list):
+            raise WireError("the result message is malformed")
+        result = {}
+        for pair in items:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))):
+                raise WireError("a returned dict is malformed")
+            result[pair[0]] = _decode(pair[1], depth + 1, counter)
+        return result
+    if kind == "other":
+        return Foreign(_short(node.get("type"), 200) or "an unknown object")
+    raise WireError("the result message is malformed")
+
+
+def _load_npy(b64: Any) -> np.ndarray:
+    if not isinstance(b64, str):
+        raise WireError("a returned array is malformed")
+    try:
+        raw = base64.b64decode(b64, validate=True)
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - any failure to parse is the student's data being bad
+        raise WireError(f"a returned array could not be read ({type(error).__name__})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in ALLOWED_KINDS:
+        raise WireError("a returned array has a type that is not a number (object, string or record)")
+    if array.size > MAX_ARRAY_ELEMENTS:
+        raise WireError("a returned array is too large")
+    return array
+
+
+# ----------------------------------------------------------------------------- kernel side
+# Runs inside the student's kernel.  Written defensively for honest students (a clear
+# record of exceptions, in-place mutation, foreign return types); proves nothing.
+HARNESS = r'''
+def __course_install__():
+    import base64 as _b64, io as _io, json as _json, traceback as _tb, sys as _sys
+    import numpy as _np
+    from IPython.display import publish_display_data as _publish
+    _MIME = "application/vnd.course-grader.result+json"
+
+    def _dec(node):
+        t = node["t"]
+        if t in ("nd", "sc"):
+            a = _np.load(_io.BytesIO(_b64.b64decode(node["npy"])), allow_pickle=False)
+            return a if t == "nd" else a[()]
+        if t == "v":
+            return node["v"]
+        if t == "i":
+            return int(node["v"])
+        if t == "f":
+            return float(node["v"])
+        if t == "tu":
+            return tuple(_dec(v) for v in node["v"])
+        if t == "li":
+            return [_dec(v) for v in node["v"]]
+        if t == "di":
+            return {k: _dec(v) for k, v in node["v"]}
+        raise ValueError(t)
+
+    def _npy(a):
+        buffer = _io.BytesIO()
+        _np.save(buffer, a, allow_pickle=False)
+        return _b64.b64encode(buffer.getvalue()).decode()
+
+    def _enc(value, depth=0):
+        if depth > 15:
+            return {"t": "other", "type": "a deeply nested value"}
+        kind = type(value)
+        if kind is _np.ndarray:
+            if value.dtype.kind not in "biuf":
+                return {"t": "other", "type": "numpy array of dtype " + str(value.dtype)}
+            return {"t": "nd", "npy": _npy(value)}
+        if isinstance(value, _np.generic) and kind.__module__ == "numpy":
+            if value.dtype.kind not in "biuf":
+                return {"t": "other", "type": "numpy " + kind.__name__}
+            return {"t": "sc", "npy": _npy(_np.asarray(value))}
+        if value is None or kind is bool or kind is str:
+            return {"t": "v", "v": value}
+        if kind is int:
+            return {"t": "i", "v": str(value)}
+        if kind is float:
+            return {"t": "f", "v": repr(value)}
+        if kind is tuple:
+            return {"t": "tu", "v": [_enc(v, depth + 1) for v in value]}
+        if kind is list:
+            return {"t": "li", "v": [_enc(v, depth + 1) for v in value]}
+        if kind is dict and all(type(k) in (str, int) for k in value):
+            return {"t": "di", "v": [[k, _enc(v, depth + 1)] for k, v in value.items()]}
+        return {"t": "other", "type": getattr(kind, "__module__", "?") + "." + getattr(kind, "__qualname__", "?")}
+
+    def _same(a, b):
+        if isinstance(a, _np.ndarray):
+            return isinstance(b, _np.ndarray) and a.shape == b.shape and bool(_np.array_equal(a, b, equal_nan=True))
+        if isinstance(a, (list, tuple)):
+            return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        if isinstance(a, dict):
+            return all(_same(a[k], b[k]) for k in a)
+        return True
+
+    def call(name, payload):
+        message = None
+        try:
+            function = _sys.modules["__main__"].__dict__.get(name)
+            if not callable(function):
+                message = {"status": "missing"}
+            else:
+                request = _json.loads(payload)
+                args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
+                pristine_args, pristine_kwargs = _dec(request["args"]), _dec(request["kwargs"])
+                try:
+                    value = function(*args, **kwargs)
+                except BaseException as error:
+                    frames = _tb.extract_tb(error.__traceback__)[1:]
+                    where = "".join(_tb.format_list(frames[-3:]))
+                    message = {"status": "error", "ename": type(error).__name__, "evalue": str(error)[:500],
+                               "where": where[-1500:]}
+                else:
+                    mutated = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, pristine_args)) if not _same(a, b)]
+                    mutated += [f"argument {k}" for k in kwargs if not _same(kwargs[k], pristine_kwargs[k])]
+                    message = {"status": "ok", "value": _enc(value), "mutated": mutated}
+        except BaseException as error:
+            message = {"status": "error", "ename": type(error).__name__, "evalue": "while returning the result: " + str(error)[:300], "where": ""}
+        _publish({_MIME: _json.dumps(message)})
+
+    return call
+
+__course_call__ = __course_install__()
+del __course_install__
+'''
+
+
+def call_code(function: str, args: tuple, kwargs: dict) -> str:
+    """Source that calls ``function(*args, **kwargs)`` in the kernel through the harness."""
+    payload = json.dumps({"args": encode(tuple(args)), "kwargs": encode(dict(kwargs))})
+    return f"__course_call__({function!r}, {payload!r})"

@@ -1,0 +1,222 @@
+"""Element-wise activations and (log-)softmax (Chapter "Activation functions").
+
+Forward and local backward rule of each one, side by side (g = dL/dy):
+
+  sigmoid     σ(x) = 1 / (1 + e^{−x})               dL/dx = g · σ(x)(1 − σ(x))
+  tanh        tanh(x)                               dL/dx = g · (1 − tanh²(x))
+  ReLU        max(x, 0)                             dL/dx = g · [x > 0]
+  LeakyReLU   x if x > 0 else a·x                   dL/dx = g · (1 if x > 0 else a)
+  softmax     s_i = e^{x_i} / Σ_j e^{x_j}            dL/dx = s ⊙ (g − Σ_j g_j s_j)
+  log-softmax x_i − log Σ_j e^{x_j}                 dL/dx = g − s · Σ_j g_j
+
+Numerical stability (Chapter "Activation functions", section "Numerics"):
+softmax and log-softmax subtract max_j x_j first (the result is unchanged, e^{…}
+never overflows), and sigmoid uses e^{−|x|} ≤ 1 on both branches.
+The derivative helpers (``sigmoid_derivative`` …) take the pre-activation x, for plots.
+At x = 0 ReLU's derivative is taken as 0 and LeakyReLU's as a, as in PyTorch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .module import Module
+
+
+def _expect_float_array(layer: str, x) -> None:
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{layer} expected a NumPy array, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"{layer} expected a float32 or float64 array, got dtype {x.dtype.name} "
+            f"(convert with x.astype(np.float32))"
+        )
+
+
+def _axis_in_range(layer: str, x: np.ndarray, axis: int) -> int:
+    if x.ndim == 0:
+        raise ValueError(f"{layer} expected an input with at least one dimension, got shape ()")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{layer}: dim {axis} is out of range for an input of shape {x.shape}")
+    return axis
+
+
+# --- functional forms -------------------------------------------------------
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1/(1+e^{−x}), computed from e^{−|x|} so it never overflows."""
+    exp_neg_abs = np.exp(-np.abs(x))
+    reciprocal = 1.0 / (1.0 + exp_neg_abs)
+    # x ≥ 0: 1/(1+e^{−x});   x < 0: e^{x}/(1+e^{x})
+    return np.where(x >= 0, reciprocal, exp_neg_abs * reciprocal).astype(x.dtype, copy=False)
+
+
+def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
+    """dσ/dx = σ(x)(1 − σ(x)); at most 1/4 (at x = 0), which is why deep sigmoid nets vanish."""
+    s = sigmoid(x)
+    return s * (1 - s)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """tanh(x) = 2σ(2x) − 1."""
+    return np.tanh(x)
+
+
+def tanh_derivative(x: np.ndarray) -> np.ndarray:
+    """d tanh/dx = 1 − tanh²(x)."""
+    t = np.tanh(x)
+    return 1 - t * t
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0)."""
+    return np.maximum(x, 0)
+
+
+def relu_derivative(x: np.ndarray) -> np.ndarray:
+    """[x > 0] as 0/1 in x's dtype (0 at x = 0, like torch)."""
+    return (x > 0).astype(x.dtype)
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
+    """x for x > 0, negative_slope·x otherwise."""
+    return np.where(x > 0, x, x * np.asarray(negative_slope, dtype=x.dtype))
+
+
+def leaky_relu_derivative(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
+    """1 for x > 0, negative_slope otherwise (also at x = 0, like torch)."""
+    return np.where(x > 0, 1, negative_slope).astype(x.dtype)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """s_i = e^{x_i − m} / Σ_j e^{x_j − m} with m = max_j x_j (stable for any finite x)."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    exp /= np.sum(exp, axis=axis, keepdims=True)
+    return exp
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """x_i − m − log Σ_j e^{x_j − m}: no overflow, and no log(0) for very negative logits."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int = -1) -> np.ndarray:
+    """dL/dx = s ⊙ (g − Σ_j g_j s_j): the Jacobian diag(s) − s sᵀ applied without forming it."""
+    return output * (grad_output - np.sum(grad_output * output, axis=axis, keepdims=True))
+
+
+def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int = -1) -> np.ndarray:
+    """dL/dx = g − softmax(x) · Σ_j g_j, where softmax(x) = e^{log_softmax(x)}."""
+    return grad_output - np.exp(output) * np.sum(grad_output, axis=axis, keepdims=True)
+
+
+# --- modules ------------------------------------------------------------------
+class _Activation(Module):
+    """Keeps what backward needs from forward and checks the call order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._saved = None
+
+    def _check_input(self, x) -> None:
+        _expect_float_array(type(self).__name__, x)
+
+    def _get_saved(self):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self._saved
+
+
+class Sigmoid(_Activation):
+    """``torch.nn.Sigmoid``; backward reuses the output: σ' = σ(1 − σ)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        out = sigmoid(x)
+        self._saved = out
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        out = self._get_saved()
+        return grad_output * out * (1 - out)
+
+
+class Tanh(_Activation):
+    """``torch.nn.Tanh``; backward reuses the output: tanh' = 1 − tanh²."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        out = np.tanh(x)
+        self._saved = out
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        out = self._get_saved()
+        return grad_output * (1 - out * out)
+
+
+class ReLU(_Activation):
+    """``torch.nn.ReLU``; backward only needs the mask x > 0."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        self._saved = x > 0
+        return relu(x)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return grad_output * self._get_saved()
+
+
+class LeakyReLU(_Activation):
+    """``torch.nn.LeakyReLU(negative_slope=0.01)``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        self._saved = x > 0
+        return leaky_relu(x, self.negative_slope)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        positive = self._get_saved()
+        return np.where(positive, grad_output, grad_output * np.asarray(self.negative_slope, grad_output.dtype))
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(_Activation):
+    """``torch.nn.Softmax(dim)``; ``dim`` is required (torch's implicit choice is deprecated)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if dim is None or not isinstance(dim, (int, np.integer)):
+            raise ValueError(f"{type(self).__name__} needs an integer dim, e.g. dim=-1 for the last axis; got {dim!r}")
+        self.dim = int(dim)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        out = softmax(x, axis=_axis_in_range(type(self).__name__, x, self.dim))
+        self._saved = out
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return softmax_backward(grad_output, self._get_saved(), axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """``torch.nn.LogSoftmax(dim)``: the stable partner of NLLLoss."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        out = log_softmax(x, axis=_axis_in_range(type(self).__name__, x, self.dim))
+        self._saved = out
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return log_softmax_backward(grad_output, self._get_saved(), axis=self.dim)

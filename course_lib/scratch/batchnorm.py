@@ -1,0 +1,214 @@
+"""Batch normalisation (Chapter "Training deep networks", section "Batch normalization").
+
+For each channel c, over the batch and every spatial position (M values):
+
+  μ_c = (1/M) Σ x,   σ²_c = (1/M) Σ (x − μ_c)²        (biased: the batch is all we normalise)
+  x̂ = (x − μ_c) / √(σ²_c + ε),   y = γ_c x̂ + β_c
+
+Backward (g = dL/dy), derived in the chapter by differentiating through μ and σ²:
+
+  dL/dγ_c = Σ g x̂,   dL/dβ_c = Σ g,
+  dL/dx = γ_c / √(σ²_c + ε) · ( g − mean(g) − x̂ · mean(g x̂) )
+
+Running estimates for evaluation (PyTorch's convention, momentum m = 0.1):
+
+  running_mean ← (1 − m) running_mean + m μ,
+  running_var  ← (1 − m) running_var  + m σ² · M/(M − 1)   (unbiased variance)
+
+With ``momentum=None`` the update is a cumulative average (m = 1/t at step t).
+In ``eval()`` the running estimates replace μ and σ², so the layer is a fixed
+affine map and dL/dx = γ g / √(running_var + ε).  PyTorch's ``num_batches_tracked``
+is kept as a plain attribute, not in ``state_dict`` (``interop`` drops it).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .module import Module, Parameter, check_dtype, expect_float
+
+
+def _channel_axes(x: np.ndarray) -> Tuple[int, ...]:
+    """Every axis except the channel axis 1: (0,) for (N, C), (0, 2, 3) for (N, C, H, W)."""
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
+    """Reshape a (C,) vector to broadcast against an input with ``ndim`` dimensions."""
+    return values.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def batch_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and biased variance over every axis but 1."""
+    axes = _channel_axes(x)
+    mean = x.mean(axis=axes)
+    centered = x - _per_channel(mean, x.ndim)
+    return mean, np.mean(centered * centered, axis=axes)
+
+
+def batch_norm_forward(
+    x: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    weight: Optional[np.ndarray] = None,
+    bias: Optional[np.ndarray] = None,
+    eps: float = 1e-5,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """y = γ (x − μ)/√(σ² + ε) + β.  Returns ``(y, x_hat, inv_std)``; backward needs the last two."""
+    inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)
+    x_hat = (x - _per_channel(mean, x.ndim)) * _per_channel(inv_std, x.ndim)
+    out = x_hat if weight is None else x_hat * _per_channel(weight, x.ndim)
+    if bias is not None:
+        out = out + _per_channel(bias, x.ndim)
+    return out, x_hat, inv_std
+
+
+def batch_norm_backward(
+    grad_output: np.ndarray,
+    x_hat: np.ndarray,
+    inv_std: np.ndarray,
+    weight: Optional[np.ndarray] = None,
+    batch_stats: bool = True,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns ``(grad_input, grad_weight, grad_bias)``.
+
+    ``batch_stats`` says whether μ and σ² came from this batch (training) and therefore
+    depend on x, or are fixed running estimates (evaluation).
+    """
+    axes = _channel_axes(grad_output)
+    ndim = grad_output.ndim
+    grad_bias = grad_output.sum(axis=axes)
+    grad_weight = np.sum(grad_output * x_hat, axis=axes)
+    scale = inv_std if weight is None else weight * inv_std
+    if not batch_stats:
+        return grad_output * _per_channel(scale, ndim), grad_weight, grad_bias
+    count = grad_output.size // grad_output.shape[1]
+    mean_grad = _per_channel(grad_bias / count, ndim)
+    mean_grad_x_hat = _per_channel(grad_weight / count, ndim)
+    grad_input = (grad_output - mean_grad - x_hat * mean_grad_x_hat) * _per_channel(scale, ndim)
+    return grad_input, grad_weight, grad_bias
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d; they differ only in the accepted input ranks."""
+
+    _ranks: Tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: Optional[float] = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype=np.float32,
+    ) -> None:
+        super().__init__()
+        if int(num_features) < 1:
+            raise ValueError(f"{type(self).__name__} needs num_features ≥ 1, got {num_features}")
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self.dtype = check_dtype(dtype)
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=self.dtype))
+            self.bias = Parameter(np.zeros(self.num_features, dtype=self.dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=self.dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=self.dtype))
+        else:
+            self.running_mean = None
+            self.running_var = None
+        self.num_batches_tracked = 0
+        self._cache = None
+
+    def _describe_shape(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _check_input(self, x) -> None:
+        name = type(self).__name__
+        if not isinstance(x, np.ndarray) or x.ndim not in self._ranks or x.shape[1] != self.num_features:
+            got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{name} expected input of shape {self._describe_shape()}, got {got}")
+        expect_float(name, x, self.dtype)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked = 0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
+        # like torch: batch statistics in training, and in eval when nothing was tracked
+        use_batch_stats = self.training or not self.track_running_stats
+        if use_batch_stats:
+            count = x.size // self.num_features
+            if self.training and count <= 1:
+                raise ValueError(
+                    f"{type(self).__name__} expected more than 1 value per channel when training, "
+                    f"got input of shape {x.shape}"
+                )
+            mean, var = batch_statistics(x)
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean, var, count)
+        else:
+            mean, var = self.running_mean, self.running_var
+        weight = None if self.weight is None else self.weight.data
+        bias = None if self.bias is None else self.bias.data
+        out, x_hat, inv_std = batch_norm_forward(x, mean, var, weight, bias, self.eps)
+        self._cache = (x_hat, inv_std, use_batch_stats)
+        return out
+
+    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        self.num_batches_tracked += 1
+        factor = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked
+        unbiased_var = var * (count / (count - 1))
+        # update the arrays in place through local names: `self.running_mean *= …` would
+        # re-assign the attribute and so un-register the buffer
+        running_mean, running_var = self.running_mean, self.running_var
+        running_mean *= 1 - factor
+        running_mean += factor * mean
+        running_var *= 1 - factor
+        running_var += factor * unbiased_var
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        x_hat, inv_std, use_batch_stats = self._cache
+        weight = None if self.weight is None else self.weight.data
+        grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, x_hat, inv_std, weight, use_batch_stats)
+        if self.affine:
+            self.weight.grad += grad_weight
+            self.bias.grad += grad_bias
+        return grad_input
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """``torch.nn.BatchNorm1d``: input (N, C) or (N, C, L); statistics per feature C."""
+
+    _ranks = (2, 3)
+
+    def _describe_shape(self) -> str:
+        return f"(N, C={self.num_features}) or (N, C={self.num_features}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """``torch.nn.BatchNorm2d``: input (N, C, H, W); statistics per channel over N, H and W."""
+
+    _ranks = (4,)
+
+    def _describe_shape(self) -> str:
+        return f"(N, C={self.num_features}, H, W)"

@@ -1,0 +1,370 @@
+"""2-D convolution by im2col and one matrix product (Chapter "Convolutional networks").
+
+Forward, for input x of shape (N, C, H, W) and weight W of shape (O, C/g, kh, kw):
+
+    y[n, o, i, j] = b[o] + Σ_{c, p, q} W[o, c, p, q] · x_pad[n, c, s·i + d·p, s·j + d·q]
+
+with stride s, dilation d and zero padding, so the output has
+H_out = ⌊(H + pad_top + pad_bottom − d·(kh − 1) − 1) / s⌋ + 1 rows (likewise W_out).
+im2col gathers every receptive field into one column of X_col (C·kh·kw rows,
+N·H_out·W_out columns); then Y = W_mat · X_col is a single GEMM.
+
+Backward (Chapter "Convolutional networks", section "Backpropagation through a convolution"):
+
+    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM)
+    dL/db     = Σ_{n,i,j} dL/dy[n, :, i, j]
+    dL/dX_col = W_matᵀ · dL/dY          (one GEMM)
+    dL/dx     = col2im(dL/dX_col)       (kh·kw strided slice-adds: overlapping windows add up)
+
+With groups g the channels split into g independent convolutions, which is a
+batched GEMM over the group axis.  No loop touches the batch, channels or pixels:
+the only Python loops run over the kh·kw kernel offsets.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from . import init
+from .module import Module, Parameter, check_dtype, expect_float
+
+IntPair = Union[int, Tuple[int, int]]
+# (top, bottom, left, right) zero padding
+Padding4 = Tuple[int, int, int, int]
+
+
+def _pair(value: IntPair, name: str) -> Tuple[int, int]:
+    """Turn ``3`` into ``(3, 3)``; check a pair of non-negative ints."""
+    if isinstance(value, (int, np.integer)):
+        pair = (int(value), int(value))
+    else:
+        pair = tuple(int(v) for v in value)
+        if len(pair) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < 0 for v in pair):
+        raise ValueError(f"{name} must be non-negative, got {value!r}")
+    return pair
+
+
+def resolve_padding(
+    padding: Union[str, IntPair], kernel_size: Tuple[int, int], stride: Tuple[int, int], dilation: Tuple[int, int]
+) -> Padding4:
+    """(top, bottom, left, right) zero padding for an int, a pair, 'valid' or 'same'.
+
+    'same' keeps H and W (stride 1 only, as in torch); when the total padding
+    d·(k − 1) is odd the extra row/column goes at the bottom/right, like torch.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride}")
+            total_h = dilation[0] * (kernel_size[0] - 1)
+            total_w = dilation[1] * (kernel_size[1] - 1)
+            return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
+        raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    pad_h, pad_w = _pair(padding, "padding")
+    return (pad_h, pad_h, pad_w, pad_w)
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int = 1) -> int:
+    """⌊(size + pads − d·(k − 1) − 1) / s⌋ + 1 (torch's floor rule)."""
+    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _pad(x: np.ndarray, padding: Padding4) -> np.ndarray:
+    """Zero-pad the last two axes (cheaper than np.pad's general machinery)."""
+    top, bottom, left, right = padding
+    if not any(padding):
+        return x
+    n, c, h, w = x.shape
+    padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    padded[:, :, top : top + h, left : left + w] = x
+    return padded
+
+
+def _check_geometry(layer: str, x_shape, kernel_size, stride, padding: Padding4, dilation) -> Tuple[int, int]:
+    """Output (H_out, W_out); a readable ValueError if the kernel does not fit."""
+    _, _, h, w = x_shape
+    padded = (h + padding[0] + padding[1], w + padding[2] + padding[3])
+    reach = (dilation[0] * (kernel_size[0] - 1) + 1, dilation[1] * (kernel_size[1] - 1) + 1)
+    if reach[0] > padded[0] or reach[1] > padded[1]:
+        raise ValueError(
+            f"{layer}: the kernel covers {reach[0]}×{reach[1]} pixels but the padded input is only "
+            f"{padded[0]}×{padded[1]} (input {h}×{w}, padding {padding}); use a smaller kernel or more padding"
+        )
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{layer}: stride and dilation must be ≥ 1, got stride {stride}, dilation {dilation}")
+    return (
+        conv_output_size(h, kernel_size[0], stride[0], padding[0], padding[1], dilation[0]),
+        conv_output_size(w, kernel_size[1], stride[1], padding[2], padding[3], dilation[1]),
+    )
+
+
+def im2col(
+    x: np.ndarray,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: Union[str, IntPair] = 0,
+    dilation: IntPair = 1,
+) -> np.ndarray:
+    """Columns of receptive fields: shape (C·kh·kw, N·H_out·W_out).
+
+    Row index = (c, p, q) in row-major order, matching ``weight.reshape(O, -1)``;
+    column index = (n, i, j).  The windows are a strided *view* of the padded input;
+    the single copy happens in the final reshape.
+    """
+    kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = resolve_padding(padding, kernel_size, stride, dilation)
+    out_h, out_w = _check_geometry("im2col", x.shape, kernel_size, stride, pads, dilation)
+    return _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w)
+
+
+def _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+    n, c = x.shape[:2]
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    padded = _pad(x, pads)
+    s_n, s_c, s_h, s_w = padded.strides
+    windows = np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(c, kh, kw, n, out_h, out_w),
+        strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
+        writeable=False,
+    )
+    columns = windows.reshape(c * kh * kw, n * out_h * out_w)
+    # a 1×1 kernel can make the reshape a view of x; callers may overwrite columns, so copy then
+    return columns.copy() if np.shares_memory(columns, x) else columns
+
+
+def col2im(
+    columns: np.ndarray,
+    input_shape: Tuple[int, int, int, int],
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: Union[str, IntPair] = 0,
+    dilation: IntPair = 1,
+) -> np.ndarray:
+    """The adjoint of ``im2col``: add every column entry back to the pixel it came from.
+
+    Overlapping windows make pixels receive several contributions, so this *sums*
+    (it is not the inverse of im2col).  One strided slice-add per kernel offset.
+    """
+    kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = resolve_padding(padding, kernel_size, stride, dilation)
+    out_h, out_w = _check_geometry("col2im", input_shape, kernel_size, stride, pads, dilation)
+    return _col2im(columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+
+
+def _col2im(columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+    n, c, h, w = input_shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    top, bottom, left, right = pads
+    cols = columns.reshape(c, kh, kw, n, out_h, out_w)
+    # accumulate in (C, N, H, W) order so source and target slices walk memory alike
+    grad_padded = np.zeros((c, n, h + top + bottom, w + left + right), dtype=columns.dtype)
+    for p in range(kh):
+        rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
+        for q in range(kw):
+            cols_slice = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
+            grad_padded[:, :, rows, cols_slice] += cols[:, p, q]
+    grad = grad_padded[:, :, top : top + h, left : left + w]
+    return np.ascontiguousarray(grad.transpose(1, 0, 2, 3))
+
+
+def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
+    kernel_size = (int(weight_shape[2]), int(weight_shape[3]))
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = resolve_padding(padding, kernel_size, stride, dilation)
+    return kernel_size, stride, pads, dilation, int(groups)
+
+
+def conv2d_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: Optional[np.ndarray] = None,
+    stride: IntPair = 1,
+    padding: Union[str, IntPair] = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    return_columns: bool = False,
+):
+    """``torch.nn.functional.conv2d`` in NumPy: x (N, C, H, W), weight (O, C/groups, kh, kw).
+
+    Returns y of shape (N, O, H_out, W_out); with ``return_columns`` also the im2col
+    matrix, which ``conv2d_backward`` can reuse instead of rebuilding it.
+    """
+    kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
+    n, c = x.shape[:2]
+    out_channels = weight.shape[0]
+    if c != weight.shape[1] * groups:
+        raise ValueError(
+            f"conv2d: input has {c} channels but the weight {weight.shape} with groups={groups} expects {weight.shape[1] * groups}"
+        )
+    out_h, out_w = _check_geometry("conv2d", x.shape, kernel_size, stride, pads, dilation)
+    columns = _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w)
+    # (g, O/g, C/g·kh·kw) @ (g, C/g·kh·kw, N·H_out·W_out): one GEMM per group
+    weight_mat = weight.reshape(groups, out_channels // groups, -1)
+    out = np.matmul(weight_mat, columns.reshape(groups, -1, columns.shape[1]))
+    out_nchw = out.reshape(out_channels, n, out_h, out_w).transpose(1, 0, 2, 3)
+    result = np.empty(out_nchw.shape, dtype=out.dtype)
+    if bias is None:
+        np.copyto(result, out_nchw)
+    else:  # add the bias during the (O, N, …) → (N, O, …) copy: one pass instead of two
+        np.add(out_nchw, bias.reshape(-1, 1, 1).astype(out.dtype, copy=False), out=result)
+    return (result, columns) if return_columns else result
+
+
+def conv2d_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: IntPair = 1,
+    padding: Union[str, IntPair] = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    columns: Optional[np.ndarray] = None,
+    input_grad: bool = True,
+    bias_grad: bool = True,
+    overwrite_columns: bool = False,
+):
+    """Gradients of ``conv2d_forward``: returns (dL/dx, dL/dW, dL/db).
+
+    ``x`` may be the input or just its shape when ``columns`` (from
+    ``conv2d_forward(..., return_columns=True)``) is given.  ``input_grad=False``
+    skips dL/dx (returned as None), as torch does for an input that needs no gradient;
+    ``bias_grad=False`` returns None for dL/db.  ``overwrite_columns=True`` lets dL/dX_col
+    reuse the columns' memory (they are spent once dL/dW is known), so only one
+    im2col-sized array ever exists.
+    """
+    kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
+    input_shape = tuple(np.shape(x)) if isinstance(x, np.ndarray) else tuple(x)
+    out_channels = weight.shape[0]
+    n, _, out_h, out_w = grad_output.shape
+    if columns is None:
+        if not isinstance(x, np.ndarray):
+            raise ValueError("conv2d_backward needs the input array x when columns is not given")
+        columns = _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w)
+    # (O, N·H_out·W_out): the output gradient in the column layout of the GEMMs
+    grad_mat = np.ascontiguousarray(grad_output.transpose(1, 0, 2, 3)).reshape(groups, out_channels // groups, -1)
+    columns_g = columns.reshape(groups, -1, columns.shape[1])
+    grad_weight = np.matmul(grad_mat, columns_g.transpose(0, 2, 1)).reshape(weight.shape)
+    grad_bias = grad_mat.reshape(out_channels, -1).sum(axis=1) if bias_grad else None
+    grad_input = None
+    if input_grad:
+        weight_mat = weight.reshape(groups, out_channels // groups, -1)
+        reuse = overwrite_columns and columns.flags.writeable and columns.flags.c_contiguous
+        grad_columns = np.matmul(weight_mat.transpose(0, 2, 1), grad_mat, out=columns_g if reuse else None)
+        grad_input = _col2im(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+    return grad_input, grad_weight, grad_bias
+
+
+class Conv2d(Module):
+    """``torch.nn.Conv2d``: weight (out_channels, in_channels/groups, kh, kw), bias (out_channels,).
+
+    kernel_size, stride, padding and dilation take an int or a pair; padding also
+    'same' or 'valid'.  Zero padding only (padding_mode='zeros').  Initialised like
+    torch: U(−1/√fan_in, 1/√fan_in) with fan_in = in_channels/groups · kh · kw.
+    Set ``requires_input_grad = False`` on a first layer to skip dL/dx (backward
+    then returns None), as torch does for an input that does not require grad.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: Union[str, IntPair] = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        dtype=np.float32,
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(
+                f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv2d here implements padding_mode='zeros' only, got {padding_mode!r}")
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"Conv2d: kernel_size must be ≥ 1, got {kernel_size!r}")
+        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding")
+        self._pads = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.padding_mode = padding_mode
+        self.dtype = check_dtype(dtype)
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        fan_in = shape[1] * shape[2] * shape[3]
+        self.weight = Parameter(init.kaiming_uniform(shape, dtype=self.dtype))
+        self.register_parameter("bias", Parameter(init.bias_uniform((out_channels,), fan_in, self.dtype)) if bias else None)
+        self.requires_input_grad = True
+        self._input_shape = None
+        self._columns = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        expected = f"(N, C={self.in_channels}, H, W)"
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"Conv2d expected a NumPy array of shape {expected}, got {type(x).__name__}")
+        if x.ndim != 4:
+            raise ValueError(f"Conv2d expected input of shape {expected}, got {x.shape}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d expected input of shape {expected}, got {x.shape} "
+                f"(in_channels={self.in_channels} but the input has {x.shape[1]} channels)"
+            )
+        expect_float("Conv2d", x, self.dtype)
+        _check_geometry("Conv2d", x.shape, self.kernel_size, self.stride, self._pads, self.dilation)
+        bias = None if self.bias is None else self.bias.data
+        out, self._columns = conv2d_forward(
+            x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, return_columns=True
+        )
+        self._input_shape = x.shape
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> Optional[np.ndarray]:
+        if self._columns is None:
+            raise RuntimeError("Conv2d.backward needs a forward call first (one backward per forward)")
+        n, _, h, w = self._input_shape
+        out_h, out_w = _check_geometry("Conv2d", self._input_shape, self.kernel_size, self.stride, self._pads, self.dilation)
+        expected = (n, self.out_channels, out_h, out_w)
+        if not isinstance(grad_output, np.ndarray) or grad_output.shape != expected:
+            raise ValueError(
+                f"Conv2d.backward expected grad_output of shape {expected} (the output's shape), "
+                f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}"
+            )
+        grad_input, grad_weight, grad_bias = conv2d_backward(
+            grad_output,
+            self._input_shape,
+            self.weight.data,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            columns=self._columns,
+            input_grad=self.requires_input_grad,
+            bias_grad=self.bias is not None,
+            overwrite_columns=True,
+        )
+        self._columns = None  # spent (overwritten by dL/dX_col); like torch, one backward per forward
+        self.weight.grad += grad_weight
+        if self.bias is not None:
+            self.bias.grad += grad_bias
+        return grad_input
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0, 0), "valid"):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text

@@ -1,0 +1,111 @@
+"""Embedding lookup table (Chapter "Sequence models", section "Embeddings").
+
+Forward: row lookup, y[..., :] = W[i, :] for every index i in the input, which equals
+one_hot(i) · W without ever building the one-hot matrix.
+
+Backward: the one-hot view gives dL/dW = one_hot(indices)ᵀ · dL/dy, i.e. row r of
+the weight gradient is the sum of the upstream gradients of every position that
+looked up r.  We compute that sum by sorting the indices and adding contiguous
+runs with ``np.add.reduceat`` (O(n log n + n·D), vectorised) instead of the slow
+unbuffered ``np.add.at``.  Indices are not differentiable: backward returns None.
+The ``padding_idx`` row is initialised to 0 and never receives a gradient.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from . import init
+from .module import Module, Parameter, check_dtype
+
+
+def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray):
+    """The non-zero rows of dL/dW: ``(rows, sums)`` with distinct ``rows`` (sorted) and
+    ``sums[k]`` = Σ of grad_output over the positions whose index is ``rows[k]``."""
+    embedding_dim = grad_output.shape[-1]
+    flat_indices = indices.reshape(-1)
+    flat_grad = grad_output.reshape(-1, embedding_dim)
+    if flat_indices.size == 0:
+        return flat_indices, flat_grad
+    order = np.argsort(flat_indices, kind="stable")
+    sorted_indices = flat_indices[order]
+    # start of each run of equal indices in the sorted order
+    starts = np.flatnonzero(np.r_[True, sorted_indices[1:] != sorted_indices[:-1]])
+    return sorted_indices[starts], np.add.reduceat(flat_grad[order], starts, axis=0)
+
+
+def embedding_backward(indices: np.ndarray, grad_output: np.ndarray, num_embeddings: int) -> np.ndarray:
+    """Dense dL/dW of shape (num_embeddings, D) = one_hot(indices)ᵀ · grad_output."""
+    grad_weight = np.zeros((num_embeddings, grad_output.shape[-1]), dtype=grad_output.dtype)
+    rows, sums = embedding_grad_rows(indices, grad_output)
+    grad_weight[rows] = sums
+    return grad_weight
+
+
+class Embedding(Module):
+    """``torch.nn.Embedding(num_embeddings, embedding_dim, padding_idx=None)``.
+
+    weight: (num_embeddings, embedding_dim), initialised N(0, 1) like torch.
+    Input: integer indices of any shape (*); output: (*, embedding_dim).
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None, dtype=np.float32):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if self.num_embeddings < 1 or self.embedding_dim < 1:
+            raise ValueError(
+                f"Embedding needs num_embeddings ≥ 1 and embedding_dim ≥ 1, got {num_embeddings}, {embedding_dim}"
+            )
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(
+                    f"Embedding padding_idx must be within [-{self.num_embeddings}, {self.num_embeddings - 1}], "
+                    f"got {padding_idx}"
+                )
+            padding_idx = int(padding_idx) % self.num_embeddings  # torch stores it non-negative
+        self.padding_idx = padding_idx
+        self.dtype = check_dtype(dtype)
+        weight = init.normal((self.num_embeddings, self.embedding_dim), 1.0, self.dtype)
+        if padding_idx is not None:
+            weight[padding_idx] = 0
+        self.weight = Parameter(weight)
+        self._indices = None
+
+    def _check_indices(self, indices) -> None:
+        if not isinstance(indices, np.ndarray):
+            raise ValueError(f"Embedding expected a NumPy array of integer indices, got {type(indices).__name__}")
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise ValueError(
+                f"Embedding expected integer indices (token ids), got dtype {indices.dtype.name}; "
+                f"convert with indices.astype(np.int64)"
+            )
+        if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
+            bad = indices.min() if indices.min() < 0 else indices.max()
+            raise ValueError(
+                f"Embedding index {int(bad)} is out of range: indices must be in [0, {self.num_embeddings - 1}] "
+                f"for num_embeddings={self.num_embeddings}"
+            )
+
+    def forward(self, indices: np.ndarray) -> np.ndarray:
+        self._check_indices(indices)
+        self._indices = indices
+        return self.weight.data[indices]
+
+    def backward(self, grad_output: np.ndarray) -> None:
+        if self._indices is None:
+            raise RuntimeError("Embedding.backward called before forward")
+        expected = self._indices.shape + (self.embedding_dim,)
+        if grad_output.shape != expected:
+            raise ValueError(f"Embedding.backward expected grad_output of shape {expected}, got {grad_output.shape}")
+        rows, sums = embedding_grad_rows(self._indices, grad_output)
+        if self.padding_idx is not None:
+            keep = rows != self.padding_idx  # the padding vector stays fixed
+            rows, sums = rows[keep], sums[keep]
+        # rows are distinct, so buffered fancy-index += is exact here (unlike for raw indices)
+        self.weight.grad[rows] += sums
+        return None
+
+    def extra_repr(self) -> str:
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"

@@ -1,0 +1,53 @@
+"""Fully connected layer y = x Wᵀ + b (Chapter "Forward propagation", eq. forward-affine).
+
+Backward (Chapter "Backpropagation"):
+  dL/dx = dL/dy · W,   dL/dW = Σ_batch dL/dyᵀ · x,   dL/db = Σ_batch dL/dy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import init
+from .module import Module, Parameter, check_dtype, expect_float
+
+
+class Linear(Module):
+    """``torch.nn.Linear``: weight of shape (out_features, in_features), bias (out_features,).
+
+    Accepts inputs of shape (*, in_features); leading dimensions are flattened for the GEMMs.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.dtype = check_dtype(dtype)
+        self.weight = Parameter(init.kaiming_uniform((out_features, in_features), dtype=self.dtype))
+        self.register_parameter(
+            "bias", Parameter(init.bias_uniform((out_features,), in_features, self.dtype)) if bias else None
+        )
+        self._input = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or x.ndim < 1 or x.shape[-1] != self.in_features:
+            shape = getattr(x, "shape", type(x).__name__)
+            raise ValueError(f"Linear expected input of shape (*, in_features={self.in_features}), got {shape}")
+        expect_float("Linear", x, self.dtype)
+        self._input = x
+        out = x @ self.weight.data.T
+        if self.bias is not None:
+            out += self.bias.data
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        x = self._input
+        if x is None:
+            raise RuntimeError("Linear.backward called before forward")
+        grad_2d = grad_output.reshape(-1, self.out_features)
+        x_2d = x.reshape(-1, self.in_features)
+        self.weight.grad += grad_2d.T @ x_2d
+        if self.bias is not None:
+            self.bias.grad += grad_2d.sum(axis=0)
+        return grad_output @ self.weight.data
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,0 +1,404 @@
+"""Loss functions and their gradients (Chapter "Loss functions").
+
+Every loss maps (prediction ŷ, target y) to per-element losses ℓ_i and reduces them:
+'mean' → (1/n) Σ ℓ_i (or a weighted mean, see below), 'sum' → Σ ℓ_i, 'none' → ℓ.
+``loss_fn(prediction, target)`` returns a NumPy scalar (an array for 'none') and
+``loss_fn.backward(grad_output=None)`` returns dL/dŷ.
+
+  MSELoss            ℓ = (ŷ − y)²                     dℓ/dŷ = 2(ŷ − y)
+  L1Loss             ℓ = |ŷ − y|                      dℓ/dŷ = sign(ŷ − y)
+  BCELoss            ℓ = −w[y log ŷ + (1 − y) log(1 − ŷ)]      dℓ/dŷ = w(ŷ − y) / (ŷ(1 − ŷ))
+                     (log clamped at −100 and ŷ(1 − ŷ) at 1e-12, as in torch)
+  BCEWithLogitsLoss  ℓ = w[(1 − y) z + (1 + (p − 1) y) softplus(−z)]  dℓ/dz = w[(1 + (p − 1)y) σ(z) − p y]
+                     with p = pos_weight; reduces to σ(z) − y for p = 1.  softplus(−z) =
+                     log(1 + e^{−|z|}) + max(−z, 0) never overflows, so logits of ±1000 are fine.
+  NLLLoss            ℓ_n = −w_{y_n} · logp[n, y_n]
+  CrossEntropyLoss   NLLLoss(log_softmax(z)), plus label smoothing ε:
+                     ℓ_n = (1 − ε)(−w_{y_n} logp[n, y_n]) + (ε/C) Σ_c (−w_c logp[n, c])
+                     dℓ/dz = A − softmax(z) Σ_c A_c,  A = dℓ/dlogp   (the log-softmax backward)
+
+For NLLLoss/CrossEntropyLoss 'mean' divides by Σ_n w_{y_n} over the non-ignored
+samples (the batch size when there is no class weight), exactly as torch does;
+targets equal to ``ignore_index`` contribute nothing.  The class axis is axis 1:
+logits (N, C) with target (N,), or (N, C, d1, …) with target (N, d1, …).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .activations import log_softmax, sigmoid
+from .module import Module
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _expect_prediction(name: str, prediction) -> None:
+    if not isinstance(prediction, np.ndarray) or prediction.dtype not in (np.float32, np.float64):
+        got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else type(prediction).__name__
+        raise ValueError(f"{name} expected a float32 or float64 NumPy array as prediction, got {got}")
+
+
+def _float_target_like(name: str, prediction: np.ndarray, target, what: str = "target") -> np.ndarray:
+    """The target as an array of the prediction's dtype and shape (no silent broadcasting)."""
+    if not isinstance(target, np.ndarray):
+        raise ValueError(f"{name} expected a NumPy array as {what}, got {type(target).__name__}")
+    if not np.issubdtype(target.dtype, np.floating):
+        raise ValueError(
+            f"{name} expected a floating-point {what}, got dtype {target.dtype.name}; "
+            f"convert with target.astype(np.{prediction.dtype.name})"
+        )
+    if target.shape != prediction.shape:
+        raise ValueError(
+            f"{name} expected {what} of the same shape as the prediction {prediction.shape}, got {target.shape} "
+            f"(broadcasting the two would silently compare every prediction with every target)"
+        )
+    return target.astype(prediction.dtype, copy=False)
+
+
+def _broadcast_weight(name: str, what: str, weight: Optional[np.ndarray], prediction: np.ndarray):
+    """``weight`` in the prediction's dtype, broadcast to its shape (None stays None)."""
+    if weight is None:
+        return None
+    try:
+        fits = np.broadcast_shapes(weight.shape, prediction.shape) == prediction.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} of shape {weight.shape} cannot be broadcast to the prediction's shape {prediction.shape}")
+    return np.broadcast_to(weight.astype(prediction.dtype, copy=False), prediction.shape)
+
+
+class _Loss(Module):
+    """Reduction, the call-order check and grad_output handling shared by every loss."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{reduction!r} is not a valid value for reduction; use 'mean', 'sum' or 'none'")
+        self.reduction = reduction
+        self._cache = None
+        self._loss_shape = None
+
+    def _register_optional(self, name: str, value) -> None:
+        """Class weights are buffers (as in torch), so they travel in ``state_dict``."""
+        if value is None:
+            object.__setattr__(self, name, None)
+        else:
+            self.register_buffer(name, np.array(value, dtype=np.float64))
+
+    def _reduce(self, losses: np.ndarray):
+        self._loss_shape = losses.shape
+        if self.reduction == "none":
+            return losses
+        return losses.sum() if self.reduction == "sum" else losses.mean()
+
+    def _check_called(self) -> None:
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+
+    def _upstream(self, grad_output, dtype) -> np.ndarray:
+        """dL/dℓ_i for every element: grad_output/n for 'mean', grad_output for 'sum' and 'none'."""
+        self._check_called()
+        if self.reduction == "none":
+            if grad_output is None:
+                raise ValueError(
+                    f"{type(self).__name__}(reduction='none') returns one loss per element; "
+                    f"backward needs grad_output of shape {self._loss_shape}"
+                )
+            grad_output = np.asarray(grad_output, dtype=dtype)
+            if grad_output.shape != self._loss_shape:
+                raise ValueError(
+                    f"{type(self).__name__}.backward expected grad_output of shape {self._loss_shape}, "
+                    f"got {grad_output.shape}"
+                )
+            return grad_output
+        grad_output = np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)
+        if grad_output.size != 1:
+            raise ValueError(f"{type(self).__name__}.backward expected a scalar grad_output, got shape {grad_output.shape}")
+        grad_output = grad_output.reshape(())
+        if self.reduction == "mean":
+            return grad_output / max(int(np.prod(self._loss_shape)), 1)
+        return grad_output
+
+
+class MSELoss(_Loss):
+    """``torch.nn.MSELoss(reduction='mean')``: (1/n) Σ (ŷ − y)²."""
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray):
+        _expect_prediction("MSELoss", prediction)
+        difference = prediction - _float_target_like("MSELoss", prediction, target)
+        self._cache = difference
+        return self._reduce(difference * difference)
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        self._check_called()
+        return 2 * self._cache * self._upstream(grad_output, self._cache.dtype)
+
+
+class L1Loss(_Loss):
+    """``torch.nn.L1Loss(reduction='mean')``: (1/n) Σ |ŷ − y|; subgradient 0 at ŷ = y, like torch."""
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray):
+        _expect_prediction("L1Loss", prediction)
+        difference = prediction - _float_target_like("L1Loss", prediction, target)
+        self._cache = difference
+        return self._reduce(np.abs(difference))
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        self._check_called()
+        return np.sign(self._cache) * self._upstream(grad_output, self._cache.dtype)
+
+
+class BCELoss(_Loss):
+    """``torch.nn.BCELoss(weight=None, reduction='mean')`` on probabilities ŷ ∈ [0, 1].
+
+    Prefer ``BCEWithLogitsLoss`` on raw scores: it is exact where this one has to clamp.
+    """
+
+    _LOG_CLAMP = -100.0  # torch clamps log(ŷ) and log(1 − ŷ) at −100 so ŷ = 0 or 1 gives a finite loss
+    _EPSILON = 1e-12  # and ŷ(1 − ŷ) at 1e-12 in the backward pass
+
+    def __init__(self, weight: Optional[np.ndarray] = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self._register_optional("weight", weight)
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray):
+        _expect_prediction("BCELoss", prediction)
+        target = _float_target_like("BCELoss", prediction, target)
+        if prediction.size and (prediction.min() < 0 or prediction.max() > 1 or np.isnan(prediction).any()):
+            raise ValueError(
+                "BCELoss expected probabilities in [0, 1] as prediction (apply a sigmoid first, "
+                "or use BCEWithLogitsLoss on the raw scores)"
+            )
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(prediction), self._LOG_CLAMP)
+            log_one_minus_p = np.maximum(np.log1p(-prediction), self._LOG_CLAMP)
+        losses = -(target * log_p + (1 - target) * log_one_minus_p)
+        weight = _broadcast_weight("BCELoss", "weight", self.weight, prediction)
+        if weight is not None:
+            losses = losses * weight
+        self._cache = (prediction, target, weight)
+        return self._reduce(losses)
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        self._check_called()
+        prediction, target, weight = self._cache
+        upstream = self._upstream(grad_output, prediction.dtype)
+        denominator = np.maximum(prediction * (1 - prediction), np.asarray(self._EPSILON, prediction.dtype))
+        grad = (prediction - target) / denominator * upstream
+        return grad if weight is None else grad * weight
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss(weight=None, reduction='mean', pos_weight=None)`` on logits z.
+
+    ``pos_weight`` (broadcast along the last axis, one value per class) multiplies the
+    positive term: p > 1 favours recall, p < 1 precision.
+    """
+
+    def __init__(
+        self, weight: Optional[np.ndarray] = None, reduction: str = "mean", pos_weight: Optional[np.ndarray] = None
+    ) -> None:
+        super().__init__(reduction)
+        self._register_optional("weight", weight)
+        self._register_optional("pos_weight", pos_weight)
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray):
+        _expect_prediction("BCEWithLogitsLoss", prediction)
+        target = _float_target_like("BCEWithLogitsLoss", prediction, target)
+        # softplus(−z) = log(1 + e^{−z}), written so that e^{…} ≤ 1
+        softplus_neg = np.log1p(np.exp(-np.abs(prediction))) + np.maximum(-prediction, 0)
+        pos_weight = _broadcast_weight("BCEWithLogitsLoss", "pos_weight", self.pos_weight, prediction)
+        if pos_weight is None:
+            log_weight = None
+            losses = (1 - target) * prediction + softplus_neg
+        else:
+            log_weight = (pos_weight - 1) * target + 1
+            losses = (1 - target) * prediction + log_weight * softplus_neg
+        weight = _broadcast_weight("BCEWithLogitsLoss", "weight", self.weight, prediction)
+        if weight is not None:
+            losses = losses * weight
+        self._cache = (prediction, target, log_weight, weight)
+        return self._reduce(losses)
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        self._check_called()
+        prediction, target, log_weight, weight = self._cache
+        upstream = self._upstream(grad_output, prediction.dtype)
+        probability = sigmoid(prediction)
+        if log_weight is None:
+            grad = probability - target
+        else:
+            grad = log_weight * probability - (log_weight - 1 + target)  # = (1+(p−1)y)σ(z) − p·y
+        grad = grad * upstream
+        return grad if weight is None else grad * weight
+
+
+# --- classification losses over a class axis -----------------------------------------
+def _class_layout(
+    name: str, prediction, target, ignore_index: int, weight: Optional[np.ndarray], what: str
+) -> Tuple[np.ndarray, np.ndarray, Tuple[int, ...]]:
+    """Validate (N, C, d1, …) scores and (N, d1, …) indices; return them as (M, C) and (M,).
+
+    Also returns the per-sample shape the 'none' reduction gives back.
+    """
+    if not isinstance(prediction, np.ndarray) or prediction.dtype not in (np.float32, np.float64):
+        got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else type(prediction).__name__
+        raise ValueError(f"{name} expected {what} as a float32 or float64 NumPy array of shape (N, C), got {got}")
+    if prediction.ndim == 0:
+        raise ValueError(f"{name} expected {what} of shape (N, C) or (N, C, d1, ...), got shape ()")
+    if prediction.ndim == 1:  # a single unbatched sample: (C,) with a 0-d target
+        expected_shape, layout = (), "() (one class index for an unbatched (C,) input)"
+    else:
+        expected_shape = (prediction.shape[0],) + prediction.shape[2:]
+        layout = f"{expected_shape}" if prediction.ndim > 2 else f"(N,) = ({prediction.shape[0]},)"
+    num_classes = prediction.shape[0] if prediction.ndim == 1 else prediction.shape[1]
+    if not isinstance(target, np.ndarray) or not np.issubdtype(target.dtype, np.integer) or target.shape != expected_shape:
+        if isinstance(target, np.ndarray):
+            got = f"a {target.dtype.name} array of shape {target.shape}"
+            hint = (
+                " (this looks like one-hot or probability targets: pass target.argmax(axis=1))"
+                if target.shape == prediction.shape
+                else ""
+            )
+        else:
+            got, hint = type(target).__name__, ""
+        raise ValueError(
+            f"{name} expects integer class indices as target, of shape {layout} for {what} of shape "
+            f"{prediction.shape}; got {got}{hint}"
+        )
+    valid = target != ignore_index
+    if np.any(valid & ((target < 0) | (target >= num_classes))):
+        bad = target[valid & ((target < 0) | (target >= num_classes))].reshape(-1)[0]
+        raise ValueError(
+            f"{name} target contains class index {int(bad)}, but there are {num_classes} classes "
+            f"(valid indices are 0 … {num_classes - 1}, or ignore_index={ignore_index})"
+        )
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(f"{name} expected weight of shape (C,) = ({num_classes},), got {weight.shape}")
+    scores = prediction.reshape(1, -1) if prediction.ndim == 1 else np.moveaxis(prediction, 1, -1).reshape(-1, num_classes)
+    return scores, target.reshape(-1), expected_shape
+
+
+def _restore_layout(grad_2d: np.ndarray, prediction_shape: Tuple[int, ...]) -> np.ndarray:
+    """Inverse of the (N, C, d1, …) → (M, C) reshaping in ``_class_layout``."""
+    if len(prediction_shape) == 1:
+        return grad_2d.reshape(prediction_shape)
+    moved = grad_2d.reshape((prediction_shape[0],) + prediction_shape[2:] + (prediction_shape[1],))
+    return np.ascontiguousarray(np.moveaxis(moved, -1, 1))
+
+
+class NLLLoss(_Loss):
+    """``torch.nn.NLLLoss(weight=None, ignore_index=-100, reduction='mean')`` on log-probabilities."""
+
+    _input_name = "log-probabilities"
+
+    def __init__(self, weight: Optional[np.ndarray] = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self._register_optional("weight", weight)
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = 0.0
+
+    def _log_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        return scores
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray):
+        name = type(self).__name__
+        scores, labels, sample_shape = _class_layout(
+            name, prediction, target, self.ignore_index, self.weight, self._input_name
+        )
+        dtype = scores.dtype
+        rows = np.arange(labels.shape[0])
+        valid = labels != self.ignore_index
+        safe_labels = np.where(valid, labels, 0)  # ignored samples read class 0, then get weight 0
+        class_weight = None if self.weight is None else self.weight.astype(dtype)
+        sample_weight = valid.astype(dtype) if class_weight is None else class_weight[safe_labels] * valid
+        log_probs = self._log_probabilities(scores)
+        losses = -sample_weight * log_probs[rows, safe_labels]
+        smoothing = self.label_smoothing
+        if smoothing > 0:
+            weighted = log_probs if class_weight is None else log_probs * class_weight
+            smooth = -weighted.sum(axis=1) * valid
+            losses = (1 - smoothing) * losses + (smoothing / scores.shape[1]) * smooth
+        # torch's weighted mean: divide by the total weight of the non-ignored samples
+        denominator = sample_weight.sum()
+        self._cache = (log_probs, safe_labels, valid, sample_weight, class_weight, denominator, prediction.shape)
+        self._loss_shape = sample_shape
+        if self.reduction == "none":
+            return losses.reshape(sample_shape)
+        if self.reduction == "sum":
+            return losses.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, like torch
+            return losses.sum() / denominator
+
+    def _grad_log_probs(self, grad_output) -> Tuple[np.ndarray, np.ndarray]:
+        """A = dL/dlogp as an (M, C) array, plus the cache's log-probabilities."""
+        log_probs, safe_labels, valid, sample_weight, class_weight, denominator, _ = self._cache
+        dtype = log_probs.dtype
+        if self.reduction == "none":
+            scale = self._upstream(grad_output, dtype).reshape(-1)
+        else:
+            scale = np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)
+            if scale.size != 1:
+                raise ValueError(f"{type(self).__name__}.backward expected a scalar grad_output, got shape {scale.shape}")
+            scale = scale.reshape(())
+            if self.reduction == "mean":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    scale = scale / denominator
+            scale = np.full(log_probs.shape[0], scale, dtype=dtype)
+        # ignored samples get exactly 0 (not 0·∞ = nan when every target is ignored), like torch
+        scale = np.where(valid, scale, 0).astype(dtype, copy=False)
+        smoothing = self.label_smoothing
+        grad = np.zeros_like(log_probs)
+        if smoothing > 0:
+            per_class = np.ones(log_probs.shape[1], dtype) if class_weight is None else class_weight
+            grad -= (smoothing / log_probs.shape[1]) * (scale * valid)[:, None] * per_class
+        grad[np.arange(log_probs.shape[0]), safe_labels] -= (1 - smoothing) * sample_weight * scale
+        return grad, log_probs
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        grad, _ = self._grad_log_probs(grad_output)
+        return _restore_layout(grad, self._cache[-1])
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(NLLLoss):
+    """``torch.nn.CrossEntropyLoss(weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)``.
+
+    Takes raw logits (no softmax before it!) and integer class indices.  Unlike torch,
+    class-probability targets are not accepted: a one-hot target is rejected with a hint.
+    """
+
+    _input_name = "logits"
+
+    def __init__(
+        self,
+        weight: Optional[np.ndarray] = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(weight, ignore_index, reduction)
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+
+    def _log_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        return log_softmax(scores, axis=1)  # max-shifted: logits of ±1000 stay finite
+
+    def backward(self, grad_output=None) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError("CrossEntropyLoss.backward called before forward")
+        grad_log_probs, log_probs = self._grad_log_probs(grad_output)
+        # chain rule through log-softmax: dL/dz = A − softmax(z) Σ_c A_c
+        grad = grad_log_probs - np.exp(log_probs) * grad_log_probs.sum(axis=1, keepdims=True)
+        return _restore_layout(grad, self._cache[-1])
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", label_smoothing={self.label_smoothing}"

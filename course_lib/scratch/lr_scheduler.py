@@ -1,0 +1,169 @@
+"""Learning-rate schedules η_t (Chapter "Optimisation", section on decaying learning rates).
+
+A scheduler rewrites ``optimizer.param_groups[i]['lr']``; call ``scheduler.step()`` once
+per epoch (or per iteration) *after* ``optimizer.step()``, exactly as in torch.  The counting
+is torch's: the constructor already performs step 0 (``last_epoch = 0``, η₀ = η), and the
+k-th call of ``step()`` sets the rate for step t = k.  With η the initial rate:
+
+    StepLR            η_t = η · γ^⌊t / step_size⌋
+    ExponentialLR     η_t = η · γ^t
+    LambdaLR          η_t = η · f(t)
+    InverseSqrtLR     η_t = η / √(1 + δ t)               (the course's "decaying learning rate")
+    CosineAnnealingLR η_t = η_min + (η − η_min)(1 + cos(π t / T_max)) / 2
+
+StepLR, ExponentialLR and CosineAnnealingLR are computed *recursively* from the current
+``lr`` (torch's "chainable" form), with the same floating-point expressions as torch, so
+the sequences agree to the last bit and several schedulers may be stacked.
+Only ``param_groups`` is needed, so these schedulers also drive a ``torch.optim`` optimiser.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, List, Sequence, Union
+
+
+class LRScheduler:
+    """Base class: remembers the initial rates (``base_lrs``) and counts steps (``last_epoch``)."""
+
+    def __init__(self, optimizer, last_epoch: int = -1):
+        if not hasattr(optimizer, "param_groups"):
+            raise TypeError(f"{type(self).__name__} needs an optimizer with param_groups, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for index, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param_groups[{index}] has no 'initial_lr': resume a schedule (last_epoch >= 0) only "
+                        "after loading the optimizer state that was saved with it"
+                    )
+        self.base_lrs: List[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._is_initial = True  # the constructor's step sets η₀; it must not advance a resumed schedule
+        self.step()
+        self._is_initial = False
+
+    def get_lr(self) -> List[float]:
+        """The rates for step ``self.last_epoch`` (called by ``step`` after it advanced the counter)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")
+
+    def step(self) -> None:
+        """Advance t by one and write the new rates into the optimiser's ``param_groups``."""
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> List[float]:
+        """The rates set by the last ``step`` (one per parameter group)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "lr_lambdas")}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self.__dict__.update(state_dict)
+
+    def _current_lrs(self) -> List[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
+class LambdaLR(LRScheduler):
+    """η_t = η · f(t) for a function ``lr_lambda`` of the step (or one function per parameter group)."""
+
+    def __init__(self, optimizer, lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
+                 last_epoch: int = -1):
+        groups = getattr(optimizer, "param_groups", [])
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(groups):
+                raise ValueError(f"LambdaLR expected {len(groups)} lr_lambdas (one per group), got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            if not callable(lr_lambda):
+                raise ValueError(f"LambdaLR: lr_lambda must be a function of the step, got {type(lr_lambda).__name__}")
+            self.lr_lambdas = [lr_lambda] * len(groups)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base_lr * lr_lambda(self.last_epoch) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class InverseSqrtLR(LRScheduler):
+    """η_t = η / √(1 + δ t): the decaying learning rate of the course.
+
+    Large steps early, and Σ η_t = ∞ while η_t → 0, the classical conditions under which
+    SGD converges.  It equals ``torch.optim.lr_scheduler.LambdaLR(optimizer,
+    lambda t: 1 / math.sqrt(1 + delta * t))`` — the same floating-point expression — which is
+    how the PyTorch side of the course writes it.  δ = 0 gives a constant rate.
+    """
+
+    def __init__(self, optimizer, delta: float, last_epoch: int = -1):
+        if not delta >= 0:
+            raise ValueError(f"InverseSqrtLR: delta must be >= 0, got {delta}")
+        self.delta = float(delta)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        factor = 1 / math.sqrt(1 + self.delta * self.last_epoch)
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class StepLR(LRScheduler):
+    """η_t = η · γ^⌊t / step_size⌋: multiply the rate by γ every ``step_size`` steps."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        if not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        if not gamma >= 0:
+            raise ValueError(f"StepLR: gamma must be >= 0, got {gamma}")
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+
+class ExponentialLR(LRScheduler):
+    """η_t = η · γ^t, computed as η_t = γ η_{t-1}."""
+
+    def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
+        if not gamma >= 0:
+            raise ValueError(f"ExponentialLR: gamma must be >= 0, got {gamma}")
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """η_t = η_min + (η − η_min)(1 + cos(π t / T_max)) / 2, then back up (period 2 T_max), as in torch.
+
+    Computed recursively from η_{t-1} with torch's expressions (so it also composes with
+    other schedulers exactly as torch's does).
+    """
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        if not T_max > 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be > 0, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t, period, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return self._current_lrs()
+        if (t - 1 - period) % (2 * period) == 0:  # at the bottom the ratio below would divide by 0
+            return [lr + (base_lr - eta_min) * (1 - math.cos(math.pi / period)) / 2
+                    for base_lr, lr in zip(self.base_lrs, self._current_lrs())]
+        return [(1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period)) * (lr - eta_min)
+                + eta_min for lr in self._current_lrs()]
+
+
+__all__ = ["LRScheduler", "LambdaLR", "InverseSqrtLR", "StepLR", "ExponentialLR", "CosineAnnealingLR"]

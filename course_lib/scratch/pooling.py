@@ -1,0 +1,360 @@
+"""Max and average pooling (Chapter "Convolutional networks", section "Pooling").
+
+For a window of size kh×kw, stride s, dilation d and padding p, output pixel (i, j) sees
+x_pad[s·i + d·a, s·j + d·b] for a < kh, b < kw, and
+
+    max pooling:      y[i, j] = max_{a,b} x_pad[s·i + d·a, s·j + d·b]
+    average pooling:  y[i, j] = (1 / |window|) Σ_{a,b} x_pad[s·i + a, s·j + b]
+
+with H_out = ⌊(H + 2p − d·(kh − 1) − 1) / s⌋ + 1 (⌈·⌉ with ``ceil_mode``, as in torch).
+
+Backward: max pooling routes dL/dy[i, j] to the one input that was the maximum
+(the *first* maximum in row-major window order when there are ties, like torch);
+average pooling spreads dL/dy[i, j] / |window| over the whole window.  Overlapping
+windows (s < k) add their contributions.  Every loop below runs over the kh·kw
+kernel offsets only; each step is one strided slice of the whole batch.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+
+from .module import Module
+
+IntPair = Union[int, Tuple[int, int]]
+
+
+def _pair(value: IntPair, name: str) -> Tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        return (int(value), int(value))
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False) -> int:
+    """torch's rule: floor (or ceil) of (size + 2p − d·(k − 1) − 1) / s, plus one.
+
+    In ceil mode the last window must still start inside the input or its left padding.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+class _PoolGeometry:
+    """Sizes, padding and the kh·kw strided slices shared by forward and backward."""
+
+    def __init__(self, layer, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        n, c, h, w = x_shape
+        self.out_h = pool_output_size(h, kh, sh, ph, dh, ceil_mode)
+        self.out_w = pool_output_size(w, kw, sw, pw, dw, ceil_mode)
+        if self.out_h < 1 or self.out_w < 1:
+            raise ValueError(
+                f"{layer}: input {h}×{w} is too small for kernel {kernel_size} with padding {padding} "
+                f"(the output would be {self.out_h}×{self.out_w})"
+            )
+        # the padded array must hold every window (ceil mode can reach past the right padding)
+        self.padded_h = max(h + 2 * ph, (self.out_h - 1) * sh + dh * (kh - 1) + 1)
+        self.padded_w = max(w + 2 * pw, (self.out_w - 1) * sw + dw * (kw - 1) + 1)
+        self.x_shape, self.pad = x_shape, (ph, pw)
+        self.overlapping = sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1
+        self.slices: List[Tuple[slice, slice]] = [
+            (
+                slice(dh * a, dh * a + sh * (self.out_h - 1) + 1, sh),
+                slice(dw * b, dw * b + sw * (self.out_w - 1) + 1, sw),
+            )
+            for a in range(kh)
+            for b in range(kw)
+        ]  # row-major order: the first slice that attains the maximum wins ties
+
+    @property
+    def needs_padding(self) -> bool:
+        n, c, h, w = self.x_shape
+        return (self.padded_h, self.padded_w) != (h, w)
+
+    def padded(self, x: np.ndarray, fill: float) -> np.ndarray:
+        if not self.needs_padding:
+            return x
+        n, c, h, w = x.shape
+        ph, pw = self.pad
+        out = np.full((n, c, self.padded_h, self.padded_w), fill, dtype=x.dtype)
+        out[:, :, ph : ph + h, pw : pw + w] = x
+        return out
+
+    def crop(self, grad_padded: np.ndarray) -> np.ndarray:
+        if not self.needs_padding:
+            return grad_padded
+        n, c, h, w = self.x_shape
+        ph, pw = self.pad
+        return np.ascontiguousarray(grad_padded[:, :, ph : ph + h, pw : pw + w])
+
+
+def _check_input(layer: str, x) -> None:
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{layer} expected a NumPy array of shape (N, C, H, W), got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{layer} expected input of shape (N, C, H, W), got {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{layer} expected a float32 or float64 input, got {x.dtype.name}")
+
+
+def _check_padding(layer: str, padding, kernel_size) -> None:
+    for p, k in zip(padding, kernel_size):
+        if p < 0 or 2 * p > k:  # torch's rule (it ignores dilation here)
+            raise ValueError(
+                f"{layer}: padding {padding} must be between 0 and half the kernel size {kernel_size} (as in torch)"
+            )
+
+
+def max_pool2d_forward(
+    x: np.ndarray,
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Max pooling of x (N, C, H, W); returns (y, argmax) where argmax[n, c, i, j] is the
+    row-major kernel offset a·kw + b of the winning input (the first one on ties).
+
+    Padding counts as −∞, so it never wins.  NaN wins as in torch (it propagates).
+    """
+    kernel_size, padding, dilation = _pair(kernel_size, "kernel_size"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    stride = kernel_size if stride is None else _pair(stride, "stride")
+    _check_padding("MaxPool2d", padding, kernel_size)
+    geometry = _PoolGeometry("MaxPool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    padded = geometry.padded(x, -np.inf)
+    windows = [padded[:, :, rows, cols] for rows, cols in geometry.slices]
+    out = windows[0].copy()
+    argmax = np.zeros(out.shape, dtype=np.uint8 if len(windows) <= 256 else np.int32)
+    for offset, window in enumerate(windows[1:], start=1):
+        # strictly greater keeps the earlier offset on ties; offsets only grow, so
+        # max(argmax, better·offset) records the latest strict improvement
+        better = window > out
+        np.maximum(out, window, out=out)
+        np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
+    if np.isnan(out).any():
+        # rare: torch lets a NaN win (and the last NaN of a window), so redo those windows its way
+        out, argmax = windows[0].copy(), np.zeros_like(argmax)
+        for offset, window in enumerate(windows[1:], start=1):
+            better = (window > out) | np.isnan(window)
+            np.copyto(out, window, where=better)
+            np.copyto(argmax, offset, where=better)
+    return out, argmax
+
+
+def max_pool2d_backward(
+    grad_output: np.ndarray,
+    argmax: np.ndarray,
+    input_shape: Tuple[int, int, int, int],
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """dL/dx: each dL/dy[n, c, i, j] goes to the input its window's argmax points at."""
+    kernel_size, padding, dilation = _pair(kernel_size, "kernel_size"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    stride = kernel_size if stride is None else _pair(stride, "stride")
+    geometry = _PoolGeometry("MaxPool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c = input_shape[:2]
+    grad_padded = np.zeros((n, c, geometry.padded_h, geometry.padded_w), dtype=grad_output.dtype)
+    # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where)
+    finite = bool(np.isfinite(grad_output).all())
+    zero = grad_output.dtype.type(0)
+    for offset, (rows, cols) in enumerate(geometry.slices):
+        winners = argmax == offset
+        routed = grad_output * winners if finite else np.where(winners, grad_output, zero)
+        if geometry.overlapping:
+            grad_padded[:, :, rows, cols] += routed  # one input can win several windows
+        else:
+            grad_padded[:, :, rows, cols] = routed  # disjoint windows: plain writes
+    return geometry.crop(grad_padded)
+
+
+def _avg_divisor(geometry: _PoolGeometry, kernel_size, stride, padding, count_include_pad, divisor_override, dtype):
+    """Per-window divisor, shape (H_out, W_out): torch's pool_size rule, separable in rows and columns."""
+    if divisor_override is not None:
+        return np.asarray(divisor_override, dtype=dtype)
+    n, c, h, w = geometry.x_shape
+    sizes = []
+    for out_size, size, k, s, p in zip((geometry.out_h, geometry.out_w), (h, w), kernel_size, stride, padding):
+        start = np.arange(out_size) * s - p
+        end = np.minimum(start + k, size + p)  # windows are clipped to the padded input
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, size)  # and to the real input
+        sizes.append(end - start)
+    return np.multiply.outer(sizes[0], sizes[1]).astype(dtype)
+
+
+def avg_pool2d_forward(
+    x: np.ndarray,
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Optional[int] = None,
+) -> np.ndarray:
+    """Average pooling of x (N, C, H, W), dividing by torch's window size (see AvgPool2d)."""
+    kernel_size, padding = _pair(kernel_size, "kernel_size"), _pair(padding, "padding")
+    stride = kernel_size if stride is None else _pair(stride, "stride")
+    _check_padding("AvgPool2d", padding, kernel_size)
+    geometry = _PoolGeometry("AvgPool2d", x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    padded = geometry.padded(x, 0.0)
+    rows, cols = geometry.slices[0]
+    total = padded[:, :, rows, cols].copy()
+    for rows, cols in geometry.slices[1:]:
+        total += padded[:, :, rows, cols]
+    total /= _avg_divisor(geometry, kernel_size, stride, padding, count_include_pad, divisor_override, x.dtype)
+    return total
+
+
+def avg_pool2d_backward(
+    grad_output: np.ndarray,
+    input_shape: Tuple[int, int, int, int],
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Optional[int] = None,
+) -> np.ndarray:
+    """dL/dx: every input of a window receives dL/dy / divisor; overlaps add up."""
+    kernel_size, padding = _pair(kernel_size, "kernel_size"), _pair(padding, "padding")
+    stride = kernel_size if stride is None else _pair(stride, "stride")
+    geometry = _PoolGeometry("AvgPool2d", input_shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    share = grad_output / _avg_divisor(
+        geometry, kernel_size, stride, padding, count_include_pad, divisor_override, grad_output.dtype
+    )
+    n, c = input_shape[:2]
+    grad_padded = np.zeros((n, c, geometry.padded_h, geometry.padded_w), dtype=grad_output.dtype)
+    for rows, cols in geometry.slices:
+        grad_padded[:, :, rows, cols] += share
+    return geometry.crop(grad_padded)
+
+
+class _Pool2d(Module):
+    """Shared argument handling; pooling has no parameters."""
+
+    name = "Pool2d"
+
+    def _check_grad(self, grad_output) -> None:
+        if self._input_shape is None:
+            raise RuntimeError(f"{self.name}.backward called before forward")
+        if not isinstance(grad_output, np.ndarray) or grad_output.shape != self._output_shape:
+            raise ValueError(
+                f"{self.name}.backward expected grad_output of shape {self._output_shape} (the output's shape), "
+                f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}"
+            )
+
+
+class MaxPool2d(_Pool2d):
+    """``torch.nn.MaxPool2d`` (stride defaults to kernel_size; padding counts as −∞).
+
+    With ``return_indices`` the forward also returns torch's indices (flat positions
+    h·W + w in each input plane) and ``backward(grad_output, grad_indices=None)``.
+    """
+
+    name = "MaxPool2d"
+
+    def __init__(
+        self,
+        kernel_size: IntPair,
+        stride: Optional[IntPair] = None,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding, self.dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
+            raise ValueError(
+                f"MaxPool2d: kernel_size, stride and dilation must be ≥ 1, got {kernel_size!r}, {stride!r}, {dilation!r}"
+            )
+        _check_padding("MaxPool2d", self.padding, self.kernel_size)
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+        self._input_shape = self._output_shape = self._argmax = None
+
+    def _args(self):
+        return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+
+    def forward(self, x: np.ndarray):
+        _check_input("MaxPool2d", x)
+        out, self._argmax = max_pool2d_forward(x, *self._args())
+        self._input_shape, self._output_shape = x.shape, out.shape
+        if not self.return_indices:
+            return out
+        return out, self._flat_indices()
+
+    def _flat_indices(self) -> np.ndarray:
+        """torch's indices: row·W + column of the winner in the unpadded input plane."""
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        out_h, out_w = self._output_shape[2:]
+        rows = np.arange(out_h).reshape(-1, 1) * sh - ph + dh * (self._argmax // kw)
+        cols = np.arange(out_w) * sw - pw + dw * (self._argmax % kw)
+        return (rows * self._input_shape[3] + cols).astype(np.int64)
+
+    def backward(self, grad_output: np.ndarray, grad_indices=None) -> np.ndarray:
+        self._check_grad(grad_output)
+        return max_pool2d_backward(grad_output, self._argmax, self._input_shape, *self._args())
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool2d(_Pool2d):
+    """``torch.nn.AvgPool2d``: divides by kh·kw (``count_include_pad``), by the number of
+    real pixels in the window (``count_include_pad=False``), or by ``divisor_override``."""
+
+    name = "AvgPool2d"
+
+    def __init__(
+        self,
+        kernel_size: IntPair,
+        stride: Optional[IntPair] = None,
+        padding: IntPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: Optional[int] = None,
+    ):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1:
+            raise ValueError(f"AvgPool2d: kernel_size and stride must be ≥ 1, got {kernel_size!r}, {stride!r}")
+        if divisor_override is not None and divisor_override == 0:
+            raise ValueError("AvgPool2d: divisor_override must not be zero")
+        _check_padding("AvgPool2d", self.padding, self.kernel_size)
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        self.divisor_override = divisor_override
+        self._input_shape = self._output_shape = None
+
+    def _args(self):
+        return self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad, self.divisor_override
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        _check_input("AvgPool2d", x)
+        out = avg_pool2d_forward(x, *self._args())
+        self._input_shape, self._output_shape = x.shape, out.shape
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        self._check_grad(grad_output)
+        return avg_pool2d_backward(grad_output, self._input_shape, *self._args())
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

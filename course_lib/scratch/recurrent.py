@@ -1,0 +1,699 @@
+"""Recurrent networks and backpropagation through time (Chapter "Recurrent networks").
+
+Elman RNN, one time step (rows are batch entries, φ = tanh or ReLU):
+
+    h_t = φ(a_t),   a_t = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
+
+LSTM, one time step; the four gates are one fused pre-activation of width 4H
+(torch's gate order i, f, g, o):
+
+    a_t = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh = [a^i | a^f | a^g | a^o]
+    i = σ(a^i),  f = σ(a^f),  g = tanh(a^g),  o = σ(a^o)
+    c_t = f ⊙ c_{t-1} + i ⊙ g
+    h_t = o ⊙ tanh(c_t)
+
+Backpropagation through time (BPTT) unrolls the recurrence into a deep
+feed-forward network whose layers share W_hh, and runs the chain rule backwards
+from t = L to 1.  The gradient reaching h_t has two sources, the output at time t
+and the future:
+
+    δh_t = ∂L/∂y_t + δa_{t+1} W_hh                  (δa_{L+1} W_hh is ∂L/∂h_n)
+
+RNN:   δa_t = δh_t ⊙ φ'(a_t)   (1 − h_t² for tanh, [h_t > 0] for ReLU)
+
+LSTM:  the cell state has its own path through time ("the gradient highway"):
+
+    δc_t  = δh_t ⊙ o ⊙ (1 − tanh² c_t) + δc_{t+1} ⊙ f_{t+1}     (δc_{L+1} f_{L+1} is ∂L/∂c_n)
+    δa^i = δc_t ⊙ g ⊙ i(1 − i)        δa^f = δc_t ⊙ c_{t-1} ⊙ f(1 − f)
+    δa^g = δc_t ⊙ i ⊙ (1 − g²)        δa^o = δh_t ⊙ tanh(c_t) ⊙ o(1 − o)
+
+Both: the shared weights collect one term per time step, which after the loop is
+one GEMM over the whole sequence (stack the δa_t as rows of δA):
+
+    ∂L/∂W_ih = δAᵀ X,   ∂L/∂W_hh = δAᵀ H_prev,   ∂L/∂b_ih = ∂L/∂b_hh = Σ_{t,n} δa_t
+    ∂L/∂X = δA W_ih,    ∂L/∂h_0 = δa_1 W_hh,     ∂L/∂c_0 = δc_1 ⊙ f_1
+
+Only the h_{t-1} W_hhᵀ term has to wait for the previous step, so the input
+projection X W_ihᵀ is also a single GEMM for all time steps before the loop.
+Stacked layers feed each layer's output sequence to the next (with optional
+dropout in between); a bidirectional layer runs a second recurrence from t = L
+down to 1 and concatenates both outputs along the feature axis.
+
+Functional forms: ``rnn_forward``/``rnn_backward`` and ``lstm_forward``/
+``lstm_backward`` work on one layer and one direction, time-major (L, N, features).
+The modules ``RNNCell``, ``LSTMCell``, ``RNN`` and ``LSTM`` mirror ``torch.nn``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Optional, Tuple
+
+import numpy as np
+
+from . import init
+from .module import Module, Parameter, check_dtype, expect_float
+
+
+# ---------------------------------------------------------------------------
+# One layer, one direction, time-major: the functional core
+# ---------------------------------------------------------------------------
+class RecurrentCache:
+    """What ``*_forward`` keeps for ``*_backward``: inputs, weights and the states of every step.
+
+    ``hidden`` (and ``cell`` for the LSTM) hold L + 1 states: for the forward direction
+    index 0 is h_0 and index t is h_t; for ``reverse`` index L is the initial state and
+    index t is the state after reading x_t.  So ``output`` and ``previous`` are
+    plain slices of one buffer, in input time order for both directions.
+    """
+
+    def __init__(self, x, weight_ih, weight_hh, has_bias, reverse, hidden, workspace, **extra):
+        self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
+        self.has_bias, self.reverse, self.hidden, self.workspace = has_bias, reverse, hidden, workspace
+        self.__dict__.update(extra)
+
+    def output(self, states: np.ndarray) -> np.ndarray:
+        return states[:-1] if self.reverse else states[1:]
+
+    def previous(self, states: np.ndarray) -> np.ndarray:
+        return states[1:] if self.reverse else states[:-1]
+
+    def steps(self, length: int):
+        return range(length - 1, -1, -1) if self.reverse else range(length)
+
+
+def _buffer(workspace, name: str, shape, dtype) -> np.ndarray:
+    """An uninitialised array, reused from ``workspace`` (a dict) when shape and dtype match.
+
+    Fresh multi-megabyte arrays cost page faults on every call; reusing them keeps the
+    time loop's memory warm.  Without a workspace every call allocates.
+    """
+    if workspace is None:
+        return np.empty(shape, dtype)
+    buffer = workspace.get(name)
+    if buffer is None or buffer.shape != tuple(shape) or buffer.dtype != dtype:
+        buffer = workspace[name] = np.empty(shape, dtype)
+    return buffer
+
+
+def _input_projection(x, weight_ih, bias_ih, bias_hh, workspace, scale=None) -> np.ndarray:
+    """x_t W_ihᵀ + b_ih + b_hh for every time step at once: one GEMM of (L·N, in) × (in, G)."""
+    length, batch, features = x.shape
+    weight = weight_ih if scale is None else weight_ih * scale[:, None]
+    projection = _buffer(workspace, "projection", (length, batch, weight.shape[0]), x.dtype)
+    np.matmul(x.reshape(length * batch, features), weight.T, out=projection.reshape(length * batch, -1))
+    if bias_ih is not None:
+        bias = bias_ih + bias_hh
+        projection += bias if scale is None else bias * scale
+    return projection
+
+
+def _weight_gradients(cache, grad_pre, previous_hidden):
+    """The whole-sequence GEMMs of BPTT: ∂L/∂W_ih = δAᵀX, ∂L/∂W_hh = δAᵀH_prev, ∂L/∂b = Σ δA, ∂L/∂X = δA W_ih."""
+    length, batch, features = cache.x.shape
+    grad_2d = grad_pre.reshape(length * batch, -1)
+    grads = {
+        "weight_ih": grad_2d.T @ cache.x.reshape(length * batch, features),
+        "weight_hh": grad_2d.T @ previous_hidden.reshape(length * batch, -1),
+    }
+    if cache.has_bias:
+        grads["bias_ih"] = grad_2d.sum(axis=0)
+        grads["bias_hh"] = grads["bias_ih"].copy()
+    grad_x = (grad_2d @ cache.weight_ih).reshape(length, batch, features)
+    return grad_x, grads
+
+
+def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh", reverse=False,
+                workspace=None):
+    """One Elman RNN layer over a time-major sequence x of shape (L, N, in); h0 is (N, H).
+
+    Returns ``(output, h_n, cache)`` with output (L, N, H) and h_n (N, H); ``output`` and
+    ``h_n`` are views of the cache's state buffer.  ``reverse=True`` reads the sequence
+    from t = L down to 1 (the backward half of a bidirectional layer); the output stays
+    in input time order.  ``workspace`` (a dict) lends reusable buffers: the cache is
+    then valid only until the next call with the same workspace.
+    """
+    length, batch, _ = x.shape
+    hidden_size = weight_hh.shape[1]
+    pre = _input_projection(x, weight_ih, bias_ih, bias_hh, workspace)
+    hidden = _buffer(workspace, "hidden", (length + 1, batch, hidden_size), x.dtype)
+    cache = RecurrentCache(x, weight_ih, weight_hh, bias_ih is not None, reverse, hidden, workspace,
+                           nonlinearity=nonlinearity)
+    hidden[length if reverse else 0] = h0
+    recurrent = _buffer(workspace, "recurrent", (batch, hidden_size), x.dtype)
+    weight_hh_t = weight_hh.T
+    shift = 1 if reverse else -1  # where the previous state of step t lives, relative to its output
+    for t in cache.steps(length):
+        now = t if reverse else t + 1
+        np.matmul(hidden[now + shift], weight_hh_t, out=recurrent)
+        h = hidden[now]
+        np.add(pre[t], recurrent, out=h)
+        if nonlinearity == "tanh":
+            np.tanh(h, out=h)
+        else:
+            np.maximum(h, 0, out=h)
+    h_n = hidden[0] if reverse else hidden[length]
+    return cache.output(hidden), h_n, cache
+
+
+def rnn_backward(grad_output, grad_h_n, cache):
+    """BPTT for ``rnn_forward``: returns ``(grad_x, grad_h0, grads)``, grads keyed like the parameters.
+
+    ``grad_output`` (L, N, H) and ``grad_h_n`` (N, H) may each be None (no gradient).
+    """
+    hidden, workspace = cache.hidden, cache.workspace
+    output = cache.output(hidden)
+    length, batch, hidden_size = output.shape
+    # φ'(a_t) for every step at once, from the stored outputs
+    derivative = _buffer(workspace, "derivative", output.shape, output.dtype)
+    if cache.nonlinearity == "tanh":
+        np.multiply(output, output, out=derivative)
+        np.subtract(1, derivative, out=derivative)
+    else:
+        np.greater(output, 0, out=derivative)
+    grad_pre = _buffer(workspace, "grad_pre", output.shape, output.dtype)
+    grad_h = np.zeros((batch, hidden_size), dtype=output.dtype)
+    if grad_h_n is not None:
+        grad_h += grad_h_n
+    weight_hh = cache.weight_hh
+    for t in reversed(cache.steps(length)):
+        if grad_output is not None:
+            grad_h += grad_output[t]
+        np.multiply(grad_h, derivative[t], out=grad_pre[t])
+        np.matmul(grad_pre[t], weight_hh, out=grad_h)  # δh_{t-1} from the recurrence
+    grad_x, grads = _weight_gradients(cache, grad_pre, cache.previous(hidden))
+    return grad_x, grad_h, grads
+
+
+def _gate_scale(hidden_size: int, dtype) -> np.ndarray:
+    """−1 for the sigmoid gates i, f, o and −2 for g, folded into the weights (see ``lstm_forward``)."""
+    scale = np.full(4 * hidden_size, -1, dtype=dtype)
+    scale[2 * hidden_size:3 * hidden_size] = -2
+    return scale
+
+
+def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reverse=False, workspace=None):
+    """One LSTM layer over a time-major sequence x (L, N, in); h0 and c0 are (N, H).
+
+    Returns ``(output, h_n, c_n, cache)``; the arrays are views of the cache's buffers.
+    Gate pre-activations live in one (L, N, 4H) buffer that is overwritten in place by
+    the gate values.  ``reverse`` and ``workspace`` as in ``rnn_forward``.
+    """
+    length, batch, _ = x.shape
+    hidden_size = weight_hh.shape[1]
+    H = hidden_size
+    dtype = x.dtype
+    # All four gates come out of one σ pass over the 4H columns: the weights are
+    # pre-scaled by −1 (i, f, o) or −2 (g), so 1 / (1 + exp(s·a)) gives σ(a) and
+    # σ(2a), and tanh(a) = 2σ(2a) − 1 for g.  In NumPy exp + reciprocal is cheaper
+    # than tanh, and there are no per-gate slices to loop over.
+    scale = _gate_scale(hidden_size, dtype)
+    gates = _input_projection(x, weight_ih, bias_ih, bias_hh, workspace, scale)
+    weight_hh_t = (weight_hh * scale[:, None]).T
+    hidden = _buffer(workspace, "hidden", (length + 1, batch, hidden_size), dtype)
+    cell = _buffer(workspace, "cell", (length + 1, batch, hidden_size), dtype)
+    tanh_cell = _buffer(workspace, "tanh_cell", (length, batch, hidden_size), dtype)
+    initial = length if reverse else 0
+    hidden[initial], cell[initial] = h0, c0
+    recurrent = _buffer(workspace, "recurrent", (batch, 4 * hidden_size), dtype)
+    input_times_g = _buffer(workspace, "input_times_g", (batch, hidden_size), dtype)
+    cache = RecurrentCache(x, weight_ih, weight_hh, bias_ih is not None, reverse, hidden, workspace,
+                           cell=cell, gates=gates, tanh_cell=tanh_cell)
+    shift = 1 if reverse else -1
+    with np.errstate(over="ignore"):  # exp(large) = inf gives σ = 0 exactly, as it should
+        for t in cache.steps(length):
+            now = t if reverse else t + 1
+            before = now + shift
+            a = gates[t]
+            np.matmul(hidden[before], weight_hh_t, out=recurrent)
+            a += recurrent
+            np.exp(a, out=a)
+            a += 1
+            np.reciprocal(a, out=a)                                          # i, f, σ(2a^g), o
+            g = a[:, 2 * H:3 * H]
+            g *= 2
+            g -= 1                                                           # g = tanh(a^g)
+            np.multiply(a[:, H:2 * H], cell[before], out=cell[now])          # f ⊙ c_{t-1}
+            np.multiply(a[:, :H], g, out=input_times_g)                     # i ⊙ g
+            cell[now] += input_times_g
+            np.tanh(cell[now], out=tanh_cell[t])
+            np.multiply(a[:, 3 * H:], tanh_cell[t], out=hidden[now])        # o ⊙ tanh(c_t)
+    final = 0 if reverse else length
+    return cache.output(hidden), hidden[final], cell[final], cache
+
+
+def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
+    """BPTT for ``lstm_forward``: returns ``(grad_x, grad_h0, grad_c0, grads)``.
+
+    Any of ``grad_output`` (L, N, H), ``grad_h_n``, ``grad_c_n`` (N, H) may be None.
+    """
+    gates, tanh_cell, workspace = cache.gates, cache.tanh_cell, cache.workspace
+    length, batch, hidden_size = tanh_cell.shape
+    dtype = gates.dtype
+    gate = gates.reshape(length, batch, 4, hidden_size)
+    i, f, g, o = gate[:, :, 0], gate[:, :, 1], gate[:, :, 2], gate[:, :, 3]
+    previous_cell = cache.previous(cache.cell)
+    # Everything in δa that does not depend on δh or δc, for all steps at once, so the
+    # time loop is left with a handful of whole-row multiplications:
+    #   δa^{i,f,g} = δc_t ⊙ factor^{i,f,g},  δa^o = δh_t ⊙ factor^o,  δc_t += δh_t ⊙ through_h
+    factor = _buffer(workspace, "factor", gate.shape, dtype)
+    through_h = _buffer(workspace, "through_h", tanh_cell.shape, dtype)
+    scratch = _buffer(workspace, "scratch", tanh_cell.shape, dtype)
+    # σ' = σ(1 − σ) over all 4H columns in two contiguous passes (faster than three
+    # strided per-gate passes); the g block is overwritten below.
+    factor_rows = factor.reshape(gates.shape)
+    np.subtract(1, gates, out=factor_rows)
+    factor_rows *= gates
+    factor[:, :, 0] *= g
+    factor[:, :, 1] *= previous_cell
+    factor[:, :, 3] *= tanh_cell
+    np.multiply(g, g, out=scratch)
+    np.subtract(1, scratch, out=scratch)                                    # tanh' = 1 − g²
+    np.multiply(scratch, i, out=factor[:, :, 2])
+    np.multiply(tanh_cell, tanh_cell, out=through_h)
+    np.subtract(1, through_h, out=through_h)
+    through_h *= o
+
+    grad_gates = _buffer(workspace, "grad_gates", gate.shape, dtype)
+    grad_h = np.zeros((batch, hidden_size), dtype=dtype)
+    grad_c = np.zeros((batch, hidden_size), dtype=dtype)
+    if grad_h_n is not None:
+        grad_h += grad_h_n
+    if grad_c_n is not None:
+        grad_c += grad_c_n
+    step = scratch[0]
+    weight_hh = cache.weight_hh
+    for t in reversed(cache.steps(length)):
+        if grad_output is not None:
+            grad_h += grad_output[t]
+        np.multiply(grad_h, through_h[t], out=step)
+        grad_c += step
+        np.multiply(factor[t, :, :3], grad_c[:, None, :], out=grad_gates[t, :, :3])
+        np.multiply(factor[t, :, 3], grad_h, out=grad_gates[t, :, 3])
+        grad_c *= f[t]                                                   # δc_{t-1} = δc_t ⊙ f_t
+        np.matmul(grad_gates[t].reshape(batch, 4 * hidden_size), weight_hh, out=grad_h)  # δh_{t-1}
+    grad_x, grads = _weight_gradients(cache, grad_gates, cache.previous(cache.hidden))
+    return grad_x, grad_h, grad_c, grads
+
+
+# ---------------------------------------------------------------------------
+# Modules
+# ---------------------------------------------------------------------------
+def _uniform_parameter(shape, hidden_size, dtype) -> Parameter:
+    """torch's recurrent initialisation U(-1/√H, 1/√H), for weights and biases alike."""
+    return Parameter(init.uniform(shape, 1.0 / math.sqrt(hidden_size), dtype))
+
+
+def _check_sizes(layer: str, input_size, hidden_size) -> Tuple[int, int]:
+    if int(input_size) < 1 or int(hidden_size) < 1:
+        raise ValueError(f"{layer} needs input_size ≥ 1 and hidden_size ≥ 1, got {input_size} and {hidden_size}")
+    return int(input_size), int(hidden_size)
+
+
+class _RecurrentBase(Module):
+    """Shared machinery of ``RNN`` and ``LSTM``: parameters, shape checks, layers and directions.
+
+    Layer k > 0 reads the output of layer k − 1 (both directions concatenated when
+    bidirectional; h_n index = k·num_directions + direction, as in torch).  With
+    ``dropout = p > 0`` and in training mode, that output is multiplied by a mask of
+    1/(1 − p) (kept, probability 1 − p) or 0 drawn from ``init.generator()``, like
+    ``Dropout``; never after the last layer, never in eval mode.
+    """
+
+    _gate_count = 1
+    _name = "RNN"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32):
+        super().__init__()
+        self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
+        if int(num_layers) < 1:
+            raise ValueError(f"{self._name} needs num_layers ≥ 1, got {num_layers}")
+        if not 0 <= float(dropout) <= 1 or isinstance(dropout, bool):
+            raise ValueError(f"{self._name} dropout must be a probability in [0, 1], got {dropout}")
+        self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), bool(batch_first)
+        self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(f"{self._name}: dropout acts between layers, so it does nothing with num_layers=1")
+        self.dtype = check_dtype(dtype)
+        self.num_directions = 2 if self.bidirectional else 1
+        rows = self._gate_count * self.hidden_size
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            for suffix in ("", "_reverse")[: self.num_directions]:
+                name = f"l{layer}{suffix}"
+                setattr(self, f"weight_ih_{name}", _uniform_parameter((rows, layer_input), self.hidden_size, self.dtype))
+                setattr(self, f"weight_hh_{name}", _uniform_parameter((rows, self.hidden_size), self.hidden_size, self.dtype))
+                for kind in ("ih", "hh"):
+                    self.register_parameter(
+                        f"bias_{kind}_{name}",
+                        _uniform_parameter((rows,), self.hidden_size, self.dtype) if self.bias else None,
+                    )
+        self._state = None
+        self._workspaces = {}
+
+    # --- shapes -------------------------------------------------------------
+    def _input_description(self) -> str:
+        layout = "(N, L, H_in={})" if self.batch_first else "(L, N, H_in={})"
+        return (f"{layout.format(self.input_size)} with batch_first={self.batch_first}, "
+                f"or unbatched (L, H_in={self.input_size})")
+
+    def _check_input(self, x) -> np.ndarray:
+        """Validate x; return it time-major and batched as (L, N, H_in)."""
+        shape = getattr(x, "shape", type(x).__name__)
+        if not isinstance(x, np.ndarray) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{self._name} expected input of shape {self._input_description()}, got {shape}")
+        expect_float(self._name, x, self.dtype)
+        if x.ndim == 2:
+            return x[:, None, :]
+        return x.transpose(1, 0, 2) if self.batch_first else x
+
+    def _check_state(self, state, batched: bool, batch: int, what: str) -> np.ndarray:
+        """h_0 / c_0 are (num_layers·num_directions, N, H) even when batch_first; unbatched (…, H)."""
+        layers = self.num_layers * self.num_directions
+        expected = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
+        if not isinstance(state, np.ndarray) or state.shape != expected:
+            shape = getattr(state, "shape", type(state).__name__)
+            raise ValueError(
+                f"{self._name} expected {what} of shape {expected} (num_layers·num_directions, "
+                f"{'N, ' if batched else ''}hidden_size), got {shape}"
+            )
+        expect_float(self._name, state, self.dtype)
+        return state if batched else state[:, None, :]
+
+    def _weights(self, layer: int, direction: int):
+        name = f"l{layer}{'_reverse' if direction else ''}"
+        params = [getattr(self, f"{kind}_{name}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        return [None if p is None else p.data for p in params], params
+
+    # --- the layer stack -------------------------------------------------------
+    def _run(self, x, hx):
+        """Forward through every layer and direction; ``hx`` is a tuple of states (h0,) or (h0, c0)."""
+        batched = x.ndim == 3
+        sequence = np.ascontiguousarray(self._check_input(x))
+        length, batch, _ = sequence.shape
+        given = hx is not None
+        if given:
+            states = tuple(self._check_state(s, batched, batch, name) for s, name in zip(hx, self._state_names))
+        else:
+            zeros = np.zeros((self.num_layers * self.num_directions, batch, self.hidden_size), dtype=self.dtype)
+            states = tuple(zeros for _ in self._state_names)
+        caches, masks = [], []
+        finals = [np.empty_like(s) for s in states]
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                weights, _ = self._weights(layer, direction)
+                # one workspace per layer and direction: its buffers hold this call's states for backward
+                workspace = self._workspaces.setdefault(index, {})
+                output, *final, cache = self._step_layer(
+                    sequence, [s[index] for s in states], weights, bool(direction), workspace)
+                for buffer, value in zip(finals, final):
+                    buffer[index] = value
+                outputs.append(output)
+                caches.append(cache)
+            sequence = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
+            mask = None
+            if layer < self.num_layers - 1 and self.training and self.dropout > 0:
+                # inverted dropout between layers, drawn from the scratch generator like Dropout
+                keep = 1.0 - self.dropout
+                mask = init.generator().random(sequence.shape) < keep
+                mask = mask.astype(self.dtype) / keep if keep > 0 else np.zeros(sequence.shape, self.dtype)
+                sequence = sequence * mask
+            masks.append(mask)
+        output = sequence
+        if not batched:
+            output = output[:, 0]
+            finals = [s[:, 0] for s in finals]
+        elif self.batch_first:
+            output = output.transpose(1, 0, 2)
+        self._state = dict(caches=caches, masks=masks, batched=batched, given=given, batch=batch,
+                           output_shape=output.shape, state_shape=finals[0].shape)
+        # a copy: the caller may change it in place without corrupting what backward needs
+        return np.array(output, order="C"), finals
+
+    def _backprop(self, grad_output, grad_states):
+        """BPTT through the stack, last layer first; returns (grad_input, grad_states or None)."""
+        if self._state is None:
+            raise RuntimeError(f"{self._name}.backward called before forward")
+        caches, masks = self._state["caches"], self._state["masks"]
+        batched, batch = self._state["batched"], self._state["batch"]
+        H, D = self.hidden_size, self.num_directions
+        grad_sequence = None
+        if grad_output is not None:
+            grad_output = np.asarray(grad_output, dtype=self.dtype)
+            self._check_grad("grad_output", grad_output, self._state["output_shape"], "the output")
+            if not batched:
+                grad_output = grad_output[:, None, :]
+            elif self.batch_first:
+                grad_output = grad_output.transpose(1, 0, 2)
+            grad_sequence = grad_output
+        grad_finals = []
+        for grad, name in zip(grad_states, ("grad_h_n", "grad_c_n")):
+            if grad is not None:
+                grad = np.asarray(grad, dtype=self.dtype)
+                self._check_grad(name, grad, self._state["state_shape"], name[5:])
+                grad = grad if batched else grad[:, None, :]
+            grad_finals.append(grad)
+        grad_initial = [np.empty((self.num_layers * D, batch, H), dtype=self.dtype) for _ in grad_states]
+        for layer in reversed(range(self.num_layers)):
+            if masks[layer] is not None and grad_sequence is not None:
+                grad_sequence = grad_sequence * masks[layer]
+            grad_input = None
+            for direction in range(D):
+                index = layer * D + direction
+                grad_out = None if grad_sequence is None else grad_sequence[:, :, direction * H:(direction + 1) * H]
+                finals = [None if g is None else g[index] for g in grad_finals]
+                grad_x, *grad_init, grads = self._step_back(grad_out, finals, caches[index])
+                for buffer, value in zip(grad_initial, grad_init):
+                    buffer[index] = value
+                _, params = self._weights(layer, direction)
+                for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), params):
+                    if param is not None:
+                        param.grad += grads[name]
+                grad_input = grad_x if grad_input is None else grad_input + grad_x
+            grad_sequence = grad_input
+        if not batched:
+            grad_sequence = grad_sequence[:, 0]
+            grad_initial = [g[:, 0] for g in grad_initial]
+        elif self.batch_first:
+            grad_sequence = grad_sequence.transpose(1, 0, 2)
+        grad_input = np.ascontiguousarray(grad_sequence)
+        return grad_input, (grad_initial if self._state["given"] else None)
+
+    def _check_grad(self, name, grad, expected, what) -> None:
+        if grad.shape != tuple(expected):
+            raise ValueError(f"{self._name}.backward expected {name} shaped like {what}, "
+                             f"{tuple(expected)}, got {grad.shape}")
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)}"
+        return text
+
+
+class RNN(_RecurrentBase):
+    """``torch.nn.RNN``: a stack of Elman RNN layers with tanh or ReLU (see the module docstring).
+
+    Input (L, N, H_in), or (N, L, H_in) with ``batch_first``, or unbatched (L, H_in);
+    ``hx`` is (num_layers·num_directions, N, H) in every layout.  ``forward`` returns
+    ``(output, h_n)``; ``backward(grad_output, grad_h_n=None)`` runs BPTT, accumulates
+    every parameter's gradient and returns ``(grad_input, grad_hx)`` (``grad_hx`` is None
+    if no ``hx`` was given).  Parameters: ``weight_ih_l{k}`` (H, in), ``weight_hh_l{k}`` (H, H),
+    ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,), with ``_reverse`` twins when bidirectional.
+    """
+
+    _state_names = ("h_0",)
+    _name = "RNN"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        self.nonlinearity = nonlinearity
+
+    def _step_layer(self, sequence, states, weights, reverse, workspace):
+        output, h_n, cache = rnn_forward(sequence, states[0], *weights, nonlinearity=self.nonlinearity,
+                                         reverse=reverse, workspace=workspace)
+        return output, h_n, cache
+
+    def _step_back(self, grad_out, grad_finals, cache):
+        return rnn_backward(grad_out, grad_finals[0], cache)
+
+    def forward(self, input: np.ndarray, hx: Optional[np.ndarray] = None):
+        output, (h_n,) = self._run(input, None if hx is None else (hx,))
+        return output, h_n
+
+    def backward(self, grad_output: Optional[np.ndarray], grad_h_n: Optional[np.ndarray] = None):
+        grad_input, grad_hx = self._backprop(grad_output, (grad_h_n,))
+        return grad_input, (None if grad_hx is None else grad_hx[0])
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text + (f", nonlinearity='{self.nonlinearity}'" if self.nonlinearity != "tanh" else "")
+
+
+class LSTM(_RecurrentBase):
+    """``torch.nn.LSTM``: a stack of LSTM layers with fused gates (i, f, g, o), see the module docstring.
+
+    ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns ``(output, (h_n, c_n))``.
+    ``backward(grad_output, grad_hc=None)`` takes ``grad_hc = (grad_h_n, grad_c_n)`` (either may
+    be None), accumulates every parameter's gradient and returns ``(grad_input, (grad_h_0, grad_c_0))``,
+    or ``(grad_input, None)`` if no ``hx`` was given.  Parameters: ``weight_ih_l{k}`` (4H, in),
+    ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,).
+    """
+
+    _gate_count = 4
+    _state_names = ("h_0", "c_0")
+    _name = "LSTM"
+
+    def _step_layer(self, sequence, states, weights, reverse, workspace):
+        output, h_n, c_n, cache = lstm_forward(sequence, states[0], states[1], *weights, reverse=reverse,
+                                               workspace=workspace)
+        return output, h_n, c_n, cache
+
+    def _step_back(self, grad_out, grad_finals, cache):
+        return lstm_backward(grad_out, grad_finals[0], grad_finals[1], cache)
+
+    def forward(self, input: np.ndarray, hx: Optional[Tuple[np.ndarray, np.ndarray]] = None):
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ValueError(f"LSTM expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
+        output, (h_n, c_n) = self._run(input, None if hx is None else tuple(hx))
+        return output, (h_n, c_n)
+
+    def backward(self, grad_output: Optional[np.ndarray], grad_hc=None):
+        grad_h_n, grad_c_n = (None, None) if grad_hc is None else grad_hc
+        grad_input, grad_hx = self._backprop(grad_output, (grad_h_n, grad_c_n))
+        return grad_input, (None if grad_hx is None else tuple(grad_hx))
+
+
+# ---------------------------------------------------------------------------
+# Cells: one time step, the building block the chapter starts from
+# ---------------------------------------------------------------------------
+class _CellBase(Module):
+    _gate_count = 1
+    _name = "RNNCell"
+    _state_names = ("hx",)
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+        super().__init__()
+        self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
+        self.dtype = check_dtype(dtype)
+        rows = self._gate_count * self.hidden_size
+        self.weight_ih = _uniform_parameter((rows, self.input_size), self.hidden_size, self.dtype)
+        self.weight_hh = _uniform_parameter((rows, self.hidden_size), self.hidden_size, self.dtype)
+        for kind in ("ih", "hh"):
+            self.register_parameter(
+                f"bias_{kind}", _uniform_parameter((rows,), self.hidden_size, self.dtype) if bias else None)
+        self._state = None
+
+    def _prepare(self, x, hx):
+        """Validate; return x as (1, N, in), the states as (N, H) each, and whether x was batched."""
+        shape = getattr(x, "shape", type(x).__name__)
+        if not isinstance(x, np.ndarray) or x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{self._name} expected input of shape (N, input_size={self.input_size}) "
+                             f"or unbatched ({self.input_size},), got {shape}")
+        expect_float(self._name, x, self.dtype)
+        batched = x.ndim == 2
+        batch_x = x if batched else x[None]
+        batch = batch_x.shape[0]
+        expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        states = []
+        for name, state in zip(self._state_names, hx if hx is not None else [None] * len(self._state_names)):
+            if state is None:
+                states.append(np.zeros((batch, self.hidden_size), dtype=self.dtype))
+                continue
+            if not isinstance(state, np.ndarray) or state.shape != expected:
+                got = getattr(state, "shape", type(state).__name__)
+                raise ValueError(f"{self._name} expected {name} of shape {expected}, got {got}")
+            expect_float(self._name, state, self.dtype)
+            states.append(state if batched else state[None])
+        return np.ascontiguousarray(batch_x)[None], states, batched
+
+    def _weights(self):
+        params = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        return [None if p is None else p.data for p in params], params
+
+    def _accumulate(self, grads):
+        for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), self._weights()[1]):
+            if param is not None:
+                param.grad += grads[name]
+
+    def _unbatch(self, array, batched):
+        return array if batched else array[0]
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias_ih is not None else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """``torch.nn.RNNCell``: h' = φ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), one step of ``RNN``.
+
+    ``forward(x, hx=None)`` returns h'; ``backward(grad_h)`` returns ``(grad_x, grad_hx)``
+    (``grad_hx`` None when ``hx`` was not given) and accumulates the parameter gradients.
+    """
+
+    _name = "RNNCell"
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x: np.ndarray, hx: Optional[np.ndarray] = None) -> np.ndarray:
+        sequence, (h0,), batched = self._prepare(x, None if hx is None else (hx,))
+        _, h_new, cache = rnn_forward(sequence, h0, *self._weights()[0], nonlinearity=self.nonlinearity)
+        self._state = (cache, batched, hx is not None)
+        return self._unbatch(h_new.copy(), batched)
+
+    def backward(self, grad_h: np.ndarray):
+        if self._state is None:
+            raise RuntimeError("RNNCell.backward called before forward")
+        cache, batched, given = self._state
+        grad_h = np.asarray(grad_h, dtype=self.dtype)
+        grad_x, grad_h0, grads = rnn_backward(None, grad_h if batched else grad_h[None], cache)
+        self._accumulate(grads)
+        return self._unbatch(grad_x[0], batched), (self._unbatch(grad_h0, batched) if given else None)
+
+
+class LSTMCell(_CellBase):
+    """``torch.nn.LSTMCell``: one step of ``LSTM`` with fused gates (i, f, g, o).
+
+    ``forward(x, hx=None)`` with ``hx = (h, c)`` returns ``(h', c')``; ``backward(grad_h, grad_c=None)``
+    (either may be None) returns ``(grad_x, (grad_h, grad_c))`` — or ``(grad_x, None)`` when
+    ``hx`` was not given — and accumulates the parameter gradients.
+    """
+
+    _gate_count = 4
+    _name = "LSTMCell"
+    _state_names = ("h", "c")
+
+    def forward(self, x: np.ndarray, hx: Optional[Tuple[np.ndarray, np.ndarray]] = None):
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ValueError(f"LSTMCell expected hx to be a tuple (h, c), got {type(hx).__name__}")
+        sequence, (h0, c0), batched = self._prepare(x, hx)
+        _, h_new, c_new, cache = lstm_forward(sequence, h0, c0, *self._weights()[0])
+        self._state = (cache, batched, hx is not None)
+        return self._unbatch(h_new.copy(), batched), self._unbatch(c_new.copy(), batched)
+
+    def backward(self, grad_h: Optional[np.ndarray], grad_c: Optional[np.ndarray] = None):
+        if self._state is None:
+            raise RuntimeError("LSTMCell.backward called before forward")
+        cache, batched, given = self._state
+        grads_in = []
+        for grad in (grad_h, grad_c):
+            if grad is not None:
+                grad = np.asarray(grad, dtype=self.dtype)
+                grad = grad if batched else grad[None]
+            grads_in.append(grad)
+        grad_x, grad_h0, grad_c0, grads = lstm_backward(None, *grads_in, cache)
+        self._accumulate(grads)
+        grad_hx = (self._unbatch(grad_h0, batched), self._unbatch(grad_c0, batched)) if given else None
+        return self._unbatch(grad_x[0], batched), grad_hx

@@ -1,0 +1,785 @@
+"""One training loop for both sides of the course (Chapter "Training neural networks").
+
+``fit`` trains a PyTorch ``nn.Module`` *or* a scratch ``course_lib.scratch.Module`` with the
+same call::
+
+    history = fit(model, (x_train, y_train), loss_fn=loss_fn, optimizer=optimizer,
+                  epochs=10, batch_size=64, val_data=(x_val, y_val))
+    history.plot()
+
+One epoch is one pass over the training set in mini-batches.  For each batch B:
+
+    ŷ = f_θ(x_B)                 forward pass
+    L = loss_fn(ŷ, y_B)          mean loss over the batch
+    g = ∂L/∂θ                    backward pass (autograd in torch; ``loss_fn.backward()``
+                                 then ``model.backward(...)`` on the scratch side)
+    θ ← optimizer.step(θ, g)     after zeroing last batch's gradients
+
+The epoch's training loss is the sample-weighted mean of the batch losses (the mean over the
+epoch for losses with ``reduction='mean'``); training metrics are computed from the
+predictions made *during* the epoch, while the weights change (as Keras does); validation
+loss and metrics use the weights at the end of the epoch, in eval mode.
+
+Determinism: the batch order comes from ``np.random.default_rng(seed)``, the same on both
+sides, so a scratch model and a torch model that start from the same weights see the same
+batches in the same order — which is how the book shows that the two sides agree.
+With an integer ``seed`` fit also seeds torch (for a torch model) or the scratch
+initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable.
+
+Torch models are moved to ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else
+the CPU) and each batch follows them; floating inputs are cast to the model's dtype and
+integer targets to int64, so NumPy arrays (float64, uint8 labels …) work unchanged.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import metrics as metrics_module
+from .scratch.module import Module as ScratchModule
+
+MetricSpec = Union[str, Callable[[np.ndarray, np.ndarray], float]]
+
+#: metric names understood by ``fit``/``evaluate``; multi-class scores are macro averages
+NAMED_METRICS: Dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": metrics_module.accuracy,
+    "precision": lambda y_true, y_pred: metrics_module.precision(y_true, y_pred, average="macro"),
+    "recall": lambda y_true, y_pred: metrics_module.recall(y_true, y_pred, average="macro"),
+    "f1": lambda y_true, y_pred: metrics_module.f1(y_true, y_pred, average="macro"),
+}
+
+
+# --- configuration objects ------------------------------------------------------------------
+@dataclass
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    ``monitor``: a history key such as ``'val_loss'``, ``'val_accuracy'``, ``'loss'``; None means
+    ``'val_loss'`` when there is validation data, else ``'loss'``.  ``mode``: ``'min'``,
+    ``'max'`` or ``'auto'`` (min for names containing "loss", max otherwise).
+    With ``restore_best`` the model ends training with the weights of its best epoch
+    (whether or not training stopped early).
+    """
+
+    patience: int = 5
+    min_delta: float = 0.0
+    monitor: Optional[str] = None
+    mode: str = "auto"
+    restore_best: bool = True
+
+
+@dataclass
+class Checkpoint:
+    """Save the weights to ``path`` after the best epoch (``save='best'``) or every epoch (``'every'``).
+
+    ``path`` may contain ``{epoch}`` (e.g. ``"ckpt/epoch{epoch:02d}.pt"``) to keep one file per
+    epoch.  Torch models are saved with ``torch.save`` (with ``course_lib.deploy.save_checkpoint``
+    when the model carries a ``config``, so ``deploy.load_checkpoint`` can rebuild it); scratch
+    models as a ``.npz`` archive.  ``load_training_checkpoint`` reads either back.
+    """
+
+    path: Union[str, Path]
+    save: str = "best"
+    monitor: Optional[str] = None
+    mode: str = "auto"
+
+
+class History:
+    """What ``fit`` records, one entry per epoch.
+
+    ``train['loss']``, ``train['accuracy']`` …, ``val[...]`` (empty without validation data),
+    ``epoch_time`` (seconds), ``best_epoch`` (1-based, when early stopping or a checkpoint
+    monitored something) and ``stopped_epoch`` (the epoch after which early stopping ended
+    training, else None).  Keras-style keys work too: ``history['loss']``, ``history['val_accuracy']``.
+    """
+
+    def __init__(self) -> None:
+        self.train: Dict[str, List[float]] = {}
+        self.val: Dict[str, List[float]] = {}
+        self.epoch_time: List[float] = []
+        self.best_epoch: Optional[int] = None
+        self.stopped_epoch: Optional[int] = None
+
+    @property
+    def epochs(self) -> List[int]:
+        return list(range(1, len(self.epoch_time) + 1))
+
+    def keys(self) -> List[str]:
+        return list(self.train) + [f"val_{name}" for name in self.val]
+
+    def __getitem__(self, key: str) -> List[float]:
+        if key.startswith("val_") and key[4:] in self.val:
+            return self.val[key[4:]]
+        if key in self.train:
+            return self.train[key]
+        raise KeyError(f"history has no '{key}'; it has {self.keys()}")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys()
+
+    def __len__(self) -> int:
+        return len(self.epoch_time)
+
+    def _append(self, logs: Dict[str, float], seconds: float) -> None:
+        for key, value in logs.items():
+            target = self.val if key.startswith("val_") else self.train
+            target.setdefault(key[4:] if key.startswith("val_") else key, []).append(float(value))
+        self.epoch_time.append(seconds)
+
+    def last(self) -> Dict[str, float]:
+        """The logs of the last epoch, Keras-style keys."""
+        return {key: self[key][-1] for key in self.keys()}
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"train": copy.deepcopy(self.train), "val": copy.deepcopy(self.val),
+                "epoch_time": list(self.epoch_time), "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch}
+
+    def plot(self, metrics: Optional[Sequence[str]] = None, **kwargs):
+        """Learning curves (train and validation per quantity); returns the matplotlib Figure."""
+        from .plots import plot_learning_curves
+
+        return plot_learning_curves(self, metrics=metrics, **kwargs)
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{key}={value:.4g}" for key, value in self.last().items()) if len(self) else ""
+        return f"History(epochs={len(self)}{', ' if last else ''}{last})"
+
+
+# --- the two backends -------------------------------------------------------------------------
+def _torch():
+    import torch
+
+    return torch
+
+
+def _is_torch_module(model) -> bool:
+    import sys
+
+    if "torch" not in sys.modules:
+        return False
+    return isinstance(model, sys.modules["torch"].nn.Module)
+
+
+def _is_tensor(value) -> bool:
+    import sys
+
+    return "torch" in sys.modules and isinstance(value, sys.modules["torch"].Tensor)
+
+
+def _to_numpy(value) -> np.ndarray:
+    if _is_tensor(value):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+# Each backend answers the same questions — move a batch, take one training step, run a
+# forward pass, turn outputs into labels, copy/restore weights — for its side.
+class _TorchBackend:
+    def __init__(self, model, device):
+        from .pytorch.device import select_device
+
+        torch = _torch()
+        self.torch = torch
+        self.model = model
+        self.device = select_device(device)
+        model.to(self.device)
+        floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
+        self.dtype = floats[0] if floats else torch.get_default_dtype()
+
+    def as_full(self, array):
+        """The whole array as a CPU tensor (shares memory with NumPy where it can)."""
+        torch = self.torch
+        if _is_tensor(array):
+            return array
+        array = np.asarray(array)
+        if not array.flags.writeable or array.dtype.kind not in "biuf":
+            array = np.array(array, copy=True)
+        return torch.as_tensor(array)
+
+    def take(self, full, index: np.ndarray):
+        return full[self.torch.from_numpy(index)]
+
+    def to_device_x(self, x):
+        x = x if _is_tensor(x) else self.as_full(x)
+        if x.is_floating_point():
+            return x.to(self.device, dtype=self.dtype, non_blocking=True)
+        return x.to(self.device, non_blocking=True)
+
+    def to_device_y(self, y):
+        y = y if _is_tensor(y) else self.as_full(y)
+        if y.dtype == self.torch.bool:
+            return y.to(self.device, dtype=self.dtype)
+        if y.is_floating_point():
+            return y.to(self.device, dtype=self.dtype, non_blocking=True)
+        return y.to(self.device, dtype=self.torch.long, non_blocking=True)
+
+    def train_step(self, x, y, loss_fn, optimizer):
+        optimizer.zero_grad()
+        output = self.model(x)
+        loss = loss_fn(output, y)
+        if not _is_tensor(loss):
+            raise TypeError(f"loss_fn returned {type(loss).__name__}, not a tensor: a torch model needs a torch "
+                            "loss such as torch.nn.CrossEntropyLoss()")
+        loss.backward()
+        optimizer.step()
+        return output.detach(), loss.detach()
+
+    def forward(self, x):
+        with self.torch.no_grad():
+            return self.model(x)
+
+    def loss_value(self, loss_fn, output, y):
+        with self.torch.no_grad():
+            return loss_fn(output, y)
+
+    @staticmethod
+    def item(value) -> float:
+        return float(value.item()) if _is_tensor(value) else float(value)
+
+    def labels(self, value, threshold: float):
+        return _labels_from_outputs(value, threshold, argmax=lambda v: v.argmax(dim=-1))
+
+    def to_host(self, value) -> np.ndarray:
+        return value.detach().cpu().numpy()
+
+    def concat(self, values):
+        return self.torch.cat(values) if values else None
+
+    def state(self) -> Dict[str, Any]:
+        return {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+
+    def load_state(self, state) -> None:
+        self.model.load_state_dict(state)
+
+
+class _ScratchBackend:
+    def __init__(self, model, device):
+        if device not in (None, "auto", "cpu"):
+            raise ValueError(f"scratch models run on the CPU with NumPy; device must be 'auto' or 'cpu', "
+                             f"got {device!r}")
+        self.model = model
+        self.device = "cpu"
+        floats = [p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"]
+        self.dtype = floats[0] if floats else np.dtype(np.float32)
+
+    def as_full(self, array):
+        return _to_numpy(array)
+
+    @staticmethod
+    def take(full, index: np.ndarray):
+        return full[index]
+
+    def to_device_x(self, x):
+        x = _to_numpy(x)
+        return x.astype(self.dtype, copy=False) if x.dtype.kind == "f" else x
+
+    def to_device_y(self, y):
+        y = _to_numpy(y)
+        if y.dtype == np.bool_:
+            return y.astype(self.dtype)
+        return y.astype(self.dtype, copy=False) if y.dtype.kind == "f" else y
+
+    def train_step(self, x, y, loss_fn, optimizer):
+        optimizer.zero_grad()
+        self.model.zero_grad()  # also clears parameters the optimiser does not own
+        output = self.model(x)
+        loss = loss_fn(output, y)
+        self.model.backward(loss_fn.backward())
+        optimizer.step()
+        return output, loss
+
+    def forward(self, x):
+        return self.model(x)
+
+    @staticmethod
+    def loss_value(loss_fn, output, y):
+        return loss_fn(output, y)
+
+    @staticmethod
+    def item(value) -> float:
+        return float(value)
+
+    @staticmethod
+    def labels(value, threshold: float):
+        return _labels_from_outputs(value, threshold, argmax=lambda v: v.argmax(axis=-1))
+
+    @staticmethod
+    def to_host(value) -> np.ndarray:
+        return np.asarray(value)
+
+    @staticmethod
+    def concat(values):
+        return np.concatenate(values) if values else None
+
+    def state(self):
+        return self.model.state_dict()
+
+    def load_state(self, state) -> None:
+        self.model.load_state_dict(state)
+
+
+def _labels_from_outputs(value, threshold: float, argmax):
+    """Class labels from model outputs (or targets): argmax over the last axis of scores,
+    a threshold for a single score per sample, the values themselves for label arrays."""
+    floating = value.is_floating_point() if _is_tensor(value) else np.asarray(value).dtype.kind == "f"
+    if value.ndim >= 2 and value.shape[-1] > 1 and floating:
+        return argmax(value).reshape(-1)
+    if floating:
+        return (value.reshape(-1) > threshold).long() if _is_tensor(value) else \
+            (np.asarray(value).reshape(-1) > threshold).astype(np.int64)
+    return value.reshape(-1)
+
+
+def _backend_for(model, device):
+    if _is_torch_module(model):
+        return _TorchBackend(model, device)
+    if isinstance(model, ScratchModule):
+        return _ScratchBackend(model, device)
+    raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
+
+
+# --- data -------------------------------------------------------------------------------------
+class _Batches:
+    """Mini-batches of ``(x, y)`` arrays/tensors (shuffled by a shared generator) or of a loader."""
+
+    def __init__(self, name: str, data, backend, batch_size: int):
+        self.name, self.backend, self.batch_size = name, backend, batch_size
+        self.loader = None
+        if isinstance(data, (tuple, list)) and len(data) == 2 and not _looks_like_batch_list(data):
+            x, y = data
+            _check_array(f"{name} x", x)
+            _check_array(f"{name} y", y)
+            if len(x) != len(y):
+                raise ValueError(f"{name}: x has {len(x)} samples but y has {len(y)}; they must match")
+            if len(x) == 0:
+                raise ValueError(f"{name} is empty")
+            self.x, self.y = backend.as_full(x), backend.as_full(y)
+            self.n_samples = len(x)
+        elif _is_loader(data):
+            self.loader = data
+            self.n_samples = len(data.dataset) if hasattr(data, "dataset") and hasattr(data.dataset, "__len__") \
+                else None
+        else:
+            raise TypeError(
+                f"{name} must be a tuple (x, y) of arrays/tensors or a DataLoader-like iterable of (x, y) "
+                f"batches, got {type(data).__name__}"
+            )
+
+    def n_batches(self) -> Optional[int]:
+        """Batches per pass, or None for a loader without a length."""
+        if self.loader is not None:
+            return len(self.loader) if hasattr(self.loader, "__len__") else None
+        return -(-self.n_samples // self.batch_size)
+
+    def iterate(self, rng: Optional[np.random.Generator]) -> Iterator[Tuple[Any, Any]]:
+        if self.loader is not None:
+            for batch in self.loader:
+                if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                    raise TypeError(f"{self.name}: each batch must be (x, y), got {type(batch).__name__}")
+                yield self.backend.to_device_x(batch[0]), self.backend.to_device_y(batch[1])
+            return
+        order = rng.permutation(self.n_samples) if rng is not None else np.arange(self.n_samples)
+        for start in range(0, self.n_samples, self.batch_size):
+            index = order[start:start + self.batch_size]
+            yield (self.backend.to_device_x(self.backend.take(self.x, index)),
+                   self.backend.to_device_y(self.backend.take(self.y, index)))
+
+
+def _looks_like_batch_list(data) -> bool:
+    """A list of two (x, y) batches is a loader, not (x, y)."""
+    return isinstance(data, list) and all(isinstance(item, (tuple, list)) for item in data)
+
+
+def _is_loader(data) -> bool:
+    if isinstance(data, (np.ndarray, str, bytes, dict)) or _is_tensor(data):
+        return False
+    return hasattr(data, "__iter__")
+
+
+def _check_array(name: str, value) -> None:
+    if not (isinstance(value, np.ndarray) or _is_tensor(value)):
+        if isinstance(value, (list, tuple)):
+            return  # converted by np.asarray / torch.as_tensor
+        raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {type(value).__name__}")
+
+
+# --- metrics ------------------------------------------------------------------------------------
+def _resolve_metrics(metrics) -> Dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    if metrics is None:
+        return {}
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = (metrics,)
+    resolved = {}
+    for metric in metrics:
+        if isinstance(metric, str):
+            if metric not in NAMED_METRICS:
+                raise ValueError(f"unknown metric {metric!r}: use one of {sorted(NAMED_METRICS)} or a function "
+                                 "f(y_true, y_pred) -> float")
+            resolved[metric] = NAMED_METRICS[metric]
+        elif callable(metric):
+            resolved[getattr(metric, "__name__", type(metric).__name__)] = metric
+        else:
+            raise TypeError(f"a metric must be a name or a function f(y_true, y_pred), got {metric!r}")
+    if "loss" in resolved:
+        raise ValueError("'loss' is always recorded; do not list it as a metric")
+    return resolved
+
+
+def _threshold_for(loss_fn) -> float:
+    """Where a single output per sample splits the classes: 0.5 for probabilities (BCELoss), else 0 (logits)."""
+    return 0.5 if type(loss_fn).__name__ == "BCELoss" else 0.0
+
+
+class _EpochAccumulator:
+    """Sample-weighted loss and the labels needed for metrics, gathered batch by batch."""
+
+    def __init__(self, backend, metric_fns, threshold):
+        self.backend, self.metric_fns, self.threshold = backend, metric_fns, threshold
+        self.loss_sum, self.count = 0.0, 0
+        self.predicted, self.targets = [], []
+
+    def add(self, output, y, loss) -> None:
+        n = len(y)
+        if loss is not None:
+            self.loss_sum = self.loss_sum + loss * n  # stays on the device until read
+        self.count += n
+        if self.metric_fns:
+            self.predicted.append(self.backend.labels(output, self.threshold))
+            self.targets.append(self.backend.labels(y, self.threshold))
+
+    def running_loss(self) -> float:
+        return self.backend.item(self.loss_sum) / max(self.count, 1)
+
+    def logs(self, prefix: str = "", with_loss: bool = True) -> Dict[str, float]:
+        if self.count == 0:
+            raise ValueError("the data produced no batches (a generator can be iterated only once: pass a "
+                             "DataLoader, a list of batches or (x, y) arrays)")
+        logs = {}
+        if with_loss:
+            logs[prefix + "loss"] = self.running_loss()
+        if self.metric_fns:
+            predicted = self.backend.to_host(self.backend.concat(self.predicted))
+            targets = self.backend.to_host(self.backend.concat(self.targets))
+            if predicted.shape != targets.shape:
+                raise ValueError(
+                    f"cannot compute {list(self.metric_fns)}: the outputs give {predicted.size} predicted labels but "
+                    f"the targets give {targets.size}; pass metrics=() for models that are not classifiers"
+                )
+            for name, fn in self.metric_fns.items():
+                logs[prefix + name] = float(fn(targets, predicted))
+        return logs
+
+
+# --- monitors -------------------------------------------------------------------------------------
+class _Monitor:
+    def __init__(self, what: str, monitor: Optional[str], mode: str, has_val: bool, min_delta: float = 0.0):
+        monitor = monitor or ("val_loss" if has_val else "loss")
+        if monitor.startswith("val_") and not has_val:
+            raise ValueError(f"{what} monitors '{monitor}' but fit got no val_data; pass val_data or "
+                             f"monitor='{monitor[4:]}'")
+        if mode == "auto":
+            mode = "min" if "loss" in monitor else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"{what}: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(float(min_delta))
+        self.best: Optional[float] = None
+
+    def value(self, logs: Dict[str, float]) -> float:
+        if self.monitor not in logs:
+            raise ValueError(f"cannot monitor '{self.monitor}': the epoch logs are {sorted(logs)}")
+        return logs[self.monitor]
+
+    def improved(self, logs: Dict[str, float]) -> bool:
+        value = self.value(logs)
+        if self.best is None:
+            better = True
+        elif self.mode == "min":
+            better = value < self.best - self.min_delta
+        else:
+            better = value > self.best + self.min_delta
+        if better:
+            self.best = value
+        return better
+
+
+def _as_config(value, cls, what: str):
+    if value is None or value is False:
+        return None
+    if isinstance(value, cls):
+        return value
+    if value is True:
+        return cls()
+    if isinstance(value, dict):
+        return cls(**value)
+    if cls is Checkpoint and isinstance(value, (str, Path)):
+        return Checkpoint(path=value)
+    raise TypeError(f"{what} must be None, True, a dict or a {cls.__name__}, got {type(value).__name__}")
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs: Dict[str, float]) -> Path:
+    """Write the model's weights with the epoch and its logs (see :class:`Checkpoint`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logs = {key: float(value) for key, value in logs.items()}
+    if _is_torch_module(model):
+        torch = _torch()
+        if isinstance(getattr(model, "config", None), dict):
+            from .deploy import save_checkpoint
+
+            return save_checkpoint(model, path, epoch=int(epoch), logs=logs)
+        state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+        torch.save({"format": "course_lib.training", "state_dict": state, "epoch": int(epoch), "logs": logs}, path)
+        return path
+    arrays = {f"state_dict/{key}": value for key, value in model.state_dict().items()}
+    with open(path, "wb") as handle:  # a handle, so np.savez does not append ".npz" to the name
+        np.savez(handle, **arrays, epoch=np.array(int(epoch)), logs=np.array(json.dumps(logs)))
+    return path
+
+
+def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
+    """Load weights saved by ``fit(..., checkpoint=...)`` into ``model``; return ``{'epoch', 'logs'}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    if _is_torch_module(model):
+        payload = _torch().load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or "state_dict" not in payload:
+            raise ValueError(f"{path} is not a checkpoint written by fit")
+        model.load_state_dict(payload["state_dict"])
+        extra = payload.get("extra", payload)  # deploy.save_checkpoint keeps epoch/logs under 'extra'
+        return {"epoch": extra.get("epoch"), "logs": extra.get("logs")}
+    if not isinstance(model, ScratchModule):
+        raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            state = {key[len("state_dict/"):]: archive[key] for key in archive.files if key.startswith("state_dict/")}
+            epoch, logs = int(archive["epoch"]), json.loads(str(archive["logs"]))
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{path} is not a scratch checkpoint written by fit ({error})") from None
+    model.load_state_dict(state)
+    return {"epoch": epoch, "logs": logs}
+
+
+# --- the public API -------------------------------------------------------------------------------
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_pairing(model, loss_fn, optimizer) -> None:
+    """Catch a torch piece used with a scratch model (or the reverse) before the first batch."""
+    torch_model = _is_torch_module(model)
+    if optimizer is not None:
+        if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+            raise TypeError(f"optimizer must have step() and zero_grad(), got {type(optimizer).__name__}")
+        torch_optimizer = "torch" in type(optimizer).__module__
+        if torch_model != torch_optimizer:
+            side = "torch.optim" if torch_model else "course_lib.scratch.optim"
+            raise TypeError(f"{type(model).__name__} needs a {side} optimizer, got {type(optimizer).__module__}."
+                            f"{type(optimizer).__name__}")
+        owned = {id(p) for p in model.parameters()}
+        given = [p for group in getattr(optimizer, "param_groups", []) for p in group["params"]]
+        if given and not any(id(p) in owned for p in given):
+            raise ValueError("the optimizer does not hold this model's parameters; create it with "
+                             "optimizer = ...(model.parameters(), ...)")
+    if loss_fn is not None:
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        if torch_model and isinstance(loss_fn, ScratchModule):
+            raise TypeError(f"a torch model needs a torch loss (e.g. torch.nn.CrossEntropyLoss()), got the scratch "
+                            f"{type(loss_fn).__name__}")
+        if not torch_model and _is_torch_module(loss_fn):
+            raise TypeError(f"a scratch model needs a scratch loss (course_lib.scratch.losses), got torch's "
+                            f"{type(loss_fn).__name__}")
+        if not torch_model and not hasattr(loss_fn, "backward"):
+            raise TypeError("a scratch model needs a loss with backward(), e.g. course_lib.scratch.losses."
+                            "CrossEntropyLoss()")
+
+
+def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Generator]:
+    if seed is None:
+        return np.random.default_rng()
+    if _is_torch_module(model):
+        _torch().manual_seed(seed)  # dropout masks and other torch randomness
+    else:
+        from .scratch import init
+
+        init.manual_seed(seed)  # scratch Dropout draws from this generator
+    return np.random.default_rng(seed)
+
+
+def _progress_bar(progress: bool, total: Optional[int], epochs: int):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="batch", desc=f"epoch 1/{epochs}", leave=True, dynamic_ncols=True)
+
+
+def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int = 64, val_data=None,
+        metrics: Optional[Sequence[MetricSpec]] = ("accuracy",), early_stopping=None, checkpoint=None,
+        seed: Optional[int] = 0, device: str = "auto", progress: bool = True, shuffle: bool = True) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+
+    - ``train_data`` / ``val_data``: ``(x, y)`` NumPy arrays or torch tensors, or a DataLoader
+      (any re-iterable of ``(x, y)`` batches; its own order is used and ``batch_size``/
+      ``shuffle`` do not apply).
+    - ``loss_fn``, ``optimizer``: from torch for a torch model; from ``course_lib.scratch``
+      for a scratch model (``loss_fn(pred, target)`` then ``loss_fn.backward()``).
+    - ``metrics``: names from ``NAMED_METRICS`` (``'accuracy'``, macro ``'precision'``,
+      ``'recall'``, ``'f1'``) or functions ``f(y_true, y_pred) -> float`` on label arrays;
+      outputs become labels by argmax (several scores per sample) or by a threshold (one
+      score: 0.5 with ``BCELoss``, else 0 for logits).  Use ``metrics=()`` for regression.
+    - ``early_stopping``: an :class:`EarlyStopping`, a dict of its fields, or True.
+    - ``checkpoint``: a path, a dict or a :class:`Checkpoint`.
+    - ``seed``: batch order (and torch / scratch random state); None = not reproducible.
+    - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` (torch models; scratch models use the CPU).
+    - ``progress``: a ``tqdm.auto`` bar over all batches, showing the running loss.
+    - ``shuffle``: reshuffle the training set every epoch.
+    """
+    epochs = _check_positive_int("epochs", epochs)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    if loss_fn is None or optimizer is None:
+        raise TypeError("fit needs both loss_fn and optimizer")
+    backend = _backend_for(model, device)
+    _check_pairing(model, loss_fn, optimizer)
+    metric_fns = _resolve_metrics(metrics)
+    threshold = _threshold_for(loss_fn)
+    train_batches = _Batches("train_data", train_data, backend, batch_size)
+    val_batches = _Batches("val_data", val_data, backend, batch_size) if val_data is not None else None
+    stopping = _as_config(early_stopping, EarlyStopping, "early_stopping")
+    saving = _as_config(checkpoint, Checkpoint, "checkpoint")
+    has_val = val_batches is not None
+    stop_monitor = (_Monitor("early_stopping", stopping.monitor, stopping.mode, has_val, stopping.min_delta)
+                    if stopping else None)
+    if stopping and stopping.patience < 1:
+        raise ValueError(f"early_stopping patience must be >= 1, got {stopping.patience}")
+    if saving and saving.save not in ("best", "every"):
+        raise ValueError(f"checkpoint save must be 'best' or 'every', got {saving.save!r}")
+    save_monitor = _Monitor("checkpoint", saving.monitor, saving.mode, has_val) if saving else None
+
+    rng = _seed_everything_for(model, seed)
+    history = History()
+    best_state, epochs_without_improvement = None, 0
+    batches_per_epoch = train_batches.n_batches()
+    bar = _progress_bar(progress, None if batches_per_epoch is None else epochs * batches_per_epoch, epochs)
+    refresh = max(1, (batches_per_epoch or 50) // 10)
+    try:
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            accumulator = _EpochAccumulator(backend, metric_fns, threshold)
+            if bar is not None:
+                bar.set_description(f"epoch {epoch}/{epochs}")
+            for step, (x, y) in enumerate(train_batches.iterate(rng if shuffle else None), start=1):
+                output, loss = backend.train_step(x, y, loss_fn, optimizer)
+                accumulator.add(output, y, loss)
+                if bar is not None:
+                    bar.update(1)
+                    if step % refresh == 0:
+                        bar.set_postfix(loss=f"{accumulator.running_loss():.4f}", refresh=False)
+            logs = accumulator.logs()
+            if not np.isfinite(logs["loss"]):
+                raise FloatingPointError(f"the training loss became {logs['loss']} in epoch {epoch}: lower the "
+                                         "learning rate or check the inputs for NaN/inf")
+            if val_batches is not None:
+                logs.update(_evaluate_batches(backend, val_batches, loss_fn, metric_fns, threshold, "val_"))
+            history._append(logs, time.perf_counter() - started)
+            if bar is not None:
+                bar.set_postfix({key: f"{value:.4f}" for key, value in logs.items()}, refresh=True)
+
+            if saving is not None:
+                better = save_monitor.improved(logs)
+                if saving.save == "every" or better:
+                    save_training_checkpoint(model, str(saving.path).format(epoch=epoch), epoch=epoch, logs=logs)
+                if better and stopping is None:  # early stopping's monitor wins if both are set
+                    history.best_epoch = epoch
+            if stopping is not None:
+                if stop_monitor.improved(logs):
+                    history.best_epoch = epoch
+                    epochs_without_improvement = 0
+                    if stopping.restore_best:
+                        best_state = backend.state()
+                else:
+                    epochs_without_improvement += 1
+                    if epochs_without_improvement >= stopping.patience:
+                        history.stopped_epoch = epoch
+                        break
+    finally:
+        if bar is not None:
+            bar.close()
+    if best_state is not None:
+        backend.load_state(best_state)
+    return history
+
+
+def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold, prefix: str) -> Dict[str, float]:
+    model = backend.model
+    was_training = model.training
+    model.eval()
+    try:
+        accumulator = _EpochAccumulator(backend, metric_fns, threshold)
+        for x, y in batches.iterate(None):
+            output = backend.forward(x)
+            loss = backend.loss_value(loss_fn, output, y) if loss_fn is not None else None
+            accumulator.add(output, y, loss)
+        return accumulator.logs(prefix, with_loss=loss_fn is not None)
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model, data, *, loss_fn=None, metrics: Optional[Sequence[MetricSpec]] = ("accuracy",),
+             batch_size: int = 256, device: str = "auto") -> Dict[str, float]:
+    """Loss (if ``loss_fn`` is given) and metrics of ``model`` on ``data``, in eval mode, without gradients.
+
+    ``data`` is ``(x, y)`` or a DataLoader, as in :func:`fit`; returns e.g.
+    ``{'loss': 0.31, 'accuracy': 0.89}``.  The model's train/eval mode is restored afterwards.
+    """
+    batch_size = _check_positive_int("batch_size", batch_size)
+    backend = _backend_for(model, device)
+    _check_pairing(model, loss_fn, None)
+    metric_fns = _resolve_metrics(metrics)
+    if loss_fn is None and not metric_fns:
+        raise ValueError("evaluate needs a loss_fn or at least one metric")
+    batches = _Batches("data", data, backend, batch_size)
+    return _evaluate_batches(backend, batches, loss_fn, metric_fns, _threshold_for(loss_fn), "")
+
+
+def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndarray:
+    """The model's outputs for every row of ``x`` as one NumPy array (eval mode, no gradients).
+
+    ``x`` is an array, a tensor or a DataLoader (the first element of each batch is used).
+    Outputs are raw (logits for classifiers): take ``.argmax(axis=1)`` for classes.
+    """
+    batch_size = _check_positive_int("batch_size", batch_size)
+    backend = _backend_for(model, device)
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        if _is_loader(x) and not isinstance(x, (list, tuple)):
+            batches: Iterable = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in x)
+        else:
+            _check_array("x", x)
+            full = backend.as_full(x)
+            if len(full) == 0:
+                raise ValueError("predict got an empty x")
+            batches = (full[start:start + batch_size] for start in range(0, len(full), batch_size))
+        for batch in batches:
+            outputs.append(backend.to_host(backend.forward(backend.to_device_x(batch))))
+    finally:
+        model.train(was_training)
+    return np.concatenate(outputs)
+
+
+__all__ = ["fit", "evaluate", "predict", "History", "EarlyStopping", "Checkpoint", "NAMED_METRICS",
+           "save_training_checkpoint", "load_training_checkpoint"]

@@ -1,0 +1,177 @@
+"""Dataset look-up, verification and error messages, on small fake IDX files."""
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib.data import idx, loaders, registry, store
+from course_lib.data.store import ChecksumError, DatasetNotFoundError
+
+
+@pytest.fixture
+def fake_dataset(tmp_path, monkeypatch):
+    """A tiny dataset 'fake' registered with the digests of files we write ourselves."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_images": rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, size=6, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, size=(4, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, size=4, dtype=np.uint8),
+    }
+    names = {
+        "train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
+        "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz",
+    }
+    source = tmp_path / "mirror"
+    source.mkdir()
+    files = {}
+    for role, array in arrays.items():
+        content = idx.encode_idx(array)
+        archive = gzip.compress(content, mtime=0)
+        (source / names[role]).write_bytes(archive)
+        files[role] = registry.FileSpec(names[role], archive_sha256=hashlib.sha256(archive).hexdigest(),
+                                        content_sha256=hashlib.sha256(content).hexdigest())
+    spec = registry.DatasetSpec("fake", "Fake dataset", files, mirrors=(source.as_uri() + "/",),
+                                class_names=tuple("abcdefghij"), install_hint="course-lib data download fake")
+    monkeypatch.setitem(registry.DATASETS, "fake", spec)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("COURSE_LIB_DATA", raising=False)
+    store._verified_cache.clear()
+    return source, arrays, spec
+
+
+def test_idx_round_trip_and_errors():
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    assert np.array_equal(idx.parse_idx(idx.encode_idx(array)), array)
+    payload = idx.encode_idx(array)
+    with pytest.raises(idx.IDXFormatError, match="declares shape"):
+        idx.parse_idx(payload[:-1], "short.idx")
+    with pytest.raises(idx.IDXFormatError, match="not an IDX file"):
+        idx.parse_idx(b"\x01\x02\x03\x04" + payload[4:], "bad.idx")
+
+
+def test_explicit_root_loads_exact_arrays(fake_dataset):
+    source, arrays, _ = fake_dataset
+    images, labels = loaders.load_idx_dataset("fake", "test", root=source, download=False)
+    assert images.dtype == np.uint8 and images.shape == (4, 28, 28)
+    assert np.array_equal(images, arrays["test_images"]) and np.array_equal(labels, arrays["test_labels"])
+
+
+def test_lookup_order_root_env_cache(fake_dataset, tmp_path, monkeypatch):
+    source, _, _ = fake_dataset
+    env_root = tmp_path / "env"
+    (env_root / "fake").mkdir(parents=True)
+    for path in source.iterdir():
+        (env_root / "fake" / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("COURSE_LIB_DATA", str(env_root))
+    assert store.find("fake").directory == env_root / "fake"
+    assert store.find("fake", root=source).directory == source  # explicit root wins
+    dirs = store.search_dirs("fake", root=source)
+    assert dirs.index(source) < dirs.index(env_root / "fake") < dirs.index(Path("/usr/share/datasets/fake"))
+    assert dirs[-1] == tmp_path / "home" / ".cache" / "course_lib" / "fake"
+
+
+def test_missing_offline_names_dataset_places_and_fix(fake_dataset, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
+    with pytest.raises(DatasetNotFoundError) as error:
+        loaders.load_idx_dataset("fake", "train")
+    message = str(error.value)
+    assert "Fake dataset" in message
+    assert "/usr/share/datasets/fake" in message and ".cache/course_lib/fake" in message
+    assert "course-lib data download fake" in message
+
+
+def test_truncated_file_is_a_checksum_error_naming_the_file(fake_dataset, tmp_path):
+    source, _, _ = fake_dataset
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in source.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    target = broken / "train-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:-50])
+    with pytest.raises(ChecksumError, match="train-images-idx3-ubyte.gz.*(corrupt|truncated)"):
+        loaders.load_idx_dataset("fake", "train", root=broken, download=False)
+
+
+def test_wrong_checksum_is_refused(fake_dataset, tmp_path):
+    source, arrays, _ = fake_dataset
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for path in source.iterdir():
+        (tampered / path.name).write_bytes(path.read_bytes())
+    labels = arrays["test_labels"].copy()
+    labels[0] = (labels[0] + 1) % 10  # a well-formed file with one wrong label
+    (tampered / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx.encode_idx(labels)))
+    with pytest.raises(ChecksumError, match="checksum mismatch for .*t10k-labels-idx1-ubyte.gz"):
+        loaders.load_idx_dataset("fake", "test", root=tampered, download=False)
+
+
+def test_recompressed_file_verifies_by_content(fake_dataset, tmp_path):
+    """Debian re-gzips upstream files: the archive digest differs, the content digest matches."""
+    source, arrays, _ = fake_dataset
+    copy = tmp_path / "regzipped"
+    copy.mkdir()
+    for path in source.iterdir():
+        (copy / path.name).write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1, mtime=1))
+    images, _ = loaders.load_idx_dataset("fake", "train", root=copy, download=False)
+    assert np.array_equal(images, arrays["train_images"])
+
+
+def test_download_verifies_and_installs_into_cache(fake_dataset, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "0")
+    images, _ = loaders.load_idx_dataset("fake", "train")  # absent everywhere -> downloaded from file:// mirror
+    assert images.shape == (6, 28, 28)
+    cache = store.cache_dir() / "fake"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f.name for f in registry.DATASETS["fake"].files.values())
+
+
+def test_corrupt_download_is_never_installed(fake_dataset, tmp_path, monkeypatch):
+    source, _, spec = fake_dataset
+    bad_mirror = tmp_path / "bad_mirror"
+    bad_mirror.mkdir()
+    for path in source.iterdir():
+        (bad_mirror / path.name).write_bytes(b"\x1f\x8b" + b"garbage" * 10)
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "0")
+    with pytest.raises(DatasetNotFoundError, match="downloading failed"):
+        store.download("fake", mirrors=(bad_mirror.as_uri() + "/",), progress=False)
+    cache = store.cache_dir() / "fake"
+    assert not any(cache.glob("*.gz")), "an unverified file was left where a loader would find it"
+
+
+def test_download_refused_offline(fake_dataset, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
+    with pytest.raises(DatasetNotFoundError, match="downloads are disabled"):
+        store.download("fake")
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        store.get_spec("cifar")
+    with pytest.raises(ValueError, match="split must be one of"):
+        loaders.load_idx_dataset("fake", "validation")
+
+
+def test_stratified_subset_is_balanced_and_seeded():
+    labels = np.repeat(np.arange(10), 50)
+    images = np.arange(500)
+    sub_x, sub_y = loaders.subset(images, labels, 100, seed=3)
+    assert np.array_equal(np.bincount(sub_y), np.full(10, 10))
+    again_x, _ = loaders.subset(images, labels, 100, seed=3)
+    assert np.array_equal(sub_x, again_x)
+
+
+fashion_present = store.find("fashion-mnist") is not None
+
+
+@pytest.mark.skipif(not fashion_present, reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_real_fashion_mnist_verifies_and_has_published_shape():
+    info = store.status("fashion-mnist")
+    assert info["verified"], info["detail"]
+    images, labels = loaders.load_fashion_mnist("train")
+    assert images.shape == (60000, 28, 28) and labels.shape == (60000,)
+    assert np.array_equal(np.bincount(labels), np.full(10, 6000))  # Fashion-MNIST is balanced
+    test_images, test_labels = loaders.load_fashion_mnist("test")
+    assert test_images.shape == (10000, 28, 28) and list(test_labels[:5]) == [9, 2, 1, 1, 6]

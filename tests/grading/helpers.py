@@ -1,0 +1,67 @@
+"""Build hostile or broken submissions from the solution notebooks, and grade them with small limits."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from course_lib.grading import assignments
+from course_lib.grading.assign import exercise_from_solution
+from course_lib.grading.runner import grade_notebook
+from course_lib.grading.sandbox import Limits
+
+REPO = Path(__file__).resolve().parents[2]
+SOLUTIONS = REPO / "solutions"
+
+# Small limits keep the suite fast; generous enough for a correct a01/a02 solution on a loaded machine.
+FAST = Limits(cell_timeout_s=8.0, call_timeout_s=4.0, total_timeout_s=90.0, startup_timeout_s=60.0,
+              cpu_s=60, memory_bytes=2 * 1024**3, file_bytes=8 * 1024**2, processes=64)
+
+
+def solution(assignment_id: str) -> dict:
+    assignment = assignments.get(assignment_id)
+    return json.loads((SOLUTIONS / assignment.notebook).read_text())
+
+
+def exercise(assignment_id: str) -> dict:
+    return exercise_from_solution(solution(assignment_id))
+
+
+def question_cell(notebook: dict, question: str) -> dict:
+    for cell in notebook["cells"]:
+        course = cell.get("metadata", {}).get("course", {})
+        if cell["cell_type"] == "code" and course.get("question") == question and "role" not in course:
+            return cell
+    raise KeyError(question)
+
+
+def code_cell(source: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+
+
+def build(assignment_id: str = "a01", replace: Optional[Dict[str, str]] = None, before: List[str] = (),
+          after: List[str] = (), template: bool = False) -> bytes:
+    """A submission: the solution (or the template) with question cells replaced and extra cells added.
+
+    ``before`` cells go right after the setup cell; ``after`` cells at the end.
+    """
+    notebook = copy.deepcopy(exercise(assignment_id) if template else solution(assignment_id))
+    for question, source in (replace or {}).items():
+        question_cell(notebook, question)["source"] = source
+    cells = notebook["cells"]
+    cells[2:2] = [code_cell(s) for s in before]
+    cells.extend(code_cell(s) for s in after)
+    return json.dumps(notebook).encode()
+
+
+def grade(data: bytes, assignment_id: str = "a01", limits: Limits = FAST, **kwargs):
+    return grade_notebook(data, assignments.get(assignment_id), limits=limits, **kwargs)
+
+
+def question_score(result, question: str) -> float:
+    return result.questions[question]["score"]
+
+
+def messages(result, question: str) -> str:
+    return "\n".join(c.message for c in result.checks if c.question == question)

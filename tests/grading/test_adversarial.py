@@ -1,0 +1,549 @@
+"""The adversarial suite: hostile or broken submissions, each with its asserted outcome.
+
+Every submission is built from the a01 solution notebook (10 points: q1 neuron 2,
+q2 sigmoid 2, q3 relu 2, q4 tanh' 1, q5 softmax 3) by replacing a question's cell or
+adding cells.  For each: the grader does not crash, no unearned points are given, the
+message says what happened, and the questions the submission did not break are still
+graded normally.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib.grading.runner import grade_notebook
+from course_lib.grading import assignments
+
+from .helpers import FAST, REPO, build, grade, messages, question_score
+
+pytestmark = pytest.mark.slow
+
+FULL_OTHERS = 7.0  # a01 without softmax (q5, 3 points)
+
+
+def assert_only_q5_lost(result, expect_in_message: str):
+    assert question_score(result, "q5") == 0.0
+    assert result.score == pytest.approx(FULL_OTHERS), result.checks
+    assert expect_in_message in messages(result, "q5")
+
+
+# ----------------------------------------------------------------------------- baselines
+def test_untouched_template_scores_zero_and_says_not_attempted():
+    result = grade(build(template=True))
+    assert result.score == 0.0
+    assert all(q["status"] == "not attempted" for q in result.questions.values())
+    assert all(c.message == "not attempted" for c in result.checks)
+
+
+def test_correct_solution_scores_full_marks():
+    result = grade(build())
+    assert result.score == result.max_score == 10.0
+    assert result.isolation.get("namespaces"), "the sandbox should have its namespaces on Linux"
+
+
+# ----------------------------------------------------------------------------- lying return values
+def test_always_equal_object_earns_nothing():
+    source = '''
+class AlwaysEqual:
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __array__(self, *args, **kwargs): raise RuntimeError("no")
+def softmax(x, axis=-1):
+    return AlwaysEqual()
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "an object of type __main__.AlwaysEqual")
+
+
+def test_ndarray_subclass_with_lying_eq_earns_nothing():
+    source = '''
+class Liar(np.ndarray):
+    def __eq__(self, other): return np.ones(np.shape(other), bool)
+    def __array_finalize__(self, obj): pass
+def softmax(x, axis=-1):
+    return np.zeros_like(x).view(Liar)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "Liar")
+
+
+def test_patched_numpy_comparisons_change_nothing():
+    source = '''
+np.allclose = lambda *a, **k: True
+np.array_equal = lambda *a, **k: True
+np.isclose = lambda *a, **k: True
+np.testing.assert_allclose = lambda *a, **k: None
+def softmax(x, axis=-1):
+    return np.zeros_like(x)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "differs from the expected values")
+
+
+def test_patched_builtins_earn_nothing():
+    source = '''
+import builtins
+builtins.isinstance = lambda *a: True
+builtins.len = lambda *a: 0
+def softmax(x, axis=-1):
+    return np.zeros_like(x)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert question_score(result, "q5") == 0.0
+    assert result.score <= FULL_OTHERS
+
+
+def test_patched_np_save_cannot_forge_an_answer():
+    # np.save writes the bytes the grader reads; corrupting it can only break one's own answers
+    source = '''
+import io
+_real_save = np.save
+def fake_save(file, arr, allow_pickle=True, **kwargs):
+    file.write(b"\\x93NUMPY garbage")
+np.save = fake_save
+def softmax(x, axis=-1):
+    return x
+'''
+    result = grade(build(after=[source]))
+    assert result.score == 0.0
+    assert "could not be read" in messages(result, "q5")
+
+
+def test_fake_harness_via_pre_run_cell_hook_fails_hidden_checks():
+    # The hook replaces the grader's call code with one that returns hard-coded public answers.
+    source = r'''
+import json as _json
+from IPython.display import publish_display_data as _pub
+def _fake(info):
+    def fake_call(name, payload):
+        value = {"t": "nd", "npy": __import__("base64").b64encode(__import__("io").BytesIO().getvalue()).decode()}
+        import io, base64
+        buf = io.BytesIO(); np.save(buf, np.array([0.5, 0.5])); value["npy"] = base64.b64encode(buf.getvalue()).decode()
+        _pub({"application/vnd.course-grader.result+json": _json.dumps({"status": "ok", "value": value, "mutated": []})})
+    globals()["__course_call__"] = fake_call
+get_ipython().events.register("pre_run_cell", _fake)
+'''
+    result = grade(build(after=[source]))
+    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one public check of q5 (3/5 points) and nothing else.
+    assert result.score == pytest.approx(3 / 5)
+    passed = [c.name for c in result.checks if c.passed]
+    assert passed == ["softmax: large logits [1000, 1000]"]
+
+
+def test_input_transformer_rewriting_grader_code_earns_nothing():
+    source = '''
+def _rewrite(lines):
+    return ["print('All tests passed! score: 10/10')\\n"]
+get_ipython().input_transformers_cleanup.append(_rewrite)
+'''
+    result = grade(build(after=[source]))
+    assert result.score == 0.0
+    assert "no return value came back" in messages(result, "q1")
+
+
+def test_disabled_tracebacks_still_fail_and_grade_the_rest():
+    source = '''
+import sys
+get_ipython().showtraceback = lambda *a, **k: None
+sys.excepthook = lambda *a: None
+def softmax(x, axis=-1):
+    raise ValueError("hidden failure")
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "softmax raised ValueError")
+
+
+def test_printing_all_tests_passed_and_fake_json_changes_nothing():
+    source = '''
+import json
+print("All tests passed!")
+print(json.dumps({"score": 10, "tests": [{"name": "q5", "score": 3, "max_score": 3}]}))
+def softmax(x, axis=-1):
+    print("All tests passed!", json.dumps({"score": 10}))
+    return x
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "differs from the expected values")
+
+
+# ----------------------------------------------------------------------------- files, pickles, results
+def _tree_digest(paths):
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def test_overwriting_and_deleting_files_reaches_nothing(tmp_path):
+    guarded = [REPO / "course_lib" / "grading" / "spec.py", REPO / "solutions" / "a01_activations.ipynb"]
+    results_file = tmp_path / "results.json"
+    results_file.write_text('{"score": 0}')
+    before = _tree_digest(guarded + [results_file])
+    source = f'''
+import os, shutil, glob
+for target in {[str(p) for p in guarded] + [str(results_file)]!r}:
+    try:
+        open(target, "w").write("pwned")
+    except Exception as error:
+        print("blocked:", type(error).__name__)
+for folder in ["{REPO}", "{tmp_path}", "/tmp", os.path.expanduser("~")]:
+    shutil.rmtree(folder, ignore_errors=True)
+'''
+    result = grade(build(after=[source]), hide=[str(tmp_path)])
+    assert _tree_digest(guarded + [results_file]) == before
+    assert result.score == 10.0
+
+
+def test_writing_a_results_file_does_not_change_the_grade(tmp_path):
+    from course_lib.grading.cli import main
+
+    submission = tmp_path / "submission.ipynb"
+    results = tmp_path / "out" / "results.json"
+    results.parent.mkdir()
+    source = f'''
+import json, os
+fake = json.dumps({{"score": 10, "tests": []}})
+for target in ["results.json", "../results.json", "/autograder/results/results.json", "{results}"]:
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        open(target, "w").write(fake)
+    except Exception:
+        pass
+'''
+    submission.write_bytes(build(template=True, after=[source]))
+    assert main(["grade", str(submission), "--assignment", "a01", "--json", str(results), "--seed", "1"]) == 0
+    written = json.loads(results.read_text())
+    assert written["score"] == 0.0
+    assert all(test["score"] == 0 for test in written["tests"])
+
+
+def test_malicious_pickle_is_never_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+    # 1) an object array (np.save would pickle it); 2) raw pickle bytes in place of the .npy
+    source = f'''
+import base64, io, json, os, pickle
+from IPython.display import publish_display_data
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch {marker}",))
+def softmax(x, axis=-1):
+    return np.array([Evil()], dtype=object)
+'''
+    forged = f'''
+import base64, json, os, pickle
+from IPython.display import publish_display_data
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch {marker}",))
+def _forge(info):
+    def fake_call(name, payload):
+        raw = base64.b64encode(pickle.dumps(Evil())).decode()
+        publish_display_data({{"application/vnd.course-grader.result+json": json.dumps(
+            {{"status": "ok", "value": {{"t": "nd", "npy": raw}}, "mutated": []}})}})
+    globals()["__course_call__"] = fake_call
+if os.environ.get("NEVER") is None:
+    get_ipython().events.register("pre_run_cell", _forge)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert question_score(result, "q5") == 0.0
+    assert "numpy array of dtype object" in messages(result, "q5")
+    forged_result = grade(build(after=[forged]))
+    assert forged_result.score == 0.0
+    assert "could not be read" in messages(forged_result, "q1")
+    assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- exits, loops, resources
+def test_sys_exit_in_a_cell_and_in_a_function():
+    source = '''
+import sys
+def softmax(x, axis=-1):
+    sys.exit(0)
+'''
+    result = grade(build(replace={"q5": source}, before=["import sys\nsys.exit(0)"]))
+    assert_only_q5_lost(result, "SystemExit")
+
+
+def test_os_exit_kills_only_its_own_question():
+    source = '''
+import os
+def softmax(x, axis=-1):
+    os._exit(0)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "stopped the kernel")
+
+
+def test_os_exit_at_top_level_skips_that_cell_only():
+    result = grade(build(before=["import os\nos._exit(0)"]))
+    assert result.score == 10.0
+    assert any("stopped the kernel" in note for note in result.notes)
+
+
+def test_infinite_loop_times_out_and_the_rest_is_graded():
+    source = 'def softmax(x, axis=-1):\n    while True:\n        pass'
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "did not finish within")
+
+
+def test_infinite_loop_ignoring_sigint_is_killed():
+    source = '''
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def softmax(x, axis=-1):
+    while True:
+        pass
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "did not finish within")
+
+
+def test_infinite_loop_in_a_top_level_cell_is_skipped():
+    result = grade(build(before=["while True:\n    pass"]))
+    assert result.score == 10.0
+    assert any("ran longer than its time limit" in note for note in result.notes)
+
+
+def test_memory_bomb_is_contained():
+    source = 'def softmax(x, axis=-1):\n    hog = bytearray(64 * 1024**3)\n    return x'
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "MemoryError")
+
+
+def _processes_of(uid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    found.append(entry)
+            except OSError:
+                pass
+    return found
+
+
+def test_fork_bomb_is_contained_and_cleaned_up():
+    source = '''
+import os
+def softmax(x, axis=-1):
+    while True:
+        try:
+            if os.fork() == 0:
+                os.setsid()
+        except OSError:
+            pass
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "did not finish within")
+    uid = result.isolation.get("uid")
+    if uid and uid != os.getuid():
+        assert _processes_of(uid) == []
+
+
+def test_output_flood_is_capped():
+    source = '''
+import sys
+for _ in range(20000):
+    print("flood " * 200)
+def softmax(x, axis=-1):
+    sys.stdout.write("x" * 50_000_000)
+    return x
+'''
+    result = grade(build(replace={"q5": source}))
+    assert question_score(result, "q5") == 0.0
+    assert result.score == pytest.approx(FULL_OTHERS)
+
+
+def test_network_is_unreachable():
+    source = '''
+import socket, urllib.request
+def softmax(x, axis=-1):
+    for host in [("1.1.1.1", 80), ("127.0.0.1", 22), ("localhost", 8888)]:
+        try:
+            socket.create_connection(host, timeout=1).close()
+            return np.full_like(x, 1.0)   # a sentinel: the connection worked
+        except OSError:
+            pass
+    urllib.request.urlopen("http://example.com/answers.npy", timeout=1)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert question_score(result, "q5") == 0.0
+    text = messages(result, "q5")
+    assert "URLError" in text or "OSError" in text or "gaierror" in text
+    assert "differs" not in text  # the sentinel branch (a working connection) never ran
+
+
+def test_killing_the_grader_or_other_processes_fails():
+    source = '''
+import os, signal
+def softmax(x, axis=-1):
+    for pid in range(2, 4096):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    return x
+'''
+    result = grade(build(replace={"q5": source}))
+    assert result.score <= FULL_OTHERS
+    assert question_score(result, "q1") == 2.0
+
+
+# ----------------------------------------------------------------------------- cheating on answers
+def test_hard_coded_public_answers_fail_the_hidden_checks():
+    source = '''
+def softmax(x, axis=-1):
+    if x.shape == (2,):
+        return np.array([0.5, 0.5])
+    return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
+'''
+    result = grade(build(replace={"q5": source}))
+    assert question_score(result, "q5") == pytest.approx(2 * 3 / 5, rel=1e-6)  # the two public checks only
+    hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
+    assert hidden and not any(c.passed for c in hidden)
+
+
+def test_reseeding_or_patching_the_rng_does_not_touch_the_grader_inputs():
+    source = '''
+import random
+np.random.seed(1234)
+random.seed(1234)
+class FakeGenerator:
+    def __getattr__(self, name):
+        raise RuntimeError("patched")
+np.random.default_rng = lambda *a, **k: FakeGenerator()
+np.random.standard_normal = lambda *a, **k: 0.0
+'''
+    result = grade(build(after=[source]), seed=42)
+    again = grade(build(), seed=42)
+    assert result.score == again.score == 10.0
+
+
+def test_same_seed_gives_same_hidden_inputs_and_new_seed_new_ones():
+    from course_lib.grading.runner import _prepare
+
+    assignment = assignments.get("a01")
+    first, second, other = _prepare(assignment, 7), _prepare(assignment, 7), _prepare(assignment, 8)
+    hidden = [i for i, p in enumerate(first) if p.check.hidden]
+    assert all(np.array_equal(first[i].args[0], second[i].args[0]) for i in hidden)
+    assert any(not np.array_equal(first[i].args[0], other[i].args[0]) for i in hidden)
+
+
+def test_mutating_inputs_in_place_is_reported():
+    source = '''
+def softmax(x, axis=-1):
+    x -= np.max(x, axis=axis, keepdims=True)
+    np.exp(x, out=x)
+    x /= np.sum(x, axis=axis, keepdims=True)
+    return x
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "modified its input")
+
+
+# ----------------------------------------------------------------------------- wrong but honest answers
+def test_wrong_shape_n1_instead_of_n():
+    source = 'def neuron(x, w, b):\n    return 1 / (1 + np.exp(-(x @ w[:, None] + b)))'
+    result = grade(build(replace={"q1": source}))
+    assert question_score(result, "q1") == 0.0
+    assert "expected shape" in messages(result, "q1") and "keepdims" in messages(result, "q1")
+    assert result.score == 8.0
+
+
+def test_float32_output_for_float64_input():
+    source = 'def relu(x):\n    return np.maximum(x, 0).astype(np.float32)\n\ndef relu_derivative(x):\n    return (x > 0).astype(x.dtype)'
+    result = grade(build(replace={"q3": source}))
+    assert "keep the input's precision" in messages(result, "q3")
+    assert question_score(result, "q3") < 2.0
+
+
+def test_integer_output_is_rejected():
+    source = 'def relu(x):\n    return np.maximum(x, 0)\n\ndef relu_derivative(x):\n    return (x > 0).astype(int)'
+    result = grade(build(replace={"q3": source}))
+    assert "expected a float array" in messages(result, "q3")
+    assert question_score(result, "q3") == 1.0  # relu is right, relu_derivative is not
+
+
+def test_nan_from_naive_softmax_gets_the_stability_hint():
+    source = 'def softmax(x, axis=-1):\n    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)'
+    result = grade(build(replace={"q5": source}))
+    text = messages(result, "q5")
+    assert "nan" in text and "subtract the maximum" in text
+    assert 0 < question_score(result, "q5") < 3.0  # small logits pass, large ones fail
+
+
+def test_importing_torch_in_a_from_scratch_question_earns_nothing():
+    static = 'import torch\ndef softmax(x, axis=-1):\n    return torch.softmax(torch.from_numpy(x), axis).numpy()'
+    result = grade(build(replace={"q5": static}))
+    assert question_score(result, "q5") == 0.0
+    assert "must be solved from scratch" in messages(result, "q5")
+    assert result.score == 0.0  # every a01 question forbids torch, and the import is in the notebook
+    dynamic = ('def softmax(x, axis=-1):\n    t = __builtins__.__dict__["__im" + "port__"]("to" + "rch")\n'
+               '    return t.softmax(t.from_numpy(x), axis).numpy()')
+    result = grade(build(replace={"q5": dynamic}))
+    assert_only_q5_lost(result, "not available to this assignment")
+
+
+def test_importing_course_lib_or_reading_the_solutions_fails():
+    source = f'''
+def softmax(x, axis=-1):
+    try:
+        text = open("{REPO}/solutions/a01_activations.ipynb").read()
+        return np.full_like(x, 2.0)
+    except OSError:
+        pass
+    import importlib
+    module = importlib.import_module("course_lib.scratch.activations")
+    return module.softmax(x, axis)
+'''
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "ModuleNotFoundError")
+
+
+# ----------------------------------------------------------------------------- broken notebooks
+def test_invalid_json_notebook():
+    result = grade(b'{"cells": [ this is not json')
+    assert result.score == 0.0 and "not a valid notebook" in result.error
+
+
+def test_nbformat_3_notebook():
+    result = grade(json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": []}]}).encode())
+    assert result.score == 0.0 and "nbformat 3" in result.error
+
+
+def test_non_notebook_json_and_malformed_cells():
+    for data in (b"[]", json.dumps({"nbformat": 4, "cells": "x"}).encode(),
+                 json.dumps({"nbformat": 4, "cells": [{"cell_type": "code", "source": 5}]}).encode()):
+        result = grade_notebook(data, assignments.get("a01"), limits=FAST)
+        assert result.score == 0.0 and result.error
+
+
+def test_deleted_cell_costs_only_its_question():
+    notebook = json.loads(build())
+    notebook["cells"] = [c for c in notebook["cells"]
+                         if c.get("metadata", {}).get("course", {}).get("question") != "q5"]
+    result = grade(json.dumps(notebook).encode())
+    assert_only_q5_lost(result, "softmax is not defined")
+
+
+def test_duplicated_cells_use_the_last_definition():
+    notebook = json.loads(build())
+    stub = json.loads(build(template=True))
+    solved = next(c for c in notebook["cells"] if c.get("metadata", {}).get("course", {}).get("question") == "q5"
+                  and c["cell_type"] == "code" and "role" not in c["metadata"]["course"])
+    unsolved = next(c for c in stub["cells"] if c.get("metadata", {}).get("course", {}).get("question") == "q5"
+                    and c["cell_type"] == "code" and "role" not in c["metadata"]["course"])
+    notebook["cells"] += [solved, solved]
+    assert grade(json.dumps(notebook).encode()).score == 10.0
+    notebook["cells"].append(unsolved)
+    assert_only_q5_lost(grade(json.dumps(notebook).encode()), "not attempted")

@@ -1,0 +1,248 @@
+"""The by-hand tensor versions equal their torch.nn counterparts, forward and gradients.
+
+Each test builds the torch.nn module in float64, passes its own weight tensors to the
+by-hand function, and compares outputs and the gradients autograd computes for the
+inputs and every weight (same upstream gradient on both sides).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+from course_lib.pytorch import by_hand
+from course_lib.pytorch.device import select_device
+
+RTOL, ATOL = 1e-9, 1e-10
+torch.set_num_threads(1)
+
+
+def grads_of(output, tensors, upstream):
+    """d(Σ output·upstream)/d(each tensor), None where a tensor does not take part."""
+    return torch.autograd.grad(output, tensors, upstream, allow_unused=True)
+
+
+def assert_all_close(actual, expected, what):
+    assert len(actual) == len(expected)
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        torch.testing.assert_close(a, e, rtol=RTOL, atol=ATOL, msg=lambda m: f"{what}[{index}]: {m}")
+
+
+def leaf(tensor):
+    return tensor.detach().clone().requires_grad_()
+
+
+# --- neuron and MLP ------------------------------------------------------------------------------
+def test_neuron_equals_linear_with_one_output_then_sigmoid():
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 1).double()
+    x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    expected = torch.sigmoid(layer(x)).squeeze(-1)
+    actual = by_hand.neuron(x, layer.weight[0], layer.bias[0])
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+    upstream = torch.randn(7, dtype=torch.float64)
+    assert_all_close(grads_of(actual, (x, layer.weight, layer.bias), upstream),
+                     grads_of(expected, (x, layer.weight, layer.bias), upstream), "neuron grads")
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4), batch=st.integers(1, 5),
+       activation=st.sampled_from(["relu", "tanh", "sigmoid"]))
+def test_mlp_by_hand_equals_nn_sequential(sizes, batch, activation):
+    from course_lib.pytorch.models import MLP
+
+    torch.manual_seed(1)
+    model = MLP(sizes, activation).double()
+    linears = [m for m in model.layers if isinstance(m, nn.Linear)]
+    weights = [m.weight for m in linears]
+    biases = [m.bias for m in linears]
+    x = torch.randn(batch, sizes[0], dtype=torch.float64, requires_grad=True)
+    phi = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation]
+    actual = by_hand.mlp(x, weights, biases, phi)
+    expected = model(x)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+    upstream = torch.randn_like(expected)
+    tensors = [x, *weights, *biases]
+    assert_all_close(grads_of(actual, tensors, upstream), grads_of(expected, tensors, upstream), "mlp grads")
+
+
+def test_init_mlp_gives_trainable_weights_of_nn_linear_layout():
+    weights, biases = by_hand.init_mlp([3, 4, 2], generator=torch.Generator().manual_seed(0))
+    assert [tuple(w.shape) for w in weights] == [(4, 3), (2, 4)]
+    assert [tuple(b.shape) for b in biases] == [(4,), (2,)]
+    assert all(t.requires_grad and t.is_leaf for t in weights + biases)
+    assert float(weights[0].detach().abs().max()) <= 1 / 3 ** 0.5
+
+
+def test_linear_rejects_wrong_width():
+    with pytest.raises(ValueError, match="in_features=3"):
+        by_hand.linear(torch.zeros(2, 4), torch.zeros(5, 3))
+
+
+# --- convolution via unfold ------------------------------------------------------------------
+@settings(max_examples=20, deadline=None)
+@given(
+    batch=st.integers(1, 3), in_channels=st.integers(1, 3), out_channels=st.integers(1, 4),
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), dilation=st.integers(1, 2),
+    size=st.tuples(st.integers(5, 9), st.integers(5, 9)), bias=st.booleans(),
+)
+def test_conv2d_unfold_equals_nn_conv2d(batch, in_channels, out_channels, kernel, stride, padding, dilation, size, bias):
+    torch.manual_seed(2)
+    conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, dilation=dilation,
+                     bias=bias).double()
+    x = torch.randn(batch, in_channels, *size, dtype=torch.float64, requires_grad=True)
+    expected = conv(x)
+    actual = by_hand.conv2d_unfold(x, conv.weight, conv.bias, stride, padding, dilation)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+    upstream = torch.randn_like(expected)
+    tensors = [x, conv.weight] + ([conv.bias] if bias else [])
+    assert_all_close(grads_of(actual, tensors, upstream), grads_of(expected, tensors, upstream), "conv grads")
+
+
+def test_conv2d_unfold_names_expected_channels():
+    with pytest.raises(ValueError, match=r"\(N, C=3, H, W\), got \(28, 28\)"):
+        by_hand.conv2d_unfold(torch.zeros(28, 28), torch.zeros(4, 3, 3, 3))
+
+
+# --- recurrent cells ---------------------------------------------------------------------------
+@pytest.mark.parametrize("batch,input_size,hidden", [(1, 1, 1), (3, 4, 5), (2, 6, 3)])
+def test_lstm_cell_equals_nn_lstmcell(batch, input_size, hidden):
+    torch.manual_seed(3)
+    cell = nn.LSTMCell(input_size, hidden).double()
+    x = torch.randn(batch, input_size, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(batch, hidden, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(batch, hidden, dtype=torch.float64, requires_grad=True)
+    expected = cell(x, (h, c))
+    actual = by_hand.lstm_cell(x, (h, c), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    assert_all_close(actual, expected, "lstm (h, c)")
+    upstream = [torch.randn_like(t) for t in expected]
+    tensors = [x, h, c, *cell.parameters()]
+    assert_all_close(grads_of(actual, tensors, upstream), grads_of(expected, tensors, upstream), "lstm grads")
+
+
+def test_lstm_cell_unrolled_equals_nn_lstm_over_a_sequence():
+    torch.manual_seed(4)
+    lstm = nn.LSTM(3, 4, batch_first=True).double()
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    expected, (h_n, c_n) = lstm(x)
+    h = c = torch.zeros(2, 4, dtype=torch.float64)
+    outputs = []
+    for t in range(x.shape[1]):
+        h, c = by_hand.lstm_cell(x[:, t], (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+        outputs.append(h)
+    torch.testing.assert_close(torch.stack(outputs, 1), expected, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(c, c_n[0], rtol=RTOL, atol=ATOL)
+
+
+def test_rnn_cell_equals_nn_rnncell():
+    torch.manual_seed(5)
+    cell = nn.RNNCell(3, 4).double()
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    expected = cell(x, h)
+    actual = by_hand.rnn_cell(x, h, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+    upstream = torch.randn_like(expected)
+    tensors = [x, h, *cell.parameters()]
+    assert_all_close(grads_of(actual, tensors, upstream), grads_of(expected, tensors, upstream), "rnn grads")
+
+
+# --- attention -----------------------------------------------------------------------------------
+@settings(max_examples=20, deadline=None)
+@given(batch=st.integers(1, 3), length=st.integers(1, 5), source=st.integers(1, 5), d_k=st.integers(1, 6),
+       d_v=st.integers(1, 4), mask=st.sampled_from(["none", "bool", "float", "causal"]), seed=st.integers(0, 100))
+def test_scaled_dot_product_attention_equals_torch(batch, length, source, d_k, d_v, mask, seed):
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randn(batch, 2, length, d_k, dtype=torch.float64, generator=generator, requires_grad=True)
+    k = torch.randn(batch, 2, source, d_k, dtype=torch.float64, generator=generator, requires_grad=True)
+    v = torch.randn(batch, 2, source, d_v, dtype=torch.float64, generator=generator, requires_grad=True)
+    kwargs = {}
+    if mask == "bool":
+        allowed = torch.rand(length, source, generator=generator) < 0.7
+        allowed[:, 0] = True  # every query keeps one key: an all-masked row is NaN on both sides
+        kwargs["attn_mask"] = allowed
+    elif mask == "float":
+        kwargs["attn_mask"] = torch.randn(batch, 1, length, source, dtype=torch.float64, generator=generator)
+    elif mask == "causal":
+        kwargs["is_causal"] = True
+    expected = F.scaled_dot_product_attention(q, k, v, **kwargs)
+    actual = by_hand.scaled_dot_product_attention(q, k, v, **kwargs)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+    upstream = torch.randn_like(expected)
+    assert_all_close(grads_of(actual, (q, k, v), upstream), grads_of(expected, (q, k, v), upstream), "sdpa grads")
+
+
+def test_attention_weights_are_a_distribution_and_causal_is_lower_triangular():
+    q = torch.randn(1, 4, 3, dtype=torch.float64)
+    _, weights = by_hand.scaled_dot_product_attention(q, q, q, is_causal=True, return_weights=True)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(1, 4, dtype=torch.float64))
+    assert torch.all(weights[0].triu(1) == 0)
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+@settings(max_examples=20, deadline=None)
+@given(batch=st.integers(1, 3), length=st.integers(1, 5), source=st.integers(1, 5),
+       heads=st.sampled_from([1, 2, 3]), head_dim=st.integers(1, 3), bias=st.booleans(),
+       mask=st.sampled_from(["none", "bool", "float"]), padding=st.booleans(), average=st.booleans(),
+       seed=st.integers(0, 100))
+def test_multi_head_attention_equals_nn_multiheadattention(batch, length, source, heads, head_dim, bias, mask,
+                                                           padding, average, seed):
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    embed = heads * head_dim
+    mha = nn.MultiheadAttention(embed, heads, bias=bias, batch_first=True).double()
+    query = torch.randn(batch, length, embed, dtype=torch.float64, generator=generator, requires_grad=True)
+    key = torch.randn(batch, source, embed, dtype=torch.float64, generator=generator, requires_grad=True)
+    value = torch.randn(batch, source, embed, dtype=torch.float64, generator=generator, requires_grad=True)
+    kwargs = {"average_attn_weights": average}
+    if mask == "bool":
+        hidden = torch.rand(length, source, generator=generator) < 0.3  # True = NOT allowed (MHA convention)
+        hidden[:, 0] = False
+        kwargs["attn_mask"] = hidden
+    elif mask == "float":
+        kwargs["attn_mask"] = torch.randn(length, source, dtype=torch.float64, generator=generator)
+    if padding:
+        pad = torch.rand(batch, source, generator=generator) < 0.3
+        pad[:, 0] = False
+        kwargs["key_padding_mask"] = pad
+    expected_out, expected_weights = mha(query, key, value, **kwargs)
+    actual_out, actual_weights = by_hand.multi_head_attention(
+        query, key, value, heads, mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight, mha.out_proj.bias,
+        **kwargs,
+    )
+    torch.testing.assert_close(actual_out, expected_out, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(actual_weights, expected_weights, rtol=RTOL, atol=ATOL)
+    upstream = torch.randn_like(expected_out)
+    tensors = [query, key, value] + [p for p in mha.parameters()]
+    assert_all_close(grads_of(actual_out, tensors, upstream), grads_of(expected_out, tensors, upstream), "mha grads")
+
+
+def test_mha_self_attention_with_3d_mask_matches():
+    torch.manual_seed(6)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True).double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    mask = torch.triu(torch.ones(3, 3, dtype=torch.bool), 1).expand(2 * 2, 3, 3)
+    expected, _ = mha(x, x, x, attn_mask=mask)
+    actual, _ = by_hand.multi_head_attention(x, x, x, 2, mha.in_proj_weight, mha.in_proj_bias,
+                                             mha.out_proj.weight, mha.out_proj.bias, attn_mask=mask)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+
+
+# --- CUDA: the same functions run unchanged on a GPU ------------------------------------------
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch on this machine")
+def test_by_hand_functions_run_on_cuda_and_match_cpu():
+    device = select_device("cuda")
+    torch.manual_seed(7)
+    conv = nn.Conv2d(2, 3, 3, padding=1).double()
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64)
+    cpu = by_hand.conv2d_unfold(x, conv.weight, conv.bias, padding=1)
+    gpu = by_hand.conv2d_unfold(x.to(device), conv.weight.to(device), conv.bias.to(device), padding=1)
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-7, atol=1e-9)
+    q = torch.randn(1, 2, 4, 3, dtype=torch.float64)
+    cpu = by_hand.scaled_dot_product_attention(q, q, q, is_causal=True)
+    gpu = by_hand.scaled_dot_product_attention(q.to(device), q.to(device), q.to(device), is_causal=True)
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-7, atol=1e-9)

@@ -1,0 +1,151 @@
+"""Activations: gradcheck, torch parity over random shapes, stability, errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+from course_lib.scratch import gradcheck
+from course_lib.scratch.activations import (
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    leaky_relu,
+    leaky_relu_derivative,
+    log_softmax,
+    relu,
+    relu_derivative,
+    sigmoid,
+    sigmoid_derivative,
+    softmax,
+    tanh,
+    tanh_derivative,
+)
+from .parity import assert_close, assert_parity
+
+ELEMENTWISE = [
+    (Sigmoid, torch.nn.Sigmoid, {}),
+    (Tanh, torch.nn.Tanh, {}),
+    (ReLU, torch.nn.ReLU, {}),
+    (LeakyReLU, torch.nn.LeakyReLU, {}),
+    (LeakyReLU, torch.nn.LeakyReLU, {"negative_slope": 0.2}),
+]
+
+
+def _away_from_kinks(rng, shape):
+    """Random inputs kept away from 0, where ReLU's finite difference is meaningless."""
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < 0.05, 0.5, x)
+
+
+@pytest.mark.parametrize("scratch_cls, torch_cls, kwargs", ELEMENTWISE)
+def test_elementwise_gradcheck(scratch_cls, torch_cls, kwargs):
+    x = _away_from_kinks(np.random.default_rng(0), (3, 4))
+    assert gradcheck(scratch_cls(**kwargs), x)
+
+
+@pytest.mark.parametrize("scratch_cls, torch_cls, kwargs", ELEMENTWISE)
+@settings(max_examples=20, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=4, max_side=5), seed=st.integers(0, 2**16))
+def test_elementwise_parity(scratch_cls, torch_cls, kwargs, shape, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 3
+    x.reshape(-1)[0] = 0.0  # the kink: both sides must agree on the derivative at 0
+    assert_parity(torch_cls(**kwargs), scratch_cls(**kwargs), x, rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("scratch_cls, torch_cls", [(Softmax, torch.nn.Softmax), (LogSoftmax, torch.nn.LogSoftmax)])
+@settings(max_examples=20, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=4, max_side=5), seed=st.integers(0, 2**16), data=st.data())
+def test_softmax_parity(scratch_cls, torch_cls, shape, seed, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 5
+    assert_parity(torch_cls(dim=dim), scratch_cls(dim=dim), x, rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("scratch_cls", [Softmax, LogSoftmax])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_gradcheck(scratch_cls, dim):
+    x = np.random.default_rng(1).standard_normal((3, 4, 2))
+    assert gradcheck(scratch_cls(dim=dim), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_stable_for_huge_logits(dtype):
+    x = np.array([[1000.0, -1000.0, 0.0], [1000.0, 1000.0, -1000.0], [-1000.0, -1000.0, -1000.0]], dtype=dtype)
+    grad = np.ones_like(x)
+    for scratch_cls, torch_fn in [(Softmax, torch.softmax), (LogSoftmax, torch.log_softmax)]:
+        layer = scratch_cls(dim=1)
+        out = layer(x)
+        grad_in = layer.backward(grad)
+        assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad_in))
+        assert out.dtype == dtype and grad_in.dtype == dtype
+        assert_close(out, torch_fn(torch.from_numpy(x.astype(np.float64)), 1), rtol=1e-6, atol=1e-6)
+    assert_close(softmax(x, axis=1)[1], [0.5, 0.5, 0.0])
+    assert_close(log_softmax(x, axis=1)[0], [0.0, -2000.0, -1000.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_stable_for_large_inputs(dtype):
+    x = np.array([-1000.0, -50.0, -1.0, 0.0, 1.0, 50.0, 1000.0], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise"):
+        out = sigmoid(x)
+    assert out.dtype == dtype
+    assert_close(out, torch.sigmoid(torch.from_numpy(x.astype(np.float64))), rtol=1e-6, atol=0)
+    assert out[0] == 0.0 and out[-1] == 1.0 and out[3] == 0.5
+
+
+def test_derivative_helpers_match_autograd():
+    x = np.linspace(-4, 4, 41)
+    x_torch = torch.from_numpy(x).requires_grad_()
+    for derivative, function in [
+        (sigmoid_derivative, torch.sigmoid),
+        (tanh_derivative, torch.tanh),
+        (relu_derivative, torch.relu),
+        (leaky_relu_derivative, torch.nn.functional.leaky_relu),
+    ]:
+        (grad,) = torch.autograd.grad(function(x_torch).sum(), x_torch)
+        assert_close(derivative(x), grad, what=derivative.__name__)
+    assert_close(leaky_relu_derivative(x, 0.3)[x <= 0], np.full((x <= 0).sum(), 0.3))
+
+
+def test_functional_forms_match_torch():
+    x = np.random.default_rng(3).standard_normal((4, 5))
+    t = torch.from_numpy(x)
+    assert_close(tanh(x), torch.tanh(t))
+    assert_close(relu(x), torch.relu(t))
+    assert_close(leaky_relu(x, 0.1), torch.nn.functional.leaky_relu(t, 0.1))
+    assert_close(softmax(x, axis=0), torch.softmax(t, 0))
+    assert_close(log_softmax(x), torch.log_softmax(t, -1))
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softmax(dim=-1), LogSoftmax(dim=-1)])
+def test_float32_stays_float32(layer):
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    assert layer(x).dtype == np.float32
+    assert layer.backward(np.ones((2, 3), np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softmax(dim=-1), LogSoftmax(dim=-1)])
+def test_rejects_integer_and_non_array_input(layer):
+    with pytest.raises(ValueError, match="float32 or float64"):
+        layer(np.arange(6).reshape(2, 3))
+    with pytest.raises(ValueError, match="NumPy array"):
+        layer([[1.0, 2.0]])
+
+
+def test_softmax_bad_dim():
+    with pytest.raises(ValueError, match="dim 2 is out of range"):
+        Softmax(dim=2)(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="integer dim"):
+        Softmax(dim=None)
+
+
+def test_backward_before_forward():
+    with pytest.raises(RuntimeError, match="before forward"):
+        ReLU().backward(np.ones(3))

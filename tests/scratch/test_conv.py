@@ -1,0 +1,239 @@
+"""Conv2d and its functional forms: gradcheck, torch parity over random geometries, errors."""
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib.scratch import gradcheck
+from course_lib.scratch.conv import Conv2d, col2im, conv2d_backward, conv2d_forward, im2col
+from .parity import assert_close, assert_parity
+
+
+@st.composite
+def conv_cases(draw):
+    """A random but valid Conv2d configuration and input shape (small, for speed)."""
+    groups = draw(st.sampled_from([1, 1, 1, 2]))
+    in_channels = groups * draw(st.integers(1, 3))
+    out_channels = groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))  # often non-square
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(
+        st.one_of(
+            st.tuples(st.integers(0, 2), st.integers(0, 2)),
+            st.integers(0, 2),
+            st.sampled_from(["same", "valid"]),
+        )
+    )
+    stride = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pads = (padding, padding) if isinstance(padding, int) else (0, 0) if isinstance(padding, str) else padding
+    # the (dilated) kernel must fit in the padded input
+    reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    height = max(1, reach[0] - 2 * pads[0]) + draw(st.integers(0, 4))
+    width = max(1, reach[1] - 2 * pads[1]) + draw(st.integers(0, 4))
+    batch = draw(st.integers(1, 3))
+    bias = draw(st.booleans())
+    config = dict(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        kernel_size=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=bias,
+    )
+    return config, (batch, in_channels, height, width)
+
+
+def _torch_and_scratch(config, dtype=np.float64):
+    torch_layer = torch.nn.Conv2d(**config).double()
+    return torch_layer, Conv2d(**config, dtype=dtype)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=20, deadline=None)
+@given(case=conv_cases(), seed=st.integers(0, 2**16))
+def test_parity_with_torch(case, seed):
+    """Forward, input gradient and weight/bias gradients equal torch's on the same weights."""
+    config, shape = case
+    rng = np.random.default_rng(seed)
+    torch_layer, layer = _torch_and_scratch(config)
+    x = rng.standard_normal(shape)
+    with torch.no_grad():
+        out_shape = torch_layer(torch.from_numpy(x)).shape
+    assert_parity(torch_layer, layer, x, rng.standard_normal(tuple(out_shape)))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(in_channels=2, out_channels=3, kernel_size=(2, 3), stride=(2, 1), padding=(1, 0)),
+        dict(in_channels=2, out_channels=2, kernel_size=3, stride=1, padding=1, bias=False),
+        dict(in_channels=2, out_channels=4, kernel_size=2, stride=2, dilation=2, padding="valid", groups=2),
+        dict(in_channels=1, out_channels=2, kernel_size=(2, 1), padding="same"),
+    ],
+)
+def test_gradcheck(config):
+    """Finite differences confirm dL/dx, dL/dW and dL/db in float64."""
+    rng = np.random.default_rng(0)
+    layer = Conv2d(**config, dtype=np.float64)
+    x = rng.standard_normal((2, config["in_channels"], 5, 6))
+    assert gradcheck(layer, x)
+
+
+def test_functional_forms_match_torch_in_float32():
+    """conv2d_forward/backward are torch's F.conv2d and its gradients; float32 stays float32."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 9, 7)).astype(np.float32)
+    weight = rng.standard_normal((6, 2, 3, 2)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    kwargs = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+    out, columns = conv2d_forward(x, weight, bias, return_columns=True, **kwargs)
+    x_t, w_t, b_t = (torch.from_numpy(a).requires_grad_() for a in (x, weight, bias))
+    out_t = torch.nn.functional.conv2d(x_t, w_t, b_t, **kwargs)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    out_t.backward(torch.from_numpy(grad))
+    assert out.dtype == np.float32 and columns.dtype == np.float32
+    assert_close(out, out_t, rtol=1e-4, atol=1e-4, what="forward")
+    for grads in (conv2d_backward(grad, x, weight, **kwargs), conv2d_backward(grad, x.shape, weight, columns=columns, **kwargs)):
+        assert all(g.dtype == np.float32 for g in grads)
+        assert_close(grads, (x_t.grad, w_t.grad, b_t.grad), rtol=1e-4, atol=1e-4, what="gradients")
+    grad_input, grad_weight, grad_bias = conv2d_backward(grad, x, weight, input_grad=False, bias_grad=False, **kwargs)
+    assert grad_input is None and grad_bias is None
+    assert_close(grad_weight, w_t.grad, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    seed=st.integers(0, 2**16),
+)
+def test_col2im_is_the_adjoint_of_im2col(kernel, stride, padding, seed):
+    """<im2col(x), Y> = <x, col2im(Y)>: col2im sums overlapping windows, it does not invert im2col."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 6, 5))
+    columns = im2col(x, kernel, stride, padding)
+    out_h = (6 + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    out_w = (5 + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    assert columns.shape == (3 * kernel[0] * kernel[1], 2 * out_h * out_w)
+    y = rng.standard_normal(columns.shape)
+    back = col2im(y, x.shape, kernel, stride, padding)
+    assert back.shape == x.shape
+    assert math.isclose(np.sum(columns * y), np.sum(x * back), rel_tol=1e-10, abs_tol=1e-10)
+
+
+def test_col2im_counts_overlaps():
+    """With a 3×3 kernel, stride 1, a pixel lies in as many windows as col2im(ones) says."""
+    x_shape = (1, 1, 4, 4)
+    counts = col2im(np.ones((9, 4)), x_shape, 3)[0, 0]
+    expected = np.array([[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])
+    np.testing.assert_array_equal(counts, expected)
+
+
+def test_module_keeps_float32_and_accumulates_gradients():
+    """float32 in, float32 out and grads; a second backward adds to .grad like torch."""
+    rng = np.random.default_rng(2)
+    layer = Conv2d(3, 4, 3, padding=1)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    out = layer(x)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    grad_input = layer.backward(grad)
+    assert out.dtype == grad_input.dtype == layer.weight.grad.dtype == layer.bias.grad.dtype == np.float32
+    first = layer.weight.grad.copy()
+    layer(x)
+    assert_close(layer.backward(grad), grad_input, rtol=1e-6, atol=0)
+    assert_close(layer.weight.grad, 2 * first, rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="one backward per forward"):
+        layer.backward(grad)  # the im2col buffer was reused for dL/dX_col
+
+
+def test_requires_input_grad_false_skips_only_the_input_gradient():
+    rng = np.random.default_rng(3)
+    layer = Conv2d(1, 2, 3, dtype=np.float64)
+    x = rng.standard_normal((2, 1, 5, 5))
+    grad = rng.standard_normal((2, 2, 3, 3))
+    layer(x)
+    full = layer.backward(grad)
+    expected_weight_grad = layer.weight.grad.copy()
+    layer.zero_grad()
+    layer.requires_input_grad = False
+    layer(x)
+    assert layer.backward(grad) is None and full.shape == x.shape
+    assert_close(layer.weight.grad, expected_weight_grad)
+
+
+def test_default_init_is_torchs_distribution():
+    """U(−1/√fan_in, 1/√fan_in) for weight and bias, fan_in = C/groups·kh·kw; torch's shapes."""
+    layer = Conv2d(8, 6, (3, 5), groups=2)
+    bound = 1 / math.sqrt(4 * 3 * 5)
+    assert layer.weight.shape == (6, 4, 3, 5) and layer.bias.shape == (6,)
+    for param in (layer.weight.data, layer.bias.data):
+        assert param.dtype == np.float32
+        assert np.abs(param).max() <= bound
+    assert np.abs(layer.weight.data).max() > 0.8 * bound  # uses the whole range
+    assert Conv2d(2, 3, 1, bias=False).bias is None
+    assert [name for name, _ in Conv2d(2, 3, 1).named_parameters()] == ["weight", "bias"]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_padding_same_with_even_kernels_pads_bottom_right_like_torch():
+    """An odd total padding puts the extra row/column at the bottom/right, as torch does."""
+    config = dict(in_channels=2, out_channels=3, kernel_size=(4, 2), padding="same", dilation=(1, 3))
+    torch_layer, layer = _torch_and_scratch(config)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 2, 7, 8))
+    out, _, _ = assert_parity(torch_layer, layer, x, rng.standard_normal((2, 3, 7, 8)))
+    assert out.shape == (2, 3, 7, 8)
+
+
+# --- errors a student will meet ------------------------------------------------------
+
+
+def test_error_for_missing_batch_and_channel_axes():
+    layer = Conv2d(3, 8, 3)
+    with pytest.raises(ValueError, match=re.escape("Conv2d expected input of shape (N, C=3, H, W), got (28, 28)")):
+        layer(np.zeros((28, 28), dtype=np.float32))
+
+
+def test_error_for_channel_mismatch():
+    with pytest.raises(ValueError, match=re.escape("in_channels=3 but the input has 1 channels")):
+        Conv2d(3, 8, 3)(np.zeros((4, 1, 28, 28), dtype=np.float32))
+
+
+def test_error_for_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"kernel covers 5×5 pixels but the padded input is only 4×4"):
+        Conv2d(1, 1, 5, padding=1)(np.zeros((1, 1, 2, 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8])
+def test_error_for_wrong_dtype(dtype):
+    with pytest.raises(ValueError, match="Conv2d expected input of dtype float32"):
+        Conv2d(1, 1, 3)(np.zeros((1, 1, 5, 5), dtype=dtype))
+
+
+def test_error_for_bad_arguments():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding must be an int, a pair, 'same' or 'valid'"):
+        Conv2d(1, 1, 3, padding="full")
+    with pytest.raises(ValueError, match="padding_mode='zeros' only"):
+        Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="input has 3 channels but the weight"):
+        conv2d_forward(np.zeros((1, 3, 5, 5)), np.zeros((2, 2, 3, 3)))
+
+
+def test_error_for_wrong_grad_output_shape():
+    layer = Conv2d(1, 2, 3)
+    layer(np.zeros((1, 1, 5, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match=re.escape("expected grad_output of shape (1, 2, 3, 3)")):
+        layer.backward(np.zeros((1, 2, 5, 5), dtype=np.float32))
+    with pytest.raises(RuntimeError, match="forward call first"):
+        Conv2d(1, 2, 3).backward(np.zeros((1, 2, 3, 3), dtype=np.float32))

@@ -1,0 +1,90 @@
+"""Embedding: torch parity over random index shapes (with repeats and padding_idx), gradcheck, errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+from course_lib.scratch import gradcheck
+from course_lib.scratch.embedding import Embedding, embedding_backward
+
+from .parity import assert_close, assert_parity
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
+    num_embeddings=st.integers(1, 8),
+    dim=st.integers(1, 4),
+    use_padding=st.booleans(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_parity(shape, num_embeddings, dim, use_padding, seed, data):
+    rng = np.random.default_rng(seed)
+    padding_idx = data.draw(st.integers(-num_embeddings, num_embeddings - 1)) if use_padding else None
+    indices = rng.integers(0, num_embeddings, size=shape)  # small vocabularies: many repeats
+    torch_layer = torch.nn.Embedding(num_embeddings, dim, padding_idx=padding_idx).double()
+    layer = Embedding(num_embeddings, dim, padding_idx=padding_idx, dtype=np.float64)
+    grad = rng.standard_normal(shape + (dim,))
+    _, grads_in, _ = assert_parity(torch_layer, layer, indices, grad)
+    assert grads_in == (None,)
+
+
+def test_gradient_accumulates_and_padding_row_stays_zero():
+    layer = Embedding(5, 3, padding_idx=1, dtype=np.float64)
+    assert np.all(layer.weight.data[1] == 0)
+    indices = np.array([[0, 1, 0], [4, 1, 0]])
+    grad = np.ones((2, 3, 3))
+    layer(indices)
+    layer.backward(grad)
+    layer.backward(grad)  # accumulates like torch
+    assert_close(layer.weight.grad[:, 0], [6.0, 0.0, 0.0, 0.0, 2.0])
+
+
+def test_gradcheck_weight():
+    layer = Embedding(6, 2, dtype=np.float64)
+    indices = np.array([[1, 2, 2], [5, 1, 0]])
+    assert gradcheck(layer, indices, check_inputs=[])
+
+
+def test_dense_backward_helper_equals_one_hot_product():
+    rng = np.random.default_rng(0)
+    indices = rng.integers(0, 7, size=(4, 6))
+    grad = rng.standard_normal((4, 6, 3))
+    one_hot = np.eye(7)[indices.reshape(-1)]
+    assert_close(embedding_backward(indices, grad, 7), one_hot.T @ grad.reshape(-1, 3))
+
+
+def test_no_add_at_in_source():
+    import inspect
+
+    import course_lib.scratch.embedding as module
+
+    assert "np.add.at(" not in inspect.getsource(module).replace("``np.add.at``", "")
+
+
+def test_float32_default():
+    layer = Embedding(4, 2)
+    out = layer(np.array([0, 3]))
+    assert out.dtype == np.float32 and layer.weight.dtype == np.float32
+
+
+def test_errors():
+    layer = Embedding(4, 2)
+    with pytest.raises(ValueError, match="integer indices.*got dtype float64"):
+        layer(np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"index 4 is out of range: indices must be in \[0, 3\]"):
+        layer(np.array([[0, 4]]))
+    with pytest.raises(ValueError, match="index -1 is out of range"):
+        layer(np.array([-1]))
+    with pytest.raises(ValueError, match="NumPy array"):
+        layer([0, 1])
+    with pytest.raises(ValueError, match="padding_idx"):
+        Embedding(4, 2, padding_idx=4)
+    layer(np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"grad_output of shape \(2, 2\), got \(2, 3\)"):
+        layer.backward(np.zeros((2, 3), np.float32))
+    with pytest.raises(RuntimeError, match="before forward"):
+        Embedding(4, 2).backward(np.zeros((1, 2)))

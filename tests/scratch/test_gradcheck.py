@@ -1,0 +1,72 @@
+"""gradcheck itself: it must pass right gradients and catch wrong ones (inputs and parameters)."""
+import numpy as np
+import pytest
+
+from course_lib.scratch import GradcheckError, Linear, Module, Parameter, gradcheck, numerical_gradient
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    numeric = numerical_gradient(lambda: float(np.sum(x**3)), x)
+    np.testing.assert_allclose(numeric, 3 * x**2, rtol=1e-7)
+    assert np.array_equal(x, [[1.0, -2.0], [0.5, 3.0]])  # restored after perturbing
+
+
+def test_passes_a_correct_function_backward():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    assert gradcheck(np.tanh, x, backward=lambda grad: grad * (1 - np.tanh(x) ** 2))
+
+
+def test_catches_a_wrong_function_backward():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(np.tanh, x, backward=lambda grad: grad * (1 - np.tanh(x)))  # forgot the square
+
+
+def test_catches_a_small_error_in_one_entry():
+    x = np.random.default_rng(1).standard_normal(5)
+
+    def backward(grad):
+        result = 2 * x * grad
+        result[3] *= 1.001  # 0.1 % off in a single entry
+        return result
+
+    with pytest.raises(GradcheckError, match=r"index \(3,\)"):
+        gradcheck(lambda v: v**2, x, backward=backward)
+
+
+class ScaledLinear(Module):
+    """y = x·Wᵀ with a deliberate bug switch in the weight gradient."""
+
+    def __init__(self, bug: bool):
+        super().__init__()
+        self.weight = Parameter(np.random.default_rng(2).standard_normal((2, 3)))
+        self.bug = bug
+
+    def forward(self, x):
+        self._x = x
+        return x @ self.weight.data.T
+
+    def backward(self, grad_output):
+        grad_weight = grad_output.T @ self._x
+        self.weight.grad += grad_weight.T.reshape(2, 3) if self.bug else grad_weight  # bug: wrong layout
+        return grad_output @ self.weight.data
+
+
+def test_checks_module_parameters():
+    x = np.random.default_rng(3).standard_normal((4, 3))
+    assert gradcheck(ScaledLinear(bug=False), x)
+    with pytest.raises(GradcheckError, match="parameter 'weight'"):
+        gradcheck(ScaledLinear(bug=True), x)
+
+
+def test_passes_the_real_linear_and_reports_none_gradients():
+    x = np.random.default_rng(4).standard_normal((2, 3))
+    assert gradcheck(Linear(3, 2, dtype=np.float64), x)
+    with pytest.raises(GradcheckError, match="returned None"):
+        gradcheck(lambda v: v * 2, x, backward=lambda grad: None)
+
+
+def test_needs_backward_for_plain_functions():
+    with pytest.raises(TypeError, match="backward"):
+        gradcheck(np.tanh, np.zeros(2))

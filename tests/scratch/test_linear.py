@@ -1,0 +1,79 @@
+"""Linear: gradcheck, torch parity for (*, in_features) inputs with and without bias, dtypes, errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+from course_lib.interop import state_dict_from_torch
+from course_lib.scratch import Linear, gradcheck
+
+from .parity import assert_close, assert_parity
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    leading=array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4),
+    in_features=st.integers(1, 6),
+    out_features=st.integers(1, 6),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_parity(leading, in_features, out_features, bias, seed):
+    rng = np.random.default_rng(seed)
+    torch_layer = torch.nn.Linear(in_features, out_features, bias=bias).double()
+    layer = Linear(in_features, out_features, bias=bias, dtype=np.float64)
+    x = rng.standard_normal(leading + (in_features,))
+    assert_parity(torch_layer, layer, x, rng.standard_normal(leading + (out_features,)))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3), (3,), (2, 2, 3)])
+def test_gradcheck(bias, shape):
+    layer = Linear(3, 2, bias=bias, dtype=np.float64)
+    assert gradcheck(layer, np.random.default_rng(0).standard_normal(shape))
+
+
+def test_float32_default_and_parity():
+    layer = Linear(5, 4)
+    assert layer.weight.dtype == np.float32 and layer.bias.dtype == np.float32
+    torch_layer = torch.nn.Linear(5, 4)
+    layer.load_state_dict(state_dict_from_torch(torch_layer.state_dict()))
+    x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    out = layer(x)
+    assert out.dtype == np.float32
+    assert layer.backward(np.ones_like(out)).dtype == np.float32
+    assert_close(out, torch_layer(torch.from_numpy(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_accumulate_over_backward_calls():
+    layer = Linear(3, 2, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    layer(x)
+    layer.backward(np.ones((4, 2)))
+    once = layer.weight.grad.copy()
+    layer.backward(np.ones((4, 2)))
+    assert_close(layer.weight.grad, 2 * once)
+
+
+def test_parameter_names_shapes_and_init_range_like_torch():
+    layer, torch_layer = Linear(7, 3), torch.nn.Linear(7, 3)
+    assert [(n, p.shape) for n, p in layer.named_parameters()] == [
+        (n, tuple(p.shape)) for n, p in torch_layer.named_parameters()
+    ]
+    bound = 1 / np.sqrt(7)
+    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    assert [n for n, _ in Linear(7, 3, bias=False).named_parameters()] == ["weight"]
+
+
+def test_errors():
+    layer = Linear(3, 2)
+    with pytest.raises(ValueError, match=r"Linear expected input of shape \(\*, in_features=3\), got \(4, 5\)"):
+        layer(np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match="dtype float32, got float64"):
+        layer(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        Linear(3, 2, dtype=np.int32)
+    with pytest.raises(RuntimeError, match="before forward"):
+        Linear(3, 2).backward(np.zeros((1, 2), np.float32))

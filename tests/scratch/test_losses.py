@@ -1,0 +1,320 @@
+"""Losses: torch parity (all reductions, weights, ignore_index, label smoothing), gradcheck, stability, errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+from course_lib.scratch import gradcheck
+from course_lib.scratch.activations import sigmoid
+from course_lib.scratch.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
+
+from .parity import assert_close, assert_parity
+
+REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
+
+
+def _grad_output(rng, reduction, loss_shape):
+    """None (scalar loss) for mean/sum, a random upstream gradient for 'none'."""
+    return None if reduction != "none" else rng.standard_normal(loss_shape)
+
+
+def _loss_gradcheck(loss_fn, prediction, target):
+    """gradcheck of dL/dprediction with the target held fixed."""
+
+    def forward(pred):
+        return np.asarray(loss_fn(pred, target))
+
+    def backward(grad):
+        loss_fn(prediction, target)
+        return loss_fn.backward(grad if loss_fn.reduction == "none" else grad.reshape(()))
+
+    return gradcheck(forward, prediction, backward=backward)
+
+
+# --- element-wise losses ---------------------------------------------------------
+@settings(max_examples=20, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=3, max_side=5), reduction=REDUCTIONS, seed=st.integers(0, 2**16))
+def test_mse_and_l1_parity(shape, reduction, seed):
+    rng = np.random.default_rng(seed)
+    prediction, target = rng.standard_normal(shape), rng.standard_normal(shape)
+    target.reshape(-1)[0] = prediction.reshape(-1)[0]  # L1's kink: torch and we both use sign(0) = 0
+    for scratch_cls, torch_cls in [(MSELoss, torch.nn.MSELoss), (L1Loss, torch.nn.L1Loss)]:
+        grad = _grad_output(rng, reduction, shape)
+        assert_parity(
+            torch_cls(reduction=reduction), scratch_cls(reduction=reduction), (prediction, target), grad,
+            check_input_grads=[0],
+        )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=array_shapes(min_dims=1, max_dims=3, max_side=5),
+    reduction=REDUCTIONS,
+    use_weight=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_bce_parity(shape, reduction, use_weight, seed):
+    rng = np.random.default_rng(seed)
+    probability = sigmoid(rng.standard_normal(shape) * 3)
+    target = rng.uniform(0, 1, shape)  # soft labels are allowed
+    weight = rng.uniform(0.5, 2, shape[-1:]) if use_weight else None
+    torch_weight = None if weight is None else torch.from_numpy(weight)
+    assert_parity(
+        torch.nn.BCELoss(weight=torch_weight, reduction=reduction),
+        BCELoss(weight=weight, reduction=reduction),
+        (probability, target),
+        _grad_output(rng, reduction, shape),
+        check_input_grads=[0],
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=array_shapes(min_dims=1, max_dims=3, max_side=5),
+    reduction=REDUCTIONS,
+    use_weight=st.booleans(),
+    use_pos_weight=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_bce_with_logits_parity(shape, reduction, use_weight, use_pos_weight, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal(shape) * 4
+    target = (rng.uniform(0, 1, shape) > 0.5).astype(np.float64)
+    weight = rng.uniform(0.5, 2, shape[-1:]) if use_weight else None
+    pos_weight = rng.uniform(0.2, 4, shape[-1:]) if use_pos_weight else None
+    as_tensor = lambda array: None if array is None else torch.from_numpy(array)  # noqa: E731
+    assert_parity(
+        torch.nn.BCEWithLogitsLoss(weight=as_tensor(weight), reduction=reduction, pos_weight=as_tensor(pos_weight)),
+        BCEWithLogitsLoss(weight=weight, reduction=reduction, pos_weight=pos_weight),
+        (logits, target),
+        _grad_output(rng, reduction, shape),
+        check_input_grads=[0],
+    )
+
+
+@pytest.mark.parametrize(
+    "loss_fn",
+    [MSELoss(), L1Loss(reduction="sum"), BCEWithLogitsLoss(pos_weight=np.array([2.0, 0.5, 1.0])), BCELoss(reduction="none")],
+)
+def test_elementwise_gradcheck(loss_fn):
+    rng = np.random.default_rng(0)
+    prediction = rng.uniform(0.1, 0.9, (4, 3)) if isinstance(loss_fn, BCELoss) else rng.standard_normal((4, 3))
+    assert _loss_gradcheck(loss_fn, prediction, rng.uniform(0, 1, (4, 3)))
+
+
+def test_bce_clamps_like_torch_at_exact_zero_and_one():
+    prediction = np.array([0.0, 1.0, 0.0, 1.0])
+    target = np.array([1.0, 0.0, 0.0, 1.0])
+    loss_fn = BCELoss(reduction="none")
+    p_torch = torch.from_numpy(prediction.copy()).requires_grad_()
+    expected = torch.nn.BCELoss(reduction="none")(p_torch, torch.from_numpy(target))
+    expected.sum().backward()
+    assert_close(loss_fn(prediction, target), expected)
+    assert_close(loss_fn.backward(np.ones(4)), p_torch.grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_with_logits_stable_for_huge_logits(dtype):
+    logits = np.array([1000.0, -1000.0, 1000.0, -1000.0, 0.0], dtype=dtype)
+    target = np.array([1.0, 0.0, 0.0, 1.0, 1.0], dtype=dtype)
+    loss_fn = BCEWithLogitsLoss(reduction="none", pos_weight=np.array([3.0]))
+    with np.errstate(over="raise", invalid="raise"):
+        losses = loss_fn(logits, target)
+        grad = loss_fn.backward(np.ones(5, dtype))
+    assert losses.dtype == dtype and grad.dtype == dtype
+    assert_close(losses, [0.0, 0.0, 1000.0, 3000.0, 3 * np.log(2)], rtol=1e-6)
+    assert_close(grad, [0.0, 0.0, 1.0, -3.0, -1.5], rtol=1e-6)
+
+
+# --- classification losses -------------------------------------------------------
+def _classification_case(rng, data, ignore_index, with_ignored):
+    batch = data.draw(st.integers(1, 5))
+    classes = data.draw(st.integers(1, 5))
+    extra = tuple(data.draw(st.lists(st.integers(1, 3), max_size=2)))
+    logits = rng.standard_normal((batch, classes) + extra) * 3
+    target = rng.integers(0, classes, size=(batch,) + extra)
+    if with_ignored:
+        target.reshape(-1)[rng.uniform(size=target.size) < 0.3] = ignore_index
+    return logits, target
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    reduction=REDUCTIONS,
+    use_weight=st.booleans(),
+    with_ignored=st.booleans(),
+    ignore_index=st.sampled_from([-100, 0, 2]),
+    label_smoothing=st.sampled_from([0.0, 0.1, 0.7]),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_cross_entropy_parity(reduction, use_weight, with_ignored, ignore_index, label_smoothing, seed, data):
+    rng = np.random.default_rng(seed)
+    logits, target = _classification_case(rng, data, ignore_index, with_ignored)
+    weight = rng.uniform(0.5, 2, logits.shape[1]) if use_weight else None
+    torch_loss = torch.nn.CrossEntropyLoss(
+        weight=None if weight is None else torch.from_numpy(weight),
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+    loss_fn = CrossEntropyLoss(weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+    if reduction == "mean" and not np.any(target != ignore_index):
+        target.reshape(-1)[0] = 0 if ignore_index != 0 else 1 % logits.shape[1]  # nan case is tested separately
+    grad = _grad_output(rng, reduction, target.shape)
+    _, grads_in, _ = assert_parity(torch_loss, loss_fn, (logits, target), grad, check_input_grads=[0])
+    assert len(grads_in) == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    reduction=REDUCTIONS,
+    use_weight=st.booleans(),
+    with_ignored=st.booleans(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_nll_parity(reduction, use_weight, with_ignored, seed, data):
+    rng = np.random.default_rng(seed)
+    logits, target = _classification_case(rng, data, -100, with_ignored)
+    if reduction == "mean" and not np.any(target != -100):
+        target.reshape(-1)[0] = 0
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    weight = rng.uniform(0.5, 2, logits.shape[1]) if use_weight else None
+    assert_parity(
+        torch.nn.NLLLoss(weight=None if weight is None else torch.from_numpy(weight), reduction=reduction),
+        NLLLoss(weight=weight, reduction=reduction),
+        (log_probs, target),
+        _grad_output(rng, reduction, target.shape),
+        check_input_grads=[0],
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_cross_entropy_gradcheck(reduction, label_smoothing):
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 3, 2))
+    target = np.array([[0, 2], [1, -100], [2, 2], [0, 1]])
+    loss_fn = CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5]), reduction=reduction, label_smoothing=label_smoothing)
+    assert _loss_gradcheck(loss_fn, logits, target)
+
+
+def test_unbatched_cross_entropy_like_torch():
+    logits = np.array([0.5, -1.0, 2.0])
+    target = np.array(2)
+    assert_parity(torch.nn.CrossEntropyLoss(), CrossEntropyLoss(), (logits, target), check_input_grads=[0])
+    assert CrossEntropyLoss(reduction="none")(logits, target).shape == ()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_stable_for_huge_logits(dtype):
+    logits = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 1000.0], [-1000.0, -1000.0, -1000.0]], dtype=dtype)
+    target = np.array([1, 0, 2])
+    for loss_fn in (CrossEntropyLoss(), CrossEntropyLoss(label_smoothing=0.1, reduction="sum")):
+        with np.errstate(over="raise", invalid="raise"):
+            loss = loss_fn(logits, target)
+            grad = loss_fn.backward()
+        assert np.isfinite(loss) and np.all(np.isfinite(grad))
+        assert loss.dtype == dtype and grad.dtype == dtype
+        torch_logits = torch.from_numpy(logits.astype(np.float64)).requires_grad_()
+        expected = torch.nn.CrossEntropyLoss(label_smoothing=loss_fn.label_smoothing, reduction=loss_fn.reduction)(
+            torch_logits, torch.from_numpy(target)
+        )
+        expected.backward()
+        assert_close(loss, expected, rtol=1e-6)
+        assert_close(grad, torch_logits.grad, rtol=1e-6, atol=1e-7)
+
+
+def test_all_targets_ignored_gives_nan_like_torch():
+    logits = np.zeros((2, 3))
+    target = np.array([-100, -100])
+    expected = torch.nn.CrossEntropyLoss()(torch.from_numpy(logits), torch.from_numpy(target))
+    assert torch.isnan(expected)
+    loss_fn = CrossEntropyLoss(label_smoothing=0.1)
+    assert np.isnan(loss_fn(logits, target))
+    assert np.array_equal(loss_fn.backward(), np.zeros((2, 3)))  # torch's gradient is 0, not nan
+    assert CrossEntropyLoss(reduction="sum")(logits, target) == 0
+
+
+def test_float32_losses_stay_float32():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    target = np.array([0, 1, 2, 1])
+    for loss_fn, args in [
+        (CrossEntropyLoss(weight=np.array([1.0, 2.0, 3.0])), (logits, target)),
+        (NLLLoss(), (logits, target)),
+        (MSELoss(), (logits, logits[::-1].copy())),
+        (BCEWithLogitsLoss(pos_weight=np.ones(3)), (logits, np.ones_like(logits))),
+    ]:
+        assert loss_fn(*args).dtype == np.float32
+        assert loss_fn.backward().dtype == np.float32
+
+
+def test_backward_scales_with_grad_output():
+    rng = np.random.default_rng(0)
+    logits, target = rng.standard_normal((3, 4)), np.array([0, 3, 1])
+    loss_fn = CrossEntropyLoss()
+    loss_fn(logits, target)
+    assert_close(loss_fn.backward(2.5), 2.5 * loss_fn.backward())
+
+
+def test_classification_target_errors():
+    logits = np.zeros((4, 3))
+    one_hot = np.eye(3)[[0, 1, 2, 1]]
+    with pytest.raises(ValueError, match=r"expects integer class indices as target, of shape \(N,\) = \(4,\).*argmax"):
+        CrossEntropyLoss()(logits, one_hot)
+    with pytest.raises(ValueError, match=r"class indices.*int64 array of shape \(4, 1\)"):
+        CrossEntropyLoss()(logits, np.zeros((4, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match="class indices.*float64"):
+        NLLLoss()(logits, np.zeros(4))
+    with pytest.raises(ValueError, match="class index 3, but there are 3 classes"):
+        CrossEntropyLoss()(logits, np.array([0, 1, 3, 0]))
+    with pytest.raises(ValueError, match="class index -1"):
+        CrossEntropyLoss()(logits, np.array([0, 1, -1, 0]))
+    with pytest.raises(ValueError, match=r"weight of shape \(C,\) = \(3,\)"):
+        CrossEntropyLoss(weight=np.ones(4))(logits, np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        CrossEntropyLoss()(np.zeros((4, 3), dtype=np.int64), np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CrossEntropyLoss(label_smoothing=1.5)
+
+
+def test_elementwise_target_errors():
+    prediction = np.zeros((4, 1))
+    with pytest.raises(ValueError, match=r"same shape as the prediction \(4, 1\), got \(4,\)"):
+        MSELoss()(prediction, np.zeros(4))
+    with pytest.raises(ValueError, match="floating-point target, got dtype int64"):
+        BCEWithLogitsLoss()(prediction, np.zeros((4, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        BCELoss()(prediction + 2, np.zeros((4, 1)))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        L1Loss()([1.0], np.zeros(1))
+    with pytest.raises(ValueError, match="pos_weight of shape"):
+        BCEWithLogitsLoss(pos_weight=np.ones(3))(prediction, np.zeros((4, 1)))
+
+
+def test_reduction_and_call_order_errors():
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        MSELoss(reduction="average")
+    with pytest.raises(RuntimeError, match="before forward"):
+        CrossEntropyLoss().backward()
+    with pytest.raises(RuntimeError, match="before forward"):
+        BCELoss().backward()
+    loss_fn = MSELoss(reduction="none")
+    loss_fn(np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"grad_output of shape \(3,\)"):
+        loss_fn.backward()
+    loss_fn = MSELoss()
+    loss_fn(np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match="scalar grad_output"):
+        loss_fn.backward(np.ones(3))

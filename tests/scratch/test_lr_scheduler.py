@@ -1,0 +1,175 @@
+"""Scratch learning-rate schedulers against torch.optim.lr_scheduler: the same lr at every step."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.scratch import lr_scheduler, optim
+from course_lib.scratch.module import Parameter
+
+STEPS = 30
+
+
+def inverse_sqrt(delta):
+    return lambda t: 1 / math.sqrt(1 + delta * t)
+
+
+# (scratch scheduler factory, torch scheduler factory)
+SCHEDULES = {
+    "StepLR": (lambda o: lr_scheduler.StepLR(o, step_size=7, gamma=0.5),
+               lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5)),
+    "StepLR-default-gamma": (lambda o: lr_scheduler.StepLR(o, step_size=1),
+                             lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1)),
+    "ExponentialLR": (lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9),
+                      lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9)),
+    "LambdaLR": (lambda o: lr_scheduler.LambdaLR(o, lambda t: 0.95 ** t + 0.01 * (t % 3)),
+                 lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda t: 0.95 ** t + 0.01 * (t % 3))),
+    "InverseSqrtLR": (lambda o: lr_scheduler.InverseSqrtLR(o, delta=0.3),
+                      lambda o: torch.optim.lr_scheduler.LambdaLR(o, inverse_sqrt(0.3))),
+    "InverseSqrtLR-delta0": (lambda o: lr_scheduler.InverseSqrtLR(o, delta=0.0),
+                             lambda o: torch.optim.lr_scheduler.LambdaLR(o, inverse_sqrt(0.0))),
+    "CosineAnnealingLR": (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10),
+                          lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10)),
+    "CosineAnnealingLR-eta_min": (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.01),
+                                  lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.01)),
+}
+
+
+def optimiser_pair(lrs=(0.1, 0.03)):
+    """Two parameter groups with different initial rates, on both sides."""
+    scratch_groups = [{"params": [Parameter(np.zeros(2))], "lr": lr} for lr in lrs]
+    torch_groups = [{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": lr} for lr in lrs]
+    return optim.SGD(scratch_groups), torch.optim.SGD(torch_groups)
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_same_lr_sequence_as_torch(name):
+    make_scratch, make_torch = SCHEDULES[name]
+    scratch_opt, torch_opt = optimiser_pair()
+    scratch_sched, torch_sched = make_scratch(scratch_opt), make_torch(torch_opt)
+    sequence = []
+    for _ in range(STEPS + 1):
+        assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()  # identical, not just close
+        assert [g["lr"] for g in scratch_opt.param_groups] == [g["lr"] for g in torch_opt.param_groups]
+        assert scratch_sched.last_epoch == torch_sched.last_epoch
+        sequence.append(scratch_sched.get_last_lr()[0])
+        scratch_opt.step()
+        torch_opt.step()
+        scratch_sched.step()
+        torch_sched.step()
+    assert len(set(sequence)) > 1 or name == "InverseSqrtLR-delta0"
+
+
+def test_inverse_sqrt_is_the_closed_form():
+    scratch_opt, _ = optimiser_pair(lrs=(0.5,))
+    scheduler = lr_scheduler.InverseSqrtLR(scratch_opt, delta=0.1)
+    for t in range(STEPS):
+        np.testing.assert_allclose(scheduler.get_last_lr()[0], 0.5 / np.sqrt(1 + 0.1 * t), rtol=1e-15)
+        scheduler.step()
+
+
+@pytest.mark.parametrize("name", ["StepLR", "InverseSqrtLR", "CosineAnnealingLR"])
+def test_closed_forms(name):
+    scratch_opt, _ = optimiser_pair(lrs=(0.2,))
+    sched = SCHEDULES[name][0](scratch_opt)
+    closed = {"StepLR": lambda t: 0.2 * 0.5 ** (t // 7),
+              "InverseSqrtLR": lambda t: 0.2 / math.sqrt(1 + 0.3 * t),
+              "CosineAnnealingLR": lambda t: 0.2 * (1 + math.cos(math.pi * t / 10)) / 2}[name]
+    for t in range(STEPS):
+        assert sched.get_last_lr()[0] == pytest.approx(closed(t), rel=1e-12, abs=1e-15)
+        sched.step()
+
+
+@pytest.mark.parametrize("name,optimiser", [("InverseSqrtLR", "SGD"), ("StepLR", "Adam"),
+                                            ("ExponentialLR", "RMSprop"), ("CosineAnnealingLR", "AdamW"),
+                                            ("LambdaLR", "Adagrad")])
+def test_schedule_with_optimiser_gives_torch_parameters(name, optimiser):
+    rng = np.random.default_rng(1)
+    initial = [rng.standard_normal((3, 2)), rng.standard_normal(4)]
+    scratch_params = [Parameter(a.copy()) for a in initial]
+    torch_params = [torch.nn.Parameter(torch.tensor(a.copy())) for a in initial]
+    kwargs = dict(lr=0.05, momentum=0.9) if optimiser == "SGD" else dict(lr=0.05)
+    scratch_opt = getattr(optim, optimiser)(scratch_params, **kwargs)
+    torch_opt = getattr(torch.optim, optimiser)(torch_params, foreach=False, **kwargs)
+    make_scratch, make_torch = SCHEDULES[name]
+    scratch_sched, torch_sched = make_scratch(scratch_opt), make_torch(torch_opt)
+    for _ in range(STEPS):
+        grads = [rng.standard_normal(a.shape) for a in initial]
+        for param, grad in zip(scratch_params, grads):
+            param.grad[...] = grad
+        for param, grad in zip(torch_params, grads):
+            param.grad = torch.tensor(grad)
+        scratch_opt.step()
+        torch_opt.step()
+        scratch_sched.step()
+        torch_sched.step()
+    for scratch_param, torch_param in zip(scratch_params, torch_params):
+        np.testing.assert_allclose(scratch_param.data, torch_param.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_two_chained_schedulers_match_torch():
+    scratch_opt, torch_opt = optimiser_pair()
+    scratch_scheds = [lr_scheduler.ExponentialLR(scratch_opt, gamma=0.9), lr_scheduler.StepLR(scratch_opt, 4, 0.5)]
+    torch_scheds = [torch.optim.lr_scheduler.ExponentialLR(torch_opt, gamma=0.9),
+                    torch.optim.lr_scheduler.StepLR(torch_opt, 4, 0.5)]
+    for _ in range(STEPS):
+        scratch_opt.step()
+        torch_opt.step()
+        for sched in scratch_scheds + torch_scheds:
+            sched.step()
+        assert scratch_scheds[1].get_last_lr() == torch_scheds[1].get_last_lr()
+
+
+def test_lambda_per_group_and_state_dict():
+    scratch_opt, torch_opt = optimiser_pair()
+    lambdas = [lambda t: 0.5 ** t, lambda t: 1.0 / (t + 1)]
+    scratch_sched = lr_scheduler.LambdaLR(scratch_opt, lambdas)
+    torch_sched = torch.optim.lr_scheduler.LambdaLR(torch_opt, lambdas)
+    for _ in range(5):
+        scratch_opt.step()
+        torch_opt.step()
+        scratch_sched.step()
+        torch_sched.step()
+    assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()
+    saved = scratch_sched.state_dict()
+    assert saved["last_epoch"] == 5 and "optimizer" not in saved
+    other = lr_scheduler.LambdaLR(optimiser_pair()[0], lambdas)
+    other.load_state_dict(saved)
+    assert other.last_epoch == 5 and other.get_last_lr() == scratch_sched.get_last_lr()
+
+
+def test_scheduler_records_initial_lr_like_torch():
+    scratch_opt, torch_opt = optimiser_pair()
+    lr_scheduler.StepLR(scratch_opt, step_size=3)
+    torch.optim.lr_scheduler.StepLR(torch_opt, step_size=3)
+    assert [g["initial_lr"] for g in scratch_opt.param_groups] == [g["initial_lr"] for g in torch_opt.param_groups]
+    with pytest.raises(KeyError, match="initial_lr"):
+        lr_scheduler.ExponentialLR(optimiser_pair()[0], gamma=0.9, last_epoch=4)
+
+
+def test_scratch_scheduler_drives_a_torch_optimiser():
+    _, torch_opt = optimiser_pair()
+    scheduler = lr_scheduler.InverseSqrtLR(torch_opt, delta=1.0)
+    scheduler.step()
+    assert torch_opt.param_groups[0]["lr"] == 0.1 * (1 / math.sqrt(2.0))
+
+
+@pytest.mark.parametrize("make", [
+    lambda o: lr_scheduler.StepLR(o, step_size=0),
+    lambda o: lr_scheduler.StepLR(o, step_size=2.5),
+    lambda o: lr_scheduler.StepLR(o, step_size=2, gamma=-0.1),
+    lambda o: lr_scheduler.ExponentialLR(o, gamma=-1.0),
+    lambda o: lr_scheduler.InverseSqrtLR(o, delta=-0.1),
+    lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=0),
+    lambda o: lr_scheduler.LambdaLR(o, [lambda t: 1.0]),  # two groups, one lambda
+    lambda o: lr_scheduler.LambdaLR(o, 0.5),
+])
+def test_invalid_arguments_raise_value_error(make):
+    with pytest.raises(ValueError):
+        make(optimiser_pair()[0])
+
+
+def test_scheduler_needs_an_optimiser():
+    with pytest.raises(TypeError, match="param_groups"):
+        lr_scheduler.StepLR([Parameter(np.zeros(1))], step_size=2)

@@ -1,0 +1,189 @@
+"""Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad."""
+import numpy as np
+import pytest
+import torch
+
+from course_lib.interop import state_dict_from_torch, state_dict_to_torch
+from course_lib.scratch import Linear, Module, Parameter, Sequential
+from course_lib.scratch.activations import ReLU, Tanh
+from course_lib.scratch.batchnorm import BatchNorm1d
+from course_lib.scratch.dropout import Dropout
+
+from .parity import assert_close, assert_parity
+
+
+def _models(dtype=np.float64):
+    """The same architecture on both sides, with a nested Sequential and a buffer-carrying layer."""
+    scratch = Sequential(
+        Linear(4, 6, dtype=dtype),
+        BatchNorm1d(6, dtype=dtype),
+        ReLU(),
+        Dropout(0.0),
+        Sequential(Linear(6, 5, dtype=dtype), Tanh(), Linear(5, 3, bias=False, dtype=dtype)),
+    )
+    reference = torch.nn.Sequential(
+        torch.nn.Linear(4, 6),
+        torch.nn.BatchNorm1d(6),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.0),
+        torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3, bias=False)),
+    ).double()
+    return scratch, reference
+
+
+def test_named_parameters_match_torch_order_names_and_shapes():
+    scratch, reference = _models()
+    assert [(name, param.shape) for name, param in scratch.named_parameters()] == [
+        (name, tuple(param.shape)) for name, param in reference.named_parameters()
+    ]
+    assert len(scratch.parameters()) == len(list(reference.parameters()))
+
+
+def test_state_dict_keys_match_torch_without_num_batches_tracked():
+    scratch, reference = _models()
+    expected = [key for key in reference.state_dict() if not key.endswith("num_batches_tracked")]
+    assert sorted(scratch.state_dict()) == sorted(expected)
+    assert list(scratch.state_dict())[: len(scratch.parameters())] == [n for n, _ in reference.named_parameters()]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="module.state_dict lists every parameter before every buffer; torch interleaves them module by "
+    "module (reported to the lead; remove this marker once module.py is changed)",
+)
+def test_state_dict_key_order_matches_torch():
+    scratch, reference = _models()
+    expected = [key for key in reference.state_dict() if not key.endswith("num_batches_tracked")]
+    assert list(scratch.state_dict()) == expected
+
+
+def test_whole_model_parity_train_and_eval():
+    scratch, reference = _models()
+    rng = np.random.default_rng(0)
+    x, grad = rng.standard_normal((8, 4)), rng.standard_normal((8, 3))
+    assert_parity(reference, scratch, x, grad)
+    reference.eval()
+    scratch.eval()
+    assert_parity(reference, scratch, rng.standard_normal((5, 4)), rng.standard_normal((5, 3)), copy=False)
+
+
+def test_state_dict_round_trips():
+    scratch, reference = _models()
+    reference[1].running_mean.normal_()
+    scratch.load_state_dict(state_dict_from_torch(reference.state_dict()))
+    state = scratch.state_dict()
+    for key, value in state_dict_from_torch(reference.state_dict()).items():
+        assert_close(state[key], value, what=key)
+    # the state dict is a copy, not a view of the live parameters
+    state["0.weight"][...] = 0
+    assert not np.all(scratch[0].weight.data == 0)
+    # scratch → scratch and scratch → torch
+    other, fresh = _models()
+    other.load_state_dict(scratch.state_dict())
+    for key, value in scratch.state_dict().items():
+        assert np.array_equal(other.state_dict()[key], value)
+    state_dict_to_torch(scratch.state_dict(), fresh)
+    for key, value in scratch.state_dict().items():
+        assert_close(fresh.state_dict()[key], value, what=key)
+
+
+def test_load_state_dict_reports_missing_unexpected_and_shape_errors():
+    scratch, _ = _models()
+    state = scratch.state_dict()
+    missing = dict(state)
+    del missing["4.0.bias"]
+    with pytest.raises(KeyError, match=r"missing keys \['4.0.bias'\]"):
+        scratch.load_state_dict(missing)
+    with pytest.raises(KeyError, match=r"unexpected keys \['extra.weight'\]"):
+        scratch.load_state_dict({**state, "extra.weight": np.zeros(2)})
+    wrong = dict(state)
+    wrong["0.weight"] = np.zeros((4, 6))
+    with pytest.raises(ValueError, match=r"'0.weight' expected shape \(6, 4\), got \(4, 6\)"):
+        scratch.load_state_dict(wrong)
+    # strict=False ignores unknown keys and loads what it can
+    partial = {"0.bias": np.arange(6.0), "not.a.key": np.zeros(1)}
+    scratch.load_state_dict(partial, strict=False)
+    assert np.array_equal(scratch[0].bias.data, np.arange(6.0))
+
+
+def test_load_casts_to_parameter_dtype():
+    layer = Linear(2, 2)  # float32
+    layer.load_state_dict({"weight": np.ones((2, 2)), "bias": np.zeros(2)})
+    assert layer.weight.dtype == np.float32
+
+
+def test_train_eval_propagates_to_every_submodule():
+    scratch, _ = _models()
+    scratch.eval()
+    assert all(not module.training for module in scratch.modules())
+    scratch.train()
+    assert all(module.training for module in scratch.modules())
+    scratch[4].eval()
+    assert scratch.training and not scratch[4][1].training
+
+
+def test_zero_grad_clears_every_parameter():
+    scratch, _ = _models()
+    rng = np.random.default_rng(1)
+    scratch(rng.standard_normal((4, 4)))
+    scratch.backward(rng.standard_normal((4, 3)))
+    assert any(np.any(param.grad != 0) for param in scratch.parameters())
+    scratch.zero_grad()
+    assert all(np.all(param.grad == 0) for param in scratch.parameters())
+
+
+def test_sequential_container_protocol():
+    first, second = Linear(2, 3), ReLU()
+    model = Sequential(first, second)
+    assert len(model) == 2 and model[0] is first and list(model) == [first, second]
+    assert "(0): Linear(in_features=2, out_features=3, bias=True)" in repr(model)
+
+
+def test_shared_parameter_is_listed_once_and_reassignment_unregisters():
+    class Tied(Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = Linear(3, 3)
+            self.decoder = Linear(3, 3)
+            self.decoder.weight = self.encoder.weight  # weight tying
+
+    model = Tied()
+    assert [name for name, _ in model.named_parameters()] == ["encoder.weight", "encoder.bias", "decoder.bias"]
+    model.encoder = None
+    assert sorted(name for name, _ in model.named_parameters()) == ["decoder.bias", "decoder.weight"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Module.__setattr__ pops and re-inserts a re-assigned parameter, moving it after the others; torch "
+    "keeps its place (reported to the lead; remove this marker once module.py is changed)",
+)
+def test_reassigned_parameter_keeps_its_place_like_torch():
+    layer = Linear(3, 3)
+    layer.weight = Parameter(np.zeros((3, 3), np.float32))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`module.buffer += x` re-assigns the attribute and Module.__setattr__ then drops it from the "
+    "buffers (torch keeps it registered); reported to the lead — remove this marker once module.py is changed",
+)
+def test_augmented_assignment_keeps_a_buffer_registered():
+    class Counter(Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", np.zeros(1))
+
+    counter = Counter()
+    counter.count += 1
+    assert "count" in counter.state_dict()
+
+
+def test_missing_super_init_is_explained():
+    class Broken(Module):
+        def __init__(self):
+            self.weight = Parameter(np.zeros(2))
+
+    with pytest.raises(AttributeError, match="must call super"):
+        Broken()

@@ -1,0 +1,185 @@
+"""MaxPool2d and AvgPool2d: gradcheck, torch parity (ties included), overlaps, errors."""
+import re
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from course_lib.scratch import gradcheck
+from course_lib.scratch.pooling import AvgPool2d, MaxPool2d, max_pool2d_backward, max_pool2d_forward
+from .parity import assert_close, assert_parity
+
+pairs = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
+
+
+def _as_pair(value):
+    return (value, value) if isinstance(value, int) else value
+
+
+@st.composite
+def pool_cases(draw, with_dilation):
+    kernel = draw(pairs)
+    stride = draw(st.one_of(st.none(), pairs))
+    dilation = draw(pairs) if with_dilation else 1
+    reach = [d * (k - 1) + 1 for k, d in zip(_as_pair(kernel), _as_pair(dilation))]
+    padding = tuple(draw(st.integers(0, k // 2)) for k in _as_pair(kernel))  # torch: padding ≤ kernel/2
+    ceil_mode = draw(st.booleans())
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    assume(all(size + 2 * p >= r for size, p, r in zip(shape[2:], padding, reach)))
+    return dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode), dilation, shape
+
+
+def _inputs(rng, shape, ties):
+    x = rng.standard_normal(shape)
+    return np.round(x) if ties else x  # rounding makes many equal values: tie-breaking is tested
+
+
+@settings(max_examples=20, deadline=None)
+@given(case=pool_cases(with_dilation=True), ties=st.booleans(), seed=st.integers(0, 2**16))
+def test_max_pool_parity_with_torch(case, ties, seed):
+    """Output and input gradient equal torch's, also with ties, overlaps, padding, dilation, ceil mode."""
+    config, dilation, shape = case
+    rng = np.random.default_rng(seed)
+    x = _inputs(rng, shape, ties)
+    torch_layer = torch.nn.MaxPool2d(**config, dilation=dilation)
+    layer = MaxPool2d(**config, dilation=dilation)
+    out = torch_layer(torch.from_numpy(x))
+    # a dilated window can fall entirely into the padding: its output is −∞ and torch then
+    # sends the gradient to an out-of-window index (a torch quirk we do not copy)
+    assume(bool(torch.isfinite(out).all()))
+    assert_parity(torch_layer, layer, x, rng.standard_normal(tuple(out.shape)))
+    # torch's flat indices
+    _, expected_indices = torch.nn.MaxPool2d(**config, dilation=dilation, return_indices=True)(torch.from_numpy(x))
+    _, indices = MaxPool2d(**config, dilation=dilation, return_indices=True)(x)
+    np.testing.assert_array_equal(indices, expected_indices.numpy())
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    case=pool_cases(with_dilation=False),
+    count_include_pad=st.booleans(),
+    divisor_override=st.sampled_from([None, None, 3]),
+    seed=st.integers(0, 2**16),
+)
+def test_avg_pool_parity_with_torch(case, count_include_pad, divisor_override, seed):
+    config, _, shape = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    kwargs = dict(config, count_include_pad=count_include_pad, divisor_override=divisor_override)
+    torch_layer, layer = torch.nn.AvgPool2d(**kwargs), AvgPool2d(**kwargs)
+    out_shape = tuple(torch_layer(torch.from_numpy(x)).shape)
+    assert_parity(torch_layer, layer, x, rng.standard_normal(out_shape))
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_ceil_mode_window_past_the_padding(count_include_pad):
+    """In ceil mode the last window sticks out past the right padding; torch divides by its clipped size."""
+    kwargs = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=count_include_pad)
+    x = np.random.default_rng(8).standard_normal((2, 2, 6, 6))
+    grad = np.random.default_rng(9).standard_normal((2, 2, 4, 4))
+    out, _, _ = assert_parity(torch.nn.AvgPool2d(**kwargs), AvgPool2d(**kwargs), x, grad)
+    assert out.shape == (2, 2, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(2, 3), stride=(1, 2), ceil_mode=True)],
+)
+def test_max_pool_ties_go_to_the_first_maximum_like_torch(kwargs):
+    """Constant input: every window is one big tie; torch picks the first (row-major) element."""
+    x = np.full((2, 3, 6, 7), 0.5)
+    torch_layer, layer = torch.nn.MaxPool2d(**kwargs), MaxPool2d(**kwargs)
+    out_shape = tuple(torch_layer(torch.from_numpy(x)).shape)
+    grad = np.random.default_rng(0).standard_normal(out_shape)
+    assert_parity(torch_layer, layer, x, grad)
+
+
+def test_max_pool_tie_by_hand():
+    """2×2 windows of a constant image: the whole gradient lands on each window's top-left pixel."""
+    layer = MaxPool2d(2)
+    layer(np.ones((1, 1, 4, 4)))
+    grad_input = layer.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    expected = np.array([[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]], dtype=float)
+    np.testing.assert_array_equal(grad_input[0, 0], expected)
+
+
+def test_overlapping_windows_accumulate():
+    """With stride 1 a pixel that is the maximum of several windows collects all their gradients."""
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 1] = 5.0  # the maximum of all four 2×2 windows
+    layer = MaxPool2d(2, stride=1)
+    layer(x)
+    grad_input = layer.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    assert grad_input[0, 0, 1, 1] == 10.0 and grad_input.sum() == 10.0
+    avg = AvgPool2d(2, stride=1)
+    avg(x)
+    grad_avg = avg.backward(np.ones((1, 1, 2, 2)))
+    np.testing.assert_allclose(grad_avg[0, 0], [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+
+
+def test_max_pool_nan_propagates_like_torch():
+    x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[0, 1, 2, 2] = np.nan
+    torch_layer, layer = torch.nn.MaxPool2d(2, stride=1), MaxPool2d(2, stride=1)
+    assert_parity(torch_layer, layer, x, np.random.default_rng(1).standard_normal((1, 2, 3, 3)))
+
+
+def test_infinite_gradient_is_routed_not_spread():
+    """A non-finite upstream gradient reaches only the argmax (0·inf would make NaN elsewhere)."""
+    layer = MaxPool2d(2)
+    layer(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    grad_input = layer.backward(np.array([[[[np.inf]]]]))
+    np.testing.assert_array_equal(grad_input[0, 0], [[0, 0], [0, np.inf]])
+
+
+@pytest.mark.parametrize("layer", [MaxPool2d(3, stride=2, padding=1), AvgPool2d(3, stride=2, padding=1)])
+def test_gradcheck(layer):
+    rng = np.random.default_rng(5)
+    x = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) / 10.0  # distinct values: no ties under ±ε
+    assert gradcheck(layer, x)
+
+
+def test_avg_pool_gradcheck_count_exclude_pad_ceil_mode():
+    layer = AvgPool2d((2, 3), stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    assert gradcheck(layer, np.random.default_rng(6).standard_normal((1, 2, 5, 6)))
+
+
+@pytest.mark.parametrize("layer_type", [MaxPool2d, AvgPool2d])
+def test_float32_stays_float32(layer_type):
+    layer = layer_type(2)
+    out = layer(np.random.default_rng(7).standard_normal((2, 3, 8, 8)).astype(np.float32))
+    assert out.dtype == np.float32
+    assert layer.backward(np.ones_like(out)).dtype == np.float32
+
+
+def test_functional_max_pool_returns_first_offset():
+    x = np.array([[[[1.0, 3.0, 3.0], [0.0, 3.0, 2.0]]]])
+    out, argmax = max_pool2d_forward(x, (2, 2), stride=1)
+    np.testing.assert_array_equal(out[0, 0], [[3.0, 3.0]])
+    np.testing.assert_array_equal(argmax[0, 0], [[1, 0]])  # offsets (0,1) and (0,0), not (1,1)
+    grad = max_pool2d_backward(np.ones((1, 1, 1, 2)), argmax, x.shape, (2, 2), stride=1)
+    np.testing.assert_array_equal(grad[0, 0], [[0, 2, 0], [0, 0, 0]])
+
+
+# --- errors a student will meet ------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_type", [MaxPool2d, AvgPool2d])
+def test_errors(layer_type):
+    name = layer_type.__name__
+    layer = layer_type(2)
+    with pytest.raises(ValueError, match=re.escape(f"{name} expected input of shape (N, C, H, W), got (28, 28)")):
+        layer(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match=f"{name} expected a float32 or float64 input, got int64"):
+        layer(np.zeros((1, 1, 4, 4), dtype=np.int64))
+    with pytest.raises(ValueError, match="too small for kernel"):
+        layer_type(3)(np.zeros((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="padding .* must be between 0 and half the kernel size"):
+        layer_type(2, padding=2)
+    layer(np.zeros((1, 1, 4, 4)))
+    with pytest.raises(ValueError, match=re.escape("expected grad_output of shape (1, 1, 2, 2)")):
+        layer.backward(np.zeros((1, 1, 4, 4)))
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer_type(2).backward(np.zeros((1, 1, 2, 2)))

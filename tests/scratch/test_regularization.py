@@ -1,0 +1,87 @@
+"""Weight penalties: values and gradients against torch autograd; the SGD weight_decay equivalence."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+from course_lib.scratch import Linear, Parameter, Sequential
+from course_lib.scratch.regularization import (
+    L1Penalty,
+    L2Penalty,
+    add_l1_penalty_grad,
+    add_l2_penalty_grad,
+    l1_penalty,
+    l2_penalty,
+)
+
+from .parity import assert_close
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shapes=st.lists(array_shapes(min_dims=1, max_dims=3, max_side=4), min_size=1, max_size=3),
+    strength=st.floats(0.0, 2.0),
+    seed=st.integers(0, 2**16),
+)
+def test_penalties_match_torch_autograd(shapes, strength, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    arrays[0].reshape(-1)[0] = 0.0  # |w| at 0: torch's subgradient is 0, so is ours
+    for penalty, add_grad, torch_penalty in [
+        (l1_penalty, add_l1_penalty_grad, lambda ws: strength * sum(w.abs().sum() for w in ws)),
+        (l2_penalty, add_l2_penalty_grad, lambda ws: strength / 2 * sum((w * w).sum() for w in ws)),
+    ]:
+        params = [Parameter(array.copy()) for array in arrays]
+        for param in params:
+            param.grad[...] = 1.0  # backward must add, not overwrite
+        tensors = [torch.from_numpy(array.copy()).requires_grad_() for array in arrays]
+        expected = torch_penalty(tensors)
+        expected.backward()
+        assert_close(penalty(params, strength), expected, what=penalty.__name__)
+        add_grad(params, strength)
+        for param, tensor in zip(params, tensors):
+            assert_close(param.grad, tensor.grad + 1.0, what=add_grad.__name__)
+
+
+def test_l2_gradient_equals_sgd_weight_decay():
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((3, 4))
+    grad = rng.standard_normal((3, 4))
+    lr, decay = 0.1, 0.05
+    torch_weight = torch.nn.Parameter(torch.from_numpy(weight.copy()))
+    torch_weight.grad = torch.from_numpy(grad.copy())
+    torch.optim.SGD([torch_weight], lr=lr, weight_decay=decay).step()
+    param = Parameter(weight.copy())
+    param.grad[...] = grad
+    add_l2_penalty_grad([param], decay)
+    param.data -= lr * param.grad
+    assert_close(param.data, torch_weight)
+
+
+def test_penalty_classes_on_a_model():
+    model = Sequential(Linear(3, 2, dtype=np.float64), Linear(2, 1, dtype=np.float64))
+    weights = [param for name, param in model.named_parameters() if name.endswith("weight")]
+    penalty = L2Penalty(weights, 0.3)
+    assert_close(penalty.value(), 0.15 * sum((w.data**2).sum() for w in weights))
+    penalty.backward()
+    assert_close(weights[1].grad, 0.3 * weights[1].data)
+    assert np.all(model[0].bias.grad == 0)  # biases were not passed, so untouched
+    l1 = L1Penalty(weights, 0.5)
+    assert_close(l1.value(), 0.5 * sum(np.abs(w.data).sum() for w in weights))
+
+
+def test_float32_grads_stay_float32():
+    param = Parameter(np.ones(3, np.float32))
+    add_l2_penalty_grad([param], 0.1)
+    add_l1_penalty_grad([param], 0.1)
+    assert param.grad.dtype == np.float32
+    assert_close(param.grad, np.full(3, 0.2), rtol=1e-6)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="≥ 0"):
+        l2_penalty([Parameter(np.ones(2))], -1.0)
+    with pytest.raises(ValueError, match="take Parameters"):
+        l1_penalty([np.ones(2)], 0.1)

@@ -1,0 +1,165 @@
+"""Open every page of the built book in headless Chromium, offline.
+
+Checks, per page: no failed or external requests, no console errors, every image
+loaded, every equation typeset by MathJax (and no raw ``$$`` left), every widget
+rendered; on pages with sliders, moving one changes what is shown.  A screenshot of
+each page goes to ``_build/screenshots/`` for review.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _require_browser():
+    missing = [what for what, ok in (("Debian's chromium", Path(CHROMIUM).exists()),
+                                     ("playwright", _has_playwright())) if not ok]
+    if missing:
+        message = f"browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("COURSE_LIB_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _has_playwright() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    _require_browser()
+    if not (SITE / "index.html").exists():  # build once if nobody did (make test builds first)
+        subprocess.run(["make", "html"], cwd=ROOT, check=True)
+    handler = functools.partial(QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def book_pages():
+    """Every chapter page of the built book (what the table of contents lists)."""
+    if not SITE.exists():
+        return []
+    return sorted(str(path.relative_to(SITE)) for path in (SITE / "book").rglob("*.html"))
+
+
+def _pages_or_placeholder():
+    pages = book_pages()
+    return pages or ["book/intro.html"]
+
+
+@pytest.mark.parametrize("page_path", _pages_or_placeholder())
+def test_page_renders_offline(browser, site_url, page_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    host = urlparse(site_url).netloc
+
+    def guard(route):
+        if urlparse(route.request.url).netloc not in (host, ""):
+            problems.append(f"external request blocked: {route.request.url}")
+            return route.abort()
+        return route.continue_()
+
+    page.route("**/*", guard)
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} ({request.failure})"))
+    page.on("response", lambda response: response.status >= 400 and problems.append(
+        f"HTTP {response.status}: {response.url}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console error: {message.text}"))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+    page.goto(f"{site_url}/{page_path}", wait_until="load")
+    page.wait_for_load_state("networkidle")
+
+    # Equations: MathJax ran and left no raw TeX delimiters in the visible text.
+    has_math = page.evaluate("document.querySelectorAll('.math, span.math, div.math').length") > 0
+    if has_math:
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+        page.evaluate("MathJax.startup.promise")
+        assert page.evaluate("document.querySelectorAll('mjx-container').length") > 0, "MathJax typeset nothing"
+        text = page.inner_text("article")
+        assert "$$" not in text and "\\begin{" not in text, "raw TeX left on the page"
+
+    # Images: every <img> decoded with a real size.
+    broken = page.evaluate("""[...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
+                              .map(i => i.src.slice(0, 80))""")
+    assert not broken, f"images that did not load: {broken}"
+
+    # Widgets: every embedded widget view was rendered by the vendored manager.
+    views = page.evaluate("document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]').length")
+    if views:
+        page.wait_for_function(
+            f"document.querySelectorAll('.jupyter-widgets.widget-vbox, .widget-vbox').length >= {views}",
+            timeout=20000)
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / (page_path.replace("/", "__").replace(".html", ".png"))), full_page=True)
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+def _visible_picture(page) -> str:
+    return page.evaluate("""() => {
+        const shown = [...document.querySelectorAll('.widget-vbox img')].filter(i => i.offsetParent !== null);
+        return shown.map(i => i.src.length + ':' + i.src.slice(-40)).join('|');
+    }""")
+
+
+def slider_pages():
+    return [page for page in book_pages()
+            if "widget-view+json" in (SITE / page).read_text(encoding="utf-8", errors="ignore")]
+
+
+@pytest.mark.parametrize("page_path", slider_pages() or ["book/background/how_to_use.html"])
+def test_sliders_change_the_picture_without_a_kernel(browser, site_url, page_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site_url}/{page_path}", wait_until="networkidle")
+    page.wait_for_selector(".widget-slider .ui-slider-handle, .widget-slider .noUi-handle", timeout=20000)
+    handle = page.locator(".widget-slider .noUi-handle, .widget-slider .ui-slider-handle").first
+    handle.scroll_into_view_if_needed()
+    before = _visible_picture(page)
+    assert before, "no picture visible under the slider"
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    after = _visible_picture(page)
+    page.close()
+    assert after and after != before, "moving the slider did not change the picture"

@@ -1,0 +1,177 @@
+"""Checkpoints rebuild every model; wrong architectures are named; exports run alone in a fresh process."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import deploy
+from course_lib.pytorch.models import CNN, MLP, RecurrentModel, TransformerModel
+
+torch.set_num_threads(1)
+# torch ≥ 2.10 marks TorchScript deprecated in favour of torch.export; the course still teaches it.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:DeprecationWarning")
+
+SMALL_CNN = dict(channels=(4, 8, 8), hidden=16)
+
+
+def model_cases():
+    """(model, example input) for every model family of the book, small sizes."""
+    torch.manual_seed(0)
+    return {
+        "mlp": (MLP([4, 8, 3], activation="tanh"), torch.randn(5, 4)),
+        "cnn": (CNN(**SMALL_CNN), torch.rand(3, 1, 28, 28)),
+        "lstm-classify": (RecurrentModel(3, 6, 4, cell="lstm", num_layers=2), torch.randn(2, 5, 3)),
+        "rnn-sequence-tokens": (RecurrentModel(4, 6, 2, cell="rnn", task="sequence", vocab_size=9),
+                                torch.randint(0, 9, (2, 5))),
+        "transformer": (TransformerModel(8, 2, 2, 3, vocab_size=11, dim_feedforward=16), torch.randint(0, 11, (2, 6))),
+        "transformer-sequence": (TransformerModel(8, 2, 1, 1, input_size=2, task="sequence", dim_feedforward=16),
+                                 torch.randn(2, 6, 2)),
+    }
+
+
+@pytest.mark.parametrize("name", list(model_cases()))
+def test_checkpoint_rebuilds_the_model_from_its_config(tmp_path, name):
+    model, x = model_cases()[name]
+    model.eval()
+    path = deploy.save_checkpoint(model, tmp_path / "model.ckpt", class_names=["a", "b", "c"], epoch=3)
+    restored = deploy.load_checkpoint(path)  # no model given: built from the stored config
+    assert type(restored) is type(model) and restored.config == model.config
+    assert not restored.training
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), model(x), rtol=0, atol=0)
+    assert restored.checkpoint_info["class_names"] == ["a", "b", "c"]
+    assert restored.checkpoint_info["extra"] == {"epoch": 3}
+
+
+def test_checkpoint_loads_into_a_given_model_of_the_same_architecture(tmp_path):
+    torch.manual_seed(1)
+    source, target = CNN(**SMALL_CNN), CNN(**SMALL_CNN)
+    deploy.save_checkpoint(source, tmp_path / "cnn.ckpt")
+    loaded = deploy.load_checkpoint(tmp_path / "cnn.ckpt", model=target)
+    assert loaded is target
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value)
+
+
+def test_checkpoint_file_stores_format_version_and_config(tmp_path):
+    model = MLP([2, 3, 2])
+    path = deploy.save_checkpoint(model, tmp_path / "m.ckpt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == deploy.FORMAT and payload["format_version"] == deploy.FORMAT_VERSION
+    assert payload["config"] == {"name": "MLP", "sizes": [2, 3, 2], "activation": "relu", "dropout": 0.0}
+
+
+def test_wrong_architecture_names_every_mismatched_shape(tmp_path):
+    deploy.save_checkpoint(CNN(**SMALL_CNN), tmp_path / "small.ckpt")
+    wider = CNN(channels=(4, 8, 16), hidden=16)
+    with pytest.raises(deploy.CheckpointMismatchError) as error:
+        deploy.load_checkpoint(tmp_path / "small.ckpt", model=wider)
+    message = str(error.value)
+    assert "'features.6.weight': the model expects shape (16, 8, 3, 3), the checkpoint has (8, 8, 3, 3)" in message
+    assert "'features.6.bias'" in message and "'classifier.0.weight'" in message
+    assert "'features.0.weight'" not in message  # keys that fit are not blamed
+
+
+def test_wrong_model_family_names_missing_and_unexpected_keys(tmp_path):
+    deploy.save_checkpoint(MLP([784, 16, 10]), tmp_path / "mlp.ckpt")
+    with pytest.raises(deploy.CheckpointMismatchError) as error:
+        deploy.load_checkpoint(tmp_path / "mlp.ckpt", model=CNN(**SMALL_CNN))
+    message = str(error.value)
+    assert "missing from the checkpoint: features.0.weight" in message
+    assert "in the checkpoint but not in the model: layers.0.weight" in message
+    assert "a MLP" in message
+
+
+def test_unreadable_or_foreign_or_future_checkpoints_are_refused(tmp_path):
+    with pytest.raises(deploy.CheckpointError, match="not found"):
+        deploy.load_checkpoint(tmp_path / "absent.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(deploy.CheckpointError, match="not a readable checkpoint"):
+        deploy.load_checkpoint(tmp_path / "junk.ckpt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
+    with pytest.raises(deploy.CheckpointError, match="not a course_lib checkpoint"):
+        deploy.load_checkpoint(tmp_path / "foreign.ckpt")
+    path = deploy.save_checkpoint(MLP([2, 2]), tmp_path / "future.ckpt")
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = deploy.FORMAT_VERSION + 1
+    torch.save(payload, path)
+    with pytest.raises(deploy.CheckpointError, match="format version 2"):
+        deploy.load_checkpoint(path)
+
+
+def test_model_without_config_cannot_be_checkpointed(tmp_path):
+    with pytest.raises(deploy.CheckpointError, match="no config dict"):
+        deploy.save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x.ckpt")
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_exported_cnn_matches_the_original_in_a_fresh_process(tmp_path, fmt):
+    model, x = model_cases()["cnn"]
+    names = [f"class {i}" for i in range(10)]
+    if fmt == "torchscript":
+        path = deploy.export_torchscript(model, tmp_path / "cnn.pt", x[:1], class_names=names)
+    else:
+        path = deploy.export_onnx(model, tmp_path / "cnn.onnx", x[:1], class_names=names)
+    # a different batch size than the example: the batch dimension is dynamic
+    difference = deploy.verify_export(path, model, torch.rand(5, 1, 28, 28))
+    assert difference < 1e-5
+    exported = deploy.load_exported(path)
+    assert exported.class_names == names and exported.metadata["config"] == model.config
+
+
+def test_onnx_inference_in_a_fresh_process_does_not_import_torch(tmp_path):
+    model, x = model_cases()["mlp"]
+    path = deploy.export_onnx(model, tmp_path / "mlp.onnx", x)
+    np.save(tmp_path / "in.npy", x.numpy())
+    completed = subprocess.run(
+        [sys.executable, "-m", "course_lib.deploy", "run", str(path), str(tmp_path / "in.npy"), str(tmp_path / "out.npy")],
+        capture_output=True, text=True, env=deploy._child_environment(), check=True,
+    )
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == {"format": "onnx", "torch_imported": False}
+    with torch.no_grad():
+        np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.eval()(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lstm-classify", "transformer"])
+def test_sequence_models_export_to_both_formats(tmp_path, name):
+    model, x = model_cases()[name]
+    for path in (deploy.export_torchscript(model, tmp_path / "m.pt", x), deploy.export_onnx(model, tmp_path / "m.onnx", x)):
+        exported = deploy.load_exported(path)
+        with torch.no_grad():
+            np.testing.assert_allclose(exported.predict(x.numpy()), model.eval()(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_verify_export_fails_when_the_file_does_not_reproduce_the_model(tmp_path):
+    model, x = model_cases()["mlp"]
+    path = deploy.export_onnx(model, tmp_path / "mlp.onnx", x)
+    with torch.no_grad():
+        model.layers[0].bias.add_(1.0)  # the original drifts away from what was exported
+    with pytest.raises(deploy.ExportError, match="differ from the original"):
+        deploy.verify_export(path, model, x)
+
+
+def test_load_exported_rejects_missing_unknown_and_corrupt_files(tmp_path):
+    with pytest.raises(deploy.ExportError, match="not found"):
+        deploy.load_exported(tmp_path / "absent.onnx")
+    (tmp_path / "model.h5").write_bytes(b"x")
+    with pytest.raises(deploy.ExportError, match="unknown model format"):
+        deploy.load_exported(tmp_path / "model.h5")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(deploy.ExportError, match="not a valid ONNX model"):
+        deploy.load_exported(tmp_path / "bad.onnx")
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(deploy.ExportError, match="not a TorchScript model"):
+        deploy.load_exported(tmp_path / "bad.pt")
+
+
+@pytest.mark.slow
+def test_dynamo_onnx_exporter_also_gives_a_verified_file(tmp_path):
+    pytest.importorskip("onnxscript", reason="the torch.export-based ONNX exporter needs the onnxscript package")
+    model, x = model_cases()["mlp"]
+    path = deploy.export_onnx(model, tmp_path / "mlp.onnx", x[:1], dynamo=True)
+    assert deploy.verify_export(path, model, x) < 1e-5

@@ -1,0 +1,198 @@
+"""course_lib.metrics against scikit-learn (the oracle), on random label vectors.
+
+scikit-learn is called with ``zero_division=0``; ours must give the same numbers without
+any warning.  Hypothesis draws label vectors over up to five classes, with y_pred drawn
+from a (possibly smaller) set of classes so that "a class never predicted" and "a class
+never present" happen often, plus explicit edge cases.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from sklearn import metrics as skm
+
+from course_lib import metrics
+
+SETTINGS = settings(max_examples=60, deadline=None)
+# scikit-learn (not ours) warns when a confusion matrix sees a single label
+pytestmark = pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+
+
+@st.composite
+def label_pairs(draw, max_classes: int = 5):
+    """(y_true, y_pred, labels) with labels either None or a shuffled list that may add unseen classes."""
+    n_classes = draw(st.integers(1, max_classes))
+    n = draw(st.integers(1, 30))
+    true_classes = draw(st.lists(st.integers(0, n_classes - 1), min_size=1, max_size=n_classes, unique=True))
+    pred_classes = draw(st.lists(st.integers(0, n_classes), min_size=1, max_size=n_classes, unique=True))
+    y_true = np.array(draw(st.lists(st.sampled_from(true_classes), min_size=n, max_size=n)))
+    y_pred = np.array(draw(st.lists(st.sampled_from(pred_classes), min_size=n, max_size=n)))
+    labels = None
+    if draw(st.booleans()):
+        pool = sorted(set(y_true.tolist()) | set(y_pred.tolist()) | {n_classes + 1})
+        labels = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=len(pool), unique=True))
+        # scikit-learn insists that at least one listed class occurs in y_true
+        if not set(labels) & set(y_true.tolist()):
+            labels.append(int(y_true[0]))
+    return y_true, y_pred, labels
+
+
+def no_warnings(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args, **kwargs)
+
+
+@SETTINGS
+@given(label_pairs())
+def test_accuracy_matches_sklearn(pair):
+    y_true, y_pred, _ = pair
+    assert no_warnings(metrics.accuracy, y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+
+
+@SETTINGS
+@given(label_pairs(), st.sampled_from(["macro", "micro", "weighted", None]))
+def test_precision_recall_f1_match_sklearn(pair, average):
+    y_true, y_pred, labels = pair
+    ours = no_warnings(metrics.precision_recall_f1_support, y_true, y_pred, average=average, labels=labels)
+    theirs = skm.precision_recall_fscore_support(y_true, y_pred, average=average, labels=labels, zero_division=0)
+    for name, mine, expected in zip(("precision", "recall", "f1"), ours[:3], theirs[:3]):
+        np.testing.assert_allclose(mine, expected, rtol=1e-12, atol=1e-12, err_msg=f"{name}, average={average}")
+    if average is None:
+        np.testing.assert_array_equal(ours[3], theirs[3])
+    else:
+        assert ours[3] is None
+    # the single-metric functions are the same numbers
+    np.testing.assert_allclose(metrics.precision(y_true, y_pred, average=average, labels=labels), theirs[0])
+    np.testing.assert_allclose(metrics.recall(y_true, y_pred, average=average, labels=labels), theirs[1])
+    np.testing.assert_allclose(metrics.f1(y_true, y_pred, average=average, labels=labels), theirs[2])
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=30), st.data(), st.sampled_from([0, 1]))
+def test_binary_average_matches_sklearn(true_list, data, pos_label):
+    y_true = np.array(true_list)
+    y_pred = np.array(data.draw(st.lists(st.integers(0, 1), min_size=len(y_true), max_size=len(y_true))))
+    for ours, theirs in ((metrics.precision, skm.precision_score), (metrics.recall, skm.recall_score),
+                         (metrics.f1, skm.f1_score)):
+        expected = theirs(y_true, y_pred, average="binary", pos_label=pos_label, zero_division=0)
+        assert no_warnings(ours, y_true, y_pred, pos_label=pos_label) == pytest.approx(expected, abs=1e-12)
+
+
+@SETTINGS
+@given(label_pairs(), st.sampled_from([None, "true", "pred", "all"]))
+def test_confusion_matrix_matches_sklearn(pair, normalize):
+    y_true, y_pred, labels = pair
+    ours = no_warnings(metrics.confusion_matrix, y_true, y_pred, labels=labels, normalize=normalize)
+    theirs = skm.confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
+    assert ours.shape == theirs.shape
+    if normalize is None:
+        assert ours.dtype.kind == "i"
+        np.testing.assert_array_equal(ours, theirs)
+    else:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+@SETTINGS
+@given(label_pairs())
+def test_classification_report_dict_matches_sklearn(pair):
+    y_true, y_pred, labels = pair
+    ours = no_warnings(metrics.classification_report, y_true, y_pred, labels=labels, output_dict=True)
+    theirs = skm.classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
+    assert list(ours) == list(theirs)
+    for key, expected in theirs.items():
+        if isinstance(expected, dict):
+            for column, value in expected.items():
+                assert ours[key][column] == pytest.approx(value, abs=1e-12), (key, column)
+        else:
+            assert ours[key] == pytest.approx(expected, abs=1e-12), key
+    # the text report is laid out exactly as scikit-learn's
+    text = metrics.classification_report(y_true, y_pred, labels=labels, digits=3)
+    assert text == skm.classification_report(y_true, y_pred, labels=labels, digits=3, zero_division=0)
+
+
+def test_classification_report_text_with_names_matches_sklearn():
+    text = metrics.classification_report([0, 1, 2, 2], [0, 2, 2, 2], target_names=["cat", "dog", "emu"])
+    lines = text.splitlines()
+    assert lines[0].split() == ["precision", "recall", "f1-score", "support"]
+    for name in ("cat", "dog", "emu", "accuracy", "macro avg", "weighted avg"):
+        assert any(line.strip().startswith(name) for line in lines), name
+    dog = next(line for line in lines if line.strip().startswith("dog")).split()
+    assert dog[1:] == ["0.00", "0.00", "0.00", "1"]  # never predicted: 0, not an error
+    assert text == skm.classification_report([0, 1, 2, 2], [0, 2, 2, 2], target_names=["cat", "dog", "emu"],
+                                             zero_division=0)
+
+
+def test_class_never_predicted_is_zero_and_pulls_the_macro_average_down():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 1, 1, 1, 1])  # class 2 is never predicted
+    per_class = metrics.precision(y_true, y_pred, average=None)
+    np.testing.assert_allclose(per_class, [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(metrics.recall(y_true, y_pred, average=None), [1.0, 1.0, 0.0])
+    assert metrics.f1(y_true, y_pred, average="macro") == pytest.approx((1 + 2 / 3 + 0) / 3)
+
+
+def test_class_never_present_has_zero_recall_and_zero_support():
+    precision, recall, f1, support = metrics.precision_recall_f1_support([0, 0, 1], [0, 2, 1], labels=[0, 1, 2])
+    np.testing.assert_allclose(recall, [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(precision, [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(support, [2, 1, 0])
+
+
+def test_single_class():
+    y = np.array([3, 3, 3])
+    assert metrics.accuracy(y, y) == 1.0
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, y), [[3]])
+    assert metrics.f1(y, y, average="macro") == 1.0
+    # binary scoring of a positive class that never occurs: everything is 0, no error
+    assert metrics.precision(y, y, pos_label=1) == skm.precision_score(y, y, pos_label=1, zero_division=0) == 0.0
+
+
+def test_string_labels():
+    y_true = np.array(["cat", "dog", "dog", "emu"])
+    y_pred = np.array(["cat", "dog", "cat", "emu"])
+    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred), skm.confusion_matrix(y_true, y_pred))
+    assert metrics.f1(y_true, y_pred, average="weighted") == pytest.approx(
+        skm.f1_score(y_true, y_pred, average="weighted"))
+
+
+@pytest.mark.parametrize("function", [metrics.accuracy, metrics.confusion_matrix, metrics.classification_report,
+                                      lambda a, b: metrics.f1(a, b, average="macro")])
+def test_empty_input_is_a_clear_error(function):
+    with pytest.raises(ValueError, match="at least one sample"):
+        function([], [])
+
+
+@pytest.mark.parametrize("function", [metrics.accuracy, metrics.confusion_matrix,
+                                      lambda a, b: metrics.precision(a, b, average="micro")])
+def test_mismatched_lengths_are_a_clear_error(function):
+    with pytest.raises(ValueError, match="same length, got 3 and 2"):
+        function([0, 1, 1], [0, 1])
+
+
+def test_scores_instead_of_labels_are_a_clear_error():
+    with pytest.raises(ValueError, match="argmax"):
+        metrics.accuracy([0, 1], np.array([[0.9, 0.1], [0.2, 0.8]]))
+    with pytest.raises(ValueError, match="non-integer floats"):
+        metrics.accuracy([0, 1], [0.9, 0.2])
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match="two-class problem"):
+        metrics.f1([0, 1, 2], [0, 1, 2])  # default average='binary'
+    with pytest.raises(ValueError, match="pos_label=2"):
+        metrics.recall([0, 1, 1], [0, 1, 0], pos_label=2)
+    with pytest.raises(ValueError, match="average must be one of"):
+        metrics.precision([0, 1], [0, 1], average="mean")
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        metrics.confusion_matrix([0, 1], [0, 1], normalize="rows")
+    with pytest.raises(ValueError, match="mix label types"):
+        metrics.accuracy(["a", "b"], [0, 1])
+
+
+def test_torch_tensors_are_accepted():
+    torch = pytest.importorskip("torch")
+    assert metrics.accuracy(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0])) == pytest.approx(2 / 3)

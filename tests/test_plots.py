@@ -1,0 +1,218 @@
+"""course_lib.plots: each helper on small inputs (Agg backend), checking what was drawn.
+
+Every test inspects the returned Figure — the number of axes, the data inside images and
+lines, titles, colours, tick labels, contour levels — not only that the call returned.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.contour import ContourSet  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from course_lib import plots  # noqa: E402
+from course_lib.training import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def image_axes(fig):
+    return [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
+
+
+# --- decision boundary ----------------------------------------------------------------------------
+POINTS = np.array([[-1.0, -1.0], [-0.5, 1.0], [0.5, -0.2], [1.0, 1.0]])
+LABELS = np.array([0, 0, 1, 1])
+
+
+def contour_sets(ax):
+    return [artist for artist in ax.collections if isinstance(artist, ContourSet)]
+
+
+def test_decision_boundary_with_labels_fills_one_band_per_class_and_scatters_the_data():
+    fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(int), POINTS, LABELS, resolution=30)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    (filled,) = contour_sets(ax)
+    assert filled.filled
+    np.testing.assert_allclose(filled.levels, [-0.5, 0.5, 1.5])
+    scatter = [artist for artist in ax.collections if isinstance(artist, PathCollection) and
+               not isinstance(artist, ContourSet)]
+    np.testing.assert_allclose(scatter[0].get_offsets(), POINTS)
+    np.testing.assert_array_equal(scatter[0].get_array(), LABELS)
+    assert ax.get_xlim() == pytest.approx((-1.5, 1.5))
+
+
+def test_decision_boundary_with_probabilities_draws_the_half_line_where_it_belongs():
+    probability = lambda grid: 1 / (1 + np.exp(-5 * (grid[:, 0] - 0.25)))  # boundary at x1 = 0.25
+    fig = plots.plot_decision_boundary(probability, POINTS, LABELS, resolution=41)
+    line = [cs for cs in contour_sets(fig.axes[0]) if not cs.filled][0]
+    np.testing.assert_allclose(line.levels, [0.5])
+    vertices = np.concatenate([path.vertices for path in line.get_paths()])
+    np.testing.assert_allclose(vertices[:, 0], 0.25, atol=0.02)
+
+
+def test_decision_boundary_of_models_from_both_sides():
+    torch = pytest.importorskip("torch")
+    from course_lib.scratch import Linear
+
+    torch_model = torch.nn.Linear(2, 3)
+    fig = plots.plot_decision_boundary(torch_model, POINTS.astype(np.float32), LABELS, resolution=20)
+    (filled,) = contour_sets(fig.axes[0])
+    assert filled.filled and len(filled.levels) >= 2
+    scratch_model = Linear(2, 1, dtype=np.float64)  # one logit per point: the boundary line is at 0
+    fig = plots.plot_decision_boundary(scratch_model, POINTS, resolution=20)
+    line = [cs for cs in contour_sets(fig.axes[0]) if not cs.filled][0]
+    np.testing.assert_allclose(line.levels, [0.0])
+
+
+def test_decision_boundary_errors():
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        plots.plot_decision_boundary(lambda g: g[:, 0], np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="4 points but y has 3"):
+        plots.plot_decision_boundary(lambda g: g[:, 0] > 0, POINTS, LABELS[:3], resolution=5)
+
+
+# --- learning curves -------------------------------------------------------------------------------
+def make_history():
+    history = History()
+    for loss, accuracy, val_loss, val_accuracy in ((1.0, 0.5, 1.1, 0.4), (0.6, 0.7, 0.8, 0.6), (0.4, 0.9, 0.9, 0.65)):
+        history._append({"loss": loss, "accuracy": accuracy, "val_loss": val_loss, "val_accuracy": val_accuracy}, 0.1)
+    history.best_epoch = 2
+    return history
+
+
+def test_learning_curves_one_panel_per_quantity_with_train_and_validation():
+    history = make_history()
+    fig = history.plot()
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    loss_ax = fig.axes[0]
+    train_line, val_line = loss_ax.lines[:2]
+    np.testing.assert_allclose(train_line.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(train_line.get_ydata(), history.train["loss"])
+    np.testing.assert_allclose(val_line.get_ydata(), history.val["loss"])
+    best = loss_ax.lines[2]
+    np.testing.assert_allclose(best.get_xdata(), [2, 2])  # the best-epoch marker
+    assert [text.get_text() for text in loss_ax.get_legend().get_texts()] == ["train", "validation", "best epoch"]
+
+
+def test_learning_curves_from_a_keras_style_dict_and_metric_selection():
+    fig = plots.plot_learning_curves({"loss": [3, 2, 1], "val_loss": [3, 3, 2], "f1": [0.1, 0.2, 0.3]},
+                                     metrics=["f1", "loss"])
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "f1"]
+    assert len(fig.axes[1].lines) == 1  # no validation f1 recorded
+    with pytest.raises(ValueError, match="no 'recall'"):
+        plots.plot_learning_curves({"loss": [1.0]}, metrics=["recall"])
+
+
+# --- confusion matrix ------------------------------------------------------------------------------
+def test_confusion_matrix_counts_annotations_and_names():
+    cm = np.array([[5, 1, 0], [2, 3, 0], [0, 0, 0]])
+    fig = plots.plot_confusion_matrix(cm, ["cat", "dog", "emu"])
+    ax = image_axes(fig)[0]
+    np.testing.assert_array_equal(ax.images[0].get_array(), cm)
+    assert [text.get_text() for text in ax.texts] == [str(v) for v in cm.ravel()]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["cat", "dog", "emu"]
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["cat", "dog", "emu"]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    assert len(fig.axes) == 2  # the matrix and its colour bar
+
+
+def test_confusion_matrix_normalized_rows_match_metrics():
+    from course_lib.metrics import confusion_matrix
+
+    y_true, y_pred = np.array([0, 0, 1, 1, 1, 2]), np.array([0, 1, 1, 1, 0, 1])
+    fig = plots.plot_confusion_matrix(confusion_matrix(y_true, y_pred), normalize="true", colorbar=False)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), confusion_matrix(y_true, y_pred, normalize="true"))
+    assert ax.texts[0].get_text() == "0.50"
+    with pytest.raises(ValueError, match="must be square"):
+        plots.plot_confusion_matrix(np.zeros((2, 3)))
+
+
+# --- image grid ------------------------------------------------------------------------------------
+def test_image_grid_titles_and_misclassified_in_red():
+    images = np.random.default_rng(0).random((5, 6, 6))
+    fig = plots.plot_image_grid(images, true_labels=[0, 1, 2, 1, 0], pred_labels=[0, 2, 2, 1, 1],
+                                class_names=["zero", "one", "two"], ncols=3)
+    assert len(fig.axes) == 6  # 2 rows × 3 columns, the last one empty
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 5
+    np.testing.assert_allclose(drawn[1].images[0].get_array(), images[1])
+    titles = [ax.get_title() for ax in drawn]
+    assert titles == ["zero", "two\n(true: one)", "two", "one", "one\n(true: zero)"]
+    colours = [matplotlib.colors.to_hex(ax.title.get_color()) for ax in drawn]
+    red, black = matplotlib.colors.to_hex("red"), matplotlib.colors.to_hex("black")
+    assert colours == [black, red, black, black, red]
+
+
+def test_image_grid_accepts_channels_first_colour_images():
+    images = np.random.default_rng(1).random((2, 3, 4, 5))  # torch layout (N, C, H, W)
+    fig = plots.plot_image_grid(images, pred_labels=[3, 4])
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert drawn[0].images[0].get_array().shape == (4, 5, 3)
+    assert [ax.get_title() for ax in drawn] == ["3", "4"]
+    with pytest.raises(ValueError, match="images must have shape"):
+        plots.plot_image_grid(np.zeros((2, 5)))
+
+
+# --- attention ---------------------------------------------------------------------------------------
+def test_attention_one_panel_per_head_with_token_labels():
+    weights = np.random.default_rng(2).dirichlet(np.ones(4), size=(2, 3))  # (heads=2, T_q=3, T_k=4)
+    fig = plots.plot_attention(weights, x_tokens=["a", "b", "c", "d"], y_tokens=["x", "y", "z"])
+    heads = image_axes(fig)
+    assert len(heads) == 2 and len(fig.axes) == 3  # two heads and a shared colour bar
+    for head, ax in enumerate(heads):
+        np.testing.assert_allclose(ax.images[0].get_array(), weights[head])
+        assert ax.get_title() == f"head {head}"
+        assert [label.get_text() for label in ax.get_xticklabels()] == ["a", "b", "c", "d"]
+        assert [label.get_text() for label in ax.get_yticklabels()] == ["x", "y", "z"]
+    with pytest.raises(ValueError, match="x_tokens has 2 tokens"):
+        plots.plot_attention(weights[0], x_tokens=["a", "b"])
+
+
+# --- filters -------------------------------------------------------------------------------------------
+def test_filters_rgb_for_three_input_channels():
+    weights = np.random.default_rng(3).normal(size=(4, 3, 3, 3))
+    fig = plots.plot_filters(weights, ncols=2)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 4
+    panel = drawn[2].images[0].get_array()
+    assert panel.shape == (3, 3, 3)
+    expected = weights[2].transpose(1, 2, 0)
+    np.testing.assert_allclose(panel, (expected - expected.min()) / (expected.max() - expected.min()))
+
+
+def test_filters_one_channel_on_a_shared_symmetric_scale():
+    weights = np.random.default_rng(4).normal(size=(6, 2, 3, 3))
+    fig = plots.plot_filters(weights, channel=1)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 6
+    np.testing.assert_allclose(drawn[5].images[0].get_array(), weights[5, 1])
+    limit = np.abs(weights[:, 1]).max()
+    assert drawn[0].images[0].get_clim() == pytest.approx((-limit, limit))
+    with pytest.raises(ValueError, match="channel 2 out of range"):
+        plots.plot_filters(weights, channel=2)
+
+
+# --- loss contours -------------------------------------------------------------------------------------
+def test_loss_contours_with_trajectories():
+    path = np.array([[2.0, 1.0], [1.0, 0.5], [0.2, 0.1]])
+    fig = plots.plot_loss_contours(lambda a, b: a ** 2 + 10 * b ** 2, (-3, 3), (-2, 2),
+                                   trajectories={"SGD": path}, resolution=30, levels=10)
+    ax = fig.axes[0]
+    assert contour_sets(ax) and not contour_sets(ax)[0].filled
+    np.testing.assert_allclose(np.column_stack([ax.lines[0].get_xdata(), ax.lines[0].get_ydata()]), path)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["SGD"]
+    with pytest.raises(ValueError, match="one value per grid point"):
+        plots.plot_loss_contours(lambda a, b: 1.0 + 0 * a[0], (0, 1), (0, 1), resolution=5)

@@ -1,0 +1,338 @@
+"""course_lib.training: fit / evaluate / predict on both sides.
+
+What the tests prove:
+- fit does exactly the documented loop: a hand-written torch loop over the same seeded
+  batch order gives the same per-epoch losses and the same final weights;
+- History holds per-epoch train/val loss and metrics, and the recorded validation loss is
+  what evaluate() gives for the final weights;
+- early stopping stops after ``patience`` epochs without improvement and restores the
+  best epoch's weights; checkpoints are written (best / every epoch) and load back;
+- the same seed gives identical histories, another seed a different one;
+- a scratch MLP and a torch MLP from the same float64 weights give the same per-epoch
+  losses and metrics through fit, and end with the same weights;
+- evaluate/predict shapes, batch-size independence, mode restored; clear errors.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import metrics
+from course_lib.interop import state_dict_from_torch
+from course_lib.scratch import Linear, Sequential
+from course_lib.scratch.activations import ReLU
+from course_lib.scratch.losses import CrossEntropyLoss as ScratchCrossEntropy
+from course_lib.scratch.optim import SGD as ScratchSGD
+from course_lib.training import (Checkpoint, EarlyStopping, History, evaluate, fit, load_training_checkpoint,
+                                 predict)
+
+QUIET = dict(progress=False, device="cpu")
+
+
+def blobs(n=90, seed=0, dtype=np.float64):
+    """Three Gaussian blobs in 2-D with labels 0, 1, 2."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 2.0], [2.0, -1.0], [-2.0, -1.0]])
+    y = np.arange(n) % 3
+    x = centres[y] + rng.normal(scale=1.0, size=(n, 2))
+    return x.astype(dtype), y
+
+
+def torch_mlp(seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).to(dtype)
+
+
+def scratch_twin(torch_model):
+    model = Sequential(Linear(2, 8, dtype=np.float64), ReLU(), Linear(8, 3, dtype=np.float64))
+    model.load_state_dict(state_dict_from_torch(torch_model.state_dict()))
+    return model
+
+
+def torch_fit(model, data, epochs=3, lr=0.1, **kwargs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return fit(model, data, loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs,
+               batch_size=16, **{**QUIET, **kwargs})
+
+
+def weights_of(model):
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+# --- what fit computes --------------------------------------------------------------------------
+def test_fit_is_the_documented_loop():
+    x, y = blobs()
+    model, reference = torch_mlp(), torch_mlp()
+    history = torch_fit(model, (x, y), epochs=3, seed=5)
+
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(5)
+    x_t, y_t = torch.as_tensor(x), torch.as_tensor(y)
+    for epoch in range(3):
+        order = rng.permutation(len(x))
+        total, correct = 0.0, 0
+        for start in range(0, len(x), 16):
+            index = torch.as_tensor(order[start:start + 16])
+            optimizer.zero_grad()
+            output = reference(x_t[index])
+            loss = loss_fn(output, y_t[index])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            correct += (output.argmax(1) == y_t[index]).sum().item()
+        assert history.train["loss"][epoch] == pytest.approx(total / len(x), rel=1e-12)
+        assert history.train["accuracy"][epoch] == pytest.approx(correct / len(x), rel=1e-12)
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_history_contents_and_validation_matches_evaluate():
+    x, y = blobs(120)
+    model = torch_mlp()
+    history = torch_fit(model, (x[:90], y[:90]), val_data=(x[90:], y[90:]), metrics=("accuracy", "f1"))
+    assert isinstance(history, History) and len(history) == 3
+    assert set(history.train) == set(history.val) == {"loss", "accuracy", "f1"}
+    assert all(len(values) == 3 for values in (*history.train.values(), *history.val.values()))
+    assert history.epochs == [1, 2, 3]
+    assert all(seconds > 0 for seconds in history.epoch_time)
+    assert history["val_loss"] is history.val["loss"] and history["loss"] is history.train["loss"]
+    assert history.keys() == ["loss", "accuracy", "f1", "val_loss", "val_accuracy", "val_f1"]
+    assert history.best_epoch is None and history.stopped_epoch is None
+    final = evaluate(model, (x[90:], y[90:]), loss_fn=torch.nn.CrossEntropyLoss(), metrics=("accuracy", "f1"))
+    assert final["loss"] == pytest.approx(history.val["loss"][-1], rel=1e-12)
+    predicted = predict(model, x[90:]).argmax(axis=1)
+    assert final["accuracy"] == pytest.approx(metrics.accuracy(y[90:], predicted))
+    assert final["f1"] == pytest.approx(metrics.f1(y[90:], predicted, average="macro"))
+    assert history.train["loss"][-1] < history.train["loss"][0]  # it learned something
+
+
+def test_same_seed_same_history_other_seed_different():
+    x, y = blobs()
+    first = torch_fit(torch_mlp(), (x, y), seed=1, val_data=(x, y))
+    again = torch_fit(torch_mlp(), (x, y), seed=1, val_data=(x, y))
+    other = torch_fit(torch_mlp(), (x, y), seed=2, val_data=(x, y))
+    assert first.train == again.train and first.val == again.val
+    assert first.train["loss"] != other.train["loss"]
+    # the scratch side too
+    scratch_histories = []
+    for _ in range(2):
+        model = scratch_twin(torch_mlp())
+        scratch_histories.append(fit(model, (x, y), loss_fn=ScratchCrossEntropy(),
+                                     optimizer=ScratchSGD(model.parameters(), lr=0.1), epochs=2, seed=1, **QUIET))
+    assert scratch_histories[0].train == scratch_histories[1].train
+
+
+def test_scratch_and_torch_agree_through_fit():
+    x, y = blobs(100)
+    torch_model = torch_mlp(seed=3)
+    scratch_model = scratch_twin(torch_model)
+    common = dict(epochs=4, batch_size=16, val_data=(x[80:], y[80:]), metrics=("accuracy", "f1"), seed=7, **QUIET)
+    torch_history = fit(torch_model, (x[:80], y[:80]), loss_fn=torch.nn.CrossEntropyLoss(),
+                        optimizer=torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9), **common)
+    scratch_history = fit(scratch_model, (x[:80], y[:80]), loss_fn=ScratchCrossEntropy(),
+                          optimizer=ScratchSGD(scratch_model.parameters(), lr=0.1, momentum=0.9), **common)
+    for side in ("train", "val"):
+        theirs, ours = getattr(torch_history, side), getattr(scratch_history, side)
+        np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-10)
+        assert ours["accuracy"] == theirs["accuracy"] and ours["f1"] == pytest.approx(theirs["f1"], abs=1e-12)
+    for key, value in scratch_model.state_dict().items():
+        np.testing.assert_allclose(value, torch_model.state_dict()[key].numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(predict(scratch_model, x), predict(torch_model, x), rtol=1e-9, atol=1e-12)
+
+
+# --- early stopping and checkpoints -----------------------------------------------------------------
+def anti_validation():
+    """Validation labels shifted by one class: as training improves, validation loss rises."""
+    x, y = blobs(90)
+    return (x, y), (x, (y + 1) % 3)
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(tmp_path):
+    train, val = anti_validation()
+    model = torch_mlp()
+    history = torch_fit(model, train, epochs=20, val_data=val, early_stopping=EarlyStopping(patience=2),
+                        checkpoint=Checkpoint(tmp_path / "epoch{epoch}.pt", save="every"))
+    best = int(np.argmin(history.val["loss"])) + 1
+    assert history.best_epoch == best
+    assert history.stopped_epoch == best + 2 == len(history) < 20
+    # the model now holds the weights saved after the best epoch …
+    best_model = torch_mlp(seed=99)
+    info = load_training_checkpoint(best_model, tmp_path / f"epoch{best}.pt")
+    assert info["epoch"] == best and info["logs"]["val_loss"] == pytest.approx(history.val["loss"][best - 1])
+    for key, value in best_model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+    # … which give the best validation loss again
+    again = evaluate(model, val, loss_fn=torch.nn.CrossEntropyLoss())
+    assert again["loss"] == pytest.approx(min(history.val["loss"]), rel=1e-12)
+
+
+def test_early_stopping_options():
+    train, val = anti_validation()
+    # restore_best=False keeps the last weights
+    model = torch_mlp()
+    history = torch_fit(model, train, epochs=20, val_data=val,
+                        early_stopping=dict(patience=1, restore_best=False))
+    last = evaluate(model, val, loss_fn=torch.nn.CrossEntropyLoss())["loss"]
+    assert last == pytest.approx(history.val["loss"][-1], rel=1e-12) and history.stopped_epoch == len(history)
+    # a min_delta larger than any improvement: only the first epoch counts as one
+    history = torch_fit(torch_mlp(), train, epochs=20, early_stopping=dict(patience=3, min_delta=10.0))
+    assert history.best_epoch == 1 and history.stopped_epoch == 4
+    # monitoring a metric to maximise
+    history = torch_fit(torch_mlp(), train, epochs=20, val_data=val,
+                        early_stopping=dict(patience=2, monitor="val_accuracy"))
+    assert history.best_epoch == int(np.argmax(history.val["accuracy"])) + 1
+
+
+def test_checkpoint_best_for_both_sides(tmp_path):
+    x, y = blobs(120)
+    train, val = (x[:90], y[:90]), (x[90:], y[90:])
+    model = torch_mlp()
+    history = torch_fit(model, train, epochs=4, val_data=val, checkpoint=tmp_path / "best.pt")
+    assert history.best_epoch == int(np.argmin(history.val["loss"])) + 1
+    restored = torch_mlp(seed=42)
+    info = load_training_checkpoint(restored, tmp_path / "best.pt")
+    assert info["epoch"] == history.best_epoch
+    assert evaluate(restored, val, loss_fn=torch.nn.CrossEntropyLoss())["loss"] == pytest.approx(
+        history.val["loss"][history.best_epoch - 1], rel=1e-12)
+
+    scratch_model = scratch_twin(torch_mlp())
+    scratch_history = fit(scratch_model, train, loss_fn=ScratchCrossEntropy(),
+                          optimizer=ScratchSGD(scratch_model.parameters(), lr=0.1), epochs=3, val_data=val,
+                          checkpoint={"path": tmp_path / "scratch.npz", "monitor": "val_accuracy"}, **QUIET)
+    fresh = scratch_twin(torch_mlp(seed=5))
+    info = load_training_checkpoint(fresh, tmp_path / "scratch.npz")
+    assert info["epoch"] == scratch_history.best_epoch == int(np.argmax(scratch_history.val["accuracy"])) + 1
+    assert evaluate(fresh, val)["accuracy"] == scratch_history.val["accuracy"][info["epoch"] - 1]
+
+
+def test_checkpoint_of_a_model_with_config_is_a_deploy_checkpoint(tmp_path):
+    from course_lib.deploy import read_checkpoint
+
+    x, y = blobs()
+    model = torch_mlp()
+    model.config = {"name": "test-mlp"}
+    torch_fit(model, (x, y), epochs=1, checkpoint=tmp_path / "model.pt")
+    payload = read_checkpoint(tmp_path / "model.pt")
+    assert payload["config"] == {"name": "test-mlp"} and payload["extra"]["epoch"] == 1
+    assert load_training_checkpoint(torch_mlp(), tmp_path / "model.pt")["epoch"] == 1
+
+
+# --- data forms, evaluate and predict -----------------------------------------------------------
+def test_dataloader_gives_the_same_result_as_unshuffled_arrays():
+    x, y = blobs()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y)),
+                                         batch_size=16, shuffle=False)
+    from_loader = torch_fit(torch_mlp(), loader, val_data=loader)
+    from_arrays = torch_fit(torch_mlp(), (x, y), val_data=(x, y), shuffle=False)
+    assert from_loader.train == from_arrays.train and from_loader.val == from_arrays.val
+
+
+def test_inputs_are_cast_to_the_model_dtype():
+    x, y = blobs(dtype=np.float64)
+    model = torch_mlp(dtype=torch.float32)  # float64 inputs, uint8 labels: both converted
+    history = torch_fit(model, (x, y.astype(np.uint8)), epochs=1)
+    assert np.isfinite(history.train["loss"][0])
+    assert predict(model, x).dtype == np.float32
+
+
+def test_binary_logits_use_threshold_zero():
+    x, y = blobs()
+    y_binary = (y == 0).astype(np.float32)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    fit(model, (x, y_binary[:, None]), loss_fn=torch.nn.BCEWithLogitsLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, **QUIET)
+    result = evaluate(model, (x, y_binary[:, None]), loss_fn=torch.nn.BCEWithLogitsLoss())
+    logits = predict(model, x)
+    assert logits.shape == (len(x), 1)
+    assert result["accuracy"] == pytest.approx(metrics.accuracy(y_binary.astype(int), (logits[:, 0] > 0).astype(int)))
+
+
+@pytest.mark.parametrize("side", ["torch", "scratch"])
+def test_evaluate_and_predict_shapes_and_mode(side):
+    x, y = blobs(50)
+    model = torch_mlp() if side == "torch" else scratch_twin(torch_mlp())
+    model.train()
+    outputs = predict(model, x, batch_size=7)
+    assert isinstance(outputs, np.ndarray) and outputs.shape == (50, 3)
+    np.testing.assert_allclose(outputs, predict(model, x, batch_size=256), rtol=1e-12)
+    assert model.training  # restored
+    loss_fn = torch.nn.CrossEntropyLoss() if side == "torch" else ScratchCrossEntropy()
+    result = evaluate(model, (x, y), loss_fn=loss_fn, metrics=("accuracy", "precision", "recall"))
+    assert set(result) == {"loss", "accuracy", "precision", "recall"}
+    assert model.training
+    assert result["accuracy"] == pytest.approx(metrics.accuracy(y, outputs.argmax(axis=1)))
+
+
+def test_progress_bar_can_be_switched_off(capsys):
+    x, y = blobs(32)
+    torch_fit(torch_mlp(), (x, y), epochs=2, progress=True)
+    assert "epoch 2/2" in capsys.readouterr().err
+    torch_fit(torch_mlp(), (x, y), epochs=2, progress=False)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the GPU machine)")
+def test_fit_runs_on_cuda_unchanged():
+    x, y = blobs()
+    model = torch_mlp()
+    history = fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(),
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, val_data=(x, y), progress=False)
+    assert next(model.parameters()).device.type == "cuda"
+    assert np.isfinite(history.val["loss"]).all()
+    assert predict(model, x).shape == (len(x), 3)
+    cpu_model = torch_mlp()
+    cpu_history = fit(cpu_model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(),
+                      optimizer=torch.optim.SGD(cpu_model.parameters(), lr=0.1), epochs=2, val_data=(x, y),
+                      progress=False, device="cpu")
+    np.testing.assert_allclose(history.val["loss"], cpu_history.val["loss"], rtol=1e-9)
+
+
+# --- errors ----------------------------------------------------------------------------------------
+def test_clear_errors_for_bad_inputs():
+    x, y = blobs(30)
+    model = torch_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    call = dict(loss_fn=loss_fn, optimizer=optimizer, epochs=1, **QUIET)
+    with pytest.raises(ValueError, match="x has 30 samples but y has 29"):
+        fit(model, (x, y[:-1]), **call)
+    with pytest.raises(ValueError, match="val_data: x has 30 samples but y has 3"):
+        fit(model, (x, y), val_data=(x, y[:3]), **call)
+    with pytest.raises(TypeError, match=r"tuple \(x, y\)"):
+        fit(model, x, **call)
+    with pytest.raises(TypeError, match="NumPy array or a torch tensor"):
+        fit(model, ("not an array", y), **call)
+    with pytest.raises(TypeError, match="torch.nn.Module or a course_lib.scratch.Module"):
+        fit(object(), (x, y), **call)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        fit(model, (x, y), **{**call, "epochs": 0})
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        fit(model, (x, y), metrics=("auc",), **call)
+    with pytest.raises(ValueError, match="no val_data"):
+        fit(model, (x, y), early_stopping=EarlyStopping(monitor="val_loss"), **call)
+    with pytest.raises(ValueError, match="does not hold this model's parameters"):
+        fit(model, (x, y), **{**call, "optimizer": torch.optim.SGD(torch_mlp().parameters(), lr=0.1)})
+    scratch_model = scratch_twin(model)
+    with pytest.raises(TypeError, match="needs a torch.optim optimizer"):
+        fit(model, (x, y), **{**call, "optimizer": ScratchSGD(scratch_model.parameters(), lr=0.1)})
+    with pytest.raises(TypeError, match="a torch model needs a torch loss"):
+        fit(model, (x, y), **{**call, "loss_fn": ScratchCrossEntropy()})
+    scratch_call = dict(loss_fn=ScratchCrossEntropy(), optimizer=ScratchSGD(scratch_model.parameters(), lr=0.1),
+                        epochs=1, progress=False)
+    with pytest.raises(TypeError, match="scratch model needs a scratch loss"):
+        fit(scratch_model, (x, y), **{**scratch_call, "loss_fn": loss_fn})
+    with pytest.raises(ValueError, match="scratch models run on the CPU"):
+        fit(scratch_model, (x, y), device="cuda", **scratch_call)
+    with pytest.raises(ValueError, match="needs a loss_fn or at least one metric"):
+        evaluate(model, (x, y), metrics=())
+
+
+def test_a_one_shot_generator_is_a_clear_error_in_the_second_epoch():
+    x, y = blobs(32)
+    batches = ((torch.as_tensor(x[i:i + 16]), torch.as_tensor(y[i:i + 16])) for i in range(0, 32, 16))
+    with pytest.raises(ValueError, match="iterated only once"):
+        torch_fit(torch_mlp(), batches, epochs=2)
