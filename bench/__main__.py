@@ -14,7 +14,7 @@ import platform
 import sys
 
 # The modules under bench/ that provide run(quick) -> list[Row], in table order.
-BENCHMARKS = ["linear"]
+BENCHMARKS = ["linear", "conv", "pooling", "lstm", "attention", "training", "reproduce"]
 
 
 def _parse(argv):
@@ -56,10 +56,12 @@ def _print_table(rows, markdown: bool) -> None:
     columns = ["benchmark", "numpy", "torch", "numpy/torch", "target", "ok", "note"]
     table = []
     for row in rows:
+        unit = row.extra.get("unit")
+        show = (lambda value: f"{value:.1f} {unit}") if unit else (lambda value: f"{value * 1e3:.2f} ms")
         table.append([
             row.name,
-            f"{row.numpy_s * 1e3:.2f} ms",
-            f"{row.torch_s * 1e3:.2f} ms",
+            show(row.numpy_s),
+            show(row.torch_s),
             f"{row.ratio:.2f}",
             "" if row.target is None else f"≤ {row.target:g}",
             {None: "", True: "yes", False: "NO"}[row.ok],

@@ -144,10 +144,20 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
 
 # --- export ------------------------------------------------------------------------------------------
 def _metadata(model, class_names, preprocessing) -> Dict[str, Any]:
+    """What a deployed file needs besides its graph: class names, config, input preprocessing.
+
+    Without explicit ``preprocessing`` an image model's size and channels come from its config
+    and pixels are scaled by 1/255 (``course_lib.data.to_float_images``).
+    """
+    config = getattr(model, "config", None)
+    if preprocessing is None:
+        preprocessing = dict(DEFAULT_PREPROCESSING)
+        if isinstance(config, dict) and "image_size" in config:
+            preprocessing.update(image_size=config["image_size"], channels=config.get("in_channels", 1))
     return {
         "class_names": None if class_names is None else [str(name) for name in class_names],
-        "config": getattr(model, "config", None),
-        "preprocessing": dict(DEFAULT_PREPROCESSING if preprocessing is None else preprocessing),
+        "config": config,
+        "preprocessing": dict(preprocessing),
     }
 
 

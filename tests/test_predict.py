@@ -7,7 +7,6 @@ holds a bright square), exported to TorchScript and ONNX, and then asked about P
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -192,3 +191,22 @@ def test_add_parser_registers_predict_with_a_handler(exported, tmp_path, capsys)
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert out.startswith(str(tmp_path / "x.npy")) and out.count("  1. ") == 1
+
+
+def test_image_size_and_channels_come_from_the_exported_models_config(tmp_path):
+    torch.manual_seed(5)
+    model = CNN(in_channels=3, num_classes=3, image_size=20, channels=(2, 2, 2), hidden=4)
+    path = deploy.export_onnx(model, tmp_path / "rgb.onnx", torch.zeros(1, 3, 20, 20), class_names=["r", "g", "b"])
+    assert deploy.load_exported(path).preprocessing["image_size"] == 20
+    assert deploy.load_exported(path).preprocessing["channels"] == 3
+    gray = np.random.default_rng(5).random((20, 20), dtype=np.float32)
+    np.save(tmp_path / "gray.npy", gray)
+    results, errors = predict.predict_files(path, [tmp_path / "gray.npy"], k=3)
+    assert errors == []
+    with torch.no_grad():  # the grey image is repeated over the three input channels
+        expected = torch.softmax(model(torch.from_numpy(np.repeat(gray[None, None], 3, axis=1))), -1)[0]
+    got = dict(results[0][1][0])
+    assert [got[name] for name in "rgb"] == pytest.approx(expected.tolist(), abs=1e-5)
+    np.save(tmp_path / "small.npy", np.zeros((28, 28), dtype=np.float32))
+    _, errors = predict.predict_files(path, [tmp_path / "small.npy"])
+    assert "expected an array of shape (20, 20)" in errors[0]

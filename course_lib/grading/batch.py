@@ -101,13 +101,17 @@ def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]
     return Submission(student, source, notebooks[0][1])
 
 
-def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str]]:
-    """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members."""
+def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
+    """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members.
+
+    Returns (groups, problems of the archive, problems by top folder).
+    """
     groups: dict = {}
     problems: List[str] = []
+    folder_problems: dict = {}
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
-        return {}, [f"the zip has {len(members)} entries (limit {MAX_MEMBERS})"]
+        return {}, [f"the zip has {len(members)} entries (limit {MAX_MEMBERS})"], {}
     for info in members:
         name = info.filename
         path = PurePosixPath(name)
@@ -115,18 +119,22 @@ def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str]]:
         if name.startswith("/") or "\\" in name or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
             problems.append(f"refused zip entry {name!r}: its path escapes the archive")
             continue
+        top = path.parts[0] if len(path.parts) > 1 else ""
         if stat.S_ISLNK(mode):
-            problems.append(f"refused zip entry {name!r}: symbolic links are not accepted")
+            message = f"refused zip entry {name!r}: symbolic links are not accepted"
+            (folder_problems.setdefault(top, []) if top else problems).append(message)
             continue
         if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("."):
             continue
         if info.file_size > MAX_MEMBER_BYTES:
-            problems.append(f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB")
+            message = f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB"
+            (folder_problems.setdefault(top, []) if top else problems).append(message)
             continue
         if path.suffix in (".ipynb", ".zip"):
-            top = path.parts[0] if len(path.parts) > 1 else ""
             groups.setdefault(top, []).append((name, info))
-    return groups, problems
+    for top in folder_problems:
+        groups.setdefault(top, [])
+    return groups, problems, folder_problems
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -142,7 +150,8 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            groups, problems = _zip_notebooks(archive)
+            groups, problems, folder_problems = _zip_notebooks(archive)
+            problems += [p for group in folder_problems.values() for p in group]
             notebooks = [(name, _read_member(archive, info)) for members in groups.values()
                          for name, info in members if name.endswith(".ipynb")]
     except (zipfile.BadZipFile, ValueError, OSError) as error:
@@ -156,7 +165,7 @@ def collect(path: os.PathLike) -> List[Submission]:
     submissions: List[Submission] = []
     if path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            groups, problems = _zip_notebooks(archive)
+            groups, problems, folder_problems = _zip_notebooks(archive)
             for problem in problems:
                 submissions.append(Submission("(archive)", str(path), None, problem))
             for top, members in sorted(groups.items()):
@@ -173,7 +182,7 @@ def collect(path: os.PathLike) -> List[Submission]:
                         else:
                             submissions.append(Submission(student, name, data))
                 else:
-                    notebooks, member_problems = [], []
+                    notebooks, member_problems = [], list(folder_problems.get(top, []))
                     for name, info in members:
                         try:
                             data = _read_member(archive, info)

@@ -221,6 +221,13 @@ class Sandbox:
                 pass
             self.client = None
         if self.process is not None:
+            # The launcher SIGKILLs the kernel (PID 1 of the namespace, whose death takes every
+            # other process of the namespace with it) and reaps it; then the process group goes.
+            try:
+                self.process.terminate()
+                self.process.wait(timeout=3)
+            except Exception:
+                pass
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

@@ -1,11 +1,43 @@
 """From-scratch NumPy implementations of every algorithm in the course.
 
 Mirrors ``torch.nn``: same class names, constructor arguments, parameter names
-and shapes.  Never imports torch.
+and shapes.  Never imports torch.  The import order below follows the book:
+the module system, layers, losses, then optimisation, then whole models.
+Functional forms (``softmax``, ``conv2d_forward``, …) live in their modules,
+e.g. ``course_lib.scratch.activations.softmax``.
 """
 from .module import Module, Parameter, Sequential
-from .linear import Linear
-from .gradcheck import gradcheck, numerical_gradient, GradcheckError
 from . import init
+from .gradcheck import GradcheckError, gradcheck, numerical_gradient
+from .linear import Linear
+from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .dropout import Dropout
+from .flatten import Flatten
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .embedding import Embedding
+from .conv import Conv2d
+from .pooling import AvgPool2d, MaxPool2d
+from .recurrent import LSTM, RNN, LSTMCell, RNNCell
+from .layernorm import LayerNorm
+from .attention import MultiheadAttention, scaled_dot_product_attention
+from .positional import PositionalEncoding
+from .transformer import GELU, TransformerEncoderLayer
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .regularization import L1Penalty, L2Penalty, l1_penalty, l2_penalty
+from . import optim, lr_scheduler
+from .optim import Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW
+from .lr_scheduler import LambdaLR, InverseSqrtLR, StepLR, ExponentialLR, CosineAnnealingLR
+from .clip import clip_grad_norm_, clip_grad_value_
 
-__all__ = ["Module", "Parameter", "Sequential", "Linear", "gradcheck", "numerical_gradient", "GradcheckError", "init"]
+__all__ = [
+    "Module", "Parameter", "Sequential", "init", "GradcheckError", "gradcheck", "numerical_gradient",
+    "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "LogSoftmax", "Dropout", "Flatten",
+    "BatchNorm1d", "BatchNorm2d", "Embedding", "Conv2d", "MaxPool2d", "AvgPool2d",
+    "RNN", "LSTM", "RNNCell", "LSTMCell", "LayerNorm", "MultiheadAttention", "scaled_dot_product_attention",
+    "PositionalEncoding", "GELU", "TransformerEncoderLayer",
+    "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+    "L1Penalty", "L2Penalty", "l1_penalty", "l2_penalty",
+    "optim", "lr_scheduler", "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
+    "LambdaLR", "InverseSqrtLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+    "clip_grad_norm_", "clip_grad_value_",
+]

@@ -43,10 +43,22 @@ def _axis_in_range(layer: str, x: np.ndarray, axis: int) -> int:
 # --- functional forms -------------------------------------------------------
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1/(1+e^{−x}), computed from e^{−|x|} so it never overflows."""
-    exp_neg_abs = np.exp(-np.abs(x))
-    reciprocal = 1.0 / (1.0 + exp_neg_abs)
-    # x ≥ 0: 1/(1+e^{−x});   x < 0: e^{x}/(1+e^{x})
-    return np.where(x >= 0, reciprocal, exp_neg_abs * reciprocal).astype(x.dtype, copy=False)
+    exp_neg_abs = np.abs(x)
+    np.negative(exp_neg_abs, out=exp_neg_abs)
+    np.exp(exp_neg_abs, out=exp_neg_abs)
+    return sigmoid_from_exp(x, exp_neg_abs)
+
+
+def sigmoid_from_exp(x: np.ndarray, exp_neg_abs: np.ndarray) -> np.ndarray:
+    """σ(x) given e^{−|x|} (which BCEWithLogitsLoss has computed already).
+
+    σ(x) = 1/(1 + e^{−x}) for x ≥ 0 and e^{x}/(1 + e^{x}) for x < 0; both are
+    numerator/(1 + e^{−|x|}) with numerator max(e^{−|x|}, [x ≥ 0]).  The max is
+    branch-free: a masked select (np.where) is several times slower on random signs.
+    """
+    numerator = np.maximum(exp_neg_abs, x >= 0)
+    numerator /= 1 + exp_neg_abs
+    return numerator
 
 
 def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
@@ -78,18 +90,29 @@ def relu_derivative(x: np.ndarray) -> np.ndarray:
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     """x for x > 0, negative_slope·x otherwise."""
-    return np.where(x > 0, x, x * np.asarray(negative_slope, dtype=x.dtype))
+    scaled = x * np.asarray(negative_slope, dtype=x.dtype)
+    if 0 <= negative_slope <= 1:  # then the larger of x and a·x is the answer: branch-free and fast
+        return np.maximum(x, scaled)
+    return np.where(x > 0, x, scaled)
+
+
+def _leaky_relu_slope(x: np.ndarray, negative_slope: float) -> np.ndarray:
+    """The local derivative 1 or a as an array (used by backward)."""
+    positive = x > 0
+    if 0 <= negative_slope <= 1:  # max([x > 0], a) is 1 or a; avoids np.where's slow random-mask select
+        return np.maximum(positive, np.asarray(negative_slope, dtype=x.dtype))
+    return np.where(positive, 1, negative_slope).astype(x.dtype)
 
 
 def leaky_relu_derivative(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     """1 for x > 0, negative_slope otherwise (also at x = 0, like torch)."""
-    return np.where(x > 0, 1, negative_slope).astype(x.dtype)
+    return _leaky_relu_slope(x, negative_slope)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """s_i = e^{x_i − m} / Σ_j e^{x_j − m} with m = max_j x_j (stable for any finite x)."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    exp = np.exp(shifted)
+    exp = x - np.max(x, axis=axis, keepdims=True)
+    np.exp(exp, out=exp)  # in place: one (…)-sized temporary in all
     exp /= np.sum(exp, axis=axis, keepdims=True)
     return exp
 
@@ -176,12 +199,11 @@ class LeakyReLU(_Activation):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
-        self._saved = x > 0
+        self._saved = _leaky_relu_slope(x, self.negative_slope)
         return leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        positive = self._get_saved()
-        return np.where(positive, grad_output, grad_output * np.asarray(self.negative_slope, grad_output.dtype))
+        return grad_output * self._get_saved()
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"

@@ -77,7 +77,7 @@ def masked_softmax(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-def softmax_backward(grad_weights: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def masked_softmax_backward(grad_weights: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """dL/dS = P ⊙ (dL/dP − rowsum(dL/dP ⊙ P)), computed IN PLACE in ``grad_weights``."""
     row_dot = np.einsum("...ij,...ij->...i", grad_weights, weights)[..., None]
     grad_weights -= row_dot
@@ -151,7 +151,7 @@ def scaled_dot_product_attention_backward(
         grad_scores *= dropout_mask
     if grad_weights is not None:
         grad_scores += grad_weights
-    softmax_backward(grad_scores, weights)  # now dL/dS
+    masked_softmax_backward(grad_scores, weights)  # now dL/dS
     scale = np.asarray(scale, dtype=grad_scores.dtype)
     grad_query = np.matmul(grad_scores, key)
     grad_query *= scale
@@ -278,6 +278,7 @@ class MultiheadAttention(Module):
                 "MultiheadAttention: is_causal=True is only a hint that attn_mask is causal; pass the mask too "
                 "(e.g. generate_square_subsequent_mask(L)), as torch requires"
             )
+        self_attention = query is key and key is value  # checked before any reshaping makes new views
         seq_first = batched and not self.batch_first
         if not batched:  # treat (L, E) as a batch of one
             query, key, value = query[None], key[None], value[None]
@@ -292,7 +293,6 @@ class MultiheadAttention(Module):
         E = self.embed_dim
         weight = self.in_proj_weight.data
         bias = None if self.in_proj_bias is None else self.in_proj_bias.data
-        self_attention = query is key and key is value
         if self_attention:  # one GEMM for Q, K and V
             x_2d = query.reshape(-1, E)
             projected = x_2d @ weight.T

@@ -29,22 +29,46 @@ import numpy as np
 from .module import Module, Parameter, check_dtype, expect_float
 
 
-def _channel_axes(x: np.ndarray) -> Tuple[int, ...]:
-    """Every axis except the channel axis 1: (0,) for (N, C), (0, 2, 3) for (N, C, H, W)."""
-    return (0,) + tuple(range(2, x.ndim))
-
-
 def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
     """Reshape a (C,) vector to broadcast against an input with ``ndim`` dimensions."""
     return values.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _channel_sum(a: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
+    """Σ a (or Σ a·b) over every axis but the channel axis 1, without an (N, C, …) temporary.
+
+    ``einsum`` on an (N, C, L) view is several times faster than ``(a * b).sum(axis=(0, 2, 3))``.
+    """
+    a3 = a.reshape(a.shape[0], a.shape[1], -1)
+    if b is None:
+        return np.einsum("ncl->c", a3)
+    return np.einsum("ncl,ncl->c", a3, b.reshape(a3.shape))
+
+
+def _centered_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(μ, biased σ², x − μ); two passes (centre, then square) for accuracy."""
+    count = x.size // x.shape[1]
+    mean = _channel_sum(x) / count
+    centered = x - _per_channel(mean, x.ndim)
+    return mean, _channel_sum(centered, centered) / count, centered
+
+
 def batch_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and biased variance over every axis but 1."""
-    axes = _channel_axes(x)
-    mean = x.mean(axis=axes)
-    centered = x - _per_channel(mean, x.ndim)
-    return mean, np.mean(centered * centered, axis=axes)
+    mean, var, _ = _centered_statistics(x)
+    return mean, var
+
+
+def _inverse_std(var: np.ndarray, eps: float, dtype) -> np.ndarray:
+    return (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(dtype, copy=False)
+
+
+def _scale_and_shift(x_hat: np.ndarray, weight: Optional[np.ndarray], bias: Optional[np.ndarray]) -> np.ndarray:
+    """γ x̂ + β as a new array (x̂ itself is kept for backward)."""
+    out = x_hat * _per_channel(weight, x_hat.ndim) if weight is not None else x_hat.copy()
+    if bias is not None:
+        out += _per_channel(bias, x_hat.ndim)
+    return out
 
 
 def batch_norm_forward(
@@ -56,12 +80,10 @@ def batch_norm_forward(
     eps: float = 1e-5,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """y = γ (x − μ)/√(σ² + ε) + β.  Returns ``(y, x_hat, inv_std)``; backward needs the last two."""
-    inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)
-    x_hat = (x - _per_channel(mean, x.ndim)) * _per_channel(inv_std, x.ndim)
-    out = x_hat if weight is None else x_hat * _per_channel(weight, x.ndim)
-    if bias is not None:
-        out = out + _per_channel(bias, x.ndim)
-    return out, x_hat, inv_std
+    inv_std = _inverse_std(var, eps, x.dtype)
+    x_hat = x - _per_channel(mean, x.ndim)
+    x_hat *= _per_channel(inv_std, x.ndim)
+    return _scale_and_shift(x_hat, weight, bias), x_hat, inv_std
 
 
 def batch_norm_backward(
@@ -76,17 +98,17 @@ def batch_norm_backward(
     ``batch_stats`` says whether μ and σ² came from this batch (training) and therefore
     depend on x, or are fixed running estimates (evaluation).
     """
-    axes = _channel_axes(grad_output)
     ndim = grad_output.ndim
-    grad_bias = grad_output.sum(axis=axes)
-    grad_weight = np.sum(grad_output * x_hat, axis=axes)
+    grad_bias = _channel_sum(grad_output)
+    grad_weight = _channel_sum(grad_output, x_hat)
     scale = inv_std if weight is None else weight * inv_std
+    grad_input = grad_output * _per_channel(scale, ndim)
     if not batch_stats:
-        return grad_output * _per_channel(scale, ndim), grad_weight, grad_bias
+        return grad_input, grad_weight, grad_bias
     count = grad_output.size // grad_output.shape[1]
-    mean_grad = _per_channel(grad_bias / count, ndim)
-    mean_grad_x_hat = _per_channel(grad_weight / count, ndim)
-    grad_input = (grad_output - mean_grad - x_hat * mean_grad_x_hat) * _per_channel(scale, ndim)
+    # γ/σ · (g − mean(g) − x̂ · mean(g x̂)), with the per-channel factors folded together
+    grad_input -= x_hat * _per_channel(scale * grad_weight / count, ndim)
+    grad_input -= _per_channel(scale * grad_bias / count, ndim)
     return grad_input, grad_weight, grad_bias
 
 
@@ -155,16 +177,20 @@ class _BatchNorm(Module):
                     f"{type(self).__name__} expected more than 1 value per channel when training, "
                     f"got input of shape {x.shape}"
                 )
-            mean, var = batch_statistics(x)
+            mean, var, centered = _centered_statistics(x)
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, count)
+            inv_std = _inverse_std(var, self.eps, x.dtype)
+            x_hat = centered  # normalised in place: x − μ is not needed again
+            x_hat *= _per_channel(inv_std, x.ndim)
         else:
-            mean, var = self.running_mean, self.running_var
+            inv_std = _inverse_std(self.running_var, self.eps, x.dtype)
+            x_hat = x - _per_channel(self.running_mean, x.ndim)
+            x_hat *= _per_channel(inv_std, x.ndim)
         weight = None if self.weight is None else self.weight.data
         bias = None if self.bias is None else self.bias.data
-        out, x_hat, inv_std = batch_norm_forward(x, mean, var, weight, bias, self.eps)
         self._cache = (x_hat, inv_std, use_batch_stats)
-        return out
+        return _scale_and_shift(x_hat, weight, bias)
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         self.num_batches_tracked += 1

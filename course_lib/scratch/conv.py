@@ -133,9 +133,8 @@ def _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
         strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
         writeable=False,
     )
-    columns = windows.reshape(c * kh * kw, n * out_h * out_w)
-    # a 1×1 kernel can make the reshape a view of x; callers may overwrite columns, so copy then
-    return columns.copy() if np.shares_memory(columns, x) else columns
+    # the one copy (for a 1×1 kernel it can stay a read-only view of x, which backward never overwrites)
+    return windows.reshape(c * kh * kw, n * out_h * out_w)
 
 
 def col2im(
@@ -154,23 +153,31 @@ def col2im(
     kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("col2im", input_shape, kernel_size, stride, pads, dilation)
-    return _col2im(columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+    n = input_shape[0]
+    # reorder the columns from (n, i, j) to (i, j, n), the layout _col2im_batch_last adds fastest
+    batch_last = columns.reshape(columns.shape[0], n, out_h * out_w).transpose(0, 2, 1).reshape(columns.shape[0], -1)
+    return _col2im_batch_last(batch_last, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
 
 
-def _col2im(columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+def _col2im_batch_last(columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+    """col2im for columns ordered (i, j, n) instead of (n, i, j).
+
+    With the batch axis last, each slice-add below runs over long contiguous
+    stretches (W_out·N numbers at stride 1) instead of rows of only W_out numbers,
+    which is several times faster in NumPy.
+    """
     n, c, h, w = input_shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     top, bottom, left, right = pads
-    cols = columns.reshape(c, kh, kw, n, out_h, out_w)
-    # accumulate in (C, N, H, W) order so source and target slices walk memory alike
-    grad_padded = np.zeros((c, n, h + top + bottom, w + left + right), dtype=columns.dtype)
+    cols = columns.reshape(c, kh, kw, out_h, out_w, n)
+    grad_padded = np.zeros((c, h + top + bottom, w + left + right, n), dtype=columns.dtype)
     for p in range(kh):
         rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
         for q in range(kw):
             cols_slice = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
-            grad_padded[:, :, rows, cols_slice] += cols[:, p, q]
-    grad = grad_padded[:, :, top : top + h, left : left + w]
-    return np.ascontiguousarray(grad.transpose(1, 0, 2, 3))
+            grad_padded[:, rows, cols_slice] += cols[:, p, q]
+    grad = grad_padded[:, top : top + h, left : left + w]
+    return np.ascontiguousarray(grad.transpose(3, 0, 1, 2))
 
 
 def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
@@ -255,8 +262,10 @@ def conv2d_backward(
     if input_grad:
         weight_mat = weight.reshape(groups, out_channels // groups, -1)
         reuse = overwrite_columns and columns.flags.writeable and columns.flags.c_contiguous
-        grad_columns = np.matmul(weight_mat.transpose(0, 2, 1), grad_mat, out=columns_g if reuse else None)
-        grad_input = _col2im(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+        # columns ordered (i, j, n) so that col2im's slice-adds are fast (see _col2im_batch_last)
+        grad_batch_last = np.ascontiguousarray(grad_output.transpose(1, 2, 3, 0)).reshape(groups, out_channels // groups, -1)
+        grad_columns = np.matmul(weight_mat.transpose(0, 2, 1), grad_batch_last, out=columns_g if reuse else None)
+        grad_input = _col2im_batch_last(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
     return grad_input, grad_weight, grad_bias
 
 

@@ -22,7 +22,9 @@ def flatten(x: np.ndarray, start_dim: int = 0, end_dim: int = -1) -> np.ndarray:
             f"{x.ndim} dimensions, shape {x.shape}"
         )
     if start > end:
-        raise ValueError(f"Flatten: start_dim ({start_dim}) comes after end_dim ({end_dim}) for input of shape {x.shape}")
+        raise ValueError(
+            f"Flatten: start_dim ({start_dim}) comes after end_dim ({end_dim}) for input of shape {x.shape}"
+        )
     merged = int(np.prod(x.shape[start : end + 1]))
     return x.reshape(x.shape[:start] + (merged,) + x.shape[end + 1 :])
 

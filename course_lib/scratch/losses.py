@@ -28,7 +28,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .activations import log_softmax, sigmoid
+from .activations import sigmoid_from_exp
 from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -66,7 +66,9 @@ def _broadcast_weight(name: str, what: str, weight: Optional[np.ndarray], predic
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{name}: {what} of shape {weight.shape} cannot be broadcast to the prediction's shape {prediction.shape}")
+        raise ValueError(
+            f"{name}: {what} of shape {weight.shape} cannot be broadcast to the prediction's shape {prediction.shape}"
+        )
     return np.broadcast_to(weight.astype(prediction.dtype, copy=False), prediction.shape)
 
 
@@ -116,7 +118,9 @@ class _Loss(Module):
             return grad_output
         grad_output = np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)
         if grad_output.size != 1:
-            raise ValueError(f"{type(self).__name__}.backward expected a scalar grad_output, got shape {grad_output.shape}")
+            raise ValueError(
+                f"{type(self).__name__}.backward expected a scalar grad_output, got shape {grad_output.shape}"
+            )
         grad_output = grad_output.reshape(())
         if self.reduction == "mean":
             return grad_output / max(int(np.prod(self._loss_shape)), 1)
@@ -208,8 +212,11 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         _expect_prediction("BCEWithLogitsLoss", prediction)
         target = _float_target_like("BCEWithLogitsLoss", prediction, target)
-        # softplus(−z) = log(1 + e^{−z}), written so that e^{…} ≤ 1
-        softplus_neg = np.log1p(np.exp(-np.abs(prediction))) + np.maximum(-prediction, 0)
+        # softplus(−z) = log(1 + e^{−z}) = log(1 + e^{−|z|}) + max(−z, 0): e^{…} ≤ 1 never overflows
+        exp_neg_abs = np.exp(-np.abs(prediction))
+        # log(1 + e) rather than log1p(e): SIMD-fast, and like torch; it only differs below e ≈ 1e-7,
+        # where the loss term itself is < 1e-7
+        softplus_neg = np.log(1 + exp_neg_abs) + np.maximum(-prediction, 0)
         pos_weight = _broadcast_weight("BCEWithLogitsLoss", "pos_weight", self.pos_weight, prediction)
         if pos_weight is None:
             log_weight = None
@@ -220,14 +227,14 @@ class BCEWithLogitsLoss(_Loss):
         weight = _broadcast_weight("BCEWithLogitsLoss", "weight", self.weight, prediction)
         if weight is not None:
             losses = losses * weight
-        self._cache = (prediction, target, log_weight, weight)
+        self._cache = (prediction, exp_neg_abs, target, log_weight, weight)
         return self._reduce(losses)
 
     def backward(self, grad_output=None) -> np.ndarray:
         self._check_called()
-        prediction, target, log_weight, weight = self._cache
+        prediction, exp_neg_abs, target, log_weight, weight = self._cache
         upstream = self._upstream(grad_output, prediction.dtype)
-        probability = sigmoid(prediction)
+        probability = sigmoid_from_exp(prediction, exp_neg_abs)  # reuses forward's e^{−|z|}
         if log_weight is None:
             grad = probability - target
         else:
@@ -255,7 +262,8 @@ def _class_layout(
         expected_shape = (prediction.shape[0],) + prediction.shape[2:]
         layout = f"{expected_shape}" if prediction.ndim > 2 else f"(N,) = ({prediction.shape[0]},)"
     num_classes = prediction.shape[0] if prediction.ndim == 1 else prediction.shape[1]
-    if not isinstance(target, np.ndarray) or not np.issubdtype(target.dtype, np.integer) or target.shape != expected_shape:
+    is_index_array = isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.integer)
+    if not is_index_array or target.shape != expected_shape:
         if isinstance(target, np.ndarray):
             got = f"a {target.dtype.name} array of shape {target.shape}"
             hint = (
@@ -278,7 +286,10 @@ def _class_layout(
         )
     if weight is not None and weight.shape != (num_classes,):
         raise ValueError(f"{name} expected weight of shape (C,) = ({num_classes},), got {weight.shape}")
-    scores = prediction.reshape(1, -1) if prediction.ndim == 1 else np.moveaxis(prediction, 1, -1).reshape(-1, num_classes)
+    if prediction.ndim == 1:
+        scores = prediction.reshape(1, -1)
+    else:  # classes last, every other axis flattened into samples
+        scores = np.moveaxis(prediction, 1, -1).reshape(-1, num_classes)
     return scores, target.reshape(-1), expected_shape
 
 
@@ -301,8 +312,9 @@ class NLLLoss(_Loss):
         self.ignore_index = int(ignore_index)
         self.label_smoothing = 0.0
 
-    def _log_probabilities(self, scores: np.ndarray) -> np.ndarray:
-        return scores
+    def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """(log-probabilities, probabilities or None); NLLLoss is given log-probabilities."""
+        return scores, None
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         name = type(self).__name__
@@ -315,16 +327,16 @@ class NLLLoss(_Loss):
         safe_labels = np.where(valid, labels, 0)  # ignored samples read class 0, then get weight 0
         class_weight = None if self.weight is None else self.weight.astype(dtype)
         sample_weight = valid.astype(dtype) if class_weight is None else class_weight[safe_labels] * valid
-        log_probs = self._log_probabilities(scores)
+        log_probs, probs = self._log_probabilities(scores)
         losses = -sample_weight * log_probs[rows, safe_labels]
         smoothing = self.label_smoothing
         if smoothing > 0:
-            weighted = log_probs if class_weight is None else log_probs * class_weight
-            smooth = -weighted.sum(axis=1) * valid
-            losses = (1 - smoothing) * losses + (smoothing / scores.shape[1]) * smooth
+            # Σ_c w_c logp[n, c] as a matrix-vector product: one pass, no (M, C) temporary
+            weighted_sum = log_probs.sum(axis=1) if class_weight is None else log_probs @ class_weight
+            losses = (1 - smoothing) * losses - (smoothing / scores.shape[1]) * (weighted_sum * valid)
         # torch's weighted mean: divide by the total weight of the non-ignored samples
         denominator = sample_weight.sum()
-        self._cache = (log_probs, safe_labels, valid, sample_weight, class_weight, denominator, prediction.shape)
+        self._cache = (log_probs, probs, safe_labels, valid, sample_weight, class_weight, denominator, prediction.shape)
         self._loss_shape = sample_shape
         if self.reduction == "none":
             return losses.reshape(sample_shape)
@@ -333,36 +345,43 @@ class NLLLoss(_Loss):
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, like torch
             return losses.sum() / denominator
 
-    def _grad_log_probs(self, grad_output) -> Tuple[np.ndarray, np.ndarray]:
-        """A = dL/dlogp as an (M, C) array, plus the cache's log-probabilities."""
-        log_probs, safe_labels, valid, sample_weight, class_weight, denominator, _ = self._cache
-        dtype = log_probs.dtype
+    def _coefficients(self, grad_output) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Per-sample factors of A = dL/dlogp, which is never built densely:
+
+        A[n, c] = −label[n]·[c = y_n] − smooth[n]·w_c,
+        label[n] = (1 − ε) w_{y_n} s_n,   smooth[n] = (ε/C) s_n   (None when ε = 0),
+        where s_n = dL/dℓ_n (1/denominator for 'mean') and 0 for ignored samples.
+        """
+        _, _, _, valid, sample_weight, _, denominator, _ = self._cache
+        dtype = sample_weight.dtype
         if self.reduction == "none":
             scale = self._upstream(grad_output, dtype).reshape(-1)
         else:
             scale = np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)
             if scale.size != 1:
-                raise ValueError(f"{type(self).__name__}.backward expected a scalar grad_output, got shape {scale.shape}")
+                raise ValueError(
+                    f"{type(self).__name__}.backward expected a scalar grad_output, got shape {scale.shape}"
+                )
             scale = scale.reshape(())
             if self.reduction == "mean":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     scale = scale / denominator
-            scale = np.full(log_probs.shape[0], scale, dtype=dtype)
+            scale = np.full(valid.shape[0], scale, dtype=dtype)
         # ignored samples get exactly 0 (not 0·∞ = nan when every target is ignored), like torch
         scale = np.where(valid, scale, 0).astype(dtype, copy=False)
         smoothing = self.label_smoothing
-        grad = np.zeros_like(log_probs)
-        if smoothing > 0:
-            per_class = np.ones(log_probs.shape[1], dtype) if class_weight is None else class_weight
-            grad -= (smoothing / log_probs.shape[1]) * (scale * valid)[:, None] * per_class
-        grad[np.arange(log_probs.shape[0]), safe_labels] -= (1 - smoothing) * sample_weight * scale
-        return grad, log_probs
+        label = (1 - smoothing) * sample_weight * scale
+        smooth = (smoothing / self._cache[0].shape[1]) * scale if smoothing > 0 else None
+        return label, smooth
 
     def backward(self, grad_output=None) -> np.ndarray:
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        grad, _ = self._grad_log_probs(grad_output)
-        return _restore_layout(grad, self._cache[-1])
+        log_probs, _, safe_labels, _, _, _, _, prediction_shape = self._cache
+        label, _ = self._coefficients(grad_output)  # NLLLoss has no label smoothing
+        grad = np.zeros_like(log_probs)
+        grad[np.arange(log_probs.shape[0]), safe_labels] = -label
+        return _restore_layout(grad, prediction_shape)
 
     def extra_repr(self) -> str:
         return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
@@ -389,16 +408,29 @@ class CrossEntropyLoss(NLLLoss):
             raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
 
-    def _log_probabilities(self, scores: np.ndarray) -> np.ndarray:
-        return log_softmax(scores, axis=1)  # max-shifted: logits of ±1000 stay finite
+    def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Max-shifted log-softmax (logits of ±1000 stay finite), keeping softmax for backward."""
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        total = probs.sum(axis=1, keepdims=True)
+        shifted -= np.log(total)  # now log-probabilities
+        probs /= total
+        return shifted, probs
 
     def backward(self, grad_output=None) -> np.ndarray:
         if self._cache is None:
             raise RuntimeError("CrossEntropyLoss.backward called before forward")
-        grad_log_probs, log_probs = self._grad_log_probs(grad_output)
+        _, probs, safe_labels, _, _, class_weight, _, prediction_shape = self._cache
+        label, smooth = self._coefficients(grad_output)
+        num_classes = probs.shape[1]
+        per_class = np.ones(num_classes, probs.dtype) if class_weight is None else class_weight
         # chain rule through log-softmax: dL/dz = A − softmax(z) Σ_c A_c
-        grad = grad_log_probs - np.exp(log_probs) * grad_log_probs.sum(axis=1, keepdims=True)
-        return _restore_layout(grad, self._cache[-1])
+        minus_sum_a = label if smooth is None else label + smooth * per_class.sum()
+        grad = probs * minus_sum_a[:, None]
+        if smooth is not None:
+            grad -= np.outer(smooth, per_class)
+        grad[np.arange(probs.shape[0]), safe_labels] -= label
+        return _restore_layout(grad, prediction_shape)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", label_smoothing={self.label_smoothing}"

@@ -54,6 +54,8 @@ import numpy as np
 from . import init
 from .module import Module, Parameter, check_dtype, expect_float
 
+__all__ = ["RNNCell", "LSTMCell", "RNN", "LSTM", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward"]
+
 
 # ---------------------------------------------------------------------------
 # One layer, one direction, time-major: the functional core
@@ -220,7 +222,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     cache = RecurrentCache(x, weight_ih, weight_hh, bias_ih is not None, reverse, hidden, workspace,
                            cell=cell, gates=gates, tanh_cell=tanh_cell)
     shift = 1 if reverse else -1
-    with np.errstate(over="ignore"):  # exp(large) = inf gives σ = 0 exactly, as it should
+    with np.errstate(over="ignore", under="ignore"):  # exp(±large) = inf or 0 gives σ = 0 or 1 exactly
         for t in cache.steps(length):
             now = t if reverse else t + 1
             before = now + shift
@@ -628,6 +630,14 @@ class _CellBase(Module):
     def _unbatch(self, array, batched):
         return array if batched else array[0]
 
+    def _batched_grad(self, name, grad, batched, batch):
+        """``grad`` as a (N, H) array of the cell's dtype, after checking it is shaped like the output."""
+        grad = np.asarray(grad, dtype=self.dtype)
+        expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if grad.shape != expected:
+            raise ValueError(f"{self._name}.backward expected {name} of shape {expected}, got {grad.shape}")
+        return grad if batched else grad[None]
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias_ih is not None else ", bias=False")
 
@@ -657,8 +667,8 @@ class RNNCell(_CellBase):
         if self._state is None:
             raise RuntimeError("RNNCell.backward called before forward")
         cache, batched, given = self._state
-        grad_h = np.asarray(grad_h, dtype=self.dtype)
-        grad_x, grad_h0, grads = rnn_backward(None, grad_h if batched else grad_h[None], cache)
+        grad_h = self._batched_grad("grad_h", grad_h, batched, cache.x.shape[1])
+        grad_x, grad_h0, grads = rnn_backward(None, grad_h, cache)
         self._accumulate(grads)
         return self._unbatch(grad_x[0], batched), (self._unbatch(grad_h0, batched) if given else None)
 
@@ -687,12 +697,8 @@ class LSTMCell(_CellBase):
         if self._state is None:
             raise RuntimeError("LSTMCell.backward called before forward")
         cache, batched, given = self._state
-        grads_in = []
-        for grad in (grad_h, grad_c):
-            if grad is not None:
-                grad = np.asarray(grad, dtype=self.dtype)
-                grad = grad if batched else grad[None]
-            grads_in.append(grad)
+        grads_in = [None if grad is None else self._batched_grad(name, grad, batched, cache.x.shape[1])
+                    for name, grad in (("grad_h", grad_h), ("grad_c", grad_c))]
         grad_x, grad_h0, grad_c0, grads = lstm_backward(None, *grads_in, cache)
         self._accumulate(grads)
         grad_hx = (self._unbatch(grad_h0, batched), self._unbatch(grad_c0, batched)) if given else None

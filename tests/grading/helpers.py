@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 
 # Small limits keep the suite fast; generous enough for a correct a01/a02 solution on a loaded machine.
-FAST = Limits(cell_timeout_s=8.0, call_timeout_s=4.0, total_timeout_s=90.0, startup_timeout_s=60.0,
+FAST = Limits(cell_timeout_s=5.0, call_timeout_s=3.0, total_timeout_s=90.0, startup_timeout_s=60.0,
               cpu_s=60, memory_bytes=2 * 1024**3, file_bytes=8 * 1024**2, processes=64)
 
 

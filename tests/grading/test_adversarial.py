@@ -349,10 +349,10 @@ def softmax(x, axis=-1):
 def test_output_flood_is_capped():
     source = '''
 import sys
-for _ in range(20000):
+for _ in range(4000):
     print("flood " * 200)
 def softmax(x, axis=-1):
-    sys.stdout.write("x" * 50_000_000)
+    sys.stdout.write("x" * 20_000_000)
     return x
 '''
     result = grade(build(replace={"q5": source}))
@@ -471,7 +471,7 @@ def test_integer_output_is_rejected():
     source = 'def relu(x):\n    return np.maximum(x, 0)\n\ndef relu_derivative(x):\n    return (x > 0).astype(int)'
     result = grade(build(replace={"q3": source}))
     assert "expected a float array" in messages(result, "q3")
-    assert question_score(result, "q3") == 1.0  # relu is right, relu_derivative is not
+    assert question_score(result, "q3") == pytest.approx(3 * 2 / 5)  # relu's 3 checks pass, relu_derivative's 2 fail
 
 
 def test_nan_from_naive_softmax_gets_the_stability_hint():
@@ -503,11 +503,14 @@ def softmax(x, axis=-1):
     except OSError:
         pass
     import importlib
-    module = importlib.import_module("course_lib.scratch.activations")
+    module = importlib.import_module("course" + "_lib.scratch.activations")  # dodges the static scan
     return module.softmax(x, axis)
 '''
     result = grade(build(replace={"q5": source}))
     assert_only_q5_lost(result, "ModuleNotFoundError")
+    static = "from course_lib.scratch.activations import softmax"
+    result = grade(build(replace={"q5": static}))
+    assert result.score == 0.0 and "imports course_lib" in messages(result, "q1")
 
 
 # ----------------------------------------------------------------------------- broken notebooks

@@ -229,7 +229,9 @@ def assert_parity(
     for param_name, expected in expected_params.items():
         assert_close(actual_params[param_name], expected, rtol, atol, what=f"{name} grad of '{param_name}'")
     if compare_buffers:
-        torch_buffers = {key: value for key, value in torch_module.named_buffers() if not key.endswith("num_batches_tracked")}
+        torch_buffers = {
+            key: value for key, value in torch_module.named_buffers() if not key.endswith("num_batches_tracked")
+        }
         scratch_buffers = dict(scratch_module.named_buffers())
         for key, value in torch_buffers.items():
             if key not in scratch_buffers:

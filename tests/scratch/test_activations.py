@@ -33,6 +33,8 @@ ELEMENTWISE = [
     (ReLU, torch.nn.ReLU, {}),
     (LeakyReLU, torch.nn.LeakyReLU, {}),
     (LeakyReLU, torch.nn.LeakyReLU, {"negative_slope": 0.2}),
+    (LeakyReLU, torch.nn.LeakyReLU, {"negative_slope": 1.5}),  # slopes outside [0, 1] take another code path
+    (LeakyReLU, torch.nn.LeakyReLU, {"negative_slope": -0.3}),
 ]
 
 

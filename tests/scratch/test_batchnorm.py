@@ -125,7 +125,8 @@ def test_eval_uses_running_stats():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"BatchNorm1d expected input of shape \(N, C=3\) or \(N, C=3, L\), got \(4, 5\)"):
+    expected = r"BatchNorm1d expected input of shape \(N, C=3\) or \(N, C=3, L\), got \(4, 5\)"
+    with pytest.raises(ValueError, match=expected):
         BatchNorm1d(3)(np.zeros((4, 5), np.float32))
     with pytest.raises(ValueError, match=r"BatchNorm2d expected input of shape \(N, C=3, H, W\), got \(3, 8, 8\)"):
         BatchNorm2d(3)(np.zeros((3, 8, 8), np.float32))

@@ -168,6 +168,17 @@ def test_requires_input_grad_false_skips_only_the_input_gradient():
     assert_close(layer.weight.grad, expected_weight_grad)
 
 
+def test_pointwise_kernel_never_overwrites_the_input():
+    """With a 1×1 kernel im2col could be a view of x; backward reuses the columns' memory, so it must not be."""
+    rng = np.random.default_rng(10)
+    layer = Conv2d(1, 2, 1, dtype=np.float64)
+    x = rng.standard_normal((3, 1, 4, 4))
+    x_before = x.copy()
+    torch_layer = torch.nn.Conv2d(1, 2, 1).double()
+    assert_parity(torch_layer, layer, x, rng.standard_normal((3, 2, 4, 4)))
+    np.testing.assert_array_equal(x, x_before)
+
+
 def test_default_init_is_torchs_distribution():
     """U(−1/√fan_in, 1/√fan_in) for weight and bias, fan_in = C/groups·kh·kw; torch's shapes."""
     layer = Conv2d(8, 6, (3, 5), groups=2)

@@ -57,6 +57,16 @@ def test_dense_backward_helper_equals_one_hot_product():
     assert_close(embedding_backward(indices, grad, 7), one_hot.T @ grad.reshape(-1, 3))
 
 
+def test_skewed_index_counts_match_one_hot_product():
+    """One very frequent index (like padding), a few medium ones and many singletons: every size bucket."""
+    rng = np.random.default_rng(1)
+    indices = np.concatenate([np.zeros(600, np.int64), rng.integers(1, 20, 300), np.arange(20, 120)])
+    indices = rng.permutation(indices).reshape(20, 50)
+    grad = rng.standard_normal((20, 50, 4))
+    one_hot = np.eye(120)[indices.reshape(-1)]
+    assert_close(embedding_backward(indices, grad, 120), one_hot.T @ grad.reshape(-1, 4), rtol=1e-10, atol=1e-10)
+
+
 def test_no_add_at_in_source():
     import inspect
 

@@ -103,7 +103,12 @@ def test_bce_with_logits_parity(shape, reduction, use_weight, use_pos_weight, se
 
 @pytest.mark.parametrize(
     "loss_fn",
-    [MSELoss(), L1Loss(reduction="sum"), BCEWithLogitsLoss(pos_weight=np.array([2.0, 0.5, 1.0])), BCELoss(reduction="none")],
+    [
+        MSELoss(),
+        L1Loss(reduction="sum"),
+        BCEWithLogitsLoss(pos_weight=np.array([2.0, 0.5, 1.0])),
+        BCELoss(reduction="none"),
+    ],
 )
 def test_elementwise_gradcheck(loss_fn):
     rng = np.random.default_rng(0)
@@ -167,7 +172,9 @@ def test_cross_entropy_parity(reduction, use_weight, with_ignored, ignore_index,
         reduction=reduction,
         label_smoothing=label_smoothing,
     )
-    loss_fn = CrossEntropyLoss(weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+    loss_fn = CrossEntropyLoss(
+        weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing
+    )
     if reduction == "mean" and not np.any(target != ignore_index):
         target.reshape(-1)[0] = 0 if ignore_index != 0 else 1 % logits.shape[1]  # nan case is tested separately
     grad = _grad_output(rng, reduction, target.shape)

@@ -460,3 +460,16 @@ def test_backward_checks_gradient_shapes():
         lstm.backward(np.zeros((5, 4, 3)))
     with pytest.raises(ValueError, match=r"grad_c_n shaped like c_n, \(1, 4, 3\), got \(4, 3\)"):
         lstm.backward(None, (None, np.zeros((4, 3))))
+    cell = LSTMCell(2, 3, dtype=np.float64)
+    cell(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"grad_c of shape \(4, 3\), got \(1, 3\)"):
+        cell.backward(None, np.zeros((1, 3)))
+
+
+def test_saturated_gates_stay_finite_and_match_torch():
+    """Huge pre-activations overflow exp(−a) to inf inside σ; the gates must still be exact 0/1, not NaN."""
+    torch_lstm = torch.nn.LSTM(2, 3).double()
+    lstm = LSTM(2, 3, dtype=np.float64)
+    x = np.array([[[1e4, -1e4]], [[-1e4, 1e4]], [[3e2, 5e2]]])
+    with np.errstate(all="raise"):
+        _assert_module_parity(torch_lstm, lstm, x, None, (np.ones((3, 1, 3)), (None, None)), (np.ones((3, 1, 3)),))

@@ -15,6 +15,13 @@ MODULES = [
     "a01_activations",
     "a02_losses",
     "a03_backprop",
+    "a04_optimisers",
+    "a05_regularisation",
+    "a06_convolution",
+    "a07_recurrent",
+    "a08_attention",
+    "a09_evaluation",
+    "a10_pytorch_training",
 ]
 
 

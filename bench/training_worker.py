@@ -1,0 +1,126 @@
+"""One timed training run in a fresh process: ``python -m bench.training_worker TASK SIDE [--quick]``.
+
+Prints one JSON line: seconds of the timed loop, and how far the process's resident memory
+rose above its level after set-up and one warm-up step (the peak is reset through
+``/proc/self/clear_refs`` and read back as ``VmHWM``), which measures NumPy and PyTorch
+alike — tracemalloc cannot see torch's allocator.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+BATCH = 64
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak_rss() -> int:
+    """Forget the peak reached during set-up (Linux ≥ 4.0) and return the current RSS."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    return _status_bytes("VmRSS")
+
+
+def _batches(n_examples: int, n_batches: int, seed: int = 0):
+    order = np.random.default_rng(seed).permutation(n_examples)
+    for index in range(n_batches):
+        start = (index * BATCH) % (n_examples - BATCH)
+        yield order[start:start + BATCH]
+
+
+def _data(task: str, quick: bool):
+    from course_lib.data import load_fashion_mnist, to_float_images
+
+    images, labels = load_fashion_mnist("train")
+    if quick:
+        images, labels = images[:2048], labels[:2048]
+    x = to_float_images(images)  # (N, 1, 28, 28) float32 in [0, 1]
+    if task == "mlp":
+        x = x.reshape(len(x), -1)
+    return np.ascontiguousarray(x), labels.astype(np.int64)
+
+
+def _numpy_step_fn(task: str):
+    from course_lib import scratch
+    from course_lib.scratch.models import CNN, MLP
+
+    scratch.init.manual_seed(0)
+    if task == "mlp":
+        model = MLP([784, 128, 10])
+        optimizer = scratch.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    else:
+        model = CNN()
+        optimizer = scratch.RMSprop(model.parameters(), lr=1e-3)
+    loss_fn = scratch.CrossEntropyLoss()
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        model.backward(loss_fn.backward())
+        optimizer.step()
+        return float(loss)
+
+    return step
+
+
+def _torch_step_fn(task: str):
+    import torch
+
+    from course_lib.pytorch.models import CNN, MLP
+
+    torch.manual_seed(0)
+    if task == "mlp":
+        model = MLP([784, 128, 10])
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    else:
+        model = CNN()
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task", choices=["mlp", "cnn"])
+    parser.add_argument("side", choices=["numpy", "torch"])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.side == "torch":
+        import os
+
+        import torch
+
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    x, y = _data(args.task, args.quick)
+    step = (_numpy_step_fn if args.side == "numpy" else _torch_step_fn)(args.task)
+    n_batches = (len(x) // BATCH) if args.task == "mlp" else (20 if args.quick else 200)
+    warm = next(_batches(len(x), 1, seed=99))
+    step(x[warm], y[warm])
+    baseline = _reset_peak_rss()
+    start = time.perf_counter()
+    losses = [step(x[index], y[index]) for index in _batches(len(x), n_batches)]
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_growth_bytes": _status_bytes("VmHWM") - baseline,
+                      "batches": n_batches, "first_loss": losses[0], "last_loss": losses[-1]}))
+
+
+if __name__ == "__main__":
+    main()

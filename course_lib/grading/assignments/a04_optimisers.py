@@ -1,0 +1,99 @@
+"""Assignment 4 — Optimisers (Chapter "Optimisation").
+
+One update step of SGD with momentum, RMSprop and Adam, exactly as ``torch.optim``
+(references: ``course_lib.scratch.optim``'s ``sgd_update``, ``rmsprop_update``,
+``adam_update``), and a step-decayed learning rate (``lr_scheduler.StepLR``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.scratch import optim as ref
+from course_lib.scratch.lr_scheduler import StepLR
+from course_lib.scratch.module import Parameter
+
+from ..spec import Assignment, Hint, Question
+from ._util import args, checks, randn
+
+
+def sgd_momentum_step(param, grad, velocity, lr, momentum):
+    param, velocity = param.copy(), velocity.copy()
+    ref.sgd_update(param, grad, {"momentum_buffer": velocity}, lr=lr, momentum=momentum)
+    return param, velocity
+
+
+def rmsprop_step(param, grad, square_avg, lr, alpha, eps):
+    param, square_avg = param.copy(), square_avg.copy()
+    ref.rmsprop_update(param, grad, {"step": 0, "square_avg": square_avg}, lr=lr, alpha=alpha, eps=eps)
+    return param, square_avg
+
+
+def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps):
+    param, m, v = param.copy(), m.copy(), v.copy()
+    ref.adam_update(param, grad, {"step": t - 1, "exp_avg": m, "exp_avg_sq": v}, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    return param, m, v
+
+
+def step_decay_lr(initial_lr, epoch, step_size, gamma):
+    optimizer = ref.SGD([Parameter(np.zeros(1))], lr=initial_lr)
+    scheduler = StepLR(optimizer, step_size=step_size, gamma=gamma)
+    for _ in range(epoch):
+        optimizer.step()
+        scheduler.step()
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def _state(rng, shape, positive=False, dtype=np.float64):
+    value = randn(rng, *shape, dtype=dtype)
+    return np.abs(value) if positive else value
+
+
+def _sgd(rng, shape=(3, 4), dtype=np.float64):
+    return args(_state(rng, shape, dtype=dtype), _state(rng, shape, dtype=dtype), _state(rng, shape, dtype=dtype),
+                float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.5, 0.99)))
+
+
+def _rms(rng, shape=(5,)):
+    return args(_state(rng, shape), _state(rng, shape), _state(rng, shape, positive=True),
+                float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.9, 0.999)), 1e-8)
+
+
+def _adam(rng, shape=(2, 3), t=None):
+    return args(_state(rng, shape), _state(rng, shape), _state(rng, shape), _state(rng, shape, positive=True),
+                int(t or rng.integers(1, 50)), float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
+
+
+BIAS = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 3,
+            "check the bias corrections: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ), and ε is added after the square root")
+EPS = Hint(lambda got, expected, a: isinstance(got, tuple), "ε goes outside the square root: θ − η g / (√v + ε)")
+OFF_BY_ONE = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got * a[3], expected),
+                  "the rate is multiplied by γ once every step_size epochs: γ^(epoch // step_size)")
+
+ASSIGNMENT = Assignment(
+    id="a04",
+    title="Optimisers",
+    chapter="Optimisation",
+    notebook="a04_optimisers.ipynb",
+    questions=[
+        Question("q1", "SGD with momentum", 2, ["sgd_momentum_step"], checks("sgd_momentum_step", sgd_momentum_step, [
+            ("one step on a (3, 4) parameter", lambda r: _sgd(r), False),
+            ("hidden", lambda r: _sgd(r, (7,)), True),
+            ("hidden", lambda r: _sgd(r, (2, 2, 3), np.float32), True, np.float32),
+        ])),
+        Question("q2", "RMSprop", 2, ["rmsprop_step"], checks("rmsprop_step", rmsprop_step, [
+            ("one step on a (5,) parameter", lambda r: _rms(r), False),
+            ("hidden", lambda r: _rms(r, (3, 3)), True),
+        ], hints=[EPS])),
+        Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
+            ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
+            ("step t = 10", lambda r: _adam(r, t=10), False),
+            ("hidden", lambda r: _adam(r, (4, 2)), True),
+            ("hidden", lambda r: _adam(r, (6,), t=1000), True),
+        ], hints=[BIAS])),
+        Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
+            ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
+            ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
+            ("hidden", lambda r: args(1.0, 9, 3, 0.1), True),
+        ], hints=[OFF_BY_ONE])),
+    ],
+)

@@ -1,0 +1,142 @@
+"""Assignment 5 — Regularisation (Chapter "Regularization").
+
+L1/L2 penalties and their gradients (``course_lib.scratch.regularization``'s convention:
+R₁ = λ Σ|w|, R₂ = (λ/2) Σ w²), and inverted dropout forward/backward
+(``course_lib.scratch.dropout.dropout_mask``).  Dropout is graded twice: exactly, with
+the uniform numbers given by the grader, and statistically, with the student's own
+random generator (so patching or reseeding a generator cannot help).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.scratch import regularization as ref
+from course_lib.scratch.dropout import dropout_mask
+from course_lib.scratch.module import Parameter
+
+from ..spec import Assignment, Check, Hint, Question, compare
+from ._util import args, checks, randn
+
+
+def _params(weights):
+    return [Parameter(w.copy()) for w in weights]
+
+
+def l1_penalty(weights, strength):
+    return ref.l1_penalty(_params(weights), strength)
+
+
+def l2_penalty(weights, strength):
+    return ref.l2_penalty(_params(weights), strength)
+
+
+def _penalty_grad(add):
+    def grad(weight, strength):
+        param = Parameter(weight.copy())
+        param.grad = np.zeros_like(weight)
+        add([param], strength)
+        return param.grad
+    return grad
+
+
+l1_penalty_grad = _penalty_grad(ref.add_l1_penalty_grad)
+l2_penalty_grad = _penalty_grad(ref.add_l2_penalty_grad)
+
+
+class _Given:
+    """A 'generator' that hands out the grader's uniform numbers, so dropout_mask is deterministic."""
+
+    def __init__(self, uniform):
+        self.uniform = uniform
+
+    def random(self, shape, dtype=np.float64):
+        return self.uniform.reshape(shape).astype(dtype)
+
+
+def dropout_forward(x, p, uniform):
+    mask = dropout_mask(x.shape, p, x.dtype, _Given(uniform))
+    return x * mask, mask
+
+
+def dropout_backward(grad_output, mask):
+    return grad_output * mask
+
+
+def _weights(rng, count=2):
+    return [randn(rng, *tuple(int(s) for s in rng.integers(1, 5, size=2))) for _ in range(count)]
+
+
+def _dropout_args(rng, shape, p, dtype=np.float64):
+    x = randn(rng, *shape, dtype=dtype)
+    uniform = rng.random(shape)
+    return args(x, p, uniform)
+
+
+def judge_random_dropout(value, call_args, call_kwargs, secret):
+    x, p = call_args
+    if not (isinstance(value, tuple) and len(value) == 2):
+        return False, "dropout should return the tuple (output, mask)"
+    out, mask = value
+    for name, array in (("the output", out), ("the mask", mask)):
+        ok, message = compare(array, x, path=name, values=False)
+        if not ok:
+            return False, message
+    scale = 1.0 / (1.0 - p)
+    if not np.all(np.isclose(mask, 0.0) | np.isclose(mask, scale)):
+        return False, f"every mask entry should be 0 or 1/(1 − p) = {scale:.4g} (inverted dropout)"
+    if not np.allclose(out, x * mask):
+        return False, "the output should be x * mask"
+    dropped = float(np.mean(np.isclose(mask, 0.0)))
+    # 20 000 draws: the fraction's standard deviation is below 0.004, so ±0.03 is > 7 sigma
+    if abs(dropped - p) > 0.03:
+        return False, f"{dropped:.1%} of the entries were dropped; with p = {p} about {p:.0%} should be"
+    return True, "correct"
+
+
+SCALE = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], np.ndarray)
+             and np.array_equal(got[1] != 0, expected[1] != 0),
+             "the mask keeps the right entries but must be scaled by 1/(1 − p) (inverted dropout)")
+KEEP = Hint(lambda got, expected, a: True, "keep an entry where uniform >= p (so it is kept with probability 1 − p)")
+HALF = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got, 2 * expected),
+            "the course's L2 penalty has a ½: (λ/2) Σ w², so that its gradient is exactly λw")
+
+ASSIGNMENT = Assignment(
+    id="a05",
+    title="Regularisation",
+    chapter="Regularization",
+    notebook="a05_regularisation.ipynb",
+    questions=[
+        Question("q1", "L1 penalty and its gradient", 2, ["l1_penalty", "l1_penalty_grad"],
+                 checks("l1_penalty", l1_penalty, [
+                     ("two weight matrices", lambda r: args([np.array([[1.0, -2.0]]), np.array([[0.5], [-0.5]])], 0.1), False),
+                     ("hidden", lambda r: args(_weights(r, 3), float(r.uniform(0, 1))), True),
+                 ]) + checks("l1_penalty_grad", l1_penalty_grad, [
+                     ("a (2, 2) weight with a zero", lambda r: args(np.array([[1.0, -2.0], [0.0, 3.0]]), 0.1), False),
+                     ("hidden", lambda r: args(randn(r, 3, 4), float(r.uniform(0, 1))), True),
+                 ])),
+        Question("q2", "L2 penalty and its gradient", 2, ["l2_penalty", "l2_penalty_grad"],
+                 checks("l2_penalty", l2_penalty, [
+                     ("two weight matrices", lambda r: args([np.array([[1.0, -2.0]]), np.array([[0.5], [-0.5]])], 0.1), False),
+                     ("hidden", lambda r: args(_weights(r, 3), float(r.uniform(0, 1))), True),
+                 ], hints=[HALF]) + checks("l2_penalty_grad", l2_penalty_grad, [
+                     ("a (2, 2) weight", lambda r: args(np.array([[1.0, -2.0], [0.0, 3.0]]), 0.1), False),
+                     ("hidden", lambda r: args(randn(r, 2, 5, dtype=np.float32), 0.01), True, np.float32),
+                 ])),
+        Question("q3", "Inverted dropout, forward", 3, ["dropout_forward", "dropout"],
+                 checks("dropout_forward", dropout_forward, [
+                     ("p = 0.5 on a (2, 4) array", lambda r: _dropout_args(r, (2, 4), 0.5), False),
+                     ("hidden", lambda r: _dropout_args(r, (3, 5), 0.2), True),
+                     ("hidden", lambda r: _dropout_args(r, (6,), 0.7, np.float32), True, np.float32),
+                 ], hints=[SCALE, KEEP]) + [
+                     Check("dropout: p = 0.3 with your own random numbers", "dropout",
+                           lambda r: args(randn(r, 200, 100), 0.3), None, judge=judge_random_dropout),
+                     Check("dropout: hidden test 1", "dropout",
+                           lambda r: args(randn(r, 100, 200), float(r.choice([0.1, 0.5, 0.8]))), None,
+                           hidden=True, judge=judge_random_dropout),
+                 ]),
+        Question("q4", "Inverted dropout, backward", 1, ["dropout_backward"], checks("dropout_backward", dropout_backward, [
+            ("a (2, 3) gradient", lambda r: args(randn(r, 2, 3), np.array([[2.0, 0, 2], [0, 2, 2]])), False),
+            ("hidden", lambda r: args(randn(r, 4, 4), (r.random((4, 4)) > 0.25) / 0.75), True),
+        ])),
+    ],
+)

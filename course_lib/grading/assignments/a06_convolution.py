@@ -1,0 +1,85 @@
+"""Assignment 6 — Convolution and pooling (Chapter "Convolutional networks").
+
+Forward and backward of a 2-D convolution with stride and padding and of max pooling,
+graded against ``course_lib.scratch.conv`` and ``course_lib.scratch.pooling``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.scratch import conv, pooling
+
+from ..spec import Assignment, Hint, Question
+from ._util import args, checks, randn
+
+
+def conv2d_forward(x, weight, bias, stride, padding):
+    return conv.conv2d_forward(x, weight, bias, stride=stride, padding=padding)
+
+
+def conv2d_backward(grad_output, x, weight, stride, padding):
+    return conv.conv2d_backward(grad_output, x, weight, stride=stride, padding=padding)
+
+
+def max_pool2d_forward(x, kernel_size, stride):
+    return pooling.max_pool2d_forward(x, kernel_size, stride)[0]
+
+
+def max_pool2d_backward(grad_output, x, kernel_size, stride):
+    _, argmax = pooling.max_pool2d_forward(x, kernel_size, stride)
+    return pooling.max_pool2d_backward(grad_output, argmax, x.shape, kernel_size, stride)
+
+
+def _out(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _conv(rng, n=2, c=3, h=6, w=5, o=4, k=3, stride=1, padding=0, dtype=np.float64, backward=False):
+    x = randn(rng, n, c, h, w, dtype=dtype)
+    weight = randn(rng, o, c, k, k, dtype=dtype, scale=0.5)
+    if backward:
+        grad = randn(rng, n, o, _out(h, k, stride, padding), _out(w, k, stride, padding), dtype=dtype)
+        return args(grad, x, weight, stride, padding)
+    return args(x, weight, randn(rng, o, dtype=dtype), stride, padding)
+
+
+def _pool(rng, n=2, c=2, h=6, w=6, k=2, stride=2, backward=False):
+    x = randn(rng, n, c, h, w)
+    if backward:
+        return args(randn(rng, n, c, (h - k) // stride + 1, (w - k) // stride + 1), x, k, stride)
+    return args(x, k, stride)
+
+
+FLIP = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape == expected.shape,
+            "deep-learning 'convolution' is cross-correlation: do not flip the kernel; check padding and stride offsets")
+OVERLAP = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and a[-1] < a[-2],
+               "windows overlap when stride < kernel_size: accumulate (+=) the gradients, do not overwrite them")
+
+ASSIGNMENT = Assignment(
+    id="a06",
+    title="Convolution and pooling",
+    chapter="Convolutional networks",
+    notebook="a06_convolution.ipynb",
+    questions=[
+        Question("q1", "Convolution, forward", 3, ["conv2d_forward"], checks("conv2d_forward", conv2d_forward, [
+            ("3×3 kernel, stride 1, no padding", lambda r: _conv(r), False),
+            ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1), False),
+            ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2), True),
+            ("hidden", lambda r: _conv(r, n=3, c=1, h=5, w=5, o=2, k=5, padding=1, dtype=np.float32), True, np.float32),
+        ], hints=[FLIP])),
+        Question("q2", "Convolution, backward", 4, ["conv2d_backward"], checks("conv2d_backward", conv2d_backward, [
+            ("3×3 kernel, stride 1, no padding", lambda r: _conv(r, backward=True), False),
+            ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1, backward=True), False),
+            ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2, backward=True), True),
+            ("hidden", lambda r: _conv(r, n=2, c=3, h=6, w=6, o=2, k=3, stride=1, padding=2, backward=True), True),
+        ])),
+        Question("q3", "Max pooling, forward", 1.5, ["max_pool2d_forward"], checks("max_pool2d_forward", max_pool2d_forward, [
+            ("2×2 windows, stride 2", lambda r: _pool(r), False),
+            ("hidden", lambda r: _pool(r, h=7, w=5, k=3, stride=1), True),
+        ])),
+        Question("q4", "Max pooling, backward", 1.5, ["max_pool2d_backward"], checks("max_pool2d_backward", max_pool2d_backward, [
+            ("2×2 windows, stride 2", lambda r: _pool(r, backward=True), False),
+            ("hidden", lambda r: _pool(r, h=7, w=6, k=3, stride=1, backward=True), True),
+        ], hints=[OVERLAP])),
+    ],
+)

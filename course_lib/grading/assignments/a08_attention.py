@@ -1,0 +1,93 @@
+"""Assignment 8 — Attention (Chapter "Attention and Transformers").
+
+Scaled dot-product attention with boolean masks (True = not allowed, as in
+``torch.nn.MultiheadAttention``), splitting and merging heads, a causal mask and the
+sinusoidal positional encoding; references from ``course_lib.scratch.attention`` and
+``course_lib.scratch.positional``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.scratch import attention as ref
+from course_lib.scratch.positional import sinusoidal_table
+
+from ..spec import Assignment, Hint, Question
+from ._util import args, checks, randn
+
+
+def attention(query, key, value, mask):
+    return ref.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+
+
+def _mha(embed_dim, num_heads, dtype):
+    return ref.MultiheadAttention(embed_dim, num_heads, batch_first=True, dtype=dtype)
+
+
+def split_heads(x, num_heads):
+    return np.ascontiguousarray(_mha(x.shape[-1], num_heads, x.dtype)._to_heads(x, seq_first=False))
+
+
+def merge_heads(x):
+    n, heads, length, head_dim = x.shape
+    out = np.empty((n, length, heads * head_dim), dtype=x.dtype)
+    _mha(heads * head_dim, heads, x.dtype)._heads_into(out, x, seq_first=False)
+    return out
+
+
+def causal_mask(size):
+    return np.isneginf(ref.generate_square_subsequent_mask(size, dtype=np.float64))
+
+
+def positional_encoding(max_len, d_model):
+    return sinusoidal_table(max_len, d_model, dtype=np.float64)
+
+
+def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.float64):
+    query = randn(rng, *lead, length, d_k, dtype=dtype)
+    key = randn(rng, *lead, source, d_k, dtype=dtype)
+    value = randn(rng, *lead, source, d_v, dtype=dtype)
+    if mask == "causal":
+        mask = np.triu(np.ones((length, source), bool), k=1)
+    elif mask == "padding":
+        keep = rng.integers(1, source + 1, size=lead[0] if lead else 1)
+        mask = (np.arange(source)[None, :] >= keep[:, None])[:, None, :]  # (N, 1, S): per-sequence padding
+        mask = mask if lead else mask[0]
+    return args(query, key, value, mask)
+
+
+SCALE = Hint(lambda got, expected, a: True, "divide the scores by √d_k (the size of the last axis of query)")
+MASK = Hint(lambda got, expected, a: a[3] is not None,
+            "True in the mask means 'not allowed': set those scores to −∞ before the softmax")
+
+ASSIGNMENT = Assignment(
+    id="a08",
+    title="Attention",
+    chapter="Attention and Transformers",
+    notebook="a08_attention.ipynb",
+    questions=[
+        Question("q1", "Scaled dot-product attention", 4, ["attention"], checks("attention", attention, [
+            ("4 queries, 5 keys, no mask", lambda r: _qkv(r), False),
+            ("a causal mask", lambda r: _qkv(r, length=4, source=4, mask="causal"), False),
+            ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
+            ("hidden", lambda r: _qkv(r, lead=(3,), length=2, source=6, mask="padding"), True),
+            ("hidden", lambda r: _qkv(r, length=5, source=5, mask="causal", dtype=np.float32), True, np.float32),
+        ], hints=[MASK, SCALE])),
+        Question("q2", "Splitting and merging heads", 2, ["split_heads", "merge_heads"],
+                 checks("split_heads", split_heads, [
+                     ("(2, 3, 8) into 2 heads", lambda r: args(randn(r, 2, 3, 8), 2), False),
+                     ("hidden", lambda r: args(randn(r, 1, 5, 12), 4), True),
+                 ]) + checks("merge_heads", merge_heads, [
+                     ("(2, 2, 3, 4) back to (2, 3, 8)", lambda r: args(randn(r, 2, 2, 3, 4)), False),
+                     ("hidden", lambda r: args(randn(r, 3, 4, 2, 3)), True),
+                 ])),
+        Question("q3", "A causal mask", 1, ["causal_mask"], checks("causal_mask", causal_mask, [
+            ("size 4", lambda r: args(4), False),
+            ("hidden", lambda r: args(int(r.integers(5, 12))), True),
+        ])),
+        Question("q4", "Sinusoidal positional encoding", 2, ["positional_encoding"], checks("positional_encoding", positional_encoding, [
+            ("10 positions, d_model 6", lambda r: args(10, 6), False),
+            ("hidden", lambda r: args(int(r.integers(20, 60)), int(2 * r.integers(4, 16))), True),
+        ])),
+    ],
+)

@@ -1,0 +1,87 @@
+"""Assignment 10 — A PyTorch training loop (Chapter "Training neural networks in PyTorch").
+
+q1 checks one hand-written SGD step in PyTorch against the from-scratch side
+(``course_lib.scratch`` Linear + CrossEntropyLoss): the two halves of the course agree.
+q2 trains on a Fashion-MNIST subset (``course_lib.data.load_fashion_mnist``) within a
+time budget: the grader sends the training images with their labels and the *test
+images only*; the test labels never leave the grader, which measures the accuracy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_lib.data import load_fashion_mnist
+from course_lib.scratch import Linear
+from course_lib.scratch.losses import CrossEntropyLoss
+
+from ..spec import Assignment, Check, Question, compare
+from ._util import args, checks, randn
+
+TARGET_ACCURACY = 0.80
+TIME_BUDGET_S = 120.0
+
+
+def torch_sgd_step(weight, bias, x, y, lr):
+    layer = Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
+    layer.load_state_dict({"weight": weight.copy(), "bias": bias.copy()})
+    loss_fn = CrossEntropyLoss()
+    loss_fn(layer(x), y)
+    layer.backward(loss_fn.backward())
+    return weight - lr * layer.weight.grad, bias - lr * layer.bias.grad
+
+
+def _step_args(rng, n=8, features=5, classes=3):
+    return args(randn(rng, classes, features, dtype=np.float32, scale=0.5), randn(rng, classes, dtype=np.float32, scale=0.1),
+                randn(rng, n, features, dtype=np.float32), rng.integers(0, classes, size=n).astype(np.int64),
+                float(rng.uniform(0.05, 0.5)))
+
+
+_CACHE = {}
+
+
+def _fashion(split):
+    if split not in _CACHE:
+        _CACHE[split] = load_fashion_mnist(split)
+    return _CACHE[split]
+
+
+def _subset(rng, n_train, n_test):
+    x_train, y_train = _fashion("train")
+    x_test, y_test = _fashion("test")
+    train = rng.choice(len(x_train), size=n_train, replace=False)
+    test = rng.choice(len(x_test), size=n_test, replace=False)
+    call = args(x_train[train], y_train[train].astype(np.int64), x_test[test], seed=int(rng.integers(0, 2**31)))
+    return (*call, y_test[test].astype(np.int64))
+
+
+def judge_predictions(value, call_args, call_kwargs, labels):
+    ok, message = compare(value, labels, path="the predictions", values=False)
+    if not ok:
+        return False, message
+    accuracy = float(np.mean(value == labels))
+    if accuracy < TARGET_ACCURACY:
+        return False, (f"test accuracy {accuracy:.1%}; the target is {TARGET_ACCURACY:.0%} "
+                       "(train for more epochs, normalise the pixels to [0, 1], or use a wider network)")
+    return True, f"test accuracy {accuracy:.1%}"
+
+
+ASSIGNMENT = Assignment(
+    id="a10",
+    title="A PyTorch training loop",
+    chapter="Training neural networks in PyTorch",
+    notebook="a10_pytorch_training.ipynb",
+    call_timeout_s=TIME_BUDGET_S,
+    memory_bytes=12 * 1024**3,  # torch reserves a lot of address space
+    questions=[
+        Question("q1", "One SGD step with autograd", 3, ["torch_sgd_step"], checks("torch_sgd_step", torch_sgd_step, [
+            ("8 samples, 5 features, 3 classes", lambda r: _step_args(r), False, np.float32),
+            ("hidden", lambda r: _step_args(r, n=16, features=7, classes=4), True, np.float32),
+        ]), forbid=("sklearn", "tensorflow", "jax")),
+        Question("q2", f"Fashion-MNIST to {TARGET_ACCURACY:.0%} within {TIME_BUDGET_S:.0f} s", 7, ["train_and_predict"], [
+            Check("train_and_predict: 3000 training images, 500 test images", "train_and_predict",
+                  lambda r: _subset(r, 3000, 500), None, judge=judge_predictions, timeout_s=TIME_BUDGET_S),
+            Check("train_and_predict: hidden test 1", "train_and_predict",
+                  lambda r: _subset(r, 6000, 1000), None, hidden=True, judge=judge_predictions, timeout_s=TIME_BUDGET_S),
+        ], forbid=("sklearn", "tensorflow", "jax")),
+    ],
+)

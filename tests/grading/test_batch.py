@@ -1,0 +1,142 @@
+"""Grading a class: folders and zips, hostile archives, resumability, transactions and exports."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import stat
+import zipfile
+
+import pytest
+
+from course_lib.grading import batch
+from course_lib.grading.batch import collect, grade_batch, open_gradebook, record
+from course_lib.grading.cli import main
+from course_lib.grading.runner import unreadable_result
+from course_lib.grading import assignments
+
+from .helpers import FAST, build
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def fast_limits(monkeypatch):
+    """Batch workers grade with the suite's small limits (they call grade_notebook without limits)."""
+    original = batch.grade_notebook
+
+    def fast(data, assignment, hide=()):
+        return original(data, assignment, limits=FAST, hide=hide)
+
+    monkeypatch.setattr(batch, "grade_notebook", fast)
+
+
+def _zip(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data, mode in entries:
+            info = zipfile.ZipInfo(name)
+            if mode is not None:
+                info.external_attr = mode << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def test_collect_refuses_unsafe_zip_entries_and_symlinks(tmp_path):
+    good, template = build(), build(template=True)
+    target = tmp_path / "outside.ipynb"
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([
+        ("alice/a01.ipynb", good, None),
+        ("bob/a01.ipynb", template, None),
+        ("bob/copy.ipynb", template, None),                      # two notebooks for one student
+        ("../escape.ipynb", good, None),                          # path escape
+        ("/abs/path.ipynb", good, None),                          # absolute path
+        ("carol/link.ipynb", "/etc/passwd", stat.S_IFLNK | 0o777),  # a symlink entry
+        ("dave.zip", _zip([("x/../../evil.ipynb", good, None)]), None),  # a nested student zip that escapes
+    ]))
+    submissions = {s.student: s for s in collect(class_zip)}
+    assert submissions["alice"].data == good
+    assert "exactly one notebook, found 2" in submissions["bob"].problem
+    assert "symbolic links" in submissions["carol"].problem
+    assert "escapes" in submissions["dave"].problem
+    archive_problems = [s.problem for s in collect(class_zip) if s.student == "(archive)"]
+    assert sum("escapes the archive" in p for p in archive_problems) == 2
+    assert not target.exists() and not (tmp_path.parent / "escape.ipynb").exists()
+
+    folder = tmp_path / "subs"
+    (folder / "erin").mkdir(parents=True)
+    (folder / "erin" / "a01.ipynb").write_bytes(good)
+    (folder / "frank.ipynb").symlink_to("/etc/passwd")
+    (folder / "gina").mkdir()
+    (folder / "gina" / "a01.ipynb").symlink_to(tmp_path / "class.zip")
+    found = {s.student: s for s in collect(folder)}
+    assert found["erin"].data == good
+    assert "symbolic links" in found["frank"].problem and "symbolic links" in found["gina"].problem
+
+
+def test_batch_grades_a_class_resumes_and_exports(tmp_path):
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    (class_dir / "alice.ipynb").write_bytes(build())
+    (class_dir / "bob.ipynb").write_bytes(build(template=True))
+    (class_dir / "carl.ipynb").write_bytes(b"{ not json")
+    (class_dir / "dina.ipynb").write_bytes(build(replace={"q5": "import os\ndef softmax(x, axis=-1):\n    os._exit(1)"}))
+    two = class_dir / "erik.zip"
+    two.write_bytes(_zip([("a.ipynb", build(), None), ("b.ipynb", build(), None)]))
+    db, grades = tmp_path / "book" / "gradebook.sqlite", tmp_path / "grades.csv"
+
+    summary = grade_batch(class_dir, "a01", db, grades, workers=2, log=lambda *_: None)
+    assert summary["graded"] == 5 and summary["skipped"] == 0
+    with open(grades) as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert float(rows["alice"]["score"]) == 10.0
+    assert float(rows["bob"]["score"]) == 0.0
+    assert float(rows["carl"]["score"]) == 0.0 and "not a valid notebook" in rows["carl"]["error"]
+    assert float(rows["dina"]["score"]) == 7.0 and float(rows["dina"]["q5"]) == 0.0
+    assert float(rows["erik"]["score"]) == 0.0 and "found 2" in rows["erik"]["error"]
+    assert oct(os.stat(db).st_mode & 0o777) == "0o600"
+
+    # rerun: nothing changed, nothing regraded
+    again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None)
+    assert again["graded"] == 0 and again["skipped"] == 5
+    # bob resubmits a solution: only bob is regraded, and the export shows his latest grade
+    (class_dir / "bob.ipynb").write_bytes(build())
+    third = grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None)
+    assert third["graded"] == 1 and third["skipped"] == 4
+
+    connection = sqlite3.connect(db)
+    (versions,) = connection.execute("SELECT COUNT(*) FROM submissions WHERE student='bob'").fetchone()
+    assert versions == 2
+    columns = [r[1] for r in connection.execute("PRAGMA table_info(submissions)")]
+    for needed in ("content_hash", "seed", "grader_version", "wall_s", "kernel_s", "peak_rss_kb", "results_json"):
+        assert needed in columns
+    (feedback,) = connection.execute(
+        "SELECT feedback FROM questions q JOIN submissions s ON s.id = q.submission_id "
+        "WHERE s.student='dina' AND q.question='q5'").fetchone()
+    assert "stopped the kernel" in feedback
+    connection.close()
+
+    results_dir, export_csv = tmp_path / "results", tmp_path / "export.csv"
+    assert main(["gradebook", "export", "--db", str(db), "--csv", str(export_csv), "--results", str(results_dir)]) == 0
+    with open(export_csv) as handle:
+        exported = {row["student"]: row for row in csv.DictReader(handle)}
+    assert float(exported["bob"]["score"]) == 10.0
+    results = json.loads((results_dir / "a01" / "alice" / "results.json").read_text())
+    assert results["score"] == 10.0 and {"name", "score", "max_score", "status", "output", "visibility"} <= set(results["tests"][0])
+
+
+def test_a_failed_write_leaves_no_partial_submission(tmp_path):
+    connection = open_gradebook(tmp_path / "book.sqlite")
+    assignment = assignments.get("a01")
+    result = unreadable_result(assignment, "broken")
+    submission = batch.Submission("zoe", "zoe.ipynb", None, "broken")
+    result.questions["q1"]["score"] = None  # violates NOT NULL in the questions table, mid-transaction
+    with pytest.raises(sqlite3.IntegrityError):
+        record(connection, submission, result, "hash")
+    assert connection.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
+    result.questions["q1"]["score"] = 0.0
+    record(connection, submission, result, "hash")
+    assert connection.execute("SELECT COUNT(*) FROM questions").fetchone()[0] == len(assignment.questions)

@@ -1,0 +1,79 @@
+"""What crosses back from the kernel is parsed as data only, and compared strictly."""
+import base64
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from course_lib.grading.spec import compare
+from course_lib.grading.wire import Foreign, WireError, decode_result, encode
+
+
+def _ok(tree):
+    return json.dumps({"status": "ok", "value": tree, "mutated": []})
+
+
+def _npy(array, allow_pickle=False):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_round_trip_of_plain_values():
+    value = (np.arange(6.0).reshape(2, 3), 1.5, 3, True, None, [np.float32(2.0)], {"a": np.int64(4)})
+    decoded = decode_result(_ok(encode(value)))["value"]
+    assert isinstance(decoded, tuple) and np.array_equal(decoded[0], value[0])
+    assert decoded[1:5] == (1.5, 3, True, None)
+    assert decoded[5][0].dtype == np.float32 and decoded[6]["a"] == 4
+
+
+@pytest.mark.parametrize("payload", [
+    None, 42, "", "not json", "[]", '{"status": "great"}', _ok({"t": "nd", "npy": "%%%"}),
+    _ok({"t": "nd", "npy": base64.b64encode(pickle.dumps([1, 2])).decode()}),
+    _ok({"t": "nd", "npy": _npy(np.array([object()], dtype=object), allow_pickle=True)}),
+    _ok({"t": "nd", "npy": _npy(np.array(["a", "b"]))}),
+    _ok({"t": "nd", "npy": _npy(np.zeros(2, dtype=[("a", "f8")]))}),
+    _ok({"t": "i", "v": "1" * 500}), _ok({"t": "f", "v": 1.0}), _ok({"t": "zz"}), _ok({"t": "li", "v": "x"}),
+    _ok(json.loads("[" * 1 + "]")), "[" * 100000 + "]" * 100000,
+])
+def test_malformed_or_hostile_payloads_are_rejected(payload):
+    with pytest.raises(WireError):
+        decode_result(payload)
+
+
+def test_deep_nesting_is_rejected():
+    tree = {"t": "v", "v": None}
+    for _ in range(50):
+        tree = {"t": "li", "v": [tree]}
+    with pytest.raises(WireError):
+        decode_result(_ok(tree))
+
+
+def test_foreign_objects_only_carry_their_type_name():
+    decoded = decode_result(_ok({"t": "other", "type": "__main__.AlwaysEqual"}))["value"]
+    assert decoded == Foreign("__main__.AlwaysEqual")
+    ok, message = compare(decoded, np.zeros(3))
+    assert not ok and "AlwaysEqual" in message
+
+
+@pytest.mark.parametrize("student, fragment", [
+    (np.zeros((3, 1)), "expected shape (3,)"),
+    (np.zeros(3, dtype=np.float32), "keep the input's precision"),
+    (np.zeros(3, dtype=np.int64), "expected a float array"),
+    (np.array([0.0, np.nan, 0.0]), "nan"),
+    ([0.0, 0.0, 0.0], "should be a float64 array"),
+    (np.ones(3), "differs from the expected values"),
+])
+def test_compare_checks_type_shape_dtype_finiteness_then_values(student, fragment):
+    ok, message = compare(student, np.zeros(3))
+    assert not ok and fragment in message
+
+
+def test_compare_scalars_and_tuples():
+    assert compare(np.float64(1.0), 1.0)[0] and compare(1.0, np.float64(1.0))[0]
+    assert not compare(np.array([1.0]), np.float64(1.0))[0]
+    assert not compare(True, 1)[0] and not compare(1.0, 1)[0]
+    assert not compare([1.0], (1.0,))[0]
+    assert compare((np.ones(2), 2.0), (np.ones(2), 2.0))[0]
