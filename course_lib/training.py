@@ -94,7 +94,8 @@ class History:
     """What ``fit`` records, one entry per epoch.
 
     ``train['loss']``, ``train['accuracy']`` …, ``val[...]`` (empty without validation data),
-    ``epoch_time`` (seconds), ``best_epoch`` (1-based, when early stopping or a checkpoint
+    ``epoch_time`` (seconds), ``lr`` (the first parameter group's learning rate during each
+    epoch), ``best_epoch`` (1-based, when early stopping or a checkpoint
     monitored something) and ``stopped_epoch`` (the epoch after which early stopping ended
     training, else None).  Keras-style keys work too: ``history['loss']``, ``history['val_accuracy']``.
     """
@@ -103,6 +104,7 @@ class History:
         self.train: Dict[str, List[float]] = {}
         self.val: Dict[str, List[float]] = {}
         self.epoch_time: List[float] = []
+        self.lr: List[float] = []
         self.best_epoch: Optional[int] = None
         self.stopped_epoch: Optional[int] = None
 
@@ -138,7 +140,7 @@ class History:
 
     def to_dict(self) -> Dict[str, Any]:
         return {"train": copy.deepcopy(self.train), "val": copy.deepcopy(self.val),
-                "epoch_time": list(self.epoch_time), "best_epoch": self.best_epoch,
+                "epoch_time": list(self.epoch_time), "lr": list(self.lr), "best_epoch": self.best_epoch,
                 "stopped_epoch": self.stopped_epoch}
 
     def plot(self, metrics: Optional[Sequence[str]] = None, **kwargs):
@@ -479,11 +481,15 @@ class _EpochAccumulator:
 
 # --- monitors -------------------------------------------------------------------------------------
 class _Monitor:
-    def __init__(self, what: str, monitor: Optional[str], mode: str, has_val: bool, min_delta: float = 0.0):
+    def __init__(self, what: str, monitor: Optional[str], mode: str, has_val: bool, recorded: Sequence[str],
+                 min_delta: float = 0.0):
         monitor = monitor or ("val_loss" if has_val else "loss")
         if monitor.startswith("val_") and not has_val:
             raise ValueError(f"{what} monitors '{monitor}' but fit got no val_data; pass val_data or "
                              f"monitor='{monitor[4:]}'")
+        known = list(recorded) + ([f"val_{name}" for name in recorded] if has_val else [])
+        if monitor not in known:
+            raise ValueError(f"{what} cannot monitor '{monitor}': fit records {known}")
         if mode == "auto":
             mode = "min" if "loss" in monitor else "max"
         if mode not in ("min", "max"):
@@ -605,6 +611,11 @@ def _check_pairing(model, loss_fn, optimizer) -> None:
                             "CrossEntropyLoss()")
 
 
+def _current_lr(optimizer) -> float:
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else float("nan")
+
+
 def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Generator]:
     if seed is None:
         return np.random.default_rng()
@@ -627,7 +638,8 @@ def _progress_bar(progress: bool, total: Optional[int], epochs: int):
 
 def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int = 64, val_data=None,
         metrics: Optional[Sequence[MetricSpec]] = ("accuracy",), early_stopping=None, checkpoint=None,
-        seed: Optional[int] = 0, device: str = "auto", progress: bool = True, shuffle: bool = True) -> History:
+        seed: Optional[int] = 0, device: str = "auto", progress: bool = True, shuffle: bool = True,
+        scheduler=None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - ``train_data`` / ``val_data``: ``(x, y)`` NumPy arrays or torch tensors, or a DataLoader
@@ -645,6 +657,9 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` (torch models; scratch models use the CPU).
     - ``progress``: a ``tqdm.auto`` bar over all batches, showing the running loss.
     - ``shuffle``: reshuffle the training set every epoch.
+    - ``scheduler``: a learning-rate scheduler (torch's or ``course_lib.scratch.lr_scheduler``'s)
+      stepped once after every epoch; ``ReduceLROnPlateau`` is given the epoch's ``val_loss``
+      (``loss`` without validation data).
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)
@@ -659,13 +674,14 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     stopping = _as_config(early_stopping, EarlyStopping, "early_stopping")
     saving = _as_config(checkpoint, Checkpoint, "checkpoint")
     has_val = val_batches is not None
-    stop_monitor = (_Monitor("early_stopping", stopping.monitor, stopping.mode, has_val, stopping.min_delta)
-                    if stopping else None)
+    recorded = ["loss", *metric_fns]
+    stop_monitor = (_Monitor("early_stopping", stopping.monitor, stopping.mode, has_val, recorded,
+                             stopping.min_delta) if stopping else None)
     if stopping and stopping.patience < 1:
         raise ValueError(f"early_stopping patience must be >= 1, got {stopping.patience}")
     if saving and saving.save not in ("best", "every"):
         raise ValueError(f"checkpoint save must be 'best' or 'every', got {saving.save!r}")
-    save_monitor = _Monitor("checkpoint", saving.monitor, saving.mode, has_val) if saving else None
+    save_monitor = _Monitor("checkpoint", saving.monitor, saving.mode, has_val, recorded) if saving else None
 
     rng = _seed_everything_for(model, seed)
     history = History()
@@ -694,6 +710,12 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
             if val_batches is not None:
                 logs.update(_evaluate_batches(backend, val_batches, loss_fn, metric_fns, threshold, "val_"))
             history._append(logs, time.perf_counter() - started)
+            history.lr.append(_current_lr(optimizer))
+            if scheduler is not None:
+                if type(scheduler).__name__ == "ReduceLROnPlateau":
+                    scheduler.step(logs["val_loss" if has_val else "loss"])
+                else:
+                    scheduler.step()
             if bar is not None:
                 bar.set_postfix({key: f"{value:.4f}" for key, value in logs.items()}, refresh=True)
 

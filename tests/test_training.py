@@ -227,6 +227,12 @@ def test_dataloader_gives_the_same_result_as_unshuffled_arrays():
     from_loader = torch_fit(torch_mlp(), loader, val_data=loader)
     from_arrays = torch_fit(torch_mlp(), (x, y), val_data=(x, y), shuffle=False)
     assert from_loader.train == from_arrays.train and from_loader.val == from_arrays.val
+    # a scratch model takes the same loader (its tensors become NumPy arrays)
+    scratch_model = scratch_twin(torch_mlp())
+    scratch = fit(scratch_model, loader, val_data=loader, loss_fn=ScratchCrossEntropy(), epochs=3,
+                  optimizer=ScratchSGD(scratch_model.parameters(), lr=0.1, momentum=0.9), **QUIET)
+    np.testing.assert_allclose(scratch.train["loss"], from_loader.train["loss"], rtol=1e-10)
+    np.testing.assert_allclose(scratch.val["loss"], from_loader.val["loss"], rtol=1e-10)
 
 
 def test_inputs_are_cast_to_the_model_dtype():
@@ -314,6 +320,8 @@ def test_clear_errors_for_bad_inputs():
         fit(model, (x, y), metrics=("auc",), **call)
     with pytest.raises(ValueError, match="no val_data"):
         fit(model, (x, y), early_stopping=EarlyStopping(monitor="val_loss"), **call)
+    with pytest.raises(ValueError, match="cannot monitor 'val_acc'"):
+        fit(model, (x, y), val_data=(x, y), checkpoint=Checkpoint("unused.pt", monitor="val_acc"), **call)
     with pytest.raises(ValueError, match="does not hold this model's parameters"):
         fit(model, (x, y), **{**call, "optimizer": torch.optim.SGD(torch_mlp().parameters(), lr=0.1)})
     scratch_model = scratch_twin(model)
@@ -336,3 +344,20 @@ def test_a_one_shot_generator_is_a_clear_error_in_the_second_epoch():
     batches = ((torch.as_tensor(x[i:i + 16]), torch.as_tensor(y[i:i + 16])) for i in range(0, 32, 16))
     with pytest.raises(ValueError, match="iterated only once"):
         torch_fit(torch_mlp(), batches, epochs=2)
+
+
+def test_scheduler_is_stepped_once_per_epoch_on_both_sides():
+    from course_lib.scratch.lr_scheduler import StepLR as ScratchStepLR
+
+    x, y = blobs(48)
+    torch_model = torch_mlp()
+    scratch_model = scratch_twin(torch_model)
+    torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.2)
+    scratch_optimizer = ScratchSGD(scratch_model.parameters(), lr=0.2)
+    common = dict(epochs=4, batch_size=16, **QUIET)
+    torch_history = fit(torch_model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(), optimizer=torch_optimizer,
+                        scheduler=torch.optim.lr_scheduler.StepLR(torch_optimizer, step_size=2, gamma=0.5), **common)
+    scratch_history = fit(scratch_model, (x, y), loss_fn=ScratchCrossEntropy(), optimizer=scratch_optimizer,
+                          scheduler=ScratchStepLR(scratch_optimizer, step_size=2, gamma=0.5), **common)
+    assert torch_history.lr == scratch_history.lr == pytest.approx([0.2, 0.2, 0.1, 0.1])
+    np.testing.assert_allclose(scratch_history.train["loss"], torch_history.train["loss"], rtol=1e-10)

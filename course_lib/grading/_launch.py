@@ -144,6 +144,11 @@ def main():
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             _hide(config["hide"], config["keep"], status)
+            # the work folder becomes a size-capped tmpfs: no filling the host's disk
+            owner = config.get("sandbox_uid") if real_uid == 0 and config.get("sandbox_uid") else 0
+            _mount("tmpfs", config["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"size={int(config.get('workdir_bytes', 256 * 1024 * 1024))},mode=700,uid={owner},gid={owner}")
+            status["workdir_tmpfs"] = True
         except OSError as error:
             status["errors"].append(str(error))
 

@@ -263,7 +263,7 @@ class _Session:
 
     def call(self, prepared: _Prepared, timeout: float) -> Tuple[str, Any]:
         """Call the student's function.  Returns (kind, payload): ok/error/missing/timeout/died/unreadable."""
-        code = call_code(prepared.check.function, prepared.args, prepared.kwargs)
+        code = call_code(prepared.check.function, prepared.args, prepared.kwargs, spill=self.sandbox.spill)
         result = self._run(code, timeout)
         if result.status in ("timeout", "died"):
             return result.status, None
@@ -282,7 +282,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else int(seed)
     limits = limits or Limits(cell_timeout_s=assignment.cell_timeout_s, call_timeout_s=assignment.call_timeout_s,
-                              memory_bytes=assignment.memory_bytes)
+                              total_timeout_s=assignment.total_timeout_s, memory_bytes=assignment.memory_bytes)
     notes: List[str] = []
     prepared = _prepare(assignment, seed)
     prepare_seconds = time.monotonic() - started

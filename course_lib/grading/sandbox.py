@@ -48,6 +48,7 @@ class Limits:
     file_bytes: int = 64 * 1024**2  # largest file the kernel may write (RLIMIT_FSIZE)
     open_files: int = 256
     processes: int = 64  # RLIMIT_NPROC: threads count too
+    workdir_bytes: int = 256 * 1024**2  # the work folder is a tmpfs of this size
 
 
 @dataclass
@@ -121,6 +122,9 @@ class Sandbox:
             sandbox_uid = 3_000_000 + secrets.randbelow(1_000_000)  # owns nothing else on the machine
             self.sandbox_uid = sandbox_uid
             os.chown(workdir, sandbox_uid, sandbox_uid)
+        # inputs too large to send inside code: written here by the grader, read-only for the kernel
+        self.inbox = os.path.join(self.root, "inbox")
+        os.mkdir(self.inbox, 0o755)
         sockets = os.path.join(self.root, "sock")
         os.mkdir(sockets, 0o777)
         if sandbox_uid is not None:
@@ -165,6 +169,7 @@ class Sandbox:
             "hide": entries,
             "keep": keep,
             "workdir": workdir,
+            "workdir_bytes": self.limits.workdir_bytes,
             "sandbox_uid": sandbox_uid,
             "limits": {
                 "cpu_s": self.limits.cpu_s,
@@ -208,6 +213,16 @@ class Sandbox:
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the sandboxed kernel did not start in time")
+
+    def spill(self, array) -> str:
+        """Store a large input array where the kernel can read it (never write it); return its path."""
+        import numpy as np
+
+        path = os.path.join(self.inbox, secrets.token_hex(8) + ".npy")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        return path
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

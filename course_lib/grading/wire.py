@@ -37,8 +37,17 @@ class Foreign:
 
 
 # ----------------------------------------------------------------------------- grader → kernel
-def encode(value: Any) -> Any:
-    """Encode grader-made inputs as a JSON-able tree."""
+SPILL_BYTES = 256 * 1024  # larger input arrays travel as read-only .npy files, not inside the code
+
+
+def encode(value: Any, spill=None) -> Any:
+    """Encode grader-made inputs as a JSON-able tree.
+
+    ``spill(array) -> path`` (optional) stores a large array as a file the kernel can read but
+    not change (Sandbox.spill); parsing megabytes of base64 inside a code cell is slow.
+    """
+    if isinstance(value, np.ndarray) and spill is not None and value.nbytes > SPILL_BYTES:
+        return {"t": "ndf", "path": spill(value)}
     if isinstance(value, np.ndarray):
         buffer = io.BytesIO()
         np.save(buffer, value, allow_pickle=False)
@@ -54,11 +63,11 @@ def encode(value: Any) -> Any:
     if isinstance(value, float):
         return {"t": "f", "v": repr(value)}
     if isinstance(value, tuple):
-        return {"t": "tu", "v": [encode(v) for v in value]}
+        return {"t": "tu", "v": [encode(v, spill) for v in value]}
     if isinstance(value, list):
-        return {"t": "li", "v": [encode(v) for v in value]}
+        return {"t": "li", "v": [encode(v, spill) for v in value]}
     if isinstance(value, dict):
-        return {"t": "di", "v": [[k, encode(v)] for k, v in value.items()]}
+        return {"t": "di", "v": [[k, encode(v, spill)] for k, v in value.items()]}
     raise TypeError(f"cannot send {type(value).__name__} to the kernel")
 
 
@@ -181,6 +190,8 @@ def __course_install__():
         if t in ("nd", "sc"):
             a = _np.load(_io.BytesIO(_b64.b64decode(node["npy"])), allow_pickle=False)
             return a if t == "nd" else a[()]
+        if t == "ndf":
+            return _np.load(node["path"], allow_pickle=False)
         if t == "v":
             return node["v"]
         if t == "i":
@@ -267,7 +278,7 @@ del __course_install__
 '''
 
 
-def call_code(function: str, args: tuple, kwargs: dict) -> str:
+def call_code(function: str, args: tuple, kwargs: dict, spill=None) -> str:
     """Source that calls ``function(*args, **kwargs)`` in the kernel through the harness."""
-    payload = json.dumps({"args": encode(tuple(args)), "kwargs": encode(dict(kwargs))})
+    payload = json.dumps({"args": encode(tuple(args), spill), "kwargs": encode(dict(kwargs), spill)})
     return f"__course_call__({function!r}, {payload!r})"

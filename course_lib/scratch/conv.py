@@ -348,7 +348,7 @@ class Conv2d(Module):
                 f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}"
             )
         grad_input, grad_weight, grad_bias = conv2d_backward(
-            grad_output,
+            grad_output.astype(self.dtype, copy=False),
             self._input_shape,
             self.weight.data,
             self.stride,

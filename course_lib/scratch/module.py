@@ -67,12 +67,19 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}.__init__ must call super().__init__() before assigning '{name}'"
             )
-        for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
+        # Re-assigning keeps a name's place in its registry (state_dict order matches torch),
+        # and an array assigned to a buffer's name (``self.running_mean += …``) stays a buffer.
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            self._buffers.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
             self._modules[name] = value
+        elif name not in self._buffers:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:
@@ -129,10 +136,17 @@ class Module:
 
     # --- state ------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter and buffer, keyed by torch-style dotted names."""
-        state = OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
-        for name, buffer in self.named_buffers():
-            state[name] = np.array(buffer, copy=True)
+        """Copies of every parameter and buffer, keyed by torch-style dotted names.
+
+        Order as in torch: each module's parameters, then its buffers, then its children.
+        """
+        state = OrderedDict()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, param in module._parameters.items():
+                state[prefix + name] = param.data.copy()
+            for name in module._buffers:
+                state[prefix + name] = np.array(getattr(module, name), copy=True)
         return state
 
     def load_state_dict(self, state_dict: Dict[str, Any], strict: bool = True) -> None:

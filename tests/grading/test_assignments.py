@@ -18,7 +18,8 @@ IDS = [a.id for a in assignments.all_assignments()]
 def _limits(assignment):
     # the training questions need their own (longer) call budget
     return FAST.__class__(**{**FAST.__dict__, "call_timeout_s": max(FAST.call_timeout_s, assignment.call_timeout_s),
-                             "memory_bytes": assignment.memory_bytes, "total_timeout_s": 300.0})
+                             "cell_timeout_s": assignment.cell_timeout_s, "memory_bytes": assignment.memory_bytes,
+                             "total_timeout_s": assignment.total_timeout_s})
 
 
 @pytest.mark.parametrize("assignment_id", IDS)

@@ -179,6 +179,20 @@ def test_pointwise_kernel_never_overwrites_the_input():
     np.testing.assert_array_equal(x, x_before)
 
 
+def test_non_contiguous_input_and_float64_gradient():
+    """Strided views (a flipped, transposed array) work; a float64 upstream gradient keeps float32 grads."""
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((2, 7, 6, 3))
+    x = base.transpose(0, 3, 1, 2)[:, :, ::-1]  # (2, 3, 7, 6), negative and permuted strides
+    torch_layer = torch.nn.Conv2d(3, 2, 3, stride=2, padding=1).double()
+    layer = Conv2d(3, 2, 3, stride=2, padding=1, dtype=np.float64)
+    assert_parity(torch_layer, layer, x, rng.standard_normal((2, 2, 4, 3)))
+    layer32 = Conv2d(3, 2, 3)
+    out = layer32(np.ascontiguousarray(x, dtype=np.float32))
+    assert layer32.backward(rng.standard_normal(out.shape)).dtype == np.float32
+    assert layer32.weight.grad.dtype == np.float32
+
+
 def test_default_init_is_torchs_distribution():
     """U(−1/√fan_in, 1/√fan_in) for weight and bias, fan_in = C/groups·kh·kw; torch's shapes."""
     layer = Conv2d(8, 6, (3, 5), groups=2)

@@ -117,14 +117,14 @@ def test_elementwise_gradcheck(loss_fn):
 
 
 def test_bce_clamps_like_torch_at_exact_zero_and_one():
-    prediction = np.array([0.0, 1.0, 0.0, 1.0])
-    target = np.array([1.0, 0.0, 0.0, 1.0])
+    prediction = np.array([0.0, 1.0, 0.0, 1.0, 1e-13, 1e-50, 0.5])  # 1e-13: ŷ(1 − ŷ) below the 1e-12 clamp
+    target = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
     loss_fn = BCELoss(reduction="none")
     p_torch = torch.from_numpy(prediction.copy()).requires_grad_()
     expected = torch.nn.BCELoss(reduction="none")(p_torch, torch.from_numpy(target))
     expected.sum().backward()
     assert_close(loss_fn(prediction, target), expected)
-    assert_close(loss_fn.backward(np.ones(4)), p_torch.grad)
+    assert_close(loss_fn.backward(np.ones(7)), p_torch.grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

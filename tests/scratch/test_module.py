@@ -43,14 +43,9 @@ def test_state_dict_keys_match_torch_without_num_batches_tracked():
     scratch, reference = _models()
     expected = [key for key in reference.state_dict() if not key.endswith("num_batches_tracked")]
     assert sorted(scratch.state_dict()) == sorted(expected)
-    assert list(scratch.state_dict())[: len(scratch.parameters())] == [n for n, _ in reference.named_parameters()]
+    assert [name for name, _ in scratch.named_parameters()] == [name for name, _ in reference.named_parameters()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="module.state_dict lists every parameter before every buffer; torch interleaves them module by "
-    "module (reported to the lead; remove this marker once module.py is changed)",
-)
 def test_state_dict_key_order_matches_torch():
     scratch, reference = _models()
     expected = [key for key in reference.state_dict() if not key.endswith("num_batches_tracked")]
@@ -153,22 +148,12 @@ def test_shared_parameter_is_listed_once_and_reassignment_unregisters():
     assert sorted(name for name, _ in model.named_parameters()) == ["decoder.bias", "decoder.weight"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Module.__setattr__ pops and re-inserts a re-assigned parameter, moving it after the others; torch "
-    "keeps its place (reported to the lead; remove this marker once module.py is changed)",
-)
 def test_reassigned_parameter_keeps_its_place_like_torch():
     layer = Linear(3, 3)
     layer.weight = Parameter(np.zeros((3, 3), np.float32))
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`module.buffer += x` re-assigns the attribute and Module.__setattr__ then drops it from the "
-    "buffers (torch keeps it registered); reported to the lead — remove this marker once module.py is changed",
-)
 def test_augmented_assignment_keeps_a_buffer_registered():
     class Counter(Module):
         def __init__(self):

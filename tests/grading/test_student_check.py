@@ -1,0 +1,61 @@
+"""check("qN") in the student's notebook: the public checks, with messages that help."""
+import numpy as np
+
+from course_lib.grading import checker
+from course_lib.grading.report import gradescope_results
+from course_lib.grading.runner import CheckResult, GradeResult
+
+
+def _naive_softmax(x, axis=-1):
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _stable_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_check_reports_passes_and_helpful_failures(capsys):
+    check = checker("a01")
+    assert check("q5", {"softmax": _stable_softmax})
+    assert "2 of 2 public checks passed" in capsys.readouterr().out
+    assert not check("q5", {"softmax": _naive_softmax})
+    out = capsys.readouterr().out
+    assert "✓ softmax: rows of a (2, 3) array" in out
+    assert "✗ softmax: large logits [1000, 1000]" in out
+    assert "nan" in out and "subtract the maximum" in out
+
+
+def test_check_on_stub_missing_and_in_place(capsys):
+    check = checker("a01")
+
+    def stub(x, axis=-1):
+        raise NotImplementedError("q5: softmax is not implemented yet")
+
+    def in_place(x, axis=-1):
+        x -= x.max(axis=axis, keepdims=True)
+        np.exp(x, out=x)
+        x /= x.sum(axis=axis, keepdims=True)
+        return x
+
+    assert not check("q5", {"softmax": stub})
+    assert "not attempted" in capsys.readouterr().out
+    assert not check("q5", {})
+    assert "softmax is not defined" in capsys.readouterr().out
+    assert not check("q5", {"softmax": in_place})
+    assert "modified its input" in capsys.readouterr().out
+
+
+def test_gradescope_hides_hidden_feedback_until_the_due_date():
+    checks = [CheckResult("q1", "f: public", False, False, 0.0, 1.0, "shape (3, 1); expected (3,)"),
+              CheckResult("q1", "f: hidden test 1", True, False, 0.0, 1.0, "differs at index 4")]
+    result = GradeResult("a01", 0.0, 2.0, checks, {"q1": {"title": "t", "score": 0.0, "max_score": 2.0, "status": "failed"}},
+                         [], {"namespaces": ["mount"]}, 1, timings={"total_s": 1.0})
+    tests = gradescope_results(result, due="2999-01-01")["tests"]
+    public, hidden, feedback = tests
+    assert public["output"] == "shape (3, 1); expected (3,)" and public["visibility"] == "visible"
+    assert hidden["output"] == "failed" and hidden["visibility"] == "visible"
+    assert feedback["output"] == "differs at index 4" and feedback["visibility"] == "after_due_date"
+    assert feedback["max_score"] == 0.0
+    assert gradescope_results(result, due="2000-01-01")["tests"][2]["visibility"] == "visible"
