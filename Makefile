@@ -37,8 +37,9 @@ html: $(STAMP) vendor/.vendored
 book: html
 
 # Unit tests and every notebook under nbval (quick mode, no network), then the browser check.
+# Two xdist workers on two cores: one thread each, or BLAS and torch oversubscribe the CPU.
 unit: $(STAMP)
-	COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile -m "not browser" \
+	COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -m "not browser" \
 		--nbval-lax tests book solutions
 
 browser: html

@@ -31,6 +31,15 @@ def _class(folder: Path, size: int) -> None:
         (folder / f"student{index:03d}.ipynb").write_text(json.dumps(notebook))
 
 
+def _kernel_peak_mb(database: Path) -> float:
+    import sqlite3
+
+    connection = sqlite3.connect(database)
+    (peak,) = connection.execute("SELECT MAX(kernel_peak_kb) FROM submissions").fetchone()
+    connection.close()
+    return (peak or 0) / 1024
+
+
 def run(quick: bool):
     size = 6 if quick else 100
     workers = 2
@@ -39,9 +48,11 @@ def run(quick: bool):
         folder.mkdir()
         _class(folder, size)
         started = time.perf_counter()
-        summary = grade_batch(folder, "a03", Path(tmp) / "book" / "gradebook.sqlite", workers=workers, log=lambda *_: None)
+        database = Path(tmp) / "book" / "gradebook.sqlite"
+        summary = grade_batch(folder, "a03", database, workers=workers, log=lambda *_: None)
         elapsed = time.perf_counter() - started
+        kernel_peak = _kernel_peak_mb(database)
     per_submission = elapsed / max(1, summary["graded"])
     note = (f"{summary['graded']} submissions, {workers} workers: {summary['graded'] / elapsed * 60:.1f}/minute, "
-            f"peak worker RSS {summary['peak_rss_kb'] / 1024:.0f} MB")
+            f"peak worker RSS {summary['peak_rss_kb'] / 1024:.0f} MB (grader), kernel {kernel_peak:.0f} MB")
     return [Row(f"grade-batch a03 ×{size}", per_submission, per_submission, None, note)]

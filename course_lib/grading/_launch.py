@@ -87,6 +87,21 @@ MS_REMOUNT = 32
 MS_REMOUNT_RO_FLAGS = MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
 
 
+def _world_reachable(path):
+    """True if every folder above ``path`` can be traversed by any user (and ``path`` read)."""
+    path = os.path.realpath(path)
+    parts = path.split("/")
+    for depth in range(2, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        try:
+            mode = os.stat(prefix).st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return True
+
+
 def _limits(config, status):
     limits = config["limits"]
     table = {
@@ -157,7 +172,13 @@ def main():
     except (ValueError, OSError) as error:
         status["errors"].append(f"setrlimit: {error}")
     workdir = config["workdir"]
-    if os.getuid() == 0 and config.get("sandbox_uid") and real_uid == 0:
+    drop = os.getuid() == 0 and config.get("sandbox_uid") and real_uid == 0
+    if drop and not namespaces_ok and not all(_world_reachable(p) for p in config.get("python_paths", [])):
+        # without the mount namespace's re-exposed copies, an unprivileged uid cannot reach a
+        # Python installed under a private folder (e.g. /root/.pyenv): keep root, and say so
+        status["errors"].append("kept root: the Python installation is not reachable by other users")
+        drop = False
+    if drop:
         uid = config["sandbox_uid"]
         os.setgroups([])
         os.setgid(uid)

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     seed INTEGER NOT NULL,
     grader_version TEXT NOT NULL,
     graded_at TEXT NOT NULL,
-    wall_s REAL, kernel_s REAL, overhead_s REAL, peak_rss_kb INTEGER,
+    wall_s REAL, kernel_s REAL, overhead_s REAL, peak_rss_kb INTEGER, kernel_peak_kb INTEGER,
     results_json TEXT NOT NULL,
     UNIQUE (assignment, student, content_hash)
 );
@@ -249,12 +249,12 @@ def record(connection, submission: Submission, result: GradeResult, digest: str,
     try:
         cursor = connection.execute(
             "INSERT OR REPLACE INTO submissions (assignment, student, source, content_hash, score, max_score, error, seed,"
-            " grader_version, graded_at, wall_s, kernel_s, overhead_s, peak_rss_kb, results_json)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " grader_version, graded_at, wall_s, kernel_s, overhead_s, peak_rss_kb, kernel_peak_kb, results_json)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (result.assignment, submission.student, submission.source, digest, result.score, result.max_score,
              result.error, result.seed, GRADER_VERSION, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              result.timings.get("total_s"), result.timings.get("kernel_s"), result.timings.get("overhead_s"),
-             peak_rss_kb, results_json))
+             peak_rss_kb, int(result.timings.get("kernel_peak_mb", 0) * 1024), results_json))
         submission_id = cursor.lastrowid
         for question_id, summary in result.questions.items():
             feedback = "\n".join(f"{'✓' if c.passed else '✗'} {c.name}: {c.message}"
@@ -273,19 +273,22 @@ def _hide_list(extra: Iterable[str]) -> List[str]:
     return [str(Path(p).resolve()) for p in extra]
 
 
-def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str, hide: List[str]):
+def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str, hide: List[str], limits=None):
     """Worker: grade one submission; returns (GradeResult, peak RSS of this worker in kB)."""
     assignment = assignments.get(assignment_id)
     if data is None:
         result = unreadable_result(assignment, problem or "no notebook")
     else:
-        result = grade_notebook(data, assignment, hide=hide)
+        result = grade_notebook(data, assignment, limits=limits, hide=hide)
     return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_path: Optional[os.PathLike] = None,
-                workers: int = 2, log=print) -> dict:
-    """Grade every submission in ``source`` not yet in the gradebook.  Returns a summary."""
+                workers: int = 2, log=print, limits=None) -> dict:
+    """Grade every submission in ``source`` not yet in the gradebook.  Returns a summary.
+
+    ``limits`` (a ``sandbox.Limits``) overrides the assignment's own limits.
+    """
     assignment = assignments.get(assignment_id)
     submissions = collect(source)
     connection = open_gradebook(db)
@@ -301,17 +304,24 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
             todo.append((submission, digest))
     started = time.monotonic()
     peak = {}
-    graded = 0
+    graded = failed = 0
     if todo:
         context = get_context("forkserver")
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
-            futures = {pool.submit(_grade_one, s.data, s.problem, assignment.id, hide): (s, d) for s, d in todo}
+            futures = {pool.submit(_grade_one, s.data, s.problem, assignment.id, hide, limits): (s, d) for s, d in todo}
             for future in as_completed(futures):
                 submission, digest = futures[future]
                 try:
                     result, rss = future.result()
                 except Exception as error:  # noqa: BLE001 - one bad submission must not stop the class
-                    result, rss = unreadable_result(assignment, f"the grader failed on this submission: {error}"), 0
+                    failed += 1
+                    log(f"{submission.student}: NOT GRADED, the grader failed ({type(error).__name__}: {error}); "
+                        "rerun to retry")
+                    continue
+                if result.grader_failure:
+                    failed += 1
+                    log(f"{submission.student}: NOT GRADED ({result.grader_failure}); rerun to retry")
+                    continue
                 record(connection, submission, result, digest, rss)
                 peak[submission.student] = rss
                 graded += 1
@@ -324,6 +334,7 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     return {
         "graded": graded,
         "skipped": skipped,
+        "failed": failed,
         "seconds": elapsed,
         "per_minute": graded / elapsed * 60 if graded and elapsed > 0 else 0.0,
         "peak_rss_kb": max(peak.values()) if peak else 0,

@@ -16,7 +16,7 @@ from pathlib import Path
 def add_parser(subparsers) -> None:
     assign = subparsers.add_parser("assign", help="generate exercises/ from solutions/")
     assign.add_argument("--check", action="store_true", help="fail if exercises/ differ from what would be generated")
-    assign.set_defaults(func=cmd_assign)
+    assign.set_defaults(handler=cmd_assign)
 
     grade = subparsers.add_parser("grade", help="grade one submitted notebook")
     grade.add_argument("submission", help="the student's .ipynb")
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
     grade.add_argument("--json", dest="json_path", help="write Gradescope results.json here")
     grade.add_argument("--seed", type=int, help="seed of the hidden inputs (default: fresh; to reproduce a grade)")
     grade.add_argument("--show-hidden", action="store_true", help="show feedback of hidden checks (instructors)")
-    grade.set_defaults(func=cmd_grade)
+    grade.set_defaults(handler=cmd_grade)
 
     batch = subparsers.add_parser("grade-batch", help="grade a class into an SQLite gradebook (resumable)")
     batch.add_argument("source", help="folder or zip of submissions")
@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
     batch.add_argument("--db", required=True, help="the SQLite gradebook (created if missing)")
     batch.add_argument("--csv", dest="csv_path", help="also write grades as CSV")
     batch.add_argument("--workers", type=int, default=2)
-    batch.set_defaults(func=cmd_grade_batch)
+    batch.set_defaults(handler=cmd_grade_batch)
 
     book = subparsers.add_parser("gradebook", help="export the gradebook")
     book_sub = book.add_subparsers(dest="gradebook_command", required=True)
@@ -41,12 +41,12 @@ def add_parser(subparsers) -> None:
     export.add_argument("--assignment")
     export.add_argument("--csv", dest="csv_path")
     export.add_argument("--results", dest="results_dir", help="folder for ASSIGNMENT/STUDENT/results.json")
-    export.set_defaults(func=cmd_gradebook_export)
+    export.set_defaults(handler=cmd_gradebook_export)
 
     package = subparsers.add_parser("gradescope-package", help="build the zip Gradescope's autograder runs")
     package.add_argument("assignment")
     package.add_argument("--output", default=None)
-    package.set_defaults(func=cmd_gradescope_package)
+    package.set_defaults(handler=cmd_gradescope_package)
 
 
 def cmd_assign(args) -> int:
@@ -89,6 +89,9 @@ def cmd_grade(args) -> int:
     if args.json_path:
         hide.append(str(Path(args.json_path).resolve().parent))
     result = grade_notebook(data, assignment, seed=args.seed, hide=hide)
+    if result.grader_failure:
+        print(f"NOT GRADED: {result.grader_failure}", file=sys.stderr)
+        return 3
     print(text_report(result, show_hidden=args.show_hidden))
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(gradescope_results(result, assignment.due), indent=1))
@@ -99,9 +102,11 @@ def cmd_grade_batch(args) -> int:
     from .batch import grade_batch
 
     summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers)
+    status = 1 if summary["failed"] else 0
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
+          f"{summary['failed']} not graded because the grader failed (rerun to retry), "
           f"{summary['per_minute']:.1f} submissions/minute, peak worker memory {summary['peak_rss_kb'] / 1024:.0f} MB")
-    return 0
+    return status
 
 
 def cmd_gradebook_export(args) -> int:
@@ -136,7 +141,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="course-lib")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    return int(args.handler(args) or 0)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class GradeResult:
     grader_version: str = GRADER_VERSION
     timings: Dict[str, float] = field(default_factory=dict)
     error: Optional[str] = None  # the submission could not be graded at all
+    grader_failure: Optional[str] = None  # the grader (not the submission) failed: do not record, retry
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,7 +205,7 @@ def error_message(decoded: dict, function: str) -> str:
     return message
 
 
-class _OutOfTime(RuntimeError):
+class _OutOfTime(Exception):
     pass
 
 
@@ -217,6 +218,7 @@ class _Session:
         self.notes = notes
         self.bad_cells: set = set()  # cells that timed out or killed the kernel: never replayed
         self.noted: set = set()
+        self.start_failure: Optional[str] = None
         self.kernel_seconds = 0.0
         self.setup_seconds = 0.0
 
@@ -232,7 +234,12 @@ class _Session:
                 # a cell timed out or killed the kernel: start again without it
             installed = self._run(HARNESS, 30.0)
             return installed.status == "ok"
-        except (RuntimeError, _OutOfTime) as error:
+        except RuntimeError as error:  # the sandbox did not come up: the grader's problem, not the student's
+            if self.sandbox.starts == 1:
+                self.start_failure = str(error)
+            self.notes.append(f"the grader could not start a kernel: {error}")
+            return False
+        except _OutOfTime as error:
             self.notes.append(str(error))
             return False
         finally:
@@ -282,6 +289,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     started = time.monotonic()
     seed = secrets.randbits(63) if seed is None else int(seed)
     limits = limits or Limits(cell_timeout_s=assignment.cell_timeout_s, call_timeout_s=assignment.call_timeout_s,
+                              question_timeout_s=assignment.question_timeout_s,
                               total_timeout_s=assignment.total_timeout_s, memory_bytes=assignment.memory_bytes)
     notes: List[str] = []
     prepared = _prepare(assignment, seed)
@@ -301,6 +309,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     deadline = started + limits.total_timeout_s
     results: List[CheckResult] = []
     alive = session.boot(deadline)
+    grader_failure = session.start_failure  # only the first start: later ones may fail because of the student
     restarts = 0
     try:
         for question in assignment.questions:
@@ -309,6 +318,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
             forbidden = sorted(name for name in imports if name in question.forbid or name == "course_lib")
             forbidden += sorted(name for name in imports if name.startswith("%"))
             stop_reason = None
+            question_deadline = min(deadline, time.monotonic() + limits.question_timeout_s)
             if forbidden:
                 where = ", ".join(f"{name} (cell {imports[name][0]})" for name in forbidden)
                 stop_reason = (f"this question must be solved from scratch, but the notebook imports {where}; "
@@ -322,8 +332,12 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                     message = "not graded: the kernel could not be (re)started within the limits"
                 elif time.monotonic() > deadline:
                     message = "not graded: the time limit for the whole notebook ran out"
+                elif time.monotonic() > question_deadline:
+                    message = f"not graded: this question's time limit ({limits.question_timeout_s:.0f} s) ran out"
                 else:
-                    timeout = min(item.check.timeout_s or limits.call_timeout_s, deadline - time.monotonic())
+                    call_limit = item.check.timeout_s or limits.call_timeout_s
+                    timeout = min(call_limit, question_deadline - time.monotonic())
+                    cut_short = timeout < call_limit  # the question's (or notebook's) budget is the binding limit
                     kind, payload = session.call(item, timeout)
                     if kind == "ok":
                         passed, message = judge_value(item, payload["value"])
@@ -339,6 +353,9 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         what = (f"did not finish within {timeout:.0f} s (an infinite loop?)" if kind == "timeout"
                                 else "stopped the kernel (sys.exit, os._exit, a crash or a resource limit)")
                         message = f"{item.check.function} {what}"
+                        if kind == "timeout" and cut_short:
+                            message = (f"not graded: this question's time limit ({limits.question_timeout_s:.0f} s) "
+                                       "ran out")
                         stop_reason = message + "; the remaining checks of this question were not run"
                         restarts += 1
                         alive = restarts <= MAX_RESTARTS and session.boot(deadline)
@@ -370,9 +387,10 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
         "kernel_s": session.kernel_seconds,
         "setup_s": session.setup_seconds,
         "overhead_s": max(0.0, total - session.kernel_seconds),
+        "kernel_peak_mb": session.sandbox.kernel_peak_kb / 1024,
     }
     return GradeResult(assignment.id, score, assignment.max_score, results, questions, notes,
-                       session.sandbox.isolation, seed, timings=timings)
+                       session.sandbox.isolation, seed, timings=timings, grader_failure=grader_failure)
 
 
 def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,

@@ -41,6 +41,7 @@ class Limits:
 
     cell_timeout_s: float = 30.0  # wall time of one notebook cell
     call_timeout_s: float = 20.0  # wall time of one graded call
+    question_timeout_s: float = 120.0  # wall time of all the calls of one question
     total_timeout_s: float = 300.0  # wall time of the whole submission
     startup_timeout_s: float = 60.0
     cpu_s: int = 600  # CPU seconds of the kernel process (RLIMIT_CPU)
@@ -49,6 +50,7 @@ class Limits:
     open_files: int = 256
     processes: int = 64  # RLIMIT_NPROC: threads count too
     workdir_bytes: int = 256 * 1024**2  # the work folder is a tmpfs of this size
+    isolate: bool = True  # namespaces (False: rlimits only — for testing the degraded mode)
 
 
 @dataclass
@@ -97,17 +99,18 @@ class Sandbox:
 
     RESULT_MIME = "application/vnd.course-grader.result+json"
 
-    def __init__(self, limits: Optional[Limits] = None, forbid=(), hide=(), isolate: bool = True):
+    def __init__(self, limits: Optional[Limits] = None, forbid=(), hide=(), isolate: Optional[bool] = None):
         self.limits = limits or Limits()
         self.forbid = list(forbid)
         self.extra_hide = [os.path.abspath(p) for p in hide]
-        self.isolate = isolate
+        self.isolate = self.limits.isolate if isolate is None else isolate
         self.process: Optional[subprocess.Popen] = None
         self.client: Optional[BlockingKernelClient] = None
         self.isolation: dict = {}
         self.root: Optional[str] = None
         self.sandbox_uid: Optional[int] = None
         self.starts = 0
+        self.kernel_peak_kb = 0  # peak resident memory of the kernel process over all starts
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -170,6 +173,7 @@ class Sandbox:
             "keep": keep,
             "workdir": workdir,
             "workdir_bytes": self.limits.workdir_bytes,
+            "python_paths": [os.path.realpath(sys.executable), os.path.dirname(os.__file__)],
             "sandbox_uid": sandbox_uid,
             "limits": {
                 "cpu_s": self.limits.cpu_s,
@@ -236,6 +240,7 @@ class Sandbox:
                 pass
             self.client = None
         if self.process is not None:
+            self.kernel_peak_kb = max(self.kernel_peak_kb, _kernel_peak_kb(self.process.pid))
             # The launcher SIGKILLs the kernel (PID 1 of the namespace, whose death takes every
             # other process of the namespace with it) and reaps it; then the process group goes.
             try:
@@ -356,6 +361,26 @@ def _read_status(fd: int, timeout: float) -> dict:
         return json.loads(b"".join(chunks).decode())
     except ValueError:
         return {"errors": ["the sandbox launcher reported nothing"], "namespaces": [], "hidden": [], "limits": {}}
+
+
+def _kernel_peak_kb(launcher_pid: int) -> int:
+    """VmHWM of the kernel: the launcher itself, or its child when it forked into the namespaces."""
+    pids = [launcher_pid]
+    try:
+        with open(f"/proc/{launcher_pid}/task/{launcher_pid}/children") as handle:
+            pids += [int(p) for p in handle.read().split()]
+    except OSError:
+        pass
+    peak = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+    return peak
 
 
 def _kill_uid(uid: int, wait_s: float = 5.0) -> None:

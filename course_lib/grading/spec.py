@@ -65,6 +65,7 @@ class Assignment:
     public_seed: int = 0
     cell_timeout_s: float = 30.0
     call_timeout_s: float = 20.0
+    question_timeout_s: float = 120.0
     total_timeout_s: float = 300.0
     memory_bytes: int = 3 * 1024**3
     due: Optional[str] = None  # ISO date; hidden feedback is shown after it (Gradescope visibility)

@@ -23,7 +23,7 @@ from .attention import MultiheadAttention, scaled_dot_product_attention
 from .positional import PositionalEncoding
 from .transformer import GELU, TransformerEncoderLayer
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .regularization import L1Penalty, L2Penalty, l1_penalty, l2_penalty
+from .regularization import L1Penalty, L2Penalty, add_l1_penalty_grad, add_l2_penalty_grad, l1_penalty, l2_penalty
 from . import optim, lr_scheduler
 from .optim import Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW
 from .lr_scheduler import LambdaLR, InverseSqrtLR, StepLR, ExponentialLR, CosineAnnealingLR
@@ -36,7 +36,7 @@ __all__ = [
     "RNN", "LSTM", "RNNCell", "LSTMCell", "LayerNorm", "MultiheadAttention", "scaled_dot_product_attention",
     "PositionalEncoding", "GELU", "TransformerEncoderLayer",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
-    "L1Penalty", "L2Penalty", "l1_penalty", "l2_penalty",
+    "L1Penalty", "L2Penalty", "l1_penalty", "l2_penalty", "add_l1_penalty_grad", "add_l2_penalty_grad",
     "optim", "lr_scheduler", "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
     "LambdaLR", "InverseSqrtLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
     "clip_grad_norm_", "clip_grad_value_",

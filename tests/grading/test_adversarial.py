@@ -304,6 +304,14 @@ def softmax(x, axis=-1):
     assert_only_q5_lost(result, "did not finish within")
 
 
+def test_slow_calls_hit_the_question_time_limit():
+    import dataclasses
+
+    source = 'import time\ndef softmax(x, axis=-1):\n    time.sleep(1.5)\n    return x'
+    result = grade(build(replace={"q5": source}), limits=dataclasses.replace(FAST, question_timeout_s=3.5))
+    assert_only_q5_lost(result, "this question's time limit (4 s) ran out")
+
+
 def test_infinite_loop_in_a_top_level_cell_is_skipped():
     result = grade(build(before=["while True:\n    pass"]))
     assert result.score == 10.0

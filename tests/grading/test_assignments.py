@@ -19,6 +19,7 @@ def _limits(assignment):
     # the training questions need their own (longer) call budget
     return FAST.__class__(**{**FAST.__dict__, "call_timeout_s": max(FAST.call_timeout_s, assignment.call_timeout_s),
                              "cell_timeout_s": assignment.cell_timeout_s, "memory_bytes": assignment.memory_bytes,
+                             "question_timeout_s": assignment.question_timeout_s,
                              "total_timeout_s": assignment.total_timeout_s})
 
 

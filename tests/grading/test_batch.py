@@ -22,17 +22,6 @@ from .helpers import FAST, build
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def fast_limits(monkeypatch):
-    """Batch workers grade with the suite's small limits (they call grade_notebook without limits)."""
-    original = batch.grade_notebook
-
-    def fast(data, assignment, hide=()):
-        return original(data, assignment, limits=FAST, hide=hide)
-
-    monkeypatch.setattr(batch, "grade_notebook", fast)
-
-
 def _zip(entries):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -88,7 +77,7 @@ def test_batch_grades_a_class_resumes_and_exports(tmp_path):
     two.write_bytes(_zip([("a.ipynb", build(), None), ("b.ipynb", build(), None)]))
     db, grades = tmp_path / "book" / "gradebook.sqlite", tmp_path / "grades.csv"
 
-    summary = grade_batch(class_dir, "a01", db, grades, workers=2, log=lambda *_: None)
+    summary = grade_batch(class_dir, "a01", db, grades, workers=2, log=lambda *_: None, limits=FAST)
     assert summary["graded"] == 5 and summary["skipped"] == 0
     with open(grades) as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
@@ -100,11 +89,11 @@ def test_batch_grades_a_class_resumes_and_exports(tmp_path):
     assert oct(os.stat(db).st_mode & 0o777) == "0o600"
 
     # rerun: nothing changed, nothing regraded
-    again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None)
+    again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None, limits=FAST)
     assert again["graded"] == 0 and again["skipped"] == 5
     # bob resubmits a solution: only bob is regraded, and the export shows his latest grade
     (class_dir / "bob.ipynb").write_bytes(build())
-    third = grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None)
+    third = grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None, limits=FAST)
     assert third["graded"] == 1 and third["skipped"] == 4
 
     connection = sqlite3.connect(db)
@@ -140,3 +129,19 @@ def test_a_failed_write_leaves_no_partial_submission(tmp_path):
     result.questions["q1"]["score"] = 0.0
     record(connection, submission, result, "hash")
     assert connection.execute("SELECT COUNT(*) FROM questions").fetchone()[0] == len(assignment.questions)
+
+
+def test_a_grader_failure_is_not_recorded_and_is_retried(tmp_path):
+    import dataclasses
+
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    (class_dir / "alice.ipynb").write_bytes(build())
+    db = tmp_path / "gradebook.sqlite"
+    broken = dataclasses.replace(FAST, startup_timeout_s=0.0)  # the kernel can never start in time
+    logged = []
+    summary = grade_batch(class_dir, "a01", db, None, workers=1, log=logged.append, limits=broken)
+    assert summary["graded"] == 0 and summary["failed"] == 1 and "NOT GRADED" in logged[0]
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
+    retry = grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None, limits=FAST)
+    assert retry["graded"] == 1 and retry["skipped"] == 0

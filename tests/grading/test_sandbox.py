@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,9 +59,24 @@ def test_no_network(kernel):
 
 def test_work_folder_is_capped_and_inputs_are_read_only(kernel):
     sandbox, _ = kernel
-    result = run(sandbox, "for i in range(8):\n    open(f'big{i}', 'wb').write(b'x' * (60 * 1024 * 1024))")
+    result = run(sandbox, "for i in range(40):\n    open(f'big{i}', 'wb').write(b'x' * (7 * 1024 * 1024))")  # each under RLIMIT_FSIZE
     assert result.error_name == "OSError" and "No space left" in result.error_value
     path = sandbox.spill(np.arange(10.0))
     result = run(sandbox, f"import numpy as np; print(np.load({path!r}).sum()); open({path!r}, 'wb')")
     assert result.stdout.strip() == "45.0" and result.error_name == "PermissionError"
     assert os.stat(path).st_uid == os.getuid()
+
+
+def test_degraded_mode_without_namespaces_still_grades_and_says_so():
+    import dataclasses
+
+    from course_lib.grading.report import text_report
+
+    from .helpers import build, grade, messages
+
+    degraded = dataclasses.replace(FAST, isolate=False)
+    result = grade(build(replace={"q5": "import torch\ndef softmax(x, axis=-1):\n    return x"}), limits=degraded)
+    assert result.isolation["namespaces"] == []
+    assert result.score == 0.0 and "must be solved from scratch" in messages(result, "q5")
+    assert "sandbox ran without namespaces" in text_report(result)
+    assert grade(build(), limits=degraded).score == 10.0

@@ -100,6 +100,7 @@ ASSIGNMENT = Assignment(
     chapter="Backpropagation",
     notebook="a03_backprop.ipynb",
     call_timeout_s=60.0,
+    question_timeout_s=150.0,
     questions=[
         Question("q1", "Forward pass", 2, ["mlp_forward"], checks("mlp_forward", mlp_forward, [
             ("6 samples, 4 → 5 → 3", lambda r: _forward_args(r), False),

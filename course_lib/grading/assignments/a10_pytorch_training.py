@@ -71,6 +71,7 @@ ASSIGNMENT = Assignment(
     chapter="Training neural networks in PyTorch",
     notebook="a10_pytorch_training.ipynb",
     call_timeout_s=TIME_BUDGET_S,
+    question_timeout_s=2 * TIME_BUDGET_S + 10.0,
     total_timeout_s=2 * TIME_BUDGET_S + 120.0,
     memory_bytes=12 * 1024**3,  # torch reserves a lot of address space
     questions=[
