@@ -14,7 +14,7 @@ import platform
 import sys
 
 # The modules under bench/ that provide run(quick) -> list[Row], in table order.
-BENCHMARKS = ["linear", "conv", "pooling", "lstm", "attention", "training", "reproduce"]
+BENCHMARKS = ["linear", "conv", "pooling", "lstm", "attention", "training", "reproduce", "notebooks"]
 
 
 def _parse(argv):
@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     import numpy  # noqa: F401  (initialise BLAS with the thread count above)
     import torch
 
+    from bench.timing import Measurement, Row
+
     torch.set_num_threads(args.threads)
     rows = []
     for name in args.only or BENCHMARKS:
@@ -45,7 +47,13 @@ def main(argv=None) -> int:
         f"numpy {numpy.__version__} · torch {torch.__version__}" + (" · QUICK (smoke run)" if args.quick else "")
     )
     print(header)
-    _print_table(rows, args.markdown)
+    ratios = [row for row in rows if isinstance(row, Row)]
+    measurements = [row for row in rows if isinstance(row, Measurement)]
+    if ratios:
+        _print_table(ratios, args.markdown)
+    if measurements:
+        print()
+        _print_measurements(measurements, args.markdown)
     failed = [row for row in rows if row.ok is False]
     if failed:
         print(f"{len(failed)} benchmark(s) above target: " + ", ".join(row.name for row in failed))
@@ -67,6 +75,21 @@ def _print_table(rows, markdown: bool) -> None:
             {None: "", True: "yes", False: "NO"}[row.ok],
             row.note,
         ])
+    _emit(columns, table, markdown)
+
+
+def _print_measurements(rows, markdown: bool) -> None:
+    columns = ["measurement", "value", "target", "ok", "note"]
+    table = []
+    for row in rows:
+        bound = "≥" if row.higher_is_better else "≤"
+        table.append([row.name, f"{row.value:.4g} {row.unit}",
+                      "" if row.target is None else f"{bound} {row.target:g} {row.unit}",
+                      {None: "", True: "yes", False: "NO"}[row.ok], row.note])
+    _emit(columns, table, markdown)
+
+
+def _emit(columns, table, markdown: bool) -> None:
     if markdown:
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))

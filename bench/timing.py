@@ -72,3 +72,21 @@ def peak_python_memory(fn: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+@dataclass
+class Measurement:
+    """A benchmark result that is not a NumPy/PyTorch ratio (a time budget, a throughput, an accuracy)."""
+
+    name: str
+    value: float
+    unit: str
+    target: Optional[float] = None  # the value must not exceed this (or, with higher_is_better, fall below it)
+    higher_is_better: bool = False
+    note: str = ""
+
+    @property
+    def ok(self) -> Optional[bool]:
+        if self.target is None:
+            return None
+        return self.value >= self.target if self.higher_is_better else self.value <= self.target

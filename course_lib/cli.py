@@ -13,7 +13,7 @@ from typing import List, Optional
 from . import __version__
 
 # Modules that contribute sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ["course_lib.data.cli"]
+COMMAND_MODULES = ["course_lib.data.cli", "course_lib.predict", "course_lib.grading.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

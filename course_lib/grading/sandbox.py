@@ -197,16 +197,14 @@ class Sandbox:
         )
         os.close(status_write)
         self.isolation = _read_status(status_read, self.limits.startup_timeout_s)
-        self.client = BlockingKernelClient(connection_file=connection_file)
+        import zmq
+
+        # every socket of this client refuses messages over the cap (a peer that sends one is dropped)
+        self.context = zmq.Context()
+        self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_CAP)
+        self.client = BlockingKernelClient(connection_file=connection_file, context=self.context)
         self.client.load_connection_file()
         self.client.start_channels()
-        for channel in (self.client.iopub_channel, self.client.shell_channel):
-            try:
-                import zmq
-
-                channel.socket.setsockopt(zmq.MAXMSGSIZE, MESSAGE_CAP)
-            except Exception:  # older pyzmq: the cap is a nicety, not a guarantee we rely on
-                pass
         deadline = time.monotonic() + self.limits.startup_timeout_s
         while True:
             if self.process.poll() is not None:
@@ -239,6 +237,9 @@ class Sandbox:
             except Exception:
                 pass
             self.client = None
+        if getattr(self, "context", None) is not None:
+            self.context.destroy(linger=0)
+            self.context = None
         if self.process is not None:
             self.kernel_peak_kb = max(self.kernel_peak_kb, _kernel_peak_kb(self.process.pid))
             # The launcher SIGKILLs the kernel (PID 1 of the namespace, whose death takes every
@@ -323,8 +324,8 @@ class Sandbox:
                 result.traceback = "\n".join(str(t) for t in content.get("traceback", []))[:8000]
             elif kind in ("display_data", "execute_result"):
                 data = content.get("data", {})
-                if isinstance(data, dict) and isinstance(data.get(self.RESULT_MIME), str):
-                    result.payloads.append(data[self.RESULT_MIME])
+                if isinstance(data, dict) and isinstance(data.get(self.RESULT_MIME), str) and not result.payloads:
+                    result.payloads.append(data[self.RESULT_MIME])  # the first one counts; no hoarding
             elif kind == "status" and content.get("execution_state") == "idle":
                 idle = True
         if reply is not None:
