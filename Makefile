@@ -1,6 +1,7 @@
 # Neural Networks — Principles and Practice in Python
 #   make book   build the HTML book into _build/html (executes every chapter, cached)
 #   make test   the whole test suite: unit tests, nbval over every notebook, browser check
+#   make lab    open the exercises in JupyterLab (students start here)
 #   make bench  NumPy-vs-PyTorch benchmarks (python -m bench)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book html test unit browser bench exercises clean
+.PHONY: setup book html test unit browser bench lab clean
 
 setup: $(STAMP)
 
@@ -49,6 +50,9 @@ test: unit browser
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=. exercises/
 
 clean:
 	rm -rf _build vendor .cache/npm

@@ -1,8 +1,8 @@
 """Grading throughput: ``grade-batch`` with 2 workers over a class of assignment-3 submissions.
 
-Not a NumPy/PyTorch comparison: the row's two time columns both hold the wall seconds per
-submission, and the note gives submissions per minute and the peak memory of a worker
-process (the grader side; each kernel is a separate sandboxed process).  The class mixes
+Not a NumPy/PyTorch comparison: the rows are measurements — submissions per minute, wall
+seconds per submission, and the peak memory of a grader worker process and of a student
+kernel (each kernel is a separate sandboxed process).  The class mixes
 correct solutions, untouched templates and partial answers, each with distinct content.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from course_lib.grading.assign import exercise_from_solution
 from course_lib.grading.batch import grade_batch
 
-from .timing import Row
+from .timing import Measurement
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "a03_backprop.ipynb"
 
@@ -52,7 +52,11 @@ def run(quick: bool):
         summary = grade_batch(folder, "a03", database, workers=workers, log=lambda *_: None)
         elapsed = time.perf_counter() - started
         kernel_peak = _kernel_peak_mb(database)
-    per_submission = elapsed / max(1, summary["graded"])
-    note = (f"{summary['graded']} submissions, {workers} workers: {summary['graded'] / elapsed * 60:.1f}/minute, "
-            f"peak worker RSS {summary['peak_rss_kb'] / 1024:.0f} MB (grader), kernel {kernel_peak:.0f} MB")
-    return [Row(f"grade-batch a03 ×{size}", per_submission, per_submission, None, note)]
+    graded = max(1, summary["graded"])
+    label = f"grade-batch a03, {summary['graded']} submissions, {workers} workers"
+    return [
+        Measurement(f"{label}: throughput", graded / elapsed * 60, "submissions/min"),
+        Measurement(f"{label}: wall time per submission", elapsed / graded, "s"),
+        Measurement(f"{label}: peak memory per grader worker", summary["peak_rss_kb"] / 1024, "MB"),
+        Measurement(f"{label}: peak memory per student kernel", kernel_peak, "MB"),
+    ]
