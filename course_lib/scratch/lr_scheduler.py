@@ -93,8 +93,10 @@ class LambdaLR(LRScheduler):
 class InverseSqrtLR(LRScheduler):
     """η_t = η / √(1 + δ t): the decaying learning rate of the course.
 
-    Large steps early, and Σ η_t = ∞ while η_t → 0, the classical conditions under which
-    SGD converges.  It equals ``torch.optim.lr_scheduler.LambdaLR(optimizer,
+    Large steps early, then η_t → 0 while Σ η_t = ∞, so the iterates can still travel any
+    distance.  Σ η_t² diverges too (logarithmically), so this schedule does not meet the
+    Robbins–Monro conditions (Σ η_t = ∞, Σ η_t² < ∞); its O(1/√t) rate is the standard one
+    for convex stochastic problems (Chapter "Optimisation").  It equals ``torch.optim.lr_scheduler.LambdaLR(optimizer,
     lambda t: 1 / math.sqrt(1 + delta * t))`` — the same floating-point expression — which is
     how the PyTorch side of the course writes it.  δ = 0 gives a constant rate.
     """
