@@ -28,8 +28,10 @@ vendor/.vendored: course_lib/book_assets.py | $(STAMP)
 	rm -rf _build/html/_static
 
 # Full-size execution (quick mode off); jupyter-cache re-runs only changed chapters.
+# One BLAS/torch thread: the chapters' models are small (threads cost more than they save on
+# two cores), and a fixed thread count keeps floating-point sums, hence printed numbers, repeatable.
 html: $(STAMP) vendor/.vendored
-	env -u COURSE_LIB_QUICK $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
+	env -u COURSE_LIB_QUICK OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
 	@echo
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 	@echo "Serve it with: $(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000"
