@@ -166,3 +166,13 @@ def test_sliders_change_the_picture_without_a_kernel(browser, site_url, page_pat
             break
     page.close()
     assert after and after != before, "moving the slider did not change the picture"
+
+
+def test_search_box_finds_a_chapter(browser, site_url):
+    """The Sphinx search page works offline: searching a term lists the chapter that defines it."""
+    page = browser.new_page()
+    page.goto(f"{site_url}/search.html?q=backpropagation", wait_until="networkidle")
+    page.wait_for_selector("#search-results li, ul.search li", timeout=20000)
+    links = page.eval_on_selector_all("#search-results li a, ul.search li a", "els => els.map(e => e.href)")
+    page.close()
+    assert any("backprop" in link for link in links), f"search results did not list the backpropagation chapter: {links[:5]}"
