@@ -1,4 +1,4 @@
-"""Choosing where tensors live: ``select_device("auto" | "cpu" | "cuda")`` (Chapter "PyTorch in practice").
+"""Choosing where tensors live: ``select_device("auto" | "cpu" | "cuda")`` (Chapter "The Python ecosystem and the two implementations").
 
 ``"auto"`` picks the first CUDA GPU when PyTorch sees one and the CPU otherwise, so the
 same notebook runs on a laptop and on a GPU machine unchanged.  Asking for ``"cuda"``
