@@ -1,4 +1,4 @@
-"""From a trained PyTorch model to a deployed one (Chapter "Deployment").
+"""From a trained PyTorch model to a deployed one (Chapter "From notebook to deployment").
 
 - ``save_checkpoint`` / ``load_checkpoint``: weights + the config that rebuilds the model
   (``course_lib.pytorch.models.build_model``) + a format version; loading into the wrong

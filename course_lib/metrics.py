@@ -1,4 +1,4 @@
-"""Classification metrics written from scratch in NumPy (Chapter "Evaluating classifiers").
+"""Classification metrics written from scratch in NumPy (Chapter "Frequently asked questions" (How do I evaluate a model?)).
 
 Everything starts from the confusion matrix C, where C[i, j] counts the samples whose
 true class is i and whose predicted class is j.  For one class k:

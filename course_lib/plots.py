@@ -1,10 +1,10 @@
 """Plots the book draws again and again, each returning its matplotlib ``Figure``.
 
-- ``plot_decision_boundary``: a classifier's regions on 2-D data (Chapter "The perceptron" on).
+- ``plot_decision_boundary``: a classifier's regions on 2-D data (Chapter "The artificial neuron" on).
 - ``plot_learning_curves``: training and validation loss/metrics per epoch (``History.plot``).
-- ``plot_confusion_matrix``: counts or rates, annotated (Chapter "Evaluating classifiers").
+- ``plot_confusion_matrix``: counts or rates, annotated (Chapter "Frequently asked questions" (How do I evaluate a model?)).
 - ``plot_image_grid``: images titled with predicted/true labels, mistakes in red.
-- ``plot_attention``: attention weights as a heat map, one panel per head (Chapter "Attention").
+- ``plot_attention``: attention weights as a heat map, one panel per head (Chapter "Attention and Transformers").
 - ``plot_filters``: the kernels of a convolution layer (Chapter "Convolutional networks").
 - ``plot_loss_contours``: contour lines of a two-parameter loss with optimiser paths
   (Chapter "Optimisation").

@@ -1,4 +1,4 @@
-"""``course-lib predict MODEL_FILE IMAGE...``: top-k classes of an exported classifier (Chapter "Deployment").
+"""``course-lib predict MODEL_FILE IMAGE...``: top-k classes of an exported classifier (Chapter "From notebook to deployment").
 
 MODEL_FILE is a TorchScript ``.pt`` or an ``.onnx`` file written by ``course_lib.deploy``; the class
 names and preprocessing stored inside it are used (or ``--classes names.json|names.txt``).

@@ -1,4 +1,4 @@
-"""Splitting data for honest evaluation (Chapter "Evaluating classifiers").
+"""Splitting data for honest evaluation (Chapter "Frequently asked questions" (How do I evaluate a model?)).
 
 - ``train_val_test_split``: one shuffled three-way split — fit on *train*, choose
   hyper-parameters and stop early on *validation*, report once on *test*.
@@ -185,7 +185,7 @@ class KFold:
 
 
 class StratifiedKFold(KFold):
-    """k folds in which every class keeps its proportion (Chapter "Evaluating classifiers").
+    """k folds in which every class keeps its proportion (Chapter "Frequently asked questions" (How do I evaluate a model?)).
 
     Allocation (as in scikit-learn): sort the samples by class and deal them to the folds
     in turn, like cards; this fixes how many samples of each class each fold gets (they

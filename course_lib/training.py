@@ -1,4 +1,4 @@
-"""One training loop for both sides of the course (Chapter "Training neural networks").
+"""One training loop for both sides of the course (Chapter "A multilayer perceptron, from scratch and in PyTorch").
 
 ``fit`` trains a PyTorch ``nn.Module`` *or* a scratch ``course_lib.scratch.Module`` with the
 same call::

@@ -6,11 +6,11 @@ and check that the two agree.  Autograd does the backward pass; what is shown by
 hand is the forward computation the chapter derives.  Everything runs on whatever
 device the inputs live on (CPU or CUDA): no tensor is created on a fixed device.
 
-- ``neuron``, ``linear``, ``mlp``: a = φ(w·x + b) and its stacked form (Chapter "Multilayer perceptrons").
+- ``neuron``, ``linear``, ``mlp``: a = φ(w·x + b) and its stacked form (Chapter "A multilayer perceptron, from scratch and in PyTorch").
 - ``conv2d_unfold``: convolution as im2col (``F.unfold``) + one matrix product (Chapter "Convolutional networks").
 - ``rnn_cell``, ``lstm_cell``: one recurrent step with every gate written out (Chapter "Recurrent networks").
 - ``scaled_dot_product_attention``, ``multi_head_attention``: softmax(QKᵀ/√d_k + M)·V and its
-  multi-head form with the packed in-projection of ``nn.MultiheadAttention`` (Chapter "Attention").
+  multi-head form with the packed in-projection of ``nn.MultiheadAttention`` (Chapter "Attention and Transformers").
 """
 from __future__ import annotations
 

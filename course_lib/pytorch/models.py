@@ -2,17 +2,17 @@
 
 Every model is built from a plain config dict (``model.config``) and rebuilt from it
 by ``build_model(config)``, so a checkpoint (weights + config) can recreate the network
-without the code that first created it (Chapter "Deployment").  The scratch twins in
+without the code that first created it (Chapter "From notebook to deployment").  The scratch twins in
 ``course_lib.scratch.models`` have the same class names, constructor arguments and
 ``state_dict`` names and shapes, so weights move both ways with ``course_lib.interop``.
 
-- ``MLP(sizes, activation)``: Linear → activation → … → Linear (Chapter "Multilayer perceptrons").
+- ``MLP(sizes, activation)``: Linear → activation → … → Linear (Chapter "A multilayer perceptron, from scratch and in PyTorch").
 - ``CNN``: Conv(32,3)-MaxPool-Conv(64,3)-MaxPool-Conv(64,3)-Flatten-Dense(64)-Dense(10) for
   1×28×28 images, ReLU after every convolution and the hidden dense layer (Chapter "Convolutional networks").
 - ``RecurrentModel``: (Embedding →) RNN/LSTM → Linear head, classifying a whole sequence from the
   last time step or predicting at every step (Chapter "Recurrent networks").
 - ``TransformerModel``: Embedding · √d_model + sinusoidal positional encoding → TransformerEncoder
-  layers → Linear head on the mean over positions or at every position (Chapter "Transformers").
+  layers → Linear head on the mean over positions or at every position (Chapter "Attention and Transformers").
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Batch normalisation (Chapter "Training deep networks", section "Batch normalization").
+"""Batch normalisation (Chapter "Optimisation", section "Batch normalization").
 
 For each channel c, over the batch and every spatial position (M values):
 

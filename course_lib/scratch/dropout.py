@@ -1,4 +1,4 @@
-"""Inverted dropout (Chapter "Regularization", section "Dropout").
+"""Inverted dropout (Chapter "Regularisation", section "Dropout").
 
 Training:  m_i ~ Bernoulli(1 − p),   y = x ⊙ m / (1 − p),   dL/dx = dL/dy ⊙ m / (1 − p).
 Evaluation: y = x (the 1/(1 − p) scaling during training already keeps E[y] = x,

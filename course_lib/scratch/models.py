@@ -6,13 +6,13 @@ chapter can train one side and evaluate the other.  Each model's ``backward(grad
 runs the chain rule back through its layers in reverse order (Chapter "Backpropagation")
 and returns dL/d(input) (None for token ids, which have no gradient).
 
-- ``MLP``: Linear → activation → … → Linear (Chapter "Multilayer perceptrons").
+- ``MLP``: Linear → activation → … → Linear (Chapter "A multilayer perceptron, from scratch and in PyTorch").
 - ``CNN``: Conv(32,3)-MaxPool-Conv(64,3)-MaxPool-Conv(64,3)-Flatten-Dense(64)-Dense(10) (Chapter
   "Convolutional networks").
 - ``RecurrentModel``: (Embedding →) RNN/LSTM → Linear on the last step or on every step (Chapter
   "Recurrent networks").
 - ``TransformerModel``: Embedding·√d_model + positional encoding → encoder layers → Linear on the
-  (masked) mean over positions or on every position (Chapter "Transformers").
+  (masked) mean over positions or on every position (Chapter "Attention and Transformers").
 
 This module never imports torch.
 """

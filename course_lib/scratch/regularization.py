@@ -1,4 +1,4 @@
-"""Explicit weight penalties (Chapter "Regularization", section "Weight penalties").
+"""Explicit weight penalties (Chapter "Regularisation", section "Weight penalties").
 
 Conventions used throughout the course (λ = ``strength``):
 

@@ -1,4 +1,4 @@
-"""Assignment 5 — Regularisation (Chapter "Regularization").
+"""Assignment 5 — Regularisation (Chapter "Regularisation").
 
 L1/L2 penalties and their gradients (``course_lib.scratch.regularization``'s convention:
 R₁ = λ Σ|w|, R₂ = (λ/2) Σ w²), and inverted dropout forward/backward
@@ -103,7 +103,7 @@ HALF = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got, 
 ASSIGNMENT = Assignment(
     id="a05",
     title="Regularisation",
-    chapter="Regularization",
+    chapter="Regularisation",
     notebook="a05_regularisation.ipynb",
     questions=[
         Question("q1", "L1 penalty and its gradient", 2, ["l1_penalty", "l1_penalty_grad"],

@@ -1,4 +1,4 @@
-"""Assignment 9 — Evaluating classifiers (Chapter "Evaluating classifiers").
+"""Assignment 9 — Evaluating classifiers (Chapter "Frequently asked questions" (How do I evaluate a model?)).
 
 Confusion matrix, per-class precision/recall/F1 (0 for undefined 0/0) and k-fold
 splitting, graded against ``course_lib.metrics`` and ``course_lib.splits``.
@@ -45,7 +45,7 @@ REMAINDER = Hint(lambda got, expected, a: True,
 ASSIGNMENT = Assignment(
     id="a09",
     title="Evaluating classifiers",
-    chapter="Evaluating classifiers",
+    chapter="Frequently asked questions (How do I evaluate a model?)",
     notebook="a09_evaluation.ipynb",
     questions=[
         Question("q1", "Confusion matrix", 2, ["confusion_matrix"], checks("confusion_matrix", confusion_matrix, [

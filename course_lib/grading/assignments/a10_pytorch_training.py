@@ -1,4 +1,4 @@
-"""Assignment 10 — A PyTorch training loop (Chapter "Training neural networks in PyTorch").
+"""Assignment 10 — A PyTorch training loop (Chapter "A multilayer perceptron, from scratch and in PyTorch").
 
 q1 checks one hand-written SGD step in PyTorch against the from-scratch side
 (``course_lib.scratch`` Linear + CrossEntropyLoss): the two halves of the course agree.
@@ -68,7 +68,7 @@ def judge_predictions(value, call_args, call_kwargs, labels):
 ASSIGNMENT = Assignment(
     id="a10",
     title="A PyTorch training loop",
-    chapter="Training neural networks in PyTorch",
+    chapter="A multilayer perceptron, from scratch and in PyTorch",
     notebook="a10_pytorch_training.ipynb",
     call_timeout_s=TIME_BUDGET_S,
     question_timeout_s=2 * TIME_BUDGET_S + 10.0,
