@@ -136,9 +136,11 @@ def test_page_renders_offline(browser, site_url, page_path):
 
 
 def _visible_picture(page) -> str:
+    """A fingerprint of what the widgets currently show: every visible pre-rendered picture or table."""
     return page.evaluate("""() => {
-        const shown = [...document.querySelectorAll('.widget-vbox img')].filter(i => i.offsetParent !== null);
-        return shown.map(i => i.src.length + ':' + i.src.slice(-40)).join('|');
+        const shown = [...document.querySelectorAll('.widget-vbox .widget-html-content')]
+            .filter(element => element.offsetParent !== null && element.innerHTML.length > 0);
+        return shown.map(element => element.innerHTML.length + ':' + element.innerHTML.slice(-60)).join('|');
     }""")
 
 
