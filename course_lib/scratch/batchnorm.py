@@ -150,14 +150,12 @@ class _BatchNorm(Module):
         self.num_batches_tracked = 0
         self._cache = None
 
-    def _describe_shape(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
     def _check_input(self, x) -> None:
         name = type(self).__name__
         if not isinstance(x, np.ndarray) or x.ndim not in self._ranks or x.shape[1] != self.num_features:
             got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{name} expected input of shape {self._describe_shape()}, got {got}")
+            expected = self._layout.format(C=self.num_features)
+            raise ValueError(f"{name} expected input of shape {expected}, got {got}")
         expect_float(name, x, self.dtype)
 
     def reset_running_stats(self) -> None:
@@ -226,15 +224,11 @@ class BatchNorm1d(_BatchNorm):
     """``torch.nn.BatchNorm1d``: input (N, C) or (N, C, L); statistics per feature C."""
 
     _ranks = (2, 3)
-
-    def _describe_shape(self) -> str:
-        return f"(N, C={self.num_features}) or (N, C={self.num_features}, L)"
+    _layout = "(N, C={C}) or (N, C={C}, L)"
 
 
 class BatchNorm2d(_BatchNorm):
     """``torch.nn.BatchNorm2d``: input (N, C, H, W); statistics per channel over N, H and W."""
 
     _ranks = (4,)
-
-    def _describe_shape(self) -> str:
-        return f"(N, C={self.num_features}, H, W)"
+    _layout = "(N, C={C}, H, W)"

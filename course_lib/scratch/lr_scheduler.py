@@ -19,10 +19,11 @@ Only ``param_groups`` is needed, so these schedulers also drive a ``torch.optim`
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Sequence, Union
 
 
-class LRScheduler:
+class LRScheduler(ABC):
     """Base class: remembers the initial rates (``base_lrs``) and counts steps (``last_epoch``)."""
 
     def __init__(self, optimizer, last_epoch: int = -1):
@@ -45,9 +46,9 @@ class LRScheduler:
         self.step()
         self._is_initial = False
 
+    @abstractmethod
     def get_lr(self) -> List[float]:
         """The rates for step ``self.last_epoch`` (called by ``step`` after it advanced the counter)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")
 
     def step(self) -> None:
         """Advance t by one and write the new rates into the optimiser's ``param_groups``."""

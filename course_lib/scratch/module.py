@@ -95,11 +95,12 @@ class Module:
             setattr(self, name, value)
 
     # --- calling --------------------------------------------------------
-    def forward(self, *inputs):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+    # Every layer defines both; the base versions only say which one is missing.
+    def forward(self, *inputs):
+        raise TypeError(f"{type(self).__name__} defines no forward(): every scratch Module implements forward and backward")
 
-    def backward(self, *grad_outputs):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement backward()")
+    def backward(self, *grad_outputs):
+        raise TypeError(f"{type(self).__name__} defines no backward(): every scratch Module implements forward and backward")
 
     def __call__(self, *inputs, **kwargs):
         return self.forward(*inputs, **kwargs)

@@ -31,6 +31,7 @@ hyper-parameters to different groups (e.g. no weight decay on biases).
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
@@ -178,7 +179,7 @@ def adam_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float,
 
 
 # --- the optimiser classes -----------------------------------------------------------------
-class Optimizer:
+class Optimizer(ABC):
     """Base class: holds ``param_groups`` and per-parameter ``state``, as ``torch.optim.Optimizer``.
 
     ``params`` is an iterable of ``Parameter`` (e.g. ``model.parameters()``) or of dicts
@@ -238,8 +239,9 @@ class Optimizer:
     def _init_state(self, param: Parameter, group: Dict[str, Any]) -> None:
         """Create the state of ``param`` (moving averages …); torch does this lazily, the result is the same."""
 
+    @abstractmethod
     def _update(self, param: Parameter, grad: np.ndarray, group: Dict[str, Any], state: State) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _update()")
+        """Apply one step of this optimiser's rule to ``param`` in place."""
 
     # public API
     def step(self, closure: Optional[Callable[[], float]] = None):
