@@ -268,6 +268,23 @@ class TransformerModel(nn.Module):
 MODELS = {"MLP": MLP, "CNN": CNN, "RecurrentModel": RecurrentModel, "TransformerModel": TransformerModel}
 
 
+def keras_init_(model: nn.Module) -> nn.Module:
+    """Re-initialise every Linear and Conv2d the way Keras does by default, in place.
+
+    Keras's ``Dense`` and ``Conv2D`` start from Glorot-uniform weights,
+    U(−√(6/(fan_in + fan_out)), +√(6/(fan_in + fan_out))), and zero biases; PyTorch's
+    default is Kaiming-uniform with a = √5 for both (Chapter "Layers and architectures").
+    A reproduction of a Keras listing starts where the listing started.  Draws from
+    torch's global generator, so ``torch.manual_seed`` fixes the result.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
 def build_model(config: Dict[str, Any]) -> nn.Module:
     """Rebuild a model from its ``config`` dict (``{"name": "CNN", ...}``, as in ``model.config``)."""
     if not isinstance(config, dict) or "name" not in config:

@@ -9,16 +9,23 @@ H_out = ⌊(H + pad_top + pad_bottom − d·(kh − 1) − 1) / s⌋ + 1 rows (l
 im2col gathers every receptive field into one column of X_col (C·kh·kw rows,
 N·H_out·W_out columns); then Y = W_mat · X_col is a single GEMM.
 
+The layer computes the same product transposed, Yᵀ = X_rows · W_matᵀ, with one *row*
+per receptive field and the channels innermost (columns ordered p, q, c): then the
+output comes out channels last (NHWC), every window copies C neighbouring numbers at
+once, and the next layers read NHWC fastest too (see ``layout.py``).  A column of ones
+appended to X_rows carries the bias (the "bias trick"), so the GEMM adds it.
+
 Backward (Chapter "Convolutional networks", section "Backpropagation through a convolution"):
 
-    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM)
+    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM; with the ones column it also gives dL/db)
     dL/db     = Σ_{n,i,j} dL/dy[n, :, i, j]
     dL/dX_col = W_matᵀ · dL/dY          (one GEMM)
     dL/dx     = col2im(dL/dX_col)       (kh·kw strided slice-adds: overlapping windows add up)
 
 With groups g the channels split into g independent convolutions, which is a
 batched GEMM over the group axis.  No loop touches the batch, channels or pixels:
-the only Python loops run over the kh·kw kernel offsets.
+the only Python loops run over the kh·kw kernel offsets (the copies and slice-adds
+split the batch over threads, see ``threads.py``).
 """
 from __future__ import annotations
 
@@ -27,7 +34,9 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from . import init
+from .layout import channels_last, zeros_nchw
 from .module import Module, Parameter, check_dtype, expect_float
+from .threads import over_batch
 
 IntPair = Union[int, Tuple[int, int]]
 # (top, bottom, left, right) zero padding
@@ -75,12 +84,12 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_a
 
 
 def _pad(x: np.ndarray, padding: Padding4) -> np.ndarray:
-    """Zero-pad the last two axes (cheaper than np.pad's general machinery)."""
+    """Zero-pad the last two axes, keeping x's memory layout (cheaper than np.pad's general machinery)."""
     top, bottom, left, right = padding
     if not any(padding):
         return x
     n, c, h, w = x.shape
-    padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    padded = zeros_nchw((n, c, h + top + bottom, w + left + right), x.dtype, channels_last(x))
     padded[:, :, top : top + h, left : left + w] = x
     return padded
 
@@ -110,31 +119,71 @@ def im2col(
     padding: Union[str, IntPair] = 0,
     dilation: IntPair = 1,
 ) -> np.ndarray:
-    """Columns of receptive fields: shape (C·kh·kw, N·H_out·W_out).
+    """The textbook column matrix X_col of shape (C·kh·kw, N·H_out·W_out).
 
     Row index = (c, p, q) in row-major order, matching ``weight.reshape(O, -1)``;
-    column index = (n, i, j).  The windows are a strided *view* of the padded input;
-    the single copy happens in the final reshape.
+    column index = (n, i, j), like ``torch.nn.functional.unfold`` with the batch folded in.
+    The layer itself uses the transpose with channels innermost (``_receptive_field_rows``);
+    this function rearranges that matrix, so both show the same numbers.
     """
     kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("im2col", x.shape, kernel_size, stride, pads, dilation)
-    return _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w)
+    rows = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups=1)[0]
+    (kh, kw), c = kernel_size, x.shape[1]
+    return rows.reshape(-1, kh, kw, c).transpose(3, 1, 2, 0).reshape(c * kh * kw, -1)
 
 
-def _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, ones_column=False):
+    """Every receptive field as one row: shape (groups, N·H_out·W_out, kh·kw·C/groups [+ 1]).
+
+    Row index = (n, i, j), column index = (p, q, c) with the channels innermost, so
+    ``rows @ W_matᵀ`` is the output in NHWC order.  The windows are a strided *view* of
+    the padded input (an axis per output position and per kernel offset, each with its own
+    step in memory); the single copy makes the matrix.  When the channels are innermost in
+    memory (NHWC) each window row copies C neighbouring numbers at once; otherwise (NCHW,
+    e.g. a one-channel image) we copy along image rows instead and keep the transposed
+    matrix, which the GEMM reads just as fast.  ``ones_column`` appends a column of ones,
+    so the bias becomes one more weight column (the "bias trick"): the forward GEMM adds
+    it and the weight-gradient GEMM returns dL/db in its last column.
+    """
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    group_channels = c // groups
     padded = _pad(x, pads)
     s_n, s_c, s_h, s_w = padded.strides
-    windows = np.lib.stride_tricks.as_strided(
-        padded,
-        shape=(c, kh, kw, n, out_h, out_w),
-        strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
-        writeable=False,
-    )
-    # the one copy (for a 1×1 kernel it can stay a read-only view of x, which backward never overwrites)
-    return windows.reshape(c * kh * kw, n * out_h * out_w)
+    n_rows, n_cols = n * out_h * out_w, kh * kw * group_channels
+    extra = 1 if ones_column else 0
+    if channels_last(padded):
+        windows = np.lib.stride_tricks.as_strided(
+            padded,
+            shape=(groups, n, out_h, out_w, kh, kw, group_channels),
+            strides=(group_channels * s_c, s_n, sh * s_h, sw * s_w, dh * s_h, dw * s_w, s_c),
+            writeable=False,
+        )
+        rows = np.empty((groups, n_rows, n_cols + extra), dtype=x.dtype)
+        target = rows[:, :, :n_cols].reshape(windows.shape)  # a view: axis 1 is the batch
+        batch_axis = 1
+    else:
+        windows = np.lib.stride_tricks.as_strided(
+            padded,
+            shape=(groups, kh, kw, group_channels, n, out_h, out_w),
+            strides=(group_channels * s_c, dh * s_h, dw * s_w, s_c, s_n, sh * s_h, sw * s_w),
+            writeable=False,
+        )
+        columns = np.empty((groups, n_cols + extra, n_rows), dtype=x.dtype)
+        rows = columns.transpose(0, 2, 1)
+        target = columns[:, :n_cols].reshape(windows.shape)  # a view: axis 4 is the batch
+        batch_axis = 4
+
+    def work(batch):  # the one copy, one batch slice per thread
+        index = (slice(None),) * batch_axis + (batch,)
+        np.copyto(target[index], windows[index])
+
+    over_batch(work, n, target.size)
+    if ones_column:
+        rows[:, :, n_cols] = 1
+    return rows
 
 
 def col2im(
@@ -153,31 +202,38 @@ def col2im(
     kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("col2im", input_shape, kernel_size, stride, pads, dilation)
-    n = input_shape[0]
-    # reorder the columns from (n, i, j) to (i, j, n), the layout _col2im_batch_last adds fastest
-    batch_last = columns.reshape(columns.shape[0], n, out_h * out_w).transpose(0, 2, 1).reshape(columns.shape[0], -1)
-    return _col2im_batch_last(batch_last, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+    (kh, kw), c = kernel_size, input_shape[1]
+    # (c, p, q) × (n, i, j)  →  one (n·i·j, c) block per kernel offset (p, q)
+    per_offset = columns.reshape(c, kh * kw, -1).transpose(1, 2, 0)[None]
+    return _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
 
 
-def _col2im_batch_last(columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
-    """col2im for columns ordered (i, j, n) instead of (n, i, j).
+def _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+    """col2im for the gradient of every kernel offset: per_offset[g, p·kw + q] has shape
+    (N·H_out·W_out, C/groups) and is added to the pixels that offset (p, q) touched.
 
-    With the batch axis last, each slice-add below runs over long contiguous
-    stretches (W_out·N numbers at stride 1) instead of rows of only W_out numbers,
-    which is several times faster in NumPy.
+    The image is built channels last (NHWC), so each slice-add runs over long contiguous
+    stretches of W_out·C numbers.  Returns an (N, C, H, W) view of that NHWC array.
     """
     n, c, h, w = input_shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     top, bottom, left, right = pads
-    cols = columns.reshape(c, kh, kw, out_h, out_w, n)
-    grad_padded = np.zeros((c, h + top + bottom, w + left + right, n), dtype=columns.dtype)
-    for p in range(kh):
-        rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
-        for q in range(kw):
-            cols_slice = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
-            grad_padded[:, rows, cols_slice] += cols[:, p, q]
-    grad = grad_padded[:, top : top + h, left : left + w]
-    return np.ascontiguousarray(grad.transpose(3, 0, 1, 2))
+    groups = per_offset.shape[0]
+    grad_padded = np.empty((n, h + top + bottom, w + left + right, groups, c // groups), dtype=per_offset.dtype)
+    # (g, kh·kw, N·H_out·W_out, C/g)  →  (kh·kw, N, H_out, W_out, g, C/g)
+    blocks = per_offset.reshape(groups, kh * kw, n, out_h, out_w, c // groups).transpose(1, 2, 3, 4, 0, 5)
+
+    def work(batch):  # one batch slice per thread; each sample's pixels only get its own columns
+        grad_padded[batch] = 0
+        for p in range(kh):
+            rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
+            for q in range(kw):
+                cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
+                grad_padded[batch, rows, cols] += blocks[p * kw + q, batch]
+
+    over_batch(work, n, grad_padded.size)
+    grad = grad_padded.reshape(n, h + top + bottom, w + left + right, c)[:, top : top + h, left : left + w]
+    return grad.transpose(0, 3, 1, 2)
 
 
 def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
@@ -185,6 +241,14 @@ def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     return kernel_size, stride, pads, dilation, int(groups)
+
+
+def _weight_rows(weight: np.ndarray, groups: int) -> np.ndarray:
+    """W_mat per group with columns ordered (p, q, c) like the receptive-field rows: (g, O/g, kh·kw·C/g)."""
+    out_channels, group_channels, kh, kw = weight.shape
+    return weight.reshape(groups, out_channels // groups, group_channels, kh * kw).transpose(0, 1, 3, 2).reshape(
+        groups, out_channels // groups, kh * kw * group_channels
+    )
 
 
 def conv2d_forward(
@@ -199,8 +263,10 @@ def conv2d_forward(
 ):
     """``torch.nn.functional.conv2d`` in NumPy: x (N, C, H, W), weight (O, C/groups, kh, kw).
 
-    Returns y of shape (N, O, H_out, W_out); with ``return_columns`` also the im2col
-    matrix, which ``conv2d_backward`` can reuse instead of rebuilding it.
+    Returns y of shape (N, O, H_out, W_out); with ``return_columns`` also the receptive-field
+    matrix, which ``conv2d_backward`` can reuse instead of rebuilding it.  The GEMM produces
+    the output channels last, so y is an (N, O, H_out, W_out) view of NHWC memory (what
+    torch calls ``channels_last``): same numbers, and the next layer reads it fastest.
     """
     kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
     n, c = x.shape[:2]
@@ -210,16 +276,15 @@ def conv2d_forward(
             f"conv2d: input has {c} channels but the weight {weight.shape} with groups={groups} expects {weight.shape[1] * groups}"
         )
     out_h, out_w = _check_geometry("conv2d", x.shape, kernel_size, stride, pads, dilation)
-    columns = _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w)
-    # (g, O/g, C/g·kh·kw) @ (g, C/g·kh·kw, N·H_out·W_out): one GEMM per group
-    weight_mat = weight.reshape(groups, out_channels // groups, -1)
-    out = np.matmul(weight_mat, columns.reshape(groups, -1, columns.shape[1]))
-    out_nchw = out.reshape(out_channels, n, out_h, out_w).transpose(1, 0, 2, 3)
-    result = np.empty(out_nchw.shape, dtype=out.dtype)
-    if bias is None:
-        np.copyto(result, out_nchw)
-    else:  # add the bias during the (O, N, …) → (N, O, …) copy: one pass instead of two
-        np.add(out_nchw, bias.reshape(-1, 1, 1).astype(out.dtype, copy=False), out=result)
+    columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias is not None)
+    weight_rows = _weight_rows(weight, groups).astype(columns.dtype, copy=False)
+    if bias is not None:  # the bias trick: [W_mat | b] against [X_rows | 1]
+        group_bias = bias.reshape(groups, -1, 1).astype(columns.dtype, copy=False)
+        weight_rows = np.concatenate([weight_rows, group_bias], axis=2)
+    # (g, N·H_out·W_out, K) @ (g, K, O/g): one GEMM per group, output channels last
+    out = np.matmul(columns, weight_rows.transpose(0, 2, 1))
+    out_nhwc = out.transpose(1, 0, 2).reshape(n, out_h, out_w, out_channels)
+    result = out_nhwc.transpose(0, 3, 1, 2)
     return (result, columns) if return_columns else result
 
 
@@ -247,26 +312,49 @@ def conv2d_backward(
     """
     kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
     input_shape = tuple(np.shape(x)) if isinstance(x, np.ndarray) else tuple(x)
-    out_channels = weight.shape[0]
+    out_channels, group_channels, kh, kw = weight.shape
     n, _, out_h, out_w = grad_output.shape
     if columns is None:
         if not isinstance(x, np.ndarray):
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
-        columns = _im2col(x, kernel_size, stride, pads, dilation, out_h, out_w)
-    # (O, N·H_out·W_out): the output gradient in the column layout of the GEMMs
-    grad_mat = np.ascontiguousarray(grad_output.transpose(1, 0, 2, 3)).reshape(groups, out_channels // groups, -1)
-    columns_g = columns.reshape(groups, -1, columns.shape[1])
-    grad_weight = np.matmul(grad_mat, columns_g.transpose(0, 2, 1)).reshape(weight.shape)
-    grad_bias = grad_mat.reshape(out_channels, -1).sum(axis=1) if bias_grad else None
+        columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
+    n_weights = kh * kw * group_channels
+    # dL/dY as (g, N·H_out·W_out, O/g): a free view when grad_output is stored channels last
+    grad_rows = grad_output.transpose(0, 2, 3, 1).reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)
+    grad_rows = grad_rows.astype(columns.dtype, copy=False)
+    # dL/d[W_mat | b] = dL/dYᵀ · [X_rows | 1]: the bias gradient is the last column when it is there
+    grad_weight_rows = np.matmul(grad_rows.transpose(0, 2, 1), columns)
+    grad_weight = (
+        grad_weight_rows[:, :, :n_weights]
+        .reshape(groups, out_channels // groups, kh * kw, group_channels)
+        .transpose(0, 1, 3, 2)
+        .reshape(weight.shape)
+    )
+    grad_bias = None
+    if bias_grad:
+        has_ones = columns.shape[2] == n_weights + 1
+        grad_bias = grad_weight_rows[:, :, n_weights].reshape(-1) if has_ones else grad_rows.sum(axis=1).reshape(-1)
     grad_input = None
     if input_grad:
-        weight_mat = weight.reshape(groups, out_channels // groups, -1)
-        reuse = overwrite_columns and columns.flags.writeable and columns.flags.c_contiguous
-        # columns ordered (i, j, n) so that col2im's slice-adds are fast (see _col2im_batch_last)
-        grad_batch_last = np.ascontiguousarray(grad_output.transpose(1, 2, 3, 0)).reshape(groups, out_channels // groups, -1)
-        grad_columns = np.matmul(weight_mat.transpose(0, 2, 1), grad_batch_last, out=columns_g if reuse else None)
-        grad_input = _col2im_batch_last(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+        # dL/dX_rows = dL/dY · W_mat, computed as one (N·H_out·W_out, C/g) block per kernel offset
+        # so that col2im adds contiguous blocks: weight (g, kh·kw, O/g, C/g)
+        weight_per_offset = (
+            weight.reshape(groups, out_channels // groups, group_channels, kh * kw).transpose(0, 3, 1, 2)
+        ).astype(columns.dtype, copy=False)
+        shape = (groups, kh * kw, grad_rows.shape[1], group_channels)
+        buffer = _spent_columns(columns, shape) if overwrite_columns else None
+        per_offset = np.matmul(grad_rows[:, None], weight_per_offset, out=buffer)
+        grad_input = _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
     return grad_input, grad_weight, grad_bias
+
+
+def _spent_columns(columns: np.ndarray, shape) -> Optional[np.ndarray]:
+    """The columns' own memory as an array of ``shape`` (None when they are a view we must not write)."""
+    size = int(np.prod(shape))
+    for base in (columns, columns.transpose(0, 2, 1)):
+        if base.flags.c_contiguous and base.flags.writeable and base.size >= size:
+            return base.reshape(-1)[:size].reshape(shape)
+    return None
 
 
 class Conv2d(Module):

@@ -20,7 +20,9 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
+from .layout import channels_last, empty_nchw, zeros_nchw
 from .module import Module
+from .threads import over_batch
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -63,6 +65,7 @@ class _PoolGeometry:
         self.padded_h = max(h + 2 * ph, (self.out_h - 1) * sh + dh * (kh - 1) + 1)
         self.padded_w = max(w + 2 * pw, (self.out_w - 1) * sw + dw * (kw - 1) + 1)
         self.x_shape, self.pad = x_shape, (ph, pw)
+        self.kernel_size, self.stride, self.dilation = (kh, kw), (sh, sw), (dh, dw)
         self.overlapping = sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1
         self.slices: List[Tuple[slice, slice]] = [
             (
@@ -74,6 +77,13 @@ class _PoolGeometry:
         ]  # row-major order: the first slice that attains the maximum wins ties
 
     @property
+    def tiles_exactly(self) -> bool:
+        """Windows that neither overlap nor leave gaps between them (e.g. 2×2, stride 2)."""
+        return not self.overlapping and all(
+            s == d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel_size)
+        )
+
+    @property
     def needs_padding(self) -> bool:
         n, c, h, w = self.x_shape
         return (self.padded_h, self.padded_w) != (h, w)
@@ -83,7 +93,8 @@ class _PoolGeometry:
             return x
         n, c, h, w = x.shape
         ph, pw = self.pad
-        out = np.full((n, c, self.padded_h, self.padded_w), fill, dtype=x.dtype)
+        out = empty_nchw((n, c, self.padded_h, self.padded_w), x.dtype, channels_last(x))
+        out[...] = fill
         out[:, :, ph : ph + h, pw : pw + w] = x
         return out
 
@@ -92,7 +103,7 @@ class _PoolGeometry:
             return grad_padded
         n, c, h, w = self.x_shape
         ph, pw = self.pad
-        return np.ascontiguousarray(grad_padded[:, :, ph : ph + h, pw : pw + w])
+        return grad_padded[:, :, ph : ph + h, pw : pw + w]
 
 
 def _check_input(layer: str, x) -> None:
@@ -131,22 +142,53 @@ def max_pool2d_forward(
     geometry = _PoolGeometry("MaxPool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     padded = geometry.padded(x, -np.inf)
     windows = [padded[:, :, rows, cols] for rows, cols in geometry.slices]
-    out = windows[0].copy()
-    argmax = np.zeros(out.shape, dtype=np.uint8 if len(windows) <= 256 else np.int32)
-    for offset, window in enumerate(windows[1:], start=1):
-        # strictly greater keeps the earlier offset on ties; offsets only grow, so
-        # max(argmax, better·offset) records the latest strict improvement
-        better = window > out
-        np.maximum(out, window, out=out)
-        np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
+    if len(windows) == 4 and geometry.tiles_exactly:
+        out = np.empty_like(windows[0])  # in x's memory layout (see layout.py)
+        argmax = np.empty_like(windows[0], dtype=np.uint8)
+
+        def work(batch):
+            _max_of_four(*(window[batch] for window in windows), out=out[batch], argmax=argmax[batch])
+
+        over_batch(work, len(x), x.size)
+    else:
+        out = windows[0].copy(order="K")  # order="K" keeps x's memory layout (see layout.py)
+        argmax = np.zeros_like(out, dtype=np.uint8 if len(windows) <= 256 else np.int32)
+        for offset, window in enumerate(windows[1:], start=1):
+            # strictly greater keeps the earlier offset on ties; offsets only grow, so
+            # max(argmax, better·offset) records the latest strict improvement
+            better = window > out
+            np.maximum(out, window, out=out)
+            np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
     if np.isnan(out).any():
         # rare: torch lets a NaN win (and the last NaN of a window), so redo those windows its way
-        out, argmax = windows[0].copy(), np.zeros_like(argmax)
+        out, argmax = windows[0].copy(order="K"), np.zeros_like(argmax)
         for offset, window in enumerate(windows[1:], start=1):
             better = (window > out) | np.isnan(window)
             np.copyto(out, window, where=better)
             np.copyto(argmax, offset, where=better)
     return out, argmax
+
+
+def _max_of_four(top_left, top_right, bottom_left, bottom_right, out, argmax) -> None:
+    """A 2×2 window as a knock-out tournament: best of each row, then the better row.
+
+    Three maxima and three comparisons instead of a running maximum over four offsets.
+    Strict ``>`` lets the left (then the top) entry win ties, i.e. the first maximum in
+    row-major order, like torch; the winner's offset is 2·[bottom row won] + [right won].
+    """
+    top = np.maximum(top_left, top_right)
+    top_right_won = top_right > top_left
+    bottom = np.maximum(bottom_left, bottom_right)
+    bottom_right_won = bottom_right > bottom_left
+    bottom_won = bottom > top
+    np.maximum(top, bottom, out=out)
+    # argmax = 2·bottom_won + (bottom_right_won if bottom_won else top_right_won), in bit
+    # operations on 0/1 bytes (np.where on booleans is several times slower)
+    bottom_bit, top_right_bit, bottom_right_bit = (a.view(np.uint8) for a in (bottom_won, top_right_won, bottom_right_won))
+    np.bitwise_xor(top_right_bit, bottom_right_bit, out=argmax)
+    argmax &= bottom_bit
+    argmax ^= top_right_bit
+    argmax |= bottom_bit << 1
 
 
 def max_pool2d_backward(
@@ -159,22 +201,40 @@ def max_pool2d_backward(
     dilation: IntPair = 1,
     ceil_mode: bool = False,
 ) -> np.ndarray:
-    """dL/dx: each dL/dy[n, c, i, j] goes to the input its window's argmax points at."""
+    """dL/dx: each dL/dy[n, c, i, j] goes to the input its window's argmax points at.
+
+    The result is stored in the input's memory layout, which argmax has kept (see layout.py).
+    """
     kernel_size, padding, dilation = _pair(kernel_size, "kernel_size"), _pair(padding, "padding"), _pair(dilation, "dilation")
     stride = kernel_size if stride is None else _pair(stride, "stride")
     geometry = _PoolGeometry("MaxPool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode)
     n, c = input_shape[:2]
-    grad_padded = np.zeros((n, c, geometry.padded_h, geometry.padded_w), dtype=grad_output.dtype)
+    padded_shape = (n, c, geometry.padded_h, geometry.padded_w)
+    # windows that tile the input write every pixel they cover exactly once, so only what
+    # they leave uncovered (a last odd row or column) needs zeros first
+    if geometry.tiles_exactly:
+        grad_padded = empty_nchw(padded_shape, grad_output.dtype, channels_last(argmax))
+        grad_padded[:, :, geometry.out_h * stride[0] :] = 0
+        grad_padded[:, :, :, geometry.out_w * stride[1] :] = 0
+    else:
+        grad_padded = zeros_nchw(padded_shape, grad_output.dtype, channels_last(argmax))
     # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where)
     finite = bool(np.isfinite(grad_output).all())
     zero = grad_output.dtype.type(0)
-    for offset, (rows, cols) in enumerate(geometry.slices):
-        winners = argmax == offset
-        routed = grad_output * winners if finite else np.where(winners, grad_output, zero)
-        if geometry.overlapping:
-            grad_padded[:, :, rows, cols] += routed  # one input can win several windows
-        else:
-            grad_padded[:, :, rows, cols] = routed  # disjoint windows: plain writes
+
+    def work(batch):
+        for offset, (rows, cols) in enumerate(geometry.slices):
+            winners = argmax[batch] == offset
+            target = grad_padded[batch, :, rows, cols]
+            if geometry.overlapping:
+                routed = grad_output[batch] * winners if finite else np.where(winners, grad_output[batch], zero)
+                target += routed  # one input can win several windows
+            elif finite:
+                np.multiply(grad_output[batch], winners, out=target)  # disjoint windows: plain writes
+            else:
+                target[...] = np.where(winners, grad_output[batch], zero)
+
+    over_batch(work, n, int(np.prod(padded_shape)))
     return geometry.crop(grad_padded)
 
 

@@ -50,6 +50,22 @@ def test_the_books_cnn_matches_the_keras_listing():
     assert models.cnn_feature_side(28) == 3
 
 
+def test_keras_init_is_glorot_uniform_with_zero_biases_and_seeded():
+    torch.manual_seed(3)
+    model = models.keras_init_(models.CNN())
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(module.weight)
+            bound = (6 / (fan_in + fan_out)) ** 0.5
+            weight = module.weight.detach()
+            assert weight.abs().max() <= bound, name
+            assert weight.abs().max() > 0.9 * bound, name  # it fills the whole interval, not a smaller one
+            assert torch.count_nonzero(module.bias) == 0, name
+    torch.manual_seed(3)
+    again = models.keras_init_(models.CNN())
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
 def test_mlp_has_no_activation_after_the_last_layer():
     model = models.MLP([2, 3, 4], activation="relu")
     assert [type(m).__name__ for m in model.layers] == ["Linear", "ReLU", "Linear"]

@@ -60,3 +60,18 @@ def test_reproduce_runs_both_sides_from_the_same_weights_on_tiny_data():
     assert abs(torch_side["train_loss"] - scratch_side["train_loss"]) < 1e-4 * torch_side["train_loss"]
     assert abs(torch_side["accuracy"] - scratch_side["accuracy"]) <= 1 / 64
     assert torch_side["train_seconds"] > 0 and scratch_side["train_seconds"] > 0
+
+
+def test_reproduction_record_round_trips(tmp_path):
+    """A full run's rows become the JSON the book reads, with the setup that produced them."""
+    import bench.reproduce as reproduce
+    from bench.timing import Row
+
+    extra = {"dataset": "Fashion-MNIST", "epochs": 5, "torch_accuracy": 0.9004, "scratch_accuracy": 0.9011,
+             "gap_pp": 0.07, "targets_met": True}
+    path = tmp_path / "results" / "reproduce.json"
+    reproduce.save_record([Row("CNN Fashion-MNIST", 300.0, 120.0, None, "note", extra)], path)
+    record = reproduce.load_record(path)
+    assert record["runs"] == [extra]
+    assert record["setup"]["optimizer"] == {"name": "RMSprop", "lr": 1e-3, "alpha": 0.9, "eps": 1e-7}
+    assert record["setup"]["init"].startswith("Keras") and record["targets"]["torch_accuracy"] == 0.90
