@@ -57,6 +57,7 @@ def _numpy_step_fn(task: str):
     scratch.init.manual_seed(0)
     if task == "mlp":
         model = MLP([784, 128, 10])
+        model.layers[0].requires_input_grad = False  # as in torch: the input needs no gradient
         optimizer = scratch.SGD(model.parameters(), lr=0.05, momentum=0.9)
     else:
         model = CNN()

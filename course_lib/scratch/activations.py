@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from .module import Module
-from .threads import over_batch
 
 
 def _expect_float_array(layer: str, x) -> None:
@@ -184,29 +183,14 @@ class ReLU(_Activation):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
-        out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
-        x_, out_, mask_ = np.atleast_1d(x, out, mask)  # views, so that a scalar has a batch axis too
-
-        def work(batch):  # relu(x) and the mask [x > 0], one batch slice per thread
-            np.maximum(x_[batch], 0, out=out_[batch])
-            np.greater(x_[batch], 0, out=mask_[batch])
-
-        over_batch(work, len(x_), x.size)
-        self._saved = mask
-        return out
+        self._saved = x > 0
+        return relu(x)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         mask = self._get_saved()
         if np.shape(grad_output) != mask.shape:
             raise ValueError(f"ReLU.backward expected grad_output of shape {mask.shape}, got {np.shape(grad_output)}")
-        grad_input = np.empty_like(mask, dtype=np.result_type(grad_output))  # in x's memory layout
-        grad_output_, mask_, grad_input_ = np.atleast_1d(grad_output, mask, grad_input)
-
-        def work(batch):  # dL/dx = dL/dy · [x > 0]
-            np.multiply(grad_output_[batch], mask_[batch], out=grad_input_[batch])
-
-        over_batch(work, len(mask_), mask.size)
-        return grad_input
+        return grad_output * mask
 
 
 class LeakyReLU(_Activation):

@@ -24,8 +24,7 @@ Backward (Chapter "Convolutional networks", section "Backpropagation through a c
 
 With groups g the channels split into g independent convolutions, which is a
 batched GEMM over the group axis.  No loop touches the batch, channels or pixels:
-the only Python loops run over the kh·kw kernel offsets (the copies and slice-adds
-split the batch over threads, see ``threads.py``).
+the only Python loops run over the kh·kw kernel offsets.
 """
 from __future__ import annotations
 
@@ -36,7 +35,6 @@ import numpy as np
 from . import init
 from .layout import channels_last, zeros_nchw
 from .module import Module, Parameter, check_dtype, expect_float
-from .threads import over_batch
 
 IntPair = Union[int, Tuple[int, int]]
 # (top, bottom, left, right) zero padding
@@ -162,8 +160,7 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
             writeable=False,
         )
         rows = np.empty((groups, n_rows, n_cols + extra), dtype=x.dtype)
-        target = rows[:, :, :n_cols].reshape(windows.shape)  # a view: axis 1 is the batch
-        batch_axis = 1
+        target = rows[:, :, :n_cols].reshape(windows.shape)  # a view into rows
     else:
         windows = np.lib.stride_tricks.as_strided(
             padded,
@@ -173,14 +170,9 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
         )
         columns = np.empty((groups, n_cols + extra, n_rows), dtype=x.dtype)
         rows = columns.transpose(0, 2, 1)
-        target = columns[:, :n_cols].reshape(windows.shape)  # a view: axis 4 is the batch
-        batch_axis = 4
+        target = columns[:, :n_cols].reshape(windows.shape)  # a view into columns
 
-    def work(batch):  # the one copy, one batch slice per thread
-        index = (slice(None),) * batch_axis + (batch,)
-        np.copyto(target[index], windows[index])
-
-    over_batch(work, n, target.size)
+    np.copyto(target, windows)  # the one copy
     if ones_column:
         rows[:, :, n_cols] = 1
     return rows
@@ -219,19 +211,15 @@ def _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dil
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     top, bottom, left, right = pads
     groups = per_offset.shape[0]
-    grad_padded = np.empty((n, h + top + bottom, w + left + right, groups, c // groups), dtype=per_offset.dtype)
+    grad_padded = np.zeros((n, h + top + bottom, w + left + right, groups, c // groups), dtype=per_offset.dtype)
     # (g, kh·kw, N·H_out·W_out, C/g)  →  (kh·kw, N, H_out, W_out, g, C/g)
     blocks = per_offset.reshape(groups, kh * kw, n, out_h, out_w, c // groups).transpose(1, 2, 3, 4, 0, 5)
 
-    def work(batch):  # one batch slice per thread; each sample's pixels only get its own columns
-        grad_padded[batch] = 0
-        for p in range(kh):
-            rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
-            for q in range(kw):
-                cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
-                grad_padded[batch, rows, cols] += blocks[p * kw + q, batch]
-
-    over_batch(work, n, grad_padded.size)
+    for p in range(kh):
+        rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
+        for q in range(kw):
+            cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
+            grad_padded[:, rows, cols] += blocks[p * kw + q]
     grad = grad_padded.reshape(n, h + top + bottom, w + left + right, c)[:, top : top + h, left : left + w]
     return grad.transpose(0, 3, 1, 2)
 
@@ -323,7 +311,8 @@ def conv2d_backward(
     grad_rows = grad_output.transpose(0, 2, 3, 1).reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)
     grad_rows = grad_rows.astype(columns.dtype, copy=False)
     # dL/d[W_mat | b] = dL/dYᵀ · [X_rows | 1]: the bias gradient is the last column when it is there
-    grad_weight_rows = np.matmul(grad_rows.transpose(0, 2, 1), columns)
+    # (computed as its transpose [X_rows | 1]ᵀ · dL/dY, which BLAS runs faster for these shapes)
+    grad_weight_rows = np.matmul(columns.transpose(0, 2, 1), grad_rows).transpose(0, 2, 1)
     grad_weight = (
         grad_weight_rows[:, :, :n_weights]
         .reshape(groups, out_channels // groups, kh * kw, group_channels)

@@ -15,6 +15,8 @@ class Linear(Module):
     """``torch.nn.Linear``: weight of shape (out_features, in_features), bias (out_features,).
 
     Accepts inputs of shape (*, in_features); leading dimensions are flattened for the GEMMs.
+    Set ``requires_input_grad = False`` on a first layer to skip dL/dx (backward then
+    returns None), as torch does for an input that does not require grad.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
@@ -25,6 +27,7 @@ class Linear(Module):
         self.register_parameter(
             "bias", Parameter(init.bias_uniform((out_features,), in_features, self.dtype)) if bias else None
         )
+        self.requires_input_grad = True
         self._input = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -47,7 +50,7 @@ class Linear(Module):
         self.weight.grad += grad_2d.T @ x_2d
         if self.bias is not None:
             self.bias.grad += grad_2d.sum(axis=0)
-        return grad_output @ self.weight.data
+        return grad_output @ self.weight.data if self.requires_input_grad else None
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -277,8 +277,9 @@ def _class_layout(
             f"{name} expects integer class indices as target, of shape {layout} for {what} of shape "
             f"{prediction.shape}; got {got}{hint}"
         )
+    in_range = target.size == 0 or (target.min() >= 0 and target.max() < num_classes)  # the usual case, cheaply
     valid = target != ignore_index
-    if np.any(valid & ((target < 0) | (target >= num_classes))):
+    if not in_range and np.any(valid & ((target < 0) | (target >= num_classes))):
         bad = target[valid & ((target < 0) | (target >= num_classes))].reshape(-1)[0]
         raise ValueError(
             f"{name} target contains class index {int(bad)}, but there are {num_classes} classes "
@@ -288,6 +289,8 @@ def _class_layout(
         raise ValueError(f"{name} expected weight of shape (C,) = ({num_classes},), got {weight.shape}")
     if prediction.ndim == 1:
         scores = prediction.reshape(1, -1)
+    elif prediction.ndim == 2:
+        scores = prediction
     else:  # classes last, every other axis flattened into samples
         scores = np.moveaxis(prediction, 1, -1).reshape(-1, num_classes)
     return scores, target.reshape(-1), expected_shape
@@ -295,7 +298,7 @@ def _class_layout(
 
 def _restore_layout(grad_2d: np.ndarray, prediction_shape: Tuple[int, ...]) -> np.ndarray:
     """Inverse of the (N, C, d1, …) → (M, C) reshaping in ``_class_layout``."""
-    if len(prediction_shape) == 1:
+    if len(prediction_shape) <= 2:
         return grad_2d.reshape(prediction_shape)
     moved = grad_2d.reshape((prediction_shape[0],) + prediction_shape[2:] + (prediction_shape[1],))
     return np.ascontiguousarray(np.moveaxis(moved, -1, 1))

@@ -45,7 +45,11 @@ def _activation(name: str) -> Module:
 
 
 class MLP(Module):
-    """Fully connected network ``sizes = [in, hidden…, out]``; parameters ``layers.{i}.weight/bias``."""
+    """Fully connected network ``sizes = [in, hidden…, out]``; parameters ``layers.{i}.weight/bias``.
+
+    Set ``model.layers[0].requires_input_grad = False`` when training to skip dL/d(input),
+    which nobody needs (``backward`` then returns None).
+    """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, dtype=np.float32):
         super().__init__()

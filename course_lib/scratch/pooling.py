@@ -22,7 +22,6 @@ import numpy as np
 
 from .layout import channels_last, empty_nchw, zeros_nchw
 from .module import Module
-from .threads import over_batch
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -143,13 +142,7 @@ def max_pool2d_forward(
     padded = geometry.padded(x, -np.inf)
     windows = [padded[:, :, rows, cols] for rows, cols in geometry.slices]
     if len(windows) == 4 and geometry.tiles_exactly:
-        out = np.empty_like(windows[0])  # in x's memory layout (see layout.py)
-        argmax = np.empty_like(windows[0], dtype=np.uint8)
-
-        def work(batch):
-            _max_of_four(*(window[batch] for window in windows), out=out[batch], argmax=argmax[batch])
-
-        over_batch(work, len(x), x.size)
+        out, argmax = _max_of_four(*windows)
     else:
         out = windows[0].copy(order="K")  # order="K" keeps x's memory layout (see layout.py)
         argmax = np.zeros_like(out, dtype=np.uint8 if len(windows) <= 256 else np.int32)
@@ -169,7 +162,7 @@ def max_pool2d_forward(
     return out, argmax
 
 
-def _max_of_four(top_left, top_right, bottom_left, bottom_right, out, argmax) -> None:
+def _max_of_four(top_left, top_right, bottom_left, bottom_right) -> Tuple[np.ndarray, np.ndarray]:
     """A 2×2 window as a knock-out tournament: best of each row, then the better row.
 
     Three maxima and three comparisons instead of a running maximum over four offsets.
@@ -181,7 +174,8 @@ def _max_of_four(top_left, top_right, bottom_left, bottom_right, out, argmax) ->
     bottom = np.maximum(bottom_left, bottom_right)
     bottom_right_won = bottom_right > bottom_left
     bottom_won = bottom > top
-    np.maximum(top, bottom, out=out)
+    out = np.maximum(top, bottom, out=top)
+    argmax = np.empty_like(out, dtype=np.uint8)
     # argmax = 2·bottom_won + (bottom_right_won if bottom_won else top_right_won), in bit
     # operations on 0/1 bytes (np.where on booleans is several times slower)
     bottom_bit, top_right_bit, bottom_right_bit = (a.view(np.uint8) for a in (bottom_won, top_right_won, bottom_right_won))
@@ -189,6 +183,7 @@ def _max_of_four(top_left, top_right, bottom_left, bottom_right, out, argmax) ->
     argmax &= bottom_bit
     argmax ^= top_right_bit
     argmax |= bottom_bit << 1
+    return out, argmax
 
 
 def max_pool2d_backward(
@@ -222,19 +217,15 @@ def max_pool2d_backward(
     finite = bool(np.isfinite(grad_output).all())
     zero = grad_output.dtype.type(0)
 
-    def work(batch):
-        for offset, (rows, cols) in enumerate(geometry.slices):
-            winners = argmax[batch] == offset
-            target = grad_padded[batch, :, rows, cols]
-            if geometry.overlapping:
-                routed = grad_output[batch] * winners if finite else np.where(winners, grad_output[batch], zero)
-                target += routed  # one input can win several windows
-            elif finite:
-                np.multiply(grad_output[batch], winners, out=target)  # disjoint windows: plain writes
-            else:
-                target[...] = np.where(winners, grad_output[batch], zero)
-
-    over_batch(work, n, int(np.prod(padded_shape)))
+    for offset, (rows, cols) in enumerate(geometry.slices):
+        winners = argmax == offset
+        target = grad_padded[:, :, rows, cols]
+        if geometry.overlapping:
+            target += grad_output * winners if finite else np.where(winners, grad_output, zero)  # one input can win several windows
+        elif finite:
+            np.multiply(grad_output, winners, out=target)  # disjoint windows: plain writes
+        else:
+            target[...] = np.where(winners, grad_output, zero)
     return geometry.crop(grad_padded)
 
 

@@ -57,6 +57,21 @@ def test_gradients_accumulate_over_backward_calls():
     assert_close(layer.weight.grad, 2 * once)
 
 
+def test_requires_input_grad_false_skips_only_the_input_gradient():
+    rng = np.random.default_rng(4)
+    layer = Linear(5, 3, dtype=np.float64)
+    x, grad = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
+    layer(x)
+    assert layer.backward(grad).shape == x.shape
+    expected = [p.grad.copy() for p in layer.parameters()]
+    layer.zero_grad()
+    layer.requires_input_grad = False
+    layer(x)
+    assert layer.backward(grad) is None
+    for parameter, grad_expected in zip(layer.parameters(), expected):
+        assert_close(parameter.grad, grad_expected)
+
+
 def test_parameter_names_shapes_and_init_range_like_torch():
     layer, torch_layer = Linear(7, 3), torch.nn.Linear(7, 3)
     assert [(n, p.shape) for n, p in layer.named_parameters()] == [
