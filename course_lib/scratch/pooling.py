@@ -77,10 +77,8 @@ class _PoolGeometry:
 
     @property
     def tiles_exactly(self) -> bool:
-        """Windows that neither overlap nor leave gaps between them (e.g. 2×2, stride 2)."""
-        return not self.overlapping and all(
-            s == d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel_size)
-        )
+        """Windows that neither overlap nor leave gaps, inside or between them (e.g. 2×2, stride 2)."""
+        return self.dilation == (1, 1) and self.stride == self.kernel_size
 
     @property
     def needs_padding(self) -> bool:
@@ -141,7 +139,7 @@ def max_pool2d_forward(
     geometry = _PoolGeometry("MaxPool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     padded = geometry.padded(x, -np.inf)
     windows = [padded[:, :, rows, cols] for rows, cols in geometry.slices]
-    if len(windows) == 4 and geometry.tiles_exactly:
+    if kernel_size == (2, 2):
         out, argmax = _max_of_four(*windows)
     else:
         out = windows[0].copy(order="K")  # order="K" keeps x's memory layout (see layout.py)
@@ -216,12 +214,12 @@ def max_pool2d_backward(
     # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where)
     finite = bool(np.isfinite(grad_output).all())
     zero = grad_output.dtype.type(0)
-
     for offset, (rows, cols) in enumerate(geometry.slices):
         winners = argmax == offset
         target = grad_padded[:, :, rows, cols]
         if geometry.overlapping:
-            target += grad_output * winners if finite else np.where(winners, grad_output, zero)  # one input can win several windows
+            # one input can win several windows: add
+            target += grad_output * winners if finite else np.where(winners, grad_output, zero)
         elif finite:
             np.multiply(grad_output, winners, out=target)  # disjoint windows: plain writes
         else:

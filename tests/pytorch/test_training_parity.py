@@ -6,6 +6,7 @@ sides drift apart in a few float64 steps, their 5-epoch accuracies cannot be com
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from course_lib.interop import state_dict_from_torch
@@ -75,3 +76,17 @@ def test_reproduction_record_round_trips(tmp_path):
     assert record["runs"] == [extra]
     assert record["setup"]["optimizer"] == {"name": "RMSprop", "lr": 1e-3, "alpha": 0.9, "eps": 1e-7}
     assert record["setup"]["init"].startswith("Keras") and record["targets"]["torch_accuracy"] == 0.90
+
+
+@pytest.mark.parametrize("init", ["keras", "torch"])
+def test_init_study_trains_the_pytorch_side_with_either_initialisation(init):
+    import bench.reproduce as reproduce
+
+    rng = np.random.default_rng(2)
+    x_train, y_train = synthetic_images(rng, 128)
+    x_test, y_test = synthetic_images(rng, 64)
+    result = reproduce.train_torch(x_train.astype(np.float32), y_train, x_test.astype(np.float32), y_test,
+                                   epochs=1, seed=0, init=init)
+    assert result["init"] == init and 0 <= result["accuracy"] <= 1 and result["train_loss"] > 0
+    with pytest.raises(ValueError, match="init must be 'keras' or 'torch'"):
+        reproduce.train_torch(x_train, y_train, x_test, y_test, epochs=1, seed=0, init="glorot")

@@ -92,3 +92,19 @@ def test_cnn_step_on_a_full_batch_matches_torch():
     assert_close(model.backward(grad), x_t.grad, rtol=1e-8, atol=1e-12, what="dL/dx")
     for name, parameter in torch_model.named_parameters():
         assert_close(dict(model.named_parameters())[name].grad, parameter.grad, rtol=1e-8, atol=1e-12, what=name)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2, stride=3, dilation=2), dict(kernel_size=2, stride=1),
+                                    dict(kernel_size=2, stride=2, padding=1, ceil_mode=True),
+                                    dict(kernel_size=(2, 3), stride=(2, 3))])
+def test_pooling_geometries_that_do_not_tile_leave_zeros_where_no_window_reaches(kwargs):
+    """Gaps (dilation, stride > kernel), overlaps and padding: every pixel's gradient is torch's."""
+    rng = np.random.default_rng(6)
+    x = _nhwc(np.round(rng.standard_normal((3, 4, 11, 12)), 1))
+    layer, torch_layer = MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs)
+    for _ in range(2):  # the second call reuses freed memory: stale numbers would show up
+        out = layer(x)
+        grad = rng.standard_normal(out.shape)
+        x_t = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+        torch_layer(x_t).backward(torch.from_numpy(grad))
+        assert_close(layer.backward(grad), x_t.grad, rtol=1e-12, atol=1e-12, what=f"routed gradient {kwargs}")
