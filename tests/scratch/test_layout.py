@@ -108,3 +108,32 @@ def test_pooling_geometries_that_do_not_tile_leave_zeros_where_no_window_reaches
         x_t = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
         torch_layer(x_t).backward(torch.from_numpy(grad))
         assert_close(layer.backward(grad), x_t.grad, rtol=1e-12, atol=1e-12, what=f"routed gradient {kwargs}")
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_channels_last_flows_through_every_image_layer_like_torch(train):
+    """Conv → BatchNorm2d → ReLU → AvgPool → Dropout → Conv → MaxPool → Flatten → Linear on channels-last
+    activations: output and every gradient are torch's (no layer may assume NCHW memory).  In train mode
+    BatchNorm uses batch statistics and dropout has p = 0 (its random masks differ between libraries)."""
+    from course_lib.scratch import AvgPool2d, BatchNorm2d, Dropout, Flatten, Linear, Sequential
+
+    torch.manual_seed(7)
+    torch_model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.BatchNorm2d(6), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+        torch.nn.Dropout(0.0 if train else 0.3), torch.nn.Conv2d(6, 4, 3, stride=2, padding=1), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(4 * 2 * 2, 5)).double()
+    model = Sequential(
+        Conv2d(3, 6, 3, padding=1, dtype=np.float64), BatchNorm2d(6, dtype=np.float64), ReLU(), AvgPool2d(2),
+        Dropout(0.0 if train else 0.3), Conv2d(6, 4, 3, stride=2, padding=1, dtype=np.float64), MaxPool2d(2),
+        Flatten(), Linear(4 * 2 * 2, 5, dtype=np.float64))
+    copy_weights(torch_model, model)
+    torch_model.train(train)
+    model.train(train)
+    x = _nhwc(np.random.default_rng(8).standard_normal((3, 3, 16, 16)))
+    grad = np.random.default_rng(9).standard_normal((3, 5))
+    x_t = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+    torch_model(x_t).backward(torch.from_numpy(grad))
+    assert_close(model(x), torch_model(x_t), rtol=1e-10, atol=1e-12, what="output")
+    assert_close(model.backward(grad), x_t.grad, rtol=1e-8, atol=1e-12, what="dL/dx")
+    for name, parameter in torch_model.named_parameters():
+        assert_close(dict(model.named_parameters())[name].grad, parameter.grad, rtol=1e-8, atol=1e-12, what=name)
