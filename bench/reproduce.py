@@ -46,6 +46,20 @@ RECORD = Path(__file__).resolve().parent / "results" / "reproduce.json"
 INIT_STUDY = Path(__file__).resolve().parent / "results" / "init_study.json"
 
 
+def _fit_and_test(model, loss_fn, optimizer, data, epochs: int, seed: int, device: str, progress: bool) -> Dict:
+    """Train with ``fit`` (RMSprop, batch 64), then report test accuracy, time and the last epoch's loss."""
+    from course_lib.training import evaluate, fit
+
+    x_train, y_train, x_test, y_test = data
+    started = time.perf_counter()
+    history = fit(model, (x_train, y_train), loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,
+                  batch_size=BATCH_SIZE, seed=seed, device=device, progress=progress)
+    seconds = time.perf_counter() - started
+    test = evaluate(model, (x_test, y_test), metrics=("accuracy",), device=device)
+    return {"accuracy": float(test["accuracy"]), "train_seconds": seconds,
+            "train_accuracy": float(history["accuracy"][-1]), "train_loss": float(history["loss"][-1])}
+
+
 def train_both(x_train, y_train, x_test, y_test, epochs: int, seed: int = SEED, progress: bool = False) -> Dict:
     """Train the PyTorch CNN and its scratch twin from the same weights; return accuracies and times."""
     import torch
@@ -55,7 +69,6 @@ def train_both(x_train, y_train, x_test, y_test, epochs: int, seed: int = SEED, 
     from course_lib.pytorch.models import keras_init_
     from course_lib.scratch import losses, optim
     from course_lib.scratch.models import CNN as ScratchCNN
-    from course_lib.training import evaluate, fit
 
     torch.manual_seed(seed)
     torch_model = keras_init_(TorchCNN())
@@ -63,24 +76,16 @@ def train_both(x_train, y_train, x_test, y_test, epochs: int, seed: int = SEED, 
     scratch_model.load_state_dict(state_dict_from_torch(torch_model.state_dict()))  # the SAME initial weights
     scratch_model.features[0].requires_input_grad = False  # nobody needs dL/d(image)
 
-    results = {}
-    for side, model, loss_fn, optimizer, device in (
-        ("torch", torch_model, torch.nn.CrossEntropyLoss(), torch.optim.RMSprop(torch_model.parameters(), **RMSPROP),
-         "auto"),
-        ("scratch", scratch_model, losses.CrossEntropyLoss(), optim.RMSprop(scratch_model.parameters(), **RMSPROP),
-         "cpu"),
-    ):
-        started = time.perf_counter()
-        history = fit(model, (x_train, y_train), loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,
-                      batch_size=BATCH_SIZE, seed=seed, device=device, progress=progress)
-        seconds = time.perf_counter() - started
-        test = evaluate(model, (x_test, y_test), metrics=("accuracy",), device=device)
-        results[side] = {"accuracy": float(test["accuracy"]), "train_seconds": seconds,
-                         "train_accuracy": float(history["accuracy"][-1]), "train_loss": float(history["loss"][-1])}
-    if torch.cuda.is_available():
-        results["torch"]["device"] = torch.cuda.get_device_name(0)
-    else:
-        results["torch"]["device"] = "cpu"
+    data = (x_train, y_train, x_test, y_test)
+    results = {
+        "torch": _fit_and_test(torch_model, torch.nn.CrossEntropyLoss(),
+                               torch.optim.RMSprop(torch_model.parameters(), **RMSPROP), data, epochs, seed, "auto",
+                               progress),
+        "scratch": _fit_and_test(scratch_model, losses.CrossEntropyLoss(),
+                                 optim.RMSprop(scratch_model.parameters(), **RMSPROP), data, epochs, seed, "cpu",
+                                 progress),
+    }
+    results["torch"]["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return results
 
 
@@ -162,7 +167,6 @@ def train_torch(x_train, y_train, x_test, y_test, epochs: int, seed: int, init: 
 
     from course_lib.pytorch.models import CNN as TorchCNN
     from course_lib.pytorch.models import keras_init_
-    from course_lib.training import evaluate, fit
 
     if init not in ("keras", "torch"):
         raise ValueError(f"init must be 'keras' or 'torch', got {init!r}")
@@ -170,14 +174,9 @@ def train_torch(x_train, y_train, x_test, y_test, epochs: int, seed: int, init: 
     model = TorchCNN()
     if init == "keras":
         keras_init_(model)
-    started = time.perf_counter()
-    history = fit(model, (x_train, y_train), loss_fn=torch.nn.CrossEntropyLoss(),
-                  optimizer=torch.optim.RMSprop(model.parameters(), **RMSPROP), epochs=epochs,
-                  batch_size=BATCH_SIZE, seed=seed, device="auto", progress=False)
-    seconds = time.perf_counter() - started
-    test = evaluate(model, (x_test, y_test), metrics=("accuracy",), device="auto")
-    return {"init": init, "seed": seed, "accuracy": float(test["accuracy"]), "train_seconds": seconds,
-            "train_loss": float(history["loss"][-1])}
+    result = _fit_and_test(model, torch.nn.CrossEntropyLoss(), torch.optim.RMSprop(model.parameters(), **RMSPROP),
+                           (x_train, y_train, x_test, y_test), epochs, seed, "auto", progress=False)
+    return {"init": init, "seed": seed, **result}
 
 
 def init_study(seeds=(0, 1, 2), quick: bool = False, path: Path = INIT_STUDY) -> List[Dict]:
