@@ -151,3 +151,11 @@ def test_softmax_bad_dim():
 def test_backward_before_forward():
     with pytest.raises(RuntimeError, match="before forward"):
         ReLU().backward(np.ones(3))
+
+
+def test_relu_backward_rejects_a_gradient_of_the_wrong_shape():
+    """Broadcasting would silently give a wrong-shaped dL/dx; the error names both shapes instead."""
+    layer = ReLU()
+    layer(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 3\), got \(3,\)"):
+        layer.backward(np.ones(3))
