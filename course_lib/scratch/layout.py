@@ -14,8 +14,12 @@ import numpy as np
 
 
 def channels_last(x: np.ndarray) -> bool:
-    """True when the (N, C, H, W) array x stores the channels of a pixel next to each other."""
-    return x.ndim == 4 and abs(x.strides[1]) <= min(abs(x.strides[2]), abs(x.strides[3]))
+    """True when the (N, C, H, W) array x stores the channels of a pixel next to each other.
+
+    One channel is stored the same either way (NumPy may then report any stride for C, e.g.
+    after fancy indexing): we call it NCHW, whose image rows are the long contiguous runs.
+    """
+    return x.ndim == 4 and x.shape[1] > 1 and abs(x.strides[1]) <= min(abs(x.strides[2]), abs(x.strides[3]))
 
 
 def empty_nchw(shape, dtype, channels_last: bool) -> np.ndarray:

@@ -137,3 +137,17 @@ def test_channels_last_flows_through_every_image_layer_like_torch(train):
     assert_close(model.backward(grad), x_t.grad, rtol=1e-8, atol=1e-12, what="dL/dx")
     for name, parameter in torch_model.named_parameters():
         assert_close(dict(model.named_parameters())[name].grad, parameter.grad, rtol=1e-8, atol=1e-12, what=name)
+
+
+def test_one_channel_images_count_as_nchw_whatever_stride_numpy_reports():
+    """NumPy may report any stride for a length-1 axis (fancy indexing a dataset gave the
+    channel stride 4 bytes, which looks channels last); the convolution must still copy
+    whole image rows, and give the same numbers."""
+    images = np.random.default_rng(3).random((3, 1, 9, 9)).astype(np.float32)
+    odd_stride = np.lib.stride_tricks.as_strided(images, strides=(324, 4, 36, 4))
+    np.testing.assert_array_equal(odd_stride, images)
+    assert not channels_last(odd_stride) and not channels_last(images)
+    conv = Conv2d(1, 4, 3)
+    out = conv(odd_stride)
+    assert conv._columns[0].strides[0] == images.itemsize  # the transposed matrix: image rows copied whole
+    np.testing.assert_array_equal(out, conv(images))
