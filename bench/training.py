@@ -46,7 +46,7 @@ def _task_rows(task: str, title: str, target: float, quick: bool, threads: Optio
     if not memory:
         return [time_row]
     memory_row = Row(f"{title}: peak memory growth (MB)", numpy_mem / 2**20, max(torch_mem, 1) / 2**20, 1.5,
-                     note="resident-memory high-water mark (VmHWM) above the post-set-up level; columns are MB, not ms", extra={"unit": "MB"})
+                     note="resident-memory high-water mark (VmHWM) above the level after set-up and a 2-image step; columns are MB, not ms", extra={"unit": "MB"})
     return [time_row, memory_row]
 
 

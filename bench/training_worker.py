@@ -1,9 +1,15 @@
 """One timed training run in a fresh process: ``python -m bench.training_worker TASK SIDE [--quick]``.
 
 Prints one JSON line: seconds of the timed loop, and how far the process's resident memory
-rose above its level after set-up and one warm-up step (the peak is reset through
-``/proc/self/clear_refs`` and read back as ``VmHWM``), which measures NumPy and PyTorch
-alike — tracemalloc cannot see torch's allocator.
+rose above its level after set-up (the peak is reset through ``/proc/self/clear_refs`` and
+read back as ``VmHWM``), which measures NumPy and PyTorch alike — tracemalloc cannot see
+torch's allocator.
+
+Set-up ends with one step on a batch of two images: libraries load their kernels and thread
+pools, the optimiser creates its state.  What the peak then adds is what training at batch 64
+needs (activations, gradients, temporaries).  A full-size warm-up step runs after the reset,
+so it counts for memory but not for time; measuring from after it instead would count only
+whatever the allocator happens not to reuse (a few MB of noise either way).
 """
 from __future__ import annotations
 
@@ -116,8 +122,9 @@ def main() -> None:
     step = (_numpy_step_fn if args.side == "numpy" else _torch_step_fn)(args.task)
     n_batches = (len(x) // BATCH) if args.task == "mlp" else (20 if args.quick else 200)
     warm = next(_batches(len(x), 1, seed=99))
-    step(x[warm], y[warm])
+    step(x[warm[:2]], y[warm[:2]])
     baseline = _reset_peak_rss()
+    step(x[warm], y[warm])
     start = time.perf_counter()
     losses = [step(x[index], y[index]) for index in _batches(len(x), n_batches)]
     seconds = time.perf_counter() - start

@@ -126,6 +126,21 @@ def test_max_pool_nan_propagates_like_torch():
     assert_parity(torch_layer, layer, x, np.random.default_rng(1).standard_normal((1, 2, 3, 3)))
 
 
+def test_two_by_two_tournament_matches_torch_on_odd_sizes_infinities_and_nan():
+    """MaxPool2d(2) takes the tournament path.  Odd sizes (a last row and column no window
+    covers), −∞ windows, ties and NaN (which wins by torch's rule, not by comparison) all give
+    torch's numbers; repeated calls reuse freed memory, so a stale gradient would show."""
+    rng = np.random.default_rng(11)
+    x = np.round(rng.standard_normal((3, 4, 7, 9)))
+    x[0, 0, :2, :2] = -np.inf
+    x[0, 1, 2:4, 4:6] = [[-np.inf, 1.0], [1.0, -np.inf]]
+    with_nan = x.copy()
+    with_nan[1, 2, 0, 1] = with_nan[2, 3, 5, 5] = np.nan
+    layer, torch_layer = MaxPool2d(2), torch.nn.MaxPool2d(2)
+    for inputs in (x, x, with_nan, x):
+        assert_parity(torch_layer, layer, inputs, rng.standard_normal((3, 4, 3, 4)))
+
+
 def test_infinite_gradient_is_routed_not_spread():
     """A non-finite upstream gradient reaches only the argmax (0·inf would make NaN elsewhere)."""
     layer = MaxPool2d(2)
