@@ -17,7 +17,8 @@ appended to X_rows carries the bias (the "bias trick"), so the GEMM adds it.
 
 Backward (Chapter "Convolutional networks", section "Backpropagation through a convolution"):
 
-    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM; with the ones column it also gives dL/db)
+    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM, or a sum of one per image for a first layer's
+                                         thin W_mat; with the ones column it also gives dL/db)
     dL/db     = Σ_{n,i,j} dL/dy[n, :, i, j]
     dL/dX_col = W_matᵀ · dL/dY          (one GEMM)
     dL/dx     = col2im(dL/dX_col)       (kh·kw strided slice-adds: overlapping windows add up)
@@ -312,7 +313,15 @@ def conv2d_backward(
     grad_rows = grad_rows.astype(columns.dtype, copy=False)
     # dL/d[W_mat | b] = dL/dYᵀ · [X_rows | 1]: the bias gradient is the last column when it is there
     # (computed as its transpose [X_rows | 1]ᵀ · dL/dY, which BLAS runs faster for these shapes)
-    grad_weight_rows = np.matmul(columns.transpose(0, 2, 1), grad_rows).transpose(0, 2, 1)
+    rows_per_image = out_h * out_w
+    if rows_per_image >= 8 * columns.shape[2]:
+        # a thin weight matrix (a first layer: few input channels, large images) makes this one
+        # long reduction that BLAS runs slowly; Σ over images of each image's product is faster
+        per_image = np.matmul(columns.reshape(groups, n, rows_per_image, -1).transpose(0, 1, 3, 2),
+                              grad_rows.reshape(groups, n, rows_per_image, -1))
+        grad_weight_rows = per_image.sum(axis=1).transpose(0, 2, 1)
+    else:
+        grad_weight_rows = np.matmul(columns.transpose(0, 2, 1), grad_rows).transpose(0, 2, 1)
     grad_weight = (
         grad_weight_rows[:, :, :n_weights]
         .reshape(groups, out_channels // groups, kh * kw, group_channels)
