@@ -17,6 +17,9 @@ kernel (``execve``).  Steps, each one best-effort and reported to the grader:
 5. When root: drop to a fresh unprivileged uid that owns nothing but the work folder.
 6. ``execve`` the kernel with a clean environment in the throw-away work folder.
 
+The launcher dies with the grader that started it and the kernel dies with the launcher
+(``PR_SET_PDEATHSIG``), so a grader killed with ``kill -9`` leaves no student code running.
+
 The status (what succeeded) goes to the grader on an inherited pipe that is closed
 before the kernel starts, so the student can never rewrite it.
 """
@@ -123,6 +126,12 @@ def main():
     config_path = sys.argv[1]
     with open(config_path) as handle:
         config = json.load(handle)
+    if config.get("grader_pid"):
+        # die with the grader (kill -9, out of memory): the kernel below dies with us, so no
+        # student code outlives the process that grades it; if it is already gone, stop here
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != config["grader_pid"]:
+            os._exit(1)
     status_fd = config["status_fd"]
     status = {"namespaces": [], "hidden": [], "limits": {}, "uid": os.getuid(), "errors": []}
     real_uid, real_gid = os.getuid(), os.getgid()

@@ -16,10 +16,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
 import resource
 import sqlite3
 import stat
+import threading
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -269,6 +272,25 @@ def record(connection, submission: Submission, result: GradeResult, digest: str,
 
 
 # ----------------------------------------------------------------------------- grading in workers
+def _exit_with_the_grader() -> None:
+    """Worker initialiser: leave the moment the grading process is gone (``kill -9``, out of memory).
+
+    A worker otherwise waits for its next submission forever: it holds both ends of the task
+    queue's pipe itself, so the pipe never reports that the grader died.  The student's kernel
+    needs no extra care: its launcher dies with the worker (``PR_SET_PDEATHSIG``) and takes the
+    kernel's whole PID namespace with it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])  # readable once the grader has exited
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-the-grader", daemon=True).start()
+
+
 def _hide_list(extra: Iterable[str]) -> List[str]:
     return [str(Path(p).resolve()) for p in extra]
 
@@ -307,7 +329,7 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     graded = failed = 0
     if todo:
         context = get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_exit_with_the_grader) as pool:
             futures = {pool.submit(_grade_one, s.data, s.problem, assignment.id, hide, limits): (s, d) for s, d in todo}
             for future in as_completed(futures):
                 submission, digest = futures[future]

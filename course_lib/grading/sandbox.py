@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,9 @@ class Sandbox:
         status_read, status_write = os.pipe()
         config = {
             "status_fd": status_write,
+            # the kernel dies with this process; not when started from another thread, whose end
+            # (not the process's) is what the kernel would die with
+            "grader_pid": os.getpid() if threading.current_thread() is threading.main_thread() else None,
             "isolate": self.isolate,
             "hide": entries,
             "keep": keep,

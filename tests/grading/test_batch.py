@@ -145,3 +145,88 @@ def test_a_grader_failure_is_not_recorded_and_is_retried(tmp_path):
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
     retry = grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None, limits=FAST)
     assert retry["graded"] == 1 and retry["skipped"] == 0
+
+
+def _descendants(pid: int) -> dict:
+    """Every process below ``pid`` as {pid: start time}, so a reused pid is not mistaken for a survivor."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+            except (OSError, IndexError):
+                pass
+    found, todo = {}, [pid]
+    while todo:
+        for child, started in children.get(todo.pop(), []):
+            found[child] = started
+            todo.append(child)
+    return found
+
+
+def _alive(processes: dict) -> list:
+    alive = []
+    for pid, started in processes.items():
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            if fields[19] == started and fields[0] != "Z":
+                alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def test_sigkill_mid_batch_loses_nothing_recorded_leaves_no_kernel_and_resumes(tmp_path):
+    """``kill -9`` of grade-batch while kernels run: what was committed stays whole, every kernel
+    and worker goes with the grader, and a rerun grades exactly the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    students = ["ana", "ben", "cai", "dev", "eva"]
+    for name in students:
+        (class_dir / f"{name}.ipynb").write_bytes(build())
+    db = tmp_path / "gradebook.sqlite"
+    command = [sys.executable, "-m", "course_lib.cli", "grade-batch", str(class_dir), "--assignment", "a01",
+               "--db", str(db), "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    recorded = 0
+    while time.monotonic() < deadline and recorded == 0 and process.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                recorded = sqlite3.connect(db, timeout=1).execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+            except sqlite3.OperationalError:  # the schema is not there yet
+                pass
+    assert process.poll() is None and 0 < recorded < len(students), "grade-batch finished before it could be killed"
+    tree = _descendants(process.pid)
+    assert tree, "the grader had no workers or kernels running"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    # nothing the grader started outlives it (workers, launchers, kernels)
+    deadline = time.monotonic() + 20
+    while _alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _alive(tree) == [], "processes outlived the killed grader"
+
+    connection = sqlite3.connect(db)
+    assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    kept = dict(connection.execute("SELECT student, score FROM submissions").fetchall())
+    assert kept and set(kept.values()) == {10.0}
+    n_questions = len(assignments.get("a01").questions)
+    per_submission = connection.execute("SELECT COUNT(*) FROM questions GROUP BY submission_id").fetchall()
+    assert per_submission == [(n_questions,)] * len(kept)  # every recorded submission is whole
+    connection.close()
+
+    again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None)
+    assert again["skipped"] == len(kept) and again["graded"] == len(students) - len(kept) and again["failed"] == 0
+    scores = dict(sqlite3.connect(db).execute("SELECT student, score FROM submissions").fetchall())
+    assert scores == {name: 10.0 for name in students}
