@@ -201,10 +201,13 @@ def test_sigkill_mid_batch_loses_nothing_recorded_leaves_no_kernel_and_resumes(t
     while time.monotonic() < deadline and recorded == 0 and process.poll() is None:
         time.sleep(0.2)
         if db.exists():
+            reader = sqlite3.connect(db, timeout=1)
             try:
-                recorded = sqlite3.connect(db, timeout=1).execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+                recorded = reader.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
             except sqlite3.OperationalError:  # the schema is not there yet
                 pass
+            finally:
+                reader.close()
     assert process.poll() is None and 0 < recorded < len(students), "grade-batch finished before it could be killed"
     tree = _descendants(process.pid)
     assert tree, "the grader had no workers or kernels running"
@@ -228,5 +231,7 @@ def test_sigkill_mid_batch_loses_nothing_recorded_leaves_no_kernel_and_resumes(t
 
     again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None)
     assert again["skipped"] == len(kept) and again["graded"] == len(students) - len(kept) and again["failed"] == 0
-    scores = dict(sqlite3.connect(db).execute("SELECT student, score FROM submissions").fetchall())
+    connection = sqlite3.connect(db)
+    scores = dict(connection.execute("SELECT student, score FROM submissions").fetchall())
+    connection.close()
     assert scores == {name: 10.0 for name in students}
