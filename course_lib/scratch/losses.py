@@ -278,13 +278,13 @@ def _class_layout(
             f"{prediction.shape}; got {got}{hint}"
         )
     in_range = target.size == 0 or (target.min() >= 0 and target.max() < num_classes)  # the usual case, cheaply
-    valid = target != ignore_index
-    if not in_range and np.any(valid & ((target < 0) | (target >= num_classes))):
-        bad = target[valid & ((target < 0) | (target >= num_classes))].reshape(-1)[0]
-        raise ValueError(
-            f"{name} target contains class index {int(bad)}, but there are {num_classes} classes "
-            f"(valid indices are 0 … {num_classes - 1}, or ignore_index={ignore_index})"
-        )
+    if not in_range:  # out-of-range indices are allowed only where they equal ignore_index
+        bad = target[(target != ignore_index) & ((target < 0) | (target >= num_classes))]
+        if bad.size:
+            raise ValueError(
+                f"{name} target contains class index {int(bad[0])}, but there are {num_classes} classes "
+                f"(valid indices are 0 … {num_classes - 1}, or ignore_index={ignore_index})"
+            )
     if weight is not None and weight.shape != (num_classes,):
         raise ValueError(f"{name} expected weight of shape (C,) = ({num_classes},), got {weight.shape}")
     if prediction.ndim == 1:
