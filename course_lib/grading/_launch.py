@@ -10,9 +10,12 @@ kernel (``execve``).  Steps, each one best-effort and reported to the grader:
    neither see nor signal processes outside, and gets a private mount table.
 2. ``fork``: the child is PID 1 of the new PID namespace, so killing it kills every
    process the student started (fork bombs, ``setsid`` daemons included).
-3. In the private mount table, cover the course repository, solutions, tests,
-   gradebook, submission folders and every forbidden package (torch, course_lib…)
-   with empty read-only tmpfs mounts; the Python installation stays visible.
+3. In the private mount table, make every mount read-only (the kernel may run as the
+   grader's own user, who owns files it must not touch: the Python installation, the
+   inputs), then cover the course repository, solutions, tests, gradebook, submission
+   folders and every forbidden package (torch, course_lib…) with empty read-only tmpfs
+   mounts; the Python installation stays visible.  Writable: a private ``/tmp``, the
+   socket folder and the work folder (a size-capped tmpfs).
 4. ``setrlimit``: CPU seconds, address space, processes, file size, open files, no core.
 5. When root: drop to a fresh unprivileged uid that owns nothing but the work folder.
 6. ``execve`` the kernel with a clean environment in the throw-away work folder.
@@ -24,8 +27,10 @@ The status (what succeeded) goes to the grader on an inherited pipe that is clos
 before the kernel starts, so the student can never rewrite it.
 """
 import ctypes
+import errno
 import json
 import os
+import re
 import resource
 import signal
 import sys
@@ -36,6 +41,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 
@@ -88,6 +94,49 @@ def _hide(hidden, keep, status):
 
 MS_REMOUNT = 32
 MS_REMOUNT_RO_FLAGS = MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+
+
+def _remount(path, readonly):
+    """Make the mount at ``path`` read-only (or writable), keeping its other flags.
+
+    A mount inherited from a more privileged namespace has its nosuid/nodev/noexec/atime
+    flags locked, and a remount that omits them is refused, so they are read back first.
+    """
+    current = os.statvfs(path).f_flag
+    flags = MS_REMOUNT | MS_BIND | (MS_RDONLY if readonly else 0)
+    for st_flag, ms_flag in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+                             (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+                             (os.ST_RELATIME, MS_RELATIME)):
+        if current & st_flag:
+            flags |= ms_flag
+    if not current & (os.ST_NOATIME | os.ST_RELATIME):
+        flags |= MS_STRICTATIME
+    _mount(None, path, None, flags)
+
+
+def _mount_points():
+    """Every mount point of this mount table (from /proc/self/mountinfo, octal escapes decoded)."""
+    with open("/proc/self/mountinfo") as handle:
+        fields = [line.split() for line in handle]
+    decode = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)  # noqa: E731
+    return [decode(f[4]) for f in fields if len(f) > 4]
+
+
+def _read_only_everywhere(status):
+    """Remount every inherited mount read-only, in this mount table only.
+
+    When the grader is not root, the kernel runs as the grader's own user (the user
+    namespace maps it there), so file permissions alone would let it rewrite whatever
+    the grader owns and can reach: its Python installation (code the grader itself
+    imports later), the inputs it hands over.  Read-only mounts stop that for root too.
+    """
+    for path in _mount_points():
+        try:
+            _remount(path, readonly=True)
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ENOTDIR):  # covered or gone: nothing to reach
+                continue
+            status["errors"].append(f"read-only {path}: {error.strerror}")
 
 
 def _world_reachable(path):
@@ -166,8 +215,12 @@ def main():
         # From here on we are PID 1 of the new PID namespace.
         try:
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _read_only_everywhere(status)
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             _hide(config["hide"], config["keep"], status)
+            # the kernel creates its sockets here: the one inherited folder it may write
+            _mount(config["sockets"], config["sockets"], None, MS_BIND)
+            _remount(config["sockets"], readonly=False)
             # the work folder becomes a size-capped tmpfs: no filling the host's disk
             owner = config.get("sandbox_uid") if real_uid == 0 and config.get("sandbox_uid") else 0
             _mount("tmpfs", config["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,

@@ -25,6 +25,9 @@ def text_report(result: GradeResult, show_hidden: bool = False) -> str:
         lines.extend(f"  - {note}" for note in result.notes[:20])
     if not result.isolation.get("namespaces"):
         lines.append("\n(warning: the sandbox ran without namespaces on this machine; see the grading README)")
+    elif result.isolation.get("errors"):
+        problems = "; ".join(result.isolation["errors"][:3])
+        lines.append(f"\n(warning: the sandbox was only partly set up on this machine: {problems}; see the grading README)")
     return "\n".join(lines)
 
 

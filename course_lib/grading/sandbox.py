@@ -176,6 +176,7 @@ class Sandbox:
             "hide": entries,
             "keep": keep,
             "workdir": workdir,
+            "sockets": sockets,
             "workdir_bytes": self.limits.workdir_bytes,
             "python_paths": [os.path.realpath(sys.executable), os.path.dirname(os.__file__)],
             "sandbox_uid": sandbox_uid,

@@ -63,8 +63,47 @@ def test_work_folder_is_capped_and_inputs_are_read_only(kernel):
     assert result.error_name == "OSError" and "No space left" in result.error_value
     path = sandbox.spill(np.arange(10.0))
     result = run(sandbox, f"import numpy as np; print(np.load({path!r}).sum()); open({path!r}, 'wb')")
-    assert result.stdout.strip() == "45.0" and result.error_name == "PermissionError"
-    assert os.stat(path).st_uid == os.getuid()
+    assert result.stdout.strip() == "45.0" and result.error_name in ("PermissionError", "OSError"), result
+    assert np.load(path).sum() == 45.0 and os.stat(path).st_uid == os.getuid()
+
+
+# Each probe prints what happened when the kernel opened the path for appending (which changes
+# nothing even when it succeeds) or created a file in it.
+WRITE_PROBE = """
+import errno, os
+def attempt(path, create):
+    try:
+        if create:
+            target = os.path.join(path, 'planted.py')
+            open(target, 'x').close()
+            os.remove(target)
+        else:
+            open(path, 'ab').close()
+        return 'written'
+    except OSError as error:
+        return errno.errorcode[error.errno]
+"""
+
+
+def test_kernel_writes_nowhere_but_its_work_folder_and_tmp(kernel):
+    """When the grader is not root the kernel runs as the grader's user, who owns the inputs and
+    often the Python installation (code the grader imports): read-only mounts must stop it."""
+    sandbox, _ = kernel
+    import numpy
+
+    path = sandbox.spill(np.arange(3.0))
+    probes = {
+        "input file": (path, False),
+        "input folder": (os.path.dirname(path), True),
+        "numpy's __init__": (numpy.__file__, False),
+        "site-packages": (os.path.dirname(os.path.dirname(numpy.__file__)), True),
+        "sandbox folder": (sandbox.root, True),
+    }
+    code = WRITE_PROBE + "".join(f"print({name!r}, attempt({target!r}, {create}))\n" for name, (target, create) in probes.items())
+    code += "print('work', attempt(os.getcwd(), True)); print('tmp', attempt('/tmp', True))\n"
+    lines = dict(line.rsplit(" ", 1) for line in run(sandbox, code).stdout.strip().splitlines())
+    assert lines.pop("work") == "written" and lines.pop("tmp") == "written", lines
+    assert set(lines) == set(probes) and all(v in ("EROFS", "EACCES", "EPERM") for v in lines.values()), lines
 
 
 def test_degraded_mode_without_namespaces_still_grades_and_says_so():
@@ -79,4 +118,9 @@ def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     assert result.isolation["namespaces"] == []
     assert result.score == 0.0 and "must be solved from scratch" in messages(result, "q5")
     assert "sandbox ran without namespaces" in text_report(result)
-    assert grade(build(), limits=degraded).score == 10.0
+    full = grade(build(), limits=degraded)
+    assert full.score == 10.0
+    partial = dataclasses.replace(full, isolation={"namespaces": ["mount", "pid", "net"],
+                                                   "errors": ["read-only /srv: Operation not permitted"]})
+    assert "partly set up on this machine: read-only /srv: Operation not permitted" in text_report(partial)
+    assert "warning" not in text_report(dataclasses.replace(full, isolation={"namespaces": ["mount"], "errors": []}))
