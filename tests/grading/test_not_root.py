@@ -3,8 +3,8 @@
 As root the kernel drops to a fresh uid; as a normal user it gets a user namespace mapped to the
 grader's own uid, so it could write whatever the grader owns unless the sandbox stops it.  When
 the suite itself runs as a normal user every sandbox test already takes that path; as root
-(CI, containers) this test reruns the sandbox probes and the attacks that lean on the user's
-rights as uid 65534, through ``as_normal_user.py``.
+(CI, containers) this test reruns the sandbox probes, the attacks that lean on the user's
+rights and a kill -9 of grade-batch as uid 65534, through ``as_normal_user.py``.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 ATTACKS = " or ".join([
     "fork_bomb", "overwriting_and_deleting_files", "reading_the_solutions", "network_is_unreachable",
     "killing_the_grader", "memory_bomb", "ignoring_sigint", "importing_torch", "correct_solution",
+    "sigkill_mid_batch",  # kill -9 of grade-batch: no launcher or kernel of the user outlives it
 ])
 
 USER_NAMESPACE_PROBE = """
@@ -48,7 +49,8 @@ def test_sandbox_holds_when_the_grader_is_not_root(tmp_path):
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
         f"--basetemp={home / 'pytest'}", f"--rootdir={REPO}",
         str(REPO / "tests/grading/test_sandbox.py"),
-        str(REPO / "tests/grading/test_adversarial.py"), "-k", f"test_sandbox.py or {ATTACKS}",
+        str(REPO / "tests/grading/test_adversarial.py"), str(REPO / "tests/grading/test_batch.py"),
+        "-k", f"test_sandbox.py or {ATTACKS}",
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=str(home))
     report = run.stdout[-4000:] + run.stderr[-2000:]
