@@ -95,6 +95,51 @@ def _safe_to_hide(path: str, keep: List[str]) -> bool:
     return True
 
 
+ROOT_PREFIX = "course-grader-"
+_swept = False
+
+
+def sweep_orphaned_roots(base: Optional[str] = None) -> List[str]:
+    """Remove the sandbox folders of graders that were killed (``kill -9`` skips their clean-up).
+
+    A folder is named after the process that made it (``course-grader-PID-…``).  Ours whose
+    process is gone are removed; a live process with that PID, even an unrelated one, keeps it.
+    Returns what was removed.
+    """
+    removed = []
+    for entry in os.scandir(base or tempfile.gettempdir()):
+        pid = entry.name[len(ROOT_PREFIX):].split("-", 1)[0]
+        if not entry.name.startswith(ROOT_PREFIX) or not pid.isdigit():
+            continue
+        try:
+            ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+        except OSError:  # vanished meanwhile
+            continue
+        if ours and _process_gone(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed
+
+
+def _process_gone(pid: int) -> bool:
+    """No such process, or a zombie (killed, not yet reaped: it will never clean up)."""
+    if not os.path.isdir("/proc/self"):  # no /proc here: ask the kernel (zombies then count as alive)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # someone else's process
+            pass
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 class Sandbox:
     """One sandboxed kernel.  ``start()``, ``execute(code)``, ``kill()``; restartable."""
 
@@ -117,7 +162,11 @@ class Sandbox:
     def start(self) -> None:
         self.kill()
         self.starts += 1
-        self.root = tempfile.mkdtemp(prefix="course-grader-")
+        global _swept
+        if not _swept:  # once per grader process
+            _swept = True
+            sweep_orphaned_roots()
+        self.root = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-")
         os.chmod(self.root, 0o711)  # the kernel may traverse, not list or write
         workdir = os.path.join(self.root, "work")
         os.mkdir(workdir, 0o700)

@@ -7,7 +7,9 @@ import json
 import os
 import sqlite3
 import stat
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -229,9 +231,32 @@ def test_sigkill_mid_batch_loses_nothing_recorded_leaves_no_kernel_and_resumes(t
     assert per_submission == [(n_questions,)] * len(kept)  # every recorded submission is whole
     connection.close()
 
+    # the killed graders' sandbox folders stay behind until the next grader sweeps them
+    killed = {str(pid) for pid in tree}
+    left = [p for p in Path(tempfile.gettempdir()).glob("course-grader-*") if p.name.split("-")[2] in killed]
+    assert left, "the killed grader left no sandbox folder (nothing to check the sweep with)"
     again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None)
+    assert not any(p.exists() for p in left)
     assert again["skipped"] == len(kept) and again["graded"] == len(students) - len(kept) and again["failed"] == 0
     connection = sqlite3.connect(db)
     scores = dict(connection.execute("SELECT student, score FROM submissions").fetchall())
     connection.close()
     assert scores == {name: 10.0 for name in students}
+
+
+def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
+    import subprocess
+    import sys
+
+    from course_lib.grading.sandbox import sweep_orphaned_roots
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folders = {name: tmp_path / name for name in
+               (f"course-grader-{dead.stdout.strip()}-abc", f"course-grader-{os.getpid()}-def", "course-grader-1-ghi",
+                "course-grader-xyz", "other-123-abc")}
+    for folder in folders.values():
+        (folder / "work").mkdir(parents=True)
+    removed = sweep_orphaned_roots(str(tmp_path))
+    # only the finished process's folder goes; ours (alive), PID 1's, unnamed and foreign ones stay
+    assert removed == [str(folders[f"course-grader-{dead.stdout.strip()}-abc"])]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(folders) - {f"course-grader-{dead.stdout.strip()}-abc"})
