@@ -102,14 +102,15 @@ _swept = False
 def sweep_orphaned_roots(base: Optional[str] = None) -> List[str]:
     """Remove the sandbox folders of graders that were killed (``kill -9`` skips their clean-up).
 
-    A folder is named after the process that made it (``course-grader-PID-…``).  Ours whose
-    process is gone are removed; a live process with that PID, even an unrelated one, keeps it.
-    Returns what was removed.
+    A folder is named after the process that made it (``course-grader-NS-PID-…``, NS naming
+    the PID namespace the PID belongs to).  Ours whose process is gone are removed; a live process
+    with that PID, even an unrelated one, keeps it, and so does a PID of another namespace (a
+    grader in another container sharing this temporary directory).  Returns what was removed.
     """
     removed = []
     for entry in os.scandir(base or tempfile.gettempdir()):
-        pid = entry.name[len(ROOT_PREFIX):].split("-", 1)[0]
-        if not entry.name.startswith(ROOT_PREFIX) or not pid.isdigit():
+        namespace, pid = (entry.name[len(ROOT_PREFIX):].split("-", 2) + ["", ""])[:2]
+        if not entry.name.startswith(ROOT_PREFIX) or namespace != _pid_namespace() or not pid.isdigit():
             continue
         try:
             ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
@@ -119,6 +120,13 @@ def sweep_orphaned_roots(base: Optional[str] = None) -> List[str]:
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(entry.path)
     return removed
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:  # no /proc here
+        return "0"
 
 
 def _process_gone(pid: int) -> bool:
@@ -166,7 +174,7 @@ class Sandbox:
         if not _swept:  # once per grader process
             _swept = True
             sweep_orphaned_roots()
-        self.root = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-")
+        self.root = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{_pid_namespace()}-{os.getpid()}-")
         os.chmod(self.root, 0o711)  # the kernel may traverse, not list or write
         workdir = os.path.join(self.root, "work")
         os.mkdir(workdir, 0o700)

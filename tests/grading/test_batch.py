@@ -233,7 +233,7 @@ def test_sigkill_mid_batch_loses_nothing_recorded_leaves_no_kernel_and_resumes(t
 
     # the killed graders' sandbox folders stay behind until the next grader sweeps them
     killed = {str(pid) for pid in tree}
-    left = [p for p in Path(tempfile.gettempdir()).glob("course-grader-*") if p.name.split("-")[2] in killed]
+    left = [p for p in Path(tempfile.gettempdir()).glob("course-grader-*-*-*") if p.name.split("-")[3] in killed]
     assert left, "the killed grader left no sandbox folder (nothing to check the sweep with)"
     again = grade_batch(class_dir, "a01", db, None, workers=2, log=lambda *_: None)
     assert not any(p.exists() for p in left)
@@ -251,12 +251,14 @@ def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
     from course_lib.grading.sandbox import sweep_orphaned_roots
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    folders = {name: tmp_path / name for name in
-               (f"course-grader-{dead.stdout.strip()}-abc", f"course-grader-{os.getpid()}-def", "course-grader-1-ghi",
-                "course-grader-xyz", "other-123-abc")}
-    for folder in folders.values():
-        (folder / "work").mkdir(parents=True)
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    gone = f"course-grader-{namespace}-{dead.stdout.strip()}-abc"
+    folders = [gone, f"course-grader-{namespace}-{os.getpid()}-def", f"course-grader-{namespace}-1-ghi",
+               f"course-grader-{namespace + 1}-{dead.stdout.strip()}-jkl", "course-grader-xyz", "other-123-abc"]
+    for name in folders:
+        (tmp_path / name / "work").mkdir(parents=True)
     removed = sweep_orphaned_roots(str(tmp_path))
-    # only the finished process's folder goes; ours (alive), PID 1's, unnamed and foreign ones stay
-    assert removed == [str(folders[f"course-grader-{dead.stdout.strip()}-abc"])]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(folders) - {f"course-grader-{dead.stdout.strip()}-abc"})
+    # only the finished process's folder goes; ours (alive), PID 1's, another PID namespace's,
+    # unnamed and foreign ones stay
+    assert removed == [str(tmp_path / gone)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(folders) - {gone})
