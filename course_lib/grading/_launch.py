@@ -6,8 +6,10 @@ It is trusted: it runs before the student's code and replaces itself with the
 kernel (``execve``).  Steps, each one best-effort and reported to the grader:
 
 1. ``unshare`` new mount, PID and network namespaces (and a user namespace when
-   not root): the kernel sees only a loopback device that is down (no network), can
-   neither see nor signal processes outside, and gets a private mount table.
+   not root, mapping the grader's uid to itself so that the kernel holds no capability
+   in it): the kernel sees only a loopback device that is down (no network), can
+   neither see nor signal processes outside, and gets a private mount table it cannot
+   change.
 2. ``fork``: the child is PID 1 of the new PID namespace, so killing it kills every
    process the student started (fork bombs, ``setsid`` daemons included).
 3. In the private mount table, make every mount read-only (the kernel may run as the
@@ -193,9 +195,13 @@ def main():
             namespaces_ok = True
             status["namespaces"] = ["mount", "pid", "net"] + (["user"] if real_uid != 0 else [])
             if real_uid != 0:
+                # our uid maps to itself, not to 0: unshare gave this process every capability
+                # in the new namespace (it needs them for the mounts below), and the kernel,
+                # exec'd as a non-root user of the namespace, loses them all, so it cannot undo
+                # those mounts (unmount a cover, remount a folder writable)
                 _write("/proc/self/setgroups", "deny")
-                _write("/proc/self/uid_map", f"0 {real_uid} 1")
-                _write("/proc/self/gid_map", f"0 {real_gid} 1")
+                _write("/proc/self/uid_map", f"{real_uid} {real_uid} 1")
+                _write("/proc/self/gid_map", f"{real_gid} {real_gid} 1")
         else:
             status["errors"].append("unshare failed: " + os.strerror(ctypes.get_errno()))
 
@@ -222,9 +228,10 @@ def main():
             _mount(config["sockets"], config["sockets"], None, MS_BIND)
             _remount(config["sockets"], readonly=False)
             # the work folder becomes a size-capped tmpfs: no filling the host's disk
-            owner = config.get("sandbox_uid") if real_uid == 0 and config.get("sandbox_uid") else 0
+            dropped = real_uid == 0 and config.get("sandbox_uid")
+            owner, group = (config["sandbox_uid"],) * 2 if dropped else (real_uid, real_gid)
             _mount("tmpfs", config["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,
-                   f"size={int(config.get('workdir_bytes', 256 * 1024 * 1024))},mode=700,uid={owner},gid={owner}")
+                   f"size={int(config.get('workdir_bytes', 256 * 1024 * 1024))},mode=700,uid={owner},gid={group}")
             status["workdir_tmpfs"] = True
         except OSError as error:
             status["errors"].append(str(error))

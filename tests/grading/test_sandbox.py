@@ -106,6 +106,44 @@ def test_kernel_writes_nowhere_but_its_work_folder_and_tmp(kernel):
     assert set(lines) == set(probes) and all(v in ("EROFS", "EACCES", "EPERM") for v in lines.values()), lines
 
 
+UNDO_PROBE = """
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def call(result):
+    return 'done' if result == 0 else errno.errorcode[ctypes.get_errno()]
+if sys.argv[-1] == 'nested':  # a user namespace of its own: every capability, over a copy of the mounts
+    print('nested', call(libc.unshare(0x10000000 | 0x00020000)))
+status = open('/proc/self/status').read()
+print('CapEff', int(status.split('CapEff:')[1].split()[0], 16) > 0)
+print('unmount-repo', call(libc.umount2(REPO, 2)))
+print('unmount-tmp', call(libc.umount2(b'/tmp', 2)))
+print('remount-root', call(libc.mount(None, b'/', None, ctypes.c_ulong(32 | 4096), None)))
+print('remount-python', call(libc.mount(None, PREFIX, None, ctypes.c_ulong(32 | 4096), None)))
+print('repo', sorted(os.listdir(os.fsdecode(REPO))), os.path.exists(SECRET))
+"""
+
+
+def test_kernel_cannot_undo_its_mounts(kernel):
+    """With a capability over its mounts the kernel could unmount what covers the course files or
+    remount a folder writable (as a normal user's grader it used to be root of its user namespace).
+    In a user namespace of its own it has every capability, but over a copy whose mounts are locked."""
+    import sys
+
+    sandbox, secret_dir = kernel
+    probe = UNDO_PROBE.replace("REPO", repr(str(REPO).encode())).replace("PREFIX", repr(sys.prefix.encode()))
+    probe = probe.replace("SECRET", repr(str(secret_dir)))
+    code = f"import subprocess, sys\nprobe = {probe!r}\nexec(probe)\n"
+    code += "print(subprocess.run([sys.executable, '-c', probe, 'nested'], capture_output=True, text=True).stdout)\n"
+    own, nested = run(sandbox, code).stdout.strip().split("nested ")
+    for lines in (own, "nested " + nested):
+        values = dict(line.split(" ", 1) for line in lines.strip().splitlines())
+        assert values.pop("repo") == "['.venv'] False", values
+        # where nested user namespaces are refused there is nothing more to try
+        assert values.pop("nested", "done") in ("done", "EPERM", "ENOSPC", "EUSERS"), values
+        assert all(v in ("EPERM", "EINVAL") for k, v in values.items() if k != "CapEff"), values
+    assert "CapEff False" in own  # the kernel itself holds no capability
+
+
 def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     import dataclasses
 
