@@ -42,7 +42,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
@@ -90,12 +90,8 @@ def _hide(hidden, keep, status):
             _write(os.path.join(path, "__init__.py"), f"raise ModuleNotFoundError({entry['block']!r})\n")
         if not writable:
             # read-only, so the student cannot plant files where anyone looks
-            _mount(None, path, None, MS_BIND | MS_REMOUNT_RO_FLAGS)
+            _remount(path, readonly=True)
         status["hidden"].append(path)
-
-
-MS_REMOUNT = 32
-MS_REMOUNT_RO_FLAGS = MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
 
 
 def _remount(path, readonly):
