@@ -17,7 +17,8 @@ kernel (``execve``).  Steps, each one best-effort and reported to the grader:
    inputs), then cover the course repository, solutions, tests, gradebook, submission
    folders and every forbidden package (torch, course_lib…) with empty read-only tmpfs
    mounts; the Python installation stays visible.  Writable: a private ``/tmp``, the
-   socket folder and the work folder (a size-capped tmpfs).
+   work folder (a size-capped tmpfs) and, until the kernel has created its sockets
+   there, the socket folder.
 4. ``setrlimit``: CPU seconds, address space, processes, file size, open files, no core.
 5. When root: drop to a fresh unprivileged uid that owns nothing but the work folder.
 6. ``execve`` the kernel with a clean environment in the throw-away work folder.
@@ -207,6 +208,9 @@ def main():
             # Outside the namespace: forward termination and mirror the child's exit.
             os.close(status_fd)
             signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGKILL))
+            # SIGUSR1 from the grader: the kernel has bound its sockets, so their folder (the one
+            # inherited folder it could write, on the host's disk) becomes read-only for it too
+            signal.signal(signal.SIGUSR1, lambda *_: _remount(config["sockets"], readonly=True))
             while True:
                 try:
                     _, code = os.waitpid(child, 0)

@@ -122,6 +122,17 @@ def sweep_orphaned_roots(base: Optional[str] = None) -> List[str]:
     return removed
 
 
+def _mounted_read_only(pid: int, path: str) -> bool:
+    """Whether ``path`` is a read-only mount point in the mount table of process ``pid``."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as handle:
+            mounts = [line.split() for line in handle]
+    except OSError:
+        return False
+    options = [fields[5].split(",") for fields in mounts if len(fields) > 5 and fields[4] == path]
+    return bool(options) and "ro" in options[-1]  # the last one mounted there is what is seen
+
+
 def _pid_namespace() -> str:
     try:
         return str(os.stat("/proc/self/ns/pid").st_ino)
@@ -277,6 +288,21 @@ class Sandbox:
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the sandboxed kernel did not start in time")
+        if self.isolation.get("namespaces"):
+            self._lock_socket_folder(sockets)
+
+    def _lock_socket_folder(self, sockets: str) -> None:
+        """Have the launcher make the socket folder read-only for the kernel, now that its sockets
+        exist (else student code could fill the host's disk there, file by file), and check it
+        in the launcher's mount table."""
+        os.kill(self.process.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if _mounted_read_only(self.process.pid, sockets):
+                self.isolation["sockets_read_only"] = True
+                return
+            time.sleep(0.01)
+        self.isolation.setdefault("errors", []).append("the socket folder stayed writable for the kernel")
 
     def spill(self, array) -> str:
         """Store a large input array where the kernel can read it (never write it); return its path."""

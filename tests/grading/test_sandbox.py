@@ -98,9 +98,11 @@ def test_kernel_writes_nowhere_but_its_work_folder_and_tmp(kernel):
         "numpy's __init__": (numpy.__file__, False),
         "site-packages": (os.path.dirname(os.path.dirname(numpy.__file__)), True),
         "sandbox folder": (sandbox.root, True),
+        "socket folder": (os.path.join(sandbox.root, "sock"), True),  # its sockets made, on the host's disk
     }
     code = WRITE_PROBE + "".join(f"print({name!r}, attempt({target!r}, {create}))\n" for name, (target, create) in probes.items())
     code += "print('work', attempt(os.getcwd(), True)); print('tmp', attempt('/tmp', True))\n"
+    assert sandbox.isolation["sockets_read_only"]
     lines = dict(line.rsplit(" ", 1) for line in run(sandbox, code).stdout.strip().splitlines())
     assert lines.pop("work") == "written" and lines.pop("tmp") == "written", lines
     assert set(lines) == set(probes) and all(v in ("EROFS", "EACCES", "EPERM") for v in lines.values()), lines
