@@ -113,12 +113,13 @@ def _remount(path, readonly):
     _mount(None, path, None, flags)
 
 
-def _mount_points():
-    """Every mount point of this mount table (from /proc/self/mountinfo, octal escapes decoded)."""
-    with open("/proc/self/mountinfo") as handle:
+def mount_table(pid="self"):
+    """[(mount point, options)] of a process's mount table, from /proc/PID/mountinfo, in mount
+    order (octal escapes such as a space's ``\\040`` decoded).  The grader reads it too."""
+    with open(f"/proc/{pid}/mountinfo") as handle:
         fields = [line.split() for line in handle]
     decode = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)  # noqa: E731
-    return [decode(f[4]) for f in fields if len(f) > 4]
+    return [(decode(f[4]), f[5].split(",")) for f in fields if len(f) > 5]
 
 
 def _read_only_everywhere(status):
@@ -129,7 +130,7 @@ def _read_only_everywhere(status):
     the grader owns and can reach: its Python installation (code the grader itself
     imports later), the inputs it hands over.  Read-only mounts stop that for root too.
     """
-    for path in _mount_points():
+    for path, _ in mount_table():
         try:
             _remount(path, readonly=True)
         except OSError as error:

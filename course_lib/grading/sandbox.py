@@ -30,6 +30,8 @@ from typing import List, Optional
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
+from ._launch import mount_table
+
 LAUNCHER = Path(__file__).with_name("_launch.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_CAP = 64 * 1024  # bytes of stdout/stderr kept per execution, for feedback only
@@ -125,11 +127,9 @@ def sweep_orphaned_roots(base: Optional[str] = None) -> List[str]:
 def _mounted_read_only(pid: int, path: str) -> bool:
     """Whether ``path`` is a read-only mount point in the mount table of process ``pid``."""
     try:
-        with open(f"/proc/{pid}/mountinfo") as handle:
-            mounts = [line.split() for line in handle]
+        options = [opts for point, opts in mount_table(pid) if point == path]
     except OSError:
         return False
-    options = [fields[5].split(",") for fields in mounts if len(fields) > 5 and fields[4] == path]
     return bool(options) and "ro" in options[-1]  # the last one mounted there is what is seen
 
 

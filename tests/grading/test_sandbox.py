@@ -146,6 +146,24 @@ def test_kernel_cannot_undo_its_mounts(kernel):
     assert "CapEff False" in own  # the kernel itself holds no capability
 
 
+def test_socket_folder_is_locked_under_a_temporary_folder_with_a_space(monkeypatch):
+    """mountinfo writes a space as \\040: the grader's check must read it back as the same path."""
+    import shutil
+    import tempfile
+
+    spaced = tempfile.mkdtemp(prefix="a b", dir="/tmp")  # short: a socket path has at most 107 bytes
+    os.chmod(spaced, 0o755)
+    monkeypatch.setattr(tempfile, "tempdir", spaced)
+    sandbox = Sandbox(FAST)
+    try:
+        sandbox.start()
+        assert " " in sandbox.root and sandbox.isolation.get("sockets_read_only"), sandbox.isolation
+        assert run(sandbox, "print(6 * 7)").stdout.strip() == "42"
+    finally:
+        sandbox.kill()
+        shutil.rmtree(spaced, ignore_errors=True)
+
+
 def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     import dataclasses
 
