@@ -178,13 +178,32 @@ class Tanh(_Activation):
         return grad_output * (1 - out * out)
 
 
+def _writeable_input(layer: str, x: np.ndarray) -> None:
+    """``inplace=True`` overwrites the input: it must be an array we may write."""
+    if not x.flags.writeable:
+        raise ValueError(
+            f"{layer}(inplace=True) overwrites its input, but got a read-only array "
+            f"(pass a writeable copy, e.g. x.copy(), or use inplace=False)"
+        )
+
+
 class ReLU(_Activation):
-    """``torch.nn.ReLU``; backward only needs the mask x > 0."""
+    """``torch.nn.ReLU(inplace=False)``; backward only needs the mask x > 0.
+
+    With ``inplace=True`` the output is written into the input array and returned (no new
+    activation-sized array, as torchvision's models use it); the caller must not need x again.
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
+        if self.inplace:
+            _writeable_input("ReLU", x)
         self._saved = x > 0
-        return relu(x)
+        return np.maximum(x, 0, out=x) if self.inplace else relu(x)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         mask = self._get_saved()
@@ -192,24 +211,33 @@ class ReLU(_Activation):
             raise ValueError(f"ReLU.backward expected grad_output of shape {mask.shape}, got {np.shape(grad_output)}")
         return grad_output * mask
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class LeakyReLU(_Activation):
-    """``torch.nn.LeakyReLU(negative_slope=0.01)``."""
+    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)``; ``inplace`` as in ReLU."""
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
-        self._saved = _leaky_relu_slope(x, self.negative_slope)
+        if self.inplace:
+            _writeable_input("LeakyReLU", x)
+        self._saved = _leaky_relu_slope(x, self.negative_slope)  # from x, before it may be overwritten
+        if self.inplace:
+            np.copyto(x, leaky_relu(x, self.negative_slope))
+            return x
         return leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output * self._get_saved()
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Softmax(_Activation):

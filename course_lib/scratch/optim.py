@@ -430,16 +430,17 @@ class Adam(Optimizer):
     """Adam — ``torch.optim.Adam``: momentum (m) and RMS scaling (v) with bias correction.
 
     θ_t = θ_{t-1} − η m̂_t / (√v̂_t + ε),  m̂_t = m_t/(1 − β₁ᵗ),  v̂_t = v_t/(1 − β₂ᵗ).
-    ``weight_decay`` adds λθ to the gradient (L2 regularisation — compare ``AdamW``);
+    ``weight_decay`` adds λθ to the gradient (L2 regularisation — compare ``AdamW``), or with
+    ``decoupled_weight_decay=True`` (as in torch) shrinks θ directly, which makes it AdamW;
     ``amsgrad`` uses the running maximum of v.  See ``adam_update`` for the exact rule.
     """
 
-    _decoupled_weight_decay = False
-
     def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay)))
 
     def _validate_group(self, group):
         name = type(self).__name__
@@ -461,7 +462,7 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         adam_update(param.data, grad, state, lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2),
                     eps=float(group["eps"]), weight_decay=float(group["weight_decay"]), amsgrad=group["amsgrad"],
-                    maximize=group["maximize"], decoupled_weight_decay=self._decoupled_weight_decay)
+                    maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"])
 
 
 class AdamW(Adam):
@@ -471,12 +472,10 @@ class AdamW(Adam):
     the decay is not rescaled by √v̂, so every weight shrinks at the same relative rate.
     """
 
-    _decoupled_weight_decay = True
-
     def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         maximize=maximize)
+                         maximize=maximize, decoupled_weight_decay=True)
 
 
 __all__ = [

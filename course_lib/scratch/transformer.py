@@ -57,22 +57,49 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(result, x)
 
 
-def gelu(x: np.ndarray) -> np.ndarray:
-    """GELU(x) = x · Φ(x) = x · ½(1 + erf(x/√2)) (torch's default, approximate='none')."""
+def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    """GELU(x) = x · Φ(x) = x · ½(1 + erf(x/√2)) (torch's default, approximate='none').
+
+    ``approximate='tanh'``: ½ x (1 + tanh(√(2/π) (x + 0.044715 x³))), the form GPT-2 and BERT used.
+    """
+    if _check_approximate(approximate) == "tanh":
+        return x * (0.5 * (1 + np.tanh(_gelu_tanh_argument(x))))
     return x * (0.5 * (1 + erf(x * np.asarray(1 / math.sqrt(2), x.dtype))))
 
 
-def gelu_derivative(x: np.ndarray) -> np.ndarray:
-    """dGELU/dx = Φ(x) + x φ(x), with φ(x) = e^{−x²/2}/√(2π)."""
+def gelu_derivative(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    """dGELU/dx = Φ(x) + x φ(x), with φ(x) = e^{−x²/2}/√(2π).
+
+    For the tanh form, with u = √(2/π)(x + 0.044715 x³) and t = tanh u:
+    ½(1 + t) + ½ x (1 − t²) √(2/π)(1 + 3·0.044715 x²).
+    """
+    if _check_approximate(approximate) == "tanh":
+        t = np.tanh(_gelu_tanh_argument(x))
+        du = np.asarray(math.sqrt(2 / math.pi), x.dtype) * (1 + np.asarray(3 * _GELU_CUBIC, x.dtype) * x * x)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
     cdf = 0.5 * (1 + erf(x * np.asarray(1 / math.sqrt(2), x.dtype)))
     return cdf + x * np.exp(-0.5 * x * x) * np.asarray(1 / math.sqrt(2 * math.pi), x.dtype)
 
 
-class GELU(Module):
-    """``torch.nn.GELU()`` (exact, erf-based); backward needs the input x."""
+_GELU_CUBIC = 0.044715
 
-    def __init__(self) -> None:
+
+def _gelu_tanh_argument(x: np.ndarray) -> np.ndarray:
+    return np.asarray(math.sqrt(2 / math.pi), x.dtype) * (x + np.asarray(_GELU_CUBIC, x.dtype) * x * x * x)
+
+
+def _check_approximate(approximate) -> str:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"GELU: approximate must be 'none' or 'tanh' (as in torch), got {approximate!r}")
+    return approximate
+
+
+class GELU(Module):
+    """``torch.nn.GELU(approximate='none')``: exact (erf-based) or ``'tanh'``; backward needs the input x."""
+
+    def __init__(self, approximate: str = "none") -> None:
         super().__init__()
+        self.approximate = _check_approximate(approximate)
         self._input = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -80,12 +107,15 @@ class GELU(Module):
             got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
             raise ValueError(f"GELU expected a float32 or float64 NumPy array, got {got}")
         self._input = x
-        return gelu(x)
+        return gelu(x, self.approximate)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._input is None:
             raise RuntimeError("GELU.backward called before forward")
-        return grad_output * gelu_derivative(self._input)
+        return grad_output * gelu_derivative(self._input, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}" if self.approximate != "none" else ""
 
 
 class TransformerEncoderLayer(Module):

@@ -159,3 +159,37 @@ def test_relu_backward_rejects_a_gradient_of_the_wrong_shape():
     layer(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 3\), got \(3,\)"):
         layer.backward(np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "scratch_cls, torch_cls, kwargs",
+    [(ReLU, torch.nn.ReLU, {}), (LeakyReLU, torch.nn.LeakyReLU, {"negative_slope": 0.2}),
+     (LeakyReLU, torch.nn.LeakyReLU, {"negative_slope": -0.3})],
+)
+def test_inplace_overwrites_the_input_and_matches_torch(scratch_cls, torch_cls, kwargs):
+    """``inplace=True`` (torch's argument): the output *is* the input array, gradients unchanged."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5)) * 3
+    x[0, 0] = 0.0
+    grad = rng.standard_normal(x.shape)
+    torch_x = torch.tensor(x, requires_grad=True)
+    # the reference runs out of place: torch's in-place LeakyReLU refuses a negative slope in backward
+    # (it recovers the mask from the output); the scratch layer keeps the slope from the input instead
+    torch_y = torch_cls(**kwargs)(torch_x)
+    torch_y.backward(torch.tensor(grad))
+    layer = scratch_cls(inplace=True, **kwargs)
+    data = x.copy()
+    out = layer(data)
+    assert out is data
+    assert_close(out, torch_y.detach().numpy())
+    assert_close(layer.backward(grad), torch_x.grad.numpy())
+    assert "inplace=True" in repr(layer)
+    assert scratch_cls(**kwargs).inplace is False
+
+
+def test_inplace_refuses_a_read_only_array():
+    x = np.ones((2, 3))
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match=r"ReLU\(inplace=True\) overwrites its input, but got a read-only array"):
+        ReLU(inplace=True)(x)
+    assert np.all(ReLU()(x) == 1)  # the default never writes

@@ -75,6 +75,7 @@ CASES = [
     ("Adam", dict(lr=0.01, betas=(0.5, 0.6), eps=1e-4)),  # weights ≥ 0.5 take torch.lerp's other branch
     ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     ("Adam", dict(lr=0.01, amsgrad=True, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.2, decoupled_weight_decay=True)),  # torch's spelling of AdamW
     ("AdamW", dict()),
     ("AdamW", dict(lr=0.01, weight_decay=0.2, amsgrad=True)),
     ("AdamW", dict(lr=0.01, betas=(0.0, 0.9), maximize=True)),

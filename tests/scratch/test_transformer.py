@@ -219,3 +219,15 @@ def test_gelu_matches_torch_and_gradcheck():
     assert_parity(torch.nn.GELU(), GELU(), x, np.random.default_rng(7).standard_normal(x.shape))
     gradcheck(GELU(), x)
     assert gelu(np.float32([1.0])).dtype == np.float32
+
+
+def test_gelu_tanh_approximation_matches_torch_and_gradcheck():
+    x = np.random.default_rng(8).standard_normal((5, 7)) * 4
+    layer = GELU(approximate="tanh")
+    assert_parity(torch.nn.GELU(approximate="tanh"), layer, x, np.random.default_rng(9).standard_normal(x.shape))
+    gradcheck(GELU(approximate="tanh"), x)
+    assert gelu(np.float32([1.0]), "tanh").dtype == np.float32
+    assert repr(layer) == "GELU(approximate='tanh')"
+    assert np.max(np.abs(gelu(x, "tanh") - gelu(x))) < 1e-3  # an approximation, a close one
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        GELU(approximate="erf")
