@@ -10,15 +10,17 @@ im2col gathers every receptive field into one column of X_col (C·kh·kw rows,
 N·H_out·W_out columns); then Y = W_mat · X_col is a single GEMM.
 
 The layer computes the same product transposed, Yᵀ = X_rows · W_matᵀ, with one *row*
-per receptive field and the channels innermost (columns ordered p, q, c): then the
-output comes out channels last (NHWC), every window copies C neighbouring numbers at
-once, and the next layers read NHWC fastest too (see ``layout.py``).  A column of ones
-appended to X_rows carries the bias (the "bias trick"), so the GEMM adds it.
+per receptive field and the channels innermost (columns ordered p, q, c).  The rows are
+ordered pixel by pixel, the images of the batch innermost (i, j, n), so the output comes
+out *pixel-major* — memory order H, W, N, C — and the layers after it (ReLU, pooling, the
+next convolution) move between neighbouring pixels by whole blocks of N·C numbers (see
+``layout.py``).  A column of ones appended to X_rows carries the bias (the "bias trick"),
+so the GEMM adds it.
 
 Backward (Chapter "Convolutional networks", section "Backpropagation through a convolution"):
 
-    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM, or a sum of one per image for a first layer's
-                                         thin W_mat; with the ones column it also gives dL/db)
+    dL/dW_mat = dL/dY · X_colᵀ          (one GEMM, or a sum of one per output row for a first
+                                         layer's thin W_mat; with the ones column also dL/db)
     dL/db     = Σ_{n,i,j} dL/dy[n, :, i, j]
     dL/dX_col = W_matᵀ · dL/dY          (one GEMM)
     dL/dx     = col2im(dL/dX_col)       (kh·kw strided slice-adds: overlapping windows add up)
@@ -34,7 +36,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from . import init
-from .layout import channels_last, zeros_nchw
+from .layout import channels_last, empty_like_layout, memory_order, pixel_major
 from .module import Module, Parameter, check_dtype, expect_float
 
 IntPair = Union[int, Tuple[int, int]]
@@ -88,7 +90,8 @@ def _pad(x: np.ndarray, padding: Padding4) -> np.ndarray:
     if not any(padding):
         return x
     n, c, h, w = x.shape
-    padded = zeros_nchw((n, c, h + top + bottom, w + left + right), x.dtype, channels_last(x))
+    padded = empty_like_layout((n, c, h + top + bottom, w + left + right), x.dtype, x)
+    padded[...] = 0
     padded[:, :, top : top + h, left : left + w] = x
     return padded
 
@@ -129,35 +132,41 @@ def im2col(
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("im2col", x.shape, kernel_size, stride, pads, dilation)
     rows = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups=1)[0]
-    (kh, kw), c = kernel_size, x.shape[1]
-    return rows.reshape(-1, kh, kw, c).transpose(3, 1, 2, 0).reshape(c * kh * kw, -1)
+    (kh, kw), (n, c) = kernel_size, x.shape[:2]
+    # rows (i, j, n) × columns (p, q, c)  →  (c, p, q) × (n, i, j)
+    return rows.reshape(out_h, out_w, n, kh, kw, c).transpose(5, 3, 4, 2, 0, 1).reshape(c * kh * kw, -1)
 
 
 def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, ones_column=False):
-    """Every receptive field as one row: shape (groups, N·H_out·W_out, kh·kw·C/groups [+ 1]).
+    """Every receptive field as one row: shape (groups, H_out·W_out·N, kh·kw·C/groups [+ 1]).
 
-    Row index = (n, i, j), column index = (p, q, c) with the channels innermost, so
-    ``rows @ W_matᵀ`` is the output in NHWC order.  The windows are a strided *view* of
-    the padded input (an axis per output position and per kernel offset, each with its own
-    step in memory); the single copy makes the matrix.  When the channels are innermost in
-    memory (NHWC) each window row copies C neighbouring numbers at once; otherwise (NCHW,
-    e.g. a one-channel image) we copy along image rows instead and keep the transposed
-    matrix, which the GEMM reads just as fast.  ``ones_column`` appends a column of ones,
-    so the bias becomes one more weight column (the "bias trick"): the forward GEMM adds
-    it and the weight-gradient GEMM returns dL/db in its last column.
+    Row index = (i, j, n), pixel-major with the images innermost; column index = (p, q, c)
+    with the channels innermost, so ``rows @ W_matᵀ`` is the output in pixel-major order
+    (H, W, N, C).  The windows are a strided *view* of the padded input (an axis per output
+    position and per kernel offset, each with its own step in memory); the single copy
+    makes the matrix.  When the channels are innermost in memory (NHWC or pixel-major)
+    each window row copies C or kw·C neighbouring numbers at once; otherwise (NCHW, e.g. a
+    one-channel image) the input is first stored pixel-major — one pass, nine times smaller
+    than the matrix — and we fill the transposed matrix, whose rows are then long runs of
+    W_out·N numbers; the GEMM reads it just as fast.  ``ones_column`` appends a column of
+    ones, so the bias becomes one more weight column (the "bias trick"): the forward GEMM
+    adds it and the weight-gradient GEMM returns dL/db in its last column.
     """
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     group_channels = c // groups
     padded = _pad(x, pads)
+    rows_of_channels = channels_last(padded)
+    if not rows_of_channels and memory_order(padded)[2:] != (0, 1):
+        padded = pixel_major(padded)  # so that the images of the batch are neighbours in memory
     s_n, s_c, s_h, s_w = padded.strides
     n_rows, n_cols = n * out_h * out_w, kh * kw * group_channels
     extra = 1 if ones_column else 0
-    if channels_last(padded):
+    if rows_of_channels:
         windows = np.lib.stride_tricks.as_strided(
             padded,
-            shape=(groups, n, out_h, out_w, kh, kw, group_channels),
-            strides=(group_channels * s_c, s_n, sh * s_h, sw * s_w, dh * s_h, dw * s_w, s_c),
+            shape=(groups, out_h, out_w, n, kh, kw, group_channels),
+            strides=(group_channels * s_c, sh * s_h, sw * s_w, s_n, dh * s_h, dw * s_w, s_c),
             writeable=False,
         )
         rows = np.empty((groups, n_rows, n_cols + extra), dtype=x.dtype)
@@ -165,8 +174,8 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
     else:
         windows = np.lib.stride_tricks.as_strided(
             padded,
-            shape=(groups, kh, kw, group_channels, n, out_h, out_w),
-            strides=(group_channels * s_c, dh * s_h, dw * s_w, s_c, s_n, sh * s_h, sw * s_w),
+            shape=(groups, kh, kw, group_channels, out_h, out_w, n),
+            strides=(group_channels * s_c, dh * s_h, dw * s_w, s_c, sh * s_h, sw * s_w, s_n),
             writeable=False,
         )
         columns = np.empty((groups, n_cols + extra, n_rows), dtype=x.dtype)
@@ -195,34 +204,35 @@ def col2im(
     kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("col2im", input_shape, kernel_size, stride, pads, dilation)
-    (kh, kw), c = kernel_size, input_shape[1]
-    # (c, p, q) × (n, i, j)  →  one (n·i·j, c) block per kernel offset (p, q)
-    per_offset = columns.reshape(c, kh * kw, -1).transpose(1, 2, 0)[None]
+    (kh, kw), (n, c) = kernel_size, input_shape[:2]
+    # (c, p, q) × (n, i, j)  →  one (i·j·n, c) block per kernel offset (p, q), rows pixel-major
+    per_offset = columns.reshape(c, kh * kw, n, out_h, out_w).transpose(1, 3, 4, 2, 0).reshape(1, kh * kw, -1, c)
     return _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
 
 
 def _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
     """col2im for the gradient of every kernel offset: per_offset[g, p·kw + q] has shape
-    (N·H_out·W_out, C/groups) and is added to the pixels that offset (p, q) touched.
+    (H_out·W_out·N, C/groups), rows pixel-major, and is added to the pixels that offset (p, q)
+    touched.
 
-    The image is built channels last (NHWC), so each slice-add runs over long contiguous
-    stretches of W_out·C numbers.  Returns an (N, C, H, W) view of that NHWC array.
+    The image is built pixel-major (H, W, N, C), so each slice-add runs over long contiguous
+    stretches of W_out·N·C numbers.  Returns an (N, C, H, W) view of that array.
     """
     n, c, h, w = input_shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     top, bottom, left, right = pads
     groups = per_offset.shape[0]
-    grad_padded = np.zeros((n, h + top + bottom, w + left + right, groups, c // groups), dtype=per_offset.dtype)
-    # (g, kh·kw, N·H_out·W_out, C/g)  →  (kh·kw, N, H_out, W_out, g, C/g)
-    blocks = per_offset.reshape(groups, kh * kw, n, out_h, out_w, c // groups).transpose(1, 2, 3, 4, 0, 5)
+    grad_padded = np.zeros((h + top + bottom, w + left + right, n, groups, c // groups), dtype=per_offset.dtype)
+    # (g, kh·kw, H_out·W_out·N, C/g)  →  (kh·kw, H_out, W_out, N, g, C/g)
+    blocks = per_offset.reshape(groups, kh * kw, out_h, out_w, n, c // groups).transpose(1, 2, 3, 4, 0, 5)
 
     for p in range(kh):
         rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
         for q in range(kw):
             cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
-            grad_padded[:, rows, cols] += blocks[p * kw + q]
-    grad = grad_padded.reshape(n, h + top + bottom, w + left + right, c)[:, top : top + h, left : left + w]
-    return grad.transpose(0, 3, 1, 2)
+            grad_padded[rows, cols] += blocks[p * kw + q]
+    grad = grad_padded.reshape(h + top + bottom, w + left + right, n, c)[top : top + h, left : left + w]
+    return grad.transpose(2, 3, 0, 1)
 
 
 def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
@@ -254,8 +264,8 @@ def conv2d_forward(
 
     Returns y of shape (N, O, H_out, W_out); with ``return_columns`` also the receptive-field
     matrix, which ``conv2d_backward`` can reuse instead of rebuilding it.  The GEMM produces
-    the output channels last, so y is an (N, O, H_out, W_out) view of NHWC memory (what
-    torch calls ``channels_last``): same numbers, and the next layer reads it fastest.
+    the output pixel-major, so y is an (N, O, H_out, W_out) view of (H_out, W_out, N, O)
+    memory: same numbers, and the next layers read it fastest (see ``layout.py``).
     """
     kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
     n, c = x.shape[:2]
@@ -270,10 +280,9 @@ def conv2d_forward(
     if bias is not None:  # the bias trick: [W_mat | b] against [X_rows | 1]
         group_bias = bias.reshape(groups, -1, 1).astype(columns.dtype, copy=False)
         weight_rows = np.concatenate([weight_rows, group_bias], axis=2)
-    # (g, N·H_out·W_out, K) @ (g, K, O/g): one GEMM per group, output channels last
+    # (g, H_out·W_out·N, K) @ (g, K, O/g): one GEMM per group, output pixel-major
     out = np.matmul(columns, weight_rows.transpose(0, 2, 1))
-    out_nhwc = out.transpose(1, 0, 2).reshape(n, out_h, out_w, out_channels)
-    result = out_nhwc.transpose(0, 3, 1, 2)
+    result = out.transpose(1, 0, 2).reshape(out_h, out_w, n, out_channels).transpose(2, 3, 0, 1)
     return (result, columns) if return_columns else result
 
 
@@ -308,16 +317,17 @@ def conv2d_backward(
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
         columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
     n_weights = kh * kw * group_channels
-    # dL/dY as (g, N·H_out·W_out, O/g): a free view when grad_output is stored channels last
-    grad_rows = grad_output.transpose(0, 2, 3, 1).reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)
+    # dL/dY as (g, H_out·W_out·N, O/g), rows in the columns' order: a free view when grad_output
+    # is stored pixel-major, as the layers after a convolution keep it
+    grad_rows = grad_output.transpose(2, 3, 0, 1).reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)
     grad_rows = grad_rows.astype(columns.dtype, copy=False)
     # dL/d[W_mat | b] = dL/dYᵀ · [X_rows | 1]: the bias gradient is the last column when it is there
     # (computed as its transpose [X_rows | 1]ᵀ · dL/dY, which BLAS runs faster for these shapes)
-    rows_per_image = out_h * out_w
-    if _weight_gradient_per_image(rows_per_image, columns.shape[2]):
-        per_image = np.matmul(columns.reshape(groups, n, rows_per_image, -1).transpose(0, 1, 3, 2),
-                              grad_rows.reshape(groups, n, rows_per_image, -1))
-        grad_weight_rows = per_image.sum(axis=1).transpose(0, 2, 1)
+    rows_per_output_row = out_w * n
+    if _weight_gradient_per_output_row(rows_per_output_row, columns.shape[2]):
+        per_row = np.matmul(columns.reshape(groups, out_h, rows_per_output_row, -1).transpose(0, 1, 3, 2),
+                            grad_rows.reshape(groups, out_h, rows_per_output_row, -1))
+        grad_weight_rows = per_row.sum(axis=1).transpose(0, 2, 1)
     else:
         grad_weight_rows = np.matmul(columns.transpose(0, 2, 1), grad_rows).transpose(0, 2, 1)
     grad_weight = (
@@ -344,15 +354,16 @@ def conv2d_backward(
     return grad_input, grad_weight, grad_bias
 
 
-def _weight_gradient_per_image(rows_per_image: int, weight_columns: int) -> bool:
-    """Whether dL/dW is best summed over images, one small GEMM each.
+def _weight_gradient_per_output_row(rows_per_output_row: int, weight_columns: int) -> bool:
+    """Whether dL/dW is best summed over output rows i, one smaller GEMM each.
 
     A thin weight matrix (a first layer: few input channels, large images) makes dL/dW one
-    long reduction over N·H_out·W_out rows, which BLAS runs slowly; the per-image products
-    summed are faster then, and slower for the wider matrices of later layers (measured on the
-    CNN of ``bench/``: 3–4 % off the whole training step, 9–10 % on it if used everywhere).
+    long reduction over H_out·W_out·N rows, which BLAS runs slowly; the products of row
+    blocks summed are faster then, and slower for the wider matrices of later layers
+    (measured on the CNN of ``bench/``: 3–4 % off the whole training step, 9–10 % on it
+    if used everywhere).
     """
-    return rows_per_image >= 8 * weight_columns
+    return rows_per_output_row >= 8 * weight_columns
 
 
 def _spent_columns(columns: np.ndarray, shape) -> Optional[np.ndarray]:

@@ -1,12 +1,15 @@
-"""Memory layout of image batches: NCHW or NHWC ("channels last").
+"""Memory layout of image batches: NCHW, NHWC ("channels last") or pixel-major.
 
 Every scratch layer takes and returns arrays of shape (N, C, H, W), as torch does.  How
 those numbers lie in memory is a separate choice: NCHW keeps each channel's image
-together, NHWC keeps the C channels of one pixel together.  A convolution computed as
-one matrix product produces its output channels last, and the layers after it (ReLU,
-pooling, the next convolution) run fastest when they keep that layout, so they allocate
-their results in the layout of their input.  torch calls the same idea
-``torch.channels_last``; it changes speed, never values.
+together, NHWC keeps the C channels of one pixel together, and *pixel-major* (memory
+order H, W, N, C) keeps one pixel of every image of the batch together.  A convolution
+computed as one matrix product produces its output pixel-major (one GEMM row per output
+pixel and image, the channels along the row); then moving by one pixel, as pooling
+windows and the next im2col do, moves by one whole block of N·C numbers, so those layers
+read long contiguous runs instead of C numbers at a time.  ReLU and pooling allocate their
+results in the layout of their input (``empty_like_layout``), so the layout flows through.
+torch calls the NHWC idea ``torch.channels_last``; layouts change speed, never values.
 """
 from __future__ import annotations
 
@@ -28,6 +31,25 @@ def empty_nchw(shape, dtype, channels_last: bool) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
     n, c, h, w = shape
     return np.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+
+
+def memory_order(x: np.ndarray) -> tuple:
+    """x's axes from the outermost in memory (largest stride) to the innermost."""
+    return tuple(sorted(range(x.ndim), key=lambda axis: (-abs(x.strides[axis]), axis)))
+
+
+def empty_like_layout(shape, dtype, like: np.ndarray) -> np.ndarray:
+    """An uninitialised array of ``shape`` whose axes lie in memory in the order of ``like``'s
+    (same number of axes; the sizes may differ, e.g. a pooling input's shape from its output)."""
+    order = memory_order(like)
+    return np.empty([shape[axis] for axis in order], dtype=dtype).transpose(np.argsort(order))
+
+
+def pixel_major(x: np.ndarray) -> np.ndarray:
+    """The same (N, C, H, W) values stored pixel-major (memory order H, W, N, C); x itself if it is."""
+    if memory_order(x) == (2, 3, 0, 1) and x.transpose(2, 3, 0, 1).flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1)
 
 
 def zeros_nchw(shape, dtype, channels_last: bool) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from .layout import channels_last, empty_nchw, zeros_nchw
+from .layout import empty_like_layout
 from .module import Module
 
 IntPair = Union[int, Tuple[int, int]]
@@ -90,7 +90,7 @@ class _PoolGeometry:
             return x
         n, c, h, w = x.shape
         ph, pw = self.pad
-        out = empty_nchw((n, c, self.padded_h, self.padded_w), x.dtype, channels_last(x))
+        out = empty_like_layout((n, c, self.padded_h, self.padded_w), x.dtype, x)
         out[...] = fill
         out[:, :, ph : ph + h, pw : pw + w] = x
         return out
@@ -206,11 +206,12 @@ def max_pool2d_backward(
     # windows that tile the input write every pixel they cover exactly once, so only what
     # they leave uncovered (a last odd row or column) needs zeros first
     if geometry.tiles_exactly:
-        grad_padded = empty_nchw(padded_shape, grad_output.dtype, channels_last(argmax))
+        grad_padded = empty_like_layout(padded_shape, grad_output.dtype, argmax)
         grad_padded[:, :, geometry.out_h * stride[0] :] = 0
         grad_padded[:, :, :, geometry.out_w * stride[1] :] = 0
     else:
-        grad_padded = zeros_nchw(padded_shape, grad_output.dtype, channels_last(argmax))
+        grad_padded = empty_like_layout(padded_shape, grad_output.dtype, argmax)
+        grad_padded[...] = 0
     # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where)
     finite = bool(np.isfinite(grad_output).all())
     zero = grad_output.dtype.type(0)

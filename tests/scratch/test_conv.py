@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib.scratch import gradcheck
-from course_lib.scratch.conv import Conv2d, _weight_gradient_per_image, col2im, conv2d_backward, conv2d_forward, im2col
+from course_lib.scratch.conv import Conv2d, _weight_gradient_per_output_row, col2im, conv2d_backward, conv2d_forward, im2col
 from .parity import assert_close, assert_parity
 
 
@@ -136,13 +136,13 @@ def test_col2im_counts_overlaps():
     np.testing.assert_array_equal(counts, expected)
 
 
-@pytest.mark.parametrize("in_channels, groups, bias, per_image", [(1, 1, True, True), (2, 2, False, True), (8, 1, True, False)],
-                         ids=["one-channel: per-image sum", "grouped thin: per-image sum", "eight channels: one GEMM"])
-def test_weight_gradient_either_way_is_torchs(in_channels, groups, bias, per_image):
-    """A thin weight matrix (few input channels, large images) takes dL/dW as a sum over images
-    of per-image products; a wide one, one GEMM.  Both are torch's numbers, bias included."""
+@pytest.mark.parametrize("in_channels, groups, bias, per_row", [(1, 1, True, True), (2, 2, False, True), (8, 1, True, False)],
+                         ids=["one-channel: per-row sum", "grouped thin: per-row sum", "eight channels: one GEMM"])
+def test_weight_gradient_either_way_is_torchs(in_channels, groups, bias, per_row):
+    """A thin weight matrix (few input channels, large images) takes dL/dW as a sum over output
+    rows of smaller products; a wide one, one GEMM.  Both are torch's numbers, bias included."""
     weight_columns = in_channels // groups * 3 * 3 + bias  # + the column of ones that carries the bias
-    assert _weight_gradient_per_image(18 * 18, weight_columns) == per_image
+    assert _weight_gradient_per_output_row(18 * 5, weight_columns) == per_row  # 18 pixels × 5 images a row
     rng = np.random.default_rng(12)
     x = rng.standard_normal((5, in_channels, 20, 20))
     torch_layer = torch.nn.Conv2d(in_channels, 4, 3, groups=groups, bias=bias).double()

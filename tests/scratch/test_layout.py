@@ -1,8 +1,8 @@
 """Memory layout changes speed, never numbers.
 
-A convolution returns its output channels last (NHWC memory, NCHW shape) and ReLU and
-pooling keep the layout of their input.  These tests check that NCHW and NHWC inputs give
-the same results (bit for bit where no sum is involved), that the layout flows through the CNN, that 2×2 pooling's
+A convolution returns its output pixel-major ((H, W, N, C) memory, NCHW shape) and ReLU
+and pooling keep the layout of their input.  These tests check that NCHW, NHWC and
+pixel-major inputs give the same results (bit for bit where no sum is involved), that the layout flows through the CNN, that 2×2 pooling's
 tournament breaks every kind of tie like torch, and that a whole batch-64 CNN step equals
 torch's.
 """
@@ -14,7 +14,7 @@ import torch
 
 from course_lib.pytorch.models import CNN as TorchCNN
 from course_lib.scratch import Conv2d, MaxPool2d, ReLU
-from course_lib.scratch.layout import channels_last
+from course_lib.scratch.layout import channels_last, empty_like_layout, memory_order, pixel_major
 from course_lib.scratch.models import CNN
 from .parity import assert_close, copy_weights
 
@@ -27,11 +27,11 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("make_layer", [lambda: ReLU(), lambda: MaxPool2d(2), lambda: MaxPool2d(3, stride=2, padding=1),
                                         lambda: Conv2d(8, 16, 3, padding=1), lambda: Conv2d(8, 16, 3, stride=2, groups=2)],
                          ids=["relu", "maxpool", "maxpool-overlapping", "conv", "conv-strided-groups"])
-def test_nchw_and_nhwc_inputs_give_identical_numbers(make_layer):
+def test_nchw_nhwc_and_pixel_major_inputs_give_identical_numbers(make_layer):
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((5, 8, 12, 12)), 1).astype(np.float32)  # rounding: ties in the pools
     results = []
-    for layout_x in (x, _nhwc(x)):
+    for layout_x in (x, _nhwc(x), pixel_major(x)):
         layer = make_layer()
         if results:
             layer.load_state_dict(reference.state_dict())
@@ -40,23 +40,47 @@ def test_nchw_and_nhwc_inputs_give_identical_numbers(make_layer):
         out = layer(layout_x)
         grad = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
         results.append((out, layer.backward(grad), [p.grad.copy() for p in layer.parameters()]))
-    (out_a, grad_a, params_a), (out_b, grad_b, params_b) = results
-    if not params_a:  # ReLU and pooling only move numbers: bit for bit
-        np.testing.assert_array_equal(out_b, out_a)
-        np.testing.assert_array_equal(grad_b, grad_a)
-    # a convolution's GEMM may sum in another order for the other layout: float32 rounding only
-    for expected, actual in zip((out_a, grad_a, *params_a), (out_b, grad_b, *params_b)):
-        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+    (out_a, grad_a, params_a) = results[0]
+    for out_b, grad_b, params_b in results[1:]:
+        if not params_a:  # ReLU and pooling only move numbers: bit for bit
+            np.testing.assert_array_equal(out_b, out_a)
+            np.testing.assert_array_equal(grad_b, grad_a)
+        # a convolution's GEMM may sum in another order for the other layout: float32 rounding only
+        for expected, actual in zip((out_a, grad_a, *params_a), (out_b, grad_b, *params_b)):
+            np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_convolution_output_is_channels_last_and_downstream_layers_keep_it():
+PIXEL_MAJOR = (2, 3, 0, 1)  # memory order H, W, N, C
+
+
+def test_convolution_output_is_pixel_major_and_the_layers_after_it_keep_it():
+    """Forward and backward through Conv → ReLU → MaxPool → Conv: every activation and every
+    gradient between the convolutions stays pixel-major (a layer that silently went back to
+    NCHW would cost a strided pass, not a wrong number, so only this test would notice)."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 3, 10, 10)).astype(np.float32)
-    conv, relu, pool = Conv2d(3, 5, 3), ReLU(), MaxPool2d(2)
-    out = pool(relu(conv(x)))
-    assert out.shape == (4, 5, 4, 4) and channels_last(out)
-    grad = pool.backward(rng.standard_normal(out.shape).astype(np.float32))
-    assert channels_last(grad) and channels_last(relu.backward(grad))
+    conv, relu, pool, conv2 = Conv2d(3, 5, 3), ReLU(), MaxPool2d(2), Conv2d(5, 6, 3, padding=1)
+    features = conv(x)
+    activations = [features, relu(features)]
+    activations.append(pool(activations[-1]))
+    out = conv2(activations[-1])
+    assert out.shape == (4, 6, 4, 4)
+    grads = [conv2.backward(rng.standard_normal(out.shape).astype(np.float32))]
+    grads.append(pool.backward(grads[-1]))
+    grads.append(relu.backward(grads[-1]))
+    for array in activations + [out] + grads:
+        assert memory_order(array) == PIXEL_MAJOR and channels_last(array), array.strides
+
+
+def test_empty_like_layout_and_pixel_major():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    for like in (x, _nhwc(x), pixel_major(x)):
+        made = empty_like_layout((7, 3, 2, 5), np.float64, like)
+        assert made.shape == (7, 3, 2, 5) and made.dtype == np.float64
+        assert memory_order(made) == memory_order(like)
+    stored = pixel_major(x)
+    np.testing.assert_array_equal(stored, x)
+    assert memory_order(stored) == PIXEL_MAJOR and pixel_major(stored) is stored
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
