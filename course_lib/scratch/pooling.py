@@ -150,7 +150,7 @@ def max_pool2d_forward(
             better = window > out
             np.maximum(out, window, out=out)
             np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
-    if np.isnan(out).any():
+    if np.isnan(np.max(out)):  # np.max propagates NaN: one read, no boolean array
         # rare: torch lets a NaN win (and the last NaN of a window), so redo those windows its way
         out, argmax = windows[0].copy(order="K"), np.zeros_like(argmax)
         for offset, window in enumerate(windows[1:], start=1):
@@ -164,13 +164,16 @@ def _max_of_four(top_left, top_right, bottom_left, bottom_right) -> Tuple[np.nda
     """A 2×2 window as a knock-out tournament: best of each row, then the better row.
 
     Three maxima and three comparisons instead of a running maximum over four offsets.
-    Strict ``>`` lets the left (then the top) entry win ties, i.e. the first maximum in
-    row-major order, like torch; the winner's offset is 2·[bottom row won] + [right won].
+    The left (then the top) entry wins ties, i.e. the first maximum in row-major order,
+    like torch; the winner's offset is 2·[bottom row won] + [right won].  "Right won" is
+    read off the row's maximum — it differs from the left entry only if the right one was
+    strictly larger — which reads one window view instead of two (NaN, which this gets
+    wrong, is redone by the caller).
     """
     top = np.maximum(top_left, top_right)
-    top_right_won = top_right > top_left
+    top_right_won = top != top_left
     bottom = np.maximum(bottom_left, bottom_right)
-    bottom_right_won = bottom_right > bottom_left
+    bottom_right_won = bottom != bottom_left
     bottom_won = bottom > top
     out = np.maximum(top, bottom, out=top)
     argmax = np.empty_like(out, dtype=np.uint8)
@@ -212,8 +215,9 @@ def max_pool2d_backward(
     else:
         grad_padded = empty_like_layout(padded_shape, grad_output.dtype, argmax)
         grad_padded[...] = 0
-    # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where)
-    finite = bool(np.isfinite(grad_output).all())
+    # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where);
+    # the sum is finite iff every entry is, unless it overflows — then np.where, which is right anyway
+    finite = bool(np.isfinite(np.sum(grad_output)))
     zero = grad_output.dtype.type(0)
     for offset, (rows, cols) in enumerate(geometry.slices):
         winners = argmax == offset
