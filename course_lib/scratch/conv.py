@@ -342,7 +342,7 @@ def conv2d_backward(
         grad_bias = grad_weight_rows[:, :, n_weights].reshape(-1) if has_ones else grad_rows.sum(axis=1).reshape(-1)
     grad_input = None
     if input_grad:
-        # dL/dX_rows = dL/dY · W_mat, computed as one (N·H_out·W_out, C/g) block per kernel offset
+        # dL/dX_rows = dL/dY · W_mat, computed as one (H_out·W_out·N, C/g) block per kernel offset
         # so that col2im adds contiguous blocks: weight (g, kh·kw, O/g, C/g)
         weight_per_offset = (
             weight.reshape(groups, out_channels // groups, group_channels, kh * kw).transpose(0, 3, 1, 2)

@@ -25,14 +25,6 @@ def channels_last(x: np.ndarray) -> bool:
     return x.ndim == 4 and x.shape[1] > 1 and abs(x.strides[1]) <= min(abs(x.strides[2]), abs(x.strides[3]))
 
 
-def empty_nchw(shape, dtype, channels_last: bool) -> np.ndarray:
-    """An uninitialised (N, C, H, W) array stored NHWC when ``channels_last``, else NCHW."""
-    if not channels_last:
-        return np.empty(shape, dtype=dtype)
-    n, c, h, w = shape
-    return np.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
-
-
 def memory_order(x: np.ndarray) -> tuple:
     """x's axes from the outermost in memory (largest stride) to the innermost."""
     return tuple(sorted(range(x.ndim), key=lambda axis: (-abs(x.strides[axis]), axis)))
@@ -47,13 +39,6 @@ def empty_like_layout(shape, dtype, like: np.ndarray) -> np.ndarray:
 
 def pixel_major(x: np.ndarray) -> np.ndarray:
     """The same (N, C, H, W) values stored pixel-major (memory order H, W, N, C); x itself if it is."""
-    if memory_order(x) == (2, 3, 0, 1) and x.transpose(2, 3, 0, 1).flags.c_contiguous:
+    if x.transpose(2, 3, 0, 1).flags.c_contiguous:
         return x
     return np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1)
-
-
-def zeros_nchw(shape, dtype, channels_last: bool) -> np.ndarray:
-    """Like ``empty_nchw``, filled with zeros."""
-    out = empty_nchw(shape, dtype, channels_last)
-    out[...] = 0
-    return out
