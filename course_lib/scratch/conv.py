@@ -181,7 +181,7 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
         columns = np.empty((groups, n_cols + extra, n_rows), dtype=x.dtype)
         rows = columns.transpose(0, 2, 1)
         target = columns[:, :n_cols].reshape(windows.shape)  # a view into columns
-    assert np.may_share_memory(target, rows)  # splitting axes of a slice never copies, so target is a view
+    assert target.size == 0 or np.may_share_memory(target, rows)  # splitting axes of a slice never copies: a view
     np.copyto(target, windows)  # the one copy
     if ones_column:
         rows[:, :, n_cols] = 1

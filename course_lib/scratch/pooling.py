@@ -150,7 +150,7 @@ def max_pool2d_forward(
             better = window > out
             np.maximum(out, window, out=out)
             np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
-    if np.isnan(np.max(out)):  # np.max propagates NaN: one read, no boolean array
+    if out.size and np.isnan(np.max(out)):  # np.max propagates NaN: one read, no boolean array
         # rare: torch lets a NaN win (and the last NaN of a window), so redo those windows its way
         out, argmax = windows[0].copy(order="K"), np.zeros_like(argmax)
         for offset, window in enumerate(windows[1:], start=1):

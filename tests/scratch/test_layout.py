@@ -175,3 +175,17 @@ def test_one_channel_images_count_as_nchw_whatever_stride_numpy_reports():
     out = conv(odd_stride)
     assert conv._columns[0].strides[0] == images.itemsize  # the transposed matrix: image rows copied whole
     np.testing.assert_array_equal(out, conv(images))
+
+
+@pytest.mark.parametrize("make_pair", [lambda: (Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 3, padding=1)),
+                                       lambda: (MaxPool2d(2), torch.nn.MaxPool2d(2)), lambda: (ReLU(), torch.nn.ReLU())],
+                         ids=["conv", "maxpool", "relu"])
+def test_an_empty_batch_goes_through_like_torch(make_pair):
+    """N = 0 (an empty last batch, an empty split): shapes as torch's, no error, zero gradients."""
+    layer, torch_layer = make_pair()
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    out = layer(x)
+    assert out.shape == tuple(torch_layer(torch.zeros(0, 3, 8, 8)).shape)
+    assert layer.backward(np.zeros(out.shape, np.float32)).shape == x.shape
+    for parameter in layer.parameters():
+        assert not parameter.grad.any()
