@@ -36,7 +36,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from . import init
-from .layout import channels_last, empty_like_layout, memory_order, pixel_major
+from .layout import channels_last, empty_like_layout, pixel_major
 from .module import Module, Parameter, check_dtype, expect_float
 
 IntPair = Union[int, Tuple[int, int]]
@@ -157,8 +157,8 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
     group_channels = c // groups
     padded = _pad(x, pads)
     rows_of_channels = channels_last(padded)
-    if not rows_of_channels and memory_order(padded)[2:] != (0, 1):
-        padded = pixel_major(padded)  # so that the images of the batch are neighbours in memory
+    if not rows_of_channels:
+        padded = pixel_major(padded)  # the images of the batch neighbours in memory (no copy if they are)
     s_n, s_c, s_h, s_w = padded.strides
     n_rows, n_cols = n * out_h * out_w, kh * kw * group_channels
     extra = 1 if ones_column else 0
