@@ -8,7 +8,7 @@ into each ``Parameter.grad`` (Chapter "Backpropagation").
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -208,12 +208,20 @@ class Module:
 
 
 class Sequential(Module):
-    """Apply modules in order; ``backward`` runs them in reverse (the chain rule)."""
+    """Apply modules in order; ``backward`` runs them in reverse (the chain rule).
+
+    One exact shortcut: a ``ReLU`` directly followed by a ``MaxPool2d`` runs *after* the pool.
+    ReLU is non-decreasing, so max(relu(a), relu(b)) = relu(max(a, b)) — the same output, bit
+    for bit — and the gradient is the same too: where the window's maximum is positive both
+    orders send g to its first occurrence, and where it is ≤ 0 both send nothing.  Pooling first
+    leaves ReLU a quarter of the values (2×2 pools), forward and backward.
+    """
 
     def __init__(self, *modules: Module):
         super().__init__()
         for index, module in enumerate(modules):
             setattr(self, str(index), module)
+        self._ran: Optional[List[Module]] = None  # the order of the last forward, for backward
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -224,15 +232,32 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+    def execution_order(self) -> List[Module]:
+        """The modules in the order forward runs them (see the class docstring)."""
+        order = list(self._modules.values())
+        for index in range(len(order) - 1):
+            if _pools_before_relu(order[index], order[index + 1]):
+                order[index], order[index + 1] = order[index + 1], order[index]
+        return order
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for module in self._modules.values():
+        self._ran = self.execution_order()
+        for module in self._ran:
             x = module(x)
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for module in reversed(list(self._modules.values())):
+        for module in reversed(self._ran if self._ran is not None else self.execution_order()):
             grad_output = module.backward(grad_output)
         return grad_output
+
+
+def _pools_before_relu(first: Module, second: Module) -> bool:
+    """True for ReLU → MaxPool2d (plain, without indices: torch's indices would differ)."""
+    from .activations import ReLU  # those modules import this one
+    from .pooling import MaxPool2d
+
+    return type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices
 
 
 def expect_shape(layer: str, x: np.ndarray, ndims: Tuple[int, ...], description: str) -> None:

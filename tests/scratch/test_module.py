@@ -172,3 +172,60 @@ def test_missing_super_init_is_explained():
 
     with pytest.raises(AttributeError, match="must call super"):
         Broken()
+
+
+# --- Sequential runs ReLU → MaxPool2d as MaxPool2d → ReLU (exact; a quarter of ReLU's work) ---
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from course_lib.scratch import Conv2d, MaxPool2d  # noqa: E402
+
+from .test_pooling import pool_cases  # noqa: E402
+
+
+def test_sequential_runs_relu_after_a_max_pool_that_follows_it():
+    relu, pool, relu2, pool2, pool3 = ReLU(), MaxPool2d(2), ReLU(inplace=True), MaxPool2d(2), MaxPool2d(1)
+    assert Sequential(relu, pool, Tanh()).execution_order()[:2] == [pool, relu]
+    assert Sequential(relu2, pool2, pool3).execution_order() == [pool2, pool3, relu2]  # through both pools
+    # not swapped: indices would point elsewhere in all-negative windows; other activations are
+    # not exact (tanh saturates: new ties); a subclass may change forward
+    with_indices = MaxPool2d(2, return_indices=True)
+    assert Sequential(relu, with_indices).execution_order() == [relu, with_indices]
+    assert Sequential(Tanh(), pool).execution_order()[0].__class__ is Tanh
+
+    class MyReLU(ReLU):
+        pass
+
+    mine = MyReLU()
+    assert Sequential(mine, pool).execution_order() == [mine, pool]
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=pool_cases(with_dilation=True), seed=st.integers(0, 2**16))
+def test_relu_max_pool_swap_is_exact_against_torch(case, seed):
+    """Rounded inputs: many ties, zeros and all-negative windows; output and gradient bit for bit."""
+    config, dilation, shape = case
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal(shape) * 1.5)
+    reference = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.MaxPool2d(**config, dilation=dilation))
+    scratch = Sequential(ReLU(), MaxPool2d(**config, dilation=dilation))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    out = reference(x_torch)
+    assume(bool(torch.isfinite(out).all()))  # see test_max_pool_parity_with_torch
+    grad = np.round(rng.standard_normal(tuple(out.shape)) * 4)
+    out.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(scratch(x), out.detach().numpy())
+    np.testing.assert_array_equal(scratch.backward(grad), x_torch.grad.numpy())
+
+
+def test_conv_relu_pool_block_parity_float32_and_float64():
+    for dtype, torch_dtype, rtol in [(np.float64, torch.float64, 1e-6), (np.float32, torch.float32, 1e-4)]:
+        scratch = Sequential(Conv2d(2, 3, 3, dtype=dtype), ReLU(), MaxPool2d(2), Conv2d(3, 2, 2, dtype=dtype), ReLU(),
+                             MaxPool2d(2, stride=1))
+        reference = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                        torch.nn.Conv2d(3, 2, 2), torch.nn.ReLU(),
+                                        torch.nn.MaxPool2d(2, stride=1)).to(torch_dtype)
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((4, 2, 11, 11)).astype(dtype)
+        assert_parity(reference, scratch, x, rng.standard_normal((4, 2, 2, 2)).astype(dtype), rtol=rtol, atol=1e-6)
