@@ -3,6 +3,12 @@
 Both sides run with the same thread count (set before NumPy or torch is imported,
 see ``bench/__main__.py``).  Rounds alternate NumPy and PyTorch so drifts in machine
 load hit both alike; we report the median of each side and their ratio.
+
+Each timed chunk starts with both thread pools asleep: NumPy's OpenBLAS keeps its worker
+threads spinning for about 0.1 s after every matrix product, and PyTorch run inside that
+window shares the cores with them — a convolution ran 3× slower so (measured 2026-12-04;
+PyTorch's own idle threads cost NumPy about 4 %).  So every chunk waits ``SETTLE_S`` first,
+then makes one untimed call that wakes its own pool, then runs the timed calls.
 """
 from __future__ import annotations
 
@@ -33,7 +39,12 @@ class Row:
         return None if self.target is None else self.ratio <= self.target
 
 
+SETTLE_S = 0.25  # longer than OpenBLAS's spin (2^28 cycles, about 0.1 s) and libgomp's
+
+
 def _time_once(fn: Callable[[], object], repeat: int) -> float:
+    time.sleep(SETTLE_S)  # the other side's worker threads stop spinning
+    fn()  # this side's wake up
     start = time.perf_counter()
     for _ in range(repeat):
         fn()

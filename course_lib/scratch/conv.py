@@ -144,11 +144,11 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
     with the channels innermost, so ``rows @ W_matᵀ`` is the output in pixel-major order
     (H, W, N, C).  The windows are a strided *view* of the padded input (an axis per output
     position and per kernel offset, each with its own step in memory); the single copy
-    makes the matrix.  When the channels are innermost in memory (NHWC or pixel-major)
-    each window row copies C or kw·C neighbouring numbers at once; otherwise (NCHW, e.g. a
-    one-channel image) the input is first stored pixel-major — one pass, nine times smaller
-    than the matrix — and we fill the transposed matrix, whose rows are then long runs of
-    W_out·N numbers; the GEMM reads it just as fast.  ``ones_column`` appends a column of
+    makes the matrix.  An NCHW input is first stored pixel-major (one pass, nine times
+    smaller than the matrix).  Then each window row copies C or kw·C neighbouring numbers at
+    once; with a single channel (an image) there is nothing to copy per row, so we fill the
+    transposed matrix instead, whose rows are long runs of W_out·N numbers; the GEMM reads
+    it just as fast.  ``ones_column`` appends a column of
     ones, so the bias becomes one more weight column (the "bias trick"): the forward GEMM
     adds it and the weight-gradient GEMM returns dL/db in its last column.
     """
@@ -156,9 +156,9 @@ def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, 
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     group_channels = c // groups
     padded = _pad(x, pads)
-    rows_of_channels = channels_last(padded)
-    if not rows_of_channels:
+    if not channels_last(padded):
         padded = pixel_major(padded)  # the images of the batch neighbours in memory (no copy if they are)
+    rows_of_channels = channels_last(padded)  # pixel-major with C > 1 is: one image's pixel holds C neighbours
     s_n, s_c, s_h, s_w = padded.strides
     n_rows, n_cols = n * out_h * out_w, kh * kw * group_channels
     extra = 1 if ones_column else 0
