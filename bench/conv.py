@@ -3,6 +3,12 @@
 Layer 1 (1→32, 28×28) sees the images themselves, which need no gradient: torch skips
 dL/dx because the input does not require grad, and the scratch layer skips it with
 ``requires_input_grad = False``.  Layer 2 (32→64, 13×13) computes dL/dx on both sides.
+
+Each layer is timed twice.  First with NCHW arrays on both sides — a layer called on its own.
+Then as it runs inside the CNN, where each side gets the memory layout its own previous layer
+produces: PyTorch contiguous NCHW, the scratch layers pixel-major (``layout.py``: the
+convolutions write it, ReLU and pooling keep it), except the images themselves, NCHW on both
+sides.  The difference between the two rows is the scratch layer's layout conversion.
 """
 from __future__ import annotations
 
@@ -11,11 +17,12 @@ import torch
 
 from course_lib.scratch import init
 from course_lib.scratch.conv import Conv2d
+from course_lib.scratch.layout import pixel_major
 
 from .timing import compare, peak_python_memory
 
 
-def _case(batch, in_channels, out_channels, size, input_grad, rng):
+def _case(batch, in_channels, out_channels, size, input_grad, rng, in_network=False):
     layer = Conv2d(in_channels, out_channels, 3)
     layer.requires_input_grad = input_grad
     torch_layer = torch.nn.Conv2d(in_channels, out_channels, 3)
@@ -23,6 +30,9 @@ def _case(batch, in_channels, out_channels, size, input_grad, rng):
     grad = rng.standard_normal((batch, out_channels, size - 2, size - 2)).astype(np.float32)
     x_torch = torch.from_numpy(x).requires_grad_(input_grad)
     grad_torch = torch.from_numpy(grad)
+    if in_network:  # the same numbers, stored as the scratch CNN's layers hand them on
+        grad = pixel_major(grad)
+        x = pixel_major(x) if input_grad else x  # layer 1 reads the images (NCHW)
 
     def numpy_step():
         layer(x)
@@ -34,6 +44,11 @@ def _case(batch, in_channels, out_channels, size, input_grad, rng):
 
     name = f"Conv2d {in_channels}→{out_channels} 3×3 on {size}×{size} fwd+bwd, batch {batch}"
     note = "with input grad on both sides" if input_grad else "first layer: no input grad on either side"
+    if in_network:
+        name += ", as inside the CNN"
+        note += "; scratch arrays pixel-major, torch's NCHW (each side's own layout)"
+    else:
+        note += "; NCHW arrays on both sides"
     row = compare(name, numpy_step, torch_step, target=1.5, note=note)
     row.extra["numpy_peak_bytes"] = peak_python_memory(numpy_step)
     return row
@@ -46,4 +61,6 @@ def run(quick: bool):
     return [
         _case(batch, 1, 32, 28, False, rng),
         _case(batch, 32, 64, 13, True, rng),
+        _case(batch, 1, 32, 28, False, rng, in_network=True),
+        _case(batch, 32, 64, 13, True, rng, in_network=True),
     ]
