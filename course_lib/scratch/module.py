@@ -234,10 +234,15 @@ class Sequential(Module):
 
     def execution_order(self) -> List[Module]:
         """The modules in the order forward runs them (see the class docstring)."""
+        from .activations import ReLU  # those modules import this one
+        from .pooling import MaxPool2d
+
         order = list(self._modules.values())
         for index in range(len(order) - 1):
-            if _pools_before_relu(order[index], order[index + 1]):
-                order[index], order[index + 1] = order[index + 1], order[index]
+            first, second = order[index], order[index + 1]
+            # exact types: a subclass may change forward; torch's indices would differ in windows ≤ 0
+            if type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices:
+                order[index], order[index + 1] = second, first
         return order
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -250,14 +255,6 @@ class Sequential(Module):
         for module in reversed(self._ran if self._ran is not None else self.execution_order()):
             grad_output = module.backward(grad_output)
         return grad_output
-
-
-def _pools_before_relu(first: Module, second: Module) -> bool:
-    """True for ReLU → MaxPool2d (plain, without indices: torch's indices would differ)."""
-    from .activations import ReLU  # those modules import this one
-    from .pooling import MaxPool2d
-
-    return type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices
 
 
 def expect_shape(layer: str, x: np.ndarray, ndims: Tuple[int, ...], description: str) -> None:

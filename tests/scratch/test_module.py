@@ -1,15 +1,18 @@
-"""Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad."""
+"""Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad, the ReLU → max-pool reordering."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from course_lib.interop import state_dict_from_torch, state_dict_to_torch
-from course_lib.scratch import Linear, Module, Parameter, Sequential
+from course_lib.scratch import Conv2d, Linear, MaxPool2d, Module, Parameter, Sequential
 from course_lib.scratch.activations import ReLU, Tanh
 from course_lib.scratch.batchnorm import BatchNorm1d
 from course_lib.scratch.dropout import Dropout
 
 from .parity import assert_close, assert_parity
+from .test_pooling import pool_cases
 
 
 def _models(dtype=np.float64):
@@ -176,13 +179,6 @@ def test_missing_super_init_is_explained():
 
 # --- Sequential runs ReLU → MaxPool2d as MaxPool2d → ReLU (exact; a quarter of ReLU's work) ---
 
-from hypothesis import assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from course_lib.scratch import Conv2d, MaxPool2d  # noqa: E402
-
-from .test_pooling import pool_cases  # noqa: E402
-
 
 def test_sequential_runs_relu_after_a_max_pool_that_follows_it():
     relu, pool, relu2, pool2, pool3 = ReLU(), MaxPool2d(2), ReLU(inplace=True), MaxPool2d(2), MaxPool2d(1)
@@ -192,7 +188,7 @@ def test_sequential_runs_relu_after_a_max_pool_that_follows_it():
     # not exact (tanh saturates: new ties); a subclass may change forward
     with_indices = MaxPool2d(2, return_indices=True)
     assert Sequential(relu, with_indices).execution_order() == [relu, with_indices]
-    assert Sequential(Tanh(), pool).execution_order()[0].__class__ is Tanh
+    assert isinstance(Sequential(Tanh(), pool).execution_order()[0], Tanh)
 
     class MyReLU(ReLU):
         pass
