@@ -8,7 +8,7 @@ into each ``Parameter.grad`` (Chapter "Backpropagation").
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
@@ -221,7 +221,6 @@ class Sequential(Module):
         super().__init__()
         for index, module in enumerate(modules):
             setattr(self, str(index), module)
-        self._ran: Optional[List[Module]] = None  # the order of the last forward, for backward
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -246,13 +245,12 @@ class Sequential(Module):
         return order
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._ran = self.execution_order()
-        for module in self._ran:
+        for module in self.execution_order():
             x = module(x)
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for module in reversed(self._ran if self._ran is not None else self.execution_order()):
+        for module in reversed(self.execution_order()):
             grad_output = module.backward(grad_output)
         return grad_output
 
