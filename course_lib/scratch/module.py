@@ -214,7 +214,8 @@ class Sequential(Module):
     ReLU is non-decreasing, so max(relu(a), relu(b)) = relu(max(a, b)) — the same output, bit
     for bit — and the gradient is the same too: where the window's maximum is positive both
     orders send g to its first occurrence, and where it is ≤ 0 both send nothing.  Pooling first
-    leaves ReLU a quarter of the values (2×2 pools), forward and backward.
+    leaves ReLU a quarter of the values (2×2 pools), forward and backward.  (A ``ReLU(inplace=True)``
+    there overwrites the pool's output, not the pool's input.)
     """
 
     def __init__(self, *modules: Module):

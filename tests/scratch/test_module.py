@@ -1,4 +1,5 @@
-"""Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad, the ReLU → max-pool reordering."""
+"""Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad,
+the ReLU → max-pool reordering."""
 import numpy as np
 import pytest
 import torch
