@@ -3,6 +3,7 @@
 #   make test   the whole test suite: unit tests, nbval over every notebook, browser check
 #   make lab    open the exercises in JupyterLab (students start here)
 #   make bench  NumPy-vs-PyTorch benchmarks (python -m bench)
+#   make test-gpu PY=python3   the PyTorch tests again on a CUDA GPU (PY: a Python whose torch has CUDA)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book html test unit browser bench lab clean
+.PHONY: setup book html test unit browser test-gpu bench lab clean
 
 setup: $(STAMP)
 
@@ -49,6 +50,13 @@ browser: html
 	$(PY) -m pytest -m browser tests/test_browser.py
 
 test: unit browser
+
+# Every test that touches PyTorch, on a machine with a CUDA GPU.  CUDA cases that `make test`
+# skips without a GPU must run here: a missing GPU fails the run (COURSE_LIB_REQUIRE_CUDA=1).
+# No setup step: PY is whichever Python has a CUDA build of torch (the pinned wheel is CPU-only).
+test-gpu:
+	COURSE_LIB_REQUIRE_CUDA=1 COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 $(PY) -m pytest -p no:nbval -p no:cacheprovider -rs \
+		tests/pytorch tests/test_training.py tests/test_deploy.py tests/scratch
 
 bench: $(STAMP)
 	$(PY) -m bench

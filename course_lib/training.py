@@ -26,9 +26,13 @@ batches in the same order — which is how the book shows that the two sides agr
 With an integer ``seed`` fit also seeds torch (for a torch model) or the scratch
 initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable.
 
-Torch models are moved to ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else
-the CPU) and each batch follows them; floating inputs are cast to the model's dtype and
-integer targets to int64, so NumPy arrays (float64, uint8 labels …) work unchanged.
+Torch models run on ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else the
+CPU) and each batch follows them; floating inputs are cast to the model's dtype and integer
+targets to int64, so NumPy arrays (float64, uint8 labels …) work unchanged.  ``fit``,
+``evaluate`` and ``predict`` borrow the device for the call only: when they return (or raise),
+the model, a loss with tensors (class weights) and the optimiser's state are back on the device
+they came from, so code that calls ``model(x)`` on CPU tensors between them runs unchanged on a
+GPU machine.  Put the model on the GPU yourself to keep it there.
 """
 from __future__ import annotations
 
@@ -183,17 +187,32 @@ def _to_numpy(value) -> np.ndarray:
 
 # Each backend answers the same questions — move a batch, take one training step, run a
 # forward pass, turn outputs into labels, copy/restore weights — for its side.
+# A backend is a context manager: it moves what it needs onto its device on creation and puts
+# everything back when the call that created it ends.
 class _TorchBackend:
-    def __init__(self, model, device):
+    def __init__(self, model, device, loss_fn=None, optimizer=None):
         from .pytorch.device import select_device
 
         torch = _torch()
         self.torch = torch
         self.model = model
         self.device = select_device(device)
-        model.to(self.device)
+        self.homes = [(module, _home_device(module)) for module in (model, loss_fn) if _is_torch_module(module)]
+        self.optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
+        for module, _ in self.homes:
+            module.to(self.device)
+        _align_optimizer_state(self.optimizer)
         floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
         self.dtype = floats[0] if floats else torch.get_default_dtype()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for module, home in self.homes:
+            if home is not None:
+                module.to(home)
+        _align_optimizer_state(self.optimizer)
 
     def as_full(self, array):
         """The whole array as a CPU tensor (shares memory with NumPy where it can)."""
@@ -271,6 +290,12 @@ class _ScratchBackend:
         floats = [p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"]
         self.dtype = floats[0] if floats else np.dtype(np.float32)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass  # nothing was moved
+
     def as_full(self, array):
         return _to_numpy(array)
 
@@ -339,9 +364,29 @@ def _labels_from_outputs(value, threshold: float, argmax):
     return value.reshape(-1)
 
 
-def _backend_for(model, device):
+def _home_device(module):
+    """The one device a module's tensors live on; None if it has none or spans several
+    (a module split over devices stays on the training device after the call)."""
+    devices = {tensor.device for tensor in (*module.parameters(), *module.buffers())}
+    return devices.pop() if len(devices) == 1 else None
+
+
+def _align_optimizer_state(optimizer) -> None:
+    """Move a torch optimiser's state (momentum, Adam's moments …) to its parameter's device.
+
+    ``Module.to`` moves parameters in place, so the optimiser still holds them, but not its
+    state.  ``step`` counters stay where torch keeps them (on the CPU unless capturable)."""
+    if optimizer is None:
+        return
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if key != "step" and _is_tensor(value) and value.device != param.device:
+                state[key] = value.to(param.device)
+
+
+def _backend_for(model, device, loss_fn=None, optimizer=None):
     if _is_torch_module(model):
-        return _TorchBackend(model, device)
+        return _TorchBackend(model, device, loss_fn, optimizer)
     if isinstance(model, ScratchModule):
         return _ScratchBackend(model, device)
     raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
@@ -655,6 +700,8 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``checkpoint``: a path, a dict or a :class:`Checkpoint`.
     - ``seed``: batch order (and torch / scratch random state); None = not reproducible.
     - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` (torch models; scratch models use the CPU).
+      Training runs there; afterwards the model and the optimiser's state are back where they
+      were (see the module's docstring), with the trained weights.
     - ``progress``: a ``tqdm.auto`` bar over all batches, showing the running loss.
     - ``shuffle``: reshuffle the training set every epoch.
     - ``scheduler``: a learning-rate scheduler (torch's or ``course_lib.scratch.lr_scheduler``'s)
@@ -665,8 +712,17 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     batch_size = _check_positive_int("batch_size", batch_size)
     if loss_fn is None or optimizer is None:
         raise TypeError("fit needs both loss_fn and optimizer")
-    backend = _backend_for(model, device)
-    _check_pairing(model, loss_fn, optimizer)
+    with _backend_for(model, device, loss_fn, optimizer) as backend:
+        _check_pairing(model, loss_fn, optimizer)
+        return _fit(backend, train_data, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                    val_data=val_data, metrics=metrics, early_stopping=early_stopping, checkpoint=checkpoint,
+                    seed=seed, progress=progress, shuffle=shuffle, scheduler=scheduler)
+
+
+def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_data, metrics, early_stopping,
+         checkpoint, seed, progress, shuffle, scheduler) -> History:
+    """fit's loop, on a backend that already holds the model on its device."""
+    model = backend.model
     metric_fns = _resolve_metrics(metrics)
     threshold = _threshold_for(loss_fn)
     train_batches = _Batches("train_data", train_data, backend, batch_size)
@@ -767,13 +823,13 @@ def evaluate(model, data, *, loss_fn=None, metrics: Optional[Sequence[MetricSpec
     ``{'loss': 0.31, 'accuracy': 0.89}``.  The model's train/eval mode is restored afterwards.
     """
     batch_size = _check_positive_int("batch_size", batch_size)
-    backend = _backend_for(model, device)
-    _check_pairing(model, loss_fn, None)
     metric_fns = _resolve_metrics(metrics)
     if loss_fn is None and not metric_fns:
         raise ValueError("evaluate needs a loss_fn or at least one metric")
-    batches = _Batches("data", data, backend, batch_size)
-    return _evaluate_batches(backend, batches, loss_fn, metric_fns, _threshold_for(loss_fn), "")
+    with _backend_for(model, device, loss_fn) as backend:
+        _check_pairing(model, loss_fn, None)
+        batches = _Batches("data", data, backend, batch_size)
+        return _evaluate_batches(backend, batches, loss_fn, metric_fns, _threshold_for(loss_fn), "")
 
 
 def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndarray:
@@ -783,23 +839,23 @@ def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndar
     Outputs are raw (logits for classifiers): take ``.argmax(axis=1)`` for classes.
     """
     batch_size = _check_positive_int("batch_size", batch_size)
-    backend = _backend_for(model, device)
-    was_training = model.training
-    model.eval()
-    outputs = []
-    try:
-        if _is_loader(x) and not isinstance(x, (list, tuple)):
-            batches: Iterable = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in x)
-        else:
-            _check_array("x", x)
-            full = backend.as_full(x)
-            if len(full) == 0:
-                raise ValueError("predict got an empty x")
-            batches = (full[start:start + batch_size] for start in range(0, len(full), batch_size))
-        for batch in batches:
-            outputs.append(backend.to_host(backend.forward(backend.to_device_x(batch))))
-    finally:
-        model.train(was_training)
+    with _backend_for(model, device) as backend:
+        was_training = model.training
+        model.eval()
+        outputs = []
+        try:
+            if _is_loader(x) and not isinstance(x, (list, tuple)):
+                batches: Iterable = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in x)
+            else:
+                _check_array("x", x)
+                full = backend.as_full(x)
+                if len(full) == 0:
+                    raise ValueError("predict got an empty x")
+                batches = (full[start:start + batch_size] for start in range(0, len(full), batch_size))
+            for batch in batches:
+                outputs.append(backend.to_host(backend.forward(backend.to_device_x(batch))))
+        finally:
+            model.train(was_training)
     return np.concatenate(outputs)
 
 

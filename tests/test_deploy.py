@@ -12,6 +12,8 @@ import torch
 from course_lib import deploy
 from course_lib.pytorch.models import CNN, MLP, RecurrentModel, TransformerModel
 
+from .devices import needs_cuda
+
 torch.set_num_threads(1)
 # torch ≥ 2.10 marks TorchScript deprecated in favour of torch.export; the course still teaches it.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:DeprecationWarning")
@@ -102,6 +104,25 @@ def test_unreadable_or_foreign_or_future_checkpoints_are_refused(tmp_path):
     torch.save(payload, path)
     with pytest.raises(deploy.CheckpointError, match="format version 2"):
         deploy.load_checkpoint(path)
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", list(model_cases()))
+def test_a_model_on_the_gpu_is_checkpointed_and_exported_for_the_cpu(tmp_path, name):
+    model, x = model_cases()[name]
+    model = model.cuda().eval()
+    path = deploy.save_checkpoint(model, tmp_path / "model.ckpt")
+    on_cpu = deploy.load_checkpoint(path)  # the default device: a GPU-trained model serves anywhere
+    on_gpu = deploy.load_checkpoint(path, device="cuda")
+    assert next(on_cpu.parameters()).device.type == "cpu" and next(on_gpu.parameters()).device.type == "cuda"
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(on_cpu.state_dict()[key], value.cpu(), rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(on_gpu(x.cuda()), model(x.cuda()), rtol=0, atol=0)
+    # exports trace a CPU copy; verify_export accepts the GPU model and a GPU batch
+    exported = deploy.export_torchscript(model, tmp_path / "model.pt", x.cuda())
+    assert deploy.verify_export(exported, model, x.cuda()) < 1e-5
+    assert next(model.parameters()).device.type == "cuda"  # exporting did not move the original
 
 
 def test_model_without_config_cannot_be_checkpointed(tmp_path):

@@ -27,6 +27,8 @@ from course_lib.scratch.optim import SGD as ScratchSGD
 from course_lib.training import (Checkpoint, EarlyStopping, History, evaluate, fit, load_training_checkpoint,
                                  predict)
 
+from .devices import DEVICES, forward_devices, needs_cuda
+
 QUIET = dict(progress=False, device="cpu")
 
 
@@ -149,22 +151,25 @@ def anti_validation():
     return (x, y), (x, (y + 1) % 3)
 
 
-def test_early_stopping_stops_and_restores_the_best_weights(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, device):
     train, val = anti_validation()
     model = torch_mlp()
+    ran_on = forward_devices(model)
     history = torch_fit(model, train, epochs=20, val_data=val, early_stopping=EarlyStopping(patience=2),
-                        checkpoint=Checkpoint(tmp_path / "epoch{epoch}.pt", save="every"))
+                        checkpoint=Checkpoint(tmp_path / "epoch{epoch}.pt", save="every"), device=device)
+    assert ran_on == {device} and next(model.parameters()).device.type == "cpu"  # borrowed, then given back
     best = int(np.argmin(history.val["loss"])) + 1
     assert history.best_epoch == best
     assert history.stopped_epoch == best + 2 == len(history) < 20
-    # the model now holds the weights saved after the best epoch …
+    # the model now holds the weights saved after the best epoch (a GPU run's files load on the CPU) …
     best_model = torch_mlp(seed=99)
     info = load_training_checkpoint(best_model, tmp_path / f"epoch{best}.pt")
     assert info["epoch"] == best and info["logs"]["val_loss"] == pytest.approx(history.val["loss"][best - 1])
     for key, value in best_model.state_dict().items():
-        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+        torch.testing.assert_close(model.state_dict()[key].cpu(), value, rtol=0, atol=0)
     # … which give the best validation loss again
-    again = evaluate(model, val, loss_fn=torch.nn.CrossEntropyLoss())
+    again = evaluate(model, val, loss_fn=torch.nn.CrossEntropyLoss(), device=device)
     assert again["loss"] == pytest.approx(min(history.val["loss"]), rel=1e-12)
 
 
@@ -220,14 +225,15 @@ def test_checkpoint_of_a_model_with_config_is_a_deploy_checkpoint(tmp_path):
 
 
 # --- data forms, evaluate and predict -----------------------------------------------------------
-def test_dataloader_gives_the_same_result_as_unshuffled_arrays():
+@pytest.mark.parametrize("device", DEVICES)
+def test_dataloader_gives_the_same_result_as_unshuffled_arrays(device):
     x, y = blobs()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y)),
-                                         batch_size=16, shuffle=False)
-    from_loader = torch_fit(torch_mlp(), loader, val_data=loader)
-    from_arrays = torch_fit(torch_mlp(), (x, y), val_data=(x, y), shuffle=False)
+                                         batch_size=16, shuffle=False, pin_memory=device == "cuda")
+    from_loader = torch_fit(torch_mlp(), loader, val_data=loader, device=device)
+    from_arrays = torch_fit(torch_mlp(), (x, y), val_data=(x, y), shuffle=False, device=device)
     assert from_loader.train == from_arrays.train and from_loader.val == from_arrays.val
-    # a scratch model takes the same loader (its tensors become NumPy arrays)
+    # a scratch model takes the same loader (its tensors become NumPy arrays); float64 on either device
     scratch_model = scratch_twin(torch_mlp())
     scratch = fit(scratch_model, loader, val_data=loader, loss_fn=ScratchCrossEntropy(), epochs=3,
                   optimizer=ScratchSGD(scratch_model.parameters(), lr=0.1, momentum=0.9), **QUIET)
@@ -281,13 +287,14 @@ def test_progress_bar_can_be_switched_off(capsys):
     assert captured.err == "" and captured.out == ""
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the GPU machine)")
+@needs_cuda
 def test_fit_runs_on_cuda_unchanged():
     x, y = blobs()
     model = torch_mlp()
+    ran_on = forward_devices(model)
     history = fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(),
                   optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, val_data=(x, y), progress=False)
-    assert next(model.parameters()).device.type == "cuda"
+    assert ran_on == {"cuda"}  # device="auto" picked the GPU
     assert np.isfinite(history.val["loss"]).all()
     assert predict(model, x).shape == (len(x), 3)
     cpu_model = torch_mlp()
@@ -295,6 +302,53 @@ def test_fit_runs_on_cuda_unchanged():
                       optimizer=torch.optim.SGD(cpu_model.parameters(), lr=0.1), epochs=2, val_data=(x, y),
                       progress=False, device="cpu")
     np.testing.assert_allclose(history.val["loss"], cpu_history.val["loss"], rtol=1e-9)
+
+
+def devices_of(model, loss_fn=None, optimizer=None):
+    tensors = [*model.parameters(), *model.buffers(), *(loss_fn.buffers() if loss_fn is not None else [])]
+    if optimizer is not None:
+        tensors += [v for state in optimizer.state.values() for k, v in state.items() if k != "step"]
+    return {tensor.device.type for tensor in tensors}
+
+
+@needs_cuda
+def test_fit_evaluate_and_predict_borrow_the_gpu_and_give_everything_back():
+    """A CPU model trained with device='cuda' comes back to the CPU, with its weighted loss and
+    the optimiser's state, even when fit raises; training it again continues exactly as if it
+    had stayed on the GPU."""
+    x, y = blobs()
+
+    def weighted_loss():
+        return torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64))
+
+    def run(model, loss_fn, optimizer):
+        return fit(model, (x, y), loss_fn=loss_fn, optimizer=optimizer, epochs=2, progress=False, device="cuda")
+
+    borrowed, loss_fn = torch_mlp(), weighted_loss()
+    optimizer = torch.optim.Adam(borrowed.parameters(), lr=0.01)
+    ran_on = forward_devices(borrowed)
+    first = run(borrowed, loss_fn, optimizer)
+    assert ran_on == {"cuda"} and devices_of(borrowed, loss_fn, optimizer) == {"cpu"}
+    with torch.no_grad():
+        on_cpu = borrowed(torch.as_tensor(x)).numpy()  # the chapters' pattern: call the model right after fit
+    np.testing.assert_allclose(predict(borrowed, x, device="cuda"), on_cpu, rtol=1e-12)
+    assert evaluate(borrowed, (x, y), loss_fn=loss_fn, device="cuda")["loss"] == pytest.approx(
+        evaluate(borrowed, (x, y), loss_fn=loss_fn, device="cpu")["loss"], rel=1e-12)
+    assert devices_of(borrowed, loss_fn, optimizer) == {"cpu"}
+    second = run(borrowed, loss_fn, optimizer)
+
+    resident, resident_loss = torch_mlp().cuda(), weighted_loss().cuda()  # put on the GPU by the user: stays
+    resident_optimizer = torch.optim.Adam(resident.parameters(), lr=0.01)
+    assert run(resident, resident_loss, resident_optimizer).train == first.train
+    assert run(resident, resident_loss, resident_optimizer).train == second.train
+    assert devices_of(resident, resident_loss, resident_optimizer) == {"cuda"}
+    fit(resident, (x, y), loss_fn=resident_loss, optimizer=resident_optimizer, epochs=1, **QUIET)
+    assert devices_of(resident, resident_loss, resident_optimizer) == {"cuda"}
+
+    with pytest.raises(FloatingPointError):
+        fit(borrowed, (x * np.nan, y), loss_fn=loss_fn, optimizer=optimizer, epochs=1, progress=False,
+            device="cuda")
+    assert devices_of(borrowed, loss_fn, optimizer) == {"cpu"}
 
 
 # --- errors ----------------------------------------------------------------------------------------

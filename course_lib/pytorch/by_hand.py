@@ -28,7 +28,8 @@ IntPair = Union[int, Tuple[int, int]]
 def neuron(x: Tensor, weight: Tensor, bias: Tensor, activation: Callable[[Tensor], Tensor] = torch.sigmoid) -> Tensor:
     """One neuron: a = φ(Σ_j w_j x_j + b) for a batch x of shape (N, d) and w of shape (d,)."""
     if weight.ndim != 1 or x.shape[-1] != weight.shape[0]:
-        raise ValueError(f"neuron expected x of shape (N, d={weight.shape[-1]}) and weight (d,), got {tuple(x.shape)}")
+        raise ValueError(f"neuron expected x of shape (N, d) and weight of shape (d,), "
+                         f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}")
     return activation((x * weight).sum(dim=-1) + bias)
 
 

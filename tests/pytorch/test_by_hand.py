@@ -15,6 +15,8 @@ from torch import nn
 from course_lib.pytorch import by_hand
 from course_lib.pytorch.device import select_device
 
+from ..devices import needs_cuda
+
 RTOL, ATOL = 1e-9, 1e-10
 torch.set_num_threads(1)
 
@@ -76,9 +78,11 @@ def test_init_mlp_gives_trainable_weights_of_nn_linear_layout():
     assert float(weights[0].detach().abs().max()) <= 1 / 3 ** 0.5
 
 
-def test_linear_rejects_wrong_width():
+def test_linear_and_neuron_reject_wrong_widths():
     with pytest.raises(ValueError, match="in_features=3"):
         by_hand.linear(torch.zeros(2, 4), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match=r"got x \(2, 4\) and weight \(1, 4\)"):
+        by_hand.neuron(torch.zeros(2, 4), torch.zeros(1, 4), torch.zeros(()))
 
 
 # --- convolution via unfold ------------------------------------------------------------------
@@ -232,17 +236,55 @@ def test_mha_self_attention_with_3d_mask_matches():
 
 
 # --- CUDA: the same functions run unchanged on a GPU ------------------------------------------
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch on this machine")
-def test_by_hand_functions_run_on_cuda_and_match_cpu():
+def on(device, *tensors):
+    return [leaf(t.to(device)) for t in tensors]
+
+
+def forward_and_grads(function, tensors, upstream):
+    """function(*tensors) and the gradient of Σ output·upstream for each tensor."""
+    output = function(*tensors)
+    return [output, *grads_of(output, tensors, upstream.to(output.device))]
+
+
+@needs_cuda
+def test_every_by_hand_function_runs_on_cuda_and_matches_the_cpu_with_gradients():
+    """float64 on both devices: no TF32, so the GPU may differ from the CPU only by rounding."""
     device = select_device("cuda")
-    torch.manual_seed(7)
-    conv = nn.Conv2d(2, 3, 3, padding=1).double()
-    x = torch.randn(2, 2, 6, 6, dtype=torch.float64)
-    cpu = by_hand.conv2d_unfold(x, conv.weight, conv.bias, padding=1)
-    gpu = by_hand.conv2d_unfold(x.to(device), conv.weight.to(device), conv.bias.to(device), padding=1)
-    assert gpu.device.type == "cuda"
-    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-7, atol=1e-9)
-    q = torch.randn(1, 2, 4, 3, dtype=torch.float64)
-    cpu = by_hand.scaled_dot_product_attention(q, q, q, is_causal=True)
-    gpu = by_hand.scaled_dot_product_attention(q.to(device), q.to(device), q.to(device), is_causal=True)
-    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-7, atol=1e-9)
+    generator = torch.Generator().manual_seed(7)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    x4, w4, b4 = randn(2, 2, 6, 6), randn(3, 2, 3, 3), randn(3)
+    x, h, c = randn(3, 4), randn(3, 5), randn(3, 5)
+    q, k, v = randn(2, 6, 8), randn(2, 5, 8), randn(2, 5, 8)
+    cases = {
+        "neuron": (by_hand.neuron, [x, randn(4), randn(())], randn(3)),
+        "mlp": (lambda a, w0, b0, w1, b1: by_hand.mlp(a, [w0, w1], [b0, b1]),
+                [x, randn(6, 4), randn(6), randn(2, 6), randn(2)], randn(3, 2)),
+        "conv2d_unfold": (lambda a, w, b: by_hand.conv2d_unfold(a, w, b, stride=(2, 1), padding=1, dilation=(1, 2)),
+                          [x4, w4, b4], randn(2, 3, 3, 4)),
+        "rnn_cell": (by_hand.rnn_cell, [x, h, randn(5, 4), randn(5, 5), randn(5), randn(5)], randn(3, 5)),
+        "lstm_cell": (lambda a, h0, c0, *weights: torch.cat(by_hand.lstm_cell(a, (h0, c0), *weights), dim=1),
+                      [x, h, c, randn(20, 4), randn(20, 5), randn(20), randn(20)], randn(3, 10)),
+        "scaled_dot_product_attention (causal)": (
+            lambda a, b, d: by_hand.scaled_dot_product_attention(a, b, d, is_causal=True),
+            [q[:, :5], k, v], randn(2, 5, 8)),
+        "multi_head_attention (masks)": (
+            lambda a, b, d, w_in, b_in, w_out, b_out: by_hand.multi_head_attention(
+                a, b, d, 2, w_in, b_in, w_out, b_out,
+                key_padding_mask=torch.tensor([[False] * 4 + [True], [False] * 5], device=a.device),
+                attn_mask=torch.ones(6, 5, dtype=torch.bool, device=a.device).triu(diagonal=3))[0],
+            [q, k, v, randn(24, 8), randn(24), randn(8, 8), randn(8)], randn(2, 6, 8)),
+    }
+    for name, (function, tensors, upstream) in cases.items():
+        expected = forward_and_grads(function, on("cpu", *tensors), upstream)
+        actual = forward_and_grads(function, on(device, *tensors), upstream)
+        assert all(a is None or a.device.type == "cuda" for a in actual), name
+        assert_all_close([a.cpu() for a in actual], expected, f"{name} on CUDA")
+
+    weights, biases = by_hand.init_mlp([4, 6, 2], generator=torch.Generator().manual_seed(0), device=device)
+    assert all(t.device.type == "cuda" and t.requires_grad for t in weights + biases)
+    reference = by_hand.init_mlp([4, 6, 2], generator=torch.Generator().manual_seed(0))
+    for gpu, cpu in zip(weights + biases, reference[0] + reference[1]):
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=0)

@@ -7,6 +7,8 @@ import torch
 from course_lib.pytorch import device as device_module
 from course_lib.pytorch.device import select_device
 
+from ..devices import needs_cuda
+
 
 def test_cpu_is_always_available():
     assert select_device("cpu") == torch.device("cpu")
@@ -37,7 +39,7 @@ def test_unknown_device_names_are_rejected():
         select_device(3)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch on this machine")
+@needs_cuda
 def test_cuda_is_selected_and_usable_when_present():
     device = select_device("cuda")
     assert select_device("auto").type == "cuda"

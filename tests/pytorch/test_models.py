@@ -9,6 +9,8 @@ import torch
 from course_lib.pytorch import models
 from course_lib.pytorch.device import select_device
 
+from ..devices import needs_cuda
+
 torch.set_num_threads(1)
 
 CONFIGS = {
@@ -121,7 +123,7 @@ def test_bad_configs_are_explained():
         models.CNN(image_size=10)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch on this machine")
+@needs_cuda
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_every_model_runs_unchanged_on_cuda_and_agrees_with_the_cpu(name):
     config, make_input, shape = CONFIGS[name]

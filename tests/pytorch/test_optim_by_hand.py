@@ -7,6 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from course_lib.pytorch import optim_by_hand
 
+from ..devices import needs_cuda
+
 SHAPES = [(4, 3), (5,), (2, 3, 2)]
 TOLERANCE = {torch.float64: dict(rtol=1e-12, atol=1e-14), torch.float32: dict(rtol=2e-5, atol=2e-6)}
 FUNCTIONS = {"SGD": optim_by_hand.sgd, "Adagrad": optim_by_hand.adagrad, "RMSprop": optim_by_hand.rmsprop,
@@ -33,16 +35,17 @@ CASES = [
 ]
 
 
-def run_both(name, kwargs, dtype, steps=20, seed=0, use_class=False):
+def run_both(name, kwargs, dtype, steps=20, seed=0, use_class=False, device="cpu", foreach=False):
+    """Same start, same 20 gradients (drawn on the CPU, then moved): the hand-written rule and torch.optim."""
     generator = torch.Generator().manual_seed(seed)
-    initial = [torch.randn(shape, generator=generator, dtype=dtype) for shape in SHAPES]
+    initial = [torch.randn(shape, generator=generator, dtype=dtype).to(device) for shape in SHAPES]
     mine = [torch.nn.Parameter(t.clone()) for t in initial]
     reference = [torch.nn.Parameter(t.clone()) for t in initial]
-    reference_opt = getattr(torch.optim, name)(reference, foreach=False, **kwargs)
+    reference_opt = getattr(torch.optim, name)(reference, foreach=foreach, **kwargs)
     my_opt = CLASSES[name](mine, **kwargs) if use_class else None
     state = {}
     for _ in range(steps):
-        grads = [torch.randn(shape, generator=generator, dtype=dtype) for shape in SHAPES]
+        grads = [torch.randn(shape, generator=generator, dtype=dtype).to(device) for shape in SHAPES]
         for param, grad in zip(mine, grads):
             param.grad = grad.clone()
         for param, grad in zip(reference, grads):
@@ -55,9 +58,9 @@ def run_both(name, kwargs, dtype, steps=20, seed=0, use_class=False):
     return mine, reference, (my_opt.state if use_class else state), reference_opt.state
 
 
-def assert_same(mine, reference, my_state, reference_state, dtype):
+def assert_same(mine, reference, my_state, reference_state, dtype, device="cpu"):
     for param, ref in zip(mine, reference):
-        assert param.dtype == dtype and param.requires_grad
+        assert param.dtype == dtype and param.requires_grad and param.device.type == device
         torch.testing.assert_close(param.detach(), ref.detach(), **TOLERANCE[dtype])
         for key in ("momentum_buffer", "sum", "square_avg", "grad_avg", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             if reference_state[ref].get(key) is not None:
@@ -85,6 +88,16 @@ def test_random_hyperparameters_match_torch_optim(name, lr, weight_decay, flag, 
                    "Adam": dict(betas=(decay, 0.99), amsgrad=flag),
                    "AdamW": dict(betas=(0.9, decay), amsgrad=flag)}[name])
     assert_same(*run_both(name, kwargs, torch.float64, seed=seed), dtype=torch.float64)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def test_functions_and_classes_match_torch_optim_on_cuda(name, kwargs, dtype):
+    """On a GPU torch.optim defaults to its multi-tensor (foreach) kernels: compared as students use it."""
+    for use_class in (False, True):
+        run = run_both(name, kwargs, dtype, use_class=use_class, device="cuda", foreach=None)
+        assert_same(*run, dtype=dtype, device="cuda")
 
 
 def test_parameters_without_gradient_are_skipped():

@@ -15,6 +15,8 @@ from course_lib.scratch import losses, optim
 from course_lib.scratch.models import CNN as ScratchCNN
 from course_lib.training import fit
 
+from ..devices import DEVICES, forward_devices
+
 torch.set_num_threads(1)
 SMALL = dict(channels=(4, 6, 8), hidden=12)
 
@@ -29,7 +31,9 @@ def synthetic_images(rng, n):
     return images, labels
 
 
-def test_float64_training_steps_agree_in_loss_and_weights():
+@pytest.mark.parametrize("device", DEVICES)
+def test_float64_training_steps_agree_in_loss_and_weights(device):
+    """On CUDA too: cuDNN's float64 convolutions differ from NumPy's GEMMs only by rounding."""
     rng = np.random.default_rng(0)
     x, y = synthetic_images(rng, 96)
     torch.manual_seed(0)
@@ -37,16 +41,18 @@ def test_float64_training_steps_agree_in_loss_and_weights():
     scratch_model = ScratchCNN(num_classes=4, dtype=np.float64, **SMALL)
     scratch_model.load_state_dict(state_dict_from_torch(torch_model.state_dict()))
     settings = dict(lr=1e-3, alpha=0.9, eps=1e-7)
+    ran_on = forward_devices(torch_model)
     torch_history = fit(torch_model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(),
                         optimizer=torch.optim.RMSprop(torch_model.parameters(), **settings),
-                        epochs=2, batch_size=32, seed=5, device="cpu", progress=False)
+                        epochs=2, batch_size=32, seed=5, device=device, progress=False)
+    assert ran_on == {device}
     scratch_history = fit(scratch_model, (x, y), loss_fn=losses.CrossEntropyLoss(),
                           optimizer=optim.RMSprop(scratch_model.parameters(), **settings),
                           epochs=2, batch_size=32, seed=5, device="cpu", progress=False)
     np.testing.assert_allclose(scratch_history["loss"], torch_history["loss"], rtol=1e-9)
     assert torch_history["loss"][1] < torch_history["loss"][0]  # it did learn something
     for key, value in torch_model.state_dict().items():
-        np.testing.assert_allclose(scratch_model.state_dict()[key], value.numpy(), rtol=1e-7, atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(scratch_model.state_dict()[key], value.cpu().numpy(), rtol=1e-7, atol=1e-9, err_msg=key)
 
 
 def test_reproduce_runs_both_sides_from_the_same_weights_on_tiny_data():
