@@ -316,6 +316,9 @@ def conv2d_backward(
         if not isinstance(x, np.ndarray):
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
         columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
+    if not input_grad and groups == 1 and isinstance(x, np.ndarray) and grad_output.flags.c_contiguous:
+        return (None, *_weight_gradient_per_image(grad_output, x.astype(grad_output.dtype, copy=False), kernel_size,
+                                                  stride, pads, dilation, bias_grad))
     n_weights = kh * kw * group_channels
     # dL/dY as (g, H_out·W_out·N, O/g), rows in the columns' order: a free view when grad_output
     # is stored pixel-major, as the layers after a convolution keep it
@@ -352,6 +355,36 @@ def conv2d_backward(
         per_offset = np.matmul(grad_rows[:, None], weight_per_offset, out=buffer)
         grad_input = _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
     return grad_input, grad_weight, grad_bias
+
+
+def _weight_gradient_per_image(grad_output, x, kernel_size, stride, pads, dilation, bias_grad):
+    """dL/dW and dL/db from a gradient stored NCHW (C-contiguous): dL/dW = Σ_n dL/dY_n · X_nᵀ.
+
+    A gradient made as a plain (N, O, H_out, W_out) array — a layer used on its own, a loss's
+    gradient — would first be copied pixel-major to meet the layer's receptive-field rows: a
+    strided pass over the whole output.  For a first layer (no dL/dx) that copy costs more than
+    the product itself, so instead each image's receptive fields are gathered in NCHW order,
+    X_n of shape (C·kh·kw [+ a row of ones for the bias], H_out·W_out), which is cheap for the
+    few channels of an input image, and one small GEMM per image contracts them with dL/dY_n
+    (NumPy's batched matmul, no Python loop).
+    """
+    n, c = x.shape[:2]
+    out_channels, out_h, out_w = grad_output.shape[1:]
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    padded = _pad(x, pads)
+    s_n, s_c, s_h, s_w = padded.strides
+    windows = np.lib.stride_tricks.as_strided(
+        padded, shape=(n, c, kh, kw, out_h, out_w),
+        strides=(s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w), writeable=False)
+    n_weights = c * kh * kw
+    columns = np.empty((n, n_weights + bool(bias_grad), out_h * out_w), dtype=grad_output.dtype)
+    columns[:, :n_weights].reshape(windows.shape)[...] = windows
+    if bias_grad:
+        columns[:, n_weights] = 1
+    per_image = np.matmul(grad_output.reshape(n, out_channels, -1), columns.transpose(0, 2, 1))
+    total = per_image.sum(axis=0)  # (O, C·kh·kw [+ 1]), columns ordered (c, p, q) like the weight
+    grad_bias = total[:, n_weights].copy() if bias_grad else None
+    return total[:, :n_weights].reshape(out_channels, c, kh, kw), grad_bias
 
 
 def _weight_gradient_per_output_row(rows_per_output_row: int, weight_columns: int) -> bool:
@@ -420,6 +453,7 @@ class Conv2d(Module):
         self.register_parameter("bias", Parameter(init.bias_uniform((out_channels,), fan_in, self.dtype)) if bias else None)
         self.requires_input_grad = True
         self._input_shape = None
+        self._input = None  # kept only without dL/dx: an NCHW gradient then skips the pixel-major copy
         self._columns = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -440,6 +474,7 @@ class Conv2d(Module):
             x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, return_columns=True
         )
         self._input_shape = x.shape
+        self._input = None if self.requires_input_grad else x
         return out
 
     def backward(self, grad_output: np.ndarray) -> Optional[np.ndarray]:
@@ -455,7 +490,7 @@ class Conv2d(Module):
             )
         grad_input, grad_weight, grad_bias = conv2d_backward(
             grad_output.astype(self.dtype, copy=False),
-            self._input_shape,
+            self._input_shape if self._input is None else self._input,
             self.weight.data,
             self.stride,
             self.padding,
@@ -466,7 +501,7 @@ class Conv2d(Module):
             bias_grad=self.bias is not None,
             overwrite_columns=True,
         )
-        self._columns = None  # spent (overwritten by dL/dX_col); like torch, one backward per forward
+        self._columns = self._input = None  # spent (overwritten by dL/dX_col); like torch, one backward per forward
         self.weight.grad += grad_weight
         if self.bias is not None:
             self.bias.grad += grad_bias
