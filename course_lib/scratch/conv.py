@@ -317,7 +317,8 @@ def conv2d_backward(
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
         columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
     if not input_grad and groups == 1 and isinstance(x, np.ndarray) and grad_output.flags.c_contiguous:
-        return (None, *_weight_gradient_per_image(grad_output, x.astype(grad_output.dtype, copy=False), kernel_size,
+        # (in x's dtype, as the receptive-field path computes: the columns are made from x)
+        return (None, *_weight_gradient_per_image(grad_output.astype(x.dtype, copy=False), x, kernel_size,
                                                   stride, pads, dilation, bias_grad))
     n_weights = kh * kw * group_channels
     # dL/dY as (g, H_out·W_out·N, O/g), rows in the columns' order: a free view when grad_output
