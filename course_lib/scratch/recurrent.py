@@ -203,8 +203,8 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     Inside, every step's arrays are stored feature-major, one column per batch entry: the
     gate pre-activations a_tᵀ (4H, N) in one (L, 4H, N) buffer that is overwritten in place by
     the gate values, the states h_tᵀ and c_tᵀ (H, N).  The recurrent product is then
-    W_hh · h_{t-1}ᵀ, a (4H × H)·(H × N) GEMM that OpenBLAS runs about twice as fast as the
-    (N × H)·(H × 4H) product h_{t-1} W_hhᵀ of the formulas (17 against 34 µs at N = 32,
+    W_hh · h_{t-1}ᵀ, a (4H × H)·(H × N) GEMM that OpenBLAS runs 1.5–2× as fast as the
+    (N × H)·(H × 4H) product h_{t-1} W_hhᵀ of the formulas (17–23 against 31–35 µs at N = 32,
     H = 128, measured here), and each gate is a contiguous block of rows.  The quantities are
     those of the formulas, transposed: ``output`` is an (L, N, H) view of the (L, H, N) states.
     """
