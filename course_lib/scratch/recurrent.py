@@ -110,18 +110,22 @@ def _input_projection(x, weight_ih, bias_ih, bias_hh, workspace, scale=None) -> 
     return projection
 
 
-def _weight_gradients(cache, grad_pre, previous_hidden):
-    """The whole-sequence GEMMs of BPTT: ∂L/∂W_ih = δAᵀX, ∂L/∂W_hh = δAᵀH_prev, ∂L/∂b = Σ δA, ∂L/∂X = δA W_ih."""
+def _weight_gradients(cache, grad_t, previous_hidden):
+    """The whole-sequence GEMMs of BPTT: ∂L/∂W_ih = δAᵀX, ∂L/∂W_hh = δAᵀH_prev, ∂L/∂b = Σ δA, ∂L/∂X = δA W_ih.
+
+    ``grad_t`` is δAᵀ, one column per (t, n): shape (G, L·N), any strides (the RNN passes a
+    transposed view of its (L·N, G) rows, the LSTM its feature-major buffer); ``previous_hidden``
+    is H_prev with rows (t, n), (L·N, H).
+    """
     length, batch, features = cache.x.shape
-    grad_2d = grad_pre.reshape(length * batch, -1)
     grads = {
-        "weight_ih": grad_2d.T @ cache.x.reshape(length * batch, features),
-        "weight_hh": grad_2d.T @ previous_hidden.reshape(length * batch, -1),
+        "weight_ih": grad_t @ cache.x.reshape(length * batch, features),
+        "weight_hh": grad_t @ previous_hidden,
     }
     if cache.has_bias:
-        grads["bias_ih"] = grad_2d.sum(axis=0)
+        grads["bias_ih"] = grad_t.sum(axis=1)
         grads["bias_hh"] = grads["bias_ih"].copy()
-    grad_x = (grad_2d @ cache.weight_ih).reshape(length, batch, features)
+    grad_x = (grad_t.T @ cache.weight_ih).reshape(length, batch, features)
     return grad_x, grads
 
 
@@ -183,7 +187,8 @@ def rnn_backward(grad_output, grad_h_n, cache):
             grad_h += grad_output[t]
         np.multiply(grad_h, derivative[t], out=grad_pre[t])
         np.matmul(grad_pre[t], weight_hh, out=grad_h)  # δh_{t-1} from the recurrence
-    grad_x, grads = _weight_gradients(cache, grad_pre, cache.previous(hidden))
+    grad_x, grads = _weight_gradients(cache, grad_pre.reshape(length * batch, -1).T,
+                                      cache.previous(hidden).reshape(length * batch, -1))
     return grad_x, grad_h, grads
 
 
@@ -314,15 +319,8 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     grad_t = np.empty((4 * hidden_size, length, batch), dtype=dtype)
     np.copyto(grad_t, grad_gates.reshape(length, 4 * hidden_size, batch).transpose(1, 0, 2))
     grad_t = grad_t.reshape(4 * hidden_size, length * batch)
-    x = cache.x
-    features = x.shape[2]
     previous_hidden = cache.previous(cache.hidden).transpose(0, 2, 1).reshape(length * batch, hidden_size)
-    grads = {"weight_ih": grad_t @ x.reshape(length * batch, features),         # δAᵀ X
-             "weight_hh": grad_t @ previous_hidden}                              # δAᵀ H_prev
-    if cache.has_bias:
-        grads["bias_ih"] = grad_t.sum(axis=1)
-        grads["bias_hh"] = grads["bias_ih"].copy()
-    grad_x = (grad_t.T @ cache.weight_ih).reshape(length, batch, features)      # δA W_ih
+    grad_x, grads = _weight_gradients(cache, grad_t, previous_hidden)
     return grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grads
 
 
