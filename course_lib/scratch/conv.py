@@ -306,20 +306,23 @@ def conv2d_backward(
     skips dL/dx (returned as None), as torch does for an input that needs no gradient;
     ``bias_grad=False`` returns None for dL/db.  ``overwrite_columns=True`` lets dL/dX_col
     reuse the columns' memory (they are spent once dL/dW is known), so only one
-    im2col-sized array ever exists.
+    im2col-sized array ever exists.  Without dL/dx, a C-contiguous (NCHW) ``grad_output``
+    and the input array ``x`` take dL/dW one image at a time (``_weight_gradient_per_image``)
+    and leave ``columns`` unused.
     """
     kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
     input_shape = tuple(np.shape(x)) if isinstance(x, np.ndarray) else tuple(x)
     out_channels, group_channels, kh, kw = weight.shape
     n, _, out_h, out_w = grad_output.shape
+    if not input_grad and groups == 1 and isinstance(x, np.ndarray) and grad_output.flags.c_contiguous:
+        # before any receptive-field rows are built: this path does not use them (in x's dtype,
+        # as the rows path computes, whose rows are made from x)
+        return (None, *_weight_gradient_per_image(grad_output.astype(x.dtype, copy=False), x, kernel_size,
+                                                  stride, pads, dilation, bias_grad))
     if columns is None:
         if not isinstance(x, np.ndarray):
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
         columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
-    if not input_grad and groups == 1 and isinstance(x, np.ndarray) and grad_output.flags.c_contiguous:
-        # (in x's dtype, as the receptive-field path computes: the columns are made from x)
-        return (None, *_weight_gradient_per_image(grad_output.astype(x.dtype, copy=False), x, kernel_size,
-                                                  stride, pads, dilation, bias_grad))
     n_weights = kh * kw * group_channels
     # dL/dY as (g, H_out·W_out·N, O/g), rows in the columns' order: a free view when grad_output
     # is stored pixel-major, as the layers after a convolution keep it
