@@ -101,7 +101,7 @@ def _leaky_relu_slope(x: np.ndarray, negative_slope: float) -> np.ndarray:
     positive = x > 0
     if 0 <= negative_slope <= 1:  # max([x > 0], a) is 1 or a; avoids np.where's slow random-mask select
         return np.maximum(positive, np.asarray(negative_slope, dtype=x.dtype))
-    return np.where(positive, 1, negative_slope).astype(x.dtype)
+    return np.where(positive, np.asarray(1, dtype=x.dtype), np.asarray(negative_slope, dtype=x.dtype))
 
 
 def leaky_relu_derivative(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
@@ -228,9 +228,8 @@ class LeakyReLU(_Activation):
         if self.inplace:
             _writeable_input("LeakyReLU", x)
         self._saved = _leaky_relu_slope(x, self.negative_slope)  # from x, before it may be overwritten
-        if self.inplace:
-            np.copyto(x, leaky_relu(x, self.negative_slope))
-            return x
+        if self.inplace:  # x · (1 or a) is the leaky ReLU, written over x without a temporary
+            return np.multiply(x, self._saved, out=x)
         return leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

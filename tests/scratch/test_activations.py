@@ -187,6 +187,25 @@ def test_inplace_overwrites_the_input_and_matches_torch(scratch_cls, torch_cls, 
     assert scratch_cls(**kwargs).inplace is False
 
 
+@pytest.mark.parametrize("negative_slope", [0.2, -0.3])
+def test_inplace_leaky_relu_makes_no_input_sized_temporary(negative_slope):
+    """In place means the only new array is the saved slope (1 or a) that backward needs."""
+    import tracemalloc
+
+    x = np.random.default_rng(4).standard_normal(1_000_000)
+    expected = np.where(x > 0, x, negative_slope * x)
+    layer = LeakyReLU(negative_slope, inplace=True)
+    tracemalloc.start()
+    try:
+        out = layer(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out is x
+    assert peak < 1.5 * x.nbytes, f"peak {peak} bytes for an input of {x.nbytes}"
+    np.testing.assert_array_equal(x, expected)
+
+
 def test_inplace_refuses_a_read_only_array():
     x = np.ones((2, 3))
     x.flags.writeable = False
