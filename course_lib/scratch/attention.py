@@ -110,7 +110,11 @@ def scaled_dot_product_attention(
             raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
         length, source_length = query.shape[-2], key.shape[-2]
         attn_mask = ~np.tri(length, source_length, dtype=bool)
-    scores = np.matmul(query, np.swapaxes(key, -1, -2))
+    # S = Q Kᵀ, (…, L, S), computed as (K Qᵀ)ᵀ so that it lies in memory key by key: the
+    # softmax reduces over the keys (the last axis), and NumPy's max over an axis that is
+    # not the contiguous one runs across whole rows at once — 0.26 against 0.80 ms for the
+    # (32, 4, 64, 64) scores of bench/attention.py.  The same dot products, stored transposed.
+    scores = np.swapaxes(np.matmul(key, np.swapaxes(query, -1, -2)), -1, -2)
     scores *= np.asarray(scale, dtype=scores.dtype)
     mask = additive_mask(attn_mask, scores.dtype, "attn_mask", "scaled_dot_product_attention")
     if mask is not None:
@@ -146,7 +150,8 @@ def scaled_dot_product_attention_backward(
     if grad_output is None:
         grad_output = np.zeros(weights.shape[:-1] + value.shape[-1:], dtype=weights.dtype)
     grad_value = np.matmul(np.swapaxes(used, -1, -2), grad_output)
-    grad_scores = np.matmul(grad_output, np.swapaxes(value, -1, -2))  # dL/d(P ⊙ dropout)
+    # dL/d(P ⊙ dropout) = dL/dO Vᵀ, stored key-major like P (see the forward)
+    grad_scores = np.swapaxes(np.matmul(value, np.swapaxes(grad_output, -1, -2)), -1, -2)
     if dropout_mask is not None:
         grad_scores *= dropout_mask
     if grad_weights is not None:
@@ -336,7 +341,8 @@ class MultiheadAttention(Module):
         attn_weights = None
         if need_weights:
             returned = weights if dropout_mask is None else weights * dropout_mask
-            attn_weights = returned.mean(axis=1) if average_attn_weights else returned.copy()
+            # C order, as torch returns them (the scores lie key-major in memory, see the functional form)
+            attn_weights = np.ascontiguousarray(returned.mean(axis=1)) if average_attn_weights else returned.copy()
             if not batched:
                 attn_weights = attn_weights[0]
         if not batched:
