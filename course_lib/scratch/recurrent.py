@@ -33,8 +33,9 @@ one GEMM over the whole sequence (stack the δa_t as rows of δA):
     ∂L/∂W_ih = δAᵀ X,   ∂L/∂W_hh = δAᵀ H_prev,   ∂L/∂b_ih = ∂L/∂b_hh = Σ_{t,n} δa_t
     ∂L/∂X = δA W_ih,    ∂L/∂h_0 = δa_1 W_hh,     ∂L/∂c_0 = δc_1 ⊙ f_1
 
-Only the h_{t-1} W_hhᵀ term has to wait for the previous step, so the input
-projection X W_ihᵀ is computed for all time steps in one call before the loop.
+Only the h_{t-1} W_hhᵀ term has to wait for the previous step, so the RNN computes the
+input projection X W_ihᵀ for all time steps in one call before the loop; the LSTM makes
+each step one GEMM over the stacked column [h_{t-1}; x_t; 1] instead (see ``lstm_forward``).
 Stacked layers feed each layer's output sequence to the next (with optional
 dropout in between); a bidirectional layer runs a second recurrence from t = L
 down to 1 and concatenates both outputs along the feature axis.
@@ -98,24 +99,22 @@ def _buffer(workspace, name: str, shape, dtype) -> np.ndarray:
     return buffer
 
 
-def _input_projection(x, weight_ih, bias_ih, bias_hh, workspace, scale=None) -> np.ndarray:
+def _input_projection(x, weight_ih, bias_ih, bias_hh, workspace) -> np.ndarray:
     """x_t W_ihᵀ + b_ih + b_hh for every time step at once: one GEMM of (L·N, in) × (in, G)."""
     length, batch, features = x.shape
-    weight = weight_ih if scale is None else weight_ih * scale[:, None]
-    projection = _buffer(workspace, "projection", (length, batch, weight.shape[0]), x.dtype)
-    np.matmul(x.reshape(length * batch, features), weight.T, out=projection.reshape(length * batch, -1))
+    projection = _buffer(workspace, "projection", (length, batch, weight_ih.shape[0]), x.dtype)
+    np.matmul(x.reshape(length * batch, features), weight_ih.T, out=projection.reshape(length * batch, -1))
     if bias_ih is not None:
-        bias = bias_ih + bias_hh
-        projection += bias if scale is None else bias * scale
+        projection += bias_ih + bias_hh
     return projection
 
 
 def _weight_gradients(cache, grad_t, previous_hidden):
-    """The whole-sequence GEMMs of BPTT: ∂L/∂W_ih = δAᵀX, ∂L/∂W_hh = δAᵀH_prev, ∂L/∂b = Σ δA, ∂L/∂X = δA W_ih.
+    """The RNN's whole-sequence GEMMs: ∂L/∂W_ih = δAᵀX, ∂L/∂W_hh = δAᵀH_prev, ∂L/∂b = Σ δA, ∂L/∂X = δA W_ih.
 
-    ``grad_t`` is δAᵀ, one column per (t, n): shape (G, L·N), any strides (the RNN passes a
-    transposed view of its (L·N, G) rows, the LSTM its feature-major buffer); ``previous_hidden``
-    is H_prev with rows (t, n), (L·N, H).
+    ``grad_t`` is δAᵀ, one column per (t, n): shape (G, L·N), any strides (a transposed view
+    of the (L·N, G) rows); ``previous_hidden`` is H_prev with rows (t, n), (L·N, H).  The LSTM
+    does the same with one GEMM over the stacked columns [h_{t-1}; x_t; 1] (``lstm_backward``).
     """
     length, batch, features = cache.x.shape
     grads = {
@@ -207,15 +206,21 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
 
     Inside, every step's arrays are stored feature-major, one column per batch entry: the
     gate pre-activations a_tᵀ (4H, N) in one (L, 4H, N) buffer that is overwritten in place by
-    the gate values, the states h_tᵀ and c_tᵀ (H, N).  The recurrent product is then
-    W_hh · h_{t-1}ᵀ, a (4H × H)·(H × N) GEMM that OpenBLAS runs 1.5–2× as fast as the
-    (N × H)·(H × 4H) product h_{t-1} W_hhᵀ of the formulas (17–23 against 31–35 µs at N = 32,
-    H = 128, measured here), and each gate is a contiguous block of rows.  The quantities are
-    those of the formulas, transposed: ``output`` is an (L, N, H) view of the (L, H, N) states.
+    the gate values, the states h_tᵀ and c_tᵀ (H, N).  Each step is then one GEMM
+    [W_hh | W_ih | b] · [h_{t-1}; x_t; 1], a (4H × K)·(K × N) product with K = H + in + 1
+    written straight into the gate buffer: the input term, the bias and the recurrence
+    in one call, with no separate addition.  The columns [h; x; 1] of all steps live in one
+    (L + 1, K, N) buffer ``inputs``: step t writes h_t into the rows of the next slot, beside
+    the x that the following step reads.  Feature-major, the product is a tall-by-thin GEMM
+    that OpenBLAS runs 1.5–2× as fast as the (N × H)·(H × 4H) product h_{t-1} W_hhᵀ of the
+    formulas (measured here at N = 32, H = 128), and each gate is a contiguous block of rows.
+    The quantities are those of the formulas, transposed: ``output`` is an (L, N, H) view of
+    the (L, H, N) states.
     """
     length, batch, features = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
+    has_bias = bias_ih is not None
     # All four gates come out of one σ pass over the 4H rows: the weights are
     # pre-scaled by −1 (i, f, o) or −2 (g), so 1 / (1 + exp(s·a)) gives σ(a) and
     # σ(2a), and tanh(a) = 2σ(2a) − 1 for g (exact up to an absolute error of about
@@ -224,29 +229,31 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     # np.exp: about 7 against 12 µs per step at N = 32, H = 128) but loses the small values
     # of σ to cancellation — σ(−20) ≈ 2·10⁻⁹ comes out as 0 in float32 — so we keep exp.
     scale = _gate_scale(H, dtype)
-    gates = _buffer(workspace, "gates", (length, 4 * H, batch), dtype)
-    # x_t W_ihᵀ + b for every step at once, each step transposed: one small GEMM per step in one call
-    np.matmul(weight_ih * scale[:, None], x.transpose(0, 2, 1), out=gates)
-    if bias_ih is not None:
-        gates += ((bias_ih + bias_hh) * scale)[:, None]
-    weight_hh_scaled = weight_hh * scale[:, None]  # (4H, H), contiguous: the left factor of every step
-    hidden = _buffer(workspace, "hidden", (length + 1, H, batch), dtype)
-    cell = _buffer(workspace, "cell", (length + 1, H, batch), dtype)
-    tanh_cell = _buffer(workspace, "tanh_cell", (length, H, batch), dtype)
+    blocks = [weight_hh, weight_ih] + ([(bias_ih + bias_hh)[:, None]] if has_bias else [])
+    weight = np.concatenate(blocks, axis=1).astype(dtype, copy=False) * scale[:, None]  # (4H, K)
+    width = weight.shape[1]
+    inputs = _buffer(workspace, "inputs", (length + 1, width, batch), dtype)
     initial = length if reverse else 0
+    # x_t sits in the slot of the state that step t reads: slot t going forwards, t + 1 in reverse
+    np.copyto((inputs[1:] if reverse else inputs[:-1])[:, H:H + features], x.transpose(0, 2, 1))
+    inputs[0 if reverse else length, H:] = 0  # the slot no step reads
+    if has_bias:
+        inputs[:, H + features] = 1
+    hidden = inputs[:, :H]  # (L + 1, H, N): h_tᵀ in the first H rows of every slot
+    cell = _buffer(workspace, "cell", (length + 1, H, batch), dtype)
+    gates = _buffer(workspace, "gates", (length, 4 * H, batch), dtype)
+    tanh_cell = _buffer(workspace, "tanh_cell", (length, H, batch), dtype)
     hidden[initial], cell[initial] = h0.T, c0.T
-    recurrent = _buffer(workspace, "recurrent", (4 * H, batch), dtype)
     input_times_g = _buffer(workspace, "input_times_g", (H, batch), dtype)
-    cache = RecurrentCache(x, weight_ih, weight_hh, bias_ih is not None, reverse, hidden, workspace,
-                           cell=cell, gates=gates, tanh_cell=tanh_cell)
+    cache = RecurrentCache(x, weight_ih, weight_hh, has_bias, reverse, hidden, workspace,
+                           cell=cell, gates=gates, tanh_cell=tanh_cell, inputs=inputs)
     shift = 1 if reverse else -1
     with np.errstate(over="ignore", under="ignore"):  # exp(±large) = inf or 0 gives σ = 0 or 1 exactly
         for t in cache.steps(length):
             now = t if reverse else t + 1
             before = now + shift
             a = gates[t]
-            np.matmul(weight_hh_scaled, hidden[before], out=recurrent)
-            a += recurrent
+            np.matmul(weight, inputs[before], out=a)                         # s ⊙ a_t, all terms at once
             np.exp(a, out=a)
             a += 1
             np.reciprocal(a, out=a)                                          # i, f, σ(2a^g), o
@@ -263,6 +270,37 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     return cache.output(hidden).transpose(0, 2, 1), hidden[final].T, cell[final].T, cache
 
 
+# time steps per block of the backward pass's precomputed gate derivatives: small enough
+# that a block's arrays stay in the L2 cache until the time loop reads them
+_BACKWARD_BLOCK = 10
+
+
+def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, scratch):
+    """The parts of δa that do not depend on δh or δc, for the time steps ``steps`` (a slice):
+
+        δa^{i,f,g} = δc_t ⊙ factor^{i,f,g},  δa^o = δh_t ⊙ factor^o,  δc_t += δh_t ⊙ through_h
+
+    ``gate`` is the (L, 4, H, N) view of the gate values; results go into ``factor``
+    (L, 4, H, N) and ``through_h`` (L, H, N); ``scratch`` (L, H, N) is work space.
+    """
+    i, f, g, o = (gate[steps, k] for k in range(4))
+    block = factor[steps]
+    # σ' = σ(1 − σ) over all 4H rows in two passes; the g block is overwritten below
+    np.subtract(1, gate[steps], out=block)
+    block *= gate[steps]
+    block[:, 0] *= g
+    block[:, 1] *= previous_cell[steps]
+    block[:, 3] *= tanh_cell[steps]
+    square = scratch[steps]
+    np.multiply(g, g, out=square)
+    np.subtract(1, square, out=square)                                       # tanh' = 1 − g²
+    np.multiply(square, i, out=block[:, 2])
+    through = through_h[steps]
+    np.multiply(tanh_cell[steps], tanh_cell[steps], out=through)
+    np.subtract(1, through, out=through)
+    through *= o
+
+
 def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     """BPTT for ``lstm_forward``: returns ``(grad_x, grad_h0, grad_c0, grads)``.
 
@@ -271,30 +309,13 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     """
     gates, tanh_cell, workspace = cache.gates, cache.tanh_cell, cache.workspace
     length, hidden_size, batch = tanh_cell.shape
+    features = cache.x.shape[2]
     dtype = gates.dtype
     gate = gates.reshape(length, 4, hidden_size, batch)
-    i, f, g, o = gate[:, 0], gate[:, 1], gate[:, 2], gate[:, 3]
     previous_cell = cache.previous(cache.cell)
-    # Everything in δa that does not depend on δh or δc, for all steps at once, so the
-    # time loop is left with a handful of whole-block multiplications:
-    #   δa^{i,f,g} = δc_t ⊙ factor^{i,f,g},  δa^o = δh_t ⊙ factor^o,  δc_t += δh_t ⊙ through_h
     factor = _buffer(workspace, "factor", gate.shape, dtype)
     through_h = _buffer(workspace, "through_h", tanh_cell.shape, dtype)
     scratch = _buffer(workspace, "scratch", tanh_cell.shape, dtype)
-    # σ' = σ(1 − σ) over all 4H rows in two passes; the g block is overwritten below.
-    factor_rows = factor.reshape(gates.shape)
-    np.subtract(1, gates, out=factor_rows)
-    factor_rows *= gates
-    factor[:, 0] *= g
-    factor[:, 1] *= previous_cell
-    factor[:, 3] *= tanh_cell
-    np.multiply(g, g, out=scratch)
-    np.subtract(1, scratch, out=scratch)                                    # tanh' = 1 − g²
-    np.multiply(scratch, i, out=factor[:, 2])
-    np.multiply(tanh_cell, tanh_cell, out=through_h)
-    np.subtract(1, through_h, out=through_h)
-    through_h *= o
-
     grad_gates = _buffer(workspace, "grad_gates", gate.shape, dtype)
     grad_h = np.zeros((hidden_size, batch), dtype=dtype)
     grad_c = np.zeros((hidden_size, batch), dtype=dtype)
@@ -303,24 +324,41 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     if grad_c_n is not None:
         grad_c += grad_c_n.T
     grad_out = None if grad_output is None else grad_output.transpose(0, 2, 1)  # (L, H, N) view
-    step = scratch[0]
+    step = np.empty((hidden_size, batch), dtype=dtype)
     weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H, 4H): the left factor of every step
-    for t in reversed(cache.steps(length)):
-        if grad_out is not None:
-            grad_h += grad_out[t]
-        np.multiply(grad_h, through_h[t], out=step)
-        grad_c += step
-        np.multiply(factor[t, :3], grad_c, out=grad_gates[t, :3])
-        np.multiply(factor[t, 3], grad_h, out=grad_gates[t, 3])
-        grad_c *= f[t]                                                   # δc_{t-1} = δc_t ⊙ f_t
-        np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
-    # The whole-sequence GEMMs with δAᵀ as one (4H, L·N) matrix: (L, 4H, N) → (4H, L, N) is one
-    # copy of contiguous N-runs (about 3× faster than regrouping it as (L·N, 4H) rows)
+    order = list(reversed(cache.steps(length)))  # the order BPTT visits the steps
+    for start in range(0, length, _BACKWARD_BLOCK):
+        visit = order[start:start + _BACKWARD_BLOCK]
+        _gate_derivatives(slice(min(visit), max(visit) + 1), gate, previous_cell, tanh_cell, factor, through_h,
+                          scratch)
+        for t in visit:
+            if grad_out is not None:
+                grad_h += grad_out[t]
+            np.multiply(grad_h, through_h[t], out=step)
+            grad_c += step
+            np.multiply(factor[t, :3], grad_c, out=grad_gates[t, :3])
+            np.multiply(factor[t, 3], grad_h, out=grad_gates[t, 3])
+            grad_c *= gate[t, 1]                                             # δc_{t-1} = δc_t ⊙ f_t
+            np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
+    # The whole-sequence GEMMs: δAᵀ as one (4H, L·N) matrix and the columns [h_{t-1}; x_t; 1]
+    # as one (K, L·N) matrix, each one copy of contiguous N-runs ((L, ·, N) → (·, L, N), about
+    # 3× faster than regrouping as (L·N, ·) rows); then one GEMM gives
+    # ∂L/∂[W_hh | W_ih | b] = δAᵀ [H_prev | X | 1].
     grad_t = np.empty((4 * hidden_size, length, batch), dtype=dtype)
     np.copyto(grad_t, grad_gates.reshape(length, 4 * hidden_size, batch).transpose(1, 0, 2))
     grad_t = grad_t.reshape(4 * hidden_size, length * batch)
-    previous_hidden = cache.previous(cache.hidden).transpose(0, 2, 1).reshape(length * batch, hidden_size)
-    grad_x, grads = _weight_gradients(cache, grad_t, previous_hidden)
+    previous = cache.previous(cache.inputs)
+    columns = np.empty((previous.shape[1], length, batch), dtype=dtype)
+    np.copyto(columns, previous.transpose(1, 0, 2))
+    grad_weight = grad_t @ columns.reshape(-1, length * batch).T
+    grads = {
+        "weight_hh": np.ascontiguousarray(grad_weight[:, :hidden_size]),
+        "weight_ih": np.ascontiguousarray(grad_weight[:, hidden_size:hidden_size + features]),
+    }
+    if cache.has_bias:
+        grads["bias_ih"] = grad_weight[:, hidden_size + features].copy()
+        grads["bias_hh"] = grads["bias_ih"].copy()
+    grad_x = (grad_t.T @ cache.weight_ih).reshape(length, batch, features)
     return grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grads
 
 
