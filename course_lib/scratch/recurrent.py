@@ -280,22 +280,22 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
 
         δa^{i,f,g} = δc_t ⊙ factor^{i,f,g},  δa^o = δh_t ⊙ factor^o,  δc_t += δh_t ⊙ through_h
 
-    ``gate`` is the (L, 4, H, N) view of the gate values; results go into ``factor``
-    (L, 4, H, N) and ``through_h`` (L, H, N); ``scratch`` (L, H, N) is work space.
+    ``gate`` is the (L, 4, H, N) view of the gate values.  The results for step
+    ``steps.start + k`` go into ``factor[k]`` (4, H, N) and ``through_h[k]`` (H, N): buffers
+    with room for one block of steps; ``scratch`` (same size as ``through_h``) is work space.
     """
+    count = steps.stop - steps.start
     i, f, g, o = (gate[steps, k] for k in range(4))
-    block = factor[steps]
+    block, through, square = factor[:count], through_h[:count], scratch[:count]
     # σ' = σ(1 − σ) over all 4H rows in two passes; the g block is overwritten below
     np.subtract(1, gate[steps], out=block)
     block *= gate[steps]
     block[:, 0] *= g
     block[:, 1] *= previous_cell[steps]
     block[:, 3] *= tanh_cell[steps]
-    square = scratch[steps]
     np.multiply(g, g, out=square)
     np.subtract(1, square, out=square)                                       # tanh' = 1 − g²
     np.multiply(square, i, out=block[:, 2])
-    through = through_h[steps]
     np.multiply(tanh_cell[steps], tanh_cell[steps], out=through)
     np.subtract(1, through, out=through)
     through *= o
@@ -313,9 +313,10 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     dtype = gates.dtype
     gate = gates.reshape(length, 4, hidden_size, batch)
     previous_cell = cache.previous(cache.cell)
-    factor = _buffer(workspace, "factor", gate.shape, dtype)
-    through_h = _buffer(workspace, "through_h", tanh_cell.shape, dtype)
-    scratch = _buffer(workspace, "scratch", tanh_cell.shape, dtype)
+    block_length = max(1, min(length, _BACKWARD_BLOCK))
+    factor = _buffer(workspace, "factor", (block_length, 4, hidden_size, batch), dtype)
+    through_h = _buffer(workspace, "through_h", (block_length, hidden_size, batch), dtype)
+    scratch = _buffer(workspace, "scratch", (block_length, hidden_size, batch), dtype)
     grad_gates = _buffer(workspace, "grad_gates", gate.shape, dtype)
     grad_h = np.zeros((hidden_size, batch), dtype=dtype)
     grad_c = np.zeros((hidden_size, batch), dtype=dtype)
@@ -327,17 +328,18 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     step = np.empty((hidden_size, batch), dtype=dtype)
     weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H, 4H): the left factor of every step
     order = list(reversed(cache.steps(length)))  # the order BPTT visits the steps
-    for start in range(0, length, _BACKWARD_BLOCK):
-        visit = order[start:start + _BACKWARD_BLOCK]
-        _gate_derivatives(slice(min(visit), max(visit) + 1), gate, previous_cell, tanh_cell, factor, through_h,
-                          scratch)
+    for start in range(0, length, block_length):
+        visit = order[start:start + block_length]
+        first = min(visit)  # the block's derivatives are stored from its earliest step on
+        _gate_derivatives(slice(first, max(visit) + 1), gate, previous_cell, tanh_cell, factor, through_h, scratch)
         for t in visit:
+            k = t - first
             if grad_out is not None:
                 grad_h += grad_out[t]
-            np.multiply(grad_h, through_h[t], out=step)
+            np.multiply(grad_h, through_h[k], out=step)
             grad_c += step
-            np.multiply(factor[t, :3], grad_c, out=grad_gates[t, :3])
-            np.multiply(factor[t, 3], grad_h, out=grad_gates[t, 3])
+            np.multiply(factor[k, :3], grad_c, out=grad_gates[t, :3])
+            np.multiply(factor[k, 3], grad_h, out=grad_gates[t, 3])
             grad_c *= gate[t, 1]                                             # δc_{t-1} = δc_t ⊙ f_t
             np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
     # The whole-sequence GEMMs: δAᵀ as one (4H, L·N) matrix and the columns [h_{t-1}; x_t; 1]
@@ -430,6 +432,8 @@ class _RecurrentBase(Module):
         if not isinstance(x, np.ndarray) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(f"{self._name} expected input of shape {self._input_description()}, got {shape}")
         expect_float(self._name, x, self.dtype)
+        if 0 in x.shape[:-1]:  # as torch: nothing to run through time, and no gradient to send back
+            raise ValueError(f"{self._name} expected at least one time step and one sequence, got input of shape {shape}")
         if x.ndim == 2:
             return x[:, None, :]
         return x.transpose(1, 0, 2) if self.batch_first else x

@@ -1,4 +1,6 @@
 """Activations: gradcheck, torch parity over random shapes, stability, errors."""
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -190,8 +192,6 @@ def test_inplace_overwrites_the_input_and_matches_torch(scratch_cls, torch_cls, 
 @pytest.mark.parametrize("negative_slope", [0.2, -0.3])
 def test_inplace_leaky_relu_makes_no_input_sized_temporary(negative_slope):
     """In place means the only new array is the saved slope (1 or a) that backward needs."""
-    import tracemalloc
-
     x = np.random.default_rng(4).standard_normal(1_000_000)
     expected = np.where(x > 0, x, negative_slope * x)
     layer = LeakyReLU(negative_slope, inplace=True)

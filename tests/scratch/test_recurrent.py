@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from course_lib.scratch import Module, gradcheck, init
+from course_lib.scratch import recurrent
 from course_lib.scratch.recurrent import LSTM, RNN, LSTMCell, RNNCell, lstm_backward, lstm_forward
 from .parity import assert_close, copy_weights, to_numpy
 
@@ -150,6 +151,31 @@ def test_lstm_matches_torch(config):
     x, hx, grad_out, grad_h, grad_c = _inputs(config, lstm=True)
     grad_hc = None if grad_h is None and grad_c is None else (grad_h, grad_c)
     _assert_module_parity(torch_lstm, lstm, x, hx, (grad_out, (grad_h, grad_c)), (grad_out, grad_hc))
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+@pytest.mark.parametrize("shape", [(0, 2, 3), (2, 0, 3), (0, 3)])
+def test_empty_sequences_are_refused_with_the_shape(cls, shape):
+    """torch refuses them too ("Expected sequence length to be larger than 0")."""
+    with pytest.raises(ValueError, match=r"at least one time step and one sequence, got input of shape \(" + str(shape[0])):
+        cls(3, 4)(np.zeros(shape, dtype=np.float32))
+
+
+def test_lstm_matches_torch_over_several_backward_blocks():
+    """BPTT precomputes the gate derivatives a block of steps at a time (``_BACKWARD_BLOCK``);
+    the random configurations above are shorter than one block.  Here: several full blocks and
+    a partial one, in both directions, through two layers, and the same module run again on a
+    shorter sequence (its reused buffers change shape)."""
+    config = dict(batch=3, input_size=4, hidden_size=5, num_layers=2, batch_first=False, bias=True,
+                  bidirectional=True, unbatched=False, with_hx=True, grad_mask=(True, True, True))
+    torch.manual_seed(10)
+    args, kwargs = _constructor_args(config)
+    torch_lstm = torch.nn.LSTM(*args, **kwargs).double()
+    lstm = LSTM(*args, dtype=np.float64, **kwargs)
+    for length, seed in ((2 * recurrent._BACKWARD_BLOCK + 3, 11), (recurrent._BACKWARD_BLOCK + 1, 12)):
+        x, hx, grad_out, grad_h, grad_c = _inputs(dict(config, length=length, seed=seed), lstm=True)
+        torch_lstm.zero_grad()
+        _assert_module_parity(torch_lstm, lstm, x, hx, (grad_out, (grad_h, grad_c)), (grad_out, (grad_h, grad_c)))
 
 
 @pytest.mark.parametrize("cls, torch_cls", [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM)])
