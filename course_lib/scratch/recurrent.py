@@ -103,7 +103,7 @@ def _input_projection(x, weight_ih, bias_ih, bias_hh, workspace) -> np.ndarray:
     """x_t W_ihᵀ + b_ih + b_hh for every time step at once: one GEMM of (L·N, in) × (in, G)."""
     length, batch, features = x.shape
     projection = _buffer(workspace, "projection", (length, batch, weight_ih.shape[0]), x.dtype)
-    np.matmul(x.reshape(length * batch, features), weight_ih.T, out=projection.reshape(length * batch, -1))
+    np.matmul(x.reshape(length * batch, features), weight_ih.T, out=projection.reshape(length * batch, weight_ih.shape[0]))
     if bias_ih is not None:
         projection += bias_ih + bias_hh
     return projection
@@ -186,8 +186,9 @@ def rnn_backward(grad_output, grad_h_n, cache):
             grad_h += grad_output[t]
         np.multiply(grad_h, derivative[t], out=grad_pre[t])
         np.matmul(grad_pre[t], weight_hh, out=grad_h)  # δh_{t-1} from the recurrence
-    grad_x, grads = _weight_gradients(cache, grad_pre.reshape(length * batch, -1).T,
-                                      cache.previous(hidden).reshape(length * batch, -1))
+    # explicit sizes, not -1: an empty batch (N = 0, which the cells accept, as torch's do) has no size to infer
+    grad_x, grads = _weight_gradients(cache, grad_pre.reshape(length * batch, hidden_size).T,
+                                      cache.previous(hidden).reshape(length * batch, hidden_size))
     return grad_x, grad_h, grads
 
 
@@ -352,7 +353,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     previous = cache.previous(cache.inputs)
     columns = np.empty((previous.shape[1], length, batch), dtype=dtype)
     np.copyto(columns, previous.transpose(1, 0, 2))
-    grad_weight = grad_t @ columns.reshape(-1, length * batch).T
+    grad_weight = grad_t @ columns.reshape(len(columns), length * batch).T  # explicit sizes: N may be 0
     grads = {
         "weight_hh": np.ascontiguousarray(grad_weight[:, :hidden_size]),
         "weight_ih": np.ascontiguousarray(grad_weight[:, hidden_size:hidden_size + features]),

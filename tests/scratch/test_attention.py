@@ -248,6 +248,15 @@ def test_mha_self_attention_gradcheck():
     gradcheck(SelfAttention(), rng.standard_normal((2, 4, 6)))
 
 
+@pytest.mark.parametrize("average", [True, False])
+@pytest.mark.parametrize("batched", [True, False])
+def test_returned_weights_are_c_contiguous_like_torchs(average, batched):
+    """The scores lie key-major in memory inside; the weights handed back are plain C-order arrays."""
+    x = np.random.default_rng(0).standard_normal((2, 5, 8) if batched else (5, 8)).astype(np.float32)
+    _, weights = MultiheadAttention(8, 2, batch_first=True)(x, x, x, average_attn_weights=average)
+    assert weights.flags.c_contiguous
+
+
 def test_state_dict_keys_and_init_match_torch():
     torch_layer = torch.nn.MultiheadAttention(8, 2)
     layer = MultiheadAttention(8, 2)

@@ -161,6 +161,18 @@ def test_empty_sequences_are_refused_with_the_shape(cls, shape):
         cls(3, 4)(np.zeros(shape, dtype=np.float32))
 
 
+@pytest.mark.parametrize("cls, torch_cls", [(RNNCell, torch.nn.RNNCell), (LSTMCell, torch.nn.LSTMCell)])
+def test_cells_take_an_empty_batch_like_torch(cls, torch_cls):
+    """torch's cells accept N = 0 (unlike its sequence modules): empty outputs, zero gradients."""
+    cell = cls(3, 4)
+    output, torch_output = cell(np.zeros((0, 3), dtype=np.float32)), torch_cls(3, 4)(torch.zeros(0, 3))
+    h, torch_h = (output[0], torch_output[0]) if cls is LSTMCell else (output, torch_output)
+    assert h.shape == tuple(torch_h.shape) == (0, 4)
+    grad_x = cell.backward(np.zeros((0, 4), dtype=np.float32))[0]
+    assert grad_x.shape == (0, 3)
+    assert all(not param.grad.any() for param in cell.parameters())
+
+
 def test_lstm_matches_torch_over_several_backward_blocks():
     """BPTT precomputes the gate derivatives a block of steps at a time (``_BACKWARD_BLOCK``);
     the random configurations above are shorter than one block.  Here: several full blocks and
