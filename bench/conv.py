@@ -6,7 +6,7 @@ dL/dx because the input does not require grad, and the scratch layer skips it wi
 
 Each layer is timed twice.  First with NCHW arrays on both sides — a layer called on its own.
 Then as it runs inside the CNN, where each side gets the memory layout its own previous layer
-produces: PyTorch contiguous NCHW, the scratch layers pixel-major (``layout.py``: the
+produces: PyTorch contiguous NCHW, the scratch layers batch-innermost (``layout.py``: the
 convolutions write it, ReLU and pooling keep it), except the images themselves, NCHW on both
 sides.  The difference between the two rows is the scratch layer's layout conversion.
 """
@@ -17,7 +17,7 @@ import torch
 
 from course_lib.scratch import init
 from course_lib.scratch.conv import Conv2d
-from course_lib.scratch.layout import pixel_major
+from course_lib.scratch.layout import batch_innermost
 
 from .timing import compare, peak_python_memory
 
@@ -31,8 +31,8 @@ def _case(batch, in_channels, out_channels, size, input_grad, rng, in_network=Fa
     x_torch = torch.from_numpy(x).requires_grad_(input_grad)
     grad_torch = torch.from_numpy(grad)
     if in_network:  # the same numbers, stored as the scratch CNN's layers hand them on
-        grad = pixel_major(grad)
-        x = pixel_major(x) if input_grad else x  # layer 1 reads the images (NCHW)
+        grad = batch_innermost(grad)
+        x = batch_innermost(x) if input_grad else x  # layer 1 reads the images (NCHW)
 
     def numpy_step():
         layer(x)
@@ -46,7 +46,7 @@ def _case(batch, in_channels, out_channels, size, input_grad, rng, in_network=Fa
     note = "with input grad on both sides" if input_grad else "first layer: no input grad on either side"
     if in_network:
         name += ", as inside the CNN"
-        note += "; scratch arrays pixel-major, torch's NCHW (each side's own layout)"
+        note += "; scratch arrays batch-innermost, torch's NCHW (each side's own layout)"
     else:
         note += "; NCHW arrays on both sides"
     row = compare(name, numpy_step, torch_step, target=1.5, note=note)

@@ -9,18 +9,17 @@ H_out = ⌊(H + pad_top + pad_bottom − d·(kh − 1) − 1) / s⌋ + 1 rows (l
 im2col gathers every receptive field into one column of X_col (C·kh·kw rows,
 N·H_out·W_out columns); then Y = W_mat · X_col is a single GEMM.
 
-The layer computes the same product transposed, Yᵀ = X_rows · W_matᵀ, with one *row*
-per receptive field and the channels innermost (columns ordered p, q, c).  The rows are
-ordered pixel by pixel, the images of the batch innermost (i, j, n), so the output comes
-out *pixel-major* — memory order H, W, N, C — and the layers after it (ReLU, pooling, the
-next convolution) move between neighbouring pixels by whole blocks of N·C numbers (see
-``layout.py``).  A column of ones appended to X_rows carries the bias (the "bias trick"),
-so the GEMM adds it.
+The layer computes exactly this product.  X_col's columns are ordered output pixel by
+output pixel with the images of the batch innermost, (i, j, n), so Y comes out stored
+(C, H, W, N) — the batch innermost, as cuda-convnet stored its activations — and the layers
+after it (ReLU, pooling, the next convolution) keep that layout (see ``layout.py``): then
+every row of the next X_col is made of long contiguous runs of W_out·N numbers.  A row of
+ones appended to X_col carries the bias (the "bias trick"), so the GEMM adds it.
 
 Backward (Chapter "Convolutional networks", section "Backpropagation through a convolution"):
 
     dL/dW_mat = dL/dY · X_colᵀ          (one GEMM, or a sum of one per output row for a first
-                                         layer's thin W_mat; with the ones column also dL/db)
+                                         layer's thin W_mat; with the ones row also dL/db)
     dL/db     = Σ_{n,i,j} dL/dy[n, :, i, j]
     dL/dX_col = W_matᵀ · dL/dY          (one GEMM)
     dL/dx     = col2im(dL/dX_col)       (kh·kw strided slice-adds: overlapping windows add up)
@@ -36,7 +35,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from . import init
-from .layout import channels_last, empty_like_layout, pixel_major
+from .layout import batch_innermost, empty_like_layout
 from .module import Module, Parameter, check_dtype, expect_float
 
 IntPair = Union[int, Tuple[int, int]]
@@ -125,67 +124,89 @@ def im2col(
 
     Row index = (c, p, q) in row-major order, matching ``weight.reshape(O, -1)``;
     column index = (n, i, j), like ``torch.nn.functional.unfold`` with the batch folded in.
-    The layer itself uses the transpose with channels innermost (``_receptive_field_rows``);
-    this function rearranges that matrix, so both show the same numbers.
+    The layer itself keeps the images of the batch innermost, columns (i, j, n)
+    (``_columns``); this function reorders that matrix's columns, so both show the same numbers.
     """
     kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("im2col", x.shape, kernel_size, stride, pads, dilation)
-    rows = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups=1)[0]
-    (kh, kw), (n, c) = kernel_size, x.shape[:2]
-    # rows (i, j, n) × columns (p, q, c)  →  (c, p, q) × (n, i, j)
-    return rows.reshape(out_h, out_w, n, kh, kw, c).transpose(5, 3, 4, 2, 0, 1).reshape(c * kh * kw, -1)
+    columns = _columns(x, kernel_size, stride, pads, dilation, out_h, out_w, groups=1)[0]
+    n = x.shape[0]
+    # columns (i, j, n)  →  (n, i, j)
+    return columns.reshape(-1, out_h, out_w, n).transpose(0, 3, 1, 2).reshape(columns.shape[0], -1)
 
 
-def _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, ones_column=False):
-    """Every receptive field as one row: shape (groups, H_out·W_out·N, kh·kw·C/groups [+ 1]).
+def _batch_innermost_padded(x: np.ndarray, pads: Padding4) -> np.ndarray:
+    """x (N, C, H, W), in any memory layout, zero-padded and stored as a C-contiguous
+    (C, H_pad, W_pad, N) array: the images of the batch innermost (see ``layout.py``).
 
-    Row index = (i, j, n), pixel-major with the images innermost; column index = (p, q, c)
-    with the channels innermost, so ``rows @ W_matᵀ`` is the output in pixel-major order
-    (H, W, N, C).  The windows are a strided *view* of the padded input (an axis per output
-    position and per kernel offset, each with its own step in memory); the single copy
-    makes the matrix.  An NCHW input is first stored pixel-major (one pass, nine times
-    smaller than the matrix).  Then each window row copies C or kw·C neighbouring numbers at
-    once; with a single channel (an image) there is nothing to copy per row, so we fill the
-    transposed matrix instead, whose rows are long runs of W_out·N numbers; the GEMM reads
-    it just as fast.  ``ones_column`` appends a column of
-    ones, so the bias becomes one more weight column (the "bias trick"): the forward GEMM
-    adds it and the weight-gradient GEMM returns dL/db in its last column.
+    Without padding, an input already stored so (a previous convolution's output, after
+    ReLU and pooling) is returned as a view; otherwise this is one transposing copy, which
+    writes the padding's zeros around it.
+    """
+    n, c, h, w = x.shape
+    top, bottom, left, right = pads
+    stored = x.transpose(1, 2, 3, 0)
+    if not any(pads) and stored.flags.c_contiguous:
+        return stored
+    padded = np.empty((c, h + top + bottom, w + left + right, n), dtype=x.dtype)
+    if any(pads):  # zero only the border: the interior is overwritten below
+        padded[:, :top] = 0
+        padded[:, top + h :] = 0
+        padded[:, top : top + h, :left] = 0
+        padded[:, top : top + h, left + w :] = 0
+    np.copyto(padded[:, top : top + h, left : left + w].transpose(3, 0, 1, 2), x)
+    return padded
+
+
+def _row_length(length: int, itemsize: int) -> int:
+    """Memory for a row of ``length`` numbers: rounded up to an *odd* number of 64-byte cache lines.
+
+    A matrix whose rows are a multiple of many cache lines apart (7,744 floats = 484 lines for
+    the 32→64 convolution of the course CNN) maps the rows of one column onto few cache sets,
+    and OpenBLAS's packing of it thrashes them: that forward GEMM took 1.31 ms with such rows
+    and 1.11–1.16 ms with 16 more floats per row (an odd 485 lines).  The extra numbers are
+    never read.
+    """
+    per_line = max(1, 64 // itemsize)
+    lines = -(-length // per_line)
+    return (lines + (lines % 2 == 0)) * per_line
+
+
+def _columns(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, ones_row=False):
+    """X_col of every group: shape (groups, kh·kw·C/groups [+ 1], H_out·W_out·N).
+
+    Row index = (c, p, q), as ``weight.reshape(O, -1)`` orders a kernel; column index =
+    (i, j, n), the images of the batch innermost, so ``W_mat @ X_col`` is the output stored
+    (C, H, W, N) — the layout the next layers keep (see ``layout.py``).  The input is first
+    stored (C, H, W, N) as well (one pass, nine times smaller than the matrix): then each
+    row of X_col is made of long contiguous runs of W_out·N numbers (stride 1).  The windows
+    are a strided *view* of that array (an axis per output position and per kernel offset,
+    each with its own step in memory); the single copy makes the matrix.  ``ones_row``
+    appends a row of ones, so the bias becomes one more weight column (the "bias trick"):
+    the forward GEMM adds it and the weight-gradient GEMM returns dL/db in its last row.
+    The rows lie ``_row_length`` apart in memory, a little more than their length.
     """
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     group_channels = c // groups
-    padded = _pad(x, pads)
-    if not channels_last(padded):
-        padded = pixel_major(padded)  # the images of the batch neighbours in memory (no copy if they are)
-    rows_of_channels = channels_last(padded)  # pixel-major with C > 1 is: one image's pixel holds C neighbours
-    s_n, s_c, s_h, s_w = padded.strides
-    n_rows, n_cols = n * out_h * out_w, kh * kw * group_channels
-    extra = 1 if ones_column else 0
-    if rows_of_channels:
-        windows = np.lib.stride_tricks.as_strided(
-            padded,
-            shape=(groups, out_h, out_w, n, kh, kw, group_channels),
-            strides=(group_channels * s_c, sh * s_h, sw * s_w, s_n, dh * s_h, dw * s_w, s_c),
-            writeable=False,
-        )
-        rows = np.empty((groups, n_rows, n_cols + extra), dtype=x.dtype)
-        target = rows[:, :, :n_cols].reshape(windows.shape)  # a view into rows
-    else:
-        windows = np.lib.stride_tricks.as_strided(
-            padded,
-            shape=(groups, kh, kw, group_channels, out_h, out_w, n),
-            strides=(group_channels * s_c, dh * s_h, dw * s_w, s_c, sh * s_h, sw * s_w, s_n),
-            writeable=False,
-        )
-        columns = np.empty((groups, n_cols + extra, n_rows), dtype=x.dtype)
-        rows = columns.transpose(0, 2, 1)
-        target = columns[:, :n_cols].reshape(windows.shape)  # a view into columns
-    assert target.size == 0 or np.may_share_memory(target, rows)  # splitting axes of a slice never copies: a view
+    padded = _batch_innermost_padded(x, pads)
+    s_c, s_h, s_w, s_n = padded.strides
+    n_rows, length = kh * kw * group_channels, out_h * out_w * n
+    windows = np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(groups, group_channels, kh, kw, out_h, out_w, n),
+        strides=(group_channels * s_c, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w, s_n),
+        writeable=False,
+    )
+    storage = np.empty((groups, n_rows + ones_row, _row_length(length, x.dtype.itemsize)), dtype=x.dtype)
+    columns = storage[:, :, :length]
+    target = columns[:, :n_rows].reshape(windows.shape)  # splitting axes of a slice: a view into columns
+    assert target.size == 0 or np.may_share_memory(target, storage)
     np.copyto(target, windows)  # the one copy
-    if ones_column:
-        rows[:, :, n_cols] = 1
-    return rows
+    if ones_row:
+        columns[:, n_rows] = 1
+    return columns
 
 
 def col2im(
@@ -204,35 +225,48 @@ def col2im(
     kernel_size, stride, dilation = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = resolve_padding(padding, kernel_size, stride, dilation)
     out_h, out_w = _check_geometry("col2im", input_shape, kernel_size, stride, pads, dilation)
-    (kh, kw), (n, c) = kernel_size, input_shape[:2]
-    # (c, p, q) × (n, i, j)  →  one (i·j·n, c) block per kernel offset (p, q), rows pixel-major
-    per_offset = columns.reshape(c, kh * kw, n, out_h, out_w).transpose(1, 3, 4, 2, 0).reshape(1, kh * kw, -1, c)
-    return _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+    n = input_shape[0]
+    # columns (n, i, j)  →  (i, j, n), the layer's order
+    rows = columns.shape[0]
+    reordered = columns.reshape(rows, n, out_h, out_w).transpose(0, 2, 3, 1).reshape(1, rows, -1)
+    return _add_back_into_image(reordered, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
 
 
-def _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
-    """col2im for the gradient of every kernel offset: per_offset[g, p·kw + q] has shape
-    (H_out·W_out·N, C/groups), rows pixel-major, and is added to the pixels that offset (p, q)
-    touched.
+def _add_back_into_image(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w) -> np.ndarray:
+    """col2im of dL/dX_col, shape (groups, kh·kw·C/groups, H_out·W_out·N) in ``_columns``' order.
 
-    The image is built pixel-major (H, W, N, C), so each slice-add runs over long contiguous
-    stretches of W_out·N·C numbers.  Returns an (N, C, H, W) view of that array.
+    The image gradient is built stored (C, H, W, N): each kernel offset (p, q) adds one
+    block of X_col's rows to the pixels that offset touched, and with stride 1 each block
+    row is a contiguous run of W_out·N numbers.  Returns an (N, C, H, W) view of that array.
     """
     n, c, h, w = input_shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     top, bottom, left, right = pads
-    groups = per_offset.shape[0]
-    grad_padded = np.zeros((h + top + bottom, w + left + right, n, groups, c // groups), dtype=per_offset.dtype)
-    # (g, kh·kw, H_out·W_out·N, C/g)  →  (kh·kw, H_out, W_out, N, g, C/g)
-    blocks = per_offset.reshape(groups, kh * kw, out_h, out_w, n, c // groups).transpose(1, 2, 3, 4, 0, 5)
+    groups = grad_columns.shape[0]
+    grad_padded = np.zeros((c, h + top + bottom, w + left + right, n), dtype=grad_columns.dtype)
+    target = grad_padded.reshape(groups, c // groups, *grad_padded.shape[1:])
+    blocks = grad_columns.reshape(groups, c // groups, kh, kw, out_h, out_w, n)
+    run = out_w * n if sw == 1 else n  # numbers each slice-add reads and writes contiguously
+    with np.errstate():  # restores NumPy's ufunc buffer size on leaving
+        np.setbufsize(_slice_add_buffer(run))
+        for p in range(kh):
+            rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
+            for q in range(kw):
+                cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
+                target[:, :, rows, cols] += blocks[:, :, p, q]
+    return grad_padded[:, top : top + h, left : left + w].transpose(3, 0, 1, 2)
 
-    for p in range(kh):
-        rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
-        for q in range(kw):
-            cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
-            grad_padded[rows, cols] += blocks[p * kw + q]
-    grad = grad_padded.reshape(h + top + bottom, w + left + right, n, c)[top : top + h, left : left + w]
-    return grad.transpose(2, 3, 0, 1)
+
+def _slice_add_buffer(run: int) -> int:
+    """NumPy's ufunc buffer size (in elements) for adding arrays whose contiguous runs are ``run`` long.
+
+    With the default of 8,192 elements NumPy copies several short runs into a buffer to make
+    its inner loop longer; for runs of a few hundred numbers that copy costs more than it
+    saves.  Measured on a (352, 704) float32 slice-add: 96 µs with the default, 39 µs with any
+    buffer ≤ the run; runs of 32 were fastest with 512 (141 µs against 163).  Numbers are
+    identical either way: only how NumPy walks the arrays changes.
+    """
+    return min(8192, max(512, run // 16 * 16))
 
 
 def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
@@ -242,12 +276,11 @@ def _parse_conv_args(weight_shape, stride, padding, dilation, groups):
     return kernel_size, stride, pads, dilation, int(groups)
 
 
-def _weight_rows(weight: np.ndarray, groups: int) -> np.ndarray:
-    """W_mat per group with columns ordered (p, q, c) like the receptive-field rows: (g, O/g, kh·kw·C/g)."""
-    out_channels, group_channels, kh, kw = weight.shape
-    return weight.reshape(groups, out_channels // groups, group_channels, kh * kw).transpose(0, 1, 3, 2).reshape(
-        groups, out_channels // groups, kh * kw * group_channels
-    )
+def _weight_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
+    """W_mat per group, one flattened kernel per row, columns ordered (c, p, q): (g, O/g, C/g·kh·kw).
+
+    This is ``weight``'s own memory order, so for a C-contiguous weight it is a view."""
+    return weight.reshape(groups, weight.shape[0] // groups, -1)
 
 
 def conv2d_forward(
@@ -262,10 +295,11 @@ def conv2d_forward(
 ):
     """``torch.nn.functional.conv2d`` in NumPy: x (N, C, H, W), weight (O, C/groups, kh, kw).
 
-    Returns y of shape (N, O, H_out, W_out); with ``return_columns`` also the receptive-field
-    matrix, which ``conv2d_backward`` can reuse instead of rebuilding it.  The GEMM produces
-    the output pixel-major, so y is an (N, O, H_out, W_out) view of (H_out, W_out, N, O)
-    memory: same numbers, and the next layers read it fastest (see ``layout.py``).
+    Returns y of shape (N, O, H_out, W_out); with ``return_columns`` also X_col, which
+    ``conv2d_backward`` can reuse instead of rebuilding it.  The GEMM Y_mat = W_mat · X_col
+    produces the output with the images of the batch innermost, so y is an (N, O, H_out,
+    W_out) view of (O, H_out, W_out, N) memory: same numbers, and the next layers read it
+    fastest (see ``layout.py``).
     """
     kernel_size, stride, pads, dilation, groups = _parse_conv_args(weight.shape, stride, padding, dilation, groups)
     n, c = x.shape[:2]
@@ -275,14 +309,14 @@ def conv2d_forward(
             f"conv2d: input has {c} channels but the weight {weight.shape} with groups={groups} expects {weight.shape[1] * groups}"
         )
     out_h, out_w = _check_geometry("conv2d", x.shape, kernel_size, stride, pads, dilation)
-    columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias is not None)
-    weight_rows = _weight_rows(weight, groups).astype(columns.dtype, copy=False)
-    if bias is not None:  # the bias trick: [W_mat | b] against [X_rows | 1]
+    columns = _columns(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias is not None)
+    weight_matrix = _weight_matrix(weight, groups).astype(columns.dtype, copy=False)
+    if bias is not None:  # the bias trick: [W_mat | b] against [X_col; 1]
         group_bias = bias.reshape(groups, -1, 1).astype(columns.dtype, copy=False)
-        weight_rows = np.concatenate([weight_rows, group_bias], axis=2)
-    # (g, H_out·W_out·N, K) @ (g, K, O/g): one GEMM per group, output pixel-major
-    out = np.matmul(columns, weight_rows.transpose(0, 2, 1))
-    result = out.transpose(1, 0, 2).reshape(out_h, out_w, n, out_channels).transpose(2, 3, 0, 1)
+        weight_matrix = np.concatenate([weight_matrix, group_bias], axis=2)
+    # (g, O/g, K) @ (g, K, H_out·W_out·N): one GEMM per group
+    out = np.matmul(weight_matrix, columns)
+    result = out.reshape(out_channels, out_h, out_w, n).transpose(3, 0, 1, 2)
     return (result, columns) if return_columns else result
 
 
@@ -315,49 +349,40 @@ def conv2d_backward(
     out_channels, group_channels, kh, kw = weight.shape
     n, _, out_h, out_w = grad_output.shape
     if not input_grad and groups == 1 and isinstance(x, np.ndarray) and grad_output.flags.c_contiguous:
-        # before any receptive-field rows are built: this path does not use them (in x's dtype,
-        # as the rows path computes, whose rows are made from x)
+        # before any columns are built: this path does not use them (in x's dtype,
+        # as the columns path computes, whose columns are made from x)
         return (None, *_weight_gradient_per_image(grad_output.astype(x.dtype, copy=False), x, kernel_size,
                                                   stride, pads, dilation, bias_grad))
     if columns is None:
         if not isinstance(x, np.ndarray):
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
-        columns = _receptive_field_rows(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
+        columns = _columns(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
     n_weights = kh * kw * group_channels
-    # dL/dY as (g, H_out·W_out·N, O/g), rows in the columns' order: a free view when grad_output
-    # is stored pixel-major, as the layers after a convolution keep it
-    grad_rows = grad_output.transpose(2, 3, 0, 1).reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)
-    grad_rows = grad_rows.astype(columns.dtype, copy=False)
-    # dL/d[W_mat | b] = dL/dYᵀ · [X_rows | 1]: the bias gradient is the last column when it is there
-    # (computed as its transpose [X_rows | 1]ᵀ · dL/dY, which BLAS runs faster for these shapes)
+    # dL/dY_mat as (g, O/g, H_out·W_out·N), columns in X_col's order: a free view when grad_output
+    # is stored (O, H_out, W_out, N), as the layers after a convolution keep it
+    grad_matrix = batch_innermost(grad_output.astype(columns.dtype, copy=False)).transpose(1, 2, 3, 0)
+    grad_matrix = grad_matrix.reshape(groups, out_channels // groups, -1)
+    # dL/d[W_mat | b] = dL/dY_mat · [X_col; 1]ᵀ, computed transposed, [X_col; 1] · dL/dY_matᵀ (the
+    # faster orientation for BLAS here): the bias gradient is its last row when the ones are there
     rows_per_output_row = out_w * n
-    if _weight_gradient_per_output_row(rows_per_output_row, columns.shape[2]):
-        per_row = np.matmul(columns.reshape(groups, out_h, rows_per_output_row, -1).transpose(0, 1, 3, 2),
-                            grad_rows.reshape(groups, out_h, rows_per_output_row, -1))
-        grad_weight_rows = per_row.sum(axis=1).transpose(0, 2, 1)
+    if _weight_gradient_per_output_row(rows_per_output_row, columns.shape[1]):
+        per_row = np.matmul(columns.reshape(groups, -1, out_h, rows_per_output_row).transpose(0, 2, 1, 3),
+                            grad_matrix.reshape(groups, -1, out_h, rows_per_output_row).transpose(0, 2, 3, 1))
+        grad_weight_matrix = per_row.sum(axis=1)
     else:
-        grad_weight_rows = np.matmul(columns.transpose(0, 2, 1), grad_rows).transpose(0, 2, 1)
-    grad_weight = (
-        grad_weight_rows[:, :, :n_weights]
-        .reshape(groups, out_channels // groups, kh * kw, group_channels)
-        .transpose(0, 1, 3, 2)
-        .reshape(weight.shape)
-    )
+        grad_weight_matrix = np.matmul(columns, grad_matrix.transpose(0, 2, 1))
+    grad_weight = grad_weight_matrix[:, :n_weights].transpose(0, 2, 1).reshape(weight.shape)
     grad_bias = None
     if bias_grad:
-        has_ones = columns.shape[2] == n_weights + 1
-        grad_bias = grad_weight_rows[:, :, n_weights].reshape(-1) if has_ones else grad_rows.sum(axis=1).reshape(-1)
+        has_ones = columns.shape[1] == n_weights + 1
+        grad_bias = grad_weight_matrix[:, n_weights].reshape(-1) if has_ones else grad_matrix.sum(axis=2).reshape(-1)
     grad_input = None
     if input_grad:
-        # dL/dX_rows = dL/dY · W_mat, computed as one (H_out·W_out·N, C/g) block per kernel offset
-        # so that col2im adds contiguous blocks: weight (g, kh·kw, O/g, C/g)
-        weight_per_offset = (
-            weight.reshape(groups, out_channels // groups, group_channels, kh * kw).transpose(0, 3, 1, 2)
-        ).astype(columns.dtype, copy=False)
-        shape = (groups, kh * kw, grad_rows.shape[1], group_channels)
-        buffer = _spent_columns(columns, shape) if overwrite_columns else None
-        per_offset = np.matmul(grad_rows[:, None], weight_per_offset, out=buffer)
-        grad_input = _add_back_into_image(per_offset, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+        # dL/dX_col = W_matᵀ · dL/dY_mat, written over X_col when it is spent
+        weight_t = _weight_matrix(weight, groups).transpose(0, 2, 1).astype(columns.dtype, copy=False)
+        buffer = columns[:, :n_weights] if overwrite_columns else None
+        grad_columns = np.matmul(weight_t, grad_matrix, out=buffer)
+        grad_input = _add_back_into_image(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
     return grad_input, grad_weight, grad_bias
 
 
@@ -365,7 +390,7 @@ def _weight_gradient_per_image(grad_output, x, kernel_size, stride, pads, dilati
     """dL/dW and dL/db from a gradient stored NCHW (C-contiguous): dL/dW = Σ_n dL/dY_n · X_nᵀ.
 
     A gradient made as a plain (N, O, H_out, W_out) array — a layer used on its own, a loss's
-    gradient — would first be copied pixel-major to meet the layer's receptive-field rows: a
+    gradient — would first be copied batch-innermost to meet the layer's X_col: a
     strided pass over the whole output.  For a first layer (no dL/dx) that copy costs more than
     the product itself, so instead each image's receptive fields are gathered in NCHW order,
     X_n of shape (C·kh·kw [+ a row of ones for the bias], H_out·W_out), which is cheap for the
@@ -401,15 +426,6 @@ def _weight_gradient_per_output_row(rows_per_output_row: int, weight_columns: in
     if used everywhere).
     """
     return rows_per_output_row >= 8 * weight_columns
-
-
-def _spent_columns(columns: np.ndarray, shape) -> Optional[np.ndarray]:
-    """The columns' own memory as an array of ``shape`` (None when they are a view we must not write)."""
-    size = int(np.prod(shape))
-    for base in (columns, columns.transpose(0, 2, 1)):
-        if base.flags.c_contiguous and base.flags.writeable and base.size >= size:
-            return base.reshape(-1)[:size].reshape(shape)
-    return None
 
 
 class Conv2d(Module):
@@ -457,7 +473,7 @@ class Conv2d(Module):
         self.register_parameter("bias", Parameter(init.bias_uniform((out_channels,), fan_in, self.dtype)) if bias else None)
         self.requires_input_grad = True
         self._input_shape = None
-        self._input = None  # kept only without dL/dx: an NCHW gradient then skips the pixel-major copy
+        self._input = None  # kept only without dL/dx: an NCHW gradient then skips the layout copy
         self._columns = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -72,18 +72,19 @@ def test_parity_with_torch(case, seed):
 @settings(max_examples=20, deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2**16))
 def test_first_layer_weight_gradients_from_either_gradient_layout_are_torchs(case, seed):
-    """Without dL/dx, an NCHW gradient takes one GEMM per image (groups = 1) and a pixel-major
-    one the receptive-field rows: the weight and bias gradients are torch's both ways."""
+    """Without dL/dx, an NCHW gradient takes one GEMM per image (groups = 1) and a batch-innermost
+    one (as the layers after a convolution hand it back) X_col: the weight and bias gradients
+    are torch's both ways."""
     config, shape = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
-    for layout in ("NCHW", "pixel-major"):
+    for layout in ("NCHW", "batch-innermost"):
         torch_layer, layer = _torch_and_scratch(config)
         layer.requires_input_grad = False
         with torch.no_grad():
             grad = rng.standard_normal(tuple(torch_layer(torch.from_numpy(x)).shape))
-        if layout == "pixel-major":
-            grad = np.ascontiguousarray(grad.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1)
+        if layout == "batch-innermost":
+            grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
         assert_parity(torch_layer, layer, x, grad, check_input_grads=[])
         assert layer._input is None  # the input is released with the columns
 

@@ -1,8 +1,8 @@
 """Memory layout changes speed, never numbers.
 
-A convolution returns its output pixel-major ((H, W, N, C) memory, NCHW shape) and ReLU
-and pooling keep the layout of their input.  These tests check that NCHW, NHWC and
-pixel-major inputs give the same results (bit for bit where no sum is involved), that the layout flows through the CNN, that 2×2 pooling's
+A convolution returns its output batch-innermost ((C, H, W, N) memory, NCHW shape) and ReLU
+and pooling keep the layout of their input.  These tests check that NCHW, NHWC, pixel-major
+and batch-innermost inputs give the same results (bit for bit where no sum is involved), that the layout flows through the CNN, that 2×2 pooling's
 tournament breaks every kind of tie like torch, and that a whole batch-64 CNN step equals
 torch's.
 """
@@ -14,7 +14,7 @@ import torch
 
 from course_lib.pytorch.models import CNN as TorchCNN
 from course_lib.scratch import Conv2d, MaxPool2d, ReLU
-from course_lib.scratch.layout import channels_last, empty_like_layout, memory_order, pixel_major
+from course_lib.scratch.layout import batch_innermost, channels_last, empty_like_layout, memory_order, pixel_major
 from course_lib.scratch.models import CNN
 from .parity import assert_close, copy_weights
 
@@ -27,11 +27,11 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("make_layer", [lambda: ReLU(), lambda: MaxPool2d(2), lambda: MaxPool2d(3, stride=2, padding=1),
                                         lambda: Conv2d(8, 16, 3, padding=1), lambda: Conv2d(8, 16, 3, stride=2, groups=2)],
                          ids=["relu", "maxpool", "maxpool-overlapping", "conv", "conv-strided-groups"])
-def test_nchw_nhwc_and_pixel_major_inputs_give_identical_numbers(make_layer):
+def test_every_input_layout_gives_identical_numbers(make_layer):
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((5, 8, 12, 12)), 1).astype(np.float32)  # rounding: ties in the pools
     results = []
-    for layout_x in (x, _nhwc(x), pixel_major(x)):
+    for layout_x in (x, _nhwc(x), pixel_major(x), batch_innermost(x)):
         layer = make_layer()
         if results:
             layer.load_state_dict(reference.state_dict())
@@ -51,11 +51,12 @@ def test_nchw_nhwc_and_pixel_major_inputs_give_identical_numbers(make_layer):
 
 
 PIXEL_MAJOR = (2, 3, 0, 1)  # memory order H, W, N, C
+BATCH_INNERMOST = (1, 2, 3, 0)  # memory order C, H, W, N
 
 
-def test_convolution_output_is_pixel_major_and_the_layers_after_it_keep_it():
+def test_convolution_output_is_batch_innermost_and_the_layers_after_it_keep_it():
     """Forward and backward through Conv → ReLU → MaxPool → Conv: every activation and every
-    gradient between the convolutions stays pixel-major (a layer that silently went back to
+    gradient between the convolutions stays batch-innermost (a layer that silently went back to
     NCHW would cost a strided pass, not a wrong number, so only this test would notice)."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 3, 10, 10)).astype(np.float32)
@@ -69,18 +70,21 @@ def test_convolution_output_is_pixel_major_and_the_layers_after_it_keep_it():
     grads.append(pool.backward(grads[-1]))
     grads.append(relu.backward(grads[-1]))
     for array in activations + [out] + grads:
-        assert memory_order(array) == PIXEL_MAJOR and channels_last(array), array.strides
+        assert memory_order(array) == BATCH_INNERMOST, array.strides  # (a padded input's gradient is a view into its padded array)
 
 
-def test_empty_like_layout_and_pixel_major():
+def test_empty_like_layout_pixel_major_and_batch_innermost():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    for like in (x, _nhwc(x), pixel_major(x)):
+    for like in (x, _nhwc(x), pixel_major(x), batch_innermost(x)):
         made = empty_like_layout((7, 3, 2, 5), np.float64, like)
         assert made.shape == (7, 3, 2, 5) and made.dtype == np.float64
         assert memory_order(made) == memory_order(like)
     stored = pixel_major(x)
     np.testing.assert_array_equal(stored, x)
     assert memory_order(stored) == PIXEL_MAJOR and pixel_major(stored) is stored
+    stored = batch_innermost(x[:, :, ::-1])  # any input strides
+    np.testing.assert_array_equal(stored, x[:, :, ::-1])
+    assert memory_order(stored) == BATCH_INNERMOST and batch_innermost(stored) is stored
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
@@ -165,15 +169,15 @@ def test_channels_last_flows_through_every_image_layer_like_torch(train):
 
 def test_one_channel_images_count_as_nchw_whatever_stride_numpy_reports():
     """NumPy may report any stride for a length-1 axis (fancy indexing a dataset gave the
-    channel stride 4 bytes, which looks channels last); the convolution must still copy
-    whole image rows, and give the same numbers."""
+    channel stride 4 bytes, which looks channels last); the convolution must give the same
+    numbers, and store its columns batch-innermost all the same."""
     images = np.random.default_rng(3).random((3, 1, 9, 9)).astype(np.float32)
     odd_stride = np.lib.stride_tricks.as_strided(images, strides=(324, 4, 36, 4))
     np.testing.assert_array_equal(odd_stride, images)
     assert not channels_last(odd_stride) and not channels_last(images)
     conv = Conv2d(1, 4, 3)
     out = conv(odd_stride)
-    assert conv._columns[0].strides[0] == images.itemsize  # the transposed matrix: image rows copied whole
+    assert conv._columns.strides[2] == images.itemsize  # each column row: (i, j, n) contiguous
     np.testing.assert_array_equal(out, conv(images))
 
 
