@@ -6,6 +6,7 @@ the module system, layers, losses, then optimisation, then whole models.
 Functional forms (``softmax``, ``conv2d_forward``, …) live in their modules,
 e.g. ``course_lib.scratch.activations.softmax``.
 """
+from . import allocator
 from .module import Module, Parameter, Sequential
 from . import init
 from .gradcheck import GradcheckError, gradcheck, numerical_gradient
@@ -28,6 +29,8 @@ from . import optim, lr_scheduler
 from .optim import Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW
 from .lr_scheduler import LambdaLR, InverseSqrtLR, StepLR, ExponentialLR, CosineAnnealingLR
 from .clip import clip_grad_norm_, clip_grad_value_
+
+allocator.prime()  # freed arrays stay in the process between steps (see allocator.py)
 
 __all__ = [
     "Module", "Parameter", "Sequential", "init", "GradcheckError", "gradcheck", "numerical_gradient",
