@@ -380,7 +380,7 @@ def conv2d_backward(
     if input_grad:
         # dL/dX_col = W_matᵀ · dL/dY_mat, written over X_col when it is spent
         weight_t = _weight_matrix(weight, groups).transpose(0, 2, 1).astype(columns.dtype, copy=False)
-        buffer = columns[:, :n_weights] if overwrite_columns else None
+        buffer = columns[:, :n_weights] if overwrite_columns and columns.flags.writeable else None
         grad_columns = np.matmul(weight_t, grad_matrix, out=buffer)
         grad_input = _add_back_into_image(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
     return grad_input, grad_weight, grad_bias
