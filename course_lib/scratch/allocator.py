@@ -8,8 +8,8 @@ at its top.  A training step of the scratch layers allocates and frees many arra
 MB (attention scores, projections and their gradients).  Until something larger has been
 freed, the memory of every step goes back to the kernel at its end and is faulted in again,
 page by page, by the next one: about 1,500 minor page faults per MultiheadAttention forward
-+ backward at the size of ``bench/attention.py`` (8.2 instead of 9.4 ms without them, an
-encoder layer 28 instead of 31 ms), while a convolution, whose 9 MB im2col matrix raises the
++ backward at the size of ``bench/attention.py`` (9.9 ms per step with them, 7.9 without;
+an encoder layer 31.0 and 26.4 ms), while a convolution, whose 9 MB im2col matrix raises the
 threshold on its first step, pays none.
 
 ``prime()`` allocates and frees one 30 MiB block (never touched, so it costs no page and
