@@ -144,17 +144,15 @@ def _batch_innermost_padded(x: np.ndarray, pads: Padding4) -> np.ndarray:
     ReLU and pooling) is returned as a view; otherwise this is one transposing copy, which
     writes the padding's zeros around it.
     """
+    if not any(pads):
+        return batch_innermost(x).transpose(1, 2, 3, 0)
     n, c, h, w = x.shape
     top, bottom, left, right = pads
-    stored = x.transpose(1, 2, 3, 0)
-    if not any(pads) and stored.flags.c_contiguous:
-        return stored
     padded = np.empty((c, h + top + bottom, w + left + right, n), dtype=x.dtype)
-    if any(pads):  # zero only the border: the interior is overwritten below
-        padded[:, :top] = 0
-        padded[:, top + h :] = 0
-        padded[:, top : top + h, :left] = 0
-        padded[:, top : top + h, left + w :] = 0
+    padded[:, :top] = 0  # zero only the border: the interior is overwritten below
+    padded[:, top + h :] = 0
+    padded[:, top : top + h, :left] = 0
+    padded[:, top : top + h, left + w :] = 0
     np.copyto(padded[:, top : top + h, left : left + w].transpose(3, 0, 1, 2), x)
     return padded
 

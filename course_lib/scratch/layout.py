@@ -18,15 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def channels_last(x: np.ndarray) -> bool:
-    """True when the (N, C, H, W) array x stores the channels of a pixel next to each other.
-
-    One channel is stored the same either way (NumPy may then report any stride for C, e.g.
-    after fancy indexing): we call it NCHW, whose image rows are the long contiguous runs.
-    """
-    return x.ndim == 4 and x.shape[1] > 1 and abs(x.strides[1]) <= min(abs(x.strides[2]), abs(x.strides[3]))
-
-
 def memory_order(x: np.ndarray) -> tuple:
     """x's axes from the outermost in memory (largest stride) to the innermost."""
     return tuple(sorted(range(x.ndim), key=lambda axis: (-abs(x.strides[axis]), axis)))
@@ -37,13 +28,6 @@ def empty_like_layout(shape, dtype, like: np.ndarray) -> np.ndarray:
     (same number of axes; the sizes may differ, e.g. a pooling input's shape from its output)."""
     order = memory_order(like)
     return np.empty([shape[axis] for axis in order], dtype=dtype).transpose(np.argsort(order))
-
-
-def pixel_major(x: np.ndarray) -> np.ndarray:
-    """The same (N, C, H, W) values stored pixel-major (memory order H, W, N, C); x itself if it is."""
-    if x.transpose(2, 3, 0, 1).flags.c_contiguous:
-        return x
-    return np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1)
 
 
 def batch_innermost(x: np.ndarray) -> np.ndarray:
