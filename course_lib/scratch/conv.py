@@ -408,7 +408,7 @@ def _weight_gradient_per_image(grad_output, x, kernel_size, stride, pads, dilati
     columns[:, :n_weights].reshape(windows.shape)[...] = windows
     if bias_grad:
         columns[:, n_weights] = 1
-    per_image = np.matmul(grad_output.reshape(n, out_channels, -1), columns.transpose(0, 2, 1))
+    per_image = np.matmul(grad_output.reshape(n, out_channels, out_h * out_w), columns.transpose(0, 2, 1))  # explicit: N may be 0
     total = per_image.sum(axis=0)  # (O, C·kh·kw [+ 1]), columns ordered (c, p, q) like the weight
     grad_bias = total[:, n_weights].copy() if bias_grad else None
     return total[:, :n_weights].reshape(out_channels, c, kh, kw), grad_bias

@@ -297,3 +297,13 @@ def test_error_for_wrong_grad_output_shape():
         layer.backward(np.zeros((1, 2, 5, 5), dtype=np.float32))
     with pytest.raises(RuntimeError, match="forward call first"):
         Conv2d(1, 2, 3).backward(np.zeros((1, 2, 3, 3), dtype=np.float32))
+
+
+def test_first_layer_on_an_empty_batch_gives_zero_weight_gradients():
+    """N = 0 without dL/dx and with an NCHW gradient (the per-image path): zeros, as torch, no error."""
+    layer = Conv2d(1, 3, 3)
+    layer.requires_input_grad = False
+    out = layer(np.zeros((0, 1, 6, 6), np.float32))
+    assert out.shape == (0, 3, 4, 4)
+    assert layer.backward(np.zeros((0, 3, 4, 4), np.float32)) is None
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()
