@@ -245,13 +245,15 @@ def _add_back_into_image(grad_columns, input_shape, kernel_size, stride, pads, d
     target = grad_padded.reshape(groups, c // groups, *grad_padded.shape[1:])
     blocks = grad_columns.reshape(groups, c // groups, kh, kw, out_h, out_w, n)
     run = out_w * n if sw == 1 else n  # numbers each slice-add reads and writes contiguously
-    with np.errstate():  # restores NumPy's ufunc buffer size on leaving
-        np.setbufsize(_slice_add_buffer(run))
+    previous = np.setbufsize(_slice_add_buffer(run))
+    try:
         for p in range(kh):
             rows = slice(dh * p, dh * p + sh * (out_h - 1) + 1, sh)
             for q in range(kw):
                 cols = slice(dw * q, dw * q + sw * (out_w - 1) + 1, sw)
                 target[:, :, rows, cols] += blocks[:, :, p, q]
+    finally:
+        np.setbufsize(previous)  # (NumPy 1.x would not restore it on leaving an errstate block)
     return grad_padded[:, top : top + h, left : left + w].transpose(3, 0, 1, 2)
 
 

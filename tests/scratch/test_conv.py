@@ -307,3 +307,15 @@ def test_first_layer_on_an_empty_batch_gives_zero_weight_gradients():
     assert out.shape == (0, 3, 4, 4)
     assert layer.backward(np.zeros((0, 3, 4, 4), np.float32)) is None
     assert not layer.weight.grad.any() and not layer.bias.grad.any()
+
+
+def test_col2im_leaves_numpys_ufunc_buffer_size_as_it_found_it():
+    """col2im adds with a smaller ufunc buffer (faster for its strided runs); the caller's setting survives."""
+    previous = np.setbufsize(4096)
+    try:
+        layer = Conv2d(2, 3, 3, padding=1)
+        out = layer(np.ones((2, 2, 6, 6), np.float32))
+        layer.backward(np.ones(out.shape, np.float32))
+        assert np.getbufsize() == 4096
+    finally:
+        np.setbufsize(previous)
