@@ -319,3 +319,30 @@ def test_col2im_leaves_numpys_ufunc_buffer_size_as_it_found_it():
         assert np.getbufsize() == 4096
     finally:
         np.setbufsize(previous)
+
+
+MEMORY_ORDERS = {"NCHW": (0, 1, 2, 3), "NHWC": (0, 2, 3, 1), "pixel-major": (2, 3, 0, 1), "batch-innermost": (1, 2, 3, 0)}
+
+
+def _stored(array: np.ndarray, order) -> np.ndarray:
+    """The same (N, C, H, W) values with their axes in memory in ``order`` (outermost first)."""
+    return np.ascontiguousarray(array.transpose(order)).transpose(np.argsort(order))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=25, deadline=None)
+@given(case=conv_cases(), seed=st.integers(0, 2**16), x_order=st.sampled_from(sorted(MEMORY_ORDERS)),
+       grad_order=st.sampled_from(sorted(MEMORY_ORDERS)), input_grad=st.booleans())
+def test_parity_with_torch_for_every_memory_layout_of_input_and_gradient(case, seed, x_order, grad_order, input_grad):
+    """The layer copies whatever layout it gets into X_col's order (and takes a batch-innermost
+    gradient as a free view): torch's numbers for every pairing, with and without dL/dx."""
+    config, shape = case
+    rng = np.random.default_rng(seed)
+    torch_layer, layer = _torch_and_scratch(config)
+    layer.requires_input_grad = input_grad
+    x = rng.standard_normal(shape)
+    with torch.no_grad():
+        out_shape = tuple(torch_layer(torch.from_numpy(x)).shape)
+    grad = _stored(rng.standard_normal(out_shape), MEMORY_ORDERS[grad_order])
+    assert_parity(torch_layer, layer, _stored(x, MEMORY_ORDERS[x_order]), grad,
+                  check_input_grads=None if input_grad else [])
