@@ -423,7 +423,8 @@ def _weight_gradient_per_output_row(rows_per_output_row: int, weight_columns: in
     long reduction over H_out·W_out·N rows, which BLAS runs slowly; the products of row
     blocks summed are faster then, and slower for the wider matrices of later layers
     (measured on the CNN of ``bench/``: 3–4 % off the whole training step, 9–10 % on it
-    if used everywhere).
+    if used everywhere).  Measured again with X_col batch-innermost: the first layer's dL/dW
+    0.41 ms summed per row against 0.69 as one GEMM; the second's 1.52 against 1.38.
     """
     return rows_per_output_row >= 8 * weight_columns
 

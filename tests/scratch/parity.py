@@ -18,6 +18,8 @@ Stable API (other test files import it):
 - ``assert_parity(torch_module, scratch_module, inputs, grad_output=None, ...)``:
   all of the above in one call; returns the scratch triple.
 - ``random_like_output(rng, output)``: a float64 upstream gradient shaped like an output.
+- ``stored_in(array, order)``: the same (N, C, H, W) values with their axes in memory in
+  ``order``, e.g. ``MEMORY_ORDERS["NHWC"]``.
 """
 from __future__ import annotations
 
@@ -238,3 +240,12 @@ def assert_parity(
                 raise AssertionError(f"{name} has no buffer '{key}'")
             assert_close(scratch_buffers[key], value, rtol, atol, what=f"{name} buffer '{key}'")
     return actual_out, actual_in, actual_params
+
+
+# memory order (outermost axis first) of the image layouts the scratch layers must accept
+MEMORY_ORDERS = {"NCHW": (0, 1, 2, 3), "NHWC": (0, 2, 3, 1), "pixel-major": (2, 3, 0, 1), "batch-innermost": (1, 2, 3, 0)}
+
+
+def stored_in(array: np.ndarray, order) -> np.ndarray:
+    """The same (N, C, H, W) values with their axes in memory in ``order`` (outermost first)."""
+    return np.ascontiguousarray(array.transpose(order)).transpose(np.argsort(order))

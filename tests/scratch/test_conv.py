@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from course_lib.scratch import gradcheck
 from course_lib.scratch.conv import Conv2d, _weight_gradient_per_output_row, col2im, conv2d_backward, conv2d_forward, im2col
-from .parity import assert_close, assert_parity
+from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
 
 
 @st.composite
@@ -321,14 +321,6 @@ def test_col2im_leaves_numpys_ufunc_buffer_size_as_it_found_it():
         np.setbufsize(previous)
 
 
-MEMORY_ORDERS = {"NCHW": (0, 1, 2, 3), "NHWC": (0, 2, 3, 1), "pixel-major": (2, 3, 0, 1), "batch-innermost": (1, 2, 3, 0)}
-
-
-def _stored(array: np.ndarray, order) -> np.ndarray:
-    """The same (N, C, H, W) values with their axes in memory in ``order`` (outermost first)."""
-    return np.ascontiguousarray(array.transpose(order)).transpose(np.argsort(order))
-
-
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @settings(max_examples=25, deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2**16), x_order=st.sampled_from(sorted(MEMORY_ORDERS)),
@@ -343,6 +335,6 @@ def test_parity_with_torch_for_every_memory_layout_of_input_and_gradient(case, s
     x = rng.standard_normal(shape)
     with torch.no_grad():
         out_shape = tuple(torch_layer(torch.from_numpy(x)).shape)
-    grad = _stored(rng.standard_normal(out_shape), MEMORY_ORDERS[grad_order])
-    assert_parity(torch_layer, layer, _stored(x, MEMORY_ORDERS[x_order]), grad,
+    grad = stored_in(rng.standard_normal(out_shape), MEMORY_ORDERS[grad_order])
+    assert_parity(torch_layer, layer, stored_in(x, MEMORY_ORDERS[x_order]), grad,
                   check_input_grads=None if input_grad else [])

@@ -16,17 +16,15 @@ from course_lib.pytorch.models import CNN as TorchCNN
 from course_lib.scratch import Conv2d, MaxPool2d, ReLU
 from course_lib.scratch.layout import batch_innermost, empty_like_layout, memory_order
 from course_lib.scratch.models import CNN
-from .parity import assert_close, copy_weights
+from .parity import MEMORY_ORDERS, assert_close, copy_weights, stored_in
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
-    """The same (N, C, H, W) values stored channels last."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return stored_in(x, MEMORY_ORDERS["NHWC"])
 
 
 def pixel_major(x: np.ndarray) -> np.ndarray:
-    """The same (N, C, H, W) values stored pixel-major (memory order H, W, N, C)."""
-    return np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1)
+    return stored_in(x, MEMORY_ORDERS["pixel-major"])
 
 
 @pytest.mark.parametrize("make_layer", [lambda: ReLU(), lambda: MaxPool2d(2), lambda: MaxPool2d(3, stride=2, padding=1),
@@ -55,8 +53,8 @@ def test_every_input_layout_gives_identical_numbers(make_layer):
             np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
 
-PIXEL_MAJOR = (2, 3, 0, 1)  # memory order H, W, N, C
-BATCH_INNERMOST = (1, 2, 3, 0)  # memory order C, H, W, N
+PIXEL_MAJOR = MEMORY_ORDERS["pixel-major"]  # memory order H, W, N, C
+BATCH_INNERMOST = MEMORY_ORDERS["batch-innermost"]  # memory order C, H, W, N
 
 
 def test_convolution_output_is_batch_innermost_and_the_layers_after_it_keep_it():
