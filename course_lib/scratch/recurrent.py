@@ -353,7 +353,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     previous = cache.previous(cache.inputs)
     columns = np.empty((previous.shape[1], length, batch), dtype=dtype)
     np.copyto(columns, previous.transpose(1, 0, 2))
-    grad_weight = grad_t @ columns.reshape(len(columns), length * batch).T  # explicit sizes: N may be 0
+    grad_weight = np.matmul(grad_t, columns.reshape(len(columns), length * batch).T)  # explicit sizes: N may be 0
     grads = {
         "weight_hh": np.ascontiguousarray(grad_weight[:, :hidden_size]),
         "weight_ih": np.ascontiguousarray(grad_weight[:, hidden_size:hidden_size + features]),
@@ -361,7 +361,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     if cache.has_bias:
         grads["bias_ih"] = grad_weight[:, hidden_size + features].copy()
         grads["bias_hh"] = grads["bias_ih"].copy()
-    grad_x = (grad_t.T @ cache.weight_ih).reshape(length, batch, features)
+    grad_x = np.matmul(grad_t.T, cache.weight_ih).reshape(length, batch, features)
     return grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grads
 
 
