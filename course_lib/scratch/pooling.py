@@ -11,8 +11,9 @@ with H_out = ⌊(H + 2p − d·(kh − 1) − 1) / s⌋ + 1 (⌈·⌉ with ``cei
 Backward: max pooling routes dL/dy[i, j] to the one input that was the maximum
 (the *first* maximum in row-major window order when there are ties, like torch);
 average pooling spreads dL/dy[i, j] / |window| over the whole window.  Overlapping
-windows (s < k) add their contributions.  Every loop below runs over the kh·kw
-kernel offsets only; each step is one strided slice of the whole batch.
+windows (s < k) add their contributions.  The loops below run over the kh·kw kernel
+offsets, each step one strided slice of the whole batch; max pooling does this in blocks of
+about a megabyte (``_cache_blocks``), however many images or channels a block holds.
 """
 from __future__ import annotations
 
@@ -138,21 +139,21 @@ def max_pool2d_forward(
     _check_padding("MaxPool2d", padding, kernel_size)
     geometry = _PoolGeometry("MaxPool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     padded = geometry.padded(x, -np.inf)
-    windows = [padded[:, :, rows, cols] for rows, cols in geometry.slices]
-    if kernel_size == (2, 2):
-        out, argmax = _max_of_four(*windows)
-    else:
-        out = windows[0].copy(order="K")  # order="K" keeps x's memory layout (see layout.py)
-        argmax = np.zeros_like(out, dtype=np.uint8 if len(windows) <= 256 else np.int32)
-        for offset, window in enumerate(windows[1:], start=1):
-            # strictly greater keeps the earlier offset on ties; offsets only grow, so
-            # max(argmax, better·offset) records the latest strict improvement
-            better = window > out
-            np.maximum(out, window, out=out)
-            np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
+    out_shape = (x.shape[0], x.shape[1], geometry.out_h, geometry.out_w)
+    out = empty_like_layout(out_shape, x.dtype, padded)  # x's memory layout (see layout.py)
+    offsets = len(geometry.slices)
+    argmax = empty_like_layout(out_shape, np.uint8 if offsets <= 256 else np.int32, padded)
+    for block in _cache_blocks(padded):
+        windows = [padded[block][:, :, rows, cols] for rows, cols in geometry.slices]
+        if kernel_size == (2, 2):
+            _max_of_four(*windows, out=out[block], argmax=argmax[block])
+        else:
+            _running_max(windows, out[block], argmax[block])
     if out.size and np.isnan(np.max(out)):  # np.max propagates NaN: one read, no boolean array
         # rare: torch lets a NaN win (and the last NaN of a window), so redo those windows its way
-        out, argmax = windows[0].copy(order="K"), np.zeros_like(argmax)
+        windows = [padded[:, :, rows, cols] for rows, cols in geometry.slices]
+        np.copyto(out, windows[0])
+        argmax[...] = 0
         for offset, window in enumerate(windows[1:], start=1):
             better = (window > out) | np.isnan(window)
             np.copyto(out, window, where=better)
@@ -160,7 +161,39 @@ def max_pool2d_forward(
     return out, argmax
 
 
-def _max_of_four(top_left, top_right, bottom_left, bottom_right) -> Tuple[np.ndarray, np.ndarray]:
+# Pooling makes several passes over its arrays (maxima, comparisons, the winner's offset, and
+# backward one pass per kernel offset).  An array larger than the L2 cache would be streamed from
+# memory again by every pass, so the work runs in blocks of about this many bytes along the
+# outermost axis in memory — the channels of a batch-innermost array, the images of an NCHW one.
+# Pooling never mixes images or channels, so the blocks are independent; the loop's length follows
+# the array's size in bytes (6 blocks of 6 channels for the CNN's first pooling input, 64×32×26×26
+# float32, 5.5 MB).  Measured there, batch-innermost: forward 1.31 → 1.03 ms, backward 1.13 → 0.98
+# ms (0.5 and 2 MB blocks did no better); NCHW: 1.82 → 1.50 and 1.47 → 1.28 ms.
+_BLOCK_BYTES = 1 << 20
+
+
+def _cache_blocks(x: np.ndarray) -> List[tuple]:
+    """Index tuples that split x (N, C, H, W) into blocks of about ``_BLOCK_BYTES`` along N or C,
+    whichever lies further out in memory."""
+    axis = 0 if abs(x.strides[0]) >= abs(x.strides[1]) else 1
+    entries = x.shape[axis]
+    step = max(1, _BLOCK_BYTES * entries // max(x.nbytes, 1))
+    return [(slice(None),) * axis + (slice(start, start + step),) for start in range(0, entries, step)]
+
+
+def _running_max(windows, out: np.ndarray, argmax: np.ndarray) -> None:
+    """The maximum over any number of window views, and the offset of the first one that attains it."""
+    np.copyto(out, windows[0])
+    argmax[...] = 0
+    for offset, window in enumerate(windows[1:], start=1):
+        # strictly greater keeps the earlier offset on ties; offsets only grow, so
+        # max(argmax, better·offset) records the latest strict improvement
+        better = window > out
+        np.maximum(out, window, out=out)
+        np.maximum(argmax, better * argmax.dtype.type(offset), out=argmax)
+
+
+def _max_of_four(top_left, top_right, bottom_left, bottom_right, out: np.ndarray, argmax: np.ndarray) -> None:
     """A 2×2 window as a knock-out tournament: best of each row, then the better row.
 
     Three maxima and three comparisons instead of a running maximum over four offsets.
@@ -175,8 +208,7 @@ def _max_of_four(top_left, top_right, bottom_left, bottom_right) -> Tuple[np.nda
     bottom = np.maximum(bottom_left, bottom_right)
     bottom_right_won = bottom != bottom_left
     bottom_won = bottom > top
-    out = np.maximum(top, bottom, out=top)
-    argmax = np.empty_like(out, dtype=np.uint8)
+    np.maximum(top, bottom, out=out)
     # argmax = 2·bottom_won + (bottom_right_won if bottom_won else top_right_won), in bit
     # operations on 0/1 bytes (np.where on booleans is several times slower)
     bottom_bit, top_right_bit, bottom_right_bit = (a.view(np.uint8) for a in (bottom_won, top_right_won, bottom_right_won))
@@ -184,7 +216,6 @@ def _max_of_four(top_left, top_right, bottom_left, bottom_right) -> Tuple[np.nda
     argmax &= bottom_bit
     argmax ^= top_right_bit
     argmax |= bottom_bit << 1
-    return out, argmax
 
 
 def max_pool2d_backward(
@@ -219,16 +250,18 @@ def max_pool2d_backward(
     # the sum is finite iff every entry is, unless it overflows — then np.where, which is right anyway
     finite = bool(np.isfinite(np.sum(grad_output)))
     zero = grad_output.dtype.type(0)
-    for offset, (rows, cols) in enumerate(geometry.slices):
-        winners = argmax == offset
-        target = grad_padded[:, :, rows, cols]
-        if geometry.overlapping:
-            # one input can win several windows: add
-            target += grad_output * winners if finite else np.where(winners, grad_output, zero)
-        elif finite:
-            np.multiply(grad_output, winners, out=target)  # disjoint windows: plain writes
-        else:
-            target[...] = np.where(winners, grad_output, zero)
+    for block in _cache_blocks(grad_padded):
+        block_grad, block_argmax = grad_output[block], argmax[block]
+        for offset, (rows, cols) in enumerate(geometry.slices):
+            winners = block_argmax == offset
+            target = grad_padded[block][:, :, rows, cols]
+            if geometry.overlapping:
+                # one input can win several windows: add
+                target += block_grad * winners if finite else np.where(winners, block_grad, zero)
+            elif finite:
+                np.multiply(block_grad, winners, out=target)  # disjoint windows: plain writes
+            else:
+                target[...] = np.where(winners, block_grad, zero)
     return geometry.crop(grad_padded)
 
 

@@ -1,4 +1,5 @@
-"""MaxPool2d and AvgPool2d: gradcheck, torch parity (ties included), overlaps, errors."""
+"""MaxPool2d and AvgPool2d: gradcheck, torch parity (ties included), overlaps, cache blocks, errors."""
+import contextlib
 import re
 
 import numpy as np
@@ -8,8 +9,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from course_lib.scratch import gradcheck
+from course_lib.scratch import pooling
 from course_lib.scratch.pooling import AvgPool2d, MaxPool2d, max_pool2d_backward, max_pool2d_forward
-from .parity import assert_close, assert_parity
+from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
 
 pairs = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
 
@@ -198,3 +200,52 @@ def test_errors(layer_type):
         layer.backward(np.zeros((1, 1, 4, 4)))
     with pytest.raises(RuntimeError, match="before forward"):
         layer_type(2).backward(np.zeros((1, 1, 2, 2)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kernel=st.sampled_from([2, 3, (2, 3)]),
+    stride=st.sampled_from([None, 1, 2]),
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(3, 9), st.integers(3, 9)),
+    order=st.sampled_from(sorted(MEMORY_ORDERS)),
+    grad_order=st.sampled_from(sorted(MEMORY_ORDERS)),
+    nan=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_max_pool_in_cache_blocks_equals_one_block(kernel, stride, shape, order, grad_order, nan, seed):
+    """Forward and backward in blocks along N or C (one entry per block here) give the numbers of a
+    single block bit for bit, in every memory layout — ties, NaN, overlapping windows and an
+    upstream gradient stored differently from the input included."""
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal(shape)).astype(np.float32)
+    if nan:
+        x[tuple(rng.integers(0, size) for size in shape)] = np.nan
+    x = stored_in(x, MEMORY_ORDERS[order])
+    results = []
+    for block_bytes in (1 << 40, 1):  # one block; one image or channel per block
+        with _block_bytes(block_bytes):
+            out, argmax = max_pool2d_forward(x, kernel, stride)
+            grad = stored_in(np.round(np.random.default_rng(seed).standard_normal(out.shape)), MEMORY_ORDERS[grad_order])
+            results.append((out, argmax, max_pool2d_backward(grad.astype(np.float32), argmax, x.shape, kernel, stride)))
+    for single, blocked in zip(*results):
+        np.testing.assert_array_equal(blocked, single)
+
+
+def test_cache_blocks_split_the_outermost_of_n_and_c():
+    x = np.zeros((6, 4, 8, 8), np.float32)  # NCHW: images are outermost
+    blocks = pooling._cache_blocks(x)
+    assert len(blocks) == 1
+    batch_innermost = stored_in(x, MEMORY_ORDERS["batch-innermost"])
+    with _block_bytes(x.nbytes // 4):  # room for one of 4 channels, or 1.5 of 6 images
+        assert pooling._cache_blocks(x) == [(slice(start, start + 1),) for start in range(6)]
+        assert pooling._cache_blocks(batch_innermost) == [(slice(None), slice(c, c + 1)) for c in range(4)]
+
+
+@contextlib.contextmanager
+def _block_bytes(size):
+    """Pool in blocks of ``size`` bytes (hypothesis tests cannot take pytest's monkeypatch)."""
+    original, pooling._BLOCK_BYTES = pooling._BLOCK_BYTES, size
+    try:
+        yield
+    finally:
+        pooling._BLOCK_BYTES = original
