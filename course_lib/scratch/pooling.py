@@ -174,8 +174,9 @@ _BLOCK_BYTES = 1 << 20
 
 def _cache_blocks(x: np.ndarray) -> List[tuple]:
     """Index tuples that split x (N, C, H, W) into blocks of about ``_BLOCK_BYTES`` along N or C,
-    whichever lies further out in memory."""
-    axis = 0 if abs(x.strides[0]) >= abs(x.strides[1]) else 1
+    whichever lies further out in memory (the other one if that has a single entry)."""
+    outer, inner = sorted((0, 1), key=lambda axis: -abs(x.strides[axis]))
+    axis = outer if x.shape[outer] > 1 else inner
     entries = x.shape[axis]
     step = max(1, _BLOCK_BYTES * entries // max(x.nbytes, 1))
     return [(slice(None),) * axis + (slice(start, start + step),) for start in range(0, entries, step)]

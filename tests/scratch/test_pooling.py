@@ -239,6 +239,8 @@ def test_cache_blocks_split_the_outermost_of_n_and_c():
     with _block_bytes(x.nbytes // 4):  # room for one of 4 channels, or 1.5 of 6 images
         assert pooling._cache_blocks(x) == [(slice(start, start + 1),) for start in range(6)]
         assert pooling._cache_blocks(batch_innermost) == [(slice(None), slice(c, c + 1)) for c in range(4)]
+    with _block_bytes(x[:1].nbytes // 2):  # a single image: its channels are split, two per block
+        assert pooling._cache_blocks(x[:1]) == [(slice(None), slice(c, c + 2)) for c in (0, 2)]
 
 
 @contextlib.contextmanager
