@@ -141,8 +141,7 @@ def max_pool2d_forward(
     padded = geometry.padded(x, -np.inf)
     out_shape = (x.shape[0], x.shape[1], geometry.out_h, geometry.out_w)
     out = empty_like_layout(out_shape, x.dtype, padded)  # x's memory layout (see layout.py)
-    offsets = len(geometry.slices)
-    argmax = empty_like_layout(out_shape, np.uint8 if offsets <= 256 else np.int32, padded)
+    argmax = empty_like_layout(out_shape, np.uint8 if len(geometry.slices) <= 256 else np.int32, padded)
     for block in _cache_blocks(padded):
         windows = [padded[block][:, :, rows, cols] for rows, cols in geometry.slices]
         if kernel_size == (2, 2):
@@ -195,7 +194,8 @@ def _running_max(windows, out: np.ndarray, argmax: np.ndarray) -> None:
 
 
 def _max_of_four(top_left, top_right, bottom_left, bottom_right, out: np.ndarray, argmax: np.ndarray) -> None:
-    """A 2×2 window as a knock-out tournament: best of each row, then the better row.
+    """A 2×2 window as a knock-out tournament: best of each row, then the better row; the
+    maxima are written into ``out`` and the winners' offsets into ``argmax`` (uint8).
 
     Three maxima and three comparisons instead of a running maximum over four offsets.
     The left (then the top) entry wins ties, i.e. the first maximum in row-major order,
