@@ -182,6 +182,9 @@ def judge_value(prepared: _Prepared, value: Any) -> Tuple[bool, str]:
         passed, message = check.judge(value, _copy(prepared.args), _copy(prepared.kwargs), prepared.secret)
     else:
         passed, message = compare(value, prepared.expected, check.rtol, check.atol)
+        # hints are about values: a wrong type, shape or dtype is explained by the message alone
+        if not passed and not compare(value, prepared.expected, values=False)[0]:
+            return passed, message
     if not passed:
         for hint in check.hints:
             try:
@@ -200,6 +203,10 @@ def error_message(decoded: dict, function: str) -> str:
         return NOT_ATTEMPTED
     where = decoded.get("where", "").strip()
     message = f"{function} raised {name}: {value}"
+    if name == "FloatingPointError":
+        message += (" (this check turns NumPy's floating-point warnings into errors: the function must not "
+                    "overflow, divide by zero or compute an invalid value such as inf − inf, "
+                    "not even in a branch whose result it then discards)")
     if where:
         message += f"\n{where}"
     return message
@@ -270,7 +277,8 @@ class _Session:
 
     def call(self, prepared: _Prepared, timeout: float) -> Tuple[str, Any]:
         """Call the student's function.  Returns (kind, payload): ok/error/missing/timeout/died/unreadable."""
-        code = call_code(prepared.check.function, prepared.args, prepared.kwargs, spill=self.sandbox.spill)
+        code = call_code(prepared.check.function, prepared.args, prepared.kwargs, spill=self.sandbox.spill,
+                         float_errors=prepared.check.float_errors)
         result = self._run(code, timeout)
         if result.status in ("timeout", "died"):
             return result.status, None

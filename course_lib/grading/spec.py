@@ -43,6 +43,9 @@ class Check:
     # right value; ``secret`` (held-out data) never leaves the grader
     judge: Optional[Callable[[Any, tuple, dict, Any], Tuple[bool, str]]] = None
     timeout_s: Optional[float] = None
+    # run the call under np.errstate(over=, divide=, invalid="raise"): an overflow, a division by
+    # zero or an invalid operation (a NumPy warning) makes it fail, for answers that must avoid them
+    float_errors: bool = False
 
 
 @dataclass
@@ -147,14 +150,20 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
     if isinstance(expected, (bool, np.bool_)):
         if not isinstance(student, (bool, np.bool_)):
             return False, f"{path} should be a bool, but it is {describe_type(student)}"
+        if not values:
+            return True, "correct"
         return (bool(student) == bool(expected)), ("correct" if bool(student) == bool(expected) else f"{path} is {student}; expected {expected}")
     if isinstance(expected, (int, np.integer)):
         if not isinstance(student, (int, np.integer)) or isinstance(student, (bool, np.bool_)):
             return False, f"{path} should be an integer, but it is {describe_type(student)}"
+        if not values:
+            return True, "correct"
         return (int(student) == int(expected)), ("correct" if int(student) == int(expected) else f"{path} is {student}; expected {expected}")
     if isinstance(expected, (float, np.floating)):
         if not _is_real_scalar(student):
             return False, f"{path} should be a single number (float), but it is {describe_type(student)}"
+        if not values:
+            return True, "correct"
         value = float(student)
         if not np.isfinite(value) and np.isfinite(expected):
             return False, f"{path} is {value} where a finite number was expected"
@@ -167,7 +176,7 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
         if len(student) != len(expected):
             return False, f"{path} has {len(student)} items; expected {len(expected)}"
         for index, (s, e) in enumerate(zip(student, expected)):
-            ok, message = compare(s, e, rtol, atol, f"item {index} of {path}")
+            ok, message = compare(s, e, rtol, atol, f"item {index} of {path}", values)
             if not ok:
                 return False, message
         return True, "correct"
@@ -177,7 +186,7 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
         if set(student) != set(expected):
             return False, f"{path} has keys {sorted(map(str, student))}; expected {sorted(map(str, expected))}"
         for key in expected:
-            ok, message = compare(student[key], expected[key], rtol, atol, f"{path}[{key!r}]")
+            ok, message = compare(student[key], expected[key], rtol, atol, f"{path}[{key!r}]", values)
             if not ok:
                 return False, message
         return True, "correct"

@@ -7,9 +7,12 @@ passes there (the grader adds hidden checks on other inputs).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any, List
+
+import numpy as np
 
 from . import assignments
 from .runner import NOT_ATTEMPTED, _copy, _prepare, error_message, judge_value
@@ -52,8 +55,10 @@ class Checker:
         if not callable(function):
             return False, f"{item.check.function} is not defined: run its cell first"
         args, kwargs = _copy(item.args), _copy(item.kwargs)
+        strict = np.errstate(over="raise", divide="raise", invalid="raise")
         try:
-            value = function(*args, **kwargs)
+            with strict if item.check.float_errors else contextlib.nullcontext():
+                value = function(*args, **kwargs)
         except NotImplementedError:
             return False, NOT_ATTEMPTED
         except Exception as error:  # noqa: BLE001 - shown to the student
@@ -65,8 +70,6 @@ class Checker:
 
 
 def _same(a, b) -> bool:
-    import numpy as np
-
     if isinstance(b, np.ndarray):
         return isinstance(a, np.ndarray) and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
     return True

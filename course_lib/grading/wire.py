@@ -181,7 +181,9 @@ def _load_npy(b64: Any) -> np.ndarray:
 HARNESS = r'''
 def __course_install__():
     import base64 as _b64, io as _io, json as _json, traceback as _tb, sys as _sys
+    from contextlib import nullcontext as _nullcontext
     import numpy as _np
+    _errstate = _np.errstate
     from IPython.display import publish_display_data as _publish
     _MIME = "application/vnd.course-grader.result+json"
 
@@ -256,8 +258,10 @@ def __course_install__():
                 request = _json.loads(payload)
                 args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
                 pristine_args, pristine_kwargs = _dec(request["args"]), _dec(request["kwargs"])
+                strict = _errstate(over="raise", divide="raise", invalid="raise")
                 try:
-                    value = function(*args, **kwargs)
+                    with strict if request.get("float_errors") else _nullcontext():
+                        value = function(*args, **kwargs)
                 except BaseException as error:
                     frames = _tb.extract_tb(error.__traceback__)[1:]
                     where = "".join(_tb.format_list(frames[-3:]))
@@ -278,7 +282,11 @@ del __course_install__
 '''
 
 
-def call_code(function: str, args: tuple, kwargs: dict, spill=None) -> str:
-    """Source that calls ``function(*args, **kwargs)`` in the kernel through the harness."""
-    payload = json.dumps({"args": encode(tuple(args), spill), "kwargs": encode(dict(kwargs), spill)})
+def call_code(function: str, args: tuple, kwargs: dict, spill=None, float_errors: bool = False) -> str:
+    """Source that calls ``function(*args, **kwargs)`` in the kernel through the harness.
+
+    ``float_errors``: NumPy's floating-point warnings (overflow, division by zero, invalid) raise
+    ``FloatingPointError`` during the call."""
+    payload = json.dumps({"args": encode(tuple(args), spill), "kwargs": encode(dict(kwargs), spill),
+                          "float_errors": bool(float_errors)})
     return f"__course_call__({function!r}, {payload!r})"

@@ -20,7 +20,7 @@ def _stable_softmax(x, axis=-1):
 def test_check_reports_passes_and_helpful_failures(capsys):
     check = checker("a01")
     assert check("q5", {"softmax": _stable_softmax})
-    assert "2 of 2 public checks passed" in capsys.readouterr().out
+    assert "3 of 3 public checks passed" in capsys.readouterr().out
     assert not check("q5", {"softmax": _naive_softmax})
     out = capsys.readouterr().out
     assert "✓ softmax: rows of a (2, 3) array" in out

@@ -44,9 +44,11 @@ ASSIGNMENT = Assignment(
         Question("q2", "Sigmoid and its derivative", 2, ["sigmoid", "sigmoid_derivative"],
                  checks("sigmoid", ref.sigmoid, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
+                     ("x = ±1000 without overflow warnings", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=3)), True),
                      ("hidden", lambda r: args(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])), True),
-                 ], hints=[SIGMOID_OVERFLOW]) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
+                     ("hidden", lambda r: args(randn(r, 5, dtype=np.float32, scale=200)), True, np.float32),
+                 ], hints=[SIGMOID_OVERFLOW], float_errors=True) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
                      ("hidden", lambda r: args(randn(r, 3, 5, scale=2)), True),
                      ("hidden", lambda r: args(randn(r, 8, dtype=np.float32)), True, np.float32),
@@ -67,6 +69,7 @@ ASSIGNMENT = Assignment(
         Question("q5", "A numerically stable softmax", 3, ["softmax"], checks("softmax", ref.softmax, [
             ("rows of a (2, 3) array", lambda r: args(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])), False),
             ("large logits [1000, 1000]", lambda r: args(np.array([1000.0, 1000.0])), False),
+            ("the columns of a (3, 2) array, axis=0", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=0), False),
             ("hidden", lambda r: args(randn(r, 5, 7, scale=50) + 800), True),
             ("hidden", lambda r: args(randn(r, 2, 6, 3), axis=1), True),
             ("hidden", lambda r: args(randn(r, 4, 10, dtype=np.float32, scale=10)), True, np.float32),

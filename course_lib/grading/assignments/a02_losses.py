@@ -56,6 +56,8 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 11), randn(r, 11)), True),
                  ]) + checks("mse_grad", _grad(ref.MSELoss), [
                      ("4 predictions", lambda r: args(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.0, 2.0, 5.0])), False),
+                     ("a (3, 2) batch: the mean runs over all 6 entries", lambda r: args(
+                         np.array([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]]), np.array([[1.5, 2.0], [2.0, 5.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 5, 2), randn(r, 5, 2)), True),
                      ("hidden", lambda r: args(randn(r, 7, dtype=np.float32), randn(r, 7, dtype=np.float32)), True, np.float32),
                  ], hints=[SHAPE_N1])),
@@ -67,6 +69,8 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
                  ], hints=[LOGITS]) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
                      ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
+                     ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
+                         np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
                      ("hidden", lambda r: args(randn(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
                  ], hints=[LOGITS])),

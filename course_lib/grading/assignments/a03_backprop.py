@@ -114,7 +114,10 @@ ASSIGNMENT = Assignment(
         ], hints=[TRANSPOSE, MEAN])),
         Question("q3", "Gradient check", 2, ["numerical_grad_W2"], checks("numerical_grad_W2", numerical_grad_W2, [
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
+            ("a large ε = 0.5: the estimate must use ε (it then differs from the exact gradient)",
+             lambda r: args(*_network(r), eps=0.5), False),
             ("hidden", lambda r: args(*_network(r, n=5, d=3, h=4, c=2), eps=1e-5), True),
+            ("hidden", lambda r: args(*_network(r, n=4, d=3, h=6, c=3), eps=0.3), True),
         ], atol=1e-6, rtol=1e-4)),
         Question("q4", "Training on spirals", 2, ["train_mlp"], [
             Check("train_mlp: 300 spiral points, judged on 300 held-out points", "train_mlp", _spirals, None,

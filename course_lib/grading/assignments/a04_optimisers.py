@@ -53,12 +53,18 @@ def _sgd(rng, shape=(3, 4), dtype=np.float64):
                 float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.5, 0.99)))
 
 
-def _rms(rng, shape=(5,)):
-    return args(_state(rng, shape), _state(rng, shape), _state(rng, shape, positive=True),
-                float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.9, 0.999)), 1e-8)
+def _rms(rng, shape=(5,), fresh=False):
+    """``fresh``: square_avg = 0 and gradients of about 1e-8, where √v is as small as ε."""
+    grad = _state(rng, shape) * (1e-8 if fresh else 1.0)
+    square_avg = np.zeros(shape) if fresh else _state(rng, shape, positive=True)
+    return args(_state(rng, shape), grad, square_avg, float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.9, 0.999)), 1e-8)
 
 
-def _adam(rng, shape=(2, 3), t=None):
+def _adam(rng, shape=(2, 3), t=None, fresh=False):
+    """``fresh``: the first step from m = v = 0 with gradients of about 1e-8, where √v̂ is as small as ε."""
+    if fresh:
+        return args(_state(rng, shape), _state(rng, shape) * 1e-8, np.zeros(shape), np.zeros(shape), 1,
+                    float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
     return args(_state(rng, shape), _state(rng, shape), _state(rng, shape), _state(rng, shape, positive=True),
                 int(t or rng.integers(1, 50)), float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
 
@@ -82,18 +88,23 @@ ASSIGNMENT = Assignment(
         ])),
         Question("q2", "RMSprop", 2, ["rmsprop_step"], checks("rmsprop_step", rmsprop_step, [
             ("one step on a (5,) parameter", lambda r: _rms(r), False),
+            ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False),
             ("hidden", lambda r: _rms(r, (3, 3)), True),
+            ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True),
         ], hints=[EPS])),
         Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
             ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
             ("step t = 10", lambda r: _adam(r, t=10), False),
+            ("the first step from m = v = 0 with gradients of 1e-8, where ε counts", lambda r: _adam(r, fresh=True), False),
             ("hidden", lambda r: _adam(r, (4, 2)), True),
+            ("hidden", lambda r: _adam(r, (3,), fresh=True), True),
             ("hidden", lambda r: _adam(r, (6,), t=1000), True),
         ], hints=[BIAS])),
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
+            ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False),
             ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
-            ("hidden", lambda r: args(1.0, 9, 3, 0.1), True),
+            ("hidden", lambda r: args(1.0, 11, 3, 0.1), True),
         ], hints=[OFF_BY_ONE])),
     ],
 )

@@ -64,6 +64,8 @@ ASSIGNMENT = Assignment(
         Question("q1", "Convolution, forward", 3, ["conv2d_forward"], checks("conv2d_forward", conv2d_forward, [
             ("3×3 kernel, stride 1, no padding", lambda r: _conv(r), False),
             ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1), False),
+            ("float32 inputs, padding 1: the output stays float32", lambda r: _conv(r, n=1, c=2, h=4, w=5, o=2, k=3, padding=1,
+                                                                                 dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2), True),
             ("hidden", lambda r: _conv(r, n=3, c=1, h=5, w=5, o=2, k=5, padding=1, dtype=np.float32), True, np.float32),
         ], hints=[FLIP])),
@@ -79,6 +81,8 @@ ASSIGNMENT = Assignment(
         ])),
         Question("q4", "Max pooling, backward", 1.5, ["max_pool2d_backward"], checks("max_pool2d_backward", max_pool2d_backward, [
             ("2×2 windows, stride 2", lambda r: _pool(r, backward=True), False),
+            ("overlapping 3×3 windows, stride 1: a pixel can win several windows", lambda r: _pool(r, h=5, w=5, k=3, stride=1,
+                                                                                                backward=True), False),
             ("hidden", lambda r: _pool(r, h=7, w=6, k=3, stride=1, backward=True), True),
         ], hints=[OVERLAP])),
     ],

@@ -69,6 +69,8 @@ ASSIGNMENT = Assignment(
         Question("q1", "Scaled dot-product attention", 4, ["attention"], checks("attention", attention, [
             ("4 queries, 5 keys, no mask", lambda r: _qkv(r), False),
             ("a causal mask", lambda r: _qkv(r, length=4, source=4, mask="causal"), False),
+            ("float32 inputs: output and weights stay float32", lambda r: _qkv(r, length=3, source=4, dtype=np.float32),
+             False, np.float32),
             ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
             ("hidden", lambda r: _qkv(r, lead=(3,), length=2, source=6, mask="padding"), True),
             ("hidden", lambda r: _qkv(r, length=5, source=5, mask="causal", dtype=np.float32), True, np.float32),

@@ -50,6 +50,8 @@ ASSIGNMENT = Assignment(
     questions=[
         Question("q1", "Confusion matrix", 2, ["confusion_matrix"], checks("confusion_matrix", confusion_matrix, [
             ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False),
+            ("5 samples: rows are true classes, columns predictions", lambda r: args(np.array([0, 0, 0, 1, 2]),
+                                                                                    np.array([1, 1, 0, 1, 1]), 3), False),
             ("hidden", lambda r: _labels(r, 50, 4), True),
             ("hidden", lambda r: _labels(r, 30, 6, missing=2), True),
         ], hints=[TRANSPOSED])),
@@ -62,6 +64,7 @@ ASSIGNMENT = Assignment(
                  ], hints=[ZERO_DIVISION])),
         Question("q3", "k-fold cross-validation indices", 2, ["k_fold_indices"], checks("k_fold_indices", k_fold_indices, [
             ("10 samples, 5 folds", lambda r: args(10, 5), False),
+            ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),
             ("hidden", lambda r: args(int(r.integers(11, 40)), int(r.integers(3, 7))), True),
             ("hidden", lambda r: args(7, 3), True),
         ], hints=[REMAINDER])),

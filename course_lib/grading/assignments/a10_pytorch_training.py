@@ -5,6 +5,16 @@ q1 checks one hand-written SGD step in PyTorch against the from-scratch side
 q2 trains on a Fashion-MNIST subset (``course_lib.data.load_fashion_mnist``) within a
 time budget: the grader sends the training images with their labels and the *test
 images only*; the test labels never leave the grader, which measures the accuracy.
+
+Fashion-MNIST's test set is public, so a notebook could try to look its labels up instead
+of learning them.  Three things stand in the way: the sandbox hides the dataset folders;
+every test image the grader sends carries fresh noise of ±``TEST_NOISE`` grey levels (invisible
+to a model, 0.8 % of the range, but no image equals a published one byte for byte); and an
+accuracy of ``PLAUSIBLE_ACCURACY`` or more — as good as the best published models on this test
+set (about 96–97 %), not a network trained for two minutes on a few thousand images — is
+flagged for the instructor in the check's message.  A notebook that embeds the whole test set and matches
+images by nearest neighbour at a believable accuracy is not caught: grade high-stakes work
+on data of your own (``COURSE_LIB_DATA``, see ``course_lib.data``).
 """
 from __future__ import annotations
 
@@ -19,6 +29,8 @@ from ._util import args, checks, randn
 
 TARGET_ACCURACY = 0.80
 TIME_BUDGET_S = 120.0
+TEST_NOISE = 2  # grey levels (of 255) added to or taken from every test pixel, at random
+PLAUSIBLE_ACCURACY = 0.97
 
 
 def torch_sgd_step(weight, bias, x, y, lr):
@@ -50,7 +62,9 @@ def _subset(rng, n_train, n_test):
     x_test, y_test = _fashion("test")
     train = rng.choice(len(x_train), size=n_train, replace=False)
     test = rng.choice(len(x_test), size=n_test, replace=False)
-    call = args(x_train[train], y_train[train].astype(np.int64), x_test[test], seed=int(rng.integers(0, 2**31)))
+    noise = rng.integers(-TEST_NOISE, TEST_NOISE + 1, size=(n_test, *x_test.shape[1:]))
+    x_noisy = np.clip(x_test[test].astype(np.int16) + noise, 0, 255).astype(x_test.dtype)
+    call = args(x_train[train], y_train[train].astype(np.int64), x_noisy, seed=int(rng.integers(0, 2**31)))
     return (*call, y_test[test].astype(np.int64))
 
 
@@ -62,6 +76,10 @@ def judge_predictions(value, call_args, call_kwargs, labels):
     if accuracy < TARGET_ACCURACY:
         return False, (f"test accuracy {accuracy:.1%}; the target is {TARGET_ACCURACY:.0%} "
                        "(train for more epochs, normalise the pixels to [0, 1], or use a wider network)")
+    if accuracy >= PLAUSIBLE_ACCURACY:
+        return True, (f"test accuracy {accuracy:.1%} — flagged for the instructor: as high as the best published "
+                      "results on Fashion-MNIST (about 96–97 %), from a model trained for two minutes on a few "
+                      "thousand images; check that the notebook learns the labels rather than looking them up")
     return True, f"test accuracy {accuracy:.1%}"
 
 

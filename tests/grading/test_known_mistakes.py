@@ -1,0 +1,207 @@
+"""Each mistake an assignment's text warns about fails a *public* check, so ``check("qN")``
+tells the student before the grader does; the solution passes the same checks.
+
+Every wrong answer below is the solution with exactly one known mistake (the solution's own
+function wrapped, or a short rewrite), and a control makes sure the test itself can tell.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from course_lib.grading import assignments
+from course_lib.grading.runner import _copy, _prepare, judge_value
+from course_lib.grading.student import Checker, plain
+
+from .helpers import SOLUTIONS
+
+
+def _solution(assignment_id: str) -> dict:
+    """The solution notebook's functions (its code cells, without the self-checks and demos)."""
+    notebook = json.loads((SOLUTIONS / assignments.get(assignment_id).notebook).read_text())
+    namespace = {"__name__": "__main__"}
+    for cell in notebook["cells"]:
+        role = cell.get("metadata", {}).get("course", {}).get("role")
+        if cell["cell_type"] == "code" and role not in ("check", "demo"):
+            source = "".join(cell["source"])
+            if "train_mlp" in source and "def train_mlp" not in source:
+                continue  # a03's training call: not needed here
+            exec(compile(source, assignment_id, "exec"), namespace)
+    return namespace
+
+
+def _public_failures(assignment_id: str, question: str, namespace: dict) -> list:
+    """(check name, message) of every public check of ``question`` that ``namespace`` fails."""
+    failures = []
+    for item in _prepare(assignments.get(assignment_id), seed=0):
+        if item.question.id != question or item.check.hidden:
+            continue
+        passed, message = Checker._run_one(item, namespace)
+        if not passed:
+            failures.append((item.check.name, message))
+    return failures
+
+
+# --- the wrong answers --------------------------------------------------------------------------
+def _naive_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _both_branches_sigmoid(x):
+    # np.where evaluates both branches everywhere: exp(-x) overflows for x = -1000 even though unused
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
+
+
+def _softmax_ignoring_axis(x, axis=-1):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _divides_by_rows(grad):
+    # the mean over the first axis only: right for 1-D predictions, wrong for a (N, k) batch
+    return lambda prediction, target: grad(prediction, target) * prediction.size / len(prediction)
+
+
+def _eps_inside_rmsprop(param, grad, square_avg, lr, alpha, eps):
+    square_avg = alpha * square_avg + (1 - alpha) * grad * grad
+    return param - lr * grad / np.sqrt(square_avg + eps), square_avg
+
+
+def _eps_inside_adam(param, grad, m, v, t, lr, beta1, beta2, eps):
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    return param - lr * (m / (1 - beta1 ** t)) / np.sqrt(v / (1 - beta2 ** t) + eps), m, v
+
+
+def _decay_one_epoch_early(initial_lr, epoch, step_size, gamma):
+    return initial_lr * gamma ** ((epoch + 1) // step_size)
+
+
+def _upcast(function):
+    """The function with its results turned into float64, like a new array made without dtype=."""
+    def wrapped(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if isinstance(result, tuple):
+            return tuple(np.asarray(r, dtype=np.float64) for r in result)
+        return np.asarray(result, dtype=np.float64)
+    return wrapped
+
+
+def _pool_backward(overwrite: bool):
+    """Max-pool backward written with a loop over output positions; ``overwrite`` uses = instead of +=."""
+    def backward(grad_output, x, kernel_size, stride):
+        n, c = x.shape[:2]
+        grad_x = np.zeros_like(x)
+        rows, cols = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
+        for i in range(grad_output.shape[2]):
+            for j in range(grad_output.shape[3]):
+                window = x[:, :, i * stride:i * stride + kernel_size, j * stride:j * stride + kernel_size]
+                a, b = np.unravel_index(window.reshape(n, c, -1).argmax(axis=2), (kernel_size, kernel_size))
+                target = (rows, cols, i * stride + a, j * stride + b)
+                if overwrite:
+                    grad_x[target] = grad_output[:, :, i, j]
+                else:
+                    grad_x[target] += grad_output[:, :, i, j]
+        return grad_x
+    return backward
+
+
+def _folds_extra_at_the_end(n_samples, k):
+    sizes = [n_samples // k + (1 if i >= k - n_samples % k else 0) for i in range(k)]
+    edges = np.cumsum([0] + sizes)
+    everything = np.arange(n_samples, dtype=np.int64)
+    return [(np.concatenate([everything[:start], everything[stop:]]), everything[start:stop])
+            for start, stop in zip(edges[:-1], edges[1:])]
+
+
+def _numerical_is_analytic(solution):
+    return lambda x, y, W1, b1, W2, b2, eps=1e-6: solution["mlp_loss_and_grads"](x, y, W1, b1, W2, b2)[3]
+
+
+def _attention(square_root):
+    def attention(query, key, value, mask):
+        scores = query @ np.swapaxes(key, -1, -2) / square_root(query.shape[-1])
+        if mask is not None:
+            scores = np.where(mask, -np.inf, scores)
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        weights /= weights.sum(axis=-1, keepdims=True)
+        return weights @ value, weights
+    return attention
+
+
+# np.sqrt gives a NumPy float64 scalar, which turns float32 scores into float64; math.sqrt does not
+_attention_with_numpy_sqrt = _attention(np.sqrt)
+
+
+class _FromSolution:
+    """A wrong answer made from the solution's own functions (``make(namespace)``)."""
+
+    def __init__(self, make, name):
+        self.make, self.__name__ = make, name
+
+
+MISTAKES = [
+    # (assignment, question, function, wrong answer, words in the check's name or message)
+    ("a01", "q2", "sigmoid", _naive_sigmoid, "FloatingPointError"),
+    ("a01", "q2", "sigmoid", _both_branches_sigmoid, "not even in a branch"),
+    ("a01", "q5", "softmax", _softmax_ignoring_axis, "axis=0"),
+    ("a02", "q1", "mse_grad", _FromSolution(lambda s: _divides_by_rows(s["mse_grad"]), "mean_over_rows"), "all 6 entries"),
+    ("a02", "q2", "bce_with_logits_grad", _FromSolution(lambda s: _divides_by_rows(s["bce_with_logits_grad"]), "mean_over_rows"), "all 4 entries"),
+    ("a03", "q3", "numerical_grad_W2", _FromSolution(_numerical_is_analytic, "analytic"), "ε = 0.5"),
+    ("a04", "q2", "rmsprop_step", _eps_inside_rmsprop, "ε goes outside the square root"),
+    ("a04", "q3", "adam_step", _eps_inside_adam, "ε is added after the square root"),
+    ("a04", "q4", "step_decay_lr", _decay_one_epoch_early, "epoch 9"),
+    ("a06", "q1", "conv2d_forward", _FromSolution(lambda s: _upcast(s["conv2d_forward"]), "float64"), "keep the input's precision"),
+    ("a06", "q4", "max_pool2d_backward", _pool_backward(overwrite=True), "accumulate"),
+    ("a08", "q1", "attention", _attention_with_numpy_sqrt, "keep the input's precision"),
+    ("a09", "q1", "confusion_matrix", _FromSolution(lambda s: (lambda *a: s["confusion_matrix"](*a).T), "transposed"), "rows are true classes"),
+    ("a09", "q3", "k_fold_indices", _folds_extra_at_the_end, "the first 2 folds"),
+]
+
+
+@pytest.mark.parametrize("assignment_id, question, function, wrong, words", MISTAKES,
+                         ids=[f"{m[0]}-{m[2]}-{m[3].__name__.strip('_')}" for m in MISTAKES])
+def test_a_known_mistake_fails_a_public_check(assignment_id, question, function, wrong, words):
+    solution = _solution(assignment_id)
+    assert _public_failures(assignment_id, question, solution) == []
+    answer = wrong.make(solution) if isinstance(wrong, _FromSolution) else wrong
+    failures = _public_failures(assignment_id, question, {**solution, function: answer})
+    assert failures, f"{function} with a known mistake passes every public check of {assignment_id} {question}"
+    assert any(words in name or words in message for name, message in failures), failures
+
+
+def test_the_pool_control_is_right():
+    # the rewrite of max-pool backward is right with += (so only the overwrite is the mistake)
+    assert _public_failures("a06", "q4", {**_solution("a06"), "max_pool2d_backward": _pool_backward(False)}) == []
+
+
+def test_python_float_keeps_float32_attention():
+    # the float32 check is about the dtype rule, not the formula: the same code with math.sqrt passes
+    assert _public_failures("a08", "q1", {**_solution("a08"), "attention": _attention(math.sqrt)}) == []
+
+
+def test_a_dtype_failure_does_not_show_value_hints():
+    # a08's mask hint is about values: it must not explain a float64 answer
+    item = next(p for p in _prepare(assignments.get("a08"), seed=0)
+                if p.check.function == "attention" and p.args[0].dtype == np.float32 and p.args[3] is not None)
+    output, weights = _attention_with_numpy_sqrt(*_copy(item.args))
+    passed, message = judge_value(item, plain((output, weights)))
+    assert not passed and "precision" in message and "Hint" not in message
+
+
+@pytest.mark.slow
+def test_the_grader_turns_float_warnings_into_failures_where_a_check_asks():
+    # the same rule in the sandboxed kernel as in check(): a naive sigmoid loses its sigmoid checks
+    from .helpers import build, grade, messages, question_score
+
+    naive = ("def sigmoid(x):\n    return 1.0 / (1.0 + np.exp(-x))\n\n\n"
+             "def sigmoid_derivative(x):\n    s = sigmoid(x)\n    return s * (1 - s)\n")
+    result = grade(build("a01", replace={"q2": naive}), "a01", seed=1)
+    failed = [c.name for c in result.checks if c.question == "q2" and not c.passed]
+    assert failed and all(name.startswith("sigmoid:") for name in failed), failed
+    assert 0 < question_score(result, "q2") < 2
+    assert "FloatingPointError" in messages(result, "q2")
+    assert question_score(result, "q5") == 3  # the other questions run without the rule
