@@ -25,6 +25,7 @@ import stat
 import threading
 import time
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -104,6 +105,11 @@ def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]
     return Submission(student, source, notebooks[0][1])
 
 
+# What reading a student's zip can raise: a damaged archive, an encrypted member (RuntimeError),
+# an unsupported compression method (NotImplementedError), a broken stream (zlib.error, EOFError)
+_ZIP_ERRORS = (zipfile.BadZipFile, ValueError, OSError, RuntimeError, NotImplementedError, EOFError, zlib.error)
+
+
 def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
     """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members.
 
@@ -157,7 +163,7 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
             problems += [p for group in folder_problems.values() for p in group]
             notebooks = [(name, _read_member(archive, info)) for members in groups.values()
                          for name, info in members if name.endswith(".ipynb")]
-    except (zipfile.BadZipFile, ValueError, OSError) as error:
+    except _ZIP_ERRORS as error:
         return Submission(student, source, None, f"the zip could not be read ({error})")
     return _from_notebooks(student, source, notebooks, problems)
 
@@ -177,7 +183,7 @@ def collect(path: os.PathLike) -> List[Submission]:
                         student = PurePosixPath(name).stem
                         try:
                             data = _read_member(archive, info)
-                        except (ValueError, zipfile.BadZipFile, OSError) as error:
+                        except _ZIP_ERRORS as error:
                             submissions.append(Submission(student, name, None, f"could not read {name}: {error}"))
                             continue
                         if name.endswith(".zip"):
@@ -189,7 +195,7 @@ def collect(path: os.PathLike) -> List[Submission]:
                     for name, info in members:
                         try:
                             data = _read_member(archive, info)
-                        except (ValueError, zipfile.BadZipFile, OSError) as error:
+                        except _ZIP_ERRORS as error:
                             member_problems.append(f"could not read {name}: {error}")
                             continue
                         notebooks.append((name, data))

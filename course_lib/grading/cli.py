@@ -66,11 +66,13 @@ def cmd_assign(args) -> int:
 
 
 def _assignment_from_notebook(data: bytes):
+    """The assignment id the notebook's metadata names (the student controls it), or None."""
     try:
         notebook = json.loads(data)
-        return notebook["metadata"]["course"]["assignment"]
+        found = notebook["metadata"]["course"]["assignment"]
     except (ValueError, KeyError, TypeError):
         return None
+    return found if isinstance(found, str) else None
 
 
 def cmd_grade(args) -> int:
@@ -84,7 +86,15 @@ def cmd_grade(args) -> int:
     if not assignment_id:
         print("could not tell which assignment this is: pass --assignment ID", file=sys.stderr)
         return 2
-    assignment = assignments.get(assignment_id)
+    try:
+        assignment = assignments.get(assignment_id)
+    except KeyError as error:
+        print(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}",
+              file=sys.stderr)
+        return 2
+    if not args.assignment:  # the student wrote that metadata: say which assignment graded it
+        print(f"grading as {assignment.id} ({assignment.title}), as the notebook's metadata says; "
+              "pass --assignment to choose", file=sys.stderr)
     hide = [str(path.resolve().parent)]
     if args.json_path:
         hide.append(str(Path(args.json_path).resolve().parent))

@@ -7,6 +7,13 @@ from typing import Optional
 from .runner import GradeResult
 
 
+def _note(note: str, bullet: str) -> list:
+    """A note as report lines: its continuation lines indented under the bullet, so text a student
+    put in an error message (a fake "Assignment …: 10 / 10 points" line) never starts a line."""
+    first, *rest = note.splitlines() or [""]
+    return [bullet + first] + [" " * len(bullet) + line for line in rest[:11]]
+
+
 def text_report(result: GradeResult, show_hidden: bool = False) -> str:
     """Per-question points, passed/failed checks and feedback."""
     lines = [f"Assignment {result.assignment}: {result.score:g} / {result.max_score:g} points"]
@@ -22,7 +29,7 @@ def text_report(result: GradeResult, show_hidden: bool = False) -> str:
                 lines.extend("      " + line for line in check.message.splitlines()[:12])
     if result.notes:
         lines.append("\nNotes:")
-        lines.extend(f"  - {note}" for note in result.notes[:20])
+        lines.extend(line for note in result.notes[:20] for line in _note(note, "  - "))
     if not result.isolation.get("namespaces"):
         lines.append("\n(warning: the sandbox ran without namespaces on this machine; see the grading README)")
     elif result.isolation.get("errors"):
@@ -67,7 +74,7 @@ def gradescope_results(result: GradeResult, due: Optional[str] = None) -> dict:
             })
     output = text_report(result).splitlines()[0]
     if result.notes:
-        output += "\n" + "\n".join(f"- {note}" for note in result.notes[:20])
+        output += "\n" + "\n".join(line for note in result.notes[:20] for line in _note(note, "- "))
     return {
         "score": round(result.score, 6),
         "execution_time": round(result.timings.get("total_s", 0.0), 3),

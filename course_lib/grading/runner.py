@@ -112,13 +112,24 @@ def read_cells(data: bytes) -> List[dict]:
 _MAGIC = re.compile(r"^\s*[%!]")
 
 
+def _as_python(source: str) -> str:
+    """The cell as IPython runs it: magics (``%time``, ``files = !ls``, ``x?``) become plain calls."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - IPython missing or confused: blank the magic lines instead
+        return "\n".join("pass" if _MAGIC.match(line) else line for line in source.splitlines())
+
+
 def imported_modules(source: str) -> Tuple[set, Optional[str]]:
     """Top-level module names a cell imports (statically), and a syntax error message if any."""
-    python = "\n".join("pass" if _MAGIC.match(line) else line for line in source.splitlines())
     try:
-        tree = ast.parse(python)
+        tree = ast.parse(_as_python(source))
     except SyntaxError as error:
         return set(), f"line {error.lineno}: {error.msg}"
+    except ValueError as error:  # e.g. a lone surrogate, which no source file can hold
+        return set(), f"the cell is not valid text ({error.__class__.__name__}: {str(error)[:100]})"
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -262,3 +262,43 @@ def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
     # unnamed and foreign ones stay
     assert removed == [str(tmp_path / gone)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(folders) - {gone})
+
+
+def _damaged_zips(notebook: bytes) -> dict:
+    """Student zips that zipfile cannot read, each failing in its own way."""
+    def one(compression=zipfile.ZIP_STORED):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression) as archive:
+            archive.writestr("a01.ipynb", notebook)
+        return bytearray(buffer.getvalue())
+
+    encrypted = one()
+    encrypted[6] |= 0x1  # the local header's "encrypted" flag: RuntimeError, password required
+    central = encrypted.rfind(b"PK\x01\x02")
+    encrypted[central + 8] |= 0x1
+    unknown_method = one()
+    unknown_method[8:10] = (99).to_bytes(2, "little")  # compression method 99: NotImplementedError
+    central = unknown_method.rfind(b"PK\x01\x02")
+    unknown_method[central + 10:central + 12] = (99).to_bytes(2, "little")
+    broken_stream = one(zipfile.ZIP_DEFLATED)
+    start = 30 + len("a01.ipynb")  # the deflate data follows the local header and the name
+    broken_stream[start:start + 8] = b"\xff" * 8  # zlib.error: invalid block type
+    return {"encrypted": bytes(encrypted), "unknown_method": bytes(unknown_method), "broken_stream": bytes(broken_stream)}
+
+
+def test_an_unreadable_student_zip_costs_only_that_student(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    good = build()
+    (folder / "alice.ipynb").write_bytes(good)
+    for name, data in _damaged_zips(good).items():
+        (folder / f"{name}.zip").write_bytes(data)
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([(f"{name}.zip", data, None) for name, data in _damaged_zips(good).items()]
+                               + [("alice.ipynb", good, None)]))
+    for submissions in (collect(folder), collect(class_zip)):
+        by_student = {s.student: s for s in submissions}
+        assert by_student["alice"].data == good and by_student["alice"].problem is None
+        for name in ("encrypted", "unknown_method", "broken_stream"):
+            assert by_student[name].data is None
+            assert "the zip could not be read" in by_student[name].problem, by_student[name].problem
