@@ -12,24 +12,33 @@ import numpy as np
 
 
 def state_dict_from_torch(torch_state_dict: Dict[str, Any], dtype=None) -> "OrderedDict[str, np.ndarray]":
-    """A torch ``state_dict`` (tensors) as NumPy arrays; ``num_batches_tracked`` is dropped."""
+    """A torch ``state_dict`` (tensors) as NumPy arrays, every key kept.
+
+    ``dtype`` casts the floating-point arrays only: BatchNorm's ``num_batches_tracked`` stays
+    an int64 count, as in both libraries.
+    """
     converted = OrderedDict()
     for key, tensor in torch_state_dict.items():
-        if key.endswith("num_batches_tracked"):
-            continue
         array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
-        converted[key] = array.astype(dtype) if dtype is not None else array.copy()
+        if dtype is not None and np.issubdtype(array.dtype, np.floating):
+            converted[key] = array.astype(dtype)
+        else:
+            converted[key] = array.copy()
     return converted
 
 
 def state_dict_to_torch(state_dict: Dict[str, np.ndarray], torch_module) -> Dict[str, Any]:
-    """Load a scratch ``state_dict`` into ``torch_module`` (strict, shape-checked); return its state."""
+    """Load a scratch ``state_dict`` into ``torch_module`` (strict, shape-checked); return its state.
+
+    A scratch state saved before BatchNorm kept ``num_batches_tracked`` has no such key; the torch
+    module then keeps its own count, as torch's BatchNorm does when loading such a checkpoint.
+    """
     import torch  # imported lazily: the scratch side never needs it
 
     target = torch_module.state_dict()
     converted = {}
     for key, value in target.items():
-        if key.endswith("num_batches_tracked"):
+        if key.endswith("num_batches_tracked") and key not in state_dict:
             converted[key] = value
             continue
         if key not in state_dict:

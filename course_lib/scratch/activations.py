@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module
+from .module import Module, check_grad_output
 
 
 def _expect_float_array(layer: str, x) -> None:
@@ -134,6 +134,9 @@ def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int 
 
 
 # --- modules ------------------------------------------------------------------
+_NOT_GIVEN = object()  # `_get_saved()` without a gradient (e.g. from a subclass) skips the shape check
+
+
 class _Activation(Module):
     """Keeps what backward needs from forward and checks the call order."""
 
@@ -144,9 +147,16 @@ class _Activation(Module):
     def _check_input(self, x) -> None:
         _expect_float_array(type(self).__name__, x)
 
-    def _get_saved(self):
+    def _get_saved(self, grad_output=_NOT_GIVEN):
+        """What forward kept, after checking that ``grad_output`` (when given) has the output's shape.
+
+        Every activation keeps an array of its output's shape (the output, or the mask/slope
+        of x), so that is the shape to check against.
+        """
         if self._saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        if grad_output is not _NOT_GIVEN:
+            check_grad_output(type(self).__name__, grad_output, np.shape(self._saved))
         return self._saved
 
 
@@ -160,7 +170,7 @@ class Sigmoid(_Activation):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        out = self._get_saved()
+        out = self._get_saved(grad_output)
         return grad_output * out * (1 - out)
 
 
@@ -174,7 +184,7 @@ class Tanh(_Activation):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        out = self._get_saved()
+        out = self._get_saved(grad_output)
         return grad_output * (1 - out * out)
 
 
@@ -206,10 +216,7 @@ class ReLU(_Activation):
         return np.maximum(x, 0, out=x) if self.inplace else relu(x)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        mask = self._get_saved()
-        if np.shape(grad_output) != mask.shape:
-            raise ValueError(f"ReLU.backward expected grad_output of shape {mask.shape}, got {np.shape(grad_output)}")
-        return grad_output * mask
+        return grad_output * self._get_saved(grad_output)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -233,7 +240,7 @@ class LeakyReLU(_Activation):
         return leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return grad_output * self._get_saved()
+        return grad_output * self._get_saved(grad_output)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -255,7 +262,7 @@ class Softmax(_Activation):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return softmax_backward(grad_output, self._get_saved(), axis=self.dim)
+        return softmax_backward(grad_output, self._get_saved(grad_output), axis=self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -271,4 +278,4 @@ class LogSoftmax(Softmax):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return log_softmax_backward(grad_output, self._get_saved(), axis=self.dim)
+        return log_softmax_backward(grad_output, self._get_saved(grad_output), axis=self.dim)

@@ -36,7 +36,7 @@ import numpy as np
 from . import init
 from .dropout import dropout_mask as make_dropout_mask
 from .linear import Linear
-from .module import Module, Parameter, check_dtype, expect_float
+from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
 
 
 # --------------------------------------------------------------------------- masks
@@ -359,16 +359,10 @@ class MultiheadAttention(Module):
         q_heads, k_heads, v_heads = cache["heads"]
         weights, dropout_mask = cache["weights"], cache["dropout_mask"]
 
-        output_shape = query_shape if batched else query_shape[1:]
-        grad_context = None
+        # check both gradients before out_proj.backward adds into any Parameter.grad
         if grad_attn_output is not None:
-            if grad_attn_output.shape != output_shape:
-                raise ValueError(f"MultiheadAttention.backward expected grad_attn_output of shape {output_shape}, "
-                                 f"got {grad_attn_output.shape}")
-            grad_merged = self.out_proj.backward(grad_attn_output.reshape(-1, E))
-            grad_context = self._to_heads(grad_merged.reshape(query_shape), seq_first)
-
-        grad_weights = None
+            output_shape = query_shape if batched else query_shape[1:]
+            check_grad_output("MultiheadAttention", grad_attn_output, output_shape, name="grad_attn_output")
         if grad_attn_weights is not None:
             if not cache["need_weights"]:
                 raise ValueError("MultiheadAttention.backward got grad_attn_weights but forward ran with need_weights=False")
@@ -376,9 +370,16 @@ class MultiheadAttention(Module):
             expected = (length, source_length) if cache["average"] else (heads, length, source_length)
             if batched:
                 expected = (batch,) + expected
-            if grad_attn_weights.shape != expected:
-                raise ValueError(f"MultiheadAttention.backward expected grad_attn_weights of shape {expected}, "
-                                 f"got {grad_attn_weights.shape}")
+            check_grad_output("MultiheadAttention", grad_attn_weights, expected, name="grad_attn_weights",
+                              what="the attention weights' shape")
+
+        grad_context = None
+        if grad_attn_output is not None:
+            grad_merged = self.out_proj.backward(grad_attn_output.reshape(-1, E))
+            grad_context = self._to_heads(grad_merged.reshape(query_shape), seq_first)
+
+        grad_weights = None
+        if grad_attn_weights is not None:
             grad_weights = grad_attn_weights if batched else grad_attn_weights[None]
             if cache["average"]:  # the mean over heads spreads the gradient evenly
                 grad_weights = grad_weights[:, None] * np.asarray(1.0 / heads, dtype=self.dtype)

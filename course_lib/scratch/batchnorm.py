@@ -15,10 +15,12 @@ Running estimates for evaluation (PyTorch's convention, momentum m = 0.1):
   running_mean ← (1 − m) running_mean + m μ,
   running_var  ← (1 − m) running_var  + m σ² · M/(M − 1)   (unbiased variance)
 
-With ``momentum=None`` the update is a cumulative average (m = 1/t at step t).
+With ``momentum=None`` the update is a cumulative average (m = 1/t at step t), so the
+count t of batches seen so far is part of the layer's state: ``num_batches_tracked`` is a
+buffer (an int64 array of shape (), as in torch) and travels in ``state_dict``, so a reloaded
+checkpoint continues the average instead of restarting it.
 In ``eval()`` the running estimates replace μ and σ², so the layer is a fixed
-affine map and dL/dx = γ g / √(running_var + ε).  PyTorch's ``num_batches_tracked``
-is kept as a plain attribute, not in ``state_dict`` (``interop`` drops it).
+affine map and dL/dx = γ g / √(running_var + ε).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .module import Module, Parameter, check_dtype, expect_float
+from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
 
 
 def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -144,10 +146,11 @@ class _BatchNorm(Module):
         if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=self.dtype))
             self.register_buffer("running_var", np.ones(self.num_features, dtype=self.dtype))
-        else:
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:  # as in torch: nothing to track, nothing in state_dict
             self.running_mean = None
             self.running_var = None
-        self.num_batches_tracked = 0
+            self.num_batches_tracked = None
         self._cache = None
 
     def _check_input(self, x) -> None:
@@ -162,7 +165,7 @@ class _BatchNorm(Module):
         if self.track_running_stats:
             self.running_mean[...] = 0
             self.running_var[...] = 1
-            self.num_batches_tracked = 0
+            self.num_batches_tracked[...] = 0
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
@@ -191,8 +194,8 @@ class _BatchNorm(Module):
         return _scale_and_shift(x_hat, weight, bias)
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
-        self.num_batches_tracked += 1
-        factor = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked
+        self.num_batches_tracked += 1  # in place: the 0-d array stays the registered buffer
+        factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
         unbiased_var = var * (count / (count - 1))
         # update the arrays in place through local names: `self.running_mean *= …` would
         # re-assign the attribute and so un-register the buffer
@@ -206,12 +209,23 @@ class _BatchNorm(Module):
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         x_hat, inv_std, use_batch_stats = self._cache
+        check_grad_output(type(self).__name__, grad_output, x_hat.shape)  # before weight.grad changes
         weight = None if self.weight is None else self.weight.data
         grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, x_hat, inv_std, weight, use_batch_stats)
         if self.affine:
             self.weight.grad += grad_weight
             self.bias.grad += grad_bias
         return grad_input
+
+    def _complete_state_dict(self, state_dict, prefix: str) -> None:
+        """An older ``state_dict`` without ``num_batches_tracked`` keeps this layer's own count.
+
+        torch's BatchNorm does the same (``_load_from_state_dict``, for checkpoints saved before
+        the buffer existed), so such checkpoints still load under ``strict=True``.
+        """
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked.copy()
 
     def extra_repr(self) -> str:
         return (

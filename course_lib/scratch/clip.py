@@ -25,7 +25,7 @@ def _gradients(parameters: Union[Parameter, Iterable[Parameter]], caller: str):
     for param in parameters:
         if not isinstance(param, Parameter):
             raise TypeError(f"{caller} expects Parameters (e.g. model.parameters()), got {type(param).__name__}")
-        if param.grad is not None:
+        if param.has_grad:  # like torch, which skips a .grad of None (and reading .grad would count it)
             grads.append(param.grad)
     return grads
 

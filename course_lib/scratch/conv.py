@@ -36,7 +36,7 @@ import numpy as np
 
 from . import init
 from .layout import batch_innermost, empty_like_layout
-from .module import Module, Parameter, check_dtype, expect_float
+from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
 
 IntPair = Union[int, Tuple[int, int]]
 # (top, bottom, left, right) zero padding
@@ -504,11 +504,7 @@ class Conv2d(Module):
         n, _, h, w = self._input_shape
         out_h, out_w = _check_geometry("Conv2d", self._input_shape, self.kernel_size, self.stride, self._pads, self.dilation)
         expected = (n, self.out_channels, out_h, out_w)
-        if not isinstance(grad_output, np.ndarray) or grad_output.shape != expected:
-            raise ValueError(
-                f"Conv2d.backward expected grad_output of shape {expected} (the output's shape), "
-                f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}"
-            )
+        check_grad_output("Conv2d", grad_output, expected)
         grad_input, grad_weight, grad_bias = conv2d_backward(
             grad_output.astype(self.dtype, copy=False),
             self._input_shape if self._input is None else self._input,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .module import Module
+from .module import Module, check_grad_output
 
 
 def dropout_mask(shape, p: float, dtype, rng: np.random.Generator) -> np.ndarray:
@@ -35,12 +35,14 @@ class Dropout(Module):
         self.inplace = bool(inplace)
         self._mask = None
         self._identity = False
+        self._output_shape = None  # also needed when dropout is the identity (eval, p = 0)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
             got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
             raise ValueError(f"Dropout expected a float32 or float64 NumPy array, got {got}")
         self._identity = not self.training or self.p == 0.0
+        self._output_shape = x.shape
         if self._identity:
             self._mask = None
             return x
@@ -51,10 +53,11 @@ class Dropout(Module):
         return x * self._mask
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        if self._output_shape is None:
+            raise RuntimeError("Dropout.backward called before forward")
+        check_grad_output("Dropout", grad_output, self._output_shape)
         if self._identity:
             return grad_output
-        if self._mask is None:
-            raise RuntimeError("Dropout.backward called before forward")
         return grad_output * self._mask
 
     def extra_repr(self) -> str:

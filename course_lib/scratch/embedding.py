@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_dtype
+from .module import Module, Parameter, check_dtype, check_grad_output
 
 
 def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -114,8 +114,7 @@ class Embedding(Module):
         if self._indices is None:
             raise RuntimeError("Embedding.backward called before forward")
         expected = self._indices.shape + (self.embedding_dim,)
-        if grad_output.shape != expected:
-            raise ValueError(f"Embedding.backward expected grad_output of shape {expected}, got {grad_output.shape}")
+        check_grad_output("Embedding", grad_output, expected)
         rows, sums = embedding_grad_rows(self._indices, grad_output)
         if self.padding_idx is not None:
             keep = rows != self.padding_idx  # the padding vector stays fixed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module
+from .module import Module, check_grad_output
 
 
 def flatten(x: np.ndarray, start_dim: int = 0, end_dim: int = -1) -> np.ndarray:
@@ -35,18 +35,20 @@ class Flatten(Module):
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
-        self._input_shape = None
+        self._input_shape = self._output_shape = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray):
             raise ValueError(f"Flatten expected a NumPy array, got {type(x).__name__}")
         out = flatten(x, self.start_dim, self.end_dim)
-        self._input_shape = x.shape
+        self._input_shape, self._output_shape = x.shape, out.shape
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._input_shape is None:
             raise RuntimeError("Flatten.backward called before forward")
+        # reshape alone would accept any gradient with the right number of entries, e.g. (6, 4) for (4, 6)
+        check_grad_output("Flatten", grad_output, self._output_shape)
         return grad_output.reshape(self._input_shape)
 
     def extra_repr(self) -> str:

@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .module import Module, Parameter, check_dtype, expect_float
+from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
 
 
 def layer_norm_forward(
@@ -120,8 +120,7 @@ class LayerNorm(Module):
         if self._cache is None:
             raise RuntimeError("LayerNorm.backward called before forward")
         x_hat, inv_std = self._cache
-        if grad_output.shape != x_hat.shape:
-            raise ValueError(f"LayerNorm.backward expected grad_output of shape {x_hat.shape}, got {grad_output.shape}")
+        check_grad_output("LayerNorm", grad_output, x_hat.shape)
         weight = None if self.weight is None else self.weight.data
         grad_input, grad_weight, grad_bias = layer_norm_backward(
             grad_output, x_hat, inv_std, len(self.normalized_shape), weight

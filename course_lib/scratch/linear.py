@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_dtype, expect_float
+from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
 
 
 class Linear(Module):
@@ -45,6 +45,8 @@ class Linear(Module):
         x = self._input
         if x is None:
             raise RuntimeError("Linear.backward called before forward")
+        # checked before weight.grad changes: a wrong gradient must leave the gradients as they were
+        check_grad_output("Linear", grad_output, x.shape[:-1] + (self.out_features,))
         grad_2d = grad_output.reshape(-1, self.out_features)
         x_2d = x.reshape(-1, self.in_features)
         self.weight.grad += grad_2d.T @ x_2d

@@ -8,7 +8,7 @@ into each ``Parameter.grad`` (Chapter "Backpropagation").
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -23,12 +23,51 @@ def check_dtype(dtype) -> np.dtype:
     return resolved
 
 
+def _typename(value: Any) -> str:
+    """'numpy.ndarray', 'int', …: the type's name as torch's error messages write it."""
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
 class Parameter:
-    """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient."""
+    """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient.
+
+    ``grad`` is always an array (backward methods add into it with ``param.grad += g``), but
+    like torch we remember whether a gradient *arrived* since the last
+    ``zero_grad(set_to_none=True)``: ``has_grad`` is the scratch version of torch's
+    ``param.grad is not None``.  Optimisers skip parameters without one, exactly as torch skips
+    a ``.grad`` of None, so a layer that took no part in this step is not moved by momentum,
+    Adam's moving averages or weight decay.
+
+    Every use of ``param.grad`` counts as a gradient arriving — ``param.grad += g``,
+    ``param.grad[rows] += g`` and ``param.grad[...] = g`` all read the attribute first — so
+    no way of writing a gradient is lost.  The one thing that does not count is writing
+    through an array fetched *before* ``zero_grad``.  (Reading ``param.grad`` of an unused
+    parameter therefore also counts it as a zero gradient, which is what every scratch
+    optimiser did before ``has_grad`` existed; ``clip_grad_norm_`` checks ``has_grad`` first.)
+    """
 
     def __init__(self, data: np.ndarray):
         self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self._grad = np.zeros_like(self.data)
+        self._has_grad = False  # a fresh torch parameter's .grad is None too
+
+    @property
+    def grad(self) -> np.ndarray:
+        if self._grad is None:  # after `param.grad = None`: backward's `+=` needs an array to add into
+            self._grad = np.zeros_like(self.data)
+        self._has_grad = True
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad = value
+        self._has_grad = value is not None
+
+    @property
+    def has_grad(self) -> bool:
+        """True once a gradient arrived since ``zero_grad(set_to_none=True)`` (torch: ``grad is not None``)."""
+        return self._has_grad
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -38,11 +77,51 @@ class Parameter:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    def zero_grad(self) -> None:
-        self.grad[...] = 0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Fill the gradient with zeros (the same array: references to it stay valid).
+
+        ``set_to_none=True`` (torch's default) also marks it as "no gradient yet", so an
+        optimiser skips this parameter until a backward pass writes into it again.
+        """
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+        else:
+            self._grad[...] = 0
+        self._has_grad = not set_to_none
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, like torch's: the keys it lacked and the keys it did not use."""
+
+    missing_keys: List[str]
+    unexpected_keys: List[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+class StateDictKeyError(RuntimeError, KeyError):
+    """A strict ``load_state_dict`` whose keys do not match.
+
+    A RuntimeError, as torch raises; also a KeyError, which this library raised before.
+    """
+
+    __str__ = RuntimeError.__str__  # KeyError's str() would put the whole message in quotes
+
+
+def _key_mismatch_message(owner: str, missing: List[str], unexpected: List[str]) -> str:
+    """torch's wording, e.g. 'Error(s) in loading state_dict for Linear:\\n\\tMissing key(s) in state_dict: "bias". '."""
+    problems = []
+    if missing:
+        problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{key}"' for key in missing) + ". ")
+    if unexpected:
+        problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{key}"' for key in unexpected) + ". ")
+    return f"Error(s) in loading state_dict for {owner}:\n\t" + "\n\t".join(problems)
 
 
 class Module:
@@ -69,14 +148,24 @@ class Module:
             )
         # Re-assigning keeps a name's place in its registry (state_dict order matches torch),
         # and an array assigned to a buffer's name (``self.running_mean += …``) stays a buffer.
+        # As in torch, a registered parameter (or submodule) can only be replaced by another one or
+        # by None: ``lin.weight = np.ones(…)`` would otherwise quietly drop the weight from
+        # parameters() and state_dict(), and the layer would fail later, far from the mistake.
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
             self._buffers.pop(name, None)
             self._parameters[name] = value
+        elif name in self._parameters and value is not None:
+            raise TypeError(
+                f"cannot assign '{_typename(value)}' as parameter '{name}' (Parameter or None expected); "
+                f"to change its values, write into its array instead: module.{name}.data[...] = new_values"
+            )
         elif isinstance(value, Module):
             self._parameters.pop(name, None)
             self._buffers.pop(name, None)
             self._modules[name] = value
+        elif name in self._modules and value is not None:
+            raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' (Module or None expected)")
         elif name not in self._buffers:
             self._parameters.pop(name, None)
             self._modules.pop(name, None)
@@ -89,10 +178,9 @@ class Module:
 
     def register_parameter(self, name: str, value: "Parameter | None") -> None:
         """Register ``value`` (or None, e.g. an absent bias) under ``name``."""
-        if value is None:
-            object.__setattr__(self, name, None)
-        else:
-            setattr(self, name, value)
+        if value is not None and not isinstance(value, Parameter):
+            raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' (Parameter or None expected)")
+        setattr(self, name, value)  # None also un-registers a parameter of that name (see __setattr__)
 
     # --- calling --------------------------------------------------------
     # Every layer defines both; the base versions only say which one is missing.
@@ -150,19 +238,21 @@ class Module:
                 state[prefix + name] = np.array(getattr(module, name), copy=True)
         return state
 
-    def load_state_dict(self, state_dict: Dict[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state_dict: Dict[str, Any], strict: bool = True) -> "IncompatibleKeys":
         """Copy arrays into this module's parameters and buffers.
 
-        Shapes must match exactly; with ``strict`` the key sets must match too.
-        Values are cast to each parameter's dtype.
+        Shapes must match exactly; with ``strict`` the key sets must match too (else a
+        ``StateDictKeyError``, worded like torch's RuntimeError).  Values are cast to each
+        parameter's dtype.  Returns ``(missing_keys, unexpected_keys)`` as torch does.
         """
+        state_dict = OrderedDict(state_dict)  # a copy: the hooks below may add keys
+        for module_name, module in self.named_modules():
+            module._complete_state_dict(state_dict, f"{module_name}." if module_name else "")
         own = self.state_dict()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
-                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
-            )
+            raise StateDictKeyError(_key_mismatch_message(type(self).__name__, missing, unexpected))
         params = dict(self.named_parameters())
         buffer_owners = {}
         for module_name, module in self.named_modules():
@@ -182,6 +272,10 @@ class Module:
                 module, name = buffer_owners[key]
                 current = getattr(module, name)
                 object.__setattr__(module, name, array.astype(np.asarray(current).dtype, copy=True))
+        return IncompatibleKeys(missing, unexpected)
+
+    def _complete_state_dict(self, state_dict: Dict[str, Any], prefix: str) -> None:
+        """Hook: add entries an older ``state_dict`` lacks (see BatchNorm); ``prefix`` is this module's."""
 
     # --- modes and gradients -----------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -192,9 +286,10 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (see ``Parameter.zero_grad`` for ``set_to_none``)."""
         for param in self.parameters():
-            param.zero_grad()
+            param.zero_grad(set_to_none)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
@@ -274,3 +369,19 @@ def expect_float(layer: str, x: np.ndarray, dtype: np.dtype) -> None:
             f"{layer} expected input of dtype {np.dtype(dtype).name}, got {x.dtype.name} "
             f"(convert with x.astype(np.{np.dtype(dtype).name}))"
         )
+
+
+def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], name: str = "grad_output",
+                      what: str = "the output's shape") -> None:
+    """Raise a ValueError a student can read unless ``grad_output`` has the forward output's shape.
+
+    dL/dy has one entry per entry of y, so its shape must be y's shape exactly.  Without this
+    check NumPy would *broadcast* a (C,) or (1, C) gradient against an (N, C) output and return a
+    plausible-looking but wrong dL/dx.  Every ``backward`` calls it first, before it adds anything
+    into a ``Parameter.grad``, so a wrong gradient leaves the layer's gradients untouched.
+    """
+    expected_shape = tuple(expected_shape)
+    shape = np.shape(grad_output) if isinstance(grad_output, (np.ndarray, np.generic)) else None
+    if shape != expected_shape:
+        got = type(grad_output).__name__ if shape is None else shape
+        raise ValueError(f"{layer}.backward expected {name} of shape {expected_shape} ({what}), got {got}")

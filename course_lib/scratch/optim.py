@@ -52,6 +52,18 @@ def _check_beta(owner: str, name: str, value: float) -> None:
         raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}")
 
 
+def _buffer(state: State, key: str, like: np.ndarray) -> np.ndarray:
+    """``state[key]``, created as zeros shaped like the parameter the first time a step needs it.
+
+    torch creates an optimiser's state lazily too, at the first step, so switching on
+    ``momentum``, ``centered`` or ``amsgrad`` in ``param_groups`` before it just works.
+    """
+    buffer = state.get(key)
+    if buffer is None:
+        buffer = state[key] = np.zeros_like(like)
+    return buffer
+
+
 # --- the update rules, one array at a time -----------------------------------------------
 def sgd_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float, momentum: float = 0.0,
                dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
@@ -102,7 +114,8 @@ def adagrad_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: flo
 def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float, alpha: float = 0.99,
                    eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                    centered: bool = False, maximize: bool = False) -> None:
-    """One RMSprop step in place (``state``: ``step``, ``square_avg`` v, ``grad_avg`` m, ``momentum_buffer`` b).
+    """One RMSprop step in place (``state``: ``step``, ``square_avg`` v, ``grad_avg`` m, ``momentum_buffer`` b;
+    each created as 0 at the first step that needs it, so an empty dict is a fresh state).
 
         g ← ±g_t + λ θ_{t-1}
         v_t = α v_{t-1} + (1 − α) g²
@@ -111,15 +124,15 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: flo
         b_t = μ b_{t-1} + g / d,  θ_t = θ_{t-1} − η b_t    (μ > 0)
         θ_t = θ_{t-1} − η g / d                             (μ = 0)
     """
-    state["step"] += 1
+    state["step"] = state.get("step", 0) + 1
     grad = -grad if maximize else grad
     if weight_decay != 0:
         grad = grad + weight_decay * param
-    square_avg = state["square_avg"]
+    square_avg = _buffer(state, "square_avg", param)
     square_avg *= alpha
     square_avg += (1 - alpha) * grad * grad
     if centered:
-        grad_avg = state["grad_avg"]
+        grad_avg = _buffer(state, "grad_avg", param)
         grad_avg *= alpha
         grad_avg += (1 - alpha) * grad
         avg = np.sqrt(square_avg - grad_avg * grad_avg)
@@ -127,7 +140,7 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: flo
         avg = np.sqrt(square_avg)
     avg += eps
     if momentum > 0:
-        buffer = state["momentum_buffer"]
+        buffer = _buffer(state, "momentum_buffer", param)
         buffer *= momentum
         buffer += grad / avg
         param -= lr * buffer
@@ -138,7 +151,8 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: flo
 def adam_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float, beta1: float = 0.9,
                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
                 maximize: bool = False, decoupled_weight_decay: bool = False) -> None:
-    """One Adam (or AdamW) step in place (``state``: ``step``, ``exp_avg`` m, ``exp_avg_sq`` v, ``max_exp_avg_sq``).
+    """One Adam (or AdamW) step in place (``state``: ``step``, ``exp_avg`` m, ``exp_avg_sq`` v, ``max_exp_avg_sq``;
+    each created as 0 at the first step that needs it, so an empty dict is a fresh state).
 
         Adam:   g ← ±g_t + λ θ_{t-1}          AdamW:  g ← ±g_t,  θ_{t-1} ← (1 − ηλ) θ_{t-1}
         m_t = β₁ m_{t-1} + (1 − β₁) g
@@ -149,15 +163,14 @@ def adam_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float,
     The bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ undo the pull of m₀ = v₀ = 0 towards zero;
     as in torch, ε is added to the *bias-corrected* √v̂_t.
     """
-    state["step"] += 1
-    step = state["step"]
+    state["step"] = step = state.get("step", 0) + 1
     grad = -grad if maximize else grad
     if weight_decay != 0:
         if decoupled_weight_decay:
             param *= 1 - lr * weight_decay
         else:
             grad = grad + weight_decay * param
-    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg, exp_avg_sq = _buffer(state, "exp_avg", param), _buffer(state, "exp_avg_sq", param)
     exp_avg *= beta1
     exp_avg += (1 - beta1) * grad
     exp_avg_sq *= beta2
@@ -168,7 +181,7 @@ def adam_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float,
     step_size = lr / bias_correction1
     bias_correction2_sqrt = bias_correction2 ** 0.5
     if amsgrad:
-        max_exp_avg_sq = state["max_exp_avg_sq"]
+        max_exp_avg_sq = _buffer(state, "max_exp_avg_sq", param)
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         denominator = np.sqrt(max_exp_avg_sq)
     else:
@@ -184,7 +197,13 @@ class Optimizer(ABC):
 
     ``params`` is an iterable of ``Parameter`` (e.g. ``model.parameters()``) or of dicts
     ``{'params': [...], 'lr': ...}`` whose missing keys are filled from ``defaults``.
-    Sub-classes implement ``_init_state(param, group)`` and ``_update(param, group, state)``.
+    Sub-classes implement ``_update(param, grad, group, state)``; ``state`` starts as an empty
+    dict that the update rule fills at the first step, as in torch (only Adagrad, like torch's,
+    fills it in the constructor, through ``_init_state``).
+
+    ``step()`` skips every parameter without a gradient since ``zero_grad()`` (``Parameter.has_grad``
+    is False), exactly as torch skips a ``.grad`` of None: a layer that took no part in this step
+    is not moved by momentum, moving averages or weight decay, and its step count stays put.
     """
 
     def __init__(self, params: Iterable, defaults: Dict[str, Any]):
@@ -237,7 +256,7 @@ class Optimizer(ABC):
         _check_non_negative(type(self).__name__, "learning rate lr", group["lr"])
 
     def _init_state(self, param: Parameter, group: Dict[str, Any]) -> None:
-        """Create the state of ``param`` (moving averages …); torch does this lazily, the result is the same."""
+        """Create the state of ``param`` when it joins the optimiser (only Adagrad needs this)."""
 
     @abstractmethod
     def _update(self, param: Parameter, grad: np.ndarray, group: Dict[str, Any], state: State) -> None:
@@ -249,29 +268,31 @@ class Optimizer(ABC):
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             for param in group["params"]:
-                if param.grad is None:  # torch skips parameters without a gradient, so do we
+                if not param.has_grad:  # torch skips parameters whose .grad is None, so do we
                     continue
-                if param.grad.shape != param.data.shape or param.grad.dtype != param.data.dtype:
+                grad = param.grad
+                if grad.shape != param.data.shape or grad.dtype != param.data.dtype:
                     raise ValueError(
-                        f"{type(self).__name__}: gradient of shape {param.grad.shape} and dtype "
-                        f"{param.grad.dtype} does not match its parameter of shape {param.data.shape} "
+                        f"{type(self).__name__}: gradient of shape {grad.shape} and dtype "
+                        f"{grad.dtype} does not match its parameter of shape {param.data.shape} "
                         f"and dtype {param.data.dtype}"
                     )
-                self._update(param, param.grad, group, self.state.setdefault(param, {}))
+                self._update(param, grad, group, self.state.setdefault(param, {}))
         return loss
 
-    def zero_grad(self) -> None:
-        """Set every gradient to zero *in place*.
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every gradient before the next backward pass.
 
-        torch sets ``.grad`` to None instead; scratch ``backward`` methods accumulate with
-        ``+=`` into an existing array, so here the array is kept and filled with zeros.
+        The arrays are kept and filled with zeros, because scratch ``backward`` methods add into
+        them with ``+=``.  With ``set_to_none=True`` (torch's default) each parameter is also
+        marked as having no gradient, the scratch version of torch's ``.grad = None``: ``step()``
+        skips it until a backward pass writes into its ``.grad`` again.  ``set_to_none=False``
+        keeps it marked, so ``step()`` treats it as a zero gradient (weight decay, momentum
+        still apply), exactly like torch's zero-filled tensors.
         """
         for group in self.param_groups:
             for param in group["params"]:
-                if param.grad is None:
-                    param.grad = np.zeros_like(param.data)
-                else:
-                    param.grad[...] = 0
+                param.zero_grad(set_to_none)
 
     def state_dict(self) -> Dict[str, Any]:
         """``{'state': {index: {...}}, 'param_groups': [...]}`` with parameters replaced by indices, as in torch."""
@@ -412,14 +433,6 @@ class RMSprop(Optimizer):
         for name in ("alpha", "eps", "weight_decay", "momentum"):
             _check_non_negative("RMSprop", name, group[name])
 
-    def _init_state(self, param, group):
-        state = {"step": 0, "square_avg": np.zeros_like(param.data)}
-        if group["momentum"] > 0:
-            state["momentum_buffer"] = np.zeros_like(param.data)
-        if group["centered"]:
-            state["grad_avg"] = np.zeros_like(param.data)
-        self.state[param] = state
-
     def _update(self, param, grad, group, state):
         rmsprop_update(param.data, grad, state, lr=float(group["lr"]), alpha=float(group["alpha"]),
                        eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
@@ -451,12 +464,6 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {group['betas']}")
         _check_beta(name, "betas[0]", group["betas"][0])
         _check_beta(name, "betas[1]", group["betas"][1])
-
-    def _init_state(self, param, group):
-        state = {"step": 0, "exp_avg": np.zeros_like(param.data), "exp_avg_sq": np.zeros_like(param.data)}
-        if group["amsgrad"]:
-            state["max_exp_avg_sq"] = np.zeros_like(param.data)
-        self.state[param] = state
 
     def _update(self, param, grad, group, state):
         beta1, beta2 = group["betas"]

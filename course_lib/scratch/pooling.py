@@ -22,7 +22,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from .layout import empty_like_layout
-from .module import Module
+from .module import Module, check_grad_output
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -336,11 +336,7 @@ class _Pool2d(Module):
     def _check_grad(self, grad_output) -> None:
         if self._input_shape is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
-        if not isinstance(grad_output, np.ndarray) or grad_output.shape != self._output_shape:
-            raise ValueError(
-                f"{self.name}.backward expected grad_output of shape {self._output_shape} (the output's shape), "
-                f"got {getattr(grad_output, 'shape', type(grad_output).__name__)}"
-            )
+        check_grad_output(self.name, grad_output, self._output_shape)
 
 
 class MaxPool2d(_Pool2d):

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .dropout import Dropout
-from .module import Module, check_dtype, expect_float
+from .module import Module, check_dtype, check_grad_output, expect_float
 
 
 def sinusoidal_table(max_len: int, d_model: int, dtype=np.float32) -> np.ndarray:
@@ -48,6 +48,7 @@ class PositionalEncoding(Module):
         self.dtype = check_dtype(dtype)
         self.dropout = Dropout(dropout)
         self.register_buffer("pe", sinusoidal_table(self.max_len, self.d_model, self.dtype))
+        self._output_shape = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         layout = "(N, L, d_model)" if self.batch_first else "(L, N, d_model)"
@@ -63,12 +64,16 @@ class PositionalEncoding(Module):
         if length > self.max_len:
             raise ValueError(f"PositionalEncoding was built for sequences of length ≤ max_len={self.max_len}, "
                              f"got length {length}")
+        self._output_shape = x.shape
         table = self.pe[:length]
         if x.ndim == 3:
             table = table[None] if batch_first else table[:, None]
         return self.dropout(x + table)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        if self._output_shape is None:
+            raise RuntimeError("PositionalEncoding.backward called before forward")
+        check_grad_output("PositionalEncoding", grad_output, self._output_shape)
         return self.dropout.backward(grad_output)
 
     def extra_repr(self) -> str:

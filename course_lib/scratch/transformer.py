@@ -29,7 +29,7 @@ from .attention import MultiheadAttention
 from .dropout import Dropout
 from .layernorm import LayerNorm
 from .linear import Linear
-from .module import Module, check_dtype, expect_float
+from .module import Module, check_dtype, check_grad_output, expect_float
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -112,6 +112,7 @@ class GELU(Module):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._input is None:
             raise RuntimeError("GELU.backward called before forward")
+        check_grad_output("GELU", grad_output, np.shape(self._input))
         return grad_output * gelu_derivative(self._input, self.approximate)
 
     def extra_repr(self) -> str:
@@ -194,9 +195,7 @@ class TransformerEncoderLayer(Module):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._shape is None:
             raise RuntimeError("TransformerEncoderLayer.backward called before forward")
-        if grad_output.shape != self._shape:
-            raise ValueError(f"TransformerEncoderLayer.backward expected grad of shape {self._shape}, "
-                             f"got {grad_output.shape}")
+        check_grad_output("TransformerEncoderLayer", grad_output, self._shape)
         if self.norm_first:
             grad_x1 = grad_output + self.norm2.backward(self._ff_block_backward(grad_output))
             return grad_x1 + self.norm1.backward(self._sa_block_backward(grad_x1))

@@ -10,7 +10,7 @@ Stable API (other test files import it):
 - ``to_numpy(value)``: tensor / array / scalar -> ndarray (nested tuples kept).
 - ``assert_close(actual, expected, rtol=1e-6, atol=1e-9, what="")``: shape and values.
 - ``copy_weights(torch_module, scratch_module)``: torch state -> scratch (strict keys,
-  ``num_batches_tracked`` dropped).
+  ``num_batches_tracked`` included).
 - ``torch_forward_backward(torch_module, inputs, grad_output=None, **kwargs)``
   -> ``(output, input_grads, param_grads)``.
 - ``scratch_forward_backward(scratch_module, inputs, grad_output=None, **kwargs)``
@@ -231,9 +231,7 @@ def assert_parity(
     for param_name, expected in expected_params.items():
         assert_close(actual_params[param_name], expected, rtol, atol, what=f"{name} grad of '{param_name}'")
     if compare_buffers:
-        torch_buffers = {
-            key: value for key, value in torch_module.named_buffers() if not key.endswith("num_batches_tracked")
-        }
+        torch_buffers = dict(torch_module.named_buffers())  # num_batches_tracked included
         scratch_buffers = dict(scratch_module.named_buffers())
         for key, value in torch_buffers.items():
             if key not in scratch_buffers:

@@ -159,7 +159,7 @@ def test_relu_backward_rejects_a_gradient_of_the_wrong_shape():
     """Broadcasting would silently give a wrong-shaped dL/dx; the error names both shapes instead."""
     layer = ReLU()
     layer(np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 3\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 3\) \(the output's shape\), got \(3,\)"):
         layer.backward(np.ones(3))
 
 

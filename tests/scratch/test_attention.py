@@ -412,6 +412,6 @@ def test_backward_errors():
     layer(x, x, x, need_weights=False)
     with pytest.raises(ValueError, match="need_weights=False"):
         layer.backward(np.zeros((3, 1, 4), np.float32), np.zeros((1, 3, 3), np.float32))
-    with pytest.raises(ValueError, match=r"grad_attn_output of shape \(3, 1, 4\), got \(1, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"grad_attn_output of shape \(3, 1, 4\) \(the output's shape\), got \(1, 3, 4\)"):
         layer.backward(np.zeros((1, 3, 4), np.float32))
 

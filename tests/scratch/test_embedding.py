@@ -94,7 +94,7 @@ def test_errors():
     with pytest.raises(ValueError, match="padding_idx"):
         Embedding(4, 2, padding_idx=4)
     layer(np.array([0, 1]))
-    with pytest.raises(ValueError, match=r"grad_output of shape \(2, 2\), got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"grad_output of shape \(2, 2\) \(the output's shape\), got \(2, 3\)"):
         layer.backward(np.zeros((2, 3), np.float32))
     with pytest.raises(RuntimeError, match="before forward"):
         Embedding(4, 2).backward(np.zeros((1, 2)))
