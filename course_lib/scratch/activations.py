@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module, check_grad_output
+from .module import Module, check_grad_output, check_may_overwrite, keep_for_backward, release_for_backward
 
 
 def _expect_float_array(layer: str, x) -> None:
@@ -43,7 +43,7 @@ def _axis_in_range(layer: str, x: np.ndarray, axis: int) -> int:
 # --- functional forms -------------------------------------------------------
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1/(1+e^{−x}), computed from e^{−|x|} so it never overflows."""
-    exp_neg_abs = np.abs(x)
+    exp_neg_abs = np.abs(x, out=np.empty_like(x))  # out=: an array even for a 0-d x, so it can be reused in place
     np.negative(exp_neg_abs, out=exp_neg_abs)
     np.exp(exp_neg_abs, out=exp_neg_abs)
     return sigmoid_from_exp(x, exp_neg_abs)
@@ -157,6 +157,7 @@ class _Activation(Module):
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         if grad_output is not _NOT_GIVEN:
             check_grad_output(type(self).__name__, grad_output, np.shape(self._saved))
+            release_for_backward(self._saved)  # used now: later in-place writes no longer hurt
         return self._saved
 
 
@@ -166,7 +167,7 @@ class Sigmoid(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = sigmoid(x)
-        self._saved = out
+        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -180,21 +181,12 @@ class Tanh(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = np.tanh(x)
-        self._saved = out
+        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         out = self._get_saved(grad_output)
         return grad_output * (1 - out * out)
-
-
-def _writeable_input(layer: str, x: np.ndarray) -> None:
-    """``inplace=True`` overwrites the input: it must be an array we may write."""
-    if not x.flags.writeable:
-        raise ValueError(
-            f"{layer}(inplace=True) overwrites its input, but got a read-only array "
-            f"(pass a writeable copy, e.g. x.copy(), or use inplace=False)"
-        )
 
 
 class ReLU(_Activation):
@@ -211,7 +203,7 @@ class ReLU(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         if self.inplace:
-            _writeable_input("ReLU", x)
+            check_may_overwrite("ReLU", x)
         self._saved = x > 0
         return np.maximum(x, 0, out=x) if self.inplace else relu(x)
 
@@ -233,7 +225,7 @@ class LeakyReLU(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         if self.inplace:
-            _writeable_input("LeakyReLU", x)
+            check_may_overwrite("LeakyReLU", x)
         self._saved = _leaky_relu_slope(x, self.negative_slope)  # from x, before it may be overwritten
         if self.inplace:  # x · (1 or a) is the leaky ReLU, written over x without a temporary
             return np.multiply(x, self._saved, out=x)
@@ -258,7 +250,7 @@ class Softmax(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = softmax(x, axis=_axis_in_range(type(self).__name__, x, self.dim))
-        self._saved = out
+        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -274,7 +266,7 @@ class LogSoftmax(Softmax):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = log_softmax(x, axis=_axis_in_range(type(self).__name__, x, self.dim))
-        self._saved = out
+        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

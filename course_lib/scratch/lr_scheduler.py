@@ -19,6 +19,7 @@ Only ``param_groups`` is needed, so these schedulers also drive a ``torch.optim`
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Sequence, Union
 
@@ -117,8 +118,9 @@ class StepLR(LRScheduler):
     """η_t = η · γ^⌊t / step_size⌋: multiply the rate by γ every ``step_size`` steps."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if not isinstance(step_size, int) or step_size < 1:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        step_size = int(step_size)  # NumPy integers welcome
         if not gamma >= 0:
             raise ValueError(f"StepLR: gamma must be >= 0, got {gamma}")
         self.step_size, self.gamma = step_size, gamma

@@ -7,6 +7,7 @@ into each ``Parameter.grad`` (Chapter "Backpropagation").
 """
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, NamedTuple, Tuple
 
@@ -132,6 +133,12 @@ class Module:
     automatically (as in torch), so ``parameters()``, ``state_dict()`` and
     ``train()``/``eval()`` walk the tree without extra bookkeeping.
     Buffers (running statistics) are registered with ``register_buffer``.
+
+    Unlike torch's autograd, a scratch module remembers only its *last* forward call: call
+    ``backward`` once for each ``forward``, in reverse order through the network.  Using one
+    module twice before backward (a Siamese network, a layer applied at two places) would give
+    the gradient of the second use only; build two modules that share the same ``Parameter``
+    objects instead (``b.weight = a.weight``), and their gradients add up in it.
     """
 
     def __init__(self) -> None:
@@ -385,3 +392,40 @@ def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], 
     if shape != expected_shape:
         got = type(grad_output).__name__ if shape is None else shape
         raise ValueError(f"{layer}.backward expected {name} of shape {expected_shape} ({what}), got {got}")
+
+
+# Arrays that a layer returned *and* keeps for its backward pass (Sigmoid, Tanh, Softmax and
+# LogSoftmax keep their output: σ' = σ(1 − σ) needs it).  A layer with ``inplace=True`` right
+# after one of them would overwrite it, and backward would then compute a wrong gradient without
+# any error.  torch notices such a write through the version counter of every tensor; NumPy
+# arrays have none, so in-place layers look the array up here before writing into it.  The
+# registry holds weak references: an entry disappears with its array.
+_KEPT_FOR_BACKWARD: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+
+
+def keep_for_backward(array: np.ndarray) -> np.ndarray:
+    """Record that ``array`` (a layer's output) is needed by its backward pass; returns it."""
+    if isinstance(array, np.ndarray):
+        _KEPT_FOR_BACKWARD[id(array)] = array
+    return array
+
+
+def release_for_backward(array) -> None:
+    """The backward pass has used ``array``: in-place layers may overwrite it again."""
+    if _KEPT_FOR_BACKWARD.get(id(array)) is array:
+        del _KEPT_FOR_BACKWARD[id(array)]
+
+
+def check_may_overwrite(layer: str, x: np.ndarray) -> None:
+    """``inplace=True`` overwrites the input: it must be writeable and not kept for a backward pass."""
+    if not x.flags.writeable:
+        raise ValueError(
+            f"{layer}(inplace=True) overwrites its input, but got a read-only array "
+            f"(pass a writeable copy, e.g. x.copy(), or use inplace=False)"
+        )
+    if _KEPT_FOR_BACKWARD.get(id(x)) is x:
+        raise ValueError(
+            f"{layer}(inplace=True) would overwrite the output of the layer before it, which that layer "
+            f"(Sigmoid, Tanh, Softmax or LogSoftmax) keeps for its backward pass: its gradient would come out "
+            f"wrong (torch raises 'modified by an inplace operation' here). Use {layer}(inplace=False)."
+        )

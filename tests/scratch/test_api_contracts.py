@@ -16,6 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from course_lib import scratch
 from course_lib.interop import state_dict_from_torch, state_dict_to_torch
 from course_lib.scratch import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, GELU, LayerNorm, LeakyReLU, Linear,
@@ -441,3 +442,32 @@ def test_a_strict_key_mismatch_is_worded_like_torch():
     assert str(error.value) == str(torch_error.value)
     assert isinstance(error.value, KeyError)  # what this library raised before, for existing `except KeyError`
     assert math.isfinite(scratch[0].weight.data.sum())  # nothing was loaded, nothing broke
+
+
+# --- in-place layers after a layer that keeps its output ----------------------------------------
+@pytest.mark.parametrize("keeper", [scratch.Sigmoid, scratch.Tanh, lambda: scratch.Softmax(dim=-1),
+                                    lambda: scratch.LogSoftmax(dim=-1)])
+@pytest.mark.parametrize("layer", [lambda inplace: scratch.ReLU(inplace=inplace),
+                                   lambda inplace: scratch.LeakyReLU(0.1, inplace=inplace),
+                                   lambda inplace: scratch.Dropout(0.5, inplace=inplace)])
+def test_an_in_place_layer_refuses_to_overwrite_an_output_kept_for_backward(keeper, layer):
+    # torch raises "modified by an inplace operation" at backward; here the in-place layer refuses first
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(ValueError, match="keeps for its backward pass"):
+        scratch.Sequential(keeper(), layer(True))(x)
+    scratch.Sequential(keeper(), layer(False))(x)  # the same layers out of place are fine
+
+
+def test_an_output_may_be_overwritten_once_backward_has_used_it():
+    sigmoid, relu = scratch.Sigmoid(), scratch.ReLU(inplace=True)
+    y = sigmoid(np.linspace(-2, 2, 6))
+    sigmoid.backward(np.ones(6))
+    relu(y)  # backward is done: no error
+
+
+def test_sigmoid_of_a_0d_array_and_numpy_step_sizes():
+    assert np.isclose(scratch.Sigmoid()(np.array(0.5)), torch.sigmoid(torch.tensor(0.5)).item())
+    optimizer = scratch.SGD([scratch.Parameter(np.zeros(1))], lr=1.0)
+    assert scratch.StepLR(optimizer, step_size=np.int64(3)).step_size == 3
+    with pytest.raises(ValueError, match="positive integer"):
+        scratch.StepLR(optimizer, step_size=True)
