@@ -22,9 +22,12 @@ mixes the concatenated heads with ``out_proj``:
 
 Fully masked rows (a query with every key masked): softmax of a row of −∞ is 0/0.
 Here such a row gets **zero weights and zero output** (so the MHA output is just
-``out_proj.bias``) and zero gradient.  That is what torch 2.13 does when it takes
-its fused path (``need_weights=False``, and always inside ``TransformerEncoderLayer``);
-with ``need_weights=True`` torch 2.13 returns NaN for such rows instead.
+``out_proj.bias``) and zero gradient, in every mode.  torch 2.13 gives the same zeros on
+its ``scaled_dot_product_attention`` path (``need_weights=False`` in training mode, and
+``TransformerEncoderLayer`` in training mode), but NaN for such rows with
+``need_weights=True`` and on its inference fast path (``eval()`` without autograd, for both
+``MultiheadAttention`` and ``TransformerEncoderLayer``): there the scratch result is finite
+where torch's is NaN (measured with torch 2.13.0).
 """
 from __future__ import annotations
 
