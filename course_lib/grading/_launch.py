@@ -5,11 +5,13 @@ the standard library, so it works whatever the kernel will later be able to impo
 It is trusted: it runs before the student's code and replaces itself with the
 kernel (``execve``).  Steps, each one best-effort and reported to the grader:
 
-1. ``unshare`` new mount, PID and network namespaces (and a user namespace when
+0. Move into the cgroup(s) the grader made for this kernel (when it could): they cap the
+   memory and tasks of the kernel and of every process it starts, together.
+1. ``unshare`` new mount, PID, network and IPC namespaces (and a user namespace when
    not root, mapping the grader's uid to itself so that the kernel holds no capability
    in it): the kernel sees only a loopback device that is down (no network), can
-   neither see nor signal processes outside, and gets a private mount table it cannot
-   change.
+   neither see nor signal processes outside, gets a private mount table it cannot
+   change, and its System V shared memory, semaphores and message queues die with it.
 2. ``fork``: the child is PID 1 of the new PID namespace, so killing it kills every
    process the student started (fork bombs, ``setsid`` daemons included).
 3. In the private mount table, make every mount read-only (the kernel may run as the
@@ -39,6 +41,7 @@ import signal
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -180,6 +183,19 @@ def _limits(config, status):
             status["limits"][key] = int(value)
 
 
+def _join_cgroups(procs_files, status):
+    """Move this process into the grader's cgroup(s) for the kernel, before anything is started:
+    every process forked later is born there, and the kernel cannot leave (its mounts are read-only)."""
+    joined = True
+    for path in procs_files:
+        try:
+            _write(path, str(os.getpid()))
+        except OSError as error:
+            joined = False
+            status["errors"].append(f"joining cgroup {os.path.dirname(path)}: {error.strerror}")
+    status["cgroup_joined"] = joined and bool(procs_files)
+
+
 def main():
     config_path = sys.argv[1]
     with open(config_path) as handle:
@@ -192,15 +208,22 @@ def main():
             os._exit(1)
     status_fd = config["status_fd"]
     status = {"namespaces": [], "hidden": [], "limits": {}, "uid": os.getuid(), "errors": []}
+    _join_cgroups(config.get("cgroup_procs", []), status)
     real_uid, real_gid = os.getuid(), os.getgid()
     namespaces_ok = False
     if config.get("isolate", True):
-        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
         if real_uid != 0:
             flags |= CLONE_NEWUSER
-        if libc.unshare(flags) == 0:
+        unshared = libc.unshare(flags) == 0
+        namespaces = ["mount", "pid", "net", "ipc"]
+        if not unshared and libc.unshare(flags & ~CLONE_NEWIPC) == 0:  # the others are worth having alone
+            unshared = True
+            namespaces.remove("ipc")
+            status["errors"].append("no IPC namespace: System V shared memory outlives the kernel")
+        if unshared:
             namespaces_ok = True
-            status["namespaces"] = ["mount", "pid", "net"] + (["user"] if real_uid != 0 else [])
+            status["namespaces"] = namespaces + (["user"] if real_uid != 0 else [])
             if real_uid != 0:
                 # our uid maps to itself, not to 0: unshare gave this process every capability
                 # in the new namespace (it needs them for the mounts below), and the kernel,

@@ -4,30 +4,41 @@ The grader talks to the kernel over Jupyter's messaging protocol on Unix-domain
 sockets (``ipc`` transport), because the kernel lives in a network namespace of its
 own where TCP to the grader is impossible.  Everything that comes back is
 untrusted: this module only moves messages and enforces wall-time limits; it never
-interprets what the student's code says about itself (see ``wire.py``).
+interprets what the student's code says about itself (see ``wire.py``).  It speaks
+ZeroMQ's wire protocol itself (:class:`_Channel`) so that what the kernel sends is
+bounded before the grader stores it, and checks every message's signature, shape
+and types (:class:`_Codec`): a malformed message is ignored, never an exception.
 
 Isolation is set up by ``_launch.py``; :class:`Sandbox` reports what it achieved in
 ``isolation`` so a degraded sandbox (no namespaces on this OS) is visible in reports.
 """
 from __future__ import annotations
 
+import errno
+import glob
+import hashlib
+import hmac
 import importlib.util
 import json
 import os
-import queue
+import re
 import secrets
+import select
 import shutil
 import signal
+import site
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
-from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 from ._launch import mount_table
@@ -35,7 +46,12 @@ from ._launch import mount_table
 LAUNCHER = Path(__file__).with_name("_launch.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_CAP = 64 * 1024  # bytes of stdout/stderr kept per execution, for feedback only
-MESSAGE_CAP = 32 * 1024 * 1024  # larger ZMQ messages from the kernel are dropped
+# One message from the kernel, all its frames together; larger ones are read and thrown away
+# unstored.  The largest legitimate one is a return value: ~0.5 MB in the course's assignments
+# (inputs over 256 KB travel as files, see Sandbox.spill).
+MESSAGE_CAP = 8 * 1024 * 1024
+MAX_FRAMES = 16  # a Jupyter message has 7 (topic, delimiter, signature, 4 JSON parts) plus buffers
+READ_BATCH = 1024 * 1024  # bytes read from one connection before the messages in them are handled
 
 
 @dataclass
@@ -48,10 +64,12 @@ class Limits:
     total_timeout_s: float = 300.0  # wall time of the whole submission
     startup_timeout_s: float = 60.0
     cpu_s: int = 600  # CPU seconds of the kernel process (RLIMIT_CPU)
-    memory_bytes: int = 4 * 1024**3  # address space (RLIMIT_AS)
+    memory_bytes: int = 4 * 1024**3  # per process (RLIMIT_AS) and, where cgroups allow, in total
     file_bytes: int = 64 * 1024**2  # largest file the kernel may write (RLIMIT_FSIZE)
     open_files: int = 256
-    processes: int = 64  # RLIMIT_NPROC: threads count too
+    # tasks (threads count too) of the whole submission: a cgroup's pids.max, and RLIMIT_NPROC of the
+    # kernel's uid; a kernel training a torch model uses about 10
+    processes: int = 32
     workdir_bytes: int = 256 * 1024**2  # the work folder is a tmpfs of this size
     isolate: bool = True  # namespaces (False: rlimits only — for testing the degraded mode)
 
@@ -67,6 +85,7 @@ class ExecResult:
     traceback: str = ""
     payloads: List[str] = field(default_factory=list)  # our result mime type, raw strings
     seconds: float = 0.0
+    ignored: int = 0  # messages from the kernel thrown away: over the caps, unsigned or malformed
 
 
 def module_dirs(names) -> List[str]:
@@ -84,6 +103,71 @@ def module_dirs(names) -> List[str]:
         elif spec.origin and spec.origin not in ("built-in", "frozen"):
             found.append(str(Path(spec.origin).resolve().parent))
     return found
+
+
+_foreign_site_packages: Optional[List[str]] = None
+
+
+def foreign_site_packages() -> List[str]:
+    """Package folders of every other Python installation found here (the base Python of this
+    venv, the system's, /usr/local's, /opt's…), which the kernel never imports from.
+
+    Covering only the venv's copy of a forbidden package is not enough: ``sys.path.insert(0,
+    sys.base_prefix + "/lib/python3.11/site-packages")`` found scipy in the base Python.  Looked
+    up once per grader process (the walk of /usr and /opt takes a fraction of a second).
+    """
+    global _foreign_site_packages
+    if _foreign_site_packages is None:
+        own = {os.path.realpath(p) for p in site.getsitepackages()}  # what the kernel's interpreter uses
+        found = set()
+        prefixes = {sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(sys.base_prefix)}
+        for prefix in prefixes:
+            for pattern in ("lib*/python*/*-packages", "*/lib*/python*/*-packages", "envs/*/lib*/python*/*-packages"):
+                found.update(glob.glob(os.path.join(prefix, pattern)))
+        for top in ("/usr", "/usr/local", "/opt", "/srv"):
+            found.update(_find_package_folders(top, depth=6))
+        found = {os.path.realpath(p) for p in found if os.path.basename(p) in ("site-packages", "dist-packages")}
+        # never one the kernel needs, nor one holding or inside such a folder
+        _foreign_site_packages = sorted(p for p in found if not any(_inside(p, o) or _inside(o, p) for o in own))
+    return list(_foreign_site_packages)
+
+
+def _find_package_folders(top: str, depth: int) -> List[str]:
+    """site-packages/dist-packages folders under ``top``, at most ``depth`` levels down."""
+    found = []
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        if entry.name in ("site-packages", "dist-packages"):
+            found.append(entry.path)
+        elif depth > 0 and entry.name not in ("share", "include", "src", "doc", "man", "locale", "node_modules"):
+            found += _find_package_folders(entry.path, depth - 1)
+    return found
+
+
+def dataset_folders() -> List[str]:
+    """The existing folders the grader reads datasets from, held-out test labels included (the
+    search path of ``course_lib.data.store``): the kernel must not read them."""
+    candidates = [os.environ.get("COURSE_LIB_DATA", ""), "/usr/share/datasets"]
+    try:
+        from course_lib.data import registry, store
+    except ImportError:  # the grader without its data package: the defaults above
+        pass
+    else:
+        candidates += [str(store.SYSTEM_DIR), str(store.cache_dir()), os.environ.get(store.DATA_ENV, "")]
+        candidates += [str(folder) for name in registry.DATASETS for folder in store.search_dirs(name)]
+    return sorted({os.path.realpath(c) for c in candidates if c and os.path.isdir(c)})
+
+
+def _inside(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
 def _safe_to_hide(path: str, keep: List[str]) -> bool:
@@ -111,14 +195,14 @@ def sweep_orphaned_roots(base: Optional[str] = None) -> List[str]:
     """
     removed = []
     for entry in os.scandir(base or tempfile.gettempdir()):
-        namespace, pid = (entry.name[len(ROOT_PREFIX):].split("-", 2) + ["", ""])[:2]
-        if not entry.name.startswith(ROOT_PREFIX) or namespace != _pid_namespace() or not pid.isdigit():
+        pid = _orphan_pid(entry.name)
+        if pid is None:
             continue
         try:
             ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
         except OSError:  # vanished meanwhile
             continue
-        if ours and _process_gone(int(pid)):
+        if ours and _process_gone(pid):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(entry.path)
     return removed
@@ -159,6 +243,430 @@ def _process_gone(pid: int) -> bool:
         return False
 
 
+class _ProtocolError(Exception):
+    """The kernel's end of a connection sent bytes that are not ZeroMQ's protocol."""
+
+
+class _Channel:
+    """One ZeroMQ connection to the kernel (ZMTP 3.0, NULL mechanism), spoken here by hand.
+
+    libzmq (pyzmq) caps each frame (MAXMSGSIZE) but assembles a whole multipart message, however
+    many frames it has, before handing over the first: a kernel sending messages of twenty 30 MB
+    frames made the grader hold gigabytes.  Here each frame's size is read before its body, so a
+    message over MESSAGE_CAP or MAX_FRAMES is read and thrown away without being stored: the
+    grader holds at most one message and READ_BATCH bytes per connection.
+    """
+
+    # signature (0xFF, 8 bytes of padding, 0x7F), version 3.0, mechanism NULL, as-server 0, filler
+    GREETING = b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + bytes(32)
+    MORE, LONG, COMMAND = 0x01, 0x02, 0x04
+    CLOSED = "the kernel closed the connection"  # as it does when it exits
+
+    def __init__(self, path: str, socket_type: str):
+        self.path = path
+        self.socket_type = socket_type  # what we are to the kernel: SUB (its iopub) or DEALER (its shell)
+        self.sock: Optional[socket.socket] = None
+        self.failure = ""  # why the connection is unusable ("" while it works)
+        self.ignored = 0  # messages thrown away (over a cap, or not a Jupyter message the codec accepts)
+        self.ready = False  # the kernel's READY came: the handshake is over
+        self._pending: List[List[bytes]] = []  # messages that came with it
+        self._buffer = bytearray()
+        self._greeted = False
+        self._frames: List[bytes] = []
+        self._size = 0  # bytes of the current message so far
+        self._dropping = False  # the current message is over a cap: its frames are read, not kept
+        self._flags: Optional[int] = None  # of the frame being read (None: expecting a frame header)
+        self._body = 0  # bytes of that frame still to come
+        self._keep = False
+
+    def connect(self, deadline: float) -> bool:
+        """Connect and greet; False while the kernel has not created its socket yet."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            sock.connect(self.path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            return False
+        except OSError as error:
+            sock.close()
+            raise RuntimeError(f"cannot connect to the kernel's {self.socket_type} socket {self.path}: {error}")
+        sock.setblocking(False)
+        self.sock = sock
+        ready = b"\x05READY" + _property(b"Socket-Type", self.socket_type.encode())
+        self.send(self.GREETING + _frame(ready, self.COMMAND), deadline)
+        # libzmq takes no message before it has sent its own READY: it would fail the handshake
+        while not self.ready and not self.failure and time.monotonic() < deadline:
+            _wait([self.sock], select.POLLIN, min(0.05, max(0.0, deadline - time.monotonic())))
+            self._pending += self.receive()
+        if self.socket_type == "SUB":
+            self.send(_frame(b"\x01"), deadline)  # subscribe to every topic (ZMTP 3.0: a message 0x01 + prefix)
+        if not self.ready or self.failure:
+            raise RuntimeError(f"the kernel did not accept a connection to {self.path}: {self.failure or 'timed out'}")
+        return True
+
+    def send_message(self, frames: List[bytes], deadline: float) -> bool:
+        data = b"".join(_frame(f, self.MORE if i < len(frames) - 1 else 0) for i, f in enumerate(frames))
+        return self.send(data, deadline)
+
+    def send(self, data: bytes, deadline: float) -> bool:
+        """Write everything by ``deadline``; False if the kernel does not read it or the connection broke."""
+        view = memoryview(data)
+        while view:
+            if self.failure or self.sock is None:
+                return False
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                _wait([self.sock], select.POLLOUT, min(remaining, 0.05))
+            except OSError as error:
+                self.failure = f"sending failed: {error.strerror or error}"
+        return True
+
+    def receive(self) -> List[List[bytes]]:
+        """The complete messages among what has arrived (at most READ_BATCH bytes read)."""
+        messages, self._pending = self._pending, []
+        read = 0
+        while read < READ_BATCH and not self.failure and self.sock is not None:
+            try:
+                chunk = self.sock.recv(65536)
+            except BlockingIOError:
+                break
+            except OSError as error:
+                self.failure = f"reading failed: {error.strerror or error}"
+                break
+            if not chunk:
+                self.failure = self.CLOSED
+                break
+            read += len(chunk)
+            self._buffer += chunk
+            try:
+                self._parse(messages)
+            except _ProtocolError as error:
+                self.failure = f"the kernel sent bytes that are not ZeroMQ frames ({error})"
+        return messages
+
+    def _parse(self, messages: List[List[bytes]]) -> None:
+        """Append the complete messages in the buffer to ``messages`` (kept there if a later frame is bad)."""
+        buffer = self._buffer
+        while True:
+            if not self._greeted:
+                if len(buffer) < len(self.GREETING):
+                    return
+                if buffer[0] != 0xFF or not buffer[9] & 1 or buffer[10] < 3 or bytes(buffer[12:17]) != b"NULL\x00":
+                    got = bytes(buffer[:17])
+                    raise _ProtocolError(f"expected a ZMTP 3 greeting with the NULL mechanism, got {got!r}")
+                del buffer[:len(self.GREETING)]
+                self._greeted = True
+            if self._flags is None and not self._start_frame(buffer):
+                return
+            if self._keep:
+                if len(buffer) < self._body:
+                    return
+                with memoryview(buffer) as view:
+                    body = bytes(view[:self._body])
+                del buffer[:self._body]
+                if not self._flags & self.COMMAND:
+                    self._frames.append(body)
+            else:  # thrown away as it arrives: never more than one read's worth held
+                skipped = min(self._body, len(buffer))
+                del buffer[:skipped]
+                self._body -= skipped
+                if self._body:
+                    return
+            flags, self._flags = self._flags, None
+            if flags & self.COMMAND:  # between messages: READY ends the handshake; PING etc. concern nobody
+                self.ready |= self._keep and body.startswith(b"\x05READY")
+                continue
+            if flags & self.MORE:
+                continue  # more frames of this message to come
+            if self._dropping:
+                self.ignored += 1
+            else:
+                messages.append(self._frames)
+            self._frames, self._size, self._dropping = [], 0, False
+
+    def _start_frame(self, buffer: bytearray) -> bool:
+        """Read a frame header and decide whether its body is kept; False until it has all arrived."""
+        if len(buffer) < 2:
+            return False
+        flags = buffer[0]
+        if flags & ~(self.MORE | self.LONG | self.COMMAND):
+            raise _ProtocolError(f"frame flags {flags:#04x}")
+        header = 9 if flags & self.LONG else 2
+        if len(buffer) < header:
+            return False
+        size = int.from_bytes(buffer[1:9], "big") if flags & self.LONG else buffer[1]
+        del buffer[:header]
+        self._flags, self._body = flags, size
+        if flags & self.COMMAND:
+            self._keep = size <= 4096  # a READY is kept to be recognised; nothing else in commands matters
+            return True
+        if len(self._frames) >= MAX_FRAMES or self._size + size > MESSAGE_CAP:
+            self._dropping = True
+            self._frames = []  # what was kept of this message goes now, not when it ends
+        self._keep = not self._dropping
+        self._size += size
+        return True
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self._buffer = bytearray()
+        self._frames = []
+
+
+def _wait(sockets: List[socket.socket], events: int, timeout: float) -> set:
+    """The file descriptors among ``sockets`` that are ready (or closed, or failed) within ``timeout`` s."""
+    poller = select.poll()
+    for sock in sockets:
+        poller.register(sock, events)
+    return {fd for fd, _ in poller.poll(max(0, int(timeout * 1000)))}
+
+
+def _frame(body: bytes, flags: int = 0) -> bytes:
+    if len(body) > 255:
+        return bytes([flags | _Channel.LONG]) + len(body).to_bytes(8, "big") + body
+    return bytes([flags, len(body)]) + body
+
+
+def _property(name: bytes, value: bytes) -> bytes:
+    return bytes([len(name)]) + name + len(value).to_bytes(4, "big") + value
+
+
+class _Codec:
+    """Build and sign the grader's Jupyter messages; check and parse the kernel's.
+
+    The student's code holds the signing key (it runs in the kernel), so a valid signature proves
+    nothing about the content: every part is type-checked, and anything malformed is None.
+    """
+
+    DELIMITER = b"<IDS|MSG>"
+
+    def __init__(self, key: bytes, scheme: str):
+        algorithm = scheme.split("-", 1)[-1]
+        if not key or scheme.split("-", 1)[0] != "hmac" or algorithm not in hashlib.algorithms_available:
+            raise RuntimeError(f"expected an HMAC key and scheme in the connection file, got scheme {scheme!r}")
+        self.key = key
+        self.algorithm = algorithm
+        self.session = uuid.uuid4().hex
+
+    def sign(self, parts: List[bytes]) -> bytes:
+        mac = hmac.new(self.key, digestmod=self.algorithm)
+        for part in parts:
+            mac.update(part)
+        return mac.hexdigest().encode()
+
+    def request(self, msg_type: str, content: dict) -> Tuple[str, List[bytes]]:
+        """(msg_id, frames) of a request from the grader."""
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": msg_type, "username": "grader", "session": self.session,
+                  "date": datetime.now(timezone.utc).isoformat(), "version": "5.3"}
+        parts = [json.dumps(part).encode() for part in (header, {}, {}, content)]
+        return msg_id, [self.DELIMITER, self.sign(parts)] + parts
+
+    def parse(self, frames: List[bytes]) -> Optional[dict]:
+        """{"type", "parent" (the msg_id it answers), "content" (a dict)}; None if malformed."""
+        try:
+            start = frames.index(self.DELIMITER) + 1
+        except ValueError:
+            return None
+        if len(frames) < start + 5:
+            return None
+        signature, parts = frames[start], frames[start + 1:start + 5]
+        if not hmac.compare_digest(signature, self.sign(parts)):
+            return None
+        try:
+            header, parent, content = (json.loads(parts[i]) for i in (0, 1, 3))
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
+            return None
+        if not (isinstance(header, dict) and isinstance(parent, dict) and isinstance(content, dict)):
+            return None
+        kind, parent_id = header.get("msg_type"), parent.get("msg_id")
+        if not isinstance(kind, str) or not isinstance(parent_id, (str, type(None))):
+            return None
+        return {"type": kind, "parent": parent_id, "content": content}
+
+
+def _text(value) -> str:
+    """A field the kernel sent, as text whatever its type."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else str(value)
+
+
+class _Cgroup:
+    """A fresh cgroup for one kernel and every process it starts: RLIMIT_AS and RLIMIT_NPROC hold
+    per process (three forked children of 2 GB each used 6 GB under a "4 GB" limit), this caps
+    the submission's total memory (tmpfs files and shared memory included) and tasks.
+
+    Made under the grader's own cgroup, in cgroup v1's memory and pids hierarchies or in the
+    unified (v2) one; the launcher moves itself in before it starts the kernel, and the kernel,
+    in its read-only mount table, cannot move out.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dirs: List[str] = []
+        self.version = 0
+
+    def create(self, memory_bytes: int, tasks: int) -> List[str]:
+        """Make and configure it; return what could not be done (empty: all of it)."""
+        own = _own_cgroups()
+        problems = []
+        try:
+            if "memory" in own:
+                self.version = 1
+                memory = self._make(own["memory"])
+                _write_file(os.path.join(memory, "memory.limit_in_bytes"), memory_bytes)
+                if os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes")):
+                    # memory plus swap: the overflow may not go to swap either
+                    _write_file(os.path.join(memory, "memory.memsw.limit_in_bytes"), memory_bytes)
+                if "pids" in own:
+                    _write_file(os.path.join(self._make(own["pids"]), "pids.max"), tasks)
+                else:
+                    problems.append("no pids cgroup: the task limit holds per user id only")
+            elif "unified" in own:
+                self.version = 2
+                unified = self._make(own["unified"])
+                available = _read_file(os.path.join(unified, "cgroup.controllers")).split()
+                if "memory" not in available or "pids" not in available:
+                    _write_file(os.path.join(own["unified"], "cgroup.subtree_control"), "+memory +pids")
+                _write_file(os.path.join(unified, "memory.max"), memory_bytes)
+                if os.path.exists(os.path.join(unified, "memory.swap.max")):
+                    _write_file(os.path.join(unified, "memory.swap.max"), 0)
+                _write_file(os.path.join(unified, "pids.max"), tasks)
+            else:
+                return ["no cgroup hierarchy with a memory controller is mounted"]
+        except OSError as error:
+            self.remove()
+            return [f"{error.filename or 'cgroup'}: {error.strerror}"]
+        return problems
+
+    def _make(self, parent: str) -> str:
+        path = os.path.join(parent, self.name)
+        os.mkdir(path, 0o755)
+        self.dirs.append(path)
+        return path
+
+    def procs_files(self) -> List[str]:
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs]
+
+    def pids(self) -> List[int]:
+        found = set()
+        for path in self.procs_files():
+            try:
+                found.update(int(p) for p in _read_file(path).split())
+            except (OSError, ValueError):
+                pass
+        return sorted(found)
+
+    def peak_memory_bytes(self) -> int:
+        """The most memory its processes held at once (0 when unknown)."""
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):
+            for folder in self.dirs:
+                try:
+                    return int(_read_file(os.path.join(folder, name)))
+                except (OSError, ValueError):
+                    pass
+        return 0
+
+    def remove(self, wait_s: float = 5.0) -> None:
+        """Kill whatever is left in it, then remove it (a cgroup with processes cannot be removed)."""
+        deadline = time.monotonic() + wait_s
+        for folder in reversed(self.dirs):
+            while True:
+                for pid in self.pids():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                try:
+                    os.rmdir(folder)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as error:
+                    if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+        self.dirs = []
+
+
+def _own_cgroups() -> Dict[str, str]:
+    """{"memory"/"pids" (cgroup v1) or "unified" (v2): the folder of this process's own cgroup}."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            lines = handle.read().splitlines()
+        with open("/proc/self/mountinfo") as handle:
+            mounts = handle.read().splitlines()
+    except OSError:
+        return {}
+    own = {}
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        for controller in controllers.split(",") if controllers else ["unified"]:
+            own[controller] = path
+    decode = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)  # noqa: E731
+    found = {}
+    for line in mounts:
+        fields, _, tail = line.partition(" - ")
+        fields, tail = fields.split(), tail.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        root, point, fstype, options = decode(fields[3]), decode(fields[4]), tail[0], tail[2].split(",")
+        wanted = [c for c in ("memory", "pids") if c in options] if fstype == "cgroup" else \
+            ["unified"] if fstype == "cgroup2" else []
+        for controller in wanted:
+            path = own.get(controller)
+            if path is None or not _inside(path, root):
+                continue  # our cgroup is outside what this mount shows
+            relative = os.path.relpath(path, root)
+            found[controller] = point if relative == "." else os.path.join(point, relative)
+    return found
+
+
+def _write_file(path: str, value) -> None:
+    with open(path, "w") as handle:
+        handle.write(str(value))
+
+
+def _read_file(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+def sweep_orphaned_cgroups() -> List[str]:
+    """Remove the cgroups of graders that were killed (named like their sandbox folders)."""
+    removed = []
+    for parent in set(_own_cgroups().values()):
+        try:
+            entries = list(os.scandir(parent))
+        except OSError:
+            continue
+        for entry in entries:
+            pid = _orphan_pid(entry.name)
+            if pid is not None and entry.is_dir(follow_symlinks=False) and _process_gone(pid):
+                group = _Cgroup(entry.name)
+                group.dirs = [entry.path]
+                group.remove(wait_s=1.0)
+                if not os.path.exists(entry.path):
+                    removed.append(entry.path)
+    return removed
+
+
+def _orphan_pid(name: str) -> Optional[int]:
+    """The grader PID in a name ``course-grader-NS-PID-…`` of this PID namespace, else None."""
+    namespace, pid = (name[len(ROOT_PREFIX):].split("-", 2) + ["", ""])[:2]
+    if not name.startswith(ROOT_PREFIX) or namespace != _pid_namespace() or not pid.isdigit():
+        return None
+    return int(pid)
+
+
 class Sandbox:
     """One sandboxed kernel.  ``start()``, ``execute(code)``, ``kill()``; restartable."""
 
@@ -170,7 +678,10 @@ class Sandbox:
         self.extra_hide = [os.path.abspath(p) for p in hide]
         self.isolate = self.limits.isolate if isolate is None else isolate
         self.process: Optional[subprocess.Popen] = None
-        self.client: Optional[BlockingKernelClient] = None
+        self.shell: Optional[_Channel] = None  # the grader's requests and the kernel's replies
+        self.iopub: Optional[_Channel] = None  # the kernel's output, errors and results
+        self.codec: Optional[_Codec] = None
+        self.cgroup: Optional[_Cgroup] = None
         self.isolation: dict = {}
         self.root: Optional[str] = None
         self.sandbox_uid: Optional[int] = None
@@ -185,6 +696,7 @@ class Sandbox:
         if not _swept:  # once per grader process
             _swept = True
             sweep_orphaned_roots()
+            sweep_orphaned_cgroups()
         self.root = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{_pid_namespace()}-{os.getpid()}-")
         os.chmod(self.root, 0o711)  # the kernel may traverse, not list or write
         workdir = os.path.join(self.root, "work")
@@ -202,12 +714,14 @@ class Sandbox:
         if sandbox_uid is not None:
             os.chown(sockets, sandbox_uid, sandbox_uid)
         connection_file = os.path.join(self.root, "kernel.json")
-        write_connection_file(connection_file, transport="ipc", ip=os.path.join(sockets, "k"))
+        write_connection_file(connection_file, transport="ipc", ip=os.path.join(sockets, "k"),
+                              key=secrets.token_hex(32).encode())
         os.chmod(connection_file, 0o644)
 
         keep = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), self.root})
         hide = [os.path.realpath(REPO_ROOT), os.path.realpath(os.path.expanduser("~")), os.getcwd()]
-        hide += self.extra_hide
+        # the held-out data the grader judges with, and the packages of every other Python here
+        hide += self.extra_hide + dataset_folders() + foreign_site_packages()
         entries = [{"path": p, "writable": False} for p in hide if _safe_to_hide(p, keep)]
         for name in self.forbid + ["course_lib"]:
             for path in module_dirs([name]):
@@ -234,8 +748,10 @@ class Sandbox:
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             "LANG": "C.UTF-8",
         }
+        cgroup_problems = self._make_cgroup(processes=self.limits.processes + 1)  # + the launcher
         status_read, status_write = os.pipe()
         config = {
+            "cgroup_procs": self.cgroup.procs_files() if self.cgroup else [],
             "status_fd": status_write,
             # the kernel dies with this process; not when started from another thread, whose end
             # (not the process's) is what the kernel would die with
@@ -270,26 +786,95 @@ class Sandbox:
         )
         os.close(status_write)
         self.isolation = _read_status(status_read, self.limits.startup_timeout_s)
-        import zmq
-
-        # every socket of this client refuses messages over the cap (a peer that sends one is dropped)
-        self.context = zmq.Context()
-        self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_CAP)
-        self.client = BlockingKernelClient(connection_file=connection_file, context=self.context)
-        self.client.load_connection_file()
-        self.client.start_channels()
-        deadline = time.monotonic() + self.limits.startup_timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the sandboxed kernel exited while starting ({self.isolation})")
-            try:
-                self.client.wait_for_ready(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the sandboxed kernel did not start in time")
+        self._note_cgroup(cgroup_problems)
+        self._connect(connection_file, time.monotonic() + self.limits.startup_timeout_s)
         if self.isolation.get("namespaces"):
             self._lock_socket_folder(sockets)
+
+    def _make_cgroup(self, processes: int) -> List[str]:
+        """A fresh cgroup capping the submission's total memory and tasks; what went wrong."""
+        if not self.isolate:
+            return []
+        self.cgroup = _Cgroup(os.path.basename(self.root))
+        problems = self.cgroup.create(self.limits.memory_bytes, processes)
+        if not self.cgroup.dirs:
+            self.cgroup = None
+        return problems
+
+    def _note_cgroup(self, problems: List[str]) -> None:
+        """Say in ``isolation`` whether the kernel runs in its cgroup, or why not (a degraded sandbox)."""
+        errors = self.isolation.setdefault("errors", [])
+        if self.cgroup is not None and self.isolation.get("cgroup_joined"):
+            self.isolation["cgroup"] = {"version": self.cgroup.version, "memory_bytes": self.limits.memory_bytes,
+                                        "processes": self.limits.processes + 1}
+        elif self.isolate:
+            reason = "; ".join(problems) or "the launcher could not join it"
+            errors.append(f"no cgroup for the kernel ({reason}): its memory and process limits hold per process only")
+            return
+        errors.extend(f"cgroup: {problem}" for problem in problems)
+
+    def _connect(self, connection_file: str, deadline: float) -> None:
+        """Connect to the kernel's shell and iopub sockets and wait until it answers on both."""
+        with open(connection_file) as handle:
+            connection = json.load(handle)
+        self.codec = _Codec(connection["key"].encode(), connection["signature_scheme"])
+        endpoint = lambda port: f"{connection['ip']}-{connection[port]}"  # noqa: E731  (Jupyter's ipc naming)
+        self.iopub = _Channel(endpoint("iopub_port"), "SUB")
+        self.shell = _Channel(endpoint("shell_port"), "DEALER")
+        for channel in (self.iopub, self.shell):
+            while not channel.connect(deadline):
+                self._check_starting(deadline)
+                time.sleep(0.05)
+        # An iopub message about our request proves the subscription has reached the kernel, so no
+        # output of the student's first cell can be lost; ask again until one comes.
+        asked: set = set()
+        replied = published = False
+        while not (replied and published):
+            self._check_starting(deadline)
+            msg_id, frames = self.codec.request("kernel_info_request", {})
+            if not self.shell.send_message(frames, deadline):
+                raise RuntimeError(f"the sandboxed kernel did not take a request ({self.shell.failure or 'timed out'})")
+            asked.add(msg_id)
+            until = min(deadline, time.monotonic() + 1.0)
+            while time.monotonic() < until and not (replied and published):
+                for channel, message in self._receive(0.05):
+                    if message["parent"] in asked:
+                        replied |= channel is self.shell and message["type"] == "kernel_info_reply"
+                        published |= channel is self.iopub
+                broken = self._failure()
+                if broken:
+                    raise RuntimeError(f"the sandboxed kernel's connection failed while starting: {broken}")
+
+    def _check_starting(self, deadline: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError(f"the sandboxed kernel exited while starting ({self.isolation})")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the sandboxed kernel did not start in time")
+
+    def _receive(self, timeout: float) -> Iterator[Tuple[_Channel, dict]]:
+        """The well-formed messages that arrive within ``timeout`` seconds; malformed ones are counted
+        in their channel's ``ignored`` and skipped."""
+        channels = [c for c in (self.shell, self.iopub) if c is not None and c.sock is not None and not c.failure]
+        if not channels:
+            time.sleep(timeout)
+            return
+        readable = _wait([c.sock for c in channels], select.POLLIN, timeout)
+        for channel in channels:
+            if channel.sock.fileno() not in readable:
+                continue
+            for frames in channel.receive():
+                message = self.codec.parse(frames)
+                if message is None:
+                    channel.ignored += 1
+                else:
+                    yield channel, message
+
+    def _failure(self) -> str:
+        """Why a connection to the kernel is unusable ("" if both work)."""
+        for channel in (self.shell, self.iopub):
+            if channel is not None and channel.failure:
+                return channel.failure
+        return ""
 
     def _lock_socket_folder(self, sockets: str) -> None:
         """Have the launcher make the socket folder read-only for the kernel, now that its sockets
@@ -319,15 +904,10 @@ class Sandbox:
 
     def kill(self) -> None:
         """Kill the kernel and everything it started (its PID namespace and process group)."""
-        if self.client is not None:
-            try:
-                self.client.stop_channels()
-            except Exception:
-                pass
-            self.client = None
-        if getattr(self, "context", None) is not None:
-            self.context.destroy(linger=0)
-            self.context = None
+        for channel in (self.shell, self.iopub):
+            if channel is not None:
+                channel.close()
+        self.shell = self.iopub = None
         if self.process is not None:
             self.kernel_peak_kb = max(self.kernel_peak_kb, _kernel_peak_kb(self.process.pid))
             # The launcher SIGKILLs the kernel (PID 1 of the namespace, whose death takes every
@@ -347,6 +927,9 @@ class Sandbox:
             except Exception:
                 pass
             self.process = None
+        if self.cgroup is not None:
+            self.cgroup.remove()  # kills what is left in it first
+            self.cgroup = None
         if self.sandbox_uid is not None:
             _kill_uid(self.sandbox_uid)
             self.sandbox_uid = None
@@ -363,70 +946,104 @@ class Sandbox:
 
     # ------------------------------------------------------------------ execute
     def execute(self, code: str, timeout: float) -> ExecResult:
-        """Run ``code``; wait at most ``timeout`` seconds of wall time, then kill the kernel."""
-        if not self.alive() or self.client is None:
+        """Run ``code``; wait at most ``timeout`` seconds of wall time, then kill the kernel.
+
+        Never raises over what the kernel sends: a malformed message is ignored (counted in
+        ``ignored``), a connection that stops speaking ZeroMQ costs the kernel ("died")."""
+        if not self.alive() or self.shell is None or self.iopub is None:
             return ExecResult("died")
         start = time.monotonic()
         deadline = start + timeout
-        msg_id = self.client.execute(code, silent=False, store_history=False, allow_stdin=False)
+        channels = (self.shell, self.iopub)  # kept: kill() forgets them, their counts still matter
+        ignored_before = sum(c.ignored for c in channels)
+        msg_id, frames = self.codec.request("execute_request", {
+            "code": code, "silent": False, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True})
         result = ExecResult("timeout")
-        out: List[str] = []
-        out_size = 0
+        output = _Output()
         reply = None
         reply_time = 0.0
         idle = False
+        sent = self.shell.send_message(frames, deadline)
         while True:
             now = time.monotonic()
             if reply is not None and (idle or now - reply_time > 1.0):
                 break  # do not wait for a background output flood to end
-            if now > deadline:
+            failure = self._failure()
+            if not sent or failure or now > deadline or not self.alive():
+                if failure or not self.alive():
+                    result.status = "died"
+                    if failure and failure != _Channel.CLOSED:
+                        output.note(f"the kernel was stopped: {failure}")
                 self.kill()
-                result.status = "timeout"
                 break
-            if not self.alive():
-                self.kill()
-                result.status = "died"
-                break
-            if reply is None:
-                try:
-                    msg = self.client.get_shell_msg(timeout=0.0)
-                    if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_reply":
-                        reply, reply_time = msg, time.monotonic()
-                except queue.Empty:
-                    pass
-            try:
-                msg = self.client.get_iopub_msg(timeout=0.02)
-            except queue.Empty:
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                text = str(content.get("text", ""))
-                if out_size < OUTPUT_CAP:
-                    out.append(text[: OUTPUT_CAP - out_size])
-                out_size += len(text)
-            elif kind == "error":
-                result.error_name = str(content.get("ename", ""))[:200]
-                result.error_value = str(content.get("evalue", ""))[:2000]
-                result.traceback = "\n".join(str(t) for t in content.get("traceback", []))[:8000]
-            elif kind in ("display_data", "execute_result"):
-                data = content.get("data", {})
-                if isinstance(data, dict) and isinstance(data.get(self.RESULT_MIME), str) and not result.payloads:
-                    result.payloads.append(data[self.RESULT_MIME])  # the first one counts; no hoarding
-            elif kind == "status" and content.get("execution_state") == "idle":
-                idle = True
+            for channel, message in self._receive(0.02):
+                if message["parent"] != msg_id:
+                    continue
+                if channel is self.shell:
+                    if message["type"] == "execute_reply" and reply is None:
+                        reply, reply_time = message, time.monotonic()
+                elif _collect(result, output, message):
+                    idle = True
         if reply is not None:
-            status = reply["content"].get("status")
-            result.status = "ok" if status == "ok" else "error"
-            if status == "error" and not result.error_name:
-                result.error_name = str(reply["content"].get("ename", ""))[:200]
-                result.error_value = str(reply["content"].get("evalue", ""))[:2000]
-        result.stdout = "".join(out)
-        if out_size > OUTPUT_CAP:
-            result.stdout += f"\n[... {out_size - OUTPUT_CAP} more characters of output dropped]"
+            content = reply["content"]
+            result.status = "ok" if content.get("status") == "ok" else "error"
+            if result.status == "error" and not result.error_name:
+                result.error_name = _text(content.get("ename"))[:200]
+                result.error_value = _text(content.get("evalue"))[:2000]
+        result.ignored += sum(c.ignored for c in channels) - ignored_before
+        if result.ignored:
+            output.note(f"{result.ignored} message(s) from the kernel were ignored: over "
+                        f"{MESSAGE_CAP // 1024**2} MB or {MAX_FRAMES} parts, or not well-formed Jupyter messages")
+        result.stdout = output.text()
         result.seconds = time.monotonic() - start
         return result
+
+
+class _Output:
+    """The kernel's stdout/stderr of one execution, capped (feedback only), plus the grader's notes."""
+
+    def __init__(self):
+        self.parts: List[str] = []
+        self.size = 0
+        self.notes: List[str] = []
+
+    def add(self, text: str) -> None:
+        if self.size < OUTPUT_CAP:
+            self.parts.append(text[: OUTPUT_CAP - self.size])
+        self.size += len(text)
+
+    def note(self, text: str) -> None:
+        self.notes.append(f"[{text}]")
+
+    def text(self) -> str:
+        text = "".join(self.parts)
+        if self.size > OUTPUT_CAP:
+            text += f"\n[... {self.size - OUTPUT_CAP} more characters of output dropped]"
+        return "\n".join([text] + self.notes) if self.notes else text
+
+
+def _collect(result: ExecResult, output: _Output, message: dict) -> bool:
+    """Take what concerns the grader from an iopub message; True when it says the kernel is idle."""
+    kind, content = message["type"], message["content"]
+    try:
+        if kind == "stream":
+            output.add(_text(content.get("text")))
+        elif kind == "error":
+            result.error_name = _text(content.get("ename"))[:200]
+            result.error_value = _text(content.get("evalue"))[:2000]
+            lines = content.get("traceback")
+            lines = lines if isinstance(lines, list) else [lines]
+            result.traceback = "\n".join(_text(line)[:8000] for line in lines[:1000])[:8000]
+        elif kind in ("display_data", "execute_result"):
+            data = content.get("data")
+            if isinstance(data, dict) and isinstance(data.get(Sandbox.RESULT_MIME), str) and not result.payloads:
+                result.payloads.append(data[Sandbox.RESULT_MIME])  # the first one counts; no hoarding
+        elif kind == "status":
+            return content.get("execution_state") == "idle"
+    except (RecursionError, MemoryError):  # str() of a pathologically nested value
+        result.ignored += 1
+    return False
 
 
 def _read_status(fd: int, timeout: float) -> dict:
