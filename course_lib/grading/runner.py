@@ -252,7 +252,7 @@ class _Session:
                 # a cell timed out or killed the kernel: start again without it
             installed = self._run(HARNESS, 30.0)
             return installed.status == "ok"
-        except RuntimeError as error:  # the sandbox did not come up: the grader's problem, not the student's
+        except (RuntimeError, OSError) as error:  # the sandbox did not come up (or the host refused: ENOSPC, EMFILE): the grader's problem
             if self.sandbox.starts == 1:
                 self.start_failure = str(error)
             self.notes.append(f"the grader could not start a kernel: {error}")
