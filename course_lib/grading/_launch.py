@@ -75,27 +75,41 @@ def _inside(path, parent):
 
 
 def _hide(hidden, keep, status):
-    """Cover each hidden folder with an empty tmpfs, re-exposing the kept folders inside it."""
+    """Cover each hidden folder with an empty tmpfs, re-exposing the kept folders inside it.
+
+    Each folder on its own: one that cannot be covered is recorded in ``status["not_hidden"]``
+    (the grader then refuses to grade, see ``Sandbox.start``) and the others are still covered.
+    """
     for entry in hidden:
-        path, writable = entry["path"], entry.get("writable", False)
-        if not os.path.isdir(path) or os.path.islink(path):
-            continue
-        kept = [k for k in keep if _inside(k, path) and k != path and os.path.isdir(k)]
-        # O_PATH handles keep the kept folders reachable after the tmpfs covers them
-        handles = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in kept]
-        options = "size=64m,mode=1777" if writable else "size=64k,mode=755"
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options)
-        for kept_path, handle in handles:
-            os.makedirs(kept_path, exist_ok=True)
-            _mount(f"/proc/self/fd/{handle}", kept_path, None, MS_BIND | MS_REC)
-            os.close(handle)
-        if entry.get("block"):
-            # an empty folder would import as a namespace package; make the import fail plainly
-            _write(os.path.join(path, "__init__.py"), f"raise ModuleNotFoundError({entry['block']!r})\n")
-        if not writable:
-            # read-only, so the student cannot plant files where anyone looks
-            _remount(path, readonly=True)
-        status["hidden"].append(path)
+        try:
+            _hide_one(entry, keep, status)
+        except FileNotFoundError:
+            continue  # gone since it was listed: nothing left to hide
+        except OSError as error:
+            status.setdefault("not_hidden", []).append(f"{entry['path']}: {error}")
+
+
+def _hide_one(entry, keep, status):
+    """Cover one folder (``entry``: path, writable, block) and re-expose the kept folders in it."""
+    path, writable = entry["path"], entry.get("writable", False)
+    if not os.path.isdir(path) or os.path.islink(path):
+        return
+    kept = [k for k in keep if _inside(k, path) and k != path and os.path.isdir(k)]
+    # O_PATH handles keep the kept folders reachable after the tmpfs covers them
+    handles = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in kept]
+    options = "size=64m,mode=1777" if writable else "size=64k,mode=755"
+    _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for kept_path, handle in handles:
+        os.makedirs(kept_path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", kept_path, None, MS_BIND | MS_REC)
+        os.close(handle)
+    if entry.get("block"):
+        # an empty folder would import as a namespace package; make the import fail plainly
+        _write(os.path.join(path, "__init__.py"), f"raise ModuleNotFoundError({entry['block']!r})\n")
+    if not writable:
+        # read-only, so the student cannot plant files where anyone looks
+        _remount(path, readonly=True)
+    status["hidden"].append(path)
 
 
 def _remount(path, readonly):

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import GRADER_VERSION
-from .sandbox import ExecResult, Limits, Sandbox
+from .sandbox import MESSAGE_CAP, ExecResult, Limits, Sandbox
 from .spec import Assignment, Check, Question, compare
 from .wire import WireError, call_code, decode_result, HARNESS
 
@@ -110,28 +110,51 @@ def read_cells(data: bytes) -> List[dict]:
 
 
 _MAGIC = re.compile(r"^\s*[%!]")
+_ESCAPE = re.compile(r"^[^#\n]*(?:[%!]|\?\s*$)", re.MULTILINE)  # lines IPython may rewrite
+# IPython's transformer re-tokenises the whole cell once per line it rewrites: on untrusted
+# input, run it only where that stays cheap
+_TRANSFORM_BYTES, _TRANSFORM_LINES = 64 * 1024, 50
+
+
+def _blanked(source: str) -> str:
+    """The cell with every magic or shell line replaced by ``pass``: what plain Python can parse.
+
+    It keeps the body of a cell magic (``%%time`` then ``import torch``) as code, which
+    IPython's own rewrite hides in a string."""
+    return "\n".join("pass" if _MAGIC.match(line) else line for line in source.splitlines())
 
 
 def _as_python(source: str) -> str:
     """The cell as IPython runs it: magics (``%time``, ``files = !ls``, ``x?``) become plain calls."""
+    if len(source) > _TRANSFORM_BYTES or len(_ESCAPE.findall(source)) > _TRANSFORM_LINES:
+        return _blanked(source)
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
         return TransformerManager().transform_cell(source)
     except Exception:  # noqa: BLE001 - IPython missing or confused: blank the magic lines instead
-        return "\n".join("pass" if _MAGIC.match(line) else line for line in source.splitlines())
+        return _blanked(source)
 
 
 def imported_modules(source: str) -> Tuple[set, Optional[str]]:
-    """Top-level module names a cell imports (statically), and a syntax error message if any."""
+    """Top-level module names a cell imports (statically), and a syntax error message if any.
+
+    The cell is read both as IPython runs it and with its magic lines blanked (which keeps a
+    cell magic's body as code); the imports of both count."""
     try:
         tree = ast.parse(_as_python(source))
     except SyntaxError as error:
         return set(), f"line {error.lineno}: {error.msg}"
     except ValueError as error:  # e.g. a lone surrogate, which no source file can hold
         return set(), f"the cell is not valid text ({error.__class__.__name__}: {str(error)[:100]})"
+    trees = [tree]
+    if source.lstrip().startswith("%%"):
+        try:
+            trees.append(ast.parse(_blanked(source)))
+        except (SyntaxError, ValueError):
+            pass
     names = set()
-    for node in ast.walk(tree):
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -208,13 +231,13 @@ def judge_value(prepared: _Prepared, value: Any) -> Tuple[bool, str]:
     return passed, message
 
 
-def error_message(decoded: dict, function: str) -> str:
+def error_message(decoded: dict, function: str, float_errors: bool = False) -> str:
     name, value = decoded.get("ename", ""), decoded.get("evalue", "")
     if name == "NotImplementedError":
         return NOT_ATTEMPTED
     where = decoded.get("where", "").strip()
     message = f"{function} raised {name}: {value}"
-    if name == "FloatingPointError":
+    if name == "FloatingPointError" and float_errors:
         message += (" (this check turns NumPy's floating-point warnings into errors: the function must not "
                     "overflow, divide by zero or compute an invalid value such as inf − inf, "
                     "not even in a branch whose result it then discards)")
@@ -245,18 +268,19 @@ class _Session:
         started = time.monotonic()
         try:
             while True:
-                self.sandbox.start()
+                try:
+                    self.sandbox.start()
+                except (RuntimeError, OSError) as error:  # no kernel (or the host refused: ENOSPC, EMFILE)
+                    if self.sandbox.starts == 1:  # the grader's problem; later starts may fail because of the student
+                        self.start_failure = str(error)
+                    self.notes.append(f"the grader could not start a kernel: {error}")
+                    return False
                 self._run(PREAMBLE, 30.0)
                 if self._replay(deadline):
                     break
                 # a cell timed out or killed the kernel: start again without it
             installed = self._run(HARNESS, 30.0)
             return installed.status == "ok"
-        except (RuntimeError, OSError) as error:  # the sandbox did not come up (or the host refused: ENOSPC, EMFILE): the grader's problem
-            if self.sandbox.starts == 1:
-                self.start_failure = str(error)
-            self.notes.append(f"the grader could not start a kernel: {error}")
-            return False
         except _OutOfTime as error:
             self.notes.append(str(error))
             return False
@@ -294,6 +318,9 @@ class _Session:
         if result.status in ("timeout", "died"):
             return result.status, None
         if not result.payloads:
+            if result.ignored:  # the kernel sent something, but over the size caps (or malformed)
+                return "unreadable", (f"the return value did not come back: the kernel's message was larger than "
+                                      f"{MESSAGE_CAP // 1024 // 1024} MB or malformed (is the result the expected shape?)")
             return "unreadable", "no return value came back from the kernel (was the grading code tampered with?)"
         try:
             decoded = decode_result(result.payloads[0])
@@ -309,7 +336,8 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     seed = secrets.randbits(63) if seed is None else int(seed)
     limits = limits or Limits(cell_timeout_s=assignment.cell_timeout_s, call_timeout_s=assignment.call_timeout_s,
                               question_timeout_s=assignment.question_timeout_s,
-                              total_timeout_s=assignment.total_timeout_s, memory_bytes=assignment.memory_bytes)
+                              total_timeout_s=assignment.total_timeout_s, memory_bytes=assignment.memory_bytes,
+                              processes=assignment.processes)
     notes: List[str] = []
     prepared = _prepare(assignment, seed)
     prepare_seconds = time.monotonic() - started
@@ -365,7 +393,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                             message = (f"{item.check.function} returned the right value but modified its input "
                                        f"({', '.join(payload['mutated'])}) in place; work on a copy")
                     elif kind == "error":
-                        message = error_message(payload, item.check.function)
+                        message = error_message(payload, item.check.function, item.check.float_errors)
                     elif kind == "missing":
                         message = f"{item.check.function} is not defined (did you delete or rename its cell?)"
                     elif kind in ("timeout", "died"):

@@ -124,7 +124,7 @@ def foreign_site_packages() -> List[str]:
         for prefix in prefixes:
             for pattern in ("lib*/python*/*-packages", "*/lib*/python*/*-packages", "envs/*/lib*/python*/*-packages"):
                 found.update(glob.glob(os.path.join(prefix, pattern)))
-        for top in ("/usr", "/usr/local", "/opt", "/srv"):
+        for top in ("/usr", "/opt", "/srv"):  # /usr/local is inside /usr
             found.update(_find_package_folders(top, depth=6))
         found = {os.path.realpath(p) for p in found if os.path.basename(p) in ("site-packages", "dist-packages")}
         # never one the kernel needs, nor one holding or inside such a folder
@@ -446,6 +446,7 @@ class _Codec:
     """
 
     DELIMITER = b"<IDS|MSG>"
+    HEADER_CAP = 64 * 1024  # bytes of a message's header or parent header
 
     def __init__(self, key: bytes, scheme: str):
         algorithm = scheme.split("-", 1)[-1]
@@ -478,11 +479,13 @@ class _Codec:
         if len(frames) < start + 5:
             return None
         signature, parts = frames[start], frames[start + 1:start + 5]
+        if len(parts[0]) > self.HEADER_CAP or len(parts[1]) > self.HEADER_CAP:
+            return None  # a real header is a few hundred bytes: do not parse megabytes of one
         if not hmac.compare_digest(signature, self.sign(parts)):
             return None
         try:
             header, parent, content = (json.loads(parts[i]) for i in (0, 1, 3))
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
+        except (ValueError, RecursionError, MemoryError):  # not JSON, not UTF-8, nested too deep, too big once parsed
             return None
         if not (isinstance(header, dict) and isinstance(parent, dict) and isinstance(content, dict)):
             return None
@@ -779,13 +782,22 @@ class Sandbox:
         with open(config_path, "w") as handle:
             json.dump(config, handle)
         os.chmod(config_path, 0o600)
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", str(LAUNCHER), config_path],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(status_write,), start_new_session=True, close_fds=True,
-        )
-        os.close(status_write)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(LAUNCHER), config_path],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(status_write,), start_new_session=True, close_fds=True,
+            )
+        except OSError:  # EMFILE, ENOMEM…: close both ends, or every failed start would leak two more
+            os.close(status_read)
+            raise
+        finally:
+            os.close(status_write)
         self.isolation = _read_status(status_read, self.limits.startup_timeout_s)
+        if self.isolation.get("not_hidden"):  # a secret or a forbidden package would be in reach: do not grade
+            problems = "; ".join(self.isolation["not_hidden"][:3])
+            self.kill()
+            raise RuntimeError(f"the sandbox could not hide {problems}")
         self._note_cgroup(cgroup_problems)
         self._connect(connection_file, time.monotonic() + self.limits.startup_timeout_s)
         if self.isolation.get("namespaces"):
@@ -1048,8 +1060,6 @@ def _collect(result: ExecResult, output: _Output, message: dict) -> bool:
 
 def _read_status(fd: int, timeout: float) -> dict:
     """Read the launcher's JSON status from the pipe (closed by the launcher before the kernel starts)."""
-    import select
-
     chunks = []
     deadline = time.monotonic() + timeout
     try:

@@ -71,6 +71,7 @@ class Assignment:
     question_timeout_s: float = 120.0
     total_timeout_s: float = 300.0
     memory_bytes: int = 3 * 1024**3
+    processes: int = 32  # tasks (threads count) of the whole submission; torch training needs more
     due: Optional[str] = None  # ISO date; hidden feedback is shown after it (Gradescope visibility)
     extra: Dict[str, Any] = field(default_factory=dict)
 

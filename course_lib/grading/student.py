@@ -62,7 +62,8 @@ class Checker:
         except NotImplementedError:
             return False, NOT_ATTEMPTED
         except Exception as error:  # noqa: BLE001 - shown to the student
-            return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function)
+            return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
+                                        item.check.float_errors)
         passed, message = judge_value(item, plain(value))
         if passed and not all(_same(a, b) for a, b in zip(args, item.args)):
             return False, f"{item.check.function} returned the right value but modified its input in place; work on a copy"

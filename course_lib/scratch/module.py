@@ -423,7 +423,9 @@ def check_may_overwrite(layer: str, x: np.ndarray) -> None:
             f"{layer}(inplace=True) overwrites its input, but got a read-only array "
             f"(pass a writeable copy, e.g. x.copy(), or use inplace=False)"
         )
-    if _KEPT_FOR_BACKWARD.get(id(x)) is x:
+    # a view counts too (Sigmoid → Flatten → ReLU(inplace=True) writes through a reshape); the
+    # registry holds the outputs of the last forward calls only, so this loop is short
+    if any(np.may_share_memory(x, kept) for kept in list(_KEPT_FOR_BACKWARD.values())):
         raise ValueError(
             f"{layer}(inplace=True) would overwrite the output of the layer before it, which that layer "
             f"(Sigmoid, Tanh, Softmax or LogSoftmax) keeps for its backward pass: its gradient would come out "

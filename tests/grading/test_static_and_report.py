@@ -15,6 +15,9 @@ def test_ipython_syntax_is_not_a_syntax_error_and_its_imports_are_seen():
     assert imported_modules("%time total = 1\nfrom scipy import special") == ({"scipy"}, None)
     assert imported_modules("np.linspace?") == (set(), None)
     assert imported_modules("%run other.py") == ({"%run"}, None)
+    assert imported_modules("%%time\nimport torch") == ({"torch"}, None)  # a cell magic's body is code too
+    long_shell = "!echo\n" * 600 + "import scipy"  # too many rewrites for IPython's transformer: blanked instead
+    assert imported_modules(long_shell) == ({"scipy"}, None)
     names, problem = imported_modules("def f(:\n    pass")
     assert names == set() and problem.startswith("line 1")
 

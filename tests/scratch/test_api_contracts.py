@@ -401,14 +401,15 @@ def test_embedding_rows_written_in_place_count_as_a_gradient():
 
 
 def test_clip_grad_norm_skips_parameters_without_a_gradient():
-    used, unused = Parameter(np.zeros(2)), Parameter(np.zeros(3))
+    used, unused = Parameter(np.zeros(2)), Parameter(np.ones(3))
     used.grad[...] = [3.0, 4.0]
     unused.zero_grad()
     assert clip_grad_norm_([used, unused], max_norm=1.0) == 5.0
     assert not unused.has_grad  # clipping did not turn "no gradient" into a zero gradient
-    momentum = optim.SGD([used, unused], lr=1.0, weight_decay=1.0)
-    momentum.step()
-    np.testing.assert_array_equal(unused.data, np.zeros(3))
+    decay = optim.SGD([used, unused], lr=0.5, weight_decay=1.0)
+    decay.step()
+    np.testing.assert_array_equal(unused.data, np.ones(3))  # weight decay alone would have halved it
+    assert not np.array_equal(used.data, np.zeros(2))
 
 
 # --- 6. load_state_dict's result and strict errors, as in torch -------------------------------------
@@ -471,3 +472,13 @@ def test_sigmoid_of_a_0d_array_and_numpy_step_sizes():
     assert scratch.StepLR(optimizer, step_size=np.int64(3)).step_size == 3
     with pytest.raises(ValueError, match="positive integer"):
         scratch.StepLR(optimizer, step_size=True)
+
+
+def test_an_in_place_layer_also_refuses_a_view_of_a_kept_output():
+    # Flatten returns a reshape view: writing through it would still corrupt Sigmoid's backward
+    net = scratch.Sequential(scratch.Sigmoid(), scratch.Flatten(), scratch.ReLU(inplace=True))
+    with pytest.raises(ValueError, match="keeps for its backward pass"):
+        net(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    y = scratch.Tanh()(np.linspace(-1, 1, 6).reshape(2, 3))
+    with pytest.raises(ValueError, match="keeps for its backward pass"):
+        scratch.Dropout(0.5, inplace=True)(y[:, :2])
