@@ -65,9 +65,9 @@ def _mount(source, target, fstype, flags, data=None):
     _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
-def _write(path, text):
+def _write(path, value):
     with open(path, "w") as handle:
-        handle.write(text)
+        handle.write(str(value))  # a number too (cgroup limits)
 
 
 def _inside(path, parent):
@@ -200,14 +200,15 @@ def _limits(config, status):
 def _join_cgroups(procs_files, status):
     """Move this process into the grader's cgroup(s) for the kernel, before anything is started:
     every process forked later is born there, and the kernel cannot leave (its mounts are read-only)."""
-    joined = True
+    joined = []
     for path in procs_files:
         try:
             _write(path, str(os.getpid()))
+            joined.append(os.path.dirname(path))
         except OSError as error:
-            joined = False
             status["errors"].append(f"joining cgroup {os.path.dirname(path)}: {error.strerror}")
-    status["cgroup_joined"] = joined and bool(procs_files)
+    status["cgroups_joined"] = joined
+    status["cgroup_joined"] = bool(procs_files) and len(joined) == len(procs_files)
 
 
 def main():

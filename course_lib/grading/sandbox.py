@@ -41,7 +41,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from jupyter_client.connect import write_connection_file
 
-from ._launch import mount_table
+from ._launch import _inside, _write, mount_table
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -164,10 +164,6 @@ def dataset_folders() -> List[str]:
         candidates += [str(store.SYSTEM_DIR), str(store.cache_dir()), os.environ.get(store.DATA_ENV, "")]
         candidates += [str(folder) for name in registry.DATASETS for folder in store.search_dirs(name)]
     return sorted({os.path.realpath(c) for c in candidates if c and os.path.isdir(c)})
-
-
-def _inside(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
 def _safe_to_hide(path: str, keep: List[str]) -> bool:
@@ -525,12 +521,12 @@ class _Cgroup:
             if "memory" in own:
                 self.version = 1
                 memory = self._make(own["memory"])
-                _write_file(os.path.join(memory, "memory.limit_in_bytes"), memory_bytes)
+                _write(os.path.join(memory, "memory.limit_in_bytes"), memory_bytes)
                 if os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes")):
                     # memory plus swap: the overflow may not go to swap either
-                    _write_file(os.path.join(memory, "memory.memsw.limit_in_bytes"), memory_bytes)
+                    _write(os.path.join(memory, "memory.memsw.limit_in_bytes"), memory_bytes)
                 if "pids" in own:
-                    _write_file(os.path.join(self._make(own["pids"]), "pids.max"), tasks)
+                    _write(os.path.join(self._make(own["pids"]), "pids.max"), tasks)
                 else:
                     problems.append("no pids cgroup: the task limit holds per user id only")
             elif "unified" in own:
@@ -538,11 +534,11 @@ class _Cgroup:
                 unified = self._make(own["unified"])
                 available = _read_file(os.path.join(unified, "cgroup.controllers")).split()
                 if "memory" not in available or "pids" not in available:
-                    _write_file(os.path.join(own["unified"], "cgroup.subtree_control"), "+memory +pids")
-                _write_file(os.path.join(unified, "memory.max"), memory_bytes)
+                    _write(os.path.join(own["unified"], "cgroup.subtree_control"), "+memory +pids")
+                _write(os.path.join(unified, "memory.max"), memory_bytes)
                 if os.path.exists(os.path.join(unified, "memory.swap.max")):
-                    _write_file(os.path.join(unified, "memory.swap.max"), 0)
-                _write_file(os.path.join(unified, "pids.max"), tasks)
+                    _write(os.path.join(unified, "memory.swap.max"), 0)
+                _write(os.path.join(unified, "pids.max"), tasks)
             else:
                 return ["no cgroup hierarchy with a memory controller is mounted"]
         except OSError as error:
@@ -631,11 +627,6 @@ def _own_cgroups() -> Dict[str, str]:
             relative = os.path.relpath(path, root)
             found[controller] = point if relative == "." else os.path.join(point, relative)
     return found
-
-
-def _write_file(path: str, value) -> None:
-    with open(path, "w") as handle:
-        handle.write(str(value))
 
 
 def _read_file(path: str) -> str:
@@ -819,6 +810,10 @@ class Sandbox:
         if self.cgroup is not None and self.isolation.get("cgroup_joined"):
             self.isolation["cgroup"] = {"version": self.cgroup.version, "memory_bytes": self.limits.memory_bytes,
                                         "processes": self.limits.processes + 1}
+        elif self.isolate and self.isolation.get("cgroups_joined"):  # e.g. memory joined, pids refused
+            joined = ", ".join(self.isolation["cgroups_joined"])
+            errors.append(f"the kernel joined only part of its cgroups ({joined}): the limits of the others "
+                          "hold per process only")
         elif self.isolate:
             reason = "; ".join(problems) or "the launcher could not join it"
             errors.append(f"no cgroup for the kernel ({reason}): its memory and process limits hold per process only")
