@@ -163,7 +163,9 @@ def dataset_folders() -> List[str]:
     else:
         candidates += [str(store.SYSTEM_DIR), str(store.cache_dir()), os.environ.get(store.DATA_ENV, "")]
         candidates += [str(folder) for name in registry.DATASETS for folder in store.search_dirs(name)]
-    return sorted({os.path.realpath(c) for c in candidates if c and os.path.isdir(c)})
+    folders = {os.path.realpath(c) for c in candidates if c and os.path.isdir(c)}
+    # a dataset's own folder inside one already listed is covered with it
+    return sorted(f for f in folders if not any(f != other and _inside(f, other) for other in folders))
 
 
 def _safe_to_hide(path: str, keep: List[str]) -> bool:
