@@ -404,9 +404,9 @@ class MultiheadAttention(Module):
             for index, grad in enumerate((grad_q, grad_k, grad_v)):
                 self._heads_into(grad_projected[..., index * E:(index + 1) * E], grad, seq_first)
             grad_2d = grad_projected.reshape(-1, 3 * E)
-            self.in_proj_weight.grad += grad_2d.T @ inputs_2d[0]
+            self.in_proj_weight.add_to_grad(grad_2d.T @ inputs_2d[0])
             if self.in_proj_bias is not None:
-                self.in_proj_bias.grad += grad_2d.sum(axis=0)
+                self.in_proj_bias.add_to_grad(grad_2d.sum(axis=0))
             grads_2d = [grad_2d[:, index * E:(index + 1) * E] for index in range(3)]
             shapes = (query_shape,) * 3
         else:

@@ -213,8 +213,8 @@ class _BatchNorm(Module):
         weight = None if self.weight is None else self.weight.data
         grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, x_hat, inv_std, weight, use_batch_stats)
         if self.affine:
-            self.weight.grad += grad_weight
-            self.bias.grad += grad_bias
+            self.weight.add_to_grad(grad_weight)
+            self.bias.add_to_grad(grad_bias)
         return grad_input
 
     def _complete_state_dict(self, state_dict, prefix: str) -> None:

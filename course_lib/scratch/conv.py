@@ -519,9 +519,9 @@ class Conv2d(Module):
             overwrite_columns=True,
         )
         self._columns = self._input = None  # spent (overwritten by dL/dX_col); like torch, one backward per forward
-        self.weight.grad += grad_weight
+        self.weight.add_to_grad(grad_weight)
         if self.bias is not None:
-            self.bias.grad += grad_bias
+            self.bias.add_to_grad(grad_bias)
         return grad_input
 
     def extra_repr(self) -> str:

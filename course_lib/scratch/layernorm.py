@@ -126,9 +126,9 @@ class LayerNorm(Module):
             grad_output, x_hat, inv_std, len(self.normalized_shape), weight
         )
         if self.weight is not None:
-            self.weight.grad += grad_weight
+            self.weight.add_to_grad(grad_weight)
         if self.bias is not None:
-            self.bias.grad += grad_bias
+            self.bias.add_to_grad(grad_bias)
         return grad_input
 
     def extra_repr(self) -> str:

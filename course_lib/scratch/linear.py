@@ -49,9 +49,14 @@ class Linear(Module):
         check_grad_output("Linear", grad_output, x.shape[:-1] + (self.out_features,))
         grad_2d = grad_output.reshape(-1, self.out_features)
         x_2d = x.reshape(-1, self.in_features)
-        self.weight.grad += grad_2d.T @ x_2d
+        # straight into .grad after zero_grad: no zeros written first, no temporary to add
+        grad_weight, accumulate = self.weight.grad_for_write()
+        if accumulate:
+            grad_weight += grad_2d.T @ x_2d
+        else:
+            np.matmul(grad_2d.T, x_2d, out=grad_weight)
         if self.bias is not None:
-            self.bias.grad += grad_2d.sum(axis=0)
+            self.bias.add_to_grad(grad_2d.sum(axis=0))
         return grad_output @ self.weight.data if self.requires_input_grad else None
 
     def extra_repr(self) -> str:

@@ -283,10 +283,11 @@ class Optimizer(ABC):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every gradient before the next backward pass.
 
-        The arrays are kept and filled with zeros, because scratch ``backward`` methods add into
-        them with ``+=``.  With ``set_to_none=True`` (torch's default) each parameter is also
-        marked as having no gradient, the scratch version of torch's ``.grad = None``: ``step()``
-        skips it until a backward pass writes into its ``.grad`` again.  ``set_to_none=False``
+        The arrays are kept and read as zeros, because scratch ``backward`` methods add into
+        them.  With ``set_to_none=True`` (torch's default) each parameter is also marked as
+        having no gradient, the scratch version of torch's ``.grad = None``: ``step()`` skips it
+        until a backward pass writes into its ``.grad`` again (the zeros are written lazily, see
+        ``Parameter``).  ``set_to_none=False``
         keeps it marked, so ``step()`` treats it as a zero gradient (weight decay, momentum
         still apply), exactly like torch's zero-filled tensors.
         """

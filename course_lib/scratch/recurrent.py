@@ -542,7 +542,7 @@ class _RecurrentBase(Module):
                 _, params = self._weights(layer, direction)
                 for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), params):
                     if param is not None:
-                        param.grad += grads[name]
+                        param.add_to_grad(grads[name])
                 grad_input = grad_x if grad_input is None else grad_input + grad_x
             grad_sequence = grad_input
         if not batched:
@@ -694,7 +694,7 @@ class _CellBase(Module):
     def _accumulate(self, grads):
         for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), self._weights()[1]):
             if param is not None:
-                param.grad += grads[name]
+                param.add_to_grad(grads[name])
 
     def _unbatch(self, array, batched):
         return array if batched else array[0]

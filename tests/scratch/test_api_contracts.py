@@ -375,8 +375,17 @@ def test_has_grad_follows_torchs_grad_is_not_none():
     assert layer.weight.has_grad and layer.bias.has_grad
     grad_array = layer.weight.grad
     layer.zero_grad()
-    assert not layer.weight.has_grad and not grad_array.any()
-    assert layer.weight.grad is grad_array  # the array is kept (and reading .grad counts as using it)
+    # like torch's old .grad tensor after zero_grad(set_to_none=True), the old array is not
+    # written; reading .grad gives zeros, in the same array (and counts as using it)
+    assert not layer.weight.has_grad and grad_array.all()
+    assert layer.weight.grad is grad_array and not grad_array.any()
+    layer(np.ones((1, 2)))
+    layer.backward(np.full((1, 2), 2.0))
+    layer.zero_grad()
+    layer(np.ones((1, 2)))
+    layer.backward(np.ones((1, 2)))  # written over, not added to the stale 2s
+    np.testing.assert_array_equal(layer.weight.grad, np.ones((2, 2)))
+    np.testing.assert_array_equal(layer.bias.grad, [1.0, 1.0])
     layer.zero_grad(set_to_none=False)
     assert layer.weight.has_grad
     layer.zero_grad()
