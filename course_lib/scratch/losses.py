@@ -249,8 +249,7 @@ def _class_layout(
 ) -> Tuple[np.ndarray, np.ndarray, Tuple[int, ...]]:
     """Validate (N, C, d1, …) scores and (N, d1, …) indices; return them as (M, C) and (M,).
 
-    Also returns the per-sample shape the 'none' reduction gives back, and whether every
-    index is a class (none out of range, so none can equal a negative ``ignore_index``).
+    Also returns the per-sample shape the 'none' reduction gives back.
     """
     if not isinstance(prediction, np.ndarray) or prediction.dtype not in (np.float32, np.float64):
         got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else type(prediction).__name__
@@ -294,7 +293,7 @@ def _class_layout(
         scores = prediction
     else:  # classes last, every other axis flattened into samples
         scores = np.moveaxis(prediction, 1, -1).reshape(-1, num_classes)
-    return scores, target.reshape(-1), expected_shape, in_range
+    return scores, target.reshape(-1), expected_shape
 
 
 def _restore_layout(grad_2d: np.ndarray, prediction_shape: Tuple[int, ...]) -> np.ndarray:
@@ -322,11 +321,9 @@ class NLLLoss(_Loss):
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         name = type(self).__name__
-        scores, labels, sample_shape, in_range = _class_layout(
+        scores, labels, sample_shape = _class_layout(
             name, prediction, target, self.ignore_index, self.weight, self._input_name
         )
-        if in_range and self.weight is None and not 0 <= self.ignore_index < scores.shape[1]:
-            return self._forward_plain(scores, labels, sample_shape, prediction.shape)
         dtype = scores.dtype
         rows = np.arange(labels.shape[0])
         valid = labels != self.ignore_index
@@ -351,28 +348,6 @@ class NLLLoss(_Loss):
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, like torch
             return losses.sum() / denominator
 
-    def _forward_plain(self, scores, labels, sample_shape, prediction_shape):
-        """``forward`` when no sample is ignored and no class weighted (the usual case): every
-        sample weighs 1, so the weights, the mask and their sum are not built (``valid`` and
-        ``sample_weight`` are None in the cache; ``_coefficients`` knows)."""
-        count = labels.shape[0]
-        log_probs, probs = self._log_probabilities(scores)
-        losses = log_probs[np.arange(count), labels]
-        np.negative(losses, out=losses)
-        smoothing = self.label_smoothing
-        if smoothing > 0:
-            losses = (1 - smoothing) * losses - (smoothing / scores.shape[1]) * log_probs.sum(axis=1)
-        self._cache = (log_probs, probs, labels, None, None, None, count, prediction_shape)
-        self._loss_shape = sample_shape
-        if self.reduction == "none":
-            return losses.reshape(sample_shape)
-        if self.reduction == "sum":
-            return losses.sum()
-        if count == 0:  # no samples: 'mean' is 0/0 = nan, like torch
-            with np.errstate(invalid="ignore"):
-                return losses.sum() / losses.dtype.type(0)
-        return losses.sum() / count
-
     def _coefficients(self, grad_output) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Per-sample factors of A = dL/dlogp, which is never built densely:
 
@@ -380,21 +355,17 @@ class NLLLoss(_Loss):
         label[n] = (1 − ε) w_{y_n} s_n,   smooth[n] = (ε/C) s_n   (None when ε = 0),
         where s_n = dL/dℓ_n (1/denominator for 'mean') and 0 for ignored samples.
         """
-        log_probs, _, _, valid, sample_weight, _, denominator, _ = self._cache
-        dtype = log_probs.dtype
-        if valid is None:  # _forward_plain: every sample weighs 1, so scalars do for 'mean' and 'sum'
-            scale = self._upstream(grad_output, dtype).reshape(-1) if self.reduction == "none" else (
-                self._scalar_upstream(grad_output, dtype))
-            if self.reduction == "mean":
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    scale = scale / dtype.type(denominator)
-            label = (1 - self.label_smoothing) * scale
-            smooth = (self.label_smoothing / log_probs.shape[1]) * scale if self.label_smoothing > 0 else None
-            return label, smooth
+        _, _, _, valid, sample_weight, _, denominator, _ = self._cache
+        dtype = sample_weight.dtype
         if self.reduction == "none":
             scale = self._upstream(grad_output, dtype).reshape(-1)
         else:
-            scale = self._scalar_upstream(grad_output, dtype)
+            scale = np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)
+            if scale.size != 1:
+                raise ValueError(
+                    f"{type(self).__name__}.backward expected a scalar grad_output, got shape {scale.shape}"
+                )
+            scale = scale.reshape(())
             if self.reduction == "mean":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     scale = scale / denominator
@@ -405,12 +376,6 @@ class NLLLoss(_Loss):
         label = (1 - smoothing) * sample_weight * scale
         smooth = (smoothing / self._cache[0].shape[1]) * scale if smoothing > 0 else None
         return label, smooth
-
-    def _scalar_upstream(self, grad_output, dtype) -> np.ndarray:
-        scale = np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)
-        if scale.size != 1:
-            raise ValueError(f"{type(self).__name__}.backward expected a scalar grad_output, got shape {scale.shape}")
-        return scale.reshape(())
 
     def backward(self, grad_output=None) -> np.ndarray:
         if self._cache is None:
@@ -464,7 +429,7 @@ class CrossEntropyLoss(NLLLoss):
         per_class = np.ones(num_classes, probs.dtype) if class_weight is None else class_weight
         # chain rule through log-softmax: dL/dz = A − softmax(z) Σ_c A_c
         minus_sum_a = label if smooth is None else label + smooth * per_class.sum()
-        grad = probs * np.reshape(minus_sum_a, (-1, 1))  # per sample, or one scalar for all
+        grad = probs * minus_sum_a[:, None]
         if smooth is not None:
             grad -= np.outer(smooth, per_class)
         grad[np.arange(probs.shape[0]), safe_labels] -= label
