@@ -43,8 +43,8 @@ class Parameter:
     Every use of ``param.grad`` counts as a gradient arriving — ``param.grad += g``,
     ``param.grad[rows] += g`` and ``param.grad[...] = g`` all read the attribute first — so
     no way of writing a gradient is lost.  The one thing that does not count is writing
-    through an array fetched *before* ``zero_grad``: it is overwritten with zeros when
-    ``param.grad`` is next read.  (Reading ``param.grad`` of an unused parameter therefore also
+    through an array fetched *before* ``zero_grad``: the next read of ``param.grad`` fills it
+    with zeros, or the next backward pass overwrites it.  (Reading ``param.grad`` of an unused parameter therefore also
     counts it as a zero gradient, which is what every scratch optimiser did before ``has_grad``
     existed; ``clip_grad_norm_`` checks ``has_grad`` first.)
 
