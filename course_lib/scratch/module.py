@@ -44,29 +44,28 @@ class Parameter:
     ``param.grad[rows] += g`` and ``param.grad[...] = g`` all read the attribute first — so
     no way of writing a gradient is lost.  The one thing that does not count is writing
     through an array fetched *before* ``zero_grad``: the next read of ``param.grad`` fills it
-    with zeros, or the next backward pass overwrites it.  (Reading ``param.grad`` of an unused parameter therefore also
-    counts it as a zero gradient, which is what every scratch optimiser did before ``has_grad``
-    existed; ``clip_grad_norm_`` checks ``has_grad`` first.)
+    with zeros, or the next backward pass overwrites it.  (Reading ``param.grad`` of an unused
+    parameter therefore also counts it as a zero gradient, which is what every scratch
+    optimiser did before ``has_grad`` existed; ``clip_grad_norm_`` checks ``has_grad`` first.)
 
-    ``zero_grad(set_to_none=True)`` does not write the zeros at once: the first read of
-    ``param.grad`` does, and a layer's backward that calls ``grad_for_write`` overwrites the
-    array instead (a matrix product straight into it).  Either way ``param.grad`` never shows
-    an old gradient; training saves a pass over every gradient per step, two for ``Linear``.
+    While ``has_grad`` is False the array stands for zeros, whatever it holds:
+    ``zero_grad(set_to_none=True)`` does not write them, the first read of ``param.grad`` does,
+    and a layer's backward that calls ``grad_for_write`` overwrites the array instead (a matrix
+    product straight into it).  Either way ``param.grad`` never shows an old gradient; training
+    saves a pass over every gradient per step, two for ``Linear``.
     """
 
     def __init__(self, data: np.ndarray):
         self.data = np.ascontiguousarray(data)
         self._grad = np.zeros_like(self.data)
-        self._has_grad = False  # a fresh torch parameter's .grad is None too
-        self._stale = False  # True: _grad holds an old gradient that stands for zeros
+        self._has_grad = False  # a fresh torch parameter's .grad is None too; then _grad stands for zeros
 
     @property
     def grad(self) -> np.ndarray:
         if self._grad is None:  # after `param.grad = None`: backward's `+=` needs an array to add into
             self._grad = np.zeros_like(self.data)
-        elif self._stale:
+        elif not self._has_grad:  # zeroed lazily (see the class docstring)
             self._grad.fill(0)
-        self._stale = False
         self._has_grad = True
         return self._grad
 
@@ -74,16 +73,13 @@ class Parameter:
     def grad(self, value) -> None:
         self._grad = value
         self._has_grad = value is not None
-        self._stale = False
 
     def grad_for_write(self) -> Tuple[np.ndarray, bool]:
         """``(array, accumulate)`` for a backward pass: add into ``array`` if ``accumulate``,
         else overwrite all of it (it stands for zeros).  Counts as a gradient arriving."""
         if self._grad is None:
-            self._grad, accumulate = np.empty_like(self.data), False
-        else:
-            accumulate = not self._stale
-        self._stale = False
+            self._grad = np.empty_like(self.data)
+        accumulate = self._has_grad
         self._has_grad = True
         return self._grad, accumulate
 
@@ -117,12 +113,8 @@ class Parameter:
         """
         if self._grad is None:
             self._grad = np.zeros_like(self.data)
-            self._stale = False
-        elif set_to_none:
-            self._stale = True  # zeros written by the next read of .grad (see the class docstring)
-        else:
+        elif not set_to_none:  # otherwise the next read of .grad writes the zeros (class docstring)
             self._grad[...] = 0
-            self._stale = False
         self._has_grad = not set_to_none
 
     def __repr__(self) -> str:

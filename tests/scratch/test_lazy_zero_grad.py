@@ -27,8 +27,9 @@ def test_a_shared_weight_still_sums_both_uses_after_zero_grad():
 def test_grad_for_write_tells_the_layer_whether_to_add():
     param = Parameter(np.ones(3))
     array, accumulate = param.grad_for_write()
-    assert accumulate and param.has_grad  # a fresh parameter holds zeros: adding is right
-    array += 5
+    assert not accumulate and param.has_grad  # no gradient yet: the caller overwrites every element
+    array[...] = 5
+    assert param.grad_for_write()[1]  # now there is one to add to
     param.zero_grad()
     array, accumulate = param.grad_for_write()
     assert not accumulate and param.has_grad  # stale 5s: the caller overwrites every element
