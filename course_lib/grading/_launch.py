@@ -130,13 +130,25 @@ def _remount(path, readonly):
     _mount(None, path, None, flags)
 
 
-def mount_table(pid="self"):
-    """[(mount point, options)] of a process's mount table, from /proc/PID/mountinfo, in mount
-    order (octal escapes such as a space's ``\\040`` decoded).  The grader reads it too."""
+def mountinfo(pid="self"):
+    """[(root, mount point, options, filesystem type, super options)] of a process's mounts, from
+    /proc/PID/mountinfo, in mount order (octal escapes such as a space's ``\\040`` decoded)."""
     with open(f"/proc/{pid}/mountinfo") as handle:
-        fields = [line.split() for line in handle]
+        lines = handle.read().splitlines()
     decode = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)  # noqa: E731
-    return [(decode(f[4]), f[5].split(",")) for f in fields if len(f) > 5]
+    table = []
+    for line in lines:
+        fields, _, tail = line.partition(" - ")  # optional fields end at " - "
+        fields, tail = fields.split(), tail.split()
+        if len(fields) > 5:
+            table.append((decode(fields[3]), decode(fields[4]), fields[5].split(","),
+                          tail[0] if tail else "", tail[2].split(",") if len(tail) > 2 else []))
+    return table
+
+
+def mount_table(pid="self"):
+    """[(mount point, options)] of a process's mount table, in mount order.  The grader reads it too."""
+    return [(point, options) for _, point, options, _, _ in mountinfo(pid)]
 
 
 def _read_only_everywhere(status):
@@ -203,12 +215,11 @@ def _join_cgroups(procs_files, status):
     joined = []
     for path in procs_files:
         try:
-            _write(path, str(os.getpid()))
+            _write(path, os.getpid())
             joined.append(os.path.dirname(path))
         except OSError as error:
             status["errors"].append(f"joining cgroup {os.path.dirname(path)}: {error.strerror}")
     status["cgroups_joined"] = joined
-    status["cgroup_joined"] = bool(procs_files) and len(joined) == len(procs_files)
 
 
 def main():

@@ -41,7 +41,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from jupyter_client.connect import write_connection_file
 
-from ._launch import _inside, _write, mount_table
+from ._launch import _inside, _write, mount_table, mountinfo
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -154,17 +154,12 @@ def _find_package_folders(top: str, depth: int) -> List[str]:
 
 def dataset_folders() -> List[str]:
     """The existing folders the grader reads datasets from, held-out test labels included (the
-    search path of ``course_lib.data.store``): the kernel must not read them."""
-    candidates = [os.environ.get("COURSE_LIB_DATA", ""), "/usr/share/datasets"]
-    try:
-        from course_lib.data import registry, store
-    except ImportError:  # the grader without its data package: the defaults above
-        pass
-    else:
-        candidates += [str(store.SYSTEM_DIR), str(store.cache_dir()), os.environ.get(store.DATA_ENV, "")]
-        candidates += [str(folder) for name in registry.DATASETS for folder in store.search_dirs(name)]
-    folders = {os.path.realpath(c) for c in candidates if c and os.path.isdir(c)}
-    # a dataset's own folder inside one already listed is covered with it
+    folders of ``course_lib.data.store``'s search path): the kernel must not read them."""
+    from course_lib.data import registry, store
+
+    parents = {os.path.realpath(folder.parent) for name in registry.DATASETS for folder in store.search_dirs(name)}
+    folders = {folder for folder in parents if os.path.isdir(folder)}
+    # one of them inside another already listed is covered with it
     return sorted(f for f in folders if not any(f != other and _inside(f, other) for other in folders))
 
 
@@ -514,9 +509,11 @@ class _Cgroup:
         self.name = name
         self.dirs: List[str] = []
         self.version = 0
+        self.processes = 0  # the task limit it was created with
 
     def create(self, memory_bytes: int, tasks: int) -> List[str]:
         """Make and configure it; return what could not be done (empty: all of it)."""
+        self.processes = tasks
         own = _own_cgroups()
         problems = []
         try:
@@ -603,8 +600,7 @@ def _own_cgroups() -> Dict[str, str]:
     try:
         with open("/proc/self/cgroup") as handle:
             lines = handle.read().splitlines()
-        with open("/proc/self/mountinfo") as handle:
-            mounts = handle.read().splitlines()
+        mounts = mountinfo()
     except OSError:
         return {}
     own = {}
@@ -612,15 +608,9 @@ def _own_cgroups() -> Dict[str, str]:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         for controller in controllers.split(",") if controllers else ["unified"]:
             own[controller] = path
-    decode = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)  # noqa: E731
     found = {}
-    for line in mounts:
-        fields, _, tail = line.partition(" - ")
-        fields, tail = fields.split(), tail.split()
-        if len(fields) < 5 or len(tail) < 3:
-            continue
-        root, point, fstype, options = decode(fields[3]), decode(fields[4]), tail[0], tail[2].split(",")
-        wanted = [c for c in ("memory", "pids") if c in options] if fstype == "cgroup" else \
+    for root, point, _, fstype, super_options in mounts:
+        wanted = [c for c in ("memory", "pids") if c in super_options] if fstype == "cgroup" else \
             ["unified"] if fstype == "cgroup2" else []
         for controller in wanted:
             path = own.get(controller)
@@ -710,8 +700,8 @@ class Sandbox:
         if sandbox_uid is not None:
             os.chown(sockets, sandbox_uid, sandbox_uid)
         connection_file = os.path.join(self.root, "kernel.json")
-        write_connection_file(connection_file, transport="ipc", ip=os.path.join(sockets, "k"),
-                              key=secrets.token_hex(32).encode())
+        _, connection = write_connection_file(connection_file, transport="ipc", ip=os.path.join(sockets, "k"),
+                                              key=secrets.token_hex(32).encode())
         os.chmod(connection_file, 0o644)
 
         keep = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), self.root})
@@ -792,7 +782,7 @@ class Sandbox:
             self.kill()
             raise RuntimeError(f"the sandbox could not hide {problems}")
         self._note_cgroup(cgroup_problems)
-        self._connect(connection_file, time.monotonic() + self.limits.startup_timeout_s)
+        self._connect(connection, time.monotonic() + self.limits.startup_timeout_s)
         if self.isolation.get("namespaces"):
             self._lock_socket_folder(sockets)
 
@@ -808,24 +798,25 @@ class Sandbox:
 
     def _note_cgroup(self, problems: List[str]) -> None:
         """Say in ``isolation`` whether the kernel runs in its cgroup, or why not (a degraded sandbox)."""
+        if not self.isolate:
+            return
         errors = self.isolation.setdefault("errors", [])
-        if self.cgroup is not None and self.isolation.get("cgroup_joined"):
+        joined = self.isolation.get("cgroups_joined", [])
+        if self.cgroup is not None and joined and len(joined) == len(self.cgroup.dirs):
             self.isolation["cgroup"] = {"version": self.cgroup.version, "memory_bytes": self.limits.memory_bytes,
-                                        "processes": self.limits.processes + 1}
-        elif self.isolate and self.isolation.get("cgroups_joined"):  # e.g. memory joined, pids refused
-            joined = ", ".join(self.isolation["cgroups_joined"])
-            errors.append(f"the kernel joined only part of its cgroups ({joined}): the limits of the others "
-                          "hold per process only")
-        elif self.isolate:
+                                        "processes": self.cgroup.processes}
+        elif joined:  # e.g. memory joined, pids refused
+            errors.append(f"the kernel joined only part of its cgroups ({', '.join(joined)}): the limits of the "
+                          "others hold per process only")
+        else:
             reason = "; ".join(problems) or "the launcher could not join it"
             errors.append(f"no cgroup for the kernel ({reason}): its memory and process limits hold per process only")
             return
         errors.extend(f"cgroup: {problem}" for problem in problems)
 
-    def _connect(self, connection_file: str, deadline: float) -> None:
-        """Connect to the kernel's shell and iopub sockets and wait until it answers on both."""
-        with open(connection_file) as handle:
-            connection = json.load(handle)
+    def _connect(self, connection: dict, deadline: float) -> None:
+        """Connect to the kernel's shell and iopub sockets (``connection``: what the kernel's
+        connection file holds) and wait until it answers on both."""
         self.codec = _Codec(connection["key"].encode(), connection["signature_scheme"])
         endpoint = lambda port: f"{connection['ip']}-{connection[port]}"  # noqa: E731  (Jupyter's ipc naming)
         self.iopub = _Channel(endpoint("iopub_port"), "SUB")
@@ -979,8 +970,9 @@ class Sandbox:
             if reply is not None and (idle or now - reply_time > 1.0):
                 break  # do not wait for a background output flood to end
             failure = self._failure()
-            if not sent or failure or now > deadline or not self.alive():
-                if failure or not self.alive():
+            dead = not self.alive()
+            if not sent or failure or now > deadline or dead:
+                if failure or dead:
                     result.status = "died"
                     if failure and failure != _Channel.CLOSED:
                         output.note(f"the kernel was stopped: {failure}")

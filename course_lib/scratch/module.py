@@ -42,17 +42,16 @@ class Parameter:
 
     Every use of ``param.grad`` counts as a gradient arriving — ``param.grad += g``,
     ``param.grad[rows] += g`` and ``param.grad[...] = g`` all read the attribute first — so
-    no way of writing a gradient is lost.  The one thing that does not count is writing
-    through an array fetched *before* ``zero_grad``: the next read of ``param.grad`` fills it
-    with zeros, or the next backward pass overwrites it.  (Reading ``param.grad`` of an unused
-    parameter therefore also counts it as a zero gradient, which is what every scratch
-    optimiser did before ``has_grad`` existed; ``clip_grad_norm_`` checks ``has_grad`` first.)
+    no way of writing a gradient is lost; reading ``param.grad`` of an unused parameter
+    counts it as a zero gradient (``clip_grad_norm_`` checks ``has_grad`` first).
 
     While ``has_grad`` is False the array stands for zeros, whatever it holds:
     ``zero_grad(set_to_none=True)`` does not write them, the first read of ``param.grad`` does,
-    and a layer's backward that calls ``grad_for_write`` overwrites the array instead (a matrix
-    product straight into it).  Either way ``param.grad`` never shows an old gradient; training
-    saves a pass over every gradient per step, two for ``Linear``.
+    and a backward pass that calls ``grad_for_write`` or ``add_to_grad`` overwrites the array
+    instead (``Linear``: a matrix product straight into it).  So ``param.grad`` never shows an
+    old gradient, training saves a pass over every gradient per step, and — as with torch's
+    old ``.grad`` tensor — an array fetched *before* ``zero_grad`` keeps its old values until
+    one of those writes it.
     """
 
     def __init__(self, data: np.ndarray):
@@ -105,11 +104,12 @@ class Parameter:
         return self.data.dtype
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zero the gradient (the same array: references to it stay valid).
+        """Clear the gradient, keeping its array.
 
-        ``set_to_none=True`` (torch's default) also marks it as "no gradient yet", so an
-        optimiser skips this parameter until a backward pass writes into it again; the zeros
-        themselves are written when ``.grad`` is next read, or overwritten by ``grad_for_write``.
+        ``set_to_none=True`` (torch's default) marks it as "no gradient yet": an optimiser skips
+        this parameter until a backward pass writes into it again, and the zeros are written
+        lazily (class docstring).  ``set_to_none=False`` writes them now and counts them as a
+        gradient.
         """
         if self._grad is None:
             self._grad = np.zeros_like(self.data)

@@ -287,9 +287,9 @@ class Optimizer(ABC):
         them.  With ``set_to_none=True`` (torch's default) each parameter is also marked as
         having no gradient, the scratch version of torch's ``.grad = None``: ``step()`` skips it
         until a backward pass writes into its ``.grad`` again (the zeros are written lazily, see
-        ``Parameter``).  ``set_to_none=False``
-        keeps it marked, so ``step()`` treats it as a zero gradient (weight decay, momentum
-        still apply), exactly like torch's zero-filled tensors.
+        ``Parameter``).  ``set_to_none=False`` writes the zeros and counts them as a gradient:
+        ``step()`` still applies weight decay and momentum, exactly as to torch's zero-filled
+        tensors.
         """
         for group in self.param_groups:
             for param in group["params"]:

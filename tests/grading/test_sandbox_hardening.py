@@ -16,7 +16,6 @@ import time
 import numpy as np
 import pytest
 
-from course_lib.grading import sandbox as sandbox_module
 from course_lib.grading.sandbox import (
     MAX_FRAMES, MESSAGE_CAP, READ_BATCH, ROOT_PREFIX, Sandbox, _Channel, _Codec, _Cgroup, _frame, _pid_namespace,
     _property, dataset_folders, foreign_site_packages, sweep_orphaned_cgroups,
@@ -309,11 +308,6 @@ def test_dataset_folders_are_hidden(monkeypatch):
     finally:
         if data is not None:
             shutil.rmtree(data, ignore_errors=True)
-
-
-def test_sandbox_module_names_its_caps():
-    assert 1024**2 <= MESSAGE_CAP <= 16 * 1024**2 and MAX_FRAMES >= 7
-    assert sandbox_module.Limits().processes <= 32
 
 
 def test_an_oversized_return_value_is_explained_not_called_tampering():

@@ -62,11 +62,11 @@ def _rms(rng, shape=(5,), fresh=False):
 
 def _adam(rng, shape=(2, 3), t=None, fresh=False):
     """``fresh``: the first step from m = v = 0 with gradients of about 1e-8, where √v̂ is as small as ε."""
-    if fresh:
-        return args(_state(rng, shape), _state(rng, shape) * 1e-8, np.zeros(shape), np.zeros(shape), 1,
-                    float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
-    return args(_state(rng, shape), _state(rng, shape), _state(rng, shape), _state(rng, shape, positive=True),
-                int(t or rng.integers(1, 50)), float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
+    param, grad = _state(rng, shape), _state(rng, shape) * (1e-8 if fresh else 1.0)
+    m = np.zeros(shape) if fresh else _state(rng, shape)
+    v = np.zeros(shape) if fresh else _state(rng, shape, positive=True)
+    step = 1 if fresh else int(t or rng.integers(1, 50))
+    return args(param, grad, m, v, step, float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
 
 
 BIAS = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 3,

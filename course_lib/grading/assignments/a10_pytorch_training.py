@@ -77,9 +77,9 @@ def judge_predictions(value, call_args, call_kwargs, labels):
         return False, (f"test accuracy {accuracy:.1%}; the target is {TARGET_ACCURACY:.0%} "
                        "(train for more epochs, normalise the pixels to [0, 1], or use a wider network)")
     if accuracy >= PLAUSIBLE_ACCURACY:
-        return True, (f"test accuracy {accuracy:.1%} — flagged for the instructor: as high as the best published "
-                      "results on Fashion-MNIST (about 96–97 %), from a model trained for two minutes on a few "
-                      "thousand images; check that the notebook learns the labels rather than looking them up")
+        return True, (f"test accuracy {accuracy:.1%} — flagged for the instructor: {PLAUSIBLE_ACCURACY:.0%} or more is "
+                      "as high as the best published results on Fashion-MNIST, from a model trained for two minutes "
+                      "on a few thousand images; check that the notebook learns the labels rather than looking them up")
     return True, f"test accuracy {accuracy:.1%}"
 
 
