@@ -555,13 +555,7 @@ class _Cgroup:
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
     def pids(self) -> List[int]:
-        found = set()
-        for path in self.procs_files():
-            try:
-                found.update(int(p) for p in _read_file(path).split())
-            except (OSError, ValueError):
-                pass
-        return sorted(found)
+        return sorted({pid for path in self.procs_files() for pid in _listed(path)})
 
     def peak_memory_bytes(self) -> int:
         """The most memory its processes held at once (0 when unknown)."""
@@ -578,11 +572,7 @@ class _Cgroup:
         deadline = time.monotonic() + wait_s
         for folder in reversed(self.dirs):
             while True:
-                for pid in self.pids():
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                _kill_members(folder)
                 try:
                     os.rmdir(folder)
                     break
@@ -593,6 +583,47 @@ class _Cgroup:
                         break
                     time.sleep(0.02)
         self.dirs = []
+
+
+def _kill_members(folder: str) -> None:
+    """SIGKILL every process of the cgroup ``folder``, and never a process outside it.
+
+    cgroup v2's ``cgroup.kill`` does it atomically.  Otherwise the PIDs come from
+    ``cgroup.procs``, and one of them may exit and its number go to an unrelated process
+    before the signal is sent.  So each PID is first pinned with a pidfd (which always names
+    the process it was opened on), then looked up in ``cgroup.procs`` again, and only a PID
+    still listed is signalled, through the pidfd.  Listed after pinning means the pinned process
+    is the member (two live processes never share a PID; no process leaves these cgroups: the
+    kernel's mount table is read-only); if the pinned one has exited since, the signal goes
+    nowhere, and a new member with its number is killed on the next round.
+    """
+    procs, kill = os.path.join(folder, "cgroup.procs"), os.path.join(folder, "cgroup.kill")
+    if os.path.exists(kill):  # not in cgroup v1, nor before Linux 5.14
+        try:
+            _write(kill, 1)
+            return
+        except OSError:
+            pass
+    for pid in _listed(procs):
+        try:
+            pinned = os.pidfd_open(pid)
+        except OSError:  # gone already
+            continue
+        try:
+            if pid in _listed(procs):
+                signal.pidfd_send_signal(pinned, signal.SIGKILL)
+        except OSError:  # exited meanwhile
+            pass
+        finally:
+            os.close(pinned)
+
+
+def _listed(procs_file: str) -> List[int]:
+    """The PIDs in a ``cgroup.procs`` file (none if it cannot be read)."""
+    try:
+        return [int(p) for p in _read_file(procs_file).split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _own_cgroups() -> Dict[str, str]:

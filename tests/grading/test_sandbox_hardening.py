@@ -6,6 +6,7 @@ import ctypes
 import dataclasses
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 import numpy as np
 import pytest
 
+from course_lib.grading import sandbox as sandbox_module
 from course_lib.grading.sandbox import (
     MAX_FRAMES, MESSAGE_CAP, READ_BATCH, ROOT_PREFIX, Sandbox, _Channel, _Codec, _Cgroup, _frame, _pid_namespace,
     _property, dataset_folders, foreign_site_packages, sweep_orphaned_cgroups,
@@ -318,3 +320,25 @@ def test_an_oversized_return_value_is_explained_not_called_tampering():
     assert any("larger than 8 MB" in m for m in messages), messages
     assert not any("tampered" in m for m in messages), messages
     assert result.questions["q1"]["score"] == 2.0  # the other questions are untouched
+
+
+def test_cgroup_members_are_killed_and_a_pid_no_longer_listed_is_spared(tmp_path, monkeypatch):
+    """remove() signals a PID only if cgroup.procs still lists it after it was pinned (a pidfd):
+    a PID that left the list (its process exited, the number reused) is never signalled."""
+    member = subprocess.Popen(["sleep", "60"])
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "cgroup.procs").write_text(f"{member.pid}\n")
+        sandbox_module._kill_members(str(tmp_path))
+        assert member.wait(timeout=5) == -signal.SIGKILL
+
+        (tmp_path / "cgroup.procs").write_text(f"{bystander.pid}\n")
+        reads = iter([[bystander.pid], []])  # listed when read, gone when checked after pinning
+        monkeypatch.setattr(sandbox_module, "_listed", lambda path: next(reads))
+        sandbox_module._kill_members(str(tmp_path))
+        with pytest.raises(subprocess.TimeoutExpired):
+            bystander.wait(timeout=0.2)
+    finally:
+        for process in (member, bystander):
+            process.kill()
+            process.wait()
