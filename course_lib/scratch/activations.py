@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module, check_grad_output, check_may_overwrite, keep_for_backward, release_for_backward
+from .module import Module, before_overwrite, check_grad_output, keep_for_backward, release_for_backward
 
 
 def _expect_float_array(layer: str, x) -> None:
@@ -157,7 +157,7 @@ class _Activation(Module):
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         if grad_output is not _NOT_GIVEN:
             check_grad_output(type(self).__name__, grad_output, np.shape(self._saved))
-            release_for_backward(self._saved)  # used now: later in-place writes no longer hurt
+            release_for_backward(type(self).__name__, self._saved)  # raises if an in-place layer wrote into it
         return self._saved
 
 
@@ -167,7 +167,7 @@ class Sigmoid(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = sigmoid(x)
-        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
+        self._saved = keep_for_backward(out)  # backward raises if an in-place layer overwrites it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -181,7 +181,7 @@ class Tanh(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = np.tanh(x)
-        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
+        self._saved = keep_for_backward(out)  # backward raises if an in-place layer overwrites it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -203,7 +203,7 @@ class ReLU(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         if self.inplace:
-            check_may_overwrite("ReLU", x)
+            before_overwrite("ReLU", x)
         self._saved = x > 0
         return np.maximum(x, 0, out=x) if self.inplace else relu(x)
 
@@ -225,7 +225,7 @@ class LeakyReLU(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         if self.inplace:
-            check_may_overwrite("LeakyReLU", x)
+            before_overwrite("LeakyReLU", x)
         self._saved = _leaky_relu_slope(x, self.negative_slope)  # from x, before it may be overwritten
         if self.inplace:  # x · (1 or a) is the leaky ReLU, written over x without a temporary
             return np.multiply(x, self._saved, out=x)
@@ -250,7 +250,7 @@ class Softmax(_Activation):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = softmax(x, axis=_axis_in_range(type(self).__name__, x, self.dim))
-        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
+        self._saved = keep_for_backward(out)  # backward raises if an in-place layer overwrites it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -266,7 +266,7 @@ class LogSoftmax(Softmax):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         out = log_softmax(x, axis=_axis_in_range(type(self).__name__, x, self.dim))
-        self._saved = keep_for_backward(out)  # an in-place layer after this one must not overwrite it
+        self._saved = keep_for_backward(out)  # backward raises if an in-place layer overwrites it
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .module import Module, check_grad_output, check_may_overwrite
+from .module import Module, before_overwrite, check_grad_output
 
 
 def dropout_mask(shape, p: float, dtype, rng: np.random.Generator) -> np.ndarray:
@@ -47,7 +47,7 @@ class Dropout(Module):
             self._mask = None
             return x
         if self.inplace:
-            check_may_overwrite("Dropout", x)
+            before_overwrite("Dropout", x)
         self._mask = dropout_mask(x.shape, self.p, x.dtype, init.generator())
         if self.inplace:
             x *= self._mask

@@ -423,38 +423,51 @@ def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], 
 
 # Arrays that a layer returned *and* keeps for its backward pass (Sigmoid, Tanh, Softmax and
 # LogSoftmax keep their output: σ' = σ(1 − σ) needs it).  A layer with ``inplace=True`` right
-# after one of them would overwrite it, and backward would then compute a wrong gradient without
-# any error.  torch notices such a write through the version counter of every tensor; NumPy
-# arrays have none, so in-place layers look the array up here before writing into it.  The
-# registry holds weak references: an entry disappears with its array.
+# after one of them overwrites it, and that backward would then compute a wrong gradient without
+# any error.  torch notices such a write through the version counter of every tensor and raises
+# when the backward pass needs the tensor; NumPy arrays have none, so in-place layers look the
+# array up here before writing into it and note the write (``_OVERWRITTEN``: id → the layer that
+# wrote), and the keeper's backward raises as torch's does.  Forward alone (inference) is fine.
+# The registry holds weak references: an entry disappears with its array.
 _KEPT_FOR_BACKWARD: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+_OVERWRITTEN: Dict[int, str] = {}
 
 
 def keep_for_backward(array: np.ndarray) -> np.ndarray:
     """Record that ``array`` (a layer's output) is needed by its backward pass; returns it."""
     if isinstance(array, np.ndarray):
         _KEPT_FOR_BACKWARD[id(array)] = array
+        _OVERWRITTEN.pop(id(array), None)  # a new array: an earlier one with this id is gone
     return array
 
 
-def release_for_backward(array) -> None:
-    """The backward pass has used ``array``: in-place layers may overwrite it again."""
-    if _KEPT_FOR_BACKWARD.get(id(array)) is array:
-        del _KEPT_FOR_BACKWARD[id(array)]
+def release_for_backward(layer: str, array) -> None:
+    """``layer``'s backward pass is about to use ``array``: raise if an in-place layer wrote into it
+    since forward; otherwise in-place layers may overwrite it from now on."""
+    if _KEPT_FOR_BACKWARD.get(id(array)) is not array:
+        return
+    writer = _OVERWRITTEN.get(id(array))
+    if writer is not None:
+        raise RuntimeError(
+            f"{layer}.backward needs the output of its forward pass, but {writer}(inplace=True) overwrote it "
+            f"since, so the gradient would come out wrong (torch raises 'modified by an inplace operation' "
+            f"here). Use {writer}(inplace=False) after {layer}."
+        )
+    del _KEPT_FOR_BACKWARD[id(array)]
 
 
-def check_may_overwrite(layer: str, x: np.ndarray) -> None:
-    """``inplace=True`` overwrites the input: it must be writeable and not kept for a backward pass."""
+def before_overwrite(layer: str, x: np.ndarray) -> None:
+    """An ``inplace=True`` layer is about to write into ``x``: it must be writeable, and an output
+    kept for a backward pass that shares memory with it is noted as overwritten (see above)."""
     if not x.flags.writeable:
         raise ValueError(
             f"{layer}(inplace=True) overwrites its input, but got a read-only array "
             f"(pass a writeable copy, e.g. x.copy(), or use inplace=False)"
         )
+    for key in [key for key in _OVERWRITTEN if key not in _KEPT_FOR_BACKWARD]:
+        del _OVERWRITTEN[key]  # their arrays are gone
     # a view counts too (Sigmoid → Flatten → ReLU(inplace=True) writes through a reshape); the
     # registry holds the outputs of the last forward calls only, so this loop is short
-    if any(np.may_share_memory(x, kept) for kept in list(_KEPT_FOR_BACKWARD.values())):
-        raise ValueError(
-            f"{layer}(inplace=True) would overwrite the output of the layer before it, which that layer "
-            f"(Sigmoid, Tanh, Softmax or LogSoftmax) keeps for its backward pass: its gradient would come out "
-            f"wrong (torch raises 'modified by an inplace operation' here). Use {layer}(inplace=False)."
-        )
+    for key, kept in list(_KEPT_FOR_BACKWARD.items()):
+        if np.may_share_memory(x, kept):
+            _OVERWRITTEN.setdefault(key, layer)

@@ -7,7 +7,8 @@
 4. Optimiser state is created at the first step (hyper-parameters may change before it).
 5. ``zero_grad()`` (set_to_none=True) means "no gradient": ``step()`` skips such parameters as torch does.
 6. ``load_state_dict`` returns torch's (missing_keys, unexpected_keys) and words a strict mismatch like torch.
-7. An in-place layer refuses to overwrite an output that the layer before it keeps for backward.
+7. An in-place layer may overwrite an output that the layer before it keeps for backward, as in torch:
+   forward (inference) works, and that layer's backward raises instead of computing a wrong gradient.
 """
 
 import numpy as np
@@ -454,12 +455,22 @@ def test_a_strict_key_mismatch_is_worded_like_torch():
 @pytest.mark.parametrize("layer", [lambda inplace: scratch.ReLU(inplace=inplace),
                                    lambda inplace: scratch.LeakyReLU(0.1, inplace=inplace),
                                    lambda inplace: scratch.Dropout(0.5, inplace=inplace)])
-def test_an_in_place_layer_refuses_to_overwrite_an_output_kept_for_backward(keeper, layer):
-    # torch raises "modified by an inplace operation" at backward; here the in-place layer refuses first
+def test_an_in_place_layer_may_overwrite_a_kept_output_but_then_backward_raises_as_in_torch(keeper, layer):
     x = np.random.default_rng(0).standard_normal((4, 3))
-    with pytest.raises(ValueError, match="keeps for its backward pass"):
-        scratch.Sequential(keeper(), layer(True))(x)
-    scratch.Sequential(keeper(), layer(False))(x)  # the same layers out of place are fine
+    scratch.init.manual_seed(0)
+    expected = scratch.Sequential(keeper(), layer(False))(x)
+    scratch.init.manual_seed(0)
+    net = scratch.Sequential(keeper(), layer(True))
+    np.testing.assert_array_equal(net(x), expected)  # inference is fine
+    with pytest.raises(RuntimeError, match=r"\(inplace=True\) overwrote it"):
+        net.backward(np.ones_like(expected))
+
+
+def test_torch_also_allows_the_in_place_forward_and_refuses_its_backward():
+    x = torch.randn(4, 3, requires_grad=True)
+    y = torch.nn.ReLU(inplace=True)(torch.sigmoid(x))  # forward: fine
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
 
 
 def test_an_output_may_be_overwritten_once_backward_has_used_it():
@@ -477,11 +488,21 @@ def test_sigmoid_of_a_0d_array_and_numpy_step_sizes():
         scratch.StepLR(optimizer, step_size=True)
 
 
-def test_an_in_place_layer_also_refuses_a_view_of_a_kept_output():
-    # Flatten returns a reshape view: writing through it would still corrupt Sigmoid's backward
+def test_a_write_through_a_view_of_a_kept_output_is_noticed_too():
+    # Flatten returns a reshape view: writing through it still corrupts Sigmoid's backward
     net = scratch.Sequential(scratch.Sigmoid(), scratch.Flatten(), scratch.ReLU(inplace=True))
-    with pytest.raises(ValueError, match="keeps for its backward pass"):
-        net(np.random.default_rng(0).standard_normal((2, 3, 4)))
-    y = scratch.Tanh()(np.linspace(-1, 1, 6).reshape(2, 3))
-    with pytest.raises(ValueError, match="keeps for its backward pass"):
-        scratch.Dropout(0.5, inplace=True)(y[:, :2])
+    out = net(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    with pytest.raises(RuntimeError, match=r"Sigmoid.backward needs the output .* ReLU\(inplace=True\)"):
+        net.backward(np.ones_like(out))
+    tanh = scratch.Tanh()
+    y = tanh(np.linspace(-1, 1, 6).reshape(2, 3))
+    scratch.Dropout(0.5, inplace=True)(y[:, :2])
+    with pytest.raises(RuntimeError, match=r"Tanh.backward .* Dropout\(inplace=True\)"):
+        tanh.backward(np.ones((2, 3)))
+
+
+def test_a_kept_output_that_no_in_place_layer_touched_backpropagates():
+    sigmoid = scratch.Sigmoid()
+    y = sigmoid(np.linspace(-2, 2, 6))
+    scratch.ReLU(inplace=True)(np.linspace(-2, 2, 6))  # another array: no effect on Sigmoid
+    np.testing.assert_allclose(sigmoid.backward(np.ones(6)), y * (1 - y))
