@@ -35,7 +35,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from . import init
-from .layout import batch_innermost, empty_like_layout
+from .layout import batch_innermost, memory_order
 from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
 
 IntPair = Union[int, Tuple[int, int]]
@@ -83,15 +83,21 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_a
     return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _pad(x: np.ndarray, padding: Padding4) -> np.ndarray:
-    """Zero-pad the last two axes, keeping x's memory layout (cheaper than np.pad's general machinery)."""
-    top, bottom, left, right = padding
-    if not any(padding):
+def _pad(x: np.ndarray, padding: Padding4, order=None) -> np.ndarray:
+    """Zero-pad the last two axes: one copy into an array whose axes lie in memory in ``order``
+    (outermost first; default: x's own layout), with zeros written only around the interior."""
+    if not any(padding) and order is None:
         return x
+    top, bottom, left, right = padding
     n, c, h, w = x.shape
-    padded = empty_like_layout((n, c, h + top + bottom, w + left + right), x.dtype, x)
-    padded[...] = 0
-    padded[:, :, top : top + h, left : left + w] = x
+    order = memory_order(x) if order is None else order
+    shape = (n, c, h + top + bottom, w + left + right)
+    padded = np.empty([shape[axis] for axis in order], dtype=x.dtype).transpose(np.argsort(order))
+    padded[:, :, :top] = 0
+    padded[:, :, top + h:] = 0
+    padded[:, :, top:top + h, :left] = 0
+    padded[:, :, top:top + h, left + w:] = 0
+    np.copyto(padded[:, :, top:top + h, left:left + w], x)
     return padded
 
 
@@ -146,15 +152,7 @@ def _batch_innermost_padded(x: np.ndarray, pads: Padding4) -> np.ndarray:
     """
     if not any(pads):
         return batch_innermost(x).transpose(1, 2, 3, 0)
-    n, c, h, w = x.shape
-    top, bottom, left, right = pads
-    padded = np.empty((c, h + top + bottom, w + left + right, n), dtype=x.dtype)
-    padded[:, :top] = 0  # zero only the border: the interior is overwritten below
-    padded[:, top + h :] = 0
-    padded[:, top : top + h, :left] = 0
-    padded[:, top : top + h, left + w :] = 0
-    np.copyto(padded[:, top : top + h, left : left + w].transpose(3, 0, 1, 2), x)
-    return padded
+    return _pad(x, pads, order=(1, 2, 3, 0)).transpose(1, 2, 3, 0)
 
 
 def _row_length(length: int, itemsize: int) -> int:
