@@ -18,6 +18,8 @@ Stable API (other test files import it):
 - ``assert_parity(torch_module, scratch_module, inputs, grad_output=None, ...)``:
   all of the above in one call; returns the scratch triple.
 - ``random_like_output(rng, output)``: a float64 upstream gradient shaped like an output.
+- ``random_mask(rng, shape, kind)``: an attention mask, boolean or float (``kind``), or None;
+  key 0 is never masked, so no row is fully masked.
 - ``stored_in(array, order)``: the same (N, C, H, W) values with their axes in memory in
   ``order``, e.g. ``MEMORY_ORDERS["NHWC"]``.
 """
@@ -247,3 +249,17 @@ MEMORY_ORDERS = {"NCHW": (0, 1, 2, 3), "NHWC": (0, 2, 3, 1), "pixel-major": (2, 
 def stored_in(array: np.ndarray, order) -> np.ndarray:
     """The same (N, C, H, W) values with their axes in memory in ``order`` (outermost first)."""
     return np.ascontiguousarray(array.transpose(order)).transpose(np.argsort(order))
+
+
+def random_mask(rng, shape, kind):
+    """A boolean (True = not allowed) or float mask; key 0 is never masked, so no row is fully masked."""
+    if kind is None:
+        return None
+    if kind == "bool":
+        mask = rng.random(shape) < 0.3
+        mask[..., 0] = False
+        return mask
+    mask = rng.standard_normal(shape)
+    mask[rng.random(shape) < 0.2] = -np.inf
+    mask[..., 0] = rng.standard_normal(mask[..., 0].shape)
+    return mask

@@ -14,27 +14,13 @@ from course_lib.scratch.attention import (
 )
 from course_lib.scratch.gradcheck import gradcheck
 
-from .parity import assert_close, copy_weights, to_numpy
+from .parity import assert_close, copy_weights, random_mask, to_numpy
 
 # torch warns when attn_mask and key_padding_mask have different dtypes; we test that on purpose
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
 
 
 # --------------------------------------------------------------------------- helpers
-def random_mask(rng, shape, kind):
-    """A boolean (True = not allowed) or float mask; key 0 is never masked, so no row is fully masked."""
-    if kind is None:
-        return None
-    if kind == "bool":
-        mask = rng.random(shape) < 0.3
-        mask[..., 0] = False
-        return mask
-    mask = rng.standard_normal(shape)
-    mask[rng.random(shape) < 0.2] = -np.inf
-    mask[..., 0] = rng.standard_normal(mask[..., 0].shape)
-    return mask
-
-
 def as_tensor(array):
     return None if array is None else torch.from_numpy(np.array(array, copy=True))
 

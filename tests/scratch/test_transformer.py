@@ -10,23 +10,9 @@ from course_lib.scratch import Module, init
 from course_lib.scratch.gradcheck import gradcheck
 from course_lib.scratch.transformer import GELU, TransformerEncoderLayer, erf, gelu
 
-from .parity import assert_close, assert_parity, copy_weights
+from .parity import assert_close, assert_parity, copy_weights, random_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched")
-
-
-def random_mask(rng, shape, kind):
-    """Boolean (True = not allowed) or float mask; key 0 stays visible so no row is fully masked."""
-    if kind is None:
-        return None
-    if kind == "bool":
-        mask = rng.random(shape) < 0.3
-        mask[..., 0] = False
-        return mask
-    mask = rng.standard_normal(shape)
-    mask[rng.random(shape) < 0.2] = -np.inf
-    mask[..., 0] = 0.5
-    return mask
 
 
 def make_pair(d_model, nhead, dim_feedforward, seed=0, **kwargs):
