@@ -607,7 +607,12 @@ def _kill_members(folder: str) -> None:
     for pid in _listed(procs):
         try:
             pinned = os.pidfd_open(pid)
-        except OSError:  # gone already
+        except OSError as error:
+            if error.errno != errno.ESRCH:  # not "gone already": no pidfds here (Linux < 5.3, a seccomp filter)
+                try:
+                    os.kill(pid, signal.SIGKILL)  # the plain way, race and all
+                except OSError:
+                    pass
             continue
         try:
             if pid in _listed(procs):

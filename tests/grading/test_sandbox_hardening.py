@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import os
 import shutil
 import signal
@@ -342,3 +343,20 @@ def test_cgroup_members_are_killed_and_a_pid_no_longer_listed_is_spared(tmp_path
         for process in (member, bystander):
             process.kill()
             process.wait()
+
+
+def test_without_pidfds_cgroup_members_are_still_killed(tmp_path, monkeypatch):
+    """Linux before 5.3 (or a seccomp filter) refuses pidfd_open: the plain kill still runs."""
+    member = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "cgroup.procs").write_text(f"{member.pid}\n")
+
+        def no_pidfds(pid):
+            raise OSError(errno.ENOSYS, "Function not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfds)
+        sandbox_module._kill_members(str(tmp_path))
+        assert member.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        member.kill()
+        member.wait()
