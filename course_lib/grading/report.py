@@ -2,15 +2,25 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Optional
 
 from .runner import GradeResult
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``): a student's error message
+    must not move the terminal's cursor and overwrite the report's real lines."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def _note(note: str, bullet: str) -> list:
     """A note as report lines: its continuation lines indented under the bullet, so text a student
     put in an error message (a fake "Assignment …: 10 / 10 points" line) never starts a line."""
-    first, *rest = note.splitlines() or [""]
+    first, *rest = _printable(note).splitlines() or [""]
     return [bullet + first] + [" " * len(bullet) + line for line in rest[:11]]
 
 
@@ -18,7 +28,7 @@ def text_report(result: GradeResult, show_hidden: bool = False) -> str:
     """Per-question points, passed/failed checks and feedback."""
     lines = [f"Assignment {result.assignment}: {result.score:g} / {result.max_score:g} points"]
     if result.error:
-        lines.append(f"  Could not grade this submission: {result.error}")
+        lines.append(f"  Could not grade this submission: {_printable(result.error)}")
         return "\n".join(lines)
     for question_id, summary in result.questions.items():
         lines.append(f"\n{question_id} — {summary['title']}: {summary['score']:.4g} / {summary['max_score']:g} ({summary['status']})")
@@ -26,7 +36,7 @@ def text_report(result: GradeResult, show_hidden: bool = False) -> str:
             mark = "✓" if check.passed else "✗"
             lines.append(f"  {mark} {check.name}")
             if not check.passed and (show_hidden or not check.hidden):
-                lines.extend("      " + line for line in check.message.splitlines()[:12])
+                lines.extend("      " + line for line in _printable(check.message).splitlines()[:12])
     if result.notes:
         lines.append("\nNotes:")
         lines.extend(line for note in result.notes[:20] for line in _note(note, "  - "))

@@ -30,6 +30,11 @@ from .spec import Assignment, Check, Question, compare
 from .wire import WireError, call_code, decode_result, HARNESS
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+# Python's parser takes up to about 900 bytes of memory per byte of source (2 MB of "a;" took
+# 1.8 GB), and the import scan parses in the grader's own process: bound what it will read
+MAX_CODE_BYTES = 2 * 1024 * 1024  # all code cells together
+MAX_SCANNED_CELL_BYTES = 256 * 1024  # one cell; a larger one is not graded (its imports are unknown)
+UNCHECKED = "%unchecked"  # the "import" of a cell that could not be scanned: every question refuses it
 MAX_RESTARTS = 3
 SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the grader skips them
 NOT_ATTEMPTED = "not attempted"
@@ -106,6 +111,10 @@ def read_cells(data: bytes) -> List[dict]:
         course = metadata.get("course") if isinstance(metadata, dict) else None
         role = course.get("role") if isinstance(course, dict) else None
         code.append({"source": source, "role": role if isinstance(role, str) else None, "index": index + 1})
+    total = sum(len(cell["source"]) for cell in code)
+    if total > MAX_CODE_BYTES:
+        raise NotebookError(f"the notebook's code cells hold {total / 1024 / 1024:.1f} MB of source; the limit is "
+                            f"{MAX_CODE_BYTES // 1024 // 1024} MB (is there data pasted into a cell? load it from a file)")
     return code
 
 
@@ -140,18 +149,25 @@ def imported_modules(source: str) -> Tuple[set, Optional[str]]:
     """Top-level module names a cell imports (statically), and a syntax error message if any.
 
     The cell is read both as IPython runs it and with its magic lines blanked (which keeps a
-    cell magic's body as code); the imports of both count."""
+    cell magic's body as code); the imports of both count.  A cell that cannot be read at all —
+    over ``MAX_SCANNED_CELL_BYTES``, or nested deeper than the parser goes — "imports"
+    ``UNCHECKED``, which every question refuses: what it imports is unknown."""
+    if len(source) > MAX_SCANNED_CELL_BYTES:
+        return {UNCHECKED}, (f"it holds {len(source) // 1024} KB of source; the grader reads cells of up to "
+                             f"{MAX_SCANNED_CELL_BYTES // 1024} KB")
     try:
         tree = ast.parse(_as_python(source))
     except SyntaxError as error:
         return set(), f"line {error.lineno}: {error.msg}"
     except ValueError as error:  # e.g. a lone surrogate, which no source file can hold
         return set(), f"the cell is not valid text ({error.__class__.__name__}: {str(error)[:100]})"
+    except (MemoryError, RecursionError):
+        return {UNCHECKED}, "it is nested too deeply for the grader to read"
     trees = [tree]
     if source.lstrip().startswith("%%"):
         try:
             trees.append(ast.parse(_blanked(source)))
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             pass
     names = set()
     for node in (node for tree in trees for node in ast.walk(tree)):
@@ -346,9 +362,11 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     for cell in cells:
         if cell["role"] in SKIPPED_ROLES:
             continue
-        names, syntax_error = imported_modules(cell["source"])
-        if syntax_error:
-            notes.append(f"cell {cell['index']} has a syntax error ({syntax_error})")
+        names, problem = imported_modules(cell["source"])
+        if UNCHECKED in names:
+            notes.append(f"cell {cell['index']} could not be checked for imports: {problem}")
+        elif problem:
+            notes.append(f"cell {cell['index']} has a syntax error ({problem})")
         for name in names:
             imports.setdefault(name, []).append(cell["index"])
 
@@ -367,7 +385,8 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
             stop_reason = None
             question_deadline = min(deadline, time.monotonic() + limits.question_timeout_s)
             if forbidden:
-                where = ", ".join(f"{name} (cell {imports[name][0]})" for name in forbidden)
+                where = ", ".join(f"{'a cell the grader could not read' if name == UNCHECKED else name} "
+                                  f"(cell {imports[name][0]})" for name in forbidden)
                 stop_reason = (f"this question must be solved from scratch, but the notebook imports {where}; "
                                "remove the import (and %run/%load) to be graded")
             for item in checks:

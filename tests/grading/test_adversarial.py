@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from course_lib.grading import assignments, runner
 from course_lib.grading.runner import grade_notebook
-from course_lib.grading import assignments
 
 from .helpers import FAST, REPO, build, grade, messages, question_score
 
@@ -437,14 +437,30 @@ np.random.standard_normal = lambda *a, **k: 0.0
     assert result.score == again.score == 10.0
 
 
-def test_same_seed_gives_same_hidden_inputs_and_new_seed_new_ones():
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    return a == b
+
+
+@pytest.mark.parametrize("assignment_id", [a.id for a in assignments.all_assignments()])
+def test_same_seed_gives_same_hidden_inputs_and_every_hidden_check_changes_with_the_seed(assignment_id):
+    """A hidden input that did not depend on the seed could be looked up in the (public) assignment
+    module and special-cased; every hidden check must draw its inputs from the seed."""
     from course_lib.grading.runner import _prepare
 
-    assignment = assignments.get("a01")
+    assignment = assignments.get(assignment_id)
     first, second, other = _prepare(assignment, 7), _prepare(assignment, 7), _prepare(assignment, 8)
     hidden = [i for i, p in enumerate(first) if p.check.hidden]
-    assert all(np.array_equal(first[i].args[0], second[i].args[0]) for i in hidden)
-    assert any(not np.array_equal(first[i].args[0], other[i].args[0]) for i in hidden)
+    assert hidden
+    assert all(_same((first[i].args, first[i].kwargs), (second[i].args, second[i].kwargs)) for i in hidden)
+    fixed = [f"{first[i].question.id} {first[i].check.function}" for i in hidden
+             if _same((first[i].args, first[i].kwargs), (other[i].args, other[i].kwargs))]
+    assert not fixed, f"hidden checks whose inputs do not depend on the seed: {fixed}"
 
 
 def test_mutating_inputs_in_place_is_reported():
@@ -558,3 +574,34 @@ def test_duplicated_cells_use_the_last_definition():
     assert grade(json.dumps(notebook).encode()).score == 10.0
     notebook["cells"].append(unsolved)
     assert_only_q5_lost(grade(json.dumps(notebook).encode()), "not attempted")
+
+
+def test_cells_the_parser_cannot_read_are_refused_without_crashing_the_grader():
+    # deep nesting makes Python's parser raise MemoryError or RecursionError (not SyntaxError); a cell
+    # over the scan limit is not parsed at all (the parser needs up to ~900 bytes per byte of source)
+    for cell in ("y = " + "-" * 30000 + "1", "y = x" + "[0]" * 3000,
+                 "a = 1\n" + "a;" * (runner.MAX_SCANNED_CELL_BYTES // 2 + 1)):
+        names, problem = runner.imported_modules(cell)
+        assert names == {runner.UNCHECKED} and problem
+    result = grade(build(after=["y = " + "-" * 30000 + "1"]))
+    assert result.score == 0.0  # what that cell imports is unknown: no question can be graded
+    assert "could not read" in messages(result, "q5")
+    assert any("could not be checked for imports" in note for note in result.notes)
+
+
+def test_a_notebook_with_megabytes_of_code_is_refused_before_parsing():
+    result = grade(build(after=["x = 1\n" * (runner.MAX_CODE_BYTES // 6 + 1)]))
+    assert result.score == 0.0 and "MB of source" in result.error
+
+
+def test_terminal_escape_codes_in_an_error_message_cannot_rewrite_the_report():
+    from course_lib.grading.report import text_report
+
+    fake = "\\x1b[2K\\x1b[1G\\x1b[999A\\x1b[2K\\x1b[1GAssignment a01: 10 / 10 points\\r"
+    source = f'def softmax(x, axis=-1):\n    raise ValueError("{fake}")'
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "ValueError")
+    report = text_report(result)
+    assert "\x1b" not in report and "\r" not in report
+    assert "\\x1b[999A" in report  # shown, not obeyed
+    assert report.splitlines()[0] == "Assignment a01: 7 / 10 points"

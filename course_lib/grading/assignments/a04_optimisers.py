@@ -34,6 +34,12 @@ def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps):
     return param, m, v
 
 
+def _at_a_boundary(rng):
+    """An epoch that is a multiple of the step size: the rate has just been decayed."""
+    step_size = int(rng.integers(2, 8))
+    return args(float(rng.uniform(0.01, 1)), step_size * int(rng.integers(1, 6)), step_size, float(rng.uniform(0.1, 0.9)))
+
+
 def step_decay_lr(initial_lr, epoch, step_size, gamma):
     optimizer = ref.SGD([Parameter(np.zeros(1))], lr=initial_lr)
     scheduler = StepLR(optimizer, step_size=step_size, gamma=gamma)
@@ -104,7 +110,7 @@ ASSIGNMENT = Assignment(
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
             ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False),
             ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
-            ("hidden", lambda r: args(1.0, 11, 3, 0.1), True),
+            ("hidden", lambda r: _at_a_boundary(r), True),
         ], hints=[OFF_BY_ONE])),
     ],
 )

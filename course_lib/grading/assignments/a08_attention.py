@@ -85,7 +85,7 @@ ASSIGNMENT = Assignment(
                  ])),
         Question("q3", "A causal mask", 1, ["causal_mask"], checks("causal_mask", causal_mask, [
             ("size 4", lambda r: args(4), False),
-            ("hidden", lambda r: args(int(r.integers(5, 12))), True),
+            ("hidden", lambda r: args(int(r.integers(5, 65))), True),
         ])),
         Question("q4", "Sinusoidal positional encoding", 2, ["positional_encoding"], checks("positional_encoding", positional_encoding, [
             ("10 positions, d_model 6", lambda r: args(10, 6), False),

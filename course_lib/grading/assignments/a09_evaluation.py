@@ -28,6 +28,12 @@ def k_fold_indices(n_samples, k):
             for train, val in splits.KFold(n_splits=k).split(np.zeros(n_samples))]
 
 
+def _uneven_folds(rng):
+    """A small sample that k does not divide: some folds get one sample more."""
+    k = int(rng.integers(3, 7))
+    return args(k * int(rng.integers(1, 4)) + int(rng.integers(1, k)), k)
+
+
 def _labels(rng, n, classes, missing=None):
     y_true = rng.integers(0, classes, size=n)
     y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, classes, size=n))
@@ -66,7 +72,7 @@ ASSIGNMENT = Assignment(
             ("10 samples, 5 folds", lambda r: args(10, 5), False),
             ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),
             ("hidden", lambda r: args(int(r.integers(11, 40)), int(r.integers(3, 7))), True),
-            ("hidden", lambda r: args(7, 3), True),
+            ("hidden", lambda r: _uneven_folds(r), True),
         ], hints=[REMAINDER])),
     ],
 )
