@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 import torch
 
 from course_lib.pytorch import models
 from course_lib.pytorch.device import select_device
+from course_lib.scratch.positional import sinusoidal_table
 
 from ..devices import needs_cuda
 
@@ -98,9 +101,12 @@ def test_transformer_ignores_padding_in_the_classifier():
 
 
 def test_positional_encoding_is_the_sinusoid_table_and_checks_length():
-    table = models.sinusoidal_encoding(50, 6)
-    assert torch.allclose(table[:, 0], torch.sin(torch.arange(50.0)))
-    assert torch.allclose(table[0], torch.tensor([0.0, 1.0] * 3))
+    table = models.sinusoidal_encoding(50, 6).double()
+    # the formula of "Attention is all you need", one entry at a time
+    expected = torch.tensor([[math.sin(t / 10000 ** (i / 6)) if i % 2 == 0 else math.cos(t / 10000 ** ((i - 1) / 6))
+                              for i in range(6)] for t in range(50)], dtype=torch.float64)
+    torch.testing.assert_close(table, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(table, torch.from_numpy(sinusoidal_table(50, 6, np.float64)), rtol=0, atol=1e-5)
     encoding = models.PositionalEncoding(6, max_len=5)
     with pytest.raises(ValueError, match="exceeds max_len=5"):
         encoding(torch.zeros(1, 6, 6))

@@ -85,14 +85,19 @@ def test_reproduction_record_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize("init", ["keras", "torch"])
-def test_init_study_trains_the_pytorch_side_with_either_initialisation(init):
+def test_init_study_trains_the_pytorch_side_with_either_initialisation(init, monkeypatch):
     import bench.reproduce as reproduce
+    from course_lib.pytorch import models
 
+    calls = []
+    real = models.keras_init_
+    monkeypatch.setattr(models, "keras_init_", lambda model: calls.append(model) or real(model))
     rng = np.random.default_rng(2)
     x_train, y_train = synthetic_images(rng, 128)
     x_test, y_test = synthetic_images(rng, 64)
     result = reproduce.train_torch(x_train.astype(np.float32), y_train, x_test.astype(np.float32), y_test,
                                    epochs=1, seed=0, init=init)
     assert result["init"] == init and 0 <= result["accuracy"] <= 1 and result["train_loss"] > 0
+    assert len(calls) == (init == "keras")  # the Keras initialisation is applied exactly when asked for
     with pytest.raises(ValueError, match="init must be 'keras' or 'torch'"):
         reproduce.train_torch(x_train, y_train, x_test, y_test, epochs=1, seed=0, init="glorot")

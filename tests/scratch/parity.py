@@ -18,6 +18,8 @@ Stable API (other test files import it):
 - ``assert_parity(torch_module, scratch_module, inputs, grad_output=None, ...)``:
   all of the above in one call; returns the scratch triple.
 - ``random_like_output(rng, output)``: a float64 upstream gradient shaped like an output.
+- ``assert_uniform_init(array, bound, what)``: values drawn from U(−bound, bound) (within it,
+  reaching near it, and spread like it): a narrower range or all zeros fails.
 - ``random_mask(rng, shape, kind)``: an attention mask, boolean or float (``kind``), or None;
   key 0 is never masked, so no row is fully masked.
 - ``stored_in(array, order)``: the same (N, C, H, W) values with their axes in memory in
@@ -263,3 +265,12 @@ def random_mask(rng, shape, kind):
     mask[rng.random(shape) < 0.2] = -np.inf
     mask[..., 0] = rng.standard_normal(mask[..., 0].shape)
     return mask
+
+
+def assert_uniform_init(array, bound: float, what: str = "") -> None:
+    """``array`` looks drawn from U(−bound, bound): inside, near both ends, mean |x| ≈ bound / 2."""
+    values = np.abs(np.asarray(array, dtype=np.float64)).ravel()
+    assert values.size >= 20, f"{what}: too few values to judge a distribution"
+    assert values.max() <= bound * (1 + 1e-6), f"{what}: {values.max()} outside ±{bound}"
+    assert values.max() > 0.8 * bound, f"{what}: largest |value| {values.max()} is far inside ±{bound}"
+    assert abs(values.mean() - bound / 2) < 0.15 * bound, f"{what}: mean |value| {values.mean()}, U(±{bound}) gives {bound / 2}"

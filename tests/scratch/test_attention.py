@@ -14,7 +14,7 @@ from course_lib.scratch.attention import (
 )
 from course_lib.scratch.gradcheck import gradcheck
 
-from .parity import assert_close, copy_weights, random_mask, to_numpy
+from .parity import assert_close, assert_uniform_init, copy_weights, random_mask, to_numpy
 
 # torch warns when attn_mask and key_padding_mask have different dtypes; we test that on purpose
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
@@ -250,8 +250,8 @@ def test_state_dict_keys_and_init_match_torch():
     for (name, param), (_, torch_param) in zip(layer.named_parameters(), torch_layer.named_parameters()):
         assert param.shape == tuple(torch_param.shape), name
     assert not layer.in_proj_bias.data.any() and not layer.out_proj.bias.data.any()  # torch zeroes biases
-    bound = np.sqrt(6 / (8 + 24))  # Xavier-uniform on (3E, E)
-    assert np.abs(layer.in_proj_weight.data).max() <= bound
+    assert_uniform_init(layer.in_proj_weight.data, np.sqrt(6 / (8 + 24)), "in_proj_weight")  # Xavier on (3E, E)
+    assert_uniform_init(layer.out_proj.weight.data, 1 / np.sqrt(8), "out_proj.weight")  # Linear's default
     no_bias = MultiheadAttention(8, 2, bias=False)
     assert list(no_bias.state_dict()) == list(torch.nn.MultiheadAttention(8, 2, bias=False).state_dict())
 

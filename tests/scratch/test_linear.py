@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import array_shapes
 from course_lib.interop import state_dict_from_torch
 from course_lib.scratch import Linear, gradcheck
 
-from .parity import assert_close, assert_parity
+from .parity import assert_close, assert_parity, assert_uniform_init
 
 
 @settings(max_examples=20, deadline=None)
@@ -77,8 +77,9 @@ def test_parameter_names_shapes_and_init_range_like_torch():
     assert [(n, p.shape) for n, p in layer.named_parameters()] == [
         (n, tuple(p.shape)) for n, p in torch_layer.named_parameters()
     ]
-    bound = 1 / np.sqrt(7)
-    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    wide = Linear(7, 300)  # enough biases to see their distribution
+    assert_uniform_init(wide.weight.data, 1 / np.sqrt(7), "weight")
+    assert_uniform_init(wide.bias.data, 1 / np.sqrt(7), "bias")
     assert [n for n, _ in Linear(7, 3, bias=False).named_parameters()] == ["weight"]
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from course_lib.scratch import Module, gradcheck, init
 from course_lib.scratch import recurrent
 from course_lib.scratch.recurrent import LSTM, RNN, LSTMCell, RNNCell, lstm_backward, lstm_forward
-from .parity import assert_close, copy_weights, to_numpy
+from .parity import assert_close, assert_uniform_init, copy_weights, to_numpy
 
 RTOL, ATOL = 1e-6, 1e-9
 
@@ -413,8 +413,10 @@ def test_parameter_names_shapes_and_init_match_torch(bias, bidirectional):
         ours = [(name, param.shape) for name, param in module.named_parameters()]
         theirs = [(name, tuple(param.shape)) for name, param in torch_module.named_parameters()]
         assert ours == theirs
-        bound = 1 / np.sqrt(5)
-        assert all(np.all(np.abs(param.data) <= bound) for param in module.parameters())
+        init.manual_seed(0)
+        wide = cls(3, 25, num_layers=2, bias=bias, bidirectional=bidirectional)  # enough values per parameter
+        for name, param in wide.named_parameters():  # torch: U(±1/√H) for every weight and bias
+            assert_uniform_init(param.data, 1 / np.sqrt(25), name)
         assert all(param.dtype == np.float32 for param in module.parameters())
     for cls, torch_cls in [(RNNCell, torch.nn.RNNCell), (LSTMCell, torch.nn.LSTMCell)]:
         ours = [(name, param.shape) for name, param in cls(3, 5, bias=bias).named_parameters()]
