@@ -202,3 +202,23 @@ def test_the_grader_turns_float_warnings_into_failures_where_a_check_asks():
     assert 0 < question_score(result, "q2") < 2
     assert "FloatingPointError" in messages(result, "q2")
     assert question_score(result, "q5") == 3  # the other questions run without the rule
+
+
+def test_the_random_dropout_judge_wants_independent_draws_not_just_the_right_fraction():
+    from course_lib.grading.assignments.a05_regularisation import judge_random_dropout
+
+    x, p = np.random.default_rng(0).standard_normal((200, 100)), 0.3
+    scale = 1 / (1 - p)
+
+    def judged(dropped):
+        mask = np.where(dropped, 0.0, scale)
+        return judge_random_dropout((x * mask, mask), (x, p), {}, None)
+
+    assert judged(np.random.default_rng(1).random(x.shape) < p) == (True, "correct")
+    first_entries = np.arange(x.size).reshape(x.shape) < p * x.size     # exactly 30 %, the first rows
+    first_columns = np.broadcast_to(np.arange(100) < 30, x.shape)       # exactly 30 %, a stripe
+    # one row of 100 draws (seed chosen: 30 % dropped, 43 changes, as expected) repeated in every row
+    whole_columns = np.broadcast_to(np.random.default_rng(10).random(100) < p, x.shape)
+    for pattern, along in ((first_entries, "rows"), (first_columns, "rows"), (whole_columns, "columns")):
+        passed, message = judged(pattern)
+        assert not passed and "independent random draws" in message and along in message

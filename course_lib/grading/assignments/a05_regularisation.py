@@ -90,6 +90,18 @@ def judge_random_dropout(value, call_args, call_kwargs, secret):
     # 20 000 draws: the fraction's standard deviation is below 0.004, so ±0.03 is > 7 sigma
     if abs(dropped - p) > 0.03:
         return False, f"{dropped:.1%} of the entries were dropped; with p = {p} about {p:.0%} should be"
+    # independent draws: along rows and along columns, neighbours differ with probability 2p(1 − p).
+    # A fixed pattern (the first entries, a stripe, every third one) has the right fraction but not this;
+    # 10 % of the expected count is at least 5 standard deviations for the sizes graded here
+    is_dropped = np.isclose(np.asarray(mask), 0.0)
+    for order, along in (("C", "rows"), ("F", "columns")):
+        flat = is_dropped.ravel(order=order)
+        changes = int(np.count_nonzero(flat[1:] != flat[:-1]))
+        expected = 2 * p * (1 - p) * (flat.size - 1)
+        if abs(changes - expected) > 0.1 * expected:
+            return False, (f"the dropped entries do not look like independent random draws: along the {along}, "
+                           f"neighbours differ {changes} times, about {expected:.0f} expected; draw a separate "
+                           "uniform number for every entry")
     return True, "correct"
 
 
