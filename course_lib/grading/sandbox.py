@@ -554,9 +554,6 @@ class _Cgroup:
     def procs_files(self) -> List[str]:
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
-    def pids(self) -> List[int]:
-        return sorted({pid for path in self.procs_files() for pid in _listed(path)})
-
     def peak_memory_bytes(self) -> int:
         """The most memory its processes held at once (0 when unknown)."""
         for name in ("memory.max_usage_in_bytes", "memory.peak"):
