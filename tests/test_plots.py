@@ -71,6 +71,10 @@ def test_decision_boundary_of_models_from_both_sides():
     (filled,) = contour_sets(fig.axes[0])
     assert filled.filled and len(filled.levels) >= 2
     scratch_model = Linear(2, 1, dtype=np.float64)  # one logit per point: the boundary line is at 0
+    # fixed weights: a random initialisation may give logits that all lie in [0, 1] on this grid, which
+    # the plot rightly reads as probabilities (boundary at 0.5)
+    scratch_model.weight.data[:] = [[2.0, -1.0]]
+    scratch_model.bias.data[:] = [0.1]
     fig = plots.plot_decision_boundary(scratch_model, POINTS, resolution=20)
     line = [cs for cs in contour_sets(fig.axes[0]) if not cs.filled][0]
     np.testing.assert_allclose(line.levels, [0.0])
