@@ -12,8 +12,9 @@ Backward: max pooling routes dL/dy[i, j] to the one input that was the maximum
 (the *first* maximum in row-major window order when there are ties, like torch);
 average pooling spreads dL/dy[i, j] / |window| over the whole window.  Overlapping
 windows (s < k) add their contributions.  The loops below run over the kh·kw kernel
-offsets, each step one strided slice of the whole batch; max pooling does this in blocks of
-about a megabyte (``_cache_blocks``), however many images or channels a block holds.
+offsets, each step one strided slice of the whole batch, in blocks of about a megabyte
+(``_cache_blocks``), however many images or channels a block holds.  Results keep the memory
+layout of the arrays they come from (see layout.py).
 """
 from __future__ import annotations
 
@@ -290,17 +291,25 @@ def avg_pool2d_forward(
     count_include_pad: bool = True,
     divisor_override: Optional[int] = None,
 ) -> np.ndarray:
-    """Average pooling of x (N, C, H, W), dividing by torch's window size (see AvgPool2d)."""
+    """Average pooling of x (N, C, H, W), dividing by torch's window size (see AvgPool2d).
+
+    The result is stored in x's memory layout (see layout.py), and the work runs in blocks that
+    stay in the L2 cache (``_cache_blocks``), as for max pooling.
+    """
     kernel_size, padding = _pair(kernel_size, "kernel_size"), _pair(padding, "padding")
     stride = kernel_size if stride is None else _pair(stride, "stride")
     _check_padding("AvgPool2d", padding, kernel_size)
     geometry = _PoolGeometry("AvgPool2d", x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    divisor = _avg_divisor(geometry, kernel_size, stride, padding, count_include_pad, divisor_override, x.dtype)
     padded = geometry.padded(x, 0.0)
-    rows, cols = geometry.slices[0]
-    total = padded[:, :, rows, cols].copy()
-    for rows, cols in geometry.slices[1:]:
-        total += padded[:, :, rows, cols]
-    total /= _avg_divisor(geometry, kernel_size, stride, padding, count_include_pad, divisor_override, x.dtype)
+    total = empty_like_layout((x.shape[0], x.shape[1], geometry.out_h, geometry.out_w), x.dtype, padded)
+    for block in _cache_blocks(padded):
+        windows = [padded[block][:, :, rows, cols] for rows, cols in geometry.slices]
+        target = total[block]
+        np.copyto(target, windows[0])
+        for window in windows[1:]:  # summed in row-major window order
+            target += window
+        target /= divisor
     return total
 
 
@@ -314,17 +323,32 @@ def avg_pool2d_backward(
     count_include_pad: bool = True,
     divisor_override: Optional[int] = None,
 ) -> np.ndarray:
-    """dL/dx: every input of a window receives dL/dy / divisor; overlaps add up."""
+    """dL/dx: every input of a window receives dL/dy / divisor; overlaps add up.
+
+    The result is stored in grad_output's memory layout, in cache-sized blocks.
+    """
     kernel_size, padding = _pair(kernel_size, "kernel_size"), _pair(padding, "padding")
     stride = kernel_size if stride is None else _pair(stride, "stride")
     geometry = _PoolGeometry("AvgPool2d", input_shape, kernel_size, stride, padding, (1, 1), ceil_mode)
-    share = grad_output / _avg_divisor(
+    share = empty_like_layout(grad_output.shape, grad_output.dtype, grad_output)
+    np.divide(grad_output, _avg_divisor(
         geometry, kernel_size, stride, padding, count_include_pad, divisor_override, grad_output.dtype
-    )
+    ), out=share)
     n, c = input_shape[:2]
-    grad_padded = np.zeros((n, c, geometry.padded_h, geometry.padded_w), dtype=grad_output.dtype)
-    for rows, cols in geometry.slices:
-        grad_padded[:, :, rows, cols] += share
+    grad_padded = empty_like_layout((n, c, geometry.padded_h, geometry.padded_w), grad_output.dtype, grad_output)
+    if geometry.tiles_exactly:  # each covered pixel is written once: zeros only where no window reaches
+        grad_padded[:, :, geometry.out_h * stride[0]:] = 0
+        grad_padded[:, :, :, geometry.out_w * stride[1]:] = 0
+    else:
+        grad_padded[...] = 0
+    for block in _cache_blocks(grad_padded):
+        block_share = share[block]
+        for rows, cols in geometry.slices:
+            target = grad_padded[block][:, :, rows, cols]
+            if geometry.tiles_exactly:
+                np.copyto(target, block_share)
+            else:
+                target += block_share
     return geometry.crop(grad_padded)
 
 

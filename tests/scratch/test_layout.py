@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from course_lib.pytorch.models import CNN as TorchCNN
-from course_lib.scratch import Conv2d, MaxPool2d, ReLU
+from course_lib.scratch import AvgPool2d, Conv2d, MaxPool2d, ReLU
 from course_lib.scratch.layout import batch_innermost, empty_like_layout, memory_order
 from course_lib.scratch.models import CNN
 from .parity import MEMORY_ORDERS, assert_close, copy_weights, stored_in
@@ -28,8 +28,10 @@ def pixel_major(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("make_layer", [lambda: ReLU(), lambda: MaxPool2d(2), lambda: MaxPool2d(3, stride=2, padding=1),
+                                        lambda: AvgPool2d(2), lambda: AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
                                         lambda: Conv2d(8, 16, 3, padding=1), lambda: Conv2d(8, 16, 3, stride=2, groups=2)],
-                         ids=["relu", "maxpool", "maxpool-overlapping", "conv", "conv-strided-groups"])
+                         ids=["relu", "maxpool", "maxpool-overlapping", "avgpool", "avgpool-overlapping", "conv",
+                              "conv-strided-groups"])
 def test_every_input_layout_gives_identical_numbers(make_layer):
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((5, 8, 12, 12)), 1).astype(np.float32)  # rounding: ties in the pools
@@ -45,7 +47,7 @@ def test_every_input_layout_gives_identical_numbers(make_layer):
         results.append((out, layer.backward(grad), [p.grad.copy() for p in layer.parameters()]))
     (out_a, grad_a, params_a) = results[0]
     for out_b, grad_b, params_b in results[1:]:
-        if not params_a:  # ReLU and pooling only move numbers: bit for bit
+        if not params_a:  # ReLU and pooling only move numbers (average pooling sums in window order): bit for bit
             np.testing.assert_array_equal(out_b, out_a)
             np.testing.assert_array_equal(grad_b, grad_a)
         # a convolution's GEMM may sum in another order for the other layout: float32 rounding only
@@ -57,13 +59,14 @@ PIXEL_MAJOR = MEMORY_ORDERS["pixel-major"]  # memory order H, W, N, C
 BATCH_INNERMOST = MEMORY_ORDERS["batch-innermost"]  # memory order C, H, W, N
 
 
-def test_convolution_output_is_batch_innermost_and_the_layers_after_it_keep_it():
-    """Forward and backward through Conv → ReLU → MaxPool → Conv: every activation and every
+@pytest.mark.parametrize("make_pool", [lambda: MaxPool2d(2), lambda: AvgPool2d(2)], ids=["maxpool", "avgpool"])
+def test_convolution_output_is_batch_innermost_and_the_layers_after_it_keep_it(make_pool):
+    """Forward and backward through Conv → ReLU → pooling → Conv: every activation and every
     gradient between the convolutions stays batch-innermost (a layer that silently went back to
     NCHW would cost a strided pass, not a wrong number, so only this test would notice)."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 3, 10, 10)).astype(np.float32)
-    conv, relu, pool, conv2 = Conv2d(3, 5, 3), ReLU(), MaxPool2d(2), Conv2d(5, 6, 3, padding=1)
+    conv, relu, pool, conv2 = Conv2d(3, 5, 3), ReLU(), make_pool(), Conv2d(5, 6, 3, padding=1)
     features = conv(x)
     activations = [features, relu(features)]
     activations.append(pool(activations[-1]))
@@ -139,6 +142,28 @@ def test_pooling_geometries_that_do_not_tile_leave_zeros_where_no_window_reaches
         x_t = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
         torch_layer(x_t).backward(torch.from_numpy(grad))
         assert_close(layer.backward(grad), x_t.grad, rtol=1e-12, atol=1e-12, what=f"routed gradient {kwargs}")
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2, stride=3), dict(kernel_size=2, stride=1),
+                                    dict(kernel_size=2, stride=2, padding=1, ceil_mode=True),
+                                    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                                    dict(kernel_size=(2, 3), stride=(2, 3)), dict(kernel_size=2, divisor_override=3)])
+def test_average_pooling_geometries_that_do_not_tile_leave_zeros_where_no_window_reaches(kwargs):
+    """Gaps (stride > kernel), overlaps, padding and ceil mode, on a channels-last input: every
+    pixel's gradient is torch's, and the result keeps the input's layout."""
+    rng = np.random.default_rng(7)
+    x = _nhwc(np.round(rng.standard_normal((3, 4, 11, 12)), 1))
+    layer, torch_layer = AvgPool2d(**kwargs), torch.nn.AvgPool2d(**kwargs)
+    for _ in range(2):  # the second call reuses freed memory: stale numbers would show up
+        out = layer(x)
+        assert memory_order(out) == memory_order(x)
+        grad = _nhwc(rng.standard_normal(out.shape))
+        x_t = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+        assert_close(out, torch_layer(x_t), rtol=1e-12, atol=1e-12, what=f"average {kwargs}")
+        torch_layer(x_t).backward(torch.from_numpy(np.ascontiguousarray(grad)))
+        grad_x = layer.backward(grad)
+        assert memory_order(grad_x) == memory_order(x)
+        assert_close(grad_x, x_t.grad, rtol=1e-12, atol=1e-12, what=f"spread gradient {kwargs}")
 
 
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
