@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import Optional
+
 from . import init
+from .layout import empty_like_layout
 from .module import Module, before_overwrite, check_grad_output
 
 
-def dropout_mask(shape, p: float, dtype, rng: np.random.Generator) -> np.ndarray:
-    """The scaled mask m / (1 − p) in ``dtype`` (all zeros when p = 1)."""
+def dropout_mask(shape, p: float, dtype, rng: np.random.Generator, like: Optional[np.ndarray] = None) -> np.ndarray:
+    """The scaled mask m / (1 − p) in ``dtype`` (all zeros when p = 1).
+
+    The random numbers are drawn in the shape's row-major order, so a seed gives the same mask
+    whatever the input's memory layout; with ``like`` the mask is *stored* in that array's
+    layout (see layout.py), so that x ⊙ m and its gradient keep it — a convolution's
+    batch-innermost output stays batch-innermost through dropout.
+    """
+    stored = np.empty(shape, dtype) if like is None else empty_like_layout(shape, dtype, like)
     if p >= 1.0:
-        return np.zeros(shape, dtype=dtype)
+        stored[...] = 0
+        return stored
     keep = rng.random(shape, dtype=np.dtype(dtype).type) >= p  # P(keep) = 1 − p
-    return keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+    return np.multiply(keep, np.asarray(1.0 / (1.0 - p), dtype=dtype), out=stored)
 
 
 class Dropout(Module):
@@ -48,7 +59,7 @@ class Dropout(Module):
             return x
         if self.inplace:
             before_overwrite("Dropout", x)
-        self._mask = dropout_mask(x.shape, self.p, x.dtype, init.generator())
+        self._mask = dropout_mask(x.shape, self.p, x.dtype, init.generator(), like=x)
         if self.inplace:
             x *= self._mask
             return x

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from course_lib.pytorch.models import CNN as TorchCNN
-from course_lib.scratch import AvgPool2d, Conv2d, MaxPool2d, ReLU
+from course_lib.scratch import AvgPool2d, Conv2d, Dropout, MaxPool2d, ReLU, init
 from course_lib.scratch.layout import batch_innermost, empty_like_layout, memory_order
 from course_lib.scratch.models import CNN
 from .parity import MEMORY_ORDERS, assert_close, copy_weights, stored_in
@@ -27,11 +27,18 @@ def pixel_major(x: np.ndarray) -> np.ndarray:
     return stored_in(x, MEMORY_ORDERS["pixel-major"])
 
 
+def _seeded(layer):
+    """``layer`` after re-seeding the scratch generator: each layout draws the same dropout mask."""
+    init.manual_seed(0)
+    return layer
+
+
 @pytest.mark.parametrize("make_layer", [lambda: ReLU(), lambda: MaxPool2d(2), lambda: MaxPool2d(3, stride=2, padding=1),
                                         lambda: AvgPool2d(2), lambda: AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+                                        lambda: _seeded(Dropout(0.3)),
                                         lambda: Conv2d(8, 16, 3, padding=1), lambda: Conv2d(8, 16, 3, stride=2, groups=2)],
-                         ids=["relu", "maxpool", "maxpool-overlapping", "avgpool", "avgpool-overlapping", "conv",
-                              "conv-strided-groups"])
+                         ids=["relu", "maxpool", "maxpool-overlapping", "avgpool", "avgpool-overlapping", "dropout",
+                              "conv", "conv-strided-groups"])
 def test_every_input_layout_gives_identical_numbers(make_layer):
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((5, 8, 12, 12)), 1).astype(np.float32)  # rounding: ties in the pools
@@ -47,7 +54,7 @@ def test_every_input_layout_gives_identical_numbers(make_layer):
         results.append((out, layer.backward(grad), [p.grad.copy() for p in layer.parameters()]))
     (out_a, grad_a, params_a) = results[0]
     for out_b, grad_b, params_b in results[1:]:
-        if not params_a:  # ReLU and pooling only move numbers (average pooling sums in window order): bit for bit
+        if not params_a:  # ReLU, dropout and pooling only move numbers (average pooling sums in window order): bit for bit
             np.testing.assert_array_equal(out_b, out_a)
             np.testing.assert_array_equal(grad_b, grad_a)
         # a convolution's GEMM may sum in another order for the other layout: float32 rounding only
@@ -61,19 +68,21 @@ BATCH_INNERMOST = MEMORY_ORDERS["batch-innermost"]  # memory order C, H, W, N
 
 @pytest.mark.parametrize("make_pool", [lambda: MaxPool2d(2), lambda: AvgPool2d(2)], ids=["maxpool", "avgpool"])
 def test_convolution_output_is_batch_innermost_and_the_layers_after_it_keep_it(make_pool):
-    """Forward and backward through Conv → ReLU → pooling → Conv: every activation and every
-    gradient between the convolutions stays batch-innermost (a layer that silently went back to
-    NCHW would cost a strided pass, not a wrong number, so only this test would notice)."""
+    """Forward and backward through Conv → ReLU → Dropout → pooling → Conv: every activation and
+    every gradient between the convolutions stays batch-innermost (a layer that silently went back
+    to NCHW would cost a strided pass, not a wrong number, so only this test would notice)."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 3, 10, 10)).astype(np.float32)
-    conv, relu, pool, conv2 = Conv2d(3, 5, 3), ReLU(), make_pool(), Conv2d(5, 6, 3, padding=1)
+    conv, relu, dropout, pool, conv2 = Conv2d(3, 5, 3), ReLU(), Dropout(0.2), make_pool(), Conv2d(5, 6, 3, padding=1)
     features = conv(x)
     activations = [features, relu(features)]
+    activations.append(dropout(activations[-1]))
     activations.append(pool(activations[-1]))
     out = conv2(activations[-1])
     assert out.shape == (4, 6, 4, 4)
     grads = [conv2.backward(rng.standard_normal(out.shape).astype(np.float32))]
     grads.append(pool.backward(grads[-1]))
+    grads.append(dropout.backward(grads[-1]))
     grads.append(relu.backward(grads[-1]))
     for array in activations + [out] + grads:
         assert memory_order(array) == BATCH_INNERMOST, array.strides  # (a padded input's gradient is a view into its padded array)
