@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         rows.extend(module.run(args.quick))
 
     header = (
-        f"{datetime.date.today()} · {platform.machine()} · {os.cpu_count()} cores · {args.threads} threads · "
+        f"{datetime.date.today()} · {cpu_model()} ({platform.machine()}) · {os.cpu_count()} cores · {args.threads} threads · "
         f"numpy {numpy.__version__} · torch {torch.__version__}" + (" · QUICK (smoke run)" if args.quick else "")
     )
     print(header)
@@ -60,8 +60,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def cpu_model() -> str:
+    """The processor's name as the kernel reports it ("Intel(R) Xeon(R) …", "AMD EPYC …"): ratios
+    differ between processors, so every table says which one measured it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or "unknown processor"
+
+
 def _print_table(rows, markdown: bool) -> None:
-    columns = ["benchmark", "numpy", "torch", "numpy/torch", "target", "ok", "note"]
+    columns = ["benchmark", "numpy", "torch", "numpy/torch", "per round", "target", "ok", "note"]
     table = []
     for row in rows:
         unit = row.extra.get("unit")
@@ -71,6 +84,7 @@ def _print_table(rows, markdown: bool) -> None:
             show(row.numpy_s),
             show(row.torch_s),
             f"{row.ratio:.2f}",
+            row.spread,
             "" if row.target is None else f"≤ {row.target:g}",
             {None: "", True: "yes", False: "NO"}[row.ok],
             row.note,

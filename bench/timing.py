@@ -2,7 +2,8 @@
 
 Both sides run with the same thread count (set before NumPy or torch is imported,
 see ``bench/__main__.py``).  Rounds alternate NumPy and PyTorch so drifts in machine
-load hit both alike; we report the median of each side and their ratio.
+load hit both alike; we report the median of each side and their ratio, and the lowest and
+highest ratio of a single round, which shows how much the machine's noise moves it.
 
 Each timed chunk starts with both thread pools asleep: NumPy's OpenBLAS keeps its worker
 threads spinning for about 0.1 s after every matrix product, and PyTorch run inside that
@@ -29,6 +30,16 @@ class Row:
     target: Optional[float] = None  # the ratio numpy/torch must not exceed
     note: str = ""
     extra: dict = field(default_factory=dict)
+    # numpy/torch of each round on its own (the two sides timed back to back): how much the ratio
+    # moves from round to round on this machine; empty where a row has no rounds
+    round_ratios: tuple = ()
+
+    @property
+    def spread(self) -> str:
+        """The lowest and highest per-round ratio, e.g. "1.31–1.58" ("" without rounds)."""
+        if not self.round_ratios:
+            return ""
+        return f"{min(self.round_ratios):.2f}–{max(self.round_ratios):.2f}"
 
     @property
     def ratio(self) -> float:
@@ -72,7 +83,13 @@ def compare(
         for fn in order:
             elapsed = _time_once(fn, repeat)
             (numpy_times if fn is numpy_fn else torch_times).append(elapsed)
-    return Row(name, statistics.median(numpy_times), statistics.median(torch_times), target, note)
+    return Row(name, statistics.median(numpy_times), statistics.median(torch_times), target, note,
+               round_ratios=paired_ratios(numpy_times, torch_times))
+
+
+def paired_ratios(numpy_times, torch_times) -> tuple:
+    """numpy/torch for each round: the i-th time of one side against the i-th of the other."""
+    return tuple(n / t for n, t in zip(numpy_times, torch_times) if t > 0)
 
 
 def peak_python_memory(fn: Callable[[], object]) -> int:

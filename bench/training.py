@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Optional
 
-from .timing import Row
+from .timing import Row, paired_ratios
 
 ROUNDS = 5  # fresh processes move by ±10 % on a 2-core machine; the median of five steadies the ratio
 
@@ -42,7 +42,9 @@ def _task_rows(task: str, title: str, target: float, quick: bool, threads: Optio
     batches = runs["numpy"][0]["batches"]
     pinned = f", both sides on {threads} thread{'s' if threads > 1 else ''}" if threads else ""
     time_row = Row(f"{title} ({batches} mini-batches of 64{pinned})", numpy_s, torch_s, target,
-                   note="fresh process per run, median of rounds")
+                   note="fresh process per run, median of rounds",
+                   round_ratios=paired_ratios([run["seconds"] for run in runs["numpy"]],
+                                              [run["seconds"] for run in runs["torch"]]))
     if not memory:
         return [time_row]
     memory_row = Row(f"{title}: peak memory growth (MB)", numpy_mem / 2**20, max(torch_mem, 1) / 2**20, 1.5,
