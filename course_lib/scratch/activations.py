@@ -17,8 +17,11 @@ At x = 0 ReLU's derivative is taken as 0 and LeakyReLU's as a, as in PyTorch.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
+from .layout import empty_like_layout, memory_order
 from .module import Module, before_overwrite, check_grad_output, keep_for_backward, release_for_backward
 
 
@@ -78,9 +81,43 @@ def tanh_derivative(x: np.ndarray) -> np.ndarray:
     return 1 - t * t
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    """max(x, 0)."""
-    return np.maximum(x, 0)
+def relu(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """max(x, 0), into ``out`` when given (``out=x`` works in place).
+
+    Computed as ``np.maximum(x, zeros)`` a chunk at a time: NumPy runs its vectorised maximum
+    only when both operands are arrays, and against the scalar 0 falls back to an element-by-
+    element loop — np.maximum(x, 0) took 513 µs on 64×32×26×26 float32, against 222 µs so
+    (numpy 2.4.6, measured 2026-12-05).  Same numbers either way; the result keeps x's memory
+    layout (see layout.py).  Below ``_SMALL`` numbers the plain call is faster than the set-up.
+    """
+    if x.size < _SMALL:
+        return np.maximum(x, 0, out=out)
+    if out is None:
+        out = empty_like_layout(x.shape, x.dtype, x)
+    order = memory_order(x)
+    source, target = x.transpose(order), out.transpose(order)
+    if not (source.flags.c_contiguous and target.flags.c_contiguous and x.dtype == out.dtype):
+        return np.maximum(x, 0, out=out)
+    source, target = source.reshape(-1), target.reshape(-1)
+    zeros = _zeros(x.dtype)
+    for start in range(0, source.size, zeros.size):
+        stop = min(start + zeros.size, source.size)
+        np.maximum(source[start:stop], zeros[:stop - start], out=target[start:stop])
+    return out
+
+
+_ZERO_CHUNK = 1 << 17  # numbers per np.maximum call in relu (512 KB in float32)
+_SMALL = 1 << 15  # float32 (128, 128): 7 µs as one call, 10 in chunks; (64, 512): 13 and 12
+_ZEROS = {}
+
+
+def _zeros(dtype) -> np.ndarray:
+    """A read-only chunk of zeros of ``dtype``, made once."""
+    zeros = _ZEROS.get(dtype)
+    if zeros is None:
+        zeros = _ZEROS[dtype] = np.zeros(_ZERO_CHUNK, dtype=dtype)
+        zeros.flags.writeable = False
+    return zeros
 
 
 def relu_derivative(x: np.ndarray) -> np.ndarray:
@@ -205,7 +242,7 @@ class ReLU(_Activation):
         if self.inplace:
             before_overwrite("ReLU", x)
         self._saved = x > 0
-        return np.maximum(x, 0, out=x) if self.inplace else relu(x)
+        return relu(x, out=x if self.inplace else None)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output * self._get_saved(grad_output)

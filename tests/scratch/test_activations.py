@@ -212,3 +212,35 @@ def test_inplace_refuses_a_read_only_array():
     with pytest.raises(ValueError, match=r"ReLU\(inplace=True\) overwrites its input, but got a read-only array"):
         ReLU(inplace=True)(x)
     assert np.all(ReLU()(x) == 1)  # the default never writes
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (1, 2, 3, 0), (0, 2, 3, 1)], ids=["NCHW", "batch-innermost", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_of_a_large_array_in_chunks_equals_numpy_maximum_bit_for_bit(order, dtype):
+    """Large arrays go through relu's chunked path (several chunks and a short last one, any
+    memory layout, in place or not); small and non-contiguous ones through plain np.maximum.
+    Special values included: NaN propagates, −inf and −0.0 give 0, +inf stays."""
+    from course_lib.scratch.activations import _SMALL, _ZERO_CHUNK
+    from course_lib.scratch.layout import memory_order
+
+    rng = np.random.default_rng(3)
+    shape = (5, 7, 61, 67)  # 143,045 numbers: more than one chunk, not a multiple of one
+    assert np.prod(shape) > _ZERO_CHUNK and np.prod(shape) % _ZERO_CHUNK and _SMALL < _ZERO_CHUNK
+    stored = rng.standard_normal([shape[axis] for axis in order]).astype(dtype)
+    stored.reshape(-1)[:6] = [np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0]
+    stored.reshape(-1)[-1] = np.nan  # in the last, short chunk
+    x = stored.transpose(np.argsort(order))  # shape `shape`, memory in `order`
+    expected = np.maximum(x, 0)
+    out = relu(x)
+    assert memory_order(out) == memory_order(x) == order and out.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    assert not np.signbit(out).any()
+    copy = x.copy(order="K")
+    assert relu(copy, out=copy) is copy  # in place
+    np.testing.assert_array_equal(copy, expected)
+    for small_or_strided in (x[:1, :1], x[:, :, ::2]):
+        np.testing.assert_array_equal(relu(small_or_strided), np.maximum(small_or_strided, 0))
+    layer = ReLU()
+    np.testing.assert_array_equal(layer(x), expected)
+    grad = rng.standard_normal(shape).astype(dtype)
+    np.testing.assert_array_equal(layer.backward(grad), grad * (x > 0))
