@@ -249,6 +249,15 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     cache = RecurrentCache(x, weight_ih, weight_hh, has_bias, reverse, hidden, workspace,
                            cell=cell, gates=gates, tanh_cell=tanh_cell, inputs=inputs)
     shift = 1 if reverse else -1
+    # σ = 1 / (1 + e) as a division by an array of numerators, 1 for i, f, o and 2 for g, so that
+    # the g rows come out as 2σ(2a^g) and one subtraction makes tanh(a^g).  Doubling is exact, so
+    # the numbers are those of 2·(1 / (1 + e)); NumPy vectorises divide (2.2 µs on a (4H, N) =
+    # (512, 32) float32 array) but not reciprocal (3.8 µs).  The scalar constants are 0-d arrays,
+    # which NumPy takes faster than Python numbers (numpy 2.4.6, measured 2026-12-05).
+    numerator = _buffer(workspace, "numerator", (4 * H, batch), dtype)
+    numerator[:] = 1
+    numerator[2 * H:3 * H] = 2
+    one = np.ones((), dtype)
     with np.errstate(over="ignore", under="ignore"):  # exp(±large) = inf or 0 gives σ = 0 or 1 exactly
         for t in cache.steps(length):
             now = t if reverse else t + 1
@@ -256,11 +265,10 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
             a = gates[t]
             np.matmul(weight, inputs[before], out=a)                         # s ⊙ a_t, all terms at once
             np.exp(a, out=a)
-            a += 1
-            np.reciprocal(a, out=a)                                          # i, f, σ(2a^g), o
+            np.add(a, one, out=a)
+            np.divide(numerator, a, out=a)                                   # i, f, 2σ(2a^g), o
             g = a[2 * H:3 * H]
-            g *= 2
-            g -= 1                                                           # g = tanh(a^g)
+            np.subtract(g, one, out=g)                                       # g = tanh(a^g)
             c_now = cell[now]
             np.multiply(a[H:2 * H], cell[before], out=c_now)                 # f ⊙ c_{t-1}
             np.multiply(a[:H], g, out=input_times_g)                        # i ⊙ g
@@ -283,7 +291,9 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
 
     ``gate`` is the (L, 4, H, N) view of the gate values.  The results for step
     ``steps.start + k`` go into ``factor[k]`` (4, H, N) and ``through_h[k]`` (H, N): buffers
-    with room for one block of steps; ``scratch`` (same size as ``through_h``) is work space.
+    with room for one block of steps (``lstm_backward`` passes the block's own slots of δa,
+    which the time loop then multiplies in place); ``scratch`` (same size as ``through_h``) is
+    work space.
     """
     count = steps.stop - steps.start
     i, f, g, o = (gate[steps, k] for k in range(4))
@@ -315,7 +325,6 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     gate = gates.reshape(length, 4, hidden_size, batch)
     previous_cell = cache.previous(cache.cell)
     block_length = max(1, min(length, _BACKWARD_BLOCK))
-    factor = _buffer(workspace, "factor", (block_length, 4, hidden_size, batch), dtype)
     through_h = _buffer(workspace, "through_h", (block_length, hidden_size, batch), dtype)
     scratch = _buffer(workspace, "scratch", (block_length, hidden_size, batch), dtype)
     grad_gates = _buffer(workspace, "grad_gates", gate.shape, dtype)
@@ -332,15 +341,21 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     for start in range(0, length, block_length):
         visit = order[start:start + block_length]
         first = min(visit)  # the block's derivatives are stored from its earliest step on
-        _gate_derivatives(slice(first, max(visit) + 1), gate, previous_cell, tanh_cell, factor, through_h, scratch)
+        steps = slice(first, max(visit) + 1)
+        # the block's factors are written where its δa will be, and multiplied in place by the
+        # time loop: each step then rewrites numbers this core has just written (still in its
+        # cache) instead of filling cache lines it has not touched: the two products below took
+        # 3.8 + 1.8 µs per step so, 11 + 3.6 from a separate factor buffer, and the step's matrix
+        # product 29 against 35 µs (H = 128, N = 32, float32, 2026-12-05)
+        _gate_derivatives(steps, gate, previous_cell, tanh_cell, grad_gates[steps], through_h, scratch)
         for t in visit:
             k = t - first
             if grad_out is not None:
                 grad_h += grad_out[t]
             np.multiply(grad_h, through_h[k], out=step)
             grad_c += step
-            np.multiply(factor[k, :3], grad_c, out=grad_gates[t, :3])
-            np.multiply(factor[k, 3], grad_h, out=grad_gates[t, 3])
+            np.multiply(grad_gates[t, :3], grad_c, out=grad_gates[t, :3])     # δa^{i,f,g} = factor ⊙ δc_t
+            np.multiply(grad_gates[t, 3], grad_h, out=grad_gates[t, 3])       # δa^o = factor ⊙ δh_t
             grad_c *= gate[t, 1]                                             # δc_{t-1} = δc_t ⊙ f_t
             np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
     # The whole-sequence GEMMs: δAᵀ as one (4H, L·N) matrix and the columns [h_{t-1}; x_t; 1]
