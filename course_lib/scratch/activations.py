@@ -82,42 +82,51 @@ def tanh_derivative(x: np.ndarray) -> np.ndarray:
 
 
 def relu(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """max(x, 0), into ``out`` when given (``out=x`` works in place).
+    """max(x, 0), into ``out`` when given (``out=x`` works in place); see ``maximum_with``."""
+    return maximum_with(x, 0, out)
 
-    Computed as ``np.maximum(x, zeros)`` a chunk at a time: NumPy runs its vectorised maximum
-    only when both operands are arrays, and against the scalar 0 falls back to an element-by-
-    element loop — np.maximum(x, 0) took 513 µs on 64×32×26×26 float32, against 222 µs so
-    (numpy 2.4.6, measured 2026-12-05).  Same numbers either way; the result keeps x's memory
-    layout (see layout.py).  Below ``_SMALL`` numbers the plain call is faster than the set-up.
+
+def maximum_with(x: np.ndarray, value: float, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """np.maximum(x, value) for a number ``value``, computed against a chunk of copies of it.
+
+    NumPy runs its vectorised maximum only when both operands are arrays, and against a scalar
+    falls back to an element-by-element loop: np.maximum(x, 0) took 513 µs on 64×32×26×26
+    float32, against 222 µs a chunk at a time against an array of zeros (numpy 2.4.6, measured
+    2026-12-05).  Same numbers either way; the result keeps x's memory layout (see layout.py).
+    Below ``_SMALL`` numbers the plain call is faster than the set-up.
     """
     if x.size < _SMALL:
-        return np.maximum(x, 0, out=out)
+        return np.maximum(x, x.dtype.type(value), out=out)
     if out is None:
         out = empty_like_layout(x.shape, x.dtype, x)
     order = memory_order(x)
     source, target = x.transpose(order), out.transpose(order)
     if not (source.flags.c_contiguous and target.flags.c_contiguous and x.dtype == out.dtype):
-        return np.maximum(x, 0, out=out)
+        return np.maximum(x, x.dtype.type(value), out=out)
     source, target = source.reshape(-1), target.reshape(-1)
-    zeros = _zeros(x.dtype)
-    for start in range(0, source.size, zeros.size):
-        stop = min(start + zeros.size, source.size)
-        np.maximum(source[start:stop], zeros[:stop - start], out=target[start:stop])
+    constant = _constant(x.dtype, value)
+    for start in range(0, source.size, constant.size):
+        stop = min(start + constant.size, source.size)
+        np.maximum(source[start:stop], constant[:stop - start], out=target[start:stop])
     return out
 
 
-_ZERO_CHUNK = 1 << 17  # numbers per np.maximum call in relu (512 KB in float32)
+_CHUNK = 1 << 17  # numbers per np.maximum call in maximum_with (512 KB in float32)
 _SMALL = 1 << 15  # float32 (128, 128): 7 µs as one call, 10 in chunks; (64, 512): 13 and 12
-_ZEROS = {}
+_CONSTANTS = {}
 
 
-def _zeros(dtype) -> np.ndarray:
-    """A read-only chunk of zeros of ``dtype``, made once."""
-    zeros = _ZEROS.get(dtype)
-    if zeros is None:
-        zeros = _ZEROS[dtype] = np.zeros(_ZERO_CHUNK, dtype=dtype)
-        zeros.flags.writeable = False
-    return zeros
+def _constant(dtype, value: float) -> np.ndarray:
+    """A read-only chunk of ``value`` in ``dtype``, made once (a few are kept: 0, and the
+    negative slopes of the LeakyReLU layers in use)."""
+    key = (np.dtype(dtype), float(value))
+    constant = _CONSTANTS.get(key)
+    if constant is None:
+        if len(_CONSTANTS) >= 8:
+            _CONSTANTS.clear()
+        constant = _CONSTANTS[key] = np.full(_CHUNK, value, dtype=dtype)
+        constant.flags.writeable = False
+    return constant
 
 
 def relu_derivative(x: np.ndarray) -> np.ndarray:
@@ -137,7 +146,8 @@ def _leaky_relu_slope(x: np.ndarray, negative_slope: float) -> np.ndarray:
     """The local derivative 1 or a as an array (used by backward)."""
     positive = x > 0
     if 0 <= negative_slope <= 1:  # max([x > 0], a) is 1 or a; avoids np.where's slow random-mask select
-        return np.maximum(positive, np.asarray(negative_slope, dtype=x.dtype))
+        slope = positive.astype(x.dtype)
+        return maximum_with(slope, negative_slope, out=slope)
     return np.where(positive, np.asarray(1, dtype=x.dtype), np.asarray(negative_slope, dtype=x.dtype))
 
 

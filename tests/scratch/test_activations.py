@@ -220,12 +220,12 @@ def test_relu_of_a_large_array_in_chunks_equals_numpy_maximum_bit_for_bit(order,
     """Large arrays go through relu's chunked path (several chunks and a short last one, any
     memory layout, in place or not); small and non-contiguous ones through plain np.maximum.
     Special values included: NaN propagates, −inf and −0.0 give 0, +inf stays."""
-    from course_lib.scratch.activations import _SMALL, _ZERO_CHUNK
+    from course_lib.scratch.activations import _CHUNK, _SMALL
     from course_lib.scratch.layout import memory_order
 
     rng = np.random.default_rng(3)
     shape = (5, 7, 61, 67)  # 143,045 numbers: more than one chunk, not a multiple of one
-    assert np.prod(shape) > _ZERO_CHUNK and np.prod(shape) % _ZERO_CHUNK and _SMALL < _ZERO_CHUNK
+    assert np.prod(shape) > _CHUNK and np.prod(shape) % _CHUNK and _SMALL < _CHUNK
     stored = rng.standard_normal([shape[axis] for axis in order]).astype(dtype)
     stored.reshape(-1)[:6] = [np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0]
     stored.reshape(-1)[-1] = np.nan  # in the last, short chunk
@@ -244,3 +244,21 @@ def test_relu_of_a_large_array_in_chunks_equals_numpy_maximum_bit_for_bit(order,
     np.testing.assert_array_equal(layer(x), expected)
     grad = rng.standard_normal(shape).astype(dtype)
     np.testing.assert_array_equal(layer.backward(grad), grad * (x > 0))
+
+
+@pytest.mark.parametrize("negative_slope", [0.0, 0.01, 0.3, 1.0])
+def test_leaky_relu_slope_of_a_large_array_is_exactly_one_or_the_slope(negative_slope):
+    """The backward rule's 1-or-a array, made in chunks for a large input, in the input's layout."""
+    from course_lib.scratch.layout import memory_order
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((7, 61, 67, 5)).astype(np.float32).transpose(3, 0, 1, 2)  # 143,045 numbers, NHWC
+    x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+    slope = leaky_relu_derivative(x, negative_slope)
+    expected = np.where(x > 0, np.float32(1), np.float32(negative_slope))
+    np.testing.assert_array_equal(slope, expected)
+    assert slope.dtype == np.float32 and memory_order(slope) == memory_order(x)
+    layer = LeakyReLU(negative_slope)
+    layer(x)
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(grad), grad * expected)
