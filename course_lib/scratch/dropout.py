@@ -10,9 +10,9 @@ p = 0 is the identity, as in torch.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Optional
+
+import numpy as np
 
 from . import init
 from .layout import empty_like_layout
