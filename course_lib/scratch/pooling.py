@@ -97,6 +97,22 @@ class _PoolGeometry:
         out[:, :, ph : ph + h, pw : pw + w] = x
         return out
 
+    def empty_gradient(self, dtype, like: np.ndarray) -> np.ndarray:
+        """The padded input's gradient, stored in ``like``'s memory layout, for backward to fill.
+
+        Windows that tile the input write every pixel they cover exactly once, so only what
+        they leave uncovered (a last odd row or column) is zeroed; otherwise (gaps or overlaps,
+        where contributions add up) all of it is.
+        """
+        n, c = self.x_shape[:2]
+        grad_padded = empty_like_layout((n, c, self.padded_h, self.padded_w), dtype, like)
+        if self.tiles_exactly:
+            grad_padded[:, :, self.out_h * self.stride[0]:] = 0
+            grad_padded[:, :, :, self.out_w * self.stride[1]:] = 0
+        else:
+            grad_padded[...] = 0
+        return grad_padded
+
     def crop(self, grad_padded: np.ndarray) -> np.ndarray:
         if not self.needs_padding:
             return grad_padded
@@ -237,17 +253,7 @@ def max_pool2d_backward(
     kernel_size, padding, dilation = _pair(kernel_size, "kernel_size"), _pair(padding, "padding"), _pair(dilation, "dilation")
     stride = kernel_size if stride is None else _pair(stride, "stride")
     geometry = _PoolGeometry("MaxPool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode)
-    n, c = input_shape[:2]
-    padded_shape = (n, c, geometry.padded_h, geometry.padded_w)
-    # windows that tile the input write every pixel they cover exactly once, so only what
-    # they leave uncovered (a last odd row or column) needs zeros first
-    if geometry.tiles_exactly:
-        grad_padded = empty_like_layout(padded_shape, grad_output.dtype, argmax)
-        grad_padded[:, :, geometry.out_h * stride[0] :] = 0
-        grad_padded[:, :, :, geometry.out_w * stride[1] :] = 0
-    else:
-        grad_padded = empty_like_layout(padded_shape, grad_output.dtype, argmax)
-        grad_padded[...] = 0
+    grad_padded = geometry.empty_gradient(grad_output.dtype, argmax)  # argmax kept the input's layout
     # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where);
     # the sum is finite iff every entry is, unless it overflows — then np.where, which is right anyway
     finite = bool(np.isfinite(np.sum(grad_output)))
@@ -334,13 +340,7 @@ def avg_pool2d_backward(
     np.divide(grad_output, _avg_divisor(
         geometry, kernel_size, stride, padding, count_include_pad, divisor_override, grad_output.dtype
     ), out=share)
-    n, c = input_shape[:2]
-    grad_padded = empty_like_layout((n, c, geometry.padded_h, geometry.padded_w), grad_output.dtype, grad_output)
-    if geometry.tiles_exactly:  # each covered pixel is written once: zeros only where no window reaches
-        grad_padded[:, :, geometry.out_h * stride[0]:] = 0
-        grad_padded[:, :, :, geometry.out_w * stride[1]:] = 0
-    else:
-        grad_padded[...] = 0
+    grad_padded = geometry.empty_gradient(grad_output.dtype, grad_output)
     for block in _cache_blocks(grad_padded):
         block_share = share[block]
         for rows, cols in geometry.slices:
