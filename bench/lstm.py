@@ -20,7 +20,7 @@ import torch
 from course_lib.interop import state_dict_from_torch
 from course_lib.scratch.recurrent import LSTM
 
-from .timing import compare
+from .timing import ROUNDS, compare
 
 
 def products_alone(batch: int, steps: int, features_in: int, hidden: int) -> Callable[[], None]:
@@ -54,7 +54,7 @@ def products_alone(batch: int, steps: int, features_in: int, hidden: int) -> Cal
     return run
 
 
-def run(quick: bool, rounds: int = 7):
+def run(quick: bool, rounds: int = ROUNDS):
     """The LSTM row; ``rounds`` as in ``compare`` (the book's chapter on sequence models uses fewer)."""
     batch, steps, features_in, hidden = (8, 10, 16, 32) if quick else (32, 50, 64, 128)
     rng = np.random.default_rng(0)

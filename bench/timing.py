@@ -51,6 +51,10 @@ class Row:
 
 
 SETTLE_S = 0.25  # longer than OpenBLAS's spin (2^28 cycles, about 0.1 s) and libgomp's
+# On a shared virtual machine a single round's ratio moves by up to 2× (the LSTM read 0.86–1.94
+# within one run, 2026-12-05); the median of 15 rounds moves much less than that of 7.  The
+# chunks are short (a 0.25 s pause and a few calls), so a row takes 5–10 s.
+ROUNDS = 15
 
 
 def _time_once(fn: Callable[[], object], repeat: int) -> float:
@@ -66,7 +70,7 @@ def compare(
     name: str,
     numpy_fn: Callable[[], object],
     torch_fn: Callable[[], object],
-    rounds: int = 7,
+    rounds: int = ROUNDS,
     repeat: int = 3,
     warmup: int = 2,
     target: Optional[float] = None,

@@ -16,7 +16,8 @@ from typing import Optional
 
 from .timing import Row, paired_ratios
 
-ROUNDS = 5  # fresh processes move by ±10 % on a 2-core machine; the median of five steadies the ratio
+ROUNDS = 7  # fresh processes move by ±10 % on a 2-core machine (single rounds of the CNN by 1.08–1.67 on
+# a shared virtual machine, 2026-12-05); the median of seven steadies the ratio
 
 
 def _run(task: str, side: str, quick: bool, threads: Optional[int] = None) -> dict:

@@ -192,10 +192,14 @@ def rnn_backward(grad_output, grad_h_n, cache):
     return grad_x, grad_h, grads
 
 
+_LOG2_E = 1.4426950408889634  # log₂ e: e^{−a} = 2^{−a·log₂ e}
+
+
 def _gate_scale(hidden_size: int, dtype) -> np.ndarray:
-    """−1 for the sigmoid gates i, f, o and −2 for g, folded into the weights (see ``lstm_forward``)."""
-    scale = np.full(4 * hidden_size, -1, dtype=dtype)
-    scale[2 * hidden_size:3 * hidden_size] = -2
+    """−log₂ e for the sigmoid gates i, f, o and −2·log₂ e for g, folded into the weights (see
+    ``lstm_forward``)."""
+    scale = np.full(4 * hidden_size, -_LOG2_E, dtype=dtype)
+    scale[2 * hidden_size:3 * hidden_size] = -2 * _LOG2_E
     return scale
 
 
@@ -223,12 +227,14 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     dtype = x.dtype
     has_bias = bias_ih is not None
     # All four gates come out of one σ pass over the 4H rows: the weights are
-    # pre-scaled by −1 (i, f, o) or −2 (g), so 1 / (1 + exp(s·a)) gives σ(a) and
+    # pre-scaled by −log₂ e (i, f, o) or −2·log₂ e (g), so 1 / (1 + 2^{s·a}) gives σ(a) and
     # σ(2a), and tanh(a) = 2σ(2a) − 1 for g (exact up to an absolute error of about
-    # machine ε).  One pass over all 4H rows avoids four per-gate passes.  The
-    # other single-pass form, σ(a) = 0.5·tanh(a/2) + 0.5, is faster in NumPy 2 (np.tanh beats
-    # np.exp: about 7 against 12 µs per step at N = 32, H = 128) but loses the small values
-    # of σ to cancellation — σ(−20) ≈ 2·10⁻⁹ comes out as 0 in float32 — so we keep exp.
+    # machine ε).  One pass over all 4H rows avoids four per-gate passes.  Base 2 because
+    # NumPy's exp2 is twice as fast as its exp in float32 (3.7 against 7.8 µs on a (4H, N) =
+    # (512, 32) array, numpy 2.4.6, 2026-12-05; 11.7 against 13.6 in float64); the rounding of
+    # the scaled weights perturbs each by at most half an ulp, as storing them does.  The
+    # other single-pass form, σ(a) = 0.5·tanh(a/2) + 0.5 (np.tanh 6.3 µs there), loses the
+    # small values of σ to cancellation — σ(−20) ≈ 2·10⁻⁹ comes out as 0 in float32.
     scale = _gate_scale(H, dtype)
     blocks = [weight_hh, weight_ih] + ([(bias_ih + bias_hh)[:, None]] if has_bias else [])
     weight = np.concatenate(blocks, axis=1).astype(dtype, copy=False) * scale[:, None]  # (4H, K)
@@ -264,7 +270,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
             before = now + shift
             a = gates[t]
             np.matmul(weight, inputs[before], out=a)                         # s ⊙ a_t, all terms at once
-            np.exp(a, out=a)
+            np.exp2(a, out=a)                                                # e^{−a}, e^{−2a^g}
             np.add(a, one, out=a)
             np.divide(numerator, a, out=a)                                   # i, f, 2σ(2a^g), o
             g = a[2 * H:3 * H]
