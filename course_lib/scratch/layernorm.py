@@ -21,6 +21,15 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .reductions import column_sums, row_dots, row_means
+
+
+def _rows(array: np.ndarray, normalized_ndim: int) -> np.ndarray:
+    """``array`` as a matrix with one sample per row and its D normalised features along the row
+    (a view when the array is contiguous): the means and sums below are then matrix products
+    (see reductions.py)."""
+    features = int(np.prod(array.shape[array.ndim - normalized_ndim:], dtype=np.int64))
+    return array.reshape(-1, features)
 
 
 def layer_norm_forward(
@@ -30,20 +39,21 @@ def layer_norm_forward(
     bias: Optional[np.ndarray] = None,
     eps: float = 1e-5,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return ``(y, x_hat, inv_std)``; ``x_hat`` and ``inv_std`` are what backward needs."""
-    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    x_hat = x - mean
-    variance = np.mean(np.square(x_hat), axis=axes, keepdims=True)
-    inv_std = 1.0 / np.sqrt(variance + eps)
+    """Return ``(y, x_hat, inv_std)``; ``x_hat`` (x's shape) and ``inv_std`` (x's shape with the
+    normalised dimensions of size 1) are what backward needs."""
+    rows = _rows(x, normalized_ndim)
+    x_hat = rows - row_means(rows)
+    inv_std = row_dots(x_hat, x_hat)
+    inv_std /= max(rows.shape[1], 1)                                        # σ² (biased, as torch)
+    inv_std += eps
+    np.sqrt(inv_std, out=inv_std)
+    np.divide(1, inv_std, out=inv_std)
     x_hat *= inv_std
-    if weight is None:
-        y = x_hat.copy()
-    else:
-        y = x_hat * weight
+    y = x_hat.copy() if weight is None else x_hat * weight.reshape(-1)
     if bias is not None:
-        y += bias
-    return y, x_hat, inv_std
+        y += bias.reshape(-1)
+    stats_shape = x.shape[:x.ndim - normalized_ndim] + (1,) * normalized_ndim
+    return y.reshape(x.shape), x_hat.reshape(x.shape), inv_std.reshape(stats_shape)
 
 
 def layer_norm_backward(
@@ -54,22 +64,26 @@ def layer_norm_backward(
     weight: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
     """Return ``(grad_input, grad_weight or None, grad_bias)`` for ``layer_norm_forward``."""
-    axes = tuple(range(x_hat.ndim - normalized_ndim, x_hat.ndim))
-    batch_axes = tuple(range(x_hat.ndim - normalized_ndim))
-    grad_bias = grad_output.sum(axis=batch_axes)
+    grad_rows, x_hat_rows = _rows(grad_output, normalized_ndim), _rows(x_hat, normalized_ndim)
+    stats_shape = inv_std.shape
+    grad_bias = column_sums(grad_rows).reshape(x_hat.shape[x_hat.ndim - normalized_ndim:])
     grad_weight = None
     if weight is not None:
-        grad_weight = (grad_output * x_hat).sum(axis=batch_axes)
-        grad_xhat = grad_output * weight
+        product = grad_rows * x_hat_rows
+        grad_weight = column_sums(product).reshape(weight.shape)
+        grad_xhat = grad_rows * weight.reshape(-1)
     else:
-        grad_xhat = grad_output.copy()
-    mean_grad = grad_xhat.mean(axis=axes, keepdims=True)
-    mean_grad_xhat = np.mean(grad_xhat * x_hat, axis=axes, keepdims=True)
+        product = np.empty_like(x_hat_rows)
+        grad_xhat = grad_rows.copy()
+    mean_grad = row_means(grad_xhat)
+    mean_grad_xhat = row_dots(grad_xhat, x_hat_rows)
+    mean_grad_xhat /= max(grad_xhat.shape[1], 1)
     # grad_xhat becomes dL/dx in place: (g − mean(g) − x̂·mean(g·x̂)) / σ
     grad_xhat -= mean_grad
-    grad_xhat -= x_hat * mean_grad_xhat
-    grad_xhat *= inv_std
-    return grad_xhat, grad_weight, grad_bias
+    np.multiply(x_hat_rows, mean_grad_xhat, out=product)
+    grad_xhat -= product
+    grad_xhat *= inv_std.reshape(-1, 1)
+    return grad_xhat.reshape(grad_output.shape), grad_weight, grad_bias
 
 
 class LayerNorm(Module):

@@ -1,0 +1,96 @@
+"""reductions.py: row and column sums as matrix products — the same sums as NumPy's, as accurate."""
+import numpy as np
+import pytest
+import torch
+
+from course_lib.scratch.activations import LogSoftmax, Softmax
+from course_lib.scratch.layernorm import LayerNorm
+from course_lib.scratch.reductions import column_sums, row_dots, row_means, row_sums
+from .parity import assert_close, assert_parity
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 5), (1, 1), (300, 2), (3, 1000), (0, 4)])
+def test_sums_equal_numpy_and_keep_the_dtype(dtype, shape):
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    reference = {  # in float64, against which both are checked
+        "row_means": a.astype(np.float64).mean(axis=1, keepdims=True),
+        "row_sums": a.astype(np.float64).sum(axis=1, keepdims=True),
+        "row_dots": np.sum(a.astype(np.float64) * b, axis=1, keepdims=True),
+        "column_sums": a.astype(np.float64).sum(axis=0),
+    }
+    results = {"row_means": row_means(a), "row_sums": row_sums(a), "row_dots": row_dots(a, b), "column_sums": column_sums(a)}
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for name, result in results.items():
+        assert result.dtype == dtype and result.shape == reference[name].shape, name
+        np.testing.assert_allclose(result, reference[name], rtol=tolerance, atol=tolerance * np.sqrt(max(shape)), err_msg=name)
+
+
+def test_non_contiguous_matrices_give_the_same_sums():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((40, 30))
+    view = a.T  # (30, 40), column-major in memory
+    np.testing.assert_allclose(row_sums(view)[:, 0], a.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(column_sums(view), a.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(row_dots(view, view)[:, 0], (a * a).sum(axis=0), rtol=1e-12)
+
+
+def test_long_float32_column_sums_are_at_least_as_accurate_as_numpy():
+    """NumPy sums an outer axis one row after another; BLAS in short blocks."""
+    rng = np.random.default_rng(2)
+    a = (rng.random((200_000, 8)) + 0.5).astype(np.float32)
+    exact = a.astype(np.float64).sum(axis=0)
+    ours = np.abs(column_sums(a) - exact).max() / exact.max()
+    numpy_error = np.abs(a.sum(axis=0) - exact).max() / exact.max()
+    assert ours <= max(numpy_error, 1e-6)
+
+
+@pytest.mark.parametrize("cls, torch_cls", [(Softmax, torch.nn.Softmax), (LogSoftmax, torch.nn.LogSoftmax)])
+def test_softmax_over_the_last_axis_of_a_transposed_array_matches_torch(cls, torch_cls):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 4)).transpose(2, 0, 1) * 4  # not contiguous: the rows are copied
+    grad = rng.standard_normal(x.shape).transpose(1, 2, 0).copy().transpose(2, 0, 1)
+    assert_parity(torch_cls(dim=-1), cls(dim=-1), x, grad)
+    assert_parity(torch_cls(dim=2), cls(dim=2), x, grad)
+
+
+# LogSoftmax's gradient g − e^{out}·Σg takes e^{out} from float32 log-probabilities down to about
+# −30, each off by up to half an ulp of 30, times Σg ≈ ±30 here: PyTorch's own result is 2·10⁻⁵
+# from the float64 one, and so is ours (as it was with NumPy's sums)
+@pytest.mark.parametrize("cls, torch_cls, atol", [(Softmax, torch.nn.Softmax, 1e-6), (LogSoftmax, torch.nn.LogSoftmax, 1e-4)])
+def test_large_float32_softmax_matches_torch(cls, torch_cls, atol):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((256, 1000)) * 5).astype(np.float32)
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    layer = cls(dim=-1)
+    out = layer(x)
+    grad_x = layer.backward(grad)
+    x_t = torch.from_numpy(x).requires_grad_()
+    out_t = torch_cls(dim=-1)(x_t)
+    out_t.backward(torch.from_numpy(grad))
+    assert out.dtype == grad_x.dtype == np.float32
+    assert_close(out, out_t.detach(), rtol=1e-5, atol=1e-6, what="output")
+    assert_close(grad_x, x_t.grad, rtol=1e-5, atol=atol, what="input gradient")
+
+
+def test_float32_layer_norm_over_many_rows_stays_accurate():
+    """Against a float64 LayerNorm on the same numbers: γ's and β's gradients sum 32,768 rows.
+
+    With NumPy's sums (which add an outer axis one row after another) their largest errors were
+    3.7·10⁻⁶ and 4.4·10⁻⁶ of the largest entry; BLAS's blocked sums give 2.3·10⁻⁶ and 1.2·10⁻⁶.
+    """
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((512, 64, 64)) * 3 + 5).astype(np.float32)
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    gamma, beta = rng.standard_normal(64), rng.standard_normal(64)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        layer = LayerNorm(64, dtype=dtype)
+        layer.load_state_dict({"weight": gamma.astype(dtype), "bias": beta.astype(dtype)})
+        out = layer(x.astype(dtype))
+        results[dtype] = (out, layer.backward(grad.astype(dtype)), layer.weight.grad, layer.bias.grad)
+    for name, single, double in zip(["output", "input gradient", "weight gradient", "bias gradient"],
+                                    results[np.float32], results[np.float64]):
+        assert single.dtype == np.float32
+        assert np.abs(single - double).max() <= 3e-6 * np.abs(double).max(), name
