@@ -40,6 +40,7 @@ from . import init
 from .dropout import dropout_mask as make_dropout_mask
 from .linear import Linear
 from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .reductions import column_sums
 
 
 # --------------------------------------------------------------------------- masks
@@ -406,7 +407,7 @@ class MultiheadAttention(Module):
             grad_2d = grad_projected.reshape(-1, 3 * E)
             self.in_proj_weight.add_to_grad(grad_2d.T @ inputs_2d[0])
             if self.in_proj_bias is not None:
-                self.in_proj_bias.add_to_grad(grad_2d.sum(axis=0))
+                self.in_proj_bias.add_to_grad(column_sums(grad_2d))
             grads_2d = [grad_2d[:, index * E:(index + 1) * E] for index in range(3)]
             shapes = (query_shape,) * 3
         else:
@@ -418,7 +419,7 @@ class MultiheadAttention(Module):
                 rows = slice(index * E, (index + 1) * E)
                 self.in_proj_weight.grad[rows] += grad_2d.T @ x_2d
                 if self.in_proj_bias is not None:
-                    self.in_proj_bias.grad[rows] += grad_2d.sum(axis=0)
+                    self.in_proj_bias.grad[rows] += column_sums(grad_2d)
                 grads_2d.append(grad_2d)
         grads = []
         for index, (grad_2d, shape) in enumerate(zip(grads_2d, shapes)):

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import init
 from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .reductions import column_sums
 
 
 class Linear(Module):
@@ -56,7 +57,7 @@ class Linear(Module):
         else:
             np.matmul(grad_2d.T, x_2d, out=grad_weight)
         if self.bias is not None:
-            self.bias.add_to_grad(grad_2d.sum(axis=0))
+            self.bias.add_to_grad(column_sums(grad_2d))  # Σ over the batch, as a matrix product
         return grad_output @ self.weight.data if self.requires_input_grad else None
 
     def extra_repr(self) -> str:
