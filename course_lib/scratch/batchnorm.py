@@ -24,11 +24,14 @@ affine map and dL/dx = γ g / √(running_var + ε).
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import numpy as np
 
+from .layout import memory_order
 from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .reductions import column_sums, row_dots, row_sums
 
 
 def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -39,8 +42,25 @@ def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
 def _channel_sum(a: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
     """Σ a (or Σ a·b) over every axis but the channel axis 1, without an (N, C, …) temporary.
 
-    ``einsum`` on an (N, C, L) view is several times faster than ``(a * b).sum(axis=(0, 2, 3))``.
+    In memory an input with spatial axes is (P, C, Q): P numbers outside each channel's block,
+    Q inside it (NCHW: P = N, Q = H·W; batch-innermost: P = 1, Q = H·W·N).  The sums over Q
+    are matrix products (see reductions.py): for (64, 32, 26, 26) float32, Σ x 78 → 42–58 µs and
+    Σ x² 243–290 → 63–100 µs against ``einsum`` on an (N, C, L) view (which is itself several
+    times faster than ``(a * b).sum(axis=(0, 2, 3))``).  Everything else takes the ``einsum``:
+    BatchNorm1d's (N, C) (Σ a down its columns is a matrix product too), arrays with gaps in
+    memory or with the channels innermost, and two arrays in different layouts.
     """
+    if a.ndim == 2 and b is None and a.flags.c_contiguous:
+        return column_sums(a)
+    if a.ndim > 2:
+        order = tuple(range(a.ndim)) if a.flags.c_contiguous else memory_order(a)
+        stored = a.transpose(order)
+        other = None if b is None else b.transpose(order)
+        inside = math.prod(stored.shape[order.index(1) + 1:])
+        if stored.flags.c_contiguous and (other is None or other.flags.c_contiguous) and inside > 1:
+            rows = stored.reshape(-1, inside)  # (P·C, Q)
+            sums = row_sums(rows) if other is None else row_dots(rows, other.reshape(rows.shape))
+            return sums.reshape(-1, a.shape[1]).sum(axis=0)
     a3 = a.reshape(a.shape[0], a.shape[1], -1)
     if b is None:
         return np.einsum("ncl->c", a3)

@@ -137,3 +137,54 @@ def test_errors():
         BatchNorm1d(3, dtype=np.int64)
     with pytest.raises(RuntimeError, match="before forward"):
         BatchNorm1d(3).backward(np.zeros((2, 3)))
+
+
+# (N, C, H, W) values in four memory layouts: NCHW, batch-innermost (C, H, W, N), channels-last
+# (N, H, W, C), and a strided slice (gaps in memory)
+LAYOUTS = {
+    "nchw": lambda x: x,
+    "batch-innermost": lambda x: np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
+    "channels-last": lambda x: np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+    "strided": lambda x: np.repeat(x, 2, axis=3)[..., ::2],
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("shape", [(6, 3, 5, 4), (1, 2, 1, 7), (0, 3, 2, 2), (4, 1, 3, 3)])
+def test_channel_sums_in_every_layout_equal_numpy(layout, shape, monkeypatch):
+    from course_lib.scratch import batchnorm
+    from course_lib.scratch.batchnorm import _channel_sum
+
+    rng = np.random.default_rng(0)
+    a, b = (LAYOUTS[layout](rng.standard_normal(shape)) for _ in range(2))
+    with monkeypatch.context() as patch:
+        if layout in ("nchw", "batch-innermost"):  # matrix products, not the einsum fallback
+            patch.setattr(batchnorm.np, "einsum", None)
+        np.testing.assert_allclose(_channel_sum(a), a.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(_channel_sum(a, b), (a * b).sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    other = LAYOUTS["nchw" if layout != "nchw" else "batch-innermost"](np.ascontiguousarray(b))
+    np.testing.assert_allclose(_channel_sum(a, other), (a * b).sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (4, 3, 6)])
+def test_channel_sums_of_batchnorm1d_inputs_equal_numpy(shape):
+    from course_lib.scratch.batchnorm import _channel_sum
+
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    axes = (0,) + tuple(range(2, len(shape)))
+    np.testing.assert_allclose(_channel_sum(a), a.sum(axis=axes), rtol=1e-12)
+    np.testing.assert_allclose(_channel_sum(a, b), (a * b).sum(axis=axes), rtol=1e-12)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_batchnorm2d_parity_in_every_layout(layout):
+    """A convolution's batch-innermost output (see layout.py) normalises like torch's NCHW one."""
+    rng = np.random.default_rng(2)
+    torch_layer = torch.nn.BatchNorm2d(3).double()
+    _random_affine(torch_layer, rng)
+    layer = BatchNorm2d(3, dtype=np.float64)
+    layer.load_state_dict(state_dict_from_torch(torch_layer.state_dict()))
+    x = LAYOUTS[layout](rng.standard_normal((5, 3, 4, 6)))
+    grad = LAYOUTS[layout](rng.standard_normal(x.shape))
+    assert_parity(torch_layer, layer, x, grad)
