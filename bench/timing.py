@@ -9,10 +9,12 @@ Each timed chunk starts with both thread pools asleep: NumPy's OpenBLAS keeps it
 threads spinning for about 0.1 s after every matrix product, and PyTorch run inside that
 window shares the cores with them — a convolution ran 3× slower so (measured 2026-12-04;
 PyTorch's own idle threads cost NumPy about 4 %).  So every chunk waits ``SETTLE_S`` first,
-then makes one untimed call that wakes its own pool, then runs the timed calls.
+then makes one untimed call that wakes its own pool, then runs the timed calls — as many as
+last ``MIN_CHUNK_S`` (20 ms) on the slower side, and at least ``repeat``.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import tracemalloc
@@ -55,6 +57,11 @@ SETTLE_S = 0.25  # longer than OpenBLAS's spin (2^28 cycles, about 0.1 s) and li
 # within one run, 2026-12-05); the median of 15 rounds moves much less than that of 7.  The
 # chunks are short (a 0.25 s pause and a few calls), so a row takes 5–10 s.
 ROUNDS = 15
+# A timed chunk of a fast row (a 1 ms convolution, 3 calls) is short enough for one hiccup of the
+# machine to double it: one such row read 0.68–0.92 in three runs and 1.69 in a fourth
+# (2026-12-05).  Each chunk therefore makes as many calls as last MIN_CHUNK_S on the slower side.
+MIN_CHUNK_S = 0.02
+MAX_REPEAT = 100
 
 
 def _time_once(fn: Callable[[], object], repeat: int) -> float:
@@ -75,11 +82,16 @@ def compare(
     warmup: int = 2,
     target: Optional[float] = None,
     note: str = "",
+    min_chunk_s: float = MIN_CHUNK_S,
 ) -> Row:
-    """Median seconds per call of each function over alternating rounds."""
+    """Median seconds per call of each function over alternating rounds; each timed chunk makes
+    at least ``repeat`` calls, and more when that lasts less than ``min_chunk_s``."""
     for _ in range(warmup):
         numpy_fn()
         torch_fn()
+    if min_chunk_s > 0:
+        slowest = max(_one_call(numpy_fn), _one_call(torch_fn))
+        repeat = max(repeat, min(MAX_REPEAT, math.ceil(min_chunk_s / max(slowest, 1e-9))))
     numpy_times, torch_times = [], []
     for round_index in range(rounds):
         # alternate which side goes first so neither always runs on a warmer cache
@@ -89,6 +101,12 @@ def compare(
             (numpy_times if fn is numpy_fn else torch_times).append(elapsed)
     return Row(name, statistics.median(numpy_times), statistics.median(torch_times), target, note,
                round_ratios=paired_ratios(numpy_times, torch_times))
+
+
+def _one_call(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def paired_ratios(numpy_times, torch_times) -> tuple:
