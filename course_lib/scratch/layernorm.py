@@ -65,7 +65,6 @@ def layer_norm_backward(
 ) -> Tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
     """Return ``(grad_input, grad_weight or None, grad_bias)`` for ``layer_norm_forward``."""
     grad_rows, x_hat_rows = _rows(grad_output, normalized_ndim), _rows(x_hat, normalized_ndim)
-    stats_shape = inv_std.shape
     grad_bias = column_sums(grad_rows).reshape(x_hat.shape[x_hat.ndim - normalized_ndim:])
     grad_weight = None
     if weight is not None:
