@@ -78,7 +78,8 @@ def test_float32_layer_norm_over_many_rows_stays_accurate():
     """Against a float64 LayerNorm on the same numbers: γ's and β's gradients sum 32,768 rows.
 
     With NumPy's sums (which add an outer axis one row after another) their largest errors were
-    3.7·10⁻⁶ and 4.4·10⁻⁶ of the largest entry; BLAS's blocked sums give 2.3·10⁻⁶ and 1.2·10⁻⁶.
+    3.7·10⁻⁶ and 4.4·10⁻⁶ of the largest entry; BLAS's blocked sums give 2.3·10⁻⁶ and 1.2·10⁻⁶
+    (up to 2.9·10⁻⁶ and 2.2·10⁻⁶ with OpenBLAS's oldest x86 kernel, ``OPENBLAS_CORETYPE=Prescott``).
     """
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((512, 64, 64)) * 3 + 5).astype(np.float32)
@@ -93,4 +94,4 @@ def test_float32_layer_norm_over_many_rows_stays_accurate():
     for name, single, double in zip(["output", "input gradient", "weight gradient", "bias gradient"],
                                     results[np.float32], results[np.float64]):
         assert single.dtype == np.float32
-        assert np.abs(single - double).max() <= 3e-6 * np.abs(double).max(), name
+        assert np.abs(single - double).max() <= 3.5e-6 * np.abs(double).max(), name
