@@ -16,6 +16,7 @@ same computation runs in training and evaluation: there are no running stats.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -28,7 +29,7 @@ def _rows(array: np.ndarray, normalized_ndim: int) -> np.ndarray:
     """``array`` as a matrix with one sample per row and its D normalised features along the row
     (a view when the array is contiguous): the means and sums below are then matrix products
     (see reductions.py)."""
-    features = int(np.prod(array.shape[array.ndim - normalized_ndim:], dtype=np.int64))
+    features = math.prod(array.shape[array.ndim - normalized_ndim:])
     return array.reshape(-1, features)
 
 
