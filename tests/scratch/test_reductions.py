@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib.scratch import activations
 from course_lib.scratch.activations import LogSoftmax, Softmax
 from course_lib.scratch.layernorm import LayerNorm
 from course_lib.scratch.reductions import column_sums, row_dots, row_means, row_sums
@@ -54,6 +55,39 @@ def test_softmax_over_the_last_axis_of_a_transposed_array_matches_torch(cls, tor
     grad = rng.standard_normal((6, 5, 4)).transpose(2, 0, 1)
     assert_parity(torch_cls(dim=-1), cls(dim=-1), x, grad)
     assert_parity(torch_cls(dim=2), cls(dim=2), x, grad)
+
+
+def _count_product_sums(patch) -> dict:
+    """Replace activations' row_sums and row_dots by counting wrappers; returns the counts."""
+    calls = {"row_sums": 0, "row_dots": 0}
+
+    def counted(name, fn):
+        def wrapper(*args):
+            calls[name] += 1
+            return fn(*args)
+        return wrapper
+
+    for name in calls:
+        patch.setattr(activations, name, counted(name, getattr(activations, name)))
+    return calls
+
+
+@pytest.mark.parametrize("cls", [Softmax, LogSoftmax])
+def test_softmax_sums_are_matrix_products_exactly_when_the_last_axis_is_contiguous(cls, monkeypatch):
+    """The results tests above pass on either path; this one checks which path runs."""
+    calls = _count_product_sums(monkeypatch)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((8, 5, 7)).astype(np.float32)
+    layer = cls(dim=-1)
+    layer(x)
+    layer.backward(np.ones_like(x))
+    expected = {"row_sums": 1, "row_dots": 1} if cls is Softmax else {"row_sums": 2, "row_dots": 0}
+    assert calls == expected  # one sum forward, one backward
+    for transposed, dim in [(x.transpose(2, 0, 1), -1), (x, 1)]:  # not contiguous rows, not the last axis
+        layer = cls(dim=dim)
+        layer(transposed)
+        layer.backward(np.ones_like(transposed))
+    assert calls == expected  # no more
 
 
 # LogSoftmax's gradient g − e^{out}·Σg takes e^{out} from float32 log-probabilities down to about
