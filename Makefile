@@ -4,6 +4,7 @@
 #   make lab    open the exercises in JupyterLab (students start here)
 #   make bench  NumPy-vs-PyTorch benchmarks (python -m bench)
 #   make test-gpu PY=python3   the PyTorch tests again on a CUDA GPU (PY: a Python whose torch has CUDA)
+#   make test-explore  the unit tests with 20× as many property-based examples, new ones each run (2 min)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book html test unit browser test-gpu bench lab clean
+.PHONY: setup book html test unit browser test-gpu test-explore bench lab clean
 
 setup: $(STAMP)
 
@@ -50,6 +51,12 @@ browser: html
 	$(PY) -m pytest -m browser tests/test_browser.py
 
 test: unit browser
+
+# A search, not a gate: the unit tests with HYPOTHESIS_PROFILE=explore (tests/hypothesis_budget.py),
+# 20× as many property-based examples as `make test`, drawn anew on every run.
+test-explore: $(STAMP)
+	HYPOTHESIS_PROFILE=explore COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 \
+		-p no:nbval -m "not browser" tests
 
 # Every test that touches PyTorch, on a machine with a CUDA GPU.  CUDA cases that `make test`
 # skips without a GPU must run here: a missing GPU fails the run (COURSE_LIB_REQUIRE_CUDA=1).

@@ -1,11 +1,19 @@
 """Test-wide settings: no network, a non-interactive plotting backend, quick mode by default,
-and derandomised hypothesis (the same examples on every run, so CI is repeatable)."""
+and derandomised hypothesis (the same examples on every run, so CI is repeatable).
+
+``HYPOTHESIS_PROFILE=explore`` draws new random examples on every run, 20× as many (see
+``hypothesis_budget.py``): a search for the cases the fixed examples miss; a failure prints the
+example and a ``@reproduce_failure`` blob to replay it."""
 import os
 
 import matplotlib
 from hypothesis import settings
 
+from .hypothesis_budget import EXPLORE_FACTOR
+
 settings.register_profile("course", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, deadline=None, print_blob=True,
+                          max_examples=EXPLORE_FACTOR * settings.default.max_examples)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 
 matplotlib.use("Agg")

@@ -15,8 +15,9 @@ from hypothesis import given, settings, strategies as st
 from sklearn import metrics as skm
 
 from course_lib import metrics
+from .hypothesis_budget import examples
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=examples(40), deadline=None)
 # scikit-learn (not ours) warns when a confusion matrix sees a single label
 pytestmark = pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
 

@@ -13,8 +13,9 @@ from hypothesis import given, settings, strategies as st
 from sklearn import model_selection as skms
 
 from course_lib.splits import KFold, StratifiedKFold, train_val_test_indices, train_val_test_split
+from .hypothesis_budget import examples
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=examples(40), deadline=None)
 
 
 def assert_partition(parts, n_samples):

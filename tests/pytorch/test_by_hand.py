@@ -16,6 +16,7 @@ from course_lib.pytorch import by_hand
 from course_lib.pytorch.device import select_device
 
 from ..devices import needs_cuda
+from ..hypothesis_budget import examples
 
 RTOL, ATOL = 1e-9, 1e-10
 torch.set_num_threads(1)
@@ -49,7 +50,7 @@ def test_neuron_equals_linear_with_one_output_then_sigmoid():
                      grads_of(expected, (x, layer.weight, layer.bias), upstream), "neuron grads")
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4), batch=st.integers(1, 5),
        activation=st.sampled_from(["relu", "tanh", "sigmoid"]))
 def test_mlp_by_hand_equals_nn_sequential(sizes, batch, activation):
@@ -86,7 +87,7 @@ def test_linear_and_neuron_reject_wrong_widths():
 
 
 # --- convolution via unfold ------------------------------------------------------------------
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     batch=st.integers(1, 3), in_channels=st.integers(1, 3), out_channels=st.integers(1, 4),
     kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -155,7 +156,7 @@ def test_rnn_cell_equals_nn_rnncell():
 
 
 # --- attention -----------------------------------------------------------------------------------
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(batch=st.integers(1, 3), length=st.integers(1, 5), source=st.integers(1, 5), d_k=st.integers(1, 6),
        d_v=st.integers(1, 4), mask=st.sampled_from(["none", "bool", "float", "causal"]), seed=st.integers(0, 100))
 def test_scaled_dot_product_attention_equals_torch(batch, length, source, d_k, d_v, mask, seed):
@@ -187,7 +188,7 @@ def test_attention_weights_are_a_distribution_and_causal_is_lower_triangular():
 
 
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(batch=st.integers(1, 3), length=st.integers(1, 5), source=st.integers(1, 5),
        heads=st.sampled_from([1, 2, 3]), head_dim=st.integers(1, 3), bias=st.booleans(),
        mask=st.sampled_from(["none", "bool", "float"]), padding=st.booleans(), average=st.booleans(),

@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 from course_lib.pytorch import optim_by_hand
 
 from ..devices import needs_cuda
+from ..hypothesis_budget import examples
 
 SHAPES = [(4, 3), (5,), (2, 3, 2)]
 TOLERANCE = {torch.float64: dict(rtol=1e-12, atol=1e-14), torch.float32: dict(rtol=2e-5, atol=2e-6)}
@@ -78,13 +79,17 @@ def test_classes_match_torch_optim(name, kwargs):
     assert_same(*run_both(name, kwargs, torch.float64, use_class=True), dtype=torch.float64)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(name=st.sampled_from(list(FUNCTIONS)), lr=st.floats(1e-4, 0.5), weight_decay=st.sampled_from([0.0, 0.1]),
        flag=st.booleans(), decay=st.floats(0.1, 0.99), maximize=st.booleans(), seed=st.integers(0, 2**16))
 def test_random_hyperparameters_match_torch_optim(name, lr, weight_decay, flag, decay, maximize, seed):
     kwargs = dict(lr=lr, weight_decay=weight_decay, maximize=maximize)
+    # centered RMSprop divides by √(v − m²), and with a small alpha v and m² nearly cancel: torch's
+    # fused ops (lerp, addcmul) and the plain ones here then differ above 1e-12 (alpha = 0.10 gave
+    # 2.7·10⁻¹² under HYPOTHESIS_PROFILE=explore).  As in tests/scratch/test_optim.py, alpha ≥ 0.5
+    # when centered.
     kwargs.update({"SGD": dict(momentum=decay, nesterov=flag), "Adagrad": dict(lr_decay=decay * flag),
-                   "RMSprop": dict(alpha=decay, centered=flag, momentum=0.5 * flag),
+                   "RMSprop": dict(alpha=max(decay, 0.5) if flag else decay, centered=flag, momentum=0.5 * flag),
                    "Adam": dict(betas=(decay, 0.99), amsgrad=flag),
                    "AdamW": dict(betas=(0.9, decay), amsgrad=flag)}[name])
     assert_same(*run_both(name, kwargs, torch.float64, seed=seed), dtype=torch.float64)

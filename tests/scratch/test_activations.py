@@ -28,6 +28,7 @@ from course_lib.scratch.activations import (
     tanh_derivative,
 )
 from .parity import assert_close, assert_parity
+from ..hypothesis_budget import examples
 
 ELEMENTWISE = [
     (Sigmoid, torch.nn.Sigmoid, {}),
@@ -53,7 +54,7 @@ def test_elementwise_gradcheck(scratch_cls, torch_cls, kwargs):
 
 
 @pytest.mark.parametrize("scratch_cls, torch_cls, kwargs", ELEMENTWISE)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(shape=array_shapes(min_dims=1, max_dims=4, max_side=5), seed=st.integers(0, 2**16))
 def test_elementwise_parity(scratch_cls, torch_cls, kwargs, shape, seed):
     rng = np.random.default_rng(seed)
@@ -63,7 +64,7 @@ def test_elementwise_parity(scratch_cls, torch_cls, kwargs, shape, seed):
 
 
 @pytest.mark.parametrize("scratch_cls, torch_cls", [(Softmax, torch.nn.Softmax), (LogSoftmax, torch.nn.LogSoftmax)])
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(shape=array_shapes(min_dims=1, max_dims=4, max_side=5), seed=st.integers(0, 2**16), data=st.data())
 def test_softmax_parity(scratch_cls, torch_cls, shape, seed, data):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))

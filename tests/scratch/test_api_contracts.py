@@ -26,6 +26,7 @@ from course_lib.scratch import (
 )
 from course_lib.scratch.models import CNN, MLP, RecurrentModel, TransformerModel
 from course_lib.scratch.optim import adam_update, rmsprop_update
+from ..hypothesis_budget import examples
 
 F64 = np.float64
 
@@ -230,7 +231,7 @@ def test_num_batches_tracked_is_a_buffer_like_torch(layer_class, torch_class, sh
     assert list(untracked.state_dict()) == list(torch_class(3, track_running_stats=False).state_dict())
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(split=st.integers(1, 4), momentum=st.sampled_from([None, 0.1, 0.5]), seed=st.integers(0, 2**16))
 def test_a_checkpoint_continues_the_running_average_like_torch(split, momentum, seed):
     """N batches straight == `split` batches, state_dict, a fresh layer, the rest — and == torch."""

@@ -15,6 +15,7 @@ from course_lib.scratch.attention import (
 from course_lib.scratch.gradcheck import gradcheck
 
 from .parity import assert_close, assert_uniform_init, copy_weights, random_mask, to_numpy
+from ..hypothesis_budget import examples
 
 # torch warns when attn_mask and key_padding_mask have different dtypes; we test that on purpose
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
@@ -92,7 +93,7 @@ def sdpa_cases(draw):
     return batch, length, source_length, d_k, d_v, mask_kind, scale, draw(st.integers(0, 2**16))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(sdpa_cases())
 def test_functional_matches_torch_sdpa(case):
     batch, length, source_length, d_k, d_v, mask_kind, scale, seed = case
@@ -159,7 +160,7 @@ def mha_cases(draw):
     )
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(mha_cases())
 def test_mha_parity_with_torch(case):
     rng = np.random.default_rng(case["seed"])

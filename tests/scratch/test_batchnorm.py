@@ -10,6 +10,7 @@ from course_lib.scratch import gradcheck
 from course_lib.scratch.batchnorm import BatchNorm1d, BatchNorm2d
 
 from .parity import assert_close, assert_parity
+from ..hypothesis_budget import examples
 
 PAIRS = {
     2: (BatchNorm1d, torch.nn.BatchNorm1d),
@@ -34,7 +35,7 @@ def _input_shape(ndim, batch, channels, data):
     return (batch, channels) + extra
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     ndim=st.sampled_from([2, 3, 4]),
     batch=st.integers(2, 5),
@@ -60,7 +61,7 @@ def test_train_then_eval_parity_with_running_buffers(ndim, batch, channels, mome
     assert_parity(torch_layer, layer, x, rng.standard_normal(shape), copy=False)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(ndim=st.sampled_from([2, 3, 4]), training=st.booleans(), seed=st.integers(0, 2**16), data=st.data())
 def test_parity_without_running_stats(ndim, training, seed, data):
     rng = np.random.default_rng(seed)

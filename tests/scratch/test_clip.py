@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from course_lib.scratch.clip import clip_grad_norm_, clip_grad_value_
 from course_lib.scratch.module import Parameter
+from ..hypothesis_budget import examples
 
 
 def pairs(grads):
@@ -21,7 +22,7 @@ def pairs(grads):
     return scratch, torch_params
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     seed=st.integers(0, 2**16),
     count=st.integers(1, 4),
@@ -67,7 +68,7 @@ def test_small_gradients_are_left_alone_and_missing_ones_skipped():
     assert clip_grad_norm_(single, 100.0) == 5.0  # a single Parameter is accepted, as in torch
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(seed=st.integers(0, 2**16), clip=st.floats(0.0, 2.0), dtype=st.sampled_from([np.float64, np.float32]))
 def test_clip_grad_value_matches_torch(seed, clip, dtype):
     rng = np.random.default_rng(seed)

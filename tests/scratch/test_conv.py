@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from course_lib.scratch import gradcheck
 from course_lib.scratch.conv import Conv2d, _weight_gradient_per_output_row, col2im, conv2d_backward, conv2d_forward, im2col
 from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
+from ..hypothesis_budget import examples
 
 
 @st.composite
@@ -55,7 +56,7 @@ def _torch_and_scratch(config, dtype=np.float64):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2**16))
 def test_parity_with_torch(case, seed):
     """Forward, input gradient and weight/bias gradients equal torch's on the same weights."""
@@ -69,7 +70,7 @@ def test_parity_with_torch(case, seed):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2**16))
 def test_first_layer_weight_gradients_from_either_gradient_layout_are_torchs(case, seed):
     """Without dL/dx, an NCHW gradient takes one GEMM per image (groups = 1) and a batch-innermost
@@ -128,7 +129,7 @@ def test_functional_forms_match_torch_in_float32():
     assert_close(grad_weight, w_t.grad, rtol=1e-4, atol=1e-4)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -322,7 +323,7 @@ def test_col2im_leaves_numpys_ufunc_buffer_size_as_it_found_it():
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2**16), x_order=st.sampled_from(sorted(MEMORY_ORDERS)),
        grad_order=st.sampled_from(sorted(MEMORY_ORDERS)), input_grad=st.booleans())
 def test_parity_with_torch_for_every_memory_layout_of_input_and_gradient(case, seed, x_order, grad_order, input_grad):

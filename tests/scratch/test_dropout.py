@@ -10,6 +10,7 @@ from course_lib.scratch import Module, gradcheck, init
 from course_lib.scratch.dropout import Dropout
 
 from .parity import assert_close, assert_parity
+from ..hypothesis_budget import examples
 
 
 def test_eval_is_identity_and_matches_torch():
@@ -22,7 +23,7 @@ def test_eval_is_identity_and_matches_torch():
     assert_parity(torch.nn.Dropout(0.7).eval(), layer, x, grad)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(shape=array_shapes(min_dims=1, max_dims=4, max_side=5), seed=st.integers(0, 2**16))
 def test_eval_parity_random_shapes(shape, seed):
     rng = np.random.default_rng(seed)

@@ -10,9 +10,10 @@ from course_lib.scratch import gradcheck
 from course_lib.scratch.embedding import Embedding, embedding_backward
 
 from .parity import assert_close, assert_parity
+from ..hypothesis_budget import examples
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     shape=array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
     num_embeddings=st.integers(1, 8),

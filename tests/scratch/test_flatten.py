@@ -10,9 +10,10 @@ from course_lib.scratch import gradcheck
 from course_lib.scratch.flatten import Flatten, flatten
 
 from .parity import assert_close, assert_parity
+from ..hypothesis_budget import examples
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(shape=array_shapes(min_dims=1, max_dims=5, min_side=0, max_side=4), seed=st.integers(0, 2**16), data=st.data())
 def test_parity(shape, seed, data):
     ndim = len(shape)

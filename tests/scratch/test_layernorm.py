@@ -8,6 +8,7 @@ from course_lib.scratch import init
 from course_lib.scratch.gradcheck import gradcheck
 from course_lib.scratch.layernorm import LayerNorm
 from .parity import assert_parity
+from ..hypothesis_budget import examples
 
 
 @st.composite
@@ -21,7 +22,7 @@ def layernorm_cases(draw):
     return normalized_shape, batch_shape, elementwise_affine, bias, eps, seed
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(layernorm_cases())
 def test_parity_with_torch(case):
     normalized_shape, batch_shape, elementwise_affine, bias, eps, seed = case

@@ -10,9 +10,10 @@ from course_lib.interop import state_dict_from_torch
 from course_lib.scratch import Linear, gradcheck
 
 from .parity import assert_close, assert_parity, assert_uniform_init
+from ..hypothesis_budget import examples
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     leading=array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4),
     in_features=st.integers(1, 6),

@@ -18,6 +18,7 @@ from course_lib.scratch.losses import (
 )
 
 from .parity import assert_close, assert_parity
+from ..hypothesis_budget import examples
 
 REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
 
@@ -41,7 +42,7 @@ def _loss_gradcheck(loss_fn, prediction, target):
 
 
 # --- element-wise losses ---------------------------------------------------------
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(shape=array_shapes(min_dims=1, max_dims=3, max_side=5), reduction=REDUCTIONS, seed=st.integers(0, 2**16))
 def test_mse_and_l1_parity(shape, reduction, seed):
     rng = np.random.default_rng(seed)
@@ -55,7 +56,7 @@ def test_mse_and_l1_parity(shape, reduction, seed):
         )
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     shape=array_shapes(min_dims=1, max_dims=3, max_side=5),
     reduction=REDUCTIONS,
@@ -77,7 +78,7 @@ def test_bce_parity(shape, reduction, use_weight, seed):
     )
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     shape=array_shapes(min_dims=1, max_dims=3, max_side=5),
     reduction=REDUCTIONS,
@@ -152,7 +153,7 @@ def _classification_case(rng, data, ignore_index, with_ignored):
     return logits, target
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     reduction=REDUCTIONS,
     use_weight=st.booleans(),
@@ -182,7 +183,7 @@ def test_cross_entropy_parity(reduction, use_weight, with_ignored, ignore_index,
     assert len(grads_in) == 1
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     reduction=REDUCTIONS,
     use_weight=st.booleans(),

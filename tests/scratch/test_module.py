@@ -14,6 +14,7 @@ from course_lib.scratch.dropout import Dropout
 
 from .parity import assert_close, assert_parity
 from .test_pooling import pool_cases
+from ..hypothesis_budget import examples
 
 
 def _models(dtype=np.float64):
@@ -190,7 +191,7 @@ def test_sequential_runs_relu_after_a_max_pool_that_follows_it():
     assert Sequential(mine, pool).execution_order() == [mine, pool]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(case=pool_cases(with_dilation=True), seed=st.integers(0, 2**16))
 def test_relu_max_pool_swap_is_exact_against_torch(case, seed):
     """Rounded inputs: many ties, zeros and all-negative windows; output and gradient bit for bit."""

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from course_lib.scratch import optim
 from course_lib.scratch.linear import Linear
 from course_lib.scratch.module import Parameter
+from ..hypothesis_budget import examples
 
 SHAPES = [(4, 3), (5,), (2, 3, 2)]
 TOLERANCE = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=2e-5, atol=2e-6)}
@@ -90,7 +91,7 @@ def test_matches_torch_after_20_steps(name, kwargs, dtype):
     assert_same(*pair[:4], dtype=dtype)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     name=st.sampled_from(["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]),
     lr=st.floats(1e-4, 0.5),

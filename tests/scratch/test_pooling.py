@@ -12,6 +12,7 @@ from course_lib.scratch import gradcheck
 from course_lib.scratch import pooling
 from course_lib.scratch.pooling import AvgPool2d, MaxPool2d, max_pool2d_backward, max_pool2d_forward
 from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
+from ..hypothesis_budget import examples
 
 pairs = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
 
@@ -38,7 +39,7 @@ def _inputs(rng, shape, ties):
     return np.round(x) if ties else x  # rounding makes many equal values: tie-breaking is tested
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(case=pool_cases(with_dilation=True), ties=st.booleans(), seed=st.integers(0, 2**16))
 def test_max_pool_parity_with_torch(case, ties, seed):
     """Output and input gradient equal torch's, also with ties, overlaps, padding, dilation, ceil mode."""
@@ -58,7 +59,7 @@ def test_max_pool_parity_with_torch(case, ties, seed):
     np.testing.assert_array_equal(indices, expected_indices.numpy())
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     case=pool_cases(with_dilation=False),
     count_include_pad=st.booleans(),
@@ -202,7 +203,7 @@ def test_errors(layer_type):
         layer_type(2).backward(np.zeros((1, 1, 2, 2)))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     kernel=st.sampled_from([2, 3, (2, 3)]),
     stride=st.sampled_from([None, 1, 2]),

@@ -11,6 +11,7 @@ from course_lib.scratch.gradcheck import gradcheck
 from course_lib.scratch.positional import PositionalEncoding, sinusoidal_table
 
 from .parity import assert_close
+from ..hypothesis_budget import examples
 
 
 def torch_tutorial_table(max_len, d_model):
@@ -49,7 +50,7 @@ def test_shift_is_a_rotation():
         np.testing.assert_allclose(pairs[:-shift] @ rotation, pairs[shift:], atol=1e-12)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(st.integers(1, 4), st.integers(1, 7), st.integers(1, 6), st.booleans(), st.booleans(), st.integers(0, 2**16))
 def test_forward_adds_table_and_backward_passes_gradient(batch, length, d_model, batch_first, batched, seed):
     rng = np.random.default_rng(seed)

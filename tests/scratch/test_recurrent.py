@@ -10,6 +10,7 @@ from course_lib.scratch import Module, gradcheck, init
 from course_lib.scratch import recurrent
 from course_lib.scratch.recurrent import LSTM, RNN, LSTMCell, RNNCell, lstm_backward, lstm_forward
 from .parity import assert_close, assert_uniform_init, copy_weights, to_numpy
+from ..hypothesis_budget import examples
 
 RTOL, ATOL = 1e-6, 1e-9
 
@@ -128,7 +129,7 @@ def _constructor_args(config):
 # ---------------------------------------------------------------------------
 # parity with torch (float64, rtol 1e-6)
 # ---------------------------------------------------------------------------
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(config=stack_configs(), nonlinearity=st.sampled_from(["tanh", "relu"]))
 def test_rnn_matches_torch(config, nonlinearity):
     torch.manual_seed(config["seed"])
@@ -141,7 +142,7 @@ def test_rnn_matches_torch(config, nonlinearity):
     _assert_module_parity(torch_rnn, rnn, x, hx, (grad_out, grad_h), (grad_out, grad_h))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(config=stack_configs())
 def test_lstm_matches_torch(config):
     torch.manual_seed(config["seed"])
@@ -214,7 +215,7 @@ def test_float32_stays_float32_and_matches_torch(cls, torch_cls):
         assert_close(param.grad, torch_params[name].grad, rtol=1e-4, atol=1e-4, what=name)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     batch=st.integers(1, 3), input_size=st.integers(1, 4), hidden_size=st.integers(1, 5), bias=st.booleans(),
     nonlinearity=st.sampled_from(["tanh", "relu"]), unbatched=st.booleans(), with_hx=st.booleans(),
@@ -232,7 +233,7 @@ def test_rnn_cell_matches_torch(batch, input_size, hidden_size, bias, nonlineari
     _assert_module_parity(torch_cell, cell, x, hx, grad_h, (grad_h,))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     batch=st.integers(1, 3), input_size=st.integers(1, 4), hidden_size=st.integers(1, 5), bias=st.booleans(),
     unbatched=st.booleans(), with_hx=st.booleans(),

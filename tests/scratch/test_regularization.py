@@ -17,9 +17,10 @@ from course_lib.scratch.regularization import (
 )
 
 from .parity import assert_close
+from ..hypothesis_budget import examples
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     shapes=st.lists(array_shapes(min_dims=1, max_dims=3, max_side=4), min_size=1, max_size=3),
     strength=st.floats(0.0, 2.0),

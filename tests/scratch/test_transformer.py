@@ -11,6 +11,7 @@ from course_lib.scratch.gradcheck import gradcheck
 from course_lib.scratch.transformer import GELU, TransformerEncoderLayer, erf, gelu
 
 from .parity import assert_close, assert_parity, copy_weights, random_mask
+from ..hypothesis_budget import examples
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched")
 
@@ -58,7 +59,7 @@ def encoder_cases(draw):
     )
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(encoder_cases())
 def test_parity_with_torch_dropout_zero_train_mode(case):
     rng = np.random.default_rng(case["seed"])
