@@ -1,10 +1,13 @@
-"""Build hostile or broken submissions from the solution notebooks, and grade them with small limits."""
+"""Build hostile or broken submissions from the solution notebooks, grade them with small limits, and
+run the solutions' functions in this process."""
 from __future__ import annotations
 
 import copy
 import json
 from pathlib import Path
 from typing import Dict, List, Optional
+
+import numpy as np
 
 from course_lib.grading import assignments
 from course_lib.grading.assign import exercise_from_solution
@@ -22,6 +25,22 @@ FAST = Limits(cell_timeout_s=5.0, call_timeout_s=3.0, total_timeout_s=90.0, star
 def solution(assignment_id: str) -> dict:
     assignment = assignments.get(assignment_id)
     return json.loads((SOLUTIONS / assignment.notebook).read_text())
+
+
+def solution_functions(assignment_id: str) -> dict:
+    """The solution notebook's functions: its code cells run in this process (the solutions are
+    trusted code), without the self-check and demo cells (demos train models).  NumPy's global
+    generator, which the notebooks seed, is left as it was."""
+    namespace = {"__name__": "__main__"}
+    state = np.random.get_state()
+    try:
+        for cell in solution(assignment_id)["cells"]:
+            role = cell.get("metadata", {}).get("course", {}).get("role")
+            if cell["cell_type"] == "code" and role not in ("check", "demo"):
+                exec(compile("".join(cell["source"]), assignment_id, "exec"), namespace)
+    finally:
+        np.random.set_state(state)
+    return namespace
 
 
 def exercise(assignment_id: str) -> dict:

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 
-import numpy as np
 import pytest
 
 from course_lib.grading import assignments
 from course_lib.grading.runner import _prepare
 from course_lib.grading.student import Checker
 
-from .helpers import SOLUTIONS
+from .helpers import solution_functions
 
 pytestmark = pytest.mark.slow
 
@@ -31,28 +29,10 @@ DEFAULT_SEEDS = range(1, 101)
 IDS = [a.id for a in assignments.all_assignments() if a.id != "a10"]
 
 
-def solution_namespace(assignment) -> dict:
-    """The solution notebook's code cells run in order (printing silenced, IPython magics dropped)."""
-    notebook = json.loads((SOLUTIONS / assignment.notebook).read_text())
-    namespace = {"__name__": "__main__"}
-    state = np.random.get_state()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            for cell in notebook["cells"]:
-                if cell["cell_type"] != "code":
-                    continue
-                source = "".join(cell["source"])
-                lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-                exec(compile("\n".join(lines), f"{assignment.notebook} cell", "exec"), namespace)
-    finally:
-        np.random.set_state(state)  # the notebooks seed NumPy's global generator
-    return namespace
-
-
 @pytest.mark.parametrize("assignment_id", IDS)
 def test_solution_passes_every_hidden_check_for_many_seeds(assignment_id):
     assignment = assignments.get(assignment_id)
-    namespace = solution_namespace(assignment)
+    namespace = solution_functions(assignment_id)
     failures, count = [], 0
     for seed in SEEDS.get(assignment_id, DEFAULT_SEEDS):
         for item in _prepare(assignment, seed):

@@ -6,7 +6,6 @@ function wrapped, or a short rewrite), and a control makes sure the test itself 
 """
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -16,18 +15,7 @@ from course_lib.grading import assignments
 from course_lib.grading.runner import _copy, _prepare, judge_value
 from course_lib.grading.student import Checker, plain
 
-from .helpers import SOLUTIONS
-
-
-def _solution(assignment_id: str) -> dict:
-    """The solution notebook's functions (its code cells, without the self-checks and demos)."""
-    notebook = json.loads((SOLUTIONS / assignments.get(assignment_id).notebook).read_text())
-    namespace = {"__name__": "__main__"}
-    for cell in notebook["cells"]:
-        role = cell.get("metadata", {}).get("course", {}).get("role")
-        if cell["cell_type"] == "code" and role not in ("check", "demo"):  # demos train models: skipped
-            exec(compile("".join(cell["source"]), assignment_id, "exec"), namespace)
-    return namespace
+from .helpers import solution_functions
 
 
 def _public_failures(assignment_id: str, question: str, namespace: dict) -> list:
@@ -162,7 +150,7 @@ MISTAKES = [
 @pytest.mark.parametrize("assignment_id, question, function, wrong, words", MISTAKES,
                          ids=[f"{m[0]}-{m[2]}-{m[3].__name__.strip('_')}" for m in MISTAKES])
 def test_a_known_mistake_fails_a_public_check(assignment_id, question, function, wrong, words):
-    solution = _solution(assignment_id)
+    solution = solution_functions(assignment_id)
     assert _public_failures(assignment_id, question, solution) == []
     answer = wrong.make(solution) if isinstance(wrong, _FromSolution) else wrong
     failures = _public_failures(assignment_id, question, {**solution, function: answer})
@@ -172,12 +160,12 @@ def test_a_known_mistake_fails_a_public_check(assignment_id, question, function,
 
 def test_the_pool_control_is_right():
     # the rewrite of max-pool backward is right with += (so only the overwrite is the mistake)
-    assert _public_failures("a06", "q4", {**_solution("a06"), "max_pool2d_backward": _pool_backward(False)}) == []
+    assert _public_failures("a06", "q4", {**solution_functions("a06"), "max_pool2d_backward": _pool_backward(False)}) == []
 
 
 def test_python_float_keeps_float32_attention():
     # the float32 check is about the dtype rule, not the formula: the same code with math.sqrt passes
-    assert _public_failures("a08", "q1", {**_solution("a08"), "attention": _attention(math.sqrt)}) == []
+    assert _public_failures("a08", "q1", {**solution_functions("a08"), "attention": _attention(math.sqrt)}) == []
 
 
 def test_a_dtype_failure_does_not_show_value_hints():
