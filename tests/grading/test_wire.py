@@ -6,9 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from course_lib.grading.spec import compare
 from course_lib.grading.wire import Foreign, WireError, decode_result, encode
+
+from ..hypothesis_budget import examples
 
 
 def _ok(tree):
@@ -41,6 +44,45 @@ def test_round_trip_of_plain_values():
 def test_malformed_or_hostile_payloads_are_rejected(payload):
     with pytest.raises(WireError):
         decode_result(payload)
+
+
+# Any JSON a hostile kernel can send, built from the protocol's own keys and kinds so that the
+# decoder gets past its first checks: it returns a result or raises WireError, nothing else.
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20),
+                    st.sampled_from(["nd", "sc", "v", "i", "f", "tu", "li", "di", "other", "ok", "error"]),
+                    st.sampled_from([_npy(np.arange(3.0)), _npy(np.array(["a"])), "AAAA", "k05VTVBZ"]))
+_TREES = st.recursive(_LEAVES, lambda children: st.one_of(
+    st.lists(children, max_size=4),
+    st.dictionaries(st.sampled_from(["t", "v", "npy", "type", "status", "value", "mutated", "ename"]), children,
+                    max_size=4)), max_leaves=30)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(message=st.one_of(_TREES.map(lambda tree: {"status": "ok", "value": tree}), _TREES))
+def test_any_json_decodes_or_raises_wire_error(message):
+    try:
+        assert isinstance(decode_result(json.dumps(message)), dict)
+    except WireError:
+        pass
+
+
+# a garbled header can look like one written by Python 2, or hold a string escape Python warns about
+@pytest.mark.filterwarnings("ignore:Reading `.npy`", "ignore:invalid escape sequence")
+def test_garbled_arrays_are_rejected_or_read_never_crash():
+    rng = np.random.default_rng(0)
+    good = base64.b64decode(_npy(np.arange(12.0).reshape(3, 4)))
+    rejected = 0
+    for _ in range(2000):
+        raw = bytearray(good)
+        for _ in range(rng.integers(1, 6)):
+            raw[rng.integers(0, len(raw))] = rng.integers(0, 256)
+        if rng.random() < 0.3:
+            raw = raw[:rng.integers(1, len(raw) + 1)]
+        try:
+            decode_result(_ok({"t": "nd", "npy": base64.b64encode(bytes(raw)).decode()}))
+        except WireError:
+            rejected += 1
+    assert rejected > 1000  # most garbled headers and truncations are refused, the rest read as numbers
 
 
 def test_deep_nesting_is_rejected():
