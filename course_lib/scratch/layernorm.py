@@ -22,7 +22,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
-from .reductions import column_sums, row_dots, row_means
+from .reductions import column_sums, row_dot_means, row_means
 
 
 def _rows(array: np.ndarray, normalized_ndim: int) -> np.ndarray:
@@ -44,8 +44,7 @@ def layer_norm_forward(
     normalised dimensions of size 1) are what backward needs."""
     rows = _rows(x, normalized_ndim)
     x_hat = rows - row_means(rows)
-    inv_std = row_dots(x_hat, x_hat)
-    inv_std /= max(rows.shape[1], 1)                                        # σ² (biased, as torch)
+    inv_std = row_dot_means(x_hat, x_hat)                                    # σ² (biased, as torch)
     inv_std += eps
     np.sqrt(inv_std, out=inv_std)
     np.divide(1, inv_std, out=inv_std)
@@ -76,8 +75,7 @@ def layer_norm_backward(
         product = np.empty_like(x_hat_rows)
         grad_xhat = grad_rows.copy()
     mean_grad = row_means(grad_xhat)
-    mean_grad_xhat = row_dots(grad_xhat, x_hat_rows)
-    mean_grad_xhat /= max(grad_xhat.shape[1], 1)
+    mean_grad_xhat = row_dot_means(grad_xhat, x_hat_rows)
     # grad_xhat becomes dL/dx in place: (g − mean(g) − x̂·mean(g·x̂)) / σ
     grad_xhat -= mean_grad
     np.multiply(x_hat_rows, mean_grad_xhat, out=product)

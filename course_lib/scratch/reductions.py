@@ -28,6 +28,13 @@ def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0]
 
 
+def row_dot_means(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """mean_j a_ij · b_ij for each row i of two matrices (R, D), shape (R, 1): ``row_dots`` / D."""
+    dots = row_dots(a, b)
+    dots /= max(a.shape[1], 1)
+    return dots
+
+
 def column_sums(rows: np.ndarray) -> np.ndarray:
     """Σ_i rows_ij over the rows of a matrix (R, D), shape (D,)."""
     return np.matmul(np.ones(rows.shape[0], dtype=rows.dtype), rows)

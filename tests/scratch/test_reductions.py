@@ -6,7 +6,7 @@ import torch
 from course_lib.scratch import activations
 from course_lib.scratch.activations import LogSoftmax, Softmax
 from course_lib.scratch.layernorm import LayerNorm
-from course_lib.scratch.reductions import column_sums, row_dots, row_means, row_sums
+from course_lib.scratch.reductions import column_sums, row_dot_means, row_dots, row_means, row_sums
 from .parity import assert_close, assert_parity
 
 
@@ -19,9 +19,11 @@ def test_sums_equal_numpy_and_keep_the_dtype(dtype, shape):
         "row_means": a.astype(np.float64).mean(axis=1, keepdims=True),
         "row_sums": a.astype(np.float64).sum(axis=1, keepdims=True),
         "row_dots": np.sum(a.astype(np.float64) * b, axis=1, keepdims=True),
+        "row_dot_means": np.mean(a.astype(np.float64) * b, axis=1, keepdims=True),
         "column_sums": a.astype(np.float64).sum(axis=0),
     }
-    results = {"row_means": row_means(a), "row_sums": row_sums(a), "row_dots": row_dots(a, b), "column_sums": column_sums(a)}
+    results = {"row_means": row_means(a), "row_sums": row_sums(a), "row_dots": row_dots(a, b),
+               "row_dot_means": row_dot_means(a, b), "column_sums": column_sums(a)}
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     for name, result in results.items():
         assert result.dtype == dtype and result.shape == reference[name].shape, name
