@@ -9,7 +9,7 @@ Forward and local backward rule of each one, side by side (g = dL/dy):
   softmax     s_i = e^{x_i} / Σ_j e^{x_j}            dL/dx = s ⊙ (g − Σ_j g_j s_j)
   log-softmax x_i − log Σ_j e^{x_j}                 dL/dx = g − s · Σ_j g_j
 
-Numerical stability (Chapter "Activation functions", section "Numerics"):
+Numerical stability (Chapter "Activation functions", section "Softmax and its numerics"):
 softmax and log-softmax subtract max_j x_j first (the result is unchanged, e^{…}
 never overflows), and sigmoid uses e^{−|x|} ≤ 1 on both branches.
 The derivative helpers (``sigmoid_derivative`` …) take the pre-activation x, for plots.
@@ -130,9 +130,16 @@ def _constant(dtype, value: float) -> np.ndarray:
     return constant
 
 
+def _relu_mask(x: np.ndarray) -> np.ndarray:
+    """Where ReLU passes the gradient: not x ≤ 0.  That is x > 0, except at NaN, where torch's
+    ReLU also passes it (its backward zeroes the gradient where the output is ≤ 0)."""
+    mask = np.less_equal(x, 0)
+    return np.logical_not(mask, out=mask)
+
+
 def relu_derivative(x: np.ndarray) -> np.ndarray:
-    """[x > 0] as 0/1 in x's dtype (0 at x = 0, like torch)."""
-    return (x > 0).astype(x.dtype)
+    """[x > 0] as 0/1 in x's dtype (0 at x = 0, like torch; 1 at NaN, see ``_relu_mask``)."""
+    return _relu_mask(x).astype(x.dtype)
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
@@ -271,7 +278,7 @@ class ReLU(_Activation):
         self._check_input(x)
         if self.inplace:
             before_overwrite("ReLU", x)
-        self._saved = x > 0
+        self._saved = _relu_mask(x)
         return relu(x, out=x if self.inplace else None)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

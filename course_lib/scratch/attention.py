@@ -101,8 +101,9 @@ def scaled_dot_product_attention(
     """O = softmax(Q Kᵀ · scale + M) V over the last two axes; returns ``(output, weights)``.
 
     Shapes: query (..., L, d_k), key (..., S, d_k), value (..., S, d_v) with broadcastable
-    leading axes; ``attn_mask`` broadcastable to (..., L, S), boolean (True = not allowed)
-    or float (added).  ``scale`` defaults to 1/√d_k.  ``is_causal`` masks keys j > i
+    leading axes; ``attn_mask`` broadcastable to (..., L, S), boolean (True = not allowed,
+    as in ``nn.MultiheadAttention`` — the *opposite* of ``torch.nn.functional.
+    scaled_dot_product_attention``, where True means allowed) or float (added).  ``scale`` defaults to 1/√d_k.  ``is_causal`` masks keys j > i
     (and may not be combined with ``attn_mask``).  ``weights`` is P = softmax(...), of shape
     (..., L, S); if ``dropout_mask`` is given the output uses (P ⊙ dropout_mask) V while
     ``weights`` stays P.  Fully masked rows give zero weights and zero output.

@@ -1,4 +1,4 @@
-"""Batch normalisation (Chapter "Optimisation", section "Batch normalization").
+"""Batch normalisation (Chapter "Optimisation", section "Initialisation and batch normalisation").
 
 For each channel c, over the batch and every spatial position (M values):
 
@@ -147,6 +147,8 @@ class _BatchNorm(Module):
         affine: bool = True,
         track_running_stats: bool = True,
         dtype=np.float32,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if int(num_features) < 1:
@@ -159,7 +161,8 @@ class _BatchNorm(Module):
         self.dtype = check_dtype(dtype)
         if self.affine:
             self.weight = Parameter(np.ones(self.num_features, dtype=self.dtype))
-            self.bias = Parameter(np.zeros(self.num_features, dtype=self.dtype))
+            # torch's keyword-only bias=False keeps γ and drops β
+            self.register_parameter("bias", Parameter(np.zeros(self.num_features, dtype=self.dtype)) if bias else None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -191,6 +194,11 @@ class _BatchNorm(Module):
         self._check_input(x)
         # like torch: batch statistics in training, and in eval when nothing was tracked
         use_batch_stats = self.training or not self.track_running_stats
+        if x.size == 0:  # an empty batch, as torch: an empty output, and no statistics to update
+            if self.training and self.track_running_stats:
+                self.num_batches_tracked += 1  # torch counts the batch all the same
+            self._cache = (x, None, use_batch_stats)
+            return np.empty_like(x)
         if use_batch_stats:
             count = x.size // self.num_features
             if self.training and count <= 1:
@@ -231,9 +239,15 @@ class _BatchNorm(Module):
         x_hat, inv_std, use_batch_stats = self._cache
         check_grad_output(type(self).__name__, grad_output, x_hat.shape)  # before weight.grad changes
         weight = None if self.weight is None else self.weight.data
-        grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, x_hat, inv_std, weight, use_batch_stats)
+        if x_hat.size == 0:  # an empty batch: nothing flows back, and the parameters' share is zero
+            grad_input, grad_weight = np.empty_like(grad_output), np.zeros(self.num_features, self.dtype)
+            grad_bias = grad_weight.copy()
+        else:
+            grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, x_hat, inv_std, weight,
+                                                                     use_batch_stats)
         if self.affine:
             self.weight.add_to_grad(grad_weight)
+        if self.bias is not None:
             self.bias.add_to_grad(grad_bias)
         return grad_input
 
@@ -248,10 +262,9 @@ class _BatchNorm(Module):
             state_dict[key] = self.num_batches_tracked.copy()
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
-        )
+        text = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+        return text + (", bias=False" if self.affine and self.bias is None else "")
 
 
 class BatchNorm1d(_BatchNorm):

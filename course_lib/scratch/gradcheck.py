@@ -40,6 +40,29 @@ def _as_tuple(value) -> tuple:
     return value if isinstance(value, tuple) else (value,)
 
 
+def _leaves(tree) -> list:
+    """The arrays of a module's output, in order: ``LSTM`` returns ``(output, (h_n, c_n))``."""
+    if isinstance(tree, (tuple, list)):
+        return [leaf for branch in tree for leaf in _leaves(branch)]
+    return [tree]
+
+
+def _rebuild(tree, leaves):
+    """``tree``'s nesting with the next values of the iterator ``leaves`` in place of its arrays."""
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_rebuild(branch, leaves) for branch in tree)
+    return next(leaves)
+
+
+def _require_float64(what: str, array) -> None:
+    """Central differences with ε = 1e-6 need float64: in float32 rounding swamps them."""
+    dtype = np.asarray(array).dtype
+    if np.issubdtype(dtype, np.floating) and dtype != np.float64:
+        raise ValueError(f"gradcheck needs float64 numbers, got {dtype} for {what}: in {dtype} the "
+                         f"rounding of f(x ± ε) swamps the difference; build the module with "
+                         f"dtype=np.float64 and pass float64 inputs")
+
+
 def gradcheck(
     fn,
     *inputs: np.ndarray,
@@ -52,34 +75,42 @@ def gradcheck(
 ) -> bool:
     """Check ``backward`` against central differences of ``fn``.
 
-    ``fn(*inputs)`` returns an array (or a tuple of arrays).  If ``fn`` is a scratch
+    ``fn(*inputs)`` returns an array or a tuple of them, possibly nested like ``LSTM``'s
+    ``(output, (h_n, c_n))``; ``backward`` receives one gradient per array, nested the same
+    way.  If ``fn`` is a scratch
     ``Module`` its own ``backward`` and parameters are checked too; otherwise pass
     ``backward(grad_output) -> grad_input`` (or a tuple of them).  The scalar used is
     L = Σ output · R for a fixed random R, so every output entry is exercised.
     ``check_inputs`` restricts the check to some inputs (e.g. skip integer indices).
-    Inputs should be float64.  Returns True or raises ``GradcheckError`` naming the
-    worst entry.
+    The checked inputs and the parameters must be float64 (``ValueError`` otherwise).
+    Returns True or raises ``GradcheckError`` naming the worst entry.
     """
     if backward is None:
         if not isinstance(fn, Module):
             raise TypeError("gradcheck needs backward= when fn is not a scratch Module")
         backward = fn.backward
+    which = range(len(inputs)) if check_inputs is None else check_inputs
+    params: List = fn.parameters() if isinstance(fn, Module) else []
+    for index in which:
+        _require_float64(f"input {index}", inputs[index])
+    for name, param in fn.named_parameters() if params else []:
+        _require_float64(f"parameter '{name}'", param.data)
     rng = np.random.default_rng(seed)
-    outputs = _as_tuple(fn(*inputs))
+    structure = _as_tuple(fn(*inputs))
+    outputs = _leaves(structure)
     weights = [None if out is None else rng.standard_normal(np.shape(out)) for out in outputs]
 
     def loss() -> float:
-        outs = _as_tuple(fn(*inputs))
+        outs = _leaves(_as_tuple(fn(*inputs)))
         return float(sum(np.sum(out * w) for out, w in zip(outs, weights) if w is not None))
 
-    params: List = fn.parameters() if isinstance(fn, Module) else []
     for param in params:
         param.zero_grad()
     fn(*inputs)
-    grads_in = _as_tuple(backward(*[None if w is None else w.astype(out.dtype) for w, out in zip(weights, outputs)]))
+    grad_outputs = [None if w is None else w.astype(out.dtype) for w, out in zip(weights, outputs)]
+    grads_in = _as_tuple(backward(*_rebuild(structure, iter(grad_outputs))))
     analytic_params = [param.grad.copy() for param in params]
 
-    which = range(len(inputs)) if check_inputs is None else check_inputs
     for index in which:
         numeric = numerical_gradient(loss, inputs[index], eps)
         _compare(f"input {index}", grads_in[index], numeric, atol, rtol)

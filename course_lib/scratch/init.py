@@ -1,4 +1,6 @@
-"""Weight initialisers that match PyTorch's defaults (Chapter "Layers and architectures").
+"""Weight initialisers that match PyTorch's defaults.
+
+Why their scale matters: Chapter "Optimisation", section "Initialisation and batch normalisation".
 
 PyTorch initialises ``Linear`` and ``Conv2d`` with Kaiming-uniform (a = √5), which
 reduces to U(-1/√fan_in, 1/√fan_in) for weights and biases alike; recurrent layers
@@ -49,6 +51,8 @@ def normal(shape: Tuple[int, ...], std: float, dtype=np.float32) -> np.ndarray:
 def kaiming_uniform(shape: Tuple[int, ...], a: float = math.sqrt(5), dtype=np.float32) -> np.ndarray:
     """He/Kaiming uniform: bound = gain·√(3/fan_in), gain = √(2/(1+a²)); torch's default for weights."""
     fan_in, _ = fan_in_and_fan_out(shape)
+    if fan_in == 0:  # e.g. Linear(0, n): a weight with no entries, nothing to draw (as in torch)
+        return np.empty(shape, dtype)
     gain = math.sqrt(2.0 / (1 + a * a))
     return uniform(shape, gain * math.sqrt(3.0 / fan_in), dtype)
 
@@ -56,6 +60,8 @@ def kaiming_uniform(shape: Tuple[int, ...], a: float = math.sqrt(5), dtype=np.fl
 def kaiming_normal(shape: Tuple[int, ...], dtype=np.float32) -> np.ndarray:
     """He normal for ReLU networks: std = √(2/fan_in)."""
     fan_in, _ = fan_in_and_fan_out(shape)
+    if fan_in == 0:
+        return np.empty(shape, dtype)
     return normal(shape, math.sqrt(2.0 / fan_in), dtype)
 
 

@@ -5,6 +5,8 @@ Backward (Chapter "Backpropagation"):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import init
@@ -48,8 +50,9 @@ class Linear(Module):
             raise RuntimeError("Linear.backward called before forward")
         # checked before weight.grad changes: a wrong gradient must leave the gradients as they were
         check_grad_output("Linear", grad_output, x.shape[:-1] + (self.out_features,))
-        grad_2d = grad_output.reshape(-1, self.out_features)
-        x_2d = x.reshape(-1, self.in_features)
+        rows = math.prod(x.shape[:-1])  # not -1: with a zero-width layer there is nothing to infer it from
+        grad_2d = grad_output.reshape(rows, self.out_features)
+        x_2d = x.reshape(rows, self.in_features)
         # straight into .grad after zero_grad: no zeros written first, no temporary to add
         grad_weight, accumulate = self.weight.grad_for_write()
         if accumulate:

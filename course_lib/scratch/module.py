@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, NamedTuple, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -228,10 +228,21 @@ class Module:
         return self.forward(*inputs, **kwargs)
 
     # --- traversal ------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, "Module"]]:
+        """This module and every descendant with its dotted name, as torch: a module reached twice
+        (shared, e.g. tied layers) is listed once unless ``remove_duplicate=False``."""
+        if remove_duplicate:
+            memo = set() if memo is None else memo
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def named_children(self) -> Iterator[Tuple[str, "Module"]]:
+        return iter(self._modules.items())
 
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
@@ -242,7 +253,7 @@ class Module:
 
     def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
         seen = set()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix=prefix):
             for name, param in module._parameters.items():
                 if id(param) in seen:
                     continue
@@ -264,7 +275,7 @@ class Module:
         Order as in torch: each module's parameters, then its buffers, then its children.
         """
         state = OrderedDict()
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):  # a shared module under each name
             prefix = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
                 state[prefix + name] = param.data.copy()
@@ -280,18 +291,18 @@ class Module:
         parameter's dtype.  Returns ``(missing_keys, unexpected_keys)`` as torch does.
         """
         state_dict = OrderedDict(state_dict)  # a copy: the hooks below may add keys
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):
             module._complete_state_dict(state_dict, f"{module_name}." if module_name else "")
         own = self.state_dict()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if strict and (missing or unexpected):
             raise StateDictKeyError(_key_mismatch_message(type(self).__name__, missing, unexpected))
-        params = dict(self.named_parameters())
-        buffer_owners = {}
-        for module_name, module in self.named_modules():
-            for name in module._buffers:
-                buffer_owners[f"{module_name}.{name}" if module_name else name] = (module, name)
+        params, buffer_owners = {}, {}  # under every name: a shared module's arrays are loaded once per name
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            prefix = f"{module_name}." if module_name else ""
+            params.update((prefix + name, param) for name, param in module._parameters.items())
+            buffer_owners.update((prefix + name, (module, name)) for name in module._buffers)
         for key, value in state_dict.items():
             if key not in own:
                 continue
@@ -355,8 +366,15 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self._modules)
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index):
+        """The module at ``index``, or for a slice a ``Sequential`` of those modules (names kept, as torch)."""
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            part = Sequential()
+            for name, module in items[index]:
+                setattr(part, name, module)
+            return part
+        return items[index][1]
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())

@@ -77,6 +77,16 @@ class _PoolGeometry:
             for b in range(kw)
         ]  # row-major order: the first slice that attains the maximum wins ties
 
+    def first_real_offsets(self) -> np.ndarray:
+        """(out_h, out_w): the kernel offset of each window's first entry inside the input, not the padding."""
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = self.kernel_size, self.stride, self.dilation, self.pad
+        _, _, h, w = self.x_shape
+        rows = np.arange(self.out_h)[:, None] * sh + dh * np.arange(kh) - ph      # (out_h, kh) input rows
+        cols = np.arange(self.out_w)[:, None] * sw + dw * np.arange(kw) - pw      # (out_w, kw)
+        first_row = np.argmax((rows >= 0) & (rows < h), axis=1)                    # a window always has one
+        first_col = np.argmax((cols >= 0) & (cols < w), axis=1)
+        return first_row[:, None] * kw + first_col[None, :]
+
     @property
     def tiles_exactly(self) -> bool:
         """Windows that neither overlap nor leave gaps, inside or between them (e.g. 2×2, stride 2)."""
@@ -149,7 +159,8 @@ def max_pool2d_forward(
     """Max pooling of x (N, C, H, W); returns (y, argmax) where argmax[n, c, i, j] is the
     row-major kernel offset a·kw + b of the winning input (the first one on ties).
 
-    Padding counts as −∞, so it never wins.  NaN wins as in torch (it propagates).
+    Padding counts as −∞, so it never wins (where all of a window's real entries are −∞, the first
+    of them does).  NaN wins as in torch (it propagates).
     """
     kernel_size, padding, dilation = _pair(kernel_size, "kernel_size"), _pair(padding, "padding"), _pair(dilation, "dilation")
     stride = kernel_size if stride is None else _pair(stride, "stride")
@@ -174,6 +185,12 @@ def max_pool2d_forward(
             better = (window > out) | np.isnan(window)
             np.copyto(out, window, where=better)
             np.copyto(argmax, offset, where=better)
+    if geometry.needs_padding and out.size:
+        # rare: a window whose real entries are all −∞ ties with its −∞ padding, which may come
+        # first; torch points at the window's first real entry, and so does this
+        unbeaten = np.isneginf(out)
+        if unbeaten.any():
+            np.copyto(argmax, geometry.first_real_offsets().astype(argmax.dtype), where=unbeaten)
     return out, argmax
 
 

@@ -14,16 +14,16 @@ LSTM, one time step; the four gates are one fused pre-activation of width 4H
 
 Backpropagation through time (BPTT) unrolls the recurrence into a deep
 feed-forward network whose layers share W_hh, and runs the chain rule backwards
-from t = L to 1.  The gradient reaching h_t has two sources, the output at time t
+from t = T to 1 (T, the sequence length, is the L of the array shapes below; L alone is the loss).  The gradient reaching h_t has two sources, the output at time t
 and the future:
 
-    δh_t = ∂L/∂y_t + δa_{t+1} W_hh                  (δa_{L+1} W_hh is ∂L/∂h_n)
+    δh_t = ∂L/∂y_t + δa_{t+1} W_hh                  (δa_{T+1} W_hh is ∂L/∂h_n)
 
 RNN:   δa_t = δh_t ⊙ φ'(a_t)   (1 − h_t² for tanh, [h_t > 0] for ReLU)
 
 LSTM:  the cell state has its own path through time ("the gradient highway"):
 
-    δc_t  = δh_t ⊙ o ⊙ (1 − tanh² c_t) + δc_{t+1} ⊙ f_{t+1}     (δc_{L+1} f_{L+1} is ∂L/∂c_n)
+    δc_t  = δh_t ⊙ o ⊙ (1 − tanh² c_t) + δc_{t+1} ⊙ f_{t+1}     (δc_{T+1} f_{T+1} is ∂L/∂c_n)
     δa^i = δc_t ⊙ g ⊙ i(1 − i)        δa^f = δc_t ⊙ c_{t-1} ⊙ f(1 − f)
     δa^g = δc_t ⊙ i ⊙ (1 − g²)        δa^o = δh_t ⊙ tanh(c_t) ⊙ o(1 − o)
 
@@ -454,11 +454,10 @@ class _RecurrentBase(Module):
         if not isinstance(x, np.ndarray) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(f"{self._name} expected input of shape {self._input_description()}, got {shape}")
         expect_float(self._name, x, self.dtype)
-        if 0 in x.shape[:-1]:  # as torch: nothing to run through time, and no gradient to send back
-            raise ValueError(f"{self._name} expected at least one time step and one sequence, got input of shape {shape}")
-        if x.ndim == 2:
-            return x[:, None, :]
-        return x.transpose(1, 0, 2) if self.batch_first else x
+        sequence = x[:, None, :] if x.ndim == 2 else (x.transpose(1, 0, 2) if self.batch_first else x)
+        if sequence.shape[0] == 0:  # as torch; an empty batch (N = 0) is accepted, as torch does
+            raise ValueError(f"{self._name} expected at least one time step, got input of shape {shape}")
+        return sequence
 
     def _check_state(self, state, batched: bool, batch: int, what: str) -> np.ndarray:
         """h_0 / c_0 are (num_layers·num_directions, N, H) even when batch_first; unbatched (…, H)."""

@@ -244,7 +244,20 @@ def test_relu_of_a_large_array_in_chunks_equals_numpy_maximum_bit_for_bit(order,
     layer = ReLU()
     np.testing.assert_array_equal(layer(x), expected)
     grad = rng.standard_normal(shape).astype(dtype)
-    np.testing.assert_array_equal(layer.backward(grad), grad * (x > 0))
+    np.testing.assert_array_equal(layer.backward(grad), grad * ~(x <= 0))  # NaN passes it on, as in torch
+
+
+@pytest.mark.parametrize("layer_name", ["ReLU", "LeakyReLU"])
+def test_special_values_give_torchs_outputs_and_gradients(layer_name):
+    """NaN, ±inf, ±0: the same outputs and gradients as torch (its ReLU passes the gradient at NaN)."""
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0, 1.0])
+    grad = np.arange(1.0, 8.0)
+    layer, torch_layer = {"ReLU": ReLU, "LeakyReLU": LeakyReLU}[layer_name](), getattr(torch.nn, layer_name)()
+    x_torch = torch.from_numpy(x.copy()).requires_grad_()
+    out_torch = torch_layer(x_torch)
+    out_torch.backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(layer(x), out_torch.detach().numpy())
+    np.testing.assert_array_equal(layer.backward(grad), x_torch.grad.numpy())
 
 
 @pytest.mark.parametrize("negative_slope", [0.0, 0.01, 0.3, 1.0])

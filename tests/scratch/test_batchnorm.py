@@ -189,3 +189,43 @@ def test_batchnorm2d_parity_in_every_layout(layout):
     x = LAYOUTS[layout](rng.standard_normal((5, 3, 4, 6)))
     grad = LAYOUTS[layout](rng.standard_normal(x.shape))
     assert_parity(torch_layer, layer, x, grad)
+
+
+@pytest.mark.parametrize("cls_name, shape", [("BatchNorm1d", (0, 3)), ("BatchNorm1d", (0, 3, 4)), ("BatchNorm2d", (0, 3, 2, 2))])
+@pytest.mark.parametrize("training", [True, False])
+def test_an_empty_batch_passes_through_like_torch(cls_name, shape, training):
+    """torch returns an empty output, leaves the running estimates alone (but counts the batch) and
+    gives the parameters zero gradients."""
+    torch_norm = getattr(torch.nn, cls_name)(3).double()
+    norm = {"BatchNorm1d": BatchNorm1d, "BatchNorm2d": BatchNorm2d}[cls_name](3, dtype=np.float64)
+    torch_norm.train(training)
+    norm.train(training)
+    x = np.zeros(shape)
+    x_torch = torch.from_numpy(x).requires_grad_()
+    torch_out = torch_norm(x_torch)
+    torch_out.sum().backward()
+    out = norm(x)
+    assert out.shape == tuple(torch_out.shape)
+    assert norm.backward(np.zeros(out.shape)).shape == tuple(x_torch.grad.shape)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_array_equal(getattr(norm, name), getattr(torch_norm, name).numpy(), err_msg=name)
+    np.testing.assert_array_equal(norm.weight.grad, torch_norm.weight.grad.numpy())
+    np.testing.assert_array_equal(norm.bias.grad, torch_norm.bias.grad.numpy())
+
+
+def test_bias_false_keeps_gamma_and_drops_beta_like_torch():
+    torch_norm = torch.nn.BatchNorm1d(3, bias=False).double()
+    norm = BatchNorm1d(3, dtype=np.float64, bias=False)
+    with torch.no_grad():
+        torch_norm.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
+    assert list(norm.state_dict()) == list(torch_norm.state_dict())
+    norm.load_state_dict(state_dict_from_torch(torch_norm.state_dict()))
+    rng = np.random.default_rng(0)
+    x, grad = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    torch_out = torch_norm(x_torch)
+    torch_out.backward(torch.from_numpy(grad))
+    assert_close(norm(x), torch_out.detach().numpy())
+    assert_close(norm.backward(grad), x_torch.grad.numpy())
+    assert_close(norm.weight.grad, torch_norm.weight.grad.numpy())
+    assert [name for name, _ in norm.named_parameters()] == ["weight"]

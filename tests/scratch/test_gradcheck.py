@@ -70,3 +70,28 @@ def test_passes_the_real_linear_and_reports_none_gradients():
 def test_needs_backward_for_plain_functions():
     with pytest.raises(TypeError, match="backward"):
         gradcheck(np.tanh, np.zeros(2))
+
+
+def test_nested_outputs_get_gradients_nested_the_same_way():
+    """LSTM returns (output, (h_n, c_n)) and its backward takes (grad_output, (grad_h_n, grad_c_n))."""
+    from course_lib.scratch import LSTM
+
+    x = np.random.default_rng(1).standard_normal((4, 3, 2))
+    assert gradcheck(LSTM(2, 3, dtype=np.float64), x)
+    received = []
+
+    def backward(grad_output, grad_states):
+        received.append((grad_output.shape, tuple(g.shape for g in grad_states)))
+        return np.zeros_like(x)
+
+    with pytest.raises(GradcheckError, match="input 0"):  # a wrong backward is still caught
+        gradcheck(lambda v: (v * 2, (v[0], v[1])), x, backward=backward)
+    assert received == [((4, 3, 2), ((3, 2), (3, 2)))]
+
+
+def test_single_precision_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="needs float64 numbers, got float32 for input 0"):
+        gradcheck(np.tanh, np.ones((2, 2), np.float32), backward=lambda grad: grad)
+    with pytest.raises(ValueError, match="got float32 for parameter 'weight'"):
+        gradcheck(Linear(2, 3), np.ones((4, 2)))
+    assert gradcheck(Linear(2, 3, dtype=np.float64), np.ones((4, 2)))

@@ -94,3 +94,18 @@ def test_errors():
         Linear(3, 2, dtype=np.int32)
     with pytest.raises(RuntimeError, match="before forward"):
         Linear(3, 2).backward(np.zeros((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("in_features, out_features", [(0, 3), (3, 0)])
+def test_zero_width_layers_work_as_in_torch(in_features, out_features):
+    """torch accepts Linear(0, n) and Linear(n, 0) (with a warning that there is nothing to initialise)."""
+    torch_layer = torch.nn.Linear(in_features, out_features).double()
+    layer = Linear(in_features, out_features, dtype=np.float64)
+    layer.load_state_dict({name: value.numpy() for name, value in torch_layer.state_dict().items()})
+    x, grad = np.ones((2, in_features)), np.ones((2, out_features))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    torch_layer(x_torch).backward(torch.from_numpy(grad))
+    np.testing.assert_array_equal(layer(x), torch_layer(x_torch).detach().numpy())
+    np.testing.assert_array_equal(layer.backward(grad), x_torch.grad.numpy())
+    np.testing.assert_array_equal(layer.weight.grad, torch_layer.weight.grad.numpy())
+    np.testing.assert_array_equal(layer.bias.grad, torch_layer.bias.grad.numpy())

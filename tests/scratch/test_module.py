@@ -219,3 +219,28 @@ def test_conv_relu_pool_block_parity_float32_and_float64():
         rng = np.random.default_rng(3)
         x = rng.standard_normal((4, 2, 11, 11)).astype(dtype)
         assert_parity(reference, scratch, x, rng.standard_normal((4, 2, 2, 2)).astype(dtype), rtol=rtol, atol=1e-6)
+
+
+def test_a_shared_module_is_listed_once_but_saved_and_loaded_under_each_name_as_in_torch():
+    """Weight tying: the same Linear twice in a Sequential."""
+    shared, torch_shared = Linear(2, 2), torch.nn.Linear(2, 2)
+    model = Sequential(shared, ReLU(), shared)
+    torch_model = torch.nn.Sequential(torch_shared, torch.nn.ReLU(), torch_shared)
+    assert [name for name, _ in model.named_modules()] == [name for name, _ in torch_model.named_modules()]
+    assert [name for name, _ in model.named_modules(remove_duplicate=False)] == ["", "0", "1", "2"]
+    assert [name for name, _ in model.named_parameters()] == [name for name, _ in torch_model.named_parameters()]
+    assert list(model.state_dict()) == list(torch_model.state_dict())
+    loaded = model.load_state_dict({name: value.numpy() for name, value in torch_model.state_dict().items()})
+    assert not loaded.missing_keys and not loaded.unexpected_keys
+    np.testing.assert_array_equal(shared.weight.data, torch_shared.weight.detach().numpy())
+
+
+def test_slicing_a_sequential_gives_a_sequential_with_the_same_names():
+    first, second, third = Linear(2, 3), ReLU(), Linear(3, 1)
+    model = Sequential(first, second, third)
+    tail = model[1:]
+    assert isinstance(tail, Sequential) and len(tail) == 2
+    assert [name for name, _ in tail.named_children()] == ["1", "2"]
+    assert tail[0] is second and tail[1] is third and model[-1] is third
+    x = np.ones((4, 3), np.float32)
+    np.testing.assert_array_equal(tail(x), third(np.maximum(x, 0)))

@@ -252,3 +252,30 @@ def _block_bytes(size):
         yield
     finally:
         pooling._BLOCK_BYTES = original
+
+
+def test_windows_of_minus_infinity_point_at_their_first_real_entry_like_torch():
+    """Padding is −∞ too, so such a window ties with its padding; torch's indices and gradient go
+    to the window's first real entry (found with random geometries and mostly −∞ inputs)."""
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(200):
+        kernel, stride, dilation = int(rng.integers(2, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        padding, ceil_mode = int(rng.integers(1, kernel // 2 + 1)), bool(rng.integers(0, 2))
+        x = rng.standard_normal((2, 2, int(rng.integers(4, 9)), int(rng.integers(4, 9))))
+        x[rng.random(x.shape) < 0.6] = -np.inf
+        torch_pool = torch.nn.MaxPool2d(kernel, stride, padding, dilation, return_indices=True, ceil_mode=ceil_mode)
+        x_torch = torch.from_numpy(x).requires_grad_()
+        try:
+            torch_out, torch_indices = torch_pool(x_torch)
+        except RuntimeError:  # a geometry torch refuses (e.g. an output of size 0)
+            continue
+        pool = MaxPool2d(kernel, stride, padding, dilation, return_indices=True, ceil_mode=ceil_mode)
+        out, indices = pool(x)
+        grad = rng.standard_normal(out.shape)
+        torch_out.backward(torch.from_numpy(grad))
+        np.testing.assert_array_equal(out, torch_out.detach().numpy())
+        np.testing.assert_array_equal(indices, torch_indices.numpy())
+        np.testing.assert_allclose(pool.backward(grad), x_torch.grad.numpy(), rtol=1e-12)
+        checked += 1
+    assert checked > 100

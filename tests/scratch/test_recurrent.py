@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+from course_lib.interop import state_dict_from_torch
 from course_lib.scratch import Module, gradcheck, init
 from course_lib.scratch import recurrent
 from course_lib.scratch.recurrent import LSTM, RNN, LSTMCell, RNNCell, lstm_backward, lstm_forward
@@ -155,16 +156,33 @@ def test_lstm_matches_torch(config):
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM])
-@pytest.mark.parametrize("shape", [(0, 2, 3), (2, 0, 3), (0, 3)])
-def test_empty_sequences_are_refused_with_the_shape(cls, shape):
+@pytest.mark.parametrize("shape, batch_first", [((0, 2, 3), False), ((2, 0, 3), True), ((0, 3), False)])
+def test_empty_sequences_are_refused_with_the_shape(cls, shape, batch_first):
     """torch refuses them too ("Expected sequence length to be larger than 0")."""
-    with pytest.raises(ValueError, match=r"at least one time step and one sequence, got input of shape \(" + str(shape[0])):
-        cls(3, 4)(np.zeros(shape, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"at least one time step, got input of shape \(" + str(shape[0])):
+        cls(3, 4, batch_first=batch_first)(np.zeros(shape, dtype=np.float32))
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+@pytest.mark.parametrize("kwargs", [{}, {"num_layers": 2, "bidirectional": True}, {"batch_first": True}])
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients_like_torch(cls, kwargs):
+    torch_module = getattr(torch.nn, cls.__name__)(3, 4, **kwargs).double()
+    module = cls(3, 4, dtype=np.float64, **kwargs)
+    module.load_state_dict(state_dict_from_torch(torch_module.state_dict()))
+    x = np.zeros((0, 5, 3) if kwargs.get("batch_first") else (5, 0, 3))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    output, torch_output = module(x)[0], torch_module(x_torch)[0]
+    torch_output.sum().backward()
+    assert output.shape == tuple(torch_output.shape)
+    grad_input, _ = module.backward(np.ones(output.shape))
+    assert grad_input.shape == tuple(x_torch.grad.shape)
+    for (name, param), torch_param in zip(module.named_parameters(), torch_module.parameters()):
+        np.testing.assert_array_equal(param.grad, torch_param.grad.numpy(), err_msg=name)
 
 
 @pytest.mark.parametrize("cls, torch_cls", [(RNNCell, torch.nn.RNNCell), (LSTMCell, torch.nn.LSTMCell)])
 def test_cells_take_an_empty_batch_like_torch(cls, torch_cls):
-    """torch's cells accept N = 0 (unlike its sequence modules): empty outputs, zero gradients."""
+    """torch's cells accept N = 0 (as its sequence modules do): empty outputs, zero gradients."""
     cell = cls(3, 4)
     output, torch_output = cell(np.zeros((0, 3), dtype=np.float32)), torch_cls(3, 4)(torch.zeros(0, 3))
     h, torch_h = (output[0], torch_output[0]) if cls is LSTMCell else (output, torch_output)
