@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -85,8 +87,14 @@ def read_checkpoint(path: PathLike) -> Dict[str, Any]:
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated file or not a torch file at all
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    except Exception as error:  # torch's own words stay in __cause__
+        # torch.save writes a zip archive; weights_only refuses (never runs) any object in it beyond
+        # tensors, numbers, strings and containers
+        foreign = isinstance(error, pickle.UnpicklingError) and zipfile.is_zipfile(path)
+        reason = ("it holds Python objects other than tensors, numbers, strings and containers, "
+                  "which could run code when loaded" if foreign else
+                  "torch.load cannot read it as a PyTorch file (a truncated download, or another kind of file)")
+        raise CheckpointError(f"{path} is not a readable checkpoint: {reason}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a course_lib checkpoint (no '{FORMAT}' format marker)")
     version = payload.get("format_version")

@@ -89,12 +89,19 @@ def test_wrong_model_family_names_missing_and_unexpected_keys(tmp_path):
     assert "a MLP" in message
 
 
+class Custom:
+    """Any class: unpickling it would import and run code, which ``weights_only`` refuses."""
+
+
 def test_unreadable_or_foreign_or_future_checkpoints_are_refused(tmp_path):
     with pytest.raises(deploy.CheckpointError, match="not found"):
         deploy.load_checkpoint(tmp_path / "absent.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(deploy.CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(deploy.CheckpointError, match="not a readable checkpoint: torch.load cannot read it"):
         deploy.load_checkpoint(tmp_path / "junk.ckpt")
+    torch.save({"format": deploy.FORMAT, "model": Custom()}, tmp_path / "objects.ckpt")
+    with pytest.raises(deploy.CheckpointError, match="holds Python objects other than tensors"):
+        deploy.load_checkpoint(tmp_path / "objects.ckpt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
     with pytest.raises(deploy.CheckpointError, match="not a course_lib checkpoint"):
         deploy.load_checkpoint(tmp_path / "foreign.ckpt")

@@ -273,7 +273,8 @@ def keras_init_(model: nn.Module) -> nn.Module:
 
     Keras's ``Dense`` and ``Conv2D`` start from Glorot-uniform weights,
     U(−√(6/(fan_in + fan_out)), +√(6/(fan_in + fan_out))), and zero biases; PyTorch's
-    default is Kaiming-uniform with a = √5 for both (Chapter "Layers and architectures").
+    default is Kaiming-uniform with a = √5 for both (Chapter "Optimisation", section
+    "Initialisation and batch normalisation").
     A reproduction of a Keras listing starts where the listing started.  Draws from
     torch's global generator, so ``torch.manual_seed`` fixes the result.
     """

@@ -1,4 +1,4 @@
-"""Embedding lookup table (Chapter "Sequence models with an LSTM", section "Embeddings").
+"""Embedding lookup table (Chapter "A small Transformer", section "The model").
 
 Forward: row lookup, y[..., :] = W[i, :] for every index i in the input, which equals
 one_hot(i) · W without ever building the one-hot matrix.

@@ -1,4 +1,4 @@
-"""Layer normalisation (Chapter "Attention and Transformers", section "Layer normalisation").
+"""Layer normalisation (Chapter "Attention and Transformers", section "The encoder layer").
 
 Each sample is normalised over its last D = len(normalized_shape) dimensions
 (the features), not over the batch as in batch normalisation:

@@ -1,4 +1,4 @@
-"""Explicit weight penalties (Chapter "Regularisation", section "Weight penalties").
+"""Explicit weight penalties (Chapter "Regularisation", section "L2 regularisation: weight decay", and the next).
 
 Conventions used throughout the course (λ = ``strength``):
 

@@ -1,0 +1,92 @@
+"""Every chapter has the same anatomy, and the library's pointers into the book lead somewhere.
+
+The book and ``course_lib`` refer to each other: chapters import the package, and module
+docstrings name the chapter (and section) that derives their mathematics.  Sphinx checks the
+book's own cross-references when it builds; this checks the rest, without building.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _toc_files():
+    """The book's files in table-of-contents order (``_toc.yml``'s ``file:`` entries)."""
+    return re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
+
+
+CHAPTERS = [name for name in _toc_files() if (ROOT / f"{name}.ipynb").exists()]
+
+
+def _cells(name):
+    return json.loads((ROOT / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def _markdown(name) -> str:
+    return "\n".join("".join(cell["source"]) for cell in _cells(name) if cell["cell_type"] == "markdown")
+
+
+def _headings(text: str, level: int):
+    return re.findall(rf"^{'#' * level} (.+?)\s*$", text, flags=re.M)
+
+
+def test_the_chapters_are_the_table_of_contents_notebooks():
+    notebooks = {str(path.relative_to(ROOT).with_suffix("")) for path in (ROOT / "book").rglob("*.ipynb")}
+    assert notebooks == set(CHAPTERS), "every chapter notebook is in _toc.yml, and every _toc.yml notebook exists"
+    assert len(CHAPTERS) >= 25
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_chapter_has_the_same_anatomy(name):
+    """Title, learning objectives, the body, a summary, questions; a seed in the first code cell; no outputs."""
+    cells = _cells(name)
+    first = "".join(cells[0]["source"])
+    assert first.startswith("# "), f"{name}: the first cell starts with the chapter's title"
+    assert ":::{admonition} Learning objectives" in first, f"{name}: learning objectives come first"
+    sections = _headings(_markdown(name), 2)
+    assert sections[-2:] == ["Summary", "Check your understanding"], f"{name} ends with {sections[-2:]}"
+    code = [cell for cell in cells if cell["cell_type"] == "code"]
+    assert code and "seed" in "".join(code[0]["source"]), f"{name}: the first code cell sets a seed"
+    stored = [cell.get("id") for cell in code if cell["outputs"] or cell["execution_count"] is not None]
+    assert not stored, f"{name}: notebooks are kept without outputs, but cells {stored} have some"
+
+
+def _book_titles():
+    """{chapter title: the titles of its sections and subsections}."""
+    titles = {}
+    for name in CHAPTERS:
+        text = _markdown(name)
+        titles[_headings(text, 1)[0]] = set(_headings(text, 2) + _headings(text, 3))
+    return titles
+
+
+REFERENCE = re.compile(r'Chapter "([^"]+)"(?:,\s*section\s+"([^"]+)")?')
+
+
+def test_library_docstrings_point_to_real_chapters_and_sections():
+    titles = _book_titles()
+    wrong = []
+    for path in sorted((ROOT / "course_lib").rglob("*.py")):
+        for chapter, section in REFERENCE.findall(path.read_text(encoding="utf-8")):
+            where = path.relative_to(ROOT)
+            if chapter not in titles:
+                wrong.append(f'{where}: no chapter "{chapter}"')
+            elif section and section not in titles[chapter]:
+                wrong.append(f'{where}: chapter "{chapter}" has no section "{section}"')
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_bibliography_entry_is_cited():
+    """The bibliography page lists every entry of references.bib (``:all:``) as "every work cited"."""
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", (ROOT / "book" / "references.bib").read_text(encoding="utf-8"), re.M))
+    sources = [path.read_text(encoding="utf-8") for path in (ROOT / "book").rglob("*") if path.suffix in (".md", ".ipynb")]
+    cited = {key.strip() for text in sources for group in re.findall(r"\{cite[:a-z]*\}`([^`]+)`", text)
+             for key in group.split(",")}
+    assert keys, "no entries found in references.bib"
+    assert not keys - cited, f"entries never cited: {sorted(keys - cited)}"
+    assert not cited - keys, f"citations without an entry: {sorted(cited - keys)}"
