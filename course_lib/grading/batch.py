@@ -35,6 +35,7 @@ from typing import Iterable, List, Optional, Tuple
 from . import GRADER_VERSION, assignments
 from .report import gradescope_results
 from .runner import GradeResult, content_hash, grade_notebook, unreadable_result
+from .wire import clean_text
 
 MAX_MEMBER_BYTES = 20 * 1024 * 1024
 MAX_MEMBERS = 10_000
@@ -74,6 +75,11 @@ class Submission:
     source: str  # where it came from, for people
     data: Optional[bytes]  # the notebook bytes, or None when unreadable
     problem: Optional[str] = None  # why it cannot be graded
+
+    def __post_init__(self) -> None:
+        # names come from the file system: bytes that are not UTF-8 would break the gradebook's INSERT
+        self.student, self.source = clean_text(self.student), clean_text(self.source)
+        self.problem = None if self.problem is None else clean_text(self.problem)
 
     @property
     def content_hash(self) -> str:
@@ -401,12 +407,22 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> i
     return len(rows)
 
 
+def student_folder_name(student: str) -> str:
+    """A folder name for ``student``: the name itself when it is made of letters, digits and ``-_.``,
+    else those characters with ``_`` for the others and a short hash of the real name, so that two
+    students never share a folder ("a b" and "a_b" become "a_b-3d1f0c2e" and "a_b")."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student)
+    if safe == student and safe not in ("", ".", ".."):
+        return safe
+    return f"{safe}-{hashlib.sha256(student.encode('utf-8', 'backslashreplace')).hexdigest()[:8]}"
+
+
 def export_results(connection, assignment_id: Optional[str], folder: os.PathLike) -> int:
-    """One Gradescope-style results.json per student: FOLDER/ASSIGNMENT/STUDENT/results.json."""
+    """One Gradescope-style results.json per student: FOLDER/ASSIGNMENT/STUDENT/results.json
+    (STUDENT as ``student_folder_name`` makes it)."""
     rows = latest_rows(connection, assignment_id)
     for row in rows:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in row["student"]) or "_"
-        target = Path(folder) / row["assignment"] / safe
+        target = Path(folder) / row["assignment"] / student_folder_name(row["student"])
         target.mkdir(parents=True, exist_ok=True)
         (target / "results.json").write_text(row["results_json"])
     return len(rows)

@@ -6,6 +6,7 @@ import re
 from typing import Optional
 
 from .runner import GradeResult
+from .wire import clean_text
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -13,8 +14,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def _printable(text: str) -> str:
     """``text`` with control characters shown as escapes (``\\x1b``): a student's error message
-    must not move the terminal's cursor and overwrite the report's real lines."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    must not move the terminal's cursor and overwrite the report's real lines.  Lone surrogates,
+    which cannot be printed at all, are replaced too (``clean_text``)."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", clean_text(text))
 
 
 def _note(note: str, bullet: str) -> list:

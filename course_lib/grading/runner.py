@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -118,24 +119,49 @@ def read_cells(data: bytes) -> List[dict]:
     return code
 
 
-_MAGIC = re.compile(r"^\s*[%!]")
-_ESCAPE = re.compile(r"^[^#\n]*(?:[%!]|\?\s*$)", re.MULTILINE)  # lines IPython may rewrite
-# IPython's transformer re-tokenises the whole cell once per line it rewrites: on untrusted
-# input, run it only where that stays cheap
+# Lines IPython rewrites before running a cell: escapes at the start of a line (``%magic``, ``!shell``,
+# ``?help``, ``/f x`` for ``f(x)``, ``,f a b`` and ``;f a b`` for quoted arguments), magic and shell
+# assignments (``files = !ls``) and a trailing ``?`` (``obj?``)
+_REWRITTEN = re.compile(r"^[ \t]*(?:[%!?/;,]|[^#\n]*?(?:=[ \t]*[%!]|\?[ \t]*$))")
+# For the cost estimate, any line with % or ! counts too (over-counting only means blanking instead)
+_ESCAPE = re.compile(r"^(?:[ \t]*[?/;,]|[^#\n]*(?:[%!]|\?[ \t]*$))", re.MULTILINE)
+# IPython's transformer re-tokenises the whole cell once per line it rewrites, about 1.5 µs per byte
+# and rewrite here: on untrusted input, run it only where that stays cheap — per cell, and for the
+# whole notebook (``TransformBudget``: about 3 s in all)
 _TRANSFORM_BYTES, _TRANSFORM_LINES = 64 * 1024, 50
+_LINE_MAGIC_CODE = re.compile(r"^[ \t]*%\w+[ \t]+(.+)$", re.MULTILINE)  # `%time import torch`: the argument
+_TRANSFORM_WORK = 2_000_000  # bytes × rewrites, for one notebook
+
+
+class TransformBudget:
+    """The IPython rewriting one notebook may still cost (bytes × rewritten lines)."""
+
+    def __init__(self, work: int = _TRANSFORM_WORK):
+        self.left = work
+
+    def spend(self, work: int) -> bool:
+        if work > self.left:
+            return False
+        self.left -= work
+        return True
 
 
 def _blanked(source: str) -> str:
-    """The cell with every magic or shell line replaced by ``pass``: what plain Python can parse.
+    """The cell with every line IPython would rewrite replaced by ``pass`` (at its indentation):
+    what plain Python can parse.
 
     It keeps the body of a cell magic (``%%time`` then ``import torch``) as code, which
     IPython's own rewrite hides in a string."""
-    return "\n".join("pass" if _MAGIC.match(line) else line for line in source.splitlines())
+    return "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if _REWRITTEN.match(line) else line
+                     for line in source.splitlines())
 
 
-def _as_python(source: str) -> str:
+def _as_python(source: str, budget: Optional[TransformBudget] = None) -> str:
     """The cell as IPython runs it: magics (``%time``, ``files = !ls``, ``x?``) become plain calls."""
-    if len(source) > _TRANSFORM_BYTES or len(_ESCAPE.findall(source)) > _TRANSFORM_LINES:
+    rewrites = len(_ESCAPE.findall(source))
+    budget = TransformBudget() if budget is None else budget
+    if (len(source) > _TRANSFORM_BYTES or rewrites > _TRANSFORM_LINES
+            or not budget.spend(len(source) * (rewrites + 1))):
         return _blanked(source)
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -145,18 +171,20 @@ def _as_python(source: str) -> str:
         return _blanked(source)
 
 
-def imported_modules(source: str) -> Tuple[set, Optional[str]]:
+def imported_modules(source: str, budget: Optional[TransformBudget] = None) -> Tuple[set, Optional[str]]:
     """Top-level module names a cell imports (statically), and a syntax error message if any.
 
     The cell is read both as IPython runs it and with its magic lines blanked (which keeps a
     cell magic's body as code); the imports of both count.  A cell that cannot be read at all —
     over ``MAX_SCANNED_CELL_BYTES``, or nested deeper than the parser goes — "imports"
-    ``UNCHECKED``, which every question refuses: what it imports is unknown."""
+    ``UNCHECKED``, which every question refuses: what it imports is unknown.  ``budget`` caps the
+    IPython rewriting of a whole notebook (one per call without it)."""
     if len(source) > MAX_SCANNED_CELL_BYTES:
         return {UNCHECKED}, (f"it holds {len(source) // 1024} KB of source; the grader reads cells of up to "
                              f"{MAX_SCANNED_CELL_BYTES // 1024} KB")
+    budget = TransformBudget() if budget is None else budget
     try:
-        tree = ast.parse(_as_python(source))
+        tree = ast.parse(_as_python(source, budget))
     except SyntaxError as error:
         return set(), f"line {error.lineno}: {error.msg}"
     except ValueError as error:  # e.g. a lone surrogate, which no source file can hold
@@ -164,9 +192,15 @@ def imported_modules(source: str) -> Tuple[set, Optional[str]]:
     except (MemoryError, RecursionError):
         return {UNCHECKED}, "it is nested too deeply for the grader to read"
     trees = [tree]
-    if source.lstrip().startswith("%%"):
+    # code that IPython's rewrite turns into a string: a cell magic's body, and the argument of a
+    # line magic that runs code (``%time import torch``)
+    cell_magic = [_blanked(source)] if source.lstrip().startswith("%%") else []
+    line_magics = (" ".join(words[start:]) for words in (match.group(1).split(" ") for match in
+                   _LINE_MAGIC_CODE.finditer(source)) for start in range(min(len(words), 6)))  # options first
+    # each line-magic parse is charged to the notebook's budget (as much as 1000 units of rewriting)
+    for code in itertools.chain(cell_magic, (code for code in line_magics if budget.spend(max(len(code), 1000)))):
         try:
-            trees.append(ast.parse(_blanked(source)))
+            trees.append(ast.parse(code))
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             pass
     names = set()
@@ -359,10 +393,11 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     prepare_seconds = time.monotonic() - started
 
     imports: Dict[str, List[int]] = {}
+    budget = TransformBudget()  # for the whole notebook: the scan must not cost minutes
     for cell in cells:
         if cell["role"] in SKIPPED_ROLES:
             continue
-        names, problem = imported_modules(cell["source"])
+        names, problem = imported_modules(cell["source"], budget)
         if UNCHECKED in names:
             notes.append(f"cell {cell['index']} could not be checked for imports: {problem}")
         elif problem:

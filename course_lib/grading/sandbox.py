@@ -42,6 +42,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from jupyter_client.connect import write_connection_file
 
 from ._launch import _inside, _write, mount_table, mountinfo
+from .wire import clean_text
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -489,10 +490,10 @@ class _Codec:
 
 
 def _text(value) -> str:
-    """A field the kernel sent, as text whatever its type."""
+    """A field the kernel sent, as text whatever its type, safe to print and store (``clean_text``)."""
     if isinstance(value, str):
-        return value
-    return "" if value is None else str(value)
+        return clean_text(value)
+    return "" if value is None else clean_text(str(value))
 
 
 class _Cgroup:

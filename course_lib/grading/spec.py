@@ -55,7 +55,12 @@ class Question:
     points: float
     functions: List[str]
     checks: List[Check]
-    forbid: Sequence[str] = ("torch", "sklearn", "scipy", "tensorflow", "jax")
+    # every installed package (and the usual others) that implements what a from-scratch question
+    # asks for: networks and their gradients (torch, ONNX's reference evaluator and runtime, which
+    # have Conv, LSTM, Attention, Softmax and Adam operators), numerics (scipy), symbolic
+    # derivatives (sympy), whole learners (sklearn)
+    forbid: Sequence[str] = ("torch", "functorch", "sklearn", "scipy", "sympy", "tensorflow", "jax",
+                             "onnx", "onnx_ir", "onnxruntime", "onnxscript")
 
 
 @dataclass
@@ -125,6 +130,8 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
             if student.size == expected.size:
                 message += " (same number of entries: check keepdims, reshape or a missing squeeze)"
             return False, message
+        if not student.dtype.isnative:  # a big-endian float64 is float64: compare in native byte order
+            student = student.astype(student.dtype.newbyteorder("="))
         kinds = {"f": "float", "i": "integer", "u": "integer", "b": "bool"}
         if kinds.get(student.dtype.kind) != kinds.get(expected.dtype.kind):
             return False, f"{path} has dtype {student.dtype}; expected a {kinds.get(expected.dtype.kind)} array ({expected.dtype})"

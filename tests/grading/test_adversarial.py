@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from course_lib.grading import assignments, runner
+from course_lib.grading.report import text_report
 from course_lib.grading.runner import grade_notebook
 
 from .helpers import FAST, REPO, build, grade, messages, question_score
@@ -516,6 +517,38 @@ def test_importing_torch_in_a_from_scratch_question_earns_nothing():
                '    return t.softmax(t.from_numpy(x), axis).numpy()')
     result = grade(build(replace={"q5": dynamic}))
     assert_only_q5_lost(result, "not available to this assignment")
+
+
+def test_onnx_operators_cannot_answer_a_from_scratch_question():
+    """ONNX's reference evaluator has Conv, LSTM, Softmax and more, and onnx is installed for the
+    deployment chapter: it is forbidden and hidden like torch (found by a red-team run: a06 scored
+    8.5 / 10 with every convolution and pooling answer computed by onnx)."""
+    static = ("import onnx\ndef softmax(x, axis=-1):\n    e = np.exp(x - x.max(axis, keepdims=True))\n"
+              "    return e / e.sum(axis, keepdims=True)")
+    result = grade(build(replace={"q5": static}))
+    assert result.score == 0.0 and "imports onnx" in messages(result, "q5")
+    dynamic = ('def softmax(x, axis=-1):\n    import importlib\n'
+               '    importlib.import_module("onnx" + "runtime")\n    return x')
+    result = grade(build(replace={"q5": dynamic}))
+    assert_only_q5_lost(result, "ModuleNotFoundError")
+
+
+def test_an_error_message_that_is_not_valid_unicode_is_reported():
+    """A lone surrogate in an exception's message crossed the wire and crashed the report's print
+    and the gradebook's INSERT (red-team finding); it is shown as U+FFFD."""
+    source = 'def softmax(x, axis=-1):\n    raise ValueError("bad \\ud800 value")'
+    result = grade(build(replace={"q5": source}))
+    assert_only_q5_lost(result, "bad \ufffd value")
+    text_report(result, show_hidden=True).encode("utf-8")  # printable, storable
+
+
+def test_patching_numpy_does_not_hide_an_in_place_modification():
+    source = ("np.array_equal = lambda a, b, equal_nan=False: True\n"
+              "def softmax(x, axis=-1):\n    x -= x.max(axis, keepdims=True)\n    np.exp(x, out=x)\n"
+              "    x /= x.sum(axis, keepdims=True)\n    return x.copy()")
+    result = grade(build(replace={"q5": source}))
+    assert "modified its input (argument 1) in place" in messages(result, "q5")
+    assert question_score(result, "q5") < 3.0
 
 
 def test_importing_course_lib_or_reading_the_solutions_fails():

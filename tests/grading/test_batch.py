@@ -302,3 +302,39 @@ def test_an_unreadable_student_zip_costs_only_that_student(tmp_path):
         for name in ("encrypted", "unknown_method", "broken_stream"):
             assert by_student[name].data is None
             assert "the zip could not be read" in by_student[name].problem, by_student[name].problem
+
+
+def test_file_names_that_are_not_utf8_are_recorded_readably(tmp_path):
+    """A file name with byte 0xff crashed collect() and then the gradebook's INSERT (red-team finding)."""
+    folder = tmp_path / "subs"
+    (folder / "mallory").mkdir(parents=True)
+    notebook = build()
+    (folder / "mallory" / "a.ipynb").write_bytes(notebook)
+    with open(os.path.join(os.fsencode(folder / "mallory"), b"\xff.ipynb"), "wb") as handle:
+        handle.write(notebook)
+    with open(os.path.join(os.fsencode(folder), b"zo\xe9.ipynb"), "wb") as handle:  # Latin-1, not UTF-8
+        handle.write(notebook)
+    by_student = {s.student: s for s in collect(folder)}
+    assert set(by_student) == {"mallory", "zo\\xe9"}
+    assert "mallory/\\xff.ipynb" in by_student["mallory"].problem
+    connection = open_gradebook(tmp_path / "book.sqlite")
+    for submission in by_student.values():
+        result = unreadable_result(assignments.get("a01"), submission.problem or "not graded here")
+        record(connection, submission, result, submission.content_hash)
+    assert connection.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 2
+
+
+def test_students_whose_names_differ_only_in_punctuation_get_separate_results_folders(tmp_path):
+    """"a b" and "a_b" both became "a_b/" and one results.json overwrote the other (red-team finding)."""
+    connection = open_gradebook(tmp_path / "book.sqlite")
+    for student, score in (("a b", 10.0), ("a_b", 0.0), ("../escape", 5.0)):
+        result = unreadable_result(assignments.get("a01"), "not graded here")
+        result.score = score
+        record(connection, batch.Submission(student, f"{student}.ipynb", None, "x"), result, f"hash-{score}")
+    assert batch.export_results(connection, "a01", tmp_path / "results") == 3
+    folders = sorted(path.name for path in (tmp_path / "results" / "a01").iterdir())
+    assert len(folders) == 3 and "a_b" in folders and all("/" not in name and name not in (".", "..") for name in folders)
+    scores = sorted(json.loads((tmp_path / "results" / "a01" / name / "results.json").read_text())["score"]
+                    for name in folders)
+    assert scores == [0.0, 5.0, 10.0]
+    assert batch.student_folder_name("a_b") == "a_b" and batch.student_folder_name("a b").startswith("a_b-")

@@ -7,7 +7,7 @@ import json
 
 from course_lib.grading.cli import main
 from course_lib.grading.report import gradescope_results, text_report
-from course_lib.grading.runner import GradeResult, imported_modules
+from course_lib.grading.runner import _TRANSFORM_WORK, GradeResult, TransformBudget, imported_modules
 
 
 def test_ipython_syntax_is_not_a_syntax_error_and_its_imports_are_seen():
@@ -20,6 +20,33 @@ def test_ipython_syntax_is_not_a_syntax_error_and_its_imports_are_seen():
     assert imported_modules(long_shell) == ({"scipy"}, None)
     names, problem = imported_modules("def f(:\n    pass")
     assert names == set() and problem.startswith("line 1")
+
+
+def test_imports_behind_every_kind_of_ipython_rewrite_are_seen():
+    """Escapes IPython rewrites (help, autocall, quoting), code run by a line magic, and indented magics."""
+    for cell in ("?a\nimport torch", "/print 1\nimport torch", ",f a b\nimport torch", ";f a b\nimport torch",
+                 "obj?\nimport torch", "%time import torch", "%timeit -n 1 -r 2 import torch",
+                 "for i in range(2):\n    %time i\n    import torch"):
+        assert imported_modules(cell)[0] == {"torch"}, cell
+    many = "\n".join(["?a"] * 499 + ["import torch"])  # too many rewrites: blanked, and still read
+    assert imported_modules(many)[0] == {"torch"}
+
+
+def test_the_ipython_rewriting_of_one_notebook_has_a_budget(monkeypatch):
+    """IPython re-reads a whole cell for every line it rewrites: a notebook of large cells full of
+    magics cost minutes of grader time before its kernel started (red-team finding).  Each cell is
+    charged bytes × rewritten lines; once the notebook's budget is spent, cells are blanked instead."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    calls = []
+    original = TransformerManager.transform_cell
+    monkeypatch.setattr(TransformerManager, "transform_cell", lambda self, cell: calls.append(1) or original(self, cell))
+    cell = "\n".join(["%time a = 1"] * 40 + ["a = 1"] * 1000 + ["import torch"])  # 10 KB, 40 rewrites
+    budget = TransformBudget()
+    per_cell = len(cell) * 41
+    assert all(imported_modules(cell, budget)[0] == {"torch"} for _ in range(20))
+    assert 0 < len(calls) <= _TRANSFORM_WORK // per_cell < 20  # the rest were blanked, their imports still seen
+    assert budget.left < per_cell
 
 
 def test_a_lone_surrogate_is_reported_not_raised():

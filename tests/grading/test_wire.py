@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from course_lib.grading.spec import compare
-from course_lib.grading.wire import Foreign, WireError, decode_result, encode
+from course_lib.grading.wire import Foreign, WireError, clean_text, decode_result, encode
 
 from ..hypothesis_budget import examples
 
@@ -119,3 +119,19 @@ def test_compare_scalars_and_tuples():
     assert not compare(True, 1)[0] and not compare(1.0, 1)[0]
     assert not compare([1.0], (1.0,))[0]
     assert compare((np.ones(2), 2.0), (np.ones(2), 2.0))[0]
+
+
+def test_text_that_is_not_valid_unicode_is_made_printable():
+    """A lone surrogate (JSON "\\ud800") cannot be printed or stored as UTF-8: it becomes U+FFFD; an
+    escaped file-name byte (surrogateescape's "\\udcff") is shown as \\xff."""
+    error = decode_result(json.dumps({"status": "error", "ename": "E\ud800", "evalue": "bad \ud800", "where": "\udcff"}))
+    assert (error["ename"], error["evalue"], error["where"]) == ("E\ufffd", "bad \ufffd", "\\xff")
+    value = {"t": "di", "v": [["k\ud800", {"t": "v", "v": "s\ud800"}]]}
+    assert decode_result(json.dumps({"status": "ok", "value": value, "mutated": []}))["value"] == {"k\ufffd": "s\ufffd"}
+    assert clean_text("ok é 😀") == "ok é 😀"
+
+
+def test_a_big_endian_float64_answer_is_a_float64_answer():
+    expected = np.array([1.0, 2.0])
+    assert compare(expected.astype(">f8"), expected) == (True, "correct")
+    assert not compare(expected.astype(">f4"), expected)[0]  # float32 stays a precision error
