@@ -262,9 +262,8 @@ class _BatchNorm(Module):
             state_dict[key] = self.num_batches_tracked.copy()
 
     def extra_repr(self) -> str:
-        text = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
-        return text + (", bias=False" if self.affine and self.bias is None else "")
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

@@ -369,6 +369,12 @@ def avg_pool2d_backward(
     return geometry.crop(grad_padded)
 
 
+def _as_given(kernel_size, stride, *others) -> tuple:
+    """The sizes as the caller wrote them (an int stays an int), stride defaulting to kernel_size:
+    what torch's repr shows."""
+    return (kernel_size, kernel_size if stride is None else stride) + others
+
+
 class _Pool2d(Module):
     """Shared argument handling; pooling has no parameters."""
 
@@ -407,6 +413,7 @@ class MaxPool2d(_Pool2d):
                 f"MaxPool2d: kernel_size, stride and dilation must be ≥ 1, got {kernel_size!r}, {stride!r}, {dilation!r}"
             )
         _check_padding("MaxPool2d", self.padding, self.kernel_size)
+        self._given = _as_given(kernel_size, stride, padding, dilation)
         self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
         self._input_shape = self._output_shape = self._argmax = None
 
@@ -434,10 +441,9 @@ class MaxPool2d(_Pool2d):
         return max_pool2d_backward(grad_output, self._argmax, self._input_shape, *self._args())
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+        kernel_size, stride, padding, dilation = self._given
+        return (f"kernel_size={kernel_size}, stride={stride}, padding={padding}, dilation={dilation}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(_Pool2d):
@@ -464,6 +470,7 @@ class AvgPool2d(_Pool2d):
         if divisor_override is not None and divisor_override == 0:
             raise ValueError("AvgPool2d: divisor_override must not be zero")
         _check_padding("AvgPool2d", self.padding, self.kernel_size)
+        self._given = _as_given(kernel_size, stride, padding)
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
         self.divisor_override = divisor_override
         self._input_shape = self._output_shape = None
@@ -482,4 +489,5 @@ class AvgPool2d(_Pool2d):
         return avg_pool2d_backward(grad_output, self._input_shape, *self._args())
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        kernel_size, stride, padding = self._given
+        return f"kernel_size={kernel_size}, stride={stride}, padding={padding}"

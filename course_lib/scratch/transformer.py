@@ -116,7 +116,7 @@ class GELU(Module):
         return grad_output * gelu_derivative(self._input, self.approximate)
 
     def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}" if self.approximate != "none" else ""
+        return f"approximate={self.approximate!r}"
 
 
 class TransformerEncoderLayer(Module):

@@ -23,8 +23,6 @@ NOT_TAKEN = {
                    "fused": "a torch kernel-fusion switch: no effect on the numbers",
                    "capturable": "CUDA-graph capture",
                    "differentiable": "autograd through the optimiser step"},
-    "BatchNorm1d": {"bias": "not implemented: affine=True always has both weight and bias"},
-    "BatchNorm2d": {"bias": "not implemented: affine=True always has both weight and bias"},
     "Embedding": {"max_norm": "not implemented (re-normalising rows in forward)",
                   "norm_type": "goes with max_norm", "scale_grad_by_freq": "not implemented",
                   "sparse": "sparse gradients: torch-specific storage", "_weight": "torch-internal",
@@ -115,3 +113,25 @@ def test_constructor_takes_torchs_arguments_with_torchs_defaults(name, cls, twin
         if argument in theirs and (name, argument) not in DEFAULTS_DIFFER:
             assert parameter.default == theirs[argument].default, (
                 f"{name}: default {argument}={parameter.default!r}, torch's is {theirs[argument].default!r}")
+
+
+# (scratch, torch) constructions whose reprs must be equal, character for character
+SAME_REPR = ["Linear(3, 4)", "Conv2d(3, 4, 3)", "Conv2d(3, 4, 3, padding='valid')", "Conv2d(3, 4, 3, padding='same')",
+             "Conv2d(3, 4, (3, 5), stride=2, padding=1, dilation=2, bias=False)", "MaxPool2d(2)",
+             "MaxPool2d((2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True)", "AvgPool2d(3, 2, 1)",
+             "BatchNorm1d(4)", "BatchNorm2d(4, affine=False)", "BatchNorm1d(4, bias=False)", "LayerNorm(4)",
+             "LayerNorm((2, 4), bias=False)", "LayerNorm(4, elementwise_affine=False)", "Dropout(0.3)", "Flatten()",
+             "Embedding(10, 4)", "Embedding(10, 4, padding_idx=0)", "RNN(3, 4)", "LSTM(3, 4, num_layers=2, batch_first=True)",
+             "RNNCell(3, 4)", "LSTMCell(3, 4)", "ReLU()", "LeakyReLU(0.2)", "Softmax(dim=-1)", "LogSoftmax(dim=1)",
+             "Sigmoid()", "Tanh()", "GELU()", "GELU(approximate='tanh')", "MSELoss()", "BCELoss()"]
+
+
+@pytest.mark.parametrize("construction", SAME_REPR)
+def test_repr_is_torchs(construction):
+    """A reader who knows torch's printout can read the scratch one.  (The scratch losses with
+    arguments, MultiheadAttention, TransformerEncoderLayer and RNN(nonlinearity='relu') print more
+    than torch does: their arguments, which torch's reprs leave out.)"""
+    namespace = {name: getattr(scratch, name, None) or getattr(torch.nn, name) for name in dir(torch.nn)
+                 if getattr(scratch, name, None) is not None}
+    namespace["GELU"] = GELU
+    assert repr(eval(construction, namespace)) == repr(eval(construction, vars(torch.nn)))
