@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .module import (Module, Parameter, check_dtype, check_grad_output, expect_float, keep_for_backward,
+                     release_for_backward)
 from .reductions import column_sums
 
 
@@ -38,7 +39,7 @@ class Linear(Module):
             shape = getattr(x, "shape", type(x).__name__)
             raise ValueError(f"Linear expected input of shape (*, in_features={self.in_features}), got {shape}")
         expect_float("Linear", x, self.dtype)
-        self._input = x
+        self._input = keep_for_backward(x)  # backward raises if an in-place layer overwrites it
         out = x @ self.weight.data.T
         if self.bias is not None:
             out += self.bias.data
@@ -48,6 +49,7 @@ class Linear(Module):
         x = self._input
         if x is None:
             raise RuntimeError("Linear.backward called before forward")
+        release_for_backward("Linear", x, "input")
         # checked before weight.grad changes: a wrong gradient must leave the gradients as they were
         check_grad_output("Linear", grad_output, x.shape[:-1] + (self.out_features,))
         rows = math.prod(x.shape[:-1])  # not -1: with a zero-width layer there is nothing to infer it from

@@ -440,7 +440,8 @@ def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], 
 
 
 # Arrays that a layer returned *and* keeps for its backward pass (Sigmoid, Tanh, Softmax and
-# LogSoftmax keep their output: σ' = σ(1 − σ) needs it).  A layer with ``inplace=True`` right
+# LogSoftmax keep their output: σ' = σ(1 − σ) needs it), or received and keeps (Linear and GELU
+# keep their input: ∂L/∂W = δᵀx needs it).  A layer with ``inplace=True`` right
 # after one of them overwrites it, and that backward would then compute a wrong gradient without
 # any error.  torch notices such a write through the version counter of every tensor and raises
 # when the backward pass needs the tensor; NumPy arrays have none, so in-place layers look the
@@ -459,17 +460,19 @@ def keep_for_backward(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def release_for_backward(layer: str, array) -> None:
-    """``layer``'s backward pass is about to use ``array``: raise if an in-place layer wrote into it
-    since forward; otherwise in-place layers may overwrite it from now on."""
+def release_for_backward(layer: str, array, what: str = "output") -> None:
+    """``layer``'s backward pass is about to use ``array`` (its forward's ``what``, "output" or
+    "input"): raise if an in-place layer wrote into it since forward; otherwise in-place layers may
+    overwrite it from now on."""
     if _KEPT_FOR_BACKWARD.get(id(array)) is not array:
         return
     writer = _OVERWRITTEN.get(id(array))
     if writer is not None:
+        where = f"after {layer}" if what == "output" else f"on {layer}'s input before its backward pass"
         raise RuntimeError(
-            f"{layer}.backward needs the output of its forward pass, but {writer}(inplace=True) overwrote it "
+            f"{layer}.backward needs the {what} of its forward pass, but {writer}(inplace=True) overwrote it "
             f"since, so the gradient would come out wrong (torch raises 'modified by an inplace operation' "
-            f"here). Use {writer}(inplace=False) after {layer}."
+            f"here). Use {writer}(inplace=False) {where}."
         )
     del _KEPT_FOR_BACKWARD[id(array)]
 

@@ -29,7 +29,7 @@ from .attention import MultiheadAttention
 from .dropout import Dropout
 from .layernorm import LayerNorm
 from .linear import Linear
-from .module import Module, check_dtype, check_grad_output, expect_float
+from .module import Module, check_dtype, check_grad_output, expect_float, keep_for_backward, release_for_backward
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -106,13 +106,14 @@ class GELU(Module):
         if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
             got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
             raise ValueError(f"GELU expected a float32 or float64 NumPy array, got {got}")
-        self._input = x
+        self._input = keep_for_backward(x)  # backward raises if an in-place layer overwrites it
         return gelu(x, self.approximate)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._input is None:
             raise RuntimeError("GELU.backward called before forward")
         check_grad_output("GELU", grad_output, np.shape(self._input))
+        release_for_backward("GELU", self._input, "input")
         return grad_output * gelu_derivative(self._input, self.approximate)
 
     def extra_repr(self) -> str:

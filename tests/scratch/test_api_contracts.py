@@ -474,6 +474,25 @@ def test_torch_also_allows_the_in_place_forward_and_refuses_its_backward():
         y.sum().backward()
 
 
+@pytest.mark.parametrize("keeper", [lambda: scratch.Linear(3, 2, dtype=np.float64), scratch.GELU],
+                         ids=["Linear", "GELU"])
+def test_overwriting_the_input_a_layer_keeps_makes_its_backward_raise_as_in_torch(keeper):
+    """Linear and GELU keep their input (∂L/∂W = δᵀx, GELU'(x)); an in-place layer that writes into
+    it before backward made the gradient silently wrong (found by an audit against torch)."""
+    layer = keeper()
+    h = np.random.default_rng(0).standard_normal((4, 3))
+    out = layer(h)
+    scratch.ReLU(inplace=True)(h)
+    with pytest.raises(RuntimeError, match=r"backward needs the input of its forward pass, but ReLU\(inplace=True\)"):
+        layer.backward(np.ones_like(out))
+    x_torch = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    h_torch = x_torch * 1.0
+    y = torch.nn.Linear(3, 2).double()(h_torch) if keeper is not scratch.GELU else torch.nn.GELU()(h_torch)
+    torch.nn.ReLU(inplace=True)(h_torch)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
 def test_an_output_may_be_overwritten_once_backward_has_used_it():
     sigmoid, relu = scratch.Sigmoid(), scratch.ReLU(inplace=True)
     y = sigmoid(np.linspace(-2, 2, 6))
