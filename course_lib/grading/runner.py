@@ -121,10 +121,13 @@ def read_cells(data: bytes) -> List[dict]:
 
 # Lines IPython rewrites before running a cell: escapes at the start of a line (``%magic``, ``!shell``,
 # ``?help``, ``/f x`` for ``f(x)``, ``,f a b`` and ``;f a b`` for quoted arguments), magic and shell
-# assignments (``files = !ls``) and a trailing ``?`` (``obj?``)
-_REWRITTEN = re.compile(r"^[ \t]*(?:[%!?/;,]|[^#\n]*?(?:=[ \t]*[%!]|\?[ \t]*$))")
-# For the cost estimate, any line with % or ! counts too (over-counting only means blanking instead)
+# assignments (``files = !ls``) and a trailing ``?`` (``obj?``).  For the cost estimate any line with
+# % or ! counts too (over-counting only means blanking instead of rewriting).
 _ESCAPE = re.compile(r"^(?:[ \t]*[?/;,]|[^#\n]*(?:[%!]|\?[ \t]*$))", re.MULTILINE)
+# What blanking replaces: not lines starting with / , or ;, which in Python code are continuation lines
+# of an expression (IPython rewrites them only at the start of a statement), nor every line ending in
+# ?, which may be inside a string: only `name?` and `name??`
+_REWRITTEN = re.compile(r"^[ \t]*(?:[%!?]|[^#\n]*?=[ \t]*[%!]|[\w.]+\?{1,2}[ \t]*$)")
 # IPython's transformer re-tokenises the whole cell once per line it rewrites, about 1.5 µs per byte
 # and rewrite here: on untrusted input, run it only where that stays cheap — per cell, and for the
 # whole notebook (``TransformBudget``: about 3 s in all)

@@ -30,6 +30,9 @@ def test_imports_behind_every_kind_of_ipython_rewrite_are_seen():
         assert imported_modules(cell)[0] == {"torch"}, cell
     many = "\n".join(["?a"] * 499 + ["import torch"])  # too many rewrites: blanked, and still read
     assert imported_modules(many)[0] == {"torch"}
+    # blanking leaves Python alone: continuation lines that start with / or , and a string's line ending in ?
+    python = 'y = (1\n     / 2,\n     3)\ntext = """Why?\nbecause"""\nimport torch\n'
+    assert imported_modules("%time x = 1\n" * 60 + python) == ({"torch"}, None)
 
 
 def test_the_ipython_rewriting_of_one_notebook_has_a_budget(monkeypatch):
