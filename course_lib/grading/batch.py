@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, List, Optional, Tuple
 
 from . import GRADER_VERSION, assignments
-from .report import gradescope_results
+from .report import _printable, gradescope_results
 from .runner import GradeResult, content_hash, grade_notebook, unreadable_result
 from .wire import clean_text
 
@@ -167,16 +167,35 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             groups, problems, folder_problems = _zip_notebooks(archive)
             problems += [p for group in folder_problems.values() for p in group]
-            notebooks = [(name, _read_member(archive, info)) for members in groups.values()
-                         for name, info in members if name.endswith(".ipynb")]
+            members = [(name, info) for group in groups.values() for name, info in group if name.endswith(".ipynb")]
+            if problems or len(members) != 1:  # decided from the names alone: nothing is decompressed
+                return _from_notebooks(student, source, [(name, b"") for name, _ in members], problems)
+            notebooks = [(name, _read_member(archive, info)) for name, info in members]
     except _ZIP_ERRORS as error:
         return Submission(student, source, None, f"the zip could not be read ({error})")
     return _from_notebooks(student, source, notebooks, problems)
 
 
 def collect(path: os.PathLike) -> List[Submission]:
-    """Every student's submission in a folder or zip, each either readable or with its problem."""
-    path = Path(path)
+    """Every student's submission in a folder or zip, each either readable or with its problem.
+
+    Two submissions under one student name (``carol.ipynb`` and ``carol/``) are both refused: which
+    one counts is the instructor's decision, not the order in which they finish grading."""
+    return _refuse_duplicates(_collect(Path(path)))
+
+
+def _refuse_duplicates(submissions: List[Submission]) -> List[Submission]:
+    sources: dict = {}
+    for submission in submissions:
+        sources.setdefault(submission.student, []).append(submission.source)
+    return [submission if len(sources[submission.student]) == 1 or submission.student == "(archive)" else
+            Submission(submission.student, submission.source, None,
+                       f"{len(sources[submission.student])} submissions are named {submission.student!r} "
+                       f"({', '.join(sources[submission.student])}); rename or remove all but one")
+            for submission in submissions]
+
+
+def _collect(path: Path) -> List[Submission]:
     submissions: List[Submission] = []
     if path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
@@ -199,6 +218,9 @@ def collect(path: os.PathLike) -> List[Submission]:
                 else:
                     notebooks, member_problems = [], list(folder_problems.get(top, []))
                     for name, info in members:
+                        if member_problems or len(members) != 1:  # not gradable: read nothing (a zip bomb)
+                            notebooks.append((name, b""))
+                            continue
                         try:
                             data = _read_member(archive, info)
                         except _ZIP_ERRORS as error:
@@ -225,15 +247,18 @@ def collect(path: os.PathLike) -> List[Submission]:
             except (OSError, ValueError) as error:
                 submissions.append(Submission(entry.stem, str(entry), None, f"could not read the zip ({error})"))
         elif entry.is_dir():
-            notebooks, problems = [], []
+            found, problems = [], []
             for inner in sorted(entry.rglob("*")):
                 if inner.is_symlink():
                     problems.append(f"refused {inner.relative_to(path)}: symbolic links are not accepted")
                 elif inner.is_file() and inner.suffix == ".ipynb" and ".ipynb_checkpoints" not in inner.parts:
-                    try:
-                        notebooks.append((str(inner.relative_to(path)), _read_regular(inner)))
-                    except (OSError, ValueError) as error:
-                        problems.append(f"could not read {inner.name} ({error})")
+                    found.append(inner)
+            notebooks = [(str(inner.relative_to(path)), b"") for inner in found]  # names only, unless gradable
+            if not problems and len(found) == 1:
+                try:
+                    notebooks = [(notebooks[0][0], _read_regular(found[0]))]
+                except (OSError, ValueError) as error:
+                    problems.append(f"could not read {found[0].name} ({error})")
             submissions.append(_from_notebooks(entry.name, str(entry), notebooks, problems))
     return submissions
 
@@ -317,6 +342,12 @@ def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str
     return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _safe_log(log):
+    """``log`` for lines that carry a student's text (names, errors): control characters shown as escapes,
+    so that no submission can move the cursor and rewrite another student's line, and at most 500 characters."""
+    return lambda line: log(_printable(line if len(line) <= 500 else line[:497] + "..."))
+
+
 def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_path: Optional[os.PathLike] = None,
                 workers: int = 2, log=print, limits=None) -> dict:
     """Grade every submission in ``source`` not yet in the gradebook.  Returns a summary.
@@ -324,6 +355,7 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     ``limits`` (a ``sandbox.Limits``) overrides the assignment's own limits.
     """
     assignment = assignments.get(assignment_id)
+    log = _safe_log(log)
     submissions = collect(source)
     connection = open_gradebook(db)
     hide = _hide_list([source if Path(source).is_dir() else Path(source).parent, Path(db).parent]

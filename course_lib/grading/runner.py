@@ -21,14 +21,14 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import GRADER_VERSION
 from .sandbox import MESSAGE_CAP, ExecResult, Limits, Sandbox
 from .spec import Assignment, Check, Question, compare
-from .wire import WireError, call_code, decode_result, HARNESS
+from .wire import HARNESS, WireError, call_code, clean_text, decode_result
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 # Python's parser takes up to about 900 bytes of memory per byte of source (2 MB of "a;" took
@@ -39,6 +39,8 @@ UNCHECKED = "%unchecked"  # the "import" of a cell that could not be scanned: ev
 MAX_RESTARTS = 3
 SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the grader skips them
 NOT_ATTEMPTED = "not attempted"
+IN_PLACE_ADVICE = ("work on a copy (to perturb an entry and restore it, save its value and assign it back: "
+                   "adding and then subtracting ε can leave a rounding error behind)")
 
 PREAMBLE = """
 import numpy as np
@@ -95,7 +97,8 @@ def read_cells(data: bytes) -> List[dict]:
         raise NotebookError("the file is not a notebook (no top-level object)")
     version = notebook.get("nbformat")
     if version != 4:
-        raise NotebookError(f"the notebook is in nbformat {version}; the grader reads nbformat 4 (save it with a current Jupyter)")
+        shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:37] + "..."  # it may be anything
+        raise NotebookError(f"the notebook is in nbformat {shown}; the grader reads nbformat 4 (save it with a current Jupyter)")
     cells = notebook.get("cells")
     if not isinstance(cells, list):
         raise NotebookError("the notebook has no list of cells")
@@ -235,13 +238,22 @@ class _Prepared:
     secret: Any = None  # grader-only data for a judge (e.g. held-out labels); never sent
 
 
-def _prepare(assignment: Assignment, seed: int) -> List[_Prepared]:
-    """Inputs and expected answers for every check, computed in the grader before any student code runs."""
-    public = np.random.default_rng(assignment.public_seed)
-    hidden = np.random.default_rng(seed)
+def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str]] = None,
+             include_hidden: bool = True) -> List[_Prepared]:
+    """Inputs and expected answers for every check, computed in the grader before any student code runs.
+
+    Each question draws from its own generators (public: the assignment's public seed; hidden: the
+    submission's seed; both with the question's position), so ``check("q1")`` can prepare q1's
+    public checks alone — the same inputs the grader uses — without the data the others need."""
     prepared = []
-    for question in assignment.questions:
+    for position, question in enumerate(assignment.questions):
+        if questions is not None and question.id not in questions:
+            continue
+        public = np.random.default_rng([assignment.public_seed, position])
+        hidden = np.random.default_rng([seed, position])
         for check in question.checks:
+            if check.hidden and not include_hidden:
+                continue
             rng = hidden if check.hidden else public
             made = check.make_args(rng)
             args, kwargs, secret = made if len(made) == 3 else (*made, None)
@@ -266,14 +278,18 @@ def judge_value(prepared: _Prepared, value: Any) -> Tuple[bool, str]:
     """Compare a decoded return value with the expected answer (or the check's judge), with hints."""
     check = prepared.check
     if check.judge is not None:
-        passed, message = check.judge(value, _copy(prepared.args), _copy(prepared.kwargs), prepared.secret)
+        try:
+            passed, message = check.judge(value, _copy(prepared.args), _copy(prepared.kwargs), prepared.secret)
+        except Exception as error:  # noqa: BLE001 - a value the judge did not foresee fails; it never stops grading
+            passed, message = False, (f"the result could not be judged ({type(error).__name__}: "
+                                      f"{clean_text(str(error))[:200]}); return the plain arrays the question asks for")
     else:
         passed, message = compare(value, prepared.expected, check.rtol, check.atol)
-        # hints are about values: a wrong type, shape or dtype is explained by the message alone
-        if not passed and not compare(value, prepared.expected, values=False)[0]:
-            return passed, message
+    # hints are about values, unless marked structural: a wrong type, shape or dtype is explained by
+    # the message itself, except for mistakes with a known shape (a transposed gradient)
+    structural = not passed and check.judge is None and not compare(value, prepared.expected, values=False)[0]
     if not passed:
-        for hint in check.hints:
+        for hint in (hint for hint in check.hints if hint.structural == structural):
             try:
                 applies = hint.applies(value, prepared.expected, prepared.args)
             except Exception:  # noqa: BLE001 - a hint that cannot decide stays silent
@@ -422,11 +438,17 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
             forbidden += sorted(name for name in imports if name.startswith("%"))
             stop_reason = None
             question_deadline = min(deadline, time.monotonic() + limits.question_timeout_s)
+            # which budget binds: the question's own, or what is left of the whole notebook's
+            which_limit = ("the time limit for the whole notebook" if question_deadline == deadline
+                           else f"this question's time limit ({limits.question_timeout_s:.0f} s)")
             if forbidden:
                 where = ", ".join(f"{'a cell the grader could not read' if name == UNCHECKED else name} "
                                   f"(cell {imports[name][0]})" for name in forbidden)
-                stop_reason = (f"this question must be solved from scratch, but the notebook imports {where}; "
-                               "remove the import (and %run/%load) to be graded")
+                rule = ("this question must be solved from scratch" if set(forbidden) - {"course_lib"}
+                        else "no question may use course_lib, which holds the course's own implementations")
+                stop_reason = (f"{rule}, but the notebook imports {where}; remove the import (and %run/%load) "
+                               "to be graded — an import anywhere in the notebook counts, demo cells of the "
+                               "assignment excepted")
             for item in checks:
                 check_started = time.monotonic()
                 passed, message = False, ""
@@ -437,7 +459,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                 elif time.monotonic() > deadline:
                     message = "not graded: the time limit for the whole notebook ran out"
                 elif time.monotonic() > question_deadline:
-                    message = f"not graded: this question's time limit ({limits.question_timeout_s:.0f} s) ran out"
+                    message = f"not graded: {which_limit} ran out"
                 else:
                     call_limit = item.check.timeout_s or limits.call_timeout_s
                     timeout = min(call_limit, question_deadline - time.monotonic())
@@ -448,7 +470,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         if passed and payload["mutated"]:
                             passed = False
                             message = (f"{item.check.function} returned the right value but modified its input "
-                                       f"({', '.join(payload['mutated'])}) in place; work on a copy")
+                                       f"({', '.join(payload['mutated'])}) in place; {IN_PLACE_ADVICE}")
                     elif kind == "error":
                         message = error_message(payload, item.check.function, item.check.float_errors)
                     elif kind == "missing":
@@ -458,8 +480,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                                 else "stopped the kernel (sys.exit, os._exit, a crash or a resource limit)")
                         message = f"{item.check.function} {what}"
                         if kind == "timeout" and cut_short:
-                            message = (f"not graded: this question's time limit ({limits.question_timeout_s:.0f} s) "
-                                       "ran out")
+                            message = f"not graded: {which_limit} ran out"
                         stop_reason = message + "; the remaining checks of this question were not run"
                         restarts += 1
                         alive = restarts <= MAX_RESTARTS and session.boot(deadline)

@@ -72,6 +72,10 @@ class Limits:
     # kernel's uid; a kernel training a torch model uses about 10
     processes: int = 32
     workdir_bytes: int = 256 * 1024**2  # the work folder is a tmpfs of this size
+    # CPUs the whole submission may use at once (a cgroup's CPU quota): without it, a kernel that
+    # starts dozens of busy processes slows down the kernels grading beside it and costs their
+    # students points for time limits (red-team finding); the grader sets one thread per kernel
+    cpus: float = 1.0
     isolate: bool = True  # namespaces (False: rlimits only — for testing the degraded mode)
 
 
@@ -512,7 +516,7 @@ class _Cgroup:
         self.version = 0
         self.processes = 0  # the task limit it was created with
 
-    def create(self, memory_bytes: int, tasks: int) -> List[str]:
+    def create(self, memory_bytes: int, tasks: int, cpus: float = 1.0) -> List[str]:
         """Make and configure it; return what could not be done (empty: all of it)."""
         self.processes = tasks
         own = _own_cgroups()
@@ -529,6 +533,7 @@ class _Cgroup:
                     _write(os.path.join(self._make(own["pids"]), "pids.max"), tasks)
                 else:
                     problems.append("no pids cgroup: the task limit holds per user id only")
+                problems += self._limit_cpu(own.get("cpu"), cpus)
             elif "unified" in own:
                 self.version = 2
                 unified = self._make(own["unified"])
@@ -539,12 +544,34 @@ class _Cgroup:
                 if os.path.exists(os.path.join(unified, "memory.swap.max")):
                     _write(os.path.join(unified, "memory.swap.max"), 0)
                 _write(os.path.join(unified, "pids.max"), tasks)
+                problems += self._limit_cpu(None, cpus, unified=(own["unified"], unified))
             else:
                 return ["no cgroup hierarchy with a memory controller is mounted"]
         except OSError as error:
             self.remove()
             return [f"{error.filename or 'cgroup'}: {error.strerror}"]
         return problems
+
+    def _limit_cpu(self, parent: Optional[str], cpus: float, unified: Optional[Tuple[str, str]] = None) -> List[str]:
+        """A CPU quota of ``cpus`` for the whole submission (cgroup v1's cpu controller, or v2's
+        ``cpu.max``).  Best effort: where the controller is missing, say so and go on."""
+        period = 100_000
+        quota = max(1000, int(cpus * period))
+        try:
+            if unified is not None:
+                own, mine = unified
+                if "cpu" not in _read_file(os.path.join(mine, "cgroup.controllers")).split():
+                    _write(os.path.join(own, "cgroup.subtree_control"), "+cpu")
+                _write(os.path.join(mine, "cpu.max"), f"{quota} {period}")
+            elif parent is not None:
+                folder = self._make(parent)
+                _write(os.path.join(folder, "cpu.cfs_period_us"), period)
+                _write(os.path.join(folder, "cpu.cfs_quota_us"), quota)
+            else:
+                return ["no cpu cgroup: a submission may use every CPU"]
+        except OSError as error:
+            return [f"no CPU quota ({error.filename or 'cpu cgroup'}: {error.strerror}): a submission may use every CPU"]
+        return []
 
     def _make(self, parent: str) -> str:
         path = os.path.join(parent, self.name)
@@ -630,7 +657,7 @@ def _listed(procs_file: str) -> List[int]:
 
 
 def _own_cgroups() -> Dict[str, str]:
-    """{"memory"/"pids" (cgroup v1) or "unified" (v2): the folder of this process's own cgroup}."""
+    """{"memory"/"pids"/"cpu" (cgroup v1) or "unified" (v2): the folder of this process's own cgroup}."""
     try:
         with open("/proc/self/cgroup") as handle:
             lines = handle.read().splitlines()
@@ -644,7 +671,7 @@ def _own_cgroups() -> Dict[str, str]:
             own[controller] = path
     found = {}
     for root, point, _, fstype, super_options in mounts:
-        wanted = [c for c in ("memory", "pids") if c in super_options] if fstype == "cgroup" else \
+        wanted = [c for c in ("memory", "pids", "cpu") if c in super_options] if fstype == "cgroup" else \
             ["unified"] if fstype == "cgroup2" else []
         for controller in wanted:
             path = own.get(controller)
@@ -825,7 +852,7 @@ class Sandbox:
         if not self.isolate:
             return []
         self.cgroup = _Cgroup(os.path.basename(self.root))
-        problems = self.cgroup.create(self.limits.memory_bytes, processes)
+        problems = self.cgroup.create(self.limits.memory_bytes, processes, self.limits.cpus)
         if not self.cgroup.dirs:
             self.cgroup = None
         return problems

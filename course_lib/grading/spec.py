@@ -21,10 +21,14 @@ Args = Tuple[tuple, dict]
 
 @dataclass
 class Hint:
-    """Advice shown when a check fails and ``applies(student_value, expected, args)`` is true."""
+    """Advice shown when a check fails and ``applies(student_value, expected, args)`` is true.
+
+    A hint is about wrong values unless ``structural``: then it is about a wrong shape (a transposed
+    gradient), which the comparison reports before it looks at any value."""
 
     applies: Callable[[Any, Any, tuple], bool]
     message: str
+    structural: bool = False
 
 
 @dataclass
@@ -134,7 +138,9 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
             student = student.astype(student.dtype.newbyteorder("="))
         kinds = {"f": "float", "i": "integer", "u": "integer", "b": "bool"}
         if kinds.get(student.dtype.kind) != kinds.get(expected.dtype.kind):
-            return False, f"{path} has dtype {student.dtype}; expected a {kinds.get(expected.dtype.kind)} array ({expected.dtype})"
+            kind = kinds.get(expected.dtype.kind)
+            article = "an" if kind == "integer" else "a"
+            return False, f"{path} has dtype {student.dtype}; expected {article} {kind} array ({expected.dtype})"
         if expected.dtype.kind == "f" and student.dtype != expected.dtype:
             return False, f"{path} has dtype {student.dtype}; keep the input's precision ({expected.dtype}), avoid silent casts"
         if not values:
@@ -152,8 +158,10 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
                                f"at index {first} (got {student[first]!r}, expected {expected[first]!r})")
             return True, "correct"
         if not np.array_equal(student, expected):
-            wrong = int(np.sum(student != expected))
-            return False, f"{path} has {wrong} of {expected.size} entries different from the expected values"
+            wrong = student != expected
+            first = tuple(int(i) for i in np.argwhere(wrong)[0])
+            return False, (f"{path} has {int(wrong.sum())} of {expected.size} entries different from the expected "
+                           f"values, the first at index {first} (got {student[first]!r}, expected {expected[first]!r})")
         return True, "correct"
     if isinstance(expected, (bool, np.bool_)):
         if not isinstance(student, (bool, np.bool_)):
@@ -201,6 +209,11 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
     if expected is None:
         return (student is None), ("correct" if student is None else f"{path} should be None")
     raise TypeError(f"no comparison rule for expected values of type {type(expected).__name__}")
+
+
+def matches(got: Any, candidate: Any, rtol: float = 1e-5) -> bool:
+    """True if ``got`` equals ``candidate`` (what a known mistake computes) up to rounding: for hints."""
+    return compare(got, candidate, rtol=rtol, atol=1e-7)[0]
 
 
 def has_nonfinite(value: Any) -> bool:

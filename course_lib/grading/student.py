@@ -15,8 +15,22 @@ from typing import Any, List
 import numpy as np
 
 from . import assignments
-from .runner import NOT_ATTEMPTED, _copy, _prepare, error_message, judge_value
+from .assign import REPO_ROOT
+from .runner import IN_PLACE_ADVICE, NOT_ATTEMPTED, _copy, _prepare, error_message, imported_modules, judge_value
 from .wire import Foreign, decode_result, encode
+
+
+def _template_sources(assignment) -> set:
+    """The code cells of the assignment's own notebooks (exercise and solution): running those is fine."""
+    sources = set()
+    for folder in ("exercises", "solutions"):
+        path = REPO_ROOT / folder / assignment.notebook
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        sources.update("".join(cell.get("source", "")).strip() for cell in cells if cell.get("cell_type") == "code")
+    return sources
 
 
 def plain(value: Any) -> Any:
@@ -28,16 +42,45 @@ def plain(value: Any) -> Any:
     return decode_result(json.dumps({"status": "ok", "value": tree, "mutated": []}))["value"]
 
 
+class CheckOutcome:
+    """What ``check("qN")`` returns: true when every public check passed.  It shows nothing in a
+    notebook (the report above says it all), unlike a bare ``False`` under every failing check."""
+
+    def __init__(self, question_id: str, passed: int, total: int):
+        self.question_id, self.passed, self.total = question_id, passed, total
+
+    def __bool__(self) -> bool:
+        return self.passed == self.total
+
+    def __repr__(self) -> str:
+        return f"CheckOutcome({self.question_id}: {self.passed} of {self.total} public checks passed)"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class Checker:
     def __init__(self, assignment_id: str):
         self.assignment = assignments.get(assignment_id)
 
-    def __call__(self, question_id: str, namespace: dict = None) -> bool:
+    @staticmethod
+    @contextlib.contextmanager
+    def demo():
+        """``with check.demo():`` around a demo cell: if it calls a function that is still a stub, say
+        so and go on, so that *Run All Cells* reaches the questions after it."""
+        try:
+            yield
+        except NotImplementedError as error:
+            print(f"(demo skipped: {error})")
+
+    def __call__(self, question_id: str, namespace: dict = None) -> CheckOutcome:
         """Run the public checks of ``question_id`` against functions in ``namespace`` (default: the notebook)."""
         question = self.assignment.question(question_id)
+        in_notebook = namespace is None
         namespace = namespace if namespace is not None else sys.modules["__main__"].__dict__
-        prepared = [p for p in _prepare(self.assignment, seed=0) if p.question is question and not p.check.hidden]
-        lines: List[str] = [f"{question.id} — {question.title} ({question.points:g} points)"]
+        prepared = _prepare(self.assignment, seed=0, questions=[question.id], include_hidden=False)
+        points = f"{question.points:g} point" + ("" if question.points == 1 else "s")
+        lines: List[str] = [f"{question.id} — {question.title} ({points})"]
         passed_count = 0
         for item in prepared:
             passed, message = self._run_one(item, namespace)
@@ -46,8 +89,28 @@ class Checker:
         total = len(prepared)
         lines.append(f"{passed_count} of {total} public checks passed." +
                      (" The grader also runs hidden checks on other inputs." if passed_count == total else ""))
+        if in_notebook:
+            lines += self._import_warnings(question, namespace.get("In"))
         print("\n".join(lines))
-        return passed_count == total
+        return CheckOutcome(question.id, passed_count, total)
+
+    def _import_warnings(self, question, history) -> List[str]:
+        """The grader gives 0 to every question whose notebook imports what it forbids (course_lib in
+        any assignment, torch and the like in from-scratch ones) outside the notebook's own demo and
+        check cells; say so now rather than after grading.  ``history`` is IPython's ``In``."""
+        if not isinstance(history, list):
+            return []
+        template = _template_sources(self.assignment)
+        found = {}
+        for source in history:
+            if not isinstance(source, str) or source.strip() in template:
+                continue
+            names, _ = imported_modules(source)
+            for name in names:
+                if name == "course_lib" or name in question.forbid or name.startswith("%"):
+                    found.setdefault(name, source.strip().splitlines()[0][:60] if source.strip() else "")
+        return [f"  ! a cell you ran imports {name} ({line!r}): the grader gives this question 0 while the "
+                f"notebook contains that import" for name, line in sorted(found.items())]
 
     @staticmethod
     def _run_one(item, namespace):
@@ -65,8 +128,10 @@ class Checker:
             return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
                                         item.check.float_errors)
         passed, message = judge_value(item, plain(value))
-        if passed and not all(_same(a, b) for a, b in zip(args, item.args)):
-            return False, f"{item.check.function} returned the right value but modified its input in place; work on a copy"
+        changed = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args)) if not _same(a, b)]
+        if passed and changed:
+            return False, (f"{item.check.function} returned the right value but modified its input "
+                           f"({', '.join(changed)}) in place; {IN_PLACE_ADVICE}")
         return passed, message
 
 

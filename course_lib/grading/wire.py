@@ -192,6 +192,8 @@ def _load_npy(b64: Any) -> np.ndarray:
         raise WireError("a returned array has a type that is not a number (object, string or record)")
     if array.size > MAX_ARRAY_ELEMENTS:
         raise WireError("a returned array is too large")
+    if not array.dtype.isnative:  # big-endian float64 is float64: every judge and reference sees native order
+        array = array.astype(array.dtype.newbyteorder("="))
     return array
 
 

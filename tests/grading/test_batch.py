@@ -338,3 +338,35 @@ def test_students_whose_names_differ_only_in_punctuation_get_separate_results_fo
                     for name in folders)
     assert scores == [0.0, 5.0, 10.0]
     assert batch.student_folder_name("a_b") == "a_b" and batch.student_folder_name("a b").startswith("a_b-")
+
+
+def test_two_submissions_under_one_name_are_both_refused_and_a_zip_bomb_is_not_read(tmp_path):
+    """carol.ipynb and carol/ were both graded and the export kept whichever finished last; a student
+    zip of 300 highly compressible notebooks was decompressed in full before being refused (red team)."""
+    folder = tmp_path / "subs"
+    (folder / "carol").mkdir(parents=True)
+    notebook = build()
+    (folder / "carol.ipynb").write_bytes(notebook)
+    (folder / "carol" / "sub.ipynb").write_bytes(notebook)
+    with zipfile.ZipFile(folder / "dave.zip", "w", compression=zipfile.ZIP_DEFLATED) as bomb:  # 150 MB in 150 KB
+        for i in range(30):
+            bomb.writestr(f"n{i}.ipynb", b" " * 5_000_000)
+    (folder / "erin.ipynb").write_bytes(notebook)
+    by_student = {}
+    for submission in collect(folder):
+        by_student.setdefault(submission.student, []).append(submission)
+    assert [s.data for s in by_student["carol"]] == [None, None]
+    assert all("2 submissions are named 'carol'" in s.problem for s in by_student["carol"])
+    assert by_student["dave"][0].data is None and "expected exactly one notebook, found 30" in by_student["dave"][0].problem
+    assert by_student["erin"][0].data == notebook
+
+
+def test_the_console_log_shows_a_students_text_escaped_and_short(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    forged = json.dumps({"nbformat": "\x1b[2K\r\x1b[1Amallory: 7/7\x1b[8m" + "x" * 10_000, "cells": []})
+    (folder / "mallory.ipynb").write_text(forged)
+    lines = []
+    grade_batch(folder, "a01", tmp_path / "book.sqlite", log=lines.append, workers=1)
+    line = next(line for line in lines if line.startswith("mallory"))
+    assert "\x1b" not in line and "\\x1b" in line and len(line) <= 500, line

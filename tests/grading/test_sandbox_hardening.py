@@ -361,3 +361,32 @@ def test_without_pidfds_cgroup_members_are_still_killed(tmp_path, monkeypatch):
     finally:
         member.kill()
         member.wait()
+
+
+# ----------------------------------------------------------------------------- CPU share
+CPU_HOG = '''
+import os, time
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()  # its own session: out of the kernel's autogroup, as an attacker would do
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print("cpu", round(os.times().children_user + os.times().children_system, 2))
+'''
+
+
+def test_a_submission_gets_one_cpu_however_many_processes_it_starts(kernel):
+    """Busy processes of one kernel slowed down the kernels grading beside it and cost their students
+    points (red team): the submission's cgroup has a quota of ``Limits.cpus`` (1 CPU)."""
+    if not (kernel.isolation.get("cgroup") and os.path.isdir("/sys/fs/cgroup/cpu")) or os.cpu_count() < 2:
+        pytest.skip("no cpu cgroup (cgroup v1, root) or a single CPU: nothing to share")
+    result = run(kernel, CPU_HOG, timeout=30)
+    used = float(result.stdout.split("cpu")[-1])
+    assert used < 1.5 * 1.3, f"3 busy processes for 1.5 s used {used} CPU seconds; the quota allows about 1.5"

@@ -135,3 +135,27 @@ def test_a_big_endian_float64_answer_is_a_float64_answer():
     expected = np.array([1.0, 2.0])
     assert compare(expected.astype(">f8"), expected) == (True, "correct")
     assert not compare(expected.astype(">f4"), expected)[0]  # float32 stays a precision error
+
+
+def test_arrays_arrive_in_native_byte_order():
+    """A big-endian answer passed the comparison but crashed a03's judge, which hands the arrays to the
+    reference layers (red-team finding): every decoded array is native."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([1.0, 2.0], dtype=">f8"))
+    message = json.dumps({"status": "ok", "value": {"t": "nd", "npy": base64.b64encode(buffer.getvalue()).decode()},
+                          "mutated": []})
+    value = decode_result(message)["value"]
+    assert value.dtype.isnative and value.dtype == np.float64 and value.tolist() == [1.0, 2.0]
+
+
+def test_a_judge_that_raises_fails_the_check_and_never_the_grader():
+    from course_lib.grading.runner import _Prepared, judge_value
+    from course_lib.grading.spec import Check, Question
+
+    def judge(value, args, kwargs, secret):
+        raise ValueError("dtype must be float32 or float64")
+
+    check = Check("f: judged", "f", lambda rng: ((), {}), None, judge=judge)
+    prepared = _Prepared(Question("q1", "t", 1, ["f"], [check]), check, (), {}, None)
+    passed, message = judge_value(prepared, np.zeros(2))
+    assert not passed and "could not be judged (ValueError: dtype must be float32 or float64)" in message

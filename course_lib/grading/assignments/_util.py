@@ -17,11 +17,30 @@ def tolerance(dtype) -> dict:
     return {"rtol": 1e-4, "atol": 1e-6} if np.dtype(dtype) == np.float32 else {"rtol": 1e-6, "atol": 1e-9}
 
 
+def _arrays(value) -> list:
+    return [value] if isinstance(value, np.ndarray) else [a for v in value for a in _arrays(v)] \
+        if isinstance(value, (tuple, list)) else []
+
+
+def _transposed(got, expected, args) -> bool:
+    """True if the first array of the result whose shape is wrong has the expected shape reversed."""
+    for g, e in zip(_arrays(got), _arrays(expected)):
+        if g.shape != e.shape:
+            return g.ndim == 2 and g.shape == e.shape[::-1]
+    return False
+
+
+TRANSPOSED = Hint(_transposed, "an array is transposed: a gradient has the shape of what it is the gradient of "
+                  "(∂L/∂W has W's shape, (out, in))", structural=True)
+
+
 def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (), **options) -> List[Check]:
     """One Check per ``(name, make_args, hidden[, dtype])`` case of ``function``.
 
-    Public cases are named for the student; hidden ones only get a number.
+    Public cases are named for the student; hidden ones only get a number.  Every check also gets
+    the ``TRANSPOSED`` hint, after its own.
     """
+    hints = tuple(hints) + (TRANSPOSED,)
     made = []
     hidden_count = 0
     for case in cases:

@@ -9,7 +9,7 @@ import numpy as np
 
 from course_lib.scratch import losses as ref
 
-from ..spec import Assignment, Hint, Question, has_nonfinite
+from ..spec import Assignment, Hint, Question, has_nonfinite, matches
 from ._util import args, checks, randn
 
 
@@ -40,8 +40,14 @@ LOGITS = Hint(lambda got, expected, a: has_nonfinite(got),
               "max(z, 0) − z·y + log(1 + exp(−|z|))")
 LOGSUMEXP = Hint(lambda got, expected, a: has_nonfinite(got),
                  "compute log-softmax as z − max(z) − log Σ exp(z − max(z)) (the log-sum-exp trick) to avoid overflow")
-SHAPE_N1 = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.size == np.size(expected),
-                "the gradient must have exactly the shape of the prediction")
+SHAPE_N1 = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape != np.shape(expected)
+                and got.size == np.size(expected),
+                "the gradient must have exactly the shape of the prediction", structural=True)
+# the loss is a mean: over every entry (MSE, BCE) or over the batch (cross-entropy)
+MEAN = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and (
+    matches(got, expected * expected.size) or matches(got, expected * len(expected))),
+    "the loss is a mean, so its gradient is divided by the number of terms averaged: every entry for "
+    "MSE and BCE, the batch size N for cross-entropy")
 
 ASSIGNMENT = Assignment(
     id="a02",
@@ -60,7 +66,7 @@ ASSIGNMENT = Assignment(
                          np.array([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]]), np.array([[1.5, 2.0], [2.0, 5.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 5, 2), randn(r, 5, 2)), True),
                      ("hidden", lambda r: args(randn(r, 7, dtype=np.float32), randn(r, 7, dtype=np.float32)), True, np.float32),
-                 ], hints=[SHAPE_N1])),
+                 ], hints=[SHAPE_N1, MEAN])),
         Question("q2", "Binary cross-entropy on logits", 3, ["bce_with_logits", "bce_with_logits_grad"],
                  checks("bce_with_logits", _value(ref.BCEWithLogitsLoss), [
                      ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
@@ -73,7 +79,7 @@ ASSIGNMENT = Assignment(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
                      ("hidden", lambda r: args(randn(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
-                 ], hints=[LOGITS])),
+                 ], hints=[LOGITS, MEAN])),
         Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
                  checks("cross_entropy", _value(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
@@ -82,8 +88,10 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 4, 10, scale=400), _labels(r, 4, 10)), True),
                  ], hints=[LOGSUMEXP]) + checks("cross_entropy_grad", _grad(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
+                     ("logits of ±400: softmax must not overflow", lambda r: args(
+                         np.array([[400.0, 0.0, -400.0], [0.0, 400.0, 1.0]]), np.array([1, 1])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=2), _labels(r, 6, 4)), True),
                      ("hidden", lambda r: args(randn(r, 3, 7, scale=400), _labels(r, 3, 7)), True),
-                 ], hints=[LOGSUMEXP, SHAPE_N1])),
+                 ], hints=[LOGSUMEXP, SHAPE_N1, MEAN])),
     ],
 )

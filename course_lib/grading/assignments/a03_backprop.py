@@ -60,9 +60,11 @@ def _forward_args(rng, **sizes):
 
 
 def _spirals(rng):
-    seed = int(rng.integers(0, 2**31))
+    # two independent 63-bit seeds: the held-out set cannot be regenerated from the training set (a
+    # red-team run recovered a 31-bit seed, and so seed + 1, from three training points in seconds)
+    seed, held_out_seed = (int(s) for s in rng.integers(0, 2**63, size=2))
     x_train, y_train = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=seed)
-    x_test, y_test = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=seed + 1)
+    x_test, y_test = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=held_out_seed)
     training = args(x_train.astype(np.float64), y_train, hidden=64, epochs=2000, lr=1.0, seed=seed % 1000)
     return (*training, (x_test.astype(np.float64), y_test))
 
@@ -89,7 +91,8 @@ def judge_training(value, call_args, call_kwargs, secret):
 
 TRANSPOSE = Hint(lambda got, expected, a: isinstance(got, tuple) and any(
     isinstance(g, np.ndarray) and isinstance(e, np.ndarray) and g.shape == e.shape[::-1] and g.shape != e.shape
-    for g, e in zip(got, expected)), "a weight gradient is transposed: dW has the shape of W, (out, in)")
+    for g, e in zip(got, expected)), "a weight gradient is transposed: dW has the shape of W, (out, in)",
+    structural=True)
 MEAN = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 5 and isinstance(got[1], np.ndarray)
             and got[1].shape == expected[1].shape and np.allclose(got[1], expected[1] * len(a[0])),
             "the loss is the mean over the batch, so the gradients are divided by the batch size")

@@ -109,6 +109,7 @@ ASSIGNMENT = Assignment(
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
             ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False),
+            ("epoch 20 of the same: the second halving happens at epoch 20", lambda r: args(0.1, 20, 10, 0.5), False),
             ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
             ("hidden", lambda r: _at_a_boundary(r), True),
         ], hints=[OFF_BY_ONE])),

@@ -108,7 +108,9 @@ def judge_random_dropout(value, call_args, call_kwargs, secret):
 SCALE = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], np.ndarray)
              and np.array_equal(got[1] != 0, expected[1] != 0),
              "the mask keeps the right entries but must be scaled by 1/(1 − p) (inverted dropout)")
-KEEP = Hint(lambda got, expected, a: True, "keep an entry where uniform >= p (so it is kept with probability 1 − p)")
+KEEP = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], np.ndarray)
+            and not np.array_equal(got[1] != 0, expected[1] != 0),
+            "keep an entry where uniform >= p (so it is kept with probability 1 − p)")
 HALF = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got, 2 * expected),
             "the course's L2 penalty has a ½: (λ/2) Σ w², so that its gradient is exactly λw")
 
@@ -138,7 +140,9 @@ ASSIGNMENT = Assignment(
                  checks("dropout_forward", dropout_forward, [
                      ("p = 0.5 on a (2, 4) array", lambda r: _dropout_args(r, (2, 4), 0.5), False),
                      ("hidden", lambda r: _dropout_args(r, (3, 5), 0.2), True),
-                     ("hidden", lambda r: _dropout_args(r, (6,), 0.7, np.float32), True, np.float32),
+                     # 40 entries: at p = 0.7 all are dropped with probability 6·10⁻⁷ (with 6, 12 %), and
+                     # a mask that forgot the 1/(1 − p) would then pass
+                     ("hidden", lambda r: _dropout_args(r, (40,), 0.7, np.float32), True, np.float32),
                  ], hints=[SCALE, KEEP]) + [
                      Check("dropout: p = 0.3 with your own random numbers", "dropout",
                            lambda r: args(randn(r, 200, 100), 0.3), None, judge=judge_random_dropout),

@@ -9,7 +9,7 @@ import numpy as np
 
 from course_lib.scratch import conv, pooling
 
-from ..spec import Assignment, Hint, Question
+from ..spec import Assignment, Hint, Question, matches
 from ._util import args, checks, randn
 
 
@@ -50,8 +50,10 @@ def _pool(rng, n=2, c=2, h=6, w=6, k=2, stride=2, backward=False):
     return args(x, k, stride)
 
 
-FLIP = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape == expected.shape,
-            "deep-learning 'convolution' is cross-correlation: do not flip the kernel; check padding and stride offsets")
+FLIP = Hint(lambda got, expected, a: matches(got, conv2d_forward(a[0], a[1][:, :, ::-1, ::-1].copy(), *a[2:])),
+            "deep-learning 'convolution' is cross-correlation: do not flip the kernel")
+BIAS = Hint(lambda got, expected, a: matches(got, expected - a[2].reshape(1, -1, 1, 1)),
+            "add the bias of each output channel (one number per channel, to every position)")
 OVERLAP = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and a[-1] < a[-2],
                "windows overlap when stride < kernel_size: accumulate (+=) the gradients, do not overwrite them")
 
@@ -68,7 +70,7 @@ ASSIGNMENT = Assignment(
                                                                                  dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2), True),
             ("hidden", lambda r: _conv(r, n=3, c=1, h=5, w=5, o=2, k=5, padding=1, dtype=np.float32), True, np.float32),
-        ], hints=[FLIP])),
+        ], hints=[FLIP, BIAS])),
         Question("q2", "Convolution, backward", 4, ["conv2d_backward"], checks("conv2d_backward", conv2d_backward, [
             ("3×3 kernel, stride 1, no padding", lambda r: _conv(r, backward=True), False),
             ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1, backward=True), False),

@@ -5,11 +5,13 @@ graded against ``course_lib.scratch.recurrent`` (torch's gate order i, f, g, o).
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from course_lib.scratch import recurrent as ref
 
-from ..spec import Assignment, Hint, Question
+from ..spec import Assignment, Hint, Question, matches
 from ._util import args, checks, randn
 
 
@@ -54,9 +56,34 @@ def _bptt(rng, length=4, n=2, d=3, h=4):
     return args(randn(rng, length, n, d), randn(rng, n, h), *_weights(rng, d, h), randn(rng, length, n, h))
 
 
-GATES = Hint(lambda got, expected, a: True, "the fused pre-activation is split in PyTorch's order: input, forget, cell (g), output")
+def _gates_reordered(got, args) -> bool:
+    """True if ``got`` is the LSTM cell's output with the four gate blocks read in another order."""
+    x, h, c, W_ih, W_hh, b_ih, b_hh = args
+    blocks = lambda w: np.split(w, 4)  # noqa: E731 - rows i, f, g, o
+    for order in itertools.permutations(range(4)):
+        if order != (0, 1, 2, 3):
+            reorder = lambda w: np.concatenate([blocks(w)[k] for k in order])  # noqa: E731
+            if matches(got, lstm_cell(x, h, c, reorder(W_ih), reorder(W_hh), reorder(b_ih), reorder(b_hh))):
+                return True
+    return False
+
+
+GATES = Hint(lambda got, expected, a: _gates_reordered(got, a),
+             "the fused pre-activation is split in PyTorch's order: input, forget, cell (g), output")
+DIRECT_C = Hint(lambda got, expected, a: matches(got, lstm_cell_backward(a[0], np.zeros_like(a[1]), *a[2:])),
+                "the gradient reaching c′ has two parts: the grad_c you are given, and the part through "
+                "h′ = o ⊙ tanh(c′)")
+BACKWARD_CHECKLIST = Hint(lambda got, expected, a: True,
+                          "things to check: the gate order (input, forget, cell g, output); the gradient reaching "
+                          "c′ (grad_c plus the part through h′ = o ⊙ tanh(c′)); the derivatives σ′ = σ(1 − σ) and "
+                          "tanh′ = 1 − tanh²")
+PREVIOUS_STATE = Hint(lambda got, expected, a: len(got) == 5 and matches(got[:3], expected[:3])
+                      and matches(got[4], expected[4]) and not matches(got[3], expected[3]),
+                      "∂L/∂W_hh pairs each step's δa_t with the state that step read, h_{t−1} (h0 at the first "
+                      "step), not with its own output h_t")
 FUTURE = Hint(lambda got, expected, a: True,
-              "the gradient reaching h_t is the output gradient at t plus the gradient flowing back from step t + 1")
+              "things to check: the gradient reaching h_t is the output gradient at t plus the gradient flowing "
+              "back from step t + 1; δa_t = δh_t ⊙ (1 − h_t²) uses h_t, the state after the step")
 
 ASSIGNMENT = Assignment(
     id="a07",
@@ -76,10 +103,10 @@ ASSIGNMENT = Assignment(
         Question("q3", "LSTM cell, backward", 3, ["lstm_cell_backward"], checks("lstm_cell_backward", lstm_cell_backward, [
             ("batch 2, 3 inputs, 4 hidden units", lambda r: _lstm(r, backward=True), False),
             ("hidden", lambda r: _lstm(r, n=3, d=2, h=3, backward=True), True),
-        ], hints=[GATES])),
+        ], hints=[DIRECT_C, BACKWARD_CHECKLIST])),
         Question("q4", "Backpropagation through time", 3, ["rnn_bptt"], checks("rnn_bptt", rnn_bptt, [
             ("4 steps, batch 2", lambda r: _bptt(r), False),
             ("hidden", lambda r: _bptt(r, length=7, n=3, d=2, h=5), True),
-        ], hints=[FUTURE])),
+        ], hints=[PREVIOUS_STATE, FUTURE])),
     ],
 )

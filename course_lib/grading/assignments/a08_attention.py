@@ -12,7 +12,7 @@ import numpy as np
 from course_lib.scratch import attention as ref
 from course_lib.scratch.positional import sinusoidal_table
 
-from ..spec import Assignment, Hint, Question
+from ..spec import Assignment, Hint, Question, has_nonfinite, matches
 from ._util import args, checks, randn
 
 
@@ -56,8 +56,14 @@ def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.flo
     return args(query, key, value, mask)
 
 
-SCALE = Hint(lambda got, expected, a: True, "divide the scores by √d_k (the size of the last axis of query)")
-MASK = Hint(lambda got, expected, a: a[3] is not None,
+def _unscaled(query, key, value, mask):
+    return ref.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0)
+
+
+SCALE = Hint(lambda got, expected, a: matches(got, _unscaled(*a)),
+             "divide the scores by √d_k (the size of the last axis of query)")
+MASK = Hint(lambda got, expected, a: a[3] is not None and (has_nonfinite(got) or matches(got, attention(*a[:3], ~a[3]))
+                                                           or matches(got, attention(*a[:3], None))),
             "True in the mask means 'not allowed': set those scores to −∞ before the softmax")
 
 ASSIGNMENT = Assignment(
@@ -68,6 +74,8 @@ ASSIGNMENT = Assignment(
     questions=[
         Question("q1", "Scaled dot-product attention", 4, ["attention"], checks("attention", attention, [
             ("4 queries, 5 keys, no mask", lambda r: _qkv(r), False),
+            ("a batch of 2: any leading axes (transpose only the last two)", lambda r: _qkv(r, lead=(2,), length=3,
+                                                                                             source=4), False),
             ("a causal mask", lambda r: _qkv(r, length=4, source=4, mask="causal"), False),
             ("float32 inputs: output and weights stay float32", lambda r: _qkv(r, length=3, source=4, dtype=np.float32),
              False, np.float32),

@@ -9,7 +9,7 @@ import numpy as np
 
 from course_lib import metrics, splits
 
-from ..spec import Assignment, Hint, Question
+from ..spec import Assignment, Hint, Question, has_nonfinite, matches
 from ._util import args, checks
 
 
@@ -44,8 +44,12 @@ def _labels(rng, n, classes, missing=None):
 
 TRANSPOSED = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape == expected.shape
                   and np.array_equal(got, expected.T), "rows are the true classes and columns the predicted ones")
-ZERO_DIVISION = Hint(lambda got, expected, a: True, "when a class is never predicted (or never occurs) the ratio is 0/0: return 0 for it")
-REMAINDER = Hint(lambda got, expected, a: True,
+ZERO_DIVISION = Hint(lambda got, expected, a: has_nonfinite(got),
+                     "when a class is never predicted (or never occurs) the ratio is 0/0: return 0 for it")
+SWAPPED = Hint(lambda got, expected, a: matches(got[0], expected[1]) and matches(got[1], expected[0]),
+               "precision and recall are swapped: precision divides by how often a class was predicted "
+               "(the confusion matrix's column), recall by how often it occurs (its row)")
+REMAINDER = Hint(lambda got, expected, a: [len(v) for _, v in got] != [len(v) for _, v in expected],
                  "folds are consecutive blocks; when n is not divisible by k the first n % k folds get one extra sample")
 
 ASSIGNMENT = Assignment(
@@ -67,7 +71,7 @@ ASSIGNMENT = Assignment(
                      ("a class that is never predicted", lambda r: args(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1]), 3), False),
                      ("hidden", lambda r: _labels(r, 80, 5), True),
                      ("hidden", lambda r: _labels(r, 40, 4, missing=0), True),
-                 ], hints=[ZERO_DIVISION])),
+                 ], hints=[ZERO_DIVISION, SWAPPED])),
         Question("q3", "k-fold cross-validation indices", 2, ["k_fold_indices"], checks("k_fold_indices", k_fold_indices, [
             ("10 samples, 5 folds", lambda r: args(10, 5), False),
             ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),
