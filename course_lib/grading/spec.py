@@ -134,8 +134,6 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
             if student.size == expected.size:
                 message += " (same number of entries: check keepdims, reshape or a missing squeeze)"
             return False, message
-        if not student.dtype.isnative:  # a big-endian float64 is float64: compare in native byte order
-            student = student.astype(student.dtype.newbyteorder("="))
         kinds = {"f": "float", "i": "integer", "u": "integer", "b": "bool"}
         if kinds.get(student.dtype.kind) != kinds.get(expected.dtype.kind):
             kind = kinds.get(expected.dtype.kind)

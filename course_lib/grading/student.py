@@ -62,6 +62,8 @@ class CheckOutcome:
 class Checker:
     def __init__(self, assignment_id: str):
         self.assignment = assignments.get(assignment_id)
+        self._template = None  # the assignment notebooks' own code cells, read once
+        self._imports = {}  # cell source → the modules it imports (the history only grows)
 
     @staticmethod
     @contextlib.contextmanager
@@ -100,12 +102,15 @@ class Checker:
         check cells; say so now rather than after grading.  ``history`` is IPython's ``In``."""
         if not isinstance(history, list):
             return []
-        template = _template_sources(self.assignment)
+        if self._template is None:
+            self._template = _template_sources(self.assignment)
         found = {}
         for source in history:
-            if not isinstance(source, str) or source.strip() in template:
+            if not isinstance(source, str) or source.strip() in self._template:
                 continue
-            names, _ = imported_modules(source)
+            if source not in self._imports:
+                self._imports[source] = imported_modules(source)[0]
+            names = self._imports[source]
             for name in names:
                 if name == "course_lib" or name in question.forbid or name.startswith("%"):
                     found.setdefault(name, source.strip().splitlines()[0][:60] if source.strip() else "")

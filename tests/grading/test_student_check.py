@@ -60,3 +60,27 @@ def test_gradescope_hides_hidden_feedback_until_the_due_date():
     assert feedback["output"] == "differs at index 4" and feedback["visibility"] == "after_due_date"
     assert feedback["max_score"] == 0.0
     assert gradescope_results(result, due="2000-01-01")["tests"][2]["visibility"] == "visible"
+
+
+def test_check_warns_about_an_import_that_zeroes_every_question():
+    """The grader gives 0 to every question of a notebook that imports course_lib outside its demo cells
+    (or torch in a from-scratch assignment); check() says so as soon as such a cell has run (it reads
+    IPython's ``In``)."""
+    import json
+    from pathlib import Path
+
+    check = checker("a03")  # its demo cells import course_lib.data: those are fine
+    template = [("".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+                for c in json.loads(Path("exercises/a03_backprop.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    assert any("import" in cell and "course_lib" in cell for cell in template)
+    question = check.assignment.question("q1")
+    assert check._import_warnings(question, [""] + template) == []
+    history = [""] + template + ["from course_lib.scratch.activations import softmax", "import torch\nx = 1"]
+    warnings = check._import_warnings(question, history)
+    assert len(warnings) == 2 and "imports course_lib" in warnings[0] and "imports torch" in warnings[1]
+
+
+def test_check_returns_an_outcome_that_displays_nothing(capsys):
+    outcome = checker("a01")("q5", {"softmax": _stable_softmax})
+    assert bool(outcome) and repr(outcome) == "CheckOutcome(q5: 3 of 3 public checks passed)"
+    assert outcome._ipython_display_() is None

@@ -131,12 +131,6 @@ def test_text_that_is_not_valid_unicode_is_made_printable():
     assert clean_text("ok é 😀") == "ok é 😀"
 
 
-def test_a_big_endian_float64_answer_is_a_float64_answer():
-    expected = np.array([1.0, 2.0])
-    assert compare(expected.astype(">f8"), expected) == (True, "correct")
-    assert not compare(expected.astype(">f4"), expected)[0]  # float32 stays a precision error
-
-
 def test_arrays_arrive_in_native_byte_order():
     """A big-endian answer passed the comparison but crashed a03's judge, which hands the arrays to the
     reference layers (red-team finding): every decoded array is native."""

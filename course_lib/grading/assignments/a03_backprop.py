@@ -89,10 +89,6 @@ def judge_training(value, call_args, call_kwargs, secret):
     return True, f"held-out accuracy {accuracy:.1%}"
 
 
-TRANSPOSE = Hint(lambda got, expected, a: isinstance(got, tuple) and any(
-    isinstance(g, np.ndarray) and isinstance(e, np.ndarray) and g.shape == e.shape[::-1] and g.shape != e.shape
-    for g, e in zip(got, expected)), "a weight gradient is transposed: dW has the shape of W, (out, in)",
-    structural=True)
 MEAN = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 5 and isinstance(got[1], np.ndarray)
             and got[1].shape == expected[1].shape and np.allclose(got[1], expected[1] * len(a[0])),
             "the loss is the mean over the batch, so the gradients are divided by the batch size")
@@ -114,7 +110,7 @@ ASSIGNMENT = Assignment(
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("hidden", lambda r: args(*_network(r, n=10, d=3, h=8, c=4)), True),
             ("hidden", lambda r: args(*_network(r, n=3, d=6, h=4, c=5)), True),
-        ], hints=[TRANSPOSE, MEAN])),
+        ], hints=[MEAN])),
         Question("q3", "Gradient check", 2, ["numerical_grad_W2"], checks("numerical_grad_W2", numerical_grad_W2, [
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("a large ε = 0.5: the estimate must use ε (it then differs from the exact gradient)",
