@@ -130,8 +130,8 @@ def _fake(info):
 get_ipython().events.register("pre_run_cell", _fake)
 '''
     result = grade(build(after=[source]))
-    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's six checks (3/6 points) and nothing else.
-    assert result.score == pytest.approx(3 / 6)
+    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's seven checks (3/7 points) and nothing else.
+    assert result.score == pytest.approx(3 / 7)
     passed = [c.name for c in result.checks if c.passed]
     assert passed == ["softmax: large logits [1000, 1000]"]
 
@@ -417,7 +417,7 @@ def softmax(x, axis=-1):
     return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
 '''
     result = grade(build(replace={"q5": source}))
-    assert question_score(result, "q5") == pytest.approx(2 * 3 / 6, rel=1e-6)  # the two hard-coded public checks only
+    assert question_score(result, "q5") == pytest.approx(2 * 3 / 7, rel=1e-6)  # the two hard-coded public checks only
     hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
     assert hidden and not any(c.passed for c in hidden)
 

@@ -20,7 +20,7 @@ def _stable_softmax(x, axis=-1):
 def test_check_reports_passes_and_helpful_failures(capsys):
     check = checker("a01")
     assert check("q5", {"softmax": _stable_softmax})
-    assert "3 of 3 public checks passed" in capsys.readouterr().out
+    assert "4 of 4 public checks passed" in capsys.readouterr().out
     assert not check("q5", {"softmax": _naive_softmax})
     out = capsys.readouterr().out
     assert "✓ softmax: rows of a (2, 3) array" in out
@@ -82,5 +82,5 @@ def test_check_warns_about_an_import_that_zeroes_every_question():
 
 def test_check_returns_an_outcome_that_displays_nothing(capsys):
     outcome = checker("a01")("q5", {"softmax": _stable_softmax})
-    assert bool(outcome) and repr(outcome) == "CheckOutcome(q5: 3 of 3 public checks passed)"
+    assert bool(outcome) and repr(outcome) == "CheckOutcome(q5: 4 of 4 public checks passed)"
     assert outcome._ipython_display_() is None

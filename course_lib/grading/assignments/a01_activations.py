@@ -44,6 +44,8 @@ ASSIGNMENT = Assignment(
         Question("q1", "A single neuron", 2, ["neuron"], checks("neuron", _neuron, [
             ("one sample, 3 inputs", lambda r: args(randn(r, 1, 3), randn(r, 3), 0.5), False),
             ("a batch of 4 samples", lambda r: args(randn(r, 4, 3), randn(r, 3), -0.25), False),
+            ("float32 inputs: the output stays float32", lambda r: args(randn(r, 2, 3, dtype=np.float32), randn(r, 3, dtype=np.float32),
+                                    np.float32(0.5)), False, np.float32),
             ("hidden", lambda r: args(randn(r, 7, 5), randn(r, 5), float(r.normal())), True),
             ("hidden", lambda r: args(randn(r, 3, 2, dtype=np.float32), randn(r, 2, dtype=np.float32), np.float32(0.1)), True, np.float32),
         ])),
@@ -76,6 +78,7 @@ ASSIGNMENT = Assignment(
             ("rows of a (2, 3) array", lambda r: args(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])), False),
             ("large logits [1000, 1000]", lambda r: args(np.array([1000.0, 1000.0])), False),
             ("the columns of a (3, 2) array, axis=0", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=0), False),
+            ("float32 inputs: the output stays float32", lambda r: args(randn(r, 2, 4, dtype=np.float32)), False, np.float32),
             ("hidden", lambda r: args(randn(r, 5, 7, scale=50) + 800), True),
             ("hidden", lambda r: args(randn(r, 2, 6, 3), axis=1), True),
             ("hidden", lambda r: args(randn(r, 4, 10, dtype=np.float32, scale=10)), True, np.float32),

@@ -64,6 +64,8 @@ ASSIGNMENT = Assignment(
                      ("4 predictions", lambda r: args(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.0, 2.0, 5.0])), False),
                      ("a (3, 2) batch: the mean runs over all 6 entries", lambda r: args(
                          np.array([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]]), np.array([[1.5, 2.0], [2.0, 5.0], [0.0, 0.0]])), False),
+                     ("float32 inputs: the gradient stays float32", lambda r: args(
+                         randn(r, 4, dtype=np.float32), randn(r, 4, dtype=np.float32)), False, np.float32),
                      ("hidden", lambda r: args(randn(r, 5, 2), randn(r, 5, 2)), True),
                      ("hidden", lambda r: args(randn(r, 7, dtype=np.float32), randn(r, 7, dtype=np.float32)), True, np.float32),
                  ], hints=[SHAPE_N1, MEAN])),

@@ -103,6 +103,7 @@ ASSIGNMENT = Assignment(
     questions=[
         Question("q1", "Forward pass", 2, ["mlp_forward"], checks("mlp_forward", mlp_forward, [
             ("6 samples, 4 → 5 → 3", lambda r: _forward_args(r), False),
+            ("float32 inputs: the output stays float32", lambda r: _forward_args(r, n=3, d=4, h=2, c=3, dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _forward_args(r, n=9, d=3, h=7, c=4), True),
             ("hidden", lambda r: _forward_args(r, n=4, d=5, h=3, c=2, dtype=np.float32), True, np.float32),
         ])),

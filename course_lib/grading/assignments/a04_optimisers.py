@@ -89,6 +89,7 @@ ASSIGNMENT = Assignment(
     questions=[
         Question("q1", "SGD with momentum", 2, ["sgd_momentum_step"], checks("sgd_momentum_step", sgd_momentum_step, [
             ("one step on a (3, 4) parameter", lambda r: _sgd(r), False),
+            ("float32 inputs: the output stays float32", lambda r: _sgd(r, (2, 3), np.float32), False, np.float32),
             ("hidden", lambda r: _sgd(r, (7,)), True),
             ("hidden", lambda r: _sgd(r, (2, 2, 3), np.float32), True, np.float32),
         ])),

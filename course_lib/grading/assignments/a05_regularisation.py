@@ -134,6 +134,7 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(_weights(r, 3), float(r.uniform(0, 1))), True),
                  ], hints=[HALF]) + checks("l2_penalty_grad", l2_penalty_grad, [
                      ("a (2, 2) weight", lambda r: args(np.array([[1.0, -2.0], [0.0, 3.0]]), 0.1), False),
+                     ("float32 inputs: the output stays float32", lambda r: args(randn(r, 3, 2, dtype=np.float32), 0.1), False, np.float32),
                      ("hidden", lambda r: args(randn(r, 2, 5, dtype=np.float32), 0.01), True, np.float32),
                  ])),
         Question("q3", "Inverted dropout, forward", 3, ["dropout_forward", "dropout"],

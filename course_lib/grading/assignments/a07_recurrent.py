@@ -93,6 +93,7 @@ ASSIGNMENT = Assignment(
     questions=[
         Question("q1", "One RNN step", 2, ["rnn_step"], checks("rnn_step", rnn_step, [
             ("batch 3, 4 inputs, 5 hidden units", lambda r: _rnn(r), False),
+            ("float32 inputs: the output stays float32", lambda r: _rnn(r, n=2, d=3, h=4, dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _rnn(r, n=1, d=2, h=6), True),
             ("hidden", lambda r: _rnn(r, n=4, d=3, h=3, dtype=np.float32), True, np.float32),
         ])),
