@@ -162,10 +162,9 @@ def _blanked(source: str) -> str:
                      for line in source.splitlines())
 
 
-def _as_python(source: str, budget: Optional[TransformBudget] = None) -> str:
+def _as_python(source: str, budget: TransformBudget) -> str:
     """The cell as IPython runs it: magics (``%time``, ``files = !ls``, ``x?``) become plain calls."""
     rewrites = len(_ESCAPE.findall(source))
-    budget = TransformBudget() if budget is None else budget
     if (len(source) > _TRANSFORM_BYTES or rewrites > _TRANSFORM_LINES
             or not budget.spend(len(source) * (rewrites + 1))):
         return _blanked(source)
@@ -175,6 +174,13 @@ def _as_python(source: str, budget: Optional[TransformBudget] = None) -> str:
         return TransformerManager().transform_cell(source)
     except Exception:  # noqa: BLE001 - IPython missing or confused: blank the magic lines instead
         return _blanked(source)
+
+
+def forbidden_imports(names, question: Question) -> List[str]:
+    """Which of the imported ``names`` void ``question``: its forbidden packages, course_lib (in every
+    question), %run and %load, and ``UNCHECKED`` (a cell that could not be read: it starts with %)."""
+    return (sorted(name for name in names if name in question.forbid or name == "course_lib")
+            + sorted(name for name in names if name.startswith("%")))
 
 
 def imported_modules(source: str, budget: Optional[TransformBudget] = None) -> Tuple[set, Optional[str]]:
@@ -434,8 +440,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
         for question in assignment.questions:
             checks = [p for p in prepared if p.question is question]
             share = question.points / len(checks)
-            forbidden = sorted(name for name in imports if name in question.forbid or name == "course_lib")
-            forbidden += sorted(name for name in imports if name.startswith("%"))
+            forbidden = forbidden_imports(imports, question)
             stop_reason = None
             question_deadline = min(deadline, time.monotonic() + limits.question_timeout_s)
             # which budget binds: the question's own, or what is left of the whole notebook's

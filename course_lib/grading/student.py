@@ -16,7 +16,8 @@ import numpy as np
 
 from . import assignments
 from .assign import REPO_ROOT
-from .runner import IN_PLACE_ADVICE, NOT_ATTEMPTED, _copy, _prepare, error_message, imported_modules, judge_value
+from .runner import (IN_PLACE_ADVICE, NOT_ATTEMPTED, _copy, _prepare, error_message, forbidden_imports,
+                     imported_modules, judge_value)
 from .wire import Foreign, decode_result, encode
 
 
@@ -110,10 +111,8 @@ class Checker:
                 continue
             if source not in self._imports:
                 self._imports[source] = imported_modules(source)[0]
-            names = self._imports[source]
-            for name in names:
-                if name == "course_lib" or name in question.forbid or name.startswith("%"):
-                    found.setdefault(name, source.strip().splitlines()[0][:60] if source.strip() else "")
+            for name in forbidden_imports(self._imports[source], question):
+                found.setdefault(name, source.strip().splitlines()[0][:60] if source.strip() else "")
         return [f"  ! a cell you ran imports {name} ({line!r}): the grader gives this question 0 while the "
                 f"notebook contains that import" for name, line in sorted(found.items())]
 
