@@ -6,8 +6,8 @@ Forward and local backward rule of each one, side by side (g = dL/dy):
   tanh        tanh(x)                               dL/dx = g · (1 − tanh²(x))
   ReLU        max(x, 0)                             dL/dx = g · [x > 0]
   LeakyReLU   x if x > 0 else a·x                   dL/dx = g · (1 if x > 0 else a)
-  softmax     s_i = e^{x_i} / Σ_j e^{x_j}            dL/dx = s ⊙ (g − Σ_j g_j s_j)
-  log-softmax x_i − log Σ_j e^{x_j}                 dL/dx = g − s · Σ_j g_j
+  softmax     p_i = e^{x_i} / Σ_j e^{x_j}            dL/dx = p ⊙ (g − Σ_j g_j p_j)
+  log-softmax x_i − log Σ_j e^{x_j}                 dL/dx = g − p · Σ_j g_j
 
 Numerical stability (Chapter "Activation functions", section "Softmax and its numerics"):
 softmax and log-softmax subtract max_j x_j first (the result is unchanged, e^{…}
@@ -194,7 +194,7 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int = -1) -> np.ndarray:
-    """dL/dx = s ⊙ (g − Σ_j g_j s_j): the Jacobian diag(s) − s sᵀ applied without forming it."""
+    """dL/dx = p ⊙ (g − Σ_j g_j p_j): the Jacobian diag(p) − p pᵀ applied without forming it."""
     grad = grad_output - _sum_along(grad_output, axis, weights=output)
     grad *= output
     return grad

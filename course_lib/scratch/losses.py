@@ -16,10 +16,14 @@ Every loss maps (prediction ŷ, target y) to per-element losses ℓ_i and reduce
   CrossEntropyLoss   NLLLoss(log_softmax(z)), plus label smoothing ε:
                      ℓ_n = (1 − ε)(−w_{y_n} logp[n, y_n]) + (ε/C) Σ_c (−w_c logp[n, c])
                      dℓ/dz = A − softmax(z) Σ_c A_c,  A = dℓ/dlogp   (the log-softmax backward)
+                     or, with class probabilities t (a float target shaped like z, smoothed to
+                     t' = (1 − ε) t + ε/C):  ℓ_n = −Σ_c w_c t'_{n,c} logp[n, c],
+                     dℓ/dz = softmax(z) Σ_c w_c t'_c − w ⊙ t'
 
 For NLLLoss/CrossEntropyLoss 'mean' divides by Σ_n w_{y_n} over the non-ignored
 samples (the batch size when there is no class weight), exactly as torch does;
-targets equal to ``ignore_index`` contribute nothing.  The class axis is axis 1:
+targets equal to ``ignore_index`` contribute nothing.  With class probabilities as target,
+'mean' divides by the number of samples whatever the weights, as torch does.  The class axis is axis 1:
 logits (N, C) with target (N,), or (N, C, d1, …) with target (N, d1, …).
 """
 from __future__ import annotations
@@ -267,7 +271,8 @@ def _class_layout(
         if isinstance(target, np.ndarray):
             got = f"a {target.dtype.name} array of shape {target.shape}"
             hint = (
-                " (this looks like one-hot or probability targets: pass target.argmax(axis=1))"
+                " (this looks like one-hot targets: pass target.argmax(axis=1), or class probabilities "
+                "as a float array to CrossEntropyLoss)"
                 if target.shape == prediction.shape
                 else ""
             )
@@ -287,13 +292,16 @@ def _class_layout(
             )
     if weight is not None and weight.shape != (num_classes,):
         raise ValueError(f"{name} expected weight of shape (C,) = ({num_classes},), got {weight.shape}")
-    if prediction.ndim == 1:
-        scores = prediction.reshape(1, -1)
-    elif prediction.ndim == 2:
-        scores = prediction
-    else:  # classes last, every other axis flattened into samples
-        scores = np.moveaxis(prediction, 1, -1).reshape(-1, num_classes)
-    return scores, target.reshape(-1), expected_shape
+    return _classes_last(prediction), target.reshape(-1), expected_shape
+
+
+def _classes_last(array: np.ndarray) -> np.ndarray:
+    """(C,), (N, C) or (N, C, d1, …) as (M, C): classes last, every other axis flattened into samples."""
+    if array.ndim == 1:
+        return array.reshape(1, -1)
+    if array.ndim == 2:
+        return array
+    return np.moveaxis(array, 1, -1).reshape(-1, array.shape[1])
 
 
 def _restore_layout(grad_2d: np.ndarray, prediction_shape: Tuple[int, ...]) -> np.ndarray:
@@ -340,12 +348,16 @@ class NLLLoss(_Loss):
         # torch's weighted mean: divide by the total weight of the non-ignored samples
         denominator = sample_weight.sum()
         self._cache = (log_probs, probs, safe_labels, valid, sample_weight, class_weight, denominator, prediction.shape)
+        return self._reduce_samples(losses, sample_shape, denominator)
+
+    def _reduce_samples(self, losses: np.ndarray, sample_shape, denominator):
+        """Per-sample losses (M,) reduced; 'mean' divides by ``denominator`` (0 gives nan, as in torch)."""
         self._loss_shape = sample_shape
         if self.reduction == "none":
             return losses.reshape(sample_shape)
         if self.reduction == "sum":
             return losses.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, like torch
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored, or no samples
             return losses.sum() / denominator
 
     def _coefficients(self, grad_output) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -393,8 +405,11 @@ class NLLLoss(_Loss):
 class CrossEntropyLoss(NLLLoss):
     """``torch.nn.CrossEntropyLoss(weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)``.
 
-    Takes raw logits (no softmax before it!) and integer class indices.  Unlike torch,
-    class-probability targets are not accepted: a one-hot target is rejected with a hint.
+    Takes raw logits (no softmax before it!) and, as target, either integer class indices
+    (N,) or class probabilities: a float array shaped like the logits (N, C), each row a
+    distribution over the classes (soft labels, a teacher's outputs in distillation).  As in
+    torch, the probabilities are not checked to sum to 1, and ``ignore_index`` does not apply
+    to them.  An integer one-hot target is rejected with a hint.
     """
 
     _input_name = "logits"
@@ -410,6 +425,37 @@ class CrossEntropyLoss(NLLLoss):
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
+        self._soft_cache = None
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray):
+        is_probabilities = (isinstance(prediction, np.ndarray) and prediction.ndim >= 1
+                            and isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating)
+                            and target.shape == prediction.shape)
+        self._soft_cache = None
+        if not is_probabilities:
+            return super().forward(prediction, target)
+        if prediction.dtype not in (np.float32, np.float64):
+            raise ValueError(f"CrossEntropyLoss expected logits as a float32 or float64 NumPy array, "
+                             f"got dtype {prediction.dtype.name}")
+        if self.ignore_index != -100:
+            raise ValueError(f"CrossEntropyLoss: ignore_index={self.ignore_index} applies to class indices; "
+                             f"it is not supported with class-probability targets (torch refuses it too)")
+        num_classes = prediction.shape[0] if prediction.ndim == 1 else prediction.shape[1]
+        if self.weight is not None and self.weight.shape != (num_classes,):
+            raise ValueError(f"CrossEntropyLoss expected weight of shape (C,) = ({num_classes},), "
+                             f"got {self.weight.shape}")
+        scores = _classes_last(prediction)
+        dtype = scores.dtype
+        # t' = (1 − ε) t + ε/C, then each class's weight folded in: w ⊙ t'
+        weighted = _classes_last(target).astype(dtype) * (1 - self.label_smoothing)
+        weighted += self.label_smoothing / num_classes
+        if self.weight is not None:
+            weighted *= self.weight.astype(dtype)
+        log_probs, probs = self._log_probabilities(scores)
+        losses = -np.einsum("mc,mc->m", weighted, log_probs)
+        sample_shape = () if prediction.ndim == 1 else (prediction.shape[0],) + prediction.shape[2:]
+        self._soft_cache = self._cache = (probs, weighted, prediction.shape)
+        return self._reduce_samples(losses, sample_shape, dtype.type(losses.shape[0]))  # 'mean': per sample
 
     def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Max-shifted log-softmax (logits of ±1000 stay finite), keeping softmax for backward."""
@@ -421,6 +467,8 @@ class CrossEntropyLoss(NLLLoss):
         return shifted, probs
 
     def backward(self, grad_output=None) -> np.ndarray:
+        if self._soft_cache is not None:
+            return self._backward_probabilities(grad_output)
         if self._cache is None:
             raise RuntimeError("CrossEntropyLoss.backward called before forward")
         _, probs, safe_labels, _, _, class_weight, _, prediction_shape = self._cache
@@ -433,6 +481,17 @@ class CrossEntropyLoss(NLLLoss):
         if smooth is not None:
             grad -= np.outer(smooth, per_class)
         grad[np.arange(probs.shape[0]), safe_labels] -= label
+        return _restore_layout(grad, prediction_shape)
+
+    def _backward_probabilities(self, grad_output) -> np.ndarray:
+        """dℓ_n/dz_n = p_n Σ_c (w ⊙ t')_{n,c} − (w ⊙ t')_n, times dL/dℓ_n."""
+        probs, weighted, prediction_shape = self._soft_cache
+        scale = self._upstream(grad_output, probs.dtype)  # 'mean': divided by the number of samples
+        if self.reduction == "none":
+            scale = scale.reshape(-1, 1)
+        grad = probs * weighted.sum(axis=1, keepdims=True)
+        grad -= weighted
+        grad *= scale
         return _restore_layout(grad, prediction_shape)
 
     def extra_repr(self) -> str:

@@ -96,6 +96,7 @@ def test_errors():
         Linear(3, 2).backward(np.zeros((1, 2), np.float32))
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op:UserWarning")  # torch's own init
 @pytest.mark.parametrize("in_features, out_features", [(0, 3), (3, 0)])
 def test_zero_width_layers_work_as_in_torch(in_features, out_features):
     """torch accepts Linear(0, n) and Linear(n, 0) (with a warning that there is nothing to initialise)."""

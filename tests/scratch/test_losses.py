@@ -1,4 +1,5 @@
-"""Losses: torch parity (all reductions, weights, ignore_index, label smoothing), gradcheck, stability, errors."""
+"""Losses: torch parity (all reductions, weights, ignore_index, label smoothing, class-probability
+targets), gradcheck, stability, errors."""
 import numpy as np
 import pytest
 import torch
@@ -207,6 +208,78 @@ def test_nll_parity(reduction, use_weight, with_ignored, seed, data):
     )
 
 
+@settings(max_examples=examples(20), deadline=None)
+@given(
+    reduction=REDUCTIONS,
+    use_weight=st.booleans(),
+    label_smoothing=st.sampled_from([0.0, 0.1, 0.7]),
+    unbatched=st.booleans(),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_cross_entropy_probability_targets_parity(reduction, use_weight, label_smoothing, unbatched, seed, data):
+    """Soft targets: a float target shaped like the logits, each row a distribution over the classes."""
+    rng = np.random.default_rng(seed)
+    logits, _ = _classification_case(rng, data, -100, False)
+    if unbatched:
+        logits = logits.reshape(-1, logits.shape[1])[0]
+    target = rng.dirichlet(np.ones(logits.shape[0 if unbatched else 1]), size=logits.size // logits.shape[0 if unbatched else 1])
+    target = target.reshape(logits.shape) if unbatched else np.moveaxis(
+        target.reshape((logits.shape[0],) + logits.shape[2:] + (logits.shape[1],)), -1, 1)
+    weight = rng.uniform(0.5, 2, logits.shape[0 if unbatched else 1]) if use_weight else None
+    torch_loss = torch.nn.CrossEntropyLoss(weight=None if weight is None else torch.from_numpy(weight),
+                                           reduction=reduction, label_smoothing=label_smoothing)
+    loss_fn = CrossEntropyLoss(weight=weight, reduction=reduction, label_smoothing=label_smoothing)
+    loss_shape = () if unbatched else (logits.shape[0],) + logits.shape[2:]
+    assert_parity(torch_loss, loss_fn, (logits, np.ascontiguousarray(target)),
+                  _grad_output(rng, reduction, loss_shape), check_input_grads=[0])
+
+
+def test_one_hot_probabilities_match_class_indices():
+    """A one-hot float target is the same loss as its class indices — except that with class
+    weights 'mean' divides by the number of samples, not by the weights' sum (as in torch)."""
+    rng = np.random.default_rng(1)
+    logits, labels = rng.standard_normal((6, 4)), np.array([0, 3, 1, 1, 2, 0])
+    one_hot = np.eye(4)[labels]
+    weight = np.array([1.0, 2.0, 0.5, 3.0])
+    for kwargs in ({}, {"reduction": "sum", "weight": weight}, {"label_smoothing": 0.2}):
+        soft, hard = CrossEntropyLoss(**kwargs), CrossEntropyLoss(**kwargs)
+        assert_close(soft(logits, one_hot), hard(logits, labels), rtol=1e-12)
+        assert_close(soft.backward(), hard.backward(), rtol=1e-12, atol=1e-15)
+    soft, hard = CrossEntropyLoss(weight=weight), CrossEntropyLoss(weight=weight)
+    assert_close(soft(logits, one_hot) * 6, hard(logits, labels) * weight[labels].sum(), rtol=1e-12)
+
+
+def test_cross_entropy_probability_targets_gradcheck_and_edge_cases():
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((3, 4, 2))
+    target = rng.uniform(0, 1, (3, 4, 2))  # need not sum to 1, as in torch
+    for reduction in ("mean", "sum", "none"):
+        loss_fn = CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), reduction=reduction, label_smoothing=0.1)
+        assert _loss_gradcheck(loss_fn, logits, target)
+    # huge logits stay finite; float32 stays float32; a float32 target with float64 logits is cast
+    huge = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 1000.0]], dtype=np.float32)
+    soft = np.array([[0.2, 0.3, 0.5], [0.0, 0.5, 0.5]], dtype=np.float32)
+    loss_fn = CrossEntropyLoss()
+    with np.errstate(over="raise", invalid="raise"):
+        loss, grad = loss_fn(huge, soft), loss_fn.backward()
+    assert loss.dtype == np.float32 and grad.dtype == np.float32 and np.all(np.isfinite(grad))
+    torch_logits = torch.from_numpy(huge.astype(np.float64)).requires_grad_()
+    expected = torch.nn.CrossEntropyLoss()(torch_logits, torch.from_numpy(soft.astype(np.float64)))
+    expected.backward()
+    assert_close(loss, expected, rtol=1e-6)
+    assert_close(grad, torch_logits.grad, rtol=1e-6, atol=1e-7)
+    assert CrossEntropyLoss()(np.zeros((2, 3)), soft).dtype == np.float64
+    # an empty batch: nan for 'mean', like torch
+    empty = CrossEntropyLoss()
+    assert np.isnan(empty(np.zeros((0, 3)), np.zeros((0, 3))))
+    assert empty.backward().shape == (0, 3)
+    # an index call after a probability call uses the index path again
+    loss_fn(huge.astype(np.float64), np.array([0, 1]))
+    assert_close(loss_fn.backward(), torch.func.grad(lambda z: torch.nn.functional.cross_entropy(
+        z, torch.tensor([0, 1])))(torch.from_numpy(huge.astype(np.float64))), rtol=1e-6, atol=1e-12)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
 def test_cross_entropy_gradcheck(reduction, label_smoothing):
@@ -278,9 +351,16 @@ def test_backward_scales_with_grad_output():
 
 def test_classification_target_errors():
     logits = np.zeros((4, 3))
-    one_hot = np.eye(3)[[0, 1, 2, 1]]
-    with pytest.raises(ValueError, match=r"expects integer class indices as target, of shape \(N,\) = \(4,\).*argmax"):
+    one_hot = np.eye(3, dtype=np.int64)[[0, 1, 2, 1]]
+    with pytest.raises(ValueError, match=r"expects integer class indices as target, of shape \(N,\) = \(4,\).*"
+                                         r"argmax.*class probabilities"):
         CrossEntropyLoss()(logits, one_hot)
+    with pytest.raises(ValueError, match="ignore_index=0 .*not supported with class-probability targets"):
+        CrossEntropyLoss(ignore_index=0)(logits, one_hot.astype(np.float64))
+    with pytest.raises(ValueError, match=r"weight of shape \(C,\) = \(3,\)"):
+        CrossEntropyLoss(weight=np.ones(4))(logits, one_hot.astype(np.float64))
+    with pytest.raises(ValueError, match="class indices.*float64 array of shape \\(4, 2\\)"):
+        CrossEntropyLoss()(logits, np.zeros((4, 2)))  # a float target of another shape is neither kind
     with pytest.raises(ValueError, match=r"class indices.*int64 array of shape \(4, 1\)"):
         CrossEntropyLoss()(logits, np.zeros((4, 1), dtype=np.int64))
     with pytest.raises(ValueError, match="class indices.*float64"):
