@@ -101,6 +101,60 @@ def _pad(x: np.ndarray, padding: Padding4, order=None) -> np.ndarray:
     return padded
 
 
+# torch's padding_mode → how a padded row or column at position i (−before ≤ i < size + after)
+# finds its source row or column
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _source_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each padded position along one axis, the index of the input row/column it copies."""
+    position = np.arange(-before, size + after)
+    if mode == "replicate":
+        return np.clip(position, 0, size - 1)
+    if mode == "circular":
+        return np.mod(position, size)
+    mirrored = np.abs(position)  # reflect: mirrored at the first and last row, which are not repeated
+    return np.where(mirrored > size - 1, 2 * (size - 1) - mirrored, mirrored)
+
+
+def _check_mode_padding(layer: str, x_shape, padding: Padding4, mode: str) -> None:
+    """torch's limits: reflection needs pad < size, circular padding wraps at most once."""
+    _, _, h, w = x_shape
+    for pads, size, axis in ((padding[:2], h, "height"), (padding[2:], w, "width")):
+        if mode == "reflect" and max(pads) >= size:
+            raise ValueError(f"{layer}: padding_mode='reflect' needs padding smaller than the input, but the "
+                             f"input's {axis} is {size} and the padding {max(pads)}")
+        if mode == "circular" and max(pads) > size:
+            raise ValueError(f"{layer}: padding_mode='circular' needs padding at most the input size, but the "
+                             f"input's {axis} is {size} and the padding {max(pads)} (it would wrap more than once)")
+
+
+def pad_by_mode(x: np.ndarray, padding: Padding4, mode: str) -> np.ndarray:
+    """Pad the last two axes by copying input pixels ('reflect', 'replicate' or 'circular', as torch's
+    ``F.pad``): one gather with the rows' and the columns' source indices."""
+    top, bottom, left, right = padding
+    rows = _source_indices(x.shape[2], top, bottom, mode)
+    columns = _source_indices(x.shape[3], left, right, mode)
+    return x[:, :, rows[:, None], columns[None, :]]
+
+
+def pad_by_mode_backward(grad_padded: np.ndarray, input_shape, padding: Padding4, mode: str) -> np.ndarray:
+    """dL/dx from dL/d(padded x): every padded pixel hands its gradient to the pixel it copied.
+
+    The padding is x_pad = R x Cᵀ per image, with R (H_pad × H) and C (W_pad × W) the 0/1
+    matrices that pick each padded row's and column's source; its adjoint is dL/dx = Rᵀ g C —
+    two small matrix products, where a scatter-add would need ``np.add.at``.
+    """
+    top, bottom, left, right = padding
+    _, _, h, w = input_shape
+    dtype = grad_padded.dtype
+    pick_rows = np.zeros((h + top + bottom, h), dtype)
+    pick_rows[np.arange(h + top + bottom), _source_indices(h, top, bottom, mode)] = 1
+    pick_columns = np.zeros((w + left + right, w), dtype)
+    pick_columns[np.arange(w + left + right), _source_indices(w, left, right, mode)] = 1
+    return np.matmul(pick_rows.T, np.matmul(grad_padded, pick_columns))
+
+
 def _check_geometry(layer: str, x_shape, kernel_size, stride, padding: Padding4, dilation) -> Tuple[int, int]:
     """Output (H_out, W_out); a readable ValueError if the kernel does not fit."""
     _, _, h, w = x_shape
@@ -431,7 +485,9 @@ class Conv2d(Module):
     """``torch.nn.Conv2d``: weight (out_channels, in_channels/groups, kh, kw), bias (out_channels,).
 
     kernel_size, stride, padding and dilation take an int or a pair; padding also
-    'same' or 'valid'.  Zero padding only (padding_mode='zeros').  Initialised like
+    'same' or 'valid'.  ``padding_mode`` 'zeros' (the default), 'reflect', 'replicate' or
+    'circular' as in torch (``pad_by_mode``: the input is padded first, then convolved
+    without padding).  Initialised like
     torch: U(−1/√fan_in, 1/√fan_in) with fan_in = in_channels/groups · kh · kw.
     Set ``requires_input_grad = False`` on a first layer to skip dL/dx (backward
     then returns None), as torch does for an input that does not require grad.
@@ -456,8 +512,8 @@ class Conv2d(Module):
             raise ValueError(
                 f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})"
             )
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d here implements padding_mode='zeros' only, got {padding_mode!r}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         if min(self.kernel_size) < 1:
             raise ValueError(f"Conv2d: kernel_size must be ≥ 1, got {kernel_size!r}")
@@ -489,10 +545,14 @@ class Conv2d(Module):
         expect_float("Conv2d", x, self.dtype)
         _check_geometry("Conv2d", x.shape, self.kernel_size, self.stride, self._pads, self.dilation)
         bias = None if self.bias is None else self.bias.data
-        out, self._columns = conv2d_forward(
-            x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, return_columns=True
-        )
         self._input_shape = x.shape
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            _check_mode_padding("Conv2d", x.shape, self._pads, self.padding_mode)
+            x, padding = pad_by_mode(x, self._pads, self.padding_mode), 0
+        out, self._columns = conv2d_forward(
+            x, self.weight.data, bias, self.stride, padding, self.dilation, self.groups, return_columns=True
+        )
         self._input = None if self.requires_input_grad else x
         return out
 
@@ -503,12 +563,14 @@ class Conv2d(Module):
         out_h, out_w = _check_geometry("Conv2d", self._input_shape, self.kernel_size, self.stride, self._pads, self.dilation)
         expected = (n, self.out_channels, out_h, out_w)
         check_grad_output("Conv2d", grad_output, expected)
+        by_mode = self.padding_mode != "zeros"  # then the convolution saw the padded input, unpadded
+        padded_shape = (n, self._input_shape[1], h + sum(self._pads[:2]), w + sum(self._pads[2:]))
         grad_input, grad_weight, grad_bias = conv2d_backward(
             grad_output.astype(self.dtype, copy=False),
-            self._input_shape if self._input is None else self._input,
+            self._input if self._input is not None else padded_shape if by_mode else self._input_shape,
             self.weight.data,
             self.stride,
-            self.padding,
+            0 if by_mode else self.padding,
             self.dilation,
             self.groups,
             columns=self._columns,
@@ -517,6 +579,8 @@ class Conv2d(Module):
             overwrite_columns=True,
         )
         self._columns = self._input = None  # spent (overwritten by dL/dX_col); like torch, one backward per forward
+        if by_mode and grad_input is not None:
+            grad_input = pad_by_mode_backward(grad_input, self._input_shape, self._pads, self.padding_mode)
         self.weight.add_to_grad(grad_weight)
         if self.bias is not None:
             self.bias.add_to_grad(grad_bias)
@@ -532,4 +596,6 @@ class Conv2d(Module):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
         return text

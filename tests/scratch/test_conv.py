@@ -1,4 +1,4 @@
-"""Conv2d and its functional forms: gradcheck, torch parity over random geometries, errors."""
+"""Conv2d and its functional forms: gradcheck, torch parity over random geometries and padding modes, errors."""
 import math
 import re
 
@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib.scratch import gradcheck
-from course_lib.scratch.conv import Conv2d, _weight_gradient_per_output_row, col2im, conv2d_backward, conv2d_forward, im2col
+from course_lib.scratch.conv import (Conv2d, _weight_gradient_per_output_row, col2im, conv2d_backward, conv2d_forward,
+                                     im2col, pad_by_mode, pad_by_mode_backward, resolve_padding)
 from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
 from ..hypothesis_budget import examples
 
@@ -88,6 +89,42 @@ def test_first_layer_weight_gradients_from_either_gradient_layout_are_torchs(cas
             grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
         assert_parity(torch_layer, layer, x, grad, check_input_grads=[])
         assert layer._input is None  # the input is released with the columns
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=examples(20), deadline=None)
+@given(case=conv_cases(), mode=st.sampled_from(["reflect", "replicate", "circular"]),
+       layout=st.sampled_from(sorted(MEMORY_ORDERS.values())), seed=st.integers(0, 2**16))
+def test_padding_modes_match_torch(case, mode, layout, seed):
+    """padding_mode 'reflect', 'replicate', 'circular': torch's output and gradients, for any
+    geometry and input layout, including a first layer that keeps the padded input."""
+    config, shape = case
+    config = dict(config, padding_mode=mode)
+    batch, channels, height, width = shape
+    pads = resolve_padding(config["padding"], config["kernel_size"], config["stride"], config["dilation"])
+    shape = (batch, channels, max(height, max(pads[:2]) + 1), max(width, max(pads[2:]) + 1))  # reflect: pad < size
+    rng = np.random.default_rng(seed)
+    x = stored_in(rng.standard_normal(shape), layout)
+    for input_grad in (True, False):
+        torch_layer, layer = _torch_and_scratch(config)
+        layer.requires_input_grad = input_grad
+        with torch.no_grad():
+            grad = rng.standard_normal(tuple(torch_layer(torch.from_numpy(x)).shape))
+        assert_parity(torch_layer, layer, x, grad, check_input_grads=None if input_grad else [])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_gradcheck_and_what_they_copy(mode):
+    rng = np.random.default_rng(0)
+    layer = Conv2d(2, 3, (3, 2), padding=(2, 1), padding_mode=mode, dtype=np.float64)
+    assert gradcheck(layer, rng.standard_normal((2, 2, 4, 5)))
+    row = np.arange(4.0).reshape(1, 1, 1, 4)
+    expected = {"reflect": [2, 1, 0, 1, 2, 3, 2, 1], "replicate": [0, 0, 0, 1, 2, 3, 3, 3],
+                "circular": [2, 3, 0, 1, 2, 3, 0, 1]}[mode]
+    assert pad_by_mode(row, (0, 0, 2, 2), mode)[0, 0, 0].tolist() == expected
+    # the adjoint: each input pixel collects the gradient of every copy of it
+    counts = pad_by_mode_backward(np.ones((1, 1, 1, 8)), row.shape, (0, 0, 2, 2), mode)[0, 0, 0]
+    assert counts.tolist() == [np.count_nonzero(np.array(expected) == k) for k in range(4)]
 
 
 @pytest.mark.parametrize(
@@ -285,8 +322,13 @@ def test_error_for_bad_arguments():
         Conv2d(1, 1, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="padding must be an int, a pair, 'same' or 'valid'"):
         Conv2d(1, 1, 3, padding="full")
-    with pytest.raises(ValueError, match="padding_mode='zeros' only"):
-        Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match=r"padding_mode must be one of \('zeros', 'reflect', 'replicate', "
+                                         r"'circular'\), got 'mirror'"):
+        Conv2d(1, 1, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="'reflect' needs padding smaller than the input, but the input's width is 2"):
+        Conv2d(1, 1, 3, padding=2, padding_mode="reflect")(np.zeros((1, 1, 5, 2), np.float32))
+    with pytest.raises(ValueError, match="'circular' needs padding at most the input size.*height is 2.*wrap"):
+        Conv2d(1, 1, 3, padding=3, padding_mode="circular")(np.zeros((1, 1, 2, 5), np.float32))
     with pytest.raises(ValueError, match="input has 3 channels but the weight"):
         conv2d_forward(np.zeros((1, 3, 5, 5)), np.zeros((2, 2, 3, 3)))
 

@@ -117,7 +117,8 @@ def test_constructor_takes_torchs_arguments_with_torchs_defaults(name, cls, twin
 
 # (scratch, torch) constructions whose reprs must be equal, character for character
 SAME_REPR = ["Linear(3, 4)", "Conv2d(3, 4, 3)", "Conv2d(3, 4, 3, padding='valid')", "Conv2d(3, 4, 3, padding='same')",
-             "Conv2d(3, 4, (3, 5), stride=2, padding=1, dilation=2, bias=False)", "MaxPool2d(2)",
+             "Conv2d(3, 4, (3, 5), stride=2, padding=1, dilation=2, bias=False)",
+             "Conv2d(3, 4, 3, padding=1, padding_mode='reflect')", "MaxPool2d(2)",
              "MaxPool2d((2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True)", "AvgPool2d(3, 2, 1)",
              "BatchNorm1d(4)", "BatchNorm2d(4, affine=False)", "BatchNorm1d(4, bias=False)", "LayerNorm(4)",
              "LayerNorm((2, 4), bias=False)", "LayerNorm(4, elementwise_affine=False)", "Dropout(0.3)", "Flatten()",
