@@ -172,11 +172,15 @@ def scaled_dot_product_attention_backward(
 
 # --------------------------------------------------------------------------- module
 class MultiheadAttention(Module):
-    """``torch.nn.MultiheadAttention`` (kdim = vdim = embed_dim, no bias_k/bias_v, no zero attention).
+    """``torch.nn.MultiheadAttention`` (no bias_k/bias_v, no zero attention).
 
     Parameters as in torch: ``in_proj_weight`` (3E, E) = [W_Q; W_K; W_V] (Xavier-uniform),
     ``in_proj_bias`` (3E,) (zeros), ``out_proj`` a ``Linear(E, E)`` with zero bias.
     Inputs are (L, N, E), or (N, L, E) with ``batch_first=True``, or unbatched (L, E).
+    Keys and values with other widths (``kdim``, ``vdim``: cross-attention to features of
+    another size) get three separate weights instead, as in torch: ``q_proj_weight`` (E, E),
+    ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim), each Xavier-uniform, and
+    ``in_proj_weight`` is None.
 
     ``forward`` returns ``(attn_output, attn_weights)`` exactly like torch: the weights are
     averaged over heads (N, L, S) by default, per head (N, num_heads, L, S) with
@@ -189,7 +193,8 @@ class MultiheadAttention(Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, *,
-                 batch_first: bool = False, dtype=np.float32):
+                 kdim: Optional[int] = None, vdim: Optional[int] = None, batch_first: bool = False, dtype=np.float32):
+        # keyword-only from kdim on: torch's add_bias_kv and add_zero_attn come before it positionally
         super().__init__()
         embed_dim, num_heads = int(embed_dim), int(num_heads)
         if num_heads < 1 or embed_dim < 1 or embed_dim % num_heads != 0:
@@ -204,7 +209,20 @@ class MultiheadAttention(Module):
         self.dropout = float(dropout)
         self.batch_first = bool(batch_first)
         self.dtype = check_dtype(dtype)
-        self.in_proj_weight = Parameter(init.xavier_uniform((3 * embed_dim, embed_dim), dtype=self.dtype))
+        self.kdim = embed_dim if kdim is None else int(kdim)
+        self.vdim = embed_dim if vdim is None else int(vdim)
+        if self.kdim < 1 or self.vdim < 1:
+            raise ValueError(f"MultiheadAttention needs kdim ≥ 1 and vdim ≥ 1, got kdim={kdim} and vdim={vdim}")
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(init.xavier_uniform((3 * embed_dim, embed_dim), dtype=self.dtype))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:  # torch's order: the three weights, then in_proj_weight as None
+            for name, width in (("q_proj_weight", embed_dim), ("k_proj_weight", self.kdim),
+                                ("v_proj_weight", self.vdim)):
+                self.register_parameter(name, Parameter(init.xavier_uniform((embed_dim, width), dtype=self.dtype)))
+            self.register_parameter("in_proj_weight", None)
         self.register_parameter(
             "in_proj_bias", Parameter(np.zeros(3 * embed_dim, dtype=self.dtype)) if bias else None
         )
@@ -223,9 +241,17 @@ class MultiheadAttention(Module):
         """Write (N, heads, L, head_dim) into ``out`` of layout (N, L, E)/(L, N, E) (last axis may be a slice)."""
         self._to_heads(out, seq_first)[...] = heads
 
+    def _projection(self, index: int):
+        """The Parameter and the rows of it that project query (0), key (1) or value (2)."""
+        if self.in_proj_weight is not None:
+            return self.in_proj_weight, slice(index * self.embed_dim, (index + 1) * self.embed_dim)
+        return (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[index], slice(None)
+
     def _check_input(self, name: str, x, batched: bool) -> None:
-        batched_layout = f"(N, L, E={self.embed_dim})" if self.batch_first else f"(L, N, E={self.embed_dim})"
-        unbatched_layout = f"(L, E={self.embed_dim})"
+        width, symbol = {"query": (self.embed_dim, "E"), "key": (self.kdim, "kdim"), "value": (self.vdim, "vdim")}[name]
+        length = "S" if name != "query" else "L"
+        batched_layout = f"(N, {length}, {symbol}={width})" if self.batch_first else f"({length}, N, {symbol}={width})"
+        unbatched_layout = f"({length}, {symbol}={width})"
         if name == "query" and not (isinstance(x, np.ndarray) and x.ndim in (2, 3)):
             layout = f"{batched_layout} or unbatched {unbatched_layout}"
         else:
@@ -233,7 +259,7 @@ class MultiheadAttention(Module):
         if not isinstance(x, np.ndarray):
             raise ValueError(f"MultiheadAttention expected {name} to be a NumPy array of shape {layout}, "
                              f"got {type(x).__name__}")
-        if x.ndim != (3 if batched else 2) or x.shape[-1] != self.embed_dim:
+        if x.ndim != (3 if batched else 2) or x.shape[-1] != width:
             raise ValueError(f"MultiheadAttention expected {name} of shape {layout}, got {x.shape}")
         expect_float("MultiheadAttention", x, self.dtype)
 
@@ -281,8 +307,9 @@ class MultiheadAttention(Module):
         batched = isinstance(query, np.ndarray) and query.ndim == 3
         for name, x in (("query", query), ("key", key), ("value", value)):
             self._check_input(name, x, batched)
-        if key.shape != value.shape:
-            raise ValueError(f"MultiheadAttention expected key and value of the same shape, got {key.shape} and {value.shape}")
+        if key.shape[:-1] != value.shape[:-1]:
+            raise ValueError(f"MultiheadAttention expected key and value of the same length and batch size, "
+                             f"got shapes {key.shape} and {value.shape}")
         if is_causal and attn_mask is None:
             raise ValueError(
                 "MultiheadAttention: is_causal=True is only a hint that attn_mask is causal; pass the mask too "
@@ -301,25 +328,24 @@ class MultiheadAttention(Module):
         mask = self._combined_mask(attn_mask, key_padding_mask, batch, length, source_length, batched)
 
         E = self.embed_dim
-        weight = self.in_proj_weight.data
         bias = None if self.in_proj_bias is None else self.in_proj_bias.data
-        if self_attention:  # one GEMM for Q, K and V
+        if self_attention and self._qkv_same_embed_dim:  # one GEMM for Q, K and V
             x_2d = query.reshape(-1, E)
-            projected = x_2d @ weight.T
+            projected = x_2d @ self.in_proj_weight.data.T
             if bias is not None:
                 projected += bias
             projected = projected.reshape(query.shape[:-1] + (3 * E,))
             q_proj, k_proj, v_proj = projected[..., :E], projected[..., E:2 * E], projected[..., 2 * E:]
             inputs_2d = (x_2d,)
         else:
-            inputs_2d = tuple(x.reshape(-1, E) for x in (query, key, value))
+            inputs_2d = tuple(x.reshape(-1, x.shape[-1]) for x in (query, key, value))
             projections = []
             for index, (x, x_2d) in enumerate(zip((query, key, value), inputs_2d)):
-                rows = slice(index * E, (index + 1) * E)
-                out = x_2d @ weight[rows].T
+                weight, rows = self._projection(index)
+                out = x_2d @ weight.data[rows].T
                 if bias is not None:
-                    out += bias[rows]
-                projections.append(out.reshape(x.shape))
+                    out += bias[index * E:(index + 1) * E]
+                projections.append(out.reshape(x.shape[:-1] + (E,)))
             q_proj, k_proj, v_proj = projections
 
         q_heads = self._to_heads(q_proj, seq_first)
@@ -339,7 +365,7 @@ class MultiheadAttention(Module):
         output = self.out_proj(merged.reshape(-1, E)).reshape(merged.shape)
 
         self._cache = dict(
-            inputs_2d=inputs_2d, shapes=(query.shape, key.shape), heads=(q_heads, k_heads, v_heads),
+            inputs_2d=inputs_2d, shapes=(query.shape, key.shape, value.shape), heads=(q_heads, k_heads, v_heads),
             weights=weights, dropout_mask=dropout_mask, seq_first=seq_first, batched=batched,
             need_weights=need_weights, average=average_attn_weights,
         )
@@ -359,7 +385,7 @@ class MultiheadAttention(Module):
         if cache is None:
             raise RuntimeError("MultiheadAttention.backward called before forward")
         E, heads = self.embed_dim, self.num_heads
-        query_shape, key_shape = cache["shapes"]
+        query_shape, key_shape, value_shape = cache["shapes"]
         seq_first, batched = cache["seq_first"], cache["batched"]
         q_heads, k_heads, v_heads = cache["heads"]
         weights, dropout_mask = cache["weights"], cache["dropout_mask"]
@@ -394,12 +420,13 @@ class MultiheadAttention(Module):
         grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(
             grad_context, q_heads, k_heads, v_heads, weights, grad_weights=grad_weights, dropout_mask=dropout_mask
         )
-        return self._input_projection_backward(grad_q, grad_k, grad_v, query_shape, key_shape, seq_first, batched)
+        return self._input_projection_backward(grad_q, grad_k, grad_v, (query_shape, key_shape, value_shape),
+                                               seq_first, batched)
 
-    def _input_projection_backward(self, grad_q, grad_k, grad_v, query_shape, key_shape, seq_first, batched):
+    def _input_projection_backward(self, grad_q, grad_k, grad_v, input_shapes, seq_first, batched):
         """Through [Q K V] = x W_inᵀ + b_in: accumulate dW_in, db_in; return the three input gradients."""
         E = self.embed_dim
-        weight = self.in_proj_weight.data
+        query_shape = input_shapes[0]
         inputs_2d = self._cache["inputs_2d"]
         if len(inputs_2d) == 1:  # self-attention: one (…, 3E) gradient and one GEMM for dW_in
             grad_projected = np.empty(query_shape[:-1] + (3 * E,), dtype=self.dtype)
@@ -412,22 +439,24 @@ class MultiheadAttention(Module):
             grads_2d = [grad_2d[:, index * E:(index + 1) * E] for index in range(3)]
             shapes = (query_shape,) * 3
         else:
-            grads_2d, shapes = [], (query_shape, key_shape, key_shape)
+            grads_2d, shapes = [], input_shapes
             for index, (grad, shape, x_2d) in enumerate(zip((grad_q, grad_k, grad_v), shapes, inputs_2d)):
-                grad_projected = np.empty(shape, dtype=self.dtype)
+                grad_projected = np.empty(shape[:-1] + (E,), dtype=self.dtype)
                 self._heads_into(grad_projected, grad, seq_first)
                 grad_2d = grad_projected.reshape(-1, E)
-                rows = slice(index * E, (index + 1) * E)
-                self.in_proj_weight.grad[rows] += grad_2d.T @ x_2d
+                weight, rows = self._projection(index)
+                weight.grad[rows] += grad_2d.T @ x_2d
                 if self.in_proj_bias is not None:
-                    self.in_proj_bias.grad[rows] += column_sums(grad_2d)
+                    self.in_proj_bias.grad[index * E:(index + 1) * E] += column_sums(grad_2d)
                 grads_2d.append(grad_2d)
         grads = []
         for index, (grad_2d, shape) in enumerate(zip(grads_2d, shapes)):
-            grad_input = (grad_2d @ weight[index * E:(index + 1) * E]).reshape(shape)
+            weight, rows = self._projection(index)
+            grad_input = (grad_2d @ weight.data[rows]).reshape(shape)
             grads.append(grad_input if batched else grad_input[0])
         return tuple(grads)
 
     def extra_repr(self) -> str:
-        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
+        widths = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}{widths}, "
                 f"batch_first={self.batch_first}")

@@ -55,16 +55,16 @@ def scratch_mha(layer, query, key, value, self_attention, grad_output, grad_weig
     return output, weights, grads, {name: param.grad.copy() for name, param in layer.named_parameters()}
 
 
-def make_pair(embed_dim, num_heads, bias=True, batch_first=False, dropout=0.0, seed=0):
+def make_pair(embed_dim, num_heads, bias=True, batch_first=False, dropout=0.0, seed=0, kdim=None, vdim=None):
     """A float64 torch MHA with random (non-zero) biases and its scratch copy."""
     torch.manual_seed(seed)
-    torch_layer = torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias,
+    torch_layer = torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim, vdim=vdim,
                                               batch_first=batch_first, dtype=torch.float64)
     with torch.no_grad():
         for param in torch_layer.parameters():
             param.copy_(torch.randn_like(param) * 0.5)
     layer = MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=batch_first,
-                               dtype=np.float64)
+                               kdim=kdim, vdim=vdim, dtype=np.float64)
     copy_weights(torch_layer, layer)
     return torch_layer, layer
 
@@ -148,10 +148,14 @@ def mha_cases(draw):
     num_heads, head_dim = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     batch, length, source_length = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
     self_attention = draw(st.booleans())
+    embed_dim = num_heads * head_dim
+    kdim = vdim = embed_dim
     if self_attention:
         source_length = length
-    return dict(
-        num_heads=num_heads, embed_dim=num_heads * head_dim, batch=batch, length=length,
+    elif draw(st.booleans()):  # keys and values of other widths: separate projection weights
+        kdim, vdim = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return dict(kdim=kdim, vdim=vdim,
+        num_heads=num_heads, embed_dim=embed_dim, batch=batch, length=length,
         source_length=source_length, self_attention=self_attention, batched=draw(st.booleans() | st.just(True)),
         batch_first=draw(st.booleans()), bias=draw(st.booleans()),
         attn_mask=draw(st.sampled_from([None, "bool", "float"])), attn_mask_3d=draw(st.booleans()),
@@ -165,14 +169,16 @@ def mha_cases(draw):
 def test_mha_parity_with_torch(case):
     rng = np.random.default_rng(case["seed"])
     heads, E, N, L, S = (case[k] for k in ("num_heads", "embed_dim", "batch", "length", "source_length"))
-    torch_layer, layer = make_pair(E, heads, case["bias"], case["batch_first"], seed=case["seed"])
+    torch_layer, layer = make_pair(E, heads, case["bias"], case["batch_first"], seed=case["seed"],
+                                   kdim=case["kdim"], vdim=case["vdim"])
 
-    def shape(length):
+    def shape(length, width=E):
         if not case["batched"]:
-            return (length, E)
-        return (N, length, E) if case["batch_first"] else (length, N, E)
+            return (length, width)
+        return (N, length, width) if case["batch_first"] else (length, N, width)
 
-    query, key, value = rng.standard_normal(shape(L)), rng.standard_normal(shape(S)), rng.standard_normal(shape(S))
+    query, key, value = (rng.standard_normal(shape(L)), rng.standard_normal(shape(S, case["kdim"])),
+                         rng.standard_normal(shape(S, case["vdim"])))
     lead = (N * heads,) if case["batched"] else (heads,)
     mask_shape = lead + (L, S) if case["attn_mask_3d"] else (L, S)
     kwargs = dict(
@@ -255,6 +261,14 @@ def test_state_dict_keys_and_init_match_torch():
     assert_uniform_init(layer.out_proj.weight.data, 1 / np.sqrt(8), "out_proj.weight")  # Linear's default
     no_bias = MultiheadAttention(8, 2, bias=False)
     assert list(no_bias.state_dict()) == list(torch.nn.MultiheadAttention(8, 2, bias=False).state_dict())
+    # keys and values of other widths: three Xavier-initialised weights, in torch's order, in_proj_weight None
+    widths, torch_widths = MultiheadAttention(8, 2, kdim=3, vdim=5), torch.nn.MultiheadAttention(8, 2, kdim=3, vdim=5)
+    assert list(widths.state_dict()) == list(torch_widths.state_dict())
+    assert widths.in_proj_weight is None and torch_widths.in_proj_weight is None
+    for name, fan_in in (("q_proj_weight", 8), ("k_proj_weight", 3), ("v_proj_weight", 5)):
+        assert getattr(widths, name).shape == tuple(getattr(torch_widths, name).shape)
+        assert_uniform_init(getattr(widths, name).data, np.sqrt(6 / (8 + fan_in)), name)
+    assert layer.q_proj_weight is None and torch_layer.q_proj_weight is None
 
 
 def test_float32_stays_float32():
@@ -365,14 +379,19 @@ def test_embed_dim_not_divisible_by_num_heads():
 def test_wrong_feature_size_and_dtype():
     layer = MultiheadAttention(8, 2, batch_first=True)
     good = np.zeros((2, 3, 8), np.float32)
-    with pytest.raises(ValueError, match=r"expected key of shape \(N, L, E=8\), got \(2, 3, 7\)"):
+    with pytest.raises(ValueError, match=r"expected key of shape \(N, S, kdim=8\), got \(2, 3, 7\)"):
         layer(good, np.zeros((2, 3, 7), np.float32), good)
     with pytest.raises(ValueError, match=r"expected query of shape \(N, L, E=8\) or unbatched \(L, E=8\), got \(2, 3, 4, 8\)"):
         layer(np.zeros((2, 3, 4, 8), np.float32), good, good)
     with pytest.raises(ValueError, match="dtype float32, got float64"):
         layer(good.astype(np.float64), good, good)
-    with pytest.raises(ValueError, match="key and value of the same shape"):
+    with pytest.raises(ValueError, match="key and value of the same length and batch size"):
         layer(good, good, np.zeros((2, 4, 8), np.float32))
+    narrow = MultiheadAttention(8, 2, kdim=3, vdim=5)
+    with pytest.raises(ValueError, match=r"expected value of shape \(S, N, vdim=5\), got \(4, 2, 3\)"):
+        narrow(np.zeros((3, 2, 8), np.float32), np.zeros((4, 2, 3), np.float32), np.zeros((4, 2, 3), np.float32))
+    with pytest.raises(ValueError, match="kdim ≥ 1 and vdim ≥ 1"):
+        MultiheadAttention(8, 2, kdim=0)
 
 
 def test_mask_shape_mismatch_names_expected_and_got():

@@ -28,9 +28,7 @@ NOT_TAKEN = {
                   "sparse": "sparse gradients: torch-specific storage", "_weight": "torch-internal",
                   "_freeze": "torch-internal (from_pretrained)"},
     "LSTM": {"proj_size": "not implemented (LSTM with projections)"},
-    "MultiheadAttention": {"add_bias_kv": "not implemented", "add_zero_attn": "not implemented",
-                           "kdim": "not implemented: keys and values have embed_dim features",
-                           "vdim": "not implemented: keys and values have embed_dim features"},
+    "MultiheadAttention": {"add_bias_kv": "not implemented", "add_zero_attn": "not implemented"},
 }
 LOSSES = {"MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss"}
 OPTIMIZERS = {"SGD", "Adagrad", "RMSprop", "Adam", "AdamW"}
