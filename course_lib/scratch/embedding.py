@@ -9,7 +9,11 @@ looked up r.  We compute those sums by sorting the indices so that equal ones ar
 contiguous and summing each run in a few padded, vectorised steps
 (``embedding_grad_rows``), instead of the slow unbuffered ``np.add.at``.
 Indices are not differentiable: backward returns None.  The ``padding_idx`` row is
-initialised to 0 and never receives a gradient.
+initialised to 0 and never receives a gradient.  As in torch, ``max_norm`` rescales in place,
+before the lookup, every looked-up row whose ``norm_type``-norm exceeds it (the weight
+itself changes: the gradient then flows through the rescaled rows, not through the
+rescaling), and ``scale_grad_by_freq`` divides each row's gradient by the number of times
+the batch looked it up.
 """
 from __future__ import annotations
 
@@ -61,14 +65,29 @@ def embedding_backward(indices: np.ndarray, grad_output: np.ndarray, num_embeddi
     return grad_weight
 
 
+def embedding_renorm_(weight: np.ndarray, indices: np.ndarray, max_norm: float, norm_type: float = 2.0) -> None:
+    """torch's ``embedding_renorm_``: each distinct looked-up row r with ‖W_r‖_p > max_norm is
+    multiplied, in place, by max_norm / (‖W_r‖_p + 10⁻⁷)."""
+    rows = np.unique(indices)
+    if rows.size == 0:
+        return
+    norms = np.linalg.norm(weight[rows].astype(np.float64), ord=norm_type, axis=1)
+    too_long = norms > max_norm
+    rows, norms = rows[too_long], norms[too_long]
+    weight[rows] *= (max_norm / (norms + 1e-7))[:, None].astype(weight.dtype)
+
+
 class Embedding(Module):
-    """``torch.nn.Embedding(num_embeddings, embedding_dim, padding_idx=None)``.
+    """``torch.nn.Embedding(num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+    norm_type=2.0, scale_grad_by_freq=False)``.
 
     weight: (num_embeddings, embedding_dim), initialised N(0, 1) like torch.
     Input: integer indices of any shape (*); output: (*, embedding_dim).
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None, dtype=np.float32):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                 max_norm: Optional[float] = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 dtype=np.float32):
         super().__init__()
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if self.num_embeddings < 1 or self.embedding_dim < 1:
@@ -83,6 +102,13 @@ class Embedding(Module):
                 )
             padding_idx = int(padding_idx) % self.num_embeddings  # torch stores it non-negative
         self.padding_idx = padding_idx
+        if max_norm is not None and not float(max_norm) >= 0:
+            raise ValueError(f"Embedding max_norm must be a non-negative number or None, got {max_norm}")
+        if not float(norm_type) > 0:
+            raise ValueError(f"Embedding norm_type must be positive (2.0 for the Euclidean norm), got {norm_type}")
+        self.max_norm = None if max_norm is None else float(max_norm)
+        self.norm_type = float(norm_type)
+        self.scale_grad_by_freq = bool(scale_grad_by_freq)
         self.dtype = check_dtype(dtype)
         weight = init.normal((self.num_embeddings, self.embedding_dim), 1.0, self.dtype)
         if padding_idx is not None:
@@ -108,6 +134,8 @@ class Embedding(Module):
     def forward(self, indices: np.ndarray) -> np.ndarray:
         self._check_indices(indices)
         self._indices = indices
+        if self.max_norm is not None:
+            embedding_renorm_(self.weight.data, indices, self.max_norm, self.norm_type)
         return self.weight.data[indices]
 
     def backward(self, grad_output: np.ndarray) -> None:
@@ -116,6 +144,8 @@ class Embedding(Module):
         expected = self._indices.shape + (self.embedding_dim,)
         check_grad_output("Embedding", grad_output, expected)
         rows, sums = embedding_grad_rows(self._indices, grad_output)
+        if self.scale_grad_by_freq:  # rows are the distinct indices, sorted, as np.unique counts them
+            sums /= np.unique(self._indices, return_counts=True)[1][:, None].astype(sums.dtype)
         if self.padding_idx is not None:
             keep = rows != self.padding_idx  # the padding vector stays fixed
             rows, sums = rows[keep], sums[keep]
@@ -124,5 +154,13 @@ class Embedding(Module):
         return None
 
     def extra_repr(self) -> str:
-        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            text += ", scale_grad_by_freq=True"
+        return text

@@ -19,18 +19,27 @@ from ..hypothesis_budget import examples
     num_embeddings=st.integers(1, 8),
     dim=st.integers(1, 4),
     use_padding=st.booleans(),
+    max_norm=st.sampled_from([None, 0.5, 1.5]),
+    norm_type=st.sampled_from([2.0, 1.0, 3.0, float("inf")]),
+    scale_grad_by_freq=st.booleans(),
     seed=st.integers(0, 2**16),
     data=st.data(),
 )
-def test_parity(shape, num_embeddings, dim, use_padding, seed, data):
+def test_parity(shape, num_embeddings, dim, use_padding, max_norm, norm_type, scale_grad_by_freq, seed, data):
     rng = np.random.default_rng(seed)
     padding_idx = data.draw(st.integers(-num_embeddings, num_embeddings - 1)) if use_padding else None
     indices = rng.integers(0, num_embeddings, size=shape)  # small vocabularies: many repeats
-    torch_layer = torch.nn.Embedding(num_embeddings, dim, padding_idx=padding_idx).double()
-    layer = Embedding(num_embeddings, dim, padding_idx=padding_idx, dtype=np.float64)
+    options = dict(padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq)
+    torch_layer = torch.nn.Embedding(num_embeddings, dim, **options).double()
+    layer = Embedding(num_embeddings, dim, **options, dtype=np.float64)
     grad = rng.standard_normal(shape + (dim,))
     _, grads_in, _ = assert_parity(torch_layer, layer, indices, grad)
     assert grads_in == (None,)
+    # max_norm rescales the looked-up rows of the weight itself, in place, as torch does
+    assert_close(layer.weight.data, torch_layer.weight.detach().numpy(), rtol=1e-12, what="weight after forward")
+    if max_norm is not None and indices.size:
+        looked_up = np.linalg.norm(layer.weight.data[np.unique(indices)], ord=norm_type, axis=1)
+        assert looked_up.max() <= max_norm + 1e-6
 
 
 def test_gradient_accumulates_and_padding_row_stays_zero():
@@ -94,6 +103,10 @@ def test_errors():
         layer([0, 1])
     with pytest.raises(ValueError, match="padding_idx"):
         Embedding(4, 2, padding_idx=4)
+    with pytest.raises(ValueError, match="max_norm must be a non-negative number or None, got -1"):
+        Embedding(4, 2, max_norm=-1)
+    with pytest.raises(ValueError, match="norm_type must be positive"):
+        Embedding(4, 2, max_norm=1, norm_type=0)
     layer(np.array([0, 1]))
     with pytest.raises(ValueError, match=r"grad_output of shape \(2, 2\) \(the output's shape\), got \(2, 3\)"):
         layer.backward(np.zeros((2, 3), np.float32))

@@ -23,9 +23,7 @@ NOT_TAKEN = {
                    "fused": "a torch kernel-fusion switch: no effect on the numbers",
                    "capturable": "CUDA-graph capture",
                    "differentiable": "autograd through the optimiser step"},
-    "Embedding": {"max_norm": "not implemented (re-normalising rows in forward)",
-                  "norm_type": "goes with max_norm", "scale_grad_by_freq": "not implemented",
-                  "sparse": "sparse gradients: torch-specific storage", "_weight": "torch-internal",
+    "Embedding": {"sparse": "sparse gradients: torch-specific storage", "_weight": "torch-internal",
                   "_freeze": "torch-internal (from_pretrained)"},
     "LSTM": {"proj_size": "not implemented (LSTM with projections)"},
     "MultiheadAttention": {"add_bias_kv": "not implemented", "add_zero_attn": "not implemented"},
@@ -120,7 +118,8 @@ SAME_REPR = ["Linear(3, 4)", "Conv2d(3, 4, 3)", "Conv2d(3, 4, 3, padding='valid'
              "MaxPool2d((2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True)", "AvgPool2d(3, 2, 1)",
              "BatchNorm1d(4)", "BatchNorm2d(4, affine=False)", "BatchNorm1d(4, bias=False)", "LayerNorm(4)",
              "LayerNorm((2, 4), bias=False)", "LayerNorm(4, elementwise_affine=False)", "Dropout(0.3)", "Flatten()",
-             "Embedding(10, 4)", "Embedding(10, 4, padding_idx=0)", "RNN(3, 4)", "LSTM(3, 4, num_layers=2, batch_first=True)",
+             "Embedding(10, 4)", "Embedding(10, 4, padding_idx=0)",
+             "Embedding(10, 4, max_norm=1.0, norm_type=1.5, scale_grad_by_freq=True)", "RNN(3, 4)", "LSTM(3, 4, num_layers=2, batch_first=True)",
              "RNNCell(3, 4)", "LSTMCell(3, 4)", "ReLU()", "LeakyReLU(0.2)", "Softmax(dim=-1)", "LogSoftmax(dim=1)",
              "Sigmoid()", "Tanh()", "GELU()", "GELU(approximate='tanh')", "MSELoss()", "BCELoss()"]
 
