@@ -388,7 +388,7 @@ class _Session:
     def call(self, prepared: _Prepared, timeout: float) -> Tuple[str, Any]:
         """Call the student's function.  Returns (kind, payload): ok/error/missing/timeout/died/unreadable."""
         code = call_code(prepared.check.function, prepared.args, prepared.kwargs, spill=self.sandbox.spill,
-                         float_errors=prepared.check.float_errors)
+                         float_errors=prepared.check.float_errors, calls=prepared.check.calls)
         result = self._run(code, timeout)
         if result.status in ("timeout", "died"):
             return result.status, None

@@ -50,6 +50,9 @@ class Check:
     # run the call under np.errstate(over=, divide=, invalid="raise"): an overflow, a division by
     # zero or an invalid operation (a NumPy warning) makes it fail, for answers that must avoid them
     float_errors: bool = False
+    # call the function this many times on fresh copies of the same arguments; with more than one
+    # call the judge receives the tuple of results (e.g. two dropout calls must draw different masks)
+    calls: int = 1
 
 
 @dataclass

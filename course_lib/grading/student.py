@@ -121,11 +121,14 @@ class Checker:
         function = namespace.get(item.check.function)
         if not callable(function):
             return False, f"{item.check.function} is not defined: run its cell first"
-        args, kwargs = _copy(item.args), _copy(item.kwargs)
         strict = np.errstate(over="raise", divide="raise", invalid="raise")
         try:
-            with strict if item.check.float_errors else contextlib.nullcontext():
-                value = function(*args, **kwargs)
+            values = []
+            for _ in range(item.check.calls):  # each call on fresh copies of the arguments
+                args, kwargs = _copy(item.args), _copy(item.kwargs)
+                with strict if item.check.float_errors else contextlib.nullcontext():
+                    values.append(function(*args, **kwargs))
+            value = values[0] if item.check.calls == 1 else tuple(values)
         except NotImplementedError:
             return False, NOT_ATTEMPTED
         except Exception as error:  # noqa: BLE001 - shown to the student

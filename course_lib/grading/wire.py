@@ -284,9 +284,15 @@ def __course_install__():
                 args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
                 pristine_args, pristine_kwargs = _dec(request["args"]), _dec(request["kwargs"])
                 strict = _errstate(over="raise", divide="raise", invalid="raise")
+                calls = int(request.get("calls", 1))
                 try:
-                    with strict if request.get("float_errors") else _nullcontext():
-                        value = function(*args, **kwargs)
+                    values = []
+                    for number in range(calls):
+                        if number:  # every call gets fresh copies of the arguments
+                            args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
+                        with strict if request.get("float_errors") else _nullcontext():
+                            values.append(function(*args, **kwargs))
+                    value = values[0] if calls == 1 else tuple(values)
                 except BaseException as error:
                     frames = _tb.extract_tb(error.__traceback__)[1:]
                     where = "".join(_tb.format_list(frames[-3:]))
@@ -307,11 +313,13 @@ del __course_install__
 '''
 
 
-def call_code(function: str, args: tuple, kwargs: dict, spill=None, float_errors: bool = False) -> str:
+def call_code(function: str, args: tuple, kwargs: dict, spill=None, float_errors: bool = False,
+              calls: int = 1) -> str:
     """Source that calls ``function(*args, **kwargs)`` in the kernel through the harness.
 
     ``float_errors``: NumPy's floating-point warnings (overflow, division by zero, invalid) raise
-    ``FloatingPointError`` during the call."""
+    ``FloatingPointError`` during the call.  ``calls`` > 1: call it that many times, each on fresh
+    copies of the arguments, and return the tuple of results."""
     payload = json.dumps({"args": encode(tuple(args), spill), "kwargs": encode(dict(kwargs), spill),
-                          "float_errors": bool(float_errors)})
+                          "float_errors": bool(float_errors), "calls": int(calls)})
     return f"__course_call__({function!r}, {payload!r})"

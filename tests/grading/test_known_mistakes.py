@@ -61,6 +61,12 @@ def _eps_inside_adam(param, grad, m, v, t, lr, beta1, beta2, eps):
     return param - lr * (m / (1 - beta1 ** t)) / np.sqrt(v / (1 - beta2 ** t) + eps), m, v
 
 
+def _reseeding_dropout(x, p):
+    rng = np.random.default_rng(0)  # a new generator with the same seed on every call: the same mask
+    mask = (rng.random(x.shape) >= p).astype(x.dtype) / (1 - p)
+    return x * mask, mask
+
+
 def _decay_one_epoch_early(initial_lr, epoch, step_size, gamma):
     return initial_lr * gamma ** ((epoch + 1) // step_size)
 
@@ -139,6 +145,7 @@ MISTAKES = [
     ("a04", "q2", "rmsprop_step", _eps_inside_rmsprop, "ε goes outside the square root"),
     ("a04", "q3", "adam_step", _eps_inside_adam, "ε is added after the square root"),
     ("a04", "q4", "step_decay_lr", _decay_one_epoch_early, "epoch 9"),
+    ("a05", "q3", "dropout", _reseeding_dropout, "create the random generator once"),
     ("a06", "q1", "conv2d_forward", _FromSolution(lambda s: _upcast(s["conv2d_forward"]), "float64"), "keep the input's precision"),
     ("a06", "q4", "max_pool2d_backward", _pool_backward(overwrite=True), "accumulate"),
     ("a08", "q1", "attention", _attention_with_numpy_sqrt, "keep the input's precision"),

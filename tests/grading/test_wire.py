@@ -153,3 +153,32 @@ def test_a_judge_that_raises_fails_the_check_and_never_the_grader():
     prepared = _Prepared(Question("q1", "t", 1, ["f"], [check]), check, (), {}, None)
     passed, message = judge_value(prepared, np.zeros(2))
     assert not passed and "could not be judged (ValueError: dtype must be float32 or float64)" in message
+
+
+def test_the_harness_calls_a_function_several_times_on_fresh_copies(monkeypatch):
+    """``Check.calls``: the kernel-side harness calls the function that many times, each time on
+    new copies of the arguments, and sends back the tuple of results (run here in-process)."""
+    import sys
+
+    import IPython.display
+
+    from course_lib.grading.wire import HARNESS, call_code
+
+    sent = []
+    monkeypatch.setattr(IPython.display, "publish_display_data", lambda data: sent.append(data))
+    namespace = {}
+    exec(HARNESS, namespace)
+    seen = []
+
+    def draw(x):  # changes its argument: a second call on the same array would see 1 more
+        x += 1
+        seen.append(x.copy())
+        return x.sum(), len(seen)
+
+    monkeypatch.setitem(sys.modules["__main__"].__dict__, "draw", draw)
+    for calls, expected in ((1, (5.0, 1)), (2, ((5.0, 2), (5.0, 3)))):
+        exec(call_code("draw", (np.array([1.0, 2.0]),), {}, calls=calls), namespace)
+        message = decode_result(next(iter(sent.pop().values())))
+        assert message["status"] == "ok" and message["value"] == expected
+        assert message["mutated"] == ["argument 1"]
+    assert [list(x) for x in seen] == [[2.0, 3.0]] * 3

@@ -105,6 +105,25 @@ def judge_random_dropout(value, call_args, call_kwargs, secret):
     return True, "correct"
 
 
+def judge_fresh_masks(value, call_args, call_kwargs, secret):
+    """Two calls on the same input: each a correct dropout, and their masks independent of each
+    other — a function that seeds its generator on every call drops the same entries every time."""
+    for number, result in enumerate(value, start=1):
+        passed, message = judge_random_dropout(result, call_args, call_kwargs, secret)
+        if not passed:
+            return False, f"call {number}: {message}"
+    first, second = (np.isclose(np.asarray(result[1]), 0.0) for result in value)
+    p = call_args[1]
+    differ = float(np.mean(first != second))
+    # independent masks disagree on a fraction 2p(1 − p) of the entries (0.5 at p = 0.5); over the
+    # 2 000 entries graded its standard deviation is 0.011, so 0.1 below is 9 sigma
+    if differ < 2 * p * (1 - p) - 0.1:
+        what = "exactly the same entries" if differ == 0 else f"the same entries except {differ:.1%} of them"
+        return False, (f"two calls on the same input dropped {what}; a new mask must be drawn on every call: "
+                       "create the random generator once, outside the function, not on every call")
+    return True, "correct"
+
+
 SCALE = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], np.ndarray)
              and np.array_equal(got[1] != 0, expected[1] != 0),
              "the mask keeps the right entries but must be scaled by 1/(1 − p) (inverted dropout)")
@@ -147,6 +166,8 @@ ASSIGNMENT = Assignment(
                  ], hints=[SCALE, KEEP]) + [
                      Check("dropout: p = 0.3 with your own random numbers", "dropout",
                            lambda r: args(randn(r, 200, 100), 0.3), None, judge=judge_random_dropout),
+                     Check("dropout: two calls on the same (50, 40) input draw two different masks", "dropout",
+                           lambda r: args(randn(r, 50, 40), 0.5), None, judge=judge_fresh_masks, calls=2),
                      Check("dropout: hidden test 1", "dropout",
                            lambda r: args(randn(r, 100, 200), float(r.choice([0.1, 0.5, 0.8]))), None,
                            hidden=True, judge=judge_random_dropout),
