@@ -290,7 +290,7 @@ def judge_value(prepared: _Prepared, value: Any) -> Tuple[bool, str]:
             passed, message = False, (f"the result could not be judged ({type(error).__name__}: "
                                       f"{clean_text(str(error))[:200]}); return the plain arrays the question asks for")
     else:
-        passed, message = compare(value, prepared.expected, check.rtol, check.atol)
+        passed, message = compare(value, prepared.expected, check.rtol, check.atol, names=check.result_names)
     # hints are about values, unless marked structural: a wrong type, shape or dtype is explained by
     # the message itself, except for mistakes with a known shape (a transposed gradient)
     structural = not passed and check.judge is None and not compare(value, prepared.expected, values=False)[0]

@@ -53,6 +53,9 @@ class Check:
     # call the function this many times on fresh copies of the same arguments; with more than one
     # call the judge receives the tuple of results (e.g. two dropout calls must draw different masks)
     calls: int = 1
+    # the names of a tuple result's items, as the assignment's text gives them: messages then say
+    # "grad_W_hh (item 4 of the result) differs …" instead of a bare position
+    result_names: Sequence[str] = ()
 
 
 @dataclass
@@ -122,10 +125,11 @@ def _is_real_scalar(value: Any) -> bool:
 
 
 def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8, path: str = "the result",
-            values: bool = True) -> Tuple[bool, str]:
+            values: bool = True, names: Sequence[str] = ()) -> Tuple[bool, str]:
     """Compare a decoded student value with the expected one.  Returns (passed, message).
 
     With ``values=False`` only type, shape and dtype are compared (for answers judged otherwise).
+    ``names``: the names of a tuple's items, for the messages.
     """
     if isinstance(student, Foreign):
         return False, f"{path} is {describe_type(student)}; expected {describe_type(expected)} (plain data only)"
@@ -193,7 +197,8 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
         if len(student) != len(expected):
             return False, f"{path} has {len(student)} items; expected {len(expected)}"
         for index, (s, e) in enumerate(zip(student, expected)):
-            ok, message = compare(s, e, rtol, atol, f"item {index} of {path}", values)
+            item = f"item {index} of {path}"
+            ok, message = compare(s, e, rtol, atol, f"{names[index]} ({item})" if index < len(names) else item, values)
             if not ok:
                 return False, message
         return True, "correct"

@@ -182,3 +182,22 @@ def test_the_harness_calls_a_function_several_times_on_fresh_copies(monkeypatch)
         assert message["status"] == "ok" and message["value"] == expected
         assert message["mutated"] == ["argument 1"]
     assert [list(x) for x in seen] == [[2.0, 3.0]] * 3
+
+
+def test_a_tuple_result_is_described_by_the_names_the_assignment_gives_its_items():
+    expected = (np.zeros(2), np.ones((2, 3)))
+    student = (np.zeros(2), np.ones((3, 2)))
+    assert compare(student, expected)[1].startswith("item 1 of the result has shape (3, 2)")
+    named = compare(student, expected, names=("grad_x", "grad_W"))[1]
+    assert named.startswith("grad_W (item 1 of the result) has shape (3, 2); expected shape (2, 3)")
+    from course_lib.grading import assignments
+    from course_lib.grading.runner import _prepare
+
+    named = 0
+    for assignment in (assignments.get(f"a{number:02d}") for number in range(1, 11)):
+        with_names = [q.id for q in assignment.questions if any(c.result_names for c in q.checks)]
+        for item in _prepare(assignment, seed=0, questions=with_names):
+            if item.check.result_names:  # one distinct name per item of the expected tuple
+                assert len(set(item.check.result_names)) == len(item.expected), item.check.name
+                named += 1
+    assert named >= 20

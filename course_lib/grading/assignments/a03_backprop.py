@@ -111,7 +111,7 @@ ASSIGNMENT = Assignment(
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("hidden", lambda r: args(*_network(r, n=10, d=3, h=8, c=4)), True),
             ("hidden", lambda r: args(*_network(r, n=3, d=6, h=4, c=5)), True),
-        ], hints=[MEAN])),
+        ], hints=[MEAN], result_names=("loss", "dW1", "db1", "dW2", "db2"))),
         Question("q3", "Gradient check", 2, ["numerical_grad_W2"], checks("numerical_grad_W2", numerical_grad_W2, [
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("a large ε = 0.5: the estimate must use ε (it then differs from the exact gradient)",

@@ -92,13 +92,13 @@ ASSIGNMENT = Assignment(
             ("float32 inputs: the output stays float32", lambda r: _sgd(r, (2, 3), np.float32), False, np.float32),
             ("hidden", lambda r: _sgd(r, (7,)), True),
             ("hidden", lambda r: _sgd(r, (2, 2, 3), np.float32), True, np.float32),
-        ])),
+        ], result_names=("new_param", "new_velocity"))),
         Question("q2", "RMSprop", 2, ["rmsprop_step"], checks("rmsprop_step", rmsprop_step, [
             ("one step on a (5,) parameter", lambda r: _rms(r), False),
             ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False),
             ("hidden", lambda r: _rms(r, (3, 3)), True),
             ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True),
-        ], hints=[EPS])),
+        ], hints=[EPS], result_names=("new_param", "new_square_avg"))),
         Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
             ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
             ("step t = 10", lambda r: _adam(r, t=10), False),
@@ -106,7 +106,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _adam(r, (4, 2)), True),
             ("hidden", lambda r: _adam(r, (3,), fresh=True), True),
             ("hidden", lambda r: _adam(r, (6,), t=1000), True),
-        ], hints=[BIAS])),
+        ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"))),
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
             ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False),

@@ -163,7 +163,7 @@ ASSIGNMENT = Assignment(
                      # 40 entries: at p = 0.7 all are dropped with probability 6·10⁻⁷ (with 6, 12 %), and
                      # a mask that forgot the 1/(1 − p) would then pass
                      ("hidden", lambda r: _dropout_args(r, (40,), 0.7, np.float32), True, np.float32),
-                 ], hints=[SCALE, KEEP]) + [
+                 ], hints=[SCALE, KEEP], result_names=("output", "mask")) + [
                      Check("dropout: p = 0.3 with your own random numbers", "dropout",
                            lambda r: args(randn(r, 200, 100), 0.3), None, judge=judge_random_dropout),
                      Check("dropout: two calls on the same (50, 40) input draw two different masks", "dropout",

@@ -76,7 +76,7 @@ ASSIGNMENT = Assignment(
             ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1, backward=True), False),
             ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2, backward=True), True),
             ("hidden", lambda r: _conv(r, n=2, c=3, h=6, w=6, o=2, k=3, stride=1, padding=2, backward=True), True),
-        ])),
+        ], result_names=("grad_x", "grad_weight", "grad_bias"))),
         Question("q3", "Max pooling, forward", 1.5, ["max_pool2d_forward"], checks("max_pool2d_forward", max_pool2d_forward, [
             ("2×2 windows, stride 2", lambda r: _pool(r), False),
             ("hidden", lambda r: _pool(r, h=7, w=5, k=3, stride=1), True),

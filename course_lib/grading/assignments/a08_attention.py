@@ -82,7 +82,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
             ("hidden", lambda r: _qkv(r, lead=(3,), length=2, source=6, mask="padding"), True),
             ("hidden", lambda r: _qkv(r, length=5, source=5, mask="causal", dtype=np.float32), True, np.float32),
-        ], hints=[MASK, SCALE])),
+        ], hints=[MASK, SCALE], result_names=("output", "weights"))),
         Question("q2", "Splitting and merging heads", 2, ["split_heads", "merge_heads"],
                  checks("split_heads", split_heads, [
                      ("(2, 3, 8) into 2 heads", lambda r: args(randn(r, 2, 3, 8), 2), False),

@@ -71,7 +71,7 @@ ASSIGNMENT = Assignment(
                      ("a class that is never predicted", lambda r: args(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1]), 3), False),
                      ("hidden", lambda r: _labels(r, 80, 5), True),
                      ("hidden", lambda r: _labels(r, 40, 4, missing=0), True),
-                 ], hints=[ZERO_DIVISION, SWAPPED])),
+                 ], hints=[ZERO_DIVISION, SWAPPED], result_names=("precision", "recall", "f1"))),
         Question("q3", "k-fold cross-validation indices", 2, ["k_fold_indices"], checks("k_fold_indices", k_fold_indices, [
             ("10 samples, 5 folds", lambda r: args(10, 5), False),
             ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),

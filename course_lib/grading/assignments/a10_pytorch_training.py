@@ -97,7 +97,7 @@ ASSIGNMENT = Assignment(
         Question("q1", "One SGD step with autograd", 3, ["torch_sgd_step"], checks("torch_sgd_step", torch_sgd_step, [
             ("8 samples, 5 features, 3 classes", lambda r: _step_args(r), False, np.float32),
             ("hidden", lambda r: _step_args(r, n=16, features=7, classes=4), True, np.float32),
-        ]), forbid=("sklearn", "tensorflow", "jax")),
+        ], result_names=("new_weight", "new_bias")), forbid=("sklearn", "tensorflow", "jax")),
         Question("q2", f"Fashion-MNIST to {TARGET_ACCURACY:.0%} within {TIME_BUDGET_S:.0f} s", 7, ["train_and_predict"], [
             Check("train_and_predict: 3000 training images, 500 test images", "train_and_predict",
                   lambda r: _subset(r, 3000, 500), None, judge=judge_predictions, timeout_s=TIME_BUDGET_S),
