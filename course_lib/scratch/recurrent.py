@@ -10,7 +10,7 @@ LSTM, one time step; the four gates are one fused pre-activation of width 4H
     a_t = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh = [a^i | a^f | a^g | a^o]
     i = σ(a^i),  f = σ(a^f),  g = tanh(a^g),  o = σ(a^o)
     c_t = f ⊙ c_{t-1} + i ⊙ g
-    h_t = o ⊙ tanh(c_t)
+    h_t = o ⊙ tanh(c_t)                 (with proj_size P > 0: h_t = W_hr (o ⊙ tanh(c_t)), P < H)
 
 Backpropagation through time (BPTT) unrolls the recurrence into a deep
 feed-forward network whose layers share W_hh, and runs the chain rule backwards
@@ -203,11 +203,14 @@ def _gate_scale(hidden_size: int, dtype) -> np.ndarray:
     return scale
 
 
-def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reverse=False, workspace=None):
+def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reverse=False, workspace=None,
+                 weight_hr=None):
     """One LSTM layer over a time-major sequence x (L, N, in); h0 and c0 are (N, H).
 
     Returns ``(output, h_n, c_n, cache)``; the arrays are views of the cache's buffers.
-    ``reverse`` and ``workspace`` as in ``rnn_forward``.
+    ``reverse`` and ``workspace`` as in ``rnn_forward``.  ``weight_hr`` (P, H), torch's
+    ``proj_size`` = P: the state h_t = W_hr (o ⊙ tanh c_t) has P features, so h0 and the
+    output have P, W_hh is (4H, P), and each step makes one more product.
 
     Inside, every step's arrays are stored feature-major, one column per batch entry: the
     gate pre-activations a_tᵀ (4H, N) in one (L, 4H, N) buffer that is overwritten in place by
@@ -223,7 +226,8 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     the (L, H, N) states.
     """
     length, batch, features = x.shape
-    H = weight_hh.shape[1]
+    H = weight_hh.shape[0] // 4
+    P = weight_hh.shape[1]  # the width of h: H, or proj_size with weight_hr
     dtype = x.dtype
     has_bias = bias_ih is not None
     # All four gates come out of one σ pass over the 4H rows: the weights are
@@ -242,18 +246,21 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     inputs = _buffer(workspace, "inputs", (length + 1, width, batch), dtype)
     initial = length if reverse else 0
     # x_t sits in the slot of the state that step t reads: slot t going forwards, t + 1 in reverse
-    np.copyto((inputs[1:] if reverse else inputs[:-1])[:, H:H + features], x.transpose(0, 2, 1))
-    inputs[0 if reverse else length, H:] = 0  # the slot no step reads
+    np.copyto((inputs[1:] if reverse else inputs[:-1])[:, P:P + features], x.transpose(0, 2, 1))
+    inputs[0 if reverse else length, P:] = 0  # the slot no step reads
     if has_bias:
-        inputs[:, H + features] = 1
-    hidden = inputs[:, :H]  # (L + 1, H, N): h_tᵀ in the first H rows of every slot
+        inputs[:, P + features] = 1
+    hidden = inputs[:, :P]  # (L + 1, P, N): h_tᵀ in the first P rows of every slot
     cell = _buffer(workspace, "cell", (length + 1, H, batch), dtype)
     gates = _buffer(workspace, "gates", (length, 4 * H, batch), dtype)
     tanh_cell = _buffer(workspace, "tanh_cell", (length, H, batch), dtype)
     hidden[initial], cell[initial] = h0.T, c0.T
     input_times_g = _buffer(workspace, "input_times_g", (H, batch), dtype)
+    # with a projection, o ⊙ tanh(c_t) (which W_hr's gradient needs) is kept apart from h_t
+    unprojected = None if weight_hr is None else _buffer(workspace, "unprojected", (length, H, batch), dtype)
     cache = RecurrentCache(x, weight_ih, weight_hh, has_bias, reverse, hidden, workspace,
-                           cell=cell, gates=gates, tanh_cell=tanh_cell, inputs=inputs)
+                           cell=cell, gates=gates, tanh_cell=tanh_cell, inputs=inputs,
+                           weight_hr=weight_hr, unprojected=unprojected)
     shift = 1 if reverse else -1
     # σ = 1 / (1 + e) as a division by an array of numerators, 1 for i, f, o and 2 for g, so that
     # the g rows come out as 2σ(2a^g) and one subtraction makes tanh(a^g).  Doubling is exact, so
@@ -280,7 +287,11 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
             np.multiply(a[:H], g, out=input_times_g)                        # i ⊙ g
             c_now += input_times_g
             np.tanh(c_now, out=tanh_cell[t])
-            np.multiply(a[3 * H:], tanh_cell[t], out=hidden[now])           # o ⊙ tanh(c_t)
+            if weight_hr is None:
+                np.multiply(a[3 * H:], tanh_cell[t], out=hidden[now])       # o ⊙ tanh(c_t)
+            else:
+                np.multiply(a[3 * H:], tanh_cell[t], out=unprojected[t])
+                np.matmul(weight_hr, unprojected[t], out=hidden[now])       # W_hr (o ⊙ tanh(c_t))
     final = 0 if reverse else length
     return cache.output(hidden).transpose(0, 2, 1), hidden[final].T, cell[final].T, cache
 
@@ -326,7 +337,9 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     """
     gates, tanh_cell, workspace = cache.gates, cache.tanh_cell, cache.workspace
     length, hidden_size, batch = tanh_cell.shape
+    width = cache.weight_hh.shape[1]  # of h: hidden_size, or proj_size
     features = cache.x.shape[2]
+    weight_hr = cache.weight_hr
     dtype = gates.dtype
     gate = gates.reshape(length, 4, hidden_size, batch)
     previous_cell = cache.previous(cache.cell)
@@ -334,7 +347,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     through_h = _buffer(workspace, "through_h", (block_length, hidden_size, batch), dtype)
     scratch = _buffer(workspace, "scratch", (block_length, hidden_size, batch), dtype)
     grad_gates = _buffer(workspace, "grad_gates", gate.shape, dtype)
-    grad_h = np.zeros((hidden_size, batch), dtype=dtype)
+    grad_h = np.zeros((width, batch), dtype=dtype)
     grad_c = np.zeros((hidden_size, batch), dtype=dtype)
     if grad_h_n is not None:
         grad_h += grad_h_n.T
@@ -342,7 +355,12 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
         grad_c += grad_c_n.T
     grad_out = None if grad_output is None else grad_output.transpose(0, 2, 1)  # (L, H, N) view
     step = np.empty((hidden_size, batch), dtype=dtype)
-    weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H, 4H): the left factor of every step
+    weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H or P, 4H): the left factor of every step
+    grad_m = grad_h  # δ of o ⊙ tanh(c_t): δh_t itself, or W_hrᵀ δh_t with a projection
+    if weight_hr is not None:
+        weight_hr_t = np.ascontiguousarray(weight_hr.T)
+        grad_m = np.empty((hidden_size, batch), dtype=dtype)
+        grad_hidden = np.empty((length, width, batch), dtype=dtype)  # every δh_t, for ∂L/∂W_hr
     order = list(reversed(cache.steps(length)))  # the order BPTT visits the steps
     for start in range(0, length, block_length):
         visit = order[start:start + block_length]
@@ -358,10 +376,13 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
             k = t - first
             if grad_out is not None:
                 grad_h += grad_out[t]
-            np.multiply(grad_h, through_h[k], out=step)
+            if weight_hr is not None:
+                grad_hidden[t] = grad_h
+                np.matmul(weight_hr_t, grad_h, out=grad_m)
+            np.multiply(grad_m, through_h[k], out=step)
             grad_c += step
             np.multiply(grad_gates[t, :3], grad_c, out=grad_gates[t, :3])     # δa^{i,f,g} = factor ⊙ δc_t
-            np.multiply(grad_gates[t, 3], grad_h, out=grad_gates[t, 3])       # δa^o = factor ⊙ δh_t
+            np.multiply(grad_gates[t, 3], grad_m, out=grad_gates[t, 3])       # δa^o = factor ⊙ δh_t
             grad_c *= gate[t, 1]                                             # δc_{t-1} = δc_t ⊙ f_t
             np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
     # The whole-sequence GEMMs: δAᵀ as one (4H, L·N) matrix and the columns [h_{t-1}; x_t; 1]
@@ -376,12 +397,14 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     np.copyto(columns, previous.transpose(1, 0, 2))
     grad_weight = np.matmul(grad_t, columns.reshape(len(columns), length * batch).T)  # explicit sizes: N may be 0
     grads = {
-        "weight_hh": np.ascontiguousarray(grad_weight[:, :hidden_size]),
-        "weight_ih": np.ascontiguousarray(grad_weight[:, hidden_size:hidden_size + features]),
+        "weight_hh": np.ascontiguousarray(grad_weight[:, :width]),
+        "weight_ih": np.ascontiguousarray(grad_weight[:, width:width + features]),
     }
     if cache.has_bias:
-        grads["bias_ih"] = grad_weight[:, hidden_size + features].copy()
+        grads["bias_ih"] = grad_weight[:, width + features].copy()
         grads["bias_hh"] = grads["bias_ih"].copy()
+    if weight_hr is not None:  # ∂L/∂W_hr = Σ_t δh_t (o ⊙ tanh c_t)ᵀ, one product over (t, n)
+        grads["weight_hr"] = np.tensordot(grad_hidden, cache.unprojected, axes=([0, 2], [0, 2]))
     grad_x = np.matmul(grad_t.T, cache.weight_ih).reshape(length, batch, features)
     return grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grads
 
@@ -414,9 +437,15 @@ class _RecurrentBase(Module):
     _name = "RNN"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32):
         super().__init__()
         self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
+        if not 0 <= int(proj_size) < self.hidden_size:
+            raise ValueError(f"{self._name} proj_size must be ≥ 0 and smaller than hidden_size={self.hidden_size}, "
+                             f"got {proj_size}")
+        self.proj_size = int(proj_size)
+        # the width of h (and of the output of each direction): proj_size when projecting
+        self.state_size = self.proj_size or self.hidden_size
         if int(num_layers) < 1:
             raise ValueError(f"{self._name} needs num_layers ≥ 1, got {num_layers}")
         if not 0 <= float(dropout) <= 1 or isinstance(dropout, bool):
@@ -429,16 +458,19 @@ class _RecurrentBase(Module):
         self.num_directions = 2 if self.bidirectional else 1
         rows = self._gate_count * self.hidden_size
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            layer_input = self.input_size if layer == 0 else self.state_size * self.num_directions
             for suffix in ("", "_reverse")[: self.num_directions]:
                 name = f"l{layer}{suffix}"
                 setattr(self, f"weight_ih_{name}", _uniform_parameter((rows, layer_input), self.hidden_size, self.dtype))
-                setattr(self, f"weight_hh_{name}", _uniform_parameter((rows, self.hidden_size), self.hidden_size, self.dtype))
+                setattr(self, f"weight_hh_{name}", _uniform_parameter((rows, self.state_size), self.hidden_size, self.dtype))
                 for kind in ("ih", "hh"):
                     self.register_parameter(
                         f"bias_{kind}_{name}",
                         _uniform_parameter((rows,), self.hidden_size, self.dtype) if self.bias else None,
                     )
+                if self.proj_size:  # torch's order: the projection after the biases
+                    setattr(self, f"weight_hr_{name}",
+                            _uniform_parameter((self.proj_size, self.hidden_size), self.hidden_size, self.dtype))
         self._state = None
         self._workspaces = {}
 
@@ -459,22 +491,29 @@ class _RecurrentBase(Module):
             raise ValueError(f"{self._name} expected at least one time step, got input of shape {shape}")
         return sequence
 
-    def _check_state(self, state, batched: bool, batch: int, what: str) -> np.ndarray:
-        """h_0 / c_0 are (num_layers·num_directions, N, H) even when batch_first; unbatched (…, H)."""
+    def _width(self, state_index: int) -> int:
+        """The features of state 0 (h: ``state_size``) and state 1 (the LSTM's c: ``hidden_size``)."""
+        return self.state_size if state_index == 0 else self.hidden_size
+
+    def _check_state(self, state, batched: bool, batch: int, what: str, width: int) -> np.ndarray:
+        """h_0 / c_0 are (num_layers·num_directions, N, width) even when batch_first; unbatched (…, width)."""
         layers = self.num_layers * self.num_directions
-        expected = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
+        expected = (layers, batch, width) if batched else (layers, width)
         if not isinstance(state, np.ndarray) or state.shape != expected:
             shape = getattr(state, "shape", type(state).__name__)
             raise ValueError(
                 f"{self._name} expected {what} of shape {expected} (num_layers·num_directions, "
-                f"{'N, ' if batched else ''}hidden_size), got {shape}"
+                f"{'N, ' if batched else ''}{'proj_size' if width != self.hidden_size else 'hidden_size'}), got {shape}"
             )
         expect_float(self._name, state, self.dtype)
         return state if batched else state[:, None, :]
 
+    def _parameter_kinds(self):
+        return ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if self.proj_size else ())
+
     def _weights(self, layer: int, direction: int):
         name = f"l{layer}{'_reverse' if direction else ''}"
-        params = [getattr(self, f"{kind}_{name}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        params = [getattr(self, f"{kind}_{name}") for kind in self._parameter_kinds()]
         return [None if p is None else p.data for p in params], params
 
     # --- the layer stack -------------------------------------------------------
@@ -485,10 +524,11 @@ class _RecurrentBase(Module):
         length, batch, _ = sequence.shape
         given = hx is not None
         if given:
-            states = tuple(self._check_state(s, batched, batch, name) for s, name in zip(hx, self._state_names))
+            states = tuple(self._check_state(s, batched, batch, name, self._width(index))
+                           for index, (s, name) in enumerate(zip(hx, self._state_names)))
         else:
-            zeros = np.zeros((self.num_layers * self.num_directions, batch, self.hidden_size), dtype=self.dtype)
-            states = tuple(zeros for _ in self._state_names)
+            states = tuple(np.zeros((self.num_layers * self.num_directions, batch, self._width(index)), self.dtype)
+                           for index in range(len(self._state_names)))
         caches, masks = [], []
         finals = [np.empty_like(s) for s in states]
         for layer in range(self.num_layers):
@@ -520,7 +560,7 @@ class _RecurrentBase(Module):
         elif self.batch_first:
             output = output.transpose(1, 0, 2)
         self._state = dict(caches=caches, masks=masks, batched=batched, given=given, batch=batch,
-                           output_shape=output.shape, state_shape=finals[0].shape)
+                           output_shape=output.shape, state_shapes=[final.shape for final in finals])
         # a copy: the caller may change it in place without corrupting what backward needs
         return np.array(output, order="C"), finals
 
@@ -530,7 +570,7 @@ class _RecurrentBase(Module):
             raise RuntimeError(f"{self._name}.backward called before forward")
         caches, masks = self._state["caches"], self._state["masks"]
         batched, batch = self._state["batched"], self._state["batch"]
-        H, D = self.hidden_size, self.num_directions
+        H, D = self.state_size, self.num_directions
         grad_sequence = None
         if grad_output is not None:
             grad_output = np.asarray(grad_output, dtype=self.dtype)
@@ -541,13 +581,14 @@ class _RecurrentBase(Module):
                 grad_output = grad_output.transpose(1, 0, 2)
             grad_sequence = grad_output
         grad_finals = []
-        for grad, name in zip(grad_states, ("grad_h_n", "grad_c_n")):
+        for grad, name, shape in zip(grad_states, ("grad_h_n", "grad_c_n"), self._state["state_shapes"]):
             if grad is not None:
                 grad = np.asarray(grad, dtype=self.dtype)
-                self._check_grad(name, grad, self._state["state_shape"], name[5:])
+                self._check_grad(name, grad, shape, name[5:])
                 grad = grad if batched else grad[:, None, :]
             grad_finals.append(grad)
-        grad_initial = [np.empty((self.num_layers * D, batch, H), dtype=self.dtype) for _ in grad_states]
+        grad_initial = [np.empty((self.num_layers * D, batch, self._width(index)), dtype=self.dtype)
+                        for index in range(len(grad_states))]
         for layer in reversed(range(self.num_layers)):
             if masks[layer] is not None and grad_sequence is not None:
                 grad_sequence = grad_sequence * masks[layer]
@@ -560,7 +601,7 @@ class _RecurrentBase(Module):
                 for buffer, value in zip(grad_initial, grad_init):
                     buffer[index] = value
                 _, params = self._weights(layer, direction)
-                for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), params):
+                for name, param in zip(self._parameter_kinds(), params):
                     if param is not None:
                         param.add_to_grad(grads[name])
                 grad_input = grad_x if grad_input is None else grad_input + grad_x
@@ -580,6 +621,8 @@ class _RecurrentBase(Module):
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
@@ -606,7 +649,7 @@ class RNN(_RecurrentBase):
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def _step_layer(self, sequence, states, weights, reverse, workspace):
@@ -637,16 +680,24 @@ class LSTM(_RecurrentBase):
     ``backward(grad_output, grad_hc=None)`` takes ``grad_hc = (grad_h_n, grad_c_n)`` (either may
     be None), accumulates every parameter's gradient and returns ``(grad_input, (grad_h_0, grad_c_0))``,
     or ``(grad_input, None)`` if no ``hx`` was given.  Parameters: ``weight_ih_l{k}`` (4H, in),
-    ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,).
+    ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,).  With ``proj_size`` = P > 0
+    (torch's LSTM with projections), h_t = W_hr (o ⊙ tanh c_t) has P features: ``weight_hr_l{k}``
+    (P, H) is added, ``weight_hh_l{k}`` is (4H, P), and h_0, h_n and each direction's output have
+    P features while c_0 and c_n keep H.
     """
 
     _gate_count = 4
     _state_names = ("h_0", "c_0")
     _name = "LSTM"
 
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, dtype)
+
     def _step_layer(self, sequence, states, weights, reverse, workspace):
-        output, h_n, c_n, cache = lstm_forward(sequence, states[0], states[1], *weights, reverse=reverse,
-                                               workspace=workspace)
+        output, h_n, c_n, cache = lstm_forward(sequence, states[0], states[1], *weights[:4], reverse=reverse,
+                                               workspace=workspace, weight_hr=weights[4] if self.proj_size else None)
         return output, h_n, c_n, cache
 
     def _step_back(self, grad_out, grad_finals, cache):

@@ -25,7 +25,6 @@ NOT_TAKEN = {
                    "differentiable": "autograd through the optimiser step"},
     "Embedding": {"sparse": "sparse gradients: torch-specific storage", "_weight": "torch-internal",
                   "_freeze": "torch-internal (from_pretrained)"},
-    "LSTM": {"proj_size": "not implemented (LSTM with projections)"},
     "MultiheadAttention": {"add_bias_kv": "not implemented", "add_zero_attn": "not implemented"},
 }
 LOSSES = {"MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss"}
@@ -120,6 +119,7 @@ SAME_REPR = ["Linear(3, 4)", "Conv2d(3, 4, 3)", "Conv2d(3, 4, 3, padding='valid'
              "LayerNorm((2, 4), bias=False)", "LayerNorm(4, elementwise_affine=False)", "Dropout(0.3)", "Flatten()",
              "Embedding(10, 4)", "Embedding(10, 4, padding_idx=0)",
              "Embedding(10, 4, max_norm=1.0, norm_type=1.5, scale_grad_by_freq=True)", "RNN(3, 4)", "LSTM(3, 4, num_layers=2, batch_first=True)",
+             "LSTM(3, 4, proj_size=2, bidirectional=True)",
              "RNNCell(3, 4)", "LSTMCell(3, 4)", "ReLU()", "LeakyReLU(0.2)", "Softmax(dim=-1)", "LogSoftmax(dim=1)",
              "Sigmoid()", "Tanh()", "GELU()", "GELU(approximate='tanh')", "MSELoss()", "BCELoss()"]
 

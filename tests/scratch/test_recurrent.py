@@ -1,6 +1,8 @@
 """Tests for course_lib/scratch/recurrent.py: BPTT against finite differences and torch.nn."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -94,8 +96,14 @@ def stack_configs(draw):
         with_hx=draw(st.booleans()),
         # at least one of output / h_n / (c_n) sends a gradient back
         grad_mask=draw(st.tuples(st.booleans(), st.booleans(), st.booleans()).filter(any)),
+        # the LSTM's projection of h (0: none); the RNN ignores it, as torch's RNN has none
+        proj=draw(st.sampled_from([0, 0, 1, 2])),
         seed=draw(st.integers(0, 2**31 - 1)),
     )
+
+
+def _proj_size(config) -> int:
+    return min(config.get("proj", 0), config["hidden_size"] - 1)
 
 
 def _inputs(config, lstm: bool):
@@ -106,17 +114,22 @@ def _inputs(config, lstm: bool):
     else:
         x_shape = (batch, length, features) if config["batch_first"] else (length, batch, features)
     layers = config["num_layers"] * (2 if config["bidirectional"] else 1)
-    state_shape = (layers, config["hidden_size"]) if config["unbatched"] else (layers, batch, config["hidden_size"])
+    width = (_proj_size(config) if lstm else 0) or config["hidden_size"]  # of h; c has hidden_size
+
+    def state_shape(features):
+        return (layers, features) if config["unbatched"] else (layers, batch, features)
+
     x = rng.standard_normal(x_shape)
     hx = None
     if config["with_hx"]:
-        hx = (rng.standard_normal(state_shape), rng.standard_normal(state_shape)) if lstm else rng.standard_normal(state_shape)
-    out_features = config["hidden_size"] * (2 if config["bidirectional"] else 1)
+        hx = ((rng.standard_normal(state_shape(width)), rng.standard_normal(state_shape(config["hidden_size"])))
+              if lstm else rng.standard_normal(state_shape(width)))
+    out_features = width * (2 if config["bidirectional"] else 1)
     out_shape = x_shape[:-1] + (out_features,)
     use_out, use_h, use_c = config["grad_mask"]
     grad_out = rng.standard_normal(out_shape) if use_out else None
-    grad_h = rng.standard_normal(state_shape) if use_h else None
-    grad_c = rng.standard_normal(state_shape) if use_c else None
+    grad_h = rng.standard_normal(state_shape(width)) if use_h else None
+    grad_c = rng.standard_normal(state_shape(config["hidden_size"])) if use_c else None
     return x, hx, grad_out, grad_h, grad_c
 
 
@@ -148,6 +161,7 @@ def test_rnn_matches_torch(config, nonlinearity):
 def test_lstm_matches_torch(config):
     torch.manual_seed(config["seed"])
     args, kwargs = _constructor_args(config)
+    kwargs["proj_size"] = _proj_size(config)
     torch_lstm = torch.nn.LSTM(*args, **kwargs).double()
     lstm = LSTM(*args, dtype=np.float64, **kwargs)
     x, hx, grad_out, grad_h, grad_c = _inputs(config, lstm=True)
@@ -192,15 +206,17 @@ def test_cells_take_an_empty_batch_like_torch(cls, torch_cls):
     assert all(not param.grad.any() for param in cell.parameters())
 
 
-def test_lstm_matches_torch_over_several_backward_blocks():
+@pytest.mark.parametrize("proj", [0, 2])
+def test_lstm_matches_torch_over_several_backward_blocks(proj):
     """BPTT precomputes the gate derivatives a block of steps at a time (``_BACKWARD_BLOCK``);
     the random configurations above are shorter than one block.  Here: several full blocks and
     a partial one, in both directions, through two layers, and the same module run again on a
     shorter sequence (its reused buffers change shape)."""
     config = dict(batch=3, input_size=4, hidden_size=5, num_layers=2, batch_first=False, bias=True,
-                  bidirectional=True, unbatched=False, with_hx=True, grad_mask=(True, True, True))
+                  bidirectional=True, unbatched=False, with_hx=True, grad_mask=(True, True, True), proj=proj)
     torch.manual_seed(10)
     args, kwargs = _constructor_args(config)
+    kwargs["proj_size"] = proj
     torch_lstm = torch.nn.LSTM(*args, **kwargs).double()
     lstm = LSTM(*args, dtype=np.float64, **kwargs)
     for length, seed in ((2 * recurrent._BACKWARD_BLOCK + 3, 11), (recurrent._BACKWARD_BLOCK + 1, 12)):
@@ -326,6 +342,16 @@ def test_lstm_gradcheck(batch_first, bidirectional):
     assert gradcheck(_FlatStack(lstm), x, h0, c0)
 
 
+def test_lstm_with_projection_gradcheck():
+    """proj_size: h_t = W_hr (o ⊙ tanh c_t) has 2 features, c_t keeps 3."""
+    init.manual_seed(4)
+    rng = np.random.default_rng(4)
+    lstm = LSTM(3, 3, num_layers=2, bidirectional=True, proj_size=2, dtype=np.float64)
+    x = rng.standard_normal((4, 2, 3))
+    h0, c0 = rng.standard_normal((4, 2, 2)), rng.standard_normal((4, 2, 3))
+    assert gradcheck(_FlatStack(lstm), x, h0, c0)
+
+
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_gradcheck(nonlinearity):
     init.manual_seed(4)
@@ -426,7 +452,8 @@ def test_dropout_gradcheck_with_fixed_mask():
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("bias", [False, True])
 def test_parameter_names_shapes_and_init_match_torch(bias, bidirectional):
-    for cls, torch_cls in [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM)]:
+    projected = functools.partial(LSTM, proj_size=2), functools.partial(torch.nn.LSTM, proj_size=2)
+    for cls, torch_cls in [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM), projected]:
         module = cls(3, 5, num_layers=3, bias=bias, bidirectional=bidirectional)
         torch_module = torch_cls(3, 5, num_layers=3, bias=bias, bidirectional=bidirectional)
         ours = [(name, param.shape) for name, param in module.named_parameters()]
@@ -481,6 +508,12 @@ def test_bad_constructor_arguments():
         LSTM(2, 3, num_layers=2, dropout=1.5)
     with pytest.raises(ValueError, match="num_layers"):
         RNN(2, 3, num_layers=0)
+    with pytest.raises(ValueError, match="proj_size must be ≥ 0 and smaller than hidden_size=3, got 3"):
+        LSTM(2, 3, proj_size=3)
+    with pytest.raises(TypeError):
+        RNN(2, 3, proj_size=1)  # as in torch, only the LSTM projects
+    with pytest.raises(ValueError, match=r"h_0 of shape \(1, 2, 2\) \(num_layers·num_directions, N, proj_size\)"):
+        LSTM(4, 3, proj_size=2)(np.zeros((5, 2, 4), np.float32), (np.zeros((1, 2, 3), np.float32),) * 2)
 
 
 def test_backward_before_forward_raises():
