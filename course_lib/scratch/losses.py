@@ -433,6 +433,12 @@ class CrossEntropyLoss(NLLLoss):
                             and target.shape == prediction.shape)
         self._soft_cache = None
         if not is_probabilities:
+            if isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating):
+                shape = getattr(prediction, "shape", type(prediction).__name__)
+                raise ValueError(
+                    f"CrossEntropyLoss expects as target either integer class indices, of shape (N,) for logits "
+                    f"(N, C), or class probabilities, a float array of the logits' shape {shape}; got a "
+                    f"{target.dtype.name} array of shape {target.shape}")
             return super().forward(prediction, target)
         if prediction.dtype not in (np.float32, np.float64):
             raise ValueError(f"CrossEntropyLoss expected logits as a float32 or float64 NumPy array, "
@@ -445,7 +451,9 @@ class CrossEntropyLoss(NLLLoss):
             raise ValueError(f"CrossEntropyLoss expected weight of shape (C,) = ({num_classes},), "
                              f"got {self.weight.shape}")
         scores = _classes_last(prediction)
-        dtype = scores.dtype
+        # the loss in the promoted dtype, as torch's (float32 logits with a float64 target: a float64
+        # loss); the gradient keeps the logits' dtype
+        dtype = np.result_type(scores.dtype, target.dtype)
         # t' = (1 − ε) t + ε/C, then each class's weight folded in: w ⊙ t'
         weighted = _classes_last(target).astype(dtype) * (1 - self.label_smoothing)
         weighted += self.label_smoothing / num_classes
@@ -486,13 +494,13 @@ class CrossEntropyLoss(NLLLoss):
     def _backward_probabilities(self, grad_output) -> np.ndarray:
         """dℓ_n/dz_n = p_n Σ_c (w ⊙ t')_{n,c} − (w ⊙ t')_n, times dL/dℓ_n."""
         probs, weighted, prediction_shape = self._soft_cache
-        scale = self._upstream(grad_output, probs.dtype)  # 'mean': divided by the number of samples
+        scale = self._upstream(grad_output, weighted.dtype)  # 'mean': divided by the number of samples
         if self.reduction == "none":
             scale = scale.reshape(-1, 1)
         grad = probs * weighted.sum(axis=1, keepdims=True)
         grad -= weighted
         grad *= scale
-        return _restore_layout(grad, prediction_shape)
+        return _restore_layout(grad.astype(probs.dtype, copy=False), prediction_shape)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", label_smoothing={self.label_smoothing}"

@@ -270,6 +270,12 @@ def test_cross_entropy_probability_targets_gradcheck_and_edge_cases():
     assert_close(loss, expected, rtol=1e-6)
     assert_close(grad, torch_logits.grad, rtol=1e-6, atol=1e-7)
     assert CrossEntropyLoss()(np.zeros((2, 3)), soft).dtype == np.float64
+    # float32 logits with a float64 target: torch promotes the loss to float64, the gradient stays float32
+    promoted = CrossEntropyLoss()
+    assert promoted(huge, soft.astype(np.float64)).dtype == np.float64 and promoted.backward().dtype == np.float32
+    with pytest.raises(ValueError, match=r"either integer class indices.*or class probabilities, a float array of "
+                                         r"the logits' shape \(2, 3\); got a float64 array of shape \(2, 4\)"):
+        CrossEntropyLoss()(huge, np.zeros((2, 4)))
     # an empty batch: nan for 'mean', like torch
     empty = CrossEntropyLoss()
     assert np.isnan(empty(np.zeros((0, 3)), np.zeros((0, 3))))
