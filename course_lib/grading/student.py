@@ -123,11 +123,13 @@ class Checker:
             return False, f"{item.check.function} is not defined: run its cell first"
         strict = np.errstate(over="raise", divide="raise", invalid="raise")
         try:
-            values = []
+            values, changed = [], []
             for _ in range(item.check.calls):  # each call on fresh copies of the arguments
                 args, kwargs = _copy(item.args), _copy(item.kwargs)
                 with strict if item.check.float_errors else contextlib.nullcontext():
                     values.append(function(*args, **kwargs))
+                changed += [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args))
+                            if not _same(a, b) and f"argument {i + 1}" not in changed]
             value = values[0] if item.check.calls == 1 else tuple(values)
         except NotImplementedError:
             return False, NOT_ATTEMPTED
@@ -135,7 +137,6 @@ class Checker:
             return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
                                         item.check.float_errors)
         passed, message = judge_value(item, plain(value))
-        changed = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args)) if not _same(a, b)]
         if passed and changed:
             return False, (f"{item.check.function} returned the right value but modified its input "
                            f"({', '.join(changed)}) in place; {IN_PLACE_ADVICE}")

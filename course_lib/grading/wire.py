@@ -286,12 +286,16 @@ def __course_install__():
                 strict = _errstate(over="raise", divide="raise", invalid="raise")
                 calls = int(request.get("calls", 1))
                 try:
-                    values = []
+                    values, mutated = [], []
                     for number in range(calls):
                         if number:  # every call gets fresh copies of the arguments
                             args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
                         with strict if request.get("float_errors") else _nullcontext():
                             values.append(function(*args, **kwargs))
+                        changed = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, pristine_args))
+                                   if not _same(a, b)]
+                        changed += [f"argument {k}" for k in kwargs if not _same(kwargs[k], pristine_kwargs[k])]
+                        mutated += [name for name in changed if name not in mutated]
                     value = values[0] if calls == 1 else tuple(values)
                 except BaseException as error:
                     frames = _tb.extract_tb(error.__traceback__)[1:]
@@ -299,8 +303,6 @@ def __course_install__():
                     message = {"status": "error", "ename": type(error).__name__, "evalue": str(error)[:500],
                                "where": where[-1500:]}
                 else:
-                    mutated = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, pristine_args)) if not _same(a, b)]
-                    mutated += [f"argument {k}" for k in kwargs if not _same(kwargs[k], pristine_kwargs[k])]
                     message = {"status": "ok", "value": _enc(value), "mutated": mutated}
         except BaseException as error:
             message = {"status": "error", "ename": type(error).__name__, "evalue": "while returning the result: " + str(error)[:300], "where": ""}

@@ -84,3 +84,33 @@ def test_check_returns_an_outcome_that_displays_nothing(capsys):
     outcome = checker("a01")("q5", {"softmax": _stable_softmax})
     assert bool(outcome) and repr(outcome) == "CheckOutcome(q5: 4 of 4 public checks passed)"
     assert outcome._ipython_display_() is None
+
+
+def test_check_calls_a_function_several_times_and_sees_a_change_made_by_any_call():
+    """``Check.calls`` in ``check()``: fresh copies of the arguments for every call, the tuple of
+    results to the judge, and an argument changed in place by the first call only still noticed."""
+    from course_lib.grading.runner import _Prepared
+    from course_lib.grading.spec import Check, Question
+    from course_lib.grading.student import Checker
+
+    check = Check("f: called twice", "f", lambda rng: ((np.array([1.0, 2.0]),), {}), None, calls=2,
+                  judge=lambda value, args, kwargs, secret: (value == (5.0, 3.0), f"got {value}"))
+    item = _Prepared(Question("q1", "twice", 1, ["f"], [check]), check, (np.array([1.0, 2.0]),), {}, None)
+    calls = []
+
+    def changes_its_input_once(x):
+        calls.append(x.copy())
+        if len(calls) % 2:
+            x += 1
+        return float(x.sum())
+
+    passed, message = Checker._run_one(item, {"f": changes_its_input_once})
+    assert [list(x) for x in calls] == [[1.0, 2.0], [1.0, 2.0]]  # the second call got a fresh copy
+    assert not passed and "modified its input (argument 1) in place" in message
+
+    def pure(x):
+        calls.append(x.copy())
+        return float(x.sum()) + (2.0 if len(calls) % 2 else 0.0)
+
+    calls.clear()
+    assert Checker._run_one(item, {"f": pure}) == (True, "got (5.0, 3.0)")

@@ -183,6 +183,17 @@ def test_the_harness_calls_a_function_several_times_on_fresh_copies(monkeypatch)
         assert message["mutated"] == ["argument 1"]
     assert [list(x) for x in seen] == [[2.0, 3.0]] * 3
 
+    def first_call_only(x):  # changes its argument on the first of two calls only
+        if not seen.pop():
+            x += 1
+        return x.sum()
+
+    seen[:] = [True, False]  # popped from the end: the first call sees False (and changes x), the second True
+    monkeypatch.setitem(sys.modules["__main__"].__dict__, "first_call_only", first_call_only)
+    exec(call_code("first_call_only", (np.array([1.0, 2.0]),), {}, calls=2), namespace)
+    message = decode_result(next(iter(sent.pop().values())))
+    assert message["value"] == (5.0, 3.0) and message["mutated"] == ["argument 1"]
+
 
 def test_a_tuple_result_is_described_by_the_names_the_assignment_gives_its_items():
     expected = (np.zeros(2), np.ones((2, 3)))
