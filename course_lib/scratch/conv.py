@@ -101,13 +101,13 @@ def _pad(x: np.ndarray, padding: Padding4, order=None) -> np.ndarray:
     return padded
 
 
-# torch's padding_mode → how a padded row or column at position i (−before ≤ i < size + after)
-# finds its source row or column
+# torch's padding modes: zeros, or copies of the input's own pixels (see ``_source_indices``)
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _source_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
-    """For each padded position along one axis, the index of the input row/column it copies."""
+    """For each padded position i along one axis (−before ≤ i < size + after), the index of the
+    input row or column it copies."""
     position = np.arange(-before, size + after)
     if mode == "replicate":
         return np.clip(position, 0, size - 1)

@@ -425,13 +425,13 @@ class CrossEntropyLoss(NLLLoss):
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
-        self._soft_cache = None
+        self._probability_target = False  # which kind of target the cache is for
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         is_probabilities = (isinstance(prediction, np.ndarray) and prediction.ndim >= 1
                             and isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating)
                             and target.shape == prediction.shape)
-        self._soft_cache = None
+        self._cache, self._probability_target = None, is_probabilities  # a failed call leaves no stale cache
         if not is_probabilities:
             if isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating):
                 shape = getattr(prediction, "shape", type(prediction).__name__)
@@ -462,7 +462,7 @@ class CrossEntropyLoss(NLLLoss):
         log_probs, probs = self._log_probabilities(scores)
         losses = -np.einsum("mc,mc->m", weighted, log_probs)
         sample_shape = () if prediction.ndim == 1 else (prediction.shape[0],) + prediction.shape[2:]
-        self._soft_cache = self._cache = (probs, weighted, prediction.shape)
+        self._cache = (probs, weighted, prediction.shape)
         return self._reduce_samples(losses, sample_shape, dtype.type(losses.shape[0]))  # 'mean': per sample
 
     def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -475,10 +475,10 @@ class CrossEntropyLoss(NLLLoss):
         return shifted, probs
 
     def backward(self, grad_output=None) -> np.ndarray:
-        if self._soft_cache is not None:
-            return self._backward_probabilities(grad_output)
         if self._cache is None:
             raise RuntimeError("CrossEntropyLoss.backward called before forward")
+        if self._probability_target:
+            return self._backward_probabilities(grad_output)
         _, probs, safe_labels, _, _, class_weight, _, prediction_shape = self._cache
         label, smooth = self._coefficients(grad_output)
         num_classes = probs.shape[1]
@@ -493,7 +493,7 @@ class CrossEntropyLoss(NLLLoss):
 
     def _backward_probabilities(self, grad_output) -> np.ndarray:
         """dℓ_n/dz_n = p_n Σ_c (w ⊙ t')_{n,c} − (w ⊙ t')_n, times dL/dℓ_n."""
-        probs, weighted, prediction_shape = self._soft_cache
+        probs, weighted, prediction_shape = self._cache
         scale = self._upstream(grad_output, weighted.dtype)  # 'mean': divided by the number of samples
         if self.reduction == "none":
             scale = scale.reshape(-1, 1)

@@ -356,7 +356,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     grad_out = None if grad_output is None else grad_output.transpose(0, 2, 1)  # (L, H, N) view
     step = np.empty((hidden_size, batch), dtype=dtype)
     weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H or P, 4H): the left factor of every step
-    grad_m = grad_h  # δ of o ⊙ tanh(c_t): δh_t itself, or W_hrᵀ δh_t with a projection
+    grad_m = grad_h  # δm_t, of m_t = o ⊙ tanh(c_t): δh_t itself, or W_hrᵀ δh_t with a projection
     if weight_hr is not None:
         weight_hr_t = np.ascontiguousarray(weight_hr.T)
         grad_m = np.empty((hidden_size, batch), dtype=dtype)
@@ -382,7 +382,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
             np.multiply(grad_m, through_h[k], out=step)
             grad_c += step
             np.multiply(grad_gates[t, :3], grad_c, out=grad_gates[t, :3])     # δa^{i,f,g} = factor ⊙ δc_t
-            np.multiply(grad_gates[t, 3], grad_m, out=grad_gates[t, 3])       # δa^o = factor ⊙ δh_t
+            np.multiply(grad_gates[t, 3], grad_m, out=grad_gates[t, 3])       # δa^o = factor ⊙ δm_t
             grad_c *= gate[t, 1]                                             # δc_{t-1} = δc_t ⊙ f_t
             np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
     # The whole-sequence GEMMs: δAᵀ as one (4H, L·N) matrix and the columns [h_{t-1}; x_t; 1]
@@ -570,7 +570,7 @@ class _RecurrentBase(Module):
             raise RuntimeError(f"{self._name}.backward called before forward")
         caches, masks = self._state["caches"], self._state["masks"]
         batched, batch = self._state["batched"], self._state["batch"]
-        H, D = self.state_size, self.num_directions
+        width, D = self.state_size, self.num_directions  # each direction's output features
         grad_sequence = None
         if grad_output is not None:
             grad_output = np.asarray(grad_output, dtype=self.dtype)
@@ -595,7 +595,8 @@ class _RecurrentBase(Module):
             grad_input = None
             for direction in range(D):
                 index = layer * D + direction
-                grad_out = None if grad_sequence is None else grad_sequence[:, :, direction * H:(direction + 1) * H]
+                columns = slice(direction * width, (direction + 1) * width)
+                grad_out = None if grad_sequence is None else grad_sequence[:, :, columns]
                 finals = [None if g is None else g[index] for g in grad_finals]
                 grad_x, *grad_init, grads = self._step_back(grad_out, finals, caches[index])
                 for buffer, value in zip(grad_initial, grad_init):

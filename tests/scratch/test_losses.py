@@ -276,6 +276,11 @@ def test_cross_entropy_probability_targets_gradcheck_and_edge_cases():
     with pytest.raises(ValueError, match=r"either integer class indices.*or class probabilities, a float array of "
                                          r"the logits' shape \(2, 3\); got a float64 array of shape \(2, 4\)"):
         CrossEntropyLoss()(huge, np.zeros((2, 4)))
+    # a call that fails leaves nothing behind for backward to use
+    with pytest.raises(ValueError):
+        promoted(huge, np.zeros((2, 4)))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        promoted.backward()
     # an empty batch: nan for 'mean', like torch
     empty = CrossEntropyLoss()
     assert np.isnan(empty(np.zeros((0, 3)), np.zeros((0, 3))))
