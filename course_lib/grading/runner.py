@@ -432,72 +432,87 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
 
     session = _Session(cells, assignment, limits, hide, notes)
     deadline = started + limits.total_timeout_s
-    results: List[CheckResult] = []
     alive = session.boot(deadline)
     grader_failure = session.start_failure  # only the first start: later ones may fail because of the student
     restarts = 0
+    # Every question's public checks run before any hidden one: a function that keeps what it is
+    # called with cannot then put a hidden input into a public check's message (which students see
+    # before the due date).  Each question keeps its own time budget and stop reason across the two
+    # passes; results are reported in the assignment's order.
+    state = {}
+    for question in assignment.questions:
+        forbidden = forbidden_imports(imports, question)
+        stop_reason = None
+        if forbidden:
+            where = ", ".join(f"{'a cell the grader could not read' if name == UNCHECKED else name} "
+                              f"(cell {imports[name][0]})" for name in forbidden)
+            rule = ("this question must be solved from scratch" if set(forbidden) - {"course_lib"}
+                    else "no question may use course_lib, which holds the course's own implementations")
+            stop_reason = (f"{rule}, but the notebook imports {where}; remove the import (and %run/%load) "
+                           "to be graded — an import anywhere in the notebook counts, demo cells of the "
+                           "assignment excepted")
+        checks = [p for p in prepared if p.question is question]
+        state[question.id] = dict(stop_reason=stop_reason, used_s=0.0, share=question.points / len(checks))
+    graded = {}
     try:
-        for question in assignment.questions:
-            checks = [p for p in prepared if p.question is question]
-            share = question.points / len(checks)
-            forbidden = forbidden_imports(imports, question)
-            stop_reason = None
-            question_deadline = min(deadline, time.monotonic() + limits.question_timeout_s)
-            # which budget binds: the question's own, or what is left of the whole notebook's
-            which_limit = ("the time limit for the whole notebook" if question_deadline == deadline
-                           else f"this question's time limit ({limits.question_timeout_s:.0f} s)")
-            if forbidden:
-                where = ", ".join(f"{'a cell the grader could not read' if name == UNCHECKED else name} "
-                                  f"(cell {imports[name][0]})" for name in forbidden)
-                rule = ("this question must be solved from scratch" if set(forbidden) - {"course_lib"}
-                        else "no question may use course_lib, which holds the course's own implementations")
-                stop_reason = (f"{rule}, but the notebook imports {where}; remove the import (and %run/%load) "
-                               "to be graded — an import anywhere in the notebook counts, demo cells of the "
-                               "assignment excepted")
-            for item in checks:
-                check_started = time.monotonic()
-                passed, message = False, ""
-                if stop_reason:
-                    message = stop_reason
-                elif not alive:
-                    message = "not graded: the kernel could not be (re)started within the limits"
-                elif time.monotonic() > deadline:
-                    message = "not graded: the time limit for the whole notebook ran out"
-                elif time.monotonic() > question_deadline:
-                    message = f"not graded: {which_limit} ran out"
-                else:
-                    call_limit = item.check.timeout_s or limits.call_timeout_s
-                    timeout = min(call_limit, question_deadline - time.monotonic())
-                    cut_short = timeout < call_limit  # the question's (or notebook's) budget is the binding limit
-                    kind, payload = session.call(item, timeout)
-                    if kind == "ok":
-                        passed, message = judge_value(item, payload["value"])
-                        if passed and payload["mutated"]:
-                            passed = False
-                            message = (f"{item.check.function} returned the right value but modified its input "
-                                       f"({', '.join(payload['mutated'])}) in place; {IN_PLACE_ADVICE}")
-                    elif kind == "error":
-                        message = error_message(payload, item.check.function, item.check.float_errors)
-                    elif kind == "missing":
-                        message = f"{item.check.function} is not defined (did you delete or rename its cell?)"
-                    elif kind in ("timeout", "died"):
-                        what = (f"did not finish within {timeout:.0f} s (an infinite loop?)" if kind == "timeout"
-                                else "stopped the kernel (sys.exit, os._exit, a crash or a resource limit)")
-                        message = f"{item.check.function} {what}"
-                        if kind == "timeout" and cut_short:
-                            message = f"not graded: {which_limit} ran out"
-                        stop_reason = message + "; the remaining checks of this question were not run"
-                        restarts += 1
-                        alive = restarts <= MAX_RESTARTS and session.boot(deadline)
-                        if restarts > MAX_RESTARTS:
-                            notes.append("the kernel was restarted too often; the remaining questions were not graded")
+        for hidden_pass in (False, True):
+            for question in assignment.questions:
+                own = state[question.id]
+                checks = [p for p in prepared if p.question is question and p.check.hidden == hidden_pass]
+                if not checks:
+                    continue
+                pass_started = time.monotonic()
+                question_deadline = min(deadline, pass_started + limits.question_timeout_s - own["used_s"])
+                # which budget binds: the question's own, or what is left of the whole notebook's
+                which_limit = ("the time limit for the whole notebook" if question_deadline == deadline
+                               else f"this question's time limit ({limits.question_timeout_s:.0f} s)")
+                for item in checks:
+                    check_started = time.monotonic()
+                    passed, message = False, ""
+                    if own["stop_reason"]:
+                        message = own["stop_reason"]
+                    elif not alive:
+                        message = "not graded: the kernel could not be (re)started within the limits"
+                    elif time.monotonic() > deadline:
+                        message = "not graded: the time limit for the whole notebook ran out"
+                    elif time.monotonic() > question_deadline:
+                        message = f"not graded: {which_limit} ran out"
                     else:
-                        message = payload
-                results.append(CheckResult(question.id, item.check.name, item.check.hidden, passed,
-                                           share if passed else 0.0, share, message,
-                                           time.monotonic() - check_started))
+                        call_limit = item.check.timeout_s or limits.call_timeout_s
+                        timeout = min(call_limit, question_deadline - time.monotonic())
+                        cut_short = timeout < call_limit  # the question's (or notebook's) budget is the binding limit
+                        kind, payload = session.call(item, timeout)
+                        if kind == "ok":
+                            passed, message = judge_value(item, payload["value"])
+                            if passed and payload["mutated"]:
+                                passed = False
+                                message = (f"{item.check.function} returned the right value but modified its input "
+                                           f"({', '.join(payload['mutated'])}) in place; {IN_PLACE_ADVICE}")
+                        elif kind == "error":
+                            message = error_message(payload, item.check.function, item.check.float_errors)
+                        elif kind == "missing":
+                            message = f"{item.check.function} is not defined (did you delete or rename its cell?)"
+                        elif kind in ("timeout", "died"):
+                            what = (f"did not finish within {timeout:.0f} s (an infinite loop?)" if kind == "timeout"
+                                    else "stopped the kernel (sys.exit, os._exit, a crash or a resource limit)")
+                            message = f"{item.check.function} {what}"
+                            if kind == "timeout" and cut_short:
+                                message = f"not graded: {which_limit} ran out"
+                            own["stop_reason"] = message + "; the remaining checks of this question were not run"
+                            restarts += 1
+                            alive = restarts <= MAX_RESTARTS and session.boot(deadline)
+                            if restarts > MAX_RESTARTS:
+                                notes.append("the kernel was restarted too often; the remaining questions were not graded")
+                        else:
+                            message = payload
+                    share = own["share"]
+                    graded[id(item)] = CheckResult(question.id, item.check.name, item.check.hidden, passed,
+                                                   share if passed else 0.0, share, message,
+                                                   time.monotonic() - check_started)
+                own["used_s"] += time.monotonic() - pass_started
     finally:
         session.sandbox.kill()
+    results: List[CheckResult] = [graded[id(item)] for item in prepared if id(item) in graded]
 
     questions = {}
     for question in assignment.questions:

@@ -638,3 +638,21 @@ def test_terminal_escape_codes_in_an_error_message_cannot_rewrite_the_report():
     assert "\x1b" not in report and "\r" not in report
     assert "\\x1b[999A" in report  # shown, not obeyed
     assert report.splitlines()[0] == "Assignment a01: 7 / 10 points"
+
+
+def test_a_function_that_keeps_its_inputs_cannot_show_a_hidden_one_in_a_public_message():
+    """Every question's public checks run before any hidden check, so what a function was called
+    with before a public check fails is public too.  The results stay in the assignment's order."""
+    recorder = ("SEEN = []\n\n\ndef neuron(x, w, b):\n    SEEN.append(x.shape)\n"
+                "    return 1.0 / (1.0 + np.exp(-(x @ w + b)))\n")
+    telltale = ("def sigmoid(x):\n    raise ValueError(f'neuron saw the shapes {SEEN}')\n\n\n"
+                "def sigmoid_derivative(x):\n    raise ValueError(f'neuron saw the shapes {SEEN}')\n")
+    result = grade(build(replace={"q1": recorder, "q2": telltale}), seed=5)
+    public = [c.message for c in result.checks if c.question == "q2" and not c.hidden]
+    hidden = [c.message for c in result.checks if c.question == "q2" and c.hidden]
+    # q1's three public inputs are (1, 3), (4, 3), (2, 3); its hidden ones are (7, 5) and (3, 2)
+    assert public and all("[(1, 3), (4, 3), (2, 3)]" in m and "(7, 5)" not in m for m in public), public
+    assert hidden and all("(7, 5)" in m for m in hidden), hidden
+    assert question_score(result, "q1") == 2.0
+    expected_order = [item.check.name for item in runner._prepare(assignments.get("a01"), seed=5)]
+    assert [c.name for c in result.checks] == expected_order
