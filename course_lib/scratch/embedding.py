@@ -25,9 +25,11 @@ from . import init
 from .module import Module, Parameter, check_dtype, check_grad_output
 
 
-def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray,
+                        scale_by_count: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """The non-zero rows of dL/dW: ``(rows, sums)`` with distinct, sorted ``rows`` and
-    ``sums[k]`` = Σ of grad_output over the positions whose index is ``rows[k]``.
+    ``sums[k]`` = Σ of grad_output over the positions whose index is ``rows[k]`` (divided by
+    their number with ``scale_by_count``: torch's ``scale_grad_by_freq``).
 
     Sorting makes the positions of each row contiguous (a "group").  Groups are bucketed
     by size rounded up to a power of two; each bucket is one padded gather of shape
@@ -54,6 +56,8 @@ def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray) -> Tuple[n
         offsets = np.arange(1 << int(exponent))
         positions = np.where(offsets < counts[groups, None], starts[groups, None] + offsets, count_all)
         sums[groups] = padded_grad[order_or_pad[positions]].sum(axis=1)
+    if scale_by_count:
+        sums /= counts[:, None].astype(sums.dtype)
     return sorted_indices[starts], sums
 
 
@@ -143,9 +147,7 @@ class Embedding(Module):
             raise RuntimeError("Embedding.backward called before forward")
         expected = self._indices.shape + (self.embedding_dim,)
         check_grad_output("Embedding", grad_output, expected)
-        rows, sums = embedding_grad_rows(self._indices, grad_output)
-        if self.scale_grad_by_freq:  # rows are the distinct indices, sorted, as np.unique counts them
-            sums /= np.unique(self._indices, return_counts=True)[1][:, None].astype(sums.dtype)
+        rows, sums = embedding_grad_rows(self._indices, grad_output, scale_by_count=self.scale_grad_by_freq)
         if self.padding_idx is not None:
             keep = rows != self.padding_idx  # the padding vector stays fixed
             rows, sums = rows[keep], sums[keep]
