@@ -404,6 +404,29 @@ class _Session:
         return decoded["status"], decoded
 
 
+def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: Optional[str]) -> Tuple[bool, str]:
+    """(passed, message) for what ``_Session.call`` returned; ``budget`` names the question's or
+    notebook's time limit when that, not the call's own limit, cut the call short."""
+    function = item.check.function
+    if kind == "ok":
+        passed, message = judge_value(item, payload["value"])
+        if passed and payload["mutated"]:
+            return False, (f"{function} returned the right value but modified its input "
+                           f"({', '.join(payload['mutated'])}) in place; {IN_PLACE_ADVICE}")
+        return passed, message
+    if kind == "error":
+        return False, error_message(payload, function, item.check.float_errors)
+    if kind == "missing":
+        return False, f"{function} is not defined (did you delete or rename its cell?)"
+    if kind == "timeout" and budget:
+        return False, f"not graded: {budget} ran out"
+    if kind == "timeout":
+        return False, f"{function} did not finish within {timeout:.0f} s (an infinite loop?)"
+    if kind == "died":
+        return False, f"{function} stopped the kernel (sys.exit, os._exit, a crash or a resource limit)"
+    return False, payload  # unreadable: the payload is the message
+
+
 def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,
                 hide=()) -> GradeResult:
     """Grade already-parsed code cells (see :func:`grade_notebook`)."""
@@ -480,31 +503,16 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                     else:
                         call_limit = item.check.timeout_s or limits.call_timeout_s
                         timeout = min(call_limit, question_deadline - time.monotonic())
-                        cut_short = timeout < call_limit  # the question's (or notebook's) budget is the binding limit
                         kind, payload = session.call(item, timeout)
-                        if kind == "ok":
-                            passed, message = judge_value(item, payload["value"])
-                            if passed and payload["mutated"]:
-                                passed = False
-                                message = (f"{item.check.function} returned the right value but modified its input "
-                                           f"({', '.join(payload['mutated'])}) in place; {IN_PLACE_ADVICE}")
-                        elif kind == "error":
-                            message = error_message(payload, item.check.function, item.check.float_errors)
-                        elif kind == "missing":
-                            message = f"{item.check.function} is not defined (did you delete or rename its cell?)"
-                        elif kind in ("timeout", "died"):
-                            what = (f"did not finish within {timeout:.0f} s (an infinite loop?)" if kind == "timeout"
-                                    else "stopped the kernel (sys.exit, os._exit, a crash or a resource limit)")
-                            message = f"{item.check.function} {what}"
-                            if kind == "timeout" and cut_short:
-                                message = f"not graded: {which_limit} ran out"
+                        # a timeout shorter than the call's own limit: the question's (or notebook's) budget ran out
+                        passed, message = _outcome(item, kind, payload, timeout,
+                                                   which_limit if timeout < call_limit else None)
+                        if kind in ("timeout", "died"):  # the kernel is gone: restart it for the next question
                             own["stop_reason"] = message + "; the remaining checks of this question were not run"
                             restarts += 1
                             alive = restarts <= MAX_RESTARTS and session.boot(deadline)
                             if restarts > MAX_RESTARTS:
                                 notes.append("the kernel was restarted too often; the remaining questions were not graded")
-                        else:
-                            message = payload
                     share = own["share"]
                     graded[id(item)] = CheckResult(question.id, item.check.name, item.check.hidden, passed,
                                                    share if passed else 0.0, share, message,
