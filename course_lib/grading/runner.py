@@ -460,8 +460,10 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     restarts = 0
     # Every question's public checks run before any hidden one: a function that keeps what it is
     # called with cannot then put a hidden input into a public check's message (which students see
-    # before the due date).  Each question keeps its own time budget and stop reason across the two
-    # passes; results are reported in the assignment's order.
+    # before the due date).  Each pass gives a question its own time budget, and a call that stops
+    # the kernel voids only the checks after it in the assignment's order — what the grade would
+    # have been in one pass; results are reported in that order.
+    position = {id(item): index for index, item in enumerate(prepared)}
     state = {}
     for question in assignment.questions:
         forbidden = forbidden_imports(imports, question)
@@ -475,7 +477,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                            "to be graded — an import anywhere in the notebook counts, demo cells of the "
                            "assignment excepted")
         checks = [p for p in prepared if p.question is question]
-        state[question.id] = dict(stop_reason=stop_reason, used_s=0.0, share=question.points / len(checks))
+        state[question.id] = dict(stop_reason=stop_reason, stop_after=-1, share=question.points / len(checks))
     graded = {}
     try:
         for hidden_pass in (False, True):
@@ -484,15 +486,15 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                 checks = [p for p in prepared if p.question is question and p.check.hidden == hidden_pass]
                 if not checks:
                     continue
-                pass_started = time.monotonic()
-                question_deadline = min(deadline, pass_started + limits.question_timeout_s - own["used_s"])
+                question_deadline = min(deadline, time.monotonic() + limits.question_timeout_s)
                 # which budget binds: the question's own, or what is left of the whole notebook's
                 which_limit = ("the time limit for the whole notebook" if question_deadline == deadline
-                               else f"this question's time limit ({limits.question_timeout_s:.0f} s)")
+                               else f"this question's time limit ({limits.question_timeout_s:.0f} s for its "
+                                    f"{'hidden' if hidden_pass else 'public'} checks)")
                 for item in checks:
                     check_started = time.monotonic()
                     passed, message = False, ""
-                    if own["stop_reason"]:
+                    if own["stop_reason"] and position[id(item)] > own["stop_after"]:
                         message = own["stop_reason"]
                     elif not alive:
                         message = "not graded: the kernel could not be (re)started within the limits"
@@ -509,6 +511,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                                                    which_limit if timeout < call_limit else None)
                         if kind in ("timeout", "died"):  # the kernel is gone: restart it for the next question
                             own["stop_reason"] = message + "; the remaining checks of this question were not run"
+                            own["stop_after"] = position[id(item)]
                             restarts += 1
                             alive = restarts <= MAX_RESTARTS and session.boot(deadline)
                             if restarts > MAX_RESTARTS:
@@ -517,7 +520,6 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                     graded[id(item)] = CheckResult(question.id, item.check.name, item.check.hidden, passed,
                                                    share if passed else 0.0, share, message,
                                                    time.monotonic() - check_started)
-                own["used_s"] += time.monotonic() - pass_started
     finally:
         session.sandbox.kill()
     results: List[CheckResult] = [graded[id(item)] for item in prepared if id(item) in graded]

@@ -61,7 +61,7 @@ class Limits:
 
     cell_timeout_s: float = 30.0  # wall time of one notebook cell
     call_timeout_s: float = 20.0  # wall time of one graded call
-    question_timeout_s: float = 120.0  # wall time of all the calls of one question
+    question_timeout_s: float = 120.0  # wall time of one question's public calls, and again of its hidden ones
     total_timeout_s: float = 300.0  # wall time of the whole submission
     startup_timeout_s: float = 60.0
     cpu_s: int = 600  # CPU seconds of the kernel process (RLIMIT_CPU)

@@ -310,7 +310,7 @@ def test_slow_calls_hit_the_question_time_limit():
 
     source = 'import time\ndef softmax(x, axis=-1):\n    time.sleep(1.5)\n    return x'
     result = grade(build(replace={"q5": source}), limits=dataclasses.replace(FAST, question_timeout_s=3.5))
-    assert_only_q5_lost(result, "this question's time limit (4 s) ran out")
+    assert_only_q5_lost(result, "this question's time limit (4 s for its public checks) ran out")
 
 
 def test_infinite_loop_in_a_top_level_cell_is_skipped():
@@ -656,3 +656,20 @@ def test_a_function_that_keeps_its_inputs_cannot_show_a_hidden_one_in_a_public_m
     assert question_score(result, "q1") == 2.0
     expected_order = [item.check.name for item in runner._prepare(assignments.get("a01"), seed=5)]
     assert [c.name for c in result.checks] == expected_order
+
+
+def test_a_kernel_lost_in_a_public_check_voids_only_the_checks_after_it():
+    """The two passes grade as one pass in the assignment's order would: a05 q3's dropout kills the
+    kernel on its second public input, so its own hidden check is not run, but dropout_forward's
+    hidden checks (earlier in the order) are graded as before."""
+    crash = ("import os\n\n\ndef dropout_forward(x, p, uniform):\n"
+             "    mask = (uniform >= p).astype(x.dtype) / x.dtype.type(1 - p)\n    return x * mask, mask\n\n\n"
+             "def dropout(x, p):\n    if x.shape == (50, 40):\n        os._exit(3)\n"
+             "    return dropout_forward(x, p, rng.random(x.shape))\n")
+    result = grade(build("a05", replace={"q3": crash}), "a05", seed=123)
+    rows = {c.name: c for c in result.checks if c.question == "q3"}
+    assert all(c.passed for name, c in rows.items() if name.startswith("dropout_forward")), rows
+    assert "stopped the kernel" in rows["dropout: two calls on the same (50, 40) input draw two different masks"].message
+    assert "the remaining checks of this question were not run" in rows["dropout: hidden test 1"].message
+    assert question_score(result, "q3") == pytest.approx(2.0)
+    assert result.score == pytest.approx(sum(q["score"] for q in result.questions.values()))
