@@ -195,7 +195,7 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
         if type(student) is not type(expected):
             return False, f"{path} should be a {type(expected).__name__} of {len(expected)} items, but it is {describe_type(student)}"
         if len(student) != len(expected):
-            return False, f"{path} has {len(student)} items; expected {len(expected)}"
+            return False, f"{path} has {len(student)} item{'' if len(student) == 1 else 's'}; expected {len(expected)}"
         for index, (s, e) in enumerate(zip(student, expected)):
             item = f"item {index} of {path}"
             ok, message = compare(s, e, rtol, atol, f"{names[index]} ({item})" if index < len(names) else item, values)

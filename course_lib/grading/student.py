@@ -127,7 +127,8 @@ class Checker:
             for _ in range(item.check.calls):  # each call on fresh copies of the arguments
                 args, kwargs = _copy(item.args), _copy(item.kwargs)
                 with strict if item.check.float_errors else contextlib.nullcontext():
-                    values.append(function(*args, **kwargs))
+                    result = function(*args, **kwargs)
+                values.append(plain(result))  # now: a later call may reuse the arrays it returned
                 changed += [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args))
                             if not _same(a, b) and f"argument {i + 1}" not in changed]
             value = values[0] if item.check.calls == 1 else tuple(values)
@@ -136,7 +137,7 @@ class Checker:
         except Exception as error:  # noqa: BLE001 - shown to the student
             return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
                                         item.check.float_errors)
-        passed, message = judge_value(item, plain(value))
+        passed, message = judge_value(item, value)
         if passed and changed:
             return False, (f"{item.check.function} returned the right value but modified its input "
                            f"({', '.join(changed)}) in place; {IN_PLACE_ADVICE}")

@@ -291,19 +291,20 @@ def __course_install__():
                         if number:  # every call gets fresh copies of the arguments
                             args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
                         with strict if request.get("float_errors") else _nullcontext():
-                            values.append(function(*args, **kwargs))
+                            result = function(*args, **kwargs)
+                        values.append(_enc(result))  # now: a later call may reuse the arrays it returned
                         changed = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, pristine_args))
                                    if not _same(a, b)]
                         changed += [f"argument {k}" for k in kwargs if not _same(kwargs[k], pristine_kwargs[k])]
                         mutated += [name for name in changed if name not in mutated]
-                    value = values[0] if calls == 1 else tuple(values)
+                    value = values[0] if calls == 1 else {"t": "tu", "v": values}
                 except BaseException as error:
                     frames = _tb.extract_tb(error.__traceback__)[1:]
                     where = "".join(_tb.format_list(frames[-3:]))
                     message = {"status": "error", "ename": type(error).__name__, "evalue": str(error)[:500],
                                "where": where[-1500:]}
                 else:
-                    message = {"status": "ok", "value": _enc(value), "mutated": mutated}
+                    message = {"status": "ok", "value": value, "mutated": mutated}
         except BaseException as error:
             message = {"status": "error", "ename": type(error).__name__, "evalue": "while returning the result: " + str(error)[:300], "where": ""}
         _publish({_MIME: _json.dumps(message)})

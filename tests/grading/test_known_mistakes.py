@@ -199,6 +199,27 @@ def test_the_grader_turns_float_warnings_into_failures_where_a_check_asks():
     assert question_score(result, "q5") == 3  # the other questions run without the rule
 
 
+def test_the_fresh_masks_judge_wants_three_independent_masks():
+    """Found by a red-team run: masks that differ but are not independent passed with two calls."""
+    from course_lib.grading.assignments.a05_regularisation import judge_fresh_masks
+
+    rng = np.random.default_rng(0)
+    x, p = rng.standard_normal((50, 40)), 0.5
+
+    def result(uniform):
+        mask = (uniform >= p) / (1 - p)
+        return x * mask, mask
+
+    draws = [rng.random(x.shape) for _ in range(3)]
+    assert judge_fresh_masks(tuple(result(u) for u in draws), (x, p), {}, None) == (True, "correct")
+    same = judge_fresh_masks((result(draws[0]),) * 3, (x, p), {}, None)
+    assert not same[0] and "calls 1 and 2 on the same input dropped exactly the same entries" in same[1]
+    complement = judge_fresh_masks((result(draws[0]), result(1 - draws[0]), result(draws[1])), (x, p), {}, None)
+    assert not complement[0] and "disagree on 100% of the entries, independent ones on about 50%" in complement[1]
+    alternating = judge_fresh_masks((result(draws[0]), result(draws[1]), result(draws[0])), (x, p), {}, None)
+    assert not alternating[0] and "calls 1 and 3" in alternating[1]
+
+
 def test_the_random_dropout_judge_wants_independent_draws_not_just_the_right_fraction():
     from course_lib.grading.assignments.a05_regularisation import judge_random_dropout
 

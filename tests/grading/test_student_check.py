@@ -114,3 +114,22 @@ def test_check_calls_a_function_several_times_and_sees_a_change_made_by_any_call
 
     calls.clear()
     assert Checker._run_one(item, {"f": pure}) == (True, "got (5.0, 3.0)")
+
+
+def test_check_keeps_each_calls_result_as_it_returned():
+    """A function that reuses the array it returned: the judge sees each call's own result."""
+    from course_lib.grading.runner import _Prepared
+    from course_lib.grading.spec import Check, Question
+    from course_lib.grading.student import Checker
+
+    check = Check("f: called twice", "f", lambda rng: ((np.array([1.0, 2.0]),), {}), None, calls=2,
+                  judge=lambda value, args, kwargs, secret: (value[0].tolist() != value[1].tolist(),
+                                                             f"got {[v.tolist() for v in value]}"))
+    item = _Prepared(Question("q1", "twice", 1, ["f"], [check]), check, (np.array([1.0, 2.0]),), {}, None)
+    buffer, count = np.zeros(2), []
+
+    def reuses_its_output(x):
+        count.append(1)
+        return np.add(x, len(count), out=buffer)
+
+    assert Checker._run_one(item, {"f": reuses_its_output}) == (True, "got [[2.0, 3.0], [3.0, 4.0]]")

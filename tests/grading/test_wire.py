@@ -188,6 +188,21 @@ def test_the_harness_calls_a_function_several_times_on_fresh_copies(monkeypatch)
             x += 1
         return x.sum()
 
+    # each result is encoded when its call returns: a later call that reuses the returned array
+    # does not change what the first call returned
+    buffer = np.zeros(2)
+
+    def reuses_its_output(x):
+        np.add(x, len(seen), out=buffer)
+        seen.append(x)
+        return buffer
+
+    seen.clear()
+    monkeypatch.setitem(sys.modules["__main__"].__dict__, "reuses_its_output", reuses_its_output)
+    exec(call_code("reuses_its_output", (np.array([1.0, 2.0]),), {}, calls=2), namespace)
+    first, second = decode_result(next(iter(sent.pop().values())))["value"]
+    assert first.tolist() == [1.0, 2.0] and second.tolist() == [2.0, 3.0]
+
     seen[:] = [True, False]  # popped from the end: the first call sees False (and changes x), the second True
     monkeypatch.setitem(sys.modules["__main__"].__dict__, "first_call_only", first_call_only)
     exec(call_code("first_call_only", (np.array([1.0, 2.0]),), {}, calls=2), namespace)

@@ -8,13 +8,15 @@ random generator (so patching or reseeding a generator cannot help).
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from course_lib.scratch import regularization as ref
 from course_lib.scratch.dropout import dropout_mask
 from course_lib.scratch.module import Parameter
 
-from ..spec import Assignment, Check, Hint, Question, compare
+from ..spec import Assignment, Check, Hint, Question, compare, matches
 from ._util import args, checks, randn
 
 
@@ -106,28 +108,47 @@ def judge_random_dropout(value, call_args, call_kwargs, secret):
 
 
 def judge_fresh_masks(value, call_args, call_kwargs, secret):
-    """Two calls on the same input: each a correct dropout, and their masks independent of each
-    other — a function that seeds its generator on every call drops the same entries every time."""
+    """Three calls on the same input: each a correct dropout, and their masks independent of one
+    another — a function that seeds its generator on every call drops the same entries every time,
+    one that alternates between two masks repeats the first on the third call."""
     for number, result in enumerate(value, start=1):
         passed, message = judge_random_dropout(result, call_args, call_kwargs, secret)
         if not passed:
             return False, f"call {number}: {message}"
-    first, second = (np.isclose(np.asarray(result[1]), 0.0) for result in value)
+    dropped = [np.isclose(np.asarray(result[1]), 0.0) for result in value]
     p = call_args[1]
-    differ = float(np.mean(first != second))
     # independent masks disagree on a fraction 2p(1 − p) of the entries (0.5 at p = 0.5); over the
-    # 2 000 entries graded its standard deviation is 0.011, so 0.1 below is 9 sigma
-    if differ < 2 * p * (1 - p) - 0.1:
-        what = "exactly the same entries" if differ == 0 else f"the same entries except {differ:.1%} of them"
-        return False, (f"two calls on the same input dropped {what}; a new mask must be drawn on every call: "
-                       "create the random generator once, outside the function, not on every call")
+    # 2 000 entries graded its standard deviation is 0.011, so 0.1 either way is 9 sigma
+    expected = 2 * p * (1 - p)
+    for (first, a), (second, b) in itertools.combinations(enumerate(dropped, start=1), 2):
+        differ = float(np.mean(a != b))
+        if differ < expected - 0.1:
+            what = "exactly the same entries" if differ == 0 else f"the same entries except {differ:.1%} of them"
+            return False, (f"calls {first} and {second} on the same input dropped {what}; a new mask must be "
+                           "drawn on every call: create the random generator once, outside the function, "
+                           "not on every call")
+        if differ > expected + 0.1:
+            return False, (f"the masks of calls {first} and {second} disagree on {differ:.0%} of the entries, "
+                           f"independent ones on about {expected:.0%}: draw new uniform numbers on every call")
     return True, "correct"
 
 
-SCALE = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], np.ndarray)
-             and np.array_equal(got[1] != 0, expected[1] != 0),
+def _pair_of_arrays(got) -> bool:
+    return isinstance(got, tuple) and len(got) == 2 and all(isinstance(item, np.ndarray) for item in got)
+
+
+def _mask_like(array: np.ndarray) -> bool:
+    """0 and one other value: a mask, whatever its scale (not the output x ⊙ mask)."""
+    return np.unique(array[array != 0]).size <= 1
+
+
+SWAPPED = Hint(lambda got, expected, a: _pair_of_arrays(got) and matches(got[0], expected[1])
+               and matches(got[1], expected[0]),
+               "the two arrays are the right ones in the wrong order: return (output, mask)")
+SCALE = Hint(lambda got, expected, a: _pair_of_arrays(got) and _mask_like(got[1])
+             and np.array_equal(got[1] != 0, expected[1] != 0) and not matches(got[1], expected[1]),
              "the mask keeps the right entries but must be scaled by 1/(1 − p) (inverted dropout)")
-KEEP = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], np.ndarray)
+KEEP = Hint(lambda got, expected, a: _pair_of_arrays(got) and _mask_like(got[1])
             and not np.array_equal(got[1] != 0, expected[1] != 0),
             "keep an entry where uniform >= p (so it is kept with probability 1 − p)")
 HALF = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got, 2 * expected),
@@ -163,11 +184,11 @@ ASSIGNMENT = Assignment(
                      # 40 entries: at p = 0.7 all are dropped with probability 6·10⁻⁷ (with 6, 12 %), and
                      # a mask that forgot the 1/(1 − p) would then pass
                      ("hidden", lambda r: _dropout_args(r, (40,), 0.7, np.float32), True, np.float32),
-                 ], hints=[SCALE, KEEP], result_names=("output", "mask")) + [
+                 ], hints=[SWAPPED, SCALE, KEEP], result_names=("output", "mask")) + [
                      Check("dropout: p = 0.3 with your own random numbers", "dropout",
                            lambda r: args(randn(r, 200, 100), 0.3), None, judge=judge_random_dropout),
-                     Check("dropout: two calls on the same (50, 40) input draw two different masks", "dropout",
-                           lambda r: args(randn(r, 50, 40), 0.5), None, judge=judge_fresh_masks, calls=2),
+                     Check("dropout: three calls on the same (50, 40) input draw three independent masks",
+                           "dropout", lambda r: args(randn(r, 50, 40), 0.5), None, judge=judge_fresh_masks, calls=3),
                      Check("dropout: hidden test 1", "dropout",
                            lambda r: args(randn(r, 100, 200), float(r.choice([0.1, 0.5, 0.8]))), None,
                            hidden=True, judge=judge_random_dropout),
