@@ -172,7 +172,7 @@ def scaled_dot_product_attention_backward(
 
 # --------------------------------------------------------------------------- module
 class MultiheadAttention(Module):
-    """``torch.nn.MultiheadAttention`` (no bias_k/bias_v, no zero attention).
+    """``torch.nn.MultiheadAttention``.
 
     Parameters as in torch: ``in_proj_weight`` (3E, E) = [W_Q; W_K; W_V] (Xavier-uniform),
     ``in_proj_bias`` (3E,) (zeros), ``out_proj`` a ``Linear(E, E)`` with zero bias.
@@ -180,7 +180,11 @@ class MultiheadAttention(Module):
     Keys and values with other widths (``kdim``, ``vdim``: cross-attention to features of
     another size) get three separate weights instead, as in torch: ``q_proj_weight`` (E, E),
     ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim), each Xavier-uniform, and
-    ``in_proj_weight`` is None.
+    ``in_proj_weight`` is None.  ``add_bias_kv`` appends a learned key ``bias_k`` and value
+    ``bias_v`` (1, 1, E) (Xavier-normal) to every sequence of projected keys and values, and
+    ``add_zero_attn`` a zero key and value after that, as torch does: every query can then attend
+    to "nothing", and the attention weights have S + 1 or S + 2 columns; masks are padded with
+    "allowed" for the extra columns.
 
     ``forward`` returns ``(attn_output, attn_weights)`` exactly like torch: the weights are
     averaged over heads (N, L, S) by default, per head (N, num_heads, L, S) with
@@ -192,9 +196,9 @@ class MultiheadAttention(Module):
     query, key and value) dL/dx is the SUM of the three.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, *,
-                 kdim: Optional[int] = None, vdim: Optional[int] = None, batch_first: bool = False, dtype=np.float32):
-        # keyword-only from kdim on: torch's add_bias_kv and add_zero_attn come before it positionally
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: Optional[int] = None,
+                 vdim: Optional[int] = None, batch_first: bool = False, dtype=np.float32):
         super().__init__()
         embed_dim, num_heads = int(embed_dim), int(num_heads)
         if num_heads < 1 or embed_dim < 1 or embed_dim % num_heads != 0:
@@ -226,6 +230,10 @@ class MultiheadAttention(Module):
         self.register_parameter(
             "in_proj_bias", Parameter(np.zeros(3 * embed_dim, dtype=self.dtype)) if bias else None
         )
+        for name in ("bias_k", "bias_v"):  # torch: Xavier-normal on (1, 1, E), std = √(2 / (E + E))
+            self.register_parameter(name, Parameter(init.normal((1, 1, embed_dim), math.sqrt(1.0 / embed_dim),
+                                                                self.dtype)) if add_bias_kv else None)
+        self.add_zero_attn = bool(add_zero_attn)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=self.dtype)
         if bias:
             self.out_proj.bias.data[...] = 0  # torch zeroes both biases
@@ -292,6 +300,24 @@ class MultiheadAttention(Module):
             mask = padding if mask is None else mask + padding
         return mask
 
+    def _extra_keys(self, k_heads, v_heads, mask):
+        """Append bias_k/bias_v and the zero key/value (torch's add_bias_kv, add_zero_attn) to the
+        (N, heads, S, head_dim) keys and values, and "allowed" columns to the additive mask."""
+        batch, heads, _, head_dim = k_heads.shape
+        keys, values = [k_heads], [v_heads]
+        if self.bias_k is not None:
+            keys.append(np.broadcast_to(self.bias_k.data.reshape(1, heads, 1, head_dim), (batch, heads, 1, head_dim)))
+            values.append(np.broadcast_to(self.bias_v.data.reshape(1, heads, 1, head_dim), (batch, heads, 1, head_dim)))
+        if self.add_zero_attn:
+            keys.append(np.zeros((batch, heads, 1, head_dim), self.dtype))
+            values.append(np.zeros((batch, heads, 1, head_dim), self.dtype))
+        extra = len(keys) - 1
+        if not extra:
+            return k_heads, v_heads, mask
+        if mask is not None:
+            mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra)])
+        return np.concatenate(keys, axis=2), np.concatenate(values, axis=2), mask
+
     # --- forward / backward
     def forward(
         self,
@@ -351,6 +377,8 @@ class MultiheadAttention(Module):
         q_heads = self._to_heads(q_proj, seq_first)
         k_heads = self._to_heads(k_proj, seq_first)
         v_heads = self._to_heads(v_proj, seq_first)
+        k_heads, v_heads, mask = self._extra_keys(k_heads, v_heads, mask)
+        source_length = k_heads.shape[2]
         dropout_mask = None
         if self.training and self.dropout > 0:
             # the attention weights themselves are dropped, as in torch (one mask per head)
@@ -366,6 +394,7 @@ class MultiheadAttention(Module):
 
         self._cache = dict(
             inputs_2d=inputs_2d, shapes=(query.shape, key.shape, value.shape), heads=(q_heads, k_heads, v_heads),
+            sources=key.shape[1 - batch_axis],  # S, before bias_k and the zero key
             weights=weights, dropout_mask=dropout_mask, seq_first=seq_first, batched=batched,
             need_weights=need_weights, average=average_attn_weights,
         )
@@ -420,6 +449,11 @@ class MultiheadAttention(Module):
         grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(
             grad_context, q_heads, k_heads, v_heads, weights, grad_weights=grad_weights, dropout_mask=dropout_mask
         )
+        sources = cache["sources"]
+        if self.bias_k is not None:  # the appended key and value are the same for every batch entry
+            self.bias_k.add_to_grad(grad_k[:, :, sources].sum(axis=0).reshape(1, 1, E))
+            self.bias_v.add_to_grad(grad_v[:, :, sources].sum(axis=0).reshape(1, 1, E))
+        grad_k, grad_v = grad_k[:, :, :sources], grad_v[:, :, :sources]
         return self._input_projection_backward(grad_q, grad_k, grad_v, (query_shape, key_shape, value_shape),
                                                seq_first, batched)
 
@@ -458,5 +492,7 @@ class MultiheadAttention(Module):
 
     def extra_repr(self) -> str:
         widths = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        widths += ", add_bias_kv=True" if self.bias_k is not None else ""
+        widths += ", add_zero_attn=True" if self.add_zero_attn else ""
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}{widths}, "
                 f"batch_first={self.batch_first}")

@@ -55,16 +55,18 @@ def scratch_mha(layer, query, key, value, self_attention, grad_output, grad_weig
     return output, weights, grads, {name: param.grad.copy() for name, param in layer.named_parameters()}
 
 
-def make_pair(embed_dim, num_heads, bias=True, batch_first=False, dropout=0.0, seed=0, kdim=None, vdim=None):
+def make_pair(embed_dim, num_heads, bias=True, batch_first=False, dropout=0.0, seed=0, kdim=None, vdim=None,
+              add_bias_kv=False, add_zero_attn=False):
     """A float64 torch MHA with random (non-zero) biases and its scratch copy."""
     torch.manual_seed(seed)
-    torch_layer = torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim, vdim=vdim,
+    extras = dict(kdim=kdim, vdim=vdim, add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn)
+    torch_layer = torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, **extras,
                                               batch_first=batch_first, dtype=torch.float64)
     with torch.no_grad():
         for param in torch_layer.parameters():
             param.copy_(torch.randn_like(param) * 0.5)
     layer = MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=batch_first,
-                               kdim=kdim, vdim=vdim, dtype=np.float64)
+                               **extras, dtype=np.float64)
     copy_weights(torch_layer, layer)
     return torch_layer, layer
 
@@ -154,7 +156,8 @@ def mha_cases(draw):
         source_length = length
     elif draw(st.booleans()):  # keys and values of other widths: separate projection weights
         kdim, vdim = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    return dict(kdim=kdim, vdim=vdim,
+    # a learned key/value (bias_k, bias_v) and a zero key/value appended to every sequence
+    return dict(kdim=kdim, vdim=vdim, add_bias_kv=draw(st.booleans()), add_zero_attn=draw(st.booleans()),
         num_heads=num_heads, embed_dim=embed_dim, batch=batch, length=length,
         source_length=source_length, self_attention=self_attention, batched=draw(st.booleans() | st.just(True)),
         batch_first=draw(st.booleans()), bias=draw(st.booleans()),
@@ -170,7 +173,8 @@ def test_mha_parity_with_torch(case):
     rng = np.random.default_rng(case["seed"])
     heads, E, N, L, S = (case[k] for k in ("num_heads", "embed_dim", "batch", "length", "source_length"))
     torch_layer, layer = make_pair(E, heads, case["bias"], case["batch_first"], seed=case["seed"],
-                                   kdim=case["kdim"], vdim=case["vdim"])
+                                   **{k: case[k] for k in ("kdim", "vdim", "add_bias_kv", "add_zero_attn")})
+    extra = int(case["add_bias_kv"]) + int(case["add_zero_attn"])  # the weights have S + extra columns
 
     def shape(length, width=E):
         if not case["batched"]:
@@ -190,7 +194,7 @@ def test_mha_parity_with_torch(case):
     grad_output = rng.standard_normal(out_shape)
     grad_weights = None
     if case["need_weights"]:
-        weights_shape = (L, S) if case["average"] else (heads, L, S)
+        weights_shape = (L, S + extra) if case["average"] else (heads, L, S + extra)
         grad_weights = rng.standard_normal(((N,) if case["batched"] else ()) + weights_shape)
     args = (query, key, value, case["self_attention"], grad_output, grad_weights)
     expected = torch_mha(torch_layer, *args, **dict(kwargs))
@@ -219,6 +223,26 @@ def test_mha_cross_attention_gradcheck(batch_first):
 
     shape = (lambda n: (2, n, 4)) if batch_first else (lambda n: (n, 2, 4))
     gradcheck(Masked(), rng.standard_normal(shape(3)), rng.standard_normal(shape(5)), rng.standard_normal(shape(5)))
+
+
+def test_mha_with_bias_kv_and_zero_attention_gradcheck():
+    """Finite differences through the appended key/value: bias_k and bias_v get their gradients."""
+    rng = np.random.default_rng(2)
+    _, layer = make_pair(4, 2, batch_first=True, add_bias_kv=True, add_zero_attn=True, kdim=3, vdim=5)
+    key_padding_mask = random_mask(rng, (2, 5), "bool")
+
+    class Extras(Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = layer
+
+        def forward(self, query, key, value):
+            return self.attention(query, key, value, key_padding_mask=key_padding_mask)
+
+        def backward(self, grad_output, grad_weights):
+            return self.attention.backward(grad_output, grad_weights)
+
+    gradcheck(Extras(), rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 5)))
 
 
 def test_mha_self_attention_gradcheck():
@@ -269,6 +293,12 @@ def test_state_dict_keys_and_init_match_torch():
         assert getattr(widths, name).shape == tuple(getattr(torch_widths, name).shape)
         assert_uniform_init(getattr(widths, name).data, np.sqrt(6 / (8 + fan_in)), name)
     assert layer.q_proj_weight is None and torch_layer.q_proj_weight is None
+    # add_bias_kv: bias_k and bias_v (1, 1, E) after in_proj_bias, Xavier-normal (std 1/√E) as in torch
+    extras, torch_extras = MultiheadAttention(64, 2, add_bias_kv=True), torch.nn.MultiheadAttention(64, 2, add_bias_kv=True)
+    assert list(extras.state_dict()) == list(torch_extras.state_dict())
+    assert extras.bias_k.shape == (1, 1, 64) and layer.bias_k is None and torch_layer.bias_k is None
+    both = np.concatenate([extras.bias_k.data.ravel(), extras.bias_v.data.ravel()])
+    assert abs(both.std() - 1 / 8) < 0.04 and abs(torch.cat([torch_extras.bias_k, torch_extras.bias_v]).std().item() - 1 / 8) < 0.04
 
 
 def test_float32_stays_float32():

@@ -25,7 +25,6 @@ NOT_TAKEN = {
                    "differentiable": "autograd through the optimiser step"},
     "Embedding": {"sparse": "sparse gradients: torch-specific storage", "_weight": "torch-internal",
                   "_freeze": "torch-internal (from_pretrained)"},
-    "MultiheadAttention": {"add_bias_kv": "not implemented", "add_zero_attn": "not implemented"},
 }
 LOSSES = {"MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss"}
 OPTIMIZERS = {"SGD", "Adagrad", "RMSprop", "Adam", "AdamW"}
