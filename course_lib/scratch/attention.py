@@ -491,8 +491,10 @@ class MultiheadAttention(Module):
         return tuple(grads)
 
     def extra_repr(self) -> str:
-        widths = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
-        widths += ", add_bias_kv=True" if self.bias_k is not None else ""
-        widths += ", add_zero_attn=True" if self.add_zero_attn else ""
-        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}{widths}, "
+        # torch's repr shows only out_proj; this one lists the arguments, in the constructor's order
+        options = "" if self.in_proj_bias is not None else ", bias=False"
+        options += ", add_bias_kv=True" if self.bias_k is not None else ""
+        options += ", add_zero_attn=True" if self.add_zero_attn else ""
+        options += "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}{options}, "
                 f"batch_first={self.batch_first}")

@@ -17,8 +17,11 @@ DTYPES = (np.float32, np.float64)
 
 
 def check_dtype(dtype) -> np.dtype:
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ValueError."""
-    resolved = np.dtype(dtype)
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ValueError.
+
+    ``None`` means the default, float32, as torch's ``dtype=None`` does (NumPy would read it
+    as float64)."""
+    resolved = np.dtype(np.float32 if dtype is None else dtype)
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {resolved}")
     return resolved

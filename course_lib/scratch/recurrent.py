@@ -440,6 +440,8 @@ class _RecurrentBase(Module):
                  dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32):
         super().__init__()
         self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
+        if isinstance(proj_size, bool) or int(proj_size) != proj_size:  # torch: TypeError for 1.5 or True
+            raise TypeError(f"{self._name} proj_size must be an int, got {proj_size!r}")
         if not 0 <= int(proj_size) < self.hidden_size:
             raise ValueError(f"{self._name} proj_size must be ≥ 0 and smaller than hidden_size={self.hidden_size}, "
                              f"got {proj_size}")

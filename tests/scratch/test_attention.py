@@ -401,6 +401,15 @@ def test_dropout_gradcheck_with_a_fixed_mask():
 
 
 # --------------------------------------------------------------------------- errors
+def test_repr_lists_the_arguments_in_the_constructors_order():
+    layer = MultiheadAttention(8, 2, 0.1, False, True, True, 3, 5, True)  # torch's positional order
+    assert (layer.dropout, layer.in_proj_bias, layer.add_zero_attn, layer.kdim, layer.vdim, layer.batch_first) == (
+        0.1, None, True, 3, 5, True) and layer.bias_k.shape == (1, 1, 8)
+    assert repr(layer).startswith("MultiheadAttention(embed_dim=8, num_heads=2, dropout=0.1, bias=False, "
+                                  "add_bias_kv=True, add_zero_attn=True, kdim=3, vdim=5, batch_first=True")
+    assert MultiheadAttention(8, 2, dtype=None).in_proj_weight.dtype == np.float32  # torch's default, not NumPy's
+
+
 def test_embed_dim_not_divisible_by_num_heads():
     with pytest.raises(ValueError, match="embed_dim divisible by num_heads.*embed_dim=10 and num_heads=3"):
         MultiheadAttention(10, 3)

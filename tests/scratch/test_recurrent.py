@@ -512,6 +512,9 @@ def test_bad_constructor_arguments():
         LSTM(2, 3, proj_size=3)
     with pytest.raises(TypeError):
         RNN(2, 3, proj_size=1)  # as in torch, only the LSTM projects
+    for not_an_int in (1.5, True):  # torch refuses both with a TypeError
+        with pytest.raises(TypeError, match="proj_size must be an int"):
+            LSTM(2, 3, proj_size=not_an_int)
     with pytest.raises(ValueError, match=r"h_0 of shape \(1, 2, 2\) \(num_layers·num_directions, N, proj_size\)"):
         LSTM(4, 3, proj_size=2)(np.zeros((5, 2, 4), np.float32), (np.zeros((1, 2, 3), np.float32),) * 2)
 
