@@ -184,7 +184,9 @@ class MultiheadAttention(Module):
     ``bias_v`` (1, 1, E) (Xavier-normal) to every sequence of projected keys and values, and
     ``add_zero_attn`` a zero key and value after that, as torch does: every query can then attend
     to "nothing", and the attention weights have S + 1 or S + 2 columns; masks are padded with
-    "allowed" for the extra columns.
+    "allowed" for the extra columns.  (With ``is_causal=True`` and ``need_weights=False``, torch's
+    fast path hides those columns from most rows — its ``need_weights=True`` path does not; this
+    module always follows the latter, and the mask as given.)
 
     ``forward`` returns ``(attn_output, attn_weights)`` exactly like torch: the weights are
     averaged over heads (N, L, S) by default, per head (N, num_heads, L, S) with
