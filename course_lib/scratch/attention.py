@@ -481,8 +481,9 @@ class MultiheadAttention(Module):
                 self._heads_into(grad_projected, grad, seq_first)
                 grad_2d = grad_projected.reshape(-1, E)
                 weight, rows = self._projection(index)
-                weight.grad[rows] += grad_2d.T @ x_2d
-                if self.in_proj_bias is not None:
+                if weight.requires_grad:
+                    weight.grad[rows] += grad_2d.T @ x_2d
+                if self.in_proj_bias is not None and self.in_proj_bias.requires_grad:
                     self.in_proj_bias.grad[index * E:(index + 1) * E] += column_sums(grad_2d)
                 grads_2d.append(grad_2d)
         grads = []

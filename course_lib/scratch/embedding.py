@@ -120,6 +120,23 @@ class Embedding(Module):
         self.weight = Parameter(weight)
         self._indices = None
 
+    @classmethod
+    def from_pretrained(cls, embeddings: np.ndarray, freeze: bool = True, padding_idx: Optional[int] = None,
+                        max_norm: Optional[float] = None, norm_type: float = 2.0,
+                        scale_grad_by_freq: bool = False) -> "Embedding":
+        """torch's ``Embedding.from_pretrained``: a table holding a copy of ``embeddings``
+        (num_embeddings, embedding_dim), frozen unless ``freeze=False``.  As in torch, the
+        ``padding_idx`` row keeps its given values (it only never receives a gradient)."""
+        embeddings = np.asarray(embeddings)
+        if embeddings.ndim != 2 or embeddings.dtype not in (np.float32, np.float64):
+            raise ValueError(f"Embedding.from_pretrained expected a 2-D float32 or float64 array (num_embeddings, "
+                             f"embedding_dim), got shape {embeddings.shape} and dtype {embeddings.dtype}")
+        layer = cls(*embeddings.shape, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                    scale_grad_by_freq=scale_grad_by_freq, dtype=embeddings.dtype)
+        layer.weight.data[...] = embeddings
+        layer.weight.requires_grad_(not freeze)
+        return layer
+
     def _check_indices(self, indices) -> None:
         if not isinstance(indices, np.ndarray):
             raise ValueError(f"Embedding expected a NumPy array of integer indices, got {type(indices).__name__}")
@@ -152,7 +169,8 @@ class Embedding(Module):
             keep = rows != self.padding_idx  # the padding vector stays fixed
             rows, sums = rows[keep], sums[keep]
         # rows are distinct, so buffered fancy-index += is exact here (unlike for raw indices)
-        self.weight.grad[rows] += sums
+        if self.weight.requires_grad:
+            self.weight.grad[rows] += sums
         return None
 
     def extra_repr(self) -> str:

@@ -90,10 +90,12 @@ def gradcheck(
             raise TypeError("gradcheck needs backward= when fn is not a scratch Module")
         backward = fn.backward
     which = range(len(inputs)) if check_inputs is None else check_inputs
-    params: List = fn.parameters() if isinstance(fn, Module) else []
+    # the parameters that take part: a frozen one (requires_grad False) is a constant, as in torch
+    params: List = [p for p in fn.parameters() if p.requires_grad] if isinstance(fn, Module) else []
     for index in which:
         _require_float64(f"input {index}", inputs[index])
-    for name, param in fn.named_parameters() if params else []:
+    named = [(name, p) for name, p in fn.named_parameters() if p.requires_grad] if params else []
+    for name, param in named:
         _require_float64(f"parameter '{name}'", param.data)
     rng = np.random.default_rng(seed)
     structure = _as_tuple(fn(*inputs))
@@ -114,7 +116,7 @@ def gradcheck(
     for index in which:
         numeric = numerical_gradient(loss, inputs[index], eps)
         _compare(f"input {index}", grads_in[index], numeric, atol, rtol)
-    for (name, param), analytic in zip(fn.named_parameters() if params else [], analytic_params):
+    for (name, param), analytic in zip(named, analytic_params):
         numeric = numerical_gradient(loss, param.data, eps)
         _compare(f"parameter '{name}'", analytic, numeric, atol, rtol)
     return True

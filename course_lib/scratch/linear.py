@@ -55,12 +55,13 @@ class Linear(Module):
         rows = math.prod(x.shape[:-1])  # not -1: with a zero-width layer there is nothing to infer it from
         grad_2d = grad_output.reshape(rows, self.out_features)
         x_2d = x.reshape(rows, self.in_features)
-        # straight into .grad after zero_grad: no zeros written first, no temporary to add
-        grad_weight, accumulate = self.weight.grad_for_write()
-        if accumulate:
-            grad_weight += grad_2d.T @ x_2d
-        else:
-            np.matmul(grad_2d.T, x_2d, out=grad_weight)
+        if self.weight.requires_grad:  # a frozen weight gets no gradient, and none is computed
+            # straight into .grad after zero_grad: no zeros written first, no temporary to add
+            grad_weight, accumulate = self.weight.grad_for_write()
+            if accumulate:
+                grad_weight += grad_2d.T @ x_2d
+            else:
+                np.matmul(grad_2d.T, x_2d, out=grad_weight)
         if self.bias is not None:
             self.bias.add_to_grad(column_sums(grad_2d))  # Σ over the batch, as a matrix product
         return grad_output @ self.weight.data if self.requires_input_grad else None

@@ -55,15 +55,27 @@ class Parameter:
     old gradient, training saves a pass over every gradient per step, and — as with torch's
     old ``.grad`` tensor — an array fetched *before* ``zero_grad`` keeps its old values until
     one of those writes it.
+
+    ``requires_grad = False`` (or ``requires_grad_(False)``) freezes the parameter, as in torch:
+    backward passes compute no gradient for it, its ``grad`` reads None until one is written, and
+    optimisers therefore leave it where it is; the gradient still flows through it to the input.
     """
 
-    def __init__(self, data: np.ndarray):
+    def __init__(self, data: np.ndarray, requires_grad: bool = True):
         self.data = np.ascontiguousarray(data)
         self._grad = np.zeros_like(self.data)
         self._has_grad = False  # a fresh torch parameter's .grad is None too; then _grad stands for zeros
+        self.requires_grad = bool(requires_grad)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Parameter":
+        """Freeze (False) or unfreeze the parameter; returns it, like torch's."""
+        self.requires_grad = bool(requires_grad)
+        return self
 
     @property
-    def grad(self) -> np.ndarray:
+    def grad(self) -> Optional[np.ndarray]:
+        if not self.requires_grad and not self._has_grad:  # frozen: no gradient, as torch's None
+            return None
         if self._grad is None:  # after `param.grad = None`: backward's `+=` needs an array to add into
             self._grad = np.zeros_like(self.data)
         elif not self._has_grad:  # zeroed lazily (see the class docstring)
@@ -86,7 +98,10 @@ class Parameter:
         return self._grad, accumulate
 
     def add_to_grad(self, value: np.ndarray) -> None:
-        """``param.grad += value`` without first writing zeros after ``zero_grad``."""
+        """``param.grad += value`` without first writing zeros after ``zero_grad``; nothing for a
+        frozen parameter (``requires_grad`` False)."""
+        if not self.requires_grad:
+            return
         grad, accumulate = self.grad_for_write()
         if accumulate:
             grad += value
@@ -338,6 +353,13 @@ class Module:
         """Clear every parameter's gradient (see ``Parameter.zero_grad`` for ``set_to_none``)."""
         for param in self.parameters():
             param.zero_grad(set_to_none)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Freeze (False) or unfreeze every parameter of this module and its children, like torch's:
+        e.g. a pretrained feature extractor whose weights training must not change."""
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]

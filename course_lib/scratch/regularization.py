@@ -63,14 +63,16 @@ def add_l1_penalty_grad(parameters: Iterable[Parameter], strength: float) -> Non
     """param.grad += λ sign(w) for every parameter (in place, in the parameter's dtype)."""
     strength = _check_strength(strength)
     for param in _as_parameters(parameters):
-        param.grad += np.asarray(strength, dtype=param.dtype) * np.sign(param.data)
+        if param.requires_grad:  # a frozen parameter has no gradient to add to
+            param.grad += np.asarray(strength, dtype=param.dtype) * np.sign(param.data)
 
 
 def add_l2_penalty_grad(parameters: Iterable[Parameter], strength: float) -> None:
     """param.grad += λ w for every parameter — what SGD's ``weight_decay=λ`` does."""
     strength = _check_strength(strength)
     for param in _as_parameters(parameters):
-        param.grad += np.asarray(strength, dtype=param.dtype) * param.data
+        if param.requires_grad:
+            param.grad += np.asarray(strength, dtype=param.dtype) * param.data
 
 
 class L1Penalty:

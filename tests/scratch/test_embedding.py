@@ -112,3 +112,26 @@ def test_errors():
         layer.backward(np.zeros((2, 3), np.float32))
     with pytest.raises(RuntimeError, match="before forward"):
         Embedding(4, 2).backward(np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_from_pretrained_is_torchs(freeze):
+    """A copy of the given table, frozen by default; the padding row keeps its values."""
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((6, 3))
+    torch_layer = torch.nn.Embedding.from_pretrained(torch.tensor(table), freeze=freeze, padding_idx=2)
+    layer = Embedding.from_pretrained(table, freeze=freeze, padding_idx=2)
+    assert repr(layer) == repr(torch_layer) and layer.weight.requires_grad == torch_layer.weight.requires_grad
+    indices, grad = rng.integers(0, 6, (4, 5)), rng.standard_normal((4, 5, 3))
+    output = torch_layer(torch.from_numpy(indices))
+    if not freeze:
+        output.backward(torch.from_numpy(grad))
+    assert_close(layer(indices), output.detach().numpy())
+    layer.backward(grad)
+    assert (layer.weight.grad is None) == freeze == (torch_layer.weight.grad is None)
+    if not freeze:
+        assert_close(layer.weight.grad, torch_layer.weight.grad.numpy())
+    table[0, 0] = 99.0  # a copy, not a view
+    assert layer.weight.data[0, 0] != 99.0 and np.array_equal(layer.weight.data[2], table[2])
+    with pytest.raises(ValueError, match="2-D float32 or float64 array"):
+        Embedding.from_pretrained(np.zeros(3))

@@ -244,3 +244,46 @@ def test_slicing_a_sequential_gives_a_sequential_with_the_same_names():
     assert tail[0] is second and tail[1] is third and model[-1] is third
     x = np.ones((4, 3), np.float32)
     np.testing.assert_array_equal(tail(x), third(np.maximum(x, 0)))
+
+
+def test_a_frozen_layer_trains_like_torchs_frozen_layer():
+    """requires_grad_(False): no gradient (grad is None, as torch's), optimisers with momentum and
+    weight decay leave the layer where it is, and the gradient still flows through it to the input;
+    the other layers follow torch step by step."""
+    from course_lib.scratch import gradcheck, optim
+    from course_lib.scratch.losses import MSELoss
+    from course_lib.scratch.regularization import add_l2_penalty_grad
+
+    from .parity import copy_weights
+
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    torch_model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)).double()
+    model = Sequential(Linear(4, 5, dtype=np.float64), ReLU(), Linear(5, 2, dtype=np.float64))
+    copy_weights(torch_model, model)
+    assert torch_model[0].requires_grad_(False) is torch_model[0] and model[0].requires_grad_(False) is model[0]
+    frozen = model[0].weight.data.copy()
+    torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    for _ in range(5):
+        x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 2))
+        torch_opt.zero_grad()
+        torch_x = torch.tensor(x, requires_grad=True)
+        torch.nn.functional.mse_loss(torch_model(torch_x), torch.tensor(y)).backward()
+        torch_opt.step()
+        opt.zero_grad()
+        loss_fn = MSELoss()
+        loss_fn(model(x), y)
+        grad_x = model.backward(loss_fn.backward())
+        add_l2_penalty_grad(model.parameters(), 0.0)  # skips the frozen parameters, adds 0 to the others
+        opt.step()
+        assert np.allclose(grad_x, torch_x.grad.numpy(), rtol=1e-10)
+    assert model[0].weight.grad is None and torch_model[0].weight.grad is None
+    assert np.array_equal(model[0].weight.data, frozen)
+    for (name, param), (_, torch_param) in zip(model.named_parameters(), torch_model.named_parameters()):
+        assert np.allclose(param.data, torch_param.detach().numpy(), rtol=1e-10), name
+    assert gradcheck(model, rng.standard_normal((3, 4)))  # the frozen parameters are constants
+    model.requires_grad_(True)
+    model(x)
+    model.backward(np.ones((8, 2)))
+    assert model[0].weight.grad is not None and model[0].weight.has_grad
