@@ -126,14 +126,16 @@ class Parameter:
 
         ``set_to_none=True`` (torch's default) marks it as "no gradient yet": an optimiser skips
         this parameter until a backward pass writes into it again, and the zeros are written
-        lazily (class docstring).  ``set_to_none=False`` writes them now and counts them as a
-        gradient.
+        lazily (class docstring).  ``set_to_none=False`` zeroes a gradient that exists and keeps
+        counting it as one (weight decay and momentum still apply), and leaves a parameter without
+        a gradient without one — as torch, which zeroes only the ``.grad`` tensors that are not None.
         """
         if self._grad is None:
             self._grad = np.zeros_like(self.data)
-        elif not set_to_none:  # otherwise the next read of .grad writes the zeros (class docstring)
+        elif self._has_grad and not set_to_none:  # otherwise the next read of .grad writes the zeros
             self._grad[...] = 0
-        self._has_grad = not set_to_none
+        if set_to_none:
+            self._has_grad = False
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

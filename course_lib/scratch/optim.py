@@ -287,9 +287,9 @@ class Optimizer(ABC):
         them.  With ``set_to_none=True`` (torch's default) each parameter is also marked as
         having no gradient, the scratch version of torch's ``.grad = None``: ``step()`` skips it
         until a backward pass writes into its ``.grad`` again (the zeros are written lazily, see
-        ``Parameter``).  ``set_to_none=False`` writes the zeros and counts them as a gradient:
-        ``step()`` still applies weight decay and momentum, exactly as to torch's zero-filled
-        tensors.
+        ``Parameter``).  ``set_to_none=False`` zeroes the gradients that exist and keeps counting
+        them: ``step()`` still applies weight decay and momentum, exactly as to torch's zero-filled
+        tensors; a parameter that had no gradient (torch: ``.grad`` None) still has none.
         """
         for group in self.param_groups:
             for param in group["params"]:

@@ -382,7 +382,10 @@ def test_has_grad_follows_torchs_grad_is_not_none():
     assert not layer.weight.has_grad and grad_array.all()
     assert layer.weight.grad is grad_array and not grad_array.any()
     layer.zero_grad(set_to_none=False)
-    assert layer.weight.has_grad
+    assert layer.weight.has_grad and not layer.weight.grad.any()  # a gradient that exists is zeroed and kept
+    layer.zero_grad()
+    layer.zero_grad(set_to_none=False)
+    assert not layer.weight.has_grad  # torch zeroes only the .grad tensors that are not None
     layer.zero_grad()
     layer.weight.grad[...] = 1.0  # writing through .grad in place counts as a gradient arriving
     assert layer.weight.has_grad and not layer.bias.has_grad

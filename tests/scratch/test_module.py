@@ -287,3 +287,30 @@ def test_a_frozen_layer_trains_like_torchs_frozen_layer():
     model(x)
     model.backward(np.ones((8, 2)))
     assert model[0].weight.grad is not None and model[0].weight.has_grad
+
+
+def test_zero_grad_without_set_to_none_leaves_a_missing_gradient_missing_like_torch():
+    """Found by an audit: zero_grad(set_to_none=False) gave every parameter a zero gradient, so a
+    frozen weight (or one a step did not use) was moved by weight decay and momentum."""
+    from course_lib.scratch import optim
+
+    from .parity import copy_weights
+
+    torch_layer, layer = torch.nn.Linear(3, 2).double(), Linear(3, 2, dtype=np.float64)
+    copy_weights(torch_layer, layer)
+    torch_layer.weight.requires_grad_(False)
+    layer.weight.requires_grad_(False)
+    torch_opt = torch.optim.SGD(torch_layer.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    opt = optim.SGD(layer.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    x = np.ones((2, 3))
+    for _ in range(3):
+        torch_opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=False)
+        torch_layer(torch.from_numpy(x)).sum().backward()
+        layer(x)
+        layer.backward(np.ones((2, 2)))
+        torch_opt.step()
+        opt.step()
+    assert torch_layer.weight.grad is None and layer.weight.grad is None
+    assert np.array_equal(layer.weight.data, torch_layer.weight.detach().numpy())
+    assert np.allclose(layer.bias.data, torch_layer.bias.detach().numpy(), rtol=1e-12)
