@@ -61,6 +61,8 @@ class Parameter:
     optimisers therefore leave it where it is; the gradient still flows through it to the input.
     """
 
+    requires_grad = True  # also what a Parameter pickled before the attribute existed reads
+
     def __init__(self, data: np.ndarray, requires_grad: bool = True):
         self.data = np.ascontiguousarray(data)
         self._grad = np.zeros_like(self.data)

@@ -314,3 +314,13 @@ def test_zero_grad_without_set_to_none_leaves_a_missing_gradient_missing_like_to
     assert torch_layer.weight.grad is None and layer.weight.grad is None
     assert np.array_equal(layer.weight.data, torch_layer.weight.detach().numpy())
     assert np.allclose(layer.bias.data, torch_layer.bias.detach().numpy(), rtol=1e-12)
+
+
+def test_a_parameter_pickled_before_requires_grad_existed_still_trains():
+    import pickle
+
+    param = Parameter(np.ones(2))
+    del param.__dict__["requires_grad"]  # what an older pickle holds
+    restored = pickle.loads(pickle.dumps(param))
+    restored.add_to_grad(np.array([1.0, 2.0]))
+    assert restored.requires_grad and restored.grad.tolist() == [1.0, 2.0]
