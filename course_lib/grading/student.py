@@ -129,8 +129,9 @@ class Checker:
                 with strict if item.check.float_errors else contextlib.nullcontext():
                     result = function(*args, **kwargs)
                 values.append(plain(result))  # now: a later call may reuse the arrays it returned
-                changed += [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args))
-                            if not _same(a, b) and f"argument {i + 1}" not in changed]
+                names = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args)) if not _same(a, b)]
+                names += [f"argument {k}" for k in kwargs if not _same(kwargs[k], item.kwargs[k])]  # as the grader
+                changed += [name for name in names if name not in changed]
             value = values[0] if item.check.calls == 1 else tuple(values)
         except NotImplementedError:
             return False, NOT_ATTEMPTED

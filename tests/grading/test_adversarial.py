@@ -664,12 +664,12 @@ def test_a_kernel_lost_in_a_public_check_voids_only_the_checks_after_it():
     hidden checks (earlier in the order) are graded as before."""
     crash = ("import os\n\n\ndef dropout_forward(x, p, uniform):\n"
              "    mask = (uniform >= p).astype(x.dtype) / x.dtype.type(1 - p)\n    return x * mask, mask\n\n\n"
-             "def dropout(x, p):\n    if x.shape == (50, 40):\n        os._exit(3)\n"
+             "def dropout(x, p):\n    if x.shape == (100, 50):\n        os._exit(3)\n"
              "    return dropout_forward(x, p, rng.random(x.shape))\n")
     result = grade(build("a05", replace={"q3": crash}), "a05", seed=123)
     rows = {c.name: c for c in result.checks if c.question == "q3"}
     assert all(c.passed for name, c in rows.items() if name.startswith("dropout_forward")), rows
-    assert "stopped the kernel" in rows["dropout: three calls on the same (50, 40) input draw three independent masks"].message
+    assert "stopped the kernel" in rows["dropout: three calls on the same (100, 50) input draw three independent masks"].message
     assert "the remaining checks of this question were not run" in rows["dropout: hidden test 1"].message
     assert question_score(result, "q3") == pytest.approx(2.0)
     assert result.score == pytest.approx(sum(q["score"] for q in result.questions.values()))

@@ -204,7 +204,7 @@ def test_the_fresh_masks_judge_wants_three_independent_masks():
     from course_lib.grading.assignments.a05_regularisation import judge_fresh_masks
 
     rng = np.random.default_rng(0)
-    x, p = rng.standard_normal((50, 40)), 0.5
+    x, p = rng.standard_normal((100, 50)), 0.5
 
     def result(uniform):
         mask = (uniform >= p) / (1 - p)

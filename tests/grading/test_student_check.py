@@ -133,3 +133,20 @@ def test_check_keeps_each_calls_result_as_it_returned():
         return np.add(x, len(count), out=buffer)
 
     assert Checker._run_one(item, {"f": reuses_its_output}) == (True, "got [[2.0, 3.0], [3.0, 4.0]]")
+
+
+def test_check_reports_a_keyword_argument_changed_in_place_as_the_grader_does():
+    from course_lib.grading.runner import _Prepared
+    from course_lib.grading.spec import Check, Question
+    from course_lib.grading.student import Checker
+
+    check = Check("f: keyword", "f", lambda rng: ((), {"x": np.ones(2)}), None,
+                  judge=lambda value, args, kwargs, secret: (True, "correct"))
+    item = _Prepared(Question("q1", "keyword", 1, ["f"], [check]), check, (), {"x": np.ones(2)}, None)
+
+    def changes_x(x):
+        x += 1
+        return 0.0
+
+    passed, message = Checker._run_one(item, {"f": changes_x})
+    assert not passed and "modified its input (argument x) in place" in message
