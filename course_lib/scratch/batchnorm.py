@@ -114,13 +114,19 @@ def batch_norm_backward(
     inv_std: np.ndarray,
     weight: Optional[np.ndarray] = None,
     batch_stats: bool = True,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    param_grads: bool = True,
+) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
     """Returns ``(grad_input, grad_weight, grad_bias)``.
 
     ``batch_stats`` says whether μ and σ² came from this batch (training) and therefore
-    depend on x, or are fixed running estimates (evaluation).
+    depend on x, or are fixed running estimates (evaluation).  ``param_grads=False`` (frozen
+    γ and β) returns None for their gradients and, with running estimates, skips their two
+    passes over the batch; with batch statistics dL/dx needs the same sums anyway.
     """
     ndim = grad_output.ndim
+    if not batch_stats and not param_grads:
+        scale = inv_std if weight is None else weight * inv_std
+        return grad_output * _per_channel(scale, ndim), None, None
     grad_bias = _channel_sum(grad_output)
     grad_weight = _channel_sum(grad_output, x_hat)
     scale = inv_std if weight is None else weight * inv_std
@@ -243,11 +249,12 @@ class _BatchNorm(Module):
             grad_input, grad_weight = np.empty_like(grad_output), np.zeros(self.num_features, self.dtype)
             grad_bias = grad_weight.copy()
         else:
+            trained = [p for p in (self.weight, self.bias) if p is not None and p.requires_grad]
             grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, x_hat, inv_std, weight,
-                                                                     use_batch_stats)
-        if self.affine:
-            self.weight.add_to_grad(grad_weight)
-        if self.bias is not None:
+                                                                     use_batch_stats, param_grads=bool(trained))
+        if self.weight is not None and grad_weight is not None:
+            self.weight.add_to_grad(grad_weight)  # nothing for a frozen γ (add_to_grad)
+        if self.bias is not None and grad_bias is not None:
             self.bias.add_to_grad(grad_bias)
         return grad_input
 

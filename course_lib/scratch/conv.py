@@ -384,13 +384,15 @@ def conv2d_backward(
     input_grad: bool = True,
     bias_grad: bool = True,
     overwrite_columns: bool = False,
+    weight_grad: bool = True,
 ):
     """Gradients of ``conv2d_forward``: returns (dL/dx, dL/dW, dL/db).
 
     ``x`` may be the input or just its shape when ``columns`` (from
     ``conv2d_forward(..., return_columns=True)``) is given.  ``input_grad=False``
     skips dL/dx (returned as None), as torch does for an input that needs no gradient;
-    ``bias_grad=False`` returns None for dL/db.  ``overwrite_columns=True`` lets dL/dX_col
+    ``bias_grad=False`` returns None for dL/db, ``weight_grad=False`` None for dL/dW and skips
+    its product (a frozen weight).  ``overwrite_columns=True`` lets dL/dX_col
     reuse the columns' memory (they are spent once dL/dW is known), so only one
     im2col-sized array ever exists.  Without dL/dx, a C-contiguous (NCHW) ``grad_output``
     and the input array ``x`` take dL/dW one image at a time (``_weight_gradient_per_image``)
@@ -400,6 +402,15 @@ def conv2d_backward(
     input_shape = tuple(np.shape(x)) if isinstance(x, np.ndarray) else tuple(x)
     out_channels, group_channels, kh, kw = weight.shape
     n, _, out_h, out_w = grad_output.shape
+    if not weight_grad:  # a frozen weight: no dL/dW product, and dL/dx needs only W and dL/dY
+        dtype = columns.dtype if columns is not None else x.dtype if isinstance(x, np.ndarray) else weight.dtype
+        grad_matrix = _grad_matrix(grad_output.astype(dtype, copy=False), groups)
+        grad_bias = grad_matrix.sum(axis=2).reshape(-1) if bias_grad else None
+        spent = columns is not None and overwrite_columns and columns.flags.writeable
+        grad_input = None if not input_grad else _input_gradient(
+            grad_matrix, weight, columns if spent else None, input_shape, kernel_size, stride, pads, dilation,
+            (out_h, out_w))
+        return grad_input, None, grad_bias
     if not input_grad and groups == 1 and isinstance(x, np.ndarray) and grad_output.flags.c_contiguous:
         # before any columns are built: this path does not use them (in x's dtype,
         # as the columns path computes, whose columns are made from x)
@@ -410,10 +421,7 @@ def conv2d_backward(
             raise ValueError("conv2d_backward needs the input array x when columns is not given")
         columns = _columns(x, kernel_size, stride, pads, dilation, out_h, out_w, groups, bias_grad)
     n_weights = kh * kw * group_channels
-    # dL/dY_mat as (g, O/g, H_out·W_out·N), columns in X_col's order: a free view when grad_output
-    # is stored (O, H_out, W_out, N), as the layers after a convolution keep it
-    grad_matrix = batch_innermost(grad_output.astype(columns.dtype, copy=False)).transpose(1, 2, 3, 0)
-    grad_matrix = grad_matrix.reshape(groups, out_channels // groups, -1)
+    grad_matrix = _grad_matrix(grad_output.astype(columns.dtype, copy=False), groups)
     # dL/d[W_mat | b] = dL/dY_mat · [X_col; 1]ᵀ, computed transposed, [X_col; 1] · dL/dY_matᵀ (the
     # faster orientation for BLAS here): the bias gradient is its last row when the ones are there
     rows_per_output_row = out_w * n
@@ -428,14 +436,28 @@ def conv2d_backward(
     if bias_grad:
         has_ones = columns.shape[1] == n_weights + 1
         grad_bias = grad_weight_matrix[:, n_weights].reshape(-1) if has_ones else grad_matrix.sum(axis=2).reshape(-1)
-    grad_input = None
-    if input_grad:
-        # dL/dX_col = W_matᵀ · dL/dY_mat, written over X_col when it is spent
-        weight_t = _weight_matrix(weight, groups).transpose(0, 2, 1).astype(columns.dtype, copy=False)
-        buffer = columns[:, :n_weights] if overwrite_columns and columns.flags.writeable else None
-        grad_columns = np.matmul(weight_t, grad_matrix, out=buffer)
-        grad_input = _add_back_into_image(grad_columns, input_shape, kernel_size, stride, pads, dilation, out_h, out_w)
+    spent = overwrite_columns and columns.flags.writeable
+    grad_input = None if not input_grad else _input_gradient(
+        grad_matrix, weight, columns if spent else None, input_shape, kernel_size, stride, pads, dilation,
+        (out_h, out_w))
     return grad_input, grad_weight, grad_bias
+
+
+def _grad_matrix(grad_output: np.ndarray, groups: int) -> np.ndarray:
+    """dL/dY_mat as (g, O/g, H_out·W_out·N), columns in X_col's order: a free view when grad_output
+    is stored (O, H_out, W_out, N), as the layers after a convolution keep it."""
+    grad_matrix = batch_innermost(grad_output).transpose(1, 2, 3, 0)
+    return grad_matrix.reshape(groups, grad_output.shape[1] // groups, -1)
+
+
+def _input_gradient(grad_matrix, weight, spent_columns, input_shape, kernel_size, stride, pads, dilation, out_hw):
+    """dL/dx: dL/dX_col = W_matᵀ · dL/dY_mat, written over ``spent_columns`` (X_col, no longer
+    needed) when given, then added back into the image (col2im)."""
+    groups, n_weights = grad_matrix.shape[0], weight[0].size
+    weight_t = _weight_matrix(weight, groups).transpose(0, 2, 1).astype(grad_matrix.dtype, copy=False)
+    buffer = None if spent_columns is None else spent_columns[:, :n_weights]
+    grad_columns = np.matmul(weight_t, grad_matrix, out=buffer)
+    return _add_back_into_image(grad_columns, input_shape, kernel_size, stride, pads, dilation, *out_hw)
 
 
 def _weight_gradient_per_image(grad_output, x, kernel_size, stride, pads, dilation, bias_grad):
@@ -575,14 +597,16 @@ class Conv2d(Module):
             self.groups,
             columns=self._columns,
             input_grad=self.requires_input_grad,
-            bias_grad=self.bias is not None,
+            bias_grad=self.bias is not None and self.bias.requires_grad,
             overwrite_columns=True,
+            weight_grad=self.weight.requires_grad,
         )
         self._columns = self._input = None  # spent (overwritten by dL/dX_col); like torch, one backward per forward
         if by_mode and grad_input is not None:
             grad_input = pad_by_mode_backward(grad_input, self._input_shape, self._pads, self.padding_mode)
-        self.weight.add_to_grad(grad_weight)
-        if self.bias is not None:
+        if grad_weight is not None:
+            self.weight.add_to_grad(grad_weight)
+        if grad_bias is not None:
             self.bias.add_to_grad(grad_bias)
         return grad_input
 

@@ -62,14 +62,20 @@ def layer_norm_backward(
     inv_std: np.ndarray,
     normalized_ndim: int,
     weight: Optional[np.ndarray] = None,
-) -> Tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
-    """Return ``(grad_input, grad_weight or None, grad_bias)`` for ``layer_norm_forward``."""
+    weight_grad: bool = True,
+    bias_grad: bool = True,
+) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """Return ``(grad_input, grad_weight or None, grad_bias or None)`` for ``layer_norm_forward``;
+    ``weight_grad=False`` / ``bias_grad=False`` (a frozen γ / β) skip that parameter's sum."""
     grad_rows, x_hat_rows = _rows(grad_output, normalized_ndim), _rows(x_hat, normalized_ndim)
-    grad_bias = column_sums(grad_rows).reshape(x_hat.shape[x_hat.ndim - normalized_ndim:])
+    grad_bias = column_sums(grad_rows).reshape(x_hat.shape[x_hat.ndim - normalized_ndim:]) if bias_grad else None
     grad_weight = None
-    if weight is not None:
+    if weight is not None and weight_grad:
         product = grad_rows * x_hat_rows
         grad_weight = column_sums(product).reshape(weight.shape)
+        grad_xhat = grad_rows * weight.reshape(-1)
+    elif weight is not None:
+        product = np.empty_like(x_hat_rows)
         grad_xhat = grad_rows * weight.reshape(-1)
     else:
         product = np.empty_like(x_hat_rows)
@@ -135,11 +141,13 @@ class LayerNorm(Module):
         check_grad_output("LayerNorm", grad_output, x_hat.shape)
         weight = None if self.weight is None else self.weight.data
         grad_input, grad_weight, grad_bias = layer_norm_backward(
-            grad_output, x_hat, inv_std, len(self.normalized_shape), weight
+            grad_output, x_hat, inv_std, len(self.normalized_shape), weight,
+            weight_grad=self.weight is not None and self.weight.requires_grad,
+            bias_grad=self.bias is not None and self.bias.requires_grad,
         )
-        if self.weight is not None:
+        if grad_weight is not None:
             self.weight.add_to_grad(grad_weight)
-        if self.bias is not None:
+        if grad_bias is not None:
             self.bias.add_to_grad(grad_bias)
         return grad_input
 

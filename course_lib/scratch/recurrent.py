@@ -109,21 +109,23 @@ def _input_projection(x, weight_ih, bias_ih, bias_hh, workspace) -> np.ndarray:
     return projection
 
 
-def _weight_gradients(cache, grad_t, previous_hidden):
+def _weight_gradients(cache, grad_t, previous_hidden, needed):
     """The RNN's whole-sequence GEMMs: ∂L/∂W_ih = δAᵀX, ∂L/∂W_hh = δAᵀH_prev, ∂L/∂b = Σ δA, ∂L/∂X = δA W_ih.
 
     ``grad_t`` is δAᵀ, one column per (t, n): shape (G, L·N), any strides (a transposed view
     of the (L·N, G) rows); ``previous_hidden`` is H_prev with rows (t, n), (L·N, H).  The LSTM
     does the same with one GEMM over the stacked columns [h_{t-1}; x_t; 1] (``lstm_backward``).
+    Only the parameter gradients named in ``needed`` are computed (see ``rnn_backward``).
     """
     length, batch, features = cache.x.shape
-    grads = {
-        "weight_ih": grad_t @ cache.x.reshape(length * batch, features),
-        "weight_hh": grad_t @ previous_hidden,
-    }
-    if cache.has_bias:
-        grads["bias_ih"] = grad_t.sum(axis=1)
-        grads["bias_hh"] = grads["bias_ih"].copy()
+    grads = {}
+    if "weight_ih" in needed:
+        grads["weight_ih"] = grad_t @ cache.x.reshape(length * batch, features)
+    if "weight_hh" in needed:
+        grads["weight_hh"] = grad_t @ previous_hidden
+    if cache.has_bias and needed & {"bias_ih", "bias_hh"}:
+        bias = grad_t.sum(axis=1)
+        grads.update((name, bias.copy()) for name in ("bias_ih", "bias_hh") if name in needed)
     grad_x = (grad_t.T @ cache.weight_ih).reshape(length, batch, features)
     return grad_x, grads
 
@@ -161,10 +163,15 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonline
     return cache.output(hidden), h_n, cache
 
 
-def rnn_backward(grad_output, grad_h_n, cache):
+_ALL = frozenset(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+
+
+def rnn_backward(grad_output, grad_h_n, cache, needed=_ALL):
     """BPTT for ``rnn_forward``: returns ``(grad_x, grad_h0, grads)``, grads keyed like the parameters.
 
     ``grad_output`` (L, N, H) and ``grad_h_n`` (N, H) may each be None (no gradient).
+    ``needed``: the names of the parameters that want a gradient; the others (frozen) get
+    none, and their products are not made.
     """
     hidden, workspace = cache.hidden, cache.workspace
     output = cache.output(hidden)
@@ -188,7 +195,7 @@ def rnn_backward(grad_output, grad_h_n, cache):
         np.matmul(grad_pre[t], weight_hh, out=grad_h)  # δh_{t-1} from the recurrence
     # explicit sizes, not -1: an empty batch (N = 0, which the cells accept, as torch's do) has no size to infer
     grad_x, grads = _weight_gradients(cache, grad_pre.reshape(length * batch, hidden_size).T,
-                                      cache.previous(hidden).reshape(length * batch, hidden_size))
+                                      cache.previous(hidden).reshape(length * batch, hidden_size), needed)
     return grad_x, grad_h, grads
 
 
@@ -329,10 +336,11 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
     through *= o
 
 
-def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
+def lstm_backward(grad_output, grad_h_n, grad_c_n, cache, needed=_ALL):
     """BPTT for ``lstm_forward``: returns ``(grad_x, grad_h0, grad_c0, grads)``.
 
     Any of ``grad_output`` (L, N, H), ``grad_h_n``, ``grad_c_n`` (N, H) may be None.
+    ``needed`` as in ``rnn_backward``: a frozen parameter's gradient is not computed.
     Works in ``lstm_forward``'s feature-major layout: δh_{t-1}ᵀ = W_hhᵀ · δa_tᵀ per step.
     """
     gates, tanh_cell, workspace = cache.gates, cache.tanh_cell, cache.workspace
@@ -357,10 +365,12 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     step = np.empty((hidden_size, batch), dtype=dtype)
     weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H or P, 4H): the left factor of every step
     grad_m = grad_h  # δm_t, of m_t = o ⊙ tanh(c_t): δh_t itself, or W_hrᵀ δh_t with a projection
+    keep_grad_hidden = weight_hr is not None and "weight_hr" in needed
     if weight_hr is not None:
         weight_hr_t = np.ascontiguousarray(weight_hr.T)
         grad_m = np.empty((hidden_size, batch), dtype=dtype)
-        grad_hidden = np.empty((length, width, batch), dtype=dtype)  # every δh_t, for ∂L/∂W_hr
+        if keep_grad_hidden:
+            grad_hidden = np.empty((length, width, batch), dtype=dtype)  # every δh_t, for ∂L/∂W_hr
     order = list(reversed(cache.steps(length)))  # the order BPTT visits the steps
     for start in range(0, length, block_length):
         visit = order[start:start + block_length]
@@ -377,7 +387,8 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
             if grad_out is not None:
                 grad_h += grad_out[t]
             if weight_hr is not None:
-                grad_hidden[t] = grad_h
+                if keep_grad_hidden:
+                    grad_hidden[t] = grad_h
                 np.matmul(weight_hr_t, grad_h, out=grad_m)
             np.multiply(grad_m, through_h[k], out=step)
             grad_c += step
@@ -392,18 +403,17 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     grad_t = np.empty((4 * hidden_size, length, batch), dtype=dtype)
     np.copyto(grad_t, grad_gates.reshape(length, 4 * hidden_size, batch).transpose(1, 0, 2))
     grad_t = grad_t.reshape(4 * hidden_size, length * batch)
-    previous = cache.previous(cache.inputs)
-    columns = np.empty((previous.shape[1], length, batch), dtype=dtype)
-    np.copyto(columns, previous.transpose(1, 0, 2))
-    grad_weight = np.matmul(grad_t, columns.reshape(len(columns), length * batch).T)  # explicit sizes: N may be 0
-    grads = {
-        "weight_hh": np.ascontiguousarray(grad_weight[:, :width]),
-        "weight_ih": np.ascontiguousarray(grad_weight[:, width:width + features]),
-    }
+    grads = {}
+    parts = {"weight_hh": slice(0, width), "weight_ih": slice(width, width + features)}
     if cache.has_bias:
-        grads["bias_ih"] = grad_weight[:, width + features].copy()
-        grads["bias_hh"] = grads["bias_ih"].copy()
-    if weight_hr is not None:  # ∂L/∂W_hr = Σ_t δh_t (o ⊙ tanh c_t)ᵀ, one product over (t, n)
+        parts.update(bias_ih=width + features, bias_hh=width + features)
+    if needed & parts.keys():  # not when every gate parameter is frozen
+        previous = cache.previous(cache.inputs)
+        columns = np.empty((previous.shape[1], length, batch), dtype=dtype)
+        np.copyto(columns, previous.transpose(1, 0, 2))
+        grad_weight = np.matmul(grad_t, columns.reshape(len(columns), length * batch).T)  # explicit sizes: N may be 0
+        grads.update((name, grad_weight[:, part].copy()) for name, part in parts.items() if name in needed)
+    if keep_grad_hidden:  # ∂L/∂W_hr = Σ_t δh_t (o ⊙ tanh c_t)ᵀ, one product over (t, n)
         grads["weight_hr"] = np.tensordot(grad_hidden, cache.unprojected, axes=([0, 2], [0, 2]))
     grad_x = np.matmul(grad_t.T, cache.weight_ih).reshape(length, batch, features)
     return grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grads
@@ -600,13 +610,14 @@ class _RecurrentBase(Module):
                 columns = slice(direction * width, (direction + 1) * width)
                 grad_out = None if grad_sequence is None else grad_sequence[:, :, columns]
                 finals = [None if g is None else g[index] for g in grad_finals]
-                grad_x, *grad_init, grads = self._step_back(grad_out, finals, caches[index])
+                _, params = self._weights(layer, direction)
+                named = {name: param for name, param in zip(self._parameter_kinds(), params)
+                         if param is not None and param.requires_grad}
+                grad_x, *grad_init, grads = self._step_back(grad_out, finals, caches[index], frozenset(named))
                 for buffer, value in zip(grad_initial, grad_init):
                     buffer[index] = value
-                _, params = self._weights(layer, direction)
-                for name, param in zip(self._parameter_kinds(), params):
-                    if param is not None:
-                        param.add_to_grad(grads[name])
+                for name, param in named.items():
+                    param.add_to_grad(grads[name])
                 grad_input = grad_x if grad_input is None else grad_input + grad_x
             grad_sequence = grad_input
         if not batched:
@@ -660,8 +671,8 @@ class RNN(_RecurrentBase):
                                          reverse=reverse, workspace=workspace)
         return output, h_n, cache
 
-    def _step_back(self, grad_out, grad_finals, cache):
-        return rnn_backward(grad_out, grad_finals[0], cache)
+    def _step_back(self, grad_out, grad_finals, cache, needed):
+        return rnn_backward(grad_out, grad_finals[0], cache, needed)
 
     def forward(self, input: np.ndarray, hx: Optional[np.ndarray] = None):
         output, (h_n,) = self._run(input, None if hx is None else (hx,))
@@ -703,8 +714,8 @@ class LSTM(_RecurrentBase):
                                                workspace=workspace, weight_hr=weights[4] if self.proj_size else None)
         return output, h_n, c_n, cache
 
-    def _step_back(self, grad_out, grad_finals, cache):
-        return lstm_backward(grad_out, grad_finals[0], grad_finals[1], cache)
+    def _step_back(self, grad_out, grad_finals, cache, needed):
+        return lstm_backward(grad_out, grad_finals[0], grad_finals[1], cache, needed)
 
     def forward(self, input: np.ndarray, hx: Optional[Tuple[np.ndarray, np.ndarray]] = None):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
@@ -765,10 +776,14 @@ class _CellBase(Module):
         params = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
         return [None if p is None else p.data for p in params], params
 
+    def _needed(self) -> frozenset:
+        """The names of the parameters that want a gradient (not frozen)."""
+        return frozenset(name for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), self._weights()[1])
+                         if param is not None and param.requires_grad)
+
     def _accumulate(self, grads):
-        for name, param in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), self._weights()[1]):
-            if param is not None:
-                param.add_to_grad(grads[name])
+        for name, grad in grads.items():
+            getattr(self, name).add_to_grad(grad)
 
     def _unbatch(self, array, batched):
         return array if batched else array[0]
@@ -811,7 +826,7 @@ class RNNCell(_CellBase):
             raise RuntimeError("RNNCell.backward called before forward")
         cache, batched, given = self._state
         grad_h = self._batched_grad("grad_h", grad_h, batched, cache.x.shape[1])
-        grad_x, grad_h0, grads = rnn_backward(None, grad_h, cache)
+        grad_x, grad_h0, grads = rnn_backward(None, grad_h, cache, self._needed())
         self._accumulate(grads)
         return self._unbatch(grad_x[0], batched), (self._unbatch(grad_h0, batched) if given else None)
 
@@ -842,7 +857,7 @@ class LSTMCell(_CellBase):
         cache, batched, given = self._state
         grads_in = [None if grad is None else self._batched_grad(name, grad, batched, cache.x.shape[1])
                     for name, grad in (("grad_h", grad_h), ("grad_c", grad_c))]
-        grad_x, grad_h0, grad_c0, grads = lstm_backward(None, *grads_in, cache)
+        grad_x, grad_h0, grad_c0, grads = lstm_backward(None, *grads_in, cache, self._needed())
         self._accumulate(grads)
         grad_hx = (self._unbatch(grad_h0, batched), self._unbatch(grad_c0, batched)) if given else None
         return self._unbatch(grad_x[0], batched), grad_hx

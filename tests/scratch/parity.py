@@ -127,7 +127,7 @@ def torch_forward_backward(
     allowed; ``None`` as a whole means the output is a scalar loss (``backward()``).
     Returns ``(output, input_grads, param_grads)`` as NumPy: output keeps torch's
     (nested) structure, ``input_grads`` is a tuple, ``param_grads`` maps each
-    parameter name to its gradient (zeros if it received none).
+    parameter name to its gradient (zeros if it received none, None if it is frozen).
     """
     tensors = []
     for array in _as_tuple(inputs):
@@ -166,8 +166,9 @@ def torch_forward_backward(
         np.zeros(tuple(tensor.shape)) if grad is None and tensor is not None and tensor.requires_grad else grad
         for grad, tensor in zip(input_grads, tensors)
     )
-    param_grads = {
-        name: (np.zeros(tuple(param.shape)) if param.grad is None else to_numpy(param.grad))
+    param_grads = {  # a frozen parameter's is None (as the scratch side's)
+        name: (None if not param.requires_grad else np.zeros(tuple(param.shape)) if param.grad is None
+               else to_numpy(param.grad))
         for name, param in torch_module.named_parameters()
     }
     return to_numpy(output), input_grads, param_grads
@@ -190,7 +191,8 @@ def scratch_forward_backward(scratch_module, inputs, grad_output=None, **kwargs)
     else:
         grads_in = scratch_module.backward(grad_output)
     grads_in = _as_tuple(grads_in)
-    param_grads = {name: param.grad.copy() for name, param in scratch_module.named_parameters()}
+    param_grads = {name: None if param.grad is None else param.grad.copy()
+                   for name, param in scratch_module.named_parameters()}
     return output, grads_in, param_grads
 
 
