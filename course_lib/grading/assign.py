@@ -21,6 +21,23 @@ class AssignError(ValueError):
     pass
 
 
+def template_cells(notebook_name: str) -> Dict[str, str]:
+    """The code cells of an assignment's own notebooks (exercise and solution): stripped source →
+    the cell's role (``"check"``, ``"demo"``, or ``""`` for a cell without one).  Empty when the
+    notebooks are not there (the package installed without the repository)."""
+    cells: Dict[str, str] = {}
+    for folder in ("exercises", "solutions"):
+        try:
+            notebook = json.loads((REPO_ROOT / folder / notebook_name).read_text(encoding="utf-8"))
+            for cell in notebook["cells"]:
+                if cell.get("cell_type") == "code":
+                    role = (cell.get("metadata") or {}).get("course", {}).get("role") or ""
+                    cells.setdefault("".join(cell.get("source", "")).strip(), role)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return cells
+
+
 def stub_source(source: str, question: str) -> str:
     """Replace every solution region of a cell by a stub naming the question and the function."""
     lines = source.split("\n")

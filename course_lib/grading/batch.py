@@ -139,7 +139,9 @@ def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
             message = f"refused zip entry {name!r}: symbolic links are not accepted"
             (folder_problems.setdefault(top, []) if top else problems).append(message)
             continue
-        if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("."):
+        # hidden files and folders (.ipynb_checkpoints, which zipping a working folder takes along) and
+        # macOS's resource forks are not submissions, as in a submitted folder
+        if info.is_dir() or "__MACOSX" in path.parts or any(part.startswith(".") for part in path.parts):
             continue
         if info.file_size > MAX_MEMBER_BYTES:
             message = f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB"

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import GRADER_VERSION
+from .assign import template_cells
 from .sandbox import MESSAGE_CAP, ExecResult, Limits, Sandbox
 from .spec import Assignment, Check, Question, compare
 from .wire import HARNESS, WireError, call_code, clean_text, decode_result
@@ -41,9 +42,20 @@ SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the
 NOT_ATTEMPTED = "not attempted"
 IN_PLACE_ADVICE = ("work on a copy (to perturb an entry and restore it, save its value and assign it back: "
                    "adding and then subtracting ε can leave a rounding error behind)")
+TORCH_SHARING = ("torch.from_numpy(array) shares the array's memory, so changing the tensor in place changes "
+                 "the array; torch.tensor(array) makes a copy")
 
+
+def in_place_advice(question: Question) -> str:
+    """What to do about an input changed in place; where PyTorch is allowed, the memory it shares."""
+    return TORCH_SHARING if "torch" not in question.forbid else IN_PLACE_ADVICE
+
+# The kernel runs isolated (python -I), so its working folder is not on sys.path; Jupyter puts
+# the notebook's folder there, and a notebook may import a module it wrote itself (%%writefile).
+# Appended, not prepended: a file there cannot shadow an installed module.
 PREAMBLE = """
 import numpy as np
+__import__("sys").path.append(__import__("os").getcwd())
 def check(*args, **kwargs):
     print("(self-checks do not run while grading)")
 """
@@ -334,6 +346,7 @@ class _Session:
         self.notes = notes
         self.bad_cells: set = set()  # cells that timed out or killed the kernel: never replayed
         self.noted: set = set()
+        self.failures: Dict[int, str] = {}  # cell index → what went wrong when it ran
         self.start_failure: Optional[str] = None
         self.kernel_seconds = 0.0
         self.setup_seconds = 0.0
@@ -373,12 +386,21 @@ class _Session:
             if result.status in ("timeout", "died"):
                 self.bad_cells.add(cell["index"])
                 what = "ran longer than its time limit" if result.status == "timeout" else "stopped the kernel"
+                self.failures[cell["index"]] = what + ", so it was skipped"
                 self.notes.append(f"cell {cell['index']} {what}; it was skipped and the other cells were run")
                 return False
             if result.status == "error" and cell["index"] not in self.noted:
                 self.noted.add(cell["index"])
+                self.failures[cell["index"]] = f"raised {result.error_name}: {result.error_value[:300]}"
                 self.notes.append(f"cell {cell['index']} raised {result.error_name}: {result.error_value[:300]}")
         return True
+
+    def missing(self, function: str) -> str:
+        """Why ``function`` is not defined: a cell that defines it failed, or no cell defines it."""
+        failed = [index for index in defining_cells(self.cells, function) if index in self.failures]
+        if failed:
+            return f"{function} is not defined: cell {failed[-1]}, which defines it, {self.failures[failed[-1]]}"
+        return f"{function} is not defined (did you delete or rename its cell?)"
 
     def _run(self, code: str, timeout: float) -> ExecResult:
         result = self.sandbox.execute(code, timeout)
@@ -404,6 +426,45 @@ class _Session:
         return decoded["status"], decoded
 
 
+def defining_cells(cells: List[dict], function: str) -> List[int]:
+    """The indices of the graded cells that define ``function`` at the top level (``def`` or ``=``)."""
+    defines = re.compile(rf"^(?:def\s+{re.escape(function)}\s*\(|{re.escape(function)}\s*=[^=])", re.MULTILINE)
+    return [cell["index"] for cell in cells if cell["role"] not in SKIPPED_ROLES and defines.search(cell["source"])]
+
+
+def note_redefinitions(cells: List[dict], assignment: Assignment, notes: List[str]) -> None:
+    """A graded function defined in several cells: the grader runs every cell, even after one that
+    fails (unlike Jupyter's Run All, which stops there), so the last definition is the one graded."""
+    functions = dict.fromkeys(check.function for question in assignment.questions for check in question.checks)
+    for function in functions:
+        where = defining_cells(cells, function)
+        if len(where) > 1:
+            listed = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            notes.append(f"{function} is defined in cells {listed}; the grader runs every cell "
+                         f"(even after one that fails), so the last definition, in cell {where[-1]}, was graded")
+
+
+def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -> List[dict]:
+    """The cells, with the role of the assignment's own check and demo cells restored where a
+    cell lost its metadata (re-created, or copied into a new notebook) but kept their code: the
+    set-up cell imports course_lib, and run as the student's code it would cost every question."""
+    templates = {source: role for source, role in template_cells(assignment.notebook).items()
+                 if role in SKIPPED_ROLES}
+    restored, recognised = [], []
+    for cell in cells:
+        role = templates.get(cell["source"].strip()) if cell["role"] is None else None
+        if role:
+            cell = dict(cell, role=role)
+            recognised.append(str(cell["index"]))
+        restored.append(cell)
+    if recognised:
+        notes.append(f"cells {', '.join(recognised)} have lost their metadata; recognised by their code as the "
+                     f"assignment's own check or demo cells, they were skipped as usual" if len(recognised) > 1 else
+                     f"cell {recognised[0]} has lost its metadata; recognised by its code as the assignment's own "
+                     f"check or demo cell, it was skipped as usual")
+    return restored
+
+
 def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: Optional[str]) -> Tuple[bool, str]:
     """(passed, message) for what ``_Session.call`` returned; ``budget`` names the question's or
     notebook's time limit when that, not the call's own limit, cut the call short."""
@@ -412,7 +473,7 @@ def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: O
         passed, message = judge_value(item, payload["value"])
         if passed and payload["mutated"]:
             return False, (f"{function} returned the right value but modified its input "
-                           f"({', '.join(payload['mutated'])}) in place; {IN_PLACE_ADVICE}")
+                           f"({', '.join(payload['mutated'])}) in place; {in_place_advice(item.question)}")
         return passed, message
     if kind == "error":
         return False, error_message(payload, function, item.check.float_errors)
@@ -437,6 +498,8 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                               total_timeout_s=assignment.total_timeout_s, memory_bytes=assignment.memory_bytes,
                               processes=assignment.processes)
     notes: List[str] = []
+    cells = restore_roles(cells, assignment, notes)
+    note_redefinitions(cells, assignment, notes)
     prepared = _prepare(assignment, seed)
     prepare_seconds = time.monotonic() - started
 
@@ -509,6 +572,8 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         # a timeout shorter than the call's own limit: the question's (or notebook's) budget ran out
                         passed, message = _outcome(item, kind, payload, timeout,
                                                    which_limit if timeout < call_limit else None)
+                        if kind == "missing":
+                            message = session.missing(item.check.function)
                         if kind in ("timeout", "died"):  # the kernel is gone: restart it for the next question
                             own["stop_reason"] = message + "; the remaining checks of this question were not run"
                             own["stop_after"] = position[id(item)]

@@ -147,7 +147,8 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
             article = "an" if kind == "integer" else "a"
             return False, f"{path} has dtype {student.dtype}; expected {article} {kind} array ({expected.dtype})"
         if expected.dtype.kind == "f" and student.dtype != expected.dtype:
-            return False, f"{path} has dtype {student.dtype}; keep the input's precision ({expected.dtype}), avoid silent casts"
+            return False, (f"{path} has dtype {student.dtype}; expected {expected.dtype}: keep the input's precision "
+                           f"(from integer inputs, float64), avoid silent casts")
         if not values:
             return True, "correct"
         if expected.dtype.kind == "f":

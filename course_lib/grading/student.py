@@ -15,23 +15,15 @@ from typing import Any, List
 import numpy as np
 
 from . import assignments
-from .assign import REPO_ROOT
-from .runner import (IN_PLACE_ADVICE, NOT_ATTEMPTED, _copy, _prepare, error_message, forbidden_imports,
+from .assign import template_cells
+from .runner import (NOT_ATTEMPTED, in_place_advice, _copy, _prepare, error_message, forbidden_imports,
                      imported_modules, judge_value)
 from .wire import Foreign, decode_result, encode
 
 
 def _template_sources(assignment) -> set:
     """The code cells of the assignment's own notebooks (exercise and solution): running those is fine."""
-    sources = set()
-    for folder in ("exercises", "solutions"):
-        path = REPO_ROOT / folder / assignment.notebook
-        try:
-            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        sources.update("".join(cell.get("source", "")).strip() for cell in cells if cell.get("cell_type") == "code")
-    return sources
+    return set(template_cells(assignment.notebook))
 
 
 def plain(value: Any) -> Any:
@@ -141,7 +133,7 @@ class Checker:
         passed, message = judge_value(item, value)
         if passed and changed:
             return False, (f"{item.check.function} returned the right value but modified its input "
-                           f"({', '.join(changed)}) in place; {IN_PLACE_ADVICE}")
+                           f"({', '.join(changed)}) in place; {in_place_advice(item.question)}")
         return passed, message
 
 

@@ -239,6 +239,9 @@ def __course_install__():
         if depth > 15:
             return {"t": "other", "type": "a deeply nested value"}
         kind = type(value)
+        if isinstance(value, _np.ndarray) and kind is not _np.ndarray:
+            # a subclass (np.matrix, a masked array): its data, through ndarray's own view method
+            value, kind = _np.ndarray.view(value, _np.ndarray), _np.ndarray
         if kind is _np.ndarray:
             if value.dtype.kind not in "biuf":
                 return {"t": "other", "type": "numpy array of dtype " + str(value.dtype)}
@@ -253,10 +256,10 @@ def __course_install__():
             return {"t": "i", "v": str(value)}
         if kind is float:
             return {"t": "f", "v": repr(value)}
-        if kind is tuple:
-            return {"t": "tu", "v": [_enc(v, depth + 1) for v in value]}
-        if kind is list:
-            return {"t": "li", "v": [_enc(v, depth + 1) for v in value]}
+        if isinstance(value, tuple):  # a namedtuple is a tuple, as the grader's own encoder says too
+            return {"t": "tu", "v": [_enc(v, depth + 1) for v in tuple.__iter__(value)]}
+        if isinstance(value, list):
+            return {"t": "li", "v": [_enc(v, depth + 1) for v in list.__iter__(value)]}
         if kind is dict and all(type(k) in (str, int) for k in value):
             return {"t": "di", "v": [[k, _enc(v, depth + 1)] for k, v in value.items()]}
         return {"t": "other", "type": getattr(kind, "__module__", "?") + "." + getattr(kind, "__qualname__", "?")}

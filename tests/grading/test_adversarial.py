@@ -70,7 +70,9 @@ def softmax(x, axis=-1):
     return np.zeros_like(x).view(Liar)
 '''
     result = grade(build(replace={"q5": source}))
-    assert_only_q5_lost(result, "Liar")
+    # an ndarray subclass crosses as its plain data (a correct np.matrix answer counts), so the
+    # lying __eq__ never runs in the grader: the zeros are judged, and lose
+    assert_only_q5_lost(result, "differs from the expected values")
 
 
 def test_patched_numpy_comparisons_change_nothing():
@@ -671,5 +673,6 @@ def test_a_kernel_lost_in_a_public_check_voids_only_the_checks_after_it():
     assert all(c.passed for name, c in rows.items() if name.startswith("dropout_forward")), rows
     assert "stopped the kernel" in rows["dropout: three calls on the same (100, 50) input draw three independent masks"].message
     assert "the remaining checks of this question were not run" in rows["dropout: hidden test 1"].message
-    assert question_score(result, "q3") == pytest.approx(2.0)
+    passed = [c for c in rows.values() if c.passed]
+    assert len(passed) == len(rows) - 2 and question_score(result, "q3") == pytest.approx(3 * len(passed) / len(rows))
     assert result.score == pytest.approx(sum(q["score"] for q in result.questions.values()))

@@ -127,6 +127,22 @@ def _attention(square_root):
 _attention_with_numpy_sqrt = _attention(np.sqrt)
 
 
+def _float64_mask_dropout(x, p, uniform):
+    mask = (uniform >= p) / (1 - p)  # a float64 mask turns a float32 input's output into float64
+    return x * mask, mask
+
+
+def _in_place_torch_step(weight, bias, x, y, lr):
+    import torch
+
+    w, b = torch.from_numpy(weight).requires_grad_(), torch.from_numpy(bias).requires_grad_()
+    torch.nn.functional.cross_entropy(torch.from_numpy(x) @ w.T + b, torch.from_numpy(y)).backward()
+    with torch.no_grad():  # the usual idiom, but these tensors share the caller's arrays
+        w -= lr * w.grad
+        b -= lr * b.grad
+    return w.detach().numpy().copy(), b.detach().numpy().copy()
+
+
 class _FromSolution:
     """A wrong answer made from the solution's own functions (``make(namespace)``)."""
 
@@ -146,6 +162,8 @@ MISTAKES = [
     ("a04", "q3", "adam_step", _eps_inside_adam, "ε is added after the square root"),
     ("a04", "q4", "step_decay_lr", _decay_one_epoch_early, "epoch 9"),
     ("a05", "q3", "dropout", _reseeding_dropout, "create the random generator once"),
+    ("a05", "q3", "dropout_forward", _float64_mask_dropout, "stay float32"),
+    ("a10", "q1", "torch_sgd_step", _in_place_torch_step, "torch.from_numpy(array) shares the array's memory"),
     ("a06", "q1", "conv2d_forward", _FromSolution(lambda s: _upcast(s["conv2d_forward"]), "float64"), "keep the input's precision"),
     ("a06", "q4", "max_pool2d_backward", _pool_backward(overwrite=True), "accumulate"),
     ("a08", "q1", "attention", _attention_with_numpy_sqrt, "keep the input's precision"),

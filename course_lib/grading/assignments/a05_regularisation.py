@@ -181,6 +181,8 @@ ASSIGNMENT = Assignment(
         Question("q3", "Inverted dropout, forward", 3, ["dropout_forward", "dropout"],
                  checks("dropout_forward", dropout_forward, [
                      ("p = 0.5 on a (2, 4) array", lambda r: _dropout_args(r, (2, 4), 0.5), False),
+                     ("float32 inputs: the output and the mask stay float32",
+                      lambda r: _dropout_args(r, (3, 4), 0.25, np.float32), False, np.float32),
                      ("hidden", lambda r: _dropout_args(r, (3, 5), 0.2), True),
                      # 40 entries: at p = 0.7 all are dropped with probability 6·10⁻⁷ (with 6, 12 %), and
                      # a mask that forgot the 1/(1 − p) would then pass

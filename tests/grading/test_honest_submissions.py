@@ -1,0 +1,78 @@
+"""Correct work that arrives in an unusual shape keeps its points, and a failure names its real cause.
+
+Found by an audit that looked for false negatives (correct answers marked wrong): each case here
+lost points or got a misleading message before its fix.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+
+import pytest
+
+from course_lib.grading.batch import collect
+
+from .helpers import build, grade, messages, question_score, solution
+
+pytestmark = pytest.mark.slow
+
+
+def test_cells_that_lost_their_metadata_are_still_the_assignments_own():
+    """A notebook copied cell by cell into a fresh one has no metadata: its set-up cell imports
+    course_lib, which as the student's own code would cost every question."""
+    notebook = copy.deepcopy(solution("a01"))
+    for cell in notebook["cells"]:
+        cell["metadata"] = {}
+    result = grade(json.dumps(notebook).encode(), "a01", seed=1)
+    assert result.score == result.max_score, [(c.name, c.message) for c in result.checks if not c.passed]
+    assert any("lost their metadata" in note for note in result.notes), result.notes
+    # the set-up cell's code changed: no longer the assignment's own, so its import counts
+    notebook["cells"][2]["source"] = "from course_lib.grading import checker\ncheck = checker('a01')  # mine"
+    changed = grade(json.dumps(notebook).encode(), "a01", seed=1)
+    assert changed.score == 0 and "no question may use course_lib" in messages(changed, "q1")
+
+
+def test_a_namedtuple_is_a_tuple():
+    wrapper = ("from collections import namedtuple\n\n"
+               "Scores = namedtuple('Scores', 'precision recall f1')\n"
+               "_plain = precision_recall_f1\n\n\n"
+               "def precision_recall_f1(*args, **kwargs):\n"
+               "    return Scores(*_plain(*args, **kwargs))\n")
+    result = grade(build("a09", after=[wrapper]), "a09", seed=1)
+    assert question_score(result, "q2") == 3, messages(result, "q2")
+
+
+def test_a_module_the_notebook_writes_itself_can_be_imported():
+    helper = ("%%writefile my_softmax.py\nimport numpy as np\n\n\ndef softmax(x, axis=-1):\n"
+              "    shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))\n"
+              "    return shifted / shifted.sum(axis=axis, keepdims=True)\n")
+    result = grade(build("a01", replace={"q5": "from my_softmax import softmax"}, before=[helper]), "a01", seed=1)
+    assert question_score(result, "q5") == 3, messages(result, "q5")
+
+
+def test_a_function_whose_cell_failed_is_reported_with_the_cells_error():
+    failing = "import a_module_that_is_not_there\n\n\ndef softmax(x, axis=-1):\n    return x\n"
+    result = grade(build("a01", replace={"q5": failing}), "a01", seed=1)
+    text = messages(result, "q5")
+    assert "softmax is not defined: cell" in text and "which defines it, raised ModuleNotFoundError" in text, text
+
+
+def test_a_later_draft_that_replaces_an_answer_is_named_in_the_notes():
+    draft = "def softmax(x, axis=-1):\n    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)\n"
+    result = grade(build("a01", after=["raise SystemExit('Run All stops here')", draft]), "a01", seed=1)
+    assert question_score(result, "q5") < 3  # the grader runs every cell: the draft is what it grades
+    assert any(note.startswith("softmax is defined in cells") and "was graded" in note for note in result.notes)
+
+
+def test_a_zipped_folder_with_jupyter_checkpoints_holds_one_notebook(tmp_path):
+    good = build()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bob/a01_activations.ipynb", good)
+        archive.writestr("bob/.ipynb_checkpoints/a01_activations-checkpoint.ipynb", good)
+        archive.writestr(".DS_Store/x.ipynb", good)
+    (tmp_path / "bob.zip").write_bytes(buffer.getvalue())
+    (submission,) = collect(tmp_path)
+    assert submission.student == "bob" and submission.problem is None and submission.data == good
