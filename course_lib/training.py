@@ -24,7 +24,11 @@ Determinism: the batch order comes from ``np.random.default_rng(seed)``, the sam
 sides, so a scratch model and a torch model that start from the same weights see the same
 batches in the same order — which is how the book shows that the two sides agree.
 With an integer ``seed`` fit also seeds torch (for a torch model) or the scratch
-initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable.
+initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable
+on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
+may differ in the last bits from run to run; set ``torch.backends.cudnn.deterministic = True``
+(and ``benchmark = False``) for runs that repeat bit for bit.  With ``device="auto"`` a model
+already on a GPU trains on that GPU.
 
 Torch models run on ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else the
 CPU) and each batch follows them; floating inputs are cast to the model's dtype and integer
@@ -197,6 +201,13 @@ class _TorchBackend:
         self.torch = torch
         self.model = model
         self.device = select_device(device)
+        home = _home_device(model)
+        auto = device is None or (isinstance(device, str) and device.strip().lower() == "auto")
+        if auto and self.device.type == "cuda" and home is not None and home.type == "cuda":
+            self.device = home  # a model the user put on cuda:1 trains there, not on the current GPU
+        # a copy to a GPU may run in the background (the GPU's queue orders it before the kernels
+        # that read it); a copy from a GPU to the CPU may not, since the CPU would read it unfinished
+        self.non_blocking = self.device.type == "cuda"
         self.homes = [(module, _home_device(module)) for module in (model, loss_fn) if _is_torch_module(module)]
         self.optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
         for module, _ in self.homes:
@@ -230,16 +241,16 @@ class _TorchBackend:
     def to_device_x(self, x):
         x = x if _is_tensor(x) else self.as_full(x)
         if x.is_floating_point():
-            return x.to(self.device, dtype=self.dtype, non_blocking=True)
-        return x.to(self.device, non_blocking=True)
+            return x.to(self.device, dtype=self.dtype, non_blocking=self.non_blocking)
+        return x.to(self.device, non_blocking=self.non_blocking)
 
     def to_device_y(self, y):
         y = y if _is_tensor(y) else self.as_full(y)
         if y.dtype == self.torch.bool:
             return y.to(self.device, dtype=self.dtype)
         if y.is_floating_point():
-            return y.to(self.device, dtype=self.dtype, non_blocking=True)
-        return y.to(self.device, dtype=self.torch.long, non_blocking=True)
+            return y.to(self.device, dtype=self.dtype, non_blocking=self.non_blocking)
+        return y.to(self.device, dtype=self.torch.long, non_blocking=self.non_blocking)
 
     def train_step(self, x, y, loss_fn, optimizer):
         optimizer.zero_grad()
@@ -375,12 +386,19 @@ def _align_optimizer_state(optimizer) -> None:
     """Move a torch optimiser's state (momentum, Adam's moments …) to its parameter's device.
 
     ``Module.to`` moves parameters in place, so the optimiser still holds them, but not its
-    state.  ``step`` counters stay where torch keeps them (on the CPU unless capturable)."""
+    state.  ``step`` counters stay where torch keeps them: on the CPU, unless the parameter group
+    is ``fused`` or ``capturable``, where torch keeps them on the parameter's device."""
     if optimizer is None:
         return
+    on_device = {id(param): bool(group.get("fused") or group.get("capturable"))
+                 for group in optimizer.param_groups for param in group["params"]}
     for param, state in optimizer.state.items():
         for key, value in state.items():
-            if key != "step" and _is_tensor(value) and value.device != param.device:
+            if not _is_tensor(value) or value.device == param.device:
+                continue
+            if key != "step":
+                state[key] = value.to(param.device)
+            elif on_device.get(id(param)):
                 state[key] = value.to(param.device)
 
 

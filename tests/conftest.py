@@ -17,5 +17,13 @@ settings.register_profile("explore", derandomize=False, deadline=None, print_blo
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 
 matplotlib.use("Agg")
+
+try:  # on a GPU, float32 products and convolutions would run in TF32 (10-bit mantissas) and miss
+    import torch  # the parity tests' tolerances, which are set for float32; CPU runs are unaffected
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+except ImportError:
+    pass
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
 os.environ.setdefault("COURSE_LIB_QUICK", "1")

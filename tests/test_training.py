@@ -415,3 +415,56 @@ def test_scheduler_is_stepped_once_per_epoch_on_both_sides():
                           scheduler=ScratchStepLR(scratch_optimizer, step_size=2, gamma=0.5), **common)
     assert torch_history.lr == scratch_history.lr == pytest.approx([0.2, 0.2, 0.1, 0.1])
     np.testing.assert_allclose(scratch_history.train["loss"], torch_history.train["loss"], rtol=1e-10)
+
+
+def test_a_fused_optimisers_step_counter_follows_its_parameters_back(monkeypatch):
+    """torch keeps a fused (or capturable) optimiser's ``step`` on the parameter's device: after
+    fit borrowed a GPU, the counter must come back with the parameters, or the next CPU step fails;
+    a plain optimiser's counter stays on the CPU, where torch keeps it.  The state that a GPU would
+    hold is stood in for by objects that say they are elsewhere and record where they are sent."""
+    from course_lib import training
+
+    class Elsewhere:
+        device = torch.device("meta")
+
+        def __init__(self, key, moved):
+            self.key, self.moved = key, moved
+
+        def to(self, device):
+            self.moved.append((self.key, device.type))
+            return torch.zeros(())
+
+    monkeypatch.setattr(training, "_is_tensor", lambda value: isinstance(value, (torch.Tensor, Elsewhere)))
+    for fused in (True, False):
+        model = torch_mlp()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01, fused=fused)
+        model(torch.as_tensor(blobs()[0])).sum().backward()
+        optimizer.step()
+        moved = []
+        for state in optimizer.state.values():
+            for key in list(state):
+                state[key] = Elsewhere(key, moved)
+        training._align_optimizer_state(optimizer)
+        keys = {key for key, device in moved}
+        assert {device for _, device in moved} == {"cpu"}
+        assert keys == ({"step", "exp_avg", "exp_avg_sq"} if fused else {"exp_avg", "exp_avg_sq"}), (fused, keys)
+
+
+def test_a_copy_to_the_cpu_is_never_asynchronous():
+    """non_blocking=True is safe only for copies to a GPU: a copy from a GPU to the CPU would be
+    read before it finished."""
+    from course_lib.training import _TorchBackend
+
+    with _TorchBackend(torch_mlp(), "cpu") as backend:
+        assert backend.non_blocking is False
+
+
+@needs_cuda
+def test_a_fused_optimiser_and_gpu_inputs_come_back_to_the_cpu_usable():
+    x, y = blobs()
+    model, loss_fn = torch_mlp(), torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01, fused=True)
+    fit(model, (x, y), loss_fn=loss_fn, optimizer=optimizer, epochs=1, progress=False, device="cuda")
+    fit(model, (x, y), loss_fn=loss_fn, optimizer=optimizer, epochs=1, progress=False, device="cpu")  # steps on the CPU
+    expected = predict(model, x, device="cpu")
+    np.testing.assert_array_equal(predict(model, torch.as_tensor(x).cuda(), device="cpu"), expected)

@@ -794,6 +794,9 @@ class Sandbox:
             "MKL_NUM_THREADS": "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             "LANG": "C.UTF-8",
+            # a grade must not depend on the grading machine: no GPU, even on a host that has one
+            # (CUDA's start-up would also meet the kernel's address-space limit)
+            "CUDA_VISIBLE_DEVICES": "",
         }
         cgroup_problems = self._make_cgroup(processes=self.limits.processes + 1)  # + the launcher
         status_read, status_write = os.pipe()

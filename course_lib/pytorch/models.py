@@ -276,7 +276,9 @@ def keras_init_(model: nn.Module) -> nn.Module:
     default is Kaiming-uniform with a = √5 for both (Chapter "Optimisation", section
     "Initialisation and batch normalisation").
     A reproduction of a Keras listing starts where the listing started.  Draws from
-    torch's global generator, so ``torch.manual_seed`` fixes the result.
+    torch's global generator, so ``torch.manual_seed`` fixes the result — for a model on the
+    CPU: on a GPU the draws come from the GPU's generator and differ, so initialise before
+    moving the model.
     """
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
