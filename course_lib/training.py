@@ -255,6 +255,7 @@ class _TorchBackend:
     def train_step(self, x, y, loss_fn, optimizer):
         optimizer.zero_grad()
         output = self.model(x)
+        _check_target_shape(loss_fn, output, y)
         loss = loss_fn(output, y)
         if not _is_tensor(loss):
             raise TypeError(f"loss_fn returned {type(loss).__name__}, not a tensor: a torch model needs a torch "
@@ -268,6 +269,7 @@ class _TorchBackend:
             return self.model(x)
 
     def loss_value(self, loss_fn, output, y):
+        _check_target_shape(loss_fn, output, y)
         with self.torch.no_grad():
             return loss_fn(output, y)
 
@@ -414,7 +416,7 @@ def _backend_for(model, device, loss_fn=None, optimizer=None):
 class _Batches:
     """Mini-batches of ``(x, y)`` arrays/tensors (shuffled by a shared generator) or of a loader."""
 
-    def __init__(self, name: str, data, backend, batch_size: int):
+    def __init__(self, name: str, data, backend, batch_size: int, passes: int = 1):
         self.name, self.backend, self.batch_size = name, backend, batch_size
         self.loader = None
         if isinstance(data, (tuple, list)) and len(data) == 2 and not _looks_like_batch_list(data):
@@ -428,6 +430,9 @@ class _Batches:
             self.x, self.y = backend.as_full(x), backend.as_full(y)
             self.n_samples = len(x)
         elif _is_loader(data):
+            if passes > 1 and iter(data) is data:  # a generator or iterator: its batches are gone after one pass
+                raise ValueError(f"{name} is a {type(data).__name__}, which can be iterated only once, and it is "
+                                 f"needed {passes} times; pass a DataLoader, a list of (x, y) batches or (x, y) arrays")
             self.loader = data
             self.n_samples = len(data.dataset) if hasattr(data, "dataset") and hasattr(data.dataset, "__len__") \
                 else None
@@ -476,7 +481,9 @@ def _check_array(name: str, value) -> None:
 
 
 # --- metrics ------------------------------------------------------------------------------------
-def _resolve_metrics(metrics) -> Dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+def _resolve_metrics(metrics, loss_fn=None) -> Dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    if isinstance(metrics, str) and metrics == "auto":  # the default: accuracy, none for a regression loss
+        metrics = () if type(loss_fn).__name__ in _REGRESSION_LOSSES else ("accuracy",)
     if metrics is None:
         return {}
     if isinstance(metrics, str) or callable(metrics):
@@ -497,9 +504,56 @@ def _resolve_metrics(metrics) -> Dict[str, Callable[[np.ndarray, np.ndarray], fl
     return resolved
 
 
-def _threshold_for(loss_fn) -> float:
-    """Where a single output per sample splits the classes: 0.5 for probabilities (BCELoss), else 0 (logits)."""
-    return 0.5 if type(loss_fn).__name__ == "BCELoss" else 0.0
+def _threshold_for(loss_fn, model=None) -> float:
+    """Where a single output per sample splits the classes: 0.5 for probabilities (``BCELoss``, or a
+    model whose last layer is a ``Sigmoid``), else 0 (logits)."""
+    return 0.5 if type(loss_fn).__name__ == "BCELoss" or _ends_with_sigmoid(model) else 0.0
+
+
+def _ends_with_sigmoid(model) -> bool:
+    """Whether the last layer registered in ``model`` (torch or scratch) is a ``Sigmoid``."""
+    if model is None or not hasattr(model, "named_modules"):
+        return False
+    leaves = [module for _, module in model.named_modules() if not list(module.named_children())]
+    return bool(leaves) and type(leaves[-1]).__name__ == "Sigmoid"
+
+
+#: torch's losses that broadcast a target of another shape against the output (with only a warning)
+_BROADCASTING_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
+#: losses of regression, for which the default metrics are none
+_REGRESSION_LOSSES = _BROADCASTING_LOSSES + ("GaussianNLLLoss",)
+
+
+def _check_target_shape(loss_fn, output, y) -> None:
+    """A regression target of shape (N,) against an (N, 1) output would be broadcast into an
+    (N, N) grid of differences by torch's MSELoss and the like: a wrong loss, with only a warning."""
+    if type(loss_fn).__name__ in _BROADCASTING_LOSSES and tuple(output.shape) != tuple(y.shape):
+        raise ValueError(
+            f"{type(loss_fn).__name__}: the targets have shape {tuple(y.shape)} but the model's outputs "
+            f"{tuple(output.shape)}; they would be broadcast against each other instead of compared entry by "
+            f"entry — reshape the targets (e.g. y[:, None] or y.reshape(-1, 1)) to the outputs' shape")
+
+
+def _target_labels(value, backend):
+    """Class labels from targets: argmax of one-hot or probability rows, the values of integer
+    (or integer-valued float) labels, 0/1 by 0.5 for soft binary targets.  Real-valued targets
+    (a regression) have no labels, and the metrics cannot be computed: a clear error."""
+    floating = value.is_floating_point() if _is_tensor(value) else np.asarray(value).dtype.kind == "f"
+    if not floating:
+        return value.reshape(-1)
+    if value.ndim >= 2 and value.shape[-1] > 1:
+        return value.argmax(-1).reshape(-1) if _is_tensor(value) else np.asarray(value).argmax(-1).reshape(-1)
+    flat = backend.to_host(value).reshape(-1) if _is_tensor(value) else np.asarray(value).reshape(-1)
+    if np.all(flat == np.round(flat)):
+        labels = flat.astype(np.int64)
+    elif np.all((flat >= 0) & (flat <= 1)):
+        labels = (flat > 0.5).astype(np.int64)
+    else:
+        example = flat[(flat != np.round(flat)) & ((flat < 0) | (flat > 1))][0]
+        raise ValueError(f"the metrics need class labels, but the targets hold real values such as {example:g} "
+                         "(a regression?): pass metrics=() — or use a regression loss, which records no metrics "
+                         "by default")
+    return backend.torch.from_numpy(labels).to(value.device) if _is_tensor(value) else labels
 
 
 class _EpochAccumulator:
@@ -517,7 +571,7 @@ class _EpochAccumulator:
         self.count += n
         if self.metric_fns:
             self.predicted.append(self.backend.labels(output, self.threshold))
-            self.targets.append(self.backend.labels(y, self.threshold))
+            self.targets.append(_target_labels(y, self.backend))
 
     def running_loss(self) -> float:
         return self.backend.item(self.loss_sum) / max(self.count, 1)
@@ -622,6 +676,7 @@ def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
         payload = _torch().load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or "state_dict" not in payload:
             raise ValueError(f"{path} is not a checkpoint written by fit")
+        _check_same_state(model, payload["state_dict"], path)
         model.load_state_dict(payload["state_dict"])
         extra = payload.get("extra", payload)  # deploy.save_checkpoint keeps epoch/logs under 'extra'
         return {"epoch": extra.get("epoch"), "logs": extra.get("logs")}
@@ -633,8 +688,23 @@ def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
             epoch, logs = int(archive["epoch"]), json.loads(str(archive["logs"]))
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"{path} is not a scratch checkpoint written by fit ({error})") from None
+    _check_same_state(model, state, path)
     model.load_state_dict(state)
     return {"epoch": epoch, "logs": logs}
+
+
+def _check_same_state(model, state, path) -> None:
+    """Refuse a checkpoint of another model before any weight is written: loading stops at the
+    first mismatch only after the layers before it were overwritten."""
+    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    given = {key: tuple(getattr(value, "shape", ())) for key, value in state.items()}
+    missing, unexpected = sorted(set(own) - set(given)), sorted(set(given) - set(own))
+    shapes = [f"{key}: {given[key]} in the file, {own[key]} in the model" for key in own
+              if key in given and given[key] != own[key]]
+    if missing or unexpected or shapes:
+        problems = ([f"missing {missing[:5]}"] if missing else []) + (
+            [f"unexpected {unexpected[:5]}"] if unexpected else []) + shapes[:5]
+        raise ValueError(f"{path} holds the weights of another model; nothing was loaded ({'; '.join(problems)})")
 
 
 # --- the public API -------------------------------------------------------------------------------
@@ -700,7 +770,7 @@ def _progress_bar(progress: bool, total: Optional[int], epochs: int):
 
 
 def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int = 64, val_data=None,
-        metrics: Optional[Sequence[MetricSpec]] = ("accuracy",), early_stopping=None, checkpoint=None,
+        metrics: Union[str, Sequence[MetricSpec], None] = "auto", early_stopping=None, checkpoint=None,
         seed: Optional[int] = 0, device: str = "auto", progress: bool = True, shuffle: bool = True,
         scheduler=None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
@@ -713,7 +783,10 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``metrics``: names from ``NAMED_METRICS`` (``'accuracy'``, macro ``'precision'``,
       ``'recall'``, ``'f1'``) or functions ``f(y_true, y_pred) -> float`` on label arrays;
       outputs become labels by argmax (several scores per sample) or by a threshold (one
-      score: 0.5 with ``BCELoss``, else 0 for logits).  Use ``metrics=()`` for regression.
+      score: 0.5 with ``BCELoss`` or a model ending in ``Sigmoid``, else 0 for logits), targets
+      by argmax of one-hot rows or as integer labels.  ``"auto"`` (the default) is accuracy,
+      and no metric with a regression loss (``MSELoss``, ``L1Loss``, ``SmoothL1Loss``,
+      ``HuberLoss``, ``GaussianNLLLoss``); real-valued targets with a metric are an error.
     - ``early_stopping``: an :class:`EarlyStopping`, a dict of its fields, or True.
     - ``checkpoint``: a path, a dict or a :class:`Checkpoint`.
     - ``seed``: batch order (and torch / scratch random state); None = not reproducible.
@@ -725,6 +798,11 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``scheduler``: a learning-rate scheduler (torch's or ``course_lib.scratch.lr_scheduler``'s)
       stepped once after every epoch; ``ReduceLROnPlateau`` is given the epoch's ``val_loss``
       (``loss`` without validation data).
+
+    Arguments that cannot work (a validation set the model cannot take, a checkpoint path that
+    cannot be written, a generator needed for several passes) fail before the first step.  If
+    training itself fails or is interrupted, the History so far is the exception's ``history``
+    attribute, and with early stopping's ``restore_best`` the best weights are restored first.
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)
@@ -741,10 +819,12 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
          checkpoint, seed, progress, shuffle, scheduler) -> History:
     """fit's loop, on a backend that already holds the model on its device."""
     model = backend.model
-    metric_fns = _resolve_metrics(metrics)
-    threshold = _threshold_for(loss_fn)
-    train_batches = _Batches("train_data", train_data, backend, batch_size)
-    val_batches = _Batches("val_data", val_data, backend, batch_size) if val_data is not None else None
+    metric_fns = _resolve_metrics(metrics, loss_fn)
+    threshold = _threshold_for(loss_fn, model)
+    train_batches = _Batches("train_data", train_data, backend, batch_size, passes=epochs)
+    # the validation set is read once before training (a check) and after every epoch
+    val_batches = _Batches("val_data", val_data, backend, batch_size, passes=epochs + 1) if val_data is not None \
+        else None
     stopping = _as_config(early_stopping, EarlyStopping, "early_stopping")
     saving = _as_config(checkpoint, Checkpoint, "checkpoint")
     has_val = val_batches is not None
@@ -756,6 +836,12 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     if saving and saving.save not in ("best", "every"):
         raise ValueError(f"checkpoint save must be 'best' or 'every', got {saving.save!r}")
     save_monitor = _Monitor("checkpoint", saving.monitor, saving.mode, has_val, recorded) if saving else None
+    if saving is not None:
+        _check_checkpoint_path(saving.path)
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"scheduler must be a learning-rate scheduler with step(), got {type(scheduler).__name__}")
+    if val_batches is not None:  # a validation set that does not fit the model fails now, not after an epoch
+        _evaluate_batches(backend, val_batches, loss_fn, metric_fns, threshold, "val_", first_only=True)
 
     rng = _seed_everything_for(model, seed)
     history = History()
@@ -810,6 +896,14 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
                     if epochs_without_improvement >= stopping.patience:
                         history.stopped_epoch = epoch
                         break
+    except BaseException as error:  # an error, or an interrupt (Jupyter's stop button): keep what was learnt
+        error.history = history
+        if best_state is not None:
+            backend.load_state(best_state)
+            if isinstance(error, Exception) and error.args and isinstance(error.args[0], str):
+                error.args = (error.args[0] + f" (the weights of epoch {history.best_epoch}, the best so far, "
+                              "were restored)",) + error.args[1:]
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -818,7 +912,19 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     return history
 
 
-def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold, prefix: str) -> Dict[str, float]:
+def _check_checkpoint_path(path) -> None:
+    """A checkpoint path that cannot be written fails before training, not after the first epoch."""
+    try:
+        first = Path(str(path).format(epoch=1))
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"checkpoint path {str(path)!r} can use only {{epoch}} as a placeholder ({error!r})") from None
+    if first.is_dir():
+        raise ValueError(f"checkpoint path {str(first)!r} is a folder; give a file name such as "
+                         f"{str(first / 'best.pt')!r}")
+
+
+def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold, prefix: str,
+                      first_only: bool = False) -> Dict[str, float]:
     model = backend.model
     was_training = model.training
     model.eval()
@@ -828,12 +934,14 @@ def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold
             output = backend.forward(x)
             loss = backend.loss_value(loss_fn, output, y) if loss_fn is not None else None
             accumulator.add(output, y, loss)
+            if first_only:
+                break
         return accumulator.logs(prefix, with_loss=loss_fn is not None)
     finally:
         model.train(was_training)
 
 
-def evaluate(model, data, *, loss_fn=None, metrics: Optional[Sequence[MetricSpec]] = ("accuracy",),
+def evaluate(model, data, *, loss_fn=None, metrics: Union[str, Sequence[MetricSpec], None] = "auto",
              batch_size: int = 256, device: str = "auto") -> Dict[str, float]:
     """Loss (if ``loss_fn`` is given) and metrics of ``model`` on ``data``, in eval mode, without gradients.
 
@@ -841,13 +949,13 @@ def evaluate(model, data, *, loss_fn=None, metrics: Optional[Sequence[MetricSpec
     ``{'loss': 0.31, 'accuracy': 0.89}``.  The model's train/eval mode is restored afterwards.
     """
     batch_size = _check_positive_int("batch_size", batch_size)
-    metric_fns = _resolve_metrics(metrics)
+    metric_fns = _resolve_metrics(metrics, loss_fn)
     if loss_fn is None and not metric_fns:
         raise ValueError("evaluate needs a loss_fn or at least one metric")
     with _backend_for(model, device, loss_fn) as backend:
         _check_pairing(model, loss_fn, None)
         batches = _Batches("data", data, backend, batch_size)
-        return _evaluate_batches(backend, batches, loss_fn, metric_fns, _threshold_for(loss_fn), "")
+        return _evaluate_batches(backend, batches, loss_fn, metric_fns, _threshold_for(loss_fn, model), "")
 
 
 def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndarray:

@@ -14,6 +14,8 @@ What the tests prove:
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -393,11 +395,21 @@ def test_clear_errors_for_bad_inputs():
         evaluate(model, (x, y), metrics=())
 
 
-def test_a_one_shot_generator_is_a_clear_error_in_the_second_epoch():
+def test_a_one_shot_generator_is_a_clear_error_before_training():
     x, y = blobs(32)
-    batches = ((torch.as_tensor(x[i:i + 16]), torch.as_tensor(y[i:i + 16])) for i in range(0, 32, 16))
+
+    def batches():
+        return ((torch.as_tensor(x[i:i + 16]), torch.as_tensor(y[i:i + 16])) for i in range(0, 32, 16))
+
+    model = torch_mlp()
+    before = copy.deepcopy(model.state_dict())
     with pytest.raises(ValueError, match="iterated only once"):
-        torch_fit(torch_mlp(), batches, epochs=2)
+        torch_fit(model, batches(), epochs=2)
+    with pytest.raises(ValueError, match="iterated only once"):
+        torch_fit(model, (x, y), epochs=1, val_data=batches())
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+    assert len(torch_fit(model, batches(), epochs=1)) == 1  # one epoch reads it once: fine
+    assert "accuracy" in evaluate(model, batches())
 
 
 def test_scheduler_is_stepped_once_per_epoch_on_both_sides():
@@ -468,3 +480,94 @@ def test_a_fused_optimiser_and_gpu_inputs_come_back_to_the_cpu_usable():
     fit(model, (x, y), loss_fn=loss_fn, optimizer=optimizer, epochs=1, progress=False, device="cpu")  # steps on the CPU
     expected = predict(model, x, device="cpu")
     np.testing.assert_array_equal(predict(model, torch.as_tensor(x).cuda(), device="cpu"), expected)
+
+
+# --- found by an audit of bad inputs: silent wrong results and lost state -----------------------------
+def regression_data(n=40):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(n, 2))
+    return x, x.sum(axis=1)
+
+
+def test_a_regression_target_of_another_shape_is_refused_not_broadcast():
+    x, y = regression_data()
+    model = torch.nn.Linear(2, 1).double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"y\[:, None\]"):
+        fit(model, (x, y), loss_fn=torch.nn.MSELoss(), optimizer=optimizer, epochs=1, **QUIET)
+    with pytest.raises(ValueError, match="broadcast"):
+        evaluate(model, (x, y), loss_fn=torch.nn.MSELoss(), device="cpu")
+    history = fit(model, (x, y[:, None]), loss_fn=torch.nn.MSELoss(), optimizer=optimizer, epochs=2, **QUIET)
+    assert history.keys() == ["loss"]  # a regression loss records no accuracy by default
+    with pytest.raises(ValueError, match="real values"):
+        evaluate(model, (x, y[:, None]), loss_fn=torch.nn.MSELoss(), metrics=("accuracy",), device="cpu")
+
+
+def test_labels_as_floats_or_one_hot_rows_count_as_the_classes_they_are():
+    x, y = blobs()
+    model = torch_mlp()
+    torch_fit(model, (x, y), epochs=5)
+    expected = evaluate(model, (x, y), device="cpu")["accuracy"]
+    assert 0.5 < expected < 1
+    assert evaluate(model, (x, y.astype(np.float64)), device="cpu")["accuracy"] == expected
+    assert evaluate(model, (x, np.eye(3)[y]), device="cpu")["accuracy"] == expected
+
+
+def test_a_model_ending_in_a_sigmoid_is_thresholded_at_one_half():
+    x, y = blobs()
+    binary = (y == 0).astype(np.float64)[:, None]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Sigmoid()).double()
+    fit(model, (x, binary), loss_fn=torch.nn.BCELoss(), optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        epochs=20, batch_size=16, **QUIET)
+    with torch.no_grad():
+        truth = float(((model(torch.as_tensor(x)) > 0.5).double() == torch.as_tensor(binary)).double().mean())
+    assert truth > 0.8
+    assert evaluate(model, (x, binary), device="cpu")["accuracy"] == pytest.approx(truth)  # no loss_fn given
+
+
+def test_a_validation_set_or_checkpoint_path_that_cannot_work_fails_before_training(tmp_path):
+    x, y = blobs()
+    for bad in (dict(val_data=(x[:10, :1], y[:10])), dict(checkpoint=str(tmp_path / "{Epoch}.pt")),
+                dict(checkpoint=str(tmp_path)), dict(scheduler="step")):
+        model = torch_mlp()
+        before = weights_of(model)
+        with pytest.raises((ValueError, TypeError, RuntimeError)):
+            torch_fit(model, (x, y), epochs=2, **bad)
+        assert all(torch.equal(before[key], value) for key, value in model.state_dict().items()), bad
+
+
+def test_a_diverging_run_keeps_its_history_and_gets_its_best_weights_back():
+    """Epoch 1 trains normally; then the learning rate jumps and the loss overflows: fit raises, with
+    the History so far on the exception and the best epoch's weights restored (early stopping's
+    restore_best), not a model full of NaN."""
+    x, y = blobs()
+    model = torch_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0 if epoch == 0 else 1e300)
+    with pytest.raises(FloatingPointError, match="were restored") as raised:
+        fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=4, scheduler=scheduler,
+            val_data=(x, y), early_stopping=dict(patience=3, restore_best=True), **QUIET)
+    history = raised.value.history
+    assert len(history) >= 1 and history.best_epoch >= 1
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values())
+
+
+def test_a_checkpoint_of_another_model_loads_nothing(tmp_path):
+    from course_lib.training import load_training_checkpoint, save_training_checkpoint
+
+    small = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).double()
+    path = save_training_checkpoint(small, tmp_path / "small.pt", epoch=1, logs={})
+    model = torch_mlp()
+    before = weights_of(model)
+    with pytest.raises(ValueError, match="another model; nothing was loaded"):
+        load_training_checkpoint(model, path)
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+    twin = scratch_twin(torch_mlp(1))
+    scratch_path = save_training_checkpoint(Sequential(Linear(2, 8, dtype=np.float64), ReLU(),
+                                                       Linear(8, 2, dtype=np.float64)),
+                                            tmp_path / "small.npz", epoch=1, logs={})
+    kept = {key: value.copy() for key, value in twin.state_dict().items()}
+    with pytest.raises(ValueError, match="nothing was loaded"):
+        load_training_checkpoint(twin, scratch_path)
+    assert all(np.array_equal(kept[key], value) for key, value in twin.state_dict().items())
