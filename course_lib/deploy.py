@@ -49,6 +49,31 @@ class ExportError(RuntimeError):
 
 
 # --- checkpoints -------------------------------------------------------------------------------
+def _require_torch_model(model, what: str) -> None:
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{what} needs a torch model (course_lib.pytorch.models), got {type(model).__module__}."
+                        f"{type(model).__name__}; a scratch model's weights go into its torch twin with "
+                        "course_lib.interop.state_dict_to_torch")
+
+
+def _plain(value, where: str):
+    """``value`` as data ``torch.load(weights_only=True)`` reads back: NumPy scalars become Python
+    numbers; arrays, objects and the like are refused before anything is written."""
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biuf":
+        return np.asarray(value).item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+    raise TypeError(f"{where} is a {type(value).__name__}; a checkpoint keeps plain values (numbers, strings, "
+                    "lists and dicts of them), which it can load without running code — convert it first, "
+                    "e.g. float(x) or history.to_dict()")
+
+
 def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] = None, **extra: Any) -> Path:
     """Write ``{format, format_version, config, state_dict, class_names, extra}`` with ``torch.save``.
 
@@ -57,6 +82,8 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
     """
     import torch
 
+    _require_torch_model(model, "save_checkpoint")
+    extra = {key: _plain(value, key) for key, value in extra.items()}
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise CheckpointError(
@@ -74,7 +101,16 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
+    # written next to its destination and renamed into place: a failed write leaves an older
+    # checkpoint of the same name as it was
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
     return path
 
 
@@ -135,6 +171,8 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
     from .pytorch.device import select_device
     from .pytorch.models import build_model
 
+    if model is not None:
+        _require_torch_model(model, "load_checkpoint")
     payload = read_checkpoint(path)
     if model is None:
         model = build_model(payload["config"])
@@ -169,10 +207,24 @@ def _metadata(model, class_names, preprocessing) -> Dict[str, Any]:
     }
 
 
-def _cpu_eval_copy(model):
+def _cpu_eval_copy(model, what: str):
     import copy
 
+    _require_torch_model(model, what)
     return copy.deepcopy(model).cpu().eval()
+
+
+def _check_batch_axis(module, example, what: str) -> None:
+    """The example must be a batch (samples along axis 0): an export traced on one unbatched
+    sample would refuse every batch later."""
+    import torch
+
+    with torch.no_grad():
+        output = module(example)
+    if example.ndim < 2 or output.ndim < 2 or output.shape[0] != example.shape[0]:
+        raise ValueError(f"{what}: example_input must be a batch with the samples along axis 0, got shape "
+                         f"{tuple(example.shape)} (the model's output {tuple(output.shape)}); for one sample "
+                         "add the axis, e.g. x[None]")
 
 
 def export_torchscript(
@@ -190,8 +242,9 @@ def export_torchscript(
     """
     import torch
 
-    module = _cpu_eval_copy(model)
+    module = _cpu_eval_copy(model, "export_torchscript")
     example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    _check_batch_axis(module, example, "export_torchscript")
     with torch.no_grad(), warnings.catch_warnings():
         # Tracing warns that shape checks become constants; our models' control flow depends only on
         # the config, so the trace is exact for any batch size.
@@ -223,8 +276,9 @@ def export_onnx(
     import onnx
     import torch
 
-    module = _cpu_eval_copy(model)
+    module = _cpu_eval_copy(model, "export_onnx")
     example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    _check_batch_axis(module, example, "export_onnx")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if dynamo:
@@ -324,7 +378,7 @@ def verify_export(
     import torch
 
     inputs = np.ascontiguousarray(np.asarray(inputs.cpu() if torch.is_tensor(inputs) else inputs))
-    module = _cpu_eval_copy(model)
+    module = _cpu_eval_copy(model, "verify_export")
     with torch.no_grad():
         expected = module(torch.from_numpy(inputs)).numpy()
     with tempfile.TemporaryDirectory() as folder:

@@ -90,6 +90,12 @@ def _resolve_labels(y_true: np.ndarray, y_pred: np.ndarray, labels) -> np.ndarra
         raise ValueError(f"labels must be a non-empty 1-D list of classes, got {labels!r}")
     if len(np.unique(labels)) != len(labels):
         raise ValueError(f"labels must not repeat a class, got {labels.tolist()}")
+    seen = np.concatenate([y_true, y_pred])
+    numeric = set("biuf")
+    if len(seen) and labels.dtype.kind != seen.dtype.kind and not {labels.dtype.kind, seen.dtype.kind} <= numeric:
+        what = "strings" if labels.dtype.kind == "U" else str(labels.dtype)
+        raise ValueError(f"labels ({what}) are not the kind of class labels y_true and y_pred hold ({seen.dtype}): "
+                         "labels= lists the class values, such as 0, 1, 2; class names for display go in target_names")
     return labels
 
 

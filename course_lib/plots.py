@@ -235,7 +235,10 @@ def plot_image_grid(images, true_labels=None, pred_labels=None, class_names: Opt
     labels = {}
     for name, values in (("true_labels", true_labels), ("pred_labels", pred_labels)):
         if values is not None:
-            values = _numpy(values).reshape(-1)
+            values = _numpy(values)
+            if values.ndim != 1:
+                raise ValueError(f"{name} must be a 1-D array of class labels, got shape {values.shape} (one-hot rows "
+                                 "or scores? take .argmax(axis=1) first)")
             if len(values) < n_images:
                 raise ValueError(f"{name} has {len(values)} entries for {n_images} images")
             labels[name] = values
@@ -281,6 +284,8 @@ def plot_attention(weights, x_tokens: Optional[Sequence[str]] = None, y_tokens: 
             raise ValueError(f"{name} has {len(tokens)} tokens but the weights have {expected} along that axis")
     if ax is not None and n_heads != 1:
         raise ValueError("pass ax= only for a single head; several heads get a figure of their own")
+    if head_names is not None and len(head_names) != n_heads:
+        raise ValueError(f"head_names has {len(head_names)} names for {n_heads} heads")
     if ax is None:
         fig, axes = plt.subplots(1, n_heads, figsize=(0.5 * n_keys * n_heads + 2, 0.5 * n_queries + 1.5),
                                  squeeze=False)
@@ -289,9 +294,12 @@ def plot_attention(weights, x_tokens: Optional[Sequence[str]] = None, y_tokens: 
         fig, axes = ax.figure, [ax]
     for head, ax_head in enumerate(axes):
         image = ax_head.imshow(weights[head], cmap=cmap, vmin=0, vmax=1, aspect="auto")
-        ax_head.set_xticks(range(n_keys), labels=list(x_tokens) if x_tokens is not None else None,
-                           rotation=90 if x_tokens is not None else 0)
-        ax_head.set_yticks(range(n_queries), labels=list(y_tokens) if y_tokens is not None else None)
+        ax_head.set_xticks(range(n_keys))  # positions 0, 1, … unless tokens name them
+        if x_tokens is not None:
+            ax_head.set_xticklabels(list(x_tokens), rotation=90)
+        ax_head.set_yticks(range(n_queries))
+        if y_tokens is not None:
+            ax_head.set_yticklabels(list(y_tokens))
         ax_head.set_xlabel("key")
         if head == 0:
             ax_head.set_ylabel("query")

@@ -74,6 +74,11 @@ def load_array(path: Path, image_size: int = 28) -> np.ndarray:
         return array.astype(np.float32) / 255.0
     if not np.issubdtype(array.dtype, np.floating):
         raise PredictError(f"{path}: expected uint8 or floating-point pixels, got dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise PredictError(f"{path}: the pixels include NaN or infinity")
+    if array.size and (array.min() < 0 or array.max() > 1):
+        raise PredictError(f"{path}: float pixels must lie in [0, 1] (scaled by 1/255, as to_float_images does), got "
+                           f"values from {array.min():g} to {array.max():g}; save uint8 pixels or divide by 255")
     return array.astype(np.float32)
 
 

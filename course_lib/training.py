@@ -240,6 +240,9 @@ class _TorchBackend:
 
     def to_device_x(self, x):
         x = x if _is_tensor(x) else self.as_full(x)
+        if x.dtype == self.torch.uint8 and not any(isinstance(m, self.torch.nn.Embedding) for m in self.model.modules()):
+            raise TypeError("the inputs are uint8 (raw pixels?); a model takes floats: convert images with "
+                            "course_lib.data.to_float_images (or x.astype(np.float32) / 255)")
         if x.is_floating_point():
             return x.to(self.device, dtype=self.dtype, non_blocking=self.non_blocking)
         return x.to(self.device, non_blocking=self.non_blocking)
@@ -731,6 +734,8 @@ def _check_pairing(model, loss_fn, optimizer) -> None:
             raise ValueError("the optimizer does not hold this model's parameters; create it with "
                              "optimizer = ...(model.parameters(), ...)")
     if loss_fn is not None:
+        if isinstance(loss_fn, type):
+            raise TypeError(f"loss_fn is the class {loss_fn.__name__}; pass an instance: {loss_fn.__name__}()")
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
         if torch_model and isinstance(loss_fn, ScratchModule):

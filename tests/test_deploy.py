@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from course_lib import deploy
-from course_lib.pytorch.models import CNN, MLP, RecurrentModel, TransformerModel
+from course_lib.pytorch.models import CNN, MLP, RecurrentModel, TransformerModel, build_model
 
 from .devices import needs_cuda
 
@@ -203,3 +203,33 @@ def test_dynamo_onnx_exporter_also_gives_a_verified_file(tmp_path):
     model, x = model_cases()["mlp"]
     path = deploy.export_onnx(model, tmp_path / "mlp.onnx", x[:1], dynamo=True)
     assert deploy.verify_export(path, model, x) < 1e-5
+
+
+def test_numpy_values_in_extra_are_saved_plainly_and_objects_are_refused_before_writing(tmp_path):
+    """Found by an audit: save_checkpoint(model, path, epoch=np.int64(3)) wrote a file that
+    read_checkpoint then refused, over the previous good one."""
+    model = build_model({"name": "MLP", "sizes": [4, 8, 3]})
+    path = tmp_path / "best.pt"
+    deploy.save_checkpoint(model, path, epoch=np.int64(3), loss=np.float32(0.5), history={"loss": [np.float64(1.0)]})
+    extra = deploy.read_checkpoint(path)["extra"]
+    assert extra == {"epoch": 3, "loss": 0.5, "history": {"loss": [1.0]}} and type(extra["epoch"]) is int
+    good = path.read_bytes()
+    with pytest.raises(TypeError, match="plain values"):
+        deploy.save_checkpoint(model, path, weights=np.zeros(3))
+    assert path.read_bytes() == good  # the earlier checkpoint is untouched
+    assert not [p for p in tmp_path.iterdir() if p.name != "best.pt"]  # no temporary file left behind
+
+
+def test_scratch_models_and_unbatched_examples_get_clear_errors(tmp_path):
+    from course_lib.scratch.models import build_model as build_scratch
+
+    scratch = build_scratch({"name": "MLP", "sizes": [4, 8, 3]})
+    for call in (lambda: deploy.save_checkpoint(scratch, tmp_path / "s.pt"),
+                 lambda: deploy.export_onnx(scratch, tmp_path / "s.onnx", np.zeros((2, 4), np.float32)),
+                 lambda: deploy.export_torchscript(scratch, tmp_path / "s.ts", np.zeros((2, 4), np.float32))):
+        with pytest.raises(TypeError, match="needs a torch model"):
+            call()
+    model = build_model({"name": "MLP", "sizes": [4, 8, 3]})
+    with pytest.raises(ValueError, match=r"batch.*x\[None\]"):
+        deploy.export_onnx(model, tmp_path / "m.onnx", np.zeros(4, np.float32))
+    assert not (tmp_path / "m.onnx").exists()

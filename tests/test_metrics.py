@@ -214,3 +214,13 @@ def test_bad_options_are_clear_errors():
 def test_torch_tensors_are_accepted():
     torch = pytest.importorskip("torch")
     assert metrics.accuracy(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0])) == pytest.approx(2 / 3)
+
+
+def test_class_names_given_as_labels_are_a_clear_error_not_zeros():
+    """Found by an audit: labels=["a", "b"] (names, not values) gave an all-zero matrix and F1 0."""
+    y_true, y_pred = np.array([0, 1, 2, 1]), np.array([0, 2, 2, 1])
+    with pytest.raises(ValueError, match="target_names"):
+        metrics.confusion_matrix(y_true, y_pred, labels=["a", "b"])
+    with pytest.raises(ValueError, match="target_names"):
+        metrics.f1(y_true, y_pred, average="macro", labels=["0", "1"])
+    assert metrics.confusion_matrix(y_true, y_pred, labels=[2, 1]).tolist() == [[1, 0], [1, 1]]

@@ -220,3 +220,14 @@ def test_loss_contours_with_trajectories():
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["SGD"]
     with pytest.raises(ValueError, match="one value per grid point"):
         plots.plot_loss_contours(lambda a, b: 1.0 + 0 * a[0], (0, 1), (0, 1), resolution=5)
+
+
+def test_attention_without_tokens_and_label_grids_with_one_hot_labels():
+    """Found by an audit: plot_attention failed on every call without x_tokens; one-hot labels
+    were flattened into wrong titles."""
+    figure = plots.plot_attention(np.full((3, 3), 1 / 3))
+    assert [label.get_text() for label in figure.axes[0].get_xticklabels()] == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="head_names has 1 names for 2 heads"):
+        plots.plot_attention(np.full((2, 3, 3), 1 / 3), head_names=["a"])
+    with pytest.raises(ValueError, match=r"argmax\(axis=1\)"):
+        plots.plot_image_grid(np.zeros((4, 8, 8)), true_labels=np.eye(4))

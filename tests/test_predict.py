@@ -7,8 +7,11 @@ holds a bright square), exported to TorchScript and ONNX, and then asked about P
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +213,13 @@ def test_image_size_and_channels_come_from_the_exported_models_config(tmp_path):
     np.save(tmp_path / "small.npy", np.zeros((28, 28), dtype=np.float32))
     _, errors = predict.predict_files(path, [tmp_path / "small.npy"])
     assert "expected an array of shape (20, 20)" in errors[0]
+
+
+def test_float_pixels_outside_zero_to_one_or_not_finite_are_refused():
+    """Found by an audit: a float .npy of 0–255 values gave confident nonsense, a NaN one 'nan'."""
+    for values, words in ((np.full((28, 28), 200.0, np.float32), "must lie in [0, 1]"),
+                          (np.full((28, 28), np.nan, np.float32), "NaN")):
+        path = Path(tempfile.mkdtemp()) / "x.npy"
+        np.save(path, values)
+        with pytest.raises(predict.PredictError, match=re.escape(words)):
+            predict.load_array(path)

@@ -571,3 +571,13 @@ def test_a_checkpoint_of_another_model_loads_nothing(tmp_path):
     with pytest.raises(ValueError, match="nothing was loaded"):
         load_training_checkpoint(twin, scratch_path)
     assert all(np.array_equal(kept[key], value) for key, value in twin.state_dict().items())
+
+
+def test_a_loss_class_instead_of_an_instance_and_raw_pixels_get_clear_errors():
+    x, y = blobs()
+    model = torch_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"pass an instance: CrossEntropyLoss\(\)"):
+        fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss, optimizer=optimizer, epochs=1, **QUIET)
+    with pytest.raises(TypeError, match="to_float_images"):
+        predict(model, (x * 50).clip(0, 255).astype(np.uint8), device="cpu")

@@ -89,7 +89,19 @@ def sha256_of(data: bytes) -> str:
 _verified_cache: Dict[tuple, bytes] = {}
 
 
-def read_verified(path: Path, spec: FileSpec) -> bytes:
+def _identify(archive_digest: str, content_digest: str) -> str:
+    """' — it is <dataset>'s <file>' when the digests are those of another registered file, else ''."""
+    from .registry import DATASETS
+
+    for dataset in DATASETS.values():
+        for file in dataset.files.values():
+            if (file.archive_sha256 and archive_digest == file.archive_sha256) or \
+                    (file.content_sha256 and content_digest == file.content_sha256):
+                return f" — it is {dataset.title}'s {file.name}"
+    return ""
+
+
+def read_verified(path: Path, spec: FileSpec, dataset: str = "<dataset>") -> bytes:
     """The decompressed IDX bytes of ``path`` after checking its SHA-256.
 
     Raises ``ChecksumError`` (naming the file and both digests) for a corrupt,
@@ -107,7 +119,7 @@ def read_verified(path: Path, spec: FileSpec) -> bytes:
     except (EOFError, OSError, zlib.error) as error:
         raise ChecksumError(
             f"{path} is corrupt or truncated ({len(raw)} bytes; gzip says: {error}). "
-            f"Delete it and run: course-lib data download <dataset>"
+            f"Delete it and run: course-lib data download {dataset}"
         ) from None
     content_digest = sha256_of(content)
     ok = (spec.archive_sha256 is not None and archive_digest == spec.archive_sha256) or (
@@ -121,9 +133,9 @@ def read_verified(path: Path, spec: FileSpec) -> bytes:
         )
         raise ChecksumError(
             f"checksum mismatch for {path}: expected SHA-256 {expected}, "
-            f"got archive {archive_digest} / content {content_digest}. "
+            f"got archive {archive_digest} / content {content_digest}{_identify(archive_digest, content_digest)}. "
             f"The file is corrupt, truncated or not the published one; delete it and run: "
-            f"course-lib data download <dataset>"
+            f"course-lib data download {dataset}"
         )
     _verified_cache[key] = content
     return content
@@ -171,12 +183,12 @@ def download(name: str, directory: Optional[Path] = None, mirrors=None, progress
     errors = []
     for file in spec.files.values():
         destination = target / file.name
-        if destination.is_file():
+        if destination.is_file():  # a file that fails its check stays until a verified one replaces it
             try:
-                read_verified(destination, file)
+                read_verified(destination, file, name)
                 continue
             except ChecksumError:
-                destination.unlink()
+                pass
         for mirror in mirrors or spec.mirrors:
             url = mirror.rstrip("/") + "/" + file.name
             try:
@@ -185,8 +197,9 @@ def download(name: str, directory: Optional[Path] = None, mirrors=None, progress
             except (urllib.error.URLError, OSError, ChecksumError) as error:
                 errors.append(f"{url}: {error}")
         else:
+            kept = f"\n(the file already at {destination} was left as it was)" if destination.is_file() else ""
             raise DatasetNotFoundError(
-                not_found_message(spec, None, "downloading failed") + "\nAttempts:\n  " + "\n  ".join(errors)
+                not_found_message(spec, None, "downloading failed") + "\nAttempts:\n  " + "\n  ".join(errors) + kept
             )
     return target
 
@@ -236,7 +249,7 @@ def status(name: str, root: Optional[os.PathLike] = None) -> dict:
     problems = []
     for role, path in located.paths.items():
         try:
-            read_verified(path, spec.files[role])
+            read_verified(path, spec.files[role], name)
         except ChecksumError as error:
             problems.append(str(error))
     return {"name": name, "title": spec.title, "location": str(located.directory),

@@ -22,6 +22,8 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
+from ..model_checks import check_probability, check_sizes
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
@@ -40,6 +42,8 @@ class MLP(nn.Module):
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0):
         super().__init__()
+        check_sizes("MLP", **{f"sizes[{index}]": size for index, size in enumerate(sizes)})
+        check_probability("MLP", "dropout", dropout)
         sizes = [int(size) for size in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least [in_features, out_features] in sizes, got {sizes}")
@@ -76,6 +80,8 @@ class CNN(nn.Module):
         hidden: int = 64,
     ):
         super().__init__()
+        check_sizes("CNN", in_channels=in_channels, num_classes=num_classes, image_size=image_size,
+                    kernel_size=kernel_size, hidden=hidden, **{f"channels[{i}]": c for i, c in enumerate(channels)})
         channels = [int(c) for c in channels]
         if len(channels) != 3:
             raise ValueError(f"CNN expects three convolution widths in channels, got {channels}")
@@ -134,6 +140,8 @@ class RecurrentModel(nn.Module):
         nonlinearity: str = "tanh",
     ):
         super().__init__()
+        check_sizes("RecurrentModel", input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+                    num_layers=num_layers, vocab_size=vocab_size)
         if cell not in ("lstm", "rnn"):
             raise ValueError(f"cell must be 'lstm' or 'rnn', got '{cell}'")
         if task not in ("classify", "sequence"):
@@ -222,6 +230,9 @@ class TransformerModel(nn.Module):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("TransformerModel needs exactly one of vocab_size (token ids) or input_size (features)")
+        check_sizes("TransformerModel", d_model=d_model, nhead=nhead, num_layers=num_layers, output_size=output_size,
+                    vocab_size=vocab_size, input_size=input_size, dim_feedforward=dim_feedforward, max_len=max_len)
+        check_probability("TransformerModel", "dropout", dropout)
         if task not in ("classify", "sequence"):
             raise ValueError(f"task must be 'classify' or 'sequence', got '{task}'")
         if d_model % nhead:
@@ -280,6 +291,9 @@ def keras_init_(model: nn.Module) -> nn.Module:
     CPU: on a GPU the draws come from the GPU's generator and differ, so initialise before
     moving the model.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"keras_init_ re-initialises a torch model, got {type(model).__module__}.{type(model).__name__}"
+                        " (for a scratch model, initialise the torch twin and copy its state_dict)")
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(module.weight)

@@ -23,6 +23,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from ..model_checks import check_probability, check_sizes
 from .activations import ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .dropout import Dropout
@@ -53,6 +54,8 @@ class MLP(Module):
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, dtype=np.float32):
         super().__init__()
+        check_sizes("MLP", **{f"sizes[{index}]": size for index, size in enumerate(sizes)})
+        check_probability("MLP", "dropout", dropout)
         sizes = [int(size) for size in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least [in_features, out_features] in sizes, got {sizes}")
@@ -94,6 +97,8 @@ class CNN(Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
                  channels: Sequence[int] = (32, 64, 64), kernel_size: int = 3, hidden: int = 64, dtype=np.float32):
         super().__init__()
+        check_sizes("CNN", in_channels=in_channels, num_classes=num_classes, image_size=image_size,
+                    kernel_size=kernel_size, hidden=hidden, **{f"channels[{i}]": c for i, c in enumerate(channels)})
         channels = [int(c) for c in channels]
         if len(channels) != 3:
             raise ValueError(f"CNN expects three convolution widths in channels, got {channels}")
@@ -128,6 +133,8 @@ class RecurrentModel(Module):
                  task: str = "classify", vocab_size: Optional[int] = None, nonlinearity: str = "tanh",
                  dtype=np.float32):
         super().__init__()
+        check_sizes("RecurrentModel", input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+                    num_layers=num_layers, vocab_size=vocab_size)
         if cell not in ("lstm", "rnn"):
             raise ValueError(f"cell must be 'lstm' or 'rnn', got '{cell}'")
         if task not in ("classify", "sequence"):
@@ -202,6 +209,9 @@ class TransformerModel(Module):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("TransformerModel needs exactly one of vocab_size (token ids) or input_size (features)")
+        check_sizes("TransformerModel", d_model=d_model, nhead=nhead, num_layers=num_layers, output_size=output_size,
+                    vocab_size=vocab_size, input_size=input_size, dim_feedforward=dim_feedforward, max_len=max_len)
+        check_probability("TransformerModel", "dropout", dropout)
         if task not in ("classify", "sequence"):
             raise ValueError(f"task must be 'classify' or 'sequence', got '{task}'")
         if d_model % nhead:

@@ -175,3 +175,38 @@ def test_real_fashion_mnist_verifies_and_has_published_shape():
     assert np.array_equal(np.bincount(labels), np.full(10, 6000))  # Fashion-MNIST is balanced
     test_images, test_labels = loaders.load_fashion_mnist("test")
     assert test_images.shape == (10000, 28, 28) and list(test_labels[:5]) == [9, 2, 1, 1, 6]
+
+
+def test_a_failed_download_keeps_the_file_that_was_there(fake_dataset, tmp_path, monkeypatch):
+    """Found by an audit: download() deleted a file that failed its check before fetching the
+    replacement, so a failed download lost it — e.g. another dataset's file in the wrong folder."""
+    source, _, _ = fake_dataset
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes((source / "t10k-images-idx3-ubyte.gz").read_bytes())
+    before = (folder / "train-images-idx3-ubyte.gz").read_bytes()
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "0")
+    with pytest.raises(DatasetNotFoundError, match="was left as it was"):
+        store.download("fake", folder, mirrors=((tmp_path / "nowhere").as_uri() + "/",), progress=False)
+    assert (folder / "train-images-idx3-ubyte.gz").read_bytes() == before
+    with pytest.raises(ChecksumError, match=r"it is Fake dataset's t10k-images-idx3-ubyte.gz.*download fake"):
+        store.read_verified(folder / "train-images-idx3-ubyte.gz", registry.DATASETS["fake"].files["train_images"],
+                            "fake")
+
+
+def test_converting_images_twice_or_one_image_without_its_batch_axis_is_refused():
+    images = np.full((2, 28, 28), 255, dtype=np.uint8)
+    once = loaders.to_float_images(images)
+    assert once.shape == (2, 1, 28, 28) and once.max() == 1
+    with pytest.raises(TypeError, match="converted already"):
+        loaders.to_float_images(once[:, 0])
+    with pytest.raises(ValueError, match=r"images\[None\]"):
+        loaders.to_float_images(images[0])
+
+
+def test_a_subset_of_imbalanced_classes_still_has_the_size_asked_for():
+    labels = np.r_[np.zeros(90, int), 1]
+    images, chosen = loaders.subset(np.arange(91), labels, 50)
+    assert len(images) == 50 and np.bincount(chosen).tolist() == [49, 1]
+    with pytest.raises(ValueError, match="50 images but 91 labels"):
+        loaders.subset(np.arange(50), labels, 20)

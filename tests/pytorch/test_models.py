@@ -142,3 +142,19 @@ def test_every_model_runs_unchanged_on_cuda_and_agrees_with_the_cpu(name):
         actual = model.to(device)(x.to(device))
     assert actual.device.type == "cuda"
     torch.testing.assert_close(actual.cpu(), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_sizes_of_zero_and_dropout_outside_zero_to_one_are_refused_on_both_sides():
+    from course_lib.scratch import models as scratch_models
+    from course_lib.pytorch import models as torch_models
+
+    for side in (torch_models, scratch_models):
+        for build, words in ((lambda: side.MLP([4, 0, 3]), r"sizes\[1\] must be a positive integer"),
+                             (lambda: side.MLP([4, 3], dropout=-0.1), "probability in"),
+                             (lambda: side.CNN(num_classes=0), "num_classes"),
+                             (lambda: side.RecurrentModel(2, 0, 3), "hidden_size"),
+                             (lambda: side.TransformerModel(8, 0, 1, 2, input_size=3), "nhead")):
+            with pytest.raises(ValueError, match=words):
+                build()
+    with pytest.raises(TypeError, match="torch model"):
+        torch_models.keras_init_(scratch_models.MLP([4, 3]))
