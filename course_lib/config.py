@@ -26,6 +26,8 @@ def sized(full, quick):
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy, the scratch initialisers and (if installed) PyTorch."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed_everything needs an integer seed from 0 to 2**32 - 1, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed)
     from .scratch import init

@@ -351,7 +351,14 @@ class ExportedModel:
         return json.loads(extra[METADATA_KEY]) if extra[METADATA_KEY] else {}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Raw model outputs (logits) for a batch ``x``."""
+        """Raw model outputs (logits) for a batch ``x``: floats (cast to float32, the exported dtype) or,
+        for a model of token ids, integers."""
+        x = np.asarray(x)
+        if x.dtype == np.uint8:
+            raise TypeError("ExportedModel.predict got uint8 inputs (raw pixels?); scale them to [0, 1] floats "
+                            "first: x.astype(np.float32) / 255")
+        if x.dtype.kind == "f":
+            x = x.astype(np.float32, copy=False)
         if self.format == "onnx":
             return self._session.run(None, {self._input_name: np.ascontiguousarray(x)})[0]
         import torch

@@ -17,6 +17,9 @@ def state_dict_from_torch(torch_state_dict: Dict[str, Any], dtype=None) -> "Orde
     ``dtype`` casts the floating-point arrays only: BatchNorm's ``num_batches_tracked`` stays
     an int64 count, as in both libraries.
     """
+    if not hasattr(torch_state_dict, "items"):
+        raise TypeError(f"state_dict_from_torch takes a state_dict (a mapping of names to tensors), got "
+                        f"{type(torch_state_dict).__name__}: pass model.state_dict()")
     converted = OrderedDict()
     for key, tensor in torch_state_dict.items():
         array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)

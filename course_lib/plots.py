@@ -239,6 +239,10 @@ def plot_image_grid(images, true_labels=None, pred_labels=None, class_names: Opt
             if values.ndim != 1:
                 raise ValueError(f"{name} must be a 1-D array of class labels, got shape {values.shape} (one-hot rows "
                                  "or scores? take .argmax(axis=1) first)")
+            if class_names is not None and values.size and values.dtype.kind in "iu" and \
+                    not 0 <= values[:n_images].min() <= values[:n_images].max() < len(class_names):
+                raise ValueError(f"{name} holds labels up to {values[:n_images].max()} but class_names has "
+                                 f"{len(class_names)} names")
             if len(values) < n_images:
                 raise ValueError(f"{name} has {len(values)} entries for {n_images} images")
             labels[name] = values

@@ -81,6 +81,12 @@ class EarlyStopping:
     mode: str = "auto"
     restore_best: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
+            raise ValueError(f"early_stopping patience must be a positive integer (epochs), got {self.patience!r}")
+        if not isinstance(self.min_delta, (int, float, np.floating)) or self.min_delta < 0:
+            raise ValueError(f"early_stopping min_delta must be a number >= 0, got {self.min_delta!r}")
+
 
 @dataclass
 class Checkpoint:
@@ -243,6 +249,10 @@ class _TorchBackend:
         if x.dtype == self.torch.uint8 and not any(isinstance(m, self.torch.nn.Embedding) for m in self.model.modules()):
             raise TypeError("the inputs are uint8 (raw pixels?); a model takes floats: convert images with "
                             "course_lib.data.to_float_images (or x.astype(np.float32) / 255)")
+        config = getattr(self.model, "config", None)
+        if isinstance(config, dict) and config.get("name") == "CNN" and x.ndim == 3:
+            raise ValueError(f"the CNN takes images of shape (N, channels, H, W), got {tuple(x.shape)}: add the "
+                             "channel axis, x[:, None] (course_lib.data.to_float_images adds it)")
         if x.is_floating_point():
             return x.to(self.device, dtype=self.dtype, non_blocking=self.non_blocking)
         return x.to(self.device, non_blocking=self.non_blocking)
@@ -259,6 +269,7 @@ class _TorchBackend:
         optimizer.zero_grad()
         output = self.model(x)
         _check_target_shape(loss_fn, output, y)
+        _check_class_targets(loss_fn, output, y)
         loss = loss_fn(output, y)
         if not _is_tensor(loss):
             raise TypeError(f"loss_fn returned {type(loss).__name__}, not a tensor: a torch model needs a torch "
@@ -273,6 +284,7 @@ class _TorchBackend:
 
     def loss_value(self, loss_fn, output, y):
         _check_target_shape(loss_fn, output, y)
+        _check_class_targets(loss_fn, output, y)
         with self.torch.no_grad():
             return loss_fn(output, y)
 
@@ -430,6 +442,9 @@ class _Batches:
                 raise ValueError(f"{name}: x has {len(x)} samples but y has {len(y)}; they must match")
             if len(x) == 0:
                 raise ValueError(f"{name} is empty")
+            if not _is_tensor(y) and np.asarray(y).dtype.kind in "USO":
+                raise TypeError(f"{name}: the targets are {np.asarray(y).dtype} (class names?); a model needs numbers: "
+                                "map the names to 0, 1, … first, e.g. np.unique(y, return_inverse=True)[1]")
             self.x, self.y = backend.as_full(x), backend.as_full(y)
             self.n_samples = len(x)
         elif _is_loader(data):
@@ -535,6 +550,15 @@ def _check_target_shape(loss_fn, output, y) -> None:
             f"{type(loss_fn).__name__}: the targets have shape {tuple(y.shape)} but the model's outputs "
             f"{tuple(output.shape)}; they would be broadcast against each other instead of compared entry by "
             f"entry — reshape the targets (e.g. y[:, None] or y.reshape(-1, 1)) to the outputs' shape")
+
+
+def _check_class_targets(loss_fn, output, y) -> None:
+    """Class-index targets for CrossEntropyLoss / NLLLoss must be (N,) when the outputs are (N, K)."""
+    if type(loss_fn).__name__ in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() \
+            and output.ndim == 2 and tuple(y.shape) != (output.shape[0],):
+        raise ValueError(f"{type(loss_fn).__name__}: class-index targets must have shape ({output.shape[0]},), one "
+                         f"class per sample, got {tuple(y.shape)}" +
+                         (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))
 
 
 def _target_labels(value, backend):
@@ -676,7 +700,12 @@ def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     if _is_torch_module(model):
-        payload = _torch().load(path, map_location="cpu", weights_only=True)
+        try:
+            payload = _torch().load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - torch's words stay in __cause__
+            hint = " (a scratch model's .npz checkpoint? load it into the scratch model)" if path.suffix == ".npz" else ""
+            raise ValueError(f"{path} is not a torch checkpoint written by fit{hint}: torch.load cannot read it") \
+                from error
         if not isinstance(payload, dict) or "state_dict" not in payload:
             raise ValueError(f"{path} is not a checkpoint written by fit")
         _check_same_state(model, payload["state_dict"], path)
@@ -970,6 +999,10 @@ def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndar
     Outputs are raw (logits for classifiers): take ``.argmax(axis=1)`` for classes.
     """
     batch_size = _check_positive_int("batch_size", batch_size)
+    if isinstance(x, tuple) and len(x) == 2 and not _looks_like_batch_list(list(x)) and \
+            all(isinstance(part, np.ndarray) or _is_tensor(part) for part in x) and len(x[0]) == len(x[1]) > 2:
+        raise TypeError("predict takes the inputs x only, got a tuple (x, y); use evaluate(model, (x, y)) for "
+                        "the loss and metrics")
     with _backend_for(model, device) as backend:
         was_training = model.training
         model.eval()

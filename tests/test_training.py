@@ -581,3 +581,34 @@ def test_a_loss_class_instead_of_an_instance_and_raw_pixels_get_clear_errors():
         fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss, optimizer=optimizer, epochs=1, **QUIET)
     with pytest.raises(TypeError, match="to_float_images"):
         predict(model, (x * 50).clip(0, 255).astype(np.uint8), device="cpu")
+
+
+def test_more_bad_inputs_name_the_mistake():
+    """The rest of the audit's obscure errors that a student meets in the first week."""
+    from course_lib.training import EarlyStopping, load_training_checkpoint
+
+    x, y = blobs()
+    model = torch_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"shape \(64,\), one class per sample, got \(64, 1\).*reshape\(-1\)"):
+        fit(model, (x, y[:, None]), loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=1, **QUIET)
+    with pytest.raises(TypeError, match="class names"):
+        fit(model, (x, np.array(["a", "b", "c"])[y]), loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer,
+            epochs=1, **QUIET)
+    with pytest.raises(TypeError, match="inputs x only"):
+        predict(model, (x, y), device="cpu")
+    from course_lib.pytorch.models import CNN
+
+    with pytest.raises(ValueError, match=r"x\[:, None\]"):
+        predict(CNN(), np.zeros((2, 28, 28), np.float32), device="cpu")
+    for patience in ("3", 2.5, 0):
+        with pytest.raises(ValueError, match="patience must be a positive integer"):
+            EarlyStopping(patience=patience)
+
+
+def test_a_scratch_checkpoint_loaded_into_a_torch_model_says_so(tmp_path):
+    from course_lib.training import load_training_checkpoint, save_training_checkpoint
+
+    path = save_training_checkpoint(scratch_twin(torch_mlp()), tmp_path / "s.npz", epoch=1, logs={})
+    with pytest.raises(ValueError, match="scratch model's .npz checkpoint"):
+        load_training_checkpoint(torch_mlp(), path)

@@ -5,6 +5,7 @@ int64 class labels), so the same call always gives the same data.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Tuple
 
 import numpy as np
@@ -15,8 +16,8 @@ def _rng(seed: int) -> np.random.Generator:
 
 
 def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if int(value) != value or value < 1:
+    for name, value in values.items():  # 100.0 or None would fail later, inside NumPy
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
