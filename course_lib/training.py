@@ -576,7 +576,7 @@ def _target_labels(value, backend):
     elif np.all((flat >= 0) & (flat <= 1)):
         labels = (flat > 0.5).astype(np.int64)
     else:
-        example = flat[(flat != np.round(flat)) & ((flat < 0) | (flat > 1))][0]
+        example = flat[flat != np.round(flat)][0]  # a value that is no class label
         raise ValueError(f"the metrics need class labels, but the targets hold real values such as {example:g} "
                          "(a regression?): pass metrics=() — or use a regression loss, which records no metrics "
                          "by default")
@@ -728,14 +728,10 @@ def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
 def _check_same_state(model, state, path) -> None:
     """Refuse a checkpoint of another model before any weight is written: loading stops at the
     first mismatch only after the layers before it were overwritten."""
-    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    given = {key: tuple(getattr(value, "shape", ())) for key, value in state.items()}
-    missing, unexpected = sorted(set(own) - set(given)), sorted(set(given) - set(own))
-    shapes = [f"{key}: {given[key]} in the file, {own[key]} in the model" for key in own
-              if key in given and given[key] != own[key]]
-    if missing or unexpected or shapes:
-        problems = ([f"missing {missing[:5]}"] if missing else []) + (
-            [f"unexpected {unexpected[:5]}"] if unexpected else []) + shapes[:5]
+    from .deploy import state_dict_mismatches
+
+    problems = state_dict_mismatches(model.state_dict(), state)
+    if problems:
         raise ValueError(f"{path} holds the weights of another model; nothing was loaded ({'; '.join(problems)})")
 
 
@@ -951,7 +947,7 @@ def _check_checkpoint_path(path) -> None:
     try:
         first = Path(str(path).format(epoch=1))
     except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"checkpoint path {str(path)!r} can use only {{epoch}} as a placeholder ({error!r})") from None
+        raise ValueError(f"checkpoint path {str(path)!r} can use only {{epoch}} as a field to fill in ({error!r})") from None
     if first.is_dir():
         raise ValueError(f"checkpoint path {str(first)!r} is a folder; give a file name such as "
                          f"{str(first / 'best.pt')!r}")

@@ -612,3 +612,12 @@ def test_a_scratch_checkpoint_loaded_into_a_torch_model_says_so(tmp_path):
     path = save_training_checkpoint(scratch_twin(torch_mlp()), tmp_path / "s.npz", epoch=1, logs={})
     with pytest.raises(ValueError, match="scratch model's .npz checkpoint"):
         load_training_checkpoint(torch_mlp(), path)
+
+
+def test_targets_that_are_neither_labels_nor_probabilities_are_named():
+    from course_lib.training import _target_labels
+
+    with pytest.raises(ValueError, match="such as 0.5"):  # 0.5 alone could be a soft label; with 2.0, no
+        _target_labels(np.array([0.5, 2.0]), None)
+    assert _target_labels(np.array([0.2, 0.9]), None).tolist() == [0, 1]
+    assert _target_labels(np.array([2.0, 0.0]), None).tolist() == [2, 0]

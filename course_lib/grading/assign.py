@@ -7,6 +7,7 @@ everything else is kept as is.  Outputs and execution counts are cleared in both
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ class AssignError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=None)  # read once per process: grade-batch asks for every submission
 def template_cells(notebook_name: str) -> Dict[str, str]:
     """The code cells of an assignment's own notebooks (exercise and solution): stripped source →
     the cell's role (``"check"``, ``"demo"``, or ``""`` for a cell without one).  Empty when the

@@ -50,6 +50,7 @@ def in_place_advice(question: Question) -> str:
     """What to do about an input changed in place; where PyTorch is allowed, the memory it shares."""
     return TORCH_SHARING if "torch" not in question.forbid else IN_PLACE_ADVICE
 
+
 # The kernel runs isolated (python -I), so its working folder is not on sys.path; Jupyter puts
 # the notebook's folder there, and a notebook may import a module it wrote itself (%%writefile).
 # Appended, not prepended: a file there cannot shadow an installed module.
@@ -465,9 +466,11 @@ def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -
     return restored
 
 
-def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: Optional[str]) -> Tuple[bool, str]:
+def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: Optional[str],
+             why_missing) -> Tuple[bool, str]:
     """(passed, message) for what ``_Session.call`` returned; ``budget`` names the question's or
-    notebook's time limit when that, not the call's own limit, cut the call short."""
+    notebook's time limit when that, not the call's own limit, cut the call short;
+    ``why_missing(function)`` explains a function the kernel does not have."""
     function = item.check.function
     if kind == "ok":
         passed, message = judge_value(item, payload["value"])
@@ -478,7 +481,7 @@ def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: O
     if kind == "error":
         return False, error_message(payload, function, item.check.float_errors)
     if kind == "missing":
-        return False, f"{function} is not defined (did you delete or rename its cell?)"
+        return False, why_missing(function)
     if kind == "timeout" and budget:
         return False, f"not graded: {budget} ran out"
     if kind == "timeout":
@@ -571,9 +574,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         kind, payload = session.call(item, timeout)
                         # a timeout shorter than the call's own limit: the question's (or notebook's) budget ran out
                         passed, message = _outcome(item, kind, payload, timeout,
-                                                   which_limit if timeout < call_limit else None)
-                        if kind == "missing":
-                            message = session.missing(item.check.function)
+                                                   which_limit if timeout < call_limit else None, session.missing)
                         if kind in ("timeout", "died"):  # the kernel is gone: restart it for the next question
                             own["stop_reason"] = message + "; the remaining checks of this question were not run"
                             own["stop_after"] = position[id(item)]
