@@ -68,7 +68,10 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
         raise ValueError(f"plot_decision_boundary needs 2-D points X of shape (N, 2), got {X.shape}")
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2, got {resolution}")
-    fig, ax = _figure_and_axes(ax, figsize=(5, 4.5))
+    if y is not None:
+        y = _numpy(y).reshape(-1)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} points but y has {len(y)} labels")
     (x_min, y_min), (x_max, y_max) = X.min(axis=0) - padding, X.max(axis=0) + padding
     xx, yy = np.meshgrid(np.linspace(x_min, x_max, resolution), np.linspace(y_min, y_max, resolution))
     dtype = X.dtype if X.dtype.kind == "f" else np.float32
@@ -79,6 +82,7 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
     if output.ndim == 2 and output.shape[1] > 1:
         output = output.argmax(axis=1)
     output = output.reshape(xx.shape)
+    fig, ax = _figure_and_axes(ax, figsize=(5, 4.5))  # only now: a failure above leaves no figure open
     if output.dtype.kind == "f" and not np.all(output == np.round(output)):
         threshold = 0.5 if output.min() >= 0 and output.max() <= 1 else 0.0
         ax.contourf(xx, yy, output, levels=20, cmap=cmap, alpha=0.6)
@@ -89,9 +93,6 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
         levels = np.concatenate([[classes[0] - 0.5], (classes[:-1] + classes[1:]) / 2, [classes[-1] + 0.5]])
         ax.contourf(xx, yy, output, levels=levels, cmap=cmap, alpha=0.4)
     if y is not None:
-        y = _numpy(y).reshape(-1)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} points but y has {len(y)} labels")
         scatter = ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, edgecolors="k", s=20)
         if class_names is not None:
             handles, _ = scatter.legend_elements()

@@ -61,6 +61,12 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
     if total > MAX_PICTURES:
         raise ValueError(f"explore would pre-render {total} pictures (more than {MAX_PICTURES}); use fewer values")
     start = start or {}
+    unknown = [name for name in start if name not in sliders]
+    if unknown:
+        raise ValueError(f"start names {unknown}, which are not sliders; the sliders are {names}")
+    for name, options in zip(names, values):
+        if name in start and start[name] not in options:
+            raise ValueError(f"start value {start[name]!r} for slider '{name}' is not one of its values {options}")
     start_index = [options.index(start[name]) if name in start else len(options) // 2
                    for name, options in zip(names, values)]
 
@@ -68,6 +74,9 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
     for combination in itertools.product(*[range(len(options)) for options in values]):
         kwargs = {name: values[k][i] for k, (name, i) in enumerate(zip(names, combination))}
         drawn = render(**kwargs)
+        if not isinstance(drawn, str) and not hasattr(drawn, "savefig"):
+            raise TypeError(f"render must return a matplotlib figure or an HTML string, got "
+                            f"{type(drawn).__name__} for {kwargs} (does it end with `return fig`?)")
         pictures[combination] = widgets.HTML(drawn if isinstance(drawn, str) else figure_to_html(drawn, dpi))
 
     controls = [

@@ -231,3 +231,10 @@ def test_attention_without_tokens_and_label_grids_with_one_hot_labels():
         plots.plot_attention(np.full((2, 3, 3), 1 / 3), head_names=["a"])
     with pytest.raises(ValueError, match=r"argmax\(axis=1\)"):
         plots.plot_image_grid(np.zeros((4, 8, 8)), true_labels=np.eye(4))
+
+
+def test_a_failed_decision_boundary_leaves_no_figure_open():
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match="rows for"):
+        plots.plot_decision_boundary(lambda grid: np.zeros(3), np.zeros((4, 2)))
+    assert plt.get_fignums() == before
