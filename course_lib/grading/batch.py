@@ -24,6 +24,7 @@ import sqlite3
 import stat
 import threading
 import time
+import unicodedata
 import zipfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -77,8 +78,10 @@ class Submission:
     problem: Optional[str] = None  # why it cannot be graded
 
     def __post_init__(self) -> None:
-        # names come from the file system: bytes that are not UTF-8 would break the gradebook's INSERT
-        self.student, self.source = clean_text(self.student), clean_text(self.source)
+        # names come from the file system: bytes that are not UTF-8 would break the gradebook's INSERT,
+        # and 'José' typed on a Mac (decomposed é) is the same student as 'José' typed elsewhere
+        self.student = unicodedata.normalize("NFC", clean_text(self.student))
+        self.source = clean_text(self.source)
         self.problem = None if self.problem is None else clean_text(self.problem)
 
     @property
@@ -116,6 +119,19 @@ def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]
 _ZIP_ERRORS = (zipfile.BadZipFile, ValueError, OSError, RuntimeError, NotImplementedError, EOFError, zlib.error)
 
 
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name as its author wrote it.  Without the UTF-8 flag Python reads names as
+    cp437, but zip tools on Linux and macOS write UTF-8 without setting it: 'Zoë' came out as
+    'Zo├½' (a different student).  Such names are read again as UTF-8 where they are valid."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except UnicodeError:
+            pass
+    return unicodedata.normalize("NFC", name)
+
+
 def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
     """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members.
 
@@ -128,7 +144,7 @@ def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
     if len(members) > MAX_MEMBERS:
         return {}, [f"the zip has {len(members)} entries (limit {MAX_MEMBERS})"], {}
     for info in members:
-        name = info.filename
+        name = _member_name(info)
         path = PurePosixPath(name)
         mode = info.external_attr >> 16
         if name.startswith("/") or "\\" in name or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
@@ -147,7 +163,7 @@ def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
             message = f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB"
             (folder_problems.setdefault(top, []) if top else problems).append(message)
             continue
-        if path.suffix in (".ipynb", ".zip"):
+        if path.suffix.lower() in (".ipynb", ".zip"):
             groups.setdefault(top, []).append((name, info))
     for top in folder_problems:
         groups.setdefault(top, [])
@@ -169,7 +185,8 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             groups, problems, folder_problems = _zip_notebooks(archive)
             problems += [p for group in folder_problems.values() for p in group]
-            members = [(name, info) for group in groups.values() for name, info in group if name.endswith(".ipynb")]
+            members = [(name, info) for group in groups.values() for name, info in group
+                       if name.lower().endswith(".ipynb")]
             if problems or len(members) != 1:  # decided from the names alone: nothing is decompressed
                 return _from_notebooks(student, source, [(name, b"") for name, _ in members], problems)
             notebooks = [(name, _read_member(archive, info)) for name, info in members]
@@ -213,7 +230,7 @@ def _collect(path: Path) -> List[Submission]:
                         except _ZIP_ERRORS as error:
                             submissions.append(Submission(student, name, None, f"could not read {name}: {error}"))
                             continue
-                        if name.endswith(".zip"):
+                        if name.lower().endswith(".zip"):
                             submissions.append(_student_zip(student, name, data))
                         else:
                             submissions.append(Submission(student, name, data))
@@ -238,12 +255,12 @@ def _collect(path: Path) -> List[Submission]:
             continue
         if entry.is_symlink():
             submissions.append(Submission(entry.stem, str(entry), None, "symbolic links are not accepted as submissions"))
-        elif entry.is_file() and entry.suffix == ".ipynb":
+        elif entry.is_file() and entry.suffix.lower() == ".ipynb":
             try:
                 submissions.append(Submission(entry.stem, str(entry), _read_regular(entry)))
             except (OSError, ValueError) as error:
                 submissions.append(Submission(entry.stem, str(entry), None, f"could not read the file ({error})"))
-        elif entry.is_file() and entry.suffix == ".zip":
+        elif entry.is_file() and entry.suffix.lower() == ".zip":
             try:
                 submissions.append(_student_zip(entry.stem, str(entry), _read_regular(entry)))
             except (OSError, ValueError) as error:
@@ -253,7 +270,8 @@ def _collect(path: Path) -> List[Submission]:
             for inner in sorted(entry.rglob("*")):
                 if inner.is_symlink():
                     problems.append(f"refused {inner.relative_to(path)}: symbolic links are not accepted")
-                elif inner.is_file() and inner.suffix == ".ipynb" and ".ipynb_checkpoints" not in inner.parts:
+                elif inner.is_file() and inner.suffix.lower() == ".ipynb" and not any(
+                        part.startswith(".") for part in inner.relative_to(entry).parts):
                     found.append(inner)
             notebooks = [(str(inner.relative_to(path)), b"") for inner in found]  # names only, unless gradable
             if not problems and len(found) == 1:
@@ -282,6 +300,34 @@ def already_graded(connection, assignment_id: str, student: str, digest: str) ->
         "SELECT 1 FROM submissions WHERE assignment=? AND student=? AND content_hash=?",
         (assignment_id, student, digest)).fetchone()
     return row is not None
+
+
+def make_current(connection, assignment_id: str, student: str, digest: str) -> Optional[float]:
+    """A student who went back to a notebook graded before: its grade becomes the latest again
+    (the export reports each student's latest row).  Returns that score, or None when it already
+    was the latest."""
+    connection.row_factory = sqlite3.Row
+    row = connection.execute("SELECT * FROM submissions WHERE assignment=? AND student=? AND content_hash=?",
+                             (assignment_id, student, digest)).fetchone()
+    latest = connection.execute("SELECT MAX(id) FROM submissions WHERE assignment=? AND student=?",
+                                (assignment_id, student)).fetchone()[0]
+    if row is None or row["id"] == latest:
+        return None
+    columns = [name for name in row.keys() if name != "id"]
+    questions = connection.execute("SELECT question, points, max_points, status, feedback FROM questions "
+                                   "WHERE submission_id=?", (row["id"],)).fetchall()
+    connection.execute("BEGIN IMMEDIATE")
+    try:  # moved, not copied: (assignment, student, content_hash) is unique; a new id is the largest
+        connection.execute("DELETE FROM submissions WHERE id=?", (row["id"],))  # its questions go with it
+        cursor = connection.execute(f"INSERT INTO submissions ({', '.join(columns)}) VALUES "
+                                    f"({', '.join('?' * len(columns))})", [row[name] for name in columns])
+        connection.executemany("INSERT INTO questions VALUES (?,?,?,?,?,?)",
+                               [(cursor.lastrowid, *tuple(question)) for question in questions])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return row["score"]
 
 
 def record(connection, submission: Submission, result: GradeResult, digest: str, peak_rss_kb: int = 0) -> None:
@@ -368,6 +414,10 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
         digest = submission.content_hash
         if already_graded(connection, assignment.id, submission.student, digest):
             skipped += 1
+            again = make_current(connection, assignment.id, submission.student, digest)
+            if again is not None:
+                log(f"{submission.student}: back to a notebook graded before, {again:g}/{assignment.max_score:g}; "
+                    "that grade is the latest again")
         else:
             todo.append((submission, digest))
     started = time.monotonic()
@@ -422,6 +472,14 @@ def latest_rows(connection, assignment_id: Optional[str] = None):
     return connection.execute(query + " ORDER BY s.assignment, s.student", params).fetchall()
 
 
+def _cell(value):
+    """A CSV cell that a spreadsheet shows as text: a leading =, +, -, @ (a formula to Excel and
+    LibreOffice: a file named '=HYPERLINK(…).ipynb' would become one) gets a quote in front."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> int:
     rows = latest_rows(connection, assignment_id)
     question_ids = []
@@ -435,9 +493,10 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> i
         writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "content_hash", "graded_at", "grader_version"])
         for row in rows:
             points = dict(connection.execute("SELECT question, points FROM questions WHERE submission_id=?", (row["id"],)).fetchall())
-            writer.writerow([row["assignment"], row["student"], row["score"], row["max_score"],
-                             *[points.get(q, "") for q in question_ids], row["error"] or "",
-                             row["content_hash"], row["graded_at"], row["grader_version"]])
+            writer.writerow([_cell(value) for value in (
+                row["assignment"], row["student"], row["score"], row["max_score"],
+                *[points.get(q, "") for q in question_ids], row["error"] or "",
+                row["content_hash"], row["graded_at"], row["grader_version"])])
     return len(rows)
 
 

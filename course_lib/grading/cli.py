@@ -99,6 +99,10 @@ def cmd_grade(args) -> int:
     if args.json_path:
         hide.append(str(Path(args.json_path).resolve().parent))
     result = grade_notebook(data, assignment, seed=args.seed, hide=hide)
+    named = _assignment_from_notebook(data)
+    if args.assignment and named and named != assignment.id:  # e.g. a02 uploaded where a01 was due
+        result.notes.insert(0, f"this notebook says it is assignment {named[:20]}, but it was graded as "
+                               f"{assignment.id} ({assignment.title}): was the right notebook submitted?")
     if result.grader_failure:
         print(f"NOT GRADED: {result.grader_failure}", file=sys.stderr)
         return 3

@@ -14,37 +14,90 @@ from . import assignments
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# What grading needs (the kernel's and the grader's packages); their versions are taken from the
+# course's requirements.txt, so the autograder runs what the students ran.
+GRADER_PACKAGES = ("torch", "numpy", "matplotlib", "tqdm", "ipywidgets", "pillow", "nbformat", "jupyter_client",
+                   "jupyter_core", "ipykernel", "pyzmq", "tornado", "traitlets")
+
 SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once, when it builds the autograder's image (with network access).
 set -euo pipefail
-apt-get update && apt-get install -y python3 python3-pip python3-venv util-linux
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install numpy torch --index-url https://download.pytorch.org/whl/cpu
-/autograder/venv/bin/pip install nbformat jupyter_client ipykernel scikit-learn
-/autograder/venv/bin/pip install -e /autograder/source
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y python3 python3-venv util-linux
+PY=python3
+# course_lib needs Python >= 3.11; Gradescope's Ubuntu 22.04 image has 3.10: take 3.11 from deadsnakes
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  apt-get install -y software-properties-common
+  add-apt-repository -y ppa:deadsnakes/ppa
+  apt-get update
+  apt-get install -y python3.11 python3.11-venv
+  PY=python3.11
+fi
+"$PY" -m venv /autograder/venv
+# PyTorch's CPU build first and alone (PyPI's torch is the multi-GB CUDA build), then the rest, pinned
+/autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu \
+  "$(grep -E '^torch==' /autograder/source/requirements-grader.txt)"
+/autograder/venv/bin/pip install -r /autograder/source/requirements-grader.txt
+/autograder/venv/bin/pip install --no-deps -e /autograder/source
+{download}
 """
 
 RUN = """#!/usr/bin/env bash
-# One submission: grade it in a sandboxed kernel, write Gradescope's results.json.
+# One submission: grade it in a sandboxed kernel, write Gradescope's results.json — always, even
+# when no grade can be made (Gradescope shows students only "the autograder failed" otherwise).
 set -uo pipefail
-notebook=$(find /autograder/submission -maxdepth 2 -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | head -n 1)
+results=/autograder/results/results.json
 mkdir -p /autograder/results
-if [ -z "$notebook" ]; then
-  echo '{"score": 0, "output": "No .ipynb notebook was found in the submission."}' > /autograder/results/results.json
+rm -f "$results"
+say() {  # a score of 0 and a message
+  /autograder/venv/bin/python -c 'import json, sys; json.dump({"score": 0, "output": sys.argv[1]}, open(sys.argv[2], "w"))' \
+    "$1" "$results"
+}
+mapfile -t notebooks < <(find /autograder/submission -iname '*.ipynb' -not -path '*/.*' -not -path '*/__MACOSX/*' | sort)
+if [ ${#notebooks[@]} -eq 0 ]; then
+  say "No .ipynb notebook was found in the submission: upload your notebook file."
+  exit 0
+fi
+if [ ${#notebooks[@]} -gt 1 ]; then
+  names=$(printf '%s, ' "${notebooks[@]#/autograder/submission/}")
+  say "The submission holds ${#notebooks[@]} notebooks (${names%, }); upload exactly one, and it will be graded."
   exit 0
 fi
 cd /autograder/source
-/autograder/venv/bin/course-lib grade "$notebook" --assignment {assignment} --json /autograder/results/results.json
+/autograder/venv/bin/course-lib grade "${notebooks[0]}" --assignment {assignment} --json "$results"
+status=$?
+if [ ! -s "$results" ]; then
+  say "The autograder could not grade this submission (status $status; not a problem with your work). Please tell the course staff, who can rerun it."
+fi
+exit 0
 """
+
+
+def grader_requirements() -> str:
+    """The pinned lines of requirements.txt for the packages grading needs."""
+    wanted = {name.lower().replace("_", "-") for name in GRADER_PACKAGES}
+    lines = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
+    pinned = [line for line in lines if "==" in line and line.split("==")[0].lower().replace("_", "-") in wanted]
+    missing = wanted - {line.split("==")[0].lower().replace("_", "-") for line in pinned}
+    if missing:
+        raise RuntimeError(f"requirements.txt pins no version of {sorted(missing)}")
+    return "\n".join(pinned) + "\n"
 
 
 def build_package(assignment_id: str, output: Optional[str] = None) -> Path:
     assignment = assignments.get(assignment_id)
     output_path = Path(output or f"gradescope-{assignment.id}.zip")
     with zipfile.ZipFile(output_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in (("setup.sh", SETUP), ("run_autograder", RUN.replace("{assignment}", assignment.id))):
+        # an assignment that reads a dataset (a10: Fashion-MNIST) gets it while the image is built
+        download = "\n".join(f"COURSE_LIB_OFFLINE=0 /autograder/venv/bin/course-lib data download {name}"
+                              for name in assignment.extra.get("datasets", ()))
+        setup = SETUP.replace("{download}", download)
+        for name, text in (("setup.sh", setup), ("run_autograder", RUN.replace("{assignment}", assignment.id))):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             archive.writestr(info, text)
+        archive.writestr("requirements-grader.txt", grader_requirements())
         for path in sorted((REPO_ROOT / "course_lib").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".md", ".txt"):
                 archive.write(path, str(path.relative_to(REPO_ROOT)))

@@ -370,3 +370,32 @@ def test_the_console_log_shows_a_students_text_escaped_and_short(tmp_path):
     grade_batch(folder, "a01", tmp_path / "book.sqlite", log=lines.append, workers=1)
     line = next(line for line in lines if line.startswith("mallory"))
     assert "\x1b" not in line and "\\x1b" in line and len(line) <= 500, line
+
+
+def test_a_student_who_goes_back_to_an_earlier_notebook_gets_its_grade_back(tmp_path):
+    """Found by an audit: the earlier notebook was 'already graded', so it was skipped, and the export
+    kept reporting the later notebook's grade."""
+    class_dir, db, grades = tmp_path / "class", tmp_path / "gradebook.sqlite", tmp_path / "grades.csv"
+    class_dir.mkdir()
+    quiet = dict(workers=1, log=lambda *_: None, limits=FAST)
+    for notebook in (build(), build(template=True)):  # 10 points, then the untouched template
+        (class_dir / "bob.ipynb").write_bytes(notebook)
+        grade_batch(class_dir, "a01", db, None, **quiet)
+    (class_dir / "bob.ipynb").write_bytes(build())  # back to the first one
+    lines = []
+    summary = grade_batch(class_dir, "a01", db, grades, workers=1, log=lines.append, limits=FAST)
+    assert summary["graded"] == 0 and summary["skipped"] == 1
+    assert any("back to a notebook graded before, 10/10" in line for line in lines), lines
+    with open(grades) as handle:
+        (row,) = csv.DictReader(handle)
+    assert float(row["score"]) == 10.0 and row["q5"] == "3.0"  # its questions came along
+
+
+def test_a_name_that_a_spreadsheet_would_run_is_written_as_text(tmp_path):
+    class_dir, db, grades = tmp_path / "class", tmp_path / "gradebook.sqlite", tmp_path / "grades.csv"
+    class_dir.mkdir()
+    (class_dir / '=HYPERLINK("http:x","y").ipynb').write_bytes(build())
+    grade_batch(class_dir, "a01", db, grades, workers=1, log=lambda *_: None, limits=FAST)
+    with open(grades) as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["student"] == "'=HYPERLINK(\"http:x\",\"y\")"

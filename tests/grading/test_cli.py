@@ -6,7 +6,7 @@ import pytest
 
 from course_lib.grading.cli import main
 
-from .helpers import build
+from .helpers import REPO, build
 
 pytestmark = pytest.mark.slow
 
@@ -43,3 +43,67 @@ def test_gradescope_package(tmp_path):
     assert {"setup.sh", "run_autograder", "pyproject.toml", "course_lib/grading/runner.py",
             "course_lib/grading/assignments/a03_backprop.py"} <= names
     assert "--assignment a03" in run and "/autograder/results/results.json" in run
+
+
+def _run_autograder(tmp_path, files, course_lib_command=None):
+    """run_autograder from the package, in a copy of Gradescope's layout under tmp_path: the
+    submission's files, then the results.json it wrote."""
+    import subprocess
+    import sys
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    output = tmp_path / "package.zip"
+    assert main(["gradescope-package", "a01", "--output", str(output)]) == 0
+    with zipfile.ZipFile(output) as archive:
+        script = archive.read("run_autograder").decode()
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    (root / "venv" / "bin").mkdir(parents=True)
+    (root / "venv" / "bin" / "python").symlink_to(sys.executable)
+    command = root / "venv" / "bin" / "course-lib"
+    command.write_text(course_lib_command or f'#!/bin/sh\nexec "{sys.executable}" -m course_lib.grading.cli "$@"\n')
+    command.chmod(0o755)
+    submission = root / "submission"
+    submission.mkdir()
+    for name, data in files.items():
+        (submission / name).parent.mkdir(parents=True, exist_ok=True)
+        (submission / name).write_bytes(data)
+    local = root / "run_autograder"
+    local.write_text(script.replace("/autograder", str(root)))
+    subprocess.run(["bash", str(local)], check=True, capture_output=True, timeout=300)
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_run_autograder_always_leaves_a_results_json(tmp_path):
+    """Found by an audit: two notebooks graded whichever came first, a notebook three folders deep
+    was not found, and a grader failure left no results.json (students then see only "failed")."""
+    from .helpers import build
+
+    good = build()
+    assert _run_autograder(tmp_path / "deep", {"hw/week1/Alice Final.IPYNB": good})["score"] == 10.0
+    two = _run_autograder(tmp_path / "two", {"a_draft.ipynb": build(template=True), "z_final.ipynb": good})
+    assert two["score"] == 0 and "2 notebooks (a_draft.ipynb, z_final.ipynb)" in two["output"]
+    none = _run_autograder(tmp_path / "none", {"notes.txt": b"", ".ipynb_checkpoints/x-checkpoint.ipynb": good})
+    assert none["score"] == 0 and "No .ipynb notebook" in none["output"]
+    failed = _run_autograder(tmp_path / "failed", {"a.ipynb": good}, "#!/bin/sh\necho 'NOT GRADED' >&2\nexit 3\n")
+    assert failed["score"] == 0 and "could not grade this submission (status 3" in failed["output"]
+
+
+def test_the_package_pins_what_the_students_ran_and_fetches_a10s_data(tmp_path):
+    output = tmp_path / "a10.zip"
+    assert main(["gradescope-package", "a10", "--output", str(output)]) == 0
+    with zipfile.ZipFile(output) as archive:
+        setup = archive.read("setup.sh").decode()
+        pins = archive.read("requirements-grader.txt").decode().split()
+    requirements = (REPO / "requirements.txt").read_text().split()
+    assert "torch==2.13.0" in pins and all(pin in requirements for pin in pins)
+    assert "course-lib data download fashion-mnist" in setup and "python3.11" in setup
+    assert "scikit-learn" not in setup
+
+
+def test_a_notebook_of_another_assignment_is_named_in_the_report(tmp_path, capsys):
+    submission = tmp_path / "a02.ipynb"
+    submission.write_bytes(build("a02"))
+    assert main(["grade", str(submission), "--assignment", "a01", "--seed", "1"]) == 0
+    assert "this notebook says it is assignment a02, but it was graded as a01" in capsys.readouterr().out

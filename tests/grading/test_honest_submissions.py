@@ -76,3 +76,32 @@ def test_a_zipped_folder_with_jupyter_checkpoints_holds_one_notebook(tmp_path):
     (tmp_path / "bob.zip").write_bytes(buffer.getvalue())
     (submission,) = collect(tmp_path)
     assert submission.student == "bob" and submission.problem is None and submission.data == good
+
+
+def _without_utf8_flags(data: bytes) -> bytes:
+    """The zip as Info-ZIP on Linux or macOS writes it: UTF-8 names without the UTF-8 flag."""
+    data = bytearray(data)
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start != -1:
+            data[start + flag_at + 1] &= 0xFF ^ 0x08  # bit 11 of the little-endian flags: 0x08 of the high byte
+            start = data.find(signature, start + 4)
+    return bytes(data)
+
+
+def test_names_in_a_zip_and_their_unicode_forms_stay_one_student_each(tmp_path):
+    """Found by an audit: a class zip made with `zip -r` turned 'Zoë' into 'Zo├½', a new student, and
+    'José' typed with a decomposed é was a second José; '.IPYNB' files were ignored."""
+    good = build()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Zoë/a01.ipynb", good)
+        archive.writestr("Jose\u0301.ipynb", good)
+        archive.writestr("KIM.IPYNB", good)
+    data = _without_utf8_flags(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert "Zo├½/a01.ipynb" in archive.namelist()  # what Python reads without the flag
+    (tmp_path / "class.zip").write_bytes(data)
+    students = {submission.student: submission for submission in collect(tmp_path / "class.zip")}
+    assert set(students) == {"Zoë", "Jos\u00e9", "KIM"}
+    assert all(submission.data == good for submission in students.values())

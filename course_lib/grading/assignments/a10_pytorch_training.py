@@ -93,6 +93,7 @@ ASSIGNMENT = Assignment(
     total_timeout_s=2 * TIME_BUDGET_S + 120.0,
     memory_bytes=12 * 1024**3,  # torch reserves a lot of address space
     processes=64,  # torch's thread pools, and DataLoader worker processes if a notebook uses them
+    extra={"datasets": ("fashion-mnist",)},  # fetched when Gradescope builds the autograder (gradescope.py)
     questions=[
         Question("q1", "One SGD step with autograd", 3, ["torch_sgd_step"], checks("torch_sgd_step", torch_sgd_step, [
             ("8 samples, 5 features, 3 classes", lambda r: _step_args(r), False, np.float32),
