@@ -84,3 +84,18 @@ def question_score(result, question: str) -> float:
 
 def messages(result, question: str) -> str:
     return "\n".join(c.message for c in result.checks if c.question == question)
+
+
+def zip_of(entries) -> bytes:
+    """A zip archive of ``(name, data, mode)`` entries (``mode``: Unix permission bits, or None)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data, mode in entries:
+            info = zipfile.ZipInfo(name)
+            if mode is not None:
+                info.external_attr = mode << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()

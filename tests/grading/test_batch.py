@@ -20,19 +20,9 @@ from course_lib.grading.runner import unreadable_result
 from course_lib.grading import assignments
 
 from .helpers import FAST, build
+from .helpers import zip_of as _zip
 
 pytestmark = pytest.mark.slow
-
-
-def _zip(entries):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data, mode in entries:
-            info = zipfile.ZipInfo(name)
-            if mode is not None:
-                info.external_attr = mode << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
 
 
 def test_collect_refuses_unsafe_zip_entries_and_symlinks(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from course_lib.grading.batch import collect
 
-from .helpers import build, grade, messages, question_score, solution
+from .helpers import build, grade, messages, question_score, solution, zip_of
 
 pytestmark = pytest.mark.slow
 
@@ -68,12 +68,9 @@ def test_a_later_draft_that_replaces_an_answer_is_named_in_the_notes():
 
 def test_a_zipped_folder_with_jupyter_checkpoints_holds_one_notebook(tmp_path):
     good = build()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("bob/a01_activations.ipynb", good)
-        archive.writestr("bob/.ipynb_checkpoints/a01_activations-checkpoint.ipynb", good)
-        archive.writestr(".DS_Store/x.ipynb", good)
-    (tmp_path / "bob.zip").write_bytes(buffer.getvalue())
+    (tmp_path / "bob.zip").write_bytes(zip_of([("bob/a01_activations.ipynb", good, None),
+                                               ("bob/.ipynb_checkpoints/a01_activations-checkpoint.ipynb", good, None),
+                                               (".DS_Store/x.ipynb", good, None)]))
     (submission,) = collect(tmp_path)
     assert submission.student == "bob" and submission.problem is None and submission.data == good
 
@@ -93,12 +90,8 @@ def test_names_in_a_zip_and_their_unicode_forms_stay_one_student_each(tmp_path):
     """Found by an audit: a class zip made with `zip -r` turned 'Zoë' into 'Zo├½', a new student, and
     'José' typed with a decomposed é was a second José; '.IPYNB' files were ignored."""
     good = build()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("Zoë/a01.ipynb", good)
-        archive.writestr("Jose\u0301.ipynb", good)
-        archive.writestr("KIM.IPYNB", good)
-    data = _without_utf8_flags(buffer.getvalue())
+    data = _without_utf8_flags(zip_of([("Zoë/a01.ipynb", good, None), ("Jose\u0301.ipynb", good, None),
+                                       ("KIM.IPYNB", good, None)]))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert "Zo├½/a01.ipynb" in archive.namelist()  # what Python reads without the flag
     (tmp_path / "class.zip").write_bytes(data)
