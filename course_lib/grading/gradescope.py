@@ -50,9 +50,11 @@ set -uo pipefail
 results=/autograder/results/results.json
 mkdir -p /autograder/results
 rm -f "$results"
-say() {  # a score of 0 and a message
-  /autograder/venv/bin/python -c 'import json, sys; json.dump({"score": 0, "output": sys.argv[1]}, open(sys.argv[2], "w"))' \
-    "$1" "$results"
+say() {  # a score of 0 and a message (with the system's Python if setup.sh never made the venv)
+  local write='import json, sys; json.dump({"score": 0, "output": sys.argv[1]}, open(sys.argv[2], "w"))'
+  for python in /autograder/venv/bin/python python3; do
+    "$python" -c "$write" "$1" "$results" 2>/dev/null && return
+  done
 }
 mapfile -t notebooks < <(find /autograder/submission -iname '*.ipynb' -not -path '*/.*' -not -path '*/__MACOSX/*' | sort)
 if [ ${#notebooks[@]} -eq 0 ]; then

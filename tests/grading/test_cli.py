@@ -45,7 +45,7 @@ def test_gradescope_package(tmp_path):
     assert "--assignment a03" in run and "/autograder/results/results.json" in run
 
 
-def _run_autograder(tmp_path, files, course_lib_command=None):
+def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True):
     """run_autograder from the package, in a copy of Gradescope's layout under tmp_path: the
     submission's files, then the results.json it wrote."""
     import subprocess
@@ -59,7 +59,8 @@ def _run_autograder(tmp_path, files, course_lib_command=None):
     root = tmp_path / "autograder"
     (root / "source").mkdir(parents=True)
     (root / "venv" / "bin").mkdir(parents=True)
-    (root / "venv" / "bin" / "python").symlink_to(sys.executable)
+    if venv_python:  # without it: a setup.sh that failed before making the venv
+        (root / "venv" / "bin" / "python").symlink_to(sys.executable)
     command = root / "venv" / "bin" / "course-lib"
     command.write_text(course_lib_command or f'#!/bin/sh\nexec "{sys.executable}" -m course_lib.grading.cli "$@"\n')
     command.chmod(0o755)
@@ -88,6 +89,8 @@ def test_run_autograder_always_leaves_a_results_json(tmp_path):
     assert none["score"] == 0 and "No .ipynb notebook" in none["output"]
     failed = _run_autograder(tmp_path / "failed", {"a.ipynb": good}, "#!/bin/sh\necho 'NOT GRADED' >&2\nexit 3\n")
     assert failed["score"] == 0 and "could not grade this submission (status 3" in failed["output"]
+    no_venv = _run_autograder(tmp_path / "no_venv", {"a.ipynb": good}, "#!/bin/sh\nexit 127\n", venv_python=False)
+    assert no_venv["score"] == 0 and "could not grade" in no_venv["output"]
 
 
 def test_the_package_pins_what_the_students_ran_and_fetches_a10s_data(tmp_path):
