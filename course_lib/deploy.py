@@ -29,6 +29,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .files import write_atomically
+
 FORMAT = "course_lib.checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEY = "course_lib"  # name of the TorchScript extra file / ONNX metadata entry
@@ -99,19 +101,7 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
         "class_names": None if class_names is None else [str(name) for name in class_names],
         "extra": extra,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # written next to its destination and renamed into place: a failed write leaves an older
-    # checkpoint of the same name as it was
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    return write_atomically(path, lambda temporary: torch.save(payload, temporary))
 
 
 def read_checkpoint(path: PathLike) -> Dict[str, Any]:

@@ -50,6 +50,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy as np
 
 from . import metrics as metrics_module
+from .checks import positive_int
+from .files import write_atomically
 from .scratch.module import Module as ScratchModule
 
 MetricSpec = Union[str, Callable[[np.ndarray, np.ndarray], float]]
@@ -82,8 +84,7 @@ class EarlyStopping:
     restore_best: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
-            raise ValueError(f"early_stopping patience must be a positive integer (epochs), got {self.patience!r}")
+        positive_int("early_stopping patience", self.patience)
         if not isinstance(self.min_delta, (int, float, np.floating)) or self.min_delta < 0:
             raise ValueError(f"early_stopping min_delta must be a number >= 0, got {self.min_delta!r}")
 
@@ -676,8 +677,6 @@ def _as_config(value, cls, what: str):
 # --- checkpoints -------------------------------------------------------------------------------
 def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs: Dict[str, float]) -> Path:
     """Write the model's weights with the epoch and its logs (see :class:`Checkpoint`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     logs = {key: float(value) for key, value in logs.items()}
     if _is_torch_module(model):
         torch = _torch()
@@ -686,12 +685,15 @@ def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs:
 
             return save_checkpoint(model, path, epoch=int(epoch), logs=logs)
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-        torch.save({"format": "course_lib.training", "state_dict": state, "epoch": int(epoch), "logs": logs}, path)
-        return path
+        payload = {"format": "course_lib.training", "state_dict": state, "epoch": int(epoch), "logs": logs}
+        return write_atomically(path, lambda temporary: torch.save(payload, temporary))
     arrays = {f"state_dict/{key}": value for key, value in model.state_dict().items()}
-    with open(path, "wb") as handle:  # a handle, so np.savez does not append ".npz" to the name
-        np.savez(handle, **arrays, epoch=np.array(int(epoch)), logs=np.array(json.dumps(logs)))
-    return path
+
+    def write(temporary):
+        with open(temporary, "wb") as handle:  # a handle, so np.savez does not append ".npz" to the name
+            np.savez(handle, **arrays, epoch=np.array(int(epoch)), logs=np.array(json.dumps(logs)))
+
+    return write_atomically(path, write)
 
 
 def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
@@ -736,12 +738,6 @@ def _check_same_state(model, state, path) -> None:
 
 
 # --- the public API -------------------------------------------------------------------------------
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _check_pairing(model, loss_fn, optimizer) -> None:
     """Catch a torch piece used with a scratch model (or the reverse) before the first batch."""
     torch_model = _is_torch_module(model)
@@ -834,8 +830,8 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     training itself fails or is interrupted, the History so far is the exception's ``history``
     attribute, and with early stopping's ``restore_best`` the best weights are restored first.
     """
-    epochs = _check_positive_int("epochs", epochs)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
     if loss_fn is None or optimizer is None:
         raise TypeError("fit needs both loss_fn and optimizer")
     with _backend_for(model, device, loss_fn, optimizer) as backend:
@@ -861,8 +857,6 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     recorded = ["loss", *metric_fns]
     stop_monitor = (_Monitor("early_stopping", stopping.monitor, stopping.mode, has_val, recorded,
                              stopping.min_delta) if stopping else None)
-    if stopping and stopping.patience < 1:
-        raise ValueError(f"early_stopping patience must be >= 1, got {stopping.patience}")
     if saving and saving.save not in ("best", "every"):
         raise ValueError(f"checkpoint save must be 'best' or 'every', got {saving.save!r}")
     save_monitor = _Monitor("checkpoint", saving.monitor, saving.mode, has_val, recorded) if saving else None
@@ -978,7 +972,7 @@ def evaluate(model, data, *, loss_fn=None, metrics: Union[str, Sequence[MetricSp
     ``data`` is ``(x, y)`` or a DataLoader, as in :func:`fit`; returns e.g.
     ``{'loss': 0.31, 'accuracy': 0.89}``.  The model's train/eval mode is restored afterwards.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     metric_fns = _resolve_metrics(metrics, loss_fn)
     if loss_fn is None and not metric_fns:
         raise ValueError("evaluate needs a loss_fn or at least one metric")
@@ -994,7 +988,7 @@ def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndar
     ``x`` is an array, a tensor or a DataLoader (the first element of each batch is used).
     Outputs are raw (logits for classifiers): take ``.argmax(axis=1)`` for classes.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     if isinstance(x, tuple) and len(x) == 2 and not _looks_like_batch_list(list(x)) and \
             all(isinstance(part, np.ndarray) or _is_tensor(part) for part in x) and len(x[0]) == len(x[1]) > 2:
         raise TypeError("predict takes the inputs x only, got a tuple (x, y); use evaluate(model, (x, y)) for "

@@ -6,6 +6,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..checks import positive_int
+
 from .idx import parse_idx
 from .store import locate, read_verified
 
@@ -66,8 +68,7 @@ def subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int = 0):
     and the others make up the difference, so the subset always has ``size`` examples."""
     if len(images) != len(labels):
         raise ValueError(f"subset: {len(images)} images but {len(labels)} labels; they must match")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"subset: size must be a positive integer, got {size!r}")
+    positive_int("subset: size", size)
     if size >= len(labels):
         return images, labels
     rng = np.random.default_rng(seed)

@@ -5,20 +5,15 @@ int64 class labels), so the same call always gives the same data.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Tuple
 
 import numpy as np
 
+from ..checks import check_sizes
+
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():  # 100.0 or None would fail later, inside NumPy
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def make_regression(n_samples: int = 100, n_features: int = 1, noise: float = 0.1, seed: int = 0):
@@ -27,7 +22,7 @@ def make_regression(n_samples: int = 100, n_features: int = 1, noise: float = 0.
     Returns ``X (n, d) float32, y (n,) float32, (w, b)`` — the true coefficients,
     so a chapter can compare the fitted line with the truth.
     """
-    _check_positive(n_samples=n_samples, n_features=n_features)
+    check_sizes(None, n_samples=n_samples, n_features=n_features)
     rng = _rng(seed)
     x = rng.uniform(-2, 2, size=(n_samples, n_features))
     w = rng.standard_normal(n_features)
@@ -38,7 +33,7 @@ def make_regression(n_samples: int = 100, n_features: int = 1, noise: float = 0.
 
 def make_xor(n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Points around the four corners (±1, ±1); label 1 where the signs differ (XOR)."""
-    _check_positive(n_samples=n_samples)
+    check_sizes(None, n_samples=n_samples)
     rng = _rng(seed)
     corners = rng.integers(0, 2, size=(n_samples, 2)) * 2 - 1
     x = corners + noise * rng.standard_normal((n_samples, 2))
@@ -48,7 +43,7 @@ def make_xor(n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Tuple[n
 
 def make_moons(n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (class 0 on top, class 1 below and shifted)."""
-    _check_positive(n_samples=n_samples)
+    check_sizes(None, n_samples=n_samples)
     rng = _rng(seed)
     n_top = n_samples // 2
     angles_top = rng.uniform(0, np.pi, n_top)
@@ -65,7 +60,7 @@ def make_spirals(
     n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, seed: int = 0
 ) -> Tuple[np.ndarray, np.ndarray]:
     """k interleaved spiral arms (the cs231n toy problem no linear model can solve)."""
-    _check_positive(n_per_class=n_per_class, n_classes=n_classes)
+    check_sizes(None, n_per_class=n_per_class, n_classes=n_classes)
     rng = _rng(seed)
     radius = np.tile(np.linspace(0.0, 1.0, n_per_class), n_classes)
     labels = np.repeat(np.arange(n_classes), n_per_class)
@@ -79,7 +74,7 @@ def make_blobs(
     n_samples: int = 300, centers: int = 3, n_features: int = 2, std: float = 1.0, spread: float = 5.0, seed: int = 0
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Isotropic Gaussian clusters with centres drawn uniformly in [-spread, spread]^d."""
-    _check_positive(n_samples=n_samples, centers=centers, n_features=n_features)
+    check_sizes(None, n_samples=n_samples, centers=centers, n_features=n_features)
     rng = _rng(seed)
     means = rng.uniform(-spread, spread, size=(centers, n_features))
     labels = np.arange(n_samples) % centers
@@ -96,7 +91,7 @@ def make_sine_sequences(
     Returns inputs ``(N, L, 1)`` and targets ``(N, L, 1)`` where target[t] = clean signal[t+1]:
     an RNN must infer frequency and phase from what it has seen so far.
     """
-    _check_positive(n_sequences=n_sequences, length=length)
+    check_sizes(None, n_sequences=n_sequences, length=length)
     rng = _rng(seed)
     frequency = rng.uniform(0.05, 0.25, size=(n_sequences, 1))
     phase = rng.uniform(0, 2 * np.pi, size=(n_sequences, 1))
@@ -116,7 +111,7 @@ def make_sequence_classification(
     dependency that separates an LSTM from a plain RNN (the "adding problem" of
     Hochreiter & Schmidhuber, 1997, turned into classification).
     """
-    _check_positive(n_sequences=n_sequences, length=length)
+    check_sizes(None, n_sequences=n_sequences, length=length)
     if length < 2:
         raise ValueError(f"length must be at least 2, got {length}")
     rng = _rng(seed)
@@ -145,7 +140,7 @@ def make_token_task(
     """
     if task not in TOKEN_TASKS:
         raise ValueError(f"task must be one of {TOKEN_TASKS}, got {task!r}")
-    _check_positive(n_sequences=n_sequences, length=length, vocab_size=vocab_size)
+    check_sizes(None, n_sequences=n_sequences, length=length, vocab_size=vocab_size)
     rng = _rng(seed)
     source = rng.integers(0, vocab_size, size=(n_sequences, length))
     target = {"copy": source, "reverse": source[:, ::-1], "sort": np.sort(source, axis=1)}[task]

@@ -306,9 +306,10 @@ def make_current(connection, assignment_id: str, student: str, digest: str) -> O
     """A student who went back to a notebook graded before: its grade becomes the latest again
     (the export reports each student's latest row).  Returns that score, or None when it already
     was the latest."""
-    connection.row_factory = sqlite3.Row
-    row = connection.execute("SELECT * FROM submissions WHERE assignment=? AND student=? AND content_hash=?",
-                             (assignment_id, student, digest)).fetchone()
+    reader = connection.cursor()
+    reader.row_factory = sqlite3.Row  # for this cursor only
+    row = reader.execute("SELECT * FROM submissions WHERE assignment=? AND student=? AND content_hash=?",
+                         (assignment_id, student, digest)).fetchone()
     latest = connection.execute("SELECT MAX(id) FROM submissions WHERE assignment=? AND student=?",
                                 (assignment_id, student)).fetchone()[0]
     if row is None or row["id"] == latest:

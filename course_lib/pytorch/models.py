@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from ..model_checks import check_probability, check_sizes
+from ..checks import check_probability, check_sizes
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 

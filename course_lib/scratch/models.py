@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from ..model_checks import check_probability, check_sizes
+from ..checks import check_probability, check_sizes
 from .activations import ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .dropout import Dropout

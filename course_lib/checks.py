@@ -1,0 +1,31 @@
+"""Argument checks shared across course_lib: sizes and counts, probabilities.
+
+A size of 0, a count given as 100.0 or None, or a dropout probability outside [0, 1) would fail
+later, far from the mistake (a ZeroDivisionError inside attention, an error inside NumPy); these
+say so at once, in the same words everywhere.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Optional
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_sizes(where: Optional[str], **sizes) -> None:
+    """Every named size must be a positive integer (None skips an optional one); ``where`` (a model
+    or function name) starts the message."""
+    for name, value in sizes.items():
+        if value is not None:
+            positive_int(f"{where}: {name}" if where else name, value)
+
+
+def check_probability(where: str, name: str, value) -> None:
+    """A dropout probability must lie in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"{where}: {name} must be a probability in [0, 1), got {value!r}")

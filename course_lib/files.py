@@ -1,0 +1,26 @@
+"""Writing a file so that a failure leaves the old one: ``write_atomically(path, write)``."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Union
+
+
+def write_atomically(path: Union[str, os.PathLike], write: Callable[[str], None]) -> Path:
+    """Call ``write(temporary_path)`` on a file next to ``path``, then rename it into place.
+
+    A failed or interrupted write leaves an earlier file of the same name as it was (a
+    checkpoint cut to a few hundred bytes would no longer load) and no temporary file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
