@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, List, Optional, Tuple
 
 from . import GRADER_VERSION, assignments
-from .report import _printable, gradescope_results
+from .report import _printable, gradescope_results, sandbox_warning
 from .runner import GradeResult, content_hash, grade_notebook, unreadable_result
 from .wire import clean_text
 
@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS questions (
     status TEXT NOT NULL,
     feedback TEXT NOT NULL,
     PRIMARY KEY (submission_id, question)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    assignment TEXT NOT NULL,
+    student TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    message TEXT NOT NULL,
+    failed_at TEXT NOT NULL,
+    PRIMARY KEY (assignment, student)
 );
 """
 
@@ -105,11 +114,16 @@ def _read_regular(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
         os.close(fd)
 
 
-def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]], problems: List[str]) -> Submission:
+def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]], problems: List[str],
+                    others: Iterable[str] = ()) -> Submission:
+    """``others``: the names of the other files submitted, named when no notebook was (a .py, a .pdf)."""
     if problems:
         return Submission(student, source, None, "; ".join(problems))
     if len(notebooks) != 1:
         names = ", ".join(name for name, _ in notebooks) or "none"
+        others = sorted(others)
+        if not notebooks and others:
+            names += "; submitted instead: " + ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         return Submission(student, source, None, f"expected exactly one notebook, found {len(notebooks)} ({names})")
     return Submission(student, source, notebooks[0][1])
 
@@ -132,8 +146,12 @@ def _member_name(info: zipfile.ZipInfo) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
+def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None,
+                   others: Optional[dict] = None) -> Tuple[dict, List[str], dict]:
     """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members.
+    Files at the root that are neither notebooks nor zips are appended to ``ignored``; those in a
+    top folder go to ``others[folder]``, and the folder is a group even without a notebook (a
+    student who submitted a folder holding only ``hw1.py`` gets a grade of 0 that says so).
 
     Returns (groups, problems of the archive, problems by top folder).
     """
@@ -165,6 +183,11 @@ def _zip_notebooks(archive: zipfile.ZipFile) -> Tuple[dict, List[str], dict]:
             continue
         if path.suffix.lower() in (".ipynb", ".zip"):
             groups.setdefault(top, []).append((name, info))
+        elif not top and ignored is not None:
+            ignored.append(name)
+        elif top and others is not None:
+            groups.setdefault(top, [])
+            others.setdefault(top, []).append(str(PurePosixPath(*path.parts[1:])))
     for top in folder_problems:
         groups.setdefault(top, [])
     return groups, problems, folder_problems
@@ -188,19 +211,23 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
             members = [(name, info) for group in groups.values() for name, info in group
                        if name.lower().endswith(".ipynb")]
             if problems or len(members) != 1:  # decided from the names alone: nothing is decompressed
-                return _from_notebooks(student, source, [(name, b"") for name, _ in members], problems)
+                others = [name for name in map(_member_name, archive.infolist()) if not name.endswith("/")
+                          and not any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)]
+                return _from_notebooks(student, source, [(name, b"") for name, _ in members], problems, others)
             notebooks = [(name, _read_member(archive, info)) for name, info in members]
     except _ZIP_ERRORS as error:
         return Submission(student, source, None, f"the zip could not be read ({error})")
     return _from_notebooks(student, source, notebooks, problems)
 
 
-def collect(path: os.PathLike) -> List[Submission]:
+def collect(path: os.PathLike, ignored: Optional[List[str]] = None) -> List[Submission]:
     """Every student's submission in a folder or zip, each either readable or with its problem.
 
     Two submissions under one student name (``carol.ipynb`` and ``carol/``) are both refused: which
-    one counts is the instructor's decision, not the order in which they finish grading."""
-    return _refuse_duplicates(_collect(Path(path)))
+    one counts is the instructor's decision, not the order in which they finish grading.  Files at
+    the top that are neither a notebook nor a zip (``dave.pdf``) are no submission: their names are
+    appended to ``ignored``, for the instructor to see."""
+    return _refuse_duplicates(_collect(Path(path), ignored if ignored is not None else []))
 
 
 def _refuse_duplicates(submissions: List[Submission]) -> List[Submission]:
@@ -214,11 +241,12 @@ def _refuse_duplicates(submissions: List[Submission]) -> List[Submission]:
             for submission in submissions]
 
 
-def _collect(path: Path) -> List[Submission]:
+def _collect(path: Path, ignored: List[str]) -> List[Submission]:
     submissions: List[Submission] = []
     if path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            groups, problems, folder_problems = _zip_notebooks(archive)
+            others: dict = {}
+            groups, problems, folder_problems = _zip_notebooks(archive, ignored, others)
             for problem in problems:
                 submissions.append(Submission("(archive)", str(path), None, problem))
             for top, members in sorted(groups.items()):
@@ -246,7 +274,8 @@ def _collect(path: Path) -> List[Submission]:
                             member_problems.append(f"could not read {name}: {error}")
                             continue
                         notebooks.append((name, data))
-                    submissions.append(_from_notebooks(top, f"{path.name}:{top}/", notebooks, member_problems))
+                    submissions.append(_from_notebooks(top, f"{path.name}:{top}/", notebooks, member_problems,
+                                                       others.get(top, ())))
         return submissions
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is neither a folder nor a zip of submissions")
@@ -265,21 +294,25 @@ def _collect(path: Path) -> List[Submission]:
                 submissions.append(_student_zip(entry.stem, str(entry), _read_regular(entry)))
             except (OSError, ValueError) as error:
                 submissions.append(Submission(entry.stem, str(entry), None, f"could not read the zip ({error})"))
+        elif entry.is_file():
+            ignored.append(str(entry))
         elif entry.is_dir():
-            found, problems = [], []
+            found, problems, others = [], [], []
             for inner in sorted(entry.rglob("*")):
+                hidden = any(part.startswith(".") for part in inner.relative_to(entry).parts)
                 if inner.is_symlink():
                     problems.append(f"refused {inner.relative_to(path)}: symbolic links are not accepted")
-                elif inner.is_file() and inner.suffix.lower() == ".ipynb" and not any(
-                        part.startswith(".") for part in inner.relative_to(entry).parts):
+                elif inner.is_file() and inner.suffix.lower() == ".ipynb" and not hidden:
                     found.append(inner)
+                elif inner.is_file() and not hidden:
+                    others.append(str(inner.relative_to(entry)))
             notebooks = [(str(inner.relative_to(path)), b"") for inner in found]  # names only, unless gradable
             if not problems and len(found) == 1:
                 try:
                     notebooks = [(notebooks[0][0], _read_regular(found[0]))]
                 except (OSError, ValueError) as error:
                     problems.append(f"could not read {found[0].name} ({error})")
-            submissions.append(_from_notebooks(entry.name, str(entry), notebooks, problems))
+            submissions.append(_from_notebooks(entry.name, str(entry), notebooks, problems, others))
     return submissions
 
 
@@ -345,6 +378,7 @@ def record(connection, submission: Submission, result: GradeResult, digest: str,
              result.timings.get("total_s"), result.timings.get("kernel_s"), result.timings.get("overhead_s"),
              peak_rss_kb, int(result.timings.get("kernel_peak_mb", 0) * 1024), results_json))
         submission_id = cursor.lastrowid
+        clear_failure(connection, result.assignment, submission.student)
         for question_id, summary in result.questions.items():
             feedback = "\n".join(f"{'✓' if c.passed else '✗'} {c.name}: {c.message}"
                                  for c in result.checks if c.question == question_id)
@@ -355,6 +389,20 @@ def record(connection, submission: Submission, result: GradeResult, digest: str,
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def record_failure(connection, assignment_id: str, submission: Submission, digest: str, message: str) -> None:
+    """Remember that ``submission`` is this student's latest and could not be graded (the grader
+    failed): the exports then show the student as not graded instead of leaving them out, or
+    showing the grade of an older notebook, until a rerun grades it."""
+    connection.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?)",
+                       (assignment_id, submission.student, submission.source, digest, message,
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+
+
+def clear_failure(connection, assignment_id: str, student: str) -> None:
+    """The student's latest notebook has a grade: an earlier failure no longer stands."""
+    connection.execute("DELETE FROM failures WHERE assignment=? AND student=?", (assignment_id, student))
 
 
 # ----------------------------------------------------------------------------- grading in workers
@@ -405,7 +453,12 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     """
     assignment = assignments.get(assignment_id)
     log = _safe_log(log)
-    submissions = collect(source)
+    ignored: List[str] = []
+    submissions = collect(source, ignored)
+    for name in ignored[:20]:
+        log(f"ignored {name}: not a notebook (NAME.ipynb), a folder or a zip of one student")
+    if len(ignored) > 20:
+        log(f"ignored {len(ignored) - 20} more files that are neither notebooks, folders nor zips")
     connection = open_gradebook(db)
     hide = _hide_list([source if Path(source).is_dir() else Path(source).parent, Path(db).parent]
                       + ([Path(csv_path).parent] if csv_path else []))
@@ -415,6 +468,7 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
         digest = submission.content_hash
         if already_graded(connection, assignment.id, submission.student, digest):
             skipped += 1
+            clear_failure(connection, assignment.id, submission.student)
             again = make_current(connection, assignment.id, submission.student, digest)
             if again is not None:
                 log(f"{submission.student}: back to a notebook graded before, {again:g}/{assignment.max_score:g}; "
@@ -424,6 +478,7 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     started = time.monotonic()
     peak = {}
     graded = failed = 0
+    warned: set = set()
     if todo:
         context = get_context("forkserver")
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_exit_with_the_grader) as pool:
@@ -434,13 +489,19 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
                     result, rss = future.result()
                 except Exception as error:  # noqa: BLE001 - one bad submission must not stop the class
                     failed += 1
-                    log(f"{submission.student}: NOT GRADED, the grader failed ({type(error).__name__}: {error}); "
-                        "rerun to retry")
+                    why = f"the grader failed ({type(error).__name__}: {error})"
+                    record_failure(connection, assignment.id, submission, digest, why)
+                    log(f"{submission.student}: NOT GRADED, {why}; rerun to retry")
                     continue
                 if result.grader_failure:
                     failed += 1
+                    record_failure(connection, assignment.id, submission, digest, result.grader_failure)
                     log(f"{submission.student}: NOT GRADED ({result.grader_failure}); rerun to retry")
                     continue
+                warning = sandbox_warning(result)
+                if warning and warning not in warned:  # once per run: it is the machine's, not the student's
+                    warned.add(warning)
+                    log(warning)
                 record(connection, submission, result, digest, rss)
                 peak[submission.student] = rss
                 graded += 1
@@ -481,24 +542,49 @@ def _cell(value):
     return value
 
 
+def pending_failures(connection, assignment_id: Optional[str] = None) -> dict:
+    """{(assignment, student): failure row} for students whose latest notebook the grader failed on."""
+    query, params = "SELECT * FROM failures", ()
+    if assignment_id:
+        query, params = query + " WHERE assignment = ?", (assignment_id,)
+    reader = connection.cursor()
+    reader.row_factory = sqlite3.Row
+    return {(row["assignment"], row["student"]): row for row in reader.execute(query, params)}
+
+
 def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> int:
+    """One row per student and assignment: the latest grade, or — where the grader failed on the
+    student's latest notebook — no score and the reason, so that nobody is left out unseen."""
     rows = latest_rows(connection, assignment_id)
+    failures = pending_failures(connection, assignment_id)
     question_ids = []
     for row in rows:
         for (question,) in connection.execute("SELECT question FROM questions WHERE submission_id=? ORDER BY question", (row["id"],)):
             if question not in question_ids:
                 question_ids.append(question)
+    lines = {}
+    for row in rows:
+        points = dict(connection.execute("SELECT question, points FROM questions WHERE submission_id=?", (row["id"],)).fetchall())
+        lines[row["assignment"], row["student"]] = (
+            row["assignment"], row["student"], row["score"], row["max_score"],
+            *[points.get(q, "") for q in question_ids], row["error"] or "",
+            row["seed"], row["content_hash"], row["graded_at"], row["grader_version"])
+    for key, failure in failures.items():
+        try:
+            max_score = assignments.get(failure["assignment"]).max_score
+        except KeyError:
+            max_score = ""
+        lines[key] = (failure["assignment"], failure["student"], "", max_score, *["" for _ in question_ids],
+                      f"NOT GRADED: {failure['message']}; rerun grade-batch", "", failure["content_hash"],
+                      failure["failed_at"], GRADER_VERSION)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "content_hash", "graded_at", "grader_version"])
-        for row in rows:
-            points = dict(connection.execute("SELECT question, points FROM questions WHERE submission_id=?", (row["id"],)).fetchall())
-            writer.writerow([_cell(value) for value in (
-                row["assignment"], row["student"], row["score"], row["max_score"],
-                *[points.get(q, "") for q in question_ids], row["error"] or "",
-                row["content_hash"], row["graded_at"], row["grader_version"])])
-    return len(rows)
+        writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "seed",
+                         "content_hash", "graded_at", "grader_version"])
+        for key in sorted(lines):
+            writer.writerow([_cell(value) for value in lines[key]])
+    return len(lines)
 
 
 def student_folder_name(student: str) -> str:
@@ -513,13 +599,20 @@ def student_folder_name(student: str) -> str:
 
 def export_results(connection, assignment_id: Optional[str], folder: os.PathLike) -> int:
     """One Gradescope-style results.json per student: FOLDER/ASSIGNMENT/STUDENT/results.json
-    (STUDENT as ``student_folder_name`` makes it)."""
-    rows = latest_rows(connection, assignment_id)
-    for row in rows:
+    (STUDENT as ``student_folder_name`` makes it).  A student whose latest notebook the grader
+    failed on gets none (an older grade is not theirs to upload); an earlier export's file of
+    that student is removed.  Returns the number written."""
+    failures = pending_failures(connection, assignment_id)
+    written = 0
+    for row in latest_rows(connection, assignment_id):
         target = Path(folder) / row["assignment"] / student_folder_name(row["student"])
+        if (row["assignment"], row["student"]) in failures:
+            (target / "results.json").unlink(missing_ok=True)
+            continue
         target.mkdir(parents=True, exist_ok=True)
         (target / "results.json").write_text(row["results_json"])
-    return len(rows)
+        written += 1
+    return written
 
 
 def file_digest(path: os.PathLike) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 
@@ -75,23 +76,40 @@ def _assignment_from_notebook(data: bytes):
     return found if isinstance(found, str) else None
 
 
+def _error(message: str) -> int:
+    """One line on stderr, exit status 2: what a person at a terminal needs, not a traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _known_assignment(assignment_id: str):
+    """The assignment, or None after saying on stderr which ids exist."""
+    from . import assignments
+
+    try:
+        return assignments.get(assignment_id)
+    except KeyError as error:
+        _error(error.args[0])
+        return None
+
+
 def cmd_grade(args) -> int:
     from . import assignments
     from .report import gradescope_results, text_report
     from .runner import grade_notebook
 
     path = Path(args.submission)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return _error(f"cannot read the submission {path}: {error.strerror or error}")
     assignment_id = args.assignment or _assignment_from_notebook(data)
     if not assignment_id:
-        print("could not tell which assignment this is: pass --assignment ID", file=sys.stderr)
-        return 2
+        return _error("could not tell which assignment this is: pass --assignment ID")
     try:
         assignment = assignments.get(assignment_id)
     except KeyError as error:
-        print(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}",
-              file=sys.stderr)
-        return 2
+        return _error(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}")
     if not args.assignment:  # the student wrote that metadata: say which assignment graded it
         print(f"grading as {assignment.id} ({assignment.title}), as the notebook's metadata says; "
               "pass --assignment to choose", file=sys.stderr)
@@ -107,14 +125,29 @@ def cmd_grade(args) -> int:
         print(f"NOT GRADED: {result.grader_failure}", file=sys.stderr)
         return 3
     print(text_report(result, show_hidden=args.show_hidden))
+    if not result.error:  # for the instructor (stderr: not part of the report a student may be shown)
+        print(f"hidden inputs drawn with seed {result.seed}: `--seed {result.seed}` grades this notebook on the "
+              "same inputs again", file=sys.stderr)
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps(gradescope_results(result, assignment.due), indent=1))
+        Path(args.json_path).write_text(json.dumps(gradescope_results(result), indent=1))
     return 0
 
 
 def cmd_grade_batch(args) -> int:
-    from .batch import grade_batch
+    import sqlite3
 
+    from .batch import grade_batch, open_gradebook
+
+    if _known_assignment(args.assignment) is None:
+        return 2
+    source = Path(args.source)
+    if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
+        return _error(f"{source} is neither a folder nor a zip of submissions"
+                      + ("" if source.exists() else " (it does not exist)"))
+    try:
+        open_gradebook(args.db).close()
+    except (OSError, sqlite3.Error) as error:
+        return _error(f"cannot open the gradebook {args.db}: {error}")
     summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers)
     status = 1 if summary["failed"] else 0
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
@@ -124,25 +157,37 @@ def cmd_grade_batch(args) -> int:
 
 
 def cmd_gradebook_export(args) -> int:
-    from .batch import export_csv, export_results, open_gradebook
+    from .batch import export_csv, export_results, open_gradebook, pending_failures
+    from .report import _printable
 
     if not Path(args.db).exists():
         print(f"no gradebook at {args.db}", file=sys.stderr)
         return 2
-    connection = open_gradebook(args.db)
     if not args.csv_path and not args.results_dir:
         print("nothing to do: pass --csv and/or --results", file=sys.stderr)
         return 2
+    assignment_id = None
+    if args.assignment:  # "a03_backprop" or "a03.ipynb" names a03, as in grade-batch
+        assignment = _known_assignment(args.assignment)
+        if assignment is None:
+            return 2
+        assignment_id = assignment.id
+    connection = open_gradebook(args.db)
+    for (assignment_name, student), failure in sorted(pending_failures(connection, assignment_id).items()):
+        print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
+              f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)
     if args.csv_path:
-        print(f"wrote {export_csv(connection, args.assignment, args.csv_path)} rows to {args.csv_path}")
+        print(f"wrote {export_csv(connection, assignment_id, args.csv_path)} rows to {args.csv_path}")
     if args.results_dir:
-        print(f"wrote {export_results(connection, args.assignment, args.results_dir)} results.json under {args.results_dir}")
+        print(f"wrote {export_results(connection, assignment_id, args.results_dir)} results.json under {args.results_dir}")
     return 0
 
 
 def cmd_gradescope_package(args) -> int:
     from .gradescope import build_package
 
+    if _known_assignment(args.assignment) is None:
+        return 2
     output = build_package(args.assignment, args.output)
     print(f"wrote {output}")
     return 0

@@ -1,9 +1,8 @@
 """Reports of a :class:`GradeResult`: text for people, Gradescope's results.json for machines."""
 from __future__ import annotations
 
-import datetime
+import math
 import re
-from typing import Optional
 
 from .runner import GradeResult
 from .wire import clean_text
@@ -42,34 +41,54 @@ def text_report(result: GradeResult, show_hidden: bool = False) -> str:
     if result.notes:
         lines.append("\nNotes:")
         lines.extend(line for note in result.notes[:20] for line in _note(note, "  - "))
-    if not result.isolation.get("namespaces"):
-        lines.append("\n(warning: the sandbox ran without namespaces on this machine; see the grading README)")
-    elif result.isolation.get("errors"):
-        problems = "; ".join(result.isolation["errors"][:3])
-        lines.append(f"\n(warning: the sandbox was only partly set up on this machine: {problems}; see the grading README)")
+    warning = sandbox_warning(result)
+    if warning:
+        lines.append(f"\n({warning})")
     return "\n".join(lines)
 
 
-def _due_passed(due: Optional[str]) -> bool:
-    if not due:
-        return False
-    return datetime.datetime.now(datetime.timezone.utc).date().isoformat() > due
+def sandbox_warning(result: GradeResult) -> str:
+    """What went wrong setting up the sandbox that ran this submission, or '' (nothing, or no kernel ran)."""
+    if result.error:  # never reached a kernel
+        return ""
+    if not result.isolation.get("namespaces"):
+        return "warning: the sandbox ran without namespaces on this machine; see the grading README"
+    if result.isolation.get("errors"):
+        problems = "; ".join(result.isolation["errors"][:3])
+        return f"warning: the sandbox was only partly set up on this machine: {problems}; see the grading README"
+    return ""
 
 
-def gradescope_results(result: GradeResult, due: Optional[str] = None) -> dict:
+def _six_decimals(values: list, total: float) -> list:
+    """``values`` rounded to 6 decimals so that they add up to ``total`` rounded the same way
+    (largest remainders): three checks of 10/3 points each show 3.333334, 3.333333, 3.333333,
+    which Gradescope's students add up to 10, not to 9.999999."""
+    units = [value * 1e6 for value in values]
+    floors = [math.floor(unit + 1e-6) for unit in units]
+    missing = round(total * 1e6) - sum(floors)
+    order = sorted(range(len(values)), key=lambda i: floors[i] - units[i])  # largest remainder first
+    for i in order[:max(0, min(missing, len(values)))]:
+        floors[i] += 1
+    return [floor / 1e6 for floor in floors]
+
+
+def gradescope_results(result: GradeResult) -> dict:
     """Gradescope autograder ``results.json``.
 
     Public checks are fully visible.  A hidden check appears as a visible pass/fail line
-    with no details, plus a zero-point line carrying the feedback that Gradescope shows only
-    after the due date (``visibility: after_due_date``).
+    with no details, plus a zero-point line carrying its feedback, which Gradescope shows
+    only after the due date (``visibility: after_due_date``): Gradescope decides when that
+    is, from the assignment's due date, late due date and each student's extension.
     """
+    scores = _six_decimals([check.score for check in result.checks], result.score)
+    max_scores = _six_decimals([check.max_score for check in result.checks], result.max_score)
     tests = []
-    for check in result.checks:
+    for check, score, max_score in zip(result.checks, scores, max_scores):
         status = "passed" if check.passed else "failed"
         entry = {
             "name": f"{check.question}: {check.name}",
-            "score": round(check.score, 6),
-            "max_score": round(check.max_score, 6),
+            "score": score,
+            "max_score": max_score,
             "status": status,
             "visibility": "visible",
             "output": check.message if not check.hidden else status,
@@ -81,7 +100,7 @@ def gradescope_results(result: GradeResult, due: Optional[str] = None) -> dict:
                 "score": 0.0,
                 "max_score": 0.0,
                 "status": status,
-                "visibility": "visible" if _due_passed(due) else "after_due_date",
+                "visibility": "after_due_date",
                 "output": check.message,
             })
     output = text_report(result).splitlines()[0]

@@ -87,7 +87,6 @@ class Assignment:
     total_timeout_s: float = 300.0
     memory_bytes: int = 3 * 1024**3
     processes: int = 32  # tasks (threads count) of the whole submission; torch training needs more
-    due: Optional[str] = None  # ISO date; hidden feedback is shown after it (Gradescope visibility)
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -122,6 +121,15 @@ def _is_real_scalar(value: Any) -> bool:
     if isinstance(value, (float, int, np.floating, np.integer)):
         return True
     return isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf"
+
+
+def _entry(value: Any) -> str:
+    """One array entry as a student reads it: ``0.5``, ``3``, ``True``, not ``np.float32(0.5)``."""
+    if isinstance(value, np.floating):
+        return f"{float(value):.8g}"
+    if isinstance(value, (np.integer, np.bool_)):
+        return str(value.item())
+    return repr(value)
 
 
 def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8, path: str = "the result",
@@ -161,13 +169,13 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
                 error = np.where(np.isfinite(error), error, np.inf)
                 first = tuple(int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape))
                 return False, (f"{path} differs from the expected values: largest error {float(error[first]):.3g} "
-                               f"at index {first} (got {student[first]!r}, expected {expected[first]!r})")
+                               f"at index {first} (got {_entry(student[first])}, expected {_entry(expected[first])})")
             return True, "correct"
         if not np.array_equal(student, expected):
             wrong = student != expected
             first = tuple(int(i) for i in np.argwhere(wrong)[0])
             return False, (f"{path} has {int(wrong.sum())} of {expected.size} entries different from the expected "
-                           f"values, the first at index {first} (got {student[first]!r}, expected {expected[first]!r})")
+                           f"values, the first at index {first} (got {_entry(student[first])}, expected {_entry(expected[first])})")
         return True, "correct"
     if isinstance(expected, (bool, np.bool_)):
         if not isinstance(student, (bool, np.bool_)):

@@ -124,19 +124,62 @@ def test_a_failed_write_leaves_no_partial_submission(tmp_path):
 
 
 def test_a_grader_failure_is_not_recorded_and_is_retried(tmp_path):
+    """A submission the grader failed on gets no grade, and the exports say so: before, the student
+    was missing from the CSV, or kept the grade of an older notebook, until a rerun."""
     import dataclasses
 
     class_dir = tmp_path / "class"
     class_dir.mkdir()
+    db, grades, results = tmp_path / "gradebook.sqlite", tmp_path / "grades.csv", tmp_path / "results"
     (class_dir / "alice.ipynb").write_bytes(build())
-    db = tmp_path / "gradebook.sqlite"
+    grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None, limits=FAST)
+    assert batch.export_results(open_gradebook(db), "a01", results) == 1
+    (class_dir / "alice.ipynb").write_bytes(build(template=True))  # alice resubmits
+    (class_dir / "bob.ipynb").write_bytes(build())
     broken = dataclasses.replace(FAST, startup_timeout_s=0.0)  # the kernel can never start in time
     logged = []
-    summary = grade_batch(class_dir, "a01", db, None, workers=1, log=logged.append, limits=broken)
-    assert summary["graded"] == 0 and summary["failed"] == 1 and "NOT GRADED" in logged[0]
-    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
-    retry = grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None, limits=FAST)
-    assert retry["graded"] == 1 and retry["skipped"] == 0
+    summary = grade_batch(class_dir, "a01", db, grades, workers=1, log=logged.append, limits=broken)
+    assert summary["graded"] == 0 and summary["failed"] == 2 and all("NOT GRADED" in line for line in logged)
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 1
+    with open(grades) as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    for student in ("alice", "bob"):  # alice's 10 points were for her earlier notebook
+        assert rows[student]["score"] == "" and rows[student]["error"].startswith("NOT GRADED"), rows[student]
+        assert rows[student]["max_score"] == "10.0"
+    assert batch.export_results(open_gradebook(db), "a01", results) == 0
+    assert not (results / "a01" / "alice" / "results.json").exists()  # the earlier export's file is gone
+
+    retry = grade_batch(class_dir, "a01", db, grades, workers=1, log=lambda *_: None, limits=FAST)
+    assert retry["graded"] == 2 and retry["skipped"] == 0
+    with open(grades) as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert float(rows["alice"]["score"]) == 0.0 and float(rows["bob"]["score"]) == 10.0
+    seeds = dict(sqlite3.connect(db).execute("SELECT student, seed FROM submissions WHERE student='bob'"))
+    assert rows["bob"]["seed"] == str(seeds["bob"])  # the hidden inputs' seed: `grade --seed` reproduces it
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0
+
+
+def test_files_that_are_no_submission_are_named_not_ignored_silently(tmp_path):
+    folder = tmp_path / "subs"
+    (folder / "carol").mkdir(parents=True)
+    (folder / "alice.ipynb").write_bytes(build())
+    (folder / "dave.pdf").write_bytes(b"%PDF-1.4")
+    (folder / "carol" / "hw1.py").write_text("def softmax(x): ...")
+    (folder / "carol" / ".hidden").write_text("")
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([("alice.ipynb", build(), None), ("dave.pdf", "%PDF-1.4", None),
+                                ("carol/hw1.py", "def softmax(x): ...", None),
+                                ("erin.zip", _zip([("hw1.py", "x", None), ("__MACOSX/._hw1.py", "x", None)]), None)]))
+    for source in (folder, class_zip):
+        ignored = []
+        by_student = {s.student: s for s in collect(source, ignored)}
+        assert sorted(by_student) == (["alice", "carol"] if source == folder else ["alice", "carol", "erin"])
+        assert [Path(name).name for name in ignored] == ["dave.pdf"]
+        assert "found 0 (none; submitted instead: hw1.py)" in by_student["carol"].problem
+    assert "submitted instead: hw1.py)" in by_student["erin"].problem  # the zip's resource fork is not named
+    lines = []
+    grade_batch(folder, "a01", tmp_path / "book.sqlite", None, workers=1, log=lines.append, limits=FAST)
+    assert any(line.startswith("ignored ") and "dave.pdf" in line for line in lines), lines
 
 
 def _descendants(pid: int) -> dict:

@@ -1,5 +1,6 @@
 """The grading commands as a user runs them (``course-lib grade`` …) and the Gradescope package."""
 import json
+import re
 import zipfile
 
 import pytest
@@ -17,7 +18,8 @@ def test_grade_prints_a_report_and_writes_results_json(tmp_path, capsys):
     results = tmp_path / "results.json"
     # no --assignment: read from the notebook's metadata
     assert main(["grade", str(submission), "--json", str(results)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert re.search(r"seed \d+: `--seed \d+` grades", err), err  # to reproduce the hidden inputs
     assert out.startswith("Assignment a01: ")
     assert "q5 — A numerically stable softmax" in out and "subtract the maximum" in out
     written = json.loads(results.read_text())
@@ -32,6 +34,36 @@ def test_grade_without_an_assignment_id_asks_for_one(tmp_path, capsys):
     submission.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": []}))
     assert main(["grade", str(submission)]) == 2
     assert "--assignment" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["grade", "{tmp}/missing.ipynb"], "cannot read the submission"),
+    (["grade", "{tmp}", "--assignment", "a01"], "cannot read the submission"),
+    (["grade", "{tmp}/x.ipynb", "--assignment", "a99"], "unknown assignment 'a99'; known: a01"),
+    (["grade-batch", "{tmp}/missing", "--assignment", "a01", "--db", "{tmp}/g.sqlite"], "neither a folder nor a zip"),
+    (["grade-batch", "{tmp}", "--assignment", "a99", "--db", "{tmp}/g.sqlite"], "unknown assignment 'a99'"),
+    (["grade-batch", "{tmp}", "--assignment", "a01", "--db", "{tmp}/x.ipynb/g.sqlite"], "cannot open the gradebook"),
+    (["gradescope-package", "a99"], "unknown assignment 'a99'"),
+    (["gradebook", "export", "--db", "{tmp}/g.sqlite", "--assignment", "a99", "--csv", "{tmp}/c.csv"], "unknown assignment"),
+])
+def test_mistyped_commands_get_one_clear_line_not_a_traceback(tmp_path, capsys, argv, words):
+    (tmp_path / "x.ipynb").write_bytes(build())
+    (tmp_path / "g.sqlite").write_bytes(b"")
+    assert main([arg.format(tmp=tmp_path) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and "Traceback" not in err, err
+
+
+def test_gradebook_export_takes_an_assignment_as_grade_batch_does(tmp_path, capsys):
+    from course_lib.grading.batch import open_gradebook, record, Submission
+    from course_lib.grading.runner import unreadable_result
+    from course_lib.grading import assignments
+
+    db = tmp_path / "g.sqlite"
+    record(open_gradebook(db), Submission("zoe", "zoe.ipynb", None, "broken"),
+           unreadable_result(assignments.get("a01"), "broken"), "hash")
+    assert main(["gradebook", "export", "--db", str(db), "--assignment", "a01_activations", "--csv", str(tmp_path / "c.csv")]) == 0
+    assert "wrote 1 rows" in capsys.readouterr().out
 
 
 def test_gradescope_package(tmp_path):

@@ -49,17 +49,32 @@ def test_check_on_stub_missing_and_in_place(capsys):
 
 
 def test_gradescope_hides_hidden_feedback_until_the_due_date():
+    """Gradescope decides when the due date has passed (late due dates, extensions): the feedback of a
+    hidden check is always marked after_due_date, whenever the submission was graded."""
     checks = [CheckResult("q1", "f: public", False, False, 0.0, 1.0, "shape (3, 1); expected (3,)"),
               CheckResult("q1", "f: hidden test 1", True, False, 0.0, 1.0, "differs at index 4")]
     result = GradeResult("a01", 0.0, 2.0, checks, {"q1": {"title": "t", "score": 0.0, "max_score": 2.0, "status": "failed"}},
                          [], {"namespaces": ["mount"]}, 1, timings={"total_s": 1.0})
-    tests = gradescope_results(result, due="2999-01-01")["tests"]
+    tests = gradescope_results(result)["tests"]
     public, hidden, feedback = tests
     assert public["output"] == "shape (3, 1); expected (3,)" and public["visibility"] == "visible"
     assert hidden["output"] == "failed" and hidden["visibility"] == "visible"
     assert feedback["output"] == "differs at index 4" and feedback["visibility"] == "after_due_date"
     assert feedback["max_score"] == 0.0
-    assert gradescope_results(result, due="2000-01-01")["tests"][2]["visibility"] == "visible"
+
+
+def test_gradescope_test_points_add_up_to_the_score():
+    """Three checks of 10/3 points each: rounded one by one they showed 9.999999 points in all."""
+    third = 10 / 3
+    checks = [CheckResult("q1", f"f: check {i}", False, True, third, third, "correct") for i in range(3)]
+    checks += [CheckResult("q2", f"g: check {i}", False, i == 0, third if i == 0 else 0.0, third, "") for i in range(3)]
+    result = GradeResult("a01", round(4 * third, 6), 20.0, checks, {}, [], {"namespaces": ["mount"]}, 1,
+                         timings={"total_s": 1.0})
+    tests = gradescope_results(result)["tests"]
+    assert sorted(t["score"] for t in tests) == [0.0, 0.0, 3.333333, 3.333333, 3.333333, 3.333334]
+    assert round(sum(t["score"] for t in tests), 6) == round(4 * third, 6)
+    assert round(sum(t["max_score"] for t in tests), 6) == 20.0
+    assert all(len(repr(t["max_score"])) <= len("3.333334") for t in tests)
 
 
 def test_check_warns_about_an_import_that_zeroes_every_question():

@@ -113,6 +113,16 @@ def test_compare_checks_type_shape_dtype_finiteness_then_values(student, fragmen
     assert not ok and fragment in message
 
 
+def test_compare_shows_entries_as_plain_numbers():
+    """A student reads "got 1.5", not numpy's repr "got np.float32(1.5)"."""
+    _, message = compare(np.array([0.0, 1.5], dtype=np.float32), np.zeros(2, dtype=np.float32))
+    assert "got 1.5, expected 0" in message and "np." not in message
+    _, message = compare(np.array([1, 7]), np.array([1, 2]))
+    assert "got 7, expected 2" in message and "np." not in message
+    _, message = compare(np.array([True, False]), np.array([True, True]))
+    assert "got False, expected True" in message and "np." not in message
+
+
 def test_compare_scalars_and_tuples():
     assert compare(np.float64(1.0), 1.0)[0] and compare(1.0, np.float64(1.0))[0]
     assert not compare(np.array([1.0]), np.float64(1.0))[0]
