@@ -24,8 +24,16 @@ def sized(full, quick):
     return quick if quick_mode() else full
 
 
-def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy, the scratch initialisers and (if installed) PyTorch."""
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python, NumPy, the scratch initialisers and (if installed) PyTorch.
+
+    With ``deterministic`` (the default) PyTorch is also asked for the same numbers on every run on
+    a GPU, where by default cuDNN and cuBLAS pick kernels whose sums may differ in the last bits
+    between runs: cuDNN's deterministic algorithms without autotuning, cuBLAS's fixed workspace
+    (``CUBLAS_WORKSPACE_CONFIG``, where not set already), and ``torch.use_deterministic_algorithms``
+    in its warning mode (an operation with no deterministic kernel warns instead of failing).  On
+    the CPU, which the course's own operations already run deterministically, nothing changes.
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed_everything needs an integer seed from 0 to 2**32 - 1, got {seed!r}")
     random.seed(seed)
@@ -38,3 +46,8 @@ def seed_everything(seed: int = 0) -> None:
     except ImportError:  # the scratch side works without torch
         return
     torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)

@@ -26,8 +26,8 @@ batches in the same order — which is how the book shows that the two sides agr
 With an integer ``seed`` fit also seeds torch (for a torch model) or the scratch
 initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable
 on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
-may differ in the last bits from run to run; set ``torch.backends.cudnn.deterministic = True``
-(and ``benchmark = False``) for runs that repeat bit for bit.  With ``device="auto"`` a model
+may differ in the last bits from run to run; ``course_lib.seed_everything`` (which every chapter
+calls) switches PyTorch to its deterministic kernels, so runs repeat bit for bit there too.  With ``device="auto"`` a model
 already on a GPU trains on that GPU.
 
 Torch models run on ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else the

@@ -4,7 +4,9 @@ and derandomised hypothesis (the same examples on every run, so CI is repeatable
 ``HYPOTHESIS_PROFILE=explore`` draws new random examples on every run, 20× as many (see
 ``hypothesis_budget.py``): a search for the cases the fixed examples miss; a failure prints the
 example and a ``@reproduce_failure`` blob to replay it."""
+import importlib
 import os
+import pkgutil
 
 import matplotlib
 from hypothesis import settings
@@ -15,6 +17,21 @@ settings.register_profile("course", derandomize=True, deadline=None, print_blob=
 settings.register_profile("explore", derandomize=False, deadline=None, print_blob=True,
                           max_examples=EXPLORE_FACTOR * settings.default.max_examples)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
+
+
+def _import_every_project_module() -> None:
+    """Hypothesis mixes constants from the project's loaded modules into the examples it draws, even
+    derandomised; a module a test imports late (``bench.reproduce``, the Gradescope packager) changed
+    the examples of later tests, and which tests ran later differs between xdist workers and runs.
+    With every module loaded before the first test, each run draws the same examples."""
+    for package in ("course_lib", "bench"):
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, package + "."):
+            if not module.name.endswith("__main__"):
+                importlib.import_module(module.name)
+
+
+_import_every_project_module()
 
 matplotlib.use("Agg")
 

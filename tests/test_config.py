@@ -1,4 +1,6 @@
 """Quick mode and seeding."""
+import os
+
 import numpy as np
 import pytest
 
@@ -20,3 +22,20 @@ def test_seed_everything_makes_scratch_and_torch_initialisation_repeatable():
     course_lib.seed_everything(7)
     second = (Linear(3, 2).weight.data.copy(), torch.nn.Linear(3, 2).weight.detach().clone(), np.random.rand())
     assert np.array_equal(first[0], second[0]) and torch.equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_seed_everything_asks_torch_for_deterministic_kernels(monkeypatch):
+    """On a GPU, cuDNN's autotuned kernels sum in an order that changes between runs; the book's
+    numbers must not."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+              torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        course_lib.seed_everything(3)
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[:2]
+        torch.use_deterministic_algorithms(before[2], warn_only=before[3])

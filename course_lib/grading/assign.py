@@ -7,11 +7,12 @@ everything else is kept as is.  Outputs and execution counts are cleared in both
 """
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -38,6 +39,23 @@ def template_cells(notebook_name: str) -> Dict[str, str]:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return cells
+
+
+@functools.lru_cache(maxsize=None)
+def template_parameters(notebook_name: str) -> Dict[str, Tuple[str, ...]]:
+    """The positional parameter names of each function the assignment's exercise notebook defines
+    (``{"sgd_momentum_step": ("param", "grad", "velocity", "lr", "momentum")}``), for messages that
+    name an argument; empty when the notebook is not there."""
+    found: Dict[str, Tuple[str, ...]] = {}
+    for source in template_cells(notebook_name):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                found.setdefault(node.name, tuple(a.arg for a in node.args.posonlyargs + node.args.args))
+    return found
 
 
 def stub_source(source: str, question: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import GRADER_VERSION
-from .assign import template_cells
+from .assign import template_cells, template_parameters
 from .sandbox import MESSAGE_CAP, ExecResult, Limits, Sandbox
 from .spec import Assignment, Check, Question, compare
 from .wire import HARNESS, WireError, call_code, clean_text, decode_result
@@ -40,15 +40,36 @@ UNCHECKED = "%unchecked"  # the "import" of a cell that could not be scanned: ev
 MAX_RESTARTS = 3
 SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the grader skips them
 NOT_ATTEMPTED = "not attempted"
-IN_PLACE_ADVICE = ("work on a copy (to perturb an entry and restore it, save its value and assign it back: "
-                   "adding and then subtracting ε can leave a rounding error behind)")
+IN_PLACE_ADVICE = ("return new arrays instead: `v = momentum * v + grad` makes a new array, while `v *= momentum` "
+                   "or `v[...] = …` changes the caller's")
 TORCH_SHARING = ("torch.from_numpy(array) shares the array's memory, so changing the tensor in place changes "
                  "the array; torch.tensor(array) makes a copy")
 
 
 def in_place_advice(question: Question) -> str:
-    """What to do about an input changed in place; where PyTorch is allowed, the memory it shares."""
+    """What to do about an input changed in place: the question's own advice, else where PyTorch is
+    allowed the memory it shares, else to return new arrays."""
+    if question.in_place_advice:
+        return question.in_place_advice
     return TORCH_SHARING if "torch" not in question.forbid else IN_PLACE_ADVICE
+
+
+def in_place_message(item, changed: List[str]) -> str:
+    """The failure of a right answer that changed its inputs; ``changed`` as the harness names them
+    ("argument 3", "argument velocity"), shown with the notebook's parameter names:
+    "modified its input `velocity` (argument 3) in place"."""
+    names = item.parameters
+
+    def named(label: str) -> str:
+        position = label.removeprefix("argument ")
+        if not position.isdigit():
+            return f"`{position}`"  # passed by keyword
+        if int(position) <= len(names):
+            return f"`{names[int(position) - 1]}` ({label})"
+        return f"({label})"
+
+    return (f"{item.check.function} returned the right value but modified its input "
+            f"{', '.join(named(label) for label in changed)} in place; {in_place_advice(item.question)}")
 
 
 # The kernel runs isolated (python -I), so its working folder is not on sys.path; Jupyter puts
@@ -255,6 +276,7 @@ class _Prepared:
     kwargs: dict
     expected: Any
     secret: Any = None  # grader-only data for a judge (e.g. held-out labels); never sent
+    parameters: Sequence[str] = ()  # the function's parameter names in the assignment's notebook
 
 
 def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str]] = None,
@@ -277,7 +299,8 @@ def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str
             made = check.make_args(rng)
             args, kwargs, secret = made if len(made) == 3 else (*made, None)
             expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
-            prepared.append(_Prepared(question, check, args, kwargs, expected, secret))
+            prepared.append(_Prepared(question, check, args, kwargs, expected, secret,
+                                      template_parameters(assignment.notebook).get(check.function, ())))
     return prepared
 
 
@@ -475,8 +498,7 @@ def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: O
     if kind == "ok":
         passed, message = judge_value(item, payload["value"])
         if passed and payload["mutated"]:
-            return False, (f"{function} returned the right value but modified its input "
-                           f"({', '.join(payload['mutated'])}) in place; {in_place_advice(item.question)}")
+            return False, in_place_message(item, payload["mutated"])
         return passed, message
     if kind == "error":
         return False, error_message(payload, function, item.check.float_errors)

@@ -71,6 +71,8 @@ class Question:
     # derivatives (sympy), whole learners (sklearn)
     forbid: Sequence[str] = ("torch", "functorch", "sklearn", "scipy", "sympy", "tensorflow", "jax",
                              "onnx", "onnx_ir", "onnxruntime", "onnxscript")
+    # what to do about an input changed in place, where the general advice does not fit
+    in_place_advice: str = ""
 
 
 @dataclass

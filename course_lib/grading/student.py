@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from typing import Any, List
 
 import numpy as np
 
 from . import assignments
 from .assign import template_cells
-from .runner import (NOT_ATTEMPTED, in_place_advice, _copy, _prepare, error_message, forbidden_imports,
+from .runner import (NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, forbidden_imports,
                      imported_modules, judge_value)
 from .wire import Foreign, decode_result, encode
 
@@ -78,7 +79,7 @@ class Checker:
         lines: List[str] = [f"{question.id} — {question.title} ({points})"]
         passed_count = 0
         for item in prepared:
-            passed, message = self._run_one(item, namespace)
+            passed, message = self._run_one(item, namespace, item.check.timeout_s or self.assignment.call_timeout_s)
             passed_count += passed
             lines.append(f"  {'✓' if passed else '✗'} {item.check.name}" + ("" if passed else f"\n      {message}"))
         total = len(prepared)
@@ -109,11 +110,13 @@ class Checker:
                 f"notebook contains that import" for name, line in sorted(found.items())]
 
     @staticmethod
-    def _run_one(item, namespace):
+    def _run_one(item, namespace, time_limit_s: float = float("inf")):
+        """(passed, message) of one public check; ``time_limit_s``: the grader's limit for its calls."""
         function = namespace.get(item.check.function)
         if not callable(function):
             return False, f"{item.check.function} is not defined: run its cell first"
         strict = np.errstate(over="raise", divide="raise", invalid="raise")
+        started = time.monotonic()
         try:
             values, changed = [], []
             for _ in range(item.check.calls):  # each call on fresh copies of the arguments
@@ -130,10 +133,14 @@ class Checker:
         except Exception as error:  # noqa: BLE001 - shown to the student
             return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
                                         item.check.float_errors)
+        elapsed = time.monotonic() - started
         passed, message = judge_value(item, value)
         if passed and changed:
-            return False, (f"{item.check.function} returned the right value but modified its input "
-                           f"({', '.join(changed)}) in place; {in_place_advice(item.question)}")
+            return False, in_place_message(item, changed)
+        if passed and elapsed > time_limit_s:  # the grader would have stopped it: no points there
+            return False, (f"{item.check.function} returned the right value but took {elapsed:.3g} s; the grader "
+                           f"stops it after {time_limit_s:.3g} s (on one CPU thread), so this check would get no "
+                           "points there")
         return passed, message
 
 

@@ -79,7 +79,9 @@ def _broadcast_weight(name: str, what: str, weight: Optional[np.ndarray], predic
 class _Loss(Module):
     """Reduction, the call-order check and grad_output handling shared by every loss."""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, *, reduction: str = "mean") -> None:
+        # keyword-only: torch's constructors keep the deprecated size_average and reduce in the positional
+        # slots, so MSELoss('sum') means something else there; here it is a TypeError
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(f"{reduction!r} is not a valid value for reduction; use 'mean', 'sum' or 'none'")
@@ -168,8 +170,8 @@ class BCELoss(_Loss):
     _LOG_CLAMP = -100.0  # torch clamps log(ŷ) and log(1 − ŷ) at −100 so ŷ = 0 or 1 gives a finite loss
     _EPSILON = 1e-12  # and ŷ(1 − ŷ) at 1e-12 in the backward pass
 
-    def __init__(self, weight: Optional[np.ndarray] = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(self, weight: Optional[np.ndarray] = None, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
         self._register_optional("weight", weight)
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
@@ -207,9 +209,9 @@ class BCEWithLogitsLoss(_Loss):
     """
 
     def __init__(
-        self, weight: Optional[np.ndarray] = None, reduction: str = "mean", pos_weight: Optional[np.ndarray] = None
+        self, weight: Optional[np.ndarray] = None, *, reduction: str = "mean", pos_weight: Optional[np.ndarray] = None
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self._register_optional("weight", weight)
         self._register_optional("pos_weight", pos_weight)
 
@@ -317,8 +319,8 @@ class NLLLoss(_Loss):
 
     _input_name = "log-probabilities"
 
-    def __init__(self, weight: Optional[np.ndarray] = None, ignore_index: int = -100, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(self, weight: Optional[np.ndarray] = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
         self._register_optional("weight", weight)
         self.ignore_index = int(ignore_index)
         self.label_smoothing = 0.0
@@ -417,11 +419,12 @@ class CrossEntropyLoss(NLLLoss):
     def __init__(
         self,
         weight: Optional[np.ndarray] = None,
+        *,
         ignore_index: int = -100,
         reduction: str = "mean",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(weight, ignore_index, reduction)
+        super().__init__(weight, ignore_index=ignore_index, reduction=reduction)
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
@@ -443,7 +446,7 @@ class CrossEntropyLoss(NLLLoss):
         if prediction.dtype not in (np.float32, np.float64):
             raise ValueError(f"CrossEntropyLoss expected logits as a float32 or float64 NumPy array, "
                              f"got dtype {prediction.dtype.name}")
-        if self.ignore_index != -100:
+        if self.ignore_index >= 0:  # a negative one cannot name a class, so torch (and this) lets it pass
             raise ValueError(f"CrossEntropyLoss: ignore_index={self.ignore_index} applies to class indices; "
                              f"it is not supported with class-probability targets (torch refuses it too)")
         num_classes = prediction.shape[0] if prediction.ndim == 1 else prediction.shape[1]

@@ -51,8 +51,11 @@ class LRScheduler(ABC):
     def get_lr(self) -> List[float]:
         """The rates for step ``self.last_epoch`` (called by ``step`` after it advanced the counter)."""
 
-    def step(self) -> None:
+    def step(self, epoch: None = None) -> None:
         """Advance t by one and write the new rates into the optimiser's ``param_groups``."""
+        if epoch is not None:
+            raise TypeError(f"{type(self).__name__}.step() takes no epoch (torch deprecated step(epoch)); "
+                            "call step() once per epoch, or pass last_epoch= to the constructor to resume")
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr

@@ -21,7 +21,13 @@ def check_dtype(dtype) -> np.dtype:
 
     ``None`` means the default, float32, as torch's ``dtype=None`` does (NumPy would read it
     as float64)."""
-    resolved = np.dtype(np.float32 if dtype is None else dtype)
+    if type(dtype).__module__.startswith("torch"):  # torch.float64: the scratch side is NumPy's
+        raise TypeError(f"dtype must be a NumPy float type (np.float32 or np.float64), got {dtype}")
+    try:
+        resolved = np.dtype(np.float32 if dtype is None else dtype)
+    except TypeError:  # 'cpu', True: an argument in the slot torch gives device (or another one)
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}; the scratch layers have no "
+                        "device argument, and dtype is best passed by keyword (dtype=np.float64)") from None
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {resolved}")
     return resolved

@@ -234,6 +234,10 @@ class Optimizer(ABC):
         group = dict(param_group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Parameter) else list(params)
+        if group["params"] and all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                                   for item in group["params"]):  # model.named_parameters(), as torch allows
+            group["param_names"] = [name for name, _ in group["params"]]
+            group["params"] = [param for _, param in group["params"]]
         for param in group["params"]:
             if not isinstance(param, Parameter):
                 raise TypeError(
@@ -334,7 +338,8 @@ class Optimizer(ABC):
             for key, value in saved.items():
                 if key != "params":
                     group[key] = copy.deepcopy(value)
-        for index, saved_state in state_dict["state"].items():
+        state: Dict[Parameter, State] = {}  # replaces the current state, as torch does: a parameter
+        for index, saved_state in state_dict["state"].items():  # without saved state starts afresh
             param = params_by_index[int(index)]
             restored = {}
             for key, value in saved_state.items():
@@ -348,7 +353,12 @@ class Optimizer(ABC):
                 else:
                     value = copy.deepcopy(value)
                 restored[key] = value
-            self.state[param] = restored
+            state[param] = restored
+        self.state = state
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param not in self.state:
+                    self._init_state(param, group)  # Adagrad's accumulator exists from the start
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -549,7 +549,7 @@ def test_patching_numpy_does_not_hide_an_in_place_modification():
               "def softmax(x, axis=-1):\n    x -= x.max(axis, keepdims=True)\n    np.exp(x, out=x)\n"
               "    x /= x.sum(axis, keepdims=True)\n    return x.copy()")
     result = grade(build(replace={"q5": source}))
-    assert "modified its input (argument 1) in place" in messages(result, "q5")
+    assert "modified its input `x` (argument 1) in place" in messages(result, "q5")
     assert question_score(result, "q5") < 3.0
 
 

@@ -127,6 +127,17 @@ def _attention(square_root):
 _attention_with_numpy_sqrt = _attention(np.sqrt)
 
 
+def _additive_float64_mask_attention(query, key, value, mask):
+    """The formula as written, softmax(QKᵀ/√d + M): M = np.where(mask, -inf, 0.0) is float64 and
+    turns float32 scores into float64 (an audit found only a hidden check caught it)."""
+    scores = query @ np.swapaxes(key, -1, -2) / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = scores + np.where(mask, -np.inf, 0.0)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ value, weights
+
+
 def _float64_mask_dropout(x, p, uniform):
     mask = (uniform >= p) / (1 - p)  # a float64 mask turns a float32 input's output into float64
     return x * mask, mask
@@ -167,6 +178,7 @@ MISTAKES = [
     ("a06", "q1", "conv2d_forward", _FromSolution(lambda s: _upcast(s["conv2d_forward"]), "float64"), "keep the input's precision"),
     ("a06", "q4", "max_pool2d_backward", _pool_backward(overwrite=True), "accumulate"),
     ("a08", "q1", "attention", _attention_with_numpy_sqrt, "keep the input's precision"),
+    ("a08", "q1", "attention", _additive_float64_mask_attention, "keep the input's precision"),
     ("a09", "q1", "confusion_matrix", _FromSolution(lambda s: (lambda *a: s["confusion_matrix"](*a).T), "transposed"), "rows are true classes"),
     ("a09", "q3", "k_fold_indices", _folds_extra_at_the_end, "the first 2 folds"),
 ]
@@ -256,3 +268,20 @@ def test_the_random_dropout_judge_wants_independent_draws_not_just_the_right_fra
     for pattern, along in ((first_entries, "rows"), (first_columns, "rows"), (whole_columns, "columns")):
         passed, message = judged(pattern)
         assert not passed and "independent random draws" in message and along in message
+
+
+def test_the_optimiser_hints_appear_only_for_the_mistake_they_name():
+    """An audit found "ε goes outside the square root" under any wrong RMSprop step, here one that
+    forgets (1 − α), where ε already was outside."""
+    def rmsprop_without_one_minus_alpha(param, grad, square_avg, lr, alpha, eps):
+        square_avg = alpha * square_avg + grad * grad
+        return param - lr * grad / (np.sqrt(square_avg) + eps), square_avg
+
+    def adam_moving_m_wrongly(param, grad, m, v, t, lr, beta1, beta2, eps):
+        m, v = beta1 * m + grad, beta2 * v + (1 - beta2) * grad * grad
+        return param - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps), m, v
+
+    for question, function, wrong, hint in (("q2", "rmsprop_step", rmsprop_without_one_minus_alpha, "ε goes outside"),
+                                            ("q3", "adam_step", adam_moving_m_wrongly, "bias corrections")):
+        failures = _public_failures("a04", question, {**solution_functions("a04"), function: wrong})
+        assert failures and not any(hint in message for _, message in failures), failures

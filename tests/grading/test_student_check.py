@@ -131,6 +131,27 @@ def test_check_calls_a_function_several_times_and_sees_a_change_made_by_any_call
     assert Checker._run_one(item, {"f": pure}) == (True, "got (5.0, 3.0)")
 
 
+def test_check_fails_a_right_answer_that_the_grader_would_stop_for_time():
+    """a10's training function passed check() after 128 s where the grader stops it at 120 s (audit)."""
+    import time
+
+    from course_lib.grading.runner import _Prepared
+    from course_lib.grading.spec import Check, Question
+    from course_lib.grading.student import Checker
+
+    check = Check("f: quick enough", "f", lambda rng: ((), {}), None,
+                  judge=lambda value, args, kwargs, secret: (value == 1.0, f"got {value}"))
+    item = _Prepared(Question("q1", "timed", 1, ["f"], [check]), check, (), {}, None)
+
+    def slow():
+        time.sleep(0.3)
+        return 1.0
+
+    passed, message = Checker._run_one(item, {"f": slow}, time_limit_s=0.1)
+    assert not passed and "took 0.3 s; the grader stops it after 0.1 s" in message
+    assert Checker._run_one(item, {"f": slow}, time_limit_s=5.0) == (True, "got 1.0")
+
+
 def test_check_keeps_each_calls_result_as_it_returned():
     """A function that reuses the array it returned: the judge sees each call's own result."""
     from course_lib.grading.runner import _Prepared
@@ -164,4 +185,24 @@ def test_check_reports_a_keyword_argument_changed_in_place_as_the_grader_does():
         return 0.0
 
     passed, message = Checker._run_one(item, {"f": changes_x})
-    assert not passed and "modified its input (argument x) in place" in message
+    assert not passed and "modified its input `x` in place" in message
+
+
+def test_the_in_place_message_names_the_argument_and_gives_advice_that_fits():
+    """An audit: "modified its input (argument 3) in place; … perturb an entry and restore it …" for
+    `velocity *= momentum` in a04, where the ε advice of a03's gradient check does not apply."""
+    from course_lib.grading import assignments
+    from course_lib.grading.runner import _prepare
+    from course_lib.grading.student import Checker
+
+    def in_place_momentum(param, grad, velocity, lr, momentum):
+        velocity *= momentum
+        velocity += grad
+        return param - lr * velocity, velocity.copy()
+
+    item = next(p for p in _prepare(assignments.get("a04"), seed=0, questions=["q1"], include_hidden=False))
+    passed, message = Checker._run_one(item, {"sgd_momentum_step": in_place_momentum})
+    assert not passed and "modified its input `velocity` (argument 3) in place" in message
+    assert "return new arrays" in message and "ε" not in message
+    a03 = next(p for p in _prepare(assignments.get("a03"), seed=0, questions=["q3"], include_hidden=False))
+    assert "save its value and assign it back" in a03.question.in_place_advice

@@ -417,3 +417,25 @@ def test_reduction_and_call_order_errors():
     loss_fn(np.zeros(3), np.ones(3))
     with pytest.raises(ValueError, match="scalar grad_output"):
         loss_fn.backward(np.ones(3))
+
+
+@pytest.mark.parametrize("make", [lambda: MSELoss("sum"), lambda: L1Loss("sum"),
+                                  lambda: BCELoss(None, "sum"), lambda: BCEWithLogitsLoss(None, "sum"),
+                                  lambda: NLLLoss(None, 1), lambda: CrossEntropyLoss(None, 1)])
+def test_positional_arguments_after_weight_are_refused(make):
+    """torch keeps the deprecated size_average and reduce in those positional slots: MSELoss('sum')
+    there is a mean (with a warning), so the same call would mean two things.  Keywords only."""
+    with pytest.raises(TypeError):
+        make()
+
+
+def test_a_negative_ignore_index_passes_with_probability_targets_as_in_torch():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 4))
+    target = np.exp(rng.standard_normal((3, 4)))
+    target /= target.sum(axis=1, keepdims=True)
+    got = CrossEntropyLoss(ignore_index=-1)(logits, target)
+    expected = torch.nn.CrossEntropyLoss(ignore_index=-1)(torch.tensor(logits), torch.tensor(target)).item()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="ignore_index=0"):
+        CrossEntropyLoss(ignore_index=0)(logits, target)

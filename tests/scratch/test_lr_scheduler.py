@@ -165,3 +165,9 @@ def test_invalid_arguments_raise_value_error(make):
 def test_scheduler_needs_an_optimiser():
     with pytest.raises(TypeError, match="param_groups"):
         lr_scheduler.StepLR([Parameter(np.zeros(1))], step_size=2)
+
+
+def test_step_with_an_epoch_says_what_to_do_instead():
+    scheduler = lr_scheduler.StepLR(optimiser_pair()[0], step_size=2)
+    with pytest.raises(TypeError, match="takes no epoch"):
+        scheduler.step(3)

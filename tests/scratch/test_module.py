@@ -324,3 +324,12 @@ def test_a_parameter_pickled_before_requires_grad_existed_still_trains():
     restored = pickle.loads(pickle.dumps(param))
     restored.add_to_grad(np.array([1.0, 2.0]))
     assert restored.requires_grad and restored.grad.tolist() == [1.0, 2.0]
+
+
+def test_a_device_or_torch_dtype_where_dtype_goes_gets_a_clear_error():
+    """torch's fourth Linear argument is device: Linear(4, 3, True, 'cpu') said "data type 'cpu' not
+    understood" (audit)."""
+    with pytest.raises(TypeError, match="no device argument"):
+        Linear(4, 3, True, "cpu")
+    with pytest.raises(TypeError, match="NumPy float type"):
+        Linear(4, 3, dtype=torch.float64)

@@ -180,6 +180,39 @@ def test_state_dict_round_trip_resumes_exactly(name, kwargs):
             np.testing.assert_array_equal(value, saved_copy["state"][index][key])
 
 
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1)),
+                                         ("Adagrad", dict(lr=0.1))])
+def test_load_state_dict_replaces_the_state_as_torch_does(name, kwargs):
+    """Loading a state saved before any step restarts momentum (found by an audit: the scratch side
+    kept the buffers of parameters the saved state did not name, and moved 3.4x as far)."""
+    scratch_param = Parameter(np.zeros(2))
+    torch_param = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    scratch, reference = getattr(optim, name)([scratch_param], **kwargs), getattr(torch.optim, name)([torch_param], **kwargs)
+    saved = (scratch.state_dict(), copy.deepcopy(reference.state_dict()))  # torch's aliases its live state
+    for _ in range(3):
+        scratch_param.grad[...] = 1.0
+        torch_param.grad = torch.ones(2, dtype=torch.float64)
+        scratch.step()
+        reference.step()
+    scratch.load_state_dict(saved[0])
+    reference.load_state_dict(saved[1])
+    before = scratch_param.data.copy(), torch_param.detach().numpy().copy()
+    scratch_param.grad[...] = 1.0
+    torch_param.grad = torch.ones(2, dtype=torch.float64)
+    scratch.step()
+    reference.step()
+    np.testing.assert_allclose(scratch_param.data - before[0], torch_param.detach().numpy() - before[1], rtol=1e-12)
+
+
+def test_named_parameters_are_accepted_as_torch_accepts_them():
+    scratch_model = Linear(3, 2, dtype=np.float64)
+    torch_model = torch.nn.Linear(3, 2, dtype=torch.float64)
+    scratch = optim.SGD(scratch_model.named_parameters(), lr=0.1)
+    reference = torch.optim.SGD(torch_model.named_parameters(), lr=0.1)
+    assert scratch.param_groups[0]["param_names"] == reference.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert [p.shape for p in scratch.param_groups[0]["params"]] == [(2, 3), (2,)]
+
+
 def test_load_state_dict_rejects_a_different_model():
     params = [Parameter(np.zeros((2, 2)))]
     adam = optim.Adam(params)

@@ -118,7 +118,9 @@ ASSIGNMENT = Assignment(
              lambda r: args(*_network(r), eps=0.5), False),
             ("hidden", lambda r: args(*_network(r, n=5, d=3, h=4, c=2), eps=1e-5), True),
             ("hidden", lambda r: args(*_network(r, n=4, d=3, h=6, c=3), eps=0.3), True),
-        ], atol=1e-6, rtol=1e-4)),
+        ], atol=1e-6, rtol=1e-4),
+                 in_place_advice=("to perturb an entry and restore it, save its value and assign it back: adding and "
+                                     "then subtracting ε can leave a rounding error behind")),
         Question("q4", "Training on spirals", 2, ["train_mlp"], [
             Check("train_mlp: 300 spiral points, judged on 300 held-out points", "train_mlp", _spirals, None,
                   hidden=False, judge=judge_training, timeout_s=90.0),

@@ -12,7 +12,7 @@ from course_lib.scratch import optim as ref
 from course_lib.scratch.lr_scheduler import StepLR
 from course_lib.scratch.module import Parameter
 
-from ..spec import Assignment, Hint, Question
+from ..spec import Assignment, Hint, Question, compare, matches
 from ._util import args, checks, randn
 
 
@@ -75,9 +75,26 @@ def _adam(rng, shape=(2, 3), t=None, fresh=False):
     return args(param, grad, m, v, step, float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
 
 
-BIAS = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 3,
-            "check the bias corrections: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ), and ε is added after the square root")
-EPS = Hint(lambda got, expected, a: isinstance(got, tuple), "ε goes outside the square root: θ − η g / (√v + ε)")
+def _moments_right_update_wrong(got, expected) -> bool:
+    """The returned averages are right and the parameter is not: the error is in the update itself."""
+    return (isinstance(got, tuple) and len(got) == len(expected)
+            and compare(got[1:], expected[1:], rtol=1e-5, atol=0.0)[0]  # relative only: gradients of 1e-8
+            and not matches(got[0], expected[0]))
+
+
+def _eps_inside_rmsprop(param, grad, square_avg, lr, alpha, eps):
+    """The parameter as the usual slip computes it: θ − η g / √(v + ε)."""
+    square_avg = alpha * square_avg + (1 - alpha) * grad * grad
+    return param - lr * grad / np.sqrt(square_avg + eps)
+
+
+# hints only where the answer shows the mistake they name (an audit found the ε hint under every wrong answer)
+BIAS = Hint(lambda got, expected, a: _moments_right_update_wrong(got, expected),
+            "m and v are right, the step is not: check the bias corrections m̂ = m / (1 − β₁ᵗ), "
+            "v̂ = v / (1 − β₂ᵗ), and that ε is added after the square root")
+EPS = Hint(lambda got, expected, a: (_moments_right_update_wrong(got, expected)
+                                     and matches(got[0], _eps_inside_rmsprop(*a))),
+           "ε goes outside the square root: θ − η g / (√v + ε)")
 OFF_BY_ONE = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got * a[3], expected),
                   "the rate is multiplied by γ once every step_size epochs: γ^(epoch // step_size)")
 

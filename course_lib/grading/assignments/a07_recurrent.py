@@ -24,9 +24,9 @@ def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return h_new, c_new
 
 
-def lstm_cell_backward(grad_h, grad_c, x, h, c, W_ih, W_hh, b_ih, b_hh):
+def lstm_cell_backward(grad_h_new, grad_c_new, x, h, c, W_ih, W_hh, b_ih, b_hh):
     *_, cache = ref.lstm_forward(x[None], h, c, W_ih, W_hh, b_ih, b_hh)
-    grad_x, grad_h0, grad_c0, grads = ref.lstm_backward(None, grad_h, grad_c, cache)
+    grad_x, grad_h0, grad_c0, grads = ref.lstm_backward(None, grad_h_new, grad_c_new, cache)
     return grad_x[0], grad_h0, grad_c0, grads["weight_ih"], grads["weight_hh"], grads["bias_ih"]
 
 
@@ -71,12 +71,12 @@ def _gates_reordered(got, args) -> bool:
 GATES = Hint(lambda got, expected, a: _gates_reordered(got, a),
              "the fused pre-activation is split in PyTorch's order: input, forget, cell (g), output")
 DIRECT_C = Hint(lambda got, expected, a: matches(got, lstm_cell_backward(a[0], np.zeros_like(a[1]), *a[2:])),
-                "the gradient reaching c′ has two parts: the grad_c you are given, and the part through "
+                "the gradient reaching c′ has two parts: the grad_c_new you are given, and the part through "
                 "h′ = o ⊙ tanh(c′)")
 BACKWARD_CHECKLIST = Hint(lambda got, expected, a: True,
                           "things to check: the gate order (input, forget, cell g, output); the gradient reaching "
-                          "c′ (grad_c plus the part through h′ = o ⊙ tanh(c′)); the derivatives σ′ = σ(1 − σ) and "
-                          "tanh′ = 1 − tanh²")
+                          "c′ (grad_c_new plus the part through h′ = o ⊙ tanh(c′)); ∂L/∂c, the third result, is that "
+                          "whole gradient at c′ times f; the derivatives σ′ = σ(1 − σ) and tanh′ = 1 − tanh²")
 PREVIOUS_STATE = Hint(lambda got, expected, a: len(got) == 5 and matches(got[:3], expected[:3])
                       and matches(got[4], expected[4]) and not matches(got[3], expected[3]),
                       "∂L/∂W_hh pairs each step's δa_t with the state that step read, h_{t−1} (h0 at the first "
