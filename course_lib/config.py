@@ -30,9 +30,12 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     With ``deterministic`` (the default) PyTorch is also asked for the same numbers on every run on
     a GPU, where by default cuDNN and cuBLAS pick kernels whose sums may differ in the last bits
     between runs: cuDNN's deterministic algorithms without autotuning, cuBLAS's fixed workspace
-    (``CUBLAS_WORKSPACE_CONFIG``, where not set already), and ``torch.use_deterministic_algorithms``
-    in its warning mode (an operation with no deterministic kernel warns instead of failing).  On
-    the CPU, which the course's own operations already run deterministically, nothing changes.
+    (``CUBLAS_WORKSPACE_CONFIG``, where not set already) and, where PyTorch sees a GPU,
+    ``torch.use_deterministic_algorithms`` in its warning mode (an operation with no deterministic
+    kernel warns instead of failing).  On a machine without a GPU that last switch is left alone:
+    the CPU kernels the course uses are deterministic already, and the switch would also fill every
+    new ``torch.empty`` tensor with NaN, a cost for nothing.  ``deterministic=False`` changes none
+    of these settings (it does not undo an earlier call's).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed_everything needs an integer seed from 0 to 2**32 - 1, got {seed!r}")
@@ -50,4 +53,5 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        if torch.cuda.is_available():
+            torch.use_deterministic_algorithms(True, warn_only=True)

@@ -26,16 +26,20 @@ def test_seed_everything_makes_scratch_and_torch_initialisation_repeatable():
 
 def test_seed_everything_asks_torch_for_deterministic_kernels(monkeypatch):
     """On a GPU, cuDNN's autotuned kernels sum in an order that changes between runs; the book's
-    numbers must not."""
+    numbers must not.  Without a GPU the global switch stays off (it NaN-fills torch.empty)."""
     torch = pytest.importorskip("torch")
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
               torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     try:
-        course_lib.seed_everything(3)
-        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
-        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        for gpu in (False, True):
+            torch.use_deterministic_algorithms(False)
+            monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+            course_lib.seed_everything(3)
+            assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+            assert torch.are_deterministic_algorithms_enabled() is gpu
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
     finally:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[:2]
         torch.use_deterministic_algorithms(before[2], warn_only=before[3])

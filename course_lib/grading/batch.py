@@ -85,6 +85,7 @@ class Submission:
     source: str  # where it came from, for people
     data: Optional[bytes]  # the notebook bytes, or None when unreadable
     problem: Optional[str] = None  # why it cannot be graded
+    no_notebook: bool = False  # a folder or zip without any notebook (only other files, or none)
 
     def __post_init__(self) -> None:
         # names come from the file system: bytes that are not UTF-8 would break the gradebook's INSERT,
@@ -124,7 +125,8 @@ def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]
         others = sorted(others)
         if not notebooks and others:
             names += "; submitted instead: " + ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        return Submission(student, source, None, f"expected exactly one notebook, found {len(notebooks)} ({names})")
+        return Submission(student, source, None, f"expected exactly one notebook, found {len(notebooks)} ({names})",
+                          no_notebook=not notebooks)
     return Submission(student, source, notebooks[0][1])
 
 
@@ -168,7 +170,9 @@ def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None
         if name.startswith("/") or "\\" in name or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
             problems.append(f"refused zip entry {name!r}: its path escapes the archive")
             continue
-        top = path.parts[0] if len(path.parts) > 1 else ""
+        top = path.parts[0] if len(path.parts) > 1 or info.is_dir() else ""
+        if others is not None and top and not top.startswith(".") and top != "__MACOSX":
+            groups.setdefault(top, [])  # every student folder is a submission, even one without a notebook
         if stat.S_ISLNK(mode):
             message = f"refused zip entry {name!r}: symbolic links are not accepted"
             (folder_problems.setdefault(top, []) if top else problems).append(message)
@@ -186,7 +190,6 @@ def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None
         elif not top and ignored is not None:
             ignored.append(name)
         elif top and others is not None:
-            groups.setdefault(top, [])
             others.setdefault(top, []).append(str(PurePosixPath(*path.parts[1:])))
     for top in folder_problems:
         groups.setdefault(top, [])
@@ -231,6 +234,10 @@ def collect(path: os.PathLike, ignored: Optional[List[str]] = None) -> List[Subm
 
 
 def _refuse_duplicates(submissions: List[Submission]) -> List[Submission]:
+    # a folder without a notebook next to the student's notebook ('carol.ipynb' and 'carol/plot.png')
+    # is no second submission
+    named = {s.student for s in submissions if not s.no_notebook}
+    submissions = [s for s in submissions if not (s.no_notebook and s.student in named)]
     sources: dict = {}
     for submission in submissions:
         sources.setdefault(submission.student, []).append(submission.source)
@@ -568,7 +575,8 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> i
         lines[row["assignment"], row["student"]] = (
             row["assignment"], row["student"], row["score"], row["max_score"],
             *[points.get(q, "") for q in question_ids], row["error"] or "",
-            row["seed"], row["content_hash"], row["graded_at"], row["grader_version"])
+            "" if row["error"] else row["seed"],  # no hidden inputs were drawn for a notebook not run
+            row["content_hash"], row["graded_at"], row["grader_version"])
     for key, failure in failures.items():
         try:
             max_score = assignments.get(failure["assignment"]).max_score

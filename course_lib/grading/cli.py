@@ -82,6 +82,29 @@ def _error(message: str) -> int:
     return 2
 
 
+def _open_gradebook(db: str):
+    """The gradebook's connection, or None after saying on stderr why it cannot be opened."""
+    import sqlite3
+
+    from .batch import open_gradebook
+
+    try:
+        return open_gradebook(db)
+    except (OSError, sqlite3.Error) as error:
+        _error(f"cannot open the gradebook {db}: {error}")
+        return None
+
+
+def _not_a_file_to_write(path: str, what: str) -> str:
+    """Why ``path`` cannot take the file ``what`` ('' when it can): checked before any grading."""
+    target = Path(path)
+    if target.is_dir():
+        return f"the {what} {path} is a folder; name a file"
+    if not target.parent.exists():
+        return f"the folder of the {what} {path} does not exist"
+    return ""
+
+
 def _known_assignment(assignment_id: str):
     """The assignment, or None after saying on stderr which ids exist."""
     from . import assignments
@@ -110,6 +133,8 @@ def cmd_grade(args) -> int:
         assignment = assignments.get(assignment_id)
     except KeyError as error:
         return _error(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}")
+    if args.json_path and _not_a_file_to_write(args.json_path, "results file"):
+        return _error(_not_a_file_to_write(args.json_path, "results file"))
     if not args.assignment:  # the student wrote that metadata: say which assignment graded it
         print(f"grading as {assignment.id} ({assignment.title}), as the notebook's metadata says; "
               "pass --assignment to choose", file=sys.stderr)
@@ -129,14 +154,15 @@ def cmd_grade(args) -> int:
         print(f"hidden inputs drawn with seed {result.seed}: `--seed {result.seed}` grades this notebook on the "
               "same inputs again", file=sys.stderr)
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps(gradescope_results(result), indent=1))
+        try:
+            Path(args.json_path).write_text(json.dumps(gradescope_results(result), indent=1))
+        except OSError as error:
+            return _error(f"cannot write {args.json_path}: {error.strerror or error}")
     return 0
 
 
 def cmd_grade_batch(args) -> int:
-    import sqlite3
-
-    from .batch import grade_batch, open_gradebook
+    from .batch import grade_batch
 
     if _known_assignment(args.assignment) is None:
         return 2
@@ -144,11 +170,16 @@ def cmd_grade_batch(args) -> int:
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
         return _error(f"{source} is neither a folder nor a zip of submissions"
                       + ("" if source.exists() else " (it does not exist)"))
+    if args.csv_path and Path(args.csv_path).is_dir():
+        return _error(f"the CSV file {args.csv_path} is a folder; name a file")
+    connection = _open_gradebook(args.db)
+    if connection is None:
+        return 2
+    connection.close()
     try:
-        open_gradebook(args.db).close()
-    except (OSError, sqlite3.Error) as error:
-        return _error(f"cannot open the gradebook {args.db}: {error}")
-    summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers)
+        summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers)
+    except zipfile.BadZipFile as error:  # is_zipfile read its end, the rest is damaged
+        return _error(f"the zip {source} could not be read: {error}")
     status = 1 if summary["failed"] else 0
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
           f"{summary['failed']} not graded because the grader failed (rerun to retry), "
@@ -157,22 +188,24 @@ def cmd_grade_batch(args) -> int:
 
 
 def cmd_gradebook_export(args) -> int:
-    from .batch import export_csv, export_results, open_gradebook, pending_failures
+    from .batch import export_csv, export_results, pending_failures
     from .report import _printable
 
     if not Path(args.db).exists():
-        print(f"no gradebook at {args.db}", file=sys.stderr)
-        return 2
+        return _error(f"no gradebook at {args.db}")
     if not args.csv_path and not args.results_dir:
-        print("nothing to do: pass --csv and/or --results", file=sys.stderr)
-        return 2
+        return _error("nothing to do: pass --csv and/or --results")
     assignment_id = None
     if args.assignment:  # "a03_backprop" or "a03.ipynb" names a03, as in grade-batch
         assignment = _known_assignment(args.assignment)
         if assignment is None:
             return 2
         assignment_id = assignment.id
-    connection = open_gradebook(args.db)
+    if args.csv_path and Path(args.csv_path).is_dir():
+        return _error(f"the CSV file {args.csv_path} is a folder; name a file")
+    connection = _open_gradebook(args.db)
+    if connection is None:
+        return 2
     for (assignment_name, student), failure in sorted(pending_failures(connection, assignment_id).items()):
         print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
               f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)

@@ -104,6 +104,10 @@ def build_package(assignment_id: str, output: Optional[str] = None) -> Path:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".md", ".txt"):
                 archive.write(path, str(path.relative_to(REPO_ROOT)))
         archive.write(REPO_ROOT / "pyproject.toml", "pyproject.toml")
+        # the students' own notebook (public): the grader reads its check and demo cells and its
+        # functions' parameter names from it (restoring cells that lost their metadata, naming an
+        # argument changed in place)
+        archive.write(REPO_ROOT / "exercises" / assignment.notebook, f"exercises/{assignment.notebook}")
         readme = REPO_ROOT / "README.md"
         if readme.exists():
             archive.write(readme, "README.md")

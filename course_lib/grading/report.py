@@ -80,8 +80,16 @@ def gradescope_results(result: GradeResult) -> dict:
     only after the due date (``visibility: after_due_date``): Gradescope decides when that
     is, from the assignment's due date, late due date and each student's extension.
     """
-    scores = _six_decimals([check.score for check in result.checks], result.score)
-    max_scores = _six_decimals([check.max_score for check in result.checks], result.max_score)
+    # each question's points rounded so that its checks add up to them; a check earns all its points
+    # or none, so a passed check shows exactly its maximum (never 3.333334 of 3.333333)
+    max_scores = [0.0] * len(result.checks)
+    for question in dict.fromkeys(check.question for check in result.checks):
+        where = [i for i, check in enumerate(result.checks) if check.question == question]
+        rounded = _six_decimals([result.checks[i].max_score for i in where],
+                                sum(result.checks[i].max_score for i in where))
+        for i, value in zip(where, rounded):
+            max_scores[i] = value
+    scores = [max_score if check.passed else 0.0 for check, max_score in zip(result.checks, max_scores)]
     tests = []
     for check, score, max_score in zip(result.checks, scores, max_scores):
         status = "passed" if check.passed else "failed"
@@ -107,7 +115,7 @@ def gradescope_results(result: GradeResult) -> dict:
     if result.notes:
         output += "\n" + "\n".join(line for note in result.notes[:20] for line in _note(note, "- "))
     return {
-        "score": round(result.score, 6),
+        "score": round(result.score, 6),  # the grade; the tests add up to it within 1e-6 per question
         "execution_time": round(result.timings.get("total_s", 0.0), 3),
         "output": output,
         "tests": tests,

@@ -321,6 +321,10 @@ class Optimizer(ABC):
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore hyper-parameters and state saved by ``state_dict`` (arrays are copied, cast to each parameter's dtype)."""
         saved_groups = state_dict["param_groups"]
+        if any(type(value).__module__.startswith("torch") for saved in state_dict["state"].values()
+               for value in saved.values()):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: this is a PyTorch optimiser's state (it holds "
+                            "torch tensors); a scratch optimiser loads what a scratch optimiser's state_dict() saved")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: expected {len(self.param_groups)} parameter groups, "

@@ -76,6 +76,7 @@ def test_batch_grades_a_class_resumes_and_exports(tmp_path):
     assert float(rows["alice"]["score"]) == 10.0
     assert float(rows["bob"]["score"]) == 0.0
     assert float(rows["carl"]["score"]) == 0.0 and "not a valid notebook" in rows["carl"]["error"]
+    assert rows["carl"]["seed"] == "" and rows["alice"]["seed"].isdigit()  # a notebook never run drew no inputs
     assert float(rows["dina"]["score"]) == 7.0 and float(rows["dina"]["q5"]) == 0.0
     assert float(rows["erik"]["score"]) == 0.0 and "found 2" in rows["erik"]["error"]
     assert oct(os.stat(db).st_mode & 0o777) == "0o600"
@@ -180,6 +181,29 @@ def test_files_that_are_no_submission_are_named_not_ignored_silently(tmp_path):
     lines = []
     grade_batch(folder, "a01", tmp_path / "book.sqlite", None, workers=1, log=lines.append, limits=FAST)
     assert any(line.startswith("ignored ") and "dave.pdf" in line for line in lines), lines
+
+
+def test_every_student_folder_of_a_class_zip_counts_and_a_folder_beside_a_notebook_is_no_second_one(tmp_path):
+    """Review findings: 'carol.ipynb' next to 'carol/plot.png' became two submissions (carol got 0);
+    a folder holding only .ipynb_checkpoints, or nothing, vanished from a class zip (on disk it got 0)."""
+    good = build()
+    entries = [("carol.ipynb", good, None), ("carol/plot.png", "png", None),
+               ("dan/.ipynb_checkpoints/a01-checkpoint.ipynb", good, None), ("erin/", "", None)]
+    class_zip, folder = tmp_path / "class.zip", tmp_path / "class"
+    class_zip.write_bytes(_zip(entries))
+    for name, data, _ in entries:
+        target = folder / name
+        if name.endswith("/"):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data if isinstance(data, bytes) else data.encode())
+    for source in (class_zip, folder):
+        by_student = {s.student: s for s in collect(source)}
+        assert sorted(by_student) == ["carol", "dan", "erin"], (source, by_student)
+        assert by_student["carol"].data == good and by_student["carol"].problem is None
+        for student in ("dan", "erin"):
+            assert "expected exactly one notebook, found 0" in by_student[student].problem
 
 
 def _descendants(pid: int) -> dict:

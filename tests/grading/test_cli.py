@@ -7,7 +7,7 @@ import pytest
 
 from course_lib.grading.cli import main
 
-from .helpers import REPO, build
+from .helpers import REPO, build, zip_of
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,19 @@ def test_grade_without_an_assignment_id_asks_for_one(tmp_path, capsys):
     (["grade-batch", "{tmp}", "--assignment", "a01", "--db", "{tmp}/x.ipynb/g.sqlite"], "cannot open the gradebook"),
     (["gradescope-package", "a99"], "unknown assignment 'a99'"),
     (["gradebook", "export", "--db", "{tmp}/g.sqlite", "--assignment", "a99", "--csv", "{tmp}/c.csv"], "unknown assignment"),
+    (["gradebook", "export", "--db", "{tmp}", "--csv", "{tmp}/c.csv"], "cannot open the gradebook"),
+    (["gradebook", "export", "--db", "{tmp}/x.ipynb", "--csv", "{tmp}/c.csv"], "cannot open the gradebook"),
+    (["gradebook", "export", "--db", "{tmp}/g.sqlite", "--csv", "{tmp}"], "is a folder"),
+    (["grade-batch", "{tmp}", "--assignment", "a01", "--db", "{tmp}/g.sqlite", "--csv", "{tmp}"], "is a folder"),
+    (["grade-batch", "{tmp}/broken.zip", "--assignment", "a01", "--db", "{tmp}/g.sqlite"], "could not be read"),
+    (["grade", "{tmp}/x.ipynb", "--json", "{tmp}/missing/r.json"], "does not exist"),
+    (["grade", "{tmp}/x.ipynb", "--json", "{tmp}"], "is a folder"),
 ])
 def test_mistyped_commands_get_one_clear_line_not_a_traceback(tmp_path, capsys, argv, words):
     (tmp_path / "x.ipynb").write_bytes(build())
     (tmp_path / "g.sqlite").write_bytes(b"")
+    whole = zip_of([("a.ipynb", build(), None)])
+    (tmp_path / "broken.zip").write_bytes(whole[:30] + b"\0" * 200 + whole[-22:])  # its end intact, the rest not
     assert main([arg.format(tmp=tmp_path) for arg in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and words in err and "Traceback" not in err, err
@@ -73,8 +82,20 @@ def test_gradescope_package(tmp_path):
         names = set(archive.namelist())
         run = archive.read("run_autograder").decode()
     assert {"setup.sh", "run_autograder", "pyproject.toml", "course_lib/grading/runner.py",
-            "course_lib/grading/assignments/a03_backprop.py"} <= names
+            "course_lib/grading/assignments/a03_backprop.py", "exercises/a03_backprop.ipynb"} <= names
     assert "--assignment a03" in run and "/autograder/results/results.json" in run
+    assert not any(name.startswith("solutions/") for name in names)
+    # the grader in the package finds the notebook's parameter names (an audit: it shipped without them)
+    import subprocess
+    import sys
+
+    with zipfile.ZipFile(output) as archive:
+        archive.extractall(tmp_path / "source")
+    probe = ("from course_lib.grading.assign import template_parameters; "
+             "print(template_parameters('a03_backprop.ipynb')['numerical_grad_W2'])")
+    found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "source", capture_output=True, text=True,
+                           env={"PYTHONPATH": str(tmp_path / "source"), "PATH": "/usr/bin:/bin"}, check=True)
+    assert found.stdout.startswith("('x', 'y', 'W1'"), found
 
 
 def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True):

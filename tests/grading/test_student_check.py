@@ -64,17 +64,24 @@ def test_gradescope_hides_hidden_feedback_until_the_due_date():
 
 
 def test_gradescope_test_points_add_up_to_the_score():
-    """Three checks of 10/3 points each: rounded one by one they showed 9.999999 points in all."""
+    """Three checks of 10/3 points each: rounded one by one they showed 9.999999 points in all.  A
+    passed check shows exactly its maximum, a failed one 0, and no question borrows from another."""
     third = 10 / 3
     checks = [CheckResult("q1", f"f: check {i}", False, True, third, third, "correct") for i in range(3)]
-    checks += [CheckResult("q2", f"g: check {i}", False, i == 0, third if i == 0 else 0.0, third, "") for i in range(3)]
-    result = GradeResult("a01", round(4 * third, 6), 20.0, checks, {}, [], {"namespaces": ["mount"]}, 1,
+    checks += [CheckResult("q2", f"g: check {i}", False, i == 1, third if i == 1 else 0.0, third, "") for i in range(3)]
+    checks += [CheckResult("q3", f"h: check {i}", False, True, 1 / 3, 1 / 3, "") for i in range(3)]
+    questions = {q: {"title": q, "score": s, "max_score": m, "status": "graded"}
+                 for q, s, m in (("q1", 10.0, 10.0), ("q2", round(third, 6), 10.0), ("q3", 1.0, 1.0))}
+    result = GradeResult("a01", round(11 + third, 6), 21.0, checks, questions, [], {"namespaces": ["mount"]}, 1,
                          timings={"total_s": 1.0})
     tests = gradescope_results(result)["tests"]
-    assert sorted(t["score"] for t in tests) == [0.0, 0.0, 3.333333, 3.333333, 3.333333, 3.333334]
-    assert round(sum(t["score"] for t in tests), 6) == round(4 * third, 6)
-    assert round(sum(t["max_score"] for t in tests), 6) == 20.0
-    assert all(len(repr(t["max_score"])) <= len("3.333334") for t in tests)
+    for question, points in (("q1", 10.0), ("q2", 10.0), ("q3", 1.0)):
+        mine = [t for t in tests if t["name"].startswith(question)]
+        assert round(sum(t["max_score"] for t in mine), 6) == points
+        assert all(t["score"] in (0.0, t["max_score"]) for t in mine)
+    assert sorted(t["max_score"] for t in tests if t["name"].startswith("q1")) == [3.333333, 3.333333, 3.333334]
+    assert gradescope_results(result)["score"] == result.score
+    assert abs(sum(t["score"] for t in tests) - result.score) <= 1e-6
 
 
 def test_check_warns_about_an_import_that_zeroes_every_question():

@@ -213,6 +213,16 @@ def test_named_parameters_are_accepted_as_torch_accepts_them():
     assert [p.shape for p in scratch.param_groups[0]["params"]] == [(2, 3), (2,)]
 
 
+def test_a_torch_optimisers_state_is_refused_clearly():
+    """It loaded without complaint and the first step failed on ndarray + Tensor (review finding)."""
+    torch_param = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    reference = torch.optim.Adam([torch_param])
+    torch_param.grad = torch.ones(2, dtype=torch.float64)
+    reference.step()
+    with pytest.raises(TypeError, match="PyTorch optimiser's state"):
+        optim.Adam([Parameter(np.zeros(2))]).load_state_dict(reference.state_dict())
+
+
 def test_load_state_dict_rejects_a_different_model():
     params = [Parameter(np.zeros((2, 2)))]
     adam = optim.Adam(params)
