@@ -64,6 +64,18 @@ MIN_CHUNK_S = 0.02
 MAX_REPEAT = 100
 
 
+def best_time(fn: Callable[..., object], *args, repeat: int = 3) -> float:
+    """Seconds of the fastest of ``repeat`` calls ``fn(*args)``: the book's quick single measurements
+    (the slower calls are the machine's noise, not the code's cost).  Rows of the benchmark tables
+    use ``compare``."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def _time_once(fn: Callable[[], object], repeat: int) -> float:
     time.sleep(SETTLE_S)  # the other side's worker threads stop spinning
     fn()  # this side's wake up

@@ -251,6 +251,12 @@ class _TorchBackend:
             raise TypeError("the inputs are uint8 (raw pixels?); a model takes floats: convert images with "
                             "course_lib.data.to_float_images (or x.astype(np.float32) / 255)")
         config = getattr(self.model, "config", None)
+        vocab = config.get("vocab_size") if isinstance(config, dict) else None
+        if vocab is not None and not x.is_floating_point() and x.numel():  # else torch's "index out of range in self"
+            low, high = int(x.min()), int(x.max())
+            if low < 0 or high >= vocab:
+                raise ValueError(f"token ids must lie in [0, {vocab}) (the model's vocab_size), got ids from {low} "
+                                 f"to {high}: build the vocabulary from all the data, or give the model a larger one")
         if isinstance(config, dict) and config.get("name") == "CNN" and x.ndim == 3:
             raise ValueError(f"the CNN takes images of shape (N, channels, H, W), got {tuple(x.shape)}: add the "
                              "channel axis, x[:, None] (course_lib.data.to_float_images adds it)")

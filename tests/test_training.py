@@ -621,3 +621,18 @@ def test_targets_that_are_neither_labels_nor_probabilities_are_named():
         _target_labels(np.array([0.5, 2.0]), None)
     assert _target_labels(np.array([0.2, 0.9]), None).tolist() == [0, 1]
     assert _target_labels(np.array([2.0, 0.0]), None).tolist() == [2, 0]
+
+
+def test_a_token_id_outside_the_vocabulary_is_named_before_torch_fails():
+    """torch's own message was "index out of range in self" (from the bad-input audit)."""
+    from course_lib.pytorch.models import RecurrentModel, TransformerModel
+
+    tokens = np.array([[1, 2, 3], [4, 12, 0]])
+    for model in (RecurrentModel(8, 16, 2, vocab_size=10), TransformerModel(d_model=8, nhead=2, num_layers=1,
+                                                                             output_size=2, vocab_size=10)):
+        with pytest.raises(ValueError, match=r"token ids must lie in \[0, 10\).*from 0 to 12"):
+            predict(model, tokens, device="cpu")
+        with pytest.raises(ValueError, match="token ids"):
+            fit(model, (tokens, np.array([0, 1])), loss_fn=torch.nn.CrossEntropyLoss(),
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, **QUIET)
+        assert predict(model, tokens % 10, device="cpu").shape == (2, 2)
