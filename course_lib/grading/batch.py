@@ -453,7 +453,7 @@ def _safe_log(log):
 
 
 def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_path: Optional[os.PathLike] = None,
-                workers: int = 2, log=print, limits=None) -> dict:
+                workers: int = 2, log=print, limits=None, excel: bool = False) -> dict:
     """Grade every submission in ``source`` not yet in the gradebook.  Returns a summary.
 
     ``limits`` (a ``sandbox.Limits``) overrides the assignment's own limits.
@@ -516,7 +516,7 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
                     + (f"  ({result.error})" if result.error else ""))
     elapsed = time.monotonic() - started
     if csv_path:
-        export_csv(connection, assignment.id, csv_path)
+        export_csv(connection, assignment.id, csv_path, excel)
     connection.close()
     return {
         "graded": graded,
@@ -559,9 +559,13 @@ def pending_failures(connection, assignment_id: Optional[str] = None) -> dict:
     return {(row["assignment"], row["student"]): row for row in reader.execute(query, params)}
 
 
-def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> int:
+def export_csv(connection, assignment_id: Optional[str], path: os.PathLike, excel: bool = False) -> int:
     """One row per student and assignment: the latest grade, or — where the grader failed on the
-    student's latest notebook — no score and the reason, so that nobody is left out unseen."""
+    student's latest notebook — no score and the reason, so that nobody is left out unseen.
+
+    UTF-8; with ``excel`` it starts with a byte-order mark, without which Excel reads the file in the
+    system's code page and shows 'Zoë' as 'ZoÃ«' (other readers, Python's csv module among them,
+    would take the mark for part of the first column's name, so it is not the default)."""
     rows = latest_rows(connection, assignment_id)
     failures = pending_failures(connection, assignment_id)
     question_ids = []
@@ -586,7 +590,7 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike) -> i
                       f"NOT GRADED: {failure['message']}; rerun grade-batch", "", failure["content_hash"],
                       failure["failed_at"], GRADER_VERSION)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8-sig" if excel else "utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "seed",
                          "content_hash", "graded_at", "grader_version"])

@@ -2,8 +2,8 @@
 
     course-lib assign [--check]
     course-lib grade SUBMISSION.ipynb [--assignment ID] [--json results.json] [--seed N]
-    course-lib grade-batch DIR_OR_ZIP --assignment ID --db gradebook.sqlite [--csv grades.csv] [--workers N]
-    course-lib gradebook export --db gradebook.sqlite [--assignment ID] [--csv grades.csv] [--results DIR]
+    course-lib grade-batch DIR_OR_ZIP --assignment ID --db gradebook.sqlite [--csv grades.csv [--excel]] [--workers N]
+    course-lib gradebook export --db gradebook.sqlite [--assignment ID] [--csv grades.csv [--excel]] [--results DIR]
     course-lib gradescope-package ID [--output autograder.zip]
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
     batch.add_argument("--db", required=True, help="the SQLite gradebook (created if missing)")
     batch.add_argument("--csv", dest="csv_path", help="also write grades as CSV")
     batch.add_argument("--workers", type=int, default=2)
+    batch.add_argument("--excel", action="store_true", help="write the CSV with a byte-order mark, for Excel")
     batch.set_defaults(handler=cmd_grade_batch)
 
     book = subparsers.add_parser("gradebook", help="export the gradebook")
@@ -42,6 +43,7 @@ def add_parser(subparsers) -> None:
     export.add_argument("--assignment")
     export.add_argument("--csv", dest="csv_path")
     export.add_argument("--results", dest="results_dir", help="folder for ASSIGNMENT/STUDENT/results.json")
+    export.add_argument("--excel", action="store_true", help="write the CSV with a byte-order mark, for Excel")
     export.set_defaults(handler=cmd_gradebook_export)
 
     package = subparsers.add_parser("gradescope-package", help="build the zip Gradescope's autograder runs")
@@ -177,7 +179,7 @@ def cmd_grade_batch(args) -> int:
         return 2
     connection.close()
     try:
-        summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers)
+        summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers, excel=args.excel)
     except zipfile.BadZipFile as error:  # is_zipfile read its end, the rest is damaged
         return _error(f"the zip {source} could not be read: {error}")
     status = 1 if summary["failed"] else 0
@@ -210,7 +212,7 @@ def cmd_gradebook_export(args) -> int:
         print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
               f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)
     if args.csv_path:
-        print(f"wrote {export_csv(connection, assignment_id, args.csv_path)} rows to {args.csv_path}")
+        print(f"wrote {export_csv(connection, assignment_id, args.csv_path, args.excel)} rows to {args.csv_path}")
     if args.results_dir:
         print(f"wrote {export_results(connection, assignment_id, args.results_dir)} results.json under {args.results_dir}")
     return 0

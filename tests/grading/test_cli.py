@@ -73,6 +73,10 @@ def test_gradebook_export_takes_an_assignment_as_grade_batch_does(tmp_path, caps
            unreadable_result(assignments.get("a01"), "broken"), "hash")
     assert main(["gradebook", "export", "--db", str(db), "--assignment", "a01_activations", "--csv", str(tmp_path / "c.csv")]) == 0
     assert "wrote 1 rows" in capsys.readouterr().out
+    csv_path = tmp_path / "excel.csv"
+    assert main(["gradebook", "export", "--db", str(db), "--csv", str(csv_path), "--excel"]) == 0
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbfassignment,student,")  # Excel then reads UTF-8
+    assert (tmp_path / "c.csv").read_bytes().startswith(b"assignment,")  # and only then
 
 
 def test_gradescope_package(tmp_path):
