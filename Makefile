@@ -16,9 +16,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 setup: $(STAMP)
 
+# The pinned packages have wheels for Python 3.11 to 3.14 (3.11 is what they were tested with).
+# A .venv that a failed first run left behind (no pip, or another Python) is made again.
+SUPPORTED := (3, 11) <= sys.version_info[:2] <= (3, 14)
 # torch first and alone (see requirements.txt), then everything else pinned, then us.
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if ! $(PY) -c 'import sys, pip; sys.exit(not ($(SUPPORTED)))' 2>/dev/null; then \
+		$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else "$(PYTHON) is Python %d.%d; the pinned packages need Python 3.11 to 3.14: run make $(or $(MAKECMDGOALS),setup) PYTHON=python3.12 (or another)" % sys.version_info[:2])' \
+		&& rm -rf $(VENV) && echo "creating $(VENV) with $(PYTHON)" && $(PYTHON) -m venv $(VENV); fi
 	$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
@@ -68,7 +73,8 @@ test-explore: $(STAMP)
 
 # Every test that touches PyTorch, on a machine with a CUDA GPU.  CUDA cases that `make test`
 # skips without a GPU must run here: a missing GPU fails the run (COURSE_LIB_REQUIRE_CUDA=1).
-# No setup step: PY is whichever Python has a CUDA build of torch (the pinned wheel is CPU-only).
+# PY: a Python with a CUDA build of torch and the test requirements — .venv itself where it was set
+# up from PyPI on Linux (PyPI's torch is the CUDA build there), another one where .venv has the CPU build.
 test-gpu:
 	COURSE_LIB_REQUIRE_CUDA=1 COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 $(PY) -m pytest -p no:nbval -p no:cacheprovider -rs \
 		tests/pytorch tests/test_training.py tests/test_deploy.py tests/scratch

@@ -107,6 +107,16 @@ def _not_a_file_to_write(path: str, what: str) -> str:
     return ""
 
 
+def _not_linux() -> bool:
+    """True (after saying so on stderr) where the grader's sandbox cannot run: it is built from Linux's
+    namespaces, mounts and /proc.  ``check()`` in a notebook works anywhere."""
+    if sys.platform.startswith("linux"):
+        return False
+    _error(f"grading runs each notebook in a Linux sandbox, and this is {sys.platform}: grade on Linux, in "
+           "WSL on Windows or in a Linux VM or container (students' check() cells work on any system)")
+    return True
+
+
 def _known_assignment(assignment_id: str):
     """The assignment, or None after saying on stderr which ids exist."""
     from . import assignments
@@ -123,6 +133,8 @@ def cmd_grade(args) -> int:
     from .report import gradescope_results, text_report
     from .runner import grade_notebook
 
+    if _not_linux():
+        return 2
     path = Path(args.submission)
     try:
         data = path.read_bytes()
@@ -166,7 +178,7 @@ def cmd_grade(args) -> int:
 def cmd_grade_batch(args) -> int:
     from .batch import grade_batch
 
-    if _known_assignment(args.assignment) is None:
+    if _not_linux() or _known_assignment(args.assignment) is None:
         return 2
     source = Path(args.source)
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):

@@ -167,3 +167,28 @@ def test_a_notebook_of_another_assignment_is_named_in_the_report(tmp_path, capsy
     submission.write_bytes(build("a02"))
     assert main(["grade", str(submission), "--assignment", "a01", "--seed", "1"]) == 0
     assert "this notebook says it is assignment a02, but it was graded as a01" in capsys.readouterr().out
+
+
+def test_grading_off_linux_says_where_to_grade_and_check_still_imports(tmp_path, monkeypatch, capsys):
+    """A setup audit: on macOS `course-lib grade` crashed reading /proc, and on Windows a notebook's
+    check() cell could not even import the grader (resource, ctypes.CDLL(None))."""
+    import subprocess
+    import sys
+
+    (tmp_path / "x.ipynb").write_bytes(build())
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert main(["grade", str(tmp_path / "x.ipynb")]) == 2
+    assert "Linux sandbox, and this is darwin" in capsys.readouterr().err
+    assert main(["grade-batch", str(tmp_path), "--assignment", "a01", "--db", str(tmp_path / "g.sqlite")]) == 2
+    windows = ("import ctypes, sys; sys.modules['resource'] = None\n"
+               "def no_libc(*args, **kwargs): raise TypeError('no library named None on Windows')\n"
+               "ctypes.CDLL = no_libc\n"
+               "from course_lib.grading import checker\n"
+               "check = checker('a01')\n"
+               "import numpy as np\n"
+               "def softmax(x, axis=-1):\n"
+               "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+               "    return e / e.sum(axis=axis, keepdims=True)\n"
+               "assert check('q5', {'softmax': softmax})\n")
+    done = subprocess.run([sys.executable, "-c", windows], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
