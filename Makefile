@@ -38,13 +38,13 @@ vendor/.vendored: course_lib/book_assets.py | $(STAMP)
 # One BLAS/torch thread: the chapters' models are small (threads cost more than they save on
 # two cores), and a fixed thread count keeps floating-point sums, hence printed numbers, repeatable.
 # jupyter-cache knows a chapter by its code cells alone, so a change to the code the chapters
-# import (course_lib), to the results they read (bench/results) or to the pinned packages would
+# import (course_lib, bench), to the results they read (bench/results) or to the pinned packages would
 # leave old outputs in the book: when the hash of those files changes, the cache and Sphinx's
 # environment are cleared, so every chapter runs again.
-LIBRARY_KEY = cat requirements.txt $$(find course_lib bench/results -type f \( -name '*.py' -o -name '*.json' \) | LC_ALL=C sort) | sha256sum | cut -c1-16
+LIBRARY_KEY = cat requirements.txt $$(find course_lib bench -type f \( -name '*.py' -o -name '*.json' \) | LC_ALL=C sort) | sha256sum | cut -c1-16
 html: $(STAMP) vendor/.vendored
 	@key=$$($(LIBRARY_KEY)); if [ "$$(cat _build/.library-key 2>/dev/null)" != "$$key" ]; then \
-		echo "course_lib, bench/results or requirements.txt changed: every chapter runs again"; \
+		echo "course_lib, bench or requirements.txt changed: every chapter runs again"; \
 		rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; mkdir -p _build; echo "$$key" > _build/.library-key; fi
 	env -u COURSE_LIB_QUICK OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
 	@echo

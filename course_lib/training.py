@@ -252,7 +252,10 @@ class _TorchBackend:
                             "course_lib.data.to_float_images (or x.astype(np.float32) / 255)")
         config = getattr(self.model, "config", None)
         vocab = config.get("vocab_size") if isinstance(config, dict) else None
-        if vocab is not None and not x.is_floating_point() and x.numel():  # else torch's "index out of range in self"
+        if vocab is not None and (x.is_floating_point() or x.dtype == self.torch.bool):
+            raise TypeError(f"this model embeds token ids: its inputs must be integers, got {x.dtype} (a float array of "
+                            "ids? convert with x.astype(np.int64))")
+        if vocab is not None and x.numel():  # else torch's "index out of range in self"
             low, high = int(x.min()), int(x.max())
             if low < 0 or high >= vocab:
                 raise ValueError(f"token ids must lie in [0, {vocab}) (the model's vocab_size), got ids from {low} "

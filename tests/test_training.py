@@ -635,4 +635,6 @@ def test_a_token_id_outside_the_vocabulary_is_named_before_torch_fails():
         with pytest.raises(ValueError, match="token ids"):
             fit(model, (tokens, np.array([0, 1])), loss_fn=torch.nn.CrossEntropyLoss(),
                 optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, **QUIET)
+        with pytest.raises(TypeError, match="inputs must be integers"):
+            predict(model, tokens.astype(np.float32), device="cpu")
         assert predict(model, tokens % 10, device="cpu").shape == (2, 2)

@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
-import resource
 import sqlite3
 import stat
 import threading
@@ -28,6 +27,11 @@ import unicodedata
 import zipfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
+
+try:
+    import resource
+except ImportError:  # Windows: grading needs Linux, but `gradebook export` works anywhere
+    resource = None
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
@@ -443,7 +447,7 @@ def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str
         result = unreadable_result(assignment, problem or "no notebook")
     else:
         result = grade_notebook(data, assignment, limits=limits, hide=hide)
-    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
 
 
 def _safe_log(log):

@@ -117,6 +117,18 @@ def _not_linux() -> bool:
     return True
 
 
+def _not_a_csv_path(path: str) -> str:
+    """Why the CSV cannot be written at ``path`` ('' when it can; missing folders are made): checked
+    before grading a class, not after."""
+    target = Path(path)
+    if target.is_dir():
+        return f"the CSV file {path} is a folder; name a file"
+    blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        return f"the CSV file {path} cannot be made: {blocking} is a file, not a folder"
+    return ""
+
+
 def _known_assignment(assignment_id: str):
     """The assignment, or None after saying on stderr which ids exist."""
     from . import assignments
@@ -176,16 +188,17 @@ def cmd_grade(args) -> int:
 
 
 def cmd_grade_batch(args) -> int:
-    from .batch import grade_batch
-
     if _not_linux() or _known_assignment(args.assignment) is None:
         return 2
+    if args.excel and not args.csv_path:
+        return _error("--excel is about the CSV file: pass --csv too")
+    from .batch import grade_batch
     source = Path(args.source)
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
         return _error(f"{source} is neither a folder nor a zip of submissions"
                       + ("" if source.exists() else " (it does not exist)"))
-    if args.csv_path and Path(args.csv_path).is_dir():
-        return _error(f"the CSV file {args.csv_path} is a folder; name a file")
+    if args.csv_path and _not_a_csv_path(args.csv_path):
+        return _error(_not_a_csv_path(args.csv_path))
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
@@ -209,24 +222,30 @@ def cmd_gradebook_export(args) -> int:
         return _error(f"no gradebook at {args.db}")
     if not args.csv_path and not args.results_dir:
         return _error("nothing to do: pass --csv and/or --results")
+    if args.excel and not args.csv_path:
+        return _error("--excel is about the CSV file: pass --csv too")
     assignment_id = None
     if args.assignment:  # "a03_backprop" or "a03.ipynb" names a03, as in grade-batch
         assignment = _known_assignment(args.assignment)
         if assignment is None:
             return 2
         assignment_id = assignment.id
-    if args.csv_path and Path(args.csv_path).is_dir():
-        return _error(f"the CSV file {args.csv_path} is a folder; name a file")
+    if args.csv_path and _not_a_csv_path(args.csv_path):
+        return _error(_not_a_csv_path(args.csv_path))
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
     for (assignment_name, student), failure in sorted(pending_failures(connection, assignment_id).items()):
         print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
               f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)
-    if args.csv_path:
-        print(f"wrote {export_csv(connection, assignment_id, args.csv_path, args.excel)} rows to {args.csv_path}")
-    if args.results_dir:
-        print(f"wrote {export_results(connection, assignment_id, args.results_dir)} results.json under {args.results_dir}")
+    try:
+        if args.csv_path:
+            print(f"wrote {export_csv(connection, assignment_id, args.csv_path, args.excel)} rows to {args.csv_path}")
+        if args.results_dir:
+            print(f"wrote {export_results(connection, assignment_id, args.results_dir)} results.json under "
+                  f"{args.results_dir}")
+    except OSError as error:  # a file where a folder must go, a read-only folder
+        return _error(f"cannot write the export: {error}")
     return 0
 
 

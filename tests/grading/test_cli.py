@@ -52,6 +52,10 @@ def test_grade_without_an_assignment_id_asks_for_one(tmp_path, capsys):
     (["grade-batch", "{tmp}/broken.zip", "--assignment", "a01", "--db", "{tmp}/g.sqlite"], "could not be read"),
     (["grade", "{tmp}/x.ipynb", "--json", "{tmp}/missing/r.json"], "does not exist"),
     (["grade", "{tmp}/x.ipynb", "--json", "{tmp}"], "is a folder"),
+    (["gradebook", "export", "--db", "{tmp}/g.sqlite", "--csv", "{tmp}/x.ipynb/c.csv"], "is a file, not a folder"),
+    (["grade-batch", "{tmp}", "--assignment", "a01", "--db", "{tmp}/g.sqlite", "--csv", "{tmp}/x.ipynb/c.csv"],
+     "is a file, not a folder"),
+    (["gradebook", "export", "--db", "{tmp}/g.sqlite", "--results", "{tmp}/r", "--excel"], "pass --csv too"),
 ])
 def test_mistyped_commands_get_one_clear_line_not_a_traceback(tmp_path, capsys, argv, words):
     (tmp_path / "x.ipynb").write_bytes(build())
@@ -77,6 +81,8 @@ def test_gradebook_export_takes_an_assignment_as_grade_batch_does(tmp_path, caps
     assert main(["gradebook", "export", "--db", str(db), "--csv", str(csv_path), "--excel"]) == 0
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbfassignment,student,")  # Excel then reads UTF-8
     assert (tmp_path / "c.csv").read_bytes().startswith(b"assignment,")  # and only then
+    assert main(["gradebook", "export", "--db", str(db), "--results", str(csv_path)]) == 2  # a file, not a folder
+    assert "cannot write the export" in capsys.readouterr().err
 
 
 def test_gradescope_package(tmp_path):
@@ -180,6 +186,7 @@ def test_grading_off_linux_says_where_to_grade_and_check_still_imports(tmp_path,
     assert main(["grade", str(tmp_path / "x.ipynb")]) == 2
     assert "Linux sandbox, and this is darwin" in capsys.readouterr().err
     assert main(["grade-batch", str(tmp_path), "--assignment", "a01", "--db", str(tmp_path / "g.sqlite")]) == 2
+    assert "Linux sandbox" in capsys.readouterr().err
     windows = ("import ctypes, sys; sys.modules['resource'] = None\n"
                "def no_libc(*args, **kwargs): raise TypeError('no library named None on Windows')\n"
                "ctypes.CDLL = no_libc\n"
@@ -189,6 +196,12 @@ def test_grading_off_linux_says_where_to_grade_and_check_still_imports(tmp_path,
                "def softmax(x, axis=-1):\n"
                "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
                "    return e / e.sum(axis=axis, keepdims=True)\n"
-               "assert check('q5', {'softmax': softmax})\n")
+               "assert check('q5', {'softmax': softmax})\n"
+               "from course_lib.grading.cli import main\n"  # exporting a gradebook needs no Linux
+               f"assert main(['gradebook', 'export', '--db', {str(tmp_path / 'g.sqlite')!r}, "
+               f"'--csv', {str(tmp_path / 'w.csv')!r}]) == 0\n")
+    from course_lib.grading.batch import open_gradebook
+
+    open_gradebook(tmp_path / "g.sqlite").close()
     done = subprocess.run([sys.executable, "-c", windows], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
