@@ -15,22 +15,25 @@ the number of values of each slider — keep the grids small (≲ 60 pictures).
 from __future__ import annotations
 
 import base64
+import html
 import io
 import itertools
+import re
 from typing import Callable, Dict, List, Sequence
 
 MAX_PICTURES = 120
 
 
-def figure_to_html(figure, dpi: int = 80) -> str:
-    """An ``<img>`` tag holding ``figure`` as an inline PNG; the figure is closed."""
+def figure_to_html(figure, dpi: int = 80, alt: str = "figure") -> str:
+    """An ``<img>`` tag holding ``figure`` as an inline PNG, described by ``alt`` for screen
+    readers; the figure is closed."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" style="max-width:100%" alt="figure"/>'
+    return f'<img src="data:image/png;base64,{encoded}" style="max-width:100%" alt="{html.escape(alt)}"/>'
 
 
 def _label(value) -> str:
@@ -77,7 +80,10 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
         if not isinstance(drawn, str) and not hasattr(drawn, "savefig"):
             raise TypeError(f"render must return a matplotlib figure or an HTML string, got "
                             f"{type(drawn).__name__} for {kwargs} (does it end with `return fig`?)")
-        pictures[combination] = widgets.HTML(drawn if isinstance(drawn, str) else figure_to_html(drawn, dpi))
+        # what a screen reader says for this picture: the figure's description and its slider values
+        alt = f"{re.sub(r'<[^>]+>', '', description) or 'interactive figure'}: " + ", ".join(
+            f"{name} = {_label(value)}" for name, value in kwargs.items())
+        pictures[combination] = widgets.HTML(drawn if isinstance(drawn, str) else figure_to_html(drawn, dpi, alt))
 
     controls = [
         widgets.SelectionSlider(options=[(_label(v), i) for i, v in enumerate(options)], value=start_index[k],

@@ -121,6 +121,11 @@ def test_page_renders_offline(browser, site_url, page_path):
     broken = page.evaluate("""[...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
                               .map(i => i.src.slice(0, 80))""")
     assert not broken, f"images that did not load: {broken}"
+    # Alt text: a screen reader announces a figure without it by its file name ("2480c0….png").
+    unnamed = page.evaluate("""[...document.querySelectorAll('article img')]
+                               .filter(i => !i.alt.trim() || /[.](png|svg|jpe?g|gif)$/i.test(i.alt.trim()))
+                               .map(i => i.src.split('/').pop().slice(0, 20))""")
+    assert not unnamed, f"images without alt text: {unnamed}"
 
     # Widgets: every embedded widget view was rendered by the vendored manager.
     views = page.evaluate("document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]').length")

@@ -34,3 +34,10 @@ def test_misuse_is_named():
         explore(draw, {"w": [0, 1]}, start={"w": 0.5})
     with pytest.raises(ValueError, match=r"start names \['W'\]"):
         explore(draw, {"w": [0, 1]}, start={"W": 1})
+
+
+def test_each_picture_tells_a_screen_reader_what_it_shows():
+    box = explore(draw, {"w": [-1, 0.5], "b": [0]}, description="A line <b>y = wx + b</b>")
+    stack = box.children[-1]
+    alts = [picture.children[0].value.split('alt="')[1].split('"')[0] for picture in stack.children]
+    assert alts == ["A line y = wx + b: w = -1, b = 0", "A line y = wx + b: w = 0.5, b = 0"]
