@@ -97,16 +97,6 @@ def _open_gradebook(db: str):
         return None
 
 
-def _not_a_file_to_write(path: str, what: str) -> str:
-    """Why ``path`` cannot take the file ``what`` ('' when it can): checked before any grading."""
-    target = Path(path)
-    if target.is_dir():
-        return f"the {what} {path} is a folder; name a file"
-    if not target.parent.exists():
-        return f"the folder of the {what} {path} does not exist"
-    return ""
-
-
 def _not_linux() -> bool:
     """True (after saying so on stderr) where the grader's sandbox cannot run: it is built from Linux's
     namespaces, mounts and /proc.  ``check()`` in a notebook works anywhere."""
@@ -117,15 +107,19 @@ def _not_linux() -> bool:
     return True
 
 
-def _not_a_csv_path(path: str) -> str:
-    """Why the CSV cannot be written at ``path`` ('' when it can; missing folders are made): checked
-    before grading a class, not after."""
+def _cannot_write(path: str, what: str, folders_made: bool = False) -> str:
+    """Why the file ``what`` cannot be written at ``path`` ('' when it can), checked before any
+    grading: a folder in its place, or its folder missing (``folders_made``: missing folders are
+    made, but not where a file stands)."""
     target = Path(path)
     if target.is_dir():
-        return f"the CSV file {path} is a folder; name a file"
-    blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
-    if blocking is not None:
-        return f"the CSV file {path} cannot be made: {blocking} is a file, not a folder"
+        return f"the {what} {path} is a folder; name a file"
+    if folders_made:
+        blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
+        if blocking is not None:
+            return f"the {what} {path} cannot be made: {blocking} is a file, not a folder"
+    elif not target.parent.exists():
+        return f"the folder of the {what} {path} does not exist"
     return ""
 
 
@@ -159,8 +153,8 @@ def cmd_grade(args) -> int:
         assignment = assignments.get(assignment_id)
     except KeyError as error:
         return _error(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}")
-    if args.json_path and _not_a_file_to_write(args.json_path, "results file"):
-        return _error(_not_a_file_to_write(args.json_path, "results file"))
+    if args.json_path and _cannot_write(args.json_path, "results file"):
+        return _error(_cannot_write(args.json_path, "results file"))
     if not args.assignment:  # the student wrote that metadata: say which assignment graded it
         print(f"grading as {assignment.id} ({assignment.title}), as the notebook's metadata says; "
               "pass --assignment to choose", file=sys.stderr)
@@ -197,8 +191,8 @@ def cmd_grade_batch(args) -> int:
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
         return _error(f"{source} is neither a folder nor a zip of submissions"
                       + ("" if source.exists() else " (it does not exist)"))
-    if args.csv_path and _not_a_csv_path(args.csv_path):
-        return _error(_not_a_csv_path(args.csv_path))
+    if args.csv_path and _cannot_write(args.csv_path, "CSV file", folders_made=True):
+        return _error(_cannot_write(args.csv_path, "CSV file", folders_made=True))
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
@@ -230,8 +224,8 @@ def cmd_gradebook_export(args) -> int:
         if assignment is None:
             return 2
         assignment_id = assignment.id
-    if args.csv_path and _not_a_csv_path(args.csv_path):
-        return _error(_not_a_csv_path(args.csv_path))
+    if args.csv_path and _cannot_write(args.csv_path, "CSV file", folders_made=True):
+        return _error(_cannot_write(args.csv_path, "CSV file", folders_made=True))
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
