@@ -27,8 +27,8 @@ With an integer ``seed`` fit also seeds torch (for a torch model) or the scratch
 initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable
 on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
 may differ in the last bits from run to run; ``course_lib.seed_everything`` (which every chapter
-calls) switches PyTorch to its deterministic kernels, so runs repeat bit for bit there too.  With ``device="auto"`` a model
-already on a GPU trains on that GPU.
+calls) switches PyTorch to its deterministic kernels, so runs repeat bit for bit there too.
+With ``device="auto"`` a model already on a GPU trains on that GPU.
 
 Torch models run on ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else the
 CPU) and each batch follows them; floating inputs are cast to the model's dtype and integer
@@ -256,7 +256,7 @@ class _TorchBackend:
             raise TypeError(f"this model embeds token ids: its inputs must be integers, got {x.dtype} (a float array of "
                             "ids? convert with x.astype(np.int64))")
         if vocab is not None and x.numel():  # else torch's "index out of range in self"
-            low, high = int(x.min()), int(x.max())
+            low, high = (int(v) for v in self.torch.aminmax(x))  # one pass (and one GPU sync)
             if low < 0 or high >= vocab:
                 raise ValueError(f"token ids must lie in [0, {vocab}) (the model's vocab_size), got ids from {low} "
                                  f"to {high}: build the vocabulary from all the data, or give the model a larger one")

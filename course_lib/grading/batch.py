@@ -139,6 +139,12 @@ def _from_notebooks(student: str, source: str, notebooks: List[Tuple[str, bytes]
 _ZIP_ERRORS = (zipfile.BadZipFile, ValueError, OSError, RuntimeError, NotImplementedError, EOFError, zlib.error)
 
 
+def _not_submitted(parts) -> bool:
+    """Hidden files and folders (``.ipynb_checkpoints``, which zipping a working folder takes along)
+    and macOS's resource forks (``__MACOSX``) are no part of a submission, in a folder or a zip."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+
+
 def _member_name(info: zipfile.ZipInfo) -> str:
     """A zip member's name as its author wrote it.  Without the UTF-8 flag Python reads names as
     cp437, but zip tools on Linux and macOS write UTF-8 without setting it: 'Zoë' came out as
@@ -175,15 +181,13 @@ def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None
             problems.append(f"refused zip entry {name!r}: its path escapes the archive")
             continue
         top = path.parts[0] if len(path.parts) > 1 or info.is_dir() else ""
-        if others is not None and top and not top.startswith(".") and top != "__MACOSX":
+        if others is not None and top and not _not_submitted([top]):
             groups.setdefault(top, [])  # every student folder is a submission, even one without a notebook
         if stat.S_ISLNK(mode):
             message = f"refused zip entry {name!r}: symbolic links are not accepted"
             (folder_problems.setdefault(top, []) if top else problems).append(message)
             continue
-        # hidden files and folders (.ipynb_checkpoints, which zipping a working folder takes along) and
-        # macOS's resource forks are not submissions, as in a submitted folder
-        if info.is_dir() or "__MACOSX" in path.parts or any(part.startswith(".") for part in path.parts):
+        if info.is_dir() or _not_submitted(path.parts):
             continue
         if info.file_size > MAX_MEMBER_BYTES:
             message = f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB"
@@ -213,13 +217,13 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            groups, problems, folder_problems = _zip_notebooks(archive)
+            loose, inside = [], {}  # the files that are not notebooks, at the root and in folders
+            groups, problems, folder_problems = _zip_notebooks(archive, loose, inside)
             problems += [p for group in folder_problems.values() for p in group]
             members = [(name, info) for group in groups.values() for name, info in group
                        if name.lower().endswith(".ipynb")]
             if problems or len(members) != 1:  # decided from the names alone: nothing is decompressed
-                others = [name for name in map(_member_name, archive.infolist()) if not name.endswith("/")
-                          and not any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)]
+                others = loose + [f"{top}/{name}" for top, names in inside.items() for name in names]
                 return _from_notebooks(student, source, [(name, b"") for name, _ in members], problems, others)
             notebooks = [(name, _read_member(archive, info)) for name, info in members]
     except _ZIP_ERRORS as error:
@@ -291,7 +295,7 @@ def _collect(path: Path, ignored: List[str]) -> List[Submission]:
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is neither a folder nor a zip of submissions")
     for entry in sorted(path.iterdir()):
-        if entry.name.startswith("."):
+        if _not_submitted([entry.name]):
             continue
         if entry.is_symlink():
             submissions.append(Submission(entry.stem, str(entry), None, "symbolic links are not accepted as submissions"))
@@ -310,7 +314,7 @@ def _collect(path: Path, ignored: List[str]) -> List[Submission]:
         elif entry.is_dir():
             found, problems, others = [], [], []
             for inner in sorted(entry.rglob("*")):
-                hidden = any(part.startswith(".") for part in inner.relative_to(entry).parts)
+                hidden = _not_submitted(inner.relative_to(entry).parts)
                 if inner.is_symlink():
                     problems.append(f"refused {inner.relative_to(path)}: symbolic links are not accepted")
                 elif inner.is_file() and inner.suffix.lower() == ".ipynb" and not hidden:

@@ -153,8 +153,8 @@ def cmd_grade(args) -> int:
         assignment = assignments.get(assignment_id)
     except KeyError as error:
         return _error(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}")
-    if args.json_path and _cannot_write(args.json_path, "results file"):
-        return _error(_cannot_write(args.json_path, "results file"))
+    if args.json_path and (problem := _cannot_write(args.json_path, "results file")):
+        return _error(problem)
     if not args.assignment:  # the student wrote that metadata: say which assignment graded it
         print(f"grading as {assignment.id} ({assignment.title}), as the notebook's metadata says; "
               "pass --assignment to choose", file=sys.stderr)
@@ -191,8 +191,8 @@ def cmd_grade_batch(args) -> int:
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
         return _error(f"{source} is neither a folder nor a zip of submissions"
                       + ("" if source.exists() else " (it does not exist)"))
-    if args.csv_path and _cannot_write(args.csv_path, "CSV file", folders_made=True):
-        return _error(_cannot_write(args.csv_path, "CSV file", folders_made=True))
+    if args.csv_path and (problem := _cannot_write(args.csv_path, "CSV file", folders_made=True)):
+        return _error(problem)
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
@@ -224,8 +224,8 @@ def cmd_gradebook_export(args) -> int:
         if assignment is None:
             return 2
         assignment_id = assignment.id
-    if args.csv_path and _cannot_write(args.csv_path, "CSV file", folders_made=True):
-        return _error(_cannot_write(args.csv_path, "CSV file", folders_made=True))
+    if args.csv_path and (problem := _cannot_write(args.csv_path, "CSV file", folders_made=True)):
+        return _error(problem)
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
