@@ -1,31 +1,54 @@
 """A small Sphinx extension for the book's build (listed in ``_config.yml``).
 
-* sphinx-thebe registers its inline configuration script once per reading pass; when
-  Jupyter Book reads twice, every page declares ``const THEBE_JS_URL`` twice and the
-  browser reports a SyntaxError.  We drop duplicate script entries before each page
-  is written, so pages load with a clean console.
+* Pages list each script once: an inline script registered on both of Jupyter Book's reading
+  passes (once with filename None, once with '') was declared twice, and the browser reported a
+  SyntaxError for the repeated ``const``.
 * ``course-lib-compat.js`` lets the vendored widget manager find its fonts and
   typeset with MathJax 3 (see the file's header); it must load before both.
+* Thebe (live code through Binder) is off in ``_config.yml``, yet Jupyter Book always loads
+  sphinx-thebe, which put a CDN address (``THEBE_JS_URL``), its script, its stylesheet and a Binder
+  configuration into every page.  None of it can work offline, so none of it is written.
+* ``course-lib.css`` wraps long printed output lines instead of scrolling them sideways.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from docutils import nodes
+
 STATIC = Path(__file__).with_name("book_static")
 
 
-def _deduplicate_scripts(app, pagename, templatename, context, doctree):
+def _is_thebe(asset) -> bool:
+    filename = getattr(asset, "filename", asset) or ""
+    body = getattr(asset, "attributes", {}).get("body", "")
+    return "sphinx-thebe" in filename or "THEBE_JS_URL" in body
+
+
+def _tidy_page_assets(app, pagename, templatename, context, doctree):
+    styles = context.get("css_files")
+    if styles:
+        styles[:] = [style for style in styles if not _is_thebe(style)]
     scripts = context.get("script_files")
     if not scripts:
         return
     seen, unique = set(), []
     for script in scripts:
+        if _is_thebe(script):
+            continue
         # the same inline script is registered once with filename None and once with ''
         key = (getattr(script, "filename", script) or "", repr(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)
     scripts[:] = unique
+
+
+def _drop_thebe_configuration(app, doctree, docname):
+    """sphinx-thebe appends its Binder configuration and ``kernelName`` as raw HTML to each page."""
+    for node in list(doctree.findall(nodes.raw)):
+        if "x-thebe-config" in node.astext() or "kernelName =" in node.astext():
+            node.parent.remove(node)
 
 
 def _add_static(app):
@@ -35,5 +58,7 @@ def _add_static(app):
 def setup(app):
     app.connect("builder-inited", _add_static)
     app.add_js_file("course-lib-compat.js", priority=200)
-    app.connect("html-page-context", _deduplicate_scripts, priority=900)
+    app.add_css_file("course-lib.css")
+    app.connect("doctree-resolved", _drop_thebe_configuration, priority=900)
+    app.connect("html-page-context", _tidy_page_assets, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -56,6 +56,19 @@ def test_every_chapter_has_the_same_anatomy(name):
     assert not stored, f"{name}: notebooks are kept without outputs, but cells {stored} have some"
 
 
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_figure_cell_has_alt_text_and_a_caption(name):
+    """A cell that draws a figure (``plt.show()``) describes it for screen readers and captions it for
+    everyone.  One figure per cell: myst-nb puts the cell's caption under each of its images, and the
+    browser checks fail a page that repeats a caption."""
+    for cell in _cells(name):
+        if cell["cell_type"] != "code" or "plt.show()" not in "".join(cell["source"]):
+            continue
+        settings = cell["metadata"].get("mystnb", {})
+        alt, caption = settings.get("image", {}).get("alt", ""), settings.get("figure", {}).get("caption", "")
+        assert len(alt) > 30 and len(caption) > 30, f"{name}, cell {cell.get('id')}: alt text and caption wanted"
+
+
 def _book_titles():
     """{chapter title: the titles of its sections and subsections}."""
     titles = {}

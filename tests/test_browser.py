@@ -126,6 +126,19 @@ def test_page_renders_offline(browser, site_url, page_path):
                                .filter(i => !i.alt.trim() || /[.](png|svg|jpe?g|gif)$/i.test(i.alt.trim()))
                                .map(i => i.src.split('/').pop().slice(0, 20))""")
     assert not unnamed, f"images without alt text: {unnamed}"
+    # Captions: a cell drawing two figures repeats its one caption under both (split such cells).
+    captions = page.evaluate("[...document.querySelectorAll('article figcaption .caption-text')].map(c => c.innerText.trim())")
+    repeated = sorted({c[:60] for c in captions if captions.count(c) > 1})
+    assert not repeated, f"captions repeated on the page: {repeated}"
+
+    # Printed output wraps rather than scrolling sideways (course-lib.css).
+    scrolling = page.evaluate("""[...document.querySelectorAll('div.cell_output pre')]
+                                 .filter(p => p.scrollWidth > p.clientWidth + 1)
+                                 .map(p => p.innerText.split('\\n')[0].slice(0, 60))""")
+    assert not scrolling, f"output that scrolls sideways: {scrolling}"
+    # Nothing names an address outside the site (sphinx-thebe's unpkg.com URL and Binder config).
+    html = page.content()
+    assert "unpkg.com" not in html and "x-thebe-config" not in html, "a page still carries thebe's CDN set-up"
 
     # Widgets: every embedded widget view was rendered by the vendored manager.
     views = page.evaluate("document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]').length")

@@ -159,6 +159,8 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
         if expected.dtype.kind == "f" and student.dtype != expected.dtype:
             return False, (f"{path} has dtype {student.dtype}; expected {expected.dtype}: keep the input's precision "
                            f"(from integer inputs, float64), avoid silent casts")
+        if expected.dtype.kind in "iu" and student.dtype != expected.dtype:  # the texts name it: int64 indices, labels
+            return False, f"{path} has dtype {student.dtype}; expected {expected.dtype} (convert with .astype(np.{expected.dtype}))"
         if not values:
             return True, "correct"
         if expected.dtype.kind == "f":

@@ -132,8 +132,8 @@ def _fake(info):
 get_ipython().events.register("pre_run_cell", _fake)
 '''
     result = grade(build(after=[source]))
-    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's seven checks (3/7 points) and nothing else.
-    assert result.score == pytest.approx(3 / 7)
+    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's nine checks (3/9 points) and nothing else.
+    assert result.score == pytest.approx(3 / 9)
     passed = [c.name for c in result.checks if c.passed]
     assert passed == ["softmax: large logits [1000, 1000]"]
 
@@ -419,7 +419,7 @@ def softmax(x, axis=-1):
     return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
 '''
     result = grade(build(replace={"q5": source}))
-    assert question_score(result, "q5") == pytest.approx(2 * 3 / 7, rel=1e-6)  # the two hard-coded public checks only
+    assert question_score(result, "q5") == pytest.approx(2 * 3 / 9, rel=1e-6)  # the two hard-coded public checks only
     hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
     assert hidden and not any(c.passed for c in hidden)
 
@@ -498,7 +498,7 @@ def test_integer_output_is_rejected():
     source = 'def relu(x):\n    return np.maximum(x, 0)\n\ndef relu_derivative(x):\n    return (x > 0).astype(int)'
     result = grade(build(replace={"q3": source}))
     assert "expected a float array" in messages(result, "q3")
-    assert question_score(result, "q3") == pytest.approx(3 * 2 / 5)  # relu's 3 checks pass, relu_derivative's 2 fail
+    assert question_score(result, "q3") == pytest.approx(4 * 2 / 7)  # relu's 4 checks pass, relu_derivative's 3 fail
 
 
 def test_nan_from_naive_softmax_gets_the_stability_hint():
@@ -652,8 +652,8 @@ def test_a_function_that_keeps_its_inputs_cannot_show_a_hidden_one_in_a_public_m
     result = grade(build(replace={"q1": recorder, "q2": telltale}), seed=5)
     public = [c.message for c in result.checks if c.question == "q2" and not c.hidden]
     hidden = [c.message for c in result.checks if c.question == "q2" and c.hidden]
-    # q1's three public inputs are (1, 3), (4, 3), (2, 3); its hidden ones are (7, 5) and (3, 2)
-    assert public and all("[(1, 3), (4, 3), (2, 3)]" in m and "(7, 5)" not in m for m in public), public
+    # q1's four public inputs are (1, 3), (4, 3), (2, 5), (2, 3); its hidden ones are (7, 5) and (3, 2)
+    assert public and all("[(1, 3), (4, 3), (2, 5), (2, 3)]" in m and "(7, 5)" not in m for m in public), public
     assert hidden and all("(7, 5)" in m for m in hidden), hidden
     assert question_score(result, "q1") == 2.0
     expected_order = [item.check.name for item in runner._prepare(assignments.get("a01"), seed=5)]

@@ -1,4 +1,6 @@
 """check("qN") in the student's notebook: the public checks, with messages that help."""
+import re
+
 import numpy as np
 
 from course_lib.grading import checker
@@ -20,7 +22,7 @@ def _stable_softmax(x, axis=-1):
 def test_check_reports_passes_and_helpful_failures(capsys):
     check = checker("a01")
     assert check("q5", {"softmax": _stable_softmax})
-    assert "4 of 4 public checks passed" in capsys.readouterr().out
+    assert "5 of 5 public checks passed" in capsys.readouterr().out
     assert not check("q5", {"softmax": _naive_softmax})
     out = capsys.readouterr().out
     assert "✓ softmax: rows of a (2, 3) array" in out
@@ -104,7 +106,7 @@ def test_check_warns_about_an_import_that_zeroes_every_question():
 
 def test_check_returns_an_outcome_that_displays_nothing(capsys):
     outcome = checker("a01")("q5", {"softmax": _stable_softmax})
-    assert bool(outcome) and repr(outcome) == "CheckOutcome(q5: 4 of 4 public checks passed)"
+    assert bool(outcome) and repr(outcome) == "CheckOutcome(q5: 5 of 5 public checks passed)"
     assert outcome._ipython_display_() is None
 
 
@@ -155,7 +157,7 @@ def test_check_fails_a_right_answer_that_the_grader_would_stop_for_time():
         return 1.0
 
     passed, message = Checker._run_one(item, {"f": slow}, time_limit_s=0.1)
-    assert not passed and "took 0.3 s; the grader stops it after 0.1 s" in message
+    assert not passed and re.search(r"took 0\.3\d* s; the grader stops it after 0\.1 s", message), message  # 0.301 on a busy machine
     assert Checker._run_one(item, {"f": slow}, time_limit_s=5.0) == (True, "got 1.0")
 
 

@@ -34,13 +34,45 @@ TRANSPOSED = Hint(_transposed, "an array is transposed: a gradient has the shape
                   "(∂L/∂W has W's shape, (out, in))", structural=True)
 
 
-def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (), **options) -> List[Check]:
+def _float32(value):
+    """``value`` with every float64 array and NumPy float64 scalar in it made float32 (a NumPy
+    float64 scalar would turn float32 arithmetic into float64; a Python float does not)."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+        return value.astype(np.float32)
+    if isinstance(value, np.float64):
+        return np.float32(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_float32(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _float32(v) for k, v in value.items()}
+    return value
+
+
+def in_float32(case: tuple) -> tuple:
+    """The public case ``case`` again with float32 inputs: the result must stay float32.  (Audits
+    found answers that return float64 for float32 inputs scoring full marks where no check used
+    float32.)"""
+    name, make_args = case[:2]
+
+    def made_float32(rng):
+        made = make_args(rng)
+        return (_float32(made[0]), _float32(made[1]), *made[2:])
+
+    return (f"{name}, in float32: the result stays float32", made_float32, False, np.float32)
+
+
+def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (),
+           float32: bool = False, **options) -> List[Check]:
     """One Check per ``(name, make_args, hidden[, dtype])`` case of ``function``.
 
     Public cases are named for the student; hidden ones only get a number.  Every check also gets
-    the ``TRANSPOSED`` hint, after its own.
+    the ``TRANSPOSED`` hint, after its own.  ``float32=True`` adds the first case again in float32
+    (``in_float32``), right after it.
     """
     hints = tuple(hints) + (TRANSPOSED,)
+    if float32:
+        assert not cases[0][2], f"{function}: the case made float32 must be a public one"
+        cases = [cases[0], in_float32(cases[0]), *cases[1:]]
     made = []
     hidden_count = 0
     for case in cases:

@@ -29,7 +29,8 @@ def _extremes(rng):
 
 OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and _large(a[0]),
                 "softmax([1000, 1000]) returns nan when computed naively: subtract the maximum of each row "
-                "before exponentiating (the result is unchanged and e^x can no longer overflow)")
+                "(along the axis, keepdims=True; not of the whole array, or a row far below it underflows to "
+                "0/0) before exponentiating — the result is unchanged and e^x can no longer overflow")
 SIGMOID_OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
                         "exp(-x) overflows for very negative x: use exp(-|x|) on both branches")
 AXIS = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape == expected.shape,
@@ -44,6 +45,7 @@ ASSIGNMENT = Assignment(
         Question("q1", "A single neuron", 2, ["neuron"], checks("neuron", _neuron, [
             ("one sample, 3 inputs", lambda r: args(randn(r, 1, 3), randn(r, 3), 0.5), False),
             ("a batch of 4 samples", lambda r: args(randn(r, 4, 3), randn(r, 3), -0.25), False),
+            ("a batch of 2 samples with 5 inputs", lambda r: args(randn(r, 2, 5), randn(r, 5), 0.0), False),
             ("float32 inputs: the output stays float32", lambda r: args(randn(r, 2, 3, dtype=np.float32), randn(r, 3, dtype=np.float32),
                                     np.float32(0.5)), False, np.float32),
             ("hidden", lambda r: args(randn(r, 7, 5), randn(r, 5), float(r.normal())), True),
@@ -56,30 +58,32 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=3)), True),
                      ("hidden", lambda r: args(_extremes(r)), True),
                      ("hidden", lambda r: args(randn(r, 5, dtype=np.float32, scale=200)), True, np.float32),
-                 ], hints=[SIGMOID_OVERFLOW], float_errors=True) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
+                 ], hints=[SIGMOID_OVERFLOW], float_errors=True, float32=True) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
                      ("hidden", lambda r: args(randn(r, 3, 5, scale=2)), True),
                      ("hidden", lambda r: args(randn(r, 8, dtype=np.float32)), True, np.float32),
-                 ])),
+                 ], float32=True)),
         Question("q3", "ReLU and its derivative", 2, ["relu", "relu_derivative"],
                  checks("relu", ref.relu, [
                      ("a (2, 3) array", lambda r: args(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]])), False),
                      ("hidden", lambda r: args(randn(r, 5, 4)), True),
                      ("hidden", lambda r: args(randn(r, 9, dtype=np.float32)), True, np.float32),
-                 ]) + checks("relu_derivative", ref.relu_derivative, [
+                 ], float32=True) + checks("relu_derivative", ref.relu_derivative, [
                      ("a (2, 3) array (the derivative at 0 is 0)", lambda r: args(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]])), False),
                      ("hidden", lambda r: args(np.concatenate([randn(r, 6), np.zeros(2)])), True),
-                 ])),
+                 ], float32=True)),
         Question("q4", "Tanh's derivative", 1, ["tanh_derivative"], checks("tanh_derivative", ref.tanh_derivative, [
             ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
             ("hidden", lambda r: args(randn(r, 4, 4, scale=2)), True),
-        ])),
+        ], float32=True)),
         Question("q5", "A numerically stable softmax", 3, ["softmax"], checks("softmax", ref.softmax, [
             ("rows of a (2, 3) array", lambda r: args(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])), False),
             ("large logits [1000, 1000]", lambda r: args(np.array([1000.0, 1000.0])), False),
+            ("rows on different scales: the maximum of each row", lambda r: args(np.array([[1000.0, 1000.0], [0.0, 1.0]])), False),
             ("the columns of a (3, 2) array, axis=0", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=0), False),
             ("float32 inputs: the output stays float32", lambda r: args(randn(r, 2, 4, dtype=np.float32)), False, np.float32),
             ("hidden", lambda r: args(randn(r, 5, 7, scale=50) + 800), True),
+            ("hidden", lambda r: args(randn(r, 4, 6, scale=3) + np.array([[900.0], [0.0], [-900.0], [5.0]])), True),
             ("hidden", lambda r: args(randn(r, 2, 6, 3), axis=1), True),
             ("hidden", lambda r: args(randn(r, 4, 10, dtype=np.float32, scale=10)), True, np.float32),
         ], hints=[OVERFLOW, AXIS])),

@@ -40,6 +40,9 @@ LOGITS = Hint(lambda got, expected, a: has_nonfinite(got),
               "max(z, 0) − z·y + log(1 + exp(−|z|))")
 LOGSUMEXP = Hint(lambda got, expected, a: has_nonfinite(got),
                  "compute log-softmax as z − max(z) − log Σ exp(z − max(z)) (the log-sum-exp trick) to avoid overflow")
+SOFTMAX_OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
+                        "the gradient is (softmax(z) − one-hot(y)) / N, and exp(z) overflows for large logits: "
+                        "compute softmax as exp(z − max z) / Σ exp(z − max z), the maximum taken over each row")
 SHAPE_N1 = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape != np.shape(expected)
                 and got.size == np.size(expected),
                 "the gradient must have exactly the shape of the prediction", structural=True)
@@ -58,6 +61,8 @@ ASSIGNMENT = Assignment(
         Question("q1", "Mean squared error", 3, ["mse_loss", "mse_grad"],
                  checks("mse_loss", _value(ref.MSELoss), [
                      ("4 predictions", lambda r: args(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.0, 2.0, 5.0])), False),
+                     ("a (3, 2) batch: the mean runs over all 6 entries", lambda r: args(
+                         np.array([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]]), np.array([[1.5, 2.0], [2.0, 5.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, 3), randn(r, 6, 3)), True),
                      ("hidden", lambda r: args(randn(r, 11), randn(r, 11)), True),
                  ]) + checks("mse_grad", _grad(ref.MSELoss), [
@@ -73,6 +78,8 @@ ASSIGNMENT = Assignment(
                  checks("bce_with_logits", _value(ref.BCEWithLogitsLoss), [
                      ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
                      ("logits of ±1000", lambda r: args(np.array([1000.0, -1000.0, 1000.0]), np.array([1.0, 0.0, 0.0])), False),
+                     ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
+                         np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 9, scale=3), _bits(r, 9)), True),
                      ("hidden", lambda r: args(randn(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
                  ], hints=[LOGITS]) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
@@ -81,7 +88,7 @@ ASSIGNMENT = Assignment(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
                      ("hidden", lambda r: args(randn(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
-                 ], hints=[LOGITS, MEAN])),
+                 ], hints=[LOGITS, MEAN], float32=True)),
         Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
                  checks("cross_entropy", _value(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
@@ -90,10 +97,10 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 4, 10, scale=400), _labels(r, 4, 10)), True),
                  ], hints=[LOGSUMEXP]) + checks("cross_entropy_grad", _grad(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
-                     ("logits of ±400: softmax must not overflow", lambda r: args(
-                         np.array([[400.0, 0.0, -400.0], [0.0, 400.0, 1.0]]), np.array([1, 1])), False),
+                     ("logits of ±1000: softmax must not overflow", lambda r: args(
+                         np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 1.0]]), np.array([1, 1])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=2), _labels(r, 6, 4)), True),
                      ("hidden", lambda r: args(randn(r, 3, 7, scale=400), _labels(r, 3, 7)), True),
-                 ], hints=[LOGSUMEXP, SHAPE_N1, MEAN])),
+                 ], hints=[SOFTMAX_OVERFLOW, SHAPE_N1, MEAN], float32=True)),
     ],
 )

@@ -15,7 +15,7 @@ from course_lib.scratch.activations import ReLU
 from course_lib.scratch.gradcheck import numerical_gradient
 from course_lib.scratch.losses import CrossEntropyLoss
 
-from ..spec import Assignment, Check, Hint, Question, compare
+from ..spec import Assignment, Check, Hint, Question, compare, has_nonfinite
 from ._util import args, checks, randn
 
 TARGET_ACCURACY = 0.9
@@ -54,6 +54,12 @@ def _network(rng, n=6, d=4, h=5, c=3, dtype=np.float64):
         randn(rng, c, h, dtype=dtype, scale=0.5), randn(rng, c, dtype=dtype, scale=0.1)
 
 
+def _large_logits(rng, **sizes):
+    """Output biases of ±1000: the softmax inside the loss overflows unless it subtracts the maximum."""
+    x, y, W1, b1, W2, b2 = _network(rng, **sizes)
+    return args(x, y, W1, b1, W2, b2 + np.array([1000.0, 0.0, -1000.0], dtype=b2.dtype))
+
+
 def _forward_args(rng, **sizes):
     x, _, *weights = _network(rng, **sizes)
     return args(x, *weights)
@@ -89,6 +95,9 @@ def judge_training(value, call_args, call_kwargs, secret):
     return True, f"held-out accuracy {accuracy:.1%}"
 
 
+OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
+                "exp(logits) overflows for large logits: compute the softmax as exp(z − max z) / Σ exp(z − max z) "
+                "and the log-probabilities as z − max z − log Σ exp(z − max z), the maximum taken over each row")
 MEAN = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 5 and isinstance(got[1], np.ndarray)
             and got[1].shape == expected[1].shape and np.allclose(got[1], expected[1] * len(a[0])),
             "the loss is the mean over the batch, so the gradients are divided by the batch size")
@@ -109,9 +118,11 @@ ASSIGNMENT = Assignment(
         ])),
         Question("q2", "Backward pass", 4, ["mlp_loss_and_grads"], checks("mlp_loss_and_grads", mlp_loss_and_grads, [
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
+            ("logits of ±1000: the softmax must not overflow", lambda r: _large_logits(r), False),
             ("hidden", lambda r: args(*_network(r, n=10, d=3, h=8, c=4)), True),
             ("hidden", lambda r: args(*_network(r, n=3, d=6, h=4, c=5)), True),
-        ], hints=[MEAN], result_names=("loss", "dW1", "db1", "dW2", "db2"))),
+            ("hidden", lambda r: _large_logits(r, n=7, d=2, h=6, c=3), True),
+        ], hints=[OVERFLOW, MEAN], result_names=("loss", "dW1", "db1", "dW2", "db2"), float32=True)),
         Question("q3", "Gradient check", 2, ["numerical_grad_W2"], checks("numerical_grad_W2", numerical_grad_W2, [
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("a large ε = 0.5: the estimate must use ε (it then differs from the exact gradient)",

@@ -115,7 +115,7 @@ ASSIGNMENT = Assignment(
             ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False),
             ("hidden", lambda r: _rms(r, (3, 3)), True),
             ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True),
-        ], hints=[EPS], result_names=("new_param", "new_square_avg"))),
+        ], hints=[EPS], result_names=("new_param", "new_square_avg"), float32=True)),
         Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
             ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
             ("step t = 10", lambda r: _adam(r, t=10), False),
@@ -123,7 +123,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _adam(r, (4, 2)), True),
             ("hidden", lambda r: _adam(r, (3,), fresh=True), True),
             ("hidden", lambda r: _adam(r, (6,), t=1000), True),
-        ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"))),
+        ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"), float32=True)),
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
             ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False),

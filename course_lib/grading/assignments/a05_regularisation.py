@@ -117,6 +117,13 @@ def judge_fresh_masks(value, call_args, call_kwargs, secret):
             return False, f"call {number}: {message}"
     dropped = [np.isclose(np.asarray(result[1]), 0.0) for result in value]
     p = call_args[1]
+    # each entry is dropped on its own, so how many are dropped varies from call to call: three
+    # calls all dropping exactly round(p·n) (about 1 % each for the 5 000 entries here) is a fixed count
+    counts = {int(np.count_nonzero(d)) for d in dropped}
+    if counts == {round(p * dropped[0].size)}:
+        return False, (f"all {len(dropped)} calls dropped exactly {counts.pop()} of the {dropped[0].size} entries: "
+                       "dropout drops each entry independently with probability p, so the number dropped "
+                       "varies from call to call (do not choose a fixed number of entries to drop)")
     # independent masks disagree on a fraction 2p(1 − p) of the entries (0.5 at p = 0.5); over the
     # 5 000 entries graded its standard deviation is 0.007, so 0.1 either way is 14 sigma (and each
     # mask's own independence test in judge_random_dropout stays at 7 sigma)
@@ -148,7 +155,8 @@ SWAPPED = Hint(lambda got, expected, a: _pair_of_arrays(got) and matches(got[0],
                "the two arrays are the right ones in the wrong order: return (output, mask)")
 SCALE = Hint(lambda got, expected, a: _pair_of_arrays(got) and _mask_like(got[1])
              and np.array_equal(got[1] != 0, expected[1] != 0) and not matches(got[1], expected[1]),
-             "the mask keeps the right entries but must be scaled by 1/(1 − p) (inverted dropout)")
+             "the mask keeps the right entries, but its non-zero value must be 1/(1 − p), one over the "
+             "probability of keeping an entry (inverted dropout)")
 KEEP = Hint(lambda got, expected, a: _pair_of_arrays(got) and _mask_like(got[1])
             and not np.array_equal(got[1] != 0, expected[1] != 0),
             "keep an entry where uniform >= p (so it is kept with probability 1 − p)")
@@ -168,7 +176,7 @@ ASSIGNMENT = Assignment(
                  ]) + checks("l1_penalty_grad", l1_penalty_grad, [
                      ("a (2, 2) weight with a zero", lambda r: args(np.array([[1.0, -2.0], [0.0, 3.0]]), 0.1), False),
                      ("hidden", lambda r: args(randn(r, 3, 4), float(r.uniform(0, 1))), True),
-                 ])),
+                 ], float32=True)),
         Question("q2", "L2 penalty and its gradient", 2, ["l2_penalty", "l2_penalty_grad"],
                  checks("l2_penalty", l2_penalty, [
                      ("two weight matrices", lambda r: args([np.array([[1.0, -2.0]]), np.array([[0.5], [-0.5]])], 0.1), False),
@@ -190,6 +198,8 @@ ASSIGNMENT = Assignment(
                  ], hints=[SWAPPED, SCALE, KEEP], result_names=("output", "mask")) + [
                      Check("dropout: p = 0.3 with your own random numbers", "dropout",
                            lambda r: args(randn(r, 200, 100), 0.3), None, judge=judge_random_dropout),
+                     Check("dropout: p = 0.3 on a float32 input: the output and the mask stay float32", "dropout",
+                           lambda r: args(randn(r, 200, 100, dtype=np.float32), 0.3), None, judge=judge_random_dropout),
                      Check("dropout: three calls on the same (100, 50) input draw three independent masks",
                            "dropout", lambda r: args(randn(r, 100, 50), 0.5), None, judge=judge_fresh_masks, calls=3),
                      Check("dropout: hidden test 1", "dropout",
@@ -199,6 +209,6 @@ ASSIGNMENT = Assignment(
         Question("q4", "Inverted dropout, backward", 1, ["dropout_backward"], checks("dropout_backward", dropout_backward, [
             ("a (2, 3) gradient", lambda r: args(randn(r, 2, 3), np.array([[2.0, 0, 2], [0, 2, 2]])), False),
             ("hidden", lambda r: args(randn(r, 4, 4), (r.random((4, 4)) > 0.25) / 0.75), True),
-        ])),
+        ], float32=True)),
     ],
 )

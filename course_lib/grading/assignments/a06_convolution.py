@@ -35,16 +35,19 @@ def _out(size, kernel, stride, padding):
 
 
 def _conv(rng, n=2, c=3, h=6, w=5, o=4, k=3, stride=1, padding=0, dtype=np.float64, backward=False):
+    """``k``: the kernel size, or (kh, kw) for a kernel that is not square."""
+    kh, kw = (k, k) if isinstance(k, int) else k
     x = randn(rng, n, c, h, w, dtype=dtype)
-    weight = randn(rng, o, c, k, k, dtype=dtype, scale=0.5)
+    weight = randn(rng, o, c, kh, kw, dtype=dtype, scale=0.5)
     if backward:
-        grad = randn(rng, n, o, _out(h, k, stride, padding), _out(w, k, stride, padding), dtype=dtype)
+        grad = randn(rng, n, o, _out(h, kh, stride, padding), _out(w, kw, stride, padding), dtype=dtype)
         return args(grad, x, weight, stride, padding)
     return args(x, weight, randn(rng, o, dtype=dtype), stride, padding)
 
 
-def _pool(rng, n=2, c=2, h=6, w=6, k=2, stride=2, backward=False):
-    x = randn(rng, n, c, h, w)
+def _pool(rng, n=2, c=2, h=6, w=6, k=2, stride=2, backward=False, ties=False):
+    """``ties``: small whole numbers, so that most windows hold their maximum more than once."""
+    x = rng.integers(0, 3, size=(n, c, h, w)).astype(np.float64) if ties else randn(rng, n, c, h, w)
     if backward:
         return args(randn(rng, n, c, (h - k) // stride + 1, (w - k) // stride + 1), x, k, stride)
     return args(x, k, stride)
@@ -66,26 +69,35 @@ ASSIGNMENT = Assignment(
         Question("q1", "Convolution, forward", 3, ["conv2d_forward"], checks("conv2d_forward", conv2d_forward, [
             ("3×3 kernel, stride 1, no padding", lambda r: _conv(r), False),
             ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1), False),
+            ("a 3×2 kernel (kh ≠ kw)", lambda r: _conv(r, k=(3, 2)), False),
             ("float32 inputs, padding 1: the output stays float32", lambda r: _conv(r, n=1, c=2, h=4, w=5, o=2, k=3, padding=1,
                                                                                  dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2), True),
             ("hidden", lambda r: _conv(r, n=3, c=1, h=5, w=5, o=2, k=5, padding=1, dtype=np.float32), True, np.float32),
+            ("hidden", lambda r: _conv(r, n=2, c=2, h=6, w=7, o=3, k=(2, 4), stride=2, padding=1), True),
         ], hints=[FLIP, BIAS])),
         Question("q2", "Convolution, backward", 4, ["conv2d_backward"], checks("conv2d_backward", conv2d_backward, [
             ("3×3 kernel, stride 1, no padding", lambda r: _conv(r, backward=True), False),
             ("stride 2, padding 1", lambda r: _conv(r, stride=2, padding=1, backward=True), False),
+            ("a 2×3 kernel (kh ≠ kw), padding 1", lambda r: _conv(r, k=(2, 3), padding=1, backward=True), False),
             ("hidden", lambda r: _conv(r, n=1, c=2, h=7, w=8, o=3, k=2, stride=3, padding=2, backward=True), True),
             ("hidden", lambda r: _conv(r, n=2, c=3, h=6, w=6, o=2, k=3, stride=1, padding=2, backward=True), True),
-        ], result_names=("grad_x", "grad_weight", "grad_bias"))),
+            ("hidden", lambda r: _conv(r, n=1, c=2, h=5, w=7, o=2, k=(3, 1), stride=2, backward=True), True),
+        ], result_names=("grad_x", "grad_weight", "grad_bias"), float32=True)),
         Question("q3", "Max pooling, forward", 1.5, ["max_pool2d_forward"], checks("max_pool2d_forward", max_pool2d_forward, [
             ("2×2 windows, stride 2", lambda r: _pool(r), False),
+            ("3×3 windows, stride 2, on a 7×5 image", lambda r: _pool(r, h=7, w=5, k=3, stride=2), False),
             ("hidden", lambda r: _pool(r, h=7, w=5, k=3, stride=1), True),
-        ])),
+            ("hidden", lambda r: _pool(r, h=5, w=8, k=2, stride=3), True),
+        ], float32=True)),
         Question("q4", "Max pooling, backward", 1.5, ["max_pool2d_backward"], checks("max_pool2d_backward", max_pool2d_backward, [
             ("2×2 windows, stride 2", lambda r: _pool(r, backward=True), False),
             ("overlapping 3×3 windows, stride 1: a pixel can win several windows", lambda r: _pool(r, h=5, w=5, k=3, stride=1,
                                                                                                 backward=True), False),
+            ("ties: only the first maximum of a window (row by row) gets its gradient",
+             lambda r: _pool(r, h=4, w=6, k=2, stride=2, backward=True, ties=True), False),
             ("hidden", lambda r: _pool(r, h=7, w=6, k=3, stride=1, backward=True), True),
-        ], hints=[OVERLAP])),
+            ("hidden", lambda r: _pool(r, h=6, w=9, k=3, stride=3, backward=True, ties=True), True),
+        ], hints=[OVERLAP], float32=True)),
     ],
 )

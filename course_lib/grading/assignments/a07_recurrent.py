@@ -100,16 +100,16 @@ ASSIGNMENT = Assignment(
         Question("q2", "LSTM cell, forward", 3, ["lstm_cell"], checks("lstm_cell", lstm_cell, [
             ("batch 2, 3 inputs, 4 hidden units", lambda r: _lstm(r), False),
             ("hidden", lambda r: _lstm(r, n=3, d=5, h=2), True),
-        ], hints=[GATES], result_names=("h_new", "c_new"))),
+        ], hints=[GATES], result_names=("h_new", "c_new"), float32=True)),
         Question("q3", "LSTM cell, backward", 3, ["lstm_cell_backward"], checks("lstm_cell_backward", lstm_cell_backward, [
             ("batch 2, 3 inputs, 4 hidden units", lambda r: _lstm(r, backward=True), False),
             ("hidden", lambda r: _lstm(r, n=3, d=2, h=3, backward=True), True),
         ], hints=[DIRECT_C, BACKWARD_CHECKLIST],
-           result_names=("grad_x", "grad_h", "grad_c", "grad_W_ih", "grad_W_hh", "grad_b"))),
+           result_names=("grad_x", "grad_h", "grad_c", "grad_W_ih", "grad_W_hh", "grad_b"), float32=True)),
         Question("q4", "Backpropagation through time", 3, ["rnn_bptt"], checks("rnn_bptt", rnn_bptt, [
             ("4 steps, batch 2", lambda r: _bptt(r), False),
             ("hidden", lambda r: _bptt(r, length=7, n=3, d=2, h=5), True),
         ], hints=[PREVIOUS_STATE, FUTURE],
-           result_names=("grad_x", "grad_h0", "grad_W_ih", "grad_W_hh", "grad_b"))),
+           result_names=("grad_x", "grad_h0", "grad_W_ih", "grad_W_hh", "grad_b"), float32=True)),
     ],
 )

@@ -43,8 +43,9 @@ def positional_encoding(max_len, d_model):
     return sinusoidal_table(max_len, d_model, dtype=np.float64)
 
 
-def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.float64):
-    query = randn(rng, *lead, length, d_k, dtype=dtype)
+def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.float64, scale=1.0):
+    """``scale``: the queries' size; at 1000 the scores reach thousands and exp(scores) overflows."""
+    query = randn(rng, *lead, length, d_k, dtype=dtype, scale=scale)
     key = randn(rng, *lead, source, d_k, dtype=dtype)
     value = randn(rng, *lead, source, d_v, dtype=dtype)
     if mask == "causal":
@@ -60,6 +61,9 @@ def _unscaled(query, key, value, mask):
     return ref.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0)
 
 
+OVERFLOW = Hint(lambda got, expected, a: a[3] is None and has_nonfinite(got),
+                "exp(scores) overflows for large scores: subtract each row's maximum score (axis=-1, keepdims=True) "
+                "before exponentiating; the softmax is unchanged")
 SCALE = Hint(lambda got, expected, a: matches(got, _unscaled(*a)),
              "divide the scores by √d_k (the size of the last axis of query)")
 MASK = Hint(lambda got, expected, a: a[3] is not None and (has_nonfinite(got) or matches(got, attention(*a[:3], ~a[3]))
@@ -77,20 +81,22 @@ ASSIGNMENT = Assignment(
             ("a batch of 2: any leading axes (transpose only the last two)", lambda r: _qkv(r, lead=(2,), length=3,
                                                                                              source=4), False),
             ("a causal mask", lambda r: _qkv(r, length=4, source=4, mask="causal"), False),
+            ("scores in the thousands: the softmax must not overflow", lambda r: _qkv(r, scale=1000.0), False),
             ("float32 inputs with a causal mask: output and weights stay float32",
              lambda r: _qkv(r, length=4, source=4, mask="causal", dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
             ("hidden", lambda r: _qkv(r, lead=(3,), length=2, source=6, mask="padding"), True),
             ("hidden", lambda r: _qkv(r, length=5, source=5, mask="causal", dtype=np.float32), True, np.float32),
-        ], hints=[MASK, SCALE], result_names=("output", "weights"))),
+            ("hidden", lambda r: _qkv(r, lead=(2,), length=3, source=4, mask="causal", scale=800.0), True),
+        ], hints=[OVERFLOW, MASK, SCALE], result_names=("output", "weights"))),
         Question("q2", "Splitting and merging heads", 2, ["split_heads", "merge_heads"],
                  checks("split_heads", split_heads, [
                      ("(2, 3, 8) into 2 heads", lambda r: args(randn(r, 2, 3, 8), 2), False),
                      ("hidden", lambda r: args(randn(r, 1, 5, 12), 4), True),
-                 ]) + checks("merge_heads", merge_heads, [
+                 ], float32=True) + checks("merge_heads", merge_heads, [
                      ("(2, 2, 3, 4) back to (2, 3, 8)", lambda r: args(randn(r, 2, 2, 3, 4)), False),
                      ("hidden", lambda r: args(randn(r, 3, 4, 2, 3)), True),
-                 ])),
+                 ], float32=True)),
         Question("q3", "A causal mask", 1, ["causal_mask"], checks("causal_mask", causal_mask, [
             ("size 4", lambda r: args(4), False),
             ("hidden", lambda r: args(int(r.integers(5, 65))), True),

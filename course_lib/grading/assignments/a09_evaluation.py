@@ -34,11 +34,15 @@ def _uneven_folds(rng):
     return args(k * int(rng.integers(1, 4)) + int(rng.integers(1, k)), k)
 
 
-def _labels(rng, n, classes, missing=None):
+def _labels(rng, n, classes, missing=None, absent=None):
+    """``missing``: a class nobody predicts (its precision is 0/0); ``absent``: a class that occurs in
+    neither labels nor predictions (its recall is 0/0 too, and the matrix still has its row and column)."""
     y_true = rng.integers(0, classes, size=n)
     y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, classes, size=n))
-    if missing is not None:  # a class nobody predicts: its precision is 0/0
+    if missing is not None:
         y_pred = np.where(y_pred == missing, (missing + 1) % classes, y_pred)
+    if absent is not None:
+        y_true, y_pred = (np.where(y == absent, (absent + 1) % classes, y) for y in (y_true, y_pred))
     return args(y_true.astype(np.int64), y_pred.astype(np.int64), classes)
 
 
@@ -49,8 +53,15 @@ ZERO_DIVISION = Hint(lambda got, expected, a: has_nonfinite(got),
 SWAPPED = Hint(lambda got, expected, a: matches(got[0], expected[1]) and matches(got[1], expected[0]),
                "precision and recall are swapped: precision divides by how often a class was predicted "
                "(the confusion matrix's column), recall by how often it occurs (its row)")
-REMAINDER = Hint(lambda got, expected, a: [len(v) for _, v in got] != [len(v) for _, v in expected],
-                 "folds are consecutive blocks; when n is not divisible by k the first n % k folds get one extra sample")
+REMAINDER = Hint(lambda got, expected, a: len(got) == len(expected) and [len(v) for _, v in got] != [len(v) for _, v in expected],
+                 "folds are consecutive blocks; when n is not divisible by k the first n % k folds get one extra "
+                 "sample (10 samples in 4 folds: 3, 3, 2, 2)", structural=True)
+ALL_CLASSES = Hint(lambda got, expected, a: np.shape(got) != np.shape(expected),
+                   "the matrix has one row and one column for every class 0 … num_classes − 1, also for classes "
+                   "that occur in neither y_true nor y_pred", structural=True)
+PER_CLASS = Hint(lambda got, expected, a: any(np.shape(g) != np.shape(e) for g, e in zip(got, expected)),
+                 "each array has one entry for every class 0 … num_classes − 1, also for classes that occur in "
+                 "neither y_true nor y_pred", structural=True)
 
 ASSIGNMENT = Assignment(
     id="a09",
@@ -62,19 +73,26 @@ ASSIGNMENT = Assignment(
             ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False),
             ("5 samples: rows are true classes, columns predictions", lambda r: args(np.array([0, 0, 0, 1, 2]),
                                                                                     np.array([1, 1, 0, 1, 1]), 3), False),
+            ("4 classes, of which 1 and 3 occur nowhere: the matrix is still 4×4", lambda r: args(
+                np.array([0, 2, 2, 0]), np.array([0, 2, 0, 0]), 4), False),
             ("hidden", lambda r: _labels(r, 50, 4), True),
             ("hidden", lambda r: _labels(r, 30, 6, missing=2), True),
-        ], hints=[TRANSPOSED])),
+            ("hidden", lambda r: _labels(r, 20, 5, absent=4), True),  # the top class: a size read from the data misses it
+        ], hints=[TRANSPOSED, ALL_CLASSES])),
         Question("q2", "Precision, recall and F1 per class", 3, ["precision_recall_f1"],
                  checks("precision_recall_f1", precision_recall_f1, [
                      ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False),
                      ("a class that is never predicted", lambda r: args(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1]), 3), False),
+                     ("a class that never occurs nor is predicted: its recall is 0/0 too",
+                      lambda r: args(np.array([0, 0, 2, 2]), np.array([0, 2, 2, 2]), 3), False),
                      ("hidden", lambda r: _labels(r, 80, 5), True),
                      ("hidden", lambda r: _labels(r, 40, 4, missing=0), True),
-                 ], hints=[ZERO_DIVISION, SWAPPED], result_names=("precision", "recall", "f1"))),
+                     ("hidden", lambda r: _labels(r, 30, 5, absent=int(r.integers(0, 5))), True),
+                 ], hints=[ZERO_DIVISION, SWAPPED, PER_CLASS], result_names=("precision", "recall", "f1"))),
         Question("q3", "k-fold cross-validation indices", 2, ["k_fold_indices"], checks("k_fold_indices", k_fold_indices, [
             ("10 samples, 5 folds", lambda r: args(10, 5), False),
             ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),
+            ("10 samples, 4 folds: folds of 3, 3, 2 and 2", lambda r: args(10, 4), False),
             ("hidden", lambda r: args(int(r.integers(11, 40)), int(r.integers(3, 7))), True),
             ("hidden", lambda r: _uneven_folds(r), True),
         ], hints=[REMAINDER])),

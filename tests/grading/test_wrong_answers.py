@@ -1,0 +1,344 @@
+"""Wrong answers that scored full marks, or passed every public check, before the audit of
+2026-12-06 (plausible student code, each the solution with one function rewritten).  Each must now
+fail a *public* check, so ``check("qN")`` tells the student before the grader does, with the
+words quoted here in the check's name or its message.
+
+Also here: the rule behind most of them — a function whose answer is a float array has a public
+float32 check — and the hints that audit found silent or misleading.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from course_lib.grading import assignments
+from course_lib.grading.runner import _prepare
+from course_lib.grading.student import Checker
+
+from .helpers import solution_functions
+from .test_known_mistakes import _folds_extra_at_the_end, _public_failures
+
+
+def _with(assignment_id: str, source: str) -> dict:
+    """The solution's functions, with the ones ``source`` defines replaced (run as the notebook would)."""
+    namespace = {**solution_functions(assignment_id), "np": np, "math": math}
+    exec(source, namespace)  # noqa: S102 - test code written here
+    return namespace
+
+
+# (assignment, question, what the answer gets wrong, its code, words of the public failure)
+WRONG = [
+    ('a01', 'q1', 'hard-coded d=3 (public shape)', '''
+def neuron(x, w, b):
+    z = x[:, 0] * w[0] + x[:, 1] * w[1] + x[:, 2] * w[2] + b
+    return 1.0 / (1.0 + np.exp(-z))
+''', 'with 5 inputs'),
+    ('a01', 'q3', 'float64 result for float32 input (np.where 1.0/0.0)', '''
+def relu_derivative(x):
+    return np.where(x > 0, 1.0, 0.0)
+''', 'in float32'),
+    ('a01', 'q4', 'float64 result for float32 input', '''
+def tanh_derivative(x):
+    t = np.tanh(x.astype(np.float64))
+    return 1 - t * t
+''', 'in float32'),
+    ('a01', 'q5', 'global max (no axis) subtracted', '''
+def softmax(x, axis=-1):
+    e = np.exp(x - np.max(x))
+    return e / np.sum(e, axis=axis, keepdims=True)
+''', 'rows on different scales'),
+    ('a02', 'q1', 'mean over rows, not entries', '''
+def mse_loss(prediction, target):
+    return np.sum((prediction - target) ** 2) / len(prediction)
+''', 'all 6 entries'),
+    ('a02', 'q2', 'mean over rows (len), not over all entries', '''
+def bce_with_logits(logits, target):
+    losses = np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
+    return np.sum(losses) / len(logits)
+''', 'all 4 entries'),
+    ('a02', 'q3', 'softmax without max-subtraction', '''
+def cross_entropy_grad(logits, labels):
+    probs = np.exp(logits)
+    probs = probs / np.sum(probs, axis=1, keepdims=True)
+    probs[np.arange(len(labels)), labels] -= 1
+    return probs / len(labels)
+''', '±1000'),
+    ('a03', 'q2', 'no max-subtraction in the softmax', '''
+def mlp_loss_and_grads(x, y, W1, b1, W2, b2):
+    pre = x @ W1.T + b1
+    hidden = np.maximum(pre, 0)
+    logits = hidden @ W2.T + b2
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = -np.mean(np.log(probs[np.arange(n), y]))
+    g = probs.copy(); g[np.arange(n), y] -= 1; g /= n
+    grad_pre = (g @ W2) * (pre > 0)
+    return loss, grad_pre.T @ x, grad_pre.sum(axis=0), g.T @ hidden, g.sum(axis=0)
+''', '±1000'),
+    ('a05', 'q1', 'float64 result for float32 weights', '''
+def l1_penalty_grad(weight, strength):
+    return strength * np.sign(weight).astype(np.float64)
+''', 'in float32'),
+    ('a05', 'q3', 'drops exactly round(p*n) entries (fixed count permutation)', '''
+def dropout(x, p):
+    n = x.size
+    dropped = rng.permutation(n) < int(round(p * n))
+    mask = np.where(dropped.reshape(x.shape), 0.0, 1.0 / (1 - p)).astype(x.dtype)
+    return x * mask, mask
+''', 'varies from call to call'),
+    ('a05', 'q3', 'float64 mask for float32 input', '''
+def dropout(x, p):
+    mask = (rng.random(x.shape) >= p) / (1 - p)
+    return (x * mask).astype(x.dtype), mask
+''', 'float32 input'),
+    ('a06', 'q1', 'square kernel assumed (kh used for both)', '''
+def conv2d_forward(x, weight, bias, stride, padding):
+    n, c, h, w = x.shape
+    out_channels, _, k, _ = weight.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out_h = (h + 2 * padding - k) // stride + 1
+    out_w = (w + 2 * padding - k) // stride + 1
+    out = np.zeros((n, out_channels, out_h, out_w), dtype=x.dtype)
+    for a in range(k):
+        for b in range(k):
+            patch = padded[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride]
+            out += np.einsum("nchw,oc->nohw", patch, weight[:, :, a, b])
+    return out + bias[None, :, None, None]
+''', 'kh ≠ kw'),
+    ('a06', 'q2', 'float64 gradients for float32 inputs (np.zeros without dtype)', '''
+def conv2d_backward(grad_output, x, weight, stride, padding):
+    n, c, h, w = x.shape
+    _, _, kh, kw = weight.shape
+    out_h, out_w = grad_output.shape[2:]
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    grad_padded = np.zeros(padded.shape)
+    grad_weight = np.zeros(weight.shape)
+    for a in range(kh):
+        for b in range(kw):
+            rows = slice(a, a + stride * out_h, stride)
+            cols = slice(b, b + stride * out_w, stride)
+            grad_weight[:, :, a, b] = np.einsum("nohw,nchw->oc", grad_output, padded[:, :, rows, cols])
+            grad_padded[:, :, rows, cols] += np.einsum("nohw,oc->nchw", grad_output, weight[:, :, a, b])
+    grad_x = grad_padded[:, :, padding:padding + h, padding:padding + w]
+    return grad_x, grad_weight, grad_output.sum(axis=(0, 2, 3)).astype(np.float64)
+''', 'in float32'),
+    ('a06', 'q2', 'square kernel assumed (kh for both)', '''
+def conv2d_backward(grad_output, x, weight, stride, padding):
+    n, c, h, w = x.shape
+    k = weight.shape[2]
+    out_h, out_w = grad_output.shape[2:]
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    grad_padded = np.zeros_like(padded)
+    grad_weight = np.zeros_like(weight)
+    for a in range(k):
+        for b in range(k):
+            rows = slice(a, a + stride * out_h, stride)
+            cols = slice(b, b + stride * out_w, stride)
+            grad_weight[:, :, a, b] = np.einsum("nohw,nchw->oc", grad_output, padded[:, :, rows, cols])
+            grad_padded[:, :, rows, cols] += np.einsum("nohw,oc->nchw", grad_output, weight[:, :, a, b])
+    grad_x = grad_padded[:, :, padding:padding + h, padding:padding + w]
+    return grad_x, grad_weight, grad_output.sum(axis=(0, 2, 3))
+''', 'kh ≠ kw'),
+    ('a06', 'q3', 'reshape trick (only stride == kernel_size)', '''
+def max_pool2d_forward(x, kernel_size, stride):
+    n, c, h, w = x.shape
+    k = kernel_size
+    return x[:, :, :h // k * k, :w // k * k].reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
+''', 'stride 2, on a 7×5 image'),
+    ('a06', 'q3', 'square input assumed (out_w from h)', '''
+def max_pool2d_forward(x, kernel_size, stride):
+    n, c, h, w = x.shape
+    out_h = (h - kernel_size) // stride + 1
+    out_w = out_h
+    windows = [x[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride]
+               for a in range(kernel_size) for b in range(kernel_size)]
+    return np.max(np.stack(windows), axis=0)
+''', 'stride 2, on a 7×5 image'),
+    ('a06', 'q4', 'gradient to every tied maximum (x == max)', '''
+def max_pool2d_backward(grad_output, x, kernel_size, stride):
+    n, c, h, w = x.shape
+    out_h, out_w = grad_output.shape[2:]
+    grad_x = np.zeros_like(x)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = x[:, :, i * stride:i * stride + kernel_size, j * stride:j * stride + kernel_size]
+            is_max = window == window.max(axis=(2, 3), keepdims=True)
+            grad_x[:, :, i * stride:i * stride + kernel_size, j * stride:j * stride + kernel_size] += \
+                is_max * grad_output[:, :, i:i + 1, j:j + 1]
+    return grad_x
+''', 'ties'),
+    ('a06', 'q4', 'last max on ties (argmax over reversed windows)', '''
+def max_pool2d_backward(grad_output, x, kernel_size, stride):
+    n, c, h, w = x.shape
+    out_h, out_w = grad_output.shape[2:]
+    offsets = [(a, b) for a in range(kernel_size) for b in range(kernel_size)]
+    windows = np.stack([x[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride] for a, b in offsets])
+    winner = len(offsets) - 1 - np.argmax(windows[::-1], axis=0)
+    grad_x = np.zeros_like(x)
+    for index, (a, b) in enumerate(offsets):
+        grad_x[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride] += grad_output * (winner == index)
+    return grad_x
+''', 'ties'),
+    ('a07', 'q2', 'float64 result for float32 inputs (np.float64 zeros state)', '''
+def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    a = x.astype(np.float64) @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    a_i, a_f, a_g, a_o = np.split(a, 4, axis=1)
+    i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+    c_new = f * c + i * g
+    return o * np.tanh(c_new), c_new
+''', 'in float32'),
+    ('a08', 'q1', 'softmax without max-subtraction', '''
+def attention(query, key, value, mask):
+    scores = query @ np.swapaxes(key, -1, -2) / query.shape[-1] ** 0.5
+    if mask is not None:
+        scores = np.where(mask, -np.inf, scores)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ value, weights
+''', 'thousands'),
+    ('a09', 'q1', 'size from the data (max label + 1), ignores num_classes', '''
+def confusion_matrix(y_true, y_pred, num_classes):
+    size = int(max(y_true.max(), y_pred.max())) + 1
+    matrix = np.zeros((size, size), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+''', 'still 4×4'),
+    ('a09', 'q1', 'classes from np.unique of the data', '''
+def confusion_matrix(y_true, y_pred, num_classes):
+    classes = np.unique(np.concatenate([y_true, y_pred]))
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        matrix[index[t], index[p]] += 1
+    return matrix
+''', 'still 4×4'),
+    ('a09', 'q2', '0/0 handled for precision and F1 only (recall nan when a class never occurs)', '''
+def precision_recall_f1(y_true, y_pred, num_classes):
+    matrix = confusion_matrix(y_true, y_pred, num_classes)
+    tp = np.diag(matrix).astype(np.float64)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros(num_classes), where=predicted > 0)
+    recall = tp / actual
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(num_classes), where=total > 0)
+    return precision, recall, f1
+''', 'never occurs'),
+    ('a09', 'q2', 'per-class arrays over np.unique(y_true) classes', '''
+def precision_recall_f1(y_true, y_pred, num_classes):
+    classes = np.unique(y_true)
+    p, r, f = [], [], []
+    for c in classes:
+        tp = np.sum((y_pred == c) & (y_true == c)); pp = np.sum(y_pred == c); ap = np.sum(y_true == c)
+        pc = tp / pp if pp else 0.0; rc = tp / ap if ap else 0.0
+        p.append(pc); r.append(rc); f.append(2 * pc * rc / (pc + rc) if pc + rc else 0.0)
+    return np.array(p, dtype=np.float64), np.array(r, dtype=np.float64), np.array(f, dtype=np.float64)
+''', 'never occurs'),
+    ('a09', 'q3', 'int32 indices (spec: int64)', '''
+def k_fold_indices(n_samples, k):
+    sizes = np.full(k, n_samples // k)
+    sizes[: n_samples % k] += 1
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    indices = np.arange(n_samples, dtype=np.int32)
+    return [(np.concatenate([indices[:start], indices[stop:]]), indices[start:stop])
+            for start, stop in zip(bounds[:-1], bounds[1:])]
+''', 'expected int64'),
+    ('a09', 'q3', 'fold size ceil(n/k), last fold short', '''
+def k_fold_indices(n_samples, k):
+    size = -(-n_samples // k)
+    indices = np.arange(n_samples, dtype=np.int64)
+    out = []
+    for i in range(k):
+        start, stop = i * size, min((i + 1) * size, n_samples)
+        out.append((np.concatenate([indices[:start], indices[stop:]]), indices[start:stop]))
+    return out
+''', '3, 3, 2 and 2'),
+]
+
+
+@pytest.mark.parametrize("assignment_id, question, mistake, source, words", WRONG,
+                         ids=[f"{w[0]}-{w[1]}-{w[2][:40]}" for w in WRONG])
+def test_a_wrong_answer_fails_a_public_check(assignment_id, question, mistake, source, words):
+    failures = _public_failures(assignment_id, question, _with(assignment_id, source))
+    assert failures, f"{mistake}: passes every public check of {assignment_id} {question}"
+    assert any(words in name or words in message for name, message in failures), failures
+
+
+@pytest.mark.parametrize("assignment_id", sorted({w[0] for w in WRONG}))
+def test_the_solutions_pass_the_new_checks(assignment_id):
+    """The control: every check, public and hidden (three seeds), passes with the solution."""
+    solution = solution_functions(assignment_id)
+    for seed in (0, 1, 2):
+        for item in _prepare(assignments.get(assignment_id), seed=seed):
+            if item.check.function != "train_mlp":  # judged on training, in tests/grading/test_assignments.py
+                passed, message = Checker._run_one(item, dict(solution))
+                assert passed, (seed, item.check.name, message)
+
+
+def _float_arrays(value) -> list:
+    if isinstance(value, np.ndarray):
+        return [value] if value.dtype.kind == "f" else []
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in _float_arrays(v)]
+    return []
+
+
+# answers with no float32 counterpart: a finite-difference estimate is a float64 exercise (ε = 1e-6 is
+# below float32's resolution), and the training questions are judged on accuracy
+FLOAT64_ONLY = {("a03", "numerical_grad_W2"), ("a03", "train_mlp")}
+
+
+def test_every_function_from_float_arrays_to_float_arrays_has_a_public_float32_check():
+    """Eleven functions of six assignments returned float64 for float32 inputs with full marks,
+    although the texts ask to keep the input's dtype: no check used float32."""
+    missing = []
+    for assignment in assignments.all_assignments():
+        answers_floats, tried_float32 = set(), set()
+        for item in _prepare(assignment, seed=0, include_hidden=False):
+            function = (assignment.id, item.check.function)
+            inputs = _float_arrays((item.args, list(item.kwargs.values())))
+            if inputs and _float_arrays(item.expected):  # float in, float out: the dtype rule applies
+                answers_floats.add(function)
+            if any(a.dtype == np.float32 for a in inputs):
+                tried_float32.add(function)
+        missing += sorted(answers_floats - tried_float32 - FLOAT64_ONLY)
+    assert not missing, f"no public float32 check: {missing}"
+
+
+def test_the_remainder_hint_reaches_the_student():
+    """It was a value hint on a shape failure, so it never showed."""
+    failures = _public_failures("a09", "q3", {**solution_functions("a09"), "k_fold_indices": _folds_extra_at_the_end})
+    assert failures and all("the first n % k folds get one extra sample" in message for _, message in failures)
+
+
+def test_the_dropout_scale_hint_fits_a_scale_of_one_over_p():
+    answer = _with("a05", '''
+def dropout_forward(x, p, uniform):
+    mask = (uniform >= p).astype(x.dtype) / x.dtype.type(p)
+    return x * mask, mask
+''')
+    failures = _public_failures("a05", "q3", answer)
+    assert failures and any("one over the probability of keeping an entry" in message for _, message in failures)
+
+
+def test_the_gradient_overflow_hint_is_about_the_softmax():
+    answer = _with("a02", '''
+def cross_entropy_grad(logits, labels):
+    probs = np.exp(logits)
+    probs = probs / np.sum(probs, axis=1, keepdims=True)
+    probs[np.arange(len(labels)), labels] -= 1
+    return probs / len(labels)
+''')
+    messages = [message for _, message in _public_failures("a02", "q3", answer)]
+    assert messages and all("exp(z − max z)" in m and "log-sum-exp" not in m for m in messages), messages
+
+
+def test_int32_predictions_are_refused_where_the_text_says_int64():
+    from course_lib.grading.assignments.a10_pytorch_training import judge_predictions
+
+    labels = np.arange(10, dtype=np.int64) % 3
+    assert judge_predictions(labels.copy(), (), {}, labels)[0]
+    passed, message = judge_predictions(labels.astype(np.int32), (), {}, labels)
+    assert not passed and "int32" in message and "int64" in message
