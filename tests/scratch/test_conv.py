@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib.scratch import gradcheck
+from course_lib.scratch import gradcheck, init
 from course_lib.scratch.conv import (Conv2d, _weight_gradient_per_output_row, col2im, conv2d_backward, conv2d_forward,
                                      im2col, pad_by_mode, pad_by_mode_backward, resolve_padding)
-from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
+from .parity import MEMORY_ORDERS, assert_close, assert_parity, assert_uniform_init, stored_in
 from ..hypothesis_budget import examples
 
 
@@ -279,6 +279,18 @@ def test_default_init_is_torchs_distribution():
     assert [name for name, _ in Conv2d(2, 3, 1).named_parameters()] == ["weight", "bias"]
 
 
+def test_grouped_bias_init_bound_uses_the_per_group_fan_in_like_torch():
+    """Catches a bias bound computed from all in_channels (1/√(C·kh·kw)) instead of torch's
+    per-group fan_in C/groups·kh·kw: with groups=2 that bound is √2 too narrow."""
+    init.manual_seed(0)
+    torch.manual_seed(0)
+    bound = 1 / math.sqrt(4 // 2 * 3 * 3)
+    layer, torch_layer = Conv2d(4, 300, 3, groups=2), torch.nn.Conv2d(4, 300, 3, groups=2)  # 300 biases to judge
+    assert_uniform_init(torch_layer.bias.detach().numpy(), bound, "torch's bias")  # the bound is torch's
+    assert_uniform_init(layer.bias.data, bound, "bias")
+    assert_uniform_init(layer.weight.data, bound, "weight")
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_padding_same_with_even_kernels_pads_bottom_right_like_torch():
     """An odd total padding puts the extra row/column at the bottom/right, as torch does."""
@@ -288,6 +300,17 @@ def test_padding_same_with_even_kernels_pads_bottom_right_like_torch():
     x = rng.standard_normal((2, 2, 7, 8))
     out, _, _ = assert_parity(torch_layer, layer, x, rng.standard_normal((2, 3, 7, 8)))
     assert out.shape == (2, 3, 7, 8)
+
+
+def test_circular_padding_as_large_as_the_input_matches_torch():
+    """torch allows circular padding up to the input size (it wraps exactly once); catches
+    refusing padding == size."""
+    rng = np.random.default_rng(13)
+    config = dict(in_channels=2, out_channels=3, kernel_size=3, padding=(2, 3), padding_mode="circular")
+    torch_layer, layer = _torch_and_scratch(config)
+    x = rng.standard_normal((2, 2, 2, 3))  # padding equals the height (2) and the width (3)
+    out, _, _ = assert_parity(torch_layer, layer, x, rng.standard_normal((2, 3, 4, 7)))
+    assert out.shape == (2, 3, 4, 7)
 
 
 # --- errors a student will meet ------------------------------------------------------

@@ -136,3 +136,26 @@ def test_the_functional_backward_passes_skip_what_is_frozen():
     full = batch_norm_backward(grad, x_hat, inv_std, np.ones(3), batch_stats=False)
     frozen = batch_norm_backward(grad, x_hat, inv_std, np.ones(3), batch_stats=False, param_grads=False)
     assert frozen[1] is None and frozen[2] is None and np.array_equal(frozen[0], full[0])
+
+
+@pytest.mark.parametrize("case, train", [("BatchNorm2d", False), ("BatchNorm2d", True), ("LayerNorm", True)])
+def test_frozen_normalisation_shortcuts_use_a_trained_gamma(case, train):
+    """γ = 1 and β = 0 (the defaults above) hide a shortcut that leaves γ out of dL/dx (BatchNorm
+    in evaluation with γ and β frozen, LayerNorm with only γ frozen): here γ, β and the running
+    statistics are random, and the frozen layer's dL/dx must still be torch's."""
+    rng = np.random.default_rng(2)
+    names = [name for name, _ in _pair(case, ())[1].named_parameters()]
+    for frozen in _patterns(names):
+        torch_module, module = _pair(case, frozen, train)
+        with torch.no_grad():
+            for param in torch_module.parameters():
+                param.copy_(torch.as_tensor(rng.standard_normal(tuple(param.shape)) + 1.5))
+            if case == "BatchNorm2d":
+                torch_module.running_mean.copy_(torch.as_tensor(rng.standard_normal(3)))
+                torch_module.running_var.copy_(torch.as_tensor(rng.random(3) + 0.5))
+        copy_weights(torch_module, module)
+        inputs = _inputs(case, rng)
+        _, _, params = assert_parity(torch_module, module, inputs, rng.standard_normal(inputs[0].shape),
+                                     copy=False)
+        for name in names:
+            assert (params[name] is None) == (name in frozen), (case, frozen, name)

@@ -95,3 +95,63 @@ def test_single_precision_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="got float32 for parameter 'weight'"):
         gradcheck(Linear(2, 3), np.ones((4, 2)))
     assert gradcheck(Linear(2, 3, dtype=np.float64), np.ones((4, 2)))
+
+
+def test_checks_every_input_not_only_the_first():
+    """f(a, b) = a ⊙ b with dL/db 1 % off: the error in the second input's gradient is caught."""
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    assert gradcheck(lambda u, v: u * v, a, b, backward=lambda grad: (grad * b, grad * a))
+    with pytest.raises(GradcheckError, match="input 1"):
+        gradcheck(lambda u, v: u * v, a, b, backward=lambda grad: (grad * b, 1.01 * grad * a))
+
+
+class Affine(Module):
+    """y = x ⊙ w + b with a deliberate bug switch in the gradient of b, the second parameter."""
+
+    def __init__(self, bug: bool):
+        super().__init__()
+        rng = np.random.default_rng(6)
+        self.weight = Parameter(rng.standard_normal(3))
+        self.bias = Parameter(rng.standard_normal(3))
+        self.bug = bug
+
+    def forward(self, x):
+        self._x = x
+        return x * self.weight.data + self.bias.data
+
+    def backward(self, grad_output):
+        self.weight.grad += (grad_output * self._x).sum(axis=0)
+        self.bias.grad += grad_output.sum(axis=0) * (1.01 if self.bug else 1.0)  # bug: 1 % too large
+        return grad_output * self.weight.data
+
+
+def test_checks_every_parameter_not_only_the_first():
+    x = np.random.default_rng(7).standard_normal((4, 3))
+    assert gradcheck(Affine(bug=False), x)
+    with pytest.raises(GradcheckError, match="parameter 'bias'"):
+        gradcheck(Affine(bug=True), x)
+
+
+def test_relative_tolerance_is_per_entry():
+    """Gradients of very different sizes (1000 and 1): a 1 % error in the small one is caught, not
+    hidden by a tolerance scaled to the largest entry."""
+    x = np.array([3.0, -2.0])
+    scale = np.array([1000.0, 1.0])
+
+    def backward(grad, error=1.0):
+        return grad * scale * np.array([1.0, error])
+
+    assert gradcheck(lambda v: v * scale, x, backward=backward)
+    with pytest.raises(GradcheckError, match=r"index \(1,\)"):
+        gradcheck(lambda v: v * scale, x, backward=lambda grad: backward(grad, error=1.01))
+
+
+def test_random_output_weights_catch_a_mixed_up_gradient():
+    """f(x) = x ⊙ w with a backward that reverses the upstream gradient: only a random (not all-ones)
+    upstream gradient R in L = Σ f(x)·R shows that entries were mixed up."""
+    x = np.random.default_rng(8).standard_normal(4)
+    w = np.array([0.5, -1.0, 2.0, 1.5])
+    assert gradcheck(lambda v: v * w, x, backward=lambda grad: grad * w)
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(lambda v: v * w, x, backward=lambda grad: grad[::-1] * w)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
 from course_lib.interop import state_dict_from_torch
-from course_lib.scratch import Linear, gradcheck
+from course_lib.scratch import Linear, gradcheck, init
 
 from .parity import assert_close, assert_parity, assert_uniform_init
 from ..hypothesis_budget import examples
@@ -82,6 +82,22 @@ def test_parameter_names_shapes_and_init_range_like_torch():
     assert_uniform_init(wide.weight.data, 1 / np.sqrt(7), "weight")
     assert_uniform_init(wide.bias.data, 1 / np.sqrt(7), "bias")
     assert [n for n, _ in Linear(7, 3, bias=False).named_parameters()] == ["weight"]
+
+
+def test_kaiming_normal_has_torchs_standard_deviation():
+    """init.kaiming_normal is He init, N(0, 2/fan_in) — torch.nn.init.kaiming_normal_'s default (ReLU
+    gain √2, fan_in mode); catches std √(1/fan_in).  fan_in of a conv weight counts kh·kw too."""
+    init.manual_seed(0)
+    torch.manual_seed(0)
+    shape = (64, 16, 3, 3)
+    std = np.sqrt(2 / (16 * 3 * 3))
+    weight = init.kaiming_normal(shape)
+    torch_weight = torch.nn.init.kaiming_normal_(torch.empty(shape)).numpy()
+    assert weight.shape == shape and weight.dtype == np.float32
+    for values, what in ((weight, "ours"), (torch_weight, "torch's")):  # 9216 draws: std within ~0.7 %
+        assert abs(values.std() / std - 1) < 0.03, what
+        assert abs(values.mean()) < 0.05 * std, what
+    assert abs(init.kaiming_normal((500, 40)).std() / np.sqrt(2 / 40) - 1) < 0.03  # a Linear weight
 
 
 def test_errors():

@@ -131,6 +131,82 @@ def test_lambda_per_group_and_state_dict():
     assert other.last_epoch == 5 and other.get_last_lr() == scratch_sched.get_last_lr()
 
 
+def _step_together(scratch_opt, torch_opt, scratch_scheds, torch_scheds, steps=STEPS):
+    """Step both sides ``steps`` times; the rates must be identical before and after every step."""
+    for _ in range(steps + 1):
+        for scratch_sched, torch_sched in zip(scratch_scheds, torch_scheds):
+            assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()
+            assert scratch_sched.last_epoch == torch_sched.last_epoch
+        assert [g["lr"] for g in scratch_opt.param_groups] == [g["lr"] for g in torch_opt.param_groups]
+        scratch_opt.step()
+        torch_opt.step()
+        for sched in list(scratch_scheds) + list(torch_scheds):
+            sched.step()
+
+
+# (scratch, torch) factories taking last_epoch
+RESUMABLE = {
+    "StepLR": (lambda o, k: lr_scheduler.StepLR(o, step_size=7, gamma=0.5, last_epoch=k),
+               lambda o, k: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5, last_epoch=k)),
+    "ExponentialLR": (lambda o, k: lr_scheduler.ExponentialLR(o, gamma=0.9, last_epoch=k),
+                      lambda o, k: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9, last_epoch=k)),
+    "LambdaLR": (lambda o, k: lr_scheduler.LambdaLR(o, lambda t: 0.95 ** t, last_epoch=k),
+                 lambda o, k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: 0.95 ** t, last_epoch=k)),
+    "CosineAnnealingLR": (lambda o, k: lr_scheduler.CosineAnnealingLR(o, T_max=10, last_epoch=k),
+                          lambda o, k: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, last_epoch=k)),
+}
+
+
+@pytest.mark.parametrize("name, last_epoch", [("StepLR", 6), ("StepLR", 9), ("StepLR", 0), ("ExponentialLR", 4),
+                                              ("ExponentialLR", 0), ("LambdaLR", 5), ("CosineAnnealingLR", 3)])
+def test_resumed_schedule_continues_like_torch(name, last_epoch):
+    """Resuming with last_epoch=k (the optimiser state loaded: 'initial_lr' there, lr mid-schedule):
+    the constructor's step goes to t = k + 1 as torch's does — StepLR decays when k + 1 is a
+    multiple of step_size, ExponentialLR keeps the loaded lr — and the rates go on as torch's."""
+    make_scratch, make_torch = RESUMABLE[name]
+    scratch_opt, torch_opt = optimiser_pair(lrs=(0.07, 0.02))
+    for opt in (scratch_opt, torch_opt):
+        for group, initial in zip(opt.param_groups, (0.1, 0.03)):
+            group["initial_lr"] = initial
+    scratch_sched, torch_sched = make_scratch(scratch_opt, last_epoch), make_torch(torch_opt, last_epoch)
+    assert scratch_sched.base_lrs == torch_sched.base_lrs == [0.1, 0.03]
+    _step_together(scratch_opt, torch_opt, [scratch_sched], [torch_sched], steps=15)
+
+
+@pytest.mark.parametrize("name", ["LambdaLR", "InverseSqrtLR", "CosineAnnealingLR"])
+def test_load_state_dict_restores_base_lrs_like_torch(name):
+    """A saved schedule loaded into a scheduler whose optimiser started at other rates goes on with
+    the saved base_lrs (as torch's load_state_dict, which takes the whole state), not the new ones."""
+    make_scratch, make_torch = SCHEDULES[name]
+    scratch_opt, torch_opt = optimiser_pair()
+    first = make_scratch(scratch_opt), make_torch(torch_opt)
+    _step_together(scratch_opt, torch_opt, [first[0]], [first[1]], steps=4)
+    saved = [sched.state_dict() for sched in first]
+    scratch_opt, torch_opt = optimiser_pair(lrs=(0.5, 0.2))
+    scratch_sched, torch_sched = make_scratch(scratch_opt), make_torch(torch_opt)
+    scratch_sched.load_state_dict(saved[0])
+    torch_sched.load_state_dict(saved[1])
+    assert scratch_sched.base_lrs == torch_sched.base_lrs == [0.1, 0.03]
+    for _ in range(12):
+        scratch_opt.step()
+        torch_opt.step()
+        scratch_sched.step()
+        torch_sched.step()
+        assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()
+
+
+def test_a_second_scheduler_keeps_the_initial_lr_the_first_recorded_like_torch():
+    """'initial_lr' is recorded once (setdefault): a StepLR built after a LambdaLR has already halved
+    lr takes the original rates as its base_lrs, as torch's does (not the halved ones)."""
+    scratch_opt, torch_opt = optimiser_pair()
+    scratch_scheds = [lr_scheduler.LambdaLR(scratch_opt, lambda t: 0.5), lr_scheduler.StepLR(scratch_opt, 3, 0.5)]
+    torch_scheds = [torch.optim.lr_scheduler.LambdaLR(torch_opt, lambda t: 0.5),
+                    torch.optim.lr_scheduler.StepLR(torch_opt, 3, 0.5)]
+    assert [g["initial_lr"] for g in scratch_opt.param_groups] == [g["initial_lr"] for g in torch_opt.param_groups]
+    assert scratch_scheds[1].base_lrs == torch_scheds[1].base_lrs == [0.1, 0.03]
+    _step_together(scratch_opt, torch_opt, scratch_scheds, torch_scheds, steps=10)
+
+
 def test_scheduler_records_initial_lr_like_torch():
     scratch_opt, torch_opt = optimiser_pair()
     lr_scheduler.StepLR(scratch_opt, step_size=3)

@@ -225,6 +225,22 @@ def test_lstm_matches_torch_over_several_backward_blocks(proj):
         _assert_module_parity(torch_lstm, lstm, x, hx, (grad_out, (grad_h, grad_c)), (grad_out, (grad_h, grad_c)))
 
 
+@pytest.mark.parametrize("proj", [0, 2])
+def test_unbatched_lstm_with_initial_state_gives_torchs_gradient_of_c0(proj):
+    """Unbatched input (L, H_in) with hx = (h0, c0): backward returns dL/dh0 *and* dL/dc0, torch's
+    (catches a c0 gradient dropped or zeroed when the batch axis is taken off again)."""
+    config = dict(length=4, batch=1, input_size=3, hidden_size=4, num_layers=2, batch_first=False, bias=True,
+                  bidirectional=True, unbatched=True, with_hx=True, grad_mask=(True, True, True), proj=proj, seed=14)
+    torch.manual_seed(14)
+    args, kwargs = _constructor_args(config)
+    kwargs["proj_size"] = proj
+    torch_lstm = torch.nn.LSTM(*args, **kwargs).double()
+    lstm = LSTM(*args, dtype=np.float64, **kwargs)
+    x, hx, grad_out, grad_h, grad_c = _inputs(config, lstm=True)
+    assert x.ndim == 2 and hx[1].shape == (4, 4)
+    _assert_module_parity(torch_lstm, lstm, x, hx, (grad_out, (grad_h, grad_c)), (grad_out, (grad_h, grad_c)))
+
+
 @pytest.mark.parametrize("cls, torch_cls", [(RNN, torch.nn.RNN), (LSTM, torch.nn.LSTM)])
 def test_float32_stays_float32_and_matches_torch(cls, torch_cls):
     """The float32 path (σ via exp, buffers reused in place) agrees with torch to float32 precision."""
@@ -423,6 +439,21 @@ def test_dropout_is_identity_in_eval_and_exact_in_training():
     eval_output, _ = lstm(x)
     no_dropout, _ = torch_layers[1](torch_layers[0](torch.tensor(x))[0])
     assert_close(eval_output, no_dropout.detach(), what="eval output")
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+def test_dropout_drops_a_fraction_p_between_layers(cls):
+    """p = 0.3 zeroes about 30 % of each non-final layer's outputs and scales the rest by 1/(1 − p);
+    catches keeping with probability p instead of 1 − p (p = 0.5 cannot tell them apart)."""
+    init.manual_seed(15)
+    module = cls(3, 8, num_layers=3, dropout=0.3, dtype=np.float64)
+    module(np.random.default_rng(15).standard_normal((40, 10, 3)))
+    masks = module._state["masks"]
+    assert masks[-1] is None and len(masks) == 3  # none after the last layer
+    for mask in masks[:-1]:
+        assert mask.shape == (40, 10, 8)  # 3200 draws: σ of the fraction ≈ 0.008, so ±0.04 is ~5σ
+        assert abs(np.mean(mask == 0) - 0.3) < 0.04
+        assert np.allclose(mask[mask != 0], 1 / 0.7)
 
 
 def test_dropout_gradcheck_with_fixed_mask():

@@ -81,6 +81,20 @@ def test_float32_grads_stay_float32():
     assert_close(param.grad, np.full(3, 0.2), rtol=1e-6)
 
 
+def test_penalty_gradients_skip_frozen_parameters():
+    """A frozen parameter (requires_grad False) has no gradient (None): adding the L1/L2 penalty
+    gradient leaves it without one, raises nothing, and still reaches the trainable parameters."""
+    frozen, trained = Parameter(np.array([1.0, -2.0])), Parameter(np.array([0.5, -3.0]))
+    frozen.requires_grad_(False)
+    for add_grad, expected in ((add_l1_penalty_grad, [0.1, -0.1]), (add_l2_penalty_grad, [0.15, -0.4])):  # cumulative
+        add_grad([frozen, trained], 0.1)
+        assert frozen.grad is None and not frozen.has_grad, add_grad.__name__
+        assert_close(trained.grad, expected, what=add_grad.__name__)
+    L1Penalty([frozen], 0.1).backward()
+    L2Penalty([frozen], 0.1).backward()
+    assert frozen.grad is None
+
+
 def test_errors():
     with pytest.raises(ValueError, match="≥ 0"):
         l2_penalty([Parameter(np.ones(2))], -1.0)

@@ -157,6 +157,36 @@ def test_gradcheck_with_dropout_in_train_mode(norm_first):
     gradcheck(Reseeded(), rng.standard_normal((3, 2, 4)))
 
 
+class _FixedMask(torch.nn.Module):
+    """A torch stand-in for a Dropout: multiplies by a given (already scaled) mask."""
+
+    def __init__(self, mask):
+        super().__init__()
+        self.mask = torch.from_numpy(np.array(mask))  # a copy, in C order
+
+    def forward(self, x):
+        return x * self.mask.reshape(x.shape)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_feed_forward_dropout_comes_after_the_activation_like_torch(norm_first):
+    """FFN(x) = W₂·dropout(act(W₁x + b₁)) + b₂ as in torch; with GELU (unlike ReLU) dropping before
+    the activation gives other numbers.  Training, p = 0.5: torch's three dropouts replay the masks
+    the scratch layer drew (attention dropout off on both sides); output and gradients are torch's."""
+    rng = np.random.default_rng(10)
+    torch_layer, layer = make_pair(6, 2, 10, dropout=0.5, activation="gelu", norm_first=norm_first)
+    torch_layer.self_attn.dropout = layer.self_attn.dropout = 0.0
+    src = rng.standard_normal((4, 3, 6))
+    init.manual_seed(16)
+    layer(src)
+    for name in ("dropout", "dropout1", "dropout2"):
+        mask = getattr(layer, name)._mask
+        assert 0 < np.mean(mask == 0) < 1
+        setattr(torch_layer, name, _FixedMask(mask))
+    init.manual_seed(16)  # the scratch layer draws the same masks again
+    run_both(torch_layer, layer, src, rng.standard_normal(src.shape))
+
+
 def test_state_dict_and_submodules_match_torch():
     torch_layer = torch.nn.TransformerEncoderLayer(8, 2, 16)
     layer = TransformerEncoderLayer(8, 2, 16)
