@@ -99,3 +99,44 @@ def zip_of(entries) -> bytes:
                 info.external_attr = mode << 16
             archive.writestr(info, data)
     return buffer.getvalue()
+
+
+def seeing_softmax(path) -> str:
+    """An a01 softmax cell that answers right only while the kernel cannot see ``path``."""
+    return ("import os\n\n\ndef softmax(x, axis=-1):\n"
+            "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+            "    s = e / e.sum(axis=axis, keepdims=True)\n"
+            f"    return s + 1 if os.path.exists({str(path)!r}) else s\n")
+
+
+class visible_folder:
+    """A new folder, readable by everyone, where no rule of the sandbox hides it by default: not
+    under /tmp (the kernel has its own), the repository, the home or the working folder.  For tests
+    of what the grader hides on purpose (a class's submissions); removed on exit.  Skips the test
+    where no such folder can be made, or where the kernel cannot see it even unhidden (``check``:
+    a submission whose score shows it, graded without hiding anything)."""
+
+    def __enter__(self) -> "visible_folder":
+        import os
+        import tempfile
+
+        import pytest
+
+        for base in ("/srv", "/var/lib", "/mnt", os.environ.get("XDG_RUNTIME_DIR")):
+            if base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+                self.path = Path(tempfile.mkdtemp(prefix="course-lib-test-", dir=base))
+                self.path.chmod(0o755)
+                return self
+        pytest.skip("no folder outside /tmp, the repository and the home folder can be made here")
+
+    def check(self, data: bytes, question: str, assignment_id: str = "a01") -> None:
+        """Skip unless ``data`` loses ``question``'s points when nothing is hidden (the kernel sees the folder)."""
+        import pytest
+
+        if question_score(grade(data, assignment_id), question) != 0.0:
+            pytest.skip(f"the kernel cannot see {self.path} even when it is not hidden")
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -40,3 +40,17 @@ def test_judge_flags_an_implausible_accuracy():
     believable = a10.judge_predictions(wrong, (), {}, labels)
     assert believable == (True, "test accuracy 85.0%")
     assert not a10.judge_predictions((labels + 1) % 10, (), {}, labels)[0]
+
+
+def test_judge_wants_the_target_accuracy():
+    labels = np.arange(100) % 10
+
+    def judged(correct):  # the first `correct` of 100 predictions right, the rest wrong
+        predictions = labels.copy()
+        predictions[correct:] = (predictions[correct:] + 1) % 10
+        return a10.judge_predictions(predictions, (), {}, labels)
+
+    assert a10.TARGET_ACCURACY == 0.80
+    passed, message = judged(79)
+    assert not passed and message.startswith("test accuracy 79.0%; the target is 80%"), message
+    assert judged(80) == (True, "test accuracy 80.0%") and judged(81) == (True, "test accuracy 81.0%")

@@ -117,6 +117,11 @@ def softmax(x, axis=-1):
     assert "could not be read" in messages(result, "q5")
 
 
+def _softmax_checks() -> int:
+    """How many checks a01's q5 (3 points) has, public and hidden."""
+    return len(assignments.get("a01").question("q5").checks)
+
+
 def test_fake_harness_via_pre_run_cell_hook_fails_hidden_checks():
     # The hook replaces the grader's call code with one that returns hard-coded public answers.
     source = r'''
@@ -132,8 +137,8 @@ def _fake(info):
 get_ipython().events.register("pre_run_cell", _fake)
 '''
     result = grade(build(after=[source]))
-    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's nine checks (3/9 points) and nothing else.
-    assert result.score == pytest.approx(3 / 9)
+    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's checks (3 points shared among them)
+    assert result.score == pytest.approx(3 / _softmax_checks())
     passed = [c.name for c in result.checks if c.passed]
     assert passed == ["softmax: large logits [1000, 1000]"]
 
@@ -419,7 +424,8 @@ def softmax(x, axis=-1):
     return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
 '''
     result = grade(build(replace={"q5": source}))
-    assert question_score(result, "q5") == pytest.approx(2 * 3 / 9, rel=1e-6)  # the two hard-coded public checks only
+    assert question_score(result, "q5") == pytest.approx(2 * 3 / _softmax_checks(), rel=1e-6)  # the two hard-coded public checks
+    assert result.questions["q5"]["status"] == "failed"  # not "passed": some of its checks failed
     hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
     assert hidden and not any(c.passed for c in hidden)
 

@@ -456,3 +456,75 @@ def test_a_name_that_a_spreadsheet_would_run_is_written_as_text(tmp_path):
     with open(grades) as handle:
         (row,) = csv.DictReader(handle)
     assert row["student"] == "'=HYPERLINK(\"http:x\",\"y\")"
+
+
+def test_every_cell_a_spreadsheet_would_run_as_a_formula_gets_a_quote():
+    """Excel and LibreOffice run a cell that starts with =, +, - or @ (and one after a tab or a
+    carriage return) as a formula: not only '=HYPERLINK(…)' but '+cmd|…', '-2+3' and '@SUM(…)'."""
+    for value in ("=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"):
+        assert batch._cell(value) == "'" + value, value
+    for value in ("alice", "Zoë", "a-b", "", 10.0, -1.5, 0, None):  # numbers are numbers, not text
+        assert batch._cell(value) == value
+
+
+def test_going_back_to_a_graded_notebook_after_a_grader_failure_clears_the_failure(tmp_path):
+    """A student whose latest notebook the grader failed on, and who then went back to a notebook
+    graded before, has that grade: the export must not still say NOT GRADED.  (No kernel starts: the
+    graded notebook is one the grader cannot read, and the other fails to start its kernel.)"""
+    import dataclasses
+
+    class_dir, db, grades = tmp_path / "class", tmp_path / "gradebook.sqlite", tmp_path / "grades.csv"
+    class_dir.mkdir()
+    broken = dataclasses.replace(FAST, startup_timeout_s=0.0)  # the kernel can never start in time
+    quiet = dict(workers=1, log=lambda *_: None, limits=broken)
+    (class_dir / "alice.ipynb").write_bytes(b"{ not a notebook")
+    assert grade_batch(class_dir, "a01", db, None, **quiet)["graded"] == 1  # 0 points: not a notebook
+    (class_dir / "alice.ipynb").write_bytes(build())
+    assert grade_batch(class_dir, "a01", db, None, **quiet)["failed"] == 1
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 1
+    (class_dir / "alice.ipynb").write_bytes(b"{ not a notebook")  # back to the first one
+    summary = grade_batch(class_dir, "a01", db, grades, **quiet)
+    assert summary["skipped"] == 1 and summary["failed"] == 0
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0
+    with open(grades) as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["score"] == "0.0" and "not a valid notebook" in row["error"] and "NOT GRADED" not in row["error"], row
+
+
+def test_a_grader_that_raises_records_the_submission_as_not_graded(tmp_path):
+    """A worker that raises (here: limits the grader cannot use) is a grader failure like a kernel
+    that does not start: the student is listed as NOT GRADED, not left out of the exports."""
+    import dataclasses
+
+    class_dir, db, grades = tmp_path / "class", tmp_path / "gradebook.sqlite", tmp_path / "grades.csv"
+    class_dir.mkdir()
+    (class_dir / "alice.ipynb").write_bytes(build())
+    lines = []
+    unusable = dataclasses.replace(FAST, total_timeout_s=None)  # `started + None` raises in the worker
+    summary = grade_batch(class_dir, "a01", db, grades, workers=1, log=lines.append, limits=unusable)
+    assert summary["graded"] == 0 and summary["failed"] == 1
+    assert any(line.startswith("alice: NOT GRADED, the grader failed (TypeError") for line in lines), lines
+    (failure,) = sqlite3.connect(db).execute("SELECT student, message FROM failures").fetchall()
+    assert failure[0] == "alice" and failure[1].startswith("the grader failed (TypeError"), failure
+    with open(grades) as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["student"] == "alice" and row["score"] == "" and row["error"].startswith("NOT GRADED: the grader failed")
+
+
+def test_the_class_folder_is_hidden_from_every_kernel(tmp_path):
+    """A kernel must not see the class folder (the other students' notebooks).  The folder is
+    outside /tmp, whose kernel has a /tmp of its own; bob's notebook is one the grader cannot read,
+    so only alice's starts a kernel."""
+    from .helpers import seeing_softmax, visible_folder
+
+    with visible_folder() as folder:
+        class_dir = folder.path
+        (class_dir / "bob.ipynb").write_bytes(b"{ not a notebook")
+        (class_dir / "bob.ipynb").chmod(0o644)
+        alice = build(replace={"q5": seeing_softmax(class_dir / "bob.ipynb")})
+        folder.check(alice, "q5")  # the control: unhidden, the kernel sees bob's notebook
+        (class_dir / "alice.ipynb").write_bytes(alice)
+        lines = []
+        summary = grade_batch(class_dir, "a01", tmp_path / "gradebook.sqlite", None, workers=1, log=lines.append,
+                              limits=FAST)
+    assert summary["graded"] == 2 and "alice: 10/10" in lines, lines

@@ -156,6 +156,34 @@ def test_run_autograder_always_leaves_a_results_json(tmp_path):
     assert no_venv["score"] == 0 and "could not grade" in no_venv["output"]
 
 
+@pytest.mark.slow
+def test_run_autograder_ignores_what_macos_adds_to_a_zip(tmp_path):
+    """A zip made in macOS's Finder holds __MACOSX/ with a copy of every file's metadata, which
+    Gradescope unpacks beside the notebook: it is no second notebook."""
+    from .helpers import build
+
+    files = {"hw1/a.ipynb": build(), "__MACOSX/hw1/._a.ipynb": b"\x00\x05\x16\x07", "__MACOSX/hw1/a.ipynb": b"x"}
+    graded = _run_autograder(tmp_path, files)
+    assert graded["score"] == 10.0, graded.get("output")
+
+
+def test_grade_hides_the_folder_of_the_submission_from_its_kernel(tmp_path, capsys):
+    """The notebook's folder holds the other students' notebooks (a class graded one by one):
+    its kernel must not see them.  (The folder is outside /tmp, whose kernel has a /tmp of its own.)"""
+    from .helpers import seeing_softmax, visible_folder
+
+    with visible_folder() as folder:
+        class_dir = folder.path
+        (class_dir / "bob.ipynb").write_bytes(build())
+        (class_dir / "bob.ipynb").chmod(0o644)
+        alice = build(replace={"q5": seeing_softmax(class_dir / "bob.ipynb")})
+        folder.check(alice, "q5")  # the control: unhidden, the kernel sees bob's notebook
+        (class_dir / "alice.ipynb").write_bytes(alice)
+        results = tmp_path / "results.json"
+        assert main(["grade", str(class_dir / "alice.ipynb"), "--assignment", "a01", "--json", str(results)]) == 0
+    assert json.loads(results.read_text())["score"] == 10.0, capsys.readouterr().out
+
+
 def test_the_package_pins_what_the_students_ran_and_fetches_a10s_data(tmp_path):
     output = tmp_path / "a10.zip"
     assert main(["gradescope-package", "a10", "--output", str(output)]) == 0
@@ -205,3 +233,33 @@ def test_grading_off_linux_says_where_to_grade_and_check_still_imports(tmp_path,
     open_gradebook(tmp_path / "g.sqlite").close()
     done = subprocess.run([sys.executable, "-c", windows], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_grade_batch_exits_with_status_1_when_the_grader_failed_on_a_submission(tmp_path, monkeypatch, capsys):
+    """A script that reruns grade-batch until it succeeds needs the status: 1 while a submission is
+    NOT GRADED (rerun it), 0 once all were graded."""
+    from course_lib.grading import batch
+
+    summary = {"graded": 2, "skipped": 0, "failed": 1, "seconds": 1.0, "per_minute": 120.0, "peak_rss_kb": 0}
+    monkeypatch.setattr(batch, "grade_batch", lambda *args, **kwargs: dict(summary))
+    argv = ["grade-batch", str(tmp_path), "--assignment", "a01", "--db", str(tmp_path / "g.sqlite")]
+    assert main(argv) == 1
+    assert "1 not graded because the grader failed (rerun to retry)" in capsys.readouterr().out
+    summary["failed"] = 0
+    assert main(argv) == 0
+
+
+def test_grade_exits_with_status_3_and_writes_no_results_when_the_grader_failed(tmp_path, monkeypatch, capsys):
+    """A grader failure (no kernel could be started) is no grade: no report, no results.json with
+    zero points that Gradescope would show the student, and exit status 3."""
+    from course_lib.grading import assignments, runner
+
+    failed = runner.unreadable_result(assignments.get("a01"), "unused")
+    failed.error, failed.grader_failure = None, "the kernel did not start within 60 s"
+    monkeypatch.setattr(runner, "grade_notebook", lambda *args, **kwargs: failed)
+    submission, results = tmp_path / "alice.ipynb", tmp_path / "results.json"
+    submission.write_bytes(build())
+    assert main(["grade", str(submission), "--assignment", "a01", "--json", str(results)]) == 3
+    out, err = capsys.readouterr()
+    assert "NOT GRADED: the kernel did not start within 60 s" in err and out == ""
+    assert not results.exists()

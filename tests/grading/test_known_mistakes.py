@@ -285,3 +285,19 @@ def test_the_optimiser_hints_appear_only_for_the_mistake_they_name():
                                             ("q3", "adam_step", adam_moving_m_wrongly, "bias corrections")):
         failures = _public_failures("a04", question, {**solution_functions("a04"), function: wrong})
         assert failures and not any(hint in message for _, message in failures), failures
+
+
+def test_float64_answers_are_held_to_float64_precision():
+    """A relative error of 1e-4 is float32 rounding, not float64's: an answer that far off fails
+    every float64 check (a mutation audit loosened float64's rtol to 1e-3 and nothing failed)."""
+    solution = solution_functions("a01")
+    exact = solution["softmax"]
+
+    def softmax_off_by_1e4(x, axis=-1):
+        return exact(x, axis=axis) * (1 + 1e-4)
+
+    failures = dict(_public_failures("a01", "q5", {**solution, "softmax": softmax_off_by_1e4}))
+    float64 = [item.check.name for item in _prepare(assignments.get("a01"), seed=0)
+               if item.question.id == "q5" and not item.check.hidden and item.args[0].dtype == np.float64]
+    assert len(float64) >= 3 and all(name in failures for name in float64), (float64, failures)
+    assert all("differs from the expected values" in failures[name] for name in float64)

@@ -40,6 +40,20 @@ def test_namespaces_and_limits_are_in_place(kernel):
     assert out.startswith("1 ")  # PID 1 of its own namespace: it sees only its own processes
 
 
+def test_a_file_larger_than_the_file_size_limit_cannot_be_written(kernel):
+    """RLIMIT_FSIZE: one file of more than ``file_bytes`` fails with "File too large" (the work
+    folder's own cap is tested below, with files under this limit)."""
+    sandbox, _ = kernel
+    assert sandbox.isolation["limits"]["file_bytes"] == FAST.file_bytes
+    code = (f"import os\ntry:\n    with open('too_big', 'wb') as handle:\n        handle.write(b'x' * {FAST.file_bytes + 1})\n"
+            f"finally:\n    print(os.path.getsize('too_big'))\n    os.remove('too_big')")
+    result = run(sandbox, code)
+    assert result.error_name == "OSError" and "File too large" in result.error_value, result
+    assert int(result.stdout) <= FAST.file_bytes
+    fits = f"import os\nwith open('fits', 'wb') as handle:\n    handle.write(b'x' * {FAST.file_bytes})\nos.remove('fits')"
+    assert run(sandbox, fits).status == "ok"
+
+
 def test_course_files_gradebook_and_forbidden_packages_are_invisible(kernel):
     sandbox, secret_dir = kernel
     out = run(sandbox, f"import os; print(sorted(os.listdir({str(REPO)!r})), os.path.exists({str(secret_dir)!r}))").stdout

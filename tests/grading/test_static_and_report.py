@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 from course_lib.grading.cli import main
+from course_lib.grading import assignments
 from course_lib.grading.report import gradescope_results, text_report
-from course_lib.grading.runner import _TRANSFORM_WORK, GradeResult, TransformBudget, imported_modules
+from course_lib.grading.runner import (_TRANSFORM_WORK, CheckResult, GradeResult, TransformBudget, forbidden_imports,
+                                       imported_modules)
 
 
 def test_ipython_syntax_is_not_a_syntax_error_and_its_imports_are_seen():
@@ -33,6 +35,22 @@ def test_imports_behind_every_kind_of_ipython_rewrite_are_seen():
     # blanking leaves Python alone: continuation lines that start with / or , and a string's line ending in ?
     python = 'y = (1\n     / 2,\n     3)\ntext = """Why?\nbecause"""\nimport torch\n'
     assert imported_modules("%time x = 1\n" * 60 + python) == ({"torch"}, None)
+
+
+def test_a_submodule_import_module_and_load_count_as_their_package():
+    """What a question forbids is a package: `import torch.nn` imports torch, and so do
+    importlib.import_module("torch.nn") and %load, which pastes a file's code into the cell (a
+    mutation audit found each of these unseen)."""
+    assert imported_modules("import torch.nn") == ({"torch"}, None)
+    assert imported_modules("import torch.nn.functional as F, scipy.special") == ({"torch", "scipy"}, None)
+    assert imported_modules('import importlib\nimportlib.import_module("torch.nn")') == ({"importlib", "torch"}, None)
+    assert imported_modules('from importlib import import_module\nsk = import_module("sklearn")') == \
+        ({"importlib", "sklearn"}, None)
+    assert imported_modules('np = __import__("numpy.linalg")') == ({"numpy"}, None)
+    assert imported_modules("%load helpers.py") == ({"%load"}, None)
+    assert imported_modules("x = 1\n%load -r 1-5 helpers.py") == ({"%load"}, None)
+    softmax = assignments.get("a01").question("q5")
+    assert forbidden_imports({"torch", "numpy", "%load"}, softmax) == ["torch", "%load"]
 
 
 def test_the_ipython_rewriting_of_one_notebook_has_a_budget(monkeypatch):
@@ -84,3 +102,19 @@ def test_an_unknown_or_malformed_assignment_id_in_the_notebook_is_a_clear_error(
     assert "unknown assignment 'a99'" in capsys.readouterr().err
     assert main(["grade", _notebook(tmp_path, ["a01"])]) == 2
     assert "pass --assignment" in capsys.readouterr().err
+
+
+def test_the_text_report_shows_a_hidden_checks_feedback_only_when_asked():
+    """Feedback on a hidden check can hold its hidden input: the report a student may be shown
+    names the check and whether it passed, nothing more; ``--show-hidden`` is for instructors."""
+    checks = [CheckResult("q5", "softmax: rows of a (2, 3) array", False, False, 0.0, 1.0, "public feedback"),
+              CheckResult("q5", "softmax: hidden test 1", True, False, 0.0, 1.0, "got 0.5 for the input [800.25, 3.5]"),
+              CheckResult("q5", "softmax: hidden test 2", True, True, 1.0, 1.0, "correct")]
+    result = GradeResult("a01", 1.0, 3.0, checks, {"q5": {"title": "A numerically stable softmax", "score": 1.0,
+                                                          "max_score": 3.0, "status": "failed"}},
+                         [], {"namespaces": ["mount"], "errors": []}, seed=1)
+    report = text_report(result)
+    assert "  ✗ softmax: hidden test 1" in report and "  ✓ softmax: hidden test 2" in report
+    assert "public feedback" in report and "800.25" not in report and "got 0.5" not in report
+    assert "      got 0.5 for the input [800.25, 3.5]" in text_report(result, show_hidden=True)
+    assert "800.25" not in gradescope_results(result)["output"]

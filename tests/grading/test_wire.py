@@ -131,6 +131,26 @@ def test_compare_scalars_and_tuples():
     assert compare((np.ones(2), 2.0), (np.ones(2), 2.0))[0]
 
 
+def test_compare_refuses_a_tuple_of_another_length_a_bool_for_a_number_and_a_near_miss():
+    """Each of these passed when one comparison was loosened (a mutation audit): a tuple shorter or
+    longer than expected, a bool where a number or a number where a bool was expected, and a
+    float scalar off by more than the tolerance that arrays are held to."""
+    pair = (np.ones(2), np.ones(2))
+    shorter, longer = compare(pair[:1], pair), compare(pair + (np.ones(2),), pair)
+    assert not shorter[0] and "has 1 item; expected 2" in shorter[1]
+    assert not longer[0] and "has 3 items; expected 2" in longer[1]
+    assert not compare(True, 1.0)[0] and not compare(np.bool_(False), 0.0)[0]
+    assert "should be a single number (float), but it is a bool" in compare(True, 1.0)[1]
+    integers = compare(np.array([1, 0]), np.array([True, False]))
+    assert not integers[0] and "expected a bool array" in integers[1]
+    assert not compare(np.array([True, False]), np.array([1, 0]))[0]
+    # a float scalar is held to the same rtol/atol as an array of floats
+    for got, expected in ((1.0005, 1.0), (1e-4, 0.0), (1.0 + 1e-5, 1.0)):
+        assert not compare(np.array([got]), np.array([expected]))[0]
+        assert not compare(got, expected)[0] and not compare(np.float64(got), expected)[0], (got, expected)
+    assert compare(1.0 + 1e-7, 1.0)[0] and compare(1.0005, 1.0, rtol=1e-3)[0]
+
+
 def test_text_that_is_not_valid_unicode_is_made_printable():
     """A lone surrogate (JSON "\\ud800") cannot be printed or stored as UTF-8: it becomes U+FFFD; an
     escaped file-name byte (surrogateescape's "\\udcff") is shown as \\xff."""

@@ -1,4 +1,4 @@
-"""Wrong answers that scored full marks, or passed every public check, before the audit of
+"""Wrong answers that scored full marks, or passed every public check, before the two audits of
 2026-12-06 (plausible student code, each the solution with one function rewritten).  Each must now
 fail a *public* check, so ``check("qN")`` tells the student before the grader does, with the
 words quoted here in the check's name or its message.
@@ -147,7 +147,7 @@ def max_pool2d_forward(x, kernel_size, stride):
     n, c, h, w = x.shape
     k = kernel_size
     return x[:, :, :h // k * k, :w // k * k].reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
-''', 'stride 2, on a 7×5 image'),
+''', 'on an 8×6 image'),
     ('a06', 'q3', 'square input assumed (out_w from h)', '''
 def max_pool2d_forward(x, kernel_size, stride):
     n, c, h, w = x.shape
@@ -156,7 +156,7 @@ def max_pool2d_forward(x, kernel_size, stride):
     windows = [x[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride]
                for a in range(kernel_size) for b in range(kernel_size)]
     return np.max(np.stack(windows), axis=0)
-''', 'stride 2, on a 7×5 image'),
+''', 'on an 8×6 image'),
     ('a06', 'q4', 'gradient to every tied maximum (x == max)', '''
 def max_pool2d_backward(grad_output, x, kernel_size, stride):
     n, c, h, w = x.shape
@@ -255,6 +255,192 @@ def k_fold_indices(n_samples, k):
         out.append((np.concatenate([indices[:start], indices[stop:]]), indices[start:stop]))
     return out
 ''', '3, 3, 2 and 2'),
+    # the second round of the same day, on the strengthened checks
+    ('a01', 'q2', 'naive derivative e^-x/(1+e^-x)^2 (nan at x=-1000)', '''
+def sigmoid_derivative(x):
+    e = np.exp(-x)
+    return e / (1 + e) ** 2
+''', 'x = ±1000: no nan'),
+    ('a01', 'q5', 'subtracts the mean instead of the max', '''
+def softmax(x, axis=-1):
+    e = np.exp(x - np.mean(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+''', 'not its mean'),
+    ('a01', 'q5', 'axis handled by transposing 2-D (x.T) for axis=0, else last axis', '''
+def softmax(x, axis=-1):
+    if axis == 0:
+        return softmax(x.T).T
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+''', 'axis=1: the middle axis'),
+    ('a02', 'q3', 'log-sum-exp with the global max (not per row)', '''
+def cross_entropy(logits, labels):
+    shifted = logits - np.max(logits)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return -np.mean(log_probs[np.arange(len(labels)), labels])
+''', 'rows on different scales'),
+    ('a02', 'q3', 'softmax with the global max (not per row)', '''
+def cross_entropy_grad(logits, labels):
+    probs = np.exp(logits - np.max(logits))
+    probs = probs / np.sum(probs, axis=1, keepdims=True)
+    probs[np.arange(len(labels)), labels] -= 1
+    return probs / len(labels)
+''', 'rows on different scales'),
+    ('a03', 'q2', 'softmax/log-sum-exp with the global max (not per row)', '''
+def mlp_loss_and_grads(x, y, W1, b1, W2, b2):
+    pre = x @ W1.T + b1
+    hidden = np.maximum(pre, 0)
+    logits = hidden @ W2.T + b2
+    shifted = logits - logits.max()
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = len(y)
+    loss = -np.mean(log_probs[np.arange(n), y])
+    grad_logits = np.exp(log_probs)
+    grad_logits[np.arange(n), y] -= 1
+    grad_logits /= n
+    dW2 = grad_logits.T @ hidden
+    db2 = grad_logits.sum(axis=0)
+    grad_pre = (grad_logits @ W2) * (pre > 0)
+    return loss, grad_pre.T @ x, grad_pre.sum(axis=0), dW2, db2
+''', 'logits in the thousands'),
+    ('a04', 'q2', 'eps argument ignored (hard-coded 1e-8)', '''
+def rmsprop_step(param, grad, square_avg, lr, alpha, eps):
+    square_avg = alpha * square_avg + (1 - alpha) * grad * grad
+    return param - lr * grad / (np.sqrt(square_avg) + 1e-8), square_avg
+''', 'ε = 0.1'),
+    ('a04', 'q3', 'beta1, beta2, eps ignored (hard-coded 0.9, 0.999, 1e-8)', '''
+def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps):
+    m = 0.9 * m + 0.1 * grad
+    v = 0.999 * v + 0.001 * grad * grad
+    m_hat = m / (1 - 0.9 ** t)
+    v_hat = v / (1 - 0.999 ** t)
+    return param - lr * m_hat / (np.sqrt(v_hat) + 1e-8), m, v
+''', 'use the values you are given'),
+    ('a05', 'q3', 'keeps where uniform > p (text: >=)', '''
+def dropout_forward(x, p, uniform):
+    mask = (uniform > p).astype(x.dtype) / x.dtype.type(1 - p)
+    return x * mask, mask
+''', 'equal to p'),
+    ('a06', 'q3', 'ceil-mode output size, partial windows at the edge', '''
+def max_pool2d_forward(x, kernel_size, stride):
+    n, c, h, w = x.shape
+    k, s = kernel_size, stride
+    out_h = -(-(h - k) // s) + 1          # ceil, as PyTorch's ceil_mode=True
+    out_w = -(-(w - k) // s) + 1
+    padded = np.pad(x, ((0, 0), (0, 0), (0, (out_h - 1) * s + k - h), (0, (out_w - 1) * s + k - w)),
+                    constant_values=-np.inf)
+    windows = [padded[:, :, a:a + s * out_h:s, b:b + s * out_w:s] for a in range(k) for b in range(k)]
+    return np.max(np.stack(windows), axis=0)
+''', '(floor)'),
+    ('a06', 'q3', 'output size int(round((h - k) / s)) + 1', '''
+def max_pool2d_forward(x, kernel_size, stride):
+    n, c, h, w = x.shape
+    k, s = kernel_size, stride
+    out_h = int(round((h - k) / s)) + 1
+    out_w = int(round((w - k) / s)) + 1
+    padded = np.pad(x, ((0, 0), (0, 0), (0, (out_h - 1) * s + k - h), (0, (out_w - 1) * s + k - w)),
+                    constant_values=-np.inf)
+    windows = [padded[:, :, a:a + s * out_h:s, b:b + s * out_w:s] for a in range(k) for b in range(k)]
+    return np.max(np.stack(windows), axis=0)
+''', '(floor)'),
+    ('a06', 'q4', 'first maximum in column-major order on ties', '''
+def max_pool2d_backward(grad_output, x, kernel_size, stride):
+    n, c, h, w = x.shape
+    out_h, out_w = grad_output.shape[2:]
+    offsets = [(a, b) for b in range(kernel_size) for a in range(kernel_size)]
+    windows = np.stack([x[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride] for a, b in offsets])
+    winner = np.argmax(windows, axis=0)
+    grad_x = np.zeros_like(x)
+    for index, (a, b) in enumerate(offsets):
+        grad_x[:, :, a:a + stride * out_h:stride, b:b + stride * out_w:stride] += grad_output * (winner == index)
+    return grad_x
+''', 'ties'),
+    ('a06', 'q4', 'mask x == max, gradient split equally among ties', '''
+def max_pool2d_backward(grad_output, x, kernel_size, stride):
+    n, c, h, w = x.shape
+    out_h, out_w = grad_output.shape[2:]
+    grad_x = np.zeros_like(x)
+    for i in range(out_h):
+        for j in range(out_w):
+            win = x[:, :, i*stride:i*stride+kernel_size, j*stride:j*stride+kernel_size]
+            m = (win == win.max(axis=(2, 3), keepdims=True))
+            grad_x[:, :, i*stride:i*stride+kernel_size, j*stride:j*stride+kernel_size] += m * grad_output[:, :, i:i+1, j:j+1] / m.sum(axis=(2, 3), keepdims=True)
+    return grad_x
+''', 'ties'),
+    ('a07', 'q4', 'truncated BPTT: gradient carried back at most 8 steps', '''
+def rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
+    hidden = [h0]
+    for t in range(len(x)):
+        hidden.append(rnn_step(x[t], hidden[-1], W_ih, W_hh, b_ih, b_hh))
+    grad_x = np.zeros_like(x)
+    grad_W_ih, grad_W_hh, grad_b = np.zeros_like(W_ih), np.zeros_like(W_hh), np.zeros_like(b_ih)
+    grad_h0 = np.zeros_like(h0)
+    for s in range(len(x)):              # each output's gradient walks back at most 8 steps
+        grad_h = grad_output[s]
+        for t in range(s, max(s - 8, -1), -1):
+            grad_a = grad_h * (1 - hidden[t + 1] ** 2)
+            grad_x[t] += grad_a @ W_ih
+            grad_W_ih += grad_a.T @ x[t]
+            grad_W_hh += grad_a.T @ hidden[t]
+            grad_b += grad_a.sum(axis=0)
+            grad_h = grad_a @ W_hh
+            if t == 0:
+                grad_h0 += grad_h
+    return grad_x, grad_h0, grad_W_ih, grad_W_hh, grad_b
+''', '12 steps'),
+    ('a08', 'q1', 'mask applied by boolean indexing scores[mask] = -inf (no broadcasting)', '''
+def attention(query, key, value, mask):
+    scores = query @ np.swapaxes(key, -1, -2) / query.shape[-1] ** 0.5
+    if mask is not None:
+        scores[mask] = -np.inf
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ value, weights
+''', 'padding mask of shape (N, 1, S)'),
+    ('a08', 'q1', 'softmax shifted by the global max (not per row)', '''
+def attention(query, key, value, mask):
+    scores = query @ np.swapaxes(key, -1, -2) / query.shape[-1] ** 0.5
+    if mask is not None:
+        scores = np.where(mask, -np.inf, scores)
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ value, weights
+''', 'one query far larger'),
+    ('a08', 'q1', 'mask ignored when it is not 2-D (only the causal case handled)', '''
+def attention(query, key, value, mask):
+    scores = query @ np.swapaxes(key, -1, -2) / query.shape[-1] ** 0.5
+    if mask is not None and mask.ndim == 2:
+        scores = np.where(mask, -np.inf, scores)
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ value, weights
+''', 'padding mask of shape (N, 1, S)'),
+    ('a08', 'q4', 'cached by max_len only (largest table kept, sliced)', '''
+_table = None
+def positional_encoding(max_len, d_model):
+    global _table
+    if _table is None or _table.shape[0] < max_len:
+        position = np.arange(max_len)[:, None]
+        frequency = 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
+        _table = np.zeros((max_len, d_model))
+        _table[:, 0::2] = np.sin(position * frequency)
+        _table[:, 1::2] = np.cos(position * frequency)
+    return _table[:max_len].copy()
+''', 'after the call above'),
+    ('a09', 'q2', 'counts with np.bincount(minlength=max label + 1)', '''
+def precision_recall_f1(y_true, y_pred, num_classes):
+    k = max(y_true.max(), y_pred.max()) + 1
+    tp = np.bincount(y_true[y_true == y_pred], minlength=k).astype(np.float64)
+    predicted = np.bincount(y_pred, minlength=k)
+    actual = np.bincount(y_true, minlength=k)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(k), where=total > 0)
+    return precision, recall, f1
+''', 'class 2 occurs nowhere'),
 ]
 
 

@@ -60,6 +60,14 @@ def _large_logits(rng, **sizes):
     return args(x, y, W1, b1, W2, b2 + np.array([1000.0, 0.0, -1000.0], dtype=b2.dtype))
 
 
+def _one_loud_sample(rng, **sizes):
+    """One sample's input 3000 times larger: its logits are in the thousands, the others' near 1, so
+    subtracting the batch's maximum instead of each row's leaves the others at e^(−1000) = 0."""
+    x, y, *weights = _network(rng, **sizes)
+    x[0] *= 3000.0
+    return args(x, y, *weights)
+
+
 def _forward_args(rng, **sizes):
     x, _, *weights = _network(rng, **sizes)
     return args(x, *weights)
@@ -119,6 +127,7 @@ ASSIGNMENT = Assignment(
         Question("q2", "Backward pass", 4, ["mlp_loss_and_grads"], checks("mlp_loss_and_grads", mlp_loss_and_grads, [
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("logits of ±1000: the softmax must not overflow", lambda r: _large_logits(r), False),
+            ("one sample with logits in the thousands: the maximum of each row", lambda r: _one_loud_sample(r), False),
             ("hidden", lambda r: args(*_network(r, n=10, d=3, h=8, c=4)), True),
             ("hidden", lambda r: args(*_network(r, n=3, d=6, h=4, c=5)), True),
             ("hidden", lambda r: _large_logits(r, n=7, d=2, h=6, c=3), True),

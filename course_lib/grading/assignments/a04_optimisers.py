@@ -59,20 +59,20 @@ def _sgd(rng, shape=(3, 4), dtype=np.float64):
                 float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.5, 0.99)))
 
 
-def _rms(rng, shape=(5,), fresh=False):
+def _rms(rng, shape=(5,), fresh=False, eps=1e-8):
     """``fresh``: square_avg = 0 and gradients of about 1e-8, where √v is as small as ε."""
     grad = _state(rng, shape) * (1e-8 if fresh else 1.0)
     square_avg = np.zeros(shape) if fresh else _state(rng, shape, positive=True)
-    return args(_state(rng, shape), grad, square_avg, float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.9, 0.999)), 1e-8)
+    return args(_state(rng, shape), grad, square_avg, float(rng.uniform(0.001, 0.1)), float(rng.uniform(0.9, 0.999)), eps)
 
 
-def _adam(rng, shape=(2, 3), t=None, fresh=False):
+def _adam(rng, shape=(2, 3), t=None, fresh=False, betas=(0.9, 0.999), eps=1e-8):
     """``fresh``: the first step from m = v = 0 with gradients of about 1e-8, where √v̂ is as small as ε."""
     param, grad = _state(rng, shape), _state(rng, shape) * (1e-8 if fresh else 1.0)
     m = np.zeros(shape) if fresh else _state(rng, shape)
     v = np.zeros(shape) if fresh else _state(rng, shape, positive=True)
     step = 1 if fresh else int(t or rng.integers(1, 50))
-    return args(param, grad, m, v, step, float(rng.uniform(1e-4, 1e-2)), 0.9, 0.999, 1e-8)
+    return args(param, grad, m, v, step, float(rng.uniform(1e-4, 1e-2)), *betas, eps)
 
 
 def _moments_right_update_wrong(got, expected) -> bool:
@@ -113,16 +113,21 @@ ASSIGNMENT = Assignment(
         Question("q2", "RMSprop", 2, ["rmsprop_step"], checks("rmsprop_step", rmsprop_step, [
             ("one step on a (5,) parameter", lambda r: _rms(r), False),
             ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False),
+            ("ε = 0.1: use the ε you are given", lambda r: _rms(r, eps=0.1), False),
             ("hidden", lambda r: _rms(r, (3, 3)), True),
             ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True),
+            ("hidden", lambda r: _rms(r, (3, 2), eps=float(r.uniform(0.01, 0.5))), True),
         ], hints=[EPS], result_names=("new_param", "new_square_avg"), float32=True)),
         Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
             ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
             ("step t = 10", lambda r: _adam(r, t=10), False),
             ("the first step from m = v = 0 with gradients of 1e-8, where ε counts", lambda r: _adam(r, fresh=True), False),
+            ("β₁ = 0.8, β₂ = 0.99, ε = 0.01: use the values you are given", lambda r: _adam(r, t=3, betas=(0.8, 0.99), eps=0.01), False),
             ("hidden", lambda r: _adam(r, (4, 2)), True),
             ("hidden", lambda r: _adam(r, (3,), fresh=True), True),
             ("hidden", lambda r: _adam(r, (6,), t=1000), True),
+            ("hidden", lambda r: _adam(r, (2, 2), t=7, betas=(float(r.uniform(0.5, 0.85)), float(r.uniform(0.9, 0.99))),
+                                       eps=float(r.uniform(1e-3, 0.1))), True),
         ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"), float32=True)),
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),

@@ -68,9 +68,12 @@ def _weights(rng, count=2):
     return [randn(rng, *tuple(int(s) for s in rng.integers(1, 5, size=2))) for _ in range(count)]
 
 
-def _dropout_args(rng, shape, p, dtype=np.float64):
+def _dropout_args(rng, shape, p, dtype=np.float64, tie=False):
+    """``tie``: one uniform number equal to p, which the rule `uniform >= p` keeps."""
     x = randn(rng, *shape, dtype=dtype)
     uniform = rng.random(shape)
+    if tie:
+        uniform.flat[0] = p
     return args(x, p, uniform)
 
 
@@ -189,6 +192,7 @@ ASSIGNMENT = Assignment(
         Question("q3", "Inverted dropout, forward", 3, ["dropout_forward", "dropout"],
                  checks("dropout_forward", dropout_forward, [
                      ("p = 0.5 on a (2, 4) array", lambda r: _dropout_args(r, (2, 4), 0.5), False),
+                     ("a uniform number equal to p: kept (uniform >= p)", lambda r: _dropout_args(r, (3, 3), 0.25, tie=True), False),
                      ("float32 inputs: the output and the mask stay float32",
                       lambda r: _dropout_args(r, (3, 4), 0.25, np.float32), False, np.float32),
                      ("hidden", lambda r: _dropout_args(r, (3, 5), 0.2), True),

@@ -86,7 +86,8 @@ ASSIGNMENT = Assignment(
         ], result_names=("grad_x", "grad_weight", "grad_bias"), float32=True)),
         Question("q3", "Max pooling, forward", 1.5, ["max_pool2d_forward"], checks("max_pool2d_forward", max_pool2d_forward, [
             ("2×2 windows, stride 2", lambda r: _pool(r), False),
-            ("3×3 windows, stride 2, on a 7×5 image", lambda r: _pool(r, h=7, w=5, k=3, stride=2), False),
+            ("3×3 windows, stride 2, on an 8×6 image: the last row and column of windows do not fit (floor)",
+             lambda r: _pool(r, h=8, w=6, k=3, stride=2), False),
             ("hidden", lambda r: _pool(r, h=7, w=5, k=3, stride=1), True),
             ("hidden", lambda r: _pool(r, h=5, w=8, k=2, stride=3), True),
         ], float32=True)),
@@ -96,6 +97,8 @@ ASSIGNMENT = Assignment(
                                                                                                 backward=True), False),
             ("ties: only the first maximum of a window (row by row) gets its gradient",
              lambda r: _pool(r, h=4, w=6, k=2, stride=2, backward=True, ties=True), False),
+            ("2×2 windows, stride 3, on a 7×6 image: inputs no window covers get no gradient",
+             lambda r: _pool(r, h=7, w=6, k=2, stride=3, backward=True), False),
             ("hidden", lambda r: _pool(r, h=7, w=6, k=3, stride=1, backward=True), True),
             ("hidden", lambda r: _pool(r, h=6, w=9, k=3, stride=3, backward=True, ties=True), True),
         ], hints=[OVERLAP], float32=True)),

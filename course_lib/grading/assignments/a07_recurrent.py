@@ -108,7 +108,9 @@ ASSIGNMENT = Assignment(
            result_names=("grad_x", "grad_h", "grad_c", "grad_W_ih", "grad_W_hh", "grad_b"), float32=True)),
         Question("q4", "Backpropagation through time", 3, ["rnn_bptt"], checks("rnn_bptt", rnn_bptt, [
             ("4 steps, batch 2", lambda r: _bptt(r), False),
+            ("12 steps: the gradient flows back to the first step", lambda r: _bptt(r, length=12), False),
             ("hidden", lambda r: _bptt(r, length=7, n=3, d=2, h=5), True),
+            ("hidden", lambda r: _bptt(r, length=int(r.integers(15, 25)), n=2, d=3, h=4), True),
         ], hints=[PREVIOUS_STATE, FUTURE],
            result_names=("grad_x", "grad_h0", "grad_W_ih", "grad_W_hh", "grad_b"), float32=True)),
     ],

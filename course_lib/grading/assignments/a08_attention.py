@@ -82,6 +82,10 @@ ASSIGNMENT = Assignment(
                                                                                              source=4), False),
             ("a causal mask", lambda r: _qkv(r, length=4, source=4, mask="causal"), False),
             ("scores in the thousands: the softmax must not overflow", lambda r: _qkv(r, scale=1000.0), False),
+            ("one query far larger than the others: the maximum of each row",
+             lambda r: _qkv(r, scale=np.array([[5000.0], [1.0], [1.0], [1.0]])), False),
+            ("a padding mask of shape (N, 1, S), one per sequence: it broadcasts over the queries",
+             lambda r: _qkv(r, lead=(3,), length=2, source=5, mask="padding"), False),
             ("float32 inputs with a causal mask: output and weights stay float32",
              lambda r: _qkv(r, length=4, source=4, mask="causal", dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
@@ -103,6 +107,7 @@ ASSIGNMENT = Assignment(
         ])),
         Question("q4", "Sinusoidal positional encoding", 2, ["positional_encoding"], checks("positional_encoding", positional_encoding, [
             ("10 positions, d_model 6", lambda r: args(10, 6), False),
+            ("4 positions, d_model 8 (after the call above)", lambda r: args(4, 8), False),
             ("hidden", lambda r: args(int(r.integers(20, 60)), int(2 * r.integers(4, 16))), True),
         ])),
     ],

@@ -85,6 +85,8 @@ ASSIGNMENT = Assignment(
                      ("a class that is never predicted", lambda r: args(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1]), 3), False),
                      ("a class that never occurs nor is predicted: its recall is 0/0 too",
                       lambda r: args(np.array([0, 0, 2, 2]), np.array([0, 2, 2, 2]), 3), False),
+                     ("3 classes, of which class 2 occurs nowhere: the arrays still have 3 entries",
+                      lambda r: args(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 3), False),
                      ("hidden", lambda r: _labels(r, 80, 5), True),
                      ("hidden", lambda r: _labels(r, 40, 4, missing=0), True),
                      ("hidden", lambda r: _labels(r, 30, 5, absent=int(r.integers(0, 5))), True),
