@@ -1,4 +1,4 @@
-"""Wrong answers that scored full marks, or passed every public check, before the two audits of
+"""Wrong answers that scored full marks, or passed every public check, before the three audits of
 2026-12-06 (plausible student code, each the solution with one function rewritten).  Each must now
 fail a *public* check, so ``check("qN")`` tells the student before the grader does, with the
 words quoted here in the check's name or its message.
@@ -441,6 +441,68 @@ def precision_recall_f1(y_true, y_pred, num_classes):
     f1 = np.divide(2 * precision * recall, total, out=np.zeros(k), where=total > 0)
     return precision, recall, f1
 ''', 'class 2 occurs nowhere'),
+    # the third round: what the checks' inputs held fixed (N == C, 2-D weights only, axis ≥ −1, …)
+    ('a01', 'q5', 'negative axis other than -1 mapped to the last axis', '''
+def softmax(x, axis=-1):
+    ax = axis if axis >= 0 else x.ndim - 1
+    e = np.exp(x - np.max(x, axis=ax, keepdims=True))
+    return e / np.sum(e, axis=ax, keepdims=True)
+''', 'axis=-2'),
+    ('a06', 'q3', 'unpacks x.shape as (C, N, H, W): right only when N == C', '''
+def max_pool2d_forward(x, kernel_size, stride):
+    c, n, h, w = x.shape
+    oh, ow = (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
+    out = np.empty((c, n, oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            out[:, :, i, j] = x[:, :, i*stride:i*stride+kernel_size, j*stride:j*stride+kernel_size].max(axis=(2, 3))
+    return out.reshape(x.shape[1], x.shape[0], oh, ow)
+''', '3 images of 1 channel'),
+    ('a06', 'q4', 'gradient buffer of shape (C, N, H, W): right only when N == C', '''
+def max_pool2d_backward(grad_output, x, kernel_size, stride):
+    n, c, h, w = x.shape
+    gx = np.zeros((c, n, h, w), dtype=x.dtype)
+    oh, ow = grad_output.shape[2:]
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    win = x[a, b, i*stride:i*stride+kernel_size, j*stride:j*stride+kernel_size]
+                    r, s = np.unravel_index(np.argmax(win), win.shape)
+                    gx.reshape(n, c, h, w)[a, b, i*stride+r, j*stride+s] += grad_output[a, b, i, j]
+    return gx.reshape(c, n, h, w) if n == c else gx
+''', '3 images of 1 channel'),
+    ('a03', 'q2', 'ReLU mask from pre-activation >= 0 (derivative 1 at exactly 0)', '''
+def mlp_loss_and_grads(x, y, W1, b1, W2, b2):
+    pre = x @ W1.T + b1
+    hdn = np.maximum(pre, 0)
+    z = hdn @ W2.T + b2
+    z = z - z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z).sum(axis=1, keepdims=True))
+    logp = z - lse
+    n = len(y)
+    loss = np.float64(-logp[np.arange(n), y].mean())
+    g = np.exp(logp); g[np.arange(n), y] -= 1; g /= n
+    dW2 = g.T @ hdn; db2 = g.sum(0)
+    gh = (g @ W2) * (pre >= 0)
+    return loss, gh.T @ x, gh.sum(0), dW2, db2
+''', 'exactly 0'),
+    ('a08', 'q1', 'leading axes flattened to one batch axis (mask must match the flattened layout)', '''
+def attention(query, key, value, mask):
+    lead = query.shape[:-2]
+    q = query.reshape(-1, *query.shape[-2:]); k = key.reshape(-1, *key.shape[-2:]); v = value.reshape(-1, *value.shape[-2:])
+    s = q @ k.transpose(0, 2, 1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        m = mask if mask.ndim <= 2 else mask.reshape(-1, *mask.shape[-2:])
+        s = np.where(m, -np.inf, s)
+    s = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(s); wts = e / e.sum(axis=-1, keepdims=True)
+    return (wts @ v).reshape(*lead, q.shape[1], v.shape[-1]), wts.reshape(*lead, q.shape[1], k.shape[1])
+''', '(2, 1, 1, S)'),
+    ('a05', 'q2', 'Frobenius norm per array (2-D weights only; fails on a bias vector)', '''
+def l2_penalty(weights, strength):
+    return float(0.5 * strength * sum(np.linalg.norm(w, "fro") ** 2 for w in weights))
+''', 'bias vector'),
 ]
 
 

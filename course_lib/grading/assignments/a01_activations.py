@@ -85,6 +85,7 @@ ASSIGNMENT = Assignment(
             ("a row from −2000 to 2000: subtract its maximum, not its mean", lambda r: args(np.array([[2000.0, 0.0, -2000.0]])), False),
             ("the columns of a (3, 2) array, axis=0", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=0), False),
             ("a (2, 3, 2) array, axis=1: the middle axis", lambda r: args(np.arange(12.0).reshape(2, 3, 2) % 5, axis=1), False),
+            ("a (3, 2) array, axis=-2: counted from the end", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=-2), False),
             ("float32 inputs: the output stays float32", lambda r: args(randn(r, 2, 4, dtype=np.float32)), False, np.float32),
             ("hidden", lambda r: args(randn(r, 5, 7, scale=50) + 800), True),
             ("hidden", lambda r: args(randn(r, 4, 6, scale=3) + np.array([[900.0], [0.0], [-900.0], [5.0]])), True),

@@ -68,6 +68,15 @@ def _one_loud_sample(rng, **sizes):
     return args(x, y, *weights)
 
 
+def _zero_preactivation(rng, **sizes):
+    """The first sample is zero and the first hidden unit has no bias: its pre-activation is exactly 0,
+    where ReLU's derivative is 0 (as in PyTorch and Assignment 1)."""
+    x, y, W1, b1, W2, b2 = _network(rng, **sizes)
+    x[0] = 0.0
+    b1[0] = 0.0
+    return args(x, y, W1, b1, W2, b2)
+
+
 def _forward_args(rng, **sizes):
     x, _, *weights = _network(rng, **sizes)
     return args(x, *weights)
@@ -128,6 +137,7 @@ ASSIGNMENT = Assignment(
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("logits of ±1000: the softmax must not overflow", lambda r: _large_logits(r), False),
             ("one sample with logits in the thousands: the maximum of each row", lambda r: _one_loud_sample(r), False),
+            ("a pre-activation of exactly 0: ReLU's derivative there is 0", lambda r: _zero_preactivation(r), False),
             ("hidden", lambda r: args(*_network(r, n=10, d=3, h=8, c=4)), True),
             ("hidden", lambda r: args(*_network(r, n=3, d=6, h=4, c=5)), True),
             ("hidden", lambda r: _large_logits(r, n=7, d=2, h=6, c=3), True),

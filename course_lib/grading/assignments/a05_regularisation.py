@@ -175,6 +175,7 @@ ASSIGNMENT = Assignment(
         Question("q1", "L1 penalty and its gradient", 2, ["l1_penalty", "l1_penalty_grad"],
                  checks("l1_penalty", l1_penalty, [
                      ("two weight matrices", lambda r: args([np.array([[1.0, -2.0]]), np.array([[0.5], [-0.5]])], 0.1), False),
+                     ("a weight matrix and a bias vector", lambda r: args([np.array([[1.0, -2.0]]), np.array([0.5, -1.5])], 0.1), False),
                      ("hidden", lambda r: args(_weights(r, 3), float(r.uniform(0, 1))), True),
                  ]) + checks("l1_penalty_grad", l1_penalty_grad, [
                      ("a (2, 2) weight with a zero", lambda r: args(np.array([[1.0, -2.0], [0.0, 3.0]]), 0.1), False),
@@ -183,6 +184,7 @@ ASSIGNMENT = Assignment(
         Question("q2", "L2 penalty and its gradient", 2, ["l2_penalty", "l2_penalty_grad"],
                  checks("l2_penalty", l2_penalty, [
                      ("two weight matrices", lambda r: args([np.array([[1.0, -2.0]]), np.array([[0.5], [-0.5]])], 0.1), False),
+                     ("a weight matrix and a bias vector", lambda r: args([np.array([[1.0, -2.0]]), np.array([0.5, -1.5])], 0.1), False),
                      ("hidden", lambda r: args(_weights(r, 3), float(r.uniform(0, 1))), True),
                  ], hints=[HALF]) + checks("l2_penalty_grad", l2_penalty_grad, [
                      ("a (2, 2) weight", lambda r: args(np.array([[1.0, -2.0], [0.0, 3.0]]), 0.1), False),

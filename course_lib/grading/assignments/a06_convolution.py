@@ -86,6 +86,7 @@ ASSIGNMENT = Assignment(
         ], result_names=("grad_x", "grad_weight", "grad_bias"), float32=True)),
         Question("q3", "Max pooling, forward", 1.5, ["max_pool2d_forward"], checks("max_pool2d_forward", max_pool2d_forward, [
             ("2×2 windows, stride 2", lambda r: _pool(r), False),
+            ("3 images of 1 channel: x is (N, C, H, W)", lambda r: _pool(r, n=3, c=1, h=4, w=6), False),
             ("3×3 windows, stride 2, on an 8×6 image: the last row and column of windows do not fit (floor)",
              lambda r: _pool(r, h=8, w=6, k=3, stride=2), False),
             ("hidden", lambda r: _pool(r, h=7, w=5, k=3, stride=1), True),
@@ -93,6 +94,7 @@ ASSIGNMENT = Assignment(
         ], float32=True)),
         Question("q4", "Max pooling, backward", 1.5, ["max_pool2d_backward"], checks("max_pool2d_backward", max_pool2d_backward, [
             ("2×2 windows, stride 2", lambda r: _pool(r, backward=True), False),
+            ("3 images of 1 channel: x is (N, C, H, W)", lambda r: _pool(r, n=3, c=1, h=4, w=6, backward=True), False),
             ("overlapping 3×3 windows, stride 1: a pixel can win several windows", lambda r: _pool(r, h=5, w=5, k=3, stride=1,
                                                                                                 backward=True), False),
             ("ties: only the first maximum of a window (row by row) gets its gradient",

@@ -53,7 +53,7 @@ def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.flo
     elif mask == "padding":
         keep = rng.integers(1, source + 1, size=lead[0] if lead else 1)
         mask = (np.arange(source)[None, :] >= keep[:, None])[:, None, :]  # (N, 1, S): per-sequence padding
-        mask = mask if lead else mask[0]
+        mask = mask.reshape(len(keep), *(1,) * len(lead), source) if lead else mask[0]  # broadcasts over lead[1:] too
     return args(query, key, value, mask)
 
 
@@ -86,6 +86,8 @@ ASSIGNMENT = Assignment(
              lambda r: _qkv(r, scale=np.array([[5000.0], [1.0], [1.0], [1.0]])), False),
             ("a padding mask of shape (N, 1, S), one per sequence: it broadcasts over the queries",
              lambda r: _qkv(r, lead=(3,), length=2, source=5, mask="padding"), False),
+            ("leading axes (2, 3) with a mask of shape (2, 1, 1, S): it broadcasts over heads and queries",
+             lambda r: _qkv(r, lead=(2, 3), length=2, source=4, mask="padding"), False),
             ("float32 inputs with a causal mask: output and weights stay float32",
              lambda r: _qkv(r, length=4, source=4, mask="causal", dtype=np.float32), False, np.float32),
             ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
