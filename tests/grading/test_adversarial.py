@@ -504,7 +504,9 @@ def test_integer_output_is_rejected():
     source = 'def relu(x):\n    return np.maximum(x, 0)\n\ndef relu_derivative(x):\n    return (x > 0).astype(int)'
     result = grade(build(replace={"q3": source}))
     assert "expected a float array" in messages(result, "q3")
-    assert question_score(result, "q3") == pytest.approx(4 * 2 / 7)  # relu's 4 checks pass, relu_derivative's 3 fail
+    relu_checks = [c.function for c in assignments.get("a01").question("q3").checks]
+    # relu's checks pass, relu_derivative's fail: q3's 2 points shared among all of them
+    assert question_score(result, "q3") == pytest.approx(2 * relu_checks.count("relu") / len(relu_checks))
 
 
 def test_nan_from_naive_softmax_gets_the_stability_hint():
@@ -658,9 +660,12 @@ def test_a_function_that_keeps_its_inputs_cannot_show_a_hidden_one_in_a_public_m
     result = grade(build(replace={"q1": recorder, "q2": telltale}), seed=5)
     public = [c.message for c in result.checks if c.question == "q2" and not c.hidden]
     hidden = [c.message for c in result.checks if c.question == "q2" and c.hidden]
-    # q1's four public inputs are (1, 3), (4, 3), (2, 5), (2, 3); its hidden ones are (7, 5) and (3, 2)
-    assert public and all("[(1, 3), (4, 3), (2, 5), (2, 3)]" in m and "(7, 5)" not in m for m in public), public
-    assert hidden and all("(7, 5)" in m for m in hidden), hidden
+    # what q1's public checks called neuron with, in order, and the first hidden input (seed 5)
+    q1 = [item for item in runner._prepare(assignments.get("a01"), seed=5) if item.question.id == "q1"]
+    public_shapes = str([item.args[0].shape for item in q1 if not item.check.hidden])
+    first_hidden = str(next(item.args[0].shape for item in q1 if item.check.hidden))
+    assert public and all(public_shapes in m and first_hidden not in m for m in public), public
+    assert hidden and all(first_hidden in m for m in hidden), hidden
     assert question_score(result, "q1") == 2.0
     expected_order = [item.check.name for item in runner._prepare(assignments.get("a01"), seed=5)]
     assert [c.name for c in result.checks] == expected_order

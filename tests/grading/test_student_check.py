@@ -160,7 +160,8 @@ def test_check_fails_a_right_answer_that_the_grader_would_stop_for_time():
         return 1.0
 
     passed, message = Checker._run_one(item, {"f": slow}, time_limit_s=0.1)
-    assert not passed and re.search(r"took 0\.3\d* s; the grader stops it after 0\.1 s", message), message  # 0.301 on a busy machine
+    took = re.search(r"took ([0-9.]+) s; the grader stops it after 0\.1 s", message)
+    assert not passed and took and float(took.group(1)) >= 0.3, message  # 0.301 or 0.4 on a busy machine
     assert Checker._run_one(item, {"f": slow}, time_limit_s=5.0) == (True, "got 1.0")
 
 

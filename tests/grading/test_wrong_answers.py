@@ -503,6 +503,17 @@ def attention(query, key, value, mask):
 def l2_penalty(weights, strength):
     return float(0.5 * strength * sum(np.linalg.norm(w, "fro") ** 2 for w in weights))
 ''', 'bias vector'),
+    # found by the review: the maximum taken before masking (it may be a masked key's score)
+    ('a08', 'q1', 'maximum subtracted before the mask is applied', '''
+def attention(query, key, value, mask):
+    scores = query @ np.swapaxes(key, -1, -2) / math.sqrt(query.shape[-1])
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    if mask is not None:
+        scores = np.where(mask, -np.inf, scores)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ value, weights
+''', 'mask first, then max'),
 ]
 
 

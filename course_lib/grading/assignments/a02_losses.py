@@ -39,10 +39,13 @@ LOGITS = Hint(lambda got, expected, a: has_nonfinite(got),
               "with logits of ±1000, sigmoid or exp overflows or log(0) appears: use the stable form "
               "max(z, 0) − z·y + log(1 + exp(−|z|))")
 LOGSUMEXP = Hint(lambda got, expected, a: has_nonfinite(got),
-                 "compute log-softmax as z − max(z) − log Σ exp(z − max(z)) (the log-sum-exp trick) to avoid overflow")
+                 "compute log-softmax as z − max(z) − log Σ exp(z − max(z)) (the log-sum-exp trick), with the "
+                 "maximum of each row (axis=1, keepdims=True): one maximum for the whole batch leaves the other "
+                 "rows at exp(−1000) = 0")
 SOFTMAX_OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
-                        "the gradient is (softmax(z) − one-hot(y)) / N, and exp(z) overflows for large logits: "
-                        "compute softmax as exp(z − max z) / Σ exp(z − max z), the maximum taken over each row")
+                        "the gradient is (softmax(z) − one-hot(y)) / N, and exp(z) overflows for large logits (or "
+                        "underflows to 0/0 when shifted by one maximum for the whole batch): compute softmax as "
+                        "exp(z − max z) / Σ exp(z − max z), the maximum taken over each row")
 SHAPE_N1 = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape != np.shape(expected)
                 and got.size == np.size(expected),
                 "the gradient must have exactly the shape of the prediction", structural=True)

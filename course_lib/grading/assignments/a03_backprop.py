@@ -113,8 +113,9 @@ def judge_training(value, call_args, call_kwargs, secret):
 
 
 OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
-                "exp(logits) overflows for large logits: compute the softmax as exp(z − max z) / Σ exp(z − max z) "
-                "and the log-probabilities as z − max z − log Σ exp(z − max z), the maximum taken over each row")
+                "exp(logits) overflows for large logits (or underflows to 0/0 when shifted by one maximum for the "
+                "whole batch): compute the softmax as exp(z − max z) / Σ exp(z − max z) and the log-probabilities "
+                "as z − max z − log Σ exp(z − max z), the maximum taken over each row")
 MEAN = Hint(lambda got, expected, a: isinstance(got, tuple) and len(got) == 5 and isinstance(got[1], np.ndarray)
             and got[1].shape == expected[1].shape and np.allclose(got[1], expected[1] * len(a[0])),
             "the loss is the mean over the batch, so the gradients are divided by the batch size")

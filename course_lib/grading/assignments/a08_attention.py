@@ -61,9 +61,10 @@ def _unscaled(query, key, value, mask):
     return ref.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0)
 
 
-OVERFLOW = Hint(lambda got, expected, a: a[3] is None and has_nonfinite(got),
-                "exp(scores) overflows for large scores: subtract each row's maximum score (axis=-1, keepdims=True) "
-                "before exponentiating; the softmax is unchanged")
+OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and float(np.abs(a[0]).max()) > 100,
+                "with scores in the thousands, exp overflows, or underflows to 0/0 when a maximum is taken over "
+                "more than the row or before masking: subtract each row's maximum over the allowed keys (mask "
+                "first, then max(axis=-1, keepdims=True)) before exponentiating; the softmax is unchanged")
 SCALE = Hint(lambda got, expected, a: matches(got, _unscaled(*a)),
              "divide the scores by √d_k (the size of the last axis of query)")
 MASK = Hint(lambda got, expected, a: a[3] is not None and (has_nonfinite(got) or matches(got, attention(*a[:3], ~a[3]))
@@ -82,6 +83,8 @@ ASSIGNMENT = Assignment(
                                                                                              source=4), False),
             ("a causal mask", lambda r: _qkv(r, length=4, source=4, mask="causal"), False),
             ("scores in the thousands: the softmax must not overflow", lambda r: _qkv(r, scale=1000.0), False),
+            ("large scores with a causal mask: the maximum over the allowed keys",
+             lambda r: _qkv(r, length=4, source=4, mask="causal", scale=1000.0), False),
             ("one query far larger than the others: the maximum of each row",
              lambda r: _qkv(r, scale=np.array([[5000.0], [1.0], [1.0], [1.0]])), False),
             ("a padding mask of shape (N, 1, S), one per sequence: it broadcasts over the queries",
