@@ -223,3 +223,45 @@ def test_float_pixels_outside_zero_to_one_or_not_finite_are_refused():
         np.save(path, values)
         with pytest.raises(predict.PredictError, match=re.escape(words)):
             predict.load_array(path)
+
+
+def test_softmax_is_stable_per_row():
+    """softmax must subtract each row's own maximum, not one maximum for the whole batch."""
+    probabilities = predict.softmax(np.array([[0.0, 1.0], [-1000.0, -999.0]]))
+    assert np.all(np.isfinite(probabilities)) and np.allclose(probabilities.sum(axis=1), 1)
+    np.testing.assert_allclose(probabilities[0], probabilities[1])
+
+
+def test_inputs_are_standardised_with_mean_then_std(tmp_path, monkeypatch):
+    """Inputs are standardised as (x - mean) / std, not x / std - mean or in another order."""
+    seen = []
+
+    class Recorder:
+        class_names = ["0", "1", "2"]
+        preprocessing = dict(deploy.DEFAULT_PREPROCESSING, mean=0.5, std=0.25)
+
+        def predict(self, batch):
+            seen.append(batch)
+            return np.zeros((len(batch), 3), dtype=np.float32)
+
+    monkeypatch.setattr(deploy, "load_exported", lambda path: Recorder())
+    x = np.random.default_rng(0).random((2, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    predict.predict_files(tmp_path / "m.onnx", [tmp_path / "x.npy"])
+    np.testing.assert_allclose(seen[0][:, 0], (x - 0.5) / 0.25, rtol=1e-6)
+
+
+def test_a_wide_image_is_centred_when_padded(tmp_path):
+    """An image padded to a square must have equal padding on both sides, not all on one."""
+    pixels = np.zeros((10, 20), dtype=np.uint8)  # wide: padded above and below
+    pixels[2:8, 5:15] = 255
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    rows = predict.load_image(tmp_path / "wide.png", invert="no").sum(axis=1)
+    centre = (rows * np.arange(28)).sum() / rows.sum()
+    assert abs(centre - 13.5) < 0.5
+
+
+def test_a_batch_with_a_channel_axis_keeps_every_sample(tmp_path):
+    """An (N, 1, 28, 28) array is N images, not one image taken from its first sample."""
+    np.save(tmp_path / "b.npy", np.zeros((3, 1, 28, 28), dtype=np.float32))
+    assert predict.load_array(tmp_path / "b.npy").shape == (3, 28, 28)

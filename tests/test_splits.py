@@ -112,6 +112,21 @@ def test_split_errors():
         train_val_test_split(np.zeros(10), stratify=np.zeros(9))
 
 
+def test_allocation_tie_goes_to_the_larger_class():
+    """When two classes have an equal claim on the last test place, the larger class gets it."""
+    y = np.array([0, 1, 1, 1])
+    _, _, test = train_val_test_indices(4, val_fraction=0.0, test_fraction=0.5, stratify=y)
+    assert sorted(y[test].tolist()) == [1, 1]
+
+
+def test_stratified_parts_are_not_in_class_blocks():
+    """A stratified split must shuffle within each part, not list one class after another."""
+    y = np.repeat([0, 1], 50)
+    train, val, test = train_val_test_indices(100, stratify=y, val_fraction=0.2, test_fraction=0.2)
+    for part in (train, val, test):
+        assert not np.all(np.diff(y[part]) >= 0)
+
+
 # --- k-fold -----------------------------------------------------------------------------------
 @SETTINGS
 @given(st.integers(2, 60), st.integers(2, 8), st.booleans(), st.integers(0, 99))
@@ -155,6 +170,14 @@ def test_stratified_kfold_matches_sklearn_class_counts_per_fold(labels, n_splits
         again = list(StratifiedKFold(n_splits, shuffle=True, seed=seed).split(X, y))
         for (_, val), (_, val_again) in zip(ours, again):
             np.testing.assert_array_equal(val, val_again)
+
+
+def test_kfold_shuffle_uses_the_seed():
+    """KFold(shuffle=True) must shuffle with the given seed, not ignore it."""
+    def folds(seed):
+        return [val.tolist() for _, val in KFold(3, shuffle=True, seed=seed).split(np.zeros(30))]
+
+    assert folds(1) == folds(1) and folds(1) != folds(2)
 
 
 def test_stratified_kfold_with_string_labels():

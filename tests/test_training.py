@@ -43,9 +43,10 @@ def blobs(n=90, seed=0, dtype=np.float64):
     return x.astype(dtype), y
 
 
-def torch_mlp(seed=0, dtype=torch.float64):
+def torch_mlp(seed=0, dtype=torch.float64, dropout=False):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).to(dtype)
+    dropout_layer = [torch.nn.Dropout(0.5)] if dropout else []
+    return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), *dropout_layer, torch.nn.Linear(8, 3)).to(dtype)
 
 
 def scratch_twin(torch_model):
@@ -128,6 +129,18 @@ def test_same_seed_same_history_other_seed_different():
     assert scratch_histories[0].train == scratch_histories[1].train
 
 
+def test_fit_seeds_torch_for_dropout():
+    """fit(seed=...) must seed torch too, or the dropout masks depend on earlier random draws."""
+    x, y = blobs()
+
+    def run(noise):
+        model = torch_mlp(dropout=True)
+        torch.rand(noise)  # moves torch's global generator; fit(seed=3) must reset it
+        return torch_fit(model, (x, y), epochs=2, seed=3).train
+
+    assert run(1) == run(7)
+
+
 def test_scratch_and_torch_agree_through_fit():
     x, y = blobs(100)
     torch_model = torch_mlp(seed=3)
@@ -144,6 +157,28 @@ def test_scratch_and_torch_agree_through_fit():
     for key, value in scratch_model.state_dict().items():
         np.testing.assert_allclose(value, torch_model.state_dict()[key].numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(predict(scratch_model, x), predict(torch_model, x), rtol=1e-9, atol=1e-12)
+
+
+# --- interop: the weight conversion behind scratch_twin ------------------------------------------
+def test_from_torch_copies():
+    """state_dict_from_torch must copy, not share memory with the torch tensors it reads."""
+    from course_lib.interop import state_dict_from_torch
+
+    model = torch.nn.Linear(2, 3)
+    converted = state_dict_from_torch(model.state_dict())
+    before = converted["weight"].copy()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    np.testing.assert_array_equal(converted["weight"], before)
+
+
+def test_to_torch_keeps_the_modules_dtype():
+    """state_dict_to_torch must cast float64 arrays to the module's own dtype, not keep theirs."""
+    from course_lib.interop import state_dict_to_torch
+
+    model = torch.nn.Linear(2, 3)  # float32
+    converted = state_dict_to_torch({"weight": np.ones((3, 2)), "bias": np.zeros(3)}, model)
+    assert converted["weight"].dtype == torch.float32
 
 
 # --- early stopping and checkpoints -----------------------------------------------------------------
@@ -192,6 +227,21 @@ def test_early_stopping_options():
     assert history.best_epoch == int(np.argmax(history.val["accuracy"])) + 1
 
 
+def test_a_tie_is_not_an_improvement():
+    """Early stopping must treat an equal loss as no improvement, not as a new best epoch."""
+    x, y = blobs()
+    history = torch_fit(torch_mlp(), (x, y), epochs=10, lr=0.0, shuffle=False, early_stopping=dict(patience=2))
+    assert history.best_epoch == 1 and history.stopped_epoch == 3
+
+
+def test_early_stopping_monitor_decides_best_epoch(tmp_path):
+    """The best epoch follows early stopping's monitor (val_loss), not a checkpoint's other one."""
+    train, val = anti_validation()
+    history = torch_fit(torch_mlp(), train, epochs=20, val_data=val, early_stopping=dict(patience=2),
+                        checkpoint=dict(path=tmp_path / "best.pt", monitor="loss"))
+    assert history.best_epoch == int(np.argmin(history.val["loss"])) + 1
+
+
 def test_checkpoint_best_for_both_sides(tmp_path):
     x, y = blobs(120)
     train, val = (x[:90], y[:90]), (x[90:], y[90:])
@@ -212,6 +262,14 @@ def test_checkpoint_best_for_both_sides(tmp_path):
     info = load_training_checkpoint(fresh, tmp_path / "scratch.npz")
     assert info["epoch"] == scratch_history.best_epoch == int(np.argmax(scratch_history.val["accuracy"])) + 1
     assert evaluate(fresh, val)["accuracy"] == scratch_history.val["accuracy"][info["epoch"] - 1]
+
+
+def test_save_every_writes_every_epoch(tmp_path):
+    """save="every" must write a file after each epoch, not only after an improvement."""
+    x, y = blobs()
+    torch_fit(torch_mlp(), (x, y), epochs=4, lr=0.0, shuffle=False,
+              checkpoint=Checkpoint(tmp_path / "e{epoch}.pt", save="every"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["e1.pt", "e2.pt", "e3.pt", "e4.pt"]
 
 
 def test_checkpoint_of_a_model_with_config_is_a_deploy_checkpoint(tmp_path):
@@ -280,6 +338,58 @@ def test_evaluate_and_predict_shapes_and_mode(side):
     assert result["accuracy"] == pytest.approx(metrics.accuracy(y, outputs.argmax(axis=1)))
 
 
+def test_evaluate_runs_in_eval_mode():
+    """evaluate must switch dropout off, not score the model in training mode."""
+    x, y = blobs()
+    model = torch_mlp(dropout=True).train()
+    got = evaluate(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(), device="cpu")["loss"]
+    model.eval()
+    with torch.no_grad():
+        want = torch.nn.CrossEntropyLoss()(model(torch.as_tensor(x)), torch.as_tensor(y)).item()
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_eval_mode_is_kept_after_evaluate_and_predict():
+    """evaluate and predict must restore the mode the model had, not always set train()."""
+    x, y = blobs()
+    model = torch_mlp().eval()
+    evaluate(model, (x, y), device="cpu")
+    assert not model.training
+    predict(model, x, device="cpu")
+    assert not model.training
+
+
+def test_predict_runs_in_eval_mode():
+    """predict must switch dropout off, not predict in training mode."""
+    x, _ = blobs()
+    model = torch_mlp(dropout=True).train()
+    got = predict(model, x, device="cpu")
+    model.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(torch.as_tensor(x)).numpy(), rtol=1e-12)
+
+
+def test_evaluate_and_predict_build_no_graph():
+    """evaluate and predict must run under no_grad, not build an autograd graph."""
+    x, y = blobs()
+    model = torch_mlp()
+    grad_flags = []
+    model.register_forward_hook(lambda module, inputs, output: grad_flags.append(torch.is_grad_enabled()))
+    predict(model, x, device="cpu")
+    evaluate(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(), device="cpu")
+    assert grad_flags and not any(grad_flags)
+
+
+def test_fit_trains_in_train_mode_even_after_eval():
+    """fit must switch a model left in eval mode back to train mode before training."""
+    x, y = blobs()
+    model = torch_mlp(dropout=True).eval()
+    modes = []
+    model.register_forward_hook(lambda module, inputs, output: modes.append(module.training))
+    torch_fit(model, (x, y), epochs=1)
+    assert modes and all(modes)
+
+
 def test_progress_bar_can_be_switched_off(capsys):
     x, y = blobs(32)
     torch_fit(torch_mlp(), (x, y), epochs=2, progress=True)
@@ -287,6 +397,13 @@ def test_progress_bar_can_be_switched_off(capsys):
     torch_fit(torch_mlp(), (x, y), epochs=2, progress=False)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_progress_bar_total_counts_the_partial_batch(capsys):
+    """The progress bar's total must count the last, partial batch (round up, not down)."""
+    x, y = blobs()  # 90 samples / 16 = 6 batches per epoch
+    torch_fit(torch_mlp(), (x, y), epochs=2, progress=True)
+    assert "12/12" in capsys.readouterr().err
 
 
 @needs_cuda
@@ -429,6 +546,23 @@ def test_scheduler_is_stepped_once_per_epoch_on_both_sides():
     np.testing.assert_allclose(scratch_history.train["loss"], torch_history.train["loss"], rtol=1e-10)
 
 
+def test_reduce_on_plateau_gets_the_validation_loss():
+    """ReduceLROnPlateau must be stepped with the validation loss, not the training loss."""
+    train, val = anti_validation()
+    model = torch_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+    history = fit(model, train, loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=6, batch_size=16,
+                  val_data=val, scheduler=scheduler, **QUIET)
+    dummy = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    replay = torch.optim.lr_scheduler.ReduceLROnPlateau(dummy, patience=0, factor=0.5)
+    expected = []
+    for val_loss in history.val["loss"]:
+        expected.append(dummy.param_groups[0]["lr"])
+        replay.step(val_loss)
+    assert history.lr == expected and min(expected) < 0.1
+
+
 def test_a_fused_optimisers_step_counter_follows_its_parameters_back(monkeypatch):
     """torch keeps a fused (or capturable) optimiser's ``step`` on the parameter's device: after
     fit borrowed a GPU, the counter must come back with the parameters, or the next CPU step fails;
@@ -526,6 +660,35 @@ def test_a_model_ending_in_a_sigmoid_is_thresholded_at_one_half():
     assert evaluate(model, (x, binary), device="cpu")["accuracy"] == pytest.approx(truth)  # no loss_fn given
 
 
+def test_bceloss_probabilities_are_thresholded_at_one_half():
+    """With BCELoss the outputs are probabilities: threshold them at 0.5, not at 0 as for logits."""
+
+    class Probability(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1).double()
+            with torch.no_grad():
+                self.linear.weight[:] = torch.tensor([[3.0, 0.0]])
+                self.linear.bias.zero_()
+
+        def forward(self, x):
+            return torch.sigmoid(self.linear(x))  # no Sigmoid module: only BCELoss says "probabilities"
+
+    x, _ = blobs()
+    y = (x[:, :1] > 0).astype(np.float64)
+    assert evaluate(Probability(), (x, y), loss_fn=torch.nn.BCELoss(), device="cpu")["accuracy"] == 1.0
+
+
+def test_bool_targets_become_floats_for_bce():
+    """Boolean targets must become floats for BCEWithLogitsLoss, not integer class labels."""
+    x, _ = blobs()
+    y = x[:, :1] > 0
+    model = torch.nn.Linear(2, 1).double()
+    history = fit(model, (x, y), loss_fn=torch.nn.BCEWithLogitsLoss(),
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, **QUIET)
+    assert np.isfinite(history.train["loss"][0])
+
+
 def test_a_validation_set_or_checkpoint_path_that_cannot_work_fails_before_training(tmp_path):
     x, y = blobs()
     for bad in (dict(val_data=(x[:10, :1], y[:10])), dict(checkpoint=str(tmp_path / "{Epoch}.pt")),
@@ -621,6 +784,13 @@ def test_targets_that_are_neither_labels_nor_probabilities_are_named():
         _target_labels(np.array([0.5, 2.0]), None)
     assert _target_labels(np.array([0.2, 0.9]), None).tolist() == [0, 1]
     assert _target_labels(np.array([2.0, 0.0]), None).tolist() == [2, 0]
+
+
+def test_soft_target_of_exactly_one_half_is_class_0():
+    """A soft binary target of exactly 0.5 must count as class 0 (> 0.5 is class 1), not class 1."""
+    from course_lib.training import _target_labels
+
+    assert _target_labels(np.array([0.5, 0.25, 0.75]), None).tolist() == [0, 0, 1]
 
 
 def test_a_token_id_outside_the_vocabulary_is_named_before_torch_fails():

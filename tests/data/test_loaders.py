@@ -1,6 +1,7 @@
 """Dataset look-up, verification and error messages, on small fake IDX files."""
 import gzip
 import hashlib
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,18 @@ def test_idx_round_trip_and_errors():
         idx.parse_idx(payload[:-1], "short.idx")
     with pytest.raises(idx.IDXFormatError, match="not an IDX file"):
         idx.parse_idx(b"\x01\x02\x03\x04" + payload[4:], "bad.idx")
+
+
+def test_float32_idx_is_big_endian():
+    """IDX stores float32 values big-endian, like every other type: not in the machine's byte order."""
+    payload = b"\x00\x00\x0d\x01" + struct.pack(">I", 2) + struct.pack(">2f", 1.5, -2.0)
+    assert idx.parse_idx(payload).tolist() == [1.5, -2.0]
+
+
+def test_parsed_arrays_are_native_endian():
+    """parse_idx must return arrays in the machine's byte order, not IDX's big-endian dtype."""
+    out = idx.parse_idx(idx.encode_idx(np.arange(3, dtype=np.int32)))
+    assert out.dtype == np.dtype(np.int32) and out.dtype.isnative
 
 
 def test_explicit_root_loads_exact_arrays(fake_dataset):
@@ -192,6 +205,27 @@ def test_a_failed_download_keeps_the_file_that_was_there(fake_dataset, tmp_path,
     with pytest.raises(ChecksumError, match=r"it is Fake dataset's t10k-images-idx3-ubyte.gz.*download fake"):
         store.read_verified(folder / "train-images-idx3-ubyte.gz", registry.DATASETS["fake"].files["train_images"],
                             "fake")
+
+
+def test_a_file_of_another_registered_dataset_is_named(fake_dataset, tmp_path):
+    """A re-gzipped file of another dataset is named by its content digest alone, without its archive digest."""
+    source, _, _ = fake_dataset
+    path = tmp_path / "a.gz"
+    path.write_bytes(gzip.compress(gzip.decompress((source / "t10k-images-idx3-ubyte.gz").read_bytes()), mtime=12345))
+    expected = registry.FileSpec("a.gz", archive_sha256="0" * 64, content_sha256="0" * 64)
+    with pytest.raises(ChecksumError, match="it is Fake dataset's t10k-images-idx3-ubyte.gz"):
+        store.read_verified(path, expected)
+
+
+def test_only_the_training_loader_shuffles(monkeypatch):
+    """fashion_mnist_loaders must keep the test loader in file order and shuffle only the training one."""
+    torch = pytest.importorskip("torch")
+    from course_lib.data import torch_data
+
+    images = np.arange(20 * 28 * 28, dtype=np.int64).reshape(20, 28, 28).astype(np.uint8)
+    monkeypatch.setattr(loaders, "load_fashion_mnist", lambda split, root=None: (images, np.arange(20) % 10))
+    _, test = torch_data.fashion_mnist_loaders(batch_size=5)
+    assert torch.cat([labels for _, labels in test]).tolist() == (np.arange(20) % 10).tolist()
 
 
 def test_converting_images_twice_or_one_image_without_its_batch_axis_is_refused():

@@ -60,6 +60,18 @@ def test_sequence_classification_label_depends_on_marked_values():
     assert np.all(x[..., 1].sum(axis=1) == 2)
 
 
+def test_the_second_mark_can_be_the_last_step():
+    """The two marked steps may fall anywhere, the first and the last step included."""
+    x, _ = data.make_sequence_classification(512, 30)
+    assert x[:, -1, 1].any() and x[:, 0, 1].any()
+
+
+def test_moons_arcs_are_where_documented():
+    """Class 1's arc must open upwards below y = 0.5, as documented, not be flipped onto class 0's side."""
+    x, y = data.make_moons(200, noise=0.0)
+    assert x[y == 0, 1].min() >= -1e-6 and x[y == 1, 1].max() <= 0.5 + 1e-6
+
+
 @pytest.mark.parametrize("task", data.TOKEN_TASKS)
 def test_token_tasks(task):
     source, target = data.make_token_task(task, n_sequences=50, length=6, vocab_size=7, seed=0)

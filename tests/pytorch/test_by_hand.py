@@ -236,6 +236,20 @@ def test_mha_self_attention_with_3d_mask_matches():
     torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
 
 
+def test_3d_attn_mask_is_batch_major():
+    """A 3-D mask of shape (N·heads, L, L) is ordered batch-major, as torch's is, not head-major."""
+    torch.manual_seed(0)
+    batch, length, d_model, heads = 2, 4, 8, 2
+    mha = nn.MultiheadAttention(d_model, heads, batch_first=True).double()
+    x = torch.randn(batch, length, d_model, dtype=torch.float64)
+    mask = torch.rand(batch * heads, length, length) > 0.5
+    mask[:, torch.arange(length), torch.arange(length)] = False  # each query sees at least itself
+    expected, _ = mha(x, x, x, attn_mask=mask)
+    actual, _ = by_hand.multi_head_attention(x, x, x, heads, mha.in_proj_weight, mha.in_proj_bias,
+                                             mha.out_proj.weight, mha.out_proj.bias, attn_mask=mask)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
+
+
 # --- CUDA: the same functions run unchanged on a GPU ------------------------------------------
 def on(device, *tensors):
     return [leaf(t.to(device)) for t in tensors]

@@ -32,6 +32,15 @@ def test_cuda_without_a_gpu_explains_what_to_do(monkeypatch):
         select_device("cuda:1")
 
 
+def test_cuda_index_beyond_the_visible_gpus(monkeypatch):
+    """With one GPU visible, cuda:0 is valid and cuda:1 is refused (no off-by-one in the index check)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert select_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(RuntimeError, match="only 1"):
+        select_device("cuda:1")
+
+
 def test_unknown_device_names_are_rejected():
     with pytest.raises(ValueError, match="unknown device 'gpu'"):
         select_device("gpu")

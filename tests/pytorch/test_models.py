@@ -78,6 +78,12 @@ def test_mlp_has_no_activation_after_the_last_layer():
     assert torch.all(model(torch.randn(3, 2)) < 0)  # negative logits survive
 
 
+def test_mlp_dropout_probability():
+    """Every Dropout layer of MLP(dropout=p) must drop with probability p itself, not a changed p."""
+    probabilities = [m.p for m in models.MLP([2, 8, 8, 3], dropout=0.3).modules() if isinstance(m, torch.nn.Dropout)]
+    assert probabilities == [0.3, 0.3]
+
+
 def test_recurrent_classifier_reads_the_last_time_step():
     torch.manual_seed(1)
     model = models.RecurrentModel(3, 4, 2)
