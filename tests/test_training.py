@@ -133,12 +133,13 @@ def test_fit_seeds_torch_for_dropout():
     """fit(seed=...) must seed torch too, or the dropout masks depend on earlier random draws."""
     x, y = blobs()
 
-    def run(noise):
+    def run(noise, seed=3):
         model = torch_mlp(dropout=True)
         torch.rand(noise)  # moves torch's global generator; fit(seed=3) must reset it
-        return torch_fit(model, (x, y), epochs=2, seed=3).train
+        return torch_fit(model, (x, y), epochs=2, seed=seed).train
 
     assert run(1) == run(7)
+    assert run(1) != run(1, seed=4)  # the seed given, not a constant of fit's
 
 
 def test_scratch_and_torch_agree_through_fit():
@@ -162,8 +163,6 @@ def test_scratch_and_torch_agree_through_fit():
 # --- interop: the weight conversion behind scratch_twin ------------------------------------------
 def test_from_torch_copies():
     """state_dict_from_torch must copy, not share memory with the torch tensors it reads."""
-    from course_lib.interop import state_dict_from_torch
-
     model = torch.nn.Linear(2, 3)
     converted = state_dict_from_torch(model.state_dict())
     before = converted["weight"].copy()

@@ -224,8 +224,9 @@ def test_only_the_training_loader_shuffles(monkeypatch):
 
     images = np.arange(20 * 28 * 28, dtype=np.int64).reshape(20, 28, 28).astype(np.uint8)
     monkeypatch.setattr(loaders, "load_fashion_mnist", lambda split, root=None: (images, np.arange(20) % 10))
-    _, test = torch_data.fashion_mnist_loaders(batch_size=5)
+    train, test = torch_data.fashion_mnist_loaders(batch_size=5)
     assert torch.cat([labels for _, labels in test]).tolist() == (np.arange(20) % 10).tolist()
+    assert torch.cat([labels for _, labels in train]).tolist() != (np.arange(20) % 10).tolist()
 
 
 def test_converting_images_twice_or_one_image_without_its_batch_axis_is_refused():

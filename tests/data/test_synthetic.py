@@ -61,7 +61,7 @@ def test_sequence_classification_label_depends_on_marked_values():
 
 
 def test_the_second_mark_can_be_the_last_step():
-    """The two marked steps may fall anywhere, the first and the last step included."""
+    """The first mark can be step 0 and the second the last step (the upper bounds are exclusive)."""
     x, _ = data.make_sequence_classification(512, 30)
     assert x[:, -1, 1].any() and x[:, 0, 1].any()
 
