@@ -187,12 +187,7 @@ def test_load_state_dict_restores_base_lrs_like_torch(name):
     scratch_sched.load_state_dict(saved[0])
     torch_sched.load_state_dict(saved[1])
     assert scratch_sched.base_lrs == torch_sched.base_lrs == [0.1, 0.03]
-    for _ in range(12):
-        scratch_opt.step()
-        torch_opt.step()
-        scratch_sched.step()
-        torch_sched.step()
-        assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()
+    _step_together(scratch_opt, torch_opt, [scratch_sched], [torch_sched], steps=12)
 
 
 def test_a_second_scheduler_keeps_the_initial_lr_the_first_recorded_like_torch():
