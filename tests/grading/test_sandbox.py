@@ -182,7 +182,7 @@ def test_socket_folder_is_locked_under_a_temporary_folder_with_a_space(monkeypat
 def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     import dataclasses
 
-    from course_lib.grading.report import text_report
+    from course_lib.grading.report import gradescope_results, text_report
 
     from .helpers import build, grade, messages
 
@@ -191,9 +191,16 @@ def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     assert result.isolation["namespaces"] == []
     assert result.score == 0.0 and "must be solved from scratch" in messages(result, "q5")
     assert "sandbox ran without namespaces" in text_report(result)
+    staff = [test for test in gradescope_results(result)["tests"] if test["visibility"] == "hidden"]
+    assert [(test["name"], test["max_score"]) for test in staff] == [("Sandbox (course staff only)", 0.0)]
+    assert "sandbox ran without namespaces" in staff[0]["output"]
+    assert "namespaces" not in gradescope_results(result)["output"]  # what students see says nothing of it
     full = grade(build(), limits=degraded)
     assert full.score == 10.0
     partial = dataclasses.replace(full, isolation={"namespaces": ["mount", "pid", "net"],
                                                    "errors": ["read-only /srv: Operation not permitted"]})
     assert "partly set up on this machine: read-only /srv: Operation not permitted" in text_report(partial)
-    assert "warning" not in text_report(dataclasses.replace(full, isolation={"namespaces": ["mount"], "errors": []}))
+    assert "read-only /srv" in gradescope_results(partial)["tests"][-1]["output"]
+    sound = dataclasses.replace(full, isolation={"namespaces": ["mount"], "errors": []})
+    assert "warning" not in text_report(sound)
+    assert all(test["visibility"] != "hidden" for test in gradescope_results(sound)["tests"])
