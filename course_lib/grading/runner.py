@@ -316,12 +316,14 @@ def _copy(value):
     return value
 
 
-def judge_value(prepared: _Prepared, value: Any) -> Tuple[bool, str]:
-    """Compare a decoded return value with the expected answer (or the check's judge), with hints."""
+def judge_value(prepared: _Prepared, value: Any, torch_seed: Any = None) -> Tuple[bool, str]:
+    """Compare a decoded return value with the expected answer (or the check's judge), with hints.
+    ``torch_seed``: PyTorch's seed after the call, for a check that asks for it (``Check.torch_seed``)."""
     check = prepared.check
     if check.judge is not None:
+        seen = {"torch_seed": torch_seed} if check.torch_seed else {}
         try:
-            passed, message = check.judge(value, _copy(prepared.args), _copy(prepared.kwargs), prepared.secret)
+            passed, message = check.judge(value, _copy(prepared.args), _copy(prepared.kwargs), prepared.secret, **seen)
         except Exception as error:  # noqa: BLE001 - a value the judge did not foresee fails; it never stops grading
             passed, message = False, (f"the result could not be judged ({type(error).__name__}: "
                                       f"{clean_text(str(error))[:200]}); return the plain arrays the question asks for")
@@ -434,7 +436,8 @@ class _Session:
     def call(self, prepared: _Prepared, timeout: float) -> Tuple[str, Any]:
         """Call the student's function.  Returns (kind, payload): ok/error/missing/timeout/died/unreadable."""
         code = call_code(prepared.check.function, prepared.args, prepared.kwargs, spill=self.sandbox.spill,
-                         float_errors=prepared.check.float_errors, calls=prepared.check.calls)
+                         float_errors=prepared.check.float_errors, calls=prepared.check.calls,
+                         torch_seed=prepared.check.torch_seed)
         result = self._run(code, timeout)
         if result.status in ("timeout", "died"):
             return result.status, None
@@ -496,7 +499,7 @@ def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: O
     ``why_missing(function)`` explains a function the kernel does not have."""
     function = item.check.function
     if kind == "ok":
-        passed, message = judge_value(item, payload["value"])
+        passed, message = judge_value(item, payload["value"], payload.get("torch_seed"))
         if passed and payload["mutated"]:
             return False, in_place_message(item, payload["mutated"])
         return passed, message

@@ -56,6 +56,10 @@ class Check:
     # the names of a tuple result's items, as the assignment's text gives them: messages then say
     # "grad_W_hh (item 4 of the result) differs …" instead of a bare position
     result_names: Sequence[str] = ()
+    # report PyTorch's seed after the call (``torch.initial_seed()``, None where the notebook never
+    # imported torch): the judge then gets it as the keyword ``torch_seed`` — a training run seeded
+    # with the ``seed`` it was given grades the same when the grade is reproduced (``--seed``)
+    torch_seed: bool = False
 
 
 @dataclass

@@ -134,7 +134,9 @@ class Checker:
             return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
                                         item.check.float_errors)
         elapsed = time.monotonic() - started
-        passed, message = judge_value(item, value)
+        torch = sys.modules.get("torch")  # PyTorch's seed after the call, as the grader's harness reads it
+        seed = int(torch.initial_seed()) if item.check.torch_seed and torch is not None else None
+        passed, message = judge_value(item, value, seed)
         if passed and changed:
             return False, in_place_message(item, changed)
         if passed and elapsed > time_limit_s:  # the grader would have stopped it: no points there

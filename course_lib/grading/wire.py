@@ -76,7 +76,7 @@ def encode(value: Any, spill=None) -> Any:
 def decode_result(text: Any) -> dict:
     """Parse the kernel's untrusted result message.  Raises ``WireError`` on anything odd.
 
-    Returns ``{"status": "ok", "value": ..., "mutated": [...]}`` or
+    Returns ``{"status": "ok", "value": ..., "mutated": [...], "torch_seed": int, "unknown" or None}`` or
     ``{"status": "error", "ename": str, "evalue": str, "where": str}`` or ``{"status": "missing"}``.
     """
     if not isinstance(text, str) or len(text) > MAX_PAYLOAD_CHARS:
@@ -102,7 +102,10 @@ def decode_result(text: Any) -> dict:
     mutated = message.get("mutated", [])
     if not isinstance(mutated, list):
         mutated = []
-    return {"status": "ok", "value": value, "mutated": [_short(m, 40) for m in mutated[:20]]}
+    seed = message.get("torch_seed")
+    if seed is not None:  # PyTorch's seed after the call, where asked for: digits, "unknown", or None
+        seed = int(seed) if isinstance(seed, str) and seed.isdigit() and len(seed) <= 20 else "unknown"
+    return {"status": "ok", "value": value, "mutated": [_short(m, 40) for m in mutated[:20]], "torch_seed": seed}
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -276,6 +279,13 @@ def __course_install__():
             return all(_same(a[k], b[k]) for k in a)
         return True
 
+    def _torch_seed():
+        torch = _sys.modules.get("torch")
+        try:
+            return None if torch is None else str(int(torch.initial_seed()))
+        except BaseException:  # a notebook that broke torch: an unknown seed
+            return "unknown"
+
     def call(name, payload):
         message = None
         try:
@@ -308,6 +318,8 @@ def __course_install__():
                                "where": where[-1500:]}
                 else:
                     message = {"status": "ok", "value": value, "mutated": mutated}
+                    if request.get("torch_seed"):
+                        message["torch_seed"] = _torch_seed()
         except BaseException as error:
             message = {"status": "error", "ename": type(error).__name__, "evalue": "while returning the result: " + str(error)[:300], "where": ""}
         _publish({_MIME: _json.dumps(message)})
@@ -320,12 +332,13 @@ del __course_install__
 
 
 def call_code(function: str, args: tuple, kwargs: dict, spill=None, float_errors: bool = False,
-              calls: int = 1) -> str:
+              calls: int = 1, torch_seed: bool = False) -> str:
     """Source that calls ``function(*args, **kwargs)`` in the kernel through the harness.
 
     ``float_errors``: NumPy's floating-point warnings (overflow, division by zero, invalid) raise
     ``FloatingPointError`` during the call.  ``calls`` > 1: call it that many times, each on fresh
-    copies of the arguments, and return the tuple of results."""
+    copies of the arguments, and return the tuple of results.  ``torch_seed``: report
+    ``torch.initial_seed()`` after the call."""
     payload = json.dumps({"args": encode(tuple(args), spill), "kwargs": encode(dict(kwargs), spill),
-                          "float_errors": bool(float_errors), "calls": int(calls)})
+                          "float_errors": bool(float_errors), "calls": int(calls), "torch_seed": bool(torch_seed)})
     return f"__course_call__({function!r}, {payload!r})"

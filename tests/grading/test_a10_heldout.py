@@ -1,10 +1,13 @@
 """a10's held-out test: the images a notebook receives are not the published ones byte for byte,
-and an implausibly perfect score is flagged for the instructor (see the assignment's docstring)."""
+an implausibly perfect score is flagged for the instructor (see the assignment's docstring), and
+PyTorch must be seeded with the `seed` the call gives."""
 import numpy as np
 import pytest
 
 from course_lib.data import load_fashion_mnist
 from course_lib.grading.assignments import a10_pytorch_training as a10
+
+SEEDED = {"seed": 7}  # the call's keyword arguments, for a run that seeded PyTorch with them (torch_seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +36,13 @@ def test_test_images_carry_noise_and_still_look_the_same(test_set):
 
 def test_judge_flags_an_implausible_accuracy():
     labels = np.arange(100) % 10
-    perfect = a10.judge_predictions(labels.copy(), (), {}, labels)
+    perfect = a10.judge_predictions(labels.copy(), (), SEEDED, labels, torch_seed=7)
     assert perfect[0] and "flagged for the instructor" in perfect[1]
     wrong = labels.copy()
     wrong[:15] = (wrong[:15] + 1) % 10  # 85 %: a believable score
-    believable = a10.judge_predictions(wrong, (), {}, labels)
+    believable = a10.judge_predictions(wrong, (), SEEDED, labels, torch_seed=7)
     assert believable == (True, "test accuracy 85.0%")
-    assert not a10.judge_predictions((labels + 1) % 10, (), {}, labels)[0]
+    assert not a10.judge_predictions((labels + 1) % 10, (), SEEDED, labels, torch_seed=7)[0]
 
 
 def test_judge_wants_the_target_accuracy():
@@ -48,9 +51,59 @@ def test_judge_wants_the_target_accuracy():
     def judged(correct):  # the first `correct` of 100 predictions right, the rest wrong
         predictions = labels.copy()
         predictions[correct:] = (predictions[correct:] + 1) % 10
-        return a10.judge_predictions(predictions, (), {}, labels)
+        return a10.judge_predictions(predictions, (), SEEDED, labels, torch_seed=7)
 
     assert a10.TARGET_ACCURACY == 0.80
     passed, message = judged(79)
     assert not passed and message.startswith("test accuracy 79.0%; the target is 80%"), message
     assert judged(80) == (True, "test accuracy 80.0%") and judged(81) == (True, "test accuracy 81.0%")
+
+
+def test_judge_wants_pytorch_seeded_with_the_seed_it_was_given():
+    """The text says "Seed PyTorch with `seed`": an unseeded run, or one seeded with a number of its
+    own (the notebook's SEED), grades differently when the grade is reproduced with --seed."""
+    labels = np.arange(100) % 10
+    good = labels.copy()
+    good[:10] = (good[:10] + 1) % 10  # 90 %
+    assert a10.judge_predictions(good, (), SEEDED, labels, torch_seed=7) == (True, "test accuracy 90.0%")
+    passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed=0)  # the notebook's SEED
+    assert not passed and message.startswith("test accuracy 90.0%, but PyTorch's seed after the call is 0, "
+                                             "not the `seed` it was given (7): call torch.manual_seed(seed)"), message
+    unseeded = 6102635122811307565  # what torch.initial_seed() reads in a process that never seeded it
+    passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed=unseeded)
+    assert not passed and f"seed after the call is {unseeded}" in message and "draws a seed of its own" in message
+    passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed=None)
+    assert not passed and "PyTorch was never imported" in message
+    passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed="unknown")
+    assert not passed and "could not be read" in message
+    low = (labels + 1) % 10
+    passed, message = a10.judge_predictions(low, (), SEEDED, labels, torch_seed=0)
+    assert not passed and message.startswith("test accuracy 0.0%; the target is 80%") and "; also, PyTorch's seed" in message
+    assert all(check.torch_seed for check in a10.ASSIGNMENT.question("q2").checks)
+
+
+def test_check_q2_reads_the_seed_in_the_students_own_process(test_set, capsys):
+    """check("q2") runs in the notebook's process: PyTorch's seed there, after the call, is judged."""
+    import torch
+
+    from course_lib.grading import checker
+
+    def seeded(x_train, y_train, x_test, seed=0):
+        torch.manual_seed(seed)
+        return np.zeros(len(x_test), dtype=np.int64)
+
+    def fixed(x_train, y_train, x_test, seed=0):
+        torch.manual_seed(0)
+        return np.zeros(len(x_test), dtype=np.int64)
+
+    state = torch.random.get_rng_state()
+    try:
+        check = checker("a10")
+        assert not check("q2", {"train_and_predict": seeded})  # a tenth right: the accuracy fails it
+        out = capsys.readouterr().out
+        assert "the target is 80%" in out and "PyTorch's seed" not in out
+        assert not check("q2", {"train_and_predict": fixed})
+        out = capsys.readouterr().out
+        assert "the target is 80%" in out and "also, PyTorch's seed after the call is 0, not the `seed`" in out
+    finally:
+        torch.random.set_rng_state(state)

@@ -223,3 +223,47 @@ def test_without_limits_the_grader_uses_the_assignments_own(monkeypatch):
     except DatasetError as error:  # a10's inputs are drawn from Fashion-MNIST
         pytest.skip(f"a10's inputs need Fashion-MNIST: {error}")
     assert (_NoKernel.limits[-1].memory_bytes, _NoKernel.limits[-1].processes) == (12 * 1024**3, 64)
+
+
+def test_the_harness_reports_pytorchs_seed_after_the_call_where_a_check_asks(stand_in):
+    """a10's q2 asks for PyTorch seeded with `seed`: the harness reads torch.initial_seed() in the
+    kernel after the call and the judge gets it (a check that does not ask gets no such keyword)."""
+    import torch
+
+    from course_lib.grading.assignments import a10_pytorch_training as a10
+    from course_lib.grading.spec import Check, Question
+
+    def make(rng):  # 4 tiny "images"; the labels stay with the grader
+        return ((np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.int64), np.zeros((4, 28, 28), np.uint8)),
+                {"seed": int(rng.integers(1, 2**31))}, np.arange(4, dtype=np.int64))
+
+    seen = []
+
+    def recording(value, args, kwargs, secret, **observed):
+        seen.append(observed)
+        return True, "correct"
+
+    checks = [Check("seeded", "train_and_predict", make, None, judge=a10.judge_predictions, torch_seed=True),
+              Check("not asked", "train_and_predict", make, None, judge=recording)]
+    assignment = dataclasses.replace(a10.ASSIGNMENT, questions=[
+        Question("q2", "seed", 2, ["train_and_predict"], checks, forbid=())])
+
+    def seeded(x_train, y_train, x_test, seed=0):
+        torch.manual_seed(seed)
+        return np.arange(len(x_test), dtype=np.int64)
+
+    def notebook_seed(x_train, y_train, x_test, seed=0):
+        torch.manual_seed(0)
+        return np.arange(len(x_test), dtype=np.int64)
+
+    state = torch.random.get_rng_state()
+    try:
+        result, _ = stand_in({"train_and_predict": seeded}, assignment=assignment)
+        assert [c.passed for c in result.checks] == [True, True], result.checks
+        assert "flagged for the instructor" in result.checks[0].message  # 100 %: judged by a10's own judge
+        assert seen == [{}]
+        result, _ = stand_in({"train_and_predict": notebook_seed}, assignment=assignment)
+        assert not result.checks[0].passed
+        assert "PyTorch's seed after the call is 0, not the `seed` it was given" in result.checks[0].message
+    finally:
+        torch.random.set_rng_state(state)

@@ -4,7 +4,9 @@ q1 checks one hand-written SGD step in PyTorch against the from-scratch side
 (``course_lib.scratch`` Linear + CrossEntropyLoss): the two halves of the course agree.
 q2 trains on a Fashion-MNIST subset (``course_lib.data.load_fashion_mnist``) within a
 time budget: the grader sends the training images with their labels and the *test
-images only*; the test labels never leave the grader, which measures the accuracy.
+images only*; the test labels never leave the grader, which measures the accuracy.  The
+grader also reads PyTorch's seed after the call: an unseeded run (or one seeded with a number
+of its own) would grade differently when the grade is reproduced, so it fails with advice.
 
 Fashion-MNIST's test set is public, so a notebook could try to look its labels up instead
 of learning them.  Three things stand in the way: the sandbox hides the dataset folders;
@@ -68,14 +70,34 @@ def _subset(rng, n_train, n_test):
     return (*call, y_test[test].astype(np.int64))
 
 
-def judge_predictions(value, call_args, call_kwargs, labels):
+def seed_problem(torch_seed, seed) -> str:
+    """What is wrong with PyTorch's seed after the call (``torch.initial_seed()``), or ''.
+
+    The text asks to seed PyTorch with ``seed``: then the same hidden inputs give the same
+    predictions, and a grade reproduced with ``course-lib grade --seed`` is the same grade."""
+    advice = "call torch.manual_seed(seed) at the start of train_and_predict, so that the same seed gives the same model"
+    if torch_seed == seed:
+        return ""
+    if torch_seed is None:
+        return "PyTorch was never imported, so it was not seeded with `seed` (the question asks for a PyTorch training loop)"
+    if torch_seed == "unknown":
+        return "PyTorch's seed could not be read after the call (torch.initial_seed() failed)"
+    return (f"PyTorch's seed after the call is {torch_seed}, not the `seed` it was given ({seed}): {advice} "
+            "(unseeded, PyTorch draws a seed of its own when it starts)")
+
+
+def judge_predictions(value, call_args, call_kwargs, labels, torch_seed=None):
     ok, message = compare(value, labels, path="the predictions", values=False)
     if not ok:
         return False, message
     accuracy = float(np.mean(value == labels))
+    unseeded = seed_problem(torch_seed, call_kwargs.get("seed", 0))
     if accuracy < TARGET_ACCURACY:
         return False, (f"test accuracy {accuracy:.1%}; the target is {TARGET_ACCURACY:.0%} "
-                       "(train for more epochs, normalise the pixels to [0, 1], or use a wider network)")
+                       "(train for more epochs, normalise the pixels to [0, 1], or use a wider network)"
+                       + (f"; also, {unseeded}" if unseeded else ""))
+    if unseeded:
+        return False, f"test accuracy {accuracy:.1%}, but {unseeded}"
     if accuracy >= PLAUSIBLE_ACCURACY:
         return True, (f"test accuracy {accuracy:.1%} — flagged for the instructor: {PLAUSIBLE_ACCURACY:.0%} or more is "
                       "as high as the best published results on Fashion-MNIST, from a model trained for two minutes "
@@ -101,9 +123,11 @@ ASSIGNMENT = Assignment(
         ], result_names=("new_weight", "new_bias")), forbid=("sklearn", "tensorflow", "jax")),
         Question("q2", f"Fashion-MNIST to {TARGET_ACCURACY:.0%} within {TIME_BUDGET_S:.0f} s", 7, ["train_and_predict"], [
             Check("train_and_predict: 3000 training images, 500 test images", "train_and_predict",
-                  lambda r: _subset(r, 3000, 500), None, judge=judge_predictions, timeout_s=TIME_BUDGET_S),
+                  lambda r: _subset(r, 3000, 500), None, judge=judge_predictions, timeout_s=TIME_BUDGET_S,
+                  torch_seed=True),
             Check("train_and_predict: hidden test 1", "train_and_predict",
-                  lambda r: _subset(r, 6000, 1000), None, hidden=True, judge=judge_predictions, timeout_s=TIME_BUDGET_S),
+                  lambda r: _subset(r, 6000, 1000), None, hidden=True, judge=judge_predictions, timeout_s=TIME_BUDGET_S,
+                  torch_seed=True),
         ], forbid=("sklearn", "tensorflow", "jax")),
     ],
 )
