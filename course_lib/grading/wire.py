@@ -104,7 +104,7 @@ def decode_result(text: Any) -> dict:
         mutated = []
     seed = message.get("torch_seed")
     if seed is not None:  # PyTorch's seed after the call, where asked for: digits, "unknown", or None
-        seed = int(seed) if isinstance(seed, str) and seed.isdigit() and len(seed) <= 20 else "unknown"
+        seed = int(seed) if isinstance(seed, str) and re.fullmatch("[0-9]{1,20}", seed) else "unknown"
     return {"status": "ok", "value": value, "mutated": [_short(m, 40) for m in mutated[:20]], "torch_seed": seed}
 
 

@@ -66,6 +66,25 @@ def test_any_json_decodes_or_raises_wire_error(message):
         pass
 
 
+@settings(max_examples=examples(200), deadline=None)
+@given(seed=st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.none(), st.lists(st.integers(), max_size=2)))
+def test_a_torch_seed_from_the_kernel_is_a_number_unknown_or_none_never_a_crash(seed):
+    """The kernel reports PyTorch's seed as digits; anything else it sends (other digits such as
+    "²", which str.isdigit accepts and int refuses, or a number that is not a string) is "unknown"."""
+    decoded = decode_result(json.dumps({"status": "ok", "value": {"t": "v", "v": None}, "torch_seed": seed}))
+    assert decoded["torch_seed"] is None or decoded["torch_seed"] == "unknown" or isinstance(decoded["torch_seed"], int)
+    if seed is None:
+        assert decoded["torch_seed"] is None
+
+
+def test_a_torch_seed_of_digits_is_read_as_the_number():
+    ok = {"status": "ok", "value": {"t": "v", "v": None}}
+    assert decode_result(json.dumps({**ok, "torch_seed": "6102635122811307565"}))["torch_seed"] == 6102635122811307565
+    assert decode_result(json.dumps(ok))["torch_seed"] is None
+    for odd in ("²", "-1", "1" * 21, "12 ", 12, "unknown"):
+        assert decode_result(json.dumps({**ok, "torch_seed": odd}))["torch_seed"] == "unknown", odd
+
+
 # a garbled header can look like one written by Python 2, or hold a string escape Python warns about
 @pytest.mark.filterwarnings("ignore:Reading `.npy`", "ignore:invalid escape sequence")
 def test_garbled_arrays_are_rejected_or_read_never_crash():
