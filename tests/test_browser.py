@@ -131,6 +131,19 @@ def test_page_renders_offline(browser, site_url, page_path):
     repeated = sorted({c[:60] for c in captions if captions.count(c) > 1})
     assert not repeated, f"captions repeated on the page: {repeated}"
 
+    # Numbers: the chapters are numbered (_toc.yml), so a page's figures and equations carry its
+    # section's number and count from 1 in order (Fig. 3.2.1, (3.2.1)), not through the whole book.
+    section = page.evaluate("(document.querySelector('article h1 .section-number') || {textContent: ''})"
+                            ".textContent.trim().replace(/[.]$/, '')")
+    figures = page.evaluate("[...document.querySelectorAll('article figcaption .caption-number')]"
+                            ".map(c => c.textContent.trim())")
+    equations = page.evaluate("[...document.querySelectorAll('article .eqno')]"
+                              ".map(e => (e.textContent.match(/[(]([0-9.]+)[)]/) || ['', '?'])[1])")
+    if figures or equations:
+        assert section, "a page with numbered figures or equations has no section number in its title"
+    assert figures == [f"Fig. {section}.{i}" for i in range(1, len(figures) + 1)], figures
+    assert equations == [f"{section}.{i}" for i in range(1, len(equations) + 1)], equations
+
     # Printed output wraps rather than scrolling sideways (course-lib.css).
     scrolling = page.evaluate("""[...document.querySelectorAll('div.cell_output pre')]
                                  .filter(p => p.scrollWidth > p.clientWidth + 1)
