@@ -27,6 +27,29 @@ def _with(assignment_id: str, source: str) -> dict:
     return namespace
 
 
+# a03 q4 written to the text's recipe, with one thing changed (see WRONG's a03 q4 entries)
+_TRAIN_MLP = '''
+def train_mlp(x, y, hidden=64, epochs=2000, lr=1.0, seed=0):
+    rng = np.random.default_rng({seed})
+    features, classes = x.shape[1], int(y.max()) + 1
+    {first} = rng.standard_normal({first_shape}) * np.sqrt(2 / {first_fan_in})
+    {second} = rng.standard_normal({second_shape}) * np.sqrt(2 / {second_fan_in})
+    b1, b2 = np.zeros({hidden}), np.zeros(classes)
+    for _ in range({epochs}):
+        _, dW1, db1, dW2, db2 = mlp_loss_and_grads(x, y, W1, b1, W2, b2)
+        W1, b1, W2, b2 = W1 - {lr} * dW1, b1 - {lr} * db1, W2 - {lr} * dW2, b2 - {lr} * db2
+    return W1, b1, W2, b2
+'''
+
+
+def _train_mlp(seed="seed", hidden="hidden", epochs="epochs", lr="lr", w2_first=False) -> str:
+    draws = [("W1", f"({hidden}, features)", "features"), ("W2", f"(classes, {hidden})", hidden)]
+    (first, first_shape, first_fan_in), (second, second_shape, second_fan_in) = draws[::-1] if w2_first else draws
+    return _TRAIN_MLP.format(seed=seed, hidden=hidden, epochs=epochs, lr=lr, first=first, first_shape=first_shape,
+                             first_fan_in=first_fan_in, second=second, second_shape=second_shape,
+                             second_fan_in=second_fan_in)
+
+
 # (assignment, question, what the answer gets wrong, its code, words of the public failure)
 WRONG = [
     ('a01', 'q1', 'hard-coded d=3 (public shape)', '''
@@ -513,6 +536,13 @@ def attention(query, key, value, mask):
     weights /= weights.sum(axis=-1, keepdims=True)
     return weights @ value, weights
 ''', 'mask first, then max'),
+    # a03 q4 was judged on accuracy alone, which an ignored seed, hidden size, step size or epoch
+    # count still reaches: its start (epochs=0) and three steps are now checked exactly
+    ('a03', 'q4', 'the seed argument ignored (default_rng(0))', _train_mlp(seed="0"), 'weights of seed 0'),
+    ('a03', 'q4', 'W2 drawn before W1', _train_mlp(w2_first=True), 'W2 was drawn before W1'),
+    ('a03', 'q4', 'hidden hard-coded at 64', _train_mlp(hidden="64"), 'expected shape (16, 2)'),
+    ('a03', 'q4', 'lr hard-coded at 1.0', _train_mlp(lr="1.0"), '3 steps of size lr=0.5'),
+    ('a03', 'q4', 'epochs hard-coded at 2000', _train_mlp(epochs="2000"), 'epochs=0'),
 ]
 
 
@@ -535,7 +565,7 @@ def _float_arrays(value) -> list:
 
 
 # answers with no float32 counterpart: a finite-difference estimate is a float64 exercise (ε = 1e-6 is
-# below float32's resolution), and the training questions are judged on accuracy
+# below float32's resolution), and the training question trains on float64 spirals
 FLOAT64_ONLY = {("a03", "numerical_grad_W2"), ("a03", "train_mlp")}
 
 
@@ -592,3 +622,26 @@ def test_int32_predictions_are_refused_where_the_text_says_int64():
     assert judge_predictions(labels.copy(), (), seeded, labels, torch_seed=7)[0]
     passed, message = judge_predictions(labels.astype(np.int32), (), seeded, labels, torch_seed=7)
     assert not passed and "int32" in message and "int64" in message
+
+
+def test_the_exact_training_checks_accept_other_ways_of_writing_the_recipe():
+    """What the text leaves open stays open: normal(0, scale) for standard_normal · scale, the class
+    count from np.unique, in-place updates, a while loop."""
+    answer = _with("a03", '''
+def train_mlp(x, y, hidden=64, epochs=2000, lr=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    classes = len(np.unique(y))
+    W1 = rng.normal(0.0, math.sqrt(2 / x.shape[1]), size=(hidden, x.shape[1]))
+    W2 = rng.normal(0.0, math.sqrt(2 / hidden), size=(classes, hidden))
+    b1, b2 = np.zeros(hidden), np.zeros(classes)
+    step = 0
+    while step < epochs:
+        grads = mlp_loss_and_grads(x, y, W1, b1, W2, b2)[1:]
+        for weight, grad in zip((W1, b1, W2, b2), grads):
+            weight -= lr * grad
+        step += 1
+    return W1, b1, W2, b2
+''')
+    assert _public_failures("a03", "q4", answer) == []
+    # and the template of WRONG's a03 q4 answers, unchanged, is a right answer: each fails for its one change
+    assert _public_failures("a03", "q4", _with("a03", _train_mlp())) == []

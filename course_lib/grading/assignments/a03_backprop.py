@@ -3,7 +3,9 @@
 The network is Linear(D→H) → ReLU → Linear(H→C) with mean cross-entropy, weights in
 torch's layout (W1: (H, D), b1: (H,), W2: (C, H), b2: (C,)).  References are
 ``course_lib.scratch``'s Linear, ReLU, CrossEntropyLoss and ``numerical_gradient``.
-The training question is judged on held-out spirals the student never sees.
+The training question is judged on held-out spirals the student never sees, and, since an
+accuracy cannot tell an ignored ``seed``, ``hidden``, ``epochs`` or ``lr`` from a used one, its start
+(``epochs=0``) and a few steps are checked exactly against the text's recipe.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from course_lib.scratch.activations import ReLU
 from course_lib.scratch.gradcheck import numerical_gradient
 from course_lib.scratch.losses import CrossEntropyLoss
 
-from ..spec import Assignment, Check, Hint, Question, compare, has_nonfinite
+from ..spec import Assignment, Check, Hint, Question, compare, has_nonfinite, matches
 from ._util import args, checks, randn
 
 TARGET_ACCURACY = 0.9
@@ -92,6 +94,50 @@ def _spirals(rng):
     return (*training, (x_test.astype(np.float64), y_test))
 
 
+def train_mlp(x, y, hidden=64, epochs=2000, lr=1.0, seed=0):
+    """The text's recipe: W1 then W2 drawn from default_rng(seed) with He scaling, zero biases,
+    then ``epochs`` full-batch gradient-descent steps of size ``lr``."""
+    rng = np.random.default_rng(seed)
+    features, classes = x.shape[1], int(y.max()) + 1
+    W1 = rng.standard_normal((hidden, features)) * np.sqrt(2 / features)
+    W2 = rng.standard_normal((classes, hidden)) * np.sqrt(2 / hidden)
+    b1, b2 = np.zeros(hidden), np.zeros(classes)
+    for _ in range(epochs):
+        _, dW1, db1, dW2, db2 = mlp_loss_and_grads(x, y, W1, b1, W2, b2)
+        W1, b1, W2, b2 = W1 - lr * dW1, b1 - lr * db1, W2 - lr * dW2, b2 - lr * db2
+    return W1, b1, W2, b2
+
+
+def _few_steps(rng, hidden, epochs, lr):
+    """A few spiral points and a short run: the result is the recipe's to the last digit, so an
+    ignored ``seed``, ``hidden``, ``epochs`` or ``lr`` (which the accuracy alone cannot see) fails."""
+    x, y = make_spirals(n_per_class=10, n_classes=3, noise=0.2, seed=int(rng.integers(0, 2**63)))
+    # positional, in the template's order (x, y, hidden, epochs, lr, seed), so that hints see them all
+    return args(x.astype(np.float64), y, hidden, epochs, lr, int(rng.integers(1, 1000)))
+
+
+def _start_of(x, y, hidden, seed, w2_first=False):
+    rng = np.random.default_rng(seed)
+    features, classes = x.shape[1], int(y.max()) + 1
+    shapes = [(hidden, features), (classes, hidden)]
+    draws = [rng.standard_normal(shape) for shape in (shapes[::-1] if w2_first else shapes)]
+    W1, W2 = draws[::-1] if w2_first else draws
+    return W1 * np.sqrt(2 / features), np.zeros(hidden), W2 * np.sqrt(2 / hidden), np.zeros(classes)
+
+
+def _start_hint(**variant):
+    """A hint for the epochs=0 check: the result is the start drawn as ``variant`` says."""
+    def applies(got, expected, call_args):
+        x, y, hidden, epochs, lr, seed = call_args
+        return epochs == 0 and matches(got, _start_of(x, y, hidden, **{"seed": seed, **variant}))
+    return applies
+
+
+SEED_IGNORED = Hint(_start_hint(seed=0), "these are the weights of seed 0: draw them from "
+                    "np.random.default_rng(seed), with the seed train_mlp is given")
+W2_FIRST = Hint(_start_hint(w2_first=True), "W2 was drawn before W1: draw W1 first, then W2, from the same generator")
+
+
 def judge_training(value, call_args, call_kwargs, secret):
     x_test, y_test = secret
     hidden, classes, features = call_kwargs["hidden"], 3, call_args[0].shape[1]
@@ -153,10 +199,19 @@ ASSIGNMENT = Assignment(
                  in_place_advice=("to perturb an entry and restore it, save its value and assign it back: adding and "
                                      "then subtracting ε can leave a rounding error behind")),
         Question("q4", "Training on spirals", 2, ["train_mlp"], [
+            Check("train_mlp with epochs=0: the start (default_rng(seed), W1 then W2, He scaling, zero biases)",
+                  "train_mlp", lambda r: _few_steps(r, hidden=16, epochs=0, lr=1.0), train_mlp,
+                  hints=[SEED_IGNORED, W2_FIRST], result_names=("W1", "b1", "W2", "b2")),
+            Check("train_mlp: 3 steps of size lr=0.5 from that start, exactly", "train_mlp",
+                  lambda r: _few_steps(r, hidden=8, epochs=3, lr=0.5), train_mlp, result_names=("W1", "b1", "W2", "b2")),
             Check("train_mlp: 300 spiral points, judged on 300 held-out points", "train_mlp", _spirals, None,
                   hidden=False, judge=judge_training, timeout_s=90.0),
             Check("train_mlp: hidden test 1", "train_mlp", _spirals, None,
                   hidden=True, judge=judge_training, timeout_s=90.0),
+            Check("train_mlp: hidden test 2", "train_mlp", lambda r: _few_steps(r, hidden=5, epochs=0, lr=0.2),
+                  train_mlp, hidden=True, hints=[SEED_IGNORED, W2_FIRST], result_names=("W1", "b1", "W2", "b2")),
+            Check("train_mlp: hidden test 3", "train_mlp", lambda r: _few_steps(r, hidden=12, epochs=2, lr=0.3),
+                  train_mlp, hidden=True, result_names=("W1", "b1", "W2", "b2")),
         ]),
     ],
 )
