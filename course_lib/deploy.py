@@ -342,13 +342,16 @@ class ExportedModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Raw model outputs (logits) for a batch ``x``: floats (cast to float32, the exported dtype) or,
-        for a model of token ids, integers."""
+        for a model of token ids, integers (cast to int64, the exported dtype: onnxruntime refuses
+        int32 ids, NumPy's default integer on Windows before NumPy 2)."""
         x = np.asarray(x)
         if x.dtype == np.uint8:
             raise TypeError("ExportedModel.predict got uint8 inputs (raw pixels?); scale them to [0, 1] floats "
                             "first: x.astype(np.float32) / 255")
         if x.dtype.kind == "f":
             x = x.astype(np.float32, copy=False)
+        elif x.dtype.kind in "iu":
+            x = x.astype(np.int64, copy=False)
         if self.format == "onnx":
             return self._session.run(None, {self._input_name: np.ascontiguousarray(x)})[0]
         import torch

@@ -31,3 +31,18 @@ def test_download_offline_fails_clearly(monkeypatch, tmp_path):
     result = run("data", "download", "mnist", env=env)
     assert result.returncode == 1
     assert "downloads are disabled" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_sub_command_is_registered_and_no_command_prints_the_help(capsys):
+    """``course-lib predict`` is documented in the deployment chapter: each module in
+    COMMAND_MODULES contributes its command; ``course-lib`` alone prints the help (status 0)."""
+    import argparse
+
+    from course_lib import cli
+
+    parser = cli.build_parser()
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    assert {"data", "predict", "grade", "grade-batch", "gradebook"} <= set(commands.choices)
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: course-lib") and "predict" in out

@@ -43,3 +43,47 @@ def test_seed_everything_asks_torch_for_deterministic_kernels(monkeypatch):
     finally:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[:2]
         torch.use_deterministic_algorithms(before[2], warn_only=before[3])
+
+
+@pytest.mark.parametrize("value, expected", [("yes", True), ("YES", True), (" True ", True), ("On", True),
+                                             ("no", False), ("off", False), ("2", False)])
+def test_quick_mode_reads_every_documented_spelling_in_any_case(monkeypatch, value, expected):
+    """1/true/yes/on switch quick mode on whatever their case and surrounding spaces (a CI file
+    with COURSE_LIB_QUICK=Yes ran the full-size book)."""
+    monkeypatch.setenv("COURSE_LIB_QUICK", value)
+    assert course_lib.quick_mode() is expected
+
+
+@pytest.mark.parametrize("seed", [True, -1, 2**32, 1.0, "0"])
+def test_seed_everything_refuses_seeds_outside_numpys_range_and_booleans(seed):
+    """A bool (``seed_everything(True)``, meant as ``deterministic=True``) is no seed, and 2**32 is
+    one past NumPy's largest: both are named here, not seeded as 1 or refused inside NumPy."""
+    with pytest.raises(ValueError, match="needs an integer seed from 0 to 2\\*\\*32 - 1"):
+        course_lib.seed_everything(seed)
+
+
+def test_seed_everything_seeds_pythons_random_and_accepts_the_largest_seed():
+    import random
+
+    course_lib.seed_everything(2**32 - 1)
+    first = random.random()
+    course_lib.seed_everything(2**32 - 1)
+    assert random.random() == first
+
+
+def test_seed_everything_keeps_a_cublas_setting_and_deterministic_false_changes_nothing(monkeypatch):
+    """A CUBLAS_WORKSPACE_CONFIG the user chose stays; ``deterministic=False`` leaves PyTorch's
+    switches as they were (it neither sets nor undoes them)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    try:
+        course_lib.seed_everything(1)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+        monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
+        course_lib.seed_everything(1, deterministic=False)
+        assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (False, True)
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before

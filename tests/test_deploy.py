@@ -233,3 +233,121 @@ def test_scratch_models_and_unbatched_examples_get_clear_errors(tmp_path):
     with pytest.raises(ValueError, match=r"batch.*x\[None\]"):
         deploy.export_onnx(model, tmp_path / "m.onnx", np.zeros(4, np.float32))
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_checkpoint_of_an_older_or_unknown_format_version_is_refused(tmp_path):
+    """Only the exact format version is read: a mutant that refused only *newer* versions loaded a
+    version-0 file (whose layout this code does not know) and crashed with a TypeError on a file
+    without any version, instead of a CheckpointError naming the version."""
+    path = deploy.save_checkpoint(MLP([2, 2]), tmp_path / "m.ckpt")
+    payload = torch.load(path, weights_only=True)
+    for version, words in ((deploy.FORMAT_VERSION - 1, f"format version {deploy.FORMAT_VERSION - 1}"),
+                           (None, "format version None")):
+        if version is None:
+            payload.pop("format_version")
+        else:
+            payload["format_version"] = version
+        torch.save(payload, path)
+        with pytest.raises(deploy.CheckpointError, match=words):
+            deploy.load_checkpoint(path)
+
+
+def test_a_mismatch_names_every_missing_and_every_unexpected_key(tmp_path):
+    """The error lists *every* missing and unexpected key (torch's own message stops at a few):
+    a mutant that named only the first one still passed the one-key checks above."""
+    mlp = MLP([784, 16, 10])
+    deploy.save_checkpoint(mlp, tmp_path / "mlp.ckpt")
+    cnn = CNN(**SMALL_CNN)
+    with pytest.raises(deploy.CheckpointMismatchError) as error:
+        deploy.load_checkpoint(tmp_path / "mlp.ckpt", model=cnn)
+    lines = str(error.value).splitlines()
+    missing = next(line for line in lines if "missing from the checkpoint:" in line)
+    unexpected = next(line for line in lines if "in the checkpoint but not in the model:" in line)
+    assert missing.split(": ", 1)[1].split(", ") == list(cnn.state_dict())
+    assert unexpected.split(": ", 1)[1].split(", ") == list(mlp.state_dict())
+
+
+def test_load_checkpoint_attaches_the_stored_config_too(tmp_path):
+    """``model.checkpoint_info`` carries the config the model was rebuilt from, beside the class
+    names and extra values (a mutant dropped it: ``checkpoint_info["config"]`` raised KeyError)."""
+    model = MLP([3, 5, 2], activation="tanh")
+    restored = deploy.load_checkpoint(deploy.save_checkpoint(model, tmp_path / "m.ckpt"))
+    assert restored.checkpoint_info["config"] == model.config
+
+
+class ReshapingMLP(torch.nn.Module):
+    """A hand-written model of the kind tutorials show: ``x.reshape(-1, 784)`` turns any input into a batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.linear(x.reshape(-1, 784))
+
+
+@pytest.mark.parametrize("export, suffix", [(deploy.export_onnx, ".onnx"), (deploy.export_torchscript, ".pt")])
+def test_an_unbatched_example_is_refused_even_when_the_model_reshapes_it_into_a_batch(tmp_path, export, suffix):
+    """One (28, 28) image as the example: the model returns a (1, 10) output, so only the
+    comparison of the leading axes (28 samples in, 1 out) shows the example is no batch.  Without
+    it the export traced a (28, 28) input and refused every real batch (N, 28, 28) later."""
+    with pytest.raises(ValueError, match=r"batch.*x\[None\]"):
+        export(ReshapingMLP(), tmp_path / f"m{suffix}", np.zeros((28, 28), np.float32))
+    assert not (tmp_path / f"m{suffix}").exists()
+
+
+def test_partial_preprocessing_is_completed_with_the_defaults_when_loaded(tmp_path):
+    """An export given only some preprocessing values (``mean``/``std``) still yields every key
+    ``course-lib predict`` reads: a mutant that kept only the stored dict lost image_size, channels
+    and scale, and prediction failed with a KeyError."""
+    model, x = model_cases()["mlp"]
+    path = deploy.export_onnx(model, tmp_path / "m.onnx", x, preprocessing={"mean": 0.1307, "std": 0.3081})
+    assert deploy.load_exported(path).preprocessing == dict(deploy.DEFAULT_PREPROCESSING, mean=0.1307, std=0.3081)
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_predict_casts_float64_inputs_and_refuses_raw_uint8_pixels(tmp_path, fmt):
+    """``ExportedModel.predict`` casts float64 arrays (NumPy's default) to the exported float32 —
+    without the cast onnxruntime and TorchScript reject them — and names uint8 pixels as such
+    instead of failing inside the runtime with a dtype error."""
+    model, x = model_cases()["mlp"]
+    export = deploy.export_torchscript if fmt == "torchscript" else deploy.export_onnx
+    exported = deploy.load_exported(export(model, tmp_path / ("m.pt" if fmt == "torchscript" else "m.onnx"), x))
+    with torch.no_grad():
+        expected = model.eval()(x).numpy()
+    np.testing.assert_allclose(exported.predict(x.numpy().astype(np.float64)), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="uint8"):
+        exported.predict(np.zeros((2, 4), np.uint8))
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_predict_casts_integer_token_ids_to_the_exported_int64(tmp_path, fmt):
+    """Token ids as int32 (NumPy's default integer on Windows before NumPy 2): the ONNX file was
+    exported with int64 ids and onnxruntime refused int32 ("Unexpected input data type") while the
+    TorchScript file accepted them — found by the mutation audit of 2026-12-06."""
+    model, x = model_cases()["transformer"]
+    export = deploy.export_torchscript if fmt == "torchscript" else deploy.export_onnx
+    exported = deploy.load_exported(export(model, tmp_path / ("m.pt" if fmt == "torchscript" else "m.onnx"), x))
+    with torch.no_grad():
+        expected = model.eval()(x).numpy()
+    for dtype in (np.int64, np.int32, np.uint16):
+        np.testing.assert_allclose(exported.predict(x.numpy().astype(dtype)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_verify_export_names_an_output_shape_that_differs(tmp_path):
+    """A file whose outputs have another shape than the model's (here 3 classes against 2) is an
+    ExportError that says so — not a NumPy broadcasting error from comparing the two."""
+    model, x = model_cases()["mlp"]
+    path = deploy.export_onnx(model, tmp_path / "mlp.onnx", x)
+    with pytest.raises(deploy.ExportError, match=r"output has shape \(5, 3\), the original \(5, 2\)"):
+        deploy.verify_export(path, MLP([4, 8, 2]), x)
+
+
+@pytest.mark.parametrize("name", ["M.ONNX", "m.pts", "m.torchscript", "M.PT"])
+def test_every_documented_suffix_opens_in_any_letter_case(tmp_path, name):
+    """``.onnx`` and the TorchScript suffixes ``.pt``, ``.pts`` and ``.torchscript`` open whatever
+    their case (a file saved as MODEL.ONNX on Windows was an 'unknown model format')."""
+    model, x = model_cases()["mlp"]
+    export = deploy.export_onnx if name.lower().endswith(".onnx") else deploy.export_torchscript
+    exported = deploy.load_exported(export(model, tmp_path / name, x))
+    assert exported.format == ("onnx" if name.lower().endswith(".onnx") else "torchscript")

@@ -238,3 +238,130 @@ def test_a_failed_decision_boundary_leaves_no_figure_open():
     with pytest.raises(ValueError, match="rows for"):
         plots.plot_decision_boundary(lambda grid: np.zeros(3), np.zeros((4, 2)))
     assert plt.get_fignums() == before
+
+
+# --- audit: rules the tests above did not pin ---------------------------------------------------------
+def test_decision_boundary_grid_spans_each_axis_own_range():
+    """x1 and x2 each get their own range plus padding: a grid built from x1's range for both axes
+    drew data spread along x2 (here 0–100) on the wrong region — invisible with square data."""
+    X = np.array([[0.0, 0.0], [1.0, 100.0], [0.5, 50.0]])
+    seen = []
+
+    def predict(grid):
+        seen.append(grid)
+        return (grid[:, 1] > 50).astype(int)
+
+    fig = plots.plot_decision_boundary(predict, X, resolution=7, padding=1.0)
+    (grid,) = seen
+    assert (grid[:, 0].min(), grid[:, 0].max()) == pytest.approx((-1.0, 2.0))
+    assert (grid[:, 1].min(), grid[:, 1].max()) == pytest.approx((-1.0, 101.0))
+    assert fig.axes[0].get_ylim() == pytest.approx((-1.0, 101.0))
+
+
+def test_decision_boundary_of_float_class_labels_fills_one_band_per_class():
+    """Labels that come back as floats (0.0, 1.0 — e.g. ``(p > 0.5).astype(float)``) are classes, not
+    scores: one band per class and no score contour."""
+    fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(float), POINTS, LABELS, resolution=30)
+    (filled,) = contour_sets(fig.axes[0])
+    assert filled.filled
+    np.testing.assert_allclose(filled.levels, [-0.5, 0.5, 1.5])
+
+
+def test_decision_boundary_legend_uses_the_class_names():
+    fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(int), POINTS, LABELS, resolution=10,
+                                       class_names=["no", "yes"])
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["no", "yes"]
+
+
+def test_decision_boundary_resolution_below_two_is_refused_before_a_figure_opens():
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match="resolution must be at least 2, got 1"):
+        plots.plot_decision_boundary(lambda grid: grid[:, 0] > 0, POINTS, resolution=1)
+    assert plt.get_fignums() == before
+
+
+def test_learning_curves_from_a_keras_style_dict_draw_the_validation_curve():
+    """'val_loss' is the validation curve of 'loss' (the prefix is 4 characters): read wrongly it
+    became a quantity '_loss' that no panel showed."""
+    fig = plots.plot_learning_curves({"loss": [3, 2, 1], "val_loss": [3, 3, 2]})
+    assert [ax.get_title() for ax in fig.axes] == ["loss"]
+    train, val = fig.axes[0].lines[:2]
+    np.testing.assert_allclose(val.get_ydata(), [3, 3, 2])
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["train", "validation"]
+
+
+def test_learning_curves_into_given_axes_need_one_per_panel():
+    _, axes = plt.subplots(1, 1)
+    with pytest.raises(ValueError, match=r"got 1 axes for 2 panels \['loss', 'accuracy'\]"):
+        plots.plot_learning_curves(make_history(), axes=axes)
+    _, axes = plt.subplots(1, 2)
+    fig = plots.plot_learning_curves(make_history(), axes=axes)
+    assert fig is axes[0].figure and [ax.get_title() for ax in axes] == ["loss", "accuracy"]
+
+
+def test_confusion_matrix_normalized_by_column_and_with_an_empty_row():
+    """normalize='pred' divides each column by its total; a class with no samples keeps a row of
+    zeros (not NaN from 0/0), the rule of ``metrics.confusion_matrix``."""
+    cm = np.array([[2, 1, 0], [2, 3, 0], [0, 0, 0]])
+    fig = plots.plot_confusion_matrix(cm, normalize="pred", colorbar=False)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[0.5, 0.25, 0], [0.5, 0.75, 0], [0, 0, 0]])
+    fig = plots.plot_confusion_matrix(cm, normalize="true", colorbar=False)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[2 / 3, 1 / 3, 0], [0.4, 0.6, 0], [0, 0, 0]])
+    assert [text.get_text() for text in fig.axes[0].texts][-3:] == ["0.00", "0.00", "0.00"]
+
+
+def test_confusion_matrix_text_is_white_on_dark_cells():
+    fig = plots.plot_confusion_matrix(np.array([[9, 1], [0, 5]]), colorbar=False)
+    colours = [matplotlib.colors.to_hex(text.get_color()) for text in fig.axes[0].texts]
+    white, black = matplotlib.colors.to_hex("white"), matplotlib.colors.to_hex("black")
+    assert colours == [white, black, black, white]  # 9 and 5 lie above the middle (4.5), 1 and 0 below
+
+
+def test_image_grid_draws_at_most_max_images_and_checks_labels_against_class_names():
+    images = np.zeros((10, 4, 4))
+    fig = plots.plot_image_grid(images, pred_labels=np.arange(10) % 3, max_images=4, ncols=4)
+    assert len([ax for ax in fig.axes if ax.images]) == 4
+    with pytest.raises(ValueError, match="labels up to 3 but class_names has 3 names"):
+        plots.plot_image_grid(images[:4], true_labels=[0, 1, 2, 3], class_names=["a", "b", "c"])
+
+
+def test_attention_colour_scale_is_zero_to_one_and_heads_take_their_names():
+    weights = np.full((2, 2, 2), 0.5)
+    weights[1] = [[0.3, 0.7], [0.4, 0.6]]
+    fig = plots.plot_attention(weights, head_names=["syntax", "position"])
+    heads = image_axes(fig)
+    assert [ax.get_title() for ax in heads] == ["syntax", "position"]
+    assert all(ax.images[0].get_clim() == (0, 1) for ax in heads)
+
+
+def test_filters_at_most_max_filters_one_channels_own_scale_and_no_negative_channel():
+    """The grey scale is the shown channel's own (a stronger other channel washed it out); at
+    most ``max_filters`` panels; channel -1 is out of range, not silently the last channel."""
+    weights = np.zeros((10, 2, 3, 3))
+    weights[:, 0] = 0.1
+    weights[0, 0, 0, 0] = -0.2
+    weights[:, 1] = 5.0
+    fig = plots.plot_filters(weights, channel=0, max_filters=4)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 4
+    assert drawn[0].images[0].get_clim() == pytest.approx((-0.2, 0.2))
+    with pytest.raises(ValueError, match="channel -1 out of range"):
+        plots.plot_filters(weights, channel=-1)
+
+
+def test_loss_contours_log_levels_are_geometric():
+    fig = plots.plot_loss_contours(lambda a, b: 1 + a ** 2 + b ** 2, (-3, 3), (-3, 3), resolution=20, levels=5,
+                                   log_levels=True)
+    (contours,) = contour_sets(fig.axes[0])
+    levels = np.asarray(contours.levels)
+    assert levels[0] == pytest.approx(1.0, rel=0.05) and levels[-1] == pytest.approx(19.0)
+    np.testing.assert_allclose(levels[1:] / levels[:-1], (levels[-1] / levels[0]) ** (1 / (len(levels) - 1)))
+
+
+def test_loss_contours_mark_the_start_with_a_circle_and_the_end_with_a_star():
+    path = np.array([[2.0, 1.0], [1.0, 0.5], [0.2, 0.1]])
+    fig = plots.plot_loss_contours(lambda a, b: a ** 2 + b ** 2, (-3, 3), (-2, 2), trajectories={"SGD": path},
+                                   resolution=10)
+    _, start, end = fig.axes[0].lines
+    assert start.get_marker() == "o" and (start.get_xdata()[0], start.get_ydata()[0]) == (2.0, 1.0)
+    assert end.get_marker() == "*" and (end.get_xdata()[0], end.get_ydata()[0]) == (0.2, 0.1)

@@ -41,3 +41,81 @@ def test_each_picture_tells_a_screen_reader_what_it_shows():
     stack = box.children[-1]
     alts = [picture.children[0].value.split('alt="')[1].split('"')[0] for picture in stack.children]
     assert alts == ["A line y = wx + b: w = -1, b = 0", "A line y = wx + b: w = 0.5, b = 0"]
+
+
+def text(**values):
+    """A render that returns HTML: no figure to draw, so even a large grid builds in a moment."""
+    return " ".join(f"{name}={value}" for name, value in values.items())
+
+
+def shown(widget):
+    """The picture a static page shows before anyone moves a slider: follow each stack's selection."""
+    while hasattr(widget, "selected_index"):
+        widget = widget.children[widget.selected_index]
+    return widget.value
+
+
+def test_the_picture_shown_first_is_the_one_for_the_sliders_start_values():
+    """Every stack opens at its slider's start index: with stacks opening at their first child the
+    page showed w = -1 under a slider that read w = 1, until someone moved it."""
+    box = explore(text, {"w": [-1, 0, 1], "b": [0, 1, 2, 3]}, start={"w": 1})
+    assert shown(box.children[-1]) == "w=1 b=2"  # b: the middle value (index 4 // 2)
+    root = box.children[-1]
+    for i, w in enumerate([-1, 0, 1]):
+        for j, b in enumerate([0, 1, 2, 3]):
+            assert root.children[i].children[j].value == f"w={w} b={b}"
+
+
+def test_each_slider_is_linked_in_the_browser_to_every_stack_of_its_own_level(monkeypatch):
+    """Slider k must drive the stacks at nesting depth k (and only those): linked the other way
+    round, moving 'w' in the static book changed 'b' and the page showed the wrong picture."""
+    import ipywidgets
+
+    links = []
+    original = ipywidgets.jslink
+    monkeypatch.setattr(ipywidgets, "jslink", lambda source, target: links.append((source, target)) or original(source, target))
+    box = explore(text, {"w": [-1, 0, 1], "b": [0, 1]})
+    w_slider, b_slider = box.children[:2]
+    root = box.children[-1]
+    expected = {(id(w_slider), id(root))} | {(id(b_slider), id(inner)) for inner in root.children}
+    assert {(id(source[0]), id(target[0])) for source, target in links} == expected
+    assert all(source[1] == "index" and target[1] == "selected_index" for source, target in links)
+
+
+def test_the_picture_budget_allows_exactly_max_pictures():
+    """MAX_PICTURES combinations are pre-rendered; one more is refused before anything is drawn."""
+    from course_lib import widgets
+
+    assert widgets.MAX_PICTURES == 120
+    box = explore(text, {"a": list(range(12)), "b": list(range(10))})  # 120: allowed
+    assert len(box.children[-1].children) == 12
+    calls = []
+    with pytest.raises(ValueError, match="would pre-render 121 pictures"):
+        explore(lambda **values: calls.append(values) or "x", {"a": list(range(11)), "b": list(range(11))})
+    assert calls == []
+
+
+def test_no_sliders_or_a_slider_without_values_is_named():
+    """Without these checks ``explore({})`` called render() with no arguments and a slider with no
+    values built an empty stack: errors far from the mistake."""
+    with pytest.raises(ValueError, match="at least one slider"):
+        explore(text, {})
+    with pytest.raises(ValueError, match="slider 'b' has no values"):
+        explore(text, {"w": [0, 1], "b": []})
+
+
+def test_float_slider_values_are_labelled_as_a_reader_writes_them():
+    """0.1 + 0.2 is labelled '0.3' on the slider and in the alt text, not '0.30000000000000004'."""
+    box = explore(draw, {"w": [0.1, 0.1 + 0.2]}, start={"w": 0.1 + 0.2})
+    slider = box.children[0]
+    assert [label for label, _ in slider.options] == ["0.1", "0.3"] and slider.label == "0.3"
+    alt = box.children[-1].children[1].value.split('alt="')[1].split('"')[0]
+    assert alt == "interactive figure: w = 0.3"
+
+
+def test_a_description_with_quotes_and_ampersands_cannot_break_the_img_tag():
+    """The alt text is an HTML attribute: a '"' in the description ended it early (the rest became
+    stray attributes) unless it is escaped."""
+    box = explore(draw, {"w": [0]}, description='The "best" fit & its error')
+    html_text = box.children[-1].children[0].value
+    assert 'alt="The &quot;best&quot; fit &amp; its error: w = 0"' in html_text

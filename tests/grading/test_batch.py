@@ -528,3 +528,111 @@ def test_the_class_folder_is_hidden_from_every_kernel(tmp_path):
         summary = grade_batch(class_dir, "a01", tmp_path / "gradebook.sqlite", None, workers=1, log=lines.append,
                               limits=FAST)
     assert summary["graded"] == 2 and "alice: 10/10" in lines, lines
+
+
+# --- audit: rules the tests above did not pin (none of these starts a kernel) -------------------------
+def test_windows_style_paths_in_a_class_zip_are_refused_like_other_escapes(tmp_path):
+    """A drive letter ('C:/…') is an absolute path and a backslash ('..\\\\x') a Windows separator
+    (that hides a '..'): both are refused as escaping the archive, like '/abs' and '../x'."""
+    good = build()
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([("C:/Users/eve/a01.ipynb", good, None), ("..\\mallory.ipynb", good, None),
+                                ("alice.ipynb", good, None)]))
+    submissions = collect(class_zip)
+    problems = [s.problem for s in submissions if s.student == "(archive)"]
+    assert len(problems) == 2 and all("escapes the archive" in p for p in problems), problems
+    assert sorted(s.student for s in submissions if s.student != "(archive)") == ["alice"]
+
+
+def test_a_zip_with_more_entries_than_the_limit_is_refused_without_reading_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "MAX_MEMBERS", 3)
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([(f"s{i}.ipynb", "{}", None) for i in range(4)]))
+    (only,) = collect(class_zip)
+    assert only.student == "(archive)" and "the zip has 4 entries (limit 3)" in only.problem
+    class_zip.write_bytes(_zip([(f"s{i}.ipynb", "{}", None) for i in range(3)]))  # at the limit: read
+    assert sorted(s.student for s in collect(class_zip)) == ["s0", "s1", "s2"]
+
+
+def test_an_oversized_notebook_is_refused_by_its_size_not_read(tmp_path):
+    """A notebook over the size limit is refused with its size named, in a folder (a sparse file:
+    nothing is written) and inside a zip (by its declared size: nothing is decompressed)."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    with open(folder / "big.ipynb", "wb") as handle:
+        handle.truncate(batch.MAX_MEMBER_BYTES + 1)
+    (big,) = collect(folder)
+    assert big.data is None and "could not read the file (larger than 20 MB)" in big.problem
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("carol/a01.ipynb", b" " * (batch.MAX_MEMBER_BYTES + 1))
+    (tmp_path / "class.zip").write_bytes(buffer.getvalue())
+    (carol,) = collect(tmp_path / "class.zip")
+    assert carol.data is None and "refused zip entry 'carol/a01.ipynb': larger than 20 MB" in carol.problem
+
+
+def test_hidden_entries_at_the_top_of_a_class_folder_are_no_students(tmp_path):
+    """'.ipynb_checkpoints/' and '.DS_Store' beside the students' notebooks are neither students
+    (a '.ipynb_checkpoints' student with a 0) nor files to report as ignored."""
+    folder = tmp_path / "subs"
+    (folder / ".ipynb_checkpoints").mkdir(parents=True)
+    (folder / ".ipynb_checkpoints" / "alice-checkpoint.ipynb").write_bytes(build())
+    (folder / ".DS_Store").write_bytes(b"\0")
+    (folder / ".hidden.ipynb").write_bytes(build())
+    (folder / "alice.ipynb").write_bytes(build())
+    ignored = []
+    assert [s.student for s in collect(folder, ignored)] == ["alice"] and ignored == []
+
+
+def test_a_notebook_in_a_subfolder_of_a_students_folder_is_found(tmp_path):
+    """A student folder is searched to any depth ('bob/work/a01.ipynb'), as a class zip is."""
+    folder = tmp_path / "subs"
+    (folder / "bob" / "work").mkdir(parents=True)
+    notebook = build()
+    (folder / "bob" / "work" / "a01.ipynb").write_bytes(notebook)
+    (bob,) = collect(folder)
+    assert bob.student == "bob" and bob.problem is None and bob.data == notebook
+
+
+def test_every_results_folder_name_stays_inside_the_assignment_folder():
+    """'..', '.' and '' are made of allowed characters but name no folder of their own: '..' put
+    the student's results.json beside the assignment folders, '' into the assignment folder itself."""
+    names = {student: batch.student_folder_name(student) for student in ("..", ".", "", "alice", "a.b-c_d")}
+    assert names["alice"] == "alice" and names["a.b-c_d"] == "a.b-c_d"
+    for student in ("..", ".", ""):
+        assert names[student] not in ("", ".", "..") and "/" not in names[student], names
+    assert len(set(names.values())) == len(names)
+
+
+def test_exports_of_one_assignment_leave_the_other_assignments_out(tmp_path):
+    """export_csv / export_results for 'a01' hold a01's students only: neither another assignment's
+    grades nor its pending grader failures (a second 'NOT GRADED' row for someone else's work)."""
+    connection = open_gradebook(tmp_path / "book.sqlite")
+    for student, assignment_id in (("zoe", "a01"), ("yan", "a02")):
+        result = unreadable_result(assignments.get(assignment_id), "not graded here")
+        record(connection, batch.Submission(student, f"{student}.ipynb", None, "x"), result, f"hash-{student}")
+    batch.record_failure(connection, assignments.get("a02").id, batch.Submission("xia", "xia.ipynb", None, "x"),
+                         "hash-xia", "the kernel did not start")
+    a01 = assignments.get("a01").id
+    assert batch.export_csv(connection, a01, tmp_path / "a01.csv") == 1
+    with open(tmp_path / "a01.csv") as handle:
+        assert [(row["assignment"], row["student"]) for row in csv.DictReader(handle)] == [(a01, "zoe")]
+    assert batch.export_results(connection, a01, tmp_path / "results") == 1
+    assert [path.name for path in (tmp_path / "results").iterdir()] == [a01]
+    assert batch.export_csv(connection, None, tmp_path / "all.csv") == 3
+
+
+def test_the_kernels_are_kept_from_the_class_the_gradebook_and_the_csv_folders(tmp_path, monkeypatch):
+    """Every folder a kernel could learn other students' work or grades from is hidden: the class
+    folder (for a class zip: the folder it lies in), the gradebook's and the CSV's."""
+    hidden = []
+    monkeypatch.setattr(batch, "_hide_list", lambda folders: hidden.append([str(f) for f in folders]) or [])
+    for name in ("class", "zips", "book", "grades"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "zips" / "class.zip").write_bytes(_zip([]))
+    db, grades = tmp_path / "book" / "gradebook.sqlite", tmp_path / "grades" / "grades.csv"
+    quiet = dict(workers=1, log=lambda *_: None, limits=FAST)
+    grade_batch(tmp_path / "class", "a01", db, grades, **quiet)  # no submissions: no kernel starts
+    grade_batch(tmp_path / "zips" / "class.zip", "a01", db, grades, **quiet)
+    assert hidden == [[str(tmp_path / folder) for folder in ("class", "book", "grades")],
+                      [str(tmp_path / folder) for folder in ("zips", "book", "grades")]]
