@@ -30,12 +30,25 @@ def tarball_name(spec: str) -> str:
     return f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
 
 
+def _readable(tarball: Path) -> bool:
+    """True if ``tarball`` is a whole gzipped tar file (not one an interrupted download cut short)."""
+    try:
+        with tarfile.open(tarball) as archive:
+            archive.getmembers()
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+    return True
+
+
 def fetch(spec: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / tarball_name(spec)
+    if tarball.exists() and not _readable(tarball):
+        tarball.unlink()  # cut short by an interrupted or failed npm pack: every later build would fail on it
     if not tarball.exists():
         result = subprocess.run(["npm", "pack", spec, "--silent"], cwd=CACHE, capture_output=True, text=True)
-        if result.returncode != 0 or not tarball.exists():
+        if result.returncode != 0 or not tarball.exists() or not _readable(tarball):
+            tarball.unlink(missing_ok=True)
             raise SystemExit(
                 f"could not fetch {spec} from the npm registry (npm pack exited {result.returncode}):\n"
                 f"{result.stderr.strip()}\nThe book needs it to typeset maths and show widgets offline."

@@ -49,3 +49,25 @@ def test_lstm_row_reports_the_products_time(monkeypatch):
     (row,) = lstm_bench.run(quick=True, rounds=1)
     assert 0 < row.extra["products_s"] and row.target == 1.5
     assert "matrix products alone" in row.note
+
+
+def test_lstm_note_compares_the_products_time_with_the_same_pytorch_step(monkeypatch):
+    """Guards against the note's numbers coming from the wrong side or the wrong row: the
+    products' own (NumPy-side) time, against the PyTorch step of the row, over the row's rounds,
+    in milliseconds, with the right count of products and the factor products / PyTorch."""
+    calls = []
+
+    def fake_compare(name, numpy_fn, torch_fn, rounds=timing.ROUNDS, target=None, **kwargs):
+        calls.append((name, numpy_fn, torch_fn, rounds, target))
+        if name == "products":
+            return timing.Row(name, 0.002, 0.004)
+        return timing.Row(name, 0.006, 0.004, target)
+
+    monkeypatch.setattr(lstm_bench, "compare", fake_compare)
+    (row,) = lstm_bench.run(quick=True, rounds=3)
+    (_, numpy_step, torch_step, row_rounds, target), (name, products_fn, products_torch, rounds, _) = calls
+    assert name == "products" and products_fn is not numpy_step and products_torch is torch_step
+    assert row_rounds == rounds == 3 and target == 1.5
+    assert row.extra["products_s"] == 0.002
+    # quick: 10 steps, so 2 · 10 + 2 products
+    assert row.note == "the scratch LSTM's 22 matrix products alone: 2.00 ms (0.50× PyTorch's whole fused step)"

@@ -53,3 +53,64 @@ def test_fast_functions_make_more_calls_per_chunk_so_that_a_chunk_lasts_long_eno
 
 def test_the_header_names_the_processor():
     assert cpu_model() and cpu_model() != "unknown processor"
+
+
+def _fake_clock_sides(monkeypatch, numpy_per_call, torch_per_call, repeat):
+    """Two functions that advance a fake clock: in its k-th chunk (a wake-up call and ``repeat``
+    timed calls) a side's calls take ``per_call[k]`` units each."""
+    now = [0.0]
+    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+
+    def side(per_call):
+        durations = iter([d for d in per_call for _ in range(1 + repeat)])
+        return lambda: now.__setitem__(0, now[0] + next(durations))
+
+    return side(numpy_per_call), side(torch_per_call)
+
+
+def test_each_side_is_the_median_of_its_own_per_call_times_and_rounds_pair_them_in_order(monkeypatch):
+    """Guards against times filed by which side ran first (rounds alternate), swapped or mean (not
+    median) columns, inverted per-round ratios, and chunk times not divided by their calls."""
+    numpy_fn, torch_fn = _fake_clock_sides(monkeypatch, [2.0, 4.0, 100.0], [1.0, 2.0, 1.0], repeat=2)
+    row = timing.compare("case", numpy_fn, torch_fn, rounds=3, repeat=2, warmup=0, min_chunk_s=0)
+    # per call: NumPy 2, 4, 100 (one outlier round), PyTorch 1, 2, 1
+    assert (row.numpy_s, row.torch_s) == (4.0, 1.0)
+    assert row.ratio == 4.0
+    assert row.round_ratios == (2.0, 2.0, 100.0)
+    assert row.spread == "2.00–100.00"
+
+
+def test_calls_per_chunk_are_sized_on_the_slower_side_and_capped(monkeypatch):
+    """Guards against sizing the chunks on the faster side (the slow side's chunks then run for
+    many times ``min_chunk_s``) and against dropping the MAX_REPEAT cap for near-instant calls."""
+    calls = {"numpy": 0, "torch": 0}
+    now = [0.0]
+    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+
+    def side(name, seconds):
+        def call():
+            calls[name] += 1
+            now[0] += seconds
+        return call
+
+    timing.compare("case", side("numpy", 0.001), side("torch", 0.005), rounds=1, repeat=1, warmup=0,
+                   min_chunk_s=0.02)
+    # PyTorch, the slower side, needs 4 calls of 5 ms for 20 ms: one measuring call, a wake-up, 4 timed
+    assert calls == {"numpy": 1 + 1 + 4, "torch": 1 + 1 + 4}
+    calls.update(numpy=0, torch=0)
+    timing.compare("case", side("numpy", 1e-7), side("torch", 1e-7), rounds=1, repeat=1, warmup=0,
+                   min_chunk_s=0.02)
+    assert calls == {"numpy": 2 + timing.MAX_REPEAT, "torch": 2 + timing.MAX_REPEAT}
+
+
+def test_a_measurement_meets_its_target_at_the_bound_in_the_direction_it_states():
+    """Guards against ``Measurement.ok`` reading the bound the wrong way round or excluding it."""
+    assert timing.Measurement("accuracy", 0.9, "", target=0.9, higher_is_better=True).ok is True
+    assert timing.Measurement("accuracy", 0.95, "", target=0.9, higher_is_better=True).ok is True
+    assert timing.Measurement("accuracy", 0.85, "", target=0.9, higher_is_better=True).ok is False
+    assert timing.Measurement("seconds", 2.0, "s", target=2.0).ok is True
+    assert timing.Measurement("seconds", 1.0, "s", target=2.0).ok is True
+    assert timing.Measurement("seconds", 2.5, "s", target=2.0).ok is False
+    assert timing.Measurement("seconds", 2.5, "s").ok is None
