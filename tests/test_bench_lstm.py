@@ -60,7 +60,7 @@ def test_lstm_note_compares_the_products_time_with_the_same_pytorch_step(monkeyp
     def fake_compare(name, numpy_fn, torch_fn, rounds=timing.ROUNDS, target=None, **kwargs):
         calls.append((name, numpy_fn, torch_fn, rounds, target))
         if name == "products":
-            return timing.Row(name, 0.002, 0.004)
+            return timing.Row(name, 0.002, 0.008)  # its own PyTorch median differs from the row's: the note uses the row's
         return timing.Row(name, 0.006, 0.004, target)
 
     monkeypatch.setattr(lstm_bench, "compare", fake_compare)

@@ -48,10 +48,19 @@ def test_pages_list_each_script_once_and_nothing_of_thebe():
     assert [style.filename for style in styles] == ["_static/course-lib.css"]
 
 
-def test_pages_without_scripts_are_left_alone():
-    context = {"script_files": [], "css_files": []}
+def test_a_page_without_scripts_still_loses_thebes_stylesheet():
+    """The stylesheet is tidied whether or not the page has scripts (an early return for a page
+    without any kept sphinx-thebe.css), and a context without the lists is no error."""
+    def styles():
+        return [Style("_static/sphinx-thebe.css"), Style("_static/course-lib.css")]
+
+    for context in ({"script_files": [], "css_files": styles()}, {"css_files": styles()}):
+        book_sphinx._tidy_page_assets(None, "index", "page.html", context, None)
+        assert [style.filename for style in context["css_files"]] == ["_static/course-lib.css"]
+        assert context.get("script_files", []) == []
+    context = {}
     book_sphinx._tidy_page_assets(None, "index", "page.html", context, None)
-    assert context == {"script_files": [], "css_files": []}
+    assert context == {}
 
 
 def test_thebe_configuration_is_dropped_from_the_page_tree():

@@ -29,5 +29,8 @@ def test_a_dropout_probability_lies_in_zero_to_one_excluding_one(value):
     """A dropout of 1 zeroes every activation (and divides by 1 - p = 0); a bool is no probability."""
     with pytest.raises(ValueError, match=r"MLP: dropout must be a probability in \[0, 1\)"):
         check_probability("MLP", "dropout", value)
+
+
+def test_a_dropout_probability_of_zero_or_just_below_one_is_accepted():
     check_probability("MLP", "dropout", 0.0)
     check_probability("MLP", "dropout", 0.999)

@@ -1,5 +1,6 @@
 """course_lib.files.write_atomically: a failed write leaves the earlier file and no temporary file."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,12 +24,12 @@ def test_a_failed_write_leaves_the_earlier_file(tmp_path):
 def test_the_temporary_file_lies_next_to_the_target(tmp_path):
     """The temporary file is written in the target's own folder: os.replace cannot move a file
     across file systems, so one in the system's temporary folder failed for a checkpoint on
-    another disk (and could be read there by others)."""
+    another disk."""
     seen = []
 
     def write(temporary):
         seen.append(temporary)
-        open(temporary, "w").write("data")
+        Path(temporary).write_text("data")
 
     path = write_atomically(tmp_path / "models" / "best.pt", write)
     (temporary,) = seen

@@ -39,8 +39,10 @@ def contour_sets(ax):
     return [artist for artist in ax.collections if isinstance(artist, ContourSet)]
 
 
-def test_decision_boundary_with_labels_fills_one_band_per_class_and_scatters_the_data():
-    fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(int), POINTS, LABELS, resolution=30)
+# labels that come back as floats (0.0, 1.0 — e.g. ``(p > 0.5).astype(float)``) are classes too, not scores
+@pytest.mark.parametrize("label_type", [int, float])
+def test_decision_boundary_with_labels_fills_one_band_per_class_and_scatters_the_data(label_type):
+    fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(label_type), POINTS, LABELS, resolution=30)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     (filled,) = contour_sets(ax)
@@ -115,6 +117,9 @@ def test_learning_curves_from_a_keras_style_dict_and_metric_selection():
                                      metrics=["f1", "loss"])
     assert [ax.get_title() for ax in fig.axes] == ["loss", "f1"]
     assert len(fig.axes[1].lines) == 1  # no validation f1 recorded
+    # 'val_loss' is the validation curve of 'loss' (a prefix read wrongly made a quantity '_loss')
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [3, 3, 2])
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["train", "validation"]
     with pytest.raises(ValueError, match="no 'recall'"):
         plots.plot_learning_curves({"loss": [1.0]}, metrics=["recall"])
 
@@ -258,15 +263,6 @@ def test_decision_boundary_grid_spans_each_axis_own_range():
     assert fig.axes[0].get_ylim() == pytest.approx((-1.0, 101.0))
 
 
-def test_decision_boundary_of_float_class_labels_fills_one_band_per_class():
-    """Labels that come back as floats (0.0, 1.0 — e.g. ``(p > 0.5).astype(float)``) are classes, not
-    scores: one band per class and no score contour."""
-    fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(float), POINTS, LABELS, resolution=30)
-    (filled,) = contour_sets(fig.axes[0])
-    assert filled.filled
-    np.testing.assert_allclose(filled.levels, [-0.5, 0.5, 1.5])
-
-
 def test_decision_boundary_legend_uses_the_class_names():
     fig = plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(int), POINTS, LABELS, resolution=10,
                                        class_names=["no", "yes"])
@@ -278,16 +274,6 @@ def test_decision_boundary_resolution_below_two_is_refused_before_a_figure_opens
     with pytest.raises(ValueError, match="resolution must be at least 2, got 1"):
         plots.plot_decision_boundary(lambda grid: grid[:, 0] > 0, POINTS, resolution=1)
     assert plt.get_fignums() == before
-
-
-def test_learning_curves_from_a_keras_style_dict_draw_the_validation_curve():
-    """'val_loss' is the validation curve of 'loss' (the prefix is 4 characters): read wrongly it
-    became a quantity '_loss' that no panel showed."""
-    fig = plots.plot_learning_curves({"loss": [3, 2, 1], "val_loss": [3, 3, 2]})
-    assert [ax.get_title() for ax in fig.axes] == ["loss"]
-    train, val = fig.axes[0].lines[:2]
-    np.testing.assert_allclose(val.get_ydata(), [3, 3, 2])
-    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["train", "validation"]
 
 
 def test_learning_curves_into_given_axes_need_one_per_panel():
@@ -354,7 +340,8 @@ def test_loss_contours_log_levels_are_geometric():
                                    log_levels=True)
     (contours,) = contour_sets(fig.axes[0])
     levels = np.asarray(contours.levels)
-    assert levels[0] == pytest.approx(1.0, rel=0.05) and levels[-1] == pytest.approx(19.0)
+    grid = np.linspace(-3, 3, 20)  # the levels run from the grid's lowest loss to its highest
+    assert levels[0] == pytest.approx(1 + 2 * np.min(grid ** 2)) and levels[-1] == pytest.approx(19.0)
     np.testing.assert_allclose(levels[1:] / levels[:-1], (levels[-1] / levels[0]) ** (1 / (len(levels) - 1)))
 
 

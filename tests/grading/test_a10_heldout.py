@@ -69,7 +69,7 @@ def test_judge_wants_pytorch_seeded_with_the_seed_it_was_given():
     passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed=0)  # the notebook's SEED
     assert not passed and message.startswith("test accuracy 90.0%, but PyTorch's seed after the call is 0, "
                                              "not the `seed` it was given (7): call torch.manual_seed(seed)"), message
-    unseeded = 6102635122811307565  # what torch.initial_seed() reads in a process that never seeded it
+    unseeded = 6102635122811307565  # e.g. what an unseeded process reads (torch 2.13 draws it anew in each process)
     passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed=unseeded)
     assert not passed and f"seed after the call is {unseeded}" in message and "draws a seed of its own" in message
     passed, message = a10.judge_predictions(good, (), SEEDED, labels, torch_seed=None)

@@ -532,7 +532,7 @@ def test_the_class_folder_is_hidden_from_every_kernel(tmp_path):
 
 # --- audit: rules the tests above did not pin (none of these starts a kernel) -------------------------
 def test_windows_style_paths_in_a_class_zip_are_refused_like_other_escapes(tmp_path):
-    """A drive letter ('C:/…') is an absolute path and a backslash ('..\\\\x') a Windows separator
+    r"""A drive letter ('C:/…') is an absolute path and a backslash ('..\x') a Windows separator
     (that hides a '..'): both are refused as escaping the archive, like '/abs' and '../x'."""
     good = build()
     class_zip = tmp_path / "class.zip"

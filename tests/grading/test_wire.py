@@ -72,9 +72,8 @@ def test_a_torch_seed_from_the_kernel_is_a_number_unknown_or_none_never_a_crash(
     """The kernel reports PyTorch's seed as digits; anything else it sends (other digits such as
     "²", which str.isdigit accepts and int refuses, or a number that is not a string) is "unknown"."""
     decoded = decode_result(json.dumps({"status": "ok", "value": {"t": "v", "v": None}, "torch_seed": seed}))
-    assert decoded["torch_seed"] is None or decoded["torch_seed"] == "unknown" or isinstance(decoded["torch_seed"], int)
-    if seed is None:
-        assert decoded["torch_seed"] is None
+    digits = isinstance(seed, str) and len(seed) <= 20 and seed != "" and all(c in "0123456789" for c in seed)
+    assert decoded["torch_seed"] == (None if seed is None else int(seed) if digits else "unknown")
 
 
 def test_a_torch_seed_of_digits_is_read_as_the_number():

@@ -94,14 +94,21 @@ def _spirals(rng):
     return (*training, (x_test.astype(np.float64), y_test))
 
 
-def train_mlp(x, y, hidden=64, epochs=2000, lr=1.0, seed=0):
-    """The text's recipe: W1 then W2 drawn from default_rng(seed) with He scaling, zero biases,
-    then ``epochs`` full-batch gradient-descent steps of size ``lr``."""
+def _start_of(x, y, hidden, seed, w2_first=False):
+    """The text's start: W1 then W2 (or, for a hint, W2 first) drawn from default_rng(seed) with
+    He scaling, and zero biases."""
     rng = np.random.default_rng(seed)
     features, classes = x.shape[1], int(y.max()) + 1
-    W1 = rng.standard_normal((hidden, features)) * np.sqrt(2 / features)
-    W2 = rng.standard_normal((classes, hidden)) * np.sqrt(2 / hidden)
-    b1, b2 = np.zeros(hidden), np.zeros(classes)
+    shapes = [(hidden, features), (classes, hidden)]
+    draws = [rng.standard_normal(shape) for shape in (shapes[::-1] if w2_first else shapes)]
+    W1, W2 = draws[::-1] if w2_first else draws
+    return W1 * np.sqrt(2 / features), np.zeros(hidden), W2 * np.sqrt(2 / hidden), np.zeros(classes)
+
+
+def train_mlp(x, y, hidden=64, epochs=2000, lr=1.0, seed=0):
+    """The text's recipe: the start (``_start_of``), then ``epochs`` full-batch gradient-descent
+    steps of size ``lr``."""
+    W1, b1, W2, b2 = _start_of(x, y, hidden, seed)
     for _ in range(epochs):
         _, dW1, db1, dW2, db2 = mlp_loss_and_grads(x, y, W1, b1, W2, b2)
         W1, b1, W2, b2 = W1 - lr * dW1, b1 - lr * db1, W2 - lr * dW2, b2 - lr * db2
@@ -116,15 +123,6 @@ def _few_steps(rng, hidden, epochs, lr):
     return args(x.astype(np.float64), y, hidden, epochs, lr, int(rng.integers(1, 1000)))
 
 
-def _start_of(x, y, hidden, seed, w2_first=False):
-    rng = np.random.default_rng(seed)
-    features, classes = x.shape[1], int(y.max()) + 1
-    shapes = [(hidden, features), (classes, hidden)]
-    draws = [rng.standard_normal(shape) for shape in (shapes[::-1] if w2_first else shapes)]
-    W1, W2 = draws[::-1] if w2_first else draws
-    return W1 * np.sqrt(2 / features), np.zeros(hidden), W2 * np.sqrt(2 / hidden), np.zeros(classes)
-
-
 def _start_hint(**variant):
     """A hint for the epochs=0 check: the result is the start drawn as ``variant`` says."""
     def applies(got, expected, call_args):
@@ -133,6 +131,7 @@ def _start_hint(**variant):
     return applies
 
 
+WEIGHTS = ("W1", "b1", "W2", "b2")  # train_mlp's result, as the text names it
 SEED_IGNORED = Hint(_start_hint(seed=0), "these are the weights of seed 0: draw them from "
                     "np.random.default_rng(seed), with the seed train_mlp is given")
 W2_FIRST = Hint(_start_hint(w2_first=True), "W2 was drawn before W1: draw W1 first, then W2, from the same generator")
@@ -144,7 +143,7 @@ def judge_training(value, call_args, call_kwargs, secret):
     shapes = ((hidden, features), (hidden,), (classes, hidden), (classes,))
     if not (isinstance(value, tuple) and len(value) == 4):
         return False, "train_mlp should return the tuple (W1, b1, W2, b2)"
-    for name, array, shape in zip(("W1", "b1", "W2", "b2"), value, shapes):
+    for name, array, shape in zip(WEIGHTS, value, shapes):
         ok, message = compare(array, np.zeros(shape), path=name, values=False)
         if not ok:
             return False, message
@@ -201,17 +200,17 @@ ASSIGNMENT = Assignment(
         Question("q4", "Training on spirals", 2, ["train_mlp"], [
             Check("train_mlp with epochs=0: the start (default_rng(seed), W1 then W2, He scaling, zero biases)",
                   "train_mlp", lambda r: _few_steps(r, hidden=16, epochs=0, lr=1.0), train_mlp,
-                  hints=[SEED_IGNORED, W2_FIRST], result_names=("W1", "b1", "W2", "b2")),
+                  hints=[SEED_IGNORED, W2_FIRST], result_names=WEIGHTS),
             Check("train_mlp: 3 steps of size lr=0.5 from that start, exactly", "train_mlp",
-                  lambda r: _few_steps(r, hidden=8, epochs=3, lr=0.5), train_mlp, result_names=("W1", "b1", "W2", "b2")),
+                  lambda r: _few_steps(r, hidden=8, epochs=3, lr=0.5), train_mlp, result_names=WEIGHTS),
             Check("train_mlp: 300 spiral points, judged on 300 held-out points", "train_mlp", _spirals, None,
                   hidden=False, judge=judge_training, timeout_s=90.0),
             Check("train_mlp: hidden test 1", "train_mlp", _spirals, None,
                   hidden=True, judge=judge_training, timeout_s=90.0),
             Check("train_mlp: hidden test 2", "train_mlp", lambda r: _few_steps(r, hidden=5, epochs=0, lr=0.2),
-                  train_mlp, hidden=True, hints=[SEED_IGNORED, W2_FIRST], result_names=("W1", "b1", "W2", "b2")),
+                  train_mlp, hidden=True, hints=[SEED_IGNORED, W2_FIRST], result_names=WEIGHTS),
             Check("train_mlp: hidden test 3", "train_mlp", lambda r: _few_steps(r, hidden=12, epochs=2, lr=0.3),
-                  train_mlp, hidden=True, result_names=("W1", "b1", "W2", "b2")),
+                  train_mlp, hidden=True, result_names=WEIGHTS),
         ]),
     ],
 )
