@@ -78,32 +78,22 @@ def test_judge_wants_pytorch_seeded_with_the_seed_it_was_given():
     assert not passed and "could not be read" in message
     low = (labels + 1) % 10
     passed, message = a10.judge_predictions(low, (), SEEDED, labels, torch_seed=0)
-    assert not passed and message.startswith("test accuracy 0.0%; the target is 80%") and "; also, PyTorch's seed" in message
+    assert not passed and message.startswith("test accuracy 0.0%; the target is 80%")
+    assert "; also, PyTorch's seed" in message
     assert all(check.torch_seed for check in a10.ASSIGNMENT.question("q2").checks)
 
 
 def test_check_q2_reads_the_seed_in_the_students_own_process(test_set, capsys):
     """check("q2") runs in the notebook's process: PyTorch's seed there, after the call, is judged."""
-    import torch
-
     from course_lib.grading import checker
 
-    def seeded(x_train, y_train, x_test, seed=0):
-        torch.manual_seed(seed)
-        return np.zeros(len(x_test), dtype=np.int64)
+    from .helpers import seeding_training, torch_generator_kept
 
-    def fixed(x_train, y_train, x_test, seed=0):
-        torch.manual_seed(0)
-        return np.zeros(len(x_test), dtype=np.int64)
-
-    state = torch.random.get_rng_state()
-    try:
+    with torch_generator_kept():
         check = checker("a10")
-        assert not check("q2", {"train_and_predict": seeded})  # a tenth right: the accuracy fails it
+        assert not check("q2", {"train_and_predict": seeding_training()})  # a tenth right: the accuracy fails it
         out = capsys.readouterr().out
         assert "the target is 80%" in out and "PyTorch's seed" not in out
-        assert not check("q2", {"train_and_predict": fixed})
+        assert not check("q2", {"train_and_predict": seeding_training(fixed_seed=0)})
         out = capsys.readouterr().out
         assert "the target is 80%" in out and "also, PyTorch's seed after the call is 0, not the `seed`" in out
-    finally:
-        torch.random.set_rng_state(state)

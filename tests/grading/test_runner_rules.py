@@ -21,7 +21,7 @@ from course_lib.grading import assignments, runner
 from course_lib.grading.sandbox import ExecResult, Limits
 from course_lib.grading.wire import HARNESS
 
-from .helpers import FAST, question_score, solution_functions
+from .helpers import FAST, question_score, seeding_training, solution_functions, torch_generator_kept
 
 
 class KernelTimeout(BaseException):
@@ -228,8 +228,6 @@ def test_without_limits_the_grader_uses_the_assignments_own(monkeypatch):
 def test_the_harness_reports_pytorchs_seed_after_the_call_where_a_check_asks(stand_in):
     """a10's q2 asks for PyTorch seeded with `seed`: the harness reads torch.initial_seed() in the
     kernel after the call and the judge gets it (a check that does not ask gets no such keyword)."""
-    import torch
-
     from course_lib.grading.assignments import a10_pytorch_training as a10
     from course_lib.grading.spec import Check, Question
 
@@ -248,22 +246,12 @@ def test_the_harness_reports_pytorchs_seed_after_the_call_where_a_check_asks(sta
     assignment = dataclasses.replace(a10.ASSIGNMENT, questions=[
         Question("q2", "seed", 2, ["train_and_predict"], checks, forbid=())])
 
-    def seeded(x_train, y_train, x_test, seed=0):
-        torch.manual_seed(seed)
-        return np.arange(len(x_test), dtype=np.int64)
-
-    def notebook_seed(x_train, y_train, x_test, seed=0):
-        torch.manual_seed(0)
-        return np.arange(len(x_test), dtype=np.int64)
-
-    state = torch.random.get_rng_state()
-    try:
-        result, _ = stand_in({"train_and_predict": seeded}, assignment=assignment)
+    with torch_generator_kept():  # every prediction right: judged by the accuracy, then by the seed
+        result, _ = stand_in({"train_and_predict": seeding_training(predict=np.arange)}, assignment=assignment)
         assert [c.passed for c in result.checks] == [True, True], result.checks
         assert "flagged for the instructor" in result.checks[0].message  # 100 %: judged by a10's own judge
         assert seen == [{}]
-        result, _ = stand_in({"train_and_predict": notebook_seed}, assignment=assignment)
+        result, _ = stand_in({"train_and_predict": seeding_training(fixed_seed=0, predict=np.arange)},
+                             assignment=assignment)
         assert not result.checks[0].passed
         assert "PyTorch's seed after the call is 0, not the `seed` it was given" in result.checks[0].message
-    finally:
-        torch.random.set_rng_state(state)
