@@ -1,10 +1,11 @@
-"""Move weights between scratch modules and PyTorch modules without importing torch.
+"""Move weights and optimiser states between the scratch side and PyTorch without importing torch.
 
 Both sides use the same parameter names and shapes (``weight``, ``bias``,
 ``weight_ih_l0``, ``in_proj_weight`` …), so conversion is only a change of array type.
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from typing import Any, Dict
 
@@ -55,3 +56,127 @@ def state_dict_to_torch(state_dict: Dict[str, np.ndarray], torch_module) -> Dict
         raise KeyError(f"state_dict_to_torch: keys not in the torch module: {sorted(extra)}")
     torch_module.load_state_dict(converted)
     return converted
+
+
+# --- optimiser state ---------------------------------------------------------------------------
+# group entries that only say how torch runs its update (kernels, graphs), and entries that a scheduler
+# or named parameters add to a group; the hyper-parameters are every other entry, the same on both sides
+_RUNTIME_KEYS = frozenset({"foreach", "differentiable", "fused", "capturable", "param_names"})
+_OPTIONAL_KEYS = frozenset({"initial_lr", "param_names"})
+
+
+def _as_number(value):
+    """A 0-d torch tensor (a learning rate or a step count kept as a tensor) as a Python number."""
+    if hasattr(value, "detach") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
+def _check_optimizer_state(function: str, state_dict, target_groups, target_shapes) -> None:
+    """Refuse, before anything is loaded, a state that the target optimiser cannot take: an
+    optimiser instead of its state, another kind of optimiser, other groups or other shapes."""
+    if hasattr(state_dict, "state_dict") and callable(state_dict.state_dict):
+        raise TypeError(f"{function} takes an optimiser's state_dict, got the optimiser "
+                        f"{type(state_dict).__name__} itself: pass optimizer.state_dict()")
+    if not (hasattr(state_dict, "get") and "state" in state_dict and "param_groups" in state_dict):
+        raise TypeError(f"{function} takes an optimiser's state_dict, a mapping with 'state' and 'param_groups', "
+                        f"got {type(state_dict).__name__}")
+    saved_groups = state_dict["param_groups"]
+    if len(saved_groups) != len(target_groups):
+        raise ValueError(f"{function}: the optimiser has {len(target_groups)} parameter groups, "
+                         f"the state {len(saved_groups)}")
+    for number, (saved, group) in enumerate(zip(saved_groups, target_groups)):
+        wanted = sorted(set(group) - _RUNTIME_KEYS - _OPTIONAL_KEYS - {"params"})
+        missing = [key for key in wanted if key not in saved]
+        if missing:
+            raise ValueError(f"{function}: the state of group {number} has no {', '.join(map(repr, missing))}: it was "
+                             f"saved by another kind of optimiser (this one's groups hold {', '.join(wanted)})")
+        if len(saved["params"]) != len(group["params"]):
+            raise ValueError(f"{function}: group {number} of the optimiser has {len(group['params'])} parameters, "
+                             f"the state's {len(saved['params'])}")
+    index_shape = {int(index): shape for saved, shapes in zip(saved_groups, target_shapes)
+                   for index, shape in zip(saved["params"], shapes)}
+    for index, param_state in state_dict["state"].items():
+        index = int(index)
+        if index not in index_shape:
+            raise ValueError(f"{function}: the state has an entry for parameter {index}, which no group lists")
+        for key, value in param_state.items():
+            shape = tuple(getattr(value, "shape", ()))
+            if key != "step" and value is not None and shape != index_shape[index]:
+                raise ValueError(f"{function}: state '{key}' of parameter {index} has shape {shape}, "
+                                 f"the parameter {index_shape[index]}")
+
+
+def _hyper_parameters(saved: Dict[str, Any], group: Dict[str, Any]) -> Dict[str, Any]:
+    """The saved group's values of the hyper-parameters the target group has (not its runtime keys)."""
+    return {key: copy.deepcopy(_as_number(saved[key])) for key in group
+            if key not in _RUNTIME_KEYS and key != "params" and key in saved}
+
+
+def optimizer_state_to_torch(state_dict: Dict[str, Any], torch_optimizer) -> Dict[str, Any]:
+    """Load a scratch optimiser's ``state_dict()`` into ``torch_optimizer``; return what was loaded.
+
+    The same kind of optimiser on both sides (``scratch.optim.Adam`` → ``torch.optim.Adam``) over
+    parameters in the same order and shapes, as ``model.parameters()`` gives them on both sides.
+    Moving averages, momentum buffers and step counts keep their names (``exp_avg``, ``momentum_buffer``,
+    ``step`` …), so training continues in PyTorch exactly where the scratch optimiser stopped.  The
+    hyper-parameters (``lr`` as a scheduler left it, ``betas`` …) come from the state, as torch's own
+    ``load_state_dict`` takes them; the entries only torch has (``foreach``, ``fused`` …) stay the
+    torch optimiser's.  Arrays become tensors of each parameter's dtype and device.
+    """
+    import torch  # imported lazily: the scratch side never needs it
+
+    function = "optimizer_state_to_torch"
+    target = torch_optimizer.state_dict()
+    shapes = [[tuple(param.shape) for param in group["params"]] for group in torch_optimizer.param_groups]
+    _check_optimizer_state(function, state_dict, target["param_groups"], shapes)
+    groups = []
+    for saved, group in zip(state_dict["param_groups"], target["param_groups"]):
+        groups.append({**group, **_hyper_parameters(saved, group), "params": list(group["params"])})
+    position = {int(index): target_index for saved, group in zip(state_dict["param_groups"], target["param_groups"])
+                for index, target_index in zip(saved["params"], group["params"])}
+    state = {}
+    for index, param_state in state_dict["state"].items():
+        converted = {}
+        for key, value in param_state.items():
+            if key == "step":  # torch keeps step counts as float32 tensors (moved to the device where needed)
+                converted[key] = torch.tensor(float(value), dtype=torch.float32)
+            elif isinstance(value, np.ndarray):
+                converted[key] = torch.tensor(value)  # a copy; load_state_dict casts it to the parameter
+            else:
+                converted[key] = copy.deepcopy(value)
+        state[position[int(index)]] = converted
+    loaded = {"state": state, "param_groups": groups}
+    torch_optimizer.load_state_dict(loaded)
+    return loaded
+
+
+def optimizer_state_from_torch(torch_state_dict: Dict[str, Any], optimizer) -> Dict[str, Any]:
+    """Load a torch optimiser's ``state_dict()`` into the scratch ``optimizer``; return what was loaded.
+
+    The mirror of ``optimizer_state_to_torch``: tensors become arrays of each parameter's dtype,
+    step counts integers, and a state torch keeps as None (SGD without momentum) is left out, as a
+    fresh scratch state does.  torch's runtime entries (``foreach``, ``fused`` …) are dropped.
+    """
+    function = "optimizer_state_from_torch"
+    target = optimizer.state_dict()
+    shapes = [[param.data.shape for param in group["params"]] for group in optimizer.param_groups]
+    _check_optimizer_state(function, torch_state_dict, target["param_groups"], shapes)
+    groups = [{**_hyper_parameters(saved, group), "params": list(saved["params"])}
+              for saved, group in zip(torch_state_dict["param_groups"], target["param_groups"])]
+    state = {}
+    for index, param_state in torch_state_dict["state"].items():
+        converted = {}
+        for key, value in param_state.items():
+            if value is None:
+                continue
+            if key == "step":
+                converted[key] = int(round(float(_as_number(value))))
+            elif hasattr(value, "detach"):
+                converted[key] = value.detach().cpu().numpy().copy()
+            else:
+                converted[key] = copy.deepcopy(value)
+        state[int(index)] = converted
+    loaded = {"state": state, "param_groups": groups}
+    optimizer.load_state_dict(loaded)
+    return loaded
