@@ -76,11 +76,14 @@ def _plain(value, where: str):
                     "e.g. float(x) or history.to_dict()")
 
 
-def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] = None, **extra: Any) -> Path:
+def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] = None, *,
+                    training_state: Optional[Dict[str, Any]] = None, **extra: Any) -> Path:
     """Write ``{format, format_version, config, state_dict, class_names, extra}`` with ``torch.save``.
 
     ``model`` must carry a ``config`` dict (every model in ``course_lib.pytorch.models`` does);
     ``extra`` holds plain values (epoch, metrics, …).  Tensors are saved on the CPU.
+    ``training_state`` is what ``fit`` adds so that ``fit(..., resume=path)`` can go on (see
+    ``course_lib.training_state``); readers that do not resume ignore it.
     """
     import torch
 
@@ -101,6 +104,8 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
         "class_names": None if class_names is None else [str(name) for name in class_names],
         "extra": extra,
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
     return write_atomically(path, lambda temporary: torch.save(payload, temporary))
 
 

@@ -107,6 +107,19 @@ def _check_optimizer_state(function: str, state_dict, target_groups, target_shap
                                  f"the parameter {index_shape[index]}")
 
 
+def check_optimizer_state(function: str, state_dict, optimizer) -> None:
+    """Raise if ``optimizer`` (scratch or torch) cannot take ``state_dict`` — the checks that
+    ``optimizer_state_to_torch`` and ``optimizer_state_from_torch`` make — before anything is loaded.
+
+    torch's own ``load_state_dict`` checks only the number of parameters: another kind of
+    optimiser's state loads, and the first ``step()`` then fails (``KeyError: 'betas'``).
+    """
+    groups = optimizer.state_dict()["param_groups"]
+    shapes = [[tuple(getattr(param, "data", param).shape) for param in group["params"]]
+              for group in optimizer.param_groups]
+    _check_optimizer_state(function, state_dict, groups, shapes)
+
+
 def _hyper_parameters(saved: Dict[str, Any], group: Dict[str, Any]) -> Dict[str, Any]:
     """The saved group's values of the hyper-parameters the target group has (not its runtime keys)."""
     return {key: copy.deepcopy(_as_number(saved[key])) for key in group

@@ -684,19 +684,30 @@ def _as_config(value, cls, what: str):
 
 
 # --- checkpoints -------------------------------------------------------------------------------
-def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs: Dict[str, float]) -> Path:
-    """Write the model's weights with the epoch and its logs (see :class:`Checkpoint`)."""
+def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs: Dict[str, float],
+                             training_state: Optional[Dict[str, Any]] = None) -> Path:
+    """Write the model's weights with the epoch and its logs (see :class:`Checkpoint`).
+
+    ``fit`` also passes its ``training_state`` (``course_lib.training_state``): the optimiser,
+    the scheduler, the generators and the History so far, which ``fit(..., resume=path)`` reads.
+    """
     logs = {key: float(value) for key, value in logs.items()}
     if _is_torch_module(model):
         torch = _torch()
         if isinstance(getattr(model, "config", None), dict):
             from .deploy import save_checkpoint
 
-            return save_checkpoint(model, path, epoch=int(epoch), logs=logs)
+            return save_checkpoint(model, path, epoch=int(epoch), logs=logs, training_state=training_state)
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
         payload = {"format": "course_lib.training", "state_dict": state, "epoch": int(epoch), "logs": logs}
+        if training_state is not None:
+            payload["training_state"] = training_state
         return write_atomically(path, lambda temporary: torch.save(payload, temporary))
     arrays = {f"state_dict/{key}": value for key, value in model.state_dict().items()}
+    if training_state is not None:
+        from . import training_state as records
+
+        arrays.update((f"training_state/{key}", value) for key, value in records.pack(training_state).items())
 
     def write(temporary):
         with open(temporary, "wb") as handle:  # a handle, so np.savez does not append ".npz" to the name
@@ -705,8 +716,9 @@ def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs:
     return write_atomically(path, write)
 
 
-def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
-    """Load weights saved by ``fit(..., checkpoint=...)`` into ``model``; return ``{'epoch', 'logs'}``."""
+def _read_training_checkpoint(model, path: Union[str, Path]):
+    """``(weights, {'epoch', 'logs'}, training state or None)`` of a checkpoint written by ``fit``,
+    its weights checked against ``model`` (nothing is loaded here)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
@@ -719,21 +731,37 @@ def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
                 from error
         if not isinstance(payload, dict) or "state_dict" not in payload:
             raise ValueError(f"{path} is not a checkpoint written by fit")
-        _check_same_state(model, payload["state_dict"], path)
-        model.load_state_dict(payload["state_dict"])
+        state = payload["state_dict"]
         extra = payload.get("extra", payload)  # deploy.save_checkpoint keeps epoch/logs under 'extra'
-        return {"epoch": extra.get("epoch"), "logs": extra.get("logs")}
-    if not isinstance(model, ScratchModule):
-        raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            state = {key[len("state_dict/"):]: archive[key] for key in archive.files if key.startswith("state_dict/")}
-            epoch, logs = int(archive["epoch"]), json.loads(str(archive["logs"]))
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"{path} is not a scratch checkpoint written by fit ({error})") from None
+        info, record = {"epoch": extra.get("epoch"), "logs": extra.get("logs")}, payload.get("training_state")
+    else:
+        if not isinstance(model, ScratchModule):
+            raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                state = {key[len("state_dict/"):]: archive[key] for key in archive.files
+                         if key.startswith("state_dict/")}
+                packed = {key[len("training_state/"):]: archive[key] for key in archive.files
+                          if key.startswith("training_state/")}
+                info = {"epoch": int(archive["epoch"]), "logs": json.loads(str(archive["logs"]))}
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"{path} is not a scratch checkpoint written by fit ({error})") from None
+        from . import training_state as records
+
+        record = records.unpack(packed) if packed else None
     _check_same_state(model, state, path)
+    return state, info, record
+
+
+def load_training_checkpoint(model, path: Union[str, Path]) -> Dict[str, Any]:
+    """Load weights saved by ``fit(..., checkpoint=...)`` into ``model``; return ``{'epoch', 'logs'}``.
+
+    To go on training where the checkpoint left off — optimiser, scheduler, batch order and
+    all — pass it to ``fit(..., resume=path)`` instead.
+    """
+    state, info, _ = _read_training_checkpoint(model, path)
     model.load_state_dict(state)
-    return {"epoch": epoch, "logs": logs}
+    return info
 
 
 def _check_same_state(model, state, path) -> None:
@@ -796,18 +824,18 @@ def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Gener
     return np.random.default_rng(seed)
 
 
-def _progress_bar(progress: bool, total: Optional[int], epochs: int):
+def _progress_bar(progress: bool, total: Optional[int], epochs: int, start: int = 0):
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="batch", desc=f"epoch 1/{epochs}", leave=True, dynamic_ncols=True)
+    return tqdm(total=total, unit="batch", desc=f"epoch {start + 1}/{epochs}", leave=True, dynamic_ncols=True)
 
 
 def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int = 64, val_data=None,
         metrics: Union[str, Sequence[MetricSpec], None] = "auto", early_stopping=None, checkpoint=None,
         seed: Optional[int] = 0, device: str = "auto", progress: bool = True, shuffle: bool = True,
-        scheduler=None) -> History:
+        scheduler=None, resume=None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - ``train_data`` / ``val_data``: ``(x, y)`` NumPy arrays or torch tensors, or a DataLoader
@@ -833,6 +861,13 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``scheduler``: a learning-rate scheduler (torch's or ``course_lib.scratch.lr_scheduler``'s)
       stepped once after every epoch; ``ReduceLROnPlateau`` is given the epoch's ``val_loss``
       (``loss`` without validation data).
+    - ``resume``: a checkpoint written by this function (``checkpoint=``, best with
+      ``save='every'``): the weights, the optimiser's and scheduler's state, the generators of
+      the batch order and of dropout, the History so far and early stopping's counters are read
+      back, and training goes on from the epoch after the checkpoint's to ``epochs`` (counted
+      from the start, as Keras's ``initial_epoch``).  The result is the run that never
+      stopped: the same weights, and a History of all the epochs.  Pass the same kind of
+      optimiser (and scheduler, if the run had one) as the run used; ``seed`` is not used.
 
     Arguments that cannot work (a validation set the model cannot take, a checkpoint path that
     cannot be written, a generator needed for several passes) fail before the first step.  If
@@ -847,19 +882,21 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
         _check_pairing(model, loss_fn, optimizer)
         return _fit(backend, train_data, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                     val_data=val_data, metrics=metrics, early_stopping=early_stopping, checkpoint=checkpoint,
-                    seed=seed, progress=progress, shuffle=shuffle, scheduler=scheduler)
+                    seed=seed, progress=progress, shuffle=shuffle, scheduler=scheduler, resume=resume)
 
 
 def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_data, metrics, early_stopping,
-         checkpoint, seed, progress, shuffle, scheduler) -> History:
+         checkpoint, seed, progress, shuffle, scheduler, resume) -> History:
     """fit's loop, on a backend that already holds the model on its device."""
     model = backend.model
     metric_fns = _resolve_metrics(metrics, loss_fn)
     threshold = _threshold_for(loss_fn, model)
-    train_batches = _Batches("train_data", train_data, backend, batch_size, passes=epochs)
+    resumed = _read_resume(model, resume, epochs, scheduler) if resume is not None else None
+    start = 0 if resumed is None else resumed[1]["epoch"]
+    train_batches = _Batches("train_data", train_data, backend, batch_size, passes=epochs - start)
     # the validation set is read once before training (a check) and after every epoch
-    val_batches = _Batches("val_data", val_data, backend, batch_size, passes=epochs + 1) if val_data is not None \
-        else None
+    val_batches = _Batches("val_data", val_data, backend, batch_size, passes=epochs - start + 1) \
+        if val_data is not None else None
     stopping = _as_config(early_stopping, EarlyStopping, "early_stopping")
     saving = _as_config(checkpoint, Checkpoint, "checkpoint")
     has_val = val_batches is not None
@@ -879,11 +916,15 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     rng = _seed_everything_for(model, seed)
     history = History()
     best_state, epochs_without_improvement = None, 0
+    if resumed is not None:
+        best_state, epochs_without_improvement = _resume(backend, optimizer, scheduler, rng, history, resumed,
+                                                         stop_monitor, save_monitor)
     batches_per_epoch = train_batches.n_batches()
-    bar = _progress_bar(progress, None if batches_per_epoch is None else epochs * batches_per_epoch, epochs)
+    total = None if batches_per_epoch is None else (epochs - start) * batches_per_epoch
+    bar = _progress_bar(progress, total, epochs, start)
     refresh = max(1, (batches_per_epoch or 50) // 10)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start + 1, epochs + 1):
             started = time.perf_counter()
             model.train()
             accumulator = _EpochAccumulator(backend, metric_fns, threshold)
@@ -912,12 +953,7 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
             if bar is not None:
                 bar.set_postfix({key: f"{value:.4f}" for key, value in logs.items()}, refresh=True)
 
-            if saving is not None:
-                better = save_monitor.improved(logs)
-                if saving.save == "every" or better:
-                    save_training_checkpoint(model, str(saving.path).format(epoch=epoch), epoch=epoch, logs=logs)
-                if better and stopping is None:  # early stopping's monitor wins if both are set
-                    history.best_epoch = epoch
+            # early stopping's bookkeeping comes first, so that a checkpoint of this epoch holds it
             if stopping is not None:
                 if stop_monitor.improved(logs):
                     history.best_epoch = epoch
@@ -928,7 +964,17 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
                     epochs_without_improvement += 1
                     if epochs_without_improvement >= stopping.patience:
                         history.stopped_epoch = epoch
-                        break
+            if saving is not None:
+                better = save_monitor.improved(logs)
+                if better and stopping is None:  # early stopping's monitor wins if both are set
+                    history.best_epoch = epoch
+                if saving.save == "every" or better:
+                    record = _training_record(backend, optimizer, scheduler, rng, history, epoch,
+                                              stop_monitor, save_monitor, epochs_without_improvement, best_state)
+                    save_training_checkpoint(model, str(saving.path).format(epoch=epoch), epoch=epoch, logs=logs,
+                                             training_state=record)
+            if history.stopped_epoch is not None:
+                break
     except BaseException as error:  # an error, or an interrupt (Jupyter's stop button): keep what was learnt
         error.history = history
         if best_state is not None:
@@ -943,6 +989,88 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     if best_state is not None:
         backend.load_state(best_state)
     return history
+
+
+# --- resuming a run --------------------------------------------------------------------------------
+def _training_record(backend, optimizer, scheduler, rng, history, epoch, stop_monitor, save_monitor,
+                     epochs_without_improvement, best_state) -> Dict[str, Any]:
+    """Everything besides the weights that the epochs after ``epoch`` depend on (see ``training_state``)."""
+    from . import training_state as records
+
+    torch_model = _is_torch_module(backend.model)
+    if torch_model:  # saved on the CPU, whatever device the run uses
+        best = None if best_state is None else {key: value.detach().cpu() for key, value in best_state.items()}
+    else:
+        best = best_state
+    return {
+        "version": records.VERSION,
+        "epoch": int(epoch),
+        "optimizer": records.plain(optimizer.state_dict(), f"the state of {type(optimizer).__name__}"),
+        "scheduler": None if scheduler is None else {
+            "kind": type(scheduler).__name__,
+            "state": records.plain(scheduler.state_dict(), f"the state of {type(scheduler).__name__}")},
+        "random": records.random_state(torch_model, rng),
+        "history": history.to_dict(),
+        "monitors": {"early_stopping": None if stop_monitor is None else stop_monitor.best,
+                     "checkpoint": None if save_monitor is None else save_monitor.best},
+        "epochs_without_improvement": int(epochs_without_improvement),
+        "best_state": best,
+    }
+
+
+def _read_resume(model, path, epochs: int, scheduler):
+    """The checkpoint's weights and training state, refused before training if the run cannot go on from it."""
+    from . import training_state as records
+
+    state, info, record = _read_training_checkpoint(model, path)
+    record = records.check_record(record, path)
+    done = record["epoch"]
+    if epochs <= done:
+        raise ValueError(f"resume: {path} is the checkpoint of epoch {done}, so epochs={epochs} leaves nothing to "
+                         f"train; epochs counts from the start of the run (epochs={done + 1} trains one more)")
+    stopped = record["history"].get("stopped_epoch")
+    if stopped is not None:
+        raise ValueError(f"resume: the run of {path} ended by early stopping at epoch {stopped}; load its "
+                         "weights with load_training_checkpoint to train them further")
+    saved = record["scheduler"]
+    if (saved is None) != (scheduler is None):
+        raise ValueError(f"resume: the run of {path} " + (
+            f"had no scheduler, but fit got {type(scheduler).__name__}: its position in the run is unknown"
+            if saved is None else
+            f"used a {saved['kind']} scheduler; pass one of the same kind (scheduler=) to go on with its rates"))
+    if saved is not None and saved["kind"] != type(scheduler).__name__:
+        raise ValueError(f"resume: the run of {path} used a {saved['kind']} scheduler, fit got "
+                         f"{type(scheduler).__name__}")
+    return state, record
+
+
+def _resume(backend, optimizer, scheduler, rng, history, resumed, stop_monitor, save_monitor):
+    """Load what ``_read_resume`` read into the run; return early stopping's ``(best_state, counter)``.
+
+    The optimiser's state is checked first: it is the part that can still be refused (another kind
+    of optimiser, other parameter groups or shapes), and then nothing has been touched yet.
+    """
+    from . import training_state as records
+
+    from .interop import check_optimizer_state
+
+    state, record = resumed
+    check_optimizer_state("resume", record["optimizer"], optimizer)  # another kind, other groups or shapes
+    optimizer.load_state_dict(record["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(record["scheduler"]["state"])
+    backend.load_state(state)
+    records.restore_random_state(record["random"], rng)
+    saved = record["history"]
+    history.train, history.val = copy.deepcopy(saved["train"]), copy.deepcopy(saved["val"])
+    history.epoch_time, history.lr = list(saved["epoch_time"]), list(saved["lr"])
+    history.best_epoch = saved["best_epoch"]
+    if stop_monitor is not None:
+        stop_monitor.best = record["monitors"]["early_stopping"]
+    if save_monitor is not None:
+        save_monitor.best = record["monitors"]["checkpoint"]
+    best_state = record["best_state"] if stop_monitor is not None else None
+    return best_state, record["epochs_without_improvement"] if stop_monitor is not None else 0
 
 
 def _check_checkpoint_path(path) -> None:

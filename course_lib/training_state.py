@@ -1,0 +1,135 @@
+"""What ``fit`` keeps in a checkpoint besides the weights, so that ``fit(..., resume=path)`` goes on exactly.
+
+A run is more than its weights: the optimiser's state (momentum buffers, Adam's moving averages
+and step count), the scheduler's position, the generators that order the batches and draw
+dropout masks, the History so far and the counters of early stopping.  ``fit`` writes all of it
+into every checkpoint as one *training state* record; resuming from the checkpoint of epoch k
+then trains epochs k + 1, k + 2, … on exactly the numbers an uninterrupted run would have had.
+
+Torch checkpoints hold the record as it is (``torch.save`` stores tensors, numbers, strings and
+containers, and ``torch.load(weights_only=True)`` reads them back).  Scratch checkpoints are
+``.npz`` archives, which hold arrays only: ``pack`` turns the record into a JSON skeleton plus
+numbered arrays, and ``unpack`` reverses it (keys stay ints or strings, tuples stay tuples).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+#: the version of the record's layout; a checkpoint with another one is refused, not misread
+VERSION = 1
+_ARRAY, _TUPLE, _DICT = "__array__", "__tuple__", "__dict__"
+
+
+def random_state(model_is_torch: bool, batch_order: np.random.Generator) -> Dict[str, Any]:
+    """The states of every generator a training epoch draws from."""
+    state: Dict[str, Any] = {"batch_order": batch_order.bit_generator.state}
+    if model_is_torch:
+        import torch
+
+        state["torch"] = torch.get_rng_state()  # dropout on the CPU, DataLoader shuffling
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()  # dropout on GPUs
+    else:
+        from .scratch import init
+
+        state["scratch"] = init.generator().bit_generator.state  # scratch Dropout
+    return state
+
+
+def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator) -> None:
+    """Put every generator back where ``random_state`` found it."""
+    batch_order.bit_generator.state = saved["batch_order"]
+    if "torch" in saved:
+        import torch
+
+        torch.set_rng_state(saved["torch"])
+        if "cuda" in saved and torch.cuda.is_available():
+            states = saved["cuda"][:torch.cuda.device_count()]
+            torch.cuda.set_rng_state_all(states)
+    if "scratch" in saved:
+        from .scratch import init
+
+        init.generator().bit_generator.state = saved["scratch"]
+
+
+def plain(value, where: str = "the training state"):
+    """``value`` with NumPy scalars as Python numbers, containers rebuilt, arrays and tensors kept.
+
+    ``torch.load(weights_only=True)`` reads back tensors, numbers, strings and containers only, so
+    a NumPy float left in an optimiser's group (``lr=np.float64(0.1)``) would make the checkpoint
+    unreadable, and only when the run is resumed.  Anything else (a function, an object) is
+    refused now, naming where it sits.
+    """
+    if isinstance(value, np.ndarray) or type(value).__module__.startswith("torch"):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {plain(key, where): plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    raise TypeError(f"fit cannot checkpoint {where}: it holds a {type(value).__name__} ({value!r:.80}), which a "
+                    "checkpoint cannot store safely (tensors, arrays, numbers, strings and containers only)")
+
+
+def pack(record: Dict[str, Any]) -> Dict[str, np.ndarray]:
+    """The record as arrays for ``np.savez``: ``skeleton`` (JSON) and ``0``, ``1``, … for its arrays."""
+    arrays: List[np.ndarray] = []
+
+    def encode(value):
+        if isinstance(value, np.ndarray):
+            arrays.append(value)
+            return {_ARRAY: len(arrays) - 1}
+        if isinstance(value, dict):
+            return {_DICT: [[encode(key), encode(item)] for key, item in value.items()]}
+        if isinstance(value, tuple):
+            return {_TUPLE: [encode(item) for item in value]}
+        if isinstance(value, list):
+            return [encode(item) for item in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise TypeError(f"a scratch training state cannot hold a {type(value).__name__} ({value!r})")
+
+    skeleton = json.dumps(encode(record))
+    return {"skeleton": np.array(skeleton), **{str(index): array for index, array in enumerate(arrays)}}
+
+
+def unpack(arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    """The record ``pack`` stored (``arrays`` maps the same names to the arrays read back)."""
+
+    def decode(value):
+        if isinstance(value, list):
+            return [decode(item) for item in value]
+        if isinstance(value, dict):
+            if _ARRAY in value:
+                return arrays[str(value[_ARRAY])]
+            if _TUPLE in value:
+                return tuple(decode(item) for item in value[_TUPLE])
+            return {decode(key): decode(item) for key, item in value[_DICT]}
+        return value
+
+    return decode(json.loads(str(arrays["skeleton"])))
+
+
+def check_record(record: Optional[Dict[str, Any]], path) -> Dict[str, Any]:
+    """The record, or a clear error for a checkpoint that holds weights only or another layout."""
+    if record is None:
+        raise ValueError(f"{path} holds weights only, no training state (it was not written by fit's checkpoint, "
+                         "or by a course_lib before fit could resume): load the weights with "
+                         "load_training_checkpoint and train on with a fresh optimiser")
+    if not isinstance(record, dict) or record.get("version") != VERSION:
+        version = record.get("version") if isinstance(record, dict) else None
+        raise ValueError(f"{path} holds a training state of layout version {version}; this course_lib reads "
+                         f"version {VERSION}")
+    return record
+
+
+__all__ = ["VERSION", "random_state", "restore_random_state", "plain", "pack", "unpack", "check_record"]
