@@ -861,8 +861,8 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``scheduler``: a learning-rate scheduler (torch's or ``course_lib.scratch.lr_scheduler``'s)
       stepped once after every epoch; ``ReduceLROnPlateau`` is given the epoch's ``val_loss``
       (``loss`` without validation data).
-    - ``resume``: a checkpoint written by this function (``checkpoint=``, best with
-      ``save='every'``): the weights, the optimiser's and scheduler's state, the generators of
+    - ``resume``: a checkpoint written by this function (``checkpoint=``; ``save='every'``
+      writes one per epoch): the weights, the optimiser's and scheduler's state, the generators of
       the batch order and of dropout, the History so far and early stopping's counters are read
       back, and training goes on from the epoch after the checkpoint's to ``epochs`` (counted
       from the start, as Keras's ``initial_epoch``).  The result is the run that never
@@ -1011,8 +1011,7 @@ def _training_record(backend, optimizer, scheduler, rng, history, epoch, stop_mo
             "state": records.plain(scheduler.state_dict(), f"the state of {type(scheduler).__name__}")},
         "random": records.random_state(torch_model, rng),
         "history": history.to_dict(),
-        "monitors": {"early_stopping": None if stop_monitor is None else stop_monitor.best,
-                     "checkpoint": None if save_monitor is None else save_monitor.best},
+        "monitors": {"early_stopping": _monitor_state(stop_monitor), "checkpoint": _monitor_state(save_monitor)},
         "epochs_without_improvement": int(epochs_without_improvement),
         "best_state": best,
     }
@@ -1051,7 +1050,6 @@ def _resume(backend, optimizer, scheduler, rng, history, resumed, stop_monitor, 
     of optimiser, other parameter groups or shapes), and then nothing has been touched yet.
     """
     from . import training_state as records
-
     from .interop import check_optimizer_state
 
     state, record = resumed
@@ -1065,12 +1063,23 @@ def _resume(backend, optimizer, scheduler, rng, history, resumed, stop_monitor, 
     history.train, history.val = copy.deepcopy(saved["train"]), copy.deepcopy(saved["val"])
     history.epoch_time, history.lr = list(saved["epoch_time"]), list(saved["lr"])
     history.best_epoch = saved["best_epoch"]
-    if stop_monitor is not None:
-        stop_monitor.best = record["monitors"]["early_stopping"]
-    if save_monitor is not None:
-        save_monitor.best = record["monitors"]["checkpoint"]
-    best_state = record["best_state"] if stop_monitor is not None else None
-    return best_state, record["epochs_without_improvement"] if stop_monitor is not None else 0
+    same_stopping = _restore_monitor(stop_monitor, record["monitors"]["early_stopping"])
+    _restore_monitor(save_monitor, record["monitors"]["checkpoint"])
+    if not same_stopping:  # early stopping added, or watching something else: it starts afresh
+        return None, 0
+    return record["best_state"], record["epochs_without_improvement"]
+
+
+def _monitor_state(monitor: Optional[_Monitor]) -> Optional[Dict[str, Any]]:
+    return None if monitor is None else {"monitor": monitor.monitor, "mode": monitor.mode, "best": monitor.best}
+
+
+def _restore_monitor(monitor: Optional[_Monitor], saved: Optional[Dict[str, Any]]) -> bool:
+    """Take the saved best value if the monitor watches the same quantity the same way; True if it did."""
+    if monitor is None or saved is None or (saved["monitor"], saved["mode"]) != (monitor.monitor, monitor.mode):
+        return False
+    monitor.best = saved["best"]
+    return True
 
 
 def _check_checkpoint_path(path) -> None:

@@ -247,6 +247,25 @@ def test_every_schedule_resumes_where_it_stood(tmp_path, side, kind):
     assert len(set(resumed[1].lr)) > 1  # the schedule did change the rate
 
 
+def test_early_stopping_watching_something_else_starts_afresh(tmp_path):
+    """The run watched the training loss; the resumed one watches a validation loss far above it
+    (labels shifted by one class).  Its first epoch is its first best: the old best training loss
+    and the old counters must not carry over, or no epoch would ever beat it."""
+    shifted = (VAL[0], (VAL[1] + 1) % 3)
+
+    def run(epochs, monitor, resume=None):
+        model = torch_model()
+        return fit(model, TRAIN, val_data=shifted, loss_fn=torch.nn.CrossEntropyLoss(),
+                   optimizer=torch.optim.Adam(model.parameters(), lr=0.02), epochs=epochs, batch_size=16,
+                   early_stopping=dict(patience=1, monitor=monitor), progress=False, device="cpu", resume=resume,
+                   checkpoint=Checkpoint(tmp_path / "epoch{epoch}.pt", save="every"))
+
+    before = run(STOP_AFTER, "loss")
+    assert min(before.train["loss"]) < min(before.val["loss"]) / 2
+    history = run(EPOCHS, "val_loss", resume=tmp_path / f"epoch{before.best_epoch}.pt")
+    assert history.best_epoch > before.best_epoch
+
+
 # --- what cannot resume is refused before training, and loads nothing ----------------------------
 def test_nothing_left_to_train_is_refused(tmp_path):
     torch_run(tmp_path, epochs=STOP_AFTER)
