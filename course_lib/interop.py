@@ -72,9 +72,18 @@ def _as_number(value):
     return value
 
 
-def _check_optimizer_state(function: str, state_dict, target_groups, target_shapes) -> None:
-    """Refuse, before anything is loaded, a state that the target optimiser cannot take: an
-    optimiser instead of its state, another kind of optimiser, other groups or other shapes."""
+def check_optimizer_state(function: str, state_dict, optimizer, target_groups=None) -> None:
+    """Raise if ``optimizer`` (scratch or torch) cannot take ``state_dict``, before anything is loaded:
+    an optimiser instead of its state, another kind of optimiser, other groups or other shapes.
+
+    torch's own ``load_state_dict`` checks only the number of parameters: another kind of
+    optimiser's state loads, and the first ``step()`` then fails (``KeyError: 'betas'``).
+    ``target_groups``: ``optimizer.state_dict()["param_groups"]`` if the caller has it already.
+    """
+    if target_groups is None:
+        target_groups = optimizer.state_dict()["param_groups"]
+    target_shapes = [[tuple(getattr(param, "data", param).shape) for param in group["params"]]
+                     for group in optimizer.param_groups]
     if hasattr(state_dict, "state_dict") and callable(state_dict.state_dict):
         raise TypeError(f"{function} takes an optimiser's state_dict, got the optimiser "
                         f"{type(state_dict).__name__} itself: pass optimizer.state_dict()")
@@ -107,19 +116,6 @@ def _check_optimizer_state(function: str, state_dict, target_groups, target_shap
                                  f"the parameter {index_shape[index]}")
 
 
-def check_optimizer_state(function: str, state_dict, optimizer) -> None:
-    """Raise if ``optimizer`` (scratch or torch) cannot take ``state_dict`` — the checks that
-    ``optimizer_state_to_torch`` and ``optimizer_state_from_torch`` make — before anything is loaded.
-
-    torch's own ``load_state_dict`` checks only the number of parameters: another kind of
-    optimiser's state loads, and the first ``step()`` then fails (``KeyError: 'betas'``).
-    """
-    groups = optimizer.state_dict()["param_groups"]
-    shapes = [[tuple(getattr(param, "data", param).shape) for param in group["params"]]
-              for group in optimizer.param_groups]
-    _check_optimizer_state(function, state_dict, groups, shapes)
-
-
 def _hyper_parameters(saved: Dict[str, Any], group: Dict[str, Any]) -> Dict[str, Any]:
     """The saved group's values of the hyper-parameters the target group has (not its runtime keys)."""
     return {key: copy.deepcopy(_as_number(saved[key])) for key in group
@@ -141,8 +137,7 @@ def optimizer_state_to_torch(state_dict: Dict[str, Any], torch_optimizer) -> Dic
 
     function = "optimizer_state_to_torch"
     target = torch_optimizer.state_dict()
-    shapes = [[tuple(param.shape) for param in group["params"]] for group in torch_optimizer.param_groups]
-    _check_optimizer_state(function, state_dict, target["param_groups"], shapes)
+    check_optimizer_state(function, state_dict, torch_optimizer, target["param_groups"])
     groups = []
     for saved, group in zip(state_dict["param_groups"], target["param_groups"]):
         groups.append({**group, **_hyper_parameters(saved, group), "params": list(group["params"])})
@@ -173,8 +168,7 @@ def optimizer_state_from_torch(torch_state_dict: Dict[str, Any], optimizer) -> D
     """
     function = "optimizer_state_from_torch"
     target = optimizer.state_dict()
-    shapes = [[param.data.shape for param in group["params"]] for group in optimizer.param_groups]
-    _check_optimizer_state(function, torch_state_dict, target["param_groups"], shapes)
+    check_optimizer_state(function, torch_state_dict, optimizer, target["param_groups"])
     groups = [{**_hyper_parameters(saved, group), "params": list(saved["params"])}
               for saved, group in zip(torch_state_dict["param_groups"], target["param_groups"])]
     state = {}

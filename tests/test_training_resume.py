@@ -6,12 +6,10 @@ import pytest
 import torch
 
 from course_lib import training_state
-from course_lib.scratch import Linear, Sequential, init
+from course_lib.scratch import Linear, Sequential, init, lr_scheduler as scratch_schedules
 from course_lib.scratch.activations import ReLU
 from course_lib.scratch.dropout import Dropout
 from course_lib.scratch.losses import CrossEntropyLoss as ScratchCrossEntropy
-from course_lib.scratch import lr_scheduler as scratch_schedules
-from course_lib.scratch.lr_scheduler import StepLR as ScratchStepLR
 from course_lib.scratch.optim import SGD as ScratchSGD, Adam as ScratchAdam
 from course_lib.training import Checkpoint, fit, load_training_checkpoint, save_training_checkpoint
 
@@ -83,7 +81,7 @@ def scratch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, patience=50
     model = Sequential(Linear(2, 16, dtype=np.float64), ReLU(), Dropout(0.3), Linear(16, 3, dtype=np.float64))
     optimizer = ScratchAdam(model.parameters(), lr=0.02)
     history = fit(model, TRAIN, val_data=VAL, loss_fn=interrupting(ScratchCrossEntropy, calls), optimizer=optimizer,
-                  scheduler=ScratchStepLR(optimizer, step_size=2, gamma=0.5) if scheduler else None,
+                  scheduler=scratch_schedules.StepLR(optimizer, step_size=2, gamma=0.5) if scheduler else None,
                   epochs=epochs, batch_size=16, seed=3, early_stopping=dict(patience=patience), progress=False,
                   resume=resume, checkpoint=Checkpoint(tmp_path / "epoch{epoch}.npz", save="every"))
     return model, history
