@@ -50,8 +50,10 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy as np
 
 from . import metrics as metrics_module
+from . import training_state as records
 from .checks import positive_int
 from .files import write_atomically
+from .interop import check_optimizer_state
 from .scratch.module import Module as ScratchModule
 
 MetricSpec = Union[str, Callable[[np.ndarray, np.ndarray], float]]
@@ -705,8 +707,6 @@ def save_training_checkpoint(model, path: Union[str, Path], *, epoch: int, logs:
         return write_atomically(path, lambda temporary: torch.save(payload, temporary))
     arrays = {f"state_dict/{key}": value for key, value in model.state_dict().items()}
     if training_state is not None:
-        from . import training_state as records
-
         arrays.update((f"training_state/{key}", value) for key, value in records.pack(training_state).items())
 
     def write(temporary):
@@ -746,8 +746,6 @@ def _read_training_checkpoint(model, path: Union[str, Path]):
                 info = {"epoch": int(archive["epoch"]), "logs": json.loads(str(archive["logs"]))}
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"{path} is not a scratch checkpoint written by fit ({error})") from None
-        from . import training_state as records
-
         record = records.unpack(packed) if packed else None
     _check_same_state(model, state, path)
     return state, info, record
@@ -995,8 +993,6 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
 def _training_record(backend, optimizer, scheduler, rng, history, epoch, stop_monitor, save_monitor,
                      epochs_without_improvement, best_state) -> Dict[str, Any]:
     """Everything besides the weights that the epochs after ``epoch`` depend on (see ``training_state``)."""
-    from . import training_state as records
-
     torch_model = _is_torch_module(backend.model)
     if torch_model:  # saved on the CPU, whatever device the run uses
         best = None if best_state is None else {key: value.detach().cpu() for key, value in best_state.items()}
@@ -1019,9 +1015,7 @@ def _training_record(backend, optimizer, scheduler, rng, history, epoch, stop_mo
 
 def _read_resume(model, path, epochs: int, scheduler):
     """The checkpoint's weights and training state, refused before training if the run cannot go on from it."""
-    from . import training_state as records
-
-    state, info, record = _read_training_checkpoint(model, path)
+    state, _, record = _read_training_checkpoint(model, path)
     record = records.check_record(record, path)
     done = record["epoch"]
     if epochs <= done:
@@ -1049,9 +1043,6 @@ def _resume(backend, optimizer, scheduler, rng, history, resumed, stop_monitor, 
     The optimiser's state is checked first: it is the part that can still be refused (another kind
     of optimiser, other parameter groups or shapes), and then nothing has been touched yet.
     """
-    from . import training_state as records
-    from .interop import check_optimizer_state
-
     state, record = resumed
     check_optimizer_state("resume", record["optimizer"], optimizer)  # another kind, other groups or shapes
     optimizer.load_state_dict(record["optimizer"])
