@@ -28,7 +28,8 @@ initialiser's generator (for a scratch model), which dropout draws from, so a ru
 on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
 may differ in the last bits from run to run; ``course_lib.seed_everything`` (which every chapter
 calls) switches PyTorch to its deterministic kernels, so runs repeat bit for bit there too.
-With ``device="auto"`` a model already on a GPU trains on that GPU.
+With ``device="auto"`` a model already on a GPU trains on that GPU.  A run stopped after one of
+its checkpoints (``checkpoint=``) goes on with ``fit(..., resume=path)`` to the same numbers.
 
 Torch models run on ``device`` ("auto" = the first CUDA GPU if PyTorch sees one, else the
 CPU) and each batch follows them; floating inputs are cast to the model's dtype and integer
@@ -98,7 +99,10 @@ class Checkpoint:
     ``path`` may contain ``{epoch}`` (e.g. ``"ckpt/epoch{epoch:02d}.pt"``) to keep one file per
     epoch.  Torch models are saved with ``torch.save`` (with ``course_lib.deploy.save_checkpoint``
     when the model carries a ``config``, so ``deploy.load_checkpoint`` can rebuild it); scratch
-    models as a ``.npz`` archive.  ``load_training_checkpoint`` reads either back.
+    models as a ``.npz`` archive.  ``load_training_checkpoint`` reads the weights of either back.
+    Each file also holds the run's training state (optimiser, scheduler, generators, History so
+    far; see ``course_lib.training_state``), so ``fit(..., resume=path)`` can finish an
+    interrupted run exactly as the uninterrupted one; a file without ``{epoch}`` is overwritten.
     """
 
     path: Union[str, Path]
