@@ -865,7 +865,7 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
       (``loss`` without validation data).
     - ``resume``: a checkpoint written by this function (``checkpoint=``; ``save='every'``
       writes one per epoch): the weights, the optimiser's and scheduler's state, the generators of
-      the batch order and of dropout, the History so far and early stopping's counters are read
+      the batch order (a DataLoader's own ``generator`` too) and of dropout, the History so far and early stopping's counters are read
       back, and training goes on from the epoch after the checkpoint's to ``epochs`` (counted
       from the start, as Keras's ``initial_epoch``).  The result is the run that never
       stopped: the same weights, and a History of all the epochs.  Pass the same kind of
@@ -919,8 +919,8 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     history = History()
     best_state, epochs_without_improvement = None, 0
     if resumed is not None:
-        best_state, epochs_without_improvement = _resume(backend, optimizer, scheduler, rng, history, resumed,
-                                                         stop_monitor, save_monitor)
+        best_state, epochs_without_improvement = _resume(backend, optimizer, scheduler, (rng, train_batches.loader),
+                                                         history, resumed, stop_monitor, save_monitor)
     batches_per_epoch = train_batches.n_batches()
     total = None if batches_per_epoch is None else (epochs - start) * batches_per_epoch
     bar = _progress_bar(progress, total, epochs, start)
@@ -971,8 +971,9 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
                 if better and stopping is None:  # early stopping's monitor wins if both are set
                     history.best_epoch = epoch
                 if saving.save == "every" or better:
-                    record = _training_record(backend, optimizer, scheduler, rng, history, epoch,
-                                              stop_monitor, save_monitor, epochs_without_improvement, best_state)
+                    record = _training_record(backend, optimizer, scheduler, (rng, train_batches.loader), history,
+                                              epoch, stop_monitor, save_monitor, epochs_without_improvement,
+                                              best_state)
                     save_training_checkpoint(model, str(saving.path).format(epoch=epoch), epoch=epoch, logs=logs,
                                              training_state=record)
             if history.stopped_epoch is not None:
@@ -994,9 +995,10 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
 
 
 # --- resuming a run --------------------------------------------------------------------------------
-def _training_record(backend, optimizer, scheduler, rng, history, epoch, stop_monitor, save_monitor,
+def _training_record(backend, optimizer, scheduler, order, history, epoch, stop_monitor, save_monitor,
                      epochs_without_improvement, best_state) -> Dict[str, Any]:
-    """Everything besides the weights that the epochs after ``epoch`` depend on (see ``training_state``)."""
+    """Everything besides the weights that the epochs after ``epoch`` depend on (see ``training_state``);
+    ``order`` is ``(generator of the batch order, the training DataLoader or None)``."""
     torch_model = _is_torch_module(backend.model)
     if torch_model:  # saved on the CPU, whatever device the run uses
         best = None if best_state is None else {key: value.detach().cpu() for key, value in best_state.items()}
@@ -1009,7 +1011,7 @@ def _training_record(backend, optimizer, scheduler, rng, history, epoch, stop_mo
         "scheduler": None if scheduler is None else {
             "kind": type(scheduler).__name__,
             "state": records.plain(scheduler.state_dict(), f"the state of {type(scheduler).__name__}")},
-        "random": records.random_state(torch_model, rng),
+        "random": records.random_state(torch_model, *order),
         "history": history.to_dict(),
         "monitors": {"early_stopping": _monitor_state(stop_monitor), "checkpoint": _monitor_state(save_monitor)},
         "epochs_without_improvement": int(epochs_without_improvement),
@@ -1041,7 +1043,7 @@ def _read_resume(model, path, epochs: int, scheduler):
     return state, record
 
 
-def _resume(backend, optimizer, scheduler, rng, history, resumed, stop_monitor, save_monitor):
+def _resume(backend, optimizer, scheduler, order, history, resumed, stop_monitor, save_monitor):
     """Load what ``_read_resume`` read into the run; return early stopping's ``(best_state, counter)``.
 
     The optimiser's state is checked first: it is the part that can still be refused (another kind
@@ -1053,7 +1055,7 @@ def _resume(backend, optimizer, scheduler, rng, history, resumed, stop_monitor, 
     if scheduler is not None:
         scheduler.load_state_dict(record["scheduler"]["state"])
     backend.load_state(state)
-    records.restore_random_state(record["random"], rng)
+    records.restore_random_state(record["random"], *order)
     saved = record["history"]
     history.train, history.val = copy.deepcopy(saved["train"]), copy.deepcopy(saved["val"])
     history.epoch_time, history.lr = list(saved["epoch_time"]), list(saved["lr"])

@@ -23,9 +23,28 @@ VERSION = 1
 _ARRAY, _TUPLE, _DICT = "__array__", "__tuple__", "__dict__"
 
 
-def random_state(model_is_torch: bool, batch_order: np.random.Generator) -> Dict[str, Any]:
-    """The states of every generator a training epoch draws from."""
+def loader_generators(loader) -> List[Any]:
+    """The ``torch.Generator`` objects a DataLoader shuffles with when it was given its own
+    (``DataLoader(..., generator=g)``, or a sampler made with one); without one it draws from
+    torch's global generator, which ``random_state`` keeps anyway."""
+    found: List[Any] = []
+    # a stock DataLoader holds it in batch_sampler.sampler (a RandomSampler, given the loader's
+    # generator); the other places are where custom loaders and batch samplers keep theirs
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for owner in (loader, getattr(loader, "sampler", None), batch_sampler, getattr(batch_sampler, "sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if callable(getattr(generator, "get_state", None)) and all(generator is not other for other in found):
+            found.append(generator)
+    return found
+
+
+def random_state(model_is_torch: bool, batch_order: np.random.Generator, loader=None) -> Dict[str, Any]:
+    """The states of every generator a training epoch draws from (``loader``: the training DataLoader)."""
     state: Dict[str, Any] = {"batch_order": batch_order.bit_generator.state}
+    generators = loader_generators(loader) if loader is not None else []
+    if generators:  # torch byte tensors; as arrays in a scratch model's .npz checkpoint
+        state["loader"] = [generator.get_state() if model_is_torch else generator.get_state().numpy()
+                           for generator in generators]
     if model_is_torch:
         import torch
 
@@ -39,9 +58,14 @@ def random_state(model_is_torch: bool, batch_order: np.random.Generator) -> Dict
     return state
 
 
-def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator) -> None:
+def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator, loader=None) -> None:
     """Put every generator back where ``random_state`` found it."""
     batch_order.bit_generator.state = saved["batch_order"]
+    if saved.get("loader") and loader is not None:
+        import torch
+
+        for generator, state in zip(loader_generators(loader), saved["loader"]):
+            generator.set_state(torch.as_tensor(state))
     if "torch" in saved:
         import torch
 
@@ -132,4 +156,4 @@ def check_record(record: Optional[Dict[str, Any]], path) -> Dict[str, Any]:
     return record
 
 
-__all__ = ["VERSION", "random_state", "restore_random_state", "plain", "pack", "unpack", "check_record"]
+__all__ = ["VERSION", "loader_generators", "random_state", "restore_random_state", "plain", "pack", "unpack", "check_record"]

@@ -57,6 +57,17 @@ def torch_model():
                                torch.nn.Linear(16, 3)).double()
 
 
+def shuffling_loader(kind):
+    """A DataLoader over TRAIN that shuffles with torch's global generator ("global"), with its own
+    ("own"), or through a batch sampler whose sampler has its own ("batch_sampler")."""
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(TRAIN[0]), torch.as_tensor(TRAIN[1]))
+    own = None if kind == "global" else torch.Generator().manual_seed(11)
+    if kind == "batch_sampler":
+        sampler = torch.utils.data.RandomSampler(dataset, generator=own)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=torch.utils.data.BatchSampler(sampler, 16, False))
+    return torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True, generator=own)
+
+
 def torch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, device="cpu", config=False, loader=False,
               patience=50, scheduler=True, val=VAL, save="every", progress=False):
     torch.manual_seed(7)
@@ -65,10 +76,7 @@ def torch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, device="cpu",
         model.config = {"name": "resumable"}  # saved through course_lib.deploy's checkpoint format
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5) if scheduler else None
-    train = TRAIN
-    if loader:  # a DataLoader shuffles with torch's global generator, which the checkpoint holds too
-        dataset = torch.utils.data.TensorDataset(torch.as_tensor(TRAIN[0]), torch.as_tensor(TRAIN[1]))
-        train = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+    train = shuffling_loader(loader) if loader else TRAIN
     history = fit(model, train, val_data=val, loss_fn=interrupting(torch.nn.CrossEntropyLoss, calls),
                   optimizer=optimizer, scheduler=lr_scheduler, epochs=epochs, batch_size=16, seed=3,
                   early_stopping=None if patience is None else dict(patience=patience), device=device,
@@ -76,11 +84,12 @@ def torch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, device="cpu",
     return model, history
 
 
-def scratch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, patience=50, scheduler=True):
+def scratch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, patience=50, scheduler=True, loader=None):
     init.manual_seed(7)
     model = Sequential(Linear(2, 16, dtype=np.float64), ReLU(), Dropout(0.3), Linear(16, 3, dtype=np.float64))
     optimizer = ScratchAdam(model.parameters(), lr=0.02)
-    history = fit(model, TRAIN, val_data=VAL, loss_fn=interrupting(ScratchCrossEntropy, calls), optimizer=optimizer,
+    train = shuffling_loader(loader) if loader else TRAIN
+    history = fit(model, train, val_data=VAL, loss_fn=interrupting(ScratchCrossEntropy, calls), optimizer=optimizer,
                   scheduler=scratch_schedules.StepLR(optimizer, step_size=2, gamma=0.5) if scheduler else None,
                   epochs=epochs, batch_size=16, seed=3, early_stopping=dict(patience=patience), progress=False,
                   resume=resume, checkpoint=Checkpoint(tmp_path / "epoch{epoch}.npz", save="every"))
@@ -133,18 +142,28 @@ def test_a_resumed_scratch_run_is_the_run_that_never_stopped(tmp_path):
 
 
 def test_a_deploy_checkpoint_and_a_shuffling_dataloader_resume_exactly(tmp_path):
-    whole = torch_run(tmp_path / "whole", config=True, loader=True)
-    resumed = interrupt_then_resume(torch_run, tmp_path, ".pt", config=True, loader=True)
+    whole = torch_run(tmp_path / "whole", config=True, loader="global")
+    resumed = interrupt_then_resume(torch_run, tmp_path, ".pt", config=True, loader="global")
     assert_same_run(whole, resumed)
     from course_lib.deploy import read_checkpoint
 
     assert read_checkpoint(tmp_path / "first" / "epoch2.pt")["training_state"]["epoch"] == 2
 
 
+@pytest.mark.parametrize("run,suffix,kind", [(torch_run, ".pt", "own"), (scratch_run, ".npz", "own"),
+                                             (torch_run, ".pt", "batch_sampler")],
+                         ids=["torch", "scratch", "torch-batch-sampler"])
+def test_a_dataloader_with_its_own_generator_resumes_exactly(tmp_path, run, suffix, kind):
+    """DataLoader(..., generator=g) shuffles with g, not with torch's global generator: g's state is kept too."""
+    whole = run(tmp_path / "whole", loader=kind)
+    resumed = interrupt_then_resume(run, tmp_path, suffix, loader=kind)
+    assert_same_run(whole, resumed)
+
+
 def test_the_resumed_run_needs_its_generators(tmp_path, monkeypatch):
     """The test above can fail: without the saved generators the batch order and dropout masks differ."""
     whole = torch_run(tmp_path / "whole")
-    monkeypatch.setattr(training_state, "restore_random_state", lambda saved, batch_order: None)
+    monkeypatch.setattr(training_state, "restore_random_state", lambda saved, batch_order, loader=None: None)
     resumed = interrupt_then_resume(torch_run, tmp_path, ".pt")
     with pytest.raises(AssertionError):
         assert_same_run(whole, resumed)
