@@ -23,9 +23,9 @@ loss and metrics use the weights at the end of the epoch, in eval mode.
 Determinism: the batch order comes from ``np.random.default_rng(seed)``, the same on both
 sides, so a scratch model and a torch model that start from the same weights see the same
 batches in the same order — which is how the book shows that the two sides agree.
-With an integer ``seed`` fit also seeds torch (for a torch model) or the scratch
-initialiser's generator (for a scratch model), which dropout draws from, so a run is repeatable
-on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
+With an integer ``seed`` fit also seeds torch (for a torch model, and for a scratch model
+whenever torch is loaded: a DataLoader shuffles with torch's generator) and, for a scratch model,
+the scratch initialiser's generator, which dropout draws from, so a run is repeatable on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
 may differ in the last bits from run to run; ``course_lib.seed_everything`` (which every chapter
 calls) switches PyTorch to its deterministic kernels, so runs repeat bit for bit there too.
 With ``device="auto"`` a model already on a GPU trains on that GPU.  A run stopped after one of
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -817,9 +818,11 @@ def _current_lr(optimizer) -> float:
 def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Generator]:
     if seed is None:
         return np.random.default_rng()
-    if _is_torch_module(model):
-        _torch().manual_seed(seed)  # dropout masks and other torch randomness
-    else:
+    if _is_torch_module(model) or "torch" in sys.modules:
+        # dropout masks and other torch randomness; for a scratch model, the shuffling of a DataLoader
+        # that feeds it (torch 2.13 starts every process from a random seed)
+        _torch().manual_seed(seed)
+    if not _is_torch_module(model):
         from .scratch import init
 
         init.manual_seed(seed)  # scratch Dropout draws from this generator

@@ -14,6 +14,7 @@ numbered arrays, and ``unpack`` reverses it (keys stay ints or strings, tuples s
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -39,19 +40,26 @@ def loader_generators(loader) -> List[Any]:
 
 
 def random_state(model_is_torch: bool, batch_order: np.random.Generator, loader=None) -> Dict[str, Any]:
-    """The states of every generator a training epoch draws from (``loader``: the training DataLoader)."""
-    state: Dict[str, Any] = {"batch_order": batch_order.bit_generator.state}
-    generators = loader_generators(loader) if loader is not None else []
-    if generators:  # torch byte tensors; as arrays in a scratch model's .npz checkpoint
-        state["loader"] = [generator.get_state() if model_is_torch else generator.get_state().numpy()
-                           for generator in generators]
-    if model_is_torch:
-        import torch
+    """The states of every generator a training epoch draws from (``loader``: the training DataLoader).
 
-        state["torch"] = torch.get_rng_state()  # dropout on the CPU, DataLoader shuffling
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
+    torch's generators are kept whenever torch is loaded, for a scratch model too: a DataLoader
+    feeding it shuffles with torch's global generator.  Their states are byte tensors, stored as
+    arrays in a scratch model's ``.npz`` checkpoint.
+    """
+    state: Dict[str, Any] = {"batch_order": batch_order.bit_generator.state}
+    torch = sys.modules.get("torch")  # never imported here for a scratch model trained on arrays
+
+    def kept(tensor):
+        return tensor if model_is_torch else tensor.numpy()
+
+    if torch is not None:
+        state["torch"] = kept(torch.get_rng_state())  # dropout on the CPU, DataLoader shuffling
+        generators = loader_generators(loader) if loader is not None else []
+        if generators:
+            state["loader"] = [kept(generator.get_state()) for generator in generators]
+        if model_is_torch and torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()  # dropout on GPUs
-    else:
+    if not model_is_torch:
         from .scratch import init
 
         state["scratch"] = init.generator().bit_generator.state  # scratch Dropout
@@ -61,18 +69,14 @@ def random_state(model_is_torch: bool, batch_order: np.random.Generator, loader=
 def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator, loader=None) -> None:
     """Put every generator back where ``random_state`` found it."""
     batch_order.bit_generator.state = saved["batch_order"]
-    if saved.get("loader") and loader is not None:
-        import torch
-
-        for generator, state in zip(loader_generators(loader), saved["loader"]):
-            generator.set_state(torch.as_tensor(state))
     if "torch" in saved:
         import torch
 
-        torch.set_rng_state(saved["torch"])
+        torch.set_rng_state(torch.as_tensor(saved["torch"]))
+        for generator, state in zip(loader_generators(loader) if loader is not None else [], saved.get("loader", [])):
+            generator.set_state(torch.as_tensor(state))
         if "cuda" in saved and torch.cuda.is_available():
-            states = saved["cuda"][:torch.cuda.device_count()]
-            torch.cuda.set_rng_state_all(states)
+            torch.cuda.set_rng_state_all(saved["cuda"][:torch.cuda.device_count()])
     if "scratch" in saved:
         from .scratch import init
 

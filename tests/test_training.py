@@ -284,6 +284,21 @@ def test_checkpoint_of_a_model_with_config_is_a_deploy_checkpoint(tmp_path):
 
 
 # --- data forms, evaluate and predict -----------------------------------------------------------
+def test_a_scratch_model_fed_by_a_shuffling_dataloader_repeats_with_the_seed():
+    """The loader shuffles with torch's global generator, which torch starts from a random seed in every
+    process: fit's seed must fix it for a scratch model too, whatever state torch was left in."""
+    x, y = blobs()
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+    runs = []
+    for earlier in (1, 2):
+        torch.manual_seed(earlier)  # what ran before fit
+        model = scratch_twin(torch_mlp())
+        loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+        runs.append(fit(model, loader, loss_fn=ScratchCrossEntropy(), epochs=2, seed=0,
+                        optimizer=ScratchSGD(model.parameters(), lr=0.1), **QUIET).train)
+    assert runs[0] == runs[1]
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_dataloader_gives_the_same_result_as_unshuffled_arrays(device):
     x, y = blobs()

@@ -151,10 +151,11 @@ def test_a_deploy_checkpoint_and_a_shuffling_dataloader_resume_exactly(tmp_path)
 
 
 @pytest.mark.parametrize("run,suffix,kind", [(torch_run, ".pt", "own"), (scratch_run, ".npz", "own"),
-                                             (torch_run, ".pt", "batch_sampler")],
-                         ids=["torch", "scratch", "torch-batch-sampler"])
-def test_a_dataloader_with_its_own_generator_resumes_exactly(tmp_path, run, suffix, kind):
-    """DataLoader(..., generator=g) shuffles with g, not with torch's global generator: g's state is kept too."""
+                                             (torch_run, ".pt", "batch_sampler"), (scratch_run, ".npz", "global")],
+                         ids=["torch", "scratch", "torch-batch-sampler", "scratch-global"])
+def test_a_shuffling_dataloader_resumes_exactly(tmp_path, run, suffix, kind):
+    """DataLoader(..., generator=g) shuffles with g, not with torch's global generator: g's state is kept too;
+    and a scratch model fed by a DataLoader depends on torch's global generator, which is kept for it as well."""
     whole = run(tmp_path / "whole", loader=kind)
     resumed = interrupt_then_resume(run, tmp_path, suffix, loader=kind)
     assert_same_run(whole, resumed)
