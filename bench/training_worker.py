@@ -1,6 +1,13 @@
-"""One timed training run in a fresh process: ``python -m bench.training_worker TASK SIDE [--quick]``.
+"""Timed training in a fresh process: ``python -m bench.training_worker TASK SIDE [--quick] [--serve]``.
 
-Prints one JSON line: seconds of the timed loop, and how far the process's resident memory
+Without ``--serve`` it times the whole run at once and prints one JSON line.  With ``--serve``
+(what ``bench/training.py`` uses) it sets up, prints ``{"ready": …}`` and then times the
+mini-batches it is asked for, one chunk per line ``run START STOP`` on stdin, answering each with
+``{"seconds": …}``; ``end`` (or the end of stdin) prints the final record.  So the parent can
+alternate chunks of the two sides' runs — each side in its own process, memory measured alike —
+and both meet the same stretches of a shared machine's speed.
+
+The final record holds the seconds of the timed steps, and how far the process's resident memory
 rose above its level after set-up (the peak is reset through ``/proc/self/clear_refs`` and
 read back as ``VmHWM``), which measures NumPy and PyTorch alike — tracemalloc cannot see
 torch's allocator.
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
@@ -111,6 +119,7 @@ def main() -> None:
     parser.add_argument("task", choices=["mlp", "cnn"])
     parser.add_argument("side", choices=["numpy", "torch"])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--serve", action="store_true", help="time the chunks asked for on stdin")
     args = parser.parse_args()
     if args.side == "torch":
         import os
@@ -125,11 +134,39 @@ def main() -> None:
     step(x[warm[:2]], y[warm[:2]])
     baseline = _reset_peak_rss()
     step(x[warm], y[warm])
-    start = time.perf_counter()
-    losses = [step(x[index], y[index]) for index in _batches(len(x), n_batches)]
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_growth_bytes": _status_bytes("VmHWM") - baseline,
-                      "batches": n_batches, "first_loss": losses[0], "last_loss": losses[-1]}))
+    order = list(_batches(len(x), n_batches))
+    losses, seconds = [], 0.0
+
+    def timed(start: int, stop: int) -> float:
+        begin = time.perf_counter()
+        losses.extend(step(x[index], y[index]) for index in order[start:stop])
+        return time.perf_counter() - begin
+
+    if args.serve:
+        _say({"ready": True, "batches": n_batches})
+        for line in sys.stdin:
+            words = line.split()
+            if words[:1] == ["end"]:
+                break
+            if len(words) != 3 or words[0] != "run" or not all(word.isdigit() for word in words[1:]):
+                raise SystemExit(f"training_worker: expected 'run START STOP' or 'end', got {line!r}")
+            start, stop = int(words[1]), int(words[2])
+            if not len(losses) == start < stop <= n_batches:
+                raise SystemExit(f"training_worker: expected a chunk starting at mini-batch {len(losses)} "
+                                 f"and ending by {n_batches}, got {start}..{stop}")
+            chunk = timed(start, stop)
+            seconds += chunk
+            _say({"seconds": chunk})
+        if len(losses) != n_batches:
+            raise SystemExit(f"training_worker: ended after {len(losses)} of {n_batches} mini-batches")
+    else:
+        seconds = timed(0, n_batches)
+    _say({"seconds": seconds, "peak_growth_bytes": _status_bytes("VmHWM") - baseline,
+          "batches": n_batches, "first_loss": losses[0], "last_loss": losses[-1]})
+
+
+def _say(record: dict) -> None:
+    print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":
