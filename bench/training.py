@@ -82,6 +82,9 @@ def _round(task: str, quick: bool, threads: Optional[int], numpy_first: bool) ->
         for side in ("numpy", "torch"):
             workers[side] = _Worker(task, side, quick, threads)
         batches = workers["numpy"].batches
+        if workers["torch"].batches != batches:
+            raise RuntimeError(f"the two sides' workers disagree on the run: NumPy {batches} mini-batches, "
+                               f"PyTorch {workers['torch'].batches}")
         bounds = [batches * index // CHUNKS for index in range(CHUNKS + 1)]
         chunks = [(start, stop) for start, stop in zip(bounds, bounds[1:]) if stop > start]
         for index, (start, stop) in enumerate(chunks):

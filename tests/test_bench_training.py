@@ -87,6 +87,23 @@ def test_chunks_alternate_between_the_sides_after_a_pause_and_each_column_is_the
     assert "4 alternating chunks" in mlp_time.note
 
 
+def test_sides_that_disagree_on_the_number_of_mini_batches_are_refused(monkeypatch):
+    """Guards against a ratio of two different amounts of training (the chunks follow NumPy's count)."""
+    log = _fake_workers(monkeypatch)
+    fake = training._Worker
+
+    class Disagreeing(fake):
+        def __init__(self, task, side, quick, threads=None):
+            super().__init__(task, side, quick, threads)
+            if side == "torch":
+                self.batches = 100
+
+    monkeypatch.setattr(training, "_Worker", Disagreeing)
+    with pytest.raises(RuntimeError, match="NumPy 200 mini-batches, PyTorch 100"):
+        training._round("cnn", False, None, numpy_first=True)
+    assert log.count(("close", "numpy")) == log.count(("close", "torch")) == 1
+
+
 def test_fewer_mini_batches_than_chunks_make_no_empty_chunks(monkeypatch):
     log = _fake_workers(monkeypatch, batches=3)
     monkeypatch.setattr(training, "CHUNKS", 10)
