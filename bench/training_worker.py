@@ -135,34 +135,39 @@ def main() -> None:
     baseline = _reset_peak_rss()
     step(x[warm], y[warm])
     order = list(_batches(len(x), n_batches))
-    losses, seconds = [], 0.0
+    losses = []
 
     def timed(start: int, stop: int) -> float:
         begin = time.perf_counter()
         losses.extend(step(x[index], y[index]) for index in order[start:stop])
         return time.perf_counter() - begin
 
-    if args.serve:
-        _say({"ready": True, "batches": n_batches})
-        for line in sys.stdin:
-            words = line.split()
-            if words[:1] == ["end"]:
-                break
-            if len(words) != 3 or words[0] != "run" or not all(word.isdigit() for word in words[1:]):
-                raise SystemExit(f"training_worker: expected 'run START STOP' or 'end', got {line!r}")
-            start, stop = int(words[1]), int(words[2])
-            if not len(losses) == start < stop <= n_batches:
-                raise SystemExit(f"training_worker: expected a chunk starting at mini-batch {len(losses)} "
-                                 f"and ending by {n_batches}, got {start}..{stop}")
-            chunk = timed(start, stop)
-            seconds += chunk
-            _say({"seconds": chunk})
-        if len(losses) != n_batches:
-            raise SystemExit(f"training_worker: ended after {len(losses)} of {n_batches} mini-batches")
-    else:
-        seconds = timed(0, n_batches)
+    seconds = _serve(timed, n_batches) if args.serve else timed(0, n_batches)
     _say({"seconds": seconds, "peak_growth_bytes": _status_bytes("VmHWM") - baseline,
           "batches": n_batches, "first_loss": losses[0], "last_loss": losses[-1]})
+
+
+def _serve(timed, n_batches: int) -> float:
+    """Answers each ``run START STOP`` on stdin with the seconds ``timed(START, STOP)`` took, until
+    ``end``; the chunks must cover the mini-batches 0…n_batches in order.  Returns their sum."""
+    _say({"ready": True, "batches": n_batches})
+    done, seconds = 0, 0.0
+    for line in sys.stdin:
+        words = line.split()
+        if words[:1] == ["end"]:
+            break
+        if len(words) != 3 or words[0] != "run" or not all(word.isdigit() for word in words[1:]):
+            raise SystemExit(f"training_worker: expected 'run START STOP' or 'end', got {line!r}")
+        start, stop = int(words[1]), int(words[2])
+        if not done == start < stop <= n_batches:
+            raise SystemExit(f"training_worker: expected a chunk starting at mini-batch {done} "
+                             f"and ending by {n_batches}, got {start}..{stop}")
+        chunk = timed(start, stop)
+        done, seconds = stop, seconds + chunk
+        _say({"seconds": chunk})
+    if done != n_batches:
+        raise SystemExit(f"training_worker: ended after {done} of {n_batches} mini-batches")
+    return seconds
 
 
 def _say(record: dict) -> None:

@@ -1,20 +1,19 @@
-"""bench/training.py: rounds of fresh worker processes turned into table rows.
+"""bench/training.py: rounds of two fresh worker processes, timed in alternating chunks, turned into table rows.
 
-The workers are replaced by stand-ins that return fixed times and memory, so the rows' arithmetic
-(which side's runs make which column, which round pairs with which) is checked exactly and fast;
-``test_bench_worker.py`` runs the real worker.
+The workers are replaced by stand-ins that return fixed times and memory, so the schedule (which
+side runs which chunk when, after which pause) and the rows' arithmetic (which side's runs make
+which column, which round pairs with which) are checked exactly and fast; a stub worker module
+checks the pipes and the environment the real processes get; ``test_bench_worker.py`` runs the
+real worker.
 """
 import itertools
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 from bench import training
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fake_workers(monkeypatch, batches=200):

@@ -88,7 +88,7 @@ def test_the_real_worker_serves_chunks_to_the_benchmark(side, monkeypatch):
     assert record["batches"] == 32 and record["last_loss"] < record["first_loss"]
 
 
-def _serve(monkeypatch, lines):
+def _run_serving(monkeypatch, lines):
     """Runs the worker's --serve mode on stand-in data and steps with ``lines`` as its stdin;
     returns the event log (steps, clock reads)."""
     import io
@@ -115,7 +115,7 @@ def test_serving_times_each_chunk_asked_for_and_reports_their_sum(monkeypatch, c
     """Guards against chunks timed together with the pause between them (the clock must stop at
     each chunk's end), chunks that re-run or skip mini-batches, a total that is not the chunks'
     sum, and answers left in a buffer (the parent would wait for ever)."""
-    events = _serve(monkeypatch, ["run 0 1", "run 1 3", "run 3 4", "end"])
+    events = _run_serving(monkeypatch, ["run 0 1", "run 1 3", "run 3 4", "end"])
     step64 = ("step", 64)
     assert events == [("step", 2), step64] + ["clock", step64, "clock"] + ["clock", step64, step64, "clock"] + ["clock", step64, "clock"]
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
@@ -135,7 +135,7 @@ def test_serving_times_each_chunk_asked_for_and_reports_their_sum(monkeypatch, c
 def test_serving_refuses_chunks_out_of_order_and_an_early_end(monkeypatch, lines, message):
     """Guards against an epoch timed with mini-batches missing, repeated or out of range."""
     with pytest.raises(SystemExit, match=message):
-        _serve(monkeypatch, lines)
+        _run_serving(monkeypatch, lines)
 
 
 def test_resetting_the_peak_forgets_memory_freed_before_it(monkeypatch):
