@@ -29,7 +29,9 @@ def _parse(argv):
 def main(argv=None) -> int:
     args = _parse(argv)
     # Thread counts must be fixed before NumPy's BLAS or torch start their pools.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    from bench.timing import THREAD_VARIABLES  # imports neither NumPy nor torch
+
+    for var in THREAD_VARIABLES:
         os.environ[var] = str(args.threads)
     import numpy  # noqa: F401  (initialise BLAS with the thread count above)
     import torch

@@ -52,6 +52,10 @@ class Row:
         return None if self.target is None else self.ratio <= self.target
 
 
+#: the variables that fix the thread count of NumPy's BLAS (OpenBLAS or MKL) and of torch's OpenMP pool;
+#: each must be set before the library that reads it is imported
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 SETTLE_S = 0.25  # longer than OpenBLAS's spin (2^28 cycles, about 0.1 s) and libgomp's
 # On a shared virtual machine a single round's ratio moves by up to 2× (the LSTM read 0.86–1.94
 # within one run, 2026-12-05); the median of 15 rounds moves much less than that of 7.  The

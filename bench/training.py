@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Optional
 
-from .timing import SETTLE_S, Row, paired_ratios
+from .timing import SETTLE_S, THREAD_VARIABLES, Row, paired_ratios
 
 ROUNDS = 7  # rounds move by ±10 % on a 2-core machine (single rounds of the CNN by 1.08–1.67 on
 # a shared virtual machine, 2026-12-05); the median of seven steadies the ratio
@@ -38,7 +38,7 @@ class _Worker:
         self.command = [sys.executable, "-m", "bench.training_worker", task, side, "--serve"] + (["--quick"] if quick else [])
         env = dict(os.environ)
         if threads is not None:  # otherwise the count python -m bench pinned for everything
-            env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+            env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
         self.stderr = tempfile.TemporaryFile(mode="w+")  # a pipe left unread could fill and block the worker
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.stderr, text=True, env=env)
