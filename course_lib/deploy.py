@@ -83,7 +83,7 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
     ``model`` must carry a ``config`` dict (every model in ``course_lib.pytorch.models`` does);
     ``extra`` holds plain values (epoch, metrics, …).  Tensors are saved on the CPU.
     ``training_state`` is what ``fit`` adds so that ``fit(..., resume=path)`` can go on (see
-    ``course_lib.training_state``); readers that do not resume ignore it.
+    ``course_lib.training.state``); readers that do not resume ignore it.
     """
     import torch
 

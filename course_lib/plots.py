@@ -43,7 +43,8 @@ def _figure_and_axes(ax, nrows: int = 1, ncols: int = 1, figsize=None, squeeze: 
 def _predict_grid(predict_fn, grid: np.ndarray) -> np.ndarray:
     """Call ``predict_fn`` on the grid; a torch or scratch model is run through ``training.predict``."""
     from .scratch.module import Module as ScratchModule
-    from .training import _is_torch_module, predict
+    from .training import predict
+    from .training.backends import _is_torch_module
 
     if isinstance(predict_fn, ScratchModule) or _is_torch_module(predict_fn):
 

@@ -9,11 +9,11 @@ from course_lib.files import write_atomically
 
 def test_a_failed_write_leaves_the_earlier_file(tmp_path):
     path = tmp_path / "deep" / "best.pt"
-    write_atomically(path, lambda temporary: open(temporary, "w").write("good"))
+    write_atomically(path, lambda temporary: Path(temporary).write_text("good"))
     assert path.read_text() == "good"
 
     def fail(temporary):
-        open(temporary, "w").write("cut sh")  # part of a file, then the write fails
+        Path(temporary).write_text("cut sh")  # part of a file, then the write fails
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):

@@ -582,7 +582,7 @@ def test_a_fused_optimisers_step_counter_follows_its_parameters_back(monkeypatch
     fit borrowed a GPU, the counter must come back with the parameters, or the next CPU step fails;
     a plain optimiser's counter stays on the CPU, where torch keeps it.  The state that a GPU would
     hold is stood in for by objects that say they are elsewhere and record where they are sent."""
-    from course_lib import training
+    from course_lib.training import backends
 
     class Elsewhere:
         device = torch.device("meta")
@@ -594,7 +594,7 @@ def test_a_fused_optimisers_step_counter_follows_its_parameters_back(monkeypatch
             self.moved.append((self.key, device.type))
             return torch.zeros(())
 
-    monkeypatch.setattr(training, "_is_tensor", lambda value: isinstance(value, (torch.Tensor, Elsewhere)))
+    monkeypatch.setattr(backends, "_is_tensor", lambda value: isinstance(value, (torch.Tensor, Elsewhere)))
     for fused in (True, False):
         model = torch_mlp()
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01, fused=fused)
@@ -604,7 +604,7 @@ def test_a_fused_optimisers_step_counter_follows_its_parameters_back(monkeypatch
         for state in optimizer.state.values():
             for key in list(state):
                 state[key] = Elsewhere(key, moved)
-        training._align_optimizer_state(optimizer)
+        backends._align_optimizer_state(optimizer)
         keys = {key for key, device in moved}
         assert {device for _, device in moved} == {"cpu"}
         assert keys == ({"step", "exp_avg", "exp_avg_sq"} if fused else {"exp_avg", "exp_avg_sq"}), (fused, keys)
@@ -613,7 +613,7 @@ def test_a_fused_optimisers_step_counter_follows_its_parameters_back(monkeypatch
 def test_a_copy_to_the_cpu_is_never_asynchronous():
     """non_blocking=True is safe only for copies to a GPU: a copy from a GPU to the CPU would be
     read before it finished."""
-    from course_lib.training import _TorchBackend
+    from course_lib.training.backends import _TorchBackend
 
     with _TorchBackend(torch_mlp(), "cpu") as backend:
         assert backend.non_blocking is False
@@ -762,7 +762,7 @@ def test_a_loss_class_instead_of_an_instance_and_raw_pixels_get_clear_errors():
 
 def test_more_bad_inputs_name_the_mistake():
     """The rest of the audit's obscure errors that a student meets in the first week."""
-    from course_lib.training import EarlyStopping, load_training_checkpoint
+    from course_lib.training import EarlyStopping
 
     x, y = blobs()
     model = torch_mlp()
@@ -792,7 +792,7 @@ def test_a_scratch_checkpoint_loaded_into_a_torch_model_says_so(tmp_path):
 
 
 def test_targets_that_are_neither_labels_nor_probabilities_are_named():
-    from course_lib.training import _target_labels
+    from course_lib.training.epoch_metrics import _target_labels
 
     with pytest.raises(ValueError, match="such as 0.5"):  # 0.5 alone could be a soft label; with 2.0, no
         _target_labels(np.array([0.5, 2.0]), None)
@@ -802,7 +802,7 @@ def test_targets_that_are_neither_labels_nor_probabilities_are_named():
 
 def test_soft_target_of_exactly_one_half_is_class_0():
     """A soft binary target of exactly 0.5 must count as class 0 (> 0.5 is class 1), not class 1."""
-    from course_lib.training import _target_labels
+    from course_lib.training.epoch_metrics import _target_labels
 
     assert _target_labels(np.array([0.5, 0.25, 0.75]), None).tolist() == [0, 0, 1]
 

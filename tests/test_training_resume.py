@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import training_state
+from course_lib.training import state as training_state
 from course_lib.scratch import Linear, Sequential, init, lr_scheduler as scratch_schedules
 from course_lib.scratch.activations import ReLU
 from course_lib.scratch.dropout import Dropout

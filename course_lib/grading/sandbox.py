@@ -21,7 +21,6 @@ import hmac
 import importlib.util
 import json
 import os
-import re
 import secrets
 import select
 import shutil

@@ -430,7 +430,7 @@ class MaxPool2d(_Pool2d):
 
     def _flat_indices(self) -> np.ndarray:
         """torch's indices: row·W + column of the winner in the unpadded input plane."""
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        (_, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         out_h, out_w = self._output_shape[2:]
         rows = np.arange(out_h).reshape(-1, 1) * sh - ph + dh * (self._argmax // kw)
         cols = np.arange(out_w) * sw - pw + dw * (self._argmax % kw)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ def test_task_limit_is_per_submission():
     try:
         sandbox.start()
         _cgroup_or_skip(sandbox)
-        limits = [open(os.path.join(d, "pids.max")).read().strip() for d in sandbox.cgroup.dirs
+        limits = [Path(d, "pids.max").read_text().strip() for d in sandbox.cgroup.dirs
                   if os.path.exists(os.path.join(d, "pids.max"))]
         assert limits == ["17"], limits  # the kernel's 16, plus the launcher outside its namespaces
         members = {pid for path in sandbox.cgroup.procs_files() for pid in sandbox_module._listed(path)}

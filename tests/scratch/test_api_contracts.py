@@ -21,7 +21,7 @@ from course_lib import scratch
 from course_lib.interop import state_dict_from_torch, state_dict_to_torch
 from course_lib.scratch import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, GELU, LayerNorm, LeakyReLU, Linear,
-    LogSoftmax, LSTM, LSTMCell, MaxPool2d, Module, MSELoss, MultiheadAttention, Parameter, PositionalEncoding, ReLU,
+    LogSoftmax, LSTM, LSTMCell, MaxPool2d, MSELoss, MultiheadAttention, Parameter, PositionalEncoding, ReLU,
     RNN, RNNCell, Sequential, Sigmoid, Softmax, Tanh, TransformerEncoderLayer, clip_grad_norm_, optim,
 )
 from course_lib.scratch.models import CNN, MLP, RecurrentModel, TransformerModel

@@ -42,13 +42,13 @@ def _seeded(layer):
 def test_every_input_layout_gives_identical_numbers(make_layer):
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((5, 8, 12, 12)), 1).astype(np.float32)  # rounding: ties in the pools
-    results = []
+    results, reference = [], None
     for layout_x in (x, _nhwc(x), pixel_major(x), batch_innermost(x)):
         layer = make_layer()
-        if results:
-            layer.load_state_dict(reference.state_dict())
-        else:
+        if reference is None:
             reference = layer
+        else:
+            layer.load_state_dict(reference.state_dict())
         out = layer(layout_x)
         grad = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
         results.append((out, layer.backward(grad), [p.grad.copy() for p in layer.parameters()]))

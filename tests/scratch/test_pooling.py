@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from course_lib.scratch import gradcheck
 from course_lib.scratch import pooling
 from course_lib.scratch.pooling import AvgPool2d, MaxPool2d, max_pool2d_backward, max_pool2d_forward
-from .parity import MEMORY_ORDERS, assert_close, assert_parity, stored_in
+from .parity import MEMORY_ORDERS, assert_parity, stored_in
 from ..hypothesis_budget import examples
 
 pairs = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))

@@ -60,7 +60,7 @@ def random_state(model_is_torch: bool, batch_order: np.random.Generator, loader=
         if model_is_torch and torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()  # dropout on GPUs
     if not model_is_torch:
-        from .scratch import init
+        from ..scratch import init
 
         state["scratch"] = init.generator().bit_generator.state  # scratch Dropout
     return state
@@ -78,7 +78,7 @@ def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator
         if "cuda" in saved and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda"][:torch.cuda.device_count()])
     if "scratch" in saved:
-        from .scratch import init
+        from ..scratch import init
 
         init.generator().bit_generator.state = saved["scratch"]
 

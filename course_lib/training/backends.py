@@ -1,0 +1,302 @@
+"""The two sides ``fit`` trains: a PyTorch ``nn.Module`` or a scratch ``course_lib.scratch.Module``.
+
+Torch is imported only when a torch model or tensor is seen, so scratch-only code never loads it.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import numpy as np
+
+from ..scratch.module import Module as ScratchModule
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _is_torch_module(model) -> bool:
+    import sys
+
+    if "torch" not in sys.modules:
+        return False
+    return isinstance(model, sys.modules["torch"].nn.Module)
+
+
+def _is_tensor(value) -> bool:
+    import sys
+
+    return "torch" in sys.modules and isinstance(value, sys.modules["torch"].Tensor)
+
+
+def _to_numpy(value) -> np.ndarray:
+    if _is_tensor(value):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+# Each backend answers the same questions — move a batch, take one training step, run a
+# forward pass, turn outputs into labels, copy/restore weights — for its side.
+# A backend is a context manager: it moves what it needs onto its device on creation and puts
+# everything back when the call that created it ends.
+class _TorchBackend:
+    def __init__(self, model, device, loss_fn=None, optimizer=None):
+        from ..pytorch.device import select_device
+
+        torch = _torch()
+        self.torch = torch
+        self.model = model
+        self.device = select_device(device)
+        home = _home_device(model)
+        auto = device is None or (isinstance(device, str) and device.strip().lower() == "auto")
+        if auto and self.device.type == "cuda" and home is not None and home.type == "cuda":
+            self.device = home  # a model the user put on cuda:1 trains there, not on the current GPU
+        # a copy to a GPU may run in the background (the GPU's queue orders it before the kernels
+        # that read it); a copy from a GPU to the CPU may not, since the CPU would read it unfinished
+        self.non_blocking = self.device.type == "cuda"
+        self.homes = [(module, _home_device(module)) for module in (model, loss_fn) if _is_torch_module(module)]
+        self.optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
+        for module, _ in self.homes:
+            module.to(self.device)
+        _align_optimizer_state(self.optimizer)
+        floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
+        self.dtype = floats[0] if floats else torch.get_default_dtype()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for module, home in self.homes:
+            if home is not None:
+                module.to(home)
+        _align_optimizer_state(self.optimizer)
+
+    def as_full(self, array):
+        """The whole array as a CPU tensor (shares memory with NumPy where it can)."""
+        torch = self.torch
+        if _is_tensor(array):
+            return array
+        array = np.asarray(array)
+        if not array.flags.writeable or array.dtype.kind not in "biuf":
+            array = np.array(array, copy=True)
+        return torch.as_tensor(array)
+
+    def take(self, full, index: np.ndarray):
+        return full[self.torch.from_numpy(index)]
+
+    def to_device_x(self, x):
+        x = x if _is_tensor(x) else self.as_full(x)
+        if x.dtype == self.torch.uint8 and not any(isinstance(m, self.torch.nn.Embedding) for m in self.model.modules()):
+            raise TypeError("the inputs are uint8 (raw pixels?); a model takes floats: convert images with "
+                            "course_lib.data.to_float_images (or x.astype(np.float32) / 255)")
+        config = getattr(self.model, "config", None)
+        vocab = config.get("vocab_size") if isinstance(config, dict) else None
+        if vocab is not None and (x.is_floating_point() or x.dtype == self.torch.bool):
+            raise TypeError(f"this model embeds token ids: its inputs must be integers, got {x.dtype} (a float array of "
+                            "ids? convert with x.astype(np.int64))")
+        if vocab is not None and x.numel():  # else torch's "index out of range in self"
+            low, high = (int(v) for v in self.torch.aminmax(x))  # one pass (and one GPU sync)
+            if low < 0 or high >= vocab:
+                raise ValueError(f"token ids must lie in [0, {vocab}) (the model's vocab_size), got ids from {low} "
+                                 f"to {high}: build the vocabulary from all the data, or give the model a larger one")
+        if isinstance(config, dict) and config.get("name") == "CNN" and x.ndim == 3:
+            raise ValueError(f"the CNN takes images of shape (N, channels, H, W), got {tuple(x.shape)}: add the "
+                             "channel axis, x[:, None] (course_lib.data.to_float_images adds it)")
+        if x.is_floating_point():
+            return x.to(self.device, dtype=self.dtype, non_blocking=self.non_blocking)
+        return x.to(self.device, non_blocking=self.non_blocking)
+
+    def to_device_y(self, y):
+        y = y if _is_tensor(y) else self.as_full(y)
+        if y.dtype == self.torch.bool:
+            return y.to(self.device, dtype=self.dtype)
+        if y.is_floating_point():
+            return y.to(self.device, dtype=self.dtype, non_blocking=self.non_blocking)
+        return y.to(self.device, dtype=self.torch.long, non_blocking=self.non_blocking)
+
+    def train_step(self, x, y, loss_fn, optimizer):
+        optimizer.zero_grad()
+        output = self.model(x)
+        _check_target_shape(loss_fn, output, y)
+        _check_class_targets(loss_fn, output, y)
+        loss = loss_fn(output, y)
+        if not _is_tensor(loss):
+            raise TypeError(f"loss_fn returned {type(loss).__name__}, not a tensor: a torch model needs a torch "
+                            "loss such as torch.nn.CrossEntropyLoss()")
+        loss.backward()
+        optimizer.step()
+        return output.detach(), loss.detach()
+
+    def forward(self, x):
+        with self.torch.no_grad():
+            return self.model(x)
+
+    def loss_value(self, loss_fn, output, y):
+        _check_target_shape(loss_fn, output, y)
+        _check_class_targets(loss_fn, output, y)
+        with self.torch.no_grad():
+            return loss_fn(output, y)
+
+    @staticmethod
+    def item(value) -> float:
+        return float(value.item()) if _is_tensor(value) else float(value)
+
+    def labels(self, value, threshold: float):
+        return _labels_from_outputs(value, threshold, argmax=lambda v: v.argmax(dim=-1))
+
+    def to_host(self, value) -> np.ndarray:
+        return value.detach().cpu().numpy()
+
+    def concat(self, values):
+        return self.torch.cat(values) if values else None
+
+    def state(self) -> Dict[str, Any]:
+        return {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+
+    def load_state(self, state) -> None:
+        self.model.load_state_dict(state)
+
+
+class _ScratchBackend:
+    def __init__(self, model, device):
+        if device not in (None, "auto", "cpu"):
+            raise ValueError(f"scratch models run on the CPU with NumPy; device must be 'auto' or 'cpu', "
+                             f"got {device!r}")
+        self.model = model
+        self.device = "cpu"
+        floats = [p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"]
+        self.dtype = floats[0] if floats else np.dtype(np.float32)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass  # nothing was moved
+
+    def as_full(self, array):
+        return _to_numpy(array)
+
+    @staticmethod
+    def take(full, index: np.ndarray):
+        return full[index]
+
+    def to_device_x(self, x):
+        x = _to_numpy(x)
+        return x.astype(self.dtype, copy=False) if x.dtype.kind == "f" else x
+
+    def to_device_y(self, y):
+        y = _to_numpy(y)
+        if y.dtype == np.bool_:
+            return y.astype(self.dtype)
+        return y.astype(self.dtype, copy=False) if y.dtype.kind == "f" else y
+
+    def train_step(self, x, y, loss_fn, optimizer):
+        optimizer.zero_grad()
+        self.model.zero_grad()  # also clears parameters the optimiser does not own
+        output = self.model(x)
+        loss = loss_fn(output, y)
+        self.model.backward(loss_fn.backward())
+        optimizer.step()
+        return output, loss
+
+    def forward(self, x):
+        return self.model(x)
+
+    @staticmethod
+    def loss_value(loss_fn, output, y):
+        return loss_fn(output, y)
+
+    @staticmethod
+    def item(value) -> float:
+        return float(value)
+
+    @staticmethod
+    def labels(value, threshold: float):
+        return _labels_from_outputs(value, threshold, argmax=lambda v: v.argmax(axis=-1))
+
+    @staticmethod
+    def to_host(value) -> np.ndarray:
+        return np.asarray(value)
+
+    @staticmethod
+    def concat(values):
+        return np.concatenate(values) if values else None
+
+    def state(self):
+        return self.model.state_dict()
+
+    def load_state(self, state) -> None:
+        self.model.load_state_dict(state)
+
+
+def _labels_from_outputs(value, threshold: float, argmax):
+    """Class labels from model outputs (or targets): argmax over the last axis of scores,
+    a threshold for a single score per sample, the values themselves for label arrays."""
+    floating = value.is_floating_point() if _is_tensor(value) else np.asarray(value).dtype.kind == "f"
+    if value.ndim >= 2 and value.shape[-1] > 1 and floating:
+        return argmax(value).reshape(-1)
+    if floating:
+        return (value.reshape(-1) > threshold).long() if _is_tensor(value) else \
+            (np.asarray(value).reshape(-1) > threshold).astype(np.int64)
+    return value.reshape(-1)
+
+
+def _home_device(module):
+    """The one device a module's tensors live on; None if it has none or spans several
+    (a module split over devices stays on the training device after the call)."""
+    devices = {tensor.device for tensor in (*module.parameters(), *module.buffers())}
+    return devices.pop() if len(devices) == 1 else None
+
+
+def _align_optimizer_state(optimizer) -> None:
+    """Move a torch optimiser's state (momentum, Adam's moments …) to its parameter's device.
+
+    ``Module.to`` moves parameters in place, so the optimiser still holds them, but not its
+    state.  ``step`` counters stay where torch keeps them: on the CPU, unless the parameter group
+    is ``fused`` or ``capturable``, where torch keeps them on the parameter's device."""
+    if optimizer is None:
+        return
+    on_device = {id(param): bool(group.get("fused") or group.get("capturable"))
+                 for group in optimizer.param_groups for param in group["params"]}
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if not _is_tensor(value) or value.device == param.device:
+                continue
+            if key != "step":
+                state[key] = value.to(param.device)
+            elif on_device.get(id(param)):
+                state[key] = value.to(param.device)
+
+
+def _backend_for(model, device, loss_fn=None, optimizer=None):
+    if _is_torch_module(model):
+        return _TorchBackend(model, device, loss_fn, optimizer)
+    if isinstance(model, ScratchModule):
+        return _ScratchBackend(model, device)
+    raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
+
+
+# --- checks of the targets against the outputs ----------------------------------------------------
+#: torch's losses that broadcast a target of another shape against the output (with only a warning)
+_BROADCASTING_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
+
+
+def _check_target_shape(loss_fn, output, y) -> None:
+    """A regression target of shape (N,) against an (N, 1) output would be broadcast into an
+    (N, N) grid of differences by torch's MSELoss and the like: a wrong loss, with only a warning."""
+    if type(loss_fn).__name__ in _BROADCASTING_LOSSES and tuple(output.shape) != tuple(y.shape):
+        raise ValueError(
+            f"{type(loss_fn).__name__}: the targets have shape {tuple(y.shape)} but the model's outputs "
+            f"{tuple(output.shape)}; they would be broadcast against each other instead of compared entry by "
+            f"entry — reshape the targets (e.g. y[:, None] or y.reshape(-1, 1)) to the outputs' shape")
+
+
+def _check_class_targets(loss_fn, output, y) -> None:
+    """Class-index targets for CrossEntropyLoss / NLLLoss must be (N,) when the outputs are (N, K)."""
+    if type(loss_fn).__name__ in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() \
+            and output.ndim == 2 and tuple(y.shape) != (output.shape[0],):
+        raise ValueError(f"{type(loss_fn).__name__}: class-index targets must have shape ({output.shape[0]},), one "
+                         f"class per sample, got {tuple(y.shape)}" +
+                         (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))
