@@ -27,9 +27,10 @@ import numpy as np
 
 from . import GRADER_VERSION
 from .assign import template_cells, template_parameters
-from .sandbox import MESSAGE_CAP, ExecResult, Limits, Sandbox
+from .sandbox import ExecResult, Limits, Sandbox
 from .spec import Assignment, Check, Question, compare
 from .wire import HARNESS, WireError, call_code, clean_text, decode_result
+from .zmtp import MESSAGE_CAP
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 # Python's parser takes up to about 900 bytes of memory per byte of source (2 MB of "a;" took

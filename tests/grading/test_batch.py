@@ -305,7 +305,7 @@ def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
     import subprocess
     import sys
 
-    from course_lib.grading.sandbox import sweep_orphaned_roots
+    from course_lib.grading.orphans import sweep_orphaned_roots
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     namespace = os.stat("/proc/self/ns/pid").st_ino

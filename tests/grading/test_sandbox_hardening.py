@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib.grading import sandbox as sandbox_module
-from course_lib.grading.sandbox import (
-    MAX_FRAMES, MESSAGE_CAP, READ_BATCH, ROOT_PREFIX, Sandbox, _Channel, _Codec, _Cgroup, _frame, _pid_namespace,
-    _property, dataset_folders, foreign_site_packages, sweep_orphaned_cgroups,
-)
+from course_lib.grading import cgroups as cgroups_module
+from course_lib.grading.cgroups import _Cgroup
+from course_lib.grading.hidden_folders import dataset_folders, foreign_site_packages
+from course_lib.grading.orphans import ROOT_PREFIX, _pid_namespace, sweep_orphaned_cgroups
+from course_lib.grading.sandbox import Sandbox
+from course_lib.grading.zmtp import MAX_FRAMES, MESSAGE_CAP, READ_BATCH, _Channel, _Codec, _frame, _property
 
 from .helpers import FAST, build, grade
 
@@ -165,7 +166,7 @@ def test_task_limit_is_per_submission():
         limits = [Path(d, "pids.max").read_text().strip() for d in sandbox.cgroup.dirs
                   if os.path.exists(os.path.join(d, "pids.max"))]
         assert limits == ["17"], limits  # the kernel's 16, plus the launcher outside its namespaces
-        members = {pid for path in sandbox.cgroup.procs_files() for pid in sandbox_module._listed(path)}
+        members = {pid for path in sandbox.cgroup.procs_files() for pid in cgroups_module._listed(path)}
         assert members >= {sandbox.process.pid}
         code = ("import threading, time\nn = 0\ntry:\n    while n < 100:\n"
                 "        threading.Thread(target=time.sleep, args=(3,), daemon=True).start(); n += 1\n"
@@ -332,13 +333,13 @@ def test_cgroup_members_are_killed_and_a_pid_no_longer_listed_is_spared(tmp_path
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         (tmp_path / "cgroup.procs").write_text(f"{member.pid}\n")
-        sandbox_module._kill_members(str(tmp_path))
+        cgroups_module._kill_members(str(tmp_path))
         assert member.wait(timeout=5) == -signal.SIGKILL
 
         (tmp_path / "cgroup.procs").write_text(f"{bystander.pid}\n")
         reads = iter([[bystander.pid], []])  # listed when read, gone when checked after pinning
-        monkeypatch.setattr(sandbox_module, "_listed", lambda path: next(reads))
-        sandbox_module._kill_members(str(tmp_path))
+        monkeypatch.setattr(cgroups_module, "_listed", lambda path: next(reads))
+        cgroups_module._kill_members(str(tmp_path))
         with pytest.raises(subprocess.TimeoutExpired):
             bystander.wait(timeout=0.2)
     finally:
@@ -357,7 +358,7 @@ def test_without_pidfds_cgroup_members_are_still_killed(tmp_path, monkeypatch):
             raise OSError(errno.ENOSYS, "Function not implemented")
 
         monkeypatch.setattr(os, "pidfd_open", no_pidfds)
-        sandbox_module._kill_members(str(tmp_path))
+        cgroups_module._kill_members(str(tmp_path))
         assert member.wait(timeout=5) == -signal.SIGKILL
     finally:
         member.kill()
