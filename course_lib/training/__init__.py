@@ -39,14 +39,15 @@ the model, a loss with tensors (class weights) and the optimiser's state are bac
 they came from, so code that calls ``model(x)`` on CPU tensors between them runs unchanged on a
 GPU machine.  Put the model on the GPU yourself to keep it there.
 
-The package, one concern per file (lower ones never import higher ones):
+The package, one concern per file; a file imports only files listed above it:
 
 - ``backends.py``: the torch side and the scratch side behind one interface (move a batch, take
   a step, run a forward pass, copy weights);
 - ``batches.py``: mini-batches from ``(x, y)`` arrays or a DataLoader;
 - ``epoch_metrics.py``: the metrics, and how outputs and targets become class labels;
 - ``history.py``: ``History``;  ``callbacks.py``: ``EarlyStopping`` and ``Checkpoint``;
-- ``checkpoints.py``: checkpoint files;  ``state.py`` and ``resume.py``: going on from one;
+- ``state.py``: what a checkpoint holds besides the weights;  ``checkpoints.py``: checkpoint
+  files;  ``resume.py``: going on from one;
 - ``loop.py``: ``fit``, ``evaluate`` and ``predict``.
 """
 from __future__ import annotations
