@@ -77,7 +77,7 @@ test-explore: $(STAMP)
 # up from PyPI on Linux (PyPI's torch is the CUDA build there), another one where .venv has the CPU build.
 test-gpu:
 	COURSE_LIB_REQUIRE_CUDA=1 COURSE_LIB_QUICK=1 COURSE_LIB_OFFLINE=1 $(PY) -m pytest -p no:nbval -p no:cacheprovider -rs \
-		tests/pytorch tests/test_training.py tests/test_deploy.py tests/scratch
+		tests/pytorch tests/training tests/test_deploy.py tests/scratch
 
 bench: $(STAMP)
 	$(PY) -m bench

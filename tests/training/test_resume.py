@@ -13,7 +13,7 @@ from course_lib.scratch.losses import CrossEntropyLoss as ScratchCrossEntropy
 from course_lib.scratch.optim import SGD as ScratchSGD, Adam as ScratchAdam
 from course_lib.training import Checkpoint, fit, load_training_checkpoint, save_training_checkpoint
 
-from .devices import DEVICES
+from ..devices import DEVICES
 
 EPOCHS, STOP_AFTER = 6, 3
 TRAIN_BATCHES, VAL_BATCHES = 6, 2  # 96 training and 32 validation samples in batches of 16

@@ -29,7 +29,7 @@ from course_lib.scratch.optim import SGD as ScratchSGD
 from course_lib.training import (Checkpoint, EarlyStopping, History, evaluate, fit, load_training_checkpoint,
                                  predict)
 
-from .devices import DEVICES, forward_devices, needs_cuda
+from ..devices import DEVICES, forward_devices, needs_cuda
 
 QUIET = dict(progress=False, device="cpu")
 
