@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from time import sleep
 from typing import Optional
 
 from .timing import SETTLE_S, THREAD_VARIABLES, Row, paired_ratios
@@ -90,7 +90,7 @@ def _round(task: str, quick: bool, threads: Optional[int], numpy_first: bool) ->
         for index, (start, stop) in enumerate(chunks):
             first = "numpy" if numpy_first == (index % 2 == 0) else "torch"
             for side in (first, "torch" if first == "numpy" else "numpy"):
-                time.sleep(SETTLE_S)  # the other process's worker threads stop spinning
+                sleep(SETTLE_S)  # the other process's worker threads stop spinning
                 workers[side].ask(f"run {start} {stop}")
         return {side: worker.ask("end") for side, worker in workers.items()}
     finally:

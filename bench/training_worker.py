@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+from time import perf_counter
 
 import numpy as np
 
@@ -138,9 +138,9 @@ def main() -> None:
     losses = []
 
     def timed(start: int, stop: int) -> float:
-        begin = time.perf_counter()
+        begin = perf_counter()
         losses.extend(step(x[index], y[index]) for index in order[start:stop])
-        return time.perf_counter() - begin
+        return perf_counter() - begin
 
     seconds = _serve(timed, n_batches) if args.serve else timed(0, n_batches)
     _say({"seconds": seconds, "peak_growth_bytes": _status_bytes("VmHWM") - baseline,

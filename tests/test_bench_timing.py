@@ -3,9 +3,28 @@ from bench import timing
 from bench.__main__ import _print_table, cpu_model
 
 
+class FakeClock:
+    """``bench.timing``'s clock and pause, replaced for one test (names of that module: nothing else
+    sees the fake).  The k-th reading of the clock is k·``tick`` plus what calls ``advance``d it;
+    pauses are recorded, not slept."""
+
+    def __init__(self, monkeypatch, tick: float = 0.0):
+        self.tick, self.readings, self.advanced, self.pauses = tick, 0, 0.0, []
+        monkeypatch.setattr(timing, "perf_counter", self.read)
+        monkeypatch.setattr(timing, "sleep", self.pauses.append)
+
+    def read(self) -> float:
+        value = self.readings * self.tick + self.advanced  # products, not running sums: exact steps
+        self.readings += 1
+        return value
+
+    def advance(self, seconds: float) -> None:
+        self.advanced += seconds
+
+
 def test_every_timed_chunk_starts_after_a_pause_and_one_untimed_call(monkeypatch):
     events = []
-    monkeypatch.setattr(timing.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    monkeypatch.setattr(timing, "sleep", lambda seconds: events.append(("sleep", seconds)))
     row = timing.compare("case", lambda: events.append("numpy"), lambda: events.append("torch"),
                          rounds=4, repeat=2, warmup=1, min_chunk_s=0)
     chunks = [events[index:index + 4] for index in range(2, len(events), 4)]  # after the warm-up pair
@@ -21,9 +40,7 @@ def test_every_timed_chunk_starts_after_a_pause_and_one_untimed_call(monkeypatch
 
 
 def test_each_round_gives_its_own_ratio_and_the_table_shows_their_range(monkeypatch, capsys):
-    clock = iter(range(1000))
-    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    FakeClock(monkeypatch, tick=1)
     # every chunk reads the clock twice; the side that runs first reads 1 unit, the second 1 unit too
     row = timing.compare("case", lambda: None, lambda: None, rounds=3, repeat=1, warmup=0, min_chunk_s=0)
     assert row.round_ratios == (1.0, 1.0, 1.0) and row.spread == "1.00–1.00"
@@ -36,9 +53,7 @@ def test_each_round_gives_its_own_ratio_and_the_table_shows_their_range(monkeypa
 
 def test_fast_functions_make_more_calls_per_chunk_so_that_a_chunk_lasts_long_enough(monkeypatch):
     calls = {"numpy": 0, "torch": 0}
-    clock = iter(i * 0.001 for i in range(100_000))  # every reading of the clock: 1 ms later
-    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    FakeClock(monkeypatch, tick=0.001)  # every reading of the clock: 1 ms later
 
     def counter(side):
         return lambda: calls.__setitem__(side, calls[side] + 1)
@@ -58,13 +73,11 @@ def test_the_header_names_the_processor():
 def _fake_clock_sides(monkeypatch, numpy_per_call, torch_per_call, repeat):
     """Two functions that advance a fake clock: in its k-th chunk (a wake-up call and ``repeat``
     timed calls) a side's calls take ``per_call[k]`` units each."""
-    now = [0.0]
-    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+    clock = FakeClock(monkeypatch)
 
     def side(per_call):
         durations = iter([d for d in per_call for _ in range(1 + repeat)])
-        return lambda: now.__setitem__(0, now[0] + next(durations))
+        return lambda: clock.advance(next(durations))
 
     return side(numpy_per_call), side(torch_per_call)
 
@@ -85,14 +98,12 @@ def test_calls_per_chunk_are_sized_on_the_slower_side_and_capped(monkeypatch):
     """Guards against sizing the chunks on the faster side (the slow side's chunks then run for
     many times ``min_chunk_s``) and against dropping the MAX_REPEAT cap for near-instant calls."""
     calls = {"numpy": 0, "torch": 0}
-    now = [0.0]
-    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+    clock = FakeClock(monkeypatch)
 
     def side(name, seconds):
         def call():
             calls[name] += 1
-            now[0] += seconds
+            clock.advance(seconds)
         return call
 
     timing.compare("case", side("numpy", 0.001), side("torch", 0.005), rounds=1, repeat=1, warmup=0,

@@ -45,7 +45,7 @@ def _fake_workers(monkeypatch, batches=200):
             log.append(("close", self.side))
 
     monkeypatch.setattr(training, "_Worker", FakeWorker)
-    monkeypatch.setattr(training.time, "sleep", lambda seconds: log.append(("sleep", seconds)))
+    monkeypatch.setattr(training, "sleep", lambda seconds: log.append(("sleep", seconds)))
     return log
 
 

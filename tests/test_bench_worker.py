@@ -45,7 +45,7 @@ def test_worker_times_only_the_loop_after_a_full_size_warm_up_and_pins_torch_thr
     monkeypatch.setattr(worker, "_torch_step_fn", lambda task: lambda x, y: events.append(("step", len(x))) or 1.0)
     monkeypatch.setattr(worker, "_reset_peak_rss", lambda: events.append("reset") or 300 * 2**20)
     monkeypatch.setattr(worker, "_status_bytes", lambda field: {"VmHWM": 340 * 2**20}[field])
-    monkeypatch.setattr(worker.time, "perf_counter", lambda: events.append("clock") or float(len(events)))
+    monkeypatch.setattr(worker, "perf_counter", lambda: events.append("clock") or float(len(events)))
     threads = []
     monkeypatch.setattr(torch, "set_num_threads", threads.append)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
@@ -104,7 +104,7 @@ def _run_serving(monkeypatch, lines):
     monkeypatch.setattr(worker, "_reset_peak_rss", lambda: 300 * 2**20)
     monkeypatch.setattr(worker, "_status_bytes", lambda field: {"VmHWM": 340 * 2**20}[field])
     clock = iter([10.0, 10.5, 20.0, 21.25, 30.0, 30.125])
-    monkeypatch.setattr(worker.time, "perf_counter", lambda: events.append("clock") or next(clock))
+    monkeypatch.setattr(worker, "perf_counter", lambda: events.append("clock") or next(clock))
     monkeypatch.setattr(sys, "stdin", io.StringIO("".join(line + "\n" for line in lines)))
     monkeypatch.setattr(sys, "argv", ["training_worker", "mlp", "numpy", "--serve"])
     worker.main()
