@@ -6,6 +6,8 @@ without the higher ones, as MiniTorch's layers are).
 """
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import course_lib.training as training
@@ -38,3 +40,31 @@ def test_no_file_imports_one_listed_below_it():
     for position, name in enumerate(order):
         later = _package_imports(PACKAGE / f"{name}.py") - set(order[:position])
         assert not later, f"training/{name}.py imports {sorted(later)}, listed below it in the package's docstring"
+
+
+def test_training_a_scratch_model_never_loads_torch(tmp_path):
+    """backends.py imports torch only for a torch model or tensor: the scratch half of the course
+    trains (and checkpoints, and resumes) on a machine without PyTorch."""
+    code = """
+import sys
+import numpy as np
+from course_lib.scratch import Linear, ReLU, Sequential, init
+from course_lib.scratch.losses import CrossEntropyLoss
+from course_lib.scratch.optim import SGD
+from course_lib.training import evaluate, fit, predict
+init.manual_seed(0)
+x = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32)
+y = (x[:, 0] > 0).astype(np.int64)
+model = Sequential(Linear(4, 8), ReLU(), Linear(8, 2))
+path = sys.argv[1]
+fit(model, (x, y), loss_fn=CrossEntropyLoss(), optimizer=SGD(model.parameters(), lr=0.1), epochs=1,
+    progress=False, checkpoint={"path": path, "save": "every"})
+fit(model, (x, y), loss_fn=CrossEntropyLoss(), optimizer=SGD(model.parameters(), lr=0.1), epochs=2,
+    progress=False, resume=path)
+evaluate(model, (x, y)), predict(model, x)
+assert "torch" not in sys.modules, "torch was loaded"
+"""
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run.npz")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "run.npz").is_file()
