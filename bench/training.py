@@ -18,9 +18,9 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
+from subprocess import PIPE, Popen  # names of this module: a test can watch the workers it starts
 from time import sleep
 from typing import Optional
 
@@ -40,8 +40,7 @@ class _Worker:
         if threads is not None:  # otherwise the count python -m bench pinned for everything
             env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
         self.stderr = tempfile.TemporaryFile(mode="w+")  # a pipe left unread could fill and block the worker
-        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.stderr, text=True, env=env)
+        self.process = Popen(self.command, stdin=PIPE, stdout=PIPE, stderr=self.stderr, text=True, env=env)
         try:
             self.batches = self._read()["batches"]
         except BaseException:

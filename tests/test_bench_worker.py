@@ -71,12 +71,13 @@ def test_the_real_worker_serves_chunks_to_the_benchmark(side, monkeypatch):
     monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # a pipe is block-buffered unless the worker flushes
     started = []
     popen = subprocess.Popen
-    monkeypatch.setattr(training.subprocess, "Popen", lambda *args, **kwargs: started.append(popen(*args, **kwargs)) or started[-1])
+    monkeypatch.setattr(training, "Popen", lambda *args, **kwargs: started.append(popen(*args, **kwargs)) or started[-1])
     watchdog = threading.Timer(60, lambda: [process.kill() for process in started])
     watchdog.start()
     worker = None
     try:
         worker = training._Worker("mlp", side, quick=True, threads=1)
+        assert started == [worker.process]  # the watchdog can reach the worker
         assert worker.batches == 32  # --quick: 2048 images
         chunks = [worker.ask("run 0 10")["seconds"], worker.ask("run 10 32")["seconds"]]
         record = worker.ask("end")
