@@ -1,8 +1,10 @@
-"""course_lib.training's files: each named in the package's docstring, and none importing one listed below it.
+"""course_lib.training's files: each named in the package's docstring, none importing one listed below
+it, and the scratch half of the package free of torch.
 
 The docstring of ``course_lib/training/__init__.py`` is the map a reader starts from; this keeps it
 true when a file is added or an import goes the wrong way (the lower files then stay readable
-without the higher ones, as MiniTorch's layers are).
+without the higher ones, as MiniTorch's layers are), and keeps ``backends.py``'s promise that a
+scratch model trains without loading PyTorch.
 """
 import ast
 import re
@@ -16,6 +18,7 @@ PACKAGE = Path(training.__file__).parent
 
 
 def _documented_order():
+    assert "one concern per file" in training.__doc__, "the package's docstring lost its map of files"
     described = training.__doc__.split("one concern per file", 1)[1]
     return [name[:-3] for name in re.findall(r"``(\w+\.py)``", described)]
 
