@@ -39,7 +39,7 @@ import numpy as np
 from . import init
 from .dropout import dropout_mask as make_dropout_mask
 from .linear import Linear
-from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
 from .reductions import column_sums
 
 
@@ -200,7 +200,8 @@ class MultiheadAttention(Module):
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: Optional[int] = None,
-                 vdim: Optional[int] = None, batch_first: bool = False, dtype=np.float32):
+                 vdim: Optional[int] = None, batch_first: bool = False, device=None,
+                 dtype=np.float32):
         super().__init__()
         embed_dim, num_heads = int(embed_dim), int(num_heads)
         if num_heads < 1 or embed_dim < 1 or embed_dim % num_heads != 0:
@@ -215,6 +216,7 @@ class MultiheadAttention(Module):
         self.dropout = float(dropout)
         self.batch_first = bool(batch_first)
         self.dtype = check_dtype(dtype)
+        check_device("MultiheadAttention", device)
         self.kdim = embed_dim if kdim is None else int(kdim)
         self.vdim = embed_dim if vdim is None else int(vdim)
         if self.kdim < 1 or self.vdim < 1:

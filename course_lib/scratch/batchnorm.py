@@ -30,7 +30,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .layout import memory_order
-from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
 from .reductions import column_sums, row_dots, row_sums
 
 
@@ -152,6 +152,7 @@ class _BatchNorm(Module):
         momentum: Optional[float] = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device=None,
         dtype=np.float32,
         *,
         bias: bool = True,
@@ -165,6 +166,7 @@ class _BatchNorm(Module):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.dtype = check_dtype(dtype)
+        check_device(type(self).__name__, device)
         if self.affine:
             self.weight = Parameter(np.ones(self.num_features, dtype=self.dtype))
             # torch's keyword-only bias=False keeps γ and drops β

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import init
 from .layout import batch_innermost, memory_order
-from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
 
 IntPair = Union[int, Tuple[int, int]]
 # (top, bottom, left, right) zero padding
@@ -526,6 +526,7 @@ class Conv2d(Module):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        device=None,
         dtype=np.float32,
     ):
         super().__init__()
@@ -544,6 +545,7 @@ class Conv2d(Module):
         self._pads = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.padding_mode = padding_mode
         self.dtype = check_dtype(dtype)
+        check_device("Conv2d", device)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         fan_in = shape[1] * shape[2] * shape[3]
         self.weight = Parameter(init.kaiming_uniform(shape, dtype=self.dtype))

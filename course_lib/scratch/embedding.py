@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_dtype, check_grad_output
+from .module import Module, Parameter, check_device, check_dtype, check_grad_output
 
 
 def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray,
@@ -91,7 +91,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
                  max_norm: Optional[float] = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                 dtype=np.float32):
+                 device=None, dtype=np.float32):
         super().__init__()
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if self.num_embeddings < 1 or self.embedding_dim < 1:
@@ -114,6 +114,7 @@ class Embedding(Module):
         self.norm_type = float(norm_type)
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
         self.dtype = check_dtype(dtype)
+        check_device("Embedding", device)
         weight = init.normal((self.num_embeddings, self.embedding_dim), 1.0, self.dtype)
         if padding_idx is not None:
             weight[padding_idx] = 0

@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .module import Module, Parameter, check_dtype, check_grad_output, expect_float
+from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
 from .reductions import column_sums, row_dot_means, row_means
 
 
@@ -102,6 +102,7 @@ class LayerNorm(Module):
         eps: float = 1e-5,
         elementwise_affine: bool = True,
         bias: bool = True,
+        device=None,
         dtype=np.float32,
     ):
         super().__init__()
@@ -111,6 +112,7 @@ class LayerNorm(Module):
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         self.dtype = check_dtype(dtype)
+        check_device("LayerNorm", device)
         if self.elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=self.dtype))
             self.register_parameter(

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import init
-from .module import (Module, Parameter, check_dtype, check_grad_output, expect_float, keep_for_backward,
+from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
                      release_for_backward)
 from .reductions import column_sums
 
@@ -23,10 +23,11 @@ class Linear(Module):
     returns None), as torch does for an input that does not require grad.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.dtype = check_dtype(dtype)
+        check_device("Linear", device)
         self.weight = Parameter(init.kaiming_uniform((out_features, in_features), dtype=self.dtype))
         self.register_parameter(
             "bias", Parameter(init.bias_uniform((out_features,), in_features, self.dtype)) if bias else None

@@ -25,12 +25,40 @@ def check_dtype(dtype) -> np.dtype:
         raise TypeError(f"dtype must be a NumPy float type (np.float32 or np.float64), got {dtype}")
     try:
         resolved = np.dtype(np.float32 if dtype is None else dtype)
-    except TypeError:  # 'cpu', True: an argument in the slot torch gives device (or another one)
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}; the scratch layers have no "
-                        "device argument, and dtype is best passed by keyword (dtype=np.float64)") from None
+    except TypeError:  # 'cpu', True: a device, or another argument one place too far
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}; dtype is best passed by "
+                        "keyword (dtype=np.float64)") from None
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {resolved}")
     return resolved
+
+
+def _names_a_dtype(value) -> bool:
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return value is not None
+
+
+def check_device(layer: str, device) -> None:
+    """Accept torch's ``device`` argument where it names the CPU: None, 'cpu' or torch.device('cpu').
+
+    The scratch layers hold NumPy arrays, which live in the computer's main memory, so code
+    written for ``torch.nn`` (``nn.Linear(4, 3, device=device)``) constructs the scratch twin
+    unchanged on a CPU; any other device is refused with a message saying where to go.
+    Without importing torch: a torch.device prints as its name.
+    """
+    from_torch = type(device).__module__.startswith("torch")
+    if device is None or (isinstance(device, str) or from_torch) and str(device).split(":")[0] == "cpu":
+        return
+    if from_torch and type(device).__name__ == "dtype" or not from_torch and _names_a_dtype(device):
+        hint = "; this looks like a dtype: dtype comes after device, and is best passed by keyword (dtype=np.float64)"
+    elif isinstance(device, str) or from_torch:  # 'cuda', torch.device('mps')
+        hint = f"; the scratch layers compute with NumPy on the CPU — for a GPU use the PyTorch twin, torch.nn.{layer}"
+    else:
+        hint = ""
+    raise ValueError(f"{layer}: device must be None or 'cpu', got {device!r}{hint}")
 
 
 def _typename(value: Any) -> str:

@@ -53,7 +53,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_dtype, expect_float
+from .module import Module, Parameter, check_device, check_dtype, expect_float
 
 __all__ = ["RNNCell", "LSTMCell", "RNN", "LSTM", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward"]
 
@@ -447,7 +447,7 @@ class _RecurrentBase(Module):
     _name = "RNN"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=np.float32):
         super().__init__()
         self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
         if isinstance(proj_size, bool) or int(proj_size) != proj_size:  # torch: TypeError for 1.5 or True
@@ -467,6 +467,7 @@ class _RecurrentBase(Module):
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(f"{self._name}: dropout acts between layers, so it does nothing with num_layers=1")
         self.dtype = check_dtype(dtype)
+        check_device(self._name, device)
         self.num_directions = 2 if self.bidirectional else 1
         rows = self._gate_count * self.hidden_size
         for layer in range(self.num_layers):
@@ -660,10 +661,11 @@ class RNN(_RecurrentBase):
     _name = "RNN"
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32):
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def _step_layer(self, sequence, states, weights, reverse, workspace):
@@ -705,9 +707,9 @@ class LSTM(_RecurrentBase):
     _name = "LSTM"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=np.float32):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, dtype)
+                         proj_size, device=device, dtype=dtype)
 
     def _step_layer(self, sequence, states, weights, reverse, workspace):
         output, h_n, c_n, cache = lstm_forward(sequence, states[0], states[1], *weights[:4], reverse=reverse,
@@ -737,10 +739,11 @@ class _CellBase(Module):
     _name = "RNNCell"
     _state_names = ("hx",)
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=np.float32):
         super().__init__()
         self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
         self.dtype = check_dtype(dtype)
+        check_device(self._name, device)
         rows = self._gate_count * self.hidden_size
         self.weight_ih = _uniform_parameter((rows, self.input_size), self.hidden_size, self.dtype)
         self.weight_hh = _uniform_parameter((rows, self.hidden_size), self.hidden_size, self.dtype)
@@ -809,10 +812,10 @@ class RNNCell(_CellBase):
 
     _name = "RNNCell"
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, x: np.ndarray, hx: Optional[np.ndarray] = None) -> np.ndarray:

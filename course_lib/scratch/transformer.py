@@ -29,7 +29,7 @@ from .attention import MultiheadAttention
 from .dropout import Dropout
 from .layernorm import LayerNorm
 from .linear import Linear
-from .module import Module, check_dtype, check_grad_output, expect_float, keep_for_backward, release_for_backward
+from .module import Module, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward, release_for_backward
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -132,9 +132,11 @@ class TransformerEncoderLayer(Module):
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: Union[str, Module] = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, dtype=np.float32):
+                 norm_first: bool = False, bias: bool = True, device=None,
+                 dtype=np.float32):
         super().__init__()
         self.dtype = check_dtype(dtype)
+        check_device("TransformerEncoderLayer", device)
         self.d_model = int(d_model)
         self.batch_first = bool(batch_first)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,

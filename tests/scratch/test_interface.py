@@ -7,6 +7,7 @@ default.  A new torch release that adds an argument makes this test name it.
 """
 import inspect
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ from course_lib.scratch.transformer import GELU, TransformerEncoderLayer
 
 # torch arguments the scratch classes do not take, and why
 NOT_TAKEN = {
-    "*": {"device": "CPU only: NumPy arrays have no device"},
+    "*": {},
     "losses": {"size_average": "deprecated in torch since 0.4 (use reduction)",
                "reduce": "deprecated in torch since 0.4 (use reduction)"},
     "optimizers": {"foreach": "a torch kernel-fusion switch: no effect on the numbers",
@@ -107,6 +108,31 @@ def test_constructor_takes_torchs_arguments_with_torchs_defaults(name, cls, twin
         if argument in theirs and (name, argument) not in DEFAULTS_DIFFER:
             assert parameter.default == theirs[argument].default, (
                 f"{name}: default {argument}={parameter.default!r}, torch's is {theirs[argument].default!r}")
+
+
+# the smallest construction of each twin that takes device (torch's own arguments)
+SMALLEST = {"Linear": (4, 3), "Conv2d": (1, 2, 3), "BatchNorm1d": (3,), "BatchNorm2d": (3,), "LayerNorm": (3,),
+            "Embedding": (5, 3), "RNN": (3, 4), "LSTM": (3, 4), "RNNCell": (3, 4), "LSTMCell": (3, 4),
+            "MultiheadAttention": (4, 2), "TransformerEncoderLayer": (4, 2)}
+
+
+def test_every_twin_that_takes_device_is_in_smallest():
+    takes_device = {name for name, cls, _ in TWINS if "device" in _parameters(cls)}
+    assert takes_device == set(SMALLEST)
+
+
+@pytest.mark.parametrize("name", sorted(SMALLEST))
+def test_device_cpu_constructs_the_twin_and_another_device_is_refused(name):
+    """Code written for torch with ``device=device`` runs unchanged on a CPU: None, 'cpu' and
+    torch.device('cpu') are accepted; a GPU is refused, pointing to the PyTorch twin."""
+    cls, sizes = getattr(scratch, name), SMALLEST[name]
+    for device in (None, "cpu", torch.device("cpu")):
+        layer = cls(*sizes, device=device, dtype=np.float64)
+        assert all(p.dtype == np.float64 for p in layer.parameters())
+    with pytest.raises(ValueError, match=f"device must be None or 'cpu', got 'cuda'.*torch.nn.{name}"):
+        cls(*sizes, device="cuda")
+    with pytest.raises(ValueError, match="looks like a dtype: dtype comes after device"):
+        cls(*sizes, device=np.float64)
 
 
 # (scratch, torch) constructions whose reprs must be equal, character for character

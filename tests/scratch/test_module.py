@@ -326,10 +326,19 @@ def test_a_parameter_pickled_before_requires_grad_existed_still_trains():
     assert restored.requires_grad and restored.grad.tolist() == [1.0, 2.0]
 
 
-def test_a_device_or_torch_dtype_where_dtype_goes_gets_a_clear_error():
+def test_torchs_positional_device_is_taken_and_a_dtype_in_its_place_gets_a_clear_error():
     """torch's fourth Linear argument is device: Linear(4, 3, True, 'cpu') said "data type 'cpu' not
-    understood" (audit)."""
-    with pytest.raises(TypeError, match="no device argument"):
-        Linear(4, 3, True, "cpu")
+    understood" (audit); now it builds the layer, as torch's does, and a dtype written where the
+    device goes, or a torch dtype, is named as such."""
+    assert Linear(4, 3, True, "cpu").weight.dtype == np.float32
+    assert Linear(4, 3, True, "cpu", np.float64).weight.dtype == np.float64
+    with pytest.raises(ValueError, match="got <class 'numpy.float64'>; this looks like a dtype"):
+        Linear(4, 3, True, np.float64)
+    with pytest.raises(ValueError, match="got torch.float64; this looks like a dtype"):
+        Linear(4, 3, True, torch.float64)
     with pytest.raises(TypeError, match="NumPy float type"):
         Linear(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="got 'cuda:1'; the scratch layers compute with NumPy on the CPU"):
+        Linear(4, 3, device="cuda:1")
+    with pytest.raises(ValueError, match=r"device must be None or 'cpu', got True$"):
+        Linear(4, 3, True, True)
