@@ -1,6 +1,6 @@
 # Neural Networks — Principles and Practice in Python
 #   make book   build the HTML book into _build/html (executes every chapter, cached)
-#   make test   the whole test suite: unit tests, nbval over every notebook, browser check
+#   make test   the whole test suite: unit tests, nbval over book/ and solutions/, browser check
 #   make lab    open the exercises in JupyterLab (students start here)
 #   make bench  NumPy-vs-PyTorch benchmarks (python -m bench)
 #   make test-gpu PY=python3   the PyTorch tests again on a CUDA GPU (PY: a Python whose torch has CUDA)
