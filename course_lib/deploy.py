@@ -159,7 +159,7 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
 
     Without ``model`` the architecture is rebuilt from the stored config; with ``model`` its
     keys and shapes are checked first and every difference is listed in a
-    ``CheckpointMismatchError`` (torch's own message stops at the first few).
+    ``CheckpointMismatchError``, before any weight is written, with the stored config in the message.
     The model is returned in eval mode on ``device`` ("auto", "cpu", "cuda"); the checkpoint's
     class names and extra values are attached as ``model.checkpoint_info``.
     """
@@ -265,8 +265,8 @@ def export_onnx(
 
     ``dynamo=False`` (default) uses torch's TorchScript-based exporter: it traces the model like
     ``export_torchscript`` and takes well under a second.  ``dynamo=True`` uses the
-    ``torch.export``-based exporter (the future default; needs the ``onnxscript`` package and
-    takes several seconds).  The input is named ``input``, the output ``output``.
+    ``torch.export``-based exporter (already the default of ``torch.onnx.export`` itself in the pinned torch 2.13;
+    needs the ``onnxscript`` package and takes several seconds).  The input is named ``input``, the output ``output``.
     """
     import onnx
     import torch

@@ -124,8 +124,8 @@ def _curves(history) -> Tuple[Dict[str, Sequence[float]], Dict[str, Sequence[flo
 def plot_learning_curves(history, metrics: Optional[Sequence[str]] = None, *, axes=None,
                          figsize=None) -> Figure:
     """One panel per quantity (loss first, then each metric): the training curve and, if
-    recorded, the validation curve against the epoch number.  A dashed line marks
-    ``history.best_epoch`` when there is one.  ``metrics`` picks and orders the panels.
+    recorded, the validation curve (dashed) against the epoch number.  A dotted grey vertical line
+    marks ``history.best_epoch`` when there is one.  ``metrics`` picks and orders the panels.
     """
     train, val = _curves(history)
     names = list(metrics) if metrics is not None else list(dict.fromkeys(list(train) + list(val)))

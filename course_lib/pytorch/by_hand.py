@@ -155,7 +155,8 @@ def scaled_dot_product_attention(
 
     Mask convention of ``F.scaled_dot_product_attention``: a boolean ``attn_mask`` is True where
     attention IS allowed; a float mask is added to the scores.  ``is_causal`` lets position i see
-    only positions j ≤ i.  A row whose positions are all masked gives NaN, as in torch.
+    only positions j ≤ i.  A row whose positions are all masked gives NaN here (a softmax over −∞ only),
+    as in ``nn.MultiheadAttention``; ``F.scaled_dot_product_attention`` returns zeros for such a row.
     """
     d_k = query.shape[-1]
     if key.shape[-1] != d_k:
