@@ -265,8 +265,9 @@ def export_onnx(
 
     ``dynamo=False`` (default) uses torch's TorchScript-based exporter: it traces the model like
     ``export_torchscript`` and takes well under a second.  ``dynamo=True`` uses the
-    ``torch.export``-based exporter (already the default of ``torch.onnx.export`` itself in the pinned torch 2.13;
-    needs the ``onnxscript`` package and takes several seconds).  The input is named ``input``, the output ``output``.
+    ``torch.export``-based exporter (already the default of ``torch.onnx.export`` itself in the
+    pinned torch 2.13; needs the ``onnxscript`` package and takes several seconds).  The input is
+    named ``input``, the output ``output``.
     """
     import onnx
     import torch
