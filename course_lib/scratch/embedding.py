@@ -34,7 +34,7 @@ def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray,
     Sorting makes the positions of each row contiguous (a "group").  Groups are bucketed
     by size rounded up to a power of two; each bucket is one padded gather of shape
     (groups, width, D) summed over the width axis.  That is O(n·D) work in at most
-    log₂(n) vectorised steps, whatever the mix of rare and frequent tokens (a padding
+    ⌊log₂ n⌋ + 1 vectorised steps, whatever the mix of rare and frequent tokens (a padding
     token can fill half the batch), and far faster than ``np.add.reduceat`` on rows.
     """
     embedding_dim = grad_output.shape[-1]
@@ -51,7 +51,7 @@ def embedding_grad_rows(indices: np.ndarray, grad_output: np.ndarray,
     padded_grad = np.concatenate([flat_grad, np.zeros((1, embedding_dim), flat_grad.dtype)])  # last row: zeros
     order_or_pad = np.r_[order, count_all]
     width_exponent = np.ceil(np.log2(counts)).astype(np.int64)
-    for exponent in np.unique(width_exponent):  # ≤ log₂(n) buckets, not a loop over the batch
+    for exponent in np.unique(width_exponent):  # ≤ ⌊log₂ n⌋ + 1 buckets, not a loop over the batch
         groups = np.flatnonzero(width_exponent == exponent)
         offsets = np.arange(1 << int(exponent))
         positions = np.where(offsets < counts[groups, None], starts[groups, None] + offsets, count_all)

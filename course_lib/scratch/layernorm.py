@@ -1,7 +1,7 @@
 """Layer normalisation (Chapter "Attention and Transformers", section "The encoder layer").
 
-Each sample is normalised over its last D = len(normalized_shape) dimensions
-(the features), not over the batch as in batch normalisation:
+Each sample is normalised over its last len(normalized_shape) dimensions, D =
+prod(normalized_shape) features, not over the batch as in batch normalisation:
 
     μ = mean(x),   σ² = mean((x − μ)²)          (over the normalised dimensions)
     x̂ = (x − μ) / √(σ² + ε),   y = γ ⊙ x̂ + β

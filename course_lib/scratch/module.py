@@ -17,7 +17,8 @@ DTYPES = (np.float32, np.float64)
 
 
 def check_dtype(dtype) -> np.dtype:
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ValueError.
+    """Return ``np.dtype(dtype)`` if it is float32 or float64; raise ValueError for another NumPy
+    dtype, TypeError for a torch dtype or something that is no dtype.
 
     ``None`` means the default, float32, as torch's ``dtype=None`` does (NumPy would read it
     as float64)."""

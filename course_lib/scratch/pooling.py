@@ -447,8 +447,9 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """``torch.nn.AvgPool2d``: divides by kh·kw (``count_include_pad``), by the number of
-    real pixels in the window (``count_include_pad=False``), or by ``divisor_override``."""
+    """``torch.nn.AvgPool2d``: divides by the window's size clipped to the padded input (kh·kw
+    except at a ``ceil_mode`` edge; ``count_include_pad``), by the number of real pixels in the
+    window (``count_include_pad=False``), or by ``divisor_override`` — torch's rule."""
 
     name = "AvgPool2d"
 

@@ -339,7 +339,8 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
 def lstm_backward(grad_output, grad_h_n, grad_c_n, cache, needed=_ALL):
     """BPTT for ``lstm_forward``: returns ``(grad_x, grad_h0, grad_c0, grads)``.
 
-    Any of ``grad_output`` (L, N, H), ``grad_h_n``, ``grad_c_n`` (N, H) may be None.
+    Any of ``grad_output`` (L, N, P), ``grad_h_n`` (N, P), ``grad_c_n`` (N, H) may be None (P = H
+    without a projection, else proj_size).
     ``needed`` as in ``rnn_backward``: a frozen parameter's gradient is not computed.
     Works in ``lstm_forward``'s feature-major layout: δh_{t-1}ᵀ = W_hhᵀ · δa_tᵀ per step.
     """

@@ -142,6 +142,19 @@ def test_bce_with_logits_stable_for_huge_logits(dtype):
     assert_close(grad, [0.0, 0.0, 1.0, -3.0, -1.5], rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-13)])
+def test_bce_with_logits_keeps_the_digits_of_a_confident_right_answer(dtype, rtol):
+    """softplus(−z) = log1p(e^{−|z|}) for a confident right answer, as torch computes it: log(1 + e)
+    rounded 1 + e first and read 4.5418e-5 for a float32 logit of 10 (torch and the exact value:
+    4.5399e-5), and 0 for 40 in float64 (4.2e-18)."""
+    logits = np.array([5.0, 10.0, 16.0, 20.0, 40.0, -10.0, -20.0], dtype=dtype)
+    target = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0], dtype=dtype)
+    losses = BCEWithLogitsLoss(reduction="none")(logits, target)
+    expected = torch.nn.BCEWithLogitsLoss(reduction="none")(torch.from_numpy(logits), torch.from_numpy(target))
+    np.testing.assert_allclose(losses, expected.numpy(), rtol=rtol, atol=0)
+    assert np.all(losses[:5] > 0)  # (for z < 0 and y = 0 both sides cancel z against −z: torch's formula)
+
+
 # --- classification losses -------------------------------------------------------
 def _classification_case(rng, data, ignore_index, with_ignored):
     batch = data.draw(st.integers(1, 5))
