@@ -1,8 +1,8 @@
-"""``python -m bench``: run every benchmark and print one table of NumPy/PyTorch ratios.
+"""``python -m bench``: run every benchmark; print a table of NumPy/PyTorch ratios and one of measurements.
 
 Options: ``--quick`` (small sizes, a smoke run), ``--only NAME`` (a benchmark module),
 ``--threads N`` (default: all cores; NumPy's BLAS and torch get the same count),
-``--markdown`` (print the table as Markdown for bench/README.md).
+``--markdown`` (print the tables as Markdown for bench/README.md).
 """
 from __future__ import annotations
 

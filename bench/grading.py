@@ -2,8 +2,8 @@
 
 Not a NumPy/PyTorch comparison: the rows are measurements — submissions per minute, wall
 seconds per submission, and the peak memory of a grader worker process and of a student
-kernel (each kernel is a separate sandboxed process).  The class mixes
-correct solutions, untouched templates and partial answers, each with distinct content.
+kernel (each kernel is a separate sandboxed process).  The class mixes correct solutions (four
+in five) and untouched templates (one in five), each with distinct content.
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ threads spinning for about 0.1 s after every matrix product, and PyTorch run ins
 window shares the cores with them — a convolution ran 3× slower so (measured 2026-12-04;
 PyTorch's own idle threads cost NumPy about 4 %).  So every chunk waits ``SETTLE_S`` first,
 then makes one untimed call that wakes its own pool, then runs the timed calls — as many as
-last ``MIN_CHUNK_S`` (20 ms) on the slower side, and at least ``repeat``.
+last ``MIN_CHUNK_S`` (20 ms) on the slower side, at most ``MAX_REPEAT`` (100), and at least
+``repeat``.
 """
 from __future__ import annotations
 
