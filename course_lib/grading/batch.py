@@ -610,7 +610,7 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike, exce
 def student_folder_name(student: str) -> str:
     """A folder name for ``student``: the name itself when it is made of letters, digits and ``-_.``,
     else those characters with ``_`` for the others and a short hash of the real name, so that two
-    students never share a folder ("a b" and "a_b" become "a_b-3d1f0c2e" and "a_b")."""
+    students never share a folder ("a b" and "a_b" become "a_b-c8687a08" and "a_b")."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student)
     if safe == student and safe not in ("", ".", ".."):
         return safe

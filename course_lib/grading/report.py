@@ -76,7 +76,7 @@ def gradescope_results(result: GradeResult) -> dict:
     """Gradescope autograder ``results.json``.
 
     Public checks are fully visible.  A hidden check appears as a visible pass/fail line
-    with no details, plus a zero-point line carrying its feedback, which Gradescope shows
+    with no details, plus, when it failed, a zero-point line carrying its feedback, which Gradescope shows
     only after the due date (``visibility: after_due_date``): Gradescope decides when that
     is, from the assignment's due date, late due date and each student's extension.  A sandbox
     that was degraded on the machine that graded (no namespaces, a limit not set) is one more

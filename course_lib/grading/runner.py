@@ -9,7 +9,8 @@
    self-check and demo cells, which need course_lib), then call each graded
    function on the inputs and read back only its return value, as data (``wire.py``).
 5. Judge each value here (``spec.compare``).  Timeouts and crashes cost only the
-   question they happen in: the kernel is restarted and the cells replayed.
+   question they happen in: the kernel is restarted and the cells replayed (up to
+   ``MAX_RESTARTS`` times; after that the remaining questions are not graded, and the report says so).
 """
 from __future__ import annotations
 
@@ -513,7 +514,7 @@ def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: O
     if kind == "timeout":
         return False, f"{function} did not finish within {timeout:.0f} s (an infinite loop?)"
     if kind == "died":
-        return False, f"{function} stopped the kernel (sys.exit, os._exit, a crash or a resource limit)"
+        return False, f"{function} stopped the kernel (os._exit, a crash or a resource limit such as memory)"
     return False, payload  # unreadable: the payload is the message
 
 
@@ -563,8 +564,12 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
         if forbidden:
             where = ", ".join(f"{'a cell the grader could not read' if name == UNCHECKED else name} "
                               f"(cell {imports[name][0]})" for name in forbidden)
-            rule = ("this question must be solved from scratch" if set(forbidden) - {"course_lib"}
-                    else "no question may use course_lib, which holds the course's own implementations")
+            if not set(forbidden) - {"course_lib"}:
+                rule = "no question may use course_lib, which holds the course's own implementations"
+            elif "torch" in question.forbid:
+                rule = "this question must be solved from scratch"
+            else:  # a10's PyTorch questions: other frameworks are what they may not use
+                rule = f"this question may not use {', '.join(sorted(question.forbid))}, %run or %load"
             stop_reason = (f"{rule}, but the notebook imports {where}; remove the import (and %run/%load) "
                            "to be graded — an import anywhere in the notebook counts, demo cells of the "
                            "assignment excepted")

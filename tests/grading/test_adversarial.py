@@ -529,6 +529,16 @@ def test_importing_torch_in_a_from_scratch_question_earns_nothing():
     assert_only_q5_lost(result, "not available to this assignment")
 
 
+def test_a_pytorch_question_names_what_it_forbids_instead_of_asking_for_scratch_code():
+    """a10's questions are PyTorch questions: importing scikit-learn voids them, and the message names
+    the forbidden packages — it said "this question must be solved from scratch" (audit)."""
+    result = grade(build("a10", after=["import sklearn"]), "a10")
+    assert result.score == 0.0
+    for question in ("q1", "q2"):
+        text = messages(result, question)
+        assert "may not use jax, sklearn, tensorflow, %run or %load" in text and "from scratch" not in text
+
+
 def test_onnx_operators_cannot_answer_a_from_scratch_question():
     """ONNX's reference evaluator has Conv, LSTM, Softmax and more, and onnx is installed for the
     deployment chapter: it is forbidden and hidden like torch (found by a red-team run: a06 scored
