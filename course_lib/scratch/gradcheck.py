@@ -129,6 +129,7 @@ def _compare(what: str, analytic, numeric: np.ndarray, atol: float, rtol: float)
     if analytic.shape != numeric.shape:
         raise GradcheckError(f"gradient of {what} has shape {analytic.shape}, expected {numeric.shape}")
     error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    error[np.isnan(error)] = np.inf  # a NaN on either side is a disagreement (NaN > 0 is False)
     if np.any(error > 0):
         worst = np.unravel_index(np.argmax(error), error.shape)
         raise GradcheckError(

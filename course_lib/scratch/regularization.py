@@ -55,7 +55,7 @@ def l1_penalty(parameters: Iterable[Parameter], strength: float) -> np.float64:
 def l2_penalty(parameters: Iterable[Parameter], strength: float) -> np.float64:
     """R₂ = (λ/2) Σ_params Σ_i w_i²  (accumulated in float64)."""
     strength = _check_strength(strength)
-    total = sum(np.vdot(param.data, param.data).astype(np.float64) for param in _as_parameters(parameters))
+    total = sum(np.square(param.data, dtype=np.float64).sum() for param in _as_parameters(parameters))
     return np.float64(0.5 * strength * total)
 
 

@@ -155,3 +155,15 @@ def test_random_output_weights_catch_a_mixed_up_gradient():
     assert gradcheck(lambda v: v * w, x, backward=lambda grad: grad * w)
     with pytest.raises(GradcheckError, match="input 0"):
         gradcheck(lambda v: v * w, x, backward=lambda grad: grad[::-1] * w)
+
+
+@pytest.mark.parametrize("side", ["analytic", "numerical"])
+def test_a_nan_gradient_on_either_side_fails(side):
+    """|a − n| − tol is NaN there, and NaN > 0 is False: a NaN gradient passed (an audit)."""
+    x = np.linspace(-1.0, 1.0, 5)
+    if side == "analytic":
+        with pytest.raises(GradcheckError, match="analytic nan"):
+            gradcheck(lambda a: a * 2, x, backward=lambda g: g * np.nan)
+    else:  # the function is NaN at x[2], so the probe loss Σ w·f and all its differences are NaN
+        with pytest.raises(GradcheckError, match="numerical nan"):
+            gradcheck(lambda a: np.where(np.abs(a) < 1e-3, np.nan, 2 * a), x, backward=lambda g: 2 * g)

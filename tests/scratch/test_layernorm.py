@@ -82,3 +82,15 @@ def test_bad_shape_and_dtype():
         layer(np.zeros((2, 4, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="float32.*float64"):
         layer(np.zeros((2, 3, 4), dtype=np.float64))
+
+
+def test_a_constant_row_normalises_to_zero_and_a_large_offset_keeps_its_digits():
+    """The mean is refined once (an audit): a float32 row of 123.456 gave outputs of −5·10⁻³ (torch: 0),
+    and rows of 123.456 ± 10⁻³ lost their small deviations to the mean's error."""
+    constant = np.full((4, 768), 123.456, np.float32)
+    assert np.abs(LayerNorm(768)(constant)).max() < 1e-6
+    rng = np.random.default_rng(0)
+    x = (123.456 + 1e-3 * rng.standard_normal((8, 4096))).astype(np.float32)
+    reference = torch.nn.LayerNorm(4096).double()(torch.from_numpy(x).double()).detach().numpy()
+    torch_error = np.abs(torch.nn.LayerNorm(4096)(torch.from_numpy(x)).detach().numpy() - reference).max()
+    assert np.abs(LayerNorm(4096)(x) - reference).max() <= max(torch_error, 1e-5)

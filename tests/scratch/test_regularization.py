@@ -100,3 +100,12 @@ def test_errors():
         l2_penalty([Parameter(np.ones(2))], -1.0)
     with pytest.raises(ValueError, match="take Parameters"):
         l1_penalty([np.ones(2)], 0.1)
+
+
+def test_l2_penalty_accumulates_in_float64_as_documented():
+    """np.vdot summed float32 weights in float32 and cast afterwards (an audit): 3·10⁻⁵ relative error on
+    10⁷ weights, and inf for a weight of 3·10¹⁹."""
+    weights = np.random.default_rng(0).standard_normal(10**7).astype(np.float32)
+    exact = 0.5 * 0.1 * np.sum(weights.astype(np.float64) ** 2)
+    assert l2_penalty([Parameter(weights)], 0.1) == pytest.approx(exact, rel=1e-12)
+    assert np.isfinite(l2_penalty([Parameter(np.array([3e19, 1.0], np.float32))], 1.0))
