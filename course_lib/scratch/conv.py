@@ -141,18 +141,23 @@ def pad_by_mode(x: np.ndarray, padding: Padding4, mode: str) -> np.ndarray:
 def pad_by_mode_backward(grad_padded: np.ndarray, input_shape, padding: Padding4, mode: str) -> np.ndarray:
     """dL/dx from dL/d(padded x): every padded pixel hands its gradient to the pixel it copied.
 
-    The padding is x_pad = R x Cᵀ per image, with R (H_pad × H) and C (W_pad × W) the 0/1
-    matrices that pick each padded row's and column's source; its adjoint is dL/dx = Rᵀ g C —
-    two small matrix products, where a scatter-add would need ``np.add.at``.
+    The interior is dL/dx's start; then each padded column, and afterwards each padded row (of
+    the column-folded array, so a corner reaches its source through both), is added onto the
+    row or column it copied — one slice-add per padded row or column, as few as the padding is
+    wide.  (As the products Rᵀ g C with the 0/1 matrices that pick each padded row's and column's
+    source, one NaN or inf in g turned a whole plane of dL/dx into NaN, since 0·NaN = NaN.)
     """
     top, bottom, left, right = padding
     _, _, h, w = input_shape
-    dtype = grad_padded.dtype
-    pick_rows = np.zeros((h + top + bottom, h), dtype)
-    pick_rows[np.arange(h + top + bottom), _source_indices(h, top, bottom, mode)] = 1
-    pick_columns = np.zeros((w + left + right, w), dtype)
-    pick_columns[np.arange(w + left + right), _source_indices(w, left, right, mode)] = 1
-    return np.matmul(pick_rows.T, np.matmul(grad_padded, pick_columns))
+    columns = grad_padded[:, :, :, left:left + w].copy()
+    for column, source in enumerate(_source_indices(w, left, right, mode)):
+        if not left <= column < left + w:
+            columns[:, :, :, source] += grad_padded[:, :, :, column]
+    grad = columns[:, :, top:top + h].copy()
+    for row, source in enumerate(_source_indices(h, top, bottom, mode)):
+        if not top <= row < top + h:
+            grad[:, :, source] += columns[:, :, row]
+    return grad
 
 
 def _check_geometry(layer: str, x_shape, kernel_size, stride, padding: Padding4, dilation) -> Tuple[int, int]:

@@ -127,6 +127,28 @@ def test_padding_modes_gradcheck_and_what_they_copy(mode):
     assert counts.tolist() == [np.count_nonzero(np.array(expected) == k) for k in range(4)]
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_an_inf_in_the_gradient_reaches_only_the_inputs_it_came_from(mode):
+    """As products with 0/1 matrices, one inf in dL/dy made a whole plane of dL/dx NaN (0·inf = NaN;
+    an audit); now dL/dx is non-finite exactly where torch's is, with the same values elsewhere."""
+    rng = np.random.default_rng(0)
+    layer = Conv2d(2, 2, 3, padding=1, padding_mode=mode, dtype=np.float64)
+    torch_layer = torch.nn.Conv2d(2, 2, 3, padding=1, padding_mode=mode).double()
+    torch_layer.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in layer.state_dict().items()})
+    x = rng.standard_normal((1, 2, 6, 6))
+    grad = rng.standard_normal((1, 2, 6, 6))
+    grad[0, 1, 0, 5] = np.inf  # a corner: its gradient passes through a padded row and a padded column
+    layer(x)
+    ours = layer.backward(grad)
+    x_torch = torch.from_numpy(x).requires_grad_()
+    torch_layer(x_torch).backward(torch.from_numpy(grad))
+    theirs = x_torch.grad.numpy()
+    assert np.array_equal(np.isnan(ours), np.isnan(theirs)) and np.array_equal(np.isinf(ours), np.isinf(theirs))
+    assert np.isfinite(ours).sum() > 0.5 * ours.size
+    finite = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "config",
     [
