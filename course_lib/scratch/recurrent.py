@@ -202,11 +202,18 @@ def rnn_backward(grad_output, grad_h_n, cache, needed=_ALL):
 _LOG2_E = 1.4426950408889634  # log₂ e: e^{−a} = 2^{−a·log₂ e}
 
 
+def _gate_order(hidden_size: int) -> np.ndarray:
+    """The rows of torch's (i, f, g, o) gate blocks in the order the scratch LSTM stores them,
+    (o, i, f, g): the three sigmoid gates are then one block of rows and g the last, and the three
+    gates that multiply δc in backpropagation (i, f, g) one block too (see ``lstm_forward``)."""
+    H = hidden_size
+    return np.concatenate([np.arange(3 * H, 4 * H), np.arange(0, 3 * H)])
+
+
 def _gate_scale(hidden_size: int, dtype) -> np.ndarray:
-    """−log₂ e for the sigmoid gates i, f, o and −2·log₂ e for g, folded into the weights (see
-    ``lstm_forward``)."""
+    """−log₂ e for the sigmoid gates o, i, f (folded into the weights, see ``lstm_forward``), 1 for g."""
     scale = np.full(4 * hidden_size, -_LOG2_E, dtype=dtype)
-    scale[2 * hidden_size:3 * hidden_size] = -2 * _LOG2_E
+    scale[3 * hidden_size:] = 1
     return scale
 
 
@@ -221,7 +228,9 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
 
     Inside, every step's arrays are stored feature-major, one column per batch entry: the
     gate pre-activations a_tᵀ (4H, N) in one (L, 4H, N) buffer that is overwritten in place by
-    the gate values, the states h_tᵀ and c_tᵀ (H, N).  Each step is then one GEMM
+    the gate values, the states h_tᵀ and c_tᵀ (H, N).  The gate blocks are stored in the order
+    (o, i, f, g) (``_gate_order``; the weights' rows are permuted once per call), so that the
+    sigmoids are one block of 3H rows and tanh the last H.  Each step is then one GEMM
     [W_hh | W_ih | b] · [h_{t-1}; x_t; 1], a (4H × K)·(K × N) product with K = H + in + 1
     written straight into the gate buffer: the input term, the bias and the recurrence
     in one call, with no separate addition.  The columns [h; x; 1] of all steps live in one
@@ -237,18 +246,20 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
     P = weight_hh.shape[1]  # the width of h: H, or proj_size with weight_hr
     dtype = x.dtype
     has_bias = bias_ih is not None
-    # All four gates come out of one σ pass over the 4H rows: the weights are
-    # pre-scaled by −log₂ e (i, f, o) or −2·log₂ e (g), so 1 / (1 + 2^{s·a}) gives σ(a) and
-    # σ(2a), and tanh(a) = 2σ(2a) − 1 for g (exact up to an absolute error of about
-    # machine ε).  One pass over all 4H rows avoids four per-gate passes.  Base 2 because
-    # NumPy's exp2 is twice as fast as its exp in float32 (3.7 against 7.8 µs on a (4H, N) =
-    # (512, 32) array, numpy 2.4.6, 2026-12-05; 11.7 against 13.6 in float64); the rounding of
-    # the scaled weights perturbs each by at most half an ulp, as storing them does.  The
-    # other single-pass form, σ(a) = 0.5·tanh(a/2) + 0.5 (np.tanh 6.3 µs there), loses the
-    # small values of σ to cancellation — σ(−20) ≈ 2·10⁻⁹ comes out as 0 in float32.
-    scale = _gate_scale(H, dtype)
+    # The three sigmoid gates come out of one σ pass over their 3H rows: those weights are
+    # pre-scaled by −log₂ e, so 1 / (1 + 2^{s·a}) gives σ(a).  One pass over 3H rows avoids
+    # three per-gate passes.  Base 2 because NumPy's exp2 is twice as fast as its exp in float32
+    # (3.7 against 7.8 µs on a (4H, N) = (512, 32) array, numpy 2.4.6, 2026-12-05; 11.7 against
+    # 13.6 in float64); the rounding of the scaled weights perturbs each by at most half an ulp,
+    # as storing them does.  g = tanh(a^g) is np.tanh of its own H rows: the single-pass form
+    # 2σ(2a) − 1 is exact only up to an absolute error of about machine ε, which is a large
+    # relative error where |a^g| is small (1.07·10⁻⁶ for tanh(10⁻⁶) in float32; an audit,
+    # 2026-12-06), and np.tanh on H rows costs about what the fourth block cost in the σ pass.
+    # The other single-pass form, σ(a) = 0.5·tanh(a/2) + 0.5, loses the small values of σ to
+    # cancellation — σ(−20) ≈ 2·10⁻⁹ comes out as 0 in float32.
+    order, scale = _gate_order(H), _gate_scale(H, dtype)
     blocks = [weight_hh, weight_ih] + ([(bias_ih + bias_hh)[:, None]] if has_bias else [])
-    weight = np.concatenate(blocks, axis=1).astype(dtype, copy=False) * scale[:, None]  # (4H, K)
+    weight = np.concatenate(blocks, axis=1).astype(dtype, copy=False)[order] * scale[:, None]  # (4H, K)
     width = weight.shape[1]
     inputs = _buffer(workspace, "inputs", (length + 1, width, batch), dtype)
     initial = length if reverse else 0
@@ -269,14 +280,11 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
                            cell=cell, gates=gates, tanh_cell=tanh_cell, inputs=inputs,
                            weight_hr=weight_hr, unprojected=unprojected)
     shift = 1 if reverse else -1
-    # σ = 1 / (1 + e) as a division by an array of numerators, 1 for i, f, o and 2 for g, so that
-    # the g rows come out as 2σ(2a^g) and one subtraction makes tanh(a^g).  Doubling is exact, so
-    # the numbers are those of 2·(1 / (1 + e)); NumPy vectorises divide (2.2 µs on a (4H, N) =
-    # (512, 32) float32 array) but not reciprocal (3.8 µs).  The scalar constants are 0-d arrays,
-    # which NumPy takes faster than Python numbers (numpy 2.4.6, measured 2026-12-05).
-    numerator = _buffer(workspace, "numerator", (4 * H, batch), dtype)
+    # σ = 1 / (1 + e) as a division by an array of ones: NumPy vectorises divide (2.2 µs on a
+    # (4H, N) = (512, 32) float32 array) but not reciprocal (3.8 µs).  The scalar constant is a
+    # 0-d array, which NumPy takes faster than a Python number (numpy 2.4.6, measured 2026-12-05).
+    numerator = _buffer(workspace, "numerator", (3 * H, batch), dtype)
     numerator[:] = 1
-    numerator[2 * H:3 * H] = 2
     one = np.ones((), dtype)
     with np.errstate(over="ignore", under="ignore"):  # exp(±large) = inf or 0 gives σ = 0 or 1 exactly
         for t in cache.steps(length):
@@ -284,20 +292,20 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, re
             before = now + shift
             a = gates[t]
             np.matmul(weight, inputs[before], out=a)                         # s ⊙ a_t, all terms at once
-            np.exp2(a, out=a)                                                # e^{−a}, e^{−2a^g}
-            np.add(a, one, out=a)
-            np.divide(numerator, a, out=a)                                   # i, f, 2σ(2a^g), o
-            g = a[2 * H:3 * H]
-            np.subtract(g, one, out=g)                                       # g = tanh(a^g)
+            sigmoids, g = a[:3 * H], a[3 * H:]
+            np.exp2(sigmoids, out=sigmoids)                                  # e^{−a} for o, i, f
+            np.add(sigmoids, one, out=sigmoids)
+            np.divide(numerator, sigmoids, out=sigmoids)                     # o, i, f
+            np.tanh(g, out=g)                                                # g = tanh(a^g)
             c_now = cell[now]
-            np.multiply(a[H:2 * H], cell[before], out=c_now)                 # f ⊙ c_{t-1}
-            np.multiply(a[:H], g, out=input_times_g)                        # i ⊙ g
+            np.multiply(a[2 * H:3 * H], cell[before], out=c_now)             # f ⊙ c_{t-1}
+            np.multiply(a[H:2 * H], g, out=input_times_g)                   # i ⊙ g
             c_now += input_times_g
             np.tanh(c_now, out=tanh_cell[t])
             if weight_hr is None:
-                np.multiply(a[3 * H:], tanh_cell[t], out=hidden[now])       # o ⊙ tanh(c_t)
+                np.multiply(a[:H], tanh_cell[t], out=hidden[now])           # o ⊙ tanh(c_t)
             else:
-                np.multiply(a[3 * H:], tanh_cell[t], out=unprojected[t])
+                np.multiply(a[:H], tanh_cell[t], out=unprojected[t])
                 np.matmul(weight_hr, unprojected[t], out=hidden[now])       # W_hr (o ⊙ tanh(c_t))
     final = 0 if reverse else length
     return cache.output(hidden).transpose(0, 2, 1), hidden[final].T, cell[final].T, cache
@@ -313,24 +321,24 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
 
         δa^{i,f,g} = δc_t ⊙ factor^{i,f,g},  δa^o = δh_t ⊙ factor^o,  δc_t += δh_t ⊙ through_h
 
-    ``gate`` is the (L, 4, H, N) view of the gate values.  The results for step
+    ``gate`` is the (L, 4, H, N) view of the gate values, stored in the order (o, i, f, g).  The results for step
     ``steps.start + k`` go into ``factor[k]`` (4, H, N) and ``through_h[k]`` (H, N): buffers
     with room for one block of steps (``lstm_backward`` passes the block's own slots of δa,
     which the time loop then multiplies in place); ``scratch`` (same size as ``through_h``) is
     work space.
     """
     count = steps.stop - steps.start
-    i, f, g, o = (gate[steps, k] for k in range(4))
+    o, i, f, g = (gate[steps, k] for k in range(4))
     block, through, square = factor[:count], through_h[:count], scratch[:count]
     # σ' = σ(1 − σ) over all 4H rows in two passes; the g block is overwritten below
     np.subtract(1, gate[steps], out=block)
     block *= gate[steps]
-    block[:, 0] *= g
-    block[:, 1] *= previous_cell[steps]
-    block[:, 3] *= tanh_cell[steps]
+    block[:, 0] *= tanh_cell[steps]
+    block[:, 1] *= g
+    block[:, 2] *= previous_cell[steps]
     np.multiply(g, g, out=square)
     np.subtract(1, square, out=square)                                       # tanh' = 1 − g²
-    np.multiply(square, i, out=block[:, 2])
+    np.multiply(square, i, out=block[:, 3])
     np.multiply(tanh_cell[steps], tanh_cell[steps], out=through)
     np.subtract(1, through, out=through)
     through *= o
@@ -364,7 +372,8 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache, needed=_ALL):
         grad_c += grad_c_n.T
     grad_out = None if grad_output is None else grad_output.transpose(0, 2, 1)  # (L, H, N) view
     step = np.empty((hidden_size, batch), dtype=dtype)
-    weight_hh_t = np.ascontiguousarray(cache.weight_hh.T)  # (H or P, 4H): the left factor of every step
+    gate_order = _gate_order(hidden_size)  # δa is stored in the forward's gate order (o, i, f, g)
+    weight_hh_t = np.ascontiguousarray(cache.weight_hh[gate_order].T)  # (H or P, 4H): the left factor of every step
     grad_m = grad_h  # δm_t, of m_t = o ⊙ tanh(c_t): δh_t itself, or W_hrᵀ δh_t with a projection
     keep_grad_hidden = weight_hr is not None and "weight_hr" in needed
     if weight_hr is not None:
@@ -393,9 +402,9 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache, needed=_ALL):
                 np.matmul(weight_hr_t, grad_h, out=grad_m)
             np.multiply(grad_m, through_h[k], out=step)
             grad_c += step
-            np.multiply(grad_gates[t, :3], grad_c, out=grad_gates[t, :3])     # δa^{i,f,g} = factor ⊙ δc_t
-            np.multiply(grad_gates[t, 3], grad_m, out=grad_gates[t, 3])       # δa^o = factor ⊙ δm_t
-            grad_c *= gate[t, 1]                                             # δc_{t-1} = δc_t ⊙ f_t
+            np.multiply(grad_gates[t, 1:], grad_c, out=grad_gates[t, 1:])     # δa^{i,f,g} = factor ⊙ δc_t
+            np.multiply(grad_gates[t, 0], grad_m, out=grad_gates[t, 0])       # δa^o = factor ⊙ δm_t
+            grad_c *= gate[t, 2]                                             # δc_{t-1} = δc_t ⊙ f_t
             np.matmul(weight_hh_t, grad_gates[t].reshape(4 * hidden_size, batch), out=grad_h)  # δh_{t-1}ᵀ
     # The whole-sequence GEMMs: δAᵀ as one (4H, L·N) matrix and the columns [h_{t-1}; x_t; 1]
     # as one (K, L·N) matrix, each one copy of contiguous N-runs ((L, ·, N) → (·, L, N), about
@@ -413,10 +422,11 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache, needed=_ALL):
         columns = np.empty((previous.shape[1], length, batch), dtype=dtype)
         np.copyto(columns, previous.transpose(1, 0, 2))
         grad_weight = np.matmul(grad_t, columns.reshape(len(columns), length * batch).T)  # explicit sizes: N may be 0
-        grads.update((name, grad_weight[:, part].copy()) for name, part in parts.items() if name in needed)
+        torch_rows = np.argsort(gate_order)  # back to torch's gate order (i, f, g, o)
+        grads.update((name, grad_weight[torch_rows, part]) for name, part in parts.items() if name in needed)
     if keep_grad_hidden:  # ∂L/∂W_hr = Σ_t δh_t (o ⊙ tanh c_t)ᵀ, one product over (t, n)
         grads["weight_hr"] = np.tensordot(grad_hidden, cache.unprojected, axes=([0, 2], [0, 2]))
-    grad_x = np.matmul(grad_t.T, cache.weight_ih).reshape(length, batch, features)
+    grad_x = np.matmul(grad_t.T, cache.weight_ih[gate_order]).reshape(length, batch, features)
     return grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grads
 
 

@@ -606,3 +606,29 @@ def test_saturated_gates_stay_finite_and_match_torch():
     x = np.array([[[1e4, -1e4]], [[-1e4, 1e4]], [[3e2, 5e2]]])
     with np.errstate(invalid="raise", divide="raise", over="raise"):  # underflow to 0 is harmless
         _assert_module_parity(torch_lstm, lstm, x, None, (np.ones((3, 1, 3)), (None, None)), (np.ones((3, 1, 3)),))
+
+
+def test_small_candidate_gates_keep_their_relative_accuracy():
+    """g = tanh(a^g) was 2σ(2a) − 1, exact only up to an absolute ε: with no biases and inputs of 1e-5
+    the float32 output was 1.2·10⁻² off relative to its size (torch 1.4·10⁻⁷; an audit).  Now g is
+    np.tanh, and the output and the weight gradient are as accurate as torch's."""
+    torch.manual_seed(0)
+    torch_lstm = torch.nn.LSTM(4, 8, bias=False)
+    lstm = LSTM(4, 8, bias=False)
+    lstm.load_state_dict(state_dict_from_torch(torch_lstm.state_dict()))
+    x = (np.random.default_rng(0).standard_normal((3, 2, 4)) * 1e-5).astype(np.float32)
+    grad = np.random.default_rng(1).standard_normal((3, 2, 8)).astype(np.float32)
+    reference_lstm = torch.nn.LSTM(4, 8, bias=False).double()
+    reference_lstm.load_state_dict(torch_lstm.state_dict())
+    reference = reference_lstm(torch.from_numpy(x).double())[0]
+    reference.backward(torch.from_numpy(grad).double())
+    output = lstm(x)[0]
+    lstm.backward(grad)
+
+    def relative(ours, theirs):
+        theirs = theirs.detach().numpy()
+        return np.abs(ours - theirs).max() / np.abs(theirs).max()
+
+    assert relative(output, reference) < 1e-6
+    assert relative(lstm.weight_hh_l0.grad, reference_lstm.weight_hh_l0.grad) < 1e-6
+    assert relative(lstm.weight_ih_l0.grad, reference_lstm.weight_ih_l0.grad) < 1e-6
