@@ -321,11 +321,11 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
 
         δa^{i,f,g} = δc_t ⊙ factor^{i,f,g},  δa^o = δh_t ⊙ factor^o,  δc_t += δh_t ⊙ through_h
 
-    ``gate`` is the (L, 4, H, N) view of the gate values, stored in the order (o, i, f, g).  The results for step
-    ``steps.start + k`` go into ``factor[k]`` (4, H, N) and ``through_h[k]`` (H, N): buffers
-    with room for one block of steps (``lstm_backward`` passes the block's own slots of δa,
-    which the time loop then multiplies in place); ``scratch`` (same size as ``through_h``) is
-    work space.
+    ``gate`` is the (L, 4, H, N) view of the gate values, stored in the order (o, i, f, g).  The
+    results for step ``steps.start + k`` go into ``factor[k]`` (4, H, N) and ``through_h[k]``
+    (H, N): buffers with room for one block of steps (``lstm_backward`` passes the block's own
+    slots of δa, which the time loop then multiplies in place); ``scratch`` (same size as
+    ``through_h``) is work space.
     """
     count = steps.stop - steps.start
     o, i, f, g = (gate[steps, k] for k in range(4))
