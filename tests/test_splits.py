@@ -53,6 +53,13 @@ def test_three_way_split_partitions_with_requested_sizes(n, val_fraction, test_f
     assert len(test) == len(sk_test)
 
 
+@pytest.mark.parametrize("n, val_fraction, test_fraction", [(2, 0.5, 0.5), (3, 0.3, 0.6), (10, 0.5, 0.45)])
+def test_a_split_that_would_leave_no_training_data_is_refused(n, val_fraction, test_fraction):
+    """The property test above never reaches this case for its sizes (an audit): named here."""
+    with pytest.raises(ValueError, match="leave no training data"):
+        train_val_test_indices(n, val_fraction=val_fraction, test_fraction=test_fraction, seed=0)
+
+
 @SETTINGS
 @given(stratified_labels(min_per_class=1), st.integers(0, 99))
 def test_stratified_three_way_split_keeps_class_proportions(labels, seed):

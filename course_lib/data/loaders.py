@@ -1,4 +1,4 @@
-"""Loading MNIST and Fashion-MNIST as NumPy arrays (Chapter "A multilayer perceptron, from scratch and in PyTorch", "The CNN classifier")."""
+"""Loading MNIST and Fashion-MNIST as NumPy arrays (Chapter "A multilayer perceptron, from scratch and in PyTorch", "The CNN image classifier")."""
 from __future__ import annotations
 
 import os

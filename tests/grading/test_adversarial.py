@@ -327,7 +327,12 @@ def test_infinite_loop_in_a_top_level_cell_is_skipped():
 
 
 def test_memory_bomb_is_contained():
-    source = 'def softmax(x, axis=-1):\n    hog = bytearray(64 * 1024**3)\n    return x'
+    """3 GiB of untouched address space: more than the sandbox's 2 GiB, far less than this machine's
+    memory — so only the limit refuses it, and an answer that would be wrong cannot score if it is
+    refused.  (64 GiB failed with MemoryError on this machine without any limit; an audit.)"""
+    source = ('def softmax(x, axis=-1):\n    hog = np.empty(3 * 1024**3, np.uint8)\n'
+              '    return np.full_like(x, 1.0)')
+    assert FAST.memory_bytes < 3 * 1024**3
     result = grade(build(replace={"q5": source}))
     assert_only_q5_lost(result, "MemoryError")
 

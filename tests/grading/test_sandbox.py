@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from course_lib.grading.sandbox import Sandbox
+from course_lib.grading.sandbox import OUTPUT_CAP, Sandbox
 
 from .helpers import FAST, REPO
 
@@ -38,6 +38,15 @@ def test_namespaces_and_limits_are_in_place(kernel):
     assert not [e for e in status["errors"] if not e.startswith("no cgroup for the kernel")], status
     out = run(sandbox, "import os; print(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit())[:3])").stdout
     assert out.startswith("1 ")  # PID 1 of its own namespace: it sees only its own processes
+
+
+def test_output_is_capped_and_says_how_much_was_dropped(kernel):
+    """20 MB printed by one cell in flushed lines: the output kept for feedback stops at OUTPUT_CAP.
+    (Unflushed, ipykernel sends it as one message over the 8 MB message cap, dropped whole.)"""
+    sandbox, _ = kernel
+    result = run(sandbox, "import sys\nfor _ in range(400):\n    print('x' * 50_000)\n    sys.stdout.flush()")
+    assert len(result.stdout) <= OUTPUT_CAP + 200
+    assert "more characters of output dropped" in result.stdout
 
 
 def test_a_file_larger_than_the_file_size_limit_cannot_be_written(kernel):
