@@ -25,8 +25,8 @@ Here such a row gets **zero weights and zero output** (so the MHA output is just
 ``out_proj.bias``) and zero gradient, in every mode.  torch 2.13 gives the same zeros on
 its ``scaled_dot_product_attention`` path (``need_weights=False`` in training mode, and
 ``TransformerEncoderLayer`` in training mode), but NaN for such rows with
-``need_weights=True`` and on its inference fast path (``eval()`` without autograd and ``batch_first=True``, for both
-``MultiheadAttention`` and ``TransformerEncoderLayer``): there the scratch result is finite
+``need_weights=True`` and on its inference fast path (``eval()`` without autograd and with
+``batch_first=True``, for both ``MultiheadAttention`` and ``TransformerEncoderLayer``): there the scratch result is finite
 where torch's is NaN (measured with torch 2.13.0).
 """
 from __future__ import annotations
@@ -185,8 +185,8 @@ class MultiheadAttention(Module):
     ``add_zero_attn`` a zero key and value after that, as torch does: every query can then attend
     to "nothing", and the attention weights have S + 1 or S + 2 columns; masks are padded with
     "allowed" for the extra columns.  (With ``is_causal=True`` and ``need_weights=False``, torch's
-    fast path hides those columns from every row where L ≤ S — its ``need_weights=True`` path does not; this
-    module always follows the latter, and the mask as given.)
+    fast path hides those columns from every row where L ≤ S — its ``need_weights=True`` path does
+    not; this module always follows the latter, and the mask as given.)
 
     ``forward`` returns ``(attn_output, attn_weights)`` exactly like torch: the weights are
     averaged over heads (N, L, S) by default, per head (N, num_heads, L, S) with

@@ -220,9 +220,9 @@ class BCEWithLogitsLoss(_Loss):
         target = _float_target_like("BCEWithLogitsLoss", prediction, target)
         # softplus(−z) = log(1 + e^{−z}) = log(1 + e^{−|z|}) + max(−z, 0): e^{…} ≤ 1 never overflows
         exp_neg_abs = np.exp(-np.abs(prediction))
-        # log1p(e), as torch (log_sigmoid) does: log(1 + e) rounds 1 + e first, which costs up to
-        # one ulp of 1 relative to e — 4·10⁻⁴ of the loss of a float32 logit of 10, all of it below
-        # e ≈ 6·10⁻⁸, where 1 + e rounds to 1
+        # log1p(e), as torch (log_sigmoid) does: log(1 + e) rounds 1 + e first, an error of up to half
+        # an ulp of 1 — relative to e, 4·10⁻⁴ at a float32 logit of 10 — and loses e entirely below
+        # 6·10⁻⁸, where 1 + e rounds to 1
         softplus_neg = np.log1p(exp_neg_abs) + np.maximum(-prediction, 0)
         pos_weight = _broadcast_weight("BCEWithLogitsLoss", "pos_weight", self.pos_weight, prediction)
         if pos_weight is None:
