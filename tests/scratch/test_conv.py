@@ -297,6 +297,8 @@ def test_default_init_is_torchs_distribution():
         assert param.dtype == np.float32
         assert np.abs(param).max() <= bound
     assert np.abs(layer.weight.data).max() > 0.8 * bound  # uses the whole range
+    # the bias's distribution too, ungrouped (6 values only bounded it; an audit)
+    assert_uniform_init(Conv2d(4, 300, 3).bias.data, 1 / math.sqrt(4 * 3 * 3), "Conv2d bias")
     assert Conv2d(2, 3, 1, bias=False).bias is None
     assert [name for name, _ in Conv2d(2, 3, 1).named_parameters()] == ["weight", "bias"]
 

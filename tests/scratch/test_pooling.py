@@ -152,6 +152,25 @@ def test_infinite_gradient_is_routed_not_spread():
     np.testing.assert_array_equal(grad_input[0, 0], [[0, 0], [0, np.inf]])
 
 
+@pytest.mark.parametrize("kernel_size, stride", [(2, 2), (3, 1), (3, 2)])
+def test_non_finite_gradients_reach_what_torchs_reach_with_overlapping_windows_too(kernel_size, stride):
+    """Overlapping windows add their contributions, a branch of its own (an audit: only 2×2 was tested)."""
+    rng = np.random.default_rng(0)
+    x = rng.permutation(2 * 9 * 9).reshape(1, 2, 9, 9).astype(np.float64)  # distinct values: no ties
+    layer, torch_layer = MaxPool2d(kernel_size, stride=stride), torch.nn.MaxPool2d(kernel_size, stride=stride)
+    out = layer(x)
+    grad = rng.standard_normal(out.shape)
+    grad[0, 0, 0, 0], grad[0, 1, 1, 1], grad[0, 1, 0, 0] = np.inf, np.nan, -np.inf
+    ours = layer.backward(grad)
+    x_torch = torch.from_numpy(x).requires_grad_()
+    torch_layer(x_torch).backward(torch.from_numpy(grad))
+    theirs = x_torch.grad.numpy()
+    for kind in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(kind(ours), kind(theirs))
+    finite = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("layer", [MaxPool2d(3, stride=2, padding=1), AvgPool2d(3, stride=2, padding=1)])
 def test_gradcheck(layer):
     rng = np.random.default_rng(5)
