@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from course_lib.scratch import Module, init
 from course_lib.scratch.attention import (
@@ -167,8 +167,19 @@ def mha_cases(draw):
     )
 
 
+_UNBATCHED = dict(kdim=4, vdim=4, add_bias_kv=False, add_zero_attn=False, num_heads=2, embed_dim=4, batch=1,
+                  length=3, source_length=3, self_attention=True, batched=False, batch_first=False, bias=True,
+                  attn_mask=None, attn_mask_3d=False, key_padding_mask=None, need_weights=True, average=False, seed=5)
+
+
 @settings(max_examples=examples(20), deadline=None)
 @given(mha_cases())
+# unbatched inputs with the weights' gradient and each kind of mask: the fixed draws never combined
+# them (an audit: dropping the weights' gradient of an unbatched call passed)
+@example(_UNBATCHED)
+@example(dict(_UNBATCHED, attn_mask="bool", key_padding_mask="float", average=True, seed=6))
+@example(dict(_UNBATCHED, attn_mask="float", attn_mask_3d=True, key_padding_mask="bool", self_attention=False,
+              kdim=3, vdim=2, source_length=4, add_bias_kv=True, seed=7))
 def test_mha_parity_with_torch(case):
     rng = np.random.default_rng(case["seed"])
     heads, E, N, L, S = (case[k] for k in ("num_heads", "embed_dim", "batch", "length", "source_length"))
