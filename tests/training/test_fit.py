@@ -209,6 +209,25 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, device):
     assert again["loss"] == pytest.approx(min(history.val["loss"]), rel=1e-12)
 
 
+def test_early_stopping_restores_a_best_epoch_after_the_first(tmp_path):
+    """A validation loss that falls, then rises: one label in ten shifted, so once the model grows
+    confident the shifted labels cost more than the right ones save.  The anti-validation runs
+    above have their best epoch first, so restoring "the first epoch" would pass them (an audit)."""
+    x, y = blobs(90)
+    shifted = y.copy()
+    shifted[::10] = (shifted[::10] + 1) % 3
+    model = torch_mlp()
+    history = torch_fit(model, (x, y), epochs=30, lr=0.03, val_data=(x, shifted),
+                        early_stopping=EarlyStopping(patience=2),
+                        checkpoint=Checkpoint(tmp_path / "epoch{epoch}.pt", save="every"))
+    best = int(np.argmin(history.val["loss"])) + 1
+    assert best > 1 and history.best_epoch == best and history.stopped_epoch == best + 2 == len(history)
+    best_model = torch_mlp(seed=99)
+    load_training_checkpoint(best_model, tmp_path / f"epoch{best}.pt")
+    for key, value in best_model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+
+
 def test_early_stopping_options():
     train, val = anti_validation()
     # restore_best=False keeps the last weights
