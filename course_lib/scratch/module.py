@@ -39,7 +39,7 @@ def _names_a_dtype(value) -> bool:
         np.dtype(value)
     except TypeError:
         return False
-    return value is not None
+    return True
 
 
 def check_device(layer: str, device) -> None:
