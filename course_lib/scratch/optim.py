@@ -135,7 +135,12 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: flo
         grad_avg = _buffer(state, "grad_avg", param)
         grad_avg *= alpha
         grad_avg += (1 - alpha) * grad
-        avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        with np.errstate(over="ignore", invalid="ignore"):
+            variance = square_avg - grad_avg * grad_avg
+        # v ≥ m², so m² overflows only where v already has: there torch's fused multiply-add
+        # gives inf − m² = inf (the step is 0), where v − m² computed in two roundings is inf − inf = NaN
+        variance[np.isposinf(square_avg)] = np.inf
+        avg = np.sqrt(variance)
     else:
         avg = np.sqrt(square_avg)
     avg += eps

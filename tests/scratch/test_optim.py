@@ -91,6 +91,28 @@ def test_matches_torch_after_20_steps(name, kwargs, dtype):
     assert_same(*pair[:4], dtype=dtype)
 
 
+def test_centred_rmsprop_stays_finite_where_its_averages_overflow_as_torch_does():
+    """Gradients of 10²¹ overflow v = α v + (1 − α) g² in float32 at once and m² a few steps later;
+    torch's v − m² (a fused multiply-add) is then inf and the step 0, not inf − inf = NaN."""
+    rng = np.random.default_rng(0)
+    grad = (rng.standard_normal(6) * 1e21).astype(np.float32)
+    grad[:2] = [1e17, -3e16]  # two entries that stay finite and move
+    scratch_param, torch_param = Parameter(np.ones(6, np.float32)), torch.nn.Parameter(torch.ones(6))
+    scratch_opt = optim.RMSprop([scratch_param], lr=1e-2, centered=True)
+    torch_opt = torch.optim.RMSprop([torch_param], lr=1e-2, centered=True, foreach=False)
+    with np.errstate(over="ignore"):  # v's own overflow warns, as any float32 overflow does
+        for _ in range(20):
+            scratch_param.grad[...] = grad
+            torch_param.grad = torch.from_numpy(grad.copy())
+            scratch_opt.step()
+            torch_opt.step()
+    expected = torch_param.detach().numpy()
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(scratch_param.data, expected, **TOLERANCE[np.float32])
+    assert np.isinf(torch_opt.state[torch_param]["square_avg"].numpy()).any()  # the case is reached
+    assert (scratch_param.data[:2] != 1).all()
+
+
 @settings(max_examples=examples(20), deadline=None)
 @given(
     name=st.sampled_from(["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]),
