@@ -349,9 +349,26 @@ def _processes_of(uid):
     return found
 
 
+def _processes_named(name):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as comm:
+                    if comm.read().strip() == name:
+                        found.append(entry)
+            except OSError:
+                pass
+    return found
+
+
 def test_fork_bomb_is_contained_and_cleaned_up():
-    source = '''
-import os
+    # The bomb names itself (prctl PR_SET_NAME; every fork inherits the name), so that what it
+    # leaves behind can be found whichever user the kernel ran as, the grader's own included.
+    marker = f"bomb{os.getpid()}"[:15]
+    source = f'''
+import ctypes, os
+ctypes.CDLL(None).prctl(15, b"{marker}", 0, 0, 0)
 def softmax(x, axis=-1):
     while True:
         try:
@@ -362,6 +379,7 @@ def softmax(x, axis=-1):
 '''
     result = grade(build(replace={"q5": source}))
     assert_only_q5_lost(result, "did not finish within")
+    assert _processes_named(marker) == []
     uid = result.isolation.get("uid")
     if uid and uid != os.getuid():
         assert _processes_of(uid) == []

@@ -25,9 +25,11 @@ from .helpers import zip_of as _zip
 pytestmark = pytest.mark.slow
 
 
-def test_collect_refuses_unsafe_zip_entries_and_symlinks(tmp_path):
+def test_collect_refuses_unsafe_zip_entries_and_symlinks(tmp_path, monkeypatch):
     good, template = build(), build(template=True)
-    target = tmp_path / "outside.ipynb"
+    working = tmp_path / "a" / "b"  # where an extraction relative to the working folder would write
+    working.mkdir(parents=True)
+    monkeypatch.chdir(working)
     class_zip = tmp_path / "class.zip"
     class_zip.write_bytes(_zip([
         ("alice/a01.ipynb", good, None),
@@ -45,7 +47,9 @@ def test_collect_refuses_unsafe_zip_entries_and_symlinks(tmp_path):
     assert "escapes" in submissions["dave"].problem
     archive_problems = [s.problem for s in collect(class_zip) if s.student == "(archive)"]
     assert sum("escapes the archive" in p for p in archive_problems) == 2
-    assert not target.exists() and not (tmp_path.parent / "escape.ipynb").exists()
+    # nothing was written: not beside the working folder, above it, nor at the absolute path
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["a", "a/b", "class.zip"]
+    assert not os.path.exists("/abs/path.ipynb")
 
     folder = tmp_path / "subs"
     (folder / "erin").mkdir(parents=True)
