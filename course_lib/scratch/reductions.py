@@ -5,8 +5,16 @@ and sums over an outer axis one row after another.  Multiplying by a vector of o
 hands the same sums to BLAS, which vectorises them and uses both cores: on a (2048, 512) float32
 array, row means 200 → 30 µs, column sums 98 → 50 µs, and the row-by-row dot products
 Σ_j a_ij b_ij (a stack of (1 × D)·(D × 1) products) 350 → 105 µs — without writing the product
-a ⊙ b (numpy 2.4.6, OpenBLAS 0.3.31, 2 threads, 2026-12-05).  BLAS adds in short blocks, so the
-sums are as accurate as NumPy's pairwise row sums, and more accurate than its column sums.
+a ⊙ b (numpy 2.4.6, OpenBLAS 0.3.31, 2 threads, 2026-12-05).
+
+The price is accuracy on long rows.  BLAS adds each row in a few SIMD lanes, one number after
+another, so in float32 the rounding error grows with the row's length where NumPy's pairwise
+sum (and torch's) grows with its logarithm.  Measured on rows of one repeated value 0.1, the
+worst case (numpy 2.4.6, OpenBLAS 0.3.31, 2026-12-06), relative error of the float32 sum:
+676 numbers 4.9·10⁻⁷ (NumPy 1.9·10⁻⁷), 43,264 (BatchNorm2d's rows at batch 64 on 26 × 26)
+3.6·10⁻⁶ (1.9·10⁻⁷), and 1.5·10⁻⁴ for a single row of 10⁶ (6.3·10⁻⁸); ``row_dots`` of that
+43,264-long row with itself 8.8·10⁻⁶.  On random values of both signs or of varied size the
+errors stay within a few 10⁻⁷.  In float64 (the parity tests) the same cases stay below 3·10⁻¹³.
 """
 from __future__ import annotations
 
