@@ -32,6 +32,7 @@ try:
     import resource
 except ImportError:  # Windows: grading needs Linux, but `gradebook export` works anywhere
     resource = None
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
@@ -39,7 +40,7 @@ from typing import Iterable, List, Optional, Tuple
 
 from . import GRADER_VERSION, assignments
 from .report import _printable, gradescope_results, sandbox_warning
-from .runner import GradeResult, content_hash, grade_notebook, unreadable_result
+from .runner import GradeResult, content_hash, grade_notebook, notebook_assignment, unreadable_result
 from .wire import clean_text
 
 MAX_MEMBER_BYTES = 20 * 1024 * 1024
@@ -158,12 +159,38 @@ def _member_name(info: zipfile.ZipInfo) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def class_folder(archive: zipfile.ZipFile) -> str:
+    """The zip's one top folder when it is the class's folder zipped whole, else ''.
+
+    ``zip -r submissions.zip submissions/`` puts every student under ``submissions/``; read as it
+    stands, the class would be one student with many notebooks.  A zip whose every entry lies in
+    one top folder that holds more than one notebook, zip or folder is read from inside that
+    folder.  (One student's folder with two notebooks in a zip of its own would be read so too;
+    ``grade-batch`` says which folder it took as the class.)
+    """
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        return ""
+    tops, inside = set(), set()
+    for info in members:
+        parts = PurePosixPath(_member_name(info)).parts
+        if not parts or _not_submitted(parts):
+            continue
+        tops.add(parts[0])
+        if len(tops) > 1 or (len(parts) == 1 and not info.is_dir()):  # two tops, or a file at the root
+            return ""
+        if len(parts) > 2 or (len(parts) == 2 and (info.is_dir() or parts[1].lower().endswith((".ipynb", ".zip")))):
+            inside.add(parts[1])
+    return next(iter(tops)) if len(inside) > 1 else ""
+
+
 def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None,
-                   others: Optional[dict] = None) -> Tuple[dict, List[str], dict]:
+                   others: Optional[dict] = None, root: str = "") -> Tuple[dict, List[str], dict]:
     """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members.
     Files at the root that are neither notebooks nor zips are appended to ``ignored``; those in a
     top folder go to ``others[folder]``, and the folder is a group even without a notebook (a
     student who submitted a folder holding only ``hw1.py`` gets a grade of 0 that says so).
+    With ``root`` (``class_folder``), names are read from inside that folder.
 
     Returns (groups, problems of the archive, problems by top folder).
     """
@@ -180,6 +207,11 @@ def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None
         if name.startswith("/") or "\\" in name or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
             problems.append(f"refused zip entry {name!r}: its path escapes the archive")
             continue
+        if root:
+            if len(path.parts) < 2 or path.parts[0] != root:  # the class folder itself, or a hidden entry
+                continue
+            name = str(PurePosixPath(*path.parts[1:])) + ("/" if info.is_dir() else "")
+            path = PurePosixPath(name)
         top = path.parts[0] if len(path.parts) > 1 or info.is_dir() else ""
         if others is not None and top and not _not_submitted([top]):
             groups.setdefault(top, [])  # every student folder is a submission, even one without a notebook
@@ -261,7 +293,7 @@ def _collect(path: Path, ignored: List[str]) -> List[Submission]:
     if path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             others: dict = {}
-            groups, problems, folder_problems = _zip_notebooks(archive, ignored, others)
+            groups, problems, folder_problems = _zip_notebooks(archive, ignored, others, class_folder(archive))
             for problem in problems:
                 submissions.append(Submission("(archive)", str(path), None, problem))
             for top, members in sorted(groups.items()):
@@ -454,6 +486,29 @@ def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str
     return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
 
 
+class AnotherAssignment(ValueError):
+    """Most notebooks of the class name another assignment than the one asked for: nothing is graded."""
+
+
+def refuse_another_assignment(submissions: List[Submission], assignment) -> None:
+    """Raise ``AnotherAssignment`` when more than half of the readable notebooks name one other
+    assignment in their metadata (``course-lib assign`` writes it): ``--assignment a01`` typed for
+    the a09 class would otherwise grade everyone 0 and fill the gradebook with those rows.  A few
+    students who uploaded the wrong notebook are graded, each with a note that says so."""
+    readable = [s for s in submissions if s.data is not None]
+    named = Counter(notebook_assignment(s.data) for s in readable)
+    named.pop(None, None)
+    named.pop(assignment.id, None)
+    if not named:
+        return
+    other, count = named.most_common(1)[0]
+    if count * 2 > len(readable):
+        other = clean_text(other)[:20]
+        raise AnotherAssignment(
+            f"{count} of the {len(readable)} notebooks say they are assignment {other}, not {assignment.id} "
+            f"({assignment.title}); nothing was graded: is this the {other} class (--assignment {other})?")
+
+
 def _safe_log(log):
     """``log`` for lines that carry a student's text (names, errors): control characters shown as escapes,
     so that no submission can move the cursor and rewrite another student's line, and at most 500 characters."""
@@ -470,10 +525,16 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     log = _safe_log(log)
     ignored: List[str] = []
     submissions = collect(source, ignored)
+    if Path(source).is_file():
+        with zipfile.ZipFile(source) as archive:
+            root = class_folder(archive)
+        if root:
+            log(f"the zip holds one folder, {root}/, with the submissions: each entry in it is one student's")
     for name in ignored[:20]:
         log(f"ignored {name}: not a notebook (NAME.ipynb), a folder or a zip of one student")
     if len(ignored) > 20:
         log(f"ignored {len(ignored) - 20} more files that are neither notebooks, folders nor zips")
+    refuse_another_assignment(submissions, assignment)
     connection = open_gradebook(db)
     hide = _hide_list([source if Path(source).is_dir() else Path(source).parent, Path(db).parent]
                       + ([Path(csv_path).parent] if csv_path else []))
@@ -520,8 +581,11 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
                 record(connection, submission, result, digest, rss)
                 peak[submission.student] = rss
                 graded += 1
+                named = notebook_assignment(submission.data) if submission.data is not None else None
                 log(f"{submission.student}: {result.score:g}/{result.max_score:g}"
-                    + (f"  ({result.error})" if result.error else ""))
+                    + (f"  ({result.error})" if result.error else "")
+                    + (f"  (the notebook says it is assignment {clean_text(named)[:20]})"
+                       if named is not None and named != assignment.id else ""))
     elapsed = time.monotonic() - started
     if csv_path:
         export_csv(connection, assignment.id, csv_path, excel)

@@ -68,16 +68,6 @@ def cmd_assign(args) -> int:
     return 0
 
 
-def _assignment_from_notebook(data: bytes):
-    """The assignment id the notebook's metadata names (the student controls it), or None."""
-    try:
-        notebook = json.loads(data)
-        found = notebook["metadata"]["course"]["assignment"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return found if isinstance(found, str) else None
-
-
 def _error(message: str) -> int:
     """One line on stderr, exit status 2: what a person at a terminal needs, not a traceback."""
     print(f"error: {message}", file=sys.stderr)
@@ -137,7 +127,7 @@ def _known_assignment(assignment_id: str):
 def cmd_grade(args) -> int:
     from . import assignments
     from .report import gradescope_results, text_report
-    from .runner import grade_notebook
+    from .runner import NotebookError, grade_notebook, notebook_assignment, read_cells
 
     if _not_linux():
         return 2
@@ -146,9 +136,14 @@ def cmd_grade(args) -> int:
         data = path.read_bytes()
     except OSError as error:
         return _error(f"cannot read the submission {path}: {error.strerror or error}")
-    assignment_id = args.assignment or _assignment_from_notebook(data)
+    assignment_id = args.assignment or notebook_assignment(data)
     if not assignment_id:
-        return _error("could not tell which assignment this is: pass --assignment ID")
+        try:
+            read_cells(data)
+        except NotebookError as error:  # say that first: --assignment would not help
+            return _error(f"{path} cannot be graded: {error}")
+        return _error("could not tell which assignment this is (the notebook's metadata does not say): "
+                      "pass --assignment ID")
     try:
         assignment = assignments.get(assignment_id)
     except KeyError as error:
@@ -162,10 +157,6 @@ def cmd_grade(args) -> int:
     if args.json_path:
         hide.append(str(Path(args.json_path).resolve().parent))
     result = grade_notebook(data, assignment, seed=args.seed, hide=hide)
-    named = _assignment_from_notebook(data)
-    if args.assignment and named and named != assignment.id:  # e.g. a02 uploaded where a01 was due
-        result.notes.insert(0, f"this notebook says it is assignment {named[:20]}, but it was graded as "
-                               f"{assignment.id} ({assignment.title}): was the right notebook submitted?")
     if result.grader_failure:
         print(f"NOT GRADED: {result.grader_failure}", file=sys.stderr)
         return 3
@@ -186,7 +177,7 @@ def cmd_grade_batch(args) -> int:
         return 2
     if args.excel and not args.csv_path:
         return _error("--excel is about the CSV file: pass --csv too")
-    from .batch import grade_batch
+    from .batch import AnotherAssignment, grade_batch
     source = Path(args.source)
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
         return _error(f"{source} is neither a folder nor a zip of submissions"
@@ -201,6 +192,8 @@ def cmd_grade_batch(args) -> int:
         summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers, excel=args.excel)
     except zipfile.BadZipFile as error:  # is_zipfile read its end, the rest is damaged
         return _error(f"the zip {source} could not be read: {error}")
+    except AnotherAssignment as error:
+        return _error(str(error))
     status = 1 if summary["failed"] else 0
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
           f"{summary['failed']} not graded because the grader failed (rerun to retry), "

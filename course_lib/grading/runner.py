@@ -645,6 +645,26 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                        session.sandbox.isolation, seed, timings=timings, grader_failure=grader_failure)
 
 
+def notebook_assignment(data: bytes) -> Optional[str]:
+    """The assignment id the notebook's metadata names (``course-lib assign`` writes it; the student
+    controls it), or None."""
+    try:
+        found = json.loads(data)["metadata"]["course"]["assignment"]
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
+        return None
+    return found if isinstance(found, str) else None
+
+
+def other_assignment_note(data: bytes, assignment: Assignment) -> Optional[str]:
+    """A note when the notebook names another assignment than the one grading it (a02 uploaded where
+    a01 was due: its functions are missing, and the feedback alone would not say why), else None."""
+    named = notebook_assignment(data)
+    if named is None or named == assignment.id:
+        return None
+    return (f"this notebook says it is assignment {clean_text(named)[:20]}, but it was graded as {assignment.id} "
+            f"({assignment.title}): was the right notebook submitted?")
+
+
 def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,
                    hide=()) -> GradeResult:
     """Grade a submission given as raw notebook bytes.  Never raises on bad student input."""
@@ -652,7 +672,11 @@ def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = No
         cells = read_cells(data)
     except NotebookError as error:
         return unreadable_result(assignment, str(error), seed)
-    return grade_cells(cells, assignment, seed, limits, hide)
+    result = grade_cells(cells, assignment, seed, limits, hide)
+    note = other_assignment_note(data, assignment)
+    if note is not None:
+        result.notes.insert(0, note)
+    return result
 
 
 def unreadable_result(assignment: Assignment, message: str, seed: Optional[int] = None) -> GradeResult:

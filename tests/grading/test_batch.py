@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.grading import batch
-from course_lib.grading.batch import collect, grade_batch, open_gradebook, record
+from course_lib.grading.batch import AnotherAssignment, collect, grade_batch, open_gradebook, record
 from course_lib.grading.cli import main
 from course_lib.grading.runner import unreadable_result
 from course_lib.grading import assignments
@@ -640,3 +640,59 @@ def test_the_kernels_are_kept_from_the_class_the_gradebook_and_the_csv_folders(t
     grade_batch(tmp_path / "zips" / "class.zip", "a01", db, grades, **quiet)
     assert hidden == [[str(tmp_path / folder) for folder in ("class", "book", "grades")],
                       [str(tmp_path / folder) for folder in ("zips", "book", "grades")]]
+
+
+def test_a_class_folder_zipped_whole_is_read_from_inside(tmp_path):
+    """A workflow audit: `zip -r class.zip submissions/` put every student under one top folder, and
+    the class was graded as one student named 'submissions' with five notebooks."""
+    good = build()
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([("submissions/", "", None), ("submissions/alice.ipynb", good, None),
+                                ("submissions/bob/a01.ipynb", good, None), ("submissions/bob/plot.png", "png", None),
+                                ("submissions/.ipynb_checkpoints/x-checkpoint.ipynb", good, None),
+                                ("__MACOSX/submissions/._alice.ipynb", "fork", None)]))
+    by_student = {s.student: s for s in collect(class_zip)}
+    assert sorted(by_student) == ["alice", "bob"]
+    assert all(s.data == good and s.problem is None for s in by_student.values())
+    lines = []
+    with pytest.raises(AnotherAssignment):  # (stops before grading: the notebooks are a01's)
+        grade_batch(class_zip, "a02", tmp_path / "gradebook.sqlite", log=lines.append, limits=FAST)
+    assert lines == ["the zip holds one folder, submissions/, with the submissions: each entry in it is one student's"]
+    # one student's own folder with one notebook is still that student, and two top folders are two students
+    cases = [([("alice/a01.ipynb", good, None), ("alice/plot.png", "png", None)], ["alice"]),
+             ([("alice/a01.ipynb", good, None), ("bob/a01.ipynb", good, None)], ["alice", "bob"])]
+    for entries, students in cases:
+        class_zip.write_bytes(_zip(entries))
+        assert sorted(s.student for s in collect(class_zip)) == students
+
+
+def test_a_class_of_another_assignment_is_refused_before_anything_is_graded(tmp_path):
+    """A workflow audit: `--assignment a01` typed for the a02 class graded everyone 0, silently, and
+    filled the gradebook with those rows."""
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    for student in ("alice", "bob", "carl"):
+        (class_dir / f"{student}.ipynb").write_bytes(build("a02"))
+    (class_dir / "dina.ipynb").write_bytes(build("a01"))
+    db = tmp_path / "gradebook.sqlite"
+    with pytest.raises(AnotherAssignment, match=r"3 of the 4 notebooks say they are assignment a02, not a01 "
+                                                r"\(.*\); nothing was graded: is this the a02 class \(--assignment a02\)\?"):
+        grade_batch(class_dir, "a01", db, log=lambda *_: None, limits=FAST)
+    assert not db.exists()
+
+
+def test_a_student_who_uploaded_another_assignment_is_graded_with_a_note_that_says_so(tmp_path):
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    (class_dir / "alice.ipynb").write_bytes(build("a01"))
+    (class_dir / "bob.ipynb").write_bytes(build("a02"))  # one of two: not most of the class
+    db, lines = tmp_path / "gradebook.sqlite", []
+    summary = grade_batch(class_dir, "a01", db, log=lines.append, workers=2, limits=FAST)
+    assert summary["graded"] == 2
+    assert any(line.startswith("bob: 0/10") and line.endswith("(the notebook says it is assignment a02)") for line in lines), lines
+    assert any(line == "alice: 10/10" for line in lines), lines
+    connection = sqlite3.connect(db)
+    stored = dict(connection.execute("SELECT student, results_json FROM submissions").fetchall())
+    connection.close()
+    assert "this notebook says it is assignment a02, but it was graded as a01" in stored["bob"]
+    assert "says it is assignment" not in stored["alice"]

@@ -263,3 +263,16 @@ def test_grade_exits_with_status_3_and_writes_no_results_when_the_grader_failed(
     out, err = capsys.readouterr()
     assert "NOT GRADED: the kernel did not start within 60 s" in err and out == ""
     assert not results.exists()
+
+
+def test_a_broken_notebook_without_an_assignment_is_called_broken(tmp_path, capsys):
+    """A workflow audit: truncated JSON was answered 'pass --assignment ID', which then only led to
+    'not a valid notebook'."""
+    submission = tmp_path / "broken.ipynb"
+    submission.write_bytes(build()[:500])
+    assert main(["grade", str(submission)]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {submission} cannot be graded: the file is not a valid notebook "
+                                               "(it is not JSON); re-download it from Jupyter with File → Save")
+    submission.write_bytes(json.dumps({"nbformat": 4, "metadata": {}, "cells": []}).encode())
+    assert main(["grade", str(submission)]) == 2
+    assert "could not tell which assignment this is (the notebook's metadata does not say)" in capsys.readouterr().err
