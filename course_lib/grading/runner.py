@@ -42,8 +42,8 @@ UNCHECKED = "%unchecked"  # the "import" of a cell that could not be scanned: ev
 MAX_RESTARTS = 3
 SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the grader skips them
 NOT_ATTEMPTED = "not attempted"
-IN_PLACE_ADVICE = ("return new arrays instead: `v = momentum * v + grad` makes a new array, while `v *= momentum` "
-                   "or `v[...] = …` changes the caller's")
+IN_PLACE_ADVICE = ("return new arrays instead: `x = x - shift` makes a new array, while `x -= shift`, "
+                   "`np.exp(x, out=x)` or `x[...] = …` change the caller's")
 TORCH_SHARING = ("torch.from_numpy(array) shares the array's memory, so changing the tensor in place changes "
                  "the array; torch.tensor(array) makes a copy")
 
@@ -415,19 +415,21 @@ class _Session:
                 self.bad_cells.add(cell["index"])
                 what = "ran longer than its time limit" if result.status == "timeout" else "stopped the kernel"
                 self.failures[cell["index"]] = what + ", so it was skipped"
-                self.notes.append(f"cell {cell['index']} {what}; it was skipped and the other cells were run")
+                self.notes.append(f"{cell_label(cell)} {what}; it was skipped and the other cells were run")
                 return False
-            if result.status == "error" and cell["index"] not in self.noted:
-                self.noted.add(cell["index"])
-                self.failures[cell["index"]] = f"raised {result.error_name}: {result.error_value[:300]}"
-                self.notes.append(f"cell {cell['index']} raised {result.error_name}: {result.error_value[:300]}")
+            if result.status == "error":
+                self.failures.setdefault(cell["index"], f"raised {result.error_name}: {result.error_value[:300]}")
+                if cell["index"] not in self.noted:  # once; a syntax error was noted by the import scan
+                    self.noted.add(cell["index"])
+                    self.notes.append(f"{cell_label(cell)} raised {result.error_name}: {result.error_value[:300]}")
         return True
 
     def missing(self, function: str) -> str:
         """Why ``function`` is not defined: a cell that defines it failed, or no cell defines it."""
         failed = [index for index in defining_cells(self.cells, function) if index in self.failures]
         if failed:
-            return f"{function} is not defined: cell {failed[-1]}, which defines it, {self.failures[failed[-1]]}"
+            cell = next(cell for cell in self.cells if cell["index"] == failed[-1])
+            return f"{function} is not defined: {cell_label(cell)}, which defines it, {self.failures[failed[-1]]}"
         return f"{function} is not defined (did you delete or rename its cell?)"
 
     def _run(self, code: str, timeout: float) -> ExecResult:
@@ -453,6 +455,15 @@ class _Session:
         except WireError as error:
             return "unreadable", f"the return value could not be read back: {error}"
         return decoded["status"], decoded
+
+
+def cell_label(cell: dict) -> str:
+    """'cell 17 (`import scipy`)': the cell's place among all the notebook's cells (markdown ones
+    counted, which Jupyter does not show) and its first line, which the student can find."""
+    first = next((line.strip() for line in cell["source"].splitlines() if line.strip()), "")
+    if len(first) > 50:
+        first = first[:47] + "..."
+    return f"cell {cell['index']}" + (f" (`{first}`)" if first else "")
 
 
 def defining_cells(cells: List[dict], function: str) -> List[int]:
@@ -534,19 +545,22 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     prepare_seconds = time.monotonic() - started
 
     imports: Dict[str, List[int]] = {}
+    syntax_errors: List[int] = []
     budget = TransformBudget()  # for the whole notebook: the scan must not cost minutes
     for cell in cells:
         if cell["role"] in SKIPPED_ROLES:
             continue
         names, problem = imported_modules(cell["source"], budget)
         if UNCHECKED in names:
-            notes.append(f"cell {cell['index']} could not be checked for imports: {problem}")
+            notes.append(f"{cell_label(cell)} could not be checked for imports: {problem}")
         elif problem:
-            notes.append(f"cell {cell['index']} has a syntax error ({problem})")
+            notes.append(f"{cell_label(cell)} has a syntax error ({problem})")
+            syntax_errors.append(cell["index"])
         for name in names:
             imports.setdefault(name, []).append(cell["index"])
 
     session = _Session(cells, assignment, limits, hide, notes)
+    session.noted.update(syntax_errors)  # noted above: running the cell would note the same error again
     deadline = started + limits.total_timeout_s
     alive = session.boot(deadline)
     grader_failure = session.start_failure  # only the first start: later ones may fail because of the student

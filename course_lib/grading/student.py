@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from typing import Any, List
@@ -106,15 +107,24 @@ class Checker:
                 self._imports[source] = imported_modules(source)[0]
             for name in forbidden_imports(self._imports[source], question):
                 found.setdefault(name, source.strip().splitlines()[0][:60] if source.strip() else "")
-        return [f"  ! a cell you ran imports {name} ({line!r}): the grader gives this question 0 while the "
-                f"notebook contains that import" for name, line in sorted(found.items())]
+        # the import is in the notebook, not in one question: every question that may not use it gets 0
+        return [f"  ! a cell you ran imports {name} ({line!r}): while the notebook contains that import, the grader "
+                f"gives 0 to this question and to every other that may not use {name}"
+                for name, line in sorted(found.items())]
 
     @staticmethod
     def _run_one(item, namespace, time_limit_s: float = float("inf")):
         """(passed, message) of one public check; ``time_limit_s``: the grader's limit for its calls."""
         function = namespace.get(item.check.function)
         if not callable(function):
-            return False, f"{item.check.function} is not defined: run its cell first"
+            name = item.check.function
+            defines = re.compile(rf"^def\s+{re.escape(name)}\s*\(", re.MULTILINE)
+            history = namespace.get("In")
+            if isinstance(history, list) and any(isinstance(s, str) and defines.search(s) for s in history):
+                return False, (f"{name} is not defined, although a cell that defines it has run: that cell "
+                               "stopped with an error (shown under it) before defining it; fix the error and "
+                               "run the cell again")
+            return False, f"{name} is not defined: run its cell first"
         strict = np.errstate(over="raise", divide="raise", invalid="raise")
         started = time.monotonic()
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -56,7 +57,19 @@ def test_a_function_whose_cell_failed_is_reported_with_the_cells_error():
     failing = "import a_module_that_is_not_there\n\n\ndef softmax(x, axis=-1):\n    return x\n"
     result = grade(build("a01", replace={"q5": failing}), "a01", seed=1)
     text = messages(result, "q5")
-    assert "softmax is not defined: cell" in text and "which defines it, raised ModuleNotFoundError" in text, text
+    # the cell is named by its first line too: its number counts markdown cells, which Jupyter does not show
+    assert re.search(r"softmax is not defined: cell \d+ \(`import a_module_that_is_not_there`\), which defines "
+                     r"it, raised ModuleNotFoundError", text), text
+
+
+def test_a_syntax_error_is_noted_once_with_the_cells_first_line():
+    """A workflow audit: the static scan noted 'cell 14 has a syntax error (…)' and running the cell
+    noted 'cell 14 raised SyntaxError: …' again."""
+    broken = "# my softmax\ndef softmax(x, axis=-1)\n    return x\n"
+    result = grade(build("a01", replace={"q5": broken}), "a01", seed=1)
+    about = [note for note in result.notes if "SyntaxError" in note or "syntax error" in note]
+    assert len(about) == 1 and re.fullmatch(r"cell \d+ \(`# my softmax`\) has a syntax error \(line 2: .*\)", about[0]), about
+    assert "which defines it, raised SyntaxError" in messages(result, "q5")
 
 
 def test_a_later_draft_that_replaces_an_answer_is_named_in_the_notes():

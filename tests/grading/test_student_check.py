@@ -46,9 +46,14 @@ def test_check_on_stub_missing_and_in_place(capsys):
     assert not check("q5", {"softmax": stub})
     assert "not attempted" in capsys.readouterr().out
     assert not check("q5", {})
-    assert "softmax is not defined" in capsys.readouterr().out
+    assert "softmax is not defined: run its cell first" in capsys.readouterr().out
+    # its cell ran and stopped before the def (a workflow audit: "run its cell first" misled)
+    assert not check("q5", {"In": ["", "import nothing_here\n\ndef softmax(x, axis=-1):\n    return x\n"]})
+    assert ("softmax is not defined, although a cell that defines it has run: that cell stopped with an error "
+            "(shown under it) before defining it" in capsys.readouterr().out)
     assert not check("q5", {"softmax": in_place})
-    assert "modified its input" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "modified its input" in out and "`x -= shift`, `np.exp(x, out=x)`" in out and "momentum" not in out
 
 
 def test_gradescope_hides_hidden_feedback_until_the_due_date():
@@ -103,6 +108,8 @@ def test_check_warns_about_an_import_that_zeroes_every_question():
     history = [""] + template + ["from course_lib.scratch.activations import softmax", "import torch\nx = 1"]
     warnings = check._import_warnings(question, history)
     assert len(warnings) == 2 and "imports course_lib" in warnings[0] and "imports torch" in warnings[1]
+    # not "this question" alone: the workflow audit's a01 notebook lost all five questions to one import
+    assert warnings[1].endswith("the grader gives 0 to this question and to every other that may not use torch")
 
 
 def test_check_returns_an_outcome_that_displays_nothing(capsys):
@@ -216,6 +223,6 @@ def test_the_in_place_message_names_the_argument_and_gives_advice_that_fits():
     item = next(p for p in _prepare(assignments.get("a04"), seed=0, questions=["q1"], include_hidden=False))
     passed, message = Checker._run_one(item, {"sgd_momentum_step": in_place_momentum})
     assert not passed and "modified its input `velocity` (argument 3) in place" in message
-    assert "return new arrays" in message and "ε" not in message
+    assert "return new arrays" in message and "ε" not in message and "`v *= momentum`" in message
     a03 = next(p for p in _prepare(assignments.get("a03"), seed=0, questions=["q3"], include_hidden=False))
     assert "save its value and assign it back" in a03.question.in_place_advice

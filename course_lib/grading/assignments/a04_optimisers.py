@@ -98,6 +98,10 @@ EPS = Hint(lambda got, expected, a: (_moments_right_update_wrong(got, expected)
 OFF_BY_ONE = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got * a[3], expected),
                   "the rate is multiplied by γ once every step_size epochs: γ^(epoch // step_size)")
 
+# the optimiser's state is what a step most naturally updates in place
+STATE_ADVICE = ("return new arrays instead: `v = momentum * v + grad` makes a new array, while `v *= momentum` "
+                "or `v[...] = …` changes the caller's")
+
 ASSIGNMENT = Assignment(
     id="a04",
     title="Optimisers",
@@ -109,7 +113,7 @@ ASSIGNMENT = Assignment(
             ("float32 inputs: the output stays float32", lambda r: _sgd(r, (2, 3), np.float32), False, np.float32),
             ("hidden", lambda r: _sgd(r, (7,)), True),
             ("hidden", lambda r: _sgd(r, (2, 2, 3), np.float32), True, np.float32),
-        ], result_names=("new_param", "new_velocity"))),
+        ], result_names=("new_param", "new_velocity")), in_place_advice=STATE_ADVICE),
         Question("q2", "RMSprop", 2, ["rmsprop_step"], checks("rmsprop_step", rmsprop_step, [
             ("one step on a (5,) parameter", lambda r: _rms(r), False),
             ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False),
@@ -117,7 +121,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _rms(r, (3, 3)), True),
             ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True),
             ("hidden", lambda r: _rms(r, (3, 2), eps=float(r.uniform(0.01, 0.5))), True),
-        ], hints=[EPS], result_names=("new_param", "new_square_avg"), float32=True)),
+        ], hints=[EPS], result_names=("new_param", "new_square_avg"), float32=True), in_place_advice=STATE_ADVICE),
         Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
             ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
             ("step t = 10", lambda r: _adam(r, t=10), False),
@@ -128,7 +132,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _adam(r, (6,), t=1000), True),
             ("hidden", lambda r: _adam(r, (2, 2), t=7, betas=(float(r.uniform(0.5, 0.85)), float(r.uniform(0.9, 0.99))),
                                        eps=float(r.uniform(1e-3, 0.1))), True),
-        ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"), float32=True)),
+        ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"), float32=True), in_place_advice=STATE_ADVICE),
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False),
             ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False),
