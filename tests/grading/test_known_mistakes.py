@@ -181,6 +181,9 @@ MISTAKES = [
     ("a08", "q1", "attention", _additive_float64_mask_attention, "keep the input's precision"),
     ("a09", "q1", "confusion_matrix", _FromSolution(lambda s: (lambda *a: s["confusion_matrix"](*a).T), "transposed"), "rows are true classes"),
     ("a09", "q3", "k_fold_indices", _folds_extra_at_the_end, "the first 2 folds"),
+    # a workflow audit: swapped pairs were told about uneven folds, even where k divides n
+    ("a09", "q3", "k_fold_indices", _FromSolution(lambda s: (lambda *a: [(v, t) for t, v in s["k_fold_indices"](*a)]),
+                                                   "validation_first"), "the training indices first"),
 ]
 
 

@@ -53,6 +53,15 @@ ZERO_DIVISION = Hint(lambda got, expected, a: has_nonfinite(got),
 SWAPPED = Hint(lambda got, expected, a: matches(got[0], expected[1]) and matches(got[1], expected[0]),
                "precision and recall are swapped: precision divides by how often a class was predicted "
                "(the confusion matrix's column), recall by how often it occurs (its row)")
+def _folds_swapped(got, expected, a) -> bool:
+    """Every fold returned as (validation, train) instead of (train, validation)."""
+    return len(got) == len(expected) and all(matches(g[0], e[1]) and matches(g[1], e[0]) for g, e in zip(got, expected))
+
+
+_FOLD_ORDER = ("each fold is returned the wrong way round: the question asks for (train_indices, "
+               "validation_indices), the training indices first")
+FOLD_ORDER = Hint(_folds_swapped, _FOLD_ORDER, structural=True)  # when the two have different lengths
+FOLD_ORDER_SAME_LENGTHS = Hint(_folds_swapped, _FOLD_ORDER)  # 2 folds of an even n
 REMAINDER = Hint(lambda got, expected, a: len(got) == len(expected) and [len(v) for _, v in got] != [len(v) for _, v in expected],
                  "folds are consecutive blocks; when n is not divisible by k the first n % k folds get one extra "
                  "sample (10 samples in 4 folds: 3, 3, 2, 2)", structural=True)
@@ -97,6 +106,6 @@ ASSIGNMENT = Assignment(
             ("10 samples, 4 folds: folds of 3, 3, 2 and 2", lambda r: args(10, 4), False),
             ("hidden", lambda r: args(int(r.integers(11, 40)), int(r.integers(3, 7))), True),
             ("hidden", lambda r: _uneven_folds(r), True),
-        ], hints=[REMAINDER])),
+        ], hints=[FOLD_ORDER, FOLD_ORDER_SAME_LENGTHS, REMAINDER])),
     ],
 )
