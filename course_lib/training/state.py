@@ -84,15 +84,20 @@ def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator
 
 
 def plain(value, where: str = "the training state"):
-    """``value`` with NumPy scalars as Python numbers, containers rebuilt, arrays and tensors kept.
+    """``value`` with NumPy scalars as Python numbers, containers rebuilt, arrays kept and tensors
+    on the CPU.
 
     ``torch.load(weights_only=True)`` reads back tensors, numbers, strings and containers only, so
     a NumPy float left in an optimiser's group (``lr=np.float64(0.1)``) would make the checkpoint
     unreadable, and only when the run is resumed.  Anything else (a function, an object) is
-    refused now, naming where it sits.
+    refused now, naming where it sits.  An optimiser's state on a GPU (Adam's averages) is saved
+    from the CPU like the weights, so that a plain ``torch.load`` on a machine without one reads
+    the file; ``Optimizer.load_state_dict`` puts it back on each parameter's device.
     """
-    if isinstance(value, np.ndarray) or type(value).__module__.startswith("torch"):
+    if isinstance(value, np.ndarray):
         return value
+    if any(kind.__module__.startswith("torch") for kind in type(value).__mro__):  # a tensor (of any subclass),
+        return value.detach().cpu() if hasattr(value, "detach") else value      # a torch.dtype, torch.device
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):

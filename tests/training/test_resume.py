@@ -101,6 +101,14 @@ def weights(model):
             for key, value in model.state_dict().items()}
 
 
+def tensor_devices(value) -> set:
+    """The device types of every tensor in a loaded checkpoint (nested dicts, lists and tuples)."""
+    if isinstance(value, torch.Tensor):
+        return {value.device.type}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    return set().union(*(tensor_devices(item) for item in items))
+
+
 def assert_same_run(a, b):
     (model_a, history_a), (model_b, history_b) = a, b
     for key, value in weights(model_a).items():
@@ -127,6 +135,10 @@ def test_a_resumed_torch_run_is_the_run_that_never_stopped(tmp_path, device):
     assert_same_run(whole, resumed)
     assert resumed[1].lr == [0.02, 0.02, 0.01, 0.01, 0.005, 0.005]
     assert next(resumed[0].parameters()).device.type == "cpu"  # borrowed and given back, as in any fit call
+    # every tensor of a checkpoint is saved from the CPU, the optimiser's averages too (a CUDA audit: they
+    # stayed on the GPU, so a plain torch.load on a machine without one could not read the file)
+    saved = torch.load(tmp_path / "whole" / f"epoch{EPOCHS}.pt", weights_only=True)
+    assert tensor_devices(saved) == {"cpu"}
     # the resumed run went on writing checkpoints, and they are those of the whole run
     for epoch in range(STOP_AFTER + 1, EPOCHS + 1):
         mine, theirs = torch_model(), torch_model()
@@ -365,6 +377,22 @@ def test_numpy_numbers_in_an_optimiser_are_stored_as_python_numbers(tmp_path):
     fit(model, TRAIN, loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=2, progress=False,
         device="cpu", resume=tmp_path / "e1.pt")
     assert type(optimizer.param_groups[0]["lr"]) is float
+
+
+def test_the_optimisers_tensors_are_stored_from_the_cpu():
+    """What the CUDA test above checks on a GPU, checked here through the call that moves them."""
+    moved = []
+
+    class Watched(torch.Tensor):
+        def cpu(self, *args, **kwargs):
+            moved.append(self.shape)
+            return super().cpu(*args, **kwargs)
+
+    average = torch.arange(3.0).as_subclass(Watched)
+    stored = training_state.plain({"state": {0: {"exp_avg": average, "step": torch.tensor(4.0)}}})
+    assert moved == [torch.Size([3])]  # (the plain step tensor goes through the same call)
+    assert torch.equal(stored["state"][0]["exp_avg"], torch.arange(3.0))
+    assert training_state.plain({"dtype": torch.float32}) == {"dtype": torch.float32}  # not a tensor: kept
 
 
 def test_a_state_that_cannot_be_stored_safely_is_refused_when_saved():
