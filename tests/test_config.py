@@ -9,7 +9,7 @@ from course_lib.scratch import Linear
 
 
 @pytest.fixture(autouse=True)
-def _global_state(monkeypatch):
+def _global_state():
     """seed_everything changes process-wide state: the generators of random, NumPy and torch,
     cuDNN's switches, torch's deterministic mode and CUBLAS_WORKSPACE_CONFIG.  Put it all back,
     or the files that run after this one on the same xdist worker inherit it."""
@@ -17,7 +17,7 @@ def _global_state(monkeypatch):
 
     import torch
 
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)  # a test's setenv or seed_everything's own
+    workspace = os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)  # put back below: seed_everything sets it
     saved = (random.getstate(), np.random.get_state(), torch.random.get_rng_state(),
              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
              torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
@@ -27,6 +27,11 @@ def _global_state(monkeypatch):
     torch.random.set_rng_state(saved[2])
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[3:5]
     torch.use_deterministic_algorithms(saved[5], warn_only=saved[6])
+    # (monkeypatch.delenv of an absent variable records nothing, so it left seed_everything's value set)
+    if workspace is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
 
 
 # 1/true/yes/on switch quick mode on whatever their case and surrounding spaces (a CI file with

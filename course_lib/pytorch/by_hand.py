@@ -58,7 +58,10 @@ def mlp(
 
 
 def init_mlp(sizes: Sequence[int], generator: Optional[torch.Generator] = None, device=None, dtype=None):
-    """Weights and biases for ``mlp``: U(-1/√fan_in, 1/√fan_in) like ``nn.Linear``, with requires_grad."""
+    """Weights and biases for ``mlp``: U(-1/√fan_in, 1/√fan_in) like ``nn.Linear``, with requires_grad.
+
+    They are drawn on the CPU and then moved to ``device``, so one seed gives the same weights on
+    every device; ``generator`` is therefore a CPU generator (torch refuses a CUDA one here)."""
     weights, biases = [], []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
