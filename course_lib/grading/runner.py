@@ -15,12 +15,15 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
+import io
 import itertools
 import json
 import re
 import secrets
 import time
+import tokenize
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -64,7 +67,7 @@ def in_place_message(item, changed: List[str]) -> str:
 
     def named(label: str) -> str:
         position = label.removeprefix("argument ")
-        if not position.isdigit():
+        if not re.fullmatch("[0-9]{1,3}", position):  # str.isdigit is true for '²', which int() refuses
             return f"`{position}`"  # passed by keyword
         if int(position) <= len(names):
             return f"`{names[int(position) - 1]}` ({label})"
@@ -466,10 +469,35 @@ def cell_label(cell: dict) -> str:
     return f"cell {cell['index']}" + (f" (`{first}`)" if first else "")
 
 
+@functools.lru_cache(maxsize=256)
+def _without_strings(source: str) -> str:
+    """The cell with the text of its string literals blanked (lines kept), so that a draft kept as
+    text — ``notes = \"\"\"def f(x): …\"\"\"`` — defines nothing; the cell unchanged where it does
+    not tokenize (an unterminated string).  Tokenizing needs no parse: magics pass, and memory
+    stays linear in the cell's size."""
+    try:
+        tokens = [token for token in tokenize.generate_tokens(io.StringIO(source).readline)
+                  if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_MIDDLE", -1)]
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return source
+    starts = [0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    text = list(source)
+    for token in tokens:
+        begin = starts[token.start[0] - 1] + token.start[1]
+        end = starts[token.end[0] - 1] + token.end[1]
+        text[begin:end] = [c if c == "\n" else " " for c in text[begin:end]]
+    return "".join(text)
+
+
 def defining_cells(cells: List[dict], function: str) -> List[int]:
-    """The indices of the graded cells that define ``function`` at the top level (``def`` or ``=``)."""
+    """The indices of the graded cells that define ``function`` at the top level (``def`` or ``=``),
+    outside string literals."""
     defines = re.compile(rf"^(?:def\s+{re.escape(function)}\s*\(|{re.escape(function)}\s*=[^=])", re.MULTILINE)
-    return [cell["index"] for cell in cells if cell["role"] not in SKIPPED_ROLES and defines.search(cell["source"])]
+    return [cell["index"] for cell in cells
+            if cell["role"] not in SKIPPED_ROLES and defines.search(cell["source"])
+            and defines.search(_without_strings(cell["source"]))]
 
 
 def note_redefinitions(cells: List[dict], assignment: Assignment, notes: List[str]) -> None:
@@ -511,6 +539,10 @@ def _outcome(item: _Prepared, kind: str, payload: Any, timeout: float, budget: O
     notebook's time limit when that, not the call's own limit, cut the call short;
     ``why_missing(function)`` explains a function the kernel does not have."""
     function = item.check.function
+    calls = item.check.calls
+    if kind == "ok" and calls > 1 and not (isinstance(payload["value"], tuple) and len(payload["value"]) == calls):
+        # the harness sends one result per call; anything else was changed in the kernel
+        return False, f"{function} was called {calls} times, and {calls} results did not come back"
     if kind == "ok":
         passed, message = judge_value(item, payload["value"], payload.get("torch_seed"))
         if passed and payload["mutated"]:
@@ -618,8 +650,12 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         timeout = min(call_limit, question_deadline - time.monotonic())
                         kind, payload = session.call(item, timeout)
                         # a timeout shorter than the call's own limit: the question's (or notebook's) budget ran out
-                        passed, message = _outcome(item, kind, payload, timeout,
-                                                   which_limit if timeout < call_limit else None, session.missing)
+                        try:
+                            passed, message = _outcome(item, kind, payload, timeout,
+                                                       which_limit if timeout < call_limit else None, session.missing)
+                        except Exception as error:  # noqa: BLE001 - what the kernel sent fails this check, no more
+                            passed, message = False, (f"the result could not be judged ({type(error).__name__}: "
+                                                      f"{clean_text(str(error))[:200]})")
                         if kind in ("timeout", "died"):  # the kernel is gone: restart it for the next question
                             own["stop_reason"] = message + "; the remaining checks of this question were not run"
                             own["stop_after"] = position[id(item)]

@@ -720,3 +720,55 @@ def test_a_kernel_lost_in_a_public_check_voids_only_the_checks_after_it():
     passed = [c for c in rows.values() if c.passed]
     assert len(passed) == len(rows) - 2 and question_score(result, "q3") == pytest.approx(3 * len(passed) / len(rows))
     assert result.score == pytest.approx(sum(q["score"] for q in result.questions.values()))
+
+
+# A cell that rewrites the harness's result messages on their way out (the grader reads them from
+# the kernel's display data): what a student can forge about their own answers.
+_FORGE = r'''
+import IPython.display as _display, json as _json
+_original = _display.publish_display_data
+def _forged(data, *args, **kwargs):
+    kind = "application/vnd.course-grader.result+json"
+    if kind in data:
+        message = _json.loads(data[kind])
+        if message.get("status") == "ok":
+            message = FORGE(message)
+        data = {kind: _json.dumps(message)}
+    return _original(data, *args, **kwargs)
+_display.publish_display_data = _forged
+'''
+
+
+def test_a_forged_in_place_label_fails_the_checks_and_never_stops_the_grader():
+    """A red-team finding: 'argument ²' (str.isdigit is true for it, int() refuses it) raised in the
+    grader, so the notebook could never be graded — the grader's failure, not the student's."""
+    forge = _FORGE.replace("FORGE(message)", "dict(message, mutated=['argument \\u00b2'])")
+    result = grade(build(after=[forge]))
+    assert result.grader_failure is None and result.error is None
+    assert result.score == 0.0
+    assert all("modified its input `²` in place" in c.message for c in result.checks), [c.message for c in result.checks]
+
+
+def test_fewer_results_than_calls_fail_the_check_that_needed_them():
+    """A red-team finding: a dropout that reseeds on every call draws one mask three times; sending
+    back only the first of the three results passed the check that the masks differ."""
+    reseeding = ("def dropout_forward(x, p, uniform):\n    mask = (uniform >= p).astype(x.dtype) / x.dtype.type(1 - p)\n"
+                 "    return x * mask, mask\n\n\ndef dropout(x, p):\n    generator = np.random.default_rng(0)\n"
+                 "    return dropout_forward(x, p, generator.random(x.shape))\n")
+    truncate = "dict(message, value=dict(message['value'], v=message['value']['v'][:1])) if message['value'].get('t') == 'tu' and len(message['value'].get('v', [])) == 3 else message"
+    forge = _FORGE.replace("FORGE(message)", truncate)
+    result = grade(build("a05", replace={"q3": reseeding}, after=[forge]), "a05")
+    fresh = [c for c in result.checks if "three calls" in c.name]
+    assert fresh and not any(c.passed for c in fresh)
+    assert "dropout was called 3 times, and 3 results did not come back" in fresh[0].message
+    honest = grade(build("a05", replace={"q3": reseeding}), "a05")  # without the forgery: the judge's own reason
+    assert question_score(result, "q3") == question_score(honest, "q3") < 3
+
+
+def test_a_definition_kept_as_text_is_not_named_as_the_one_graded():
+    """A red-team finding: a later cell holding an old draft in a string was named as the definition
+    that was graded."""
+    draft = '_notes = """\ndef softmax(x, axis=-1):\n    \'\'\'an old draft kept as text\'\'\'\n"""\n'
+    result = grade(build(after=[draft]))
+    assert result.score == 10.0
+    assert not any("softmax is defined in cells" in note for note in result.notes), result.notes
