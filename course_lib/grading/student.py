@@ -79,8 +79,10 @@ class Checker:
         points = f"{question.points:g} point" + ("" if question.points == 1 else "s")
         lines: List[str] = [f"{question.id} — {question.title} ({points})"]
         passed_count = 0
-        for item in prepared:
+        for number, item in enumerate(prepared, start=1):
             passed, message = self._run_one(item, namespace, item.check.timeout_s or self.assignment.call_timeout_s)
+            if not passed and message != NOT_ATTEMPTED and callable(namespace.get(item.check.function)):
+                message += "\n      " + call_text(item, f"check.inputs({question.id!r}, {number})")
             passed_count += passed
             lines.append(f"  {'✓' if passed else '✗'} {item.check.name}" + ("" if passed else f"\n      {message}"))
         total = len(prepared)
@@ -90,6 +92,16 @@ class Checker:
             lines += self._import_warnings(question, namespace.get("In"))
         print("\n".join(lines))
         return CheckOutcome(question.id, passed_count, total)
+
+    def inputs(self, question_id: str, number: int):
+        """``(args, kwargs)`` of public check ``number`` (1, 2, … as ``check(question_id)`` lists them):
+        the grader's own inputs, fresh copies, to call the function with in a cell."""
+        prepared = _prepare(self.assignment, seed=0, questions=[self.assignment.question(question_id).id],
+                            include_hidden=False)
+        if not isinstance(number, int) or not 1 <= number <= len(prepared):
+            raise ValueError(f"{question_id} has public checks 1 to {len(prepared)}, not {number!r}")
+        item = prepared[number - 1]
+        return _copy(item.args), _copy(item.kwargs)
 
     def _import_warnings(self, question, history) -> List[str]:
         """The grader gives 0 to every question whose notebook imports what it forbids (course_lib in
@@ -152,6 +164,30 @@ class Checker:
                            f"stops it after {time_limit_s:.3g} s (on one CPU thread), so this check would get no "
                            "points there")
         return passed, message
+
+
+_SHOWN_CHARACTERS = 160  # a call this long or shorter is written out; a longer one points to check.inputs
+
+
+def _argument_text(value) -> str:
+    if isinstance(value, np.ndarray):  # every digit: the same numbers once cast back to the dtype
+        return f"np.array({value.tolist()!r}, dtype=np.{value.dtype})"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_argument_text(item) for item in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
+def call_text(item, inputs: str) -> str:
+    """The failed public check's call, for the student to run in a cell: written out when short
+    (``softmax(np.array([1000.0, 1000.0], dtype=np.float64))``), else through ``inputs`` (the
+    ``check.inputs(…)`` expression that returns its arguments)."""
+    parts = [_argument_text(arg) for arg in item.args]  # by position, as the grader calls it
+    parts += [f"{key}={_argument_text(arg)}" for key, arg in item.kwargs.items()]
+    call = f"{item.check.function}({', '.join(parts)})"
+    if len(call) <= _SHOWN_CHARACTERS:
+        return f"to run it yourself: {call}"
+    return f"to run it yourself: args, kwargs = {inputs}; {item.check.function}(*args, **kwargs)"
 
 
 def _torch_seed():

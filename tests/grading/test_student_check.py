@@ -2,6 +2,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from course_lib.grading import checker
 from course_lib.grading.report import gradescope_results
@@ -226,3 +227,31 @@ def test_the_in_place_message_names_the_argument_and_gives_advice_that_fits():
     assert "return new arrays" in message and "ε" not in message and "`v *= momentum`" in message
     a03 = next(p for p in _prepare(assignments.get("a03"), seed=0, questions=["q3"], include_hidden=False))
     assert "save its value and assign it back" in a03.question.in_place_advice
+
+
+def test_a_failed_check_says_how_to_run_its_call(capsys):
+    """A workflow audit: 'got 0.454, expected 0.693' on "one sample, 3 inputs" — the student could not
+    reproduce the case.  A short call is written out; a longer one comes from check.inputs."""
+    check = checker("a01")
+
+    def naive(x, axis=-1):
+        e = np.exp(x)
+        return e / e.sum(axis=axis, keepdims=True)
+
+    with np.errstate(all="ignore"):
+        check("q5", {"softmax": naive})
+    out = capsys.readouterr().out
+    assert "to run it yourself: softmax(np.array([1000.0, 1000.0], dtype=np.float64))" in out
+    call = re.search(r"to run it yourself: (softmax\(np\.array\(\[\[2000\.0.*\)\))", out).group(1)
+    with np.errstate(all="ignore"):
+        assert np.isnan(eval(call, {"np": np, "softmax": naive})).any()  # the case, reproduced
+    optimisers = checker("a04")
+    optimisers("q1", {"sgd_momentum_step": lambda param, grad, velocity, lr, momentum: (param, velocity)})
+    out = capsys.readouterr().out
+    assert "to run it yourself: args, kwargs = check.inputs('q1', 1); sgd_momentum_step(*args, **kwargs)" in out
+    args, kwargs = optimisers.inputs("q1", 1)
+    assert [np.shape(a) for a in args] == [(3, 4), (3, 4), (3, 4), (), ()] and kwargs == {}
+    with pytest.raises(ValueError, match="q1 has public checks 1 to 2, not 3"):
+        optimisers.inputs("q1", 3)
+    check("q5", {"softmax": lambda x, axis=-1: (_ for _ in ()).throw(NotImplementedError)})
+    assert "to run it yourself" not in capsys.readouterr().out  # nothing to run for a stub
