@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import zipfile
@@ -32,7 +33,8 @@ def add_parser(subparsers) -> None:
     batch.add_argument("--assignment", required=True)
     batch.add_argument("--db", required=True, help="the SQLite gradebook (created if missing)")
     batch.add_argument("--csv", dest="csv_path", help="also write grades as CSV")
-    batch.add_argument("--workers", type=int, default=2)
+    batch.add_argument("--workers", type=_positive, default=2,
+                       help="submissions graded at once, each in its own process and kernel (default 2)")
     batch.add_argument("--excel", action="store_true", help="write the CSV with a byte-order mark, for Excel")
     batch.set_defaults(handler=cmd_grade_batch)
 
@@ -66,6 +68,17 @@ def cmd_assign(args) -> int:
         return 0
     print("exercises/ regenerated from solutions/")
     return 0
+
+
+def _positive(text: str) -> int:
+    """argparse's type for a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
+    return value
 
 
 def _error(message: str) -> int:
@@ -222,6 +235,12 @@ def cmd_gradebook_export(args) -> int:
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
+    if assignment_id is not None:  # an export of nothing is most likely the wrong gradebook or assignment
+        held = sorted({name for (name,) in connection.execute("SELECT DISTINCT assignment FROM submissions")}
+                      | {name for name, _ in pending_failures(connection)})
+        if assignment_id not in held:
+            print(f"note: the gradebook {args.db} holds no grades of {assignment_id}"
+                  + (f"; it holds {', '.join(held)}" if held else "; it is empty"), file=sys.stderr)
     for (assignment_name, student), failure in sorted(pending_failures(connection, assignment_id).items()):
         print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
               f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)

@@ -608,7 +608,7 @@ def test_every_results_folder_name_stays_inside_the_assignment_folder():
     assert len(set(names.values())) == len(names)
 
 
-def test_exports_of_one_assignment_leave_the_other_assignments_out(tmp_path):
+def test_exports_of_one_assignment_leave_the_other_assignments_out(tmp_path, capsys):
     """export_csv / export_results for 'a01' hold a01's students only: neither another assignment's
     grades nor its pending grader failures (a second 'NOT GRADED' row for someone else's work)."""
     connection = open_gradebook(tmp_path / "book.sqlite")
@@ -624,6 +624,13 @@ def test_exports_of_one_assignment_leave_the_other_assignments_out(tmp_path):
     assert batch.export_results(connection, a01, tmp_path / "results") == 1
     assert [path.name for path in (tmp_path / "results").iterdir()] == [a01]
     assert batch.export_csv(connection, None, tmp_path / "all.csv") == 3
+    connection.close()
+    # exporting an assignment the gradebook has no grades of says so (a workflow audit: "wrote 0 rows", silently)
+    db = str(tmp_path / "book.sqlite")
+    assert main(["gradebook", "export", "--db", db, "--assignment", "a03", "--csv", str(tmp_path / "a03.csv")]) == 0
+    assert f"note: the gradebook {db} holds no grades of a03; it holds a01, a02" in capsys.readouterr().err
+    assert main(["gradebook", "export", "--db", db, "--assignment", "a02", "--csv", str(tmp_path / "a02.csv")]) == 0
+    assert "note:" not in capsys.readouterr().err.replace("NOT GRADED", "")  # a02's only row is a failure: held
 
 
 def test_the_kernels_are_kept_from_the_class_the_gradebook_and_the_csv_folders(tmp_path, monkeypatch):

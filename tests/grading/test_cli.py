@@ -276,3 +276,11 @@ def test_a_broken_notebook_without_an_assignment_is_called_broken(tmp_path, caps
     submission.write_bytes(json.dumps({"nbformat": 4, "metadata": {}, "cells": []}).encode())
     assert main(["grade", str(submission)]) == 2
     assert "could not tell which assignment this is (the notebook's metadata does not say)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_grade_batch_needs_at_least_one_worker(tmp_path, capsys, workers):
+    with pytest.raises(SystemExit) as exit_:
+        main(["grade-batch", str(tmp_path), "--assignment", "a01", "--db", str(tmp_path / "g.sqlite"), "--workers", workers])
+    assert exit_.value.code == 2
+    assert "--workers: expected a whole number of at least 1" in capsys.readouterr().err
