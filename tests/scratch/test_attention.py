@@ -256,6 +256,32 @@ def test_mha_with_bias_kv_and_zero_attention_gradcheck():
     gradcheck(Extras(), rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 5)))
 
 
+@pytest.mark.parametrize("case", ["no bias", "unbatched", "need_weights=False"])
+def test_mha_options_gradcheck(case):
+    """Options a coverage audit found no gradient check of (each compared with torch)."""
+    rng = np.random.default_rng(3)
+    _, layer = make_pair(4, 2, bias=case != "no bias", kdim=3 if case == "no bias" else None,
+                         vdim=5 if case == "no bias" else None)
+    need_weights = case != "need_weights=False"
+
+    class Options(Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = layer
+
+        def forward(self, query, key, value):
+            output, weights = self.attention(query, key, value, need_weights=need_weights)
+            return (output, weights) if need_weights else output
+
+        def backward(self, grad_output, grad_weights=None):
+            return self.attention.backward(grad_output, grad_weights)
+
+    lead = () if case == "unbatched" else (2,)
+    shapes = [(3,) + lead + (4,), (5,) + lead + ((3,) if case == "no bias" else (4,)),
+              (5,) + lead + ((5,) if case == "no bias" else (4,))]
+    assert gradcheck(Options(), *(rng.standard_normal(shape) for shape in shapes))
+
+
 def test_mha_self_attention_gradcheck():
     """One array for query, key and value: dL/dx is the sum of the three returned gradients."""
     rng = np.random.default_rng(1)

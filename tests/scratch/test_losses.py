@@ -110,6 +110,10 @@ def test_bce_with_logits_parity(shape, reduction, use_weight, use_pos_weight, se
         L1Loss(reduction="sum"),
         BCEWithLogitsLoss(pos_weight=np.array([2.0, 0.5, 1.0])),
         BCELoss(reduction="none"),
+        # with a weight too (a coverage audit: no gradient check had one)
+        BCELoss(weight=np.array([0.5, 2.0, 1.5])),
+        BCEWithLogitsLoss(weight=np.array([0.5, 2.0, 1.5]), pos_weight=np.array([2.0, 0.5, 1.0]), reduction="sum"),
+        BCEWithLogitsLoss(weight=np.array([0.5, 2.0, 1.5]), reduction="none"),
     ],
 )
 def test_elementwise_gradcheck(loss_fn):
@@ -312,6 +316,28 @@ def test_cross_entropy_gradcheck(reduction, label_smoothing):
     target = np.array([[0, 2], [1, -100], [2, 2], [0, 1]])
     loss_fn = CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5]), reduction=reduction, label_smoothing=label_smoothing)
     assert _loss_gradcheck(loss_fn, logits, target)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_gradcheck(reduction):
+    """A coverage audit: NLLLoss had no gradient check; here with a weight and an ignore_index of 2."""
+    rng = np.random.default_rng(0)
+    log_probs = rng.standard_normal((5, 3, 2))
+    target = np.array([[0, 2], [1, 2], [2, 0], [0, 1], [1, 1]])
+    assert _loss_gradcheck(NLLLoss(weight=np.array([1.0, 2.0, 0.5]), ignore_index=2, reduction=reduction),
+                           log_probs, target)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("unbatched", [False, True])
+def test_nll_parity_with_another_ignore_index_and_unbatched(reduction, unbatched):
+    rng = np.random.default_rng(1)
+    log_probs = rng.standard_normal((3,) if unbatched else (6, 3))
+    target = np.array(1) if unbatched else np.array([0, 2, 1, 2, 2, 0])
+    weight = rng.uniform(0.5, 2, 3)
+    assert_parity(torch.nn.NLLLoss(weight=torch.from_numpy(weight), ignore_index=2, reduction=reduction),
+                  NLLLoss(weight=weight, ignore_index=2, reduction=reduction), (log_probs, target),
+                  _grad_output(rng, reduction, target.shape), check_input_grads=[0])
 
 
 def test_unbatched_cross_entropy_like_torch():

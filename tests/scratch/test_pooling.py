@@ -171,7 +171,11 @@ def test_non_finite_gradients_reach_what_torchs_reach_with_overlapping_windows_t
     np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("layer", [MaxPool2d(3, stride=2, padding=1), AvgPool2d(3, stride=2, padding=1)])
+@pytest.mark.parametrize("layer", [MaxPool2d(3, stride=2, padding=1), AvgPool2d(3, stride=2, padding=1),
+                                   # options a coverage audit found no gradient check of (each compared with torch)
+                                   MaxPool2d(2, stride=1, dilation=2), MaxPool2d(3, stride=2, ceil_mode=True),
+                                   AvgPool2d(3, stride=2, padding=1, ceil_mode=True),
+                                   AvgPool2d(2, stride=2, padding=1, divisor_override=3)], ids=repr)
 def test_gradcheck(layer):
     rng = np.random.default_rng(5)
     x = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) / 10.0  # distinct values: no ties under ±ε

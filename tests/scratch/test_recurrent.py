@@ -385,6 +385,32 @@ def test_cells_gradcheck():
     assert gradcheck(_FlatStack(RNNCell(4, 2, dtype=np.float64)), x, h)
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "RNN"])
+def test_recurrent_options_gradcheck(kind):
+    """Options a coverage audit found no gradient check of (all compared with torch): no biases, an
+    unbatched sequence, RNN with batch_first and ReLU."""
+    init.manual_seed(7)
+    rng = np.random.default_rng(7)
+    make = LSTM if kind == "LSTM" else lambda *a, **k: RNN(*a, nonlinearity="relu", **k)
+    states = 2 if kind == "LSTM" else 1
+    no_bias = make(3, 2, num_layers=2, bidirectional=True, bias=False, batch_first=True, dtype=np.float64)
+    assert gradcheck(_FlatStack(no_bias), rng.standard_normal((2, 4, 3)),
+                     *(rng.standard_normal((4, 2, 2)) for _ in range(states)))
+    unbatched = make(3, 2, bidirectional=True, dtype=np.float64)
+    assert gradcheck(_FlatStack(unbatched), rng.standard_normal((4, 3)),
+                     *(rng.standard_normal((2, 2)) for _ in range(states)))
+
+
+def test_cells_options_gradcheck():
+    init.manual_seed(8)
+    rng = np.random.default_rng(8)
+    x, h, c = rng.standard_normal((3, 4)), rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    assert gradcheck(_FlatStack(RNNCell(4, 2, nonlinearity="relu", dtype=np.float64)), x, h)
+    assert gradcheck(_FlatStack(RNNCell(4, 2, bias=False, dtype=np.float64)), x, h)
+    assert gradcheck(_FlatStack(LSTMCell(4, 2, bias=False, dtype=np.float64)), x, h, c)
+    assert gradcheck(_FlatStack(LSTMCell(4, 2, dtype=np.float64)), x[0], h[0], c[0])  # unbatched
+
+
 def test_functional_lstm_backward_gradcheck_reverse():
     """lstm_forward(reverse=True) reads time backwards; its BPTT is checked on its own."""
     rng = np.random.default_rng(6)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
-from course_lib.scratch import Linear, Parameter, Sequential
+from course_lib.scratch import Linear, Parameter, Sequential, gradcheck
 from course_lib.scratch.regularization import (
     L1Penalty,
     L2Penalty,
@@ -109,3 +109,25 @@ def test_l2_penalty_accumulates_in_float64_as_documented():
     exact = 0.5 * 0.1 * np.sum(weights.astype(np.float64) ** 2)
     assert l2_penalty([Parameter(weights)], 0.1) == pytest.approx(exact, rel=1e-12)
     assert np.isfinite(l2_penalty([Parameter(np.array([3e19, 1.0], np.float32))], 1.0))
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_penalty_gradients_pass_a_finite_difference_check(norm):
+    """A coverage audit: the penalties' gradients were only compared with torch's autograd.  (For L1, the
+    weights stay away from 0, where |w| has no derivative and the subgradient 0 is a choice.)"""
+    penalty, add_grad = (l1_penalty, add_l1_penalty_grad) if norm == "l1" else (l2_penalty, add_l2_penalty_grad)
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (5,)]
+    weights = [rng.choice([-1, 1], shape) * rng.uniform(0.1, 2, shape) for shape in shapes]
+
+    def value(*arrays):
+        return np.asarray(penalty([Parameter(array) for array in arrays], 0.3))
+
+    def backward(grad):
+        params = [Parameter(weight.copy()) for weight in weights]
+        for param in params:
+            param.grad = np.zeros_like(param.data)
+        add_grad(params, 0.3)
+        return tuple(float(grad) * param.grad for param in params)
+
+    assert gradcheck(value, *weights, backward=backward)

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from course_lib.scratch import Module, init
+from course_lib.scratch.activations import LeakyReLU
 from course_lib.scratch.gradcheck import gradcheck
 from course_lib.scratch.transformer import GELU, TransformerEncoderLayer, erf, gelu
 
@@ -134,6 +135,26 @@ def test_gradcheck(norm_first, activation):
             return self.layer.backward(grad)
 
     gradcheck(Masked(), rng.standard_normal((3, 2, 4)))
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activations", [(lambda: torch.nn.GELU(approximate="tanh"), lambda: GELU(approximate="tanh")),
+                                         (lambda: torch.nn.LeakyReLU(0.2), lambda: LeakyReLU(0.2))], ids=["gelu-tanh", "leaky"])
+def test_an_activation_module_matches_torch_and_passes_gradcheck(norm_first, activations):
+    """``activation`` may be a module, as in torch (a coverage audit: only "relu" and "gelu" were drawn)."""
+    rng = np.random.default_rng(5)
+    torch.manual_seed(5)
+    torch_layer = torch.nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, activation=activations[0](),
+                                                   norm_first=norm_first, dtype=torch.float64)
+    with torch.no_grad():
+        for param in torch_layer.parameters():
+            param.copy_(torch.randn_like(param) * 0.5)
+    layer = TransformerEncoderLayer(4, 2, 6, dropout=0.0, activation=activations[1](), norm_first=norm_first,
+                                    dtype=np.float64)
+    copy_weights(torch_layer, layer)
+    src = rng.standard_normal((3, 2, 4))
+    run_both(torch_layer, layer, src, rng.standard_normal(src.shape))
+    gradcheck(layer, src)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
