@@ -434,32 +434,39 @@ def test_functional_lstm_backward_gradcheck_reverse():
 # ---------------------------------------------------------------------------
 # inter-layer dropout
 # ---------------------------------------------------------------------------
-def test_dropout_is_identity_in_eval_and_exact_in_training():
+# with both directions, a projection and batch_first too (a coverage audit: only the plain stack was compared)
+@pytest.mark.parametrize("bidirectional, proj_size, batch_first",
+                         [(False, 0, False), (True, 0, False), (True, 2, True), (False, 2, False), (True, 0, True)])
+def test_dropout_is_identity_in_eval_and_exact_in_training(bidirectional, proj_size, batch_first):
     """Training: each non-final layer's output is multiplied by the stored mask (compared with torch
-    layers composed by hand); eval: no dropout at all."""
+    layers composed by hand, every gradient); eval: no dropout at all."""
     rng = np.random.default_rng(7)
     init.manual_seed(7)
-    lstm = LSTM(3, 4, num_layers=2, dropout=0.5, dtype=np.float64)
-    x = rng.standard_normal((5, 2, 3))
+    options = dict(bidirectional=bidirectional, proj_size=proj_size, batch_first=batch_first)
+    lstm = LSTM(3, 4, num_layers=2, dropout=0.5, dtype=np.float64, **options)
+    x = rng.standard_normal((2, 5, 3) if batch_first else (5, 2, 3))
     torch.manual_seed(7)
-    torch_layers = [torch.nn.LSTM(3, 4).double(), torch.nn.LSTM(4, 4).double()]
+    width = (proj_size or 4) * (2 if bidirectional else 1)  # the first layer's output features
+    torch_layers = [torch.nn.LSTM(3, 4, **options).double(), torch.nn.LSTM(width, 4, **options).double()]
     for layer, torch_layer in enumerate(torch_layers):
         for name, value in torch_layer.state_dict().items():
             getattr(lstm, name.replace("l0", f"l{layer}")).data[...] = value.numpy()
 
     output, _ = lstm(x)
-    mask = lstm._state["masks"][0]
+    mask = lstm._state["masks"][0]  # stored time-major, (L, N, features), whatever batch_first
     kept = mask != 0
     assert 0 < kept.mean() < 1 and np.allclose(mask[kept], 2.0)
     grad = rng.standard_normal(output.shape)
     grad_x, _ = lstm.backward(grad)
     x_t = torch.tensor(x, requires_grad=True)
     middle, _ = torch_layers[0](x_t)
-    expected, _ = torch_layers[1](middle * torch.tensor(mask))
+    expected, _ = torch_layers[1](middle * torch.tensor(mask.transpose(1, 0, 2) if batch_first else mask))
     expected.backward(torch.tensor(grad))
     assert_close(output, expected.detach(), what="output with dropout")
     assert_close(grad_x, x_t.grad, what="grad input with dropout")
-    assert_close(lstm.weight_ih_l0.grad, torch_layers[0].weight_ih_l0.grad, what="layer 0 weight grad")
+    for layer, torch_layer in enumerate(torch_layers):
+        for name, param in torch_layer.named_parameters():
+            assert_close(getattr(lstm, name.replace("l0", f"l{layer}")).grad, param.grad, what=f"layer {layer} {name}")
 
     lstm.eval()
     eval_output, _ = lstm(x)
