@@ -72,6 +72,30 @@ def test_gradcheck():
     gradcheck(PositionalEncoding(6, max_len=8, dtype=np.float64), x)
 
 
+@pytest.mark.parametrize("d_model", [1, 6, 7])
+def test_the_module_matches_its_pytorch_twin(d_model):
+    """The scratch module against ``course_lib.pytorch.models.PositionalEncoding`` (batch-first, as the
+    models use it): same table buffer, same output, same input gradient (a coverage audit: only the
+    table was compared)."""
+    import torch
+
+    from course_lib.pytorch.models import PositionalEncoding as TorchPositionalEncoding
+
+    rng = np.random.default_rng(d_model)
+    layer = PositionalEncoding(d_model, max_len=9, batch_first=True, dtype=np.float64)
+    # the twin's table is made in torch's default float32 and .double() keeps those values (6·10⁻⁸ at most)
+    twin = TorchPositionalEncoding(d_model, max_len=9).double()
+    np.testing.assert_allclose(layer.state_dict()["pe"], twin.state_dict()["pe"].numpy(), rtol=0, atol=1e-7)
+    x, grad = rng.standard_normal((3, 5, d_model)), rng.standard_normal((3, 5, d_model))
+    x_t = torch.tensor(x, requires_grad=True)
+    out_t = twin(x_t)
+    out_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(layer(x), out_t.detach().numpy(), rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(layer.backward(grad), x_t.grad.numpy())
+    float32 = PositionalEncoding(d_model, max_len=9, batch_first=True)  # in float32 the two tables are one
+    np.testing.assert_array_equal(float32.state_dict()["pe"], TorchPositionalEncoding(d_model, max_len=9).pe.numpy())
+
+
 def test_dropout_mask_is_reused_in_backward():
     layer = PositionalEncoding(6, max_len=8, dropout=0.5, dtype=np.float64)
     x = np.random.default_rng(1).standard_normal((5, 3, 6))

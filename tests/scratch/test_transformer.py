@@ -157,6 +157,28 @@ def test_an_activation_module_matches_torch_and_passes_gradcheck(norm_first, act
     gradcheck(layer, src)
 
 
+@pytest.mark.parametrize("case", ["no bias, batch_first, padding", "unbatched"])
+def test_options_gradcheck(case):
+    """Options a coverage audit found no gradient check of (each compared with torch)."""
+    rng = np.random.default_rng(6)
+    unbatched = case == "unbatched"
+    _, layer = make_pair(4, 2, 6, dropout=0.0, bias=unbatched, batch_first=not unbatched, norm_first=unbatched)
+    padding = None if unbatched else random_mask(rng, (2, 3), "bool")
+
+    class Padded(Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, src):
+            return self.layer(src, src_key_padding_mask=padding)
+
+        def backward(self, grad):
+            return self.layer.backward(grad)
+
+    assert gradcheck(Padded(), rng.standard_normal((3, 4) if unbatched else (2, 3, 4)))
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_gradcheck_with_dropout_in_train_mode(norm_first):
     """Reseeding before each forward fixes every dropout mask: backward must reuse the same masks."""
