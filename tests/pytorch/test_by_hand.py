@@ -38,12 +38,14 @@ def leaf(tensor):
 
 
 # --- neuron and MLP ------------------------------------------------------------------------------
-def test_neuron_equals_linear_with_one_output_then_sigmoid():
+@pytest.mark.parametrize("activation", [None, torch.tanh, torch.relu])  # None: the default, sigmoid
+def test_neuron_equals_linear_with_one_output_then_sigmoid(activation):
     torch.manual_seed(0)
     layer = nn.Linear(5, 1).double()
     x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
-    expected = torch.sigmoid(layer(x)).squeeze(-1)
-    actual = by_hand.neuron(x, layer.weight[0], layer.bias[0])
+    expected = (activation or torch.sigmoid)(layer(x)).squeeze(-1)
+    actual = (by_hand.neuron(x, layer.weight[0], layer.bias[0]) if activation is None
+              else by_hand.neuron(x, layer.weight[0], layer.bias[0], activation))
     torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
     upstream = torch.randn(7, dtype=torch.float64)
     assert_all_close(grads_of(actual, (x, layer.weight, layer.bias), upstream),
@@ -131,15 +133,20 @@ def test_lstm_cell_equals_nn_lstmcell(batch, input_size, hidden):
 def test_lstm_cell_unrolled_equals_nn_lstm_over_a_sequence():
     torch.manual_seed(4)
     lstm = nn.LSTM(3, 4, batch_first=True).double()
-    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    x = torch.randn(2, 6, 3, dtype=torch.float64, requires_grad=True)
     expected, (h_n, c_n) = lstm(x)
     h = c = torch.zeros(2, 4, dtype=torch.float64)
     outputs = []
     for t in range(x.shape[1]):
         h, c = by_hand.lstm_cell(x[:, t], (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
         outputs.append(h)
-    torch.testing.assert_close(torch.stack(outputs, 1), expected, rtol=RTOL, atol=ATOL)
+    actual = torch.stack(outputs, 1)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=ATOL)
     torch.testing.assert_close(c, c_n[0], rtol=RTOL, atol=ATOL)
+    # backpropagation through time, the unrolled cells against the fused layer (a coverage audit)
+    upstream = torch.randn_like(expected)
+    tensors = [x, *lstm.parameters()]
+    assert_all_close(grads_of(actual, tensors, upstream), grads_of(expected, tensors, upstream), "BPTT grads")
 
 
 def test_rnn_cell_equals_nn_rnncell():
@@ -196,9 +203,9 @@ def test_attention_weights_are_a_distribution_and_causal_is_lower_triangular():
 @given(batch=st.integers(1, 3), length=st.integers(1, 5), source=st.integers(1, 5),
        heads=st.sampled_from([1, 2, 3]), head_dim=st.integers(1, 3), bias=st.booleans(),
        mask=st.sampled_from(["none", "bool", "float"]), padding=st.booleans(), average=st.booleans(),
-       seed=st.integers(0, 100))
+       need_weights=st.booleans(), seed=st.integers(0, 100))
 def test_multi_head_attention_equals_nn_multiheadattention(batch, length, source, heads, head_dim, bias, mask,
-                                                           padding, average, seed):
+                                                           padding, average, need_weights, seed):
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     embed = heads * head_dim
@@ -206,7 +213,7 @@ def test_multi_head_attention_equals_nn_multiheadattention(batch, length, source
     query = torch.randn(batch, length, embed, dtype=torch.float64, generator=generator, requires_grad=True)
     key = torch.randn(batch, source, embed, dtype=torch.float64, generator=generator, requires_grad=True)
     value = torch.randn(batch, source, embed, dtype=torch.float64, generator=generator, requires_grad=True)
-    kwargs = {"average_attn_weights": average}
+    kwargs = {"average_attn_weights": average, "need_weights": need_weights}
     if mask == "bool":
         hidden = torch.rand(length, source, generator=generator) < 0.3  # True = NOT allowed (MHA convention)
         hidden[:, 0] = False
@@ -223,10 +230,18 @@ def test_multi_head_attention_equals_nn_multiheadattention(batch, length, source
         **kwargs,
     )
     torch.testing.assert_close(actual_out, expected_out, rtol=RTOL, atol=ATOL)
-    torch.testing.assert_close(actual_weights, expected_weights, rtol=RTOL, atol=ATOL)
-    upstream = torch.randn_like(expected_out)
     tensors = [query, key, value] + [p for p in mha.parameters()]
-    assert_all_close(grads_of(actual_out, tensors, upstream), grads_of(expected_out, tensors, upstream), "mha grads")
+    if not need_weights:  # torch returns no weights then (a coverage audit: this call was never made)
+        assert actual_weights is None and expected_weights is None
+        upstream = torch.randn_like(expected_out)
+        assert_all_close(grads_of(actual_out, tensors, upstream), grads_of(expected_out, tensors, upstream), "mha grads")
+        return
+    torch.testing.assert_close(actual_weights, expected_weights, rtol=RTOL, atol=ATOL)
+    # the gradient through the output and through the returned weights (a coverage audit: only the output's)
+    up_out, up_weights = torch.randn_like(expected_out), torch.randn_like(expected_weights)
+    actual = (actual_out * up_out).sum() + (actual_weights * up_weights).sum()
+    expected = (expected_out * up_out).sum() + (expected_weights * up_weights).sum()
+    assert_all_close(grads_of(actual, tensors, torch.ones(())), grads_of(expected, tensors, torch.ones(())), "mha grads")
 
 
 def test_mha_self_attention_with_3d_mask_matches():
