@@ -139,8 +139,7 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: flo
             variance = square_avg - grad_avg * grad_avg
         # v ≥ m², so m² overflows only where v already has: there torch's fused multiply-add
         # gives inf − m² = inf (the step is 0), where v − m² computed in two roundings is inf − inf = NaN
-        variance[np.isposinf(square_avg)] = np.inf
-        avg = np.sqrt(variance)
+        avg = np.sqrt(np.where(np.isposinf(square_avg), square_avg, variance))  # (np.where: a 0-d parameter too)
     else:
         avg = np.sqrt(square_avg)
     avg += eps

@@ -113,6 +113,19 @@ def test_centred_rmsprop_stays_finite_where_its_averages_overflow_as_torch_does(
     assert (scratch_param.data[:2] != 1).all()
 
 
+def test_the_centred_rmsprop_update_takes_a_0d_array_as_torch_takes_a_scalar():
+    """The functional update on 0-d arrays (the module's Parameters are at least 1-d): the overflow
+    guard above must not index into a NumPy scalar."""
+    param, state = np.array(1.0), {}
+    torch_param = torch.nn.Parameter(torch.tensor(1.0, dtype=torch.float64))
+    torch_opt = torch.optim.RMSprop([torch_param], lr=0.1, centered=True, foreach=False)
+    for grad in (0.5, -0.3, 0.2):
+        optim.rmsprop_update(param, np.array(grad), state, lr=0.1, centered=True)
+        torch_param.grad = torch.tensor(grad, dtype=torch.float64)
+        torch_opt.step()
+    assert param.shape == () and param == pytest.approx(torch_param.item(), rel=1e-12)
+
+
 @settings(max_examples=examples(20), deadline=None)
 @given(
     name=st.sampled_from(["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]),

@@ -53,6 +53,8 @@ ZERO_DIVISION = Hint(lambda got, expected, a: has_nonfinite(got),
 SWAPPED = Hint(lambda got, expected, a: matches(got[0], expected[1]) and matches(got[1], expected[0]),
                "precision and recall are swapped: precision divides by how often a class was predicted "
                "(the confusion matrix's column), recall by how often it occurs (its row)")
+
+
 def _folds_swapped(got, expected, a) -> bool:
     """Every fold returned as (validation, train) instead of (train, validation)."""
     return len(got) == len(expected) and all(matches(g[0], e[1]) and matches(g[1], e[0]) for g, e in zip(got, expected))
