@@ -167,6 +167,7 @@ class Checker:
 
 
 _SHOWN_CHARACTERS = 160  # a call this long or shorter is written out; a longer one points to check.inputs
+_SHOWN_ELEMENTS = 40  # and never one whose arrays hold more numbers (a10 sends 3000 images: no text of them)
 
 
 def _argument_text(value) -> str:
@@ -182,12 +183,22 @@ def call_text(item, inputs: str) -> str:
     """The failed public check's call, for the student to run in a cell: written out when short
     (``softmax(np.array([1000.0, 1000.0], dtype=np.float64))``), else through ``inputs`` (the
     ``check.inputs(…)`` expression that returns its arguments)."""
+    pointer = f"to run it yourself: args, kwargs = {inputs}; {item.check.function}(*args, **kwargs)"
+    if _elements((item.args, item.kwargs)) > _SHOWN_ELEMENTS:
+        return pointer
     parts = [_argument_text(arg) for arg in item.args]  # by position, as the grader calls it
     parts += [f"{key}={_argument_text(arg)}" for key, arg in item.kwargs.items()]
     call = f"{item.check.function}({', '.join(parts)})"
-    if len(call) <= _SHOWN_CHARACTERS:
-        return f"to run it yourself: {call}"
-    return f"to run it yourself: args, kwargs = {inputs}; {item.check.function}(*args, **kwargs)"
+    return f"to run it yourself: {call}" if len(call) <= _SHOWN_CHARACTERS else pointer
+
+
+def _elements(value) -> int:
+    """How many numbers the arrays in ``value`` (nested in tuples, lists and dicts) hold."""
+    if isinstance(value, np.ndarray):
+        return value.size
+    if isinstance(value, dict):
+        value = list(value.values())
+    return sum(_elements(item) for item in value) if isinstance(value, (list, tuple)) else 0
 
 
 def _torch_seed():

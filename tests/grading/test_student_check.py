@@ -255,3 +255,15 @@ def test_a_failed_check_says_how_to_run_its_call(capsys):
         optimisers.inputs("q1", 3)
     check("q5", {"softmax": lambda x, axis=-1: (_ for _ in ()).throw(NotImplementedError)})
     assert "to run it yourself" not in capsys.readouterr().out  # nothing to run for a stub
+
+
+def test_a_failed_check_on_large_inputs_is_not_written_out():
+    """a10 sends thousands of images: their text would take seconds to build and flood the cell."""
+    from course_lib.grading.runner import _prepare
+    from course_lib.grading import assignments
+    from course_lib.grading.student import call_text
+
+    item = next(p for p in _prepare(assignments.get("a03"), seed=0, include_hidden=False)
+                if sum(np.size(a) for a in p.args if isinstance(a, np.ndarray)) > 40)
+    assert call_text(item, "check.inputs('qN', 1)") == (
+        f"to run it yourself: args, kwargs = check.inputs('qN', 1); {item.check.function}(*args, **kwargs)")
