@@ -31,7 +31,13 @@ def test_test_images_carry_noise_and_still_look_the_same(test_set):
     chosen = replay.choice(len(x_test), size=200, replace=False)
     difference = np.abs(x_sent.astype(np.int16) - x_test[chosen].astype(np.int16))
     assert difference.max() <= a10.TEST_NOISE and difference.mean() > 0.5
-    assert np.array_equal(labels, test_set[1][chosen].astype(np.int64))
+    # the classes are renamed, one permutation for the training and the held-out labels: a model
+    # trained elsewhere that never reads y_train (here: one that knows every published label) is
+    # right about a tenth of the time (a red-team audit: an embedded model scored 84 %)
+    replay.integers(-a10.TEST_NOISE, a10.TEST_NOISE + 1, size=x_sent.shape)
+    relabel = replay.permutation(10)
+    assert np.array_equal(labels, relabel[test_set[1][chosen]])
+    assert np.mean(labels == test_set[1][chosen]) < a10.TARGET_ACCURACY / 2
 
 
 def test_judge_flags_an_implausible_accuracy():

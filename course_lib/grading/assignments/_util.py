@@ -63,7 +63,9 @@ def in_float32(case: tuple) -> tuple:
 
 def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (),
            float32: bool = False, **options) -> List[Check]:
-    """One Check per ``(name, make_args, hidden[, dtype])`` case of ``function``.
+    """One Check per ``(name, make_args, hidden[, dtype[, overrides]])`` case of ``function``;
+    ``overrides`` (a dict) replaces Check options for that case alone (``atol=0.0`` where every
+    expected number is smaller than the default absolute tolerance).
 
     Public cases are named for the student; hidden ones only get a number.  Every check also gets
     the ``TRANSPOSED`` hint, after its own.  ``float32=True`` adds the first case again in float32
@@ -78,13 +80,14 @@ def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Se
     for case in cases:
         name, make_args, hidden = case[:3]
         dtype = case[3] if len(case) > 3 else np.float64
+        overrides = case[4] if len(case) > 4 else {}
         if hidden:
             hidden_count += 1
             name = f"{function}: hidden test {hidden_count}"
         else:
             name = f"{function}: {name}"
         made.append(Check(name, function, make_args, reference, hidden=hidden, hints=hints,
-                          **{**tolerance(dtype), **options}))
+                          **{**tolerance(dtype), **options, **overrides}))
     return made
 
 

@@ -22,9 +22,23 @@ def _large(x):
 
 
 def _extremes(rng):
-    """Two inputs far out on each tail (|x| of 500–2000), two moderate ones and 0, shuffled."""
-    values = np.array([-rng.uniform(500, 2000), -rng.uniform(20, 80), 0.0, rng.uniform(20, 80), rng.uniform(500, 2000)])
+    """Two inputs far out on each tail (|x| of 500–2000), two moderate ones and 0, shuffled.  The
+    moderate ones are where σ is not yet 0 or 1 (|x| of 0.5–4): at |x| of 20–80 a step function
+    matched σ within the tolerance and passed (a red-team audit)."""
+    values = np.array([-rng.uniform(500, 2000), -rng.uniform(0.5, 4), 0.0, rng.uniform(0.5, 4), rng.uniform(500, 2000)])
     return rng.permutation(values)
+
+
+def _loud_and_quiet(rng, dtype=np.float64):
+    """Three inputs in the hundreds (σ saturated, exp(−x) overflowing) and three of a few units, shuffled."""
+    return rng.permutation(np.concatenate([randn(rng, 3, scale=200), randn(rng, 3, scale=2)])).astype(dtype)
+
+
+def _both_signs(rng, n):
+    """n inputs with at least one of each sign, and two zeros (an all-negative draw let 0 pass)."""
+    x = randn(rng, n)
+    x[0], x[1] = abs(x[0]) + 0.1, -abs(x[1]) - 0.1
+    return rng.permutation(np.concatenate([x, np.zeros(2)]))
 
 
 OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and _large(a[0]),
@@ -57,7 +71,7 @@ ASSIGNMENT = Assignment(
                      ("x = ±1000: no overflow, not even in an unused branch", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=3)), True),
                      ("hidden", lambda r: args(_extremes(r)), True),
-                     ("hidden", lambda r: args(randn(r, 5, dtype=np.float32, scale=200)), True, np.float32),
+                     ("hidden", lambda r: args(_loud_and_quiet(r, np.float32)), True, np.float32),
                  ], hints=[SIGMOID_OVERFLOW], float_errors=True, float32=True) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
                      ("x = ±1000: no nan", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False),
@@ -72,7 +86,7 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 9, dtype=np.float32)), True, np.float32),
                  ], float32=True) + checks("relu_derivative", ref.relu_derivative, [
                      ("a (2, 3) array (the derivative at 0 is 0)", lambda r: args(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]])), False),
-                     ("hidden", lambda r: args(np.concatenate([randn(r, 6), np.zeros(2)])), True),
+                     ("hidden", lambda r: args(_both_signs(r, 6)), True),
                  ], float32=True)),
         Question("q4", "Tanh's derivative", 1, ["tanh_derivative"], checks("tanh_derivative", ref.tanh_derivative, [
             ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),

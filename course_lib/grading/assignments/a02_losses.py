@@ -35,6 +35,25 @@ def _bits(rng, *shape):
     return (rng.random(shape) < 0.5).astype(np.float64)
 
 
+# Stability inputs that still need the soft function: with every logit in the hundreds the loss is
+# a hard step (max(z, 0) − z·y, a one-hot softmax), and answers without any exp or log passed
+# them (a red-team audit).  So: loud and quiet logits mixed, and rows far from 0 whose logits are
+# close to one another.
+def _loud_and_quiet(rng, *shape, scale):
+    """Logits of ±``scale`` (exp overflows) and of a few units, at random places (at least one of each)."""
+    logits = randn(rng, *shape, scale=2.0)
+    loud = rng.random(shape) < 0.5
+    loud.flat[0], loud.flat[-1] = True, False
+    logits[loud] *= scale / 2.0
+    return logits
+
+
+def _far_rows(rng, n, classes, offset):
+    """n rows of logits a few units apart, each shifted by ±``offset`` or so: exp overflows (or
+    underflows to 0/0) unless each row's maximum is subtracted, and the softmax is not one-hot."""
+    return randn(rng, n, classes, scale=2.0) + randn(rng, n, 1, scale=offset)
+
+
 LOGITS = Hint(lambda got, expected, a: has_nonfinite(got),
               "with logits of ±1000, sigmoid or exp overflows or log(0) appears: use the stable form "
               "max(z, 0) − z·y + log(1 + exp(−|z|))")
@@ -84,13 +103,13 @@ ASSIGNMENT = Assignment(
                      ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 9, scale=3), _bits(r, 9)), True),
-                     ("hidden", lambda r: args(randn(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
+                     ("hidden", lambda r: args(_loud_and_quiet(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
                  ], hints=[LOGITS]) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
                      ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
                      ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
-                     ("hidden", lambda r: args(randn(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
+                     ("hidden", lambda r: args(_loud_and_quiet(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
                  ], hints=[LOGITS, MEAN], float32=True)),
         Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
                  checks("cross_entropy", _value(ref.CrossEntropyLoss), [
@@ -99,7 +118,7 @@ ASSIGNMENT = Assignment(
                      ("rows on different scales: the maximum of each row", lambda r: args(
                          np.array([[1000.0, 0.0, -1000.0], [0.5, 1.0, 0.0]]), np.array([1, 2])), False),
                      ("hidden", lambda r: args(randn(r, 8, 5, scale=2), _labels(r, 8, 5)), True),
-                     ("hidden", lambda r: args(randn(r, 4, 10, scale=400), _labels(r, 4, 10)), True),
+                     ("hidden", lambda r: args(_far_rows(r, 4, 10, offset=400), _labels(r, 4, 10)), True),
                  ], hints=[LOGSUMEXP]) + checks("cross_entropy_grad", _grad(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
                      ("logits of ±1000: softmax must not overflow", lambda r: args(
@@ -107,7 +126,7 @@ ASSIGNMENT = Assignment(
                      ("rows on different scales: the maximum of each row", lambda r: args(
                          np.array([[1000.0, 0.0, -1000.0], [0.5, 1.0, 0.0]]), np.array([1, 2])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=2), _labels(r, 6, 4)), True),
-                     ("hidden", lambda r: args(randn(r, 3, 7, scale=400), _labels(r, 3, 7)), True),
+                     ("hidden", lambda r: args(_far_rows(r, 3, 7, offset=400), _labels(r, 3, 7)), True),
                  ], hints=[SOFTMAX_OVERFLOW, SHAPE_N1, MEAN], float32=True)),
     ],
 )

@@ -57,9 +57,13 @@ def _network(rng, n=6, d=4, h=5, c=3, dtype=np.float64):
 
 
 def _large_logits(rng, **sizes):
-    """Output biases of ±1000: the softmax inside the loss overflows unless it subtracts the maximum."""
+    """Output biases of ±1000: the softmax inside the loss overflows unless it subtracts the maximum.
+    Two classes share the +1000, so the softmax is not one-hot there (with +1000, 0, −1000 a network
+    computing a hard maximum instead passed; a red-team audit)."""
     x, y, W1, b1, W2, b2 = _network(rng, **sizes)
-    return args(x, y, W1, b1, W2, b2 + np.array([1000.0, 0.0, -1000.0], dtype=b2.dtype))
+    offsets = np.full(b2.shape, 1000.0)
+    offsets[-1] = -1000.0
+    return args(x, y, W1, b1, W2, b2 + offsets.astype(b2.dtype))
 
 
 def _one_loud_sample(rng, **sizes):
@@ -90,8 +94,15 @@ def _spirals(rng):
     seed, held_out_seed = (int(s) for s in rng.integers(0, 2**63, size=2))
     x_train, y_train = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=seed)
     x_test, y_test = make_spirals(n_per_class=100, n_classes=3, noise=0.2, seed=held_out_seed)
-    training = args(x_train.astype(np.float64), y_train, hidden=64, epochs=2000, lr=1.0, seed=seed % 1000)
-    return (*training, (x_test.astype(np.float64), y_test))
+    # one rotation and one relabelling of the classes for both sets: the spirals' shape is always the
+    # same, and weights trained once elsewhere and returned without training classified held-out
+    # spirals at 98 % (a red-team audit); turned and relabelled, they are right a third of the time
+    angle = float(rng.uniform(0, 2 * np.pi))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    relabel = rng.permutation(3)
+    x_train, x_test = x_train.astype(np.float64) @ rotation.T, x_test.astype(np.float64) @ rotation.T
+    training = args(x_train, relabel[y_train], hidden=64, epochs=2000, lr=1.0, seed=seed % 1000)
+    return (*training, (x_test, relabel[y_test]))
 
 
 def _start_of(x, y, hidden, seed, w2_first=False):
@@ -192,7 +203,9 @@ ASSIGNMENT = Assignment(
             ("6 samples, 4 → 5 → 3", lambda r: args(*_network(r)), False),
             ("a large ε = 0.5: the estimate must use ε (it then differs from the exact gradient)",
              lambda r: args(*_network(r), eps=0.5), False),
-            ("hidden", lambda r: args(*_network(r, n=5, d=3, h=4, c=2), eps=1e-5), True),
+            # ε large enough that the estimate differs from the exact gradient by more than the
+            # tolerance (at ε = 1e-5 the exact gradient itself passed; a red-team audit)
+            ("hidden", lambda r: args(*_network(r, n=5, d=3, h=4, c=2), eps=float(r.uniform(0.3, 0.6))), True),
             ("hidden", lambda r: args(*_network(r, n=4, d=3, h=6, c=3), eps=0.3), True),
         ], atol=1e-6, rtol=1e-4),
                  in_place_advice=("to perturb an entry and restore it, save its value and assign it back: adding and "

@@ -98,6 +98,9 @@ EPS = Hint(lambda got, expected, a: (_moments_right_update_wrong(got, expected)
 OFF_BY_ONE = Hint(lambda got, expected, a: isinstance(got, float) and np.isclose(got * a[3], expected),
                   "the rate is multiplied by γ once every step_size epochs: γ^(epoch // step_size)")
 
+# gradients of 1e-8 make states of 1e-19 to 1e-9, below the default absolute tolerance: there an
+# unchanged (or zero) state passed; relative comparison only (a red-team audit)
+TINY = {"atol": 0.0}
 # the optimiser's state is what a step most naturally updates in place
 STATE_ADVICE = ("return new arrays instead: `v = momentum * v + grad` makes a new array, while `v *= momentum` "
                 "or `v[...] = …` changes the caller's")
@@ -116,19 +119,21 @@ ASSIGNMENT = Assignment(
         ], result_names=("new_param", "new_velocity")), in_place_advice=STATE_ADVICE),
         Question("q2", "RMSprop", 2, ["rmsprop_step"], checks("rmsprop_step", rmsprop_step, [
             ("one step on a (5,) parameter", lambda r: _rms(r), False),
-            ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False),
+            ("a fresh state (square_avg = 0) and gradients of 1e-8, where ε counts", lambda r: _rms(r, fresh=True), False,
+             np.float64, TINY),
             ("ε = 0.1: use the ε you are given", lambda r: _rms(r, eps=0.1), False),
             ("hidden", lambda r: _rms(r, (3, 3)), True),
-            ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True),
+            ("hidden", lambda r: _rms(r, (2, 4), fresh=True), True, np.float64, TINY),
             ("hidden", lambda r: _rms(r, (3, 2), eps=float(r.uniform(0.01, 0.5))), True),
         ], hints=[EPS], result_names=("new_param", "new_square_avg"), float32=True), in_place_advice=STATE_ADVICE),
         Question("q3", "Adam", 3, ["adam_step"], checks("adam_step", adam_step, [
             ("the first step (t = 1)", lambda r: _adam(r, t=1), False),
             ("step t = 10", lambda r: _adam(r, t=10), False),
-            ("the first step from m = v = 0 with gradients of 1e-8, where ε counts", lambda r: _adam(r, fresh=True), False),
+            ("the first step from m = v = 0 with gradients of 1e-8, where ε counts", lambda r: _adam(r, fresh=True), False,
+             np.float64, TINY),
             ("β₁ = 0.8, β₂ = 0.99, ε = 0.01: use the values you are given", lambda r: _adam(r, t=3, betas=(0.8, 0.99), eps=0.01), False),
             ("hidden", lambda r: _adam(r, (4, 2)), True),
-            ("hidden", lambda r: _adam(r, (3,), fresh=True), True),
+            ("hidden", lambda r: _adam(r, (3,), fresh=True), True, np.float64, TINY),
             ("hidden", lambda r: _adam(r, (6,), t=1000), True),
             ("hidden", lambda r: _adam(r, (2, 2), t=7, betas=(float(r.uniform(0.5, 0.85)), float(r.uniform(0.9, 0.99))),
                                        eps=float(r.uniform(1e-3, 0.1))), True),
@@ -139,6 +144,6 @@ ASSIGNMENT = Assignment(
             ("epoch 20 of the same: the second halving happens at epoch 20", lambda r: args(0.1, 20, 10, 0.5), False),
             ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
             ("hidden", lambda r: _at_a_boundary(r), True),
-        ], hints=[OFF_BY_ONE])),
+        ], hints=[OFF_BY_ONE], atol=0.0)),  # relative only: γ^k falls below any absolute tolerance
     ],
 )

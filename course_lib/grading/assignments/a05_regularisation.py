@@ -208,9 +208,11 @@ ASSIGNMENT = Assignment(
                      Check("dropout: p = 0.3 on a float32 input: the output and the mask stay float32", "dropout",
                            lambda r: args(randn(r, 200, 100, dtype=np.float32), 0.3), None, judge=judge_random_dropout),
                      Check("dropout: three calls on the same (100, 50) input draw three independent masks",
-                           "dropout", lambda r: args(randn(r, 100, 50), 0.5), None, judge=judge_fresh_masks, calls=3),
+                           "dropout", lambda r: args(randn(r, 100, 50), 0.35), None, judge=judge_fresh_masks, calls=3),
+                     # never p = 0.5: there keeping with probability p instead of 1 − p drops as many
+                     # entries at the same scale, and the mistake passes (a red-team audit)
                      Check("dropout: hidden test 1", "dropout",
-                           lambda r: args(randn(r, 100, 200), float(r.choice([0.1, 0.5, 0.8]))), None,
+                           lambda r: args(randn(r, 100, 200), float(r.choice([0.1, 0.35, 0.8]))), None,
                            hidden=True, judge=judge_random_dropout),
                  ]),
         Question("q4", "Inverted dropout, backward", 1, ["dropout_backward"], checks("dropout_backward", dropout_backward, [

@@ -43,10 +43,16 @@ def positional_encoding(max_len, d_model):
     return sinusoidal_table(max_len, d_model, dtype=np.float64)
 
 
-def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.float64, scale=1.0):
-    """``scale``: the queries' size; at 1000 the scores reach thousands and exp(scores) overflows."""
+def _qkv(rng, lead=(), length=4, source=5, d_k=3, d_v=2, mask=None, dtype=np.float64, scale=1.0, close_keys=False):
+    """``scale``: the queries' size; at 1000 the scores reach thousands and exp(scores) overflows.
+    ``close_keys``: the keys are one shared vector plus differences of about 2/``scale``, so the
+    scores are large but a few units apart and the softmax is not one-hot (with independent keys,
+    attending only to the best key passed; a red-team audit)."""
     query = randn(rng, *lead, length, d_k, dtype=dtype, scale=scale)
-    key = randn(rng, *lead, source, d_k, dtype=dtype)
+    if close_keys:
+        key = (randn(rng, *lead, 1, d_k) + randn(rng, *lead, source, d_k, scale=2.0 / np.max(scale))).astype(dtype)
+    else:
+        key = randn(rng, *lead, source, d_k, dtype=dtype)
     value = randn(rng, *lead, source, d_v, dtype=dtype)
     if mask == "causal":
         mask = np.triu(np.ones((length, source), bool), k=1)
@@ -96,7 +102,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _qkv(r, lead=(2, 3), length=3, source=6, d_k=4, d_v=5), True),
             ("hidden", lambda r: _qkv(r, lead=(3,), length=2, source=6, mask="padding"), True),
             ("hidden", lambda r: _qkv(r, length=5, source=5, mask="causal", dtype=np.float32), True, np.float32),
-            ("hidden", lambda r: _qkv(r, lead=(2,), length=3, source=4, mask="causal", scale=800.0), True),
+            ("hidden", lambda r: _qkv(r, lead=(2,), length=3, source=4, mask="causal", scale=800.0, close_keys=True), True),
         ], hints=[OVERFLOW, MASK, SCALE], result_names=("output", "weights"))),
         Question("q2", "Splitting and merging heads", 2, ["split_heads", "merge_heads"],
                  checks("split_heads", split_heads, [
