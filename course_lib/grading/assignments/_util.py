@@ -12,6 +12,17 @@ def randn(rng: np.random.Generator, *shape: int, dtype=np.float64, scale: float 
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
+def loud_and_quiet(rng: np.random.Generator, *shape: int, scale: float, dtype=np.float64) -> np.ndarray:
+    """Values of ±``scale`` or so (where exp overflows) and of a few units, at random places, at least
+    one of each.  Stability inputs with every value loud make the soft functions hard steps, and
+    answers without any exp or log matched them (a red-team audit)."""
+    values = randn(rng, *shape, scale=2.0)
+    loud = rng.random(shape) < 0.5
+    loud.flat[0], loud.flat[-1] = True, False
+    values[loud] *= scale / 2.0
+    return values.astype(dtype)
+
+
 def tolerance(dtype) -> dict:
     """rtol/atol suited to the precision of a check's inputs."""
     return {"rtol": 1e-4, "atol": 1e-6} if np.dtype(dtype) == np.float32 else {"rtol": 1e-6, "atol": 1e-9}

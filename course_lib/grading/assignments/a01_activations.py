@@ -10,7 +10,7 @@ import numpy as np
 from course_lib.scratch import activations as ref
 
 from ..spec import Assignment, Hint, Question, has_nonfinite
-from ._util import args, checks, randn
+from ._util import args, checks, loud_and_quiet, randn
 
 
 def _neuron(x, w, b):
@@ -27,11 +27,6 @@ def _extremes(rng):
     matched σ within the tolerance and passed (a red-team audit)."""
     values = np.array([-rng.uniform(500, 2000), -rng.uniform(0.5, 4), 0.0, rng.uniform(0.5, 4), rng.uniform(500, 2000)])
     return rng.permutation(values)
-
-
-def _loud_and_quiet(rng, dtype=np.float64):
-    """Three inputs in the hundreds (σ saturated, exp(−x) overflowing) and three of a few units, shuffled."""
-    return rng.permutation(np.concatenate([randn(rng, 3, scale=200), randn(rng, 3, scale=2)])).astype(dtype)
 
 
 def _both_signs(rng, n):
@@ -71,7 +66,7 @@ ASSIGNMENT = Assignment(
                      ("x = ±1000: no overflow, not even in an unused branch", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=3)), True),
                      ("hidden", lambda r: args(_extremes(r)), True),
-                     ("hidden", lambda r: args(_loud_and_quiet(r, np.float32)), True, np.float32),
+                     ("hidden", lambda r: args(loud_and_quiet(r, 6, scale=200, dtype=np.float32)), True, np.float32),
                  ], hints=[SIGMOID_OVERFLOW], float_errors=True, float32=True) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
                      ("x = ±1000: no nan", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False),

@@ -10,7 +10,7 @@ import numpy as np
 from course_lib.scratch import losses as ref
 
 from ..spec import Assignment, Hint, Question, has_nonfinite, matches
-from ._util import args, checks, randn
+from ._util import args, checks, loud_and_quiet, randn
 
 
 def _value(loss_class):
@@ -35,19 +35,8 @@ def _bits(rng, *shape):
     return (rng.random(shape) < 0.5).astype(np.float64)
 
 
-# Stability inputs that still need the soft function: with every logit in the hundreds the loss is
-# a hard step (max(z, 0) − z·y, a one-hot softmax), and answers without any exp or log passed
-# them (a red-team audit).  So: loud and quiet logits mixed, and rows far from 0 whose logits are
-# close to one another.
-def _loud_and_quiet(rng, *shape, scale):
-    """Logits of ±``scale`` (exp overflows) and of a few units, at random places (at least one of each)."""
-    logits = randn(rng, *shape, scale=2.0)
-    loud = rng.random(shape) < 0.5
-    loud.flat[0], loud.flat[-1] = True, False
-    logits[loud] *= scale / 2.0
-    return logits
-
-
+# Stability inputs that still need the soft function (``loud_and_quiet``; a red-team audit found
+# hard maxima passing rows of logits all in the hundreds): rows far from 0 whose logits are close.
 def _far_rows(rng, n, classes, offset):
     """n rows of logits a few units apart, each shifted by ±``offset`` or so: exp overflows (or
     underflows to 0/0) unless each row's maximum is subtracted, and the softmax is not one-hot."""
@@ -103,13 +92,13 @@ ASSIGNMENT = Assignment(
                      ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 9, scale=3), _bits(r, 9)), True),
-                     ("hidden", lambda r: args(_loud_and_quiet(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
+                     ("hidden", lambda r: args(loud_and_quiet(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
                  ], hints=[LOGITS]) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
                      ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
                      ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
-                     ("hidden", lambda r: args(_loud_and_quiet(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
+                     ("hidden", lambda r: args(loud_and_quiet(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
                  ], hints=[LOGITS, MEAN], float32=True)),
         Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
                  checks("cross_entropy", _value(ref.CrossEntropyLoss), [
