@@ -118,6 +118,10 @@ def test_padding_modes_gradcheck_and_what_they_copy(mode):
     rng = np.random.default_rng(0)
     layer = Conv2d(2, 3, (3, 2), padding=(2, 1), padding_mode=mode, dtype=np.float64)
     assert gradcheck(layer, rng.standard_normal((2, 2, 4, 5)))
+    # with stride, dilation and groups too (a coverage audit: only the plain layer was checked)
+    strided = Conv2d(4, 2, 2, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2, padding_mode=mode,
+                     dtype=np.float64)
+    assert gradcheck(strided, rng.standard_normal((2, 4, 5, 4)))
     row = np.arange(4.0).reshape(1, 1, 1, 4)
     expected = {"reflect": [2, 1, 0, 1, 2, 3, 2, 1], "replicate": [0, 0, 0, 1, 2, 3, 3, 3],
                 "circular": [2, 3, 0, 1, 2, 3, 0, 1]}[mode]

@@ -118,17 +118,17 @@ def test_lambda_per_group_and_state_dict():
     lambdas = [lambda t: 0.5 ** t, lambda t: 1.0 / (t + 1)]
     scratch_sched = lr_scheduler.LambdaLR(scratch_opt, lambdas)
     torch_sched = torch.optim.lr_scheduler.LambdaLR(torch_opt, lambdas)
-    for _ in range(5):
+    for _ in range(20):  # the 20 steps of the other schedules (a coverage audit: 5 here)
         scratch_opt.step()
         torch_opt.step()
         scratch_sched.step()
         torch_sched.step()
-    assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()
+        assert scratch_sched.get_last_lr() == torch_sched.get_last_lr()
     saved = scratch_sched.state_dict()
-    assert saved["last_epoch"] == 5 and "optimizer" not in saved
+    assert saved["last_epoch"] == 20 and "optimizer" not in saved
     other = lr_scheduler.LambdaLR(optimiser_pair()[0], lambdas)
     other.load_state_dict(saved)
-    assert other.last_epoch == 5 and other.get_last_lr() == scratch_sched.get_last_lr()
+    assert other.last_epoch == 20 and other.get_last_lr() == scratch_sched.get_last_lr()
 
 
 def _step_together(scratch_opt, torch_opt, scratch_scheds, torch_scheds, steps=STEPS):
