@@ -116,25 +116,27 @@ def test_causal_mask_and_fully_padded_sample_match_torch():
     assert np.all(np.isfinite(out))
 
 
+class WithMasks(Module):
+    """The layer called with fixed masks: a one-input module for ``gradcheck``."""
+
+    def __init__(self, layer, **masks):
+        super().__init__()
+        self.layer, self.masks = layer, masks
+
+    def forward(self, src):
+        return self.layer(src, **self.masks)
+
+    def backward(self, grad):
+        return self.layer.backward(grad)
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_gradcheck(norm_first, activation):
     rng = np.random.default_rng(4)
     _, layer = make_pair(4, 2, 6, dropout=0.0, norm_first=norm_first, activation=activation)
     mask = random_mask(rng, (3, 3), "float")
-
-    class Masked(Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = layer
-
-        def forward(self, src):
-            return self.layer(src, src_mask=mask)
-
-        def backward(self, grad):
-            return self.layer.backward(grad)
-
-    gradcheck(Masked(), rng.standard_normal((3, 2, 4)))
+    gradcheck(WithMasks(layer, src_mask=mask), rng.standard_normal((3, 2, 4)))
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -164,19 +166,8 @@ def test_options_gradcheck(case):
     unbatched = case == "unbatched"
     _, layer = make_pair(4, 2, 6, dropout=0.0, bias=unbatched, batch_first=not unbatched, norm_first=unbatched)
     padding = None if unbatched else random_mask(rng, (2, 3), "bool")
-
-    class Padded(Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = layer
-
-        def forward(self, src):
-            return self.layer(src, src_key_padding_mask=padding)
-
-        def backward(self, grad):
-            return self.layer.backward(grad)
-
-    assert gradcheck(Padded(), rng.standard_normal((3, 4) if unbatched else (2, 3, 4)))
+    src = rng.standard_normal((3, 4) if unbatched else (2, 3, 4))
+    assert gradcheck(WithMasks(layer, src_key_padding_mask=padding), src)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
