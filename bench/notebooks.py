@@ -27,7 +27,9 @@ def _quick_seconds(path: Path) -> float:
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
+    # log_level: each kernel would print ipykernel 7's warning about TCP transport into the table
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
