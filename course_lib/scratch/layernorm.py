@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
+from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, received
 from .reductions import column_sums, row_dot_means, row_means
 
 
@@ -131,7 +131,7 @@ class LayerNorm(Module):
         ndim = len(self.normalized_shape)
         if not isinstance(x, np.ndarray) or x.ndim < ndim or x.shape[x.ndim - ndim:] != self.normalized_shape:
             expected = ", ".join(["*"] + [str(size) for size in self.normalized_shape])
-            shape = getattr(x, "shape", type(x).__name__)
+            shape = received(x)
             raise ValueError(f"LayerNorm expected input of shape ({expected}), got {shape}")
         expect_float("LayerNorm", x, self.dtype)
         weight = None if self.weight is None else self.weight.data

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import init
 from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
-                     release_for_backward)
+                     received, release_for_backward)
 from .reductions import column_sums
 
 
@@ -26,6 +26,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
+        if self.in_features < 0 or self.out_features < 0:  # as torch, which refuses a negative dimension
+            raise ValueError(f"Linear needs in_features and out_features >= 0, got {in_features} and {out_features}")
         self.dtype = check_dtype(dtype)
         check_device("Linear", device)
         self.weight = Parameter(init.kaiming_uniform((out_features, in_features), dtype=self.dtype))
@@ -37,7 +39,7 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.ndim < 1 or x.shape[-1] != self.in_features:
-            shape = getattr(x, "shape", type(x).__name__)
+            shape = received(x)
             raise ValueError(f"Linear expected input of shape (*, in_features={self.in_features}), got {shape}")
         expect_float("Linear", x, self.dtype)
         self._input = keep_for_backward(x)  # backward raises if an in-place layer overwrites it

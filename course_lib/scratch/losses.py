@@ -182,6 +182,10 @@ class BCELoss(_Loss):
                 "BCELoss expected probabilities in [0, 1] as prediction (apply a sigmoid first, "
                 "or use BCEWithLogitsLoss on the raw scores)"
             )
+        if target.size and not (0 <= target.min() and target.max() <= 1):  # NaN fails too; torch raises as well
+            got = ("NaN" if np.isnan(target).any()
+                   else f"values from {target.min()} to {target.max()} (labels -1/+1 or class numbers? map them to 0 and 1)")
+            raise ValueError(f"BCELoss expected targets in [0, 1] (labels 0 and 1, or probabilities), got {got}")
         with np.errstate(divide="ignore"):
             log_p = np.maximum(np.log(prediction), self._LOG_CLAMP)
             log_one_minus_p = np.maximum(np.log1p(-prediction), self._LOG_CLAMP)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Sequence, Union
 
@@ -56,6 +57,10 @@ class LRScheduler(ABC):
         if epoch is not None:
             raise TypeError(f"{type(self).__name__}.step() takes no epoch (torch deprecated step(epoch)); "
                             "call step() once per epoch, or pass last_epoch= to the constructor to resume")
+        if not self._is_initial and getattr(self.optimizer, "_step_count", None) == 0:
+            warnings.warn(f"{type(self).__name__}.step() was called before the optimiser's step(): the first "
+                          "learning rate of the schedule is skipped.  Call optimizer.step() first, then "
+                          "scheduler.step(), as in torch.", UserWarning, stacklevel=2)
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr

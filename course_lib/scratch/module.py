@@ -7,8 +7,10 @@ into each ``Parameter.grad`` (Chapter "Backpropagation").
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -68,6 +70,31 @@ def _typename(value: Any) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _not_a_module(value: Any) -> str:
+    """What ``value`` is, for an error where a scratch Module was expected, with the likely fix."""
+    if isinstance(value, type) and issubclass(value, Module):
+        return f"the class {value.__name__}, not a layer: write {value.__name__}(…) to make one"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__}: pass the layers one by one, Sequential(*layers)"
+    if type(value).__module__.startswith("torch"):
+        return f"a {_typename(value)}: use the layers of course_lib.scratch"
+    return f"{_typename(value)}, not a scratch Module"
+
+
+def _after_successful_forward(backward):
+    """``backward`` that raises while the module's last forward call failed (see ``Module.__call__``)."""
+
+    @functools.wraps(backward)
+    def guarded(self, *args, **kwargs):
+        failure = self.__dict__.get("_failed_forward")
+        if failure is not None:
+            raise RuntimeError(f"{type(self).__name__}.backward: the last forward call failed ({failure}); "
+                               "call forward again before backward")
+        return backward(self, *args, **kwargs)
+
+    return guarded
+
+
 class Parameter:
     """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient.
 
@@ -122,6 +149,14 @@ class Parameter:
 
     @grad.setter
     def grad(self, value) -> None:
+        # as torch refuses a .grad of another size or type: an optimiser must never find out halfway
+        # through its step, with some parameters already moved
+        if value is not None and not (isinstance(value, np.ndarray) and value.shape == self.data.shape
+                                      and value.dtype == self.data.dtype):
+            got = (f"an array of shape {value.shape} and dtype {value.dtype}" if isinstance(value, np.ndarray)
+                   else _typename(value))
+            raise ValueError(f"a gradient must be an array like its parameter (shape {self.data.shape}, dtype "
+                             f"{self.data.dtype}), got {got}")
         self._grad = value
         self._has_grad = value is not None
 
@@ -223,6 +258,10 @@ class Module:
     module twice before backward (a Siamese network, a layer applied at two places) would give
     the gradient of the second use only; build two modules that share the same ``Parameter``
     objects instead (``b.weight = a.weight``), and their gradients add up in it.
+
+    A forward call that raises (a wrong shape, a bad target) leaves behind what the call before
+    it kept; so until a forward call succeeds again, ``backward`` raises instead of returning
+    that older call's gradient.
     """
 
     def __init__(self) -> None:
@@ -282,7 +321,20 @@ class Module:
         raise TypeError(f"{type(self).__name__} defines no backward(): every scratch Module implements forward and backward")
 
     def __call__(self, *inputs, **kwargs):
-        return self.forward(*inputs, **kwargs)
+        # A forward call that raises leaves what the previous call kept for backward; a backward
+        # after it would silently return the previous call's gradient.  So the failure is noted,
+        # and every backward refuses to run until a forward call succeeds (see __init_subclass__).
+        object.__setattr__(self, "_failed_forward", None)
+        try:
+            return self.forward(*inputs, **kwargs)
+        except Exception as error:
+            object.__setattr__(self, "_failed_forward", f"{type(error).__name__}: {error}")
+            raise
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "backward" in cls.__dict__:  # each class's own backward, once
+            cls.backward = _after_successful_forward(cls.__dict__["backward"])
 
     # --- traversal ------------------------------------------------------
     def named_modules(self, memo: Optional[set] = None, prefix: str = "",
@@ -347,6 +399,8 @@ class Module:
         ``StateDictKeyError``, worded like torch's RuntimeError).  Values are cast to each
         parameter's dtype.  Returns ``(missing_keys, unexpected_keys)`` as torch does.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expected a dict of arrays (from state_dict()), got {_typename(state_dict)}")
         state_dict = OrderedDict(state_dict)  # a copy: the hooks below may add keys
         for module_name, module in self.named_modules(remove_duplicate=False):
             module._complete_state_dict(state_dict, f"{module_name}." if module_name else "")
@@ -360,14 +414,14 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             params.update((prefix + name, param) for name, param in module._parameters.items())
             buffer_owners.update((prefix + name, (module, name)) for name in module._buffers)
-        for key, value in state_dict.items():
-            if key not in own:
-                continue
-            array = np.asarray(value)
+        arrays = {key: np.asarray(value) for key, value in state_dict.items() if key in own}
+        for key, array in arrays.items():  # every shape checked before anything is written: a failed load changes nothing
             if array.shape != own[key].shape:
                 raise ValueError(
-                    f"load_state_dict: '{key}' expected shape {own[key].shape}, got {array.shape}"
+                    f"load_state_dict: '{key}' expected shape {own[key].shape}, got {array.shape} "
+                    "(nothing was loaded)"
                 )
+        for key, array in arrays.items():
             if key in params:
                 params[key].data[...] = array
             else:
@@ -425,6 +479,8 @@ class Sequential(Module):
     def __init__(self, *modules: Module):
         super().__init__()
         for index, module in enumerate(modules):
+            if not isinstance(module, Module):  # torch refuses too; it would otherwise be skipped silently
+                raise TypeError(f"Sequential: item {index} is {_not_a_module(module)}")
             setattr(self, str(index), module)
 
     def __len__(self) -> int:
@@ -478,12 +534,22 @@ def expect_shape(layer: str, x: np.ndarray, ndims: Tuple[int, ...], description:
         raise ValueError(f"{layer} expected input of shape {description}, got {x.shape}")
 
 
-def expect_float(layer: str, x: np.ndarray, dtype: np.dtype) -> None:
-    """Raise ValueError unless ``x`` has the layer's floating dtype."""
+def received(x: Any) -> str:
+    """What a layer was given, for its error message: the shape of an array, else what it is —
+    a torch tensor's shape would look right and hide the real mistake."""
+    if isinstance(x, np.ndarray):
+        return str(x.shape)
+    if type(x).__module__.startswith("torch"):
+        return f"a {_typename(x)}, not a NumPy array (scratch layers take arrays: x.detach().cpu().numpy())"
+    return f"{_typename(x)}, not a NumPy array"
+
+
+def expect_float(layer: str, x: np.ndarray, dtype: np.dtype, what: str = "input") -> None:
+    """Raise ValueError unless ``x`` (the layer's ``what``) has the layer's floating dtype."""
     if x.dtype != dtype:
         raise ValueError(
-            f"{layer} expected input of dtype {np.dtype(dtype).name}, got {x.dtype.name} "
-            f"(convert with x.astype(np.{np.dtype(dtype).name}))"
+            f"{layer} expected {what} of dtype {np.dtype(dtype).name}, got {x.dtype.name} "
+            f"(convert with {what if what.isidentifier() else 'x'}.astype(np.{np.dtype(dtype).name}))"
         )
 
 

@@ -31,18 +31,21 @@ hyper-parameters to different groups (e.g. no weight decay on biases).
 from __future__ import annotations
 
 import copy
+import numbers
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .module import Parameter
+from .module import Parameter, _typename
 
 State = Dict[str, Any]
 
 
 # --- helpers -------------------------------------------------------------------------------
 def _check_non_negative(owner: str, name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # "0.1" or None, say so rather than fail on >=
+        raise TypeError(f"{owner}: {name} must be a number, got {_typename(value)} {value!r}")
     if not value >= 0.0:  # also rejects NaN
         raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
 
@@ -214,6 +217,7 @@ class Optimizer(ABC):
         self.defaults = dict(defaults)
         self.state: Dict[Parameter, State] = {}
         self.param_groups: List[Dict[str, Any]] = []
+        self._step_count = 0  # calls of step(): a scheduler stepped before the first one warns, as torch's
         if isinstance(params, (Parameter, np.ndarray)):
             raise TypeError(
                 f"{type(self).__name__} expects an iterable of Parameters (e.g. model.parameters()), "
@@ -244,8 +248,10 @@ class Optimizer(ABC):
             group["params"] = [param for _, param in group["params"]]
         for param in group["params"]:
             if not isinstance(param, Parameter):
+                hint = (" (a PyTorch parameter: give a scratch optimiser a course_lib.scratch model's parameters(), "
+                        "or use torch.optim)") if type(param).__module__.startswith("torch") else ""
                 raise TypeError(
-                    f"{type(self).__name__} can only optimise Parameter objects, got {type(param).__name__}"
+                    f"{type(self).__name__} can only optimise Parameter objects, got {_typename(param)}{hint}"
                 )
         for key, value in self.defaults.items():
             group.setdefault(key, value)
@@ -274,18 +280,20 @@ class Optimizer(ABC):
     def step(self, closure: Optional[Callable[[], float]] = None):
         """Update every parameter that has a gradient; return ``closure()`` if one is given."""
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for param in group["params"]:
-                if not param.has_grad:  # torch skips parameters whose .grad is None, so do we
-                    continue
-                grad = param.grad
-                if grad.shape != param.data.shape or grad.dtype != param.data.dtype:
-                    raise ValueError(
-                        f"{type(self).__name__}: gradient of shape {grad.shape} and dtype "
-                        f"{grad.dtype} does not match its parameter of shape {param.data.shape} "
-                        f"and dtype {param.data.dtype}"
-                    )
-                self._update(param, grad, group, self.state.setdefault(param, {}))
+        # torch skips parameters whose .grad is None, so do we; every gradient is checked before
+        # any parameter moves, so a bad one leaves the model as it was
+        updates = [(param, param.grad, group) for group in self.param_groups for param in group["params"]
+                   if param.has_grad]
+        for param, grad, _ in updates:
+            if grad.shape != param.data.shape or grad.dtype != param.data.dtype:
+                raise ValueError(
+                    f"{type(self).__name__}: gradient of shape {grad.shape} and dtype "
+                    f"{grad.dtype} does not match its parameter of shape {param.data.shape} "
+                    f"and dtype {param.data.dtype} (no parameter was updated)"
+                )
+        for param, grad, group in updates:
+            self._update(param, grad, group, self.state.setdefault(param, {}))
+        self._step_count = getattr(self, "_step_count", 0) + 1
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -323,7 +331,17 @@ class Optimizer(ABC):
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore hyper-parameters and state saved by ``state_dict`` (arrays are copied, cast to each parameter's dtype)."""
+        """Restore hyper-parameters and state saved by ``state_dict`` (arrays are copied, cast to each parameter's dtype).
+
+        Everything is checked before anything changes: a state that does not fit leaves the
+        optimiser as it was.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            got = (f"a dict with the keys {sorted(map(str, state_dict))[:4]}" if isinstance(state_dict, dict)
+                   else _typename(state_dict))
+            raise ValueError(f"{name}.load_state_dict expected what an optimiser's state_dict() returns, a dict "
+                             f"with 'state' and 'param_groups', got {got} (a model's state_dict?)")
         saved_groups = state_dict["param_groups"]
         if any(type(value).__module__.startswith("torch") for saved in state_dict["state"].values()
                for value in saved.values()):
@@ -342,12 +360,10 @@ class Optimizer(ABC):
                     f"the saved one {len(saved['params'])}"
                 )
             params_by_index.update(zip(saved["params"], group["params"]))
-        for group, saved in zip(self.param_groups, saved_groups):
-            for key, value in saved.items():
-                if key != "params":
-                    group[key] = copy.deepcopy(value)
         state: Dict[Parameter, State] = {}  # replaces the current state, as torch does: a parameter
         for index, saved_state in state_dict["state"].items():  # without saved state starts afresh
+            if int(index) not in params_by_index:
+                raise ValueError(f"{name}.load_state_dict: state for parameter {index}, which no group holds")
             param = params_by_index[int(index)]
             restored = {}
             for key, value in saved_state.items():
@@ -362,6 +378,10 @@ class Optimizer(ABC):
                     value = copy.deepcopy(value)
                 restored[key] = value
             state[param] = restored
+        for group, saved in zip(self.param_groups, saved_groups):
+            for key, value in saved.items():
+                if key != "params":
+                    group[key] = copy.deepcopy(value)
         self.state = state
         for group in self.param_groups:
             for param in group["params"]:

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .dropout import Dropout
-from .module import Module, check_dtype, check_grad_output, expect_float
+from .module import Module, check_dtype, check_grad_output, expect_float, received
 
 
 def sinusoidal_table(max_len: int, d_model: int, dtype=np.float32) -> np.ndarray:
@@ -53,7 +53,7 @@ class PositionalEncoding(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         layout = "(N, L, d_model)" if self.batch_first else "(L, N, d_model)"
         if not isinstance(x, np.ndarray) or x.ndim not in (2, 3) or x.shape[-1] != self.d_model:
-            shape = getattr(x, "shape", type(x).__name__)
+            shape = received(x)
             raise ValueError(
                 f"PositionalEncoding expected input of shape {layout.replace('d_model', f'd_model={self.d_model}')} "
                 f"or (L, d_model={self.d_model}), got {shape}"

@@ -53,7 +53,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_device, check_dtype, expect_float
+from .module import Module, Parameter, check_device, check_dtype, expect_float, received
 
 __all__ = ["RNNCell", "LSTMCell", "RNN", "LSTM", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward"]
 
@@ -506,7 +506,7 @@ class _RecurrentBase(Module):
 
     def _check_input(self, x) -> np.ndarray:
         """Validate x; return it time-major and batched as (L, N, H_in)."""
-        shape = getattr(x, "shape", type(x).__name__)
+        shape = received(x)
         if not isinstance(x, np.ndarray) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(f"{self._name} expected input of shape {self._input_description()}, got {shape}")
         expect_float(self._name, x, self.dtype)
@@ -524,12 +524,12 @@ class _RecurrentBase(Module):
         layers = self.num_layers * self.num_directions
         expected = (layers, batch, width) if batched else (layers, width)
         if not isinstance(state, np.ndarray) or state.shape != expected:
-            shape = getattr(state, "shape", type(state).__name__)
+            shape = received(state)
             raise ValueError(
                 f"{self._name} expected {what} of shape {expected} (num_layers·num_directions, "
                 f"{'N, ' if batched else ''}{'proj_size' if width != self.hidden_size else 'hidden_size'}), got {shape}"
             )
-        expect_float(self._name, state, self.dtype)
+        expect_float(self._name, state, self.dtype, what)
         return state if batched else state[:, None, :]
 
     def _parameter_kinds(self):
@@ -543,8 +543,8 @@ class _RecurrentBase(Module):
     # --- the layer stack -------------------------------------------------------
     def _run(self, x, hx):
         """Forward through every layer and direction; ``hx`` is a tuple of states (h0,) or (h0, c0)."""
-        batched = x.ndim == 3
         sequence = np.ascontiguousarray(self._check_input(x))
+        batched = x.ndim == 3
         length, batch, _ = sequence.shape
         given = hx is not None
         if given:
@@ -737,6 +737,9 @@ class LSTM(_RecurrentBase):
         return output, (h_n, c_n)
 
     def backward(self, grad_output: Optional[np.ndarray], grad_hc=None):
+        if grad_hc is not None and (not isinstance(grad_hc, (tuple, list)) or len(grad_hc) != 2):
+            raise ValueError("LSTM.backward expected the gradients of the final states as one tuple "
+                             f"(grad_h_n, grad_c_n) — either may be None — got {received(grad_hc)}")
         grad_h_n, grad_c_n = (None, None) if grad_hc is None else grad_hc
         grad_input, grad_hx = self._backprop(grad_output, (grad_h_n, grad_c_n))
         return grad_input, (None if grad_hx is None else tuple(grad_hx))
@@ -765,7 +768,7 @@ class _CellBase(Module):
 
     def _prepare(self, x, hx):
         """Validate; return x as (1, N, in), the states as (N, H) each, and whether x was batched."""
-        shape = getattr(x, "shape", type(x).__name__)
+        shape = received(x)
         if not isinstance(x, np.ndarray) or x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{self._name} expected input of shape (N, input_size={self.input_size}) "
                              f"or unbatched ({self.input_size},), got {shape}")
@@ -780,9 +783,8 @@ class _CellBase(Module):
                 states.append(np.zeros((batch, self.hidden_size), dtype=self.dtype))
                 continue
             if not isinstance(state, np.ndarray) or state.shape != expected:
-                got = getattr(state, "shape", type(state).__name__)
-                raise ValueError(f"{self._name} expected {name} of shape {expected}, got {got}")
-            expect_float(self._name, state, self.dtype)
+                raise ValueError(f"{self._name} expected {name} of shape {expected}, got {received(state)}")
+            expect_float(self._name, state, self.dtype, name)
             states.append(state if batched else state[None])
         return np.ascontiguousarray(batch_x)[None], states, batched
 
@@ -804,8 +806,10 @@ class _CellBase(Module):
 
     def _batched_grad(self, name, grad, batched, batch):
         """``grad`` as a (N, H) array of the cell's dtype, after checking it is shaped like the output."""
-        grad = np.asarray(grad, dtype=self.dtype)
         expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if grad is None:  # np.asarray would make it a 0-d array of NaN and the message would say ()
+            raise ValueError(f"{self._name}.backward expected {name} of shape {expected}, got None")
+        grad = np.asarray(grad, dtype=self.dtype)
         if grad.shape != expected:
             raise ValueError(f"{self._name}.backward expected {name} of shape {expected}, got {grad.shape}")
         return grad if batched else grad[None]

@@ -29,7 +29,8 @@ from .attention import MultiheadAttention
 from .dropout import Dropout
 from .layernorm import LayerNorm
 from .linear import Linear
-from .module import Module, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward, release_for_backward
+from .module import (Module, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward, received,
+                     release_for_backward)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -183,7 +184,7 @@ class TransformerEncoderLayer(Module):
                 src_key_padding_mask: Optional[np.ndarray] = None, is_causal: bool = False) -> np.ndarray:
         layout = "(N, S, E)" if self.batch_first else "(S, N, E)"
         if not isinstance(src, np.ndarray) or src.ndim not in (2, 3) or src.shape[-1] != self.d_model:
-            shape = getattr(src, "shape", type(src).__name__)
+            shape = received(src)
             raise ValueError(f"TransformerEncoderLayer expected src of shape {layout.replace('E)', f'E={self.d_model})')} "
                              f"or (S, E={self.d_model}), got {shape}")
         expect_float("TransformerEncoderLayer", src, self.dtype)

@@ -353,13 +353,25 @@ def test_errors_a_student_can_read():
         optim.Adam(model.parameters(), betas=(1.5, 0.9))
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD(model.parameters(), lr=0.1, nesterov=True)
-    optimizer = optim.SGD(model.parameters(), lr=0.1)
-    model.weight.grad = np.zeros((3, 2), dtype=np.float32)
-    with pytest.raises(ValueError, match=r"gradient of shape \(3, 2\)"):
-        optimizer.step()
-    model.weight.grad = np.zeros((2, 2), dtype=np.float64)
+    # a gradient unlike its parameter is refused when it is assigned, as torch refuses it
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), dtype float32\), got an array of shape \(3, 2\)"):
+        model.weight.grad = np.zeros((3, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="dtype float64"):
+        model.weight.grad = np.zeros((2, 2), dtype=np.float64)
+    with pytest.raises(ValueError, match="got list"):
+        model.weight.grad = [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_step_checks_every_gradient_before_it_moves_a_parameter():
+    model = Linear(2, 2)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    model.weight.grad[...] = 1
+    model.bias.grad[...] = 1
+    model.bias.data = model.bias.data.astype(np.float64)  # values replaced by an array of another dtype
+    weight = model.weight.data.copy()
+    with pytest.raises(ValueError, match=r"gradient of shape \(2,\) and dtype float32 .* \(no parameter was updated\)"):
         optimizer.step()
+    np.testing.assert_array_equal(model.weight.data, weight)  # the weight comes first: it did not move
 
 
 @pytest.mark.parametrize("name,kwargs", [
