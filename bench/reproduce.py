@@ -137,6 +137,14 @@ def run(quick: bool, progress: bool = False, epochs: Optional[int] = None) -> Li
     return rows
 
 
+def _blas_threads() -> str:
+    """NumPy's BLAS thread count as ``python -m bench`` pins it (its variables are read at import)."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return f"{os.cpu_count()} (not pinned)"
+
+
 def save_record(rows: List[Row], path: Path = RECORD) -> None:
     """Write a full run's numbers (and where they were measured) as JSON for the book."""
     import platform
@@ -145,7 +153,10 @@ def save_record(rows: List[Row], path: Path = RECORD) -> None:
 
     record = {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads",
+        # the thread counts belong to the result: they set the order of float32 sums, and the last
+        # digits of both accuracies move with them (a determinism audit, 2026-12-06)
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+                   f"NumPy's BLAS on {_blas_threads()} threads",
         "numpy": np.__version__, "torch": torch.__version__,
         "setup": {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "optimizer": {"name": "RMSprop", **RMSPROP},
                   "init": "Keras (Glorot-uniform weights, zero biases)", "seed": SEED},

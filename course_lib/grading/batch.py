@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
+import secrets
 import sqlite3
 import stat
 import threading
@@ -476,13 +477,27 @@ def _hide_list(extra: Iterable[str]) -> List[str]:
     return [str(Path(p).resolve()) for p in extra]
 
 
-def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str, hide: List[str], limits=None):
+def submission_seed(run_seed: int, assignment_id: str, digest: str) -> int:
+    """The seed of one submission's hidden inputs: drawn from the run's seed and the notebook's content.
+
+    So within a run identical notebooks get identical inputs (and grades), and a run repeated with
+    the same ``--seed`` grades every notebook on the same inputs again; without ``--seed`` the run's
+    seed is fresh and secret, so no student can know the inputs in advance.  63 bits, as
+    ``grade_notebook``'s own fresh seeds; the gradebook records it, and ``grade --seed`` reproduces
+    one grade with it.
+    """
+    text = f"{int(run_seed)}:{assignment_id}:{digest}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") >> 1
+
+
+def _grade_one(data: Optional[bytes], problem: Optional[str], assignment_id: str, hide: List[str], limits=None,
+               seed: Optional[int] = None):
     """Worker: grade one submission; returns (GradeResult, peak RSS of this worker in kB)."""
     assignment = assignments.get(assignment_id)
     if data is None:
         result = unreadable_result(assignment, problem or "no notebook")
     else:
-        result = grade_notebook(data, assignment, limits=limits, hide=hide)
+        result = grade_notebook(data, assignment, seed=seed, limits=limits, hide=hide)
     return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
 
 
@@ -516,10 +531,11 @@ def _safe_log(log):
 
 
 def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_path: Optional[os.PathLike] = None,
-                workers: int = 2, log=print, limits=None, excel: bool = False) -> dict:
+                workers: int = 2, log=print, limits=None, excel: bool = False, seed: Optional[int] = None) -> dict:
     """Grade every submission in ``source`` not yet in the gradebook.  Returns a summary.
 
-    ``limits`` (a ``sandbox.Limits``) overrides the assignment's own limits.
+    ``limits`` (a ``sandbox.Limits``) overrides the assignment's own limits.  ``seed`` is the run's
+    seed of the hidden inputs (default: fresh), from which each notebook's follows (``submission_seed``).
     """
     assignment = assignments.get(assignment_id)
     log = _safe_log(log)
@@ -551,6 +567,10 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
                     "that grade is the latest again")
         else:
             todo.append((submission, digest))
+    run_seed = secrets.randbits(63) if seed is None else int(seed)
+    if todo:
+        log(f"hidden inputs drawn from the run's seed {run_seed} and each notebook's content: `--seed {run_seed}` "
+            "grades the same notebooks on the same inputs again")
     started = time.monotonic()
     peak = {}
     graded = failed = 0
@@ -558,7 +578,8 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
     if todo:
         context = get_context("forkserver")
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_exit_with_the_grader) as pool:
-            futures = {pool.submit(_grade_one, s.data, s.problem, assignment.id, hide, limits): (s, d) for s, d in todo}
+            futures = {pool.submit(_grade_one, s.data, s.problem, assignment.id, hide, limits,
+                                   submission_seed(run_seed, assignment.id, d)): (s, d) for s, d in todo}
             for future in as_completed(futures):
                 submission, digest = futures[future]
                 try:

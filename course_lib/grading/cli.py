@@ -3,6 +3,7 @@
     course-lib assign [--check]
     course-lib grade SUBMISSION.ipynb [--assignment ID] [--json results.json] [--seed N]
     course-lib grade-batch DIR_OR_ZIP --assignment ID --db gradebook.sqlite [--csv grades.csv [--excel]] [--workers N]
+                           [--seed N]
     course-lib gradebook export --db gradebook.sqlite [--assignment ID] [--csv grades.csv [--excel]] [--results DIR]
     course-lib gradescope-package ID [--output autograder.zip]
 """
@@ -36,6 +37,8 @@ def add_parser(subparsers) -> None:
     batch.add_argument("--workers", type=_positive, default=2,
                        help="submissions graded at once, each in its own process and kernel (default 2)")
     batch.add_argument("--excel", action="store_true", help="write the CSV with a byte-order mark, for Excel")
+    batch.add_argument("--seed", type=int, help="seed of the run's hidden inputs (default: fresh); identical "
+                       "notebooks get the same inputs, and the same seed repeats a run's grades")
     batch.set_defaults(handler=cmd_grade_batch)
 
     book = subparsers.add_parser("gradebook", help="export the gradebook")
@@ -202,7 +205,8 @@ def cmd_grade_batch(args) -> int:
         return 2
     connection.close()
     try:
-        summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers, excel=args.excel)
+        summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers, excel=args.excel,
+                              seed=args.seed)
     except zipfile.BadZipFile as error:  # is_zipfile read its end, the rest is damaged
         return _error(f"the zip {source} could not be read: {error}")
     except AnotherAssignment as error:

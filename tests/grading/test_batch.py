@@ -703,3 +703,40 @@ def test_a_student_who_uploaded_another_assignment_is_graded_with_a_note_that_sa
     connection.close()
     assert "this notebook says it is assignment a02, but it was graded as a01" in stored["bob"]
     assert "says it is assignment" not in stored["alice"]
+
+
+def _seeds_and_scores(db):
+    connection = sqlite3.connect(db)
+    rows = dict((student, (seed, score)) for student, seed, score in
+                connection.execute("SELECT student, seed, score FROM submissions"))
+    connection.close()
+    return rows
+
+
+def test_a_run_seed_gives_identical_notebooks_identical_inputs_and_repeats_a_runs_grades(tmp_path):
+    # a determinism audit: each submission drew a fresh seed, so two copies of one half-right notebook
+    # could score differently in one run, and no rerun of a class repeated its grades
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    (class_dir / "alice.ipynb").write_bytes(build())
+    half = build(replace={"q5": "import numpy as np\ndef softmax(x, axis=-1):\n    return np.exp(x) / np.exp(x).sum(axis, keepdims=True)"})
+    (class_dir / "bob.ipynb").write_bytes(half)
+    (class_dir / "carol.ipynb").write_bytes(half)  # a copy of bob's
+    lines = []
+    grade_batch(class_dir, "a01", tmp_path / "one.sqlite", None, workers=2, log=lines.append, limits=FAST, seed=7)
+    first = _seeds_and_scores(tmp_path / "one.sqlite")
+    assert first["bob"] == first["carol"] and first["alice"][0] != first["bob"][0]
+    assert any("`--seed 7`" in line for line in lines)
+    assert main(["grade-batch", str(class_dir), "--assignment", "a01", "--db", str(tmp_path / "two.sqlite"),
+                 "--workers", "1", "--seed", "7"]) == 0
+    assert _seeds_and_scores(tmp_path / "two.sqlite") == first  # the same seeds, so the same grades
+    grade_batch(class_dir, "a01", tmp_path / "three.sqlite", None, workers=1, log=lambda *_: None, limits=FAST)
+    fresh = _seeds_and_scores(tmp_path / "three.sqlite")
+    assert fresh["bob"] == fresh["carol"] and fresh["bob"][0] != first["bob"][0]  # a fresh run seed by default
+
+
+def test_a_submissions_seed_follows_the_run_seed_the_assignment_and_the_content():
+    seed = batch.submission_seed(7, "a01", "abc")
+    assert seed == batch.submission_seed(7, "a01", "abc") and 0 <= seed < 2**63
+    assert len({seed, batch.submission_seed(8, "a01", "abc"), batch.submission_seed(7, "a02", "abc"),
+                batch.submission_seed(7, "a01", "abd")}) == 4

@@ -28,6 +28,13 @@ def k_fold_indices(n_samples, k):
             for train, val in splits.KFold(n_splits=k).split(np.zeros(n_samples))]
 
 
+def _even_folds(rng):
+    """A sample that k divides: every fold the same size.  (Hidden checks draw each kind on its own, so
+    an answer right for one kind only scores the same on every draw; an audit, 2026-12-06.)"""
+    k = int(rng.integers(3, 7))
+    return args(k * int(rng.integers(2, 7)), k)
+
+
 def _uneven_folds(rng):
     """A small sample that k does not divide: some folds get one sample more."""
     k = int(rng.integers(3, 7))
@@ -106,7 +113,7 @@ ASSIGNMENT = Assignment(
             ("10 samples, 5 folds", lambda r: args(10, 5), False),
             ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),
             ("10 samples, 4 folds: folds of 3, 3, 2 and 2", lambda r: args(10, 4), False),
-            ("hidden", lambda r: args(int(r.integers(11, 40)), int(r.integers(3, 7))), True),
+            ("hidden", lambda r: _even_folds(r), True),
             ("hidden", lambda r: _uneven_folds(r), True),
         ], hints=[FOLD_ORDER, FOLD_ORDER_SAME_LENGTHS, REMAINDER])),
     ],
