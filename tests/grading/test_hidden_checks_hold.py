@@ -150,3 +150,23 @@ def test_weights_trained_elsewhere_fail_the_held_out_spirals():
                         seeds=range(5), hidden_only=False)
     held_out = [ok for name, ok in outcomes if "held-out" in name or name.endswith("hidden test 1")]
     assert held_out and not any(held_out), outcomes
+
+
+def test_an_answer_right_for_one_kind_of_split_scores_the_same_on_every_seed():
+    # a determinism audit (2026-12-06): k_fold_indices that gives the extra samples to the *last*
+    # folds passed the first hidden check whenever its random n happened to be a multiple of k, so
+    # two copies of the notebook could score differently.  Each hidden check now draws one kind only.
+    last_folds = _with("a09", '''
+def k_fold_indices(n_samples, k):
+    sizes = np.full(k, n_samples // k)
+    sizes[k - n_samples % k:] += 1 if n_samples % k else 0
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    indices = np.arange(n_samples)
+    return [(np.concatenate([indices[:start], indices[stop:]]), indices[start:stop])
+            for start, stop in zip(bounds[:-1], bounds[1:])]
+''')
+    outcomes = _results("a09", "q3", "k_fold_indices", last_folds, seeds=range(40))
+    by_check = {}
+    for name, ok in outcomes:
+        by_check.setdefault(name, set()).add(ok)
+    assert by_check == {"k_fold_indices: hidden test 1": {True}, "k_fold_indices: hidden test 2": {False}}, by_check
