@@ -43,6 +43,10 @@ State = Dict[str, Any]
 
 
 # --- helpers -------------------------------------------------------------------------------
+# entries of a torch optimiser's param_groups that no scratch optimiser has (course_lib.interop drops them)
+_TORCH_ONLY_KEYS = frozenset({"foreach", "differentiable", "fused", "capturable"})
+
+
 def _check_non_negative(owner: str, name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):  # "0.1" or None, say so rather than fail on >=
         raise TypeError(f"{owner}: {name} must be a number, got {_typename(value)} {value!r}")
@@ -343,10 +347,13 @@ class Optimizer(ABC):
             raise ValueError(f"{name}.load_state_dict expected what an optimiser's state_dict() returns, a dict "
                              f"with 'state' and 'param_groups', got {got} (a model's state_dict?)")
         saved_groups = state_dict["param_groups"]
+        # torch's state holds tensors once it has stepped, and its groups always hold torch's runtime
+        # switches (foreach, fused, …), which a fresh torch optimiser's state would otherwise carry in silently
         if any(type(value).__module__.startswith("torch") for saved in state_dict["state"].values()
-               for value in saved.values()):
-            raise TypeError(f"{type(self).__name__}.load_state_dict: this is a PyTorch optimiser's state (it holds "
-                            "torch tensors); a scratch optimiser loads what a scratch optimiser's state_dict() saved")
+               for value in saved.values()) or any(_TORCH_ONLY_KEYS & set(saved) for saved in saved_groups):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: this is a PyTorch optimiser's state; a scratch "
+                            "optimiser loads what a scratch optimiser's state_dict() saved, or "
+                            "course_lib.interop.optimizer_state_from_torch(state, optimizer) converts it")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: expected {len(self.param_groups)} parameter groups, "

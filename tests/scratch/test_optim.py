@@ -254,8 +254,15 @@ def test_a_torch_optimisers_state_is_refused_clearly():
     reference = torch.optim.Adam([torch_param])
     torch_param.grad = torch.ones(2, dtype=torch.float64)
     reference.step()
-    with pytest.raises(TypeError, match="PyTorch optimiser's state"):
+    with pytest.raises(TypeError, match="PyTorch optimiser's state.*optimizer_state_from_torch"):
         optim.Adam([Parameter(np.zeros(2))]).load_state_dict(reference.state_dict())
+    # before its first step a torch optimiser's state holds no tensors, but its groups hold torch's
+    # runtime switches (foreach, fused, …), which loaded silently (an audit, 2026-12-06)
+    fresh = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))], lr=0.5)
+    scratch = optim.Adam([Parameter(np.zeros(2))])
+    with pytest.raises(TypeError, match="PyTorch optimiser's state"):
+        scratch.load_state_dict(fresh.state_dict())
+    assert scratch.param_groups[0]["lr"] == 1e-3 and "foreach" not in scratch.param_groups[0]
 
 
 def test_load_state_dict_rejects_a_different_model():
