@@ -33,7 +33,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .activations import sigmoid_from_exp
-from .module import Module
+from .module import Module, received
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -109,6 +109,10 @@ class _Loss(Module):
     def _upstream(self, grad_output, dtype) -> np.ndarray:
         """dL/dℓ_i for every element: grad_output/n for 'mean', grad_output for 'sum' and 'none'."""
         self._check_called()
+        if grad_output is not None and not isinstance(grad_output, (np.ndarray, np.generic, int, float)):
+            # a list or a string would go through np.asarray (a list silently, like no module's backward)
+            raise ValueError(f"{type(self).__name__}.backward expected grad_output as a NumPy array or a number "
+                             f"(or None), got {received(grad_output)}")
         if self.reduction == "none":
             if grad_output is None:
                 raise ValueError(

@@ -596,6 +596,9 @@ class _RecurrentBase(Module):
         batched, batch = self._state["batched"], self._state["batch"]
         width, D = self.state_size, self.num_directions  # each direction's output features
         grad_sequence = None
+        for name, grad in (("grad_output", grad_output), *zip(("grad_h_n", "grad_c_n"), grad_states)):
+            if grad is not None and not isinstance(grad, np.ndarray):  # as every other module's backward
+                raise ValueError(f"{self._name}.backward expected {name} as a NumPy array (or None), got {received(grad)}")
         if grad_output is not None:
             grad_output = np.asarray(grad_output, dtype=self.dtype)
             self._check_grad("grad_output", grad_output, self._state["output_shape"], "the output")

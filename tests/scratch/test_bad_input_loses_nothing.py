@@ -125,10 +125,23 @@ def test_recurrent_layers_name_each_mistake():
     output, (h_n, _) = lstm(_f32(5, 2, 4))
     with pytest.raises(ValueError, match=r"one tuple \(grad_h_n, grad_c_n\) — either may be None — got \(1, 2, 3\)"):
         lstm.backward(np.ones_like(output), np.ones_like(h_n))  # it unpacked the array's first axis
+    with pytest.raises(ValueError, match=r"LSTM\.backward expected grad_output as a NumPy array \(or None\), got list"):
+        lstm.backward(np.ones_like(output).tolist())  # it went through np.asarray, unlike every other backward
     cell = S.RNNCell(3, 4)
     cell(_f32(2, 3))
     with pytest.raises(ValueError, match=r"RNNCell\.backward expected grad_h of shape \(2, 4\), got None"):
         cell.backward(None)
+
+
+def test_a_loss_backward_names_a_gradient_that_is_no_array():
+    loss = S.MSELoss()
+    loss(_f32(2), _f32(2, value=0.0))
+    for wrong, name in (([1.0], "list"), ("a", "str")):
+        with pytest.raises(ValueError, match=rf"MSELoss\.backward expected grad_output as a NumPy array or a number "
+                                             rf"\(or None\), got {name}, not a NumPy array"):
+            loss.backward(wrong)
+    for right in (None, 2.0, np.float32(2), np.array(2.0)):
+        assert loss.backward(right).shape == (2,)
 
 
 def test_optimiser_and_layer_arguments_are_named():
