@@ -1,6 +1,7 @@
 """Sinusoidal positional encoding (Chapter "Attention and Transformers", section "Positional encoding").
 
-Attention is permutation-invariant, so the position of each token is added to its
+Attention is permutation-equivariant (reorder the tokens and its outputs are reordered alike: it
+sees no order), so the position of each token is added to its
 embedding (Vaswani et al. 2017, "Attention Is All You Need", section 3.5):
 
     PE(pos, 2i)   = sin(pos / 10000^{2i/d_model})
