@@ -46,7 +46,8 @@ MAX_RESTARTS = 3
 SKIPPED_ROLES = ("check", "demo")  # self-checks and demos using course_lib: the grader skips them
 NOT_ATTEMPTED = "not attempted"
 IN_PLACE_ADVICE = ("return new arrays instead: `x = x - shift` makes a new array, while `x -= shift`, "
-                   "`np.exp(x, out=x)` or `x[...] = …` change the caller's")
+                   "`np.exp(x, out=x)` or `x[...] = …` change the caller's — and so does `+=` on a slice such "
+                   "as `d = x[t]`, which is a view of x (copy it: `x[t].copy()`)")
 TORCH_SHARING = ("torch.from_numpy(array) shares the array's memory, so changing the tensor in place changes "
                  "the array; torch.tensor(array) makes a copy")
 

@@ -144,7 +144,8 @@ def test_a_grader_failure_is_not_recorded_and_is_retried(tmp_path):
     broken = dataclasses.replace(FAST, startup_timeout_s=0.0)  # the kernel can never start in time
     logged = []
     summary = grade_batch(class_dir, "a01", db, grades, workers=1, log=logged.append, limits=broken)
-    assert summary["graded"] == 0 and summary["failed"] == 2 and all("NOT GRADED" in line for line in logged)
+    assert summary["graded"] == 0 and summary["failed"] == 2
+    assert "the run's seed" in logged[0] and all("NOT GRADED" in line for line in logged[1:])
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 1
     with open(grades) as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}

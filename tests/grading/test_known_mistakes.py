@@ -154,6 +154,27 @@ def _in_place_torch_step(weight, bias, x, y, lr):
     return w.detach().numpy().copy(), b.detach().numpy().copy()
 
 
+# an exercise-text audit (2026-12-06): answers a student following the text could write, whose
+# messages pointed elsewhere (or which passed every public check)
+def _clipped_sigmoid(x):
+    return 1 / (1 + np.exp(-np.clip(x, -500, 500)))  # enough in float64; float32 overflows past 88
+
+
+def _one_hot_float64_grad(logits, labels):
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return (p - np.eye(logits.shape[1])[labels]) / len(labels)  # np.eye is float64
+
+
+def _relu_in_place(x):
+    x[x < 0] = 0
+    return x
+
+
+def _column_major_forward(x, W1, b1, W2, b2):
+    return W2 @ np.maximum(W1 @ x.T + b1[:, None], 0) + b2[:, None]  # (C, N), samples as columns
+
+
 class _FromSolution:
     """A wrong answer made from the solution's own functions (``make(namespace)``)."""
 
@@ -166,6 +187,10 @@ MISTAKES = [
     ("a01", "q2", "sigmoid", _naive_sigmoid, "FloatingPointError"),
     ("a01", "q2", "sigmoid", _both_branches_sigmoid, "not even in a branch"),
     ("a01", "q5", "softmax", _softmax_ignoring_axis, "axis=0"),
+    ("a01", "q2", "sigmoid", _clipped_sigmoid, "overflows past 88 in float32"),
+    ("a02", "q3", "cross_entropy_grad", _one_hot_float64_grad, "a new array made without dtype="),
+    ("a01", "q3", "relu", _relu_in_place, "which is a view of x"),
+    ("a03", "q1", "mlp_forward", _column_major_forward, "rows are the samples of the batch"),
     ("a02", "q1", "mse_grad", _FromSolution(lambda s: _divides_by_rows(s["mse_grad"]), "mean_over_rows"), "all 6 entries"),
     ("a02", "q2", "bce_with_logits_grad", _FromSolution(lambda s: _divides_by_rows(s["bce_with_logits_grad"]), "mean_over_rows"), "all 4 entries"),
     ("a03", "q3", "numerical_grad_W2", _FromSolution(_numerical_is_analytic, "analytic"), "ε = 0.5"),

@@ -41,8 +41,9 @@ def _transposed(got, expected, args) -> bool:
     return False
 
 
-TRANSPOSED = Hint(_transposed, "an array is transposed: a gradient has the shape of what it is the gradient of "
-                  "(∂L/∂W has W's shape, (out, in))", structural=True)
+TRANSPOSED = Hint(_transposed, "an array is transposed: rows are the samples of the batch (N, …), and a "
+                  "gradient has the shape of what it is the gradient of (∂L/∂W has W's shape, (out, in))",
+                  structural=True)
 
 
 def _float32(value):
