@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .timing import Row
+from .timing import THREAD_VARIABLES, Row
 
 LEARNING_RATE, BATCH_SIZE, EPOCHS = 1e-3, 64, 5
 RMSPROP = dict(lr=LEARNING_RATE, alpha=0.9, eps=1e-7)  # Keras RMSprop defaults (rho=0.9, epsilon=1e-7)
@@ -139,7 +139,7 @@ def run(quick: bool, progress: bool = False, epochs: Optional[int] = None) -> Li
 
 def _blas_threads() -> str:
     """NumPy's BLAS thread count as ``python -m bench`` pins it (its variables are read at import)."""
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for variable in THREAD_VARIABLES:
         if os.environ.get(variable):
             return os.environ[variable]
     return f"{os.cpu_count()} (not pinned)"

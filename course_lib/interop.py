@@ -11,6 +11,8 @@ from typing import Any, Dict
 
 import numpy as np
 
+from .scratch.optim import TORCH_ONLY_KEYS
+
 
 def state_dict_from_torch(torch_state_dict: Dict[str, Any], dtype=None) -> "OrderedDict[str, np.ndarray]":
     """A torch ``state_dict`` (tensors) as NumPy arrays, every key kept.
@@ -61,7 +63,7 @@ def state_dict_to_torch(state_dict: Dict[str, np.ndarray], torch_module) -> Dict
 # --- optimiser state ---------------------------------------------------------------------------
 # group entries that only say how torch runs its update (kernels, graphs), and entries that a scheduler
 # or named parameters add to a group; the hyper-parameters are every other entry, the same on both sides
-_RUNTIME_KEYS = frozenset({"foreach", "differentiable", "fused", "capturable", "param_names"})
+_RUNTIME_KEYS = TORCH_ONLY_KEYS | {"param_names"}
 _OPTIONAL_KEYS = frozenset({"initial_lr", "param_names"})
 
 

@@ -44,7 +44,7 @@ State = Dict[str, Any]
 
 # --- helpers -------------------------------------------------------------------------------
 # entries of a torch optimiser's param_groups that no scratch optimiser has (course_lib.interop drops them)
-_TORCH_ONLY_KEYS = frozenset({"foreach", "differentiable", "fused", "capturable"})
+TORCH_ONLY_KEYS = frozenset({"foreach", "differentiable", "fused", "capturable"})
 
 
 def _check_non_negative(owner: str, name: str, value: float) -> None:
@@ -350,7 +350,7 @@ class Optimizer(ABC):
         # torch's state holds tensors once it has stepped, and its groups always hold torch's runtime
         # switches (foreach, fused, …), which a fresh torch optimiser's state would otherwise carry in silently
         if any(type(value).__module__.startswith("torch") for saved in state_dict["state"].values()
-               for value in saved.values()) or any(_TORCH_ONLY_KEYS & set(saved) for saved in saved_groups):
+               for value in saved.values()) or any(TORCH_ONLY_KEYS & set(saved) for saved in saved_groups):
             raise TypeError(f"{type(self).__name__}.load_state_dict: this is a PyTorch optimiser's state; a scratch "
                             "optimiser loads what a scratch optimiser's state_dict() saved, or "
                             "course_lib.interop.optimizer_state_from_torch(state, optimizer) converts it")
