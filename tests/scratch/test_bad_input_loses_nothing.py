@@ -89,7 +89,10 @@ def _failing_calls():
     ]
 
 
-@pytest.mark.parametrize("name,module,good,bad,backward", _failing_calls(), ids=[c[0] for c in _failing_calls()])
+FAILING_CALLS = _failing_calls()
+
+
+@pytest.mark.parametrize("name,module,good,bad,backward", FAILING_CALLS, ids=[c[0] for c in FAILING_CALLS])
 def test_backward_after_a_failed_forward_raises(name, module, good, bad, backward):
     # it used to return the gradient of the call before the failed one, silently
     output = module(*good)
