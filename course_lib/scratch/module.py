@@ -90,9 +90,39 @@ def _after_successful_forward(backward):
         if failure is not None:
             raise RuntimeError(f"{type(self).__name__}.backward: the last forward call failed ({failure}); "
                                "call forward again before backward")
+        dtype = self.__dict__.get("_output_dtype")
+        if dtype is not None:  # torch casts each incoming gradient to its output's dtype; so do we
+            args = tuple(_as_output_dtype(arg, dtype) for arg in args)
+            kwargs = {name: _as_output_dtype(arg, dtype) for name, arg in kwargs.items()}
         return backward(self, *args, **kwargs)
 
     return guarded
+
+
+def _output_dtype(output: Any) -> Optional[np.dtype]:
+    """The floating dtype of a forward call's result: of the array, or of the first array in a
+    tuple (the outputs of one module share it: an LSTM's sequence and states, attention's output
+    and weights); None when there is none."""
+    if isinstance(output, np.ndarray):
+        return output.dtype if output.dtype.kind == "f" else None
+    if isinstance(output, tuple):
+        for item in output:
+            dtype = _output_dtype(item)
+            if dtype is not None:
+                return dtype
+    return None
+
+
+def _as_output_dtype(grad: Any, dtype: np.dtype) -> Any:
+    """``grad`` (an array, a NumPy scalar, or a tuple of them) in the output's dtype when it is a
+    floating array of another one: a float64 dL/dy given to a float32 layer would otherwise make
+    its dL/dx float64 too (NumPy promotes), and the next layer would compute in float64.  Anything
+    else is left for ``backward`` to accept or refuse."""
+    if isinstance(grad, (np.ndarray, np.generic)) and grad.dtype.kind == "f" and grad.dtype != dtype:
+        return grad.astype(dtype)
+    if isinstance(grad, tuple):
+        return tuple(_as_output_dtype(item, dtype) for item in grad)
+    return grad
 
 
 class Parameter:
@@ -326,10 +356,12 @@ class Module:
         # and every backward refuses to run until a forward call succeeds (see __init_subclass__).
         object.__setattr__(self, "_failed_forward", None)
         try:
-            return self.forward(*inputs, **kwargs)
+            output = self.forward(*inputs, **kwargs)
         except Exception as error:
             object.__setattr__(self, "_failed_forward", f"{type(error).__name__}: {error}")
             raise
+        object.__setattr__(self, "_output_dtype", _output_dtype(output))
+        return output
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from course_lib.interop import state_dict_from_torch, state_dict_to_torch
-from course_lib.scratch import Conv2d, Linear, MaxPool2d, Module, Parameter, Sequential
+from course_lib.scratch import LSTM, Conv2d, LayerNorm, Linear, MaxPool2d, Module, Parameter, Sequential
 from course_lib.scratch.activations import ReLU, Tanh
 from course_lib.scratch.batchnorm import BatchNorm1d
 from course_lib.scratch.dropout import Dropout
@@ -342,3 +342,26 @@ def test_torchs_positional_device_is_taken_and_a_dtype_in_its_place_gets_a_clear
         Linear(4, 3, device="cuda:1")
     with pytest.raises(ValueError, match=r"device must be None or 'cpu', got True$"):
         Linear(4, 3, True, True)
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: Linear(8, 5), np.ones((4, 8), np.float32)),
+    (lambda: Sequential(Linear(8, 5), Tanh(), Linear(5, 3)), np.ones((4, 8), np.float32)),
+    (lambda: LayerNorm(8), np.ones((4, 8), np.float32)),
+    (lambda: ReLU(), np.ones((4, 8), np.float32)),
+    (lambda: MaxPool2d(2), np.ones((2, 3, 4, 4), np.float32)),
+    (lambda: BatchNorm1d(8), np.arange(32, dtype=np.float32).reshape(4, 8)),
+    (lambda: LSTM(8, 5), np.ones((3, 2, 8), np.float32)),
+], ids=["Linear", "Sequential", "LayerNorm", "ReLU", "MaxPool2d", "BatchNorm1d", "LSTM"])
+def test_a_float64_gradient_is_taken_in_the_outputs_dtype_as_torch_does(make, x):
+    """torch casts the gradient given to backward to its output's dtype; NumPy would promote the
+    float32 layer's dL/dx to float64 (and every layer before it with it).  Conv2d cast on its own;
+    Linear, the activations, norms, pooling and the rest returned float64 (audit, 2026-12-06)."""
+    layer = make()
+    output = layer(x)
+    first = output[0] if isinstance(output, tuple) else output
+    grads = layer.backward(np.ones(first.shape))  # float64, as np.ones makes it
+    for grad in (grads if isinstance(grads, tuple) else (grads,)):
+        if grad is not None:
+            assert grad.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in layer.parameters())
