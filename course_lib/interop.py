@@ -41,6 +41,12 @@ def state_dict_to_torch(state_dict: Dict[str, np.ndarray], torch_module) -> Dict
     """
     import torch  # imported lazily: the scratch side never needs it
 
+    if not hasattr(state_dict, "keys"):
+        raise TypeError(f"state_dict_to_torch takes a scratch state_dict (a mapping of names to arrays), got "
+                        f"{type(state_dict).__name__}: pass model.state_dict()")
+    if not isinstance(torch_module, torch.nn.Module):
+        raise TypeError(f"state_dict_to_torch loads into a torch.nn.Module, got {type(torch_module).__name__}: "
+                        "the arguments are (scratch_model.state_dict(), torch_model)")
     target = torch_module.state_dict()
     converted = {}
     for key, value in target.items():
@@ -52,6 +58,9 @@ def state_dict_to_torch(state_dict: Dict[str, np.ndarray], torch_module) -> Dict
         array = np.asarray(state_dict[key])
         if tuple(array.shape) != tuple(value.shape):
             raise ValueError(f"state_dict_to_torch: '{key}' expected shape {tuple(value.shape)}, got {array.shape}")
+        if not value.is_floating_point() and array.dtype.kind == "f" and not np.array_equal(array, np.trunc(array)):
+            raise ValueError(f"state_dict_to_torch: '{key}' is a count ({value.dtype}), got the non-integer "
+                             f"{array.ravel()[:3].tolist()}")
         converted[key] = torch.as_tensor(array, dtype=value.dtype)
     extra = set(state_dict) - set(target)
     if extra:
@@ -138,6 +147,9 @@ def optimizer_state_to_torch(state_dict: Dict[str, Any], torch_optimizer) -> Dic
     import torch  # imported lazily: the scratch side never needs it
 
     function = "optimizer_state_to_torch"
+    if not isinstance(torch_optimizer, torch.optim.Optimizer):
+        raise TypeError(f"{function} loads into a torch.optim optimiser, got {type(torch_optimizer).__name__}: "
+                        "the arguments are (scratch_optimizer.state_dict(), torch_optimizer)")
     target = torch_optimizer.state_dict()
     check_optimizer_state(function, state_dict, torch_optimizer, target["param_groups"])
     groups = []
@@ -169,6 +181,10 @@ def optimizer_state_from_torch(torch_state_dict: Dict[str, Any], optimizer) -> D
     fresh scratch state does.  torch's runtime entries (``foreach``, ``fused`` …) are dropped.
     """
     function = "optimizer_state_from_torch"
+    if type(optimizer).__module__.startswith("torch"):
+        raise TypeError(f"{function} loads into a scratch optimiser (course_lib.scratch.optim), got "
+                        f"{type(optimizer).__module__}.{type(optimizer).__name__}: a torch optimiser takes a "
+                        "torch state with its own load_state_dict")
     target = optimizer.state_dict()
     check_optimizer_state(function, torch_state_dict, optimizer, target["param_groups"])
     groups = [{**_hyper_parameters(saved, group), "params": list(saved["params"])}

@@ -15,6 +15,7 @@ device the inputs live on (CPU or CUDA): no tensor is created on a fixed device.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
@@ -73,8 +74,16 @@ def init_mlp(sizes: Sequence[int], generator: Optional[torch.Generator] = None, 
 
 
 # --- convolution as a matrix product ------------------------------------------------------------
-def _pair(value: IntPair) -> Tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+def _pair(value: IntPair, name: str, smallest: int) -> Tuple[int, int]:
+    if isinstance(value, numbers.Integral):
+        pair = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(isinstance(v, numbers.Integral) and v >= smallest for v in pair):
+        hint = "; write the padding out, e.g. padding=1 for a 3×3 kernel" if isinstance(value, str) else ""
+        raise ValueError(f"conv2d_unfold: {name} must be an int or a pair of ints, each >= {smallest}, "
+                         f"got {value!r}{hint}")
+    return int(pair[0]), int(pair[1])
 
 
 def conv2d_unfold(
@@ -95,7 +104,7 @@ def conv2d_unfold(
         raise ValueError(
             f"conv2d_unfold expected input of shape (N, C={weight.shape[1]}, H, W), got {tuple(x.shape)}"
         )
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, padding, dilation = _pair(stride, "stride", 1), _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
     out_channels, _, kernel_h, kernel_w = weight.shape
     height, width = x.shape[2:]
     out_h = (height + 2 * padding[0] - dilation[0] * (kernel_h - 1) - 1) // stride[0] + 1
@@ -205,6 +214,15 @@ def multi_head_attention(
     Returns ``(output (N, L, d), weights)`` where weights are averaged over heads (N, L, S), or
     per head (N, h, L, S) with ``average_attn_weights=False``, or None without ``need_weights``.
     """
+    if query.ndim != 3 or key.ndim != 3 or value.ndim != 3:
+        raise ValueError(f"multi_head_attention expected batched inputs (N, L, E), got query {tuple(query.shape)}, "
+                         f"key {tuple(key.shape)} and value {tuple(value.shape)} (for one sequence, "
+                         "x.unsqueeze(0) adds the batch dimension)")
+    for name, mask in (("attn_mask", attn_mask), ("key_padding_mask", key_padding_mask)):
+        if mask is not None and not (mask.dtype == torch.bool or mask.is_floating_point()):
+            raise ValueError(f"multi_head_attention: {name} must be boolean (True = not allowed) or floating "
+                             f"(added to the scores), got {mask.dtype}: an integer 0/1 mask would be added "
+                             "to the scores and mask nothing")
     batch, length, embed_dim = query.shape
     source = key.shape[1]
     if embed_dim % num_heads:

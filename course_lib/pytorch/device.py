@@ -20,7 +20,7 @@ def cuda_available() -> bool:
 
 
 def select_device(device: DeviceLike = "auto") -> torch.device:
-    """Resolve ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a ``torch.device``) to a ``torch.device``.
+    """Resolve ``"auto"``, ``"cpu"`` (``"cpu:0"``), ``"cuda"``, ``"cuda:N"`` (or a ``torch.device``) to a ``torch.device``.
 
     Raises ``ValueError`` for an unknown name and ``RuntimeError`` if CUDA is requested
     but not available.
@@ -35,8 +35,11 @@ def select_device(device: DeviceLike = "auto") -> torch.device:
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}")
     if name == "auto":
         return torch.device("cuda" if cuda_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
+    if name == "cpu" or name.startswith("cpu:"):
+        try:
+            return torch.device(name)
+        except RuntimeError:  # 'cpu:x'
+            raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if name == "cuda" or name.startswith("cuda:"):
         if not cuda_available():
             raise RuntimeError(

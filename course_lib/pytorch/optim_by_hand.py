@@ -22,6 +22,7 @@ that they give torch's parameters after 20 steps.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Dict, Iterable, Tuple
 
 import torch
@@ -30,7 +31,13 @@ State = Dict[torch.Tensor, Dict[str, Any]]
 
 
 def _with_grad(params: Iterable[torch.Tensor]):
-    return [param for param in params if param.grad is not None]
+    params = [param for param in params if param.grad is not None]
+    for param in params:
+        if param.is_complex():
+            raise TypeError(f"the by-hand optimisers update real parameters, got a {param.dtype} one "
+                            "(torch.optim updates a complex one as the pair of its real and imaginary parts, "
+                            "torch.view_as_real)")
+    return params
 
 
 @torch.no_grad()
@@ -63,7 +70,7 @@ def adagrad(params: Iterable[torch.Tensor], state: State, lr: float = 1e-2, lr_d
         if not param_state:
             param_state["step"] = 0
             param_state["sum"] = torch.full_like(param, initial_accumulator_value)
-        param_state["step"] += 1
+        param_state["step"] = int(param_state["step"]) + 1  # a number: torch.optim's states hold a float32 tensor
         grad = -param.grad if maximize else param.grad
         if weight_decay != 0:
             grad = grad + weight_decay * param
@@ -86,7 +93,7 @@ def rmsprop(params: Iterable[torch.Tensor], state: State, lr: float = 1e-2, alph
                 param_state["momentum_buffer"] = torch.zeros_like(param)
             if centered:
                 param_state["grad_avg"] = torch.zeros_like(param)
-        param_state["step"] += 1
+        param_state["step"] = int(param_state["step"]) + 1  # a number: torch.optim's states hold a float32 tensor
         grad = -param.grad if maximize else param.grad
         if weight_decay != 0:
             grad = grad + weight_decay * param
@@ -122,7 +129,7 @@ def adam(params: Iterable[torch.Tensor], state: State, lr: float = 1e-3, betas: 
             param_state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
             if amsgrad:
                 param_state["max_exp_avg_sq"] = torch.zeros_like(param)
-        param_state["step"] += 1
+        param_state["step"] = int(param_state["step"]) + 1  # a number: torch.optim's states hold a float32 tensor
         step = param_state["step"]
         grad = -param.grad if maximize else param.grad
         if weight_decay != 0:
@@ -155,10 +162,13 @@ class _ByHand(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose ``step`` calls one of the functions above per group."""
 
     rule = None
+    #: the hyper-parameters that must not be negative (torch.optim refuses them with a ValueError)
+    non_negative: Tuple[str, ...] = ("lr", "weight_decay")
 
     def __init__(self, params, **defaults):
-        if defaults.get("lr", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: learning rate lr must be >= 0, got {defaults['lr']}")
+        for name in self.non_negative:
+            if not defaults[name] >= 0:
+                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got {defaults[name]}")
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -167,10 +177,13 @@ class _ByHand(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        rule = type(self).rule
+        # only the rule's own hyper-parameters: a scheduler adds keys such as 'initial_lr', and torch's
+        # Optimizer adds its runtime switches ('differentiable', 'foreach', …) on loading a state
+        names = [name for name in inspect.signature(rule).parameters if name not in ("params", "state")]
         for group in self.param_groups:
-            # only the rule's own hyper-parameters: a scheduler adds keys such as 'initial_lr'
-            hyper = {key: group[key] for key in self.defaults}
-            type(self).rule(group["params"], self.state, **hyper)
+            hyper = {name: group[name] for name in names if name in group}
+            rule(group["params"], self.state, **hyper)
         return loss
 
 
@@ -178,6 +191,7 @@ class SGDByHand(_ByHand):
     """``torch.optim.SGD`` re-implemented with ``sgd`` (same arguments)."""
 
     rule = staticmethod(sgd)
+    non_negative = ("lr", "momentum", "weight_decay")
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False):
@@ -191,6 +205,7 @@ class AdagradByHand(_ByHand):
     """``torch.optim.Adagrad`` re-implemented with ``adagrad``."""
 
     rule = staticmethod(adagrad)
+    non_negative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
                  *, maximize=False):
@@ -202,6 +217,7 @@ class RMSpropByHand(_ByHand):
     """``torch.optim.RMSprop`` re-implemented with ``rmsprop``."""
 
     rule = staticmethod(rmsprop)
+    non_negative = ("lr", "alpha", "eps", "weight_decay", "momentum")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
                  maximize=False):
@@ -213,11 +229,12 @@ class AdamByHand(_ByHand):
     """``torch.optim.Adam`` re-implemented with ``adam``."""
 
     rule = staticmethod(adam)
+    non_negative = ("lr", "eps", "weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  maximize=False):
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        if len(betas) != 2 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"{type(self).__name__}: betas must be a pair (beta1, beta2) in [0, 1), got {betas}")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize)
 

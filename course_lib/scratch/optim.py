@@ -530,6 +530,13 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize, decoupled_weight_decay=True)
 
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """As ``Optimizer.load_state_dict``; an Adam state's groups say ``decoupled_weight_decay=False``,
+        and AdamW stays AdamW, as torch's does."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
 
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",

@@ -109,6 +109,33 @@ def test_conv2d_unfold_equals_nn_conv2d(batch, in_channels, out_channels, kernel
     assert_all_close(grads_of(actual, tensors, upstream), grads_of(expected, tensors, upstream), "conv grads")
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(padding="same"), "padding must be an int or a pair of ints, each >= 0, got 'same'; write the padding out"),
+    (dict(stride=0), "stride must be an int or a pair of ints, each >= 1, got 0"),
+    (dict(dilation=(1, 1, 1)), "dilation must be an int or a pair"),
+    (dict(padding=-1), "padding must be .* >= 0, got -1"),
+])
+def test_conv2d_unfold_names_an_option_it_cannot_take(kwargs, message):
+    """padding='same' raised "invalid literal for int() with base 10: 's'" and stride=0 a
+    ZeroDivisionError (an audit, 2026-12-06)."""
+    with pytest.raises(ValueError, match=message):
+        by_hand.conv2d_unfold(torch.zeros(1, 1, 5, 5), torch.zeros(2, 1, 3, 3), **kwargs)
+
+
+def test_multi_head_attention_refuses_an_integer_mask_and_unbatched_input():
+    """An integer 0/1 attn_mask was added to the scores, masking nothing (nn.MultiheadAttention refuses
+    it); an unbatched (L, E) input failed with "not enough values to unpack" (an audit, 2026-12-06)."""
+    x = torch.randn(2, 4, 8)
+    weights = (torch.randn(24, 8), torch.zeros(24), torch.randn(8, 8), torch.zeros(8))
+    causal = torch.ones(4, 4, dtype=torch.bool).triu(1)
+    with pytest.raises(ValueError, match="attn_mask must be boolean .* or floating .*, got torch.int64"):
+        by_hand.multi_head_attention(x, x, x, 2, *weights, attn_mask=causal.long())
+    with pytest.raises(ValueError, match="key_padding_mask must be boolean"):
+        by_hand.multi_head_attention(x, x, x, 2, *weights, key_padding_mask=torch.zeros(2, 4, dtype=torch.int32))
+    with pytest.raises(ValueError, match=r"expected batched inputs \(N, L, E\), got query \(4, 8\).*unsqueeze\(0\)"):
+        by_hand.multi_head_attention(x[0], x[0], x[0], 2, *weights)
+
+
 def test_conv2d_unfold_names_expected_channels():
     with pytest.raises(ValueError, match=r"\(N, C=3, H, W\), got \(28, 28\)"):
         by_hand.conv2d_unfold(torch.zeros(28, 28), torch.zeros(4, 3, 3, 3))

@@ -14,6 +14,9 @@ def test_cpu_is_always_available():
     assert select_device("cpu") == torch.device("cpu")
     assert select_device(torch.device("cpu")) == torch.device("cpu")
     assert select_device(" CPU ") == torch.device("cpu")
+    # torch's names for the one CPU, refused as unknown before an audit (2026-12-06)
+    assert select_device("cpu:0") == torch.device("cpu", 0)
+    assert select_device(torch.device("cpu", 0)) == torch.device("cpu", 0)
 
 
 def test_auto_follows_cuda_availability(monkeypatch):
@@ -46,6 +49,8 @@ def test_unknown_device_names_are_rejected():
         select_device("gpu")
     with pytest.raises(ValueError, match="must be 'auto', 'cpu', 'cuda'"):
         select_device(3)
+    with pytest.raises(ValueError, match="unknown device 'cpu:x'"):
+        select_device("cpu:x")
 
 
 @needs_cuda

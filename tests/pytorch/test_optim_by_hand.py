@@ -147,7 +147,64 @@ def test_update_is_not_recorded_by_autograd():
     lambda p: optim_by_hand.SGDByHand(p, lr=0.1, nesterov=True),
     lambda p: optim_by_hand.AdamByHand(p, betas=(1.0, 0.9)),
     lambda p: optim_by_hand.AdamWByHand(p, betas=(0.9, -0.1)),
+    # accepted silently before an audit (2026-12-06); torch.optim refuses each
+    lambda p: optim_by_hand.SGDByHand(p, momentum=-0.5),
+    lambda p: optim_by_hand.SGDByHand(p, weight_decay=-0.5),
+    lambda p: optim_by_hand.AdamByHand(p, eps=-1),
+    lambda p: optim_by_hand.AdamByHand(p, weight_decay=-1),
+    lambda p: optim_by_hand.AdamByHand(p, betas=(0.9, 0.9, 0.9)),
+    lambda p: optim_by_hand.AdagradByHand(p, lr_decay=-1),
+    lambda p: optim_by_hand.AdagradByHand(p, eps=-1),
+    lambda p: optim_by_hand.AdagradByHand(p, initial_accumulator_value=-1),
+    lambda p: optim_by_hand.RMSpropByHand(p, alpha=-1),
+    lambda p: optim_by_hand.RMSpropByHand(p, momentum=-1),
 ])
 def test_invalid_hyperparameters_raise_value_error(make):
     with pytest.raises(ValueError):
         make([torch.nn.Parameter(torch.zeros(1))])
+
+
+def test_complex_parameters_are_refused_not_half_updated():
+    """Adam's g² of a complex g is not |g|²: the update silently left the imaginary part alone."""
+    param = torch.nn.Parameter(torch.ones(3, dtype=torch.complex64))
+    param.grad = torch.ones(3, dtype=torch.complex64)
+    with pytest.raises(TypeError, match="real parameters"):
+        optim_by_hand.AdamByHand([param]).step()
+
+
+def _steps(optimizer, params, grads):
+    for grad in grads:
+        for param, g in zip(params, grad):
+            param.grad = g.clone()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("name, kwargs", CASES, ids=[f"{name}-{i}" for i, (name, _) in enumerate(CASES)])
+@pytest.mark.parametrize("how", ["load_state_dict", "deepcopy", "from_torch"])
+def test_a_restored_optimiser_steps_on_as_the_uninterrupted_one(name, kwargs, how):
+    """torch's Optimizer adds 'differentiable' to the defaults when a state is loaded or copied, and
+    the by-hand step passed every default to its rule: KeyError after load_state_dict or deepcopy,
+    TypeError with a torch.optim state (an audit, 2026-12-06).  Now 12 steps, a restore, 8 more
+    equal 20 uninterrupted steps of torch.optim."""
+    generator = torch.Generator().manual_seed(1)
+    initial = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in SHAPES]
+    grads = [[torch.randn(shape, generator=generator, dtype=torch.float64) for shape in SHAPES] for _ in range(20)]
+    reference = [torch.nn.Parameter(t.clone()) for t in initial]
+    _steps(getattr(torch.optim, name)(reference, foreach=False, **kwargs), reference, grads)
+
+    first = [torch.nn.Parameter(t.clone()) for t in initial]
+    if how == "from_torch":
+        before = getattr(torch.optim, name)(first, foreach=False, **kwargs)
+    else:
+        before = CLASSES[name](first, **kwargs)
+    _steps(before, first, grads[:12])
+    if how == "deepcopy":
+        import copy
+        params, after = copy.deepcopy((first, before))
+    else:
+        params = [torch.nn.Parameter(p.detach().clone()) for p in first]
+        after = CLASSES[name](params, **kwargs)
+        after.load_state_dict(before.state_dict())
+    _steps(after, params, grads[12:])
+    for mine, theirs in zip(params, reference):
+        torch.testing.assert_close(mine.detach(), theirs.detach(), **TOLERANCE[torch.float64])

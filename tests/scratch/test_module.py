@@ -79,6 +79,24 @@ def test_state_dict_round_trips():
         assert_close(fresh.state_dict()[key], value, what=key)
 
 
+def test_moving_weights_to_torch_names_a_swapped_or_wrong_argument():
+    """A model instead of its state_dict raised "argument of type 'Linear' is not iterable", swapped
+    arguments "as_tensor(): argument 'dtype' must be torch.dtype", and a non-integer count was truncated
+    (an audit, 2026-12-06)."""
+    scratch, reference = _models()
+    before = {key: value.clone() for key, value in reference.state_dict().items()}
+    with pytest.raises(TypeError, match="got Sequential: pass model.state_dict()"):
+        state_dict_to_torch(scratch, reference)
+    with pytest.raises(TypeError, match=r"loads into a torch.nn.Module, got Sequential: the arguments are"):
+        state_dict_to_torch(reference.state_dict(), scratch)
+    state = scratch.state_dict()
+    state["1.num_batches_tracked"] = np.array(2.7)
+    with pytest.raises(ValueError, match=r"'1.num_batches_tracked' is a count \(torch.int64\), got the non-integer"):
+        state_dict_to_torch(state, reference)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
 def test_load_state_dict_reports_missing_unexpected_and_shape_errors():
     scratch, _ = _models()
     state = scratch.state_dict()

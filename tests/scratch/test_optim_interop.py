@@ -179,3 +179,35 @@ def test_an_optimiser_instead_of_its_state_is_refused():
         optimizer_state_from_torch(torch_adam, adam)
     with pytest.raises(TypeError, match="a mapping with 'state' and 'param_groups', got list"):
         optimizer_state_from_torch([], adam)
+    # the target on the wrong side (an audit, 2026-12-06: torch's and NumPy's own errors before)
+    with pytest.raises(TypeError, match="loads into a scratch optimiser .*, got torch.optim.adam.Adam"):
+        optimizer_state_from_torch(torch_adam.state_dict(), torch_adam)
+    with pytest.raises(TypeError, match="loads into a torch.optim optimiser, got Adam: the arguments are"):
+        optimizer_state_to_torch(adam.state_dict(), adam)
+
+
+def test_adamw_stays_adamw_when_it_loads_an_adam_state():
+    """An Adam state's groups say decoupled_weight_decay=False, and loading one made a scratch AdamW
+    an Adam with L2 decay (its next step 1.6·10⁻² away from torch's AdamW; an audit, 2026-12-06).
+    torch's AdamW keeps its decay decoupled whatever it loads; so does the scratch one."""
+    scratch_params, adam = _trained_scratch("Adam", dict(lr=0.1, weight_decay=0.5))
+    torch_params, torch_adam = _fresh_torch("Adam", dict(lr=0.1, weight_decay=0.5), scratch_params)
+    optimizer_state_to_torch(adam.state_dict(), torch_adam)
+    reference_params, reference = _fresh_torch("AdamW", dict(lr=0.1, weight_decay=0.5), scratch_params)
+    reference.load_state_dict(torch_adam.state_dict())
+    assert reference.param_groups[0]["decoupled_weight_decay"]
+    for load in ("scratch state", "torch state"):
+        params, adamw = _fresh_scratch("AdamW", dict(lr=0.1, weight_decay=0.5), torch_params)
+        if load == "scratch state":
+            adamw.load_state_dict(adam.state_dict())
+        else:
+            optimizer_state_from_torch(torch_adam.state_dict(), adamw)
+        assert adamw.param_groups[0]["decoupled_weight_decay"]
+        rng = np.random.default_rng(3)
+        _train_alone(params, adamw, rng, 1)
+        rng = np.random.default_rng(3)
+        _train_alone(reference_params, reference, rng, 1)
+        for mine, theirs in zip(params, reference_params):
+            np.testing.assert_allclose(mine.data, theirs.detach().numpy(), rtol=1e-6)
+        reference_params, reference = _fresh_torch("AdamW", dict(lr=0.1, weight_decay=0.5), scratch_params)
+        reference.load_state_dict(torch_adam.state_dict())
