@@ -18,9 +18,17 @@ def write_atomically(path: Union[str, os.PathLike], write: Callable[[str], None]
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(handle)
     try:
+        os.chmod(temporary, _mode_of_a_new_file())  # mkstemp's 0600 would hide a shared dataset or checkpoint
         write(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def _mode_of_a_new_file() -> int:
+    """The permissions ``open(path, "w")`` would give a new file: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -31,7 +31,7 @@ def _list(args) -> int:
 def _download(args) -> int:
     try:
         target = download(args.name, args.to)
-    except DatasetError as error:
+    except (DatasetError, OSError) as error:  # OSError: a folder that cannot be made or written
         print(error, file=sys.stderr)
         return 1
     print(f"{args.name}: downloaded and verified in {target}")

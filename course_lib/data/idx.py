@@ -5,6 +5,7 @@ of dimensions — then one big-endian uint32 per dimension, then the data.
 """
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -29,13 +30,14 @@ def parse_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
         raise IDXFormatError(f"{name}: {len(payload)} bytes is too short for an IDX header")
     zero, type_code, ndim = struct.unpack(">HBB", payload[:4])
     if zero != 0 or type_code not in TYPE_CODES:
-        raise IDXFormatError(f"{name}: not an IDX file (magic bytes {payload[:4].hex()})")
+        hint = " — these are gzip-compressed bytes: decompress them first" if payload[:2] == b"\x1f\x8b" else ""
+        raise IDXFormatError(f"{name}: not an IDX file (magic bytes {payload[:4].hex()}){hint}")
     header_end = 4 + 4 * ndim
     if len(payload) < header_end:
         raise IDXFormatError(f"{name}: header declares {ndim} dimensions but the file ends early")
     shape = struct.unpack(f">{ndim}I", payload[4:header_end])
     dtype = TYPE_CODES[type_code]
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: np.prod of large sizes wraps around
     actual = len(payload) - header_end
     if actual != expected:
         raise IDXFormatError(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
+import io
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..files import write_atomically
 from .registry import DATASETS, DatasetSpec, FileSpec
 
 OFFLINE_ENV = "COURSE_LIB_OFFLINE"
@@ -67,10 +69,10 @@ def search_dirs(name: str, root: Optional[os.PathLike] = None) -> List[Path]:
     """The directories searched for dataset ``name``, in order."""
     dirs = []
     if root is not None:
-        dirs.append(Path(root))
-        dirs.append(Path(root) / name)
+        dirs.append(Path(root).expanduser())
+        dirs.append(Path(root).expanduser() / name)
     if os.environ.get(DATA_ENV):
-        dirs.append(Path(os.environ[DATA_ENV]) / name)
+        dirs.append(Path(os.environ[DATA_ENV]).expanduser() / name)
     dirs.append(SYSTEM_DIR / name)
     dirs.append(cache_dir() / name)
     return dirs
@@ -84,8 +86,10 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# Verification costs ~0.3 s per Fashion-MNIST load; remember verified files by
-# (path, size, mtime) so a notebook that loads twice pays once.
+# Verification costs ~0.3 s per Fashion-MNIST load; remember verified files by (path, size,
+# mtime, the file they were checked against) so a notebook that loads twice pays once.  The
+# last part matters: MNIST and Fashion-MNIST share their file names, and a folder of one must
+# not pass as the other because it was verified as the other before.
 _verified_cache: Dict[tuple, bytes] = {}
 
 
@@ -101,30 +105,38 @@ def _identify(archive_digest: str, content_digest: str) -> str:
     return ""
 
 
-def read_verified(path: Path, spec: FileSpec, dataset: str = "<dataset>") -> bytes:
+def read_verified(path: Path, spec: FileSpec, dataset: str = "<dataset>", remember: bool = True,
+                  fix: Optional[str] = None) -> bytes:
     """The decompressed IDX bytes of ``path`` after checking its SHA-256.
 
     Raises ``ChecksumError`` (naming the file and both digests) for a corrupt,
-    truncated or unverifiable file.
+    truncated or unverifiable file; ``fix`` replaces its advice (delete the file and
+    download it again).  ``remember=False`` keeps the bytes out of the cache (a download's
+    temporary file, which is renamed next).
     """
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec)
     if key in _verified_cache:
         return _verified_cache[key]
+    fix = fix or f"delete it and run: course-lib data download {dataset}"
     raw = path.read_bytes()
     archive_digest = sha256_of(raw)
     is_gzip = raw[:2] == b"\x1f\x8b"
+    published = spec.archive_sha256 is not None and archive_digest == spec.archive_sha256
+    # Another archive is decompressed only up to the published content's size (one byte more
+    # tells that it is larger): a small file that inflates to gigabytes is refused there.
+    limit = -1 if published or not spec.content_size else spec.content_size + 1
     try:
-        content = gzip.decompress(raw) if is_gzip else raw
+        content = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(limit) if is_gzip else raw
     except (EOFError, OSError, zlib.error) as error:
         raise ChecksumError(
-            f"{path} is corrupt or truncated ({len(raw)} bytes; gzip says: {error}). "
-            f"Delete it and run: course-lib data download {dataset}"
+            f"{path} is corrupt or truncated ({len(raw)} bytes; gzip says: {error}); {fix}"
         ) from None
+    if is_gzip and limit > 0 and len(content) >= limit:
+        raise ChecksumError(f"{path} decompresses to more than the {spec.content_size} bytes of the published "
+                            f"{spec.name}: it is not that file; {fix}")
     content_digest = sha256_of(content)
-    ok = (spec.archive_sha256 is not None and archive_digest == spec.archive_sha256) or (
-        spec.content_sha256 is not None and content_digest == spec.content_sha256
-    )
+    ok = published or (spec.content_sha256 is not None and content_digest == spec.content_sha256)
     if not ok:
         expected = " or ".join(
             f"{kind} {digest}"
@@ -134,10 +146,10 @@ def read_verified(path: Path, spec: FileSpec, dataset: str = "<dataset>") -> byt
         raise ChecksumError(
             f"checksum mismatch for {path}: expected SHA-256 {expected}, "
             f"got archive {archive_digest} / content {content_digest}{_identify(archive_digest, content_digest)}. "
-            f"The file is corrupt, truncated or not the published one; delete it and run: "
-            f"course-lib data download {dataset}"
+            f"The file is corrupt, truncated or not the published one; {fix}"
         )
-    _verified_cache[key] = content
+    if remember:
+        _verified_cache[key] = content
     return content
 
 
@@ -177,7 +189,7 @@ def download(name: str, directory: Optional[Path] = None, mirrors=None, progress
     """
     spec = get_spec(name)
     if not downloads_allowed():
-        raise DatasetNotFoundError(not_found_message(spec, None, f"downloads are disabled (${OFFLINE_ENV} is set)"))
+        raise DatasetNotFoundError(not_found_message(spec, None, _DISABLED))
     target = Path(directory) if directory is not None else cache_dir() / name
     target.mkdir(parents=True, exist_ok=True)
     errors = []
@@ -192,10 +204,11 @@ def download(name: str, directory: Optional[Path] = None, mirrors=None, progress
         for mirror in mirrors or spec.mirrors:
             url = mirror.rstrip("/") + "/" + file.name
             try:
-                _fetch_verified(url, destination, file, progress)
+                _fetch_verified(url, destination, file, name, progress)
                 break
-            except (urllib.error.URLError, OSError, ChecksumError) as error:
-                errors.append(f"{url}: {error}")
+            # HTTPException: a connection closed early (IncompleteRead) is neither a URLError nor an OSError
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ChecksumError) as error:
+                errors.append(f"{url}: {type(error).__name__}: {error}")
         else:
             kept = f"\n(the file already at {destination} was left as it was)" if destination.is_file() else ""
             raise DatasetNotFoundError(
@@ -204,22 +217,24 @@ def download(name: str, directory: Optional[Path] = None, mirrors=None, progress
     return target
 
 
-def _fetch_verified(url: str, destination: Path, file: FileSpec, progress: bool) -> None:
+def _fetch_verified(url: str, destination: Path, file: FileSpec, dataset: str, progress: bool) -> None:
+    """Download ``url`` to a temporary file, verify it, and only then rename it to ``destination``."""
     from tqdm.auto import tqdm
 
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{file.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+    def fetch(temporary: str) -> None:
+        with open(temporary, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=file.name, disable=not progress) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     bar.update(len(chunk))
-        read_verified(Path(temporary), file)
-        os.replace(temporary, destination)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        read_verified(Path(temporary), file, dataset, remember=False, fix="the mirror served another file")
+
+    write_atomically(destination, fetch)
+
+
+_DISABLED = (f"downloads are disabled (${OFFLINE_ENV} is set: unset it to let `course-lib data download` "
+             "and the loaders download)")
 
 
 def locate(name: str, root: Optional[os.PathLike] = None, download_missing: bool = True) -> Located:
@@ -229,7 +244,7 @@ def locate(name: str, root: Optional[os.PathLike] = None, download_missing: bool
     if located is not None:
         return located
     if not download_missing or not downloads_allowed():
-        reason = "it is in none of the searched places and downloads are disabled"
+        reason = f"it is in none of the searched places and {_DISABLED}"
         if not download_missing:
             reason = "it is in none of the searched places"
         raise DatasetNotFoundError(not_found_message(spec, root, reason))

@@ -245,3 +245,134 @@ def test_a_subset_of_imbalanced_classes_still_has_the_size_asked_for():
     assert len(images) == 50 and np.bincount(chosen).tolist() == [49, 1]
     with pytest.raises(ValueError, match="50 images but 91 labels"):
         loaders.subset(np.arange(50), labels, 20)
+
+
+# --- found by an audit of the data store (2026-12-06) ------------------------------------------
+def _copy_of(source, folder):
+    folder.mkdir()
+    for path in source.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def test_a_folder_verified_as_one_dataset_does_not_pass_as_another(fake_dataset, tmp_path, monkeypatch):
+    """MNIST and Fashion-MNIST share their file names, and the verification cache was keyed on the
+    path alone: once a folder of Fashion-MNIST had loaded, load_mnist(root=it) returned Fashion-MNIST."""
+    source, _, spec = fake_dataset
+    other = registry.DatasetSpec("other", "Other dataset", {
+        role: registry.FileSpec(file.name, content_sha256="1" * 64) for role, file in spec.files.items()
+    }, mirrors=(), class_names=spec.class_names, install_hint="course-lib data download other")
+    monkeypatch.setitem(registry.DATASETS, "other", other)
+    folder = _copy_of(source, tmp_path / "flat")
+    loaders.load_idx_dataset("fake", "test", root=folder, download=False)
+    with pytest.raises(ChecksumError, match="it is Fake dataset's t10k-images"):
+        loaders.load_idx_dataset("other", "test", root=folder, download=False)
+
+
+def test_a_connection_closed_early_tries_the_next_mirror(fake_dataset, monkeypatch):
+    """http.client.IncompleteRead is neither a URLError nor an OSError: it ended the download with a
+    traceback instead of trying the second mirror."""
+    import http.client
+    import urllib.request
+
+    source, arrays, _ = fake_dataset
+    real_urlopen = urllib.request.urlopen
+
+    class ClosesEarly:
+        def __init__(self, *args, **kwargs):
+            self.headers = {"Content-Length": "1000"}
+
+        def read(self, size=-1):
+            raise http.client.IncompleteRead(b"partial", 993)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(url, *args, **kwargs):
+        return ClosesEarly() if url.startswith("http://first.example/") else real_urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "0")
+    target = store.download("fake", mirrors=("http://first.example/", source.as_uri() + "/"), progress=False)
+    images, _ = loaders.load_idx_dataset("fake", "test", root=target, download=False)
+    assert np.array_equal(images, arrays["test_images"])
+    again = target.parent / "again"
+    with pytest.raises(DatasetNotFoundError, match="IncompleteRead"):
+        store.download("fake", again, mirrors=("http://first.example/",), progress=False)
+    assert not any(again.iterdir())
+
+
+def test_downloads_and_atomic_writes_follow_the_umask(fake_dataset, tmp_path, monkeypatch):
+    """mkstemp makes files 0600 and os.replace keeps that: a shared data folder or checkpoint was
+    unreadable to everyone else."""
+    import os
+
+    from course_lib.files import write_atomically
+
+    source, _, _ = fake_dataset
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "0")
+    old = os.umask(0o022)
+    try:
+        target = store.download("fake", tmp_path / "shared", progress=False)
+        written = write_atomically(tmp_path / "checkpoint.pt", lambda path: Path(path).write_bytes(b"x"))
+    finally:
+        os.umask(old)
+    assert {oct(path.stat().st_mode & 0o777) for path in target.iterdir()} == {"0o644"}
+    assert oct(written.stat().st_mode & 0o777) == "0o644"
+
+
+def test_a_download_leaves_no_cache_entry_for_its_temporary_file(fake_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "0")
+    store.download("fake", tmp_path / "d", progress=False)
+    assert not any(".part" in key[0] for key in store._verified_cache)
+
+
+def test_an_archive_that_inflates_beyond_the_published_size_is_refused_there(fake_dataset, tmp_path, monkeypatch):
+    """Every other archive was decompressed in full before its digest was checked: 400 KB named as
+    MNIST's file took 830 MB of memory before it was refused."""
+    source, _, spec = fake_dataset
+    file = registry.FileSpec("t10k-labels-idx1-ubyte.gz", content_sha256="2" * 64, content_size=1_000)
+    bomb = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    bomb.write_bytes(gzip.compress(b"\0" * 50_000_000))  # about 50 KB
+    with pytest.raises(ChecksumError, match="decompresses to more than the 1000 bytes of the published"):
+        store.read_verified(bomb, file, "fake")
+    # the published archive itself decompresses in full (its digest is checked first)
+    published = registry.FileSpec(spec.files["test_labels"].name, archive_sha256=spec.files["test_labels"].archive_sha256,
+                                  content_size=1)
+    assert store.read_verified(source / "t10k-labels-idx1-ubyte.gz", published)[:4] == b"\0\0\x08\x01"
+
+
+def test_the_registered_sizes_are_the_idx_sizes_of_the_published_files():
+    for dataset in (registry.FASHION_MNIST, registry.MNIST):
+        sizes = {role: file.content_size for role, file in dataset.files.items()}
+        assert sizes == {"train_images": 16 + 60_000 * 784, "train_labels": 8 + 60_000,
+                         "test_images": 16 + 10_000 * 784, "test_labels": 8 + 10_000}
+
+
+def test_idx_headers_that_overflow_or_gzip_bytes_are_named():
+    header = b"\x00\x00\x08\x04" + struct.pack(">4I", 65536, 65536, 65536, 65536)
+    with pytest.raises(idx.IDXFormatError, match=r"huge.idx: header declares shape \(65536, 65536, 65536, 65536\) "
+                                                 r"\(18446744073709551616 bytes"):
+        idx.parse_idx(header, "huge.idx")
+    with pytest.raises(idx.IDXFormatError, match="gzip-compressed bytes: decompress them first"):
+        idx.parse_idx(gzip.compress(idx.encode_idx(np.zeros(3, np.uint8))), "a.gz")
+
+
+def test_a_home_relative_data_folder_is_expanded(fake_dataset, tmp_path, monkeypatch):
+    source, arrays, _ = fake_dataset
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _copy_of(source, tmp_path / "mydata")
+    (tmp_path / "envdata").mkdir()
+    _copy_of(source, tmp_path / "envdata" / "fake")
+    monkeypatch.setenv("COURSE_LIB_DATA", "~/envdata")
+    assert store.find("fake", "~/mydata").directory == tmp_path / "mydata"
+    assert store.find("fake").directory == tmp_path / "envdata" / "fake"
+
+
+def test_the_offline_message_names_the_variable_to_unset(fake_dataset, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
+    with pytest.raises(DatasetNotFoundError, match=r"\$COURSE_LIB_OFFLINE is set: unset it"):
+        loaders.load_idx_dataset("fake", "train")
