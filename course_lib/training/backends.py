@@ -118,7 +118,7 @@ class _TorchBackend:
 
     def train_step(self, x, y, loss_fn, optimizer):
         optimizer.zero_grad()
-        output = self.model(x)
+        output = self._model_on(x)
         _check_target_shape(loss_fn, output, y)
         _check_class_targets(loss_fn, output, y)
         loss = loss_fn(output, y)
@@ -129,9 +129,20 @@ class _TorchBackend:
         optimizer.step()
         return output.detach(), loss.detach()
 
+    def _model_on(self, x):
+        """``model(x)``, where torch's "mat1 and mat2 must have the same dtype" for integer inputs is
+        said in the words the scratch side uses."""
+        try:
+            return self.model(x)
+        except RuntimeError as error:
+            if x.is_floating_point() or x.dtype == self.torch.bool:
+                raise
+            raise TypeError(f"the inputs are {x.dtype} and the model could not take them ({error}); a model "
+                            "takes floats unless it embeds token ids: convert with x.astype(np.float32)") from error
+
     def forward(self, x):
         with self.torch.no_grad():
-            return self.model(x)
+            return self._model_on(x)
 
     def loss_value(self, loss_fn, output, y):
         _check_target_shape(loss_fn, output, y)
@@ -294,7 +305,13 @@ def _check_target_shape(loss_fn, output, y) -> None:
 
 
 def _check_class_targets(loss_fn, output, y) -> None:
-    """Class-index targets for CrossEntropyLoss / NLLLoss must be (N,) when the outputs are (N, K)."""
+    """Class-index targets for CrossEntropyLoss / NLLLoss must be (N,) when the outputs are (N, K), and
+    integers: a float (N,) target is neither class indices nor (N, K) probabilities."""
+    if type(loss_fn).__name__ in ("CrossEntropyLoss", "NLLLoss") and y.is_floating_point() \
+            and output.ndim == 2 and tuple(y.shape) == (output.shape[0],):
+        raise TypeError(f"{type(loss_fn).__name__}: class-index targets must be integers, got floats (or booleans): "
+                        "convert with y.astype(np.int64); float targets are class probabilities of the outputs' "
+                        f"shape {tuple(output.shape)}")
     if type(loss_fn).__name__ in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() \
             and output.ndim == 2 and tuple(y.shape) != (output.shape[0],):
         raise ValueError(f"{type(loss_fn).__name__}: class-index targets must have shape ({output.shape[0]},), one "

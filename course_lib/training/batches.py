@@ -12,8 +12,8 @@ from .backends import _is_tensor
 class _Batches:
     """Mini-batches of ``(x, y)`` arrays/tensors (shuffled by a shared generator) or of a loader."""
 
-    def __init__(self, name: str, data, backend, batch_size: int, passes: int = 1):
-        self.name, self.backend, self.batch_size = name, backend, batch_size
+    def __init__(self, name: str, data, backend, batch_size: int, passes: int = 1, drop_last: bool = False):
+        self.name, self.backend, self.batch_size, self.drop_last = name, backend, batch_size, drop_last
         self.loader = None
         if isinstance(data, (tuple, list)) and len(data) == 2 and not _looks_like_batch_list(data):
             x, y = data
@@ -23,12 +23,18 @@ class _Batches:
                 raise ValueError(f"{name}: x has {len(x)} samples but y has {len(y)}; they must match")
             if len(x) == 0:
                 raise ValueError(f"{name} is empty")
+            if drop_last and len(x) < batch_size:
+                raise ValueError(f"{name} has {len(x)} samples, fewer than batch_size={batch_size}: with "
+                                 "drop_last=True no mini-batch would be left")
             if not _is_tensor(y) and np.asarray(y).dtype.kind in "USO":
                 raise TypeError(f"{name}: the targets are {np.asarray(y).dtype} (class names?); a model needs numbers: "
                                 "map the names to 0, 1, … first, e.g. np.unique(y, return_inverse=True)[1]")
             self.x, self.y = backend.as_full(x), backend.as_full(y)
             self.n_samples = len(x)
         elif _is_loader(data):
+            if drop_last:
+                raise ValueError(f"{name} is a {type(data).__name__}, which makes its own batches: drop_last is "
+                                 "its option (DataLoader(..., drop_last=True)), not fit's")
             if passes > 1 and iter(data) is data:  # a generator or iterator: its batches are gone after one pass
                 raise ValueError(f"{name} is a {type(data).__name__}, which can be iterated only once, and it is "
                                  f"needed {passes} times; pass a DataLoader, a list of (x, y) batches or (x, y) arrays")
@@ -45,7 +51,7 @@ class _Batches:
         """Batches per pass, or None for a loader without a length."""
         if self.loader is not None:
             return len(self.loader) if hasattr(self.loader, "__len__") else None
-        return -(-self.n_samples // self.batch_size)
+        return self.n_samples // self.batch_size if self.drop_last else -(-self.n_samples // self.batch_size)
 
     def iterate(self, rng: Optional[np.random.Generator]) -> Iterator[Tuple[Any, Any]]:
         if self.loader is not None:
@@ -55,7 +61,8 @@ class _Batches:
                 yield self.backend.to_device_x(batch[0]), self.backend.to_device_y(batch[1])
             return
         order = rng.permutation(self.n_samples) if rng is not None else np.arange(self.n_samples)
-        for start in range(0, self.n_samples, self.batch_size):
+        end = self.n_batches() * self.batch_size if self.drop_last else self.n_samples
+        for start in range(0, end, self.batch_size):
             index = order[start:start + self.batch_size]
             yield (self.backend.to_device_x(self.backend.take(self.x, index)),
                    self.backend.to_device_y(self.backend.take(self.y, index)))

@@ -3,6 +3,7 @@ the training state that ``fit(..., resume=path)`` reads (see ``state.py``)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -72,8 +73,9 @@ def _read_training_checkpoint(model, path: Union[str, Path]):
                 packed = {key[len("training_state/"):]: archive[key] for key in archive.files
                           if key.startswith("training_state/")}
                 info = {"epoch": int(archive["epoch"]), "logs": json.loads(str(archive["logs"]))}
-        except (OSError, ValueError, KeyError) as error:
-            raise ValueError(f"{path} is not a scratch checkpoint written by fit ({error})") from None
+        except Exception as error:  # noqa: BLE001 - a cut file (BadZipFile, EOFError), a .npy (TypeError), …
+            raise ValueError(f"{path} is not a scratch checkpoint written by fit "
+                             f"({type(error).__name__}: {error})") from None
         record = records.unpack(packed) if packed else None
     _check_same_state(model, state, path)
     return state, info, record
@@ -109,3 +111,10 @@ def _check_checkpoint_path(path) -> None:
     if first.is_dir():
         raise ValueError(f"checkpoint path {str(first)!r} is a folder; give a file name such as "
                          f"{str(first / 'best.pt')!r}")
+    existing = first.absolute().parent  # the folder is made on the first save: its nearest existing ancestor
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"checkpoint path {str(first)!r} cannot be written: {str(existing)!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint path {str(first)!r} cannot be written: no permission to write in {str(existing)!r}")

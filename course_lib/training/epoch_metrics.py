@@ -36,7 +36,13 @@ def _resolve_metrics(metrics, loss_fn=None) -> Dict[str, Callable[[np.ndarray, n
                                  "f(y_true, y_pred) -> float")
             resolved[metric] = NAMED_METRICS[metric]
         elif callable(metric):
-            resolved[getattr(metric, "__name__", type(metric).__name__)] = metric
+            function = getattr(metric, "func", metric)  # functools.partial(precision, average="micro"): "precision"
+            name = getattr(function, "__name__", type(metric).__name__)
+            if name in resolved:  # one column of the History would silently hold the other's numbers
+                raise ValueError(f"two metrics are both called {name!r}; give each its own name, e.g. "
+                                 f"def precision_micro(y_true, y_pred): return precision(y_true, y_pred, "
+                                 f"average='micro')")
+            resolved[name] = metric
         else:
             raise TypeError(f"a metric must be a name or a function f(y_true, y_pred), got {metric!r}")
     if "loss" in resolved:

@@ -80,7 +80,7 @@ def _progress_bar(progress: bool, total: Optional[int], epochs: int, start: int 
 def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int = 64, val_data=None,
         metrics: Union[str, Sequence[MetricSpec], None] = "auto", early_stopping=None, checkpoint=None,
         seed: Optional[int] = 0, device: str = "auto", progress: bool = True, shuffle: bool = True,
-        scheduler=None, resume=None) -> History:
+        scheduler=None, resume=None, drop_last: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - ``train_data`` / ``val_data``: ``(x, y)`` NumPy arrays or torch tensors, or a DataLoader
@@ -103,6 +103,9 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
       were (see the module's docstring), with the trained weights.
     - ``progress``: a ``tqdm.auto`` bar over all batches, showing the running loss.
     - ``shuffle``: reshuffle the training set every epoch.
+    - ``drop_last``: leave out each epoch's last mini-batch when it is smaller than ``batch_size``
+      (torch's ``DataLoader(drop_last=True)``): a last batch of one sample cannot train a model with
+      ``BatchNorm1d``, which needs two samples to normalise over.  Not for a DataLoader (its own).
     - ``scheduler``: a learning-rate scheduler (torch's or ``course_lib.scratch.lr_scheduler``'s)
       stepped once after every epoch; ``ReduceLROnPlateau`` is given the epoch's ``val_loss``
       (``loss`` without validation data).
@@ -121,24 +124,29 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or
+                             not 0 <= seed < 2**32):  # checked before torch is reseeded
+        raise ValueError(f"seed must be None or an integer from 0 to 2**32 - 1, got {seed!r}")
     if loss_fn is None or optimizer is None:
         raise TypeError("fit needs both loss_fn and optimizer")
     with _backend_for(model, device, loss_fn, optimizer) as backend:
         _check_pairing(model, loss_fn, optimizer)
         return _fit(backend, train_data, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                     val_data=val_data, metrics=metrics, early_stopping=early_stopping, checkpoint=checkpoint,
-                    seed=seed, progress=progress, shuffle=shuffle, scheduler=scheduler, resume=resume)
+                    seed=seed, progress=progress, shuffle=shuffle, scheduler=scheduler, resume=resume,
+                    drop_last=bool(drop_last))
 
 
 def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_data, metrics, early_stopping,
-         checkpoint, seed, progress, shuffle, scheduler, resume) -> History:
+         checkpoint, seed, progress, shuffle, scheduler, resume, drop_last) -> History:
     """fit's loop, on a backend that already holds the model on its device."""
     model = backend.model
     metric_fns = _resolve_metrics(metrics, loss_fn)
     threshold = _threshold_for(loss_fn, model)
     resumed = _read_resume(model, resume, epochs, scheduler) if resume is not None else None
     start = 0 if resumed is None else resumed[1]["epoch"]
-    train_batches = _Batches("train_data", train_data, backend, batch_size, passes=epochs - start)
+    train_batches = _Batches("train_data", train_data, backend, batch_size, passes=epochs - start,
+                             drop_last=drop_last)
     # the validation set is read once before training (a check) and after every epoch
     val_batches = _Batches("val_data", val_data, backend, batch_size, passes=epochs - start + 1) \
         if val_data is not None else None
@@ -176,7 +184,11 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{epochs}")
             for step, (x, y) in enumerate(train_batches.iterate(rng if shuffle else None), start=1):
-                output, loss = backend.train_step(x, y, loss_fn, optimizer)
+                try:
+                    output, loss = backend.train_step(x, y, loss_fn, optimizer)
+                except ValueError as error:
+                    _explain_a_batch_of_one(error, len(y), train_batches)
+                    raise
                 accumulator.add(output, y, loss)
                 if bar is not None:
                     bar.update(1)
@@ -235,6 +247,15 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
     if best_state is not None:
         backend.load_state(best_state)
     return history
+
+
+def _explain_a_batch_of_one(error: ValueError, size: int, batches: _Batches) -> None:
+    """Add to ``error`` (torch's or the scratch BatchNorm's "more than 1 value per channel") that the
+    batch was an epoch's last, of one sample, and how to avoid it."""
+    if size == 1 and batches.batch_size > 1 and error.args and isinstance(error.args[0], str):
+        error.args = (error.args[0] + f" — this mini-batch held one sample: the last of the epoch, as "
+                      f"{batches.n_samples} samples are one more than a multiple of batch_size={batches.batch_size}; "
+                      "pass drop_last=True or another batch_size",) + error.args[1:]
 
 
 def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold, prefix: str,

@@ -76,7 +76,9 @@ def _resume(backend, optimizer, scheduler, order, history, resumed, stop_monitor
     saved = record["history"]
     history.train, history.val = copy.deepcopy(saved["train"]), copy.deepcopy(saved["val"])
     history.epoch_time, history.lr = list(saved["epoch_time"]), list(saved["lr"])
-    history.best_epoch = saved["best_epoch"]
+    # the best epoch is the resumed run's monitor's; a run that goes on without one has none (as the
+    # uninterrupted run without early stopping or a checkpoint would)
+    history.best_epoch = saved["best_epoch"] if stop_monitor is not None or save_monitor is not None else None
     same_stopping = _restore_monitor(stop_monitor, record["monitors"]["early_stopping"])
     _restore_monitor(save_monitor, record["monitors"]["checkpoint"])
     if not same_stopping:  # early stopping added, or watching something else: it starts afresh
