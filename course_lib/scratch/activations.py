@@ -96,8 +96,8 @@ def maximum_with(x: np.ndarray, value: float, out: Optional[np.ndarray] = None) 
     2026-12-05).  Same numbers either way; the result keeps x's memory layout (see layout.py).
     Below ``_SMALL`` numbers the plain call is faster than the set-up.
     """
-    if x.size < _SMALL:
-        return np.maximum(x, x.dtype.type(value), out=out)
+    if x.size < _SMALL:  # out=: an array also for a 0-d x (NumPy would return a scalar)
+        return np.maximum(x, x.dtype.type(value), out=np.empty_like(x) if out is None else out)
     if out is None:
         out = empty_like_layout(x.shape, x.dtype, x)
     order = memory_order(x)
@@ -133,7 +133,7 @@ def _constant(dtype, value: float) -> np.ndarray:
 def _relu_mask(x: np.ndarray) -> np.ndarray:
     """Where ReLU passes the gradient: not x ≤ 0.  That is x > 0, except at NaN, where torch's
     ReLU also passes it (its backward zeroes the gradient where the output is ≤ 0)."""
-    mask = np.less_equal(x, 0)
+    mask = np.asarray(np.less_equal(x, 0))  # an array also for a 0-d x (NumPy returns a scalar there)
     return np.logical_not(mask, out=mask)
 
 
@@ -146,15 +146,15 @@ def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     """x for x > 0, negative_slope·x otherwise."""
     scaled = x * np.asarray(negative_slope, dtype=x.dtype)
     if 0 <= negative_slope <= 1:  # then the larger of x and a·x is the answer: branch-free and fast
-        return np.maximum(x, scaled)
-    return np.where(x > 0, x, scaled)
+        return np.maximum(x, scaled, out=np.empty_like(x))  # out=: an array also for a 0-d x
+    return np.asarray(np.where(x > 0, x, scaled))
 
 
 def _leaky_relu_slope(x: np.ndarray, negative_slope: float) -> np.ndarray:
     """The local derivative 1 or a as an array (used by backward)."""
     positive = x > 0
     if 0 <= negative_slope <= 1:  # max([x > 0], a) is 1 or a; avoids np.where's slow random-mask select
-        slope = positive.astype(x.dtype)
+        slope = np.asarray(positive, dtype=x.dtype)  # an array also for a 0-d x
         return maximum_with(slope, negative_slope, out=slope)
     return np.where(positive, np.asarray(1, dtype=x.dtype), np.asarray(negative_slope, dtype=x.dtype))
 

@@ -39,7 +39,8 @@ import numpy as np
 from . import init
 from .dropout import dropout_mask as make_dropout_mask
 from .linear import Linear
-from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
+from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
+                     release_for_backward)
 from .reductions import column_sums
 
 
@@ -396,6 +397,8 @@ class MultiheadAttention(Module):
         self._heads_into(merged, context, seq_first)
         output = self.out_proj(merged.reshape(-1, E)).reshape(merged.shape)
 
+        for x_2d in inputs_2d:  # views of the caller's arrays, which dW_in needs: backward raises if overwritten
+            keep_for_backward(x_2d)
         self._cache = dict(
             inputs_2d=inputs_2d, shapes=(query.shape, key.shape, value.shape), heads=(q_heads, k_heads, v_heads),
             sources=key.shape[1 - batch_axis],  # S, before bias_k and the zero key
@@ -417,6 +420,8 @@ class MultiheadAttention(Module):
         cache = self._cache
         if cache is None:
             raise RuntimeError("MultiheadAttention.backward called before forward")
+        for x_2d in cache["inputs_2d"]:
+            release_for_backward("MultiheadAttention", x_2d, "input")
         E, heads = self.embed_dim, self.num_heads
         query_shape, key_shape, value_shape = cache["shapes"]
         seq_first, batched = cache["seq_first"], cache["batched"]

@@ -36,7 +36,8 @@ import numpy as np
 
 from . import init
 from .layout import batch_innermost, memory_order
-from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
+from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
+                     release_for_backward)
 
 IntPair = Union[int, Tuple[int, int]]
 # (top, bottom, left, right) zero padding
@@ -582,12 +583,15 @@ class Conv2d(Module):
         out, self._columns = conv2d_forward(
             x, self.weight.data, bias, self.stride, padding, self.dilation, self.groups, return_columns=True
         )
-        self._input = None if self.requires_input_grad else x
+        # without dL/dx the weight gradient reads x itself: backward raises if an in-place layer overwrites it
+        self._input = None if self.requires_input_grad else keep_for_backward(x)
         return out
 
     def backward(self, grad_output: np.ndarray) -> Optional[np.ndarray]:
         if self._columns is None:
             raise RuntimeError("Conv2d.backward needs a forward call first (one backward per forward)")
+        if self._input is not None:
+            release_for_backward("Conv2d", self._input, "input")
         n, _, h, w = self._input_shape
         out_h, out_w = _check_geometry("Conv2d", self._input_shape, self.kernel_size, self.stride, self._pads, self.dilation)
         expected = (n, self.out_channels, out_h, out_w)

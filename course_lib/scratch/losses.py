@@ -350,12 +350,14 @@ class NLLLoss(_Loss):
         class_weight = None if self.weight is None else self.weight.astype(dtype)
         sample_weight = valid.astype(dtype) if class_weight is None else class_weight[safe_labels] * valid
         log_probs, probs = self._log_probabilities(scores)
-        losses = -sample_weight * log_probs[rows, safe_labels]
+        # an ignored sample's loss is 0, not 0 · log p: that is NaN where its class 0 has p = 0 (a −inf logit)
+        with np.errstate(invalid="ignore"):
+            losses = np.where(valid, -sample_weight * log_probs[rows, safe_labels], 0).astype(dtype, copy=False)
         smoothing = self.label_smoothing
         if smoothing > 0:
             # Σ_c w_c logp[n, c] as a matrix-vector product: one pass, no (M, C) temporary
             weighted_sum = log_probs.sum(axis=1) if class_weight is None else log_probs @ class_weight
-            losses = (1 - smoothing) * losses - (smoothing / scores.shape[1]) * (weighted_sum * valid)
+            losses = (1 - smoothing) * losses - (smoothing / scores.shape[1]) * np.where(valid, weighted_sum, 0)
         # torch's weighted mean: divide by the total weight of the non-ignored samples
         denominator = sample_weight.sum()
         self._cache = (log_probs, probs, safe_labels, valid, sample_weight, class_weight, denominator, prediction.shape)

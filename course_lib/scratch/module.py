@@ -647,6 +647,12 @@ def before_overwrite(layer: str, x: np.ndarray) -> None:
             f"{layer}(inplace=True) overwrites its input, but got a read-only array "
             f"(pass a writeable copy, e.g. x.copy(), or use inplace=False)"
         )
+    if any(stride == 0 and size > 1 for stride, size in zip(x.strides, x.shape)):
+        raise ValueError(
+            f"{layer}(inplace=True) overwrites its input, but several elements of this array are one number in "
+            f"memory (a zero stride, shape {x.shape}, strides {x.strides}): each write would change all of them "
+            f"(torch refuses such a tensor too). Pass x.copy(), or use inplace=False"
+        )
     for key in [key for key in _OVERWRITTEN if key not in _KEPT_FOR_BACKWARD]:
         del _OVERWRITTEN[key]  # their arrays are gone
     # a view counts too (Sigmoid → Flatten → ReLU(inplace=True) writes through a reshape); the

@@ -53,7 +53,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import init
-from .module import Module, Parameter, check_device, check_dtype, expect_float, received
+from .module import (Module, Parameter, check_device, check_dtype, expect_float, keep_for_backward, received,
+                     release_for_backward)
 
 __all__ = ["RNNCell", "LSTMCell", "RNN", "LSTM", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward"]
 
@@ -583,7 +584,10 @@ class _RecurrentBase(Module):
             finals = [s[:, 0] for s in finals]
         elif self.batch_first:
             output = output.transpose(1, 0, 2)
-        self._state = dict(caches=caches, masks=masks, batched=batched, given=given, batch=batch,
+        # the first layer's cache holds the caller's array (not copied when contiguous), which the RNN's
+        # weight gradient reads: backward raises if an in-place layer overwrites it
+        self._state = dict(input=keep_for_backward(caches[0].x), caches=caches, masks=masks, batched=batched,
+                           given=given, batch=batch,
                            output_shape=output.shape, state_shapes=[final.shape for final in finals])
         # a copy: the caller may change it in place without corrupting what backward needs
         return np.array(output, order="C"), finals
@@ -592,6 +596,7 @@ class _RecurrentBase(Module):
         """BPTT through the stack, last layer first; returns (grad_input, grad_states or None)."""
         if self._state is None:
             raise RuntimeError(f"{self._name}.backward called before forward")
+        release_for_backward(self._name, self._state["input"], "input")
         caches, masks = self._state["caches"], self._state["masks"]
         batched, batch = self._state["batched"], self._state["batch"]
         width, D = self.state_size, self.num_directions  # each direction's output features

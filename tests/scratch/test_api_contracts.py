@@ -496,6 +496,53 @@ def test_overwriting_the_input_a_layer_keeps_makes_its_backward_raise_as_in_torc
         y.sum().backward()
 
 
+def _conv_without_input_grad():
+    layer = scratch.Conv2d(2, 3, 3, dtype=np.float64)
+    layer.requires_input_grad = False
+    return layer
+
+
+@pytest.mark.parametrize("make, shape, call", [
+    (lambda: scratch.RNN(3, 4, dtype=np.float64), (5, 2, 3), lambda layer, x: layer(x)[0]),
+    (lambda: scratch.LSTM(3, 4, dtype=np.float64), (5, 2, 3), lambda layer, x: layer(x)[0]),
+    (lambda: scratch.MultiheadAttention(4, 2, dtype=np.float64), (3, 2, 4), lambda layer, x: layer(x, x, x)[0]),
+    (_conv_without_input_grad, (2, 2, 6, 6), lambda layer, x: layer(x)),
+], ids=["RNN", "LSTM", "MultiheadAttention", "Conv2d-without-input-grad"])
+def test_the_other_layers_that_keep_their_input_raise_too(make, shape, call):
+    """The RNN (its input is not copied when contiguous), attention (views of query, key and value)
+    and a first convolution without dL/dx kept the caller's array unregistered: an in-place layer
+    that overwrote it left weight gradients 2.7–11.5 off with no error (an audit, 2026-12-06)."""
+    layer = make()
+    x = np.random.default_rng(0).standard_normal(shape)
+    out = call(layer, x)
+    scratch.ReLU(inplace=True)(x)
+    name = type(layer).__name__
+    with pytest.raises(RuntimeError, match=rf"{name}.backward needs the input of its forward pass, but ReLU"):
+        layer.backward(np.ones_like(out))
+    assert all(not param.grad.any() for param in layer.parameters())  # nothing was added
+    out = call(layer, x.copy())
+    layer.backward(np.ones_like(out))  # a fresh forward: fine
+
+
+def test_an_in_place_layer_refuses_an_array_whose_elements_share_memory():
+    """Dropout(inplace=True) on a zero-stride view wrote each number several times, and its output
+    disagreed with its own backward; torch refuses such a tensor (an audit, 2026-12-06)."""
+    base = np.arange(1, 4, dtype=np.float32)
+    x = np.lib.stride_tricks.as_strided(base, (4, 3), (0, 4))
+    for layer in (scratch.Dropout(0.5, inplace=True), scratch.ReLU(inplace=True)):
+        with pytest.raises(ValueError, match="several elements of this array are one number in memory"):
+            layer(x)
+    assert base.tolist() == [1, 2, 3]
+
+
+def test_relu_and_leaky_relu_of_a_0d_array():
+    """A TypeError ("return arrays must be of ArrayType") before an audit (2026-12-06); torch gives these."""
+    for layer, value, grad in ((scratch.ReLU(), 0.0, 0.0), (scratch.LeakyReLU(0.1), -0.05, 0.2)):
+        out = layer(np.array(-0.5, np.float32))
+        assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float32
+        assert np.isclose(out, value) and np.isclose(layer.backward(np.array(2.0, np.float32)), grad)
+
+
 def test_an_output_may_be_overwritten_once_backward_has_used_it():
     sigmoid, relu = scratch.Sigmoid(), scratch.ReLU(inplace=True)
     y = sigmoid(np.linspace(-2, 2, 6))

@@ -377,6 +377,26 @@ def test_all_targets_ignored_gives_nan_like_torch():
     assert CrossEntropyLoss(reduction="sum")(logits, target) == 0
 
 
+@pytest.mark.parametrize("kwargs", [{}, dict(reduction="none"), dict(reduction="sum"), dict(label_smoothing=0.1),
+                                    dict(weight=np.array([1.0, 2.0, 3.0]))], ids=["mean", "none", "sum", "smoothing",
+                                                                                "weight"])
+def test_an_ignored_sample_with_a_minus_inf_logit_adds_nothing(kwargs):
+    """Ignored samples were read at class 0 and multiplied by weight 0: 0 · (−inf) made the loss NaN
+    where torch's is finite (an audit, 2026-12-06)."""
+    logits = np.array([[-np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]])
+    target = np.array([-100, 1])
+    torch_kwargs = {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+                    for key, value in kwargs.items()}
+    expected = torch.nn.CrossEntropyLoss(**torch_kwargs)(torch.from_numpy(logits), torch.from_numpy(target))
+    assert np.isfinite(expected.numpy()).all()
+    assert_close(CrossEntropyLoss(**kwargs)(logits, target), expected, rtol=1e-12)
+    log_probs = np.array([[-np.inf, np.log(0.5), np.log(0.5)], np.log([0.2, 0.3, 0.5])])
+    nll_kwargs = {key: value for key, value in kwargs.items() if key != "label_smoothing"}
+    expected = torch.nn.NLLLoss(**{key: value for key, value in torch_kwargs.items() if key != "label_smoothing"})(
+        torch.from_numpy(log_probs), torch.tensor([-100, 2]))
+    assert_close(NLLLoss(**nll_kwargs)(log_probs, np.array([-100, 2])), expected, rtol=1e-12)
+
+
 def test_float32_losses_stay_float32():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((4, 3)).astype(np.float32)
