@@ -602,14 +602,15 @@ def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], 
 
 
 # Arrays that a layer returned *and* keeps for its backward pass (Sigmoid, Tanh, Softmax and
-# LogSoftmax keep their output: σ' = σ(1 − σ) needs it), or received and keeps (Linear and GELU
-# keep their input: ∂L/∂W = δᵀx needs it).  A layer with ``inplace=True`` right
-# after one of them overwrites it, and that backward would then compute a wrong gradient without
-# any error.  torch notices such a write through the version counter of every tensor and raises
-# when the backward pass needs the tensor; NumPy arrays have none, so in-place layers look the
-# array up here before writing into it and note the write (``_OVERWRITTEN``: id → the layer that
-# wrote), and the keeper's backward raises as torch's does.  Forward alone (inference) is fine.
-# The registry holds weak references: an entry disappears with its array.
+# LogSoftmax keep their output: σ' = σ(1 − σ) needs it), or received and keeps (Linear, GELU, the
+# RNN and LSTM, MultiheadAttention and a Conv2d without dL/dx keep their input: ∂L/∂W = δᵀx needs
+# it).  A layer with ``inplace=True`` right after one of them overwrites it, and that backward
+# would then compute a wrong gradient without any error.  torch notices such a write through the
+# version counter of every tensor and raises when the backward pass needs the tensor; NumPy arrays
+# have none, so in-place layers look the array up here before writing into it and note the write
+# (``_OVERWRITTEN``: id → the layer that wrote), and the keeper's backward raises as torch's does.
+# A plain write such as x[...] = 0 goes unseen: only in-place layers are watched.  Forward alone
+# (inference) is fine.  The registry holds weak references: an entry disappears with its array.
 _KEPT_FOR_BACKWARD: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
 _OVERWRITTEN: Dict[int, str] = {}
 
