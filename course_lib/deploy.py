@@ -63,8 +63,8 @@ def _require_torch_model(model, what: str) -> None:
 def _plain(value, where: str):
     """``value`` as data ``torch.load(weights_only=True)`` reads back: NumPy scalars become Python
     numbers; arrays, objects and the like are refused before anything is written."""
-    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biuf":
-        return np.asarray(value).item()
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biufU":
+        return np.asarray(value).item()  # np.str_ too: a str subclass that torch.load(weights_only=True) refuses
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
@@ -99,7 +99,7 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": dict(config),
+        "config": _plain(config, "model.config"),
         "state_dict": state,
         "class_names": None if class_names is None else [str(name) for name in class_names],
         "extra": extra,
@@ -133,6 +133,11 @@ def read_checkpoint(path: PathLike) -> Dict[str, Any]:
         raise CheckpointError(
             f"{path} has checkpoint format version {version}; this course_lib reads version {FORMAT_VERSION}"
         )
+    missing = [key for key in ("config", "state_dict", "class_names", "extra") if key not in payload]
+    if missing or not isinstance(payload["config"], dict) or not isinstance(payload["state_dict"], dict):
+        raise CheckpointError(f"{path} is a damaged course_lib checkpoint: "
+                              + (f"it has no {', '.join(map(repr, missing))}" if missing else
+                                 "its 'config' or 'state_dict' is not a dict"))
     return payload
 
 
@@ -171,6 +176,9 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
     payload = read_checkpoint(path)
     if model is None:
         model = build_model(payload["config"])
+        floats = [value.dtype for value in payload["state_dict"].values() if value.is_floating_point()]
+        if floats:  # the dtype the weights were saved in (a .double() model comes back float64)
+            model = model.to(floats[0])
     problems = state_dict_mismatches(model.state_dict(), payload["state_dict"])
     if problems:
         stored = payload["config"].get("name", "?")
@@ -191,15 +199,30 @@ def _metadata(model, class_names, preprocessing) -> Dict[str, Any]:
     and pixels are scaled by 1/255 (``course_lib.data.to_float_images``).
     """
     config = getattr(model, "config", None)
-    if preprocessing is None:
-        preprocessing = dict(DEFAULT_PREPROCESSING)
-        if isinstance(config, dict) and "image_size" in config:
-            preprocessing.update(image_size=config["image_size"], channels=config.get("in_channels", 1))
+    merged = dict(DEFAULT_PREPROCESSING)
+    if isinstance(config, dict) and "image_size" in config:
+        merged.update(image_size=config["image_size"], channels=config.get("in_channels", 1))
+    merged.update(preprocessing or {})  # what is given overrides; what is not keeps the config's
+    floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
     return {
         "class_names": None if class_names is None else [str(name) for name in class_names],
-        "config": config,
-        "preprocessing": dict(preprocessing),
+        "config": _plain(config, "model.config"),
+        "preprocessing": _plain(merged, "preprocessing"),
+        # the float dtype the file computes in: predict casts float inputs to it
+        "dtype": str(floats[0]).replace("torch.", "") if floats else "float32",
     }
+
+
+def _example_for(module, example_input):
+    """``example_input`` as a CPU tensor, floats in the module's dtype (a float64 array for a float32
+    model is what NumPy makes by default)."""
+    import torch
+
+    example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    floats = [p.dtype for p in module.parameters() if p.is_floating_point()]
+    if example.is_floating_point() and floats and example.dtype != floats[0]:
+        example = example.to(floats[0])
+    return example
 
 
 def _cpu_eval_copy(model, what: str):
@@ -238,7 +261,7 @@ def export_torchscript(
     import torch
 
     module = _cpu_eval_copy(model, "export_torchscript")
-    example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    example = _example_for(module, example_input)
     _check_batch_axis(module, example, "export_torchscript")
     with torch.no_grad(), warnings.catch_warnings():
         # Tracing warns that shape checks become constants; our models' control flow depends only on
@@ -273,7 +296,7 @@ def export_onnx(
     import torch
 
     module = _cpu_eval_copy(model, "export_onnx")
-    example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
+    example = _example_for(module, example_input)
     _check_batch_axis(module, example, "export_onnx")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,7 +328,7 @@ def export_onnx(
 
 # --- loading an exported model (no course_lib model code needed) -------------------------------
 class ExportedModel:
-    """A loaded TorchScript (.pt/.pts) or ONNX (.onnx) file: ``predict(x) -> ndarray`` on float32 arrays."""
+    """A loaded TorchScript (.pt/.pts) or ONNX (.onnx) file: ``predict(x) -> ndarray``."""
 
     def __init__(self, path: PathLike):
         self.path = Path(path)
@@ -323,6 +346,7 @@ class ExportedModel:
         self.metadata = metadata
         self.class_names = metadata.get("class_names")
         self.preprocessing = dict(DEFAULT_PREPROCESSING, **(metadata.get("preprocessing") or {}))
+        self.dtype = np.dtype(metadata.get("dtype", "float32"))  # files from before it was recorded: float32
 
     def _open_onnx(self) -> Dict[str, Any]:
         import onnxruntime
@@ -347,7 +371,8 @@ class ExportedModel:
         return json.loads(extra[METADATA_KEY]) if extra[METADATA_KEY] else {}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Raw model outputs (logits) for a batch ``x``: floats (cast to float32, the exported dtype) or,
+        """Raw model outputs (logits) for a batch ``x``: floats (cast to the exported dtype, float32 unless
+        the model was float64) or,
         for a model of token ids, integers (cast to int64, the exported dtype: onnxruntime refuses
         int32 ids, NumPy's default integer on Windows before NumPy 2)."""
         x = np.asarray(x)
@@ -355,7 +380,7 @@ class ExportedModel:
             raise TypeError("ExportedModel.predict got uint8 inputs (raw pixels?); scale them to [0, 1] floats "
                             "first: x.astype(np.float32) / 255")
         if x.dtype.kind == "f":
-            x = x.astype(np.float32, copy=False)
+            x = x.astype(self.dtype, copy=False)
         elif x.dtype.kind in "iu":
             x = x.astype(np.int64, copy=False)
         if self.format == "onnx":
@@ -383,8 +408,8 @@ def verify_export(
     """
     import torch
 
-    inputs = np.ascontiguousarray(np.asarray(inputs.cpu() if torch.is_tensor(inputs) else inputs))
     module = _cpu_eval_copy(model, "verify_export")
+    inputs = np.ascontiguousarray(_example_for(module, inputs).numpy())
     with torch.no_grad():
         expected = module(torch.from_numpy(inputs)).numpy()
     with tempfile.TemporaryDirectory() as folder:

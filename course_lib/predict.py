@@ -4,11 +4,16 @@ MODEL_FILE is a TorchScript ``.pt`` or an ``.onnx`` file written by ``course_lib
 names and preprocessing stored inside it are used (or ``--classes names.json|names.txt``).
 Inputs are PNG/JPEG images or ``.npy`` arrays:
 
-- an image is converted like Fashion-MNIST: grayscale, fitted into a square on the background
-  colour and resized to 28×28, inverted when its background is light (Fashion-MNIST shows light
-  objects on black; ``--invert yes|no`` overrides the guess), then scaled to [0, 1];
+- an image is converted like Fashion-MNIST: turned upright (its EXIF orientation), grayscale (a
+  transparent background as white, 16-bit pixels scaled to 8), fitted into a square on the
+  background colour and resized to 28×28, inverted when its background is light (Fashion-MNIST
+  shows light objects on black; ``--invert yes|no`` overrides the guess), then scaled to [0, 1];
 - a ``.npy`` array of shape (28, 28), (1, 28, 28), (N, 28, 28) or (N, 1, 28, 28): uint8 values are
   scaled by 1/255, float values are taken as already in [0, 1].
+
+Then the preprocessing stored in the model file: pixels divided by ``scale`` (255 unless the model
+was exported with another), repeated over ``channels``, and normalised by ``mean`` and ``std`` (one
+number, or one per channel).
 
 Bad inputs (missing file, not an image, wrong shape) print one clear line on stderr; the exit
 status is 1 if any input failed, 2 if the model itself could not be loaded, 0 otherwise.
@@ -33,14 +38,13 @@ class PredictError(ValueError):
 # --- preprocessing -------------------------------------------------------------------------------
 def load_image(path: Path, image_size: int = 28, invert: str = "auto") -> np.ndarray:
     """A PNG/JPEG as a float32 (image_size, image_size) array in [0, 1], Fashion-MNIST style."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as opened:
-            image = opened.convert("L")
+            pixels = _grayscale(ImageOps.exif_transpose(opened))  # a phone photo's orientation is in EXIF
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise PredictError(f"{path}: not a readable PNG/JPEG image ({error})") from None
-    pixels = np.asarray(image, dtype=np.float32)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     background = float(np.median(border))
     if invert == "yes" or (invert == "auto" and background > 127):
@@ -53,6 +57,23 @@ def load_image(path: Path, image_size: int = 28, invert: str = "auto") -> np.nda
     square[top : top + height, left : left + width] = pixels
     resized = Image.fromarray(square.clip(0, 255).astype(np.uint8)).resize((image_size, image_size), Image.LANCZOS)
     return np.asarray(resized, dtype=np.float32) / 255.0
+
+
+def _grayscale(image) -> np.ndarray:
+    """Gray levels 0–255 (float32) of a PIL image: a transparent background counts as white, and
+    16-bit or 32-bit pixels are scaled down (``convert("L")`` would clip them to 255)."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        pixels = np.asarray(image, dtype=np.float32)
+        return pixels / 257.0 if image.mode.startswith("I;16") or pixels.max() > 255 else pixels
+    if image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float32)
+        return pixels * 255.0 if pixels.size and pixels.max() <= 1.0 else pixels
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32)
 
 
 def load_array(path: Path, image_size: int = 28) -> np.ndarray:
@@ -70,6 +91,8 @@ def load_array(path: Path, image_size: int = 28) -> np.ndarray:
         array = array[None]
     if array.ndim != 3 or array.shape[1:] != (image_size, image_size):
         raise PredictError(f"{path}: expected an array of shape {expected}, got {original_shape}")
+    if len(array) == 0:
+        raise PredictError(f"{path}: the array holds no images (shape {original_shape})")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if not np.issubdtype(array.dtype, np.floating):
@@ -144,12 +167,13 @@ def predict_files(
     names = list(class_names) if class_names is not None else model.class_names
     preprocessing = model.preprocessing
     size, channels = int(preprocessing["image_size"]), int(preprocessing["channels"])
+    mean, std = (_per_channel(preprocessing[key], channels, key, model_file) for key in ("mean", "std"))
+    pixel_scale = 255.0 / float(preprocessing["scale"])  # the loaders give pixel / 255; the model wants pixel / scale
     results, errors = [], []
     for path in inputs:
         try:
-            images = load_inputs(Path(path), size, invert)
-            batch = ((images - preprocessing["mean"]) / preprocessing["std"]).astype(np.float32)
-            batch = np.repeat(batch[:, None], channels, axis=1)
+            images = load_inputs(Path(path), size, invert) * pixel_scale
+            batch = (np.repeat(images[:, None], channels, axis=1) - mean) / std
             logits = model.predict(batch)
         except PredictError as error:
             errors.append(str(error))
@@ -165,6 +189,15 @@ def predict_files(
             )
         results.append((str(path), top_k(softmax(logits.astype(np.float64)), names, k)))
     return results, errors
+
+
+def _per_channel(value, channels: int, name: str, model_file) -> np.ndarray:
+    """The preprocessing's ``mean`` or ``std`` (one number or one per channel) shaped (C, 1, 1)."""
+    array = np.asarray(value, dtype=np.float64).reshape(-1)
+    if array.size not in (1, channels):
+        raise PredictError(f"{model_file}: the stored preprocessing's {name} has {array.size} values for a model "
+                           f"of {channels} channels (one, or one per channel)")
+    return array.reshape(-1, 1, 1)
 
 
 def format_results(results) -> str:

@@ -351,3 +351,62 @@ def test_every_documented_suffix_opens_in_any_letter_case(tmp_path, name):
     export = deploy.export_onnx if name.lower().endswith(".onnx") else deploy.export_torchscript
     exported = deploy.load_exported(export(model, tmp_path / name, x))
     assert exported.format == ("onnx" if name.lower().endswith(".onnx") else "torchscript")
+
+
+# --- found by an audit of deploy (2026-12-06) ----------------------------------------------------
+def test_numpy_strings_in_the_config_or_extra_make_a_checkpoint_that_loads(tmp_path):
+    """np.str_ is a str, so it passed the plain-value check, and torch.load(weights_only=True) then
+    refused the whole file as holding Python objects."""
+    model = MLP([4, 3, 2], activation=np.array(["relu", "tanh"])[0])
+    path = deploy.save_checkpoint(model, tmp_path / "m.pt", tag=np.str_("x"))
+    loaded = deploy.load_checkpoint(path)
+    assert loaded.config["activation"] == "relu" and type(loaded.config["activation"]) is str
+    assert loaded.checkpoint_info["extra"] == {"tag": "x"}
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt"])
+def test_a_float64_model_exports_and_predicts_in_float64(tmp_path, fmt):
+    """predict cast every float input to float32, so a float64 model's file refused every input."""
+    torch.manual_seed(0)
+    model = MLP([4, 8, 3]).double()
+    x = torch.randn(5, 4, dtype=torch.float64)
+    export = deploy.export_onnx if fmt == "onnx" else deploy.export_torchscript
+    path = export(model, tmp_path / f"m.{fmt}", x)
+    exported = deploy.load_exported(path)
+    assert exported.dtype == np.float64
+    out = exported.predict(x.numpy())
+    assert out.dtype == np.float64
+    assert exported.predict(x.numpy().astype(np.float32)).dtype == np.float64  # float32 inputs are cast up
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-12, atol=1e-12)
+    deploy.verify_export(path, model, x.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt"])
+def test_a_float64_numpy_example_exports_a_float32_model(tmp_path, fmt):
+    """np.random.rand gives float64: export and verify_export raised torch's 'mat1 and mat2 must have
+    the same dtype' where predict accepted the same array."""
+    torch.manual_seed(0)
+    model = MLP([4, 3])
+    x = np.random.default_rng(0).random((3, 4))
+    export = deploy.export_onnx if fmt == "onnx" else deploy.export_torchscript
+    path = export(model, tmp_path / f"m.{fmt}", x)
+    assert deploy.load_exported(path).dtype == np.float32
+    deploy.verify_export(path, model, x)
+
+
+def test_a_float64_checkpoint_comes_back_float64(tmp_path):
+    torch.manual_seed(0)
+    model = MLP([4, 8, 3]).double()
+    loaded = deploy.load_checkpoint(deploy.save_checkpoint(model, tmp_path / "m.pt"))
+    x = torch.randn(5, 4, dtype=torch.float64)
+    assert next(loaded.parameters()).dtype == torch.float64
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_a_checkpoint_without_its_config_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save({"format": deploy.FORMAT, "format_version": deploy.FORMAT_VERSION, "state_dict": {}}, path)
+    with pytest.raises(deploy.CheckpointError, match="damaged course_lib checkpoint: it has no 'config'"):
+        deploy.load_checkpoint(path)

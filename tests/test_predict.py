@@ -265,3 +265,81 @@ def test_a_batch_with_a_channel_axis_keeps_every_sample(tmp_path):
     """An (N, 1, 28, 28) array is N images, not one image taken from its first sample."""
     np.save(tmp_path / "b.npy", np.zeros((3, 1, 28, 28), dtype=np.float32))
     assert predict.load_array(tmp_path / "b.npy").shape == (3, 28, 28)
+
+
+# --- found by an audit of deploy and predict (2026-12-06) ------------------------------------------
+def _recorder(monkeypatch, **preprocessing):
+    seen = []
+
+    class Recorder:
+        class_names = ["0", "1", "2"]
+
+        def __init__(self):
+            self.preprocessing = dict(deploy.DEFAULT_PREPROCESSING, **preprocessing)
+
+        def predict(self, batch):
+            seen.append(batch)
+            return np.zeros((len(batch), 3), dtype=np.float32)
+
+    monkeypatch.setattr(deploy, "load_exported", lambda path: Recorder())
+    return seen
+
+
+def test_the_stored_scale_and_per_channel_mean_and_std_are_applied(tmp_path, monkeypatch):
+    """scale was stored and never used (pixels were always divided by 255), and a per-channel mean
+    failed to broadcast because it was applied before the channels were repeated."""
+    x = np.random.default_rng(0).integers(0, 256, (2, 20, 20)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    seen = _recorder(monkeypatch, image_size=20, channels=3, scale=1.0, mean=[10.0, 20.0, 30.0], std=[2.0, 4.0, 8.0])
+    results, errors = predict.predict_files(tmp_path / "m.onnx", [tmp_path / "x.npy"])
+    assert errors == []
+    for channel, (mean, std) in enumerate(((10, 2), (20, 4), (30, 8))):
+        np.testing.assert_allclose(seen[0][:, channel], (x.astype(np.float64) - mean) / std, rtol=1e-6)
+    seen = _recorder(monkeypatch, mean=[0.1, 0.2])
+    with pytest.raises(predict.PredictError, match="mean has 2 values for a model of 1 channels"):
+        predict.predict_files(tmp_path / "m.onnx", [tmp_path / "x.npy"])
+
+
+def test_partial_preprocessing_keeps_the_image_size_of_the_config(tmp_path):
+    torch.manual_seed(5)
+    model = CNN(in_channels=1, num_classes=3, image_size=20, channels=(2, 2, 2), hidden=4)
+    path = deploy.export_onnx(model, tmp_path / "m.onnx", torch.zeros(1, 1, 20, 20),
+                              preprocessing={"mean": 0.5, "std": 0.5})
+    stored = deploy.load_exported(path).preprocessing
+    assert (stored["image_size"], stored["mean"], stored["std"]) == (20, 0.5, 0.5)
+
+
+def test_an_empty_array_is_an_error_line():
+    path = Path(tempfile.mkdtemp()) / "empty.npy"
+    np.save(path, np.zeros((0, 28, 28), np.uint8))
+    with pytest.raises(predict.PredictError, match=r"holds no images \(shape \(0, 28, 28\)\)"):
+        predict.load_array(path)
+
+
+def test_sixteen_bit_transparent_and_rotated_images_are_read_as_they_look(tmp_path):
+    """convert("L") clipped 16-bit pixels to white, dropped alpha (a black shape on transparent black
+    became all black) and ignored the EXIF orientation of phone photos."""
+    bar = np.zeros((28, 28), np.uint8)
+    bar[4:24, 12:16] = 255  # a vertical bar, light on black
+    reference = predict.load_image(_save(tmp_path / "bar.png", Image.fromarray(bar)), invert="no")
+
+    sixteen = Image.fromarray(bar.astype(np.uint16) * 257)  # mode I;16
+    np.testing.assert_allclose(predict.load_image(_save(tmp_path / "16.png", sixteen), invert="no"), reference,
+                               atol=1 / 255)
+
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., 3] = 255 - bar  # a black bar on a transparent background: shown on white, then inverted
+    transparent = predict.load_image(_save(tmp_path / "t.png", Image.fromarray(rgba, "RGBA")))
+    np.testing.assert_allclose(transparent, reference, atol=1 / 255)
+
+    rotated = Image.fromarray(np.ascontiguousarray(bar.T))  # stored horizontal, shown vertical
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    rotated.save(tmp_path / "r.jpg", exif=exif, quality=100)
+    upright = predict.load_image(tmp_path / "r.jpg", invert="no")
+    assert upright[4:24, 12:16].mean() > 0.8 and upright[12:16, 4:24].mean() < 0.6
+
+
+def _save(path, image):
+    image.save(path)
+    return path
