@@ -39,6 +39,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed_everything needs an integer seed from 0 to 2**32 - 1, got {seed!r}")
+    seed = int(seed)  # random.seed refuses NumPy integers
     random.seed(seed)
     np.random.seed(seed)
     from .scratch import init

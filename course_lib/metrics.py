@@ -49,16 +49,26 @@ def _as_label_vector(name: str, values) -> np.ndarray:
         values = values.detach().cpu().numpy()
     array = np.asarray(values)
     if array.ndim != 1:
-        hint = (" (these look like scores: take the class with y.argmax(axis=1) first)"
-                if array.ndim == 2 else "")
+        hint = ""
+        if array.ndim == 2:
+            hint = (" (a column of labels? flatten it with y.ravel())" if array.shape[1] == 1 else
+                    " (these look like scores: take the class with y.argmax(axis=1) first)")
         raise ValueError(f"{name} must be a 1-D array of class labels, got shape {array.shape}{hint}")
+    if array.dtype.kind == "O":  # e.g. a pandas column: all strings or all integers, as a plain array
+        kinds = {"str" if isinstance(value, str) else "int" if isinstance(value, (int, np.integer)) else
+                 type(value).__name__ for value in array}
+        if kinds not in ({"str"}, {"int"}):
+            raise ValueError(f"{name} must hold class labels of one kind (all strings or all integers), got "
+                             f"{', '.join(sorted(kinds))}")
+        array = array.astype(str if kinds == {"str"} else np.int64)
     if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+        wrong = ~np.isfinite(array) | (array != np.round(array))
+        if np.any(wrong):
             raise ValueError(
-                f"{name} must hold class labels, got non-integer floats such as {array[array != np.round(array)][:1]} "
+                f"{name} must hold class labels, got non-integer floats such as {array[wrong][0]:g} "
                 "(probabilities or scores? convert them to labels first, e.g. with argmax or a threshold)"
             )
-    elif array.dtype.kind not in "biuUSO":
+    elif array.dtype.kind not in "biuUS":
         raise ValueError(f"{name} must hold class labels (integers, booleans or strings), got dtype {array.dtype}")
     return array
 
@@ -72,11 +82,12 @@ def _check_pair(y_true, y_pred) -> Tuple[np.ndarray, np.ndarray]:
         )
     if len(y_true) == 0:
         raise ValueError("y_true and y_pred are empty: a metric needs at least one sample")
-    is_text = [array.dtype.kind in "USO" for array in (y_true, y_pred)]
-    if is_text[0] != is_text[1]:
+    is_text = [array.dtype.kind in "US" for array in (y_true, y_pred)]
+    if is_text[0] != is_text[1] or (all(is_text) and y_true.dtype.kind != y_pred.dtype.kind):
         raise ValueError(
             f"y_true and y_pred mix label types ({y_true.dtype} and {y_pred.dtype}): "
-            "use the same kind of labels (all integers or all strings) in both"
+            "use the same kind of labels (all integers or all strings; bytes such as b'cat' never equal 'cat': "
+            "decode them) in both"
         )
     return y_true, y_pred
 
@@ -191,6 +202,8 @@ def precision_recall_f1_support(y_true, y_pred, *, average: Optional[str] = None
             )
         if len(present) == 2 and pos_label not in present.tolist():
             raise ValueError(f"pos_label={pos_label!r} is not one of the labels {present.tolist()}")
+        if pos_label not in present.tolist():  # the positive class never occurs: no true or false positives
+            return 0.0, 0.0, 0.0, None
         labels = np.asarray([pos_label])
     labels = _resolve_labels(y_true, y_pred, labels)
 

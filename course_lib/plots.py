@@ -16,12 +16,15 @@ Inputs may be NumPy arrays or torch tensors (converted without importing torch).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 MISCLASSIFIED_COLOR = "red"
 
@@ -30,6 +33,23 @@ def _numpy(value) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+def _closes_its_figures_on_error(plot):
+    """``plot`` that closes the figures it opened when it raises: a refused input leaves nothing open
+    (pyplot keeps every open figure, and a notebook would show the empty one)."""
+
+    @functools.wraps(plot)
+    def wrapped(*args, **kwargs):
+        before = set(plt.get_fignums())
+        try:
+            return plot(*args, **kwargs)
+        except BaseException:
+            for number in set(plt.get_fignums()) - before:
+                plt.close(number)
+            raise
+
+    return wrapped
 
 
 def _figure_and_axes(ax, nrows: int = 1, ncols: int = 1, figsize=None, squeeze: bool = True):
@@ -54,6 +74,7 @@ def _predict_grid(predict_fn, grid: np.ndarray) -> np.ndarray:
     return _numpy(predict_fn(grid))
 
 
+@_closes_its_figures_on_error
 def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 200, padding: float = 0.5,
                            cmap: str = "coolwarm", class_names: Optional[Sequence[str]] = None) -> Figure:
     """Colour the plane by the class ``predict_fn`` gives each point, and scatter the data on top.
@@ -67,6 +88,8 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
     X = _numpy(X)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"plot_decision_boundary needs 2-D points X of shape (N, 2), got {X.shape}")
+    if X.dtype.kind not in "biuf" or not np.all(np.isfinite(X)):
+        raise ValueError("plot_decision_boundary needs finite numeric points X (no NaN or infinity)")
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2, got {resolution}")
     if y is not None:
@@ -83,23 +106,39 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
     if output.ndim == 2 and output.shape[1] > 1:
         output = output.argmax(axis=1)
     output = output.reshape(xx.shape)
+    scores = output.dtype.kind == "f" and not np.all(output == np.round(output))
+    classes = None
+    if not scores:  # class labels: one colour per class, the same for the regions and the points
+        if y is not None and (output.dtype.kind in "USO") != (y.dtype.kind in "USO"):
+            raise ValueError(f"predict_fn gives labels of dtype {output.dtype} but y holds {y.dtype}: "
+                             "use the same kind of labels (numbers or strings) for both")
+        classes = np.unique(output if y is None else np.concatenate([output.ravel(), y]))
+        if class_names is not None and classes.dtype.kind in "biu" and (classes.min() < 0 or
+                                                                          classes.max() >= len(class_names)):
+            raise ValueError(f"class_names has {len(class_names)} names, but the classes are {classes.tolist()}")
     fig, ax = _figure_and_axes(ax, figsize=(5, 4.5))  # only now: a failure above leaves no figure open
-    if output.dtype.kind == "f" and not np.all(output == np.round(output)):
+    if scores:
         threshold = 0.5 if output.min() >= 0 and output.max() <= 1 else 0.0
         ax.contourf(xx, yy, output, levels=20, cmap=cmap, alpha=0.6)
         ax.contour(xx, yy, output, levels=[threshold], colors="black", linewidths=1.5)
     else:
-        classes = np.unique(output)
-        # one colour band per class: boundaries half-way between consecutive class values
-        levels = np.concatenate([[classes[0] - 0.5], (classes[:-1] + classes[1:]) / 2, [classes[-1] + 0.5]])
-        ax.contourf(xx, yy, output, levels=levels, cmap=cmap, alpha=0.4)
-    if y is not None:
-        scatter = ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, edgecolors="k", s=20)
-        if class_names is not None:
-            handles, _ = scatter.legend_elements()
-            ax.legend(handles, list(class_names), loc="best", fontsize="small")
-    else:
+        # class k (its position in the sorted classes) gets colour norm(k), in the regions and the points
+        norm, colormap = Normalize(vmin=-0.5, vmax=len(classes) - 0.5), plt.get_cmap(cmap)
+        ax.contourf(xx, yy, np.searchsorted(classes, output), levels=np.arange(len(classes) + 1) - 0.5,
+                    cmap=colormap, norm=norm, alpha=0.4)
+    if y is None:
         ax.scatter(X[:, 0], X[:, 1], c="k", s=10)
+    elif scores:
+        ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, edgecolors="k", s=20)
+    else:
+        ax.scatter(X[:, 0], X[:, 1], c=np.searchsorted(classes, y), cmap=colormap, norm=norm, edgecolors="k", s=20)
+        if class_names is not None or classes.dtype.kind in "USO":
+            shown = np.unique(y)  # a legend entry per class in y, named by its own value
+            names = [class_names[int(value)] if class_names is not None and classes.dtype.kind in "biu" else str(value)
+                     for value in shown]
+            handles = [Line2D([], [], marker="o", linestyle="", markeredgecolor="k",
+                              markerfacecolor=colormap(norm(np.searchsorted(classes, value)))) for value in shown]
+            ax.legend(handles, names, loc="best", fontsize="small")
     ax.set_xlim(x_min, x_max)
     ax.set_ylim(y_min, y_max)
     ax.set_xlabel("$x_1$")
@@ -114,13 +153,14 @@ def _curves(history) -> Tuple[Dict[str, Sequence[float]], Dict[str, Sequence[flo
         return dict(history.train), dict(history.val)
     if isinstance(history, Mapping):
         if "train" in history and isinstance(history["train"], Mapping):
-            return dict(history["train"]), dict(history.get("val", {}))
+            return dict(history["train"]), dict(history.get("val") or {})  # "val": None, a run without one
         train = {key: value for key, value in history.items() if not key.startswith("val_")}
         val = {key[4:]: value for key, value in history.items() if key.startswith("val_")}
         return train, val
     raise TypeError(f"expected a History or a dict of per-epoch lists, got {type(history).__name__}")
 
 
+@_closes_its_figures_on_error
 def plot_learning_curves(history, metrics: Optional[Sequence[str]] = None, *, axes=None,
                          figsize=None) -> Figure:
     """One panel per quantity (loss first, then each metric): the training curve and, if
@@ -137,6 +177,8 @@ def plot_learning_curves(history, metrics: Optional[Sequence[str]] = None, *, ax
     for name in names:
         if name not in train and name not in val:
             raise ValueError(f"the history has no '{name}'; it has {sorted(set(train) | set(val))}")
+        if not any(len(source.get(name) or ()) for source in (train, val)):
+            raise ValueError(f"the history's '{name}' has no epochs yet: nothing to plot")
     if axes is None:
         fig, axes = plt.subplots(1, len(names), figsize=figsize or (4.2 * len(names), 3.4), squeeze=False)
         axes = axes[0]
@@ -162,6 +204,7 @@ def plot_learning_curves(history, metrics: Optional[Sequence[str]] = None, *, ax
 
 
 # --- confusion matrix -----------------------------------------------------------------------------
+@_closes_its_figures_on_error
 def plot_confusion_matrix(cm, class_names: Optional[Sequence[str]] = None, *, normalize: Optional[str] = None,
                           ax=None, cmap: str = "Blues", colorbar: bool = True) -> Figure:
     """Draw a confusion matrix (rows: true class, columns: predicted class), every cell annotated.
@@ -171,8 +214,8 @@ def plot_confusion_matrix(cm, class_names: Optional[Sequence[str]] = None, *, no
     staying 0 — the same rule as ``metrics.confusion_matrix``.
     """
     cm = _numpy(cm).astype(np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"a confusion matrix must be square (K, K), got shape {cm.shape}")
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.size == 0:
+        raise ValueError(f"a confusion matrix must be square (K, K) with K ≥ 1, got shape {cm.shape}")
     n_classes = cm.shape[0]
     if class_names is None:
         class_names = [str(index) for index in range(n_classes)]
@@ -222,6 +265,7 @@ def _name(label, class_names) -> str:
     return str(label)
 
 
+@_closes_its_figures_on_error
 def plot_image_grid(images, true_labels=None, pred_labels=None, class_names: Optional[Sequence[str]] = None, *,
                     ncols: int = 8, max_images: int = 32, cmap: str = "gray", panel_size: float = 1.4) -> Figure:
     """A grid of images, each titled with its label; misclassified ones in red.
@@ -271,6 +315,7 @@ def plot_image_grid(images, true_labels=None, pred_labels=None, class_names: Opt
 
 
 # --- attention ----------------------------------------------------------------------------------
+@_closes_its_figures_on_error
 def plot_attention(weights, x_tokens: Optional[Sequence[str]] = None, y_tokens: Optional[Sequence[str]] = None, *,
                    ax=None, cmap: str = "viridis", head_names: Optional[Sequence[str]] = None) -> Figure:
     """Attention weights as a heat map: row i = query ``y_tokens[i]``, column j = key ``x_tokens[j]``.
@@ -316,6 +361,7 @@ def plot_attention(weights, x_tokens: Optional[Sequence[str]] = None, y_tokens: 
 
 
 # --- convolution filters ------------------------------------------------------------------------
+@_closes_its_figures_on_error
 def plot_filters(weights, *, channel: Optional[int] = None, ncols: int = 8, max_filters: int = 64,
                  cmap: str = "gray", panel_size: float = 0.9) -> Figure:
     """The kernels of a convolution layer, one panel per output channel.
@@ -326,6 +372,8 @@ def plot_filters(weights, *, channel: Optional[int] = None, ncols: int = 8, max_
     input channel ``channel`` (default 0) is shown in grey, on one colour scale symmetric
     around 0 for all filters so that their strengths compare.
     """
+    if isinstance(max_filters, bool) or not isinstance(max_filters, (int, np.integer)) or max_filters < 1:
+        raise ValueError(f"max_filters must be a positive integer, got {max_filters!r}")
     weights = _numpy(weights).astype(np.float64)
     if weights.ndim == 3:
         weights = weights[:, None]
@@ -359,6 +407,7 @@ def plot_filters(weights, *, channel: Optional[int] = None, ncols: int = 8, max_
 
 
 # --- loss surfaces -------------------------------------------------------------------------------
+@_closes_its_figures_on_error
 def plot_loss_contours(loss_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], xlim: Tuple[float, float],
                        ylim: Tuple[float, float], *, trajectories: Optional[Mapping[str, Any]] = None,
                        resolution: int = 100, levels: int = 30, log_levels: bool = False, ax=None,

@@ -169,12 +169,14 @@ def predict_files(
     size, channels = int(preprocessing["image_size"]), int(preprocessing["channels"])
     mean, std = (_per_channel(preprocessing[key], channels, key, model_file) for key in ("mean", "std"))
     pixel_scale = 255.0 / float(preprocessing["scale"])  # the loaders give pixel / 255; the model wants pixel / scale
+    config = (getattr(model, "metadata", None) or {}).get("config") or {}
+    flat = config.get("name") == "MLP"  # the book's MLP reads each image as one row of size·size pixels
     results, errors = [], []
     for path in inputs:
         try:
             images = load_inputs(Path(path), size, invert) * pixel_scale
             batch = (np.repeat(images[:, None], channels, axis=1) - mean) / std
-            logits = model.predict(batch)
+            logits = model.predict(batch.reshape(len(batch), -1) if flat else batch)
         except PredictError as error:
             errors.append(str(error))
             continue

@@ -77,10 +77,13 @@ def train_val_test_indices(n_samples: int, *, val_fraction: float = 0.1, test_fr
     so every split keeps the class proportions to within a sample or two.
     ``shuffle=False`` (only without ``stratify``) takes test, then validation, from the end.
     """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1:
         raise ValueError(f"val_fraction and test_fraction must lie in [0, 1), got {val_fraction} and {test_fraction}")
-    n_test = math.ceil(test_fraction * n_samples)
-    n_val = math.ceil(val_fraction * n_samples)
+    # rounded before the ceiling: 0.07 · 100 is 7.000000000000001 in floating point, and ⌈·⌉ would make it 8
+    n_test = math.ceil(round(test_fraction * n_samples, 9))
+    n_val = math.ceil(round(val_fraction * n_samples, 9))
     if n_test + n_val >= n_samples:
         raise ValueError(
             f"with {n_samples} samples, val_fraction={val_fraction} and test_fraction={test_fraction} "
@@ -98,6 +101,11 @@ def train_val_test_indices(n_samples: int, *, val_fraction: float = 0.1, test_fr
     classes, y_encoded, class_counts = np.unique(y, return_inverse=True, return_counts=True)
     test_counts = _allocate(class_counts, n_test)
     val_counts = _allocate(class_counts - test_counts, n_val)
+    empty = np.flatnonzero(class_counts - test_counts - val_counts == 0)
+    if len(empty):  # a class the model would be tested on but never trained on (scikit-learn refuses it too)
+        raise ValueError(f"class {classes[empty[0]].item()!r} has only {class_counts[empty[0]]} member(s), and the "
+                         "split would leave none of them in the training set: gather more samples of it, merge or "
+                         "drop it, or split without stratify")
     train, val, test = [], [], []
     for k in range(len(classes)):
         members = rng.permutation(np.flatnonzero(y_encoded == k))
@@ -214,8 +222,11 @@ class StratifiedKFold(KFold):
             small_class = y[np.sort(first_index)[too_small[0]]:][:1].tolist()[0]  # a plain Python value
             raise ValueError(
                 f"class {small_class!r} has only {class_counts[too_small[0]]} member(s), fewer than "
-                f"n_splits={self.n_splits}: some folds would contain none of it. Use n_splits <= "
-                f"{class_counts.min()} or gather more samples of that class"
+                f"n_splits={self.n_splits}: some folds would contain none of it. "
+                + (f"Use n_splits <= {class_counts.min()} or gather more samples of that class"
+                   if class_counts.min() >= 2 else
+                   "Every class needs at least 2 members (n_splits is at least 2): gather more samples of it, "
+                   "merge or drop it, or use KFold")
             )
         y_sorted = np.sort(y_encoded)
         allocation = np.stack([np.bincount(y_sorted[fold::self.n_splits], minlength=n_classes)

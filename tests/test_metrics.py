@@ -224,3 +224,27 @@ def test_class_names_given_as_labels_are_a_clear_error_not_zeros():
     with pytest.raises(ValueError, match="target_names"):
         metrics.f1(y_true, y_pred, average="macro", labels=["0", "1"])
     assert metrics.confusion_matrix(y_true, y_pred, labels=[2, 1]).tolist() == [[1, 0], [1, 1]]
+
+
+# --- found by an audit of the metrics (2026-12-06) ------------------------------------------------------
+def test_object_dtype_strings_are_labels_like_any_strings():
+    """A pandas column of strings is an object array: refused before, as "not the kind of class labels"."""
+    y = np.array(["a", "b", "a"], dtype=object)
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, y, labels=["a", "b"]), [[2, 0], [0, 1]])
+    assert metrics.accuracy(y, np.array(["a", "b", "b"])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="one kind \\(all strings or all integers\\), got int, str"):
+        metrics.f1(np.array([1, "a"], dtype=object), np.array([1, "a"], dtype=object))
+
+
+def test_one_string_class_with_the_default_pos_label_scores_zero_as_scikit_learn():
+    assert metrics.f1(["a", "a"], ["a", "a"]) == skm.f1_score(["a", "a"], ["a", "a"], zero_division=0) == 0.0
+
+
+@pytest.mark.parametrize("y_true, y_pred, message", [
+    (np.zeros((3, 1)), np.zeros(3), r"got shape \(3, 1\) \(a column of labels\? flatten it with y.ravel\(\)\)"),
+    (np.array([np.inf]), np.array([1.0]), "non-integer floats such as inf"),
+    (np.array([b"a"]), np.array(["a"]), "bytes such as b'cat' never equal 'cat'"),
+])
+def test_labels_that_cannot_be_compared_are_named(y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.accuracy(y_true, y_pred)

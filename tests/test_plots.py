@@ -352,3 +352,61 @@ def test_loss_contours_mark_the_start_with_a_circle_and_the_end_with_a_star():
     _, start, end = fig.axes[0].lines
     assert start.get_marker() == "o" and (start.get_xdata()[0], start.get_ydata()[0]) == (2.0, 1.0)
     assert end.get_marker() == "*" and (end.get_xdata()[0], end.get_ydata()[0]) == (0.2, 0.1)
+
+
+# --- found by an audit of the plots (2026-12-06) ------------------------------------------------------
+def _face_colours(fig):
+    fig.canvas.draw()  # colours are mapped from the data when drawn
+    scatter = [artist for artist in fig.axes[0].collections if isinstance(artist, PathCollection) and
+               not isinstance(artist, ContourSet)][0]
+    return scatter.get_facecolors()
+
+
+def test_a_class_absent_from_y_keeps_names_and_colours_in_step():
+    """With y in {0, 2} the legend labelled class 2 "dog" (the second name), and regions were coloured
+    on the predicted classes' scale, points on y's: a region of class 2 took class 1's colour."""
+    X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    fig = plots.plot_decision_boundary(lambda grid: np.full(len(grid), 2), X, np.array([0, 2, 2]), resolution=5,
+                                       class_names=["cat", "dog", "bird"])
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["cat", "bird"]
+    (filled,) = contour_sets(fig.axes[0])
+    cmap, norm = plt.get_cmap("coolwarm"), plt.Normalize(-0.5, 1.5)  # classes 0 and 2: positions 0 and 1
+    points = _face_colours(fig)
+    np.testing.assert_allclose(points[1][:3], cmap(norm(1))[:3])  # a point of class 2 …
+    scatter = [artist for artist in fig.axes[0].collections if isinstance(artist, PathCollection) and
+               not isinstance(artist, ContourSet)][0]
+    # … and the regions: the same colour map on the same scale (class positions 0 and 1)
+    assert (filled.norm.vmin, filled.norm.vmax) == (scatter.norm.vmin, scatter.norm.vmax) == (-0.5, 1.5)
+    assert filled.cmap.name == scatter.cmap.name == "coolwarm"
+    np.testing.assert_allclose(points[0][:3], cmap(norm(0))[:3])
+
+
+def test_string_labels_are_classes_with_a_legend():
+    X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    fig = plots.plot_decision_boundary(lambda grid: np.where(grid[:, 0] > 0, "dog", "cat"), X,
+                                       np.array(["cat", "dog", "bird"]), resolution=5)
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["bird", "cat", "dog"]
+    with pytest.raises(ValueError, match="same kind of labels"):
+        plots.plot_decision_boundary(lambda grid: (grid[:, 0] > 0).astype(int), X, np.array(["a", "b", "c"]))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: plots.plot_decision_boundary(lambda g: g[:, 0] > 0, np.array([[np.nan, 1.0], [0.0, 1.0]])),
+    lambda: plots.plot_decision_boundary(lambda g: (g[:, 0] > 0).astype(int), POINTS, np.array([0, 5, 0, 5]),
+                                         class_names=["a", "b"]),
+    lambda: plots.plot_loss_contours(lambda a, b: a * a + b * b, (-1, 1), (-1, 1), trajectories={"x": np.zeros((3, 3))}),
+    lambda: plots.plot_confusion_matrix(np.zeros((0, 0))),
+    lambda: plots.plot_learning_curves({"loss": []}),
+    lambda: plots.plot_filters(np.zeros((4, 1, 3, 3)), max_filters=0),
+    lambda: plots.plot_image_grid(np.zeros((2, 4, 4), dtype=complex)),
+], ids=["nan-points", "names-too-few", "bad-trajectory", "empty-matrix", "no-epochs", "no-filters", "complex-images"])
+def test_a_refused_input_leaves_no_figure_open(call):
+    before = plt.get_fignums()
+    with pytest.raises((ValueError, TypeError)):
+        call()
+    assert plt.get_fignums() == before
+
+
+def test_learning_curves_of_a_run_without_validation_data():
+    fig = plots.plot_learning_curves({"train": {"loss": [1.0, 0.5]}, "val": None})
+    assert len(fig.axes) == 1

@@ -343,3 +343,20 @@ def test_sixteen_bit_transparent_and_rotated_images_are_read_as_they_look(tmp_pa
 def _save(path, image):
     image.save(path)
     return path
+
+
+def test_an_exported_mlp_gets_each_image_as_one_row(tmp_path):
+    """The book's MLP reads 784 pixels per image; predict fed it (N, 1, 28, 28) and the runtime refused."""
+    from course_lib.pytorch.models import MLP
+
+    torch.manual_seed(0)
+    model = MLP([784, 16, 10])
+    path = deploy.export_onnx(model, tmp_path / "mlp.onnx", torch.zeros(2, 784))
+    image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    np.save(tmp_path / "x.npy", image)
+    results, errors = predict.predict_files(path, [tmp_path / "x.npy"], k=10)
+    assert errors == []
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(image.reshape(1, 784))), -1)[0]
+    got = dict(results[0][1][0])
+    assert [got[str(i)] for i in range(10)] == pytest.approx(expected.tolist(), abs=1e-5)

@@ -68,9 +68,15 @@ def test_stratified_three_way_split_keeps_class_proportions(labels, seed):
     n_test, n_val = int(np.ceil(0.2 * n)), int(np.ceil(0.1 * n))
     if n_test + n_val >= n:
         return
-    train, val, test = train_val_test_indices(n, val_fraction=0.1, test_fraction=0.2, seed=seed, stratify=y)
+    try:
+        train, val, test = train_val_test_indices(n, val_fraction=0.1, test_fraction=0.2, seed=seed, stratify=y)
+    except ValueError as error:  # a class of one or two members that rounding gives wholly to val and test
+        assert "none of them in the training set" in str(error)
+        assert np.unique(y, return_counts=True)[1].min() <= 2
+        return
     assert_partition([train, val, test], n)
     assert (len(val), len(test)) == (n_val, n_test)
+    assert set(np.unique(y[train])) == set(np.unique(y))  # every class is trained on
     classes, totals = np.unique(y, return_counts=True)
     test_counts = class_counts(y, test, classes)
     # each class's share of the test set, rounded down or up
@@ -205,3 +211,27 @@ def test_kfold_errors_are_clear():
         list(StratifiedKFold(3).split(np.zeros(8)))
     with pytest.raises(ValueError, match="cannot cut 2 samples"):
         list(StratifiedKFold(3).split(np.zeros(2), np.array([0, 1])))
+
+
+# --- found by an audit of the splits (2026-12-06) -------------------------------------------------------
+def test_a_class_that_would_have_no_training_sample_is_refused():
+    """Class 1's only sample always went to the test set: a class tested on and never trained on."""
+    with pytest.raises(ValueError, match="class 1 has only 1 member.*none of them in the training set"):
+        train_val_test_indices(7, test_fraction=0.3, stratify=[0] * 5 + [1] + [2])
+
+
+def test_fractions_give_the_documented_ceiling_despite_floating_point():
+    train, val, test = train_val_test_indices(100, val_fraction=0.0, test_fraction=0.07)
+    assert (len(train), len(val), len(test)) == (93, 0, 7)  # 0.07 · 100 is 7.000000000000001
+
+
+@pytest.mark.parametrize("n_samples", [10.0, -3, 0, True])
+def test_a_sample_count_that_is_no_count_is_named(n_samples):
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        train_val_test_indices(n_samples)
+
+
+def test_a_class_of_one_member_gets_advice_stratified_k_fold_can_follow():
+    with pytest.raises(ValueError, match="Every class needs at least 2 members") as error:
+        list(StratifiedKFold(3).split(np.zeros(7), [0] * 6 + [1]))
+    assert "n_splits <= 1" not in str(error.value)
