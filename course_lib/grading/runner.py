@@ -81,11 +81,22 @@ def in_place_message(item, changed: List[str]) -> str:
 # The kernel runs isolated (python -I), so its working folder is not on sys.path; Jupyter puts
 # the notebook's folder there, and a notebook may import a module it wrote itself (%%writefile).
 # Appended, not prepended: a file there cannot shadow an installed module.
+# ``check`` stands in for the checker of the skipped set-up cell, with the methods students call
+# in their own cells: ``check.inputs`` (which the failure messages of ``check()`` suggest) gives no
+# inputs here, and ``check.demo()`` lets a stub's NotImplementedError pass, as it does in Jupyter.
 PREAMBLE = """
 import numpy as np
 __import__("sys").path.append(__import__("os").getcwd())
-def check(*args, **kwargs):
-    print("(self-checks do not run while grading)")
+class _Check:
+    def __call__(self, *args, **kwargs):
+        print("(self-checks do not run while grading)")
+    def inputs(self, *args, **kwargs):
+        print("(self-check inputs are not available while grading)")
+        return (), {}
+    def demo(self):
+        return __import__("contextlib").suppress(NotImplementedError)
+check = _Check()
+del _Check
 """
 
 
@@ -513,6 +524,42 @@ def note_redefinitions(cells: List[dict], assignment: Assignment, notes: List[st
                          f"(even after one that fails), so the last definition, in cell {where[-1]}, was graded")
 
 
+_COURSE_LIB_IMPORT = re.compile(r"^\s*(from\s+course_lib[\s.]|import\s+course_lib\b)")
+
+
+def run_own_code_in_check_cells(cells: List[dict], assignment: Assignment, notes: List[str]) -> List[dict]:
+    """The cells, where a student wrote code of their own into one of the assignment's check cells
+    (``import math`` under ``check = checker("a08")``, a helper above ``check("q3")``) turned into a
+    cell of that code: Jupyter ran it, and skipped with the whole cell it left the answer without it.
+    The assignment's own lines (and any import of course_lib, which only skipped cells may make) are
+    blanked, so that line numbers in error messages stay the cell's.  A demo cell with code of the
+    student's is still skipped (its calls would run the answers outside the checks), with a note."""
+    template = template_cells(assignment.notebook)
+    if not template:  # the package without the repository's notebooks: nothing to compare with
+        return cells
+
+    def bare(line: str) -> str:
+        return line.split("#", 1)[0].strip()
+
+    own_lines = {bare(line) for source, role in template.items() if role == "check"
+                 for line in source.splitlines()} - {""}
+    result = []
+    for cell in cells:
+        if cell["role"] in SKIPPED_ROLES and cell["source"].strip() not in template:
+            lines = ["" if bare(line) in own_lines or _COURSE_LIB_IMPORT.match(line) else line
+                     for line in cell["source"].splitlines()]
+            if any(bare(line) for line in lines):
+                if cell["role"] == "check":
+                    cell = dict(cell, role=None, source="\n".join(lines))
+                    notes.append(f"{cell_label(cell)}: this check cell also holds code of yours; the grader skips "
+                                 "the check lines and ran the rest (keep your own code in cells of its own)")
+                else:
+                    notes.append(f"{cell_label(cell)} is a demo cell, which the grader skips, and it also holds code "
+                                 "of yours, which was not run: move that code to a cell of its own")
+        result.append(cell)
+    return result
+
+
 def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -> List[dict]:
     """The cells, with the role of the assignment's own check and demo cells restored where a
     cell lost its metadata (re-created, or copied into a new notebook) but kept their code: the
@@ -573,6 +620,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                               processes=assignment.processes)
     notes: List[str] = []
     cells = restore_roles(cells, assignment, notes)
+    cells = run_own_code_in_check_cells(cells, assignment, notes)
     note_redefinitions(cells, assignment, notes)
     prepared = _prepare(assignment, seed)
     prepare_seconds = time.monotonic() - started

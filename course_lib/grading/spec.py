@@ -212,7 +212,9 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
             return False, f"{path} is {value:.8g}; expected {float(expected):.8g}"
         return True, "correct"
     if isinstance(expected, (tuple, list)):
-        if type(student) is not type(expected):
+        # a list for a tuple (or a tuple for a list) holds the same answer: the texts write a pair as
+        # (a, b), and `return [p, r, f]` is a right answer written another way
+        if not isinstance(student, (tuple, list)):
             return False, f"{path} should be a {type(expected).__name__} of {len(expected)} items, but it is {describe_type(student)}"
         if len(student) != len(expected):
             return False, f"{path} has {len(student)} item{'' if len(student) == 1 else 's'}; expected {len(expected)}"

@@ -15,7 +15,7 @@ import pytest
 
 from course_lib.grading.batch import collect
 
-from .helpers import build, grade, messages, question_score, solution, zip_of
+from .helpers import build, grade, messages, question_cell, question_score, solution, zip_of
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,61 @@ def test_a_namedtuple_is_a_tuple():
                "_plain = precision_recall_f1\n\n\n"
                "def precision_recall_f1(*args, **kwargs):\n"
                "    return Scores(*_plain(*args, **kwargs))\n")
+    result = grade(build("a09", after=[wrapper]), "a09", seed=1)
+    assert question_score(result, "q2") == 3, messages(result, "q2")
+
+
+def _with_cell_edited(assignment_id, edit):
+    """The solution, with ``edit(cell)`` applied to each of its check and demo cells."""
+    notebook = copy.deepcopy(solution(assignment_id))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code" and cell.get("metadata", {}).get("course", {}).get("role"):
+            edit(cell)
+    return notebook
+
+
+def test_code_a_student_adds_to_a_check_cell_is_run():
+    """`import math` added under `check = checker("a08")` (the text suggests math.sqrt) ran in Jupyter,
+    and the grader skipped it with the cell: q1 scored 0 with "NameError: name 'math' is not defined"
+    (a false-negative audit, 2026-12-06).  A course_lib import written there is still not the student's."""
+    def edit(cell):
+        if "checker(" in "".join(cell["source"]):
+            cell["source"] = "".join(cell["source"]) + "\nimport math\nfrom course_lib.scratch import Linear\n"
+
+    notebook = _with_cell_edited("a08", edit)
+    uses_math = ("_attention = attention\n\n\ndef attention(query, key, value, mask):\n"
+                 "    assert math.sqrt(4.0) == 2.0\n    return _attention(query, key, value, mask)\n")
+    notebook["cells"].append({"cell_type": "code", "metadata": {}, "source": uses_math, "outputs": [],
+                              "execution_count": None})
+    result = grade(json.dumps(notebook).encode(), "a08", seed=1)
+    assert result.score == result.max_score, [(c.name, c.message) for c in result.checks if not c.passed]
+    assert any("this check cell also holds code of yours" in note for note in result.notes), result.notes
+
+
+def test_code_in_a_demo_cell_is_named_as_not_run():
+    def edit(cell):
+        if cell["metadata"]["course"]["role"] == "demo":
+            cell["source"] = "my_value = 3\n" + "".join(cell["source"])
+
+    notebook = _with_cell_edited("a04", edit)
+    result = grade(json.dumps(notebook).encode(), "a04", seed=1)
+    assert result.score == result.max_score
+    assert any("is a demo cell, which the grader skips" in note for note in result.notes), result.notes
+
+
+def test_check_inputs_and_check_demo_in_an_answer_cell_do_not_stop_it():
+    """The failure messages of check() suggest `args, kwargs = check.inputs("q3", 2)`; in the grader
+    `check` had no `inputs`, the cell stopped before its def, and q3 scored 0 (audit, 2026-12-06)."""
+    answer = ('args, kwargs = check.inputs("q3", 2)\nwith check.demo():\n    raise NotImplementedError("later")\n\n'
+              + "".join(question_cell(solution("a02"), "q3")["source"]))
+    result = grade(build("a02", replace={"q3": answer}), "a02", seed=1)
+    assert question_score(result, "q3") == result.questions["q3"]["max_score"], messages(result, "q3")
+
+
+def test_a_list_where_a_pair_is_written_as_a_tuple_is_the_same_answer():
+    wrapper = ("_plain = precision_recall_f1\n\n\n"
+               "def precision_recall_f1(*args, **kwargs):\n"
+               "    return list(_plain(*args, **kwargs))\n")
     result = grade(build("a09", after=[wrapper]), "a09", seed=1)
     assert question_score(result, "q2") == 3, messages(result, "q2")
 

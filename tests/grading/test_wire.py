@@ -145,7 +145,8 @@ def test_compare_scalars_and_tuples():
     assert compare(np.float64(1.0), 1.0)[0] and compare(1.0, np.float64(1.0))[0]
     assert not compare(np.array([1.0]), np.float64(1.0))[0]
     assert not compare(True, 1)[0] and not compare(1.0, 1)[0]
-    assert not compare([1.0], (1.0,))[0]
+    assert compare([1.0], (1.0,))[0] and compare((1.0,), [1.0])[0]  # a list for a pair written (a, b): same answer
+    assert not compare(np.array([1.0]), (1.0,))[0] and not compare(1.0, (1.0,))[0]
     assert compare((np.ones(2), 2.0), (np.ones(2), 2.0))[0]
 
 

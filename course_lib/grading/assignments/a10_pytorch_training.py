@@ -93,7 +93,9 @@ def seed_problem(torch_seed, seed) -> str:
     if torch_seed == "unknown":
         return "PyTorch's seed could not be read after the call (torch.initial_seed() failed)"
     return (f"PyTorch's seed after the call is {torch_seed}, not the `seed` it was given ({seed}): {advice} "
-            "(unseeded, PyTorch draws a seed of its own when it starts)")
+            "(unseeded, PyTorch draws a seed of its own when it starts; a run seeded inside "
+            "torch.random.fork_rng() or through a torch.Generator of its own leaves the seed as it was, and the "
+            "grader reads it after the call)")
 
 
 def judge_predictions(value, call_args, call_kwargs, labels, torch_seed=None):
