@@ -279,14 +279,24 @@ def _refuse_duplicates(submissions: List[Submission]) -> List[Submission]:
     # is no second submission
     named = {s.student for s in submissions if not s.no_notebook}
     submissions = [s for s in submissions if not (s.no_notebook and s.student in named)]
+    # names that differ only in case are one student too: their results folders would be one
+    # folder on macOS and Windows, and a class list does not tell Henry from henry
     sources: dict = {}
     for submission in submissions:
-        sources.setdefault(submission.student, []).append(submission.source)
-    return [submission if len(sources[submission.student]) == 1 or submission.student == "(archive)" else
-            Submission(submission.student, submission.source, None,
-                       f"{len(sources[submission.student])} submissions are named {submission.student!r} "
-                       f"({', '.join(sources[submission.student])}); rename or remove all but one")
-            for submission in submissions]
+        sources.setdefault(submission.student.casefold(), []).append(submission)
+    result = []
+    for submission in submissions:
+        same = sources[submission.student.casefold()]
+        if len(same) == 1 or submission.student == "(archive)":
+            result.append(submission)
+            continue
+        names = sorted({other.student for other in same})
+        named = (f"named {submission.student!r}" if len(names) == 1 else
+                 f"named {' and '.join(map(repr, names))} (names that differ only in case)")
+        result.append(Submission(submission.student, submission.source, None,
+                                 f"{len(same)} submissions are {named} ({', '.join(other.source for other in same)}); "
+                                 "rename or remove all but one"))
+    return result
 
 
 def _collect(path: Path, ignored: List[str]) -> List[Submission]:
@@ -505,6 +515,10 @@ class AnotherAssignment(ValueError):
     """Most notebooks of the class name another assignment than the one asked for: nothing is graded."""
 
 
+class NoSubmissions(ValueError):
+    """The folder or zip holds no submission at all (most likely a wrong path)."""
+
+
 def refuse_another_assignment(submissions: List[Submission], assignment) -> None:
     """Raise ``AnotherAssignment`` when more than half of the readable notebooks name one other
     assignment in their metadata (``course-lib assign`` writes it): ``--assignment a01`` typed for
@@ -527,7 +541,9 @@ def refuse_another_assignment(submissions: List[Submission], assignment) -> None
 def _safe_log(log):
     """``log`` for lines that carry a student's text (names, errors): control characters shown as escapes,
     so that no submission can move the cursor and rewrite another student's line, and at most 500 characters."""
-    return lambda line: log(_printable(line if len(line) <= 500 else line[:497] + "..."))
+    # _printable leaves line breaks and tabs (a report's own); here a name holding one could forge a line
+    return lambda line: log(_printable(line if len(line) <= 500 else line[:497] + "...").replace("\n", "\\n")
+                            .replace("\t", "\\t"))
 
 
 def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_path: Optional[os.PathLike] = None,
@@ -550,6 +566,9 @@ def grade_batch(source: os.PathLike, assignment_id: str, db: os.PathLike, csv_pa
         log(f"ignored {name}: not a notebook (NAME.ipynb), a folder or a zip of one student")
     if len(ignored) > 20:
         log(f"ignored {len(ignored) - 20} more files that are neither notebooks, folders nor zips")
+    if not submissions:
+        raise NoSubmissions(f"{source} holds no submissions (a notebook, or a folder or zip of one, per student)"
+                            + (f"; it holds only {len(ignored)} other file(s)" if ignored else ": it is empty"))
     refuse_another_assignment(submissions, assignment)
     connection = open_gradebook(db)
     hide = _hide_list([source if Path(source).is_dir() else Path(source).parent, Path(db).parent]
@@ -697,9 +716,15 @@ def student_folder_name(student: str) -> str:
     else those characters with ``_`` for the others and a short hash of the real name, so that two
     students never share a folder ("a b" and "a_b" become "a_b-c8687a08" and "a_b")."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student)
-    if safe == student and safe not in ("", ".", ".."):
+    if safe == student and safe not in ("", ".", "..") and len(safe.encode()) <= _NAME_BYTES:
         return safe
+    # cut to fit a file name (255 bytes on most file systems) with the hash that keeps names apart
+    while len(safe.encode()) > _NAME_BYTES - 9:
+        safe = safe[:-1]
     return f"{safe}-{hashlib.sha256(student.encode('utf-8', 'backslashreplace')).hexdigest()[:8]}"
+
+
+_NAME_BYTES = 255
 
 
 def export_results(connection, assignment_id: Optional[str], folder: os.PathLike) -> int:

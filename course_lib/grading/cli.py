@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -25,7 +26,7 @@ def add_parser(subparsers) -> None:
     grade.add_argument("submission", help="the student's .ipynb")
     grade.add_argument("--assignment", help="assignment id (a01…); default: read from the notebook's metadata")
     grade.add_argument("--json", dest="json_path", help="write Gradescope results.json here")
-    grade.add_argument("--seed", type=int, help="seed of the hidden inputs (default: fresh; to reproduce a grade)")
+    grade.add_argument("--seed", type=_seed, help="seed of the hidden inputs (default: fresh; to reproduce a grade)")
     grade.add_argument("--show-hidden", action="store_true", help="show feedback of hidden checks (instructors)")
     grade.set_defaults(handler=cmd_grade)
 
@@ -84,6 +85,26 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """argparse's type for a seed of the hidden inputs: a whole number of at least 0 (as NumPy takes it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {value}")
+    return value
+
+
+def _same_file(first, second) -> bool:
+    """Whether two paths name one file (a mistyped output path that would overwrite an input)."""
+    try:
+        return Path(first).resolve() == Path(second).resolve() or (
+            Path(first).exists() and Path(second).exists() and os.path.samefile(first, second))
+    except OSError:
+        return False
+
+
 def _error(message: str) -> int:
     """One line on stderr, exit status 2: what a person at a terminal needs, not a traceback."""
     print(f"error: {message}", file=sys.stderr)
@@ -126,6 +147,11 @@ def _cannot_write(path: str, what: str, folders_made: bool = False) -> str:
             return f"the {what} {path} cannot be made: {blocking} is a file, not a folder"
     elif not target.parent.exists():
         return f"the folder of the {what} {path} does not exist"
+    existing = target.absolute().parent  # where the file (or its first missing folder) will be made
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return f"the {what} {path} cannot be written: no permission to write in {existing}"
     return ""
 
 
@@ -166,6 +192,8 @@ def cmd_grade(args) -> int:
         return _error(f"{error.args[0]}{'' if args.assignment else ' (read from the notebook; pass --assignment ID)'}")
     if args.json_path and (problem := _cannot_write(args.json_path, "results file")):
         return _error(problem)
+    if args.json_path and _same_file(args.json_path, path):
+        return _error(f"--json {args.json_path} is the submission itself: name another file for the results")
     if not args.assignment:  # the student wrote that metadata: say which assignment graded it
         print(f"grading as {assignment.id} ({assignment.title}), as the notebook's metadata says; "
               "pass --assignment to choose", file=sys.stderr)
@@ -193,12 +221,19 @@ def cmd_grade_batch(args) -> int:
         return 2
     if args.excel and not args.csv_path:
         return _error("--excel is about the CSV file: pass --csv too")
-    from .batch import AnotherAssignment, grade_batch
+    from .batch import AnotherAssignment, NoSubmissions, grade_batch
     source = Path(args.source)
     if not source.is_dir() and not (source.is_file() and zipfile.is_zipfile(source)):
         return _error(f"{source} is neither a folder nor a zip of submissions"
                       + ("" if source.exists() else " (it does not exist)"))
     if args.csv_path and (problem := _cannot_write(args.csv_path, "CSV file", folders_made=True)):
+        return _error(problem)
+    for output, given in ((args.db, "--db"), (args.csv_path, "--csv")):
+        if output and _same_file(output, source):
+            return _error(f"{given} {output} is the class's submissions: name another file")
+    if args.csv_path and _same_file(args.csv_path, args.db):
+        return _error(f"--csv {args.csv_path} is the gradebook itself (--db): writing the CSV would destroy it")
+    if problem := _cannot_write(args.db, "gradebook", folders_made=True):
         return _error(problem)
     connection = _open_gradebook(args.db)
     if connection is None:
@@ -209,8 +244,11 @@ def cmd_grade_batch(args) -> int:
                               seed=args.seed)
     except zipfile.BadZipFile as error:  # is_zipfile read its end, the rest is damaged
         return _error(f"the zip {source} could not be read: {error}")
-    except AnotherAssignment as error:
+    except (AnotherAssignment, NoSubmissions) as error:
         return _error(str(error))
+    except OSError as error:  # the CSV, written after grading (checked above; the disk may still refuse)
+        return _error(f"cannot write {args.csv_path}: {error.strerror or error}; the grades are in the gradebook "
+                      f"{args.db}: `course-lib gradebook export --db {args.db} --csv FILE` writes them")
     status = 1 if summary["failed"] else 0
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
           f"{summary['failed']} not graded because the grader failed (rerun to retry), "
@@ -219,6 +257,8 @@ def cmd_grade_batch(args) -> int:
 
 
 def cmd_gradebook_export(args) -> int:
+    import sqlite3
+
     from .batch import export_csv, export_results, pending_failures
     from .report import _printable
 
@@ -236,19 +276,24 @@ def cmd_gradebook_export(args) -> int:
         assignment_id = assignment.id
     if args.csv_path and (problem := _cannot_write(args.csv_path, "CSV file", folders_made=True)):
         return _error(problem)
+    if args.csv_path and _same_file(args.csv_path, args.db):
+        return _error(f"--csv {args.csv_path} is the gradebook itself (--db): writing the CSV would destroy it")
+    if args.results_dir and (problem := _cannot_write(str(Path(args.results_dir) / "results.json"), "results folder",
+                                                       folders_made=True)):
+        return _error(problem)
     connection = _open_gradebook(args.db)
     if connection is None:
         return 2
-    if assignment_id is not None:  # an export of nothing is most likely the wrong gradebook or assignment
-        held = sorted({name for (name,) in connection.execute("SELECT DISTINCT assignment FROM submissions")}
-                      | {name for name, _ in pending_failures(connection)})
-        if assignment_id not in held:
-            print(f"note: the gradebook {args.db} holds no grades of {assignment_id}"
-                  + (f"; it holds {', '.join(held)}" if held else "; it is empty"), file=sys.stderr)
-    for (assignment_name, student), failure in sorted(pending_failures(connection, assignment_id).items()):
-        print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
-              f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)
     try:
+        if assignment_id is not None:  # an export of nothing is most likely the wrong gradebook or assignment
+            held = sorted({name for (name,) in connection.execute("SELECT DISTINCT assignment FROM submissions")}
+                          | {name for name, _ in pending_failures(connection)})
+            if assignment_id not in held:
+                print(f"note: the gradebook {args.db} holds no grades of {assignment_id}"
+                      + (f"; it holds {', '.join(held)}" if held else "; it is empty"), file=sys.stderr)
+        for (assignment_name, student), failure in sorted(pending_failures(connection, assignment_id).items()):
+            print(f"{_printable(student)} ({assignment_name}): NOT GRADED, the grader failed on the latest notebook "
+                  f"({_printable(failure['message'][:200])}); rerun grade-batch", file=sys.stderr)
         if args.csv_path:
             print(f"wrote {export_csv(connection, assignment_id, args.csv_path, args.excel)} rows to {args.csv_path}")
         if args.results_dir:
@@ -256,6 +301,8 @@ def cmd_gradebook_export(args) -> int:
                   f"{args.results_dir}")
     except OSError as error:  # a file where a folder must go, a read-only folder
         return _error(f"cannot write the export: {error}")
+    except sqlite3.DatabaseError as error:  # not a gradebook, or a damaged one
+        return _error(f"cannot read the gradebook {args.db}: {error}")
     return 0
 
 
@@ -264,7 +311,12 @@ def cmd_gradescope_package(args) -> int:
 
     if _known_assignment(args.assignment) is None:
         return 2
-    output = build_package(args.assignment, args.output)
+    if args.output and (problem := _cannot_write(args.output, "package")):
+        return _error(problem)
+    try:
+        output = build_package(args.assignment, args.output)
+    except OSError as error:
+        return _error(f"cannot write the package {args.output}: {error.strerror or error}")
     print(f"wrote {output}")
     return 0
 

@@ -641,10 +641,12 @@ def test_the_kernels_are_kept_from_the_class_the_gradebook_and_the_csv_folders(t
     monkeypatch.setattr(batch, "_hide_list", lambda folders: hidden.append([str(f) for f in folders]) or [])
     for name in ("class", "zips", "book", "grades"):
         (tmp_path / name).mkdir()
-    (tmp_path / "zips" / "class.zip").write_bytes(_zip([]))
+    unreadable = b"not a notebook"  # a submission the grader refuses without starting a kernel
+    (tmp_path / "class" / "alice.ipynb").write_bytes(unreadable)
+    (tmp_path / "zips" / "class.zip").write_bytes(_zip([("alice.ipynb", unreadable, None)]))
     db, grades = tmp_path / "book" / "gradebook.sqlite", tmp_path / "grades" / "grades.csv"
     quiet = dict(workers=1, log=lambda *_: None, limits=FAST)
-    grade_batch(tmp_path / "class", "a01", db, grades, **quiet)  # no submissions: no kernel starts
+    grade_batch(tmp_path / "class", "a01", db, grades, **quiet)
     grade_batch(tmp_path / "zips" / "class.zip", "a01", db, grades, **quiet)
     assert hidden == [[str(tmp_path / folder) for folder in ("class", "book", "grades")],
                       [str(tmp_path / folder) for folder in ("zips", "book", "grades")]]
@@ -741,3 +743,89 @@ def test_a_submissions_seed_follows_the_run_seed_the_assignment_and_the_content(
     assert seed == batch.submission_seed(7, "a01", "abc") and 0 <= seed < 2**63
     assert len({seed, batch.submission_seed(8, "a01", "abc"), batch.submission_seed(7, "a02", "abc"),
                 batch.submission_seed(7, "a01", "abd")}) == 4
+
+
+# --- found by an audit of the instructor's command line (2026-12-06) ----------------------------------
+def test_an_output_path_that_names_an_input_is_refused_before_anything_is_written(tmp_path, capsys):
+    """`--csv` naming the gradebook wrote the CSV over the open database (destroyed), and `--json`
+    naming the submission overwrote the student's notebook with results."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.ipynb").write_bytes(build())
+    db = tmp_path / "gb.sqlite"
+    assert main(["grade-batch", str(folder), "--assignment", "a01", "--db", str(db), "--workers", "1"]) == 0
+    before = db.read_bytes()
+    assert main(["gradebook", "export", "--db", str(db), "--csv", str(db)]) == 2
+    assert main(["grade-batch", str(folder), "--assignment", "a01", "--db", str(db), "--csv", str(db)]) == 2
+    assert "is the gradebook itself (--db)" in capsys.readouterr().err
+    assert db.read_bytes() == before
+    notebook = folder / "alice.ipynb"
+    assert main(["grade", str(notebook), "--json", str(notebook)]) == 2
+    assert "is the submission itself" in capsys.readouterr().err
+    assert notebook.read_bytes() == build()
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_text("assignment,student\n")
+    assert main(["gradebook", "export", "--db", str(damaged), "--csv", str(tmp_path / "x.csv")]) == 2
+    assert "gradebook" in capsys.readouterr().err
+
+
+def test_a_negative_seed_and_an_empty_class_get_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["grade", str(tmp_path / "x.ipynb"), "--seed", "-5"])
+    assert stop.value.code == 2 and "expected a whole number of at least 0, got -5" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["grade-batch", str(empty), "--assignment", "a01", "--db", str(tmp_path / "gb.sqlite")]) == 2
+    assert "holds no submissions" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_an_unwritable_output_is_refused_before_grading(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.ipynb").write_bytes(build())
+    try:
+        assert main(["grade-batch", str(folder), "--assignment", "a01", "--db", str(tmp_path / "gb.sqlite"),
+                     "--csv", str(locked / "g.csv")]) == 2
+        assert "no permission to write in" in capsys.readouterr().err
+        assert not (tmp_path / "gb.sqlite").exists() or not batch.latest_rows(open_gradebook(tmp_path / "gb.sqlite"))
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_package_path_that_cannot_be_written_gets_one_line(tmp_path, capsys):
+    assert main(["gradescope-package", "a01", "--output", str(tmp_path / "missing folder" / "gs.zip")]) == 2
+    assert main(["gradescope-package", "a01", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "is a folder" in err
+
+
+def test_a_very_long_student_name_still_gets_a_results_folder():
+    """The hash appended to a 254-byte name made a 263-byte folder name: the export stopped there."""
+    name = "a b" + "L" * 245
+    folder = batch.student_folder_name(name)
+    assert len(folder.encode()) <= 255
+    assert folder != batch.student_folder_name(name + "x")
+    long_plain = "L" * 260
+    assert len(batch.student_folder_name(long_plain).encode()) <= 255
+
+
+def test_names_that_differ_only_in_case_are_both_refused(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "Henry.ipynb").write_bytes(build())
+    (folder / "henry.ipynb").write_bytes(build())
+    problems = {s.student: s.problem for s in collect(folder)}
+    assert all(problem and "names that differ only in case" in problem for problem in problems.values()), problems
+
+
+def test_a_line_break_in_a_name_cannot_forge_a_console_line(tmp_path):
+    archive = tmp_path / "class.zip"
+    archive.write_bytes(_zip([("a.ipynb", build(), None), ("b\nmallory: 10/10\n\tc.ipynb", build(), None)]))
+    lines = []
+    grade_batch(archive, "a01", tmp_path / "gb.sqlite", log=lines.append, workers=1)
+    assert not any(line.startswith("mallory") for line in lines)
+    assert all("\n" not in line for line in lines), lines

@@ -42,7 +42,7 @@ def test_grade_without_an_assignment_id_asks_for_one(tmp_path, capsys):
     (["grade", "{tmp}/x.ipynb", "--assignment", "a99"], "unknown assignment 'a99'; known: a01"),
     (["grade-batch", "{tmp}/missing", "--assignment", "a01", "--db", "{tmp}/g.sqlite"], "neither a folder nor a zip"),
     (["grade-batch", "{tmp}", "--assignment", "a99", "--db", "{tmp}/g.sqlite"], "unknown assignment 'a99'"),
-    (["grade-batch", "{tmp}", "--assignment", "a01", "--db", "{tmp}/x.ipynb/g.sqlite"], "cannot open the gradebook"),
+    (["grade-batch", "{tmp}", "--assignment", "a01", "--db", "{tmp}/x.ipynb/g.sqlite"], "is a file, not a folder"),
     (["gradescope-package", "a99"], "unknown assignment 'a99'"),
     (["gradebook", "export", "--db", "{tmp}/g.sqlite", "--assignment", "a99", "--csv", "{tmp}/c.csv"], "unknown assignment"),
     (["gradebook", "export", "--db", "{tmp}", "--csv", "{tmp}/c.csv"], "cannot open the gradebook"),
@@ -82,7 +82,7 @@ def test_gradebook_export_takes_an_assignment_as_grade_batch_does(tmp_path, caps
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbfassignment,student,")  # Excel then reads UTF-8
     assert (tmp_path / "c.csv").read_bytes().startswith(b"assignment,")  # and only then
     assert main(["gradebook", "export", "--db", str(db), "--results", str(csv_path)]) == 2  # a file, not a folder
-    assert "cannot write the export" in capsys.readouterr().err
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 def test_gradescope_package(tmp_path):
