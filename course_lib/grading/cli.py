@@ -74,26 +74,23 @@ def cmd_assign(args) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    """argparse's type for a count of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
-    return value
+def _at_least(least: int):
+    """argparse's type for a whole number of at least ``least``: a count of workers (1), a seed of the
+    hidden inputs (0, as NumPy takes it)."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {least}, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {least}, got {value}")
+        return value
+
+    return whole_number
 
 
-def _seed(text: str) -> int:
-    """argparse's type for a seed of the hidden inputs: a whole number of at least 0 (as NumPy takes it)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {value}")
-    return value
+_positive, _seed = _at_least(1), _at_least(0)
 
 
 def _same_file(first, second) -> bool:
