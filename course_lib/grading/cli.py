@@ -243,9 +243,10 @@ def cmd_grade_batch(args) -> int:
         return _error(f"the zip {source} could not be read: {error}")
     except (AnotherAssignment, NoSubmissions) as error:
         return _error(str(error))
-    except OSError as error:  # the CSV, written after grading (checked above; the disk may still refuse)
-        return _error(f"cannot write {args.csv_path}: {error.strerror or error}; the grades are in the gradebook "
-                      f"{args.db}: `course-lib gradebook export --db {args.db} --csv FILE` writes them")
+    except OSError as error:  # an output checked above that the disk still refused (full, gone read-only)
+        return _error(f"a file could not be written ({error}); the grades recorded so far are in the gradebook "
+                      f"{args.db}" + (f": `course-lib gradebook export --db {args.db} --csv FILE` writes the CSV"
+                                      if args.csv_path else ""))
     status = 1 if summary["failed"] else 0
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
           f"{summary['failed']} not graded because the grader failed (rerun to retry), "

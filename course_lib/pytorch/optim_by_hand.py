@@ -22,6 +22,7 @@ that they give torch's parameters after 20 steps.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Dict, Iterable, Tuple
 
@@ -158,6 +159,14 @@ def adamw(params: Iterable[torch.Tensor], state: State, lr: float = 1e-3, betas:
          maximize=maximize, decoupled_weight_decay=True)
 
 
+@functools.lru_cache(maxsize=None)
+def _hyper_parameter_names(rule) -> Tuple[str, ...]:
+    """The keywords of an update rule: a group passes only these (a scheduler adds keys such as
+    'initial_lr', and torch's Optimizer its runtime switches, 'differentiable', 'foreach', …, on
+    loading a state)."""
+    return tuple(name for name in inspect.signature(rule).parameters if name not in ("params", "state"))
+
+
 class _ByHand(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose ``step`` calls one of the functions above per group."""
 
@@ -178,9 +187,7 @@ class _ByHand(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         rule = type(self).rule
-        # only the rule's own hyper-parameters: a scheduler adds keys such as 'initial_lr', and torch's
-        # Optimizer adds its runtime switches ('differentiable', 'foreach', …) on loading a state
-        names = [name for name in inspect.signature(rule).parameters if name not in ("params", "state")]
+        names = _hyper_parameter_names(rule)
         for group in self.param_groups:
             hyper = {name: group[name] for name in names if name in group}
             rule(group["params"], self.state, **hyper)

@@ -587,8 +587,8 @@ class _RecurrentBase(Module):
         # the first layer's cache holds the caller's array (not copied when contiguous), which the RNN's
         # weight gradient reads: backward raises if an in-place layer overwrites it
         self._state = dict(input=keep_for_backward(caches[0].x), caches=caches, masks=masks, batched=batched,
-                           given=given, batch=batch,
-                           output_shape=output.shape, state_shapes=[final.shape for final in finals])
+                           given=given, batch=batch, output_shape=output.shape,
+                           state_shapes=[final.shape for final in finals])
         # a copy: the caller may change it in place without corrupting what backward needs
         return np.array(output, order="C"), finals
 
