@@ -203,14 +203,19 @@ def _metadata(model, class_names, preprocessing) -> Dict[str, Any]:
     if isinstance(config, dict) and "image_size" in config:
         merged.update(image_size=config["image_size"], channels=config.get("in_channels", 1))
     merged.update(preprocessing or {})  # what is given overrides; what is not keeps the config's
-    floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
+    dtype = _float_dtype(model)
     return {
         "class_names": None if class_names is None else [str(name) for name in class_names],
         "config": _plain(config, "model.config"),
         "preprocessing": _plain(merged, "preprocessing"),
         # the float dtype the file computes in: predict casts float inputs to it
-        "dtype": str(floats[0]).replace("torch.", "") if floats else "float32",
+        "dtype": "float32" if dtype is None else str(dtype).replace("torch.", ""),
     }
+
+
+def _float_dtype(module):
+    """The dtype of a torch module's first floating-point parameter (None without one)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
 
 
 def _example_for(module, example_input):
@@ -219,9 +224,9 @@ def _example_for(module, example_input):
     import torch
 
     example = torch.as_tensor(np.asarray(example_input)) if not torch.is_tensor(example_input) else example_input.cpu()
-    floats = [p.dtype for p in module.parameters() if p.is_floating_point()]
-    if example.is_floating_point() and floats and example.dtype != floats[0]:
-        example = example.to(floats[0])
+    dtype = _float_dtype(module)
+    if example.is_floating_point() and dtype is not None and example.dtype != dtype:
+        example = example.to(dtype)
     return example
 
 
