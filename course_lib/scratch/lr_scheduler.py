@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import types
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Sequence, Union
@@ -61,6 +62,10 @@ class LRScheduler(ABC):
             warnings.warn(f"{type(self).__name__}.step() was called before the optimiser's step(): the first "
                           "learning rate of the schedule is skipped.  Call optimizer.step() first, then "
                           "scheduler.step(), as in torch.", UserWarning, stacklevel=2)
+        if len(self.optimizer.param_groups) != len(self.base_lrs):
+            raise ValueError(f"{type(self).__name__}: the optimizer has {len(self.optimizer.param_groups)} parameter "
+                             f"groups, the scheduler was made for {len(self.base_lrs)}: make the scheduler after "
+                             "adding a group (torch refuses this too)")
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
@@ -98,6 +103,22 @@ class LambdaLR(LRScheduler):
 
     def get_lr(self):
         return [base_lr * lr_lambda(self.last_epoch) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self) -> Dict[str, Any]:
+        """As torch's: a function is not saved (None), a callable object's attributes are."""
+        state = super().state_dict()
+        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+                               for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """As torch's: the functions stay this scheduler's; a callable object's saved attributes
+        come back (a torch LambdaLR's state loads too)."""
+        state = dict(state_dict)
+        for fn, saved in zip(self.lr_lambdas, state.pop("lr_lambdas", [None] * len(self.lr_lambdas))):
+            if saved is not None:
+                fn.__dict__.update(saved)
+        super().load_state_dict(state)
 
 
 class InverseSqrtLR(LRScheduler):

@@ -21,6 +21,8 @@ Usually only weights are penalised, not biases: pass the parameters you mean.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Iterable, List
 
 import numpy as np
@@ -29,6 +31,9 @@ from .module import Parameter
 
 
 def _as_parameters(parameters: Iterable[Parameter]) -> List[Parameter]:
+    if hasattr(parameters, "parameters") and callable(parameters.parameters):
+        raise ValueError(f"penalties take the parameters, got the model {type(parameters).__name__} itself: "
+                         "pass model.parameters()")
     params = list(parameters)
     for param in params:
         if not isinstance(param, Parameter):
@@ -39,10 +44,9 @@ def _as_parameters(parameters: Iterable[Parameter]) -> List[Parameter]:
 
 
 def _check_strength(strength: float) -> float:
-    strength = float(strength)
-    if strength < 0:
-        raise ValueError(f"penalty strength λ must be ≥ 0, got {strength}")
-    return strength
+    if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0 <= strength < math.inf:
+        raise ValueError(f"penalty strength λ must be a finite number ≥ 0, got {strength!r}")
+    return float(strength)
 
 
 def l1_penalty(parameters: Iterable[Parameter], strength: float) -> np.float64:

@@ -164,6 +164,61 @@ def test_a_nan_gradient_on_either_side_fails(side):
     if side == "analytic":
         with pytest.raises(GradcheckError, match="analytic nan"):
             gradcheck(lambda a: a * 2, x, backward=lambda g: g * np.nan)
-    else:  # the function is NaN at x[2], so the probe loss Σ w·f and all its differences are NaN
-        with pytest.raises(GradcheckError, match="numerical nan"):
-            gradcheck(lambda a: np.where(np.abs(a) < 1e-3, np.nan, 2 * a), x, backward=lambda g: 2 * g)
+    else:  # √a is finite at a = 0 and NaN at 0 − ε: that entry's difference is NaN
+        with np.errstate(invalid="ignore", divide="ignore"), pytest.raises(GradcheckError, match="numerical nan"):
+            gradcheck(np.sqrt, np.array([0.0, 1.0, 2.0]), backward=lambda g: g * 0.5 / np.sqrt([1.0, 1.0, 2.0]))
+
+
+# --- found by an audit of gradcheck as a student uses it (2026-12-06) -------------------------------------
+def test_a_correct_gradient_of_large_outputs_passes():
+    """The rounding error of the difference quotient grows with Σ|output · R|: a correct Linear on inputs
+    of size 1e4 and exp on [0, 15] failed (torch's gradcheck passes both)."""
+    from course_lib.scratch import Linear
+
+    rng = np.random.default_rng(0)
+    assert gradcheck(Linear(20, 20, dtype=np.float64), rng.standard_normal((16, 20)) * 1e4)
+    x = rng.uniform(0, 15, 30)
+    assert gradcheck(np.exp, x, backward=lambda g: g * np.exp(x))
+    with pytest.raises(GradcheckError):  # and a wrong one still fails there
+        gradcheck(np.exp, x, backward=lambda g: 2 * g * np.exp(x))
+
+
+def test_one_array_passed_twice_and_views_are_checked_as_separate_inputs():
+    x = np.random.default_rng(0).standard_normal(5)
+    assert gradcheck(lambda a, b: a * b, x, x, backward=lambda g: (g * x, g * x))
+    matrix = np.random.default_rng(1).standard_normal((4, 3))
+    assert gradcheck(np.sin, matrix.T, backward=lambda g: g * np.cos(matrix.T))  # not contiguous
+    assert gradcheck(np.sin, matrix[:, :2], backward=lambda g: g * np.cos(matrix[:, :2]))
+
+
+def test_plain_numbers_integer_indices_and_masks_are_constants():
+    x = np.random.default_rng(0).standard_normal(6)
+    assert gradcheck(lambda v, s: s * v, x, 3.0, backward=lambda g: 3.0 * g)
+    index = np.array([0, 2, 2])
+    assert gradcheck(lambda v, i: v[i], x, index, backward=lambda g: np.bincount(index, g, minlength=6))
+    mask = x > 0
+    assert gradcheck(lambda v, m: v * m, x, mask, backward=lambda g: (g * mask, None))
+    assert gradcheck(lambda v: float(np.sum(v)), x, backward=lambda g: np.full(6, g))  # a Python float out
+
+
+@pytest.mark.parametrize("fn, backward, message", [
+    (np.log, lambda g: g, r"output 0 of fn is not finite at index \(1,\)"),
+    (lambda a: a.astype(np.float32) ** 2, lambda g: g, "needs float64 numbers, got float32 for output 0 of fn"),
+    (lambda a: a.__iadd__(1.0) * 3, lambda g: 3 * g, "fn changed its input 0 in place"),
+    (lambda a: a * np.random.default_rng().random(a.shape), lambda g: g, "different outputs for the same inputs"),
+], ids=["non-finite", "float32-output", "in-place", "random"])
+def test_what_makes_a_finite_difference_meaningless_is_named(fn, backward, message):
+    """Each of these reported a bogus "disagrees at index (0,)" (or a NaN everywhere) before."""
+    x = np.array([0.5, -0.5, 2.0])
+    kept = x.copy()
+    with np.errstate(invalid="ignore", divide="ignore"), pytest.raises(ValueError, match=message):
+        gradcheck(fn, x, backward=backward)
+    assert np.array_equal(x, kept)  # the caller's array as it was, even after fn changed it
+
+
+def test_a_backward_with_too_few_gradients_or_a_bad_check_inputs_is_named():
+    x = np.ones(3)
+    with pytest.raises(GradcheckError, match="backward returned 1 gradient"):
+        gradcheck(lambda a, b: a * b, x, x.copy(), backward=lambda g: g)
+    with pytest.raises(ValueError, match="check_inputs names input 2, but fn gets 1 inputs"):
+        gradcheck(lambda a: a, x, backward=lambda g: g, check_inputs=[2])

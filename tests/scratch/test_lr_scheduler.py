@@ -243,3 +243,48 @@ def test_step_with_an_epoch_says_what_to_do_instead():
     scheduler = lr_scheduler.StepLR(optimiser_pair()[0], step_size=2)
     with pytest.raises(TypeError, match="takes no epoch"):
         scheduler.step(3)
+
+
+# --- found by an audit of the schedulers (2026-12-06) --------------------------------------------------
+def test_a_group_added_after_the_scheduler_is_refused_as_in_torch():
+    """LambdaLR left the new group at its rate forever and CosineAnnealingLR annealed it from its own;
+    torch raises on the next step."""
+    first, second = Parameter(np.zeros(2)), Parameter(np.zeros(2))
+    optimizer = optim.SGD([first], lr=0.1)
+    scheduler = lr_scheduler.LambdaLR(optimizer, lambda t: 0.5)
+    optimizer.add_param_group({"params": [second], "lr": 1.0})
+    optimizer.step()
+    with pytest.raises(ValueError, match="the optimizer has 2 parameter groups, the scheduler was made for 1"):
+        scheduler.step()
+
+
+class _Halving:
+    """A callable object with state, as torch saves it (functions are saved as None)."""
+
+    def __init__(self):
+        self.factor = 1.0
+
+    def __call__(self, step):
+        return self.factor
+
+
+def test_lambda_lr_state_saves_and_loads_like_torchs():
+    """A torch LambdaLR state (lr_lambdas: [None]) replaced the function with None: the next step()
+    raised TypeError; a callable object's state was not saved."""
+    param = Parameter(np.zeros(2))
+    optimizer = optim.SGD([param], lr=0.1)
+    scheduler = lr_scheduler.LambdaLR(optimizer, lambda t: 0.9 ** t)
+    reference = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1),
+                                                  lambda t: 0.9 ** t)
+    scheduler.load_state_dict(reference.state_dict())
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.get_last_lr() == pytest.approx([0.1 * 0.9])
+    halving = _Halving()
+    saved = lr_scheduler.LambdaLR(optim.SGD([Parameter(np.zeros(2))], lr=0.1), halving)
+    halving.factor = 0.25
+    state = saved.state_dict()
+    assert state["lr_lambdas"] == [{"factor": 0.25}]
+    fresh = _Halving()
+    lr_scheduler.LambdaLR(optim.SGD([Parameter(np.zeros(2))], lr=0.1), fresh).load_state_dict(state)
+    assert fresh.factor == 0.25

@@ -131,3 +131,15 @@ def test_penalty_gradients_pass_a_finite_difference_check(norm):
         return tuple(float(grad) * param.grad for param in params)
 
     assert gradcheck(value, *weights, backward=backward)
+
+
+@pytest.mark.parametrize("strength", [float("nan"), float("inf"), "0.1", True, -0.5])
+def test_a_strength_that_is_no_finite_number_is_refused(strength):
+    """NaN and inf gave a NaN or infinite penalty, and the string "0.1" was read (an audit, 2026-12-06)."""
+    with pytest.raises(ValueError, match="finite number ≥ 0"):
+        l2_penalty([Parameter(np.ones(2))], strength)
+
+
+def test_a_model_instead_of_its_parameters_is_named():
+    with pytest.raises(ValueError, match="got the model Linear itself: pass model.parameters()"):
+        l1_penalty(Linear(2, 2), 0.1)
