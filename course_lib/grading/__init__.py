@@ -2,7 +2,7 @@
 
 Trusted side (this package) and untrusted side (the student's kernel) meet only in
 ``wire.py``: inputs go out, return values come back as plain data, and every
-judgement is made here.  See README.md in this folder for instructors and students.
+judgement is made here.  See README.md in this folder (for instructors; students: the repository's README).
 """
 GRADER_VERSION = "1.0.0"
 

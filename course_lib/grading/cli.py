@@ -1,7 +1,7 @@
 """Command-line entry points of the grader; ``add_parser`` is hooked into ``course-lib``.
 
     course-lib assign [--check]
-    course-lib grade SUBMISSION.ipynb [--assignment ID] [--json results.json] [--seed N]
+    course-lib grade SUBMISSION.ipynb [--assignment ID] [--json results.json] [--seed N] [--show-hidden]
     course-lib grade-batch DIR_OR_ZIP --assignment ID --db gradebook.sqlite [--csv grades.csv [--excel]] [--workers N]
                            [--seed N]
     course-lib gradebook export --db gradebook.sqlite [--assignment ID] [--csv grades.csv [--excel]] [--results DIR]
@@ -320,7 +320,8 @@ def cmd_gradescope_package(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Standalone entry (``python -m course_lib.grading.cli``) until the lead wires ``course-lib``."""
+    """Standalone entry (``python -m course_lib.grading.cli``); ``course-lib`` reaches the same commands
+    through ``course_lib.cli``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="course-lib")

@@ -2,7 +2,7 @@
 
 Mirrors ``torch.nn``: same class names, constructor arguments, parameter names
 and shapes.  Never imports torch.  The import order below follows the book:
-the module system, layers, losses, then optimisation, then whole models.
+the module system, layers, losses, then optimisation (whole models: ``course_lib.scratch.models``).
 Functional forms (``softmax``, ``conv2d_forward``, …) live in their modules,
 e.g. ``course_lib.scratch.activations.softmax``.
 """
