@@ -28,7 +28,14 @@ def write_atomically(path: Union[str, os.PathLike], write: Callable[[str], None]
 
 
 def _mode_of_a_new_file() -> int:
-    """The permissions ``open(path, "w")`` would give a new file: 0666 less the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """The permissions ``open(path, "w")`` would give a new file: 0666 less the process's umask.
+
+    Linux shows the umask in /proc; elsewhere it can only be read by setting it (and setting it
+    back), which another thread creating a file at that instant would see."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
     return 0o666 & ~umask

@@ -58,7 +58,9 @@ class LRScheduler(ABC):
         if epoch is not None:
             raise TypeError(f"{type(self).__name__}.step() takes no epoch (torch deprecated step(epoch)); "
                             "call step() once per epoch, or pass last_epoch= to the constructor to resume")
-        if not self._is_initial and getattr(self.optimizer, "_step_count", None) == 0:
+        if not self._is_initial and getattr(self.optimizer, "_step_count", None) == 0 \
+                and not getattr(self, "_warned_early_step", False):  # once, as torch warns
+            self._warned_early_step = True
             warnings.warn(f"{type(self).__name__}.step() was called before the optimiser's step(): the first "
                           "learning rate of the schedule is skipped.  Call optimizer.step() first, then "
                           "scheduler.step(), as in torch.", UserWarning, stacklevel=2)

@@ -163,6 +163,9 @@ def test_a_scheduler_stepped_before_its_optimiser_warns_as_torch_does():
     schedule = lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)  # the constructor's own step: no warning
     with pytest.warns(UserWarning, match=r"StepLR\.step\(\) was called before the optimiser's step\(\)"):
         schedule.step()
+    with warnings.catch_warnings():  # once, as torch (it repeated on every early step: an audit, 2026-12-06)
+        warnings.simplefilter("error")
+        schedule.step()
     optimizer = optim.SGD(S.Linear(2, 2).parameters(), lr=0.1)
     schedule = lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     with warnings.catch_warnings():
