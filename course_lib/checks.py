@@ -17,6 +17,11 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+def is_seed(value) -> bool:
+    """Whether ``value`` is an integer seed NumPy takes, 0 … 2**32 − 1 (not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and 0 <= value < 2**32
+
+
 def check_sizes(where: Optional[str], **sizes) -> None:
     """Every named size must be a positive integer (None skips an optional one); ``where`` (a model
     or function name) starts the message."""

@@ -11,6 +11,8 @@ import random
 
 import numpy as np
 
+from .checks import is_seed
+
 QUICK_ENV = "COURSE_LIB_QUICK"
 
 
@@ -37,7 +39,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     new ``torch.empty`` tensor with NaN, a cost for nothing.  ``deterministic=False`` changes none
     of these settings (it does not undo an earlier call's).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+    if not is_seed(seed):
         raise ValueError(f"seed_everything needs an integer seed from 0 to 2**32 - 1, got {seed!r}")
     seed = int(seed)  # random.seed refuses NumPy integers
     random.seed(seed)

@@ -27,6 +27,20 @@ def write_atomically(path: Union[str, os.PathLike], write: Callable[[str], None]
     return path
 
 
+def why_not_writable(path: Union[str, os.PathLike]) -> str:
+    """Why a file at ``path`` could not be made ('' when it can): its nearest existing ancestor
+    (missing folders are made on writing) is a file, or this user may not write there."""
+    target = Path(path)
+    existing = target.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return f"no permission to write in {existing}"
+    return ""
+
+
 def _mode_of_a_new_file() -> int:
     """The permissions ``open(path, "w")`` would give a new file: 0666 less the process's umask.
 

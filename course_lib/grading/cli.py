@@ -16,6 +16,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from ..files import why_not_writable
+
 
 def add_parser(subparsers) -> None:
     assign = subparsers.add_parser("assign", help="generate exercises/ from solutions/")
@@ -138,18 +140,10 @@ def _cannot_write(path: str, what: str, folders_made: bool = False) -> str:
     target = Path(path)
     if target.is_dir():
         return f"the {what} {path} is a folder; name a file"
-    if folders_made:
-        blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
-        if blocking is not None:
-            return f"the {what} {path} cannot be made: {blocking} is a file, not a folder"
-    elif not target.parent.exists():
+    if not folders_made and not target.parent.exists():
         return f"the folder of the {what} {path} does not exist"
-    existing = target.absolute().parent  # where the file (or its first missing folder) will be made
-    while not existing.exists():
-        existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        return f"the {what} {path} cannot be written: no permission to write in {existing}"
-    return ""
+    problem = why_not_writable(target)  # a file where a folder must go, or no permission
+    return f"the {what} {path} cannot be written: {problem}" if problem else ""
 
 
 def _known_assignment(assignment_id: str):

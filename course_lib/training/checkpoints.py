@@ -3,13 +3,12 @@ the training state that ``fit(..., resume=path)`` reads (see ``state.py``)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
-from ..files import write_atomically
+from ..files import why_not_writable, write_atomically
 from ..scratch.module import Module as ScratchModule
 from . import state as records
 from .backends import _is_torch_module, _torch
@@ -111,10 +110,6 @@ def _check_checkpoint_path(path) -> None:
     if first.is_dir():
         raise ValueError(f"checkpoint path {str(first)!r} is a folder; give a file name such as "
                          f"{str(first / 'best.pt')!r}")
-    existing = first.absolute().parent  # the folder is made on the first save: its nearest existing ancestor
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"checkpoint path {str(first)!r} cannot be written: {str(existing)!r} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"checkpoint path {str(first)!r} cannot be written: no permission to write in {str(existing)!r}")
+    problem = why_not_writable(first)  # the folder is made on the first save
+    if problem:
+        raise ValueError(f"checkpoint path {str(first)!r} cannot be written: {problem}")

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..checks import positive_int
+from ..checks import is_seed, positive_int
 from ..scratch.module import Module as ScratchModule
 from .backends import _backend_for, _is_tensor, _is_torch_module, _torch
 from .batches import _Batches, _check_array, _is_loader, _looks_like_batch_list
@@ -124,8 +124,7 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or
-                             not 0 <= seed < 2**32):  # checked before torch is reseeded
+    if seed is not None and not is_seed(seed):  # checked before torch is reseeded
         raise ValueError(f"seed must be None or an integer from 0 to 2**32 - 1, got {seed!r}")
     if loss_fn is None or optimizer is None:
         raise TypeError("fit needs both loss_fn and optimizer")
@@ -252,7 +251,8 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
 def _explain_a_batch_of_one(error: ValueError, size: int, batches: _Batches) -> None:
     """Add to ``error`` (torch's or the scratch BatchNorm's "more than 1 value per channel") that the
     batch was an epoch's last, of one sample, and how to avoid it."""
-    if size == 1 and batches.batch_size > 1 and error.args and isinstance(error.args[0], str):
+    if size == 1 and batches.loader is None and batches.batch_size > 1 and error.args \
+            and isinstance(error.args[0], str):  # a DataLoader's batches are its own
         error.args = (error.args[0] + f" — this mini-batch held one sample: the last of the epoch, as "
                       f"{batches.n_samples} samples are one more than a multiple of batch_size={batches.batch_size}; "
                       "pass drop_last=True or another batch_size",) + error.args[1:]

@@ -114,7 +114,7 @@ def test_a_checkpoint_path_under_a_file_fails_before_training(tmp_path):
     (tmp_path / "afile").write_text("")
     model = torch_mlp()
     before = weights_of(model)
-    with pytest.raises(ValueError, match="cannot be written: .*afile' is a file, not a folder"):
+    with pytest.raises(ValueError, match="cannot be written: .*afile'? is a file, not a folder"):
         torch_fit(model, blobs(), checkpoint=str(tmp_path / "afile" / "sub" / "ck.pt"))
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
 
