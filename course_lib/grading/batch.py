@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     score REAL NOT NULL,
     max_score REAL NOT NULL,
     error TEXT,
+    note TEXT,
     seed INTEGER NOT NULL,
     grader_version TEXT NOT NULL,
     graded_at TEXT NOT NULL,
@@ -382,6 +383,9 @@ def open_gradebook(path: os.PathLike) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.executescript(SCHEMA)
+    # gradebooks written before the column existed (grader 2026-12-07): a note the CSV reports
+    if "note" not in {row[1] for row in connection.execute("PRAGMA table_info(submissions)")}:
+        connection.execute("ALTER TABLE submissions ADD COLUMN note TEXT")
     os.chmod(path, 0o600)
     return connection
 
@@ -428,11 +432,11 @@ def record(connection, submission: Submission, result: GradeResult, digest: str,
     connection.execute("BEGIN IMMEDIATE")
     try:
         cursor = connection.execute(
-            "INSERT OR REPLACE INTO submissions (assignment, student, source, content_hash, score, max_score, error, seed,"
-            " grader_version, graded_at, wall_s, kernel_s, overhead_s, peak_rss_kb, kernel_peak_kb, results_json)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO submissions (assignment, student, source, content_hash, score, max_score, error, note,"
+            " seed, grader_version, graded_at, wall_s, kernel_s, overhead_s, peak_rss_kb, kernel_peak_kb, results_json)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (result.assignment, submission.student, submission.source, digest, result.score, result.max_score,
-             result.error, result.seed, GRADER_VERSION, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             result.error, result.other_assignment, result.seed, GRADER_VERSION, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              result.timings.get("total_s"), result.timings.get("kernel_s"), result.timings.get("overhead_s"),
              peak_rss_kb, int(result.timings.get("kernel_peak_mb", 0) * 1024), results_json))
         submission_id = cursor.lastrowid
@@ -690,7 +694,7 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike, exce
         points = dict(connection.execute("SELECT question, points FROM questions WHERE submission_id=?", (row["id"],)).fetchall())
         lines[row["assignment"], row["student"]] = (
             row["assignment"], row["student"], row["score"], row["max_score"],
-            *[points.get(q, "") for q in question_ids], row["error"] or "",
+            *[points.get(q, "") for q in question_ids], row["error"] or "", row["note"] or "",
             "" if row["error"] else row["seed"],  # no hidden inputs were drawn for a notebook not run
             row["content_hash"], row["graded_at"], row["grader_version"])
     for key, failure in failures.items():
@@ -699,12 +703,12 @@ def export_csv(connection, assignment_id: Optional[str], path: os.PathLike, exce
         except KeyError:
             max_score = ""
         lines[key] = (failure["assignment"], failure["student"], "", max_score, *["" for _ in question_ids],
-                      f"NOT GRADED: {failure['message']}; rerun grade-batch", "", failure["content_hash"],
+                      f"NOT GRADED: {failure['message']}; rerun grade-batch", "", "", failure["content_hash"],
                       failure["failed_at"], GRADER_VERSION)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8-sig" if excel else "utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "seed",
+        writer.writerow(["assignment", "student", "score", "max_score", *question_ids, "error", "note", "seed",
                          "content_hash", "graded_at", "grader_version"])
         for key in sorted(lines):
             writer.writerow([_cell(value) for value in lines[key]])

@@ -130,6 +130,7 @@ class GradeResult:
     timings: Dict[str, float] = field(default_factory=dict)
     error: Optional[str] = None  # the submission could not be graded at all
     grader_failure: Optional[str] = None  # the grader (not the submission) failed: do not record, retry
+    other_assignment: Optional[str] = None  # the note that the notebook names another assignment (also in notes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -775,6 +776,7 @@ def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = No
     note = other_assignment_note(data, assignment)
     if note is not None:
         result.notes.insert(0, note)
+        result.other_assignment = note
     return result
 
 

@@ -696,8 +696,8 @@ def test_a_student_who_uploaded_another_assignment_is_graded_with_a_note_that_sa
     class_dir.mkdir()
     (class_dir / "alice.ipynb").write_bytes(build("a01"))
     (class_dir / "bob.ipynb").write_bytes(build("a02"))  # one of two: not most of the class
-    db, lines = tmp_path / "gradebook.sqlite", []
-    summary = grade_batch(class_dir, "a01", db, log=lines.append, workers=2, limits=FAST)
+    db, grades, lines = tmp_path / "gradebook.sqlite", tmp_path / "grades.csv", []
+    summary = grade_batch(class_dir, "a01", db, csv_path=grades, log=lines.append, workers=2, limits=FAST)
     assert summary["graded"] == 2
     assert any(line.startswith("bob: 0/10") and line.endswith("(the notebook says it is assignment a02)") for line in lines), lines
     assert any(line == "alice: 10/10" for line in lines), lines
@@ -706,6 +706,32 @@ def test_a_student_who_uploaded_another_assignment_is_graded_with_a_note_that_sa
     connection.close()
     assert "this notebook says it is assignment a02, but it was graded as a01" in stored["bob"]
     assert "says it is assignment" not in stored["alice"]
+    # the CSV, which is what an instructor sorts and uploads, says why bob has 0 (it did not)
+    with open(grades) as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert rows["bob"]["note"].startswith("this notebook says it is assignment a02, but it was graded as a01")
+    assert rows["bob"]["error"] == "" and rows["bob"]["score"] == "0.0"
+    assert rows["alice"]["note"] == ""
+
+
+def test_a_gradebook_from_before_the_note_column_opens_and_exports(tmp_path):
+    """Gradebooks written by an earlier grader have no `note` column: opening one adds it, and its
+    rows export with an empty note."""
+    db = tmp_path / "old.sqlite"
+    old_schema = batch.SCHEMA.replace("    note TEXT,\n", "")
+    assert old_schema != batch.SCHEMA
+    connection = sqlite3.connect(db)
+    connection.executescript(old_schema)
+    connection.execute("INSERT INTO submissions (assignment, student, source, content_hash, score, max_score, seed, "
+                       "grader_version, graded_at, results_json) VALUES ('a01', 'zoe', 'z', 'h', 3, 10, 7, 'v', 't', '{}')")
+    connection.commit()
+    connection.close()
+    connection = batch.open_gradebook(db)
+    assert batch.export_csv(connection, None, tmp_path / "old.csv") == 1
+    with open(tmp_path / "old.csv") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["student"], row["score"], row["note"], row["seed"]) == ("zoe", "3.0", "", "7")
+    connection.close()
 
 
 def _seeds_and_scores(db):
