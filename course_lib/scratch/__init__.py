@@ -27,7 +27,8 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELos
 from .regularization import L1Penalty, L2Penalty, add_l1_penalty_grad, add_l2_penalty_grad, l1_penalty, l2_penalty
 from . import optim, lr_scheduler
 from .optim import Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW
-from .lr_scheduler import LambdaLR, InverseSqrtLR, StepLR, ExponentialLR, CosineAnnealingLR
+from .lr_scheduler import (LambdaLR, InverseSqrtLR, StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR,
+                           CosineAnnealingLR, SequentialLR, ChainedScheduler, ReduceLROnPlateau)
 from .clip import clip_grad_norm_, clip_grad_value_
 
 allocator.prime()  # freed arrays stay in the process between steps (see allocator.py)
@@ -41,6 +42,7 @@ __all__ = [
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
     "L1Penalty", "L2Penalty", "l1_penalty", "l2_penalty", "add_l1_penalty_grad", "add_l2_penalty_grad",
     "optim", "lr_scheduler", "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
-    "LambdaLR", "InverseSqrtLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+    "LambdaLR", "InverseSqrtLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
+    "CosineAnnealingLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau",
     "clip_grad_norm_", "clip_grad_value_",
 ]
