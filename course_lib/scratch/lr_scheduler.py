@@ -335,7 +335,7 @@ def _check_schedulers(kind: str, schedulers, optimizer) -> list:
         if isinstance(scheduler, ReduceLROnPlateau):
             raise ValueError(f"{kind} cannot run ReduceLROnPlateau (schedulers[{index}]): its step() needs the "
                              "metric; step it yourself, after the other schedules")
-        if not isinstance(scheduler, (LRScheduler, SequentialLR, ChainedScheduler)):
+        if not isinstance(scheduler, (LRScheduler, _Composite)):
             raise TypeError(f"{kind}: schedulers[{index}] is a {type(scheduler).__name__}, not a scheduler of "
                             "course_lib.scratch.lr_scheduler")
         if optimizer is not None and scheduler.optimizer is not optimizer:
@@ -344,22 +344,29 @@ def _check_schedulers(kind: str, schedulers, optimizer) -> list:
     return schedulers
 
 
-def _composite_state(scheduler) -> Dict[str, Any]:
-    """As torch's: the composite's own attributes and each scheduler's state_dict under ``_schedulers``."""
-    state = {key: value for key, value in scheduler.__dict__.items() if key not in ("optimizer", "_schedulers")}
-    state["_schedulers"] = [inner.state_dict() for inner in scheduler._schedulers]
-    return state
+class _Composite:
+    """What ``SequentialLR`` and ``ChainedScheduler`` share: the rates of the last step and, as torch's,
+    a state with the composite's own attributes and each inner scheduler's state under ``_schedulers``."""
+
+    _schedulers: list
+
+    def get_last_lr(self) -> List[float]:
+        return list(self._last_lr)
+
+    def state_dict(self) -> Dict[str, Any]:
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [inner.state_dict() for inner in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        state = dict(state_dict)  # the caller's dict is left as it was
+        inner_states = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for inner, inner_state in zip(self._schedulers, inner_states):
+            inner.load_state_dict(inner_state)
 
 
-def _load_composite_state(scheduler, state_dict: Dict[str, Any]) -> None:
-    state = dict(state_dict)  # the caller's dict is left as it was
-    inner_states = state.pop("_schedulers")
-    scheduler.__dict__.update(state)
-    for inner, inner_state in zip(scheduler._schedulers, inner_states):
-        inner.load_state_dict(inner_state)
-
-
-class SequentialLR:
+class SequentialLR(_Composite):
     """One schedule after another: ``schedulers[k]`` runs from step ``milestones[k-1]`` on, its
     own count starting again at 0 there, as torch's ``SequentialLR``.
 
@@ -409,17 +416,8 @@ class SequentialLR:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def get_last_lr(self) -> List[float]:
-        return list(self._last_lr)
 
-    def state_dict(self) -> Dict[str, Any]:
-        return _composite_state(self)
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        _load_composite_state(self, state_dict)
-
-
-class ChainedScheduler:
+class ChainedScheduler(_Composite):
     """Several schedules at once: each ``step`` steps every one of them in order, so their factors
     multiply (e.g. a ``ConstantLR`` warm-up on top of an ``ExponentialLR`` decay), as torch's."""
 
@@ -434,15 +432,6 @@ class ChainedScheduler:
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> List[float]:
-        return list(self._last_lr)
-
-    def state_dict(self) -> Dict[str, Any]:
-        return _composite_state(self)
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        _load_composite_state(self, state_dict)
 
 
 class ReduceLROnPlateau:
