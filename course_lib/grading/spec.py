@@ -111,7 +111,7 @@ def describe_type(value: Any) -> str:
     if isinstance(value, Foreign):
         return f"an object of type {value.type_name}"
     if isinstance(value, np.ndarray):
-        return f"a {value.dtype} array of shape {value.shape}"
+        return f"{'an' if value.dtype.name.startswith('i') else 'a'} {value.dtype} array of shape {value.shape}"
     if isinstance(value, np.generic):
         return f"a numpy {value.dtype} scalar"
     if isinstance(value, bool):
@@ -132,7 +132,7 @@ def _is_real_scalar(value: Any) -> bool:
 def _entry(value: Any) -> str:
     """One array entry as a student reads it: ``0.5``, ``3``, ``True``, not ``np.float32(0.5)``."""
     if isinstance(value, np.floating):
-        return f"{float(value):.8g}"
+        return f"{float(value) + 0.0:.8g}"  # + 0.0: a negative zero reads 0, not -0
     if isinstance(value, (np.integer, np.bool_)):
         return str(value.item())
     return repr(value)
@@ -159,15 +159,15 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
         if kinds.get(student.dtype.kind) != kinds.get(expected.dtype.kind):
             kind = kinds.get(expected.dtype.kind)
             article = "an" if kind == "integer" else "a"
-            return False, f"{path} has dtype {student.dtype}; expected {article} {kind} array ({expected.dtype})"
+            return False, f"the dtype of {path} is {student.dtype}; expected {article} {kind} array ({expected.dtype})"
         if expected.dtype.kind == "f" and student.dtype != expected.dtype:
-            return False, (f"{path} has dtype {student.dtype}; expected {expected.dtype}: keep the input's precision "
+            return False, (f"the dtype of {path} is {student.dtype}; expected {expected.dtype}: keep the input's precision "
                            f"(from integer inputs, float64), avoid silent casts — a new array made without dtype= "
                            f"(np.zeros(shape), np.eye(n), np.where(mask, 1.0, 0.0)) is float64, so pass dtype=x.dtype; "
                            f"and a NumPy float64 scalar such as np.sqrt(2.0) or np.float64(t) turns float32 arrays "
                            f"into float64: use math.sqrt or Python floats")
         if expected.dtype.kind in "iu" and student.dtype != expected.dtype:  # the texts name it: int64 indices, labels
-            return False, f"{path} has dtype {student.dtype}; expected {expected.dtype} (convert with .astype(np.{expected.dtype}))"
+            return False, f"the dtype of {path} is {student.dtype}; expected {expected.dtype} (convert with .astype(np.{expected.dtype}))"
         if not values:
             return True, "correct"
         if expected.dtype.kind == "f":

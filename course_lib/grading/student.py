@@ -8,10 +8,15 @@ passes there (the grader adds hidden checks on other inputs).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import re
+import signal
 import sys
+import threading
 import time
+import traceback
 from typing import Any, List
 
 import numpy as np
@@ -20,7 +25,7 @@ from . import assignments
 from .assign import template_cells
 from .runner import (NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, forbidden_imports,
                      imported_modules, judge_value)
-from .wire import Foreign, decode_result, encode
+from .wire import decode_result, kernel_helpers
 
 
 def _template_sources(assignment) -> set:
@@ -28,13 +33,57 @@ def _template_sources(assignment) -> set:
     return set(template_cells(assignment.notebook))
 
 
+@functools.lru_cache(maxsize=None)
+def _harness():
+    """``(encode, same)``: the functions the grader's harness runs in the kernel (``wire.kernel_helpers``)."""
+    return kernel_helpers()
+
+
 def plain(value: Any) -> Any:
-    """The value as the grader would receive it: plain data, or a Foreign marker for anything else."""
+    """The value as the grader would receive it: plain data, with a Foreign marker for anything else,
+    at its own place (item 0 of a tuple of tensors, not the whole tuple) — the harness's own encoder."""
+    return decode_result(json.dumps({"status": "ok", "value": _harness()[0](value), "mutated": []}))["value"]
+
+
+def _same(a, b) -> bool:
+    """Whether argument ``a`` after the call still equals ``b`` as passed, as the grader's harness
+    compares them: arrays byte for byte, and inside lists, tuples and dicts too."""
+    return _harness()[1](a, b)
+
+
+class _TimeUp(BaseException):
+    """The grader's time for one check has passed (a BaseException: ``except Exception`` in the
+    student's code does not swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Stop the block after ``seconds`` with ``_TimeUp``, where a timer signal can (the main thread of a
+    POSIX process: a notebook's kernel); elsewhere the block runs to its end and its time is reported."""
+    usable = (math.isfinite(seconds) and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _TimeUp()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        tree = encode(value)
-    except TypeError:
-        return Foreign(f"{type(value).__module__}.{type(value).__qualname__}")
-    return decode_result(json.dumps({"status": "ok", "value": tree, "mutated": []}))["value"]
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Interrupted(Exception):
+    """The student interrupted the kernel during a check: the report so far, then stop."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class CheckOutcome:
@@ -72,7 +121,9 @@ class Checker:
 
     def __call__(self, question_id: str, namespace: dict = None) -> CheckOutcome:
         """Run the public checks of ``question_id`` against functions in ``namespace`` (default: the notebook)."""
-        question = self.assignment.question(question_id)
+        question = self._question(question_id)
+        if question is None:
+            return CheckOutcome(str(question_id), 0, 1)
         in_notebook = namespace is None
         namespace = namespace if namespace is not None else sys.modules["__main__"].__dict__
         prepared = _prepare(self.assignment, seed=0, questions=[question.id], include_hidden=False)
@@ -80,11 +131,19 @@ class Checker:
         lines: List[str] = [f"{question.id} — {question.title} ({points})"]
         passed_count = 0
         for number, item in enumerate(prepared, start=1):
-            passed, message = self._run_one(item, namespace, item.check.timeout_s or self.assignment.call_timeout_s)
+            try:
+                passed, message = self._run_one(item, namespace,
+                                                item.check.timeout_s or self.assignment.call_timeout_s)
+            except _Interrupted as stop:
+                lines.append(f"  ✗ {item.check.name}\n      {stop.message}")
+                break
+            out_of_time = message.endswith(_NOT_RUN)
             if not passed and message != NOT_ATTEMPTED and callable(namespace.get(item.check.function)):
                 message += "\n      " + call_text(item, f"check.inputs({question.id!r}, {number})")
             passed_count += passed
             lines.append(f"  {'✓' if passed else '✗'} {item.check.name}" + ("" if passed else f"\n      {message}"))
+            if out_of_time:  # as the grader: a check that ran out of time ends the question
+                break
         total = len(prepared)
         lines.append(f"{passed_count} of {total} public checks passed." +
                      (" The grader also runs hidden checks on other inputs." if passed_count == total else ""))
@@ -93,11 +152,24 @@ class Checker:
         print("\n".join(lines))
         return CheckOutcome(question.id, passed_count, total)
 
+    def _question(self, question_id):
+        """The question ``question_id`` names ("q3"; "Q3" and " q3 " too), or None after printing which exist."""
+        key = question_id.strip().lower() if isinstance(question_id, str) else question_id
+        try:
+            return self.assignment.question(key)
+        except KeyError:
+            known = ", ".join(q.id for q in self.assignment.questions)
+            print(f"{self.assignment.id} has no question {question_id!r}; its questions are {known} "
+                  f"(for example check({self.assignment.questions[0].id!r}))")
+            return None
+
     def inputs(self, question_id: str, number: int):
         """``(args, kwargs)`` of public check ``number`` (1, 2, … as ``check(question_id)`` lists them):
         the grader's own inputs, fresh copies, to call the function with in a cell."""
-        prepared = _prepare(self.assignment, seed=0, questions=[self.assignment.question(question_id).id],
-                            include_hidden=False)
+        question = self._question(question_id)
+        if question is None:
+            raise ValueError(f"{self.assignment.id} has no question {question_id!r}") from None
+        prepared = _prepare(self.assignment, seed=0, questions=[question.id], include_hidden=False)
         if not isinstance(number, int) or not 1 <= number <= len(prepared):
             raise ValueError(f"{question_id} has public checks 1 to {len(prepared)}, not {number!r}")
         item = prepared[number - 1]
@@ -141,20 +213,28 @@ class Checker:
         started = time.monotonic()
         try:
             values, changed = [], []
-            for _ in range(item.check.calls):  # each call on fresh copies of the arguments
-                args, kwargs = _copy(item.args), _copy(item.kwargs)
-                with strict if item.check.float_errors else contextlib.nullcontext():
-                    result = function(*args, **kwargs)
-                values.append(plain(result))  # now: a later call may reuse the arrays it returned
-                names = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args)) if not _same(a, b)]
-                names += [f"argument {k}" for k in kwargs if not _same(kwargs[k], item.kwargs[k])]  # as the grader
-                changed += [name for name in names if name not in changed]
+            with _time_limit(time_limit_s):
+                for _ in range(item.check.calls):  # each call on fresh copies of the arguments
+                    args, kwargs = _copy(item.args), _copy(item.kwargs)
+                    with strict if item.check.float_errors else contextlib.nullcontext():
+                        result = function(*args, **kwargs)
+                    values.append(plain(result))  # now: a later call may reuse the arrays it returned
+                    names = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args)) if not _same(a, b)]
+                    names += [f"argument {k}" for k in kwargs if not _same(kwargs[k], item.kwargs[k])]  # as the grader
+                    changed += [name for name in names if name not in changed]
             value = values[0] if item.check.calls == 1 else tuple(values)
         except NotImplementedError:
             return False, NOT_ATTEMPTED
+        except _TimeUp:
+            return False, (f"{item.check.function} did not finish within {time_limit_s:.3g} s (an infinite loop?), "
+                           f"where the grader stops it; {_NOT_RUN}")
+        except KeyboardInterrupt:
+            raise _Interrupted(f"interrupted after {time.monotonic() - started:.3g} s while {item.check.function} "
+                               f"ran (the grader stops a call after {time_limit_s:.3g} s); the remaining checks "
+                               "were not run") from None
         except Exception as error:  # noqa: BLE001 - shown to the student
-            return False, error_message({"ename": type(error).__name__, "evalue": str(error)}, item.check.function,
-                                        item.check.float_errors)
+            return False, error_message({"ename": type(error).__name__, "evalue": str(error),
+                                         "where": _where(error)}, item.check.function, item.check.float_errors)
         elapsed = time.monotonic() - started
         passed, message = judge_value(item, value, _torch_seed() if item.check.torch_seed else None)
         if passed and changed:
@@ -164,6 +244,15 @@ class Checker:
                            f"stops it after {time_limit_s:.3g} s (on one CPU thread), so this check would get no "
                            "points there")
         return passed, message
+
+
+_NOT_RUN = "the remaining checks of this question were not run, as in the grader"
+
+
+def _where(error: BaseException) -> str:
+    """The last lines of the student's own code that the error passed through, as the grader shows them."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != __file__]
+    return "".join(traceback.format_list(frames[-3:]))[-1500:]
 
 
 _SHOWN_CHARACTERS = 160  # a call this long or shorter is written out; a longer one points to check.inputs
@@ -208,9 +297,3 @@ def _torch_seed():
         return None if torch is None else int(torch.initial_seed())
     except Exception:  # noqa: BLE001 - a notebook that broke torch: an unknown seed
         return "unknown"
-
-
-def _same(a, b) -> bool:
-    if isinstance(b, np.ndarray):
-        return isinstance(a, np.ndarray) and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
-    return True

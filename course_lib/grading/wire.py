@@ -203,8 +203,8 @@ def _load_npy(b64: Any) -> np.ndarray:
 # ----------------------------------------------------------------------------- kernel side
 # Runs inside the student's kernel.  Written defensively for honest students (a clear
 # record of exceptions, in-place mutation, foreign return types); proves nothing.
-HARNESS = r'''
-def __course_install__():
+HARNESS_INSTALLER = r'''
+def __course_install__(parts=False):
     import base64 as _b64, io as _io, json as _json, traceback as _tb, sys as _sys
     from contextlib import nullcontext as _nullcontext
     import numpy as _np
@@ -324,11 +324,22 @@ def __course_install__():
             message = {"status": "error", "ename": type(error).__name__, "evalue": "while returning the result: " + str(error)[:300], "where": ""}
         _publish({_MIME: _json.dumps(message)})
 
+    if parts:  # check() in the student's notebook encodes and compares with these same two functions
+        return _enc, _same
     return call
-
+'''
+HARNESS = HARNESS_INSTALLER + '''
 __course_call__ = __course_install__()
 del __course_install__
 '''
+
+
+def kernel_helpers():
+    """The harness's own encoder and in-place comparison, ``(encode, same)``, for ``check()``, which
+    runs in the student's kernel: it then judges a result and a changed argument as the grader does."""
+    namespace: dict = {}
+    exec(HARNESS_INSTALLER, namespace)  # noqa: S102 - the course's own source, above
+    return namespace["__course_install__"](parts=True)
 
 
 def call_code(function: str, args: tuple, kwargs: dict, spill=None, float_errors: bool = False,

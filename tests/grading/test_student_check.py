@@ -167,10 +167,120 @@ def test_check_fails_a_right_answer_that_the_grader_would_stop_for_time():
         time.sleep(0.3)
         return 1.0
 
-    passed, message = Checker._run_one(item, {"f": slow}, time_limit_s=0.1)
+    # where no timer signal can stop it (not the main thread), the call runs to its end and its time counts
+    import threading
+
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(Checker._run_one(item, {"f": slow}, time_limit_s=0.1)))
+    worker.start()
+    worker.join()
+    passed, message = outcome[0]
     took = re.search(r"took ([0-9.]+) s; the grader stops it after 0\.1 s", message)
     assert not passed and took and float(took.group(1)) >= 0.3, message  # 0.301 or 0.4 on a busy machine
     assert Checker._run_one(item, {"f": slow}, time_limit_s=5.0) == (True, "got 1.0")
+    # in a notebook's kernel (the main thread) it is stopped at the grader's limit, as the grader stops it
+    started = time.monotonic()
+    passed, message = Checker._run_one(item, {"f": slow}, time_limit_s=0.1)
+    assert not passed and time.monotonic() - started < 0.29
+    assert message.startswith("f did not finish within 0.1 s (an infinite loop?), where the grader stops it")
+
+
+# --- found by an audit of the student's side (2026-12-07) ----------------------------------------------
+def _one_check_item(function, make_args, judge=None):
+    from course_lib.grading.runner import _Prepared
+    from course_lib.grading.spec import Check, Question
+
+    args = make_args()
+    check = Check(f"{function}: a check", function, lambda rng: (args, {}), None,
+                  judge=judge or (lambda value, args, kwargs, secret: (True, "fine")))
+    return _Prepared(Question("q1", "one", 1, [function], [check]), check, args, {}, None)
+
+
+def test_an_array_changed_inside_a_list_argument_fails_check_as_it_fails_the_grader():
+    """a05's penalties take a list of weight arrays: `w **= 2` inside the loop squared the caller's arrays,
+    passed check() and lost points at the grader, whose harness looks inside lists."""
+    from course_lib.grading.student import Checker
+
+    def squares_in_place(weights, strength):
+        total = 0.0
+        for w in weights:
+            w **= 2
+            total += w.sum()
+        return float(0.5 * strength * total)
+
+    item = _one_check_item("l2_penalty", lambda: ([np.ones((2, 2)), np.full(3, 2.0)], 0.1))
+    passed, message = Checker._run_one(item, {"l2_penalty": squares_in_place})
+    assert not passed and "modified its input (argument 1) in place" in message, message
+    passed, _ = Checker._run_one(item, {"l2_penalty": lambda weights, strength: 0.5 * strength * sum(
+        float((w ** 2).sum()) for w in weights)})
+    assert passed
+
+
+def test_a_tuple_of_tensors_is_named_item_by_item_as_the_grader_names_it():
+    """check() called the whole tuple foreign ("an object of type builtins.tuple; expected a tuple"); the
+    grader names item 0, a torch.Tensor."""
+    import torch
+
+    from course_lib.grading.student import plain
+    from course_lib.grading.wire import Foreign
+
+    value = plain((torch.zeros(2), np.ones(2, dtype=np.float32), 3))
+    assert isinstance(value, tuple) and isinstance(value[0], Foreign) and "torch.Tensor" in value[0].type_name
+    assert value[1].dtype == np.float32 and value[2] == 3
+
+
+def test_an_endless_answer_is_stopped_and_the_rest_of_the_question_is_not_run(capsys, monkeypatch):
+    """`while True: pass` hung check() forever (the grader stops it after its limit)."""
+    from course_lib.grading import student
+
+    check = checker("a01")
+    monkeypatch.setattr(check.assignment, "call_timeout_s", 0.2)
+
+    def endless(x):
+        while True:
+            pass
+
+    assert not check("q4", {"tanh_derivative": endless})
+    out = capsys.readouterr().out
+    assert "tanh_derivative did not finish within 0.2 s (an infinite loop?)" in out
+    assert out.count("✗") == 1 and student._NOT_RUN in out
+
+
+def test_interrupting_a_check_reports_and_stops_instead_of_a_traceback(capsys):
+    check = checker("a01")
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    assert not check("q4", {"tanh_derivative": interrupted})
+    out = capsys.readouterr().out
+    assert "interrupted after" in out and "the remaining checks were not run" in out and "Traceback" not in out
+
+
+def test_a_question_id_in_capitals_or_with_spaces_is_found_and_an_unknown_one_is_named(capsys):
+    check = checker("a01")
+    assert check(" Q5 ", {"softmax": _stable_softmax})
+    assert check("q5", {"softmax": _stable_softmax}).total == check("Q5 ", {"softmax": _stable_softmax}).total
+    capsys.readouterr()
+    assert not check("q55", {})
+    assert capsys.readouterr().out.startswith("a01 has no question 'q55'; its questions are q1, q2")
+    assert np.array_equal(check.inputs("Q5", 1)[0][0], check.inputs("q5", 1)[0][0])
+    with pytest.raises(ValueError, match="a01 has no question 'q9x'"):
+        check.inputs("q9x", 1)
+
+
+def test_an_error_names_the_line_of_the_students_code_that_raised(capsys):
+    check = checker("a01")
+
+    def softmax(x, axis=-1):
+        shifted = x - x.max(axis=axis, keepdims=True)
+        return np.exp(shifted) / shifted.sum(axis=axis, keepdims=True).item()
+
+    assert not check("q5", {"softmax": softmax})
+    out = capsys.readouterr().out
+    assert "softmax raised ValueError" in out
+    assert "in softmax" in out and "shifted.sum(axis=axis, keepdims=True).item()" in out
+    assert "student.py" not in out
 
 
 def test_check_keeps_each_calls_result_as_it_returned():

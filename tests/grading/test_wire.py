@@ -141,6 +141,17 @@ def test_compare_shows_entries_as_plain_numbers():
     assert "got False, expected True" in message and "np." not in message
 
 
+def test_compare_messages_read_as_english_for_any_name(  # an audit of the student's side, 2026-12-07
+):
+    """"the predictions has dtype int32", "expected a int64 array" and "expected -0" read badly."""
+    _, message = compare(np.zeros(3, dtype=np.int32), np.zeros(3, dtype=np.int64), path="the predictions")
+    assert message.startswith("the dtype of the predictions is int32; expected int64"), message
+    _, message = compare([1, 2], np.zeros(2, dtype=np.int64))
+    assert "should be an int64 array of shape (2,)" in message, message
+    _, message = compare(np.array([2.5]), np.array([-0.0]))
+    assert "got 2.5, expected 0)" in message, message
+
+
 def test_compare_scalars_and_tuples():
     assert compare(np.float64(1.0), 1.0)[0] and compare(1.0, np.float64(1.0))[0]
     assert not compare(np.array([1.0]), np.float64(1.0))[0]

@@ -536,6 +536,18 @@ def attention(query, key, value, mask):
     weights /= weights.sum(axis=-1, keepdims=True)
     return weights @ value, weights
 ''', 'mask first, then max'),
+    # found by an audit of the student's side (2026-12-07): the mask right, the softmax over the queries' axis;
+    # the hint told the student to mask, which they had done
+    ('a08', 'q1', 'softmax over the queries (axis=-2) with a correct mask', '''
+def attention(query, key, value, mask):
+    scores = query @ np.swapaxes(key, -1, -2) / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, -np.inf, scores)
+    scores = scores - scores.max(axis=-2, keepdims=True)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-2, keepdims=True)
+    return weights @ value, weights
+''', 'take the softmax\'s maximum and sum over the keys, axis=-1'),
     # a03 q4 was judged on accuracy alone, which an ignored seed, hidden size, step size or epoch
     # count still reaches: its start (epochs=0) and three steps are now checked exactly
     ('a03', 'q4', 'the seed argument ignored (default_rng(0))', _train_mlp(seed="0"), 'weights of seed 0'),

@@ -73,9 +73,15 @@ OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and float(np.abs(a[0
                 "first, then max(axis=-1, keepdims=True)) before exponentiating; the softmax is unchanged")
 SCALE = Hint(lambda got, expected, a: matches(got, _unscaled(*a)),
              "divide the scores by √d_k (the size of the last axis of query)")
-MASK = Hint(lambda got, expected, a: a[3] is not None and (has_nonfinite(got) or matches(got, attention(*a[:3], ~a[3]))
+MASK = Hint(lambda got, expected, a: a[3] is not None and (matches(got, attention(*a[:3], ~a[3]))
                                                            or matches(got, attention(*a[:3], None))),
             "True in the mask means 'not allowed': set those scores to −∞ before the softmax")
+# NaN with a mask: 0·∞ from multiplying by the mask, or −∞ − (−∞) from a maximum or a sum taken over
+# an axis where every score may be masked (the queries' axis, not the keys')
+MASK_NAN = Hint(lambda got, expected, a: a[3] is not None and has_nonfinite(got),
+                "with a mask, NaN comes from 0·∞ or −∞ − (−∞): set the masked scores with np.where(mask, -np.inf, "
+                "scores) (multiplying by the mask gives 0·∞), and take the softmax's maximum and sum over the keys, "
+                "axis=-1 (over another axis a whole slice can be masked)")
 
 ASSIGNMENT = Assignment(
     id="a08",
@@ -103,7 +109,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _qkv(r, lead=(3,), length=2, source=6, mask="padding"), True),
             ("hidden", lambda r: _qkv(r, length=5, source=5, mask="causal", dtype=np.float32), True, np.float32),
             ("hidden", lambda r: _qkv(r, lead=(2,), length=3, source=4, mask="causal", scale=800.0, close_keys=True), True),
-        ], hints=[OVERFLOW, MASK, SCALE], result_names=("output", "weights"))),
+        ], hints=[OVERFLOW, MASK, MASK_NAN, SCALE], result_names=("output", "weights"))),
         Question("q2", "Splitting and merging heads", 2, ["split_heads", "merge_heads"],
                  checks("split_heads", split_heads, [
                      ("(2, 3, 8) into 2 heads", lambda r: args(randn(r, 2, 3, 8), 2), False),
