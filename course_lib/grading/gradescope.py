@@ -15,7 +15,9 @@ from . import assignments
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # What grading needs (the kernel's and the grader's packages); their versions are taken from the
-# course's requirements.txt, so the autograder runs what the students ran.
+# course's requirements.txt, which also goes in as pip's constraints file (constraints.txt), so that
+# the packages these pull in are the students' versions too (IPython runs the kernel).  torch only for
+# an assignment that may use it: one solved from scratch never finds it installed, whatever the sandbox.
 GRADER_PACKAGES = ("torch", "numpy", "matplotlib", "tqdm", "ipywidgets", "pillow", "nbformat", "jupyter_client",
                    "jupyter_core", "ipykernel", "pyzmq", "tornado", "traitlets")
 
@@ -35,10 +37,14 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   PY=python3.11
 fi
 "$PY" -m venv /autograder/venv
-# PyTorch's CPU build first and alone (PyPI's torch is the multi-GB CUDA build), then the rest, pinned
-/autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu \
-  "$(grep -E '^torch==' /autograder/source/requirements-grader.txt)"
-/autograder/venv/bin/pip install -r /autograder/source/requirements-grader.txt
+cd /autograder/source
+# PyTorch's CPU build first and alone (PyPI's torch is the multi-GB CUDA build), where the assignment
+# uses it; then the rest, every package (dependencies too) at the version the students have
+if grep -qE '^torch==' requirements-grader.txt; then
+  /autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu \
+    "$(grep -E '^torch==' requirements-grader.txt)"
+fi
+/autograder/venv/bin/pip install -c constraints.txt -r requirements-grader.txt
 /autograder/venv/bin/pip install --no-deps -e /autograder/source
 {download}
 """
@@ -49,6 +55,9 @@ RUN = """#!/usr/bin/env bash
 set -uo pipefail
 results=/autograder/results/results.json
 mkdir -p /autograder/results
+# Gradescope's submission_metadata.json holds every earlier submission's results, hidden checks'
+# feedback included: only root reads it (the student's kernel runs as another user)
+chmod 600 /autograder/submission_metadata.json 2>/dev/null
 rm -f "$results"
 say() {  # a score of 0 and a message (with the system's Python if setup.sh never made the venv)
   local write='import json, sys; json.dump({"score": 0, "output": sys.argv[1]}, open(sys.argv[2], "w"))'
@@ -76,9 +85,17 @@ exit 0
 """
 
 
-def grader_requirements() -> str:
-    """The pinned lines of requirements.txt for the packages grading needs."""
-    wanted = {name.lower().replace("_", "-") for name in GRADER_PACKAGES}
+def needs_torch(assignment) -> bool:
+    """Whether any question of ``assignment`` may use PyTorch (a10); the others are solved from scratch."""
+    return any("torch" not in question.forbid for question in assignment.questions)
+
+
+def grader_requirements(assignment=None) -> str:
+    """The pinned lines of requirements.txt for the packages grading ``assignment`` needs (torch only
+    where it may be used; every package without an assignment)."""
+    packages = [name for name in GRADER_PACKAGES
+                if name != "torch" or assignment is None or needs_torch(assignment)]
+    wanted = {name.lower().replace("_", "-") for name in packages}
     lines = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
     pinned = [line for line in lines if "==" in line and line.split("==")[0].lower().replace("_", "-") in wanted]
     missing = wanted - {line.split("==")[0].lower().replace("_", "-") for line in pinned}
@@ -99,7 +116,8 @@ def build_package(assignment_id: str, output: Optional[str] = None) -> Path:
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             archive.writestr(info, text)
-        archive.writestr("requirements-grader.txt", grader_requirements())
+        archive.writestr("requirements-grader.txt", grader_requirements(assignment))
+        archive.write(REPO_ROOT / "requirements.txt", "constraints.txt")
         for path in sorted((REPO_ROOT / "course_lib").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".md", ".txt"):
                 archive.write(path, str(path.relative_to(REPO_ROOT)))

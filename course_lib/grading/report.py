@@ -79,9 +79,10 @@ def gradescope_results(result: GradeResult) -> dict:
     with no details, plus, when it failed, a zero-point line carrying its feedback, which Gradescope shows
     only after the due date (``visibility: after_due_date``): Gradescope decides when that
     is, from the assignment's due date, late due date and each student's extension.  A sandbox
-    that was degraded on the machine that graded (no namespaces, a limit not set) is one more
-    zero-point test, ``visibility: hidden``, which only the course staff see: the Gradescope
-    image is where an instructor cannot watch the grader's terminal.
+    that was degraded on the machine that graded (no namespaces, a limit not set) is named in
+    ``extra_data`` (stored for the course staff; ``course-lib grade`` prints it too, into the
+    stdout Gradescope shows instructors), not as a test: Gradescope hides a student's total
+    while any of their tests is ``hidden``.
     """
     # each question's points rounded so that its checks add up to them; a check earns all its points
     # or none, so a passed check shows exactly its maximum (never 3.333334 of 3.333333)
@@ -114,16 +115,16 @@ def gradescope_results(result: GradeResult) -> dict:
                 "visibility": "after_due_date",
                 "output": check.message,
             })
-    warning = sandbox_warning(result)
-    if warning:  # for the course staff: Gradescope never shows a "hidden" test to students
-        tests.append({"name": "Sandbox (course staff only)", "score": 0.0, "max_score": 0.0, "status": "failed",
-                      "visibility": "hidden", "output": warning})
     output = text_report(result).splitlines()[0]
     if result.notes:
         output += "\n" + "\n".join(line for note in result.notes[:20] for line in _note(note, "- "))
-    return {
+    results = {
         "score": round(result.score, 6),  # the grade; the tests add up to it within 1e-6 per question
         "execution_time": round(result.timings.get("total_s", 0.0), 3),
         "output": output,
         "tests": tests,
     }
+    warning = sandbox_warning(result)
+    if warning:  # for the course staff, where students never see it: not a test (a hidden test would hide
+        results["extra_data"] = {"sandbox_warning": warning}  # the student's total), and on stdout too
+    return results

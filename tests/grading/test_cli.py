@@ -2,6 +2,7 @@
 import json
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -95,6 +96,18 @@ def test_gradescope_package(tmp_path):
             "course_lib/grading/assignments/a03_backprop.py", "exercises/a03_backprop.ipynb"} <= names
     assert "--assignment a03" in run and "/autograder/results/results.json" in run
     assert not any(name.startswith("solutions/") for name in names)
+    # an audit of the package (2026-12-07): torch was installed for every assignment (in a degraded sandbox
+    # a from-scratch one could then import it), and only 13 packages were pinned, not what they pull in
+    with zipfile.ZipFile(output) as archive:
+        requirements = archive.read("requirements-grader.txt").decode()
+        constraints = archive.read("constraints.txt").decode()
+        setup = archive.read("setup.sh").decode()
+    assert "numpy==" in requirements and "torch" not in requirements
+    assert constraints == (Path(__file__).parents[2] / "requirements.txt").read_text() and "ipython==" in constraints
+    assert "pip install -c constraints.txt -r requirements-grader.txt" in setup
+    assert main(["gradescope-package", "a10", "--output", str(tmp_path / "a10.zip")]) == 0
+    with zipfile.ZipFile(tmp_path / "a10.zip") as archive:
+        assert "torch==2.13.0" in archive.read("requirements-grader.txt").decode()
     # the grader in the package finds the notebook's parameter names (an audit: it shipped without them)
     import subprocess
     import sys
@@ -132,9 +145,13 @@ def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True):
     for name, data in files.items():
         (submission / name).parent.mkdir(parents=True, exist_ok=True)
         (submission / name).write_bytes(data)
+    metadata = root / "submission_metadata.json"  # Gradescope's: earlier results, hidden feedback included
+    metadata.write_text('{"previous_submissions": []}')
+    metadata.chmod(0o644)
     local = root / "run_autograder"
     local.write_text(script.replace("/autograder", str(root)))
     subprocess.run(["bash", str(local)], check=True, capture_output=True, timeout=300)
+    assert metadata.stat().st_mode & 0o777 == 0o600  # the student's kernel (another user) cannot read it
     return json.loads((root / "results" / "results.json").read_text())
 
 

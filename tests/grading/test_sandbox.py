@@ -200,18 +200,18 @@ def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     assert result.isolation["namespaces"] == []
     assert result.score == 0.0 and "must be solved from scratch" in messages(result, "q5")
     assert "sandbox ran without namespaces" in text_report(result)
-    staff = [test for test in gradescope_results(result)["tests"] if test["visibility"] == "hidden"]
-    assert [(test["name"], test["max_score"]) for test in staff] == [("Sandbox (course staff only)", 0.0)]
-    assert "sandbox ran without namespaces" in staff[0]["output"]
-    shown = gradescope_results(result)  # what students see (the summary and every test not hidden) says nothing of it
-    assert "namespaces" not in shown["output"]
-    assert all("namespaces" not in test["output"] for test in shown["tests"] if test["visibility"] != "hidden")
+    # for the course staff in extra_data, never as a test: a "hidden" test hides the student's total on
+    # Gradescope (an audit of the Gradescope package, 2026-12-07: every degraded run hid every total)
+    shown = gradescope_results(result)
+    assert "sandbox ran without namespaces" in shown["extra_data"]["sandbox_warning"]
+    assert all(test["visibility"] != "hidden" for test in shown["tests"])
+    assert "namespaces" not in shown["output"] and all("namespaces" not in test["output"] for test in shown["tests"])
     full = grade(build(), limits=degraded)
     assert full.score == 10.0
     partial = dataclasses.replace(full, isolation={"namespaces": ["mount", "pid", "net"],
                                                    "errors": ["read-only /srv: Operation not permitted"]})
     assert "partly set up on this machine: read-only /srv: Operation not permitted" in text_report(partial)
-    assert "read-only /srv" in gradescope_results(partial)["tests"][-1]["output"]
+    assert "read-only /srv" in gradescope_results(partial)["extra_data"]["sandbox_warning"]
     sound = dataclasses.replace(full, isolation={"namespaces": ["mount"], "errors": []})
     assert "warning" not in text_report(sound)
-    assert all(test["visibility"] != "hidden" for test in gradescope_results(sound)["tests"])
+    assert "extra_data" not in gradescope_results(sound)
