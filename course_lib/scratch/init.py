@@ -5,14 +5,16 @@ Why their scale matters: Chapter "Optimisation", section "Initialisation and bat
 PyTorch initialises ``Linear`` and ``Conv2d`` with Kaiming-uniform (a = √5), which
 reduces to U(-1/√fan_in, 1/√fan_in) for weights and biases alike; recurrent layers
 use U(-1/√hidden_size, 1/√hidden_size) for every parameter.  The values differ from
-torch's (different random streams) but the distributions are the same.
+torch's (different random streams) but the distributions are the same.  ``calculate_gain``,
+``kaiming_uniform``/``kaiming_normal`` (a, mode, nonlinearity), ``xavier_uniform``/``xavier_normal``
+take torch's ``nn.init`` arguments and return a new array instead of filling a tensor.
 A single module-level generator makes every scratch model reproducible from
 ``manual_seed``.
 """
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -48,27 +50,75 @@ def normal(shape: Tuple[int, ...], std: float, dtype=np.float32) -> np.ndarray:
     return (_generator.standard_normal(size=shape) * std).astype(dtype)
 
 
-def kaiming_uniform(shape: Tuple[int, ...], a: float = math.sqrt(5), dtype=np.float32) -> np.ndarray:
-    """He/Kaiming uniform: bound = gain·√(3/fan_in), gain = √(2/(1+a²)); torch's default for weights."""
-    fan_in, _ = fan_in_and_fan_out(shape)
-    if fan_in == 0:  # e.g. Linear(0, n): a weight with no entries, nothing to draw (as in torch)
-        return np.empty(shape, dtype)
-    gain = math.sqrt(2.0 / (1 + a * a))
-    return uniform(shape, gain * math.sqrt(3.0 / fan_in), dtype)
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 
 
-def kaiming_normal(shape: Tuple[int, ...], dtype=np.float32) -> np.ndarray:
-    """He normal for ReLU networks: std = √(2/fan_in)."""
-    fan_in, _ = fan_in_and_fan_out(shape)
-    if fan_in == 0:
+def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+    """torch's recommended gain for a layer followed by ``nonlinearity``: 1 for linear layers and the
+    sigmoid, 5/3 for tanh, √2 for ReLU, √(2/(1 + a²)) for a leaky ReLU of slope a (``param``,
+    default 0.01), 3/4 for SELU — the factor that keeps the signal's variance through the layer."""
+    if nonlinearity in _LINEAR or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"calculate_gain: the leaky ReLU's slope must be a number, got {param!r}")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    known = ", ".join(repr(name) for name in (*_LINEAR, "sigmoid", "tanh", "relu", "leaky_relu", "selu"))
+    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r} (one of {known})")
+
+
+def _fan(shape: Tuple[int, ...], mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = fan_in_and_fan_out(shape)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def kaiming_uniform(shape: Tuple[int, ...], a: float = math.sqrt(5), mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", dtype=np.float32) -> np.ndarray:
+    """He/Kaiming uniform: bound = gain·√(3/fan), gain = ``calculate_gain(nonlinearity, a)``.
+
+    With the default a = √5 (gain √(1/3)) this is torch's default for ``Linear`` and ``Conv2d``
+    weights, U(−1/√fan_in, 1/√fan_in); ``torch.nn.init.kaiming_uniform_`` itself defaults to a = 0.
+    ``mode='fan_out'`` keeps the variance of the backward pass instead of the forward's.
+    """
+    fan = _fan(shape, mode)
+    if fan == 0:  # e.g. Linear(0, n): a weight with no entries, nothing to draw (as in torch)
         return np.empty(shape, dtype)
-    return normal(shape, math.sqrt(2.0 / fan_in), dtype)
+    gain = calculate_gain(nonlinearity, a)
+    return uniform(shape, gain * math.sqrt(3.0 / fan), dtype)
+
+
+def kaiming_normal(shape: Tuple[int, ...], a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                   dtype=np.float32) -> np.ndarray:
+    """He normal: std = gain/√fan — for ReLU networks (the defaults) std = √(2/fan_in), as
+    ``torch.nn.init.kaiming_normal_``."""
+    fan = _fan(shape, mode)
+    if fan == 0:
+        return np.empty(shape, dtype)
+    return normal(shape, calculate_gain(nonlinearity, a) / math.sqrt(fan), dtype)
 
 
 def xavier_uniform(shape: Tuple[int, ...], gain: float = 1.0, dtype=np.float32) -> np.ndarray:
     """Glorot uniform: bound = gain·√(6/(fan_in+fan_out)); used for attention projections."""
     fan_in, fan_out = fan_in_and_fan_out(shape)
     return uniform(shape, gain * math.sqrt(6.0 / (fan_in + fan_out)), dtype)
+
+
+def xavier_normal(shape: Tuple[int, ...], gain: float = 1.0, dtype=np.float32) -> np.ndarray:
+    """Glorot normal: std = gain·√(2/(fan_in+fan_out)), as ``torch.nn.init.xavier_normal_``."""
+    fan_in, fan_out = fan_in_and_fan_out(shape)
+    return normal(shape, gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype)
 
 
 def bias_uniform(shape: Tuple[int, ...], fan_in: int, dtype=np.float32) -> np.ndarray:
