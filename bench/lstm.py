@@ -26,7 +26,7 @@ from .timing import ROUNDS, compare
 def products_alone(batch: int, steps: int, features_in: int, hidden: int) -> Callable[[], None]:
     """A function that runs only the matrix products of one scratch LSTM forward + backward.
 
-    They are those of ``course_lib.scratch.recurrent`` (see ``lstm_forward`` and
+    They are those of ``course_lib.scratch.bptt`` (see ``lstm_forward`` and
     ``lstm_backward``), in its feature-major layout with K = hidden + features_in + 1:
     per step forward (4H × K) · (K × N) and backward (H × 4H) · (4H × N), then once
     ∂L/∂[W_hh | W_ih | b] = (4H × L·N) · (L·N × K) and ∂L/∂X = (L·N × 4H) · (4H × in).

@@ -108,7 +108,7 @@ def test_the_functional_backward_passes_skip_what_is_frozen():
     norm's evaluation backward — and the input gradient unchanged."""
     from course_lib.scratch.batchnorm import batch_norm_backward
     from course_lib.scratch.conv import conv2d_backward, conv2d_forward
-    from course_lib.scratch.recurrent import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+    from course_lib.scratch.bptt import lstm_backward, lstm_forward, rnn_backward, rnn_forward
 
     rng = np.random.default_rng(1)
     x, weight = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))

@@ -1,4 +1,4 @@
-"""Tests for course_lib/scratch/recurrent.py: BPTT against finite differences and torch.nn."""
+"""Tests for course_lib/scratch/recurrent.py and bptt.py: BPTT against finite differences and torch.nn."""
 from __future__ import annotations
 
 import functools
@@ -10,8 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 from course_lib.interop import state_dict_from_torch
 from course_lib.scratch import Module, gradcheck, init
-from course_lib.scratch import recurrent
-from course_lib.scratch.recurrent import LSTM, RNN, LSTMCell, RNNCell, lstm_backward, lstm_forward
+from course_lib.scratch import bptt
+from course_lib.scratch.bptt import lstm_backward, lstm_forward
+from course_lib.scratch.recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .parity import assert_close, assert_uniform_init, copy_weights, to_numpy
 from ..hypothesis_budget import examples
 
@@ -219,7 +220,7 @@ def test_lstm_matches_torch_over_several_backward_blocks(proj):
     kwargs["proj_size"] = proj
     torch_lstm = torch.nn.LSTM(*args, **kwargs).double()
     lstm = LSTM(*args, dtype=np.float64, **kwargs)
-    for length, seed in ((2 * recurrent._BACKWARD_BLOCK + 3, 11), (recurrent._BACKWARD_BLOCK + 1, 12)):
+    for length, seed in ((2 * bptt._BACKWARD_BLOCK + 3, 11), (bptt._BACKWARD_BLOCK + 1, 12)):
         x, hx, grad_out, grad_h, grad_c = _inputs(dict(config, length=length, seed=seed), lstm=True)
         torch_lstm.zero_grad()
         _assert_module_parity(torch_lstm, lstm, x, hx, (grad_out, (grad_h, grad_c)), (grad_out, (grad_h, grad_c)))

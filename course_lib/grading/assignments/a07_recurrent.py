@@ -1,7 +1,7 @@
 """Assignment 7 — Recurrent networks (Chapter "Recurrent networks").
 
 An RNN step, an LSTM cell forward and backward, and backpropagation through time,
-graded against ``course_lib.scratch.recurrent`` (torch's gate order i, f, g, o).
+graded against ``course_lib.scratch.bptt`` (torch's gate order i, f, g, o).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from course_lib.scratch import recurrent as ref
+from course_lib.scratch import bptt as ref
 
 from ..spec import Assignment, Hint, Question, matches
 from ._util import args, checks, randn
