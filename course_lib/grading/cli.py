@@ -114,7 +114,7 @@ def _open_gradebook(db: str):
     """The gradebook's connection, or None after saying on stderr why it cannot be opened."""
     import sqlite3
 
-    from .batch import open_gradebook
+    from .gradebook import open_gradebook
 
     try:
         return open_gradebook(db)
@@ -251,7 +251,7 @@ def cmd_grade_batch(args) -> int:
 def cmd_gradebook_export(args) -> int:
     import sqlite3
 
-    from .batch import export_csv, export_results, pending_failures
+    from .gradebook import export_csv, export_results, pending_failures
     from .report import _printable
 
     if not Path(args.db).exists():

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading import batch
-from course_lib.grading.batch import AnotherAssignment, collect, grade_batch, open_gradebook, record
+from course_lib.grading import batch, gradebook, submissions
+from course_lib.grading.batch import AnotherAssignment, grade_batch
+from course_lib.grading.gradebook import open_gradebook, record
+from course_lib.grading.submissions import collect
 from course_lib.grading.cli import main
 from course_lib.grading.runner import unreadable_result
 from course_lib.grading import assignments
@@ -118,7 +120,7 @@ def test_a_failed_write_leaves_no_partial_submission(tmp_path):
     connection = open_gradebook(tmp_path / "book.sqlite")
     assignment = assignments.get("a01")
     result = unreadable_result(assignment, "broken")
-    submission = batch.Submission("zoe", "zoe.ipynb", None, "broken")
+    submission = submissions.Submission("zoe", "zoe.ipynb", None, "broken")
     result.questions["q1"]["score"] = None  # violates NOT NULL in the questions table, mid-transaction
     with pytest.raises(sqlite3.IntegrityError):
         record(connection, submission, result, "hash")
@@ -138,7 +140,7 @@ def test_a_grader_failure_is_not_recorded_and_is_retried(tmp_path):
     db, grades, results = tmp_path / "gradebook.sqlite", tmp_path / "grades.csv", tmp_path / "results"
     (class_dir / "alice.ipynb").write_bytes(build())
     grade_batch(class_dir, "a01", db, None, workers=1, log=lambda *_: None, limits=FAST)
-    assert batch.export_results(open_gradebook(db), "a01", results) == 1
+    assert gradebook.export_results(open_gradebook(db), "a01", results) == 1
     (class_dir / "alice.ipynb").write_bytes(build(template=True))  # alice resubmits
     (class_dir / "bob.ipynb").write_bytes(build())
     broken = dataclasses.replace(FAST, startup_timeout_s=0.0)  # the kernel can never start in time
@@ -152,7 +154,7 @@ def test_a_grader_failure_is_not_recorded_and_is_retried(tmp_path):
     for student in ("alice", "bob"):  # alice's 10 points were for her earlier notebook
         assert rows[student]["score"] == "" and rows[student]["error"].startswith("NOT GRADED"), rows[student]
         assert rows[student]["max_score"] == "10.0"
-    assert batch.export_results(open_gradebook(db), "a01", results) == 0
+    assert gradebook.export_results(open_gradebook(db), "a01", results) == 0
     assert not (results / "a01" / "alice" / "results.json").exists()  # the earlier export's file is gone
 
     retry = grade_batch(class_dir, "a01", db, grades, workers=1, log=lambda *_: None, limits=FAST)
@@ -392,14 +394,14 @@ def test_students_whose_names_differ_only_in_punctuation_get_separate_results_fo
     for student, score in (("a b", 10.0), ("a_b", 0.0), ("../escape", 5.0)):
         result = unreadable_result(assignments.get("a01"), "not graded here")
         result.score = score
-        record(connection, batch.Submission(student, f"{student}.ipynb", None, "x"), result, f"hash-{score}")
-    assert batch.export_results(connection, "a01", tmp_path / "results") == 3
+        record(connection, submissions.Submission(student, f"{student}.ipynb", None, "x"), result, f"hash-{score}")
+    assert gradebook.export_results(connection, "a01", tmp_path / "results") == 3
     folders = sorted(path.name for path in (tmp_path / "results" / "a01").iterdir())
     assert len(folders) == 3 and "a_b" in folders and all("/" not in name and name not in (".", "..") for name in folders)
     scores = sorted(json.loads((tmp_path / "results" / "a01" / name / "results.json").read_text())["score"]
                     for name in folders)
     assert scores == [0.0, 5.0, 10.0]
-    assert batch.student_folder_name("a_b") == "a_b" and batch.student_folder_name("a b").startswith("a_b-")
+    assert gradebook.student_folder_name("a_b") == "a_b" and gradebook.student_folder_name("a b").startswith("a_b-")
 
 
 def test_two_submissions_under_one_name_are_both_refused_and_a_zip_bomb_is_not_read(tmp_path):
@@ -467,9 +469,9 @@ def test_every_cell_a_spreadsheet_would_run_as_a_formula_gets_a_quote():
     """Excel and LibreOffice run a cell that starts with =, +, - or @ (and one after a tab or a
     carriage return) as a formula: not only '=HYPERLINK(…)' but '+cmd|…', '-2+3' and '@SUM(…)'."""
     for value in ("=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"):
-        assert batch._cell(value) == "'" + value, value
+        assert gradebook._cell(value) == "'" + value, value
     for value in ("alice", "Zoë", "a-b", "", 10.0, -1.5, 0, None):  # numbers are numbers, not text
-        assert batch._cell(value) == value
+        assert gradebook._cell(value) == value
 
 
 def test_going_back_to_a_graded_notebook_after_a_grader_failure_clears_the_failure(tmp_path):
@@ -550,7 +552,7 @@ def test_windows_style_paths_in_a_class_zip_are_refused_like_other_escapes(tmp_p
 
 
 def test_a_zip_with_more_entries_than_the_limit_is_refused_without_reading_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(submissions, "MAX_MEMBERS", 3)
     class_zip = tmp_path / "class.zip"
     class_zip.write_bytes(_zip([(f"s{i}.ipynb", "{}", None) for i in range(4)]))
     (only,) = collect(class_zip)
@@ -565,12 +567,12 @@ def test_an_oversized_notebook_is_refused_by_its_size_not_read(tmp_path):
     folder = tmp_path / "subs"
     folder.mkdir()
     with open(folder / "big.ipynb", "wb") as handle:
-        handle.truncate(batch.MAX_MEMBER_BYTES + 1)
+        handle.truncate(submissions.MAX_MEMBER_BYTES + 1)
     (big,) = collect(folder)
     assert big.data is None and "could not read the file (larger than 20 MB)" in big.problem
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("carol/a01.ipynb", b" " * (batch.MAX_MEMBER_BYTES + 1))
+        archive.writestr("carol/a01.ipynb", b" " * (submissions.MAX_MEMBER_BYTES + 1))
     (tmp_path / "class.zip").write_bytes(buffer.getvalue())
     (carol,) = collect(tmp_path / "class.zip")
     assert carol.data is None and "refused zip entry 'carol/a01.ipynb': larger than 20 MB" in carol.problem
@@ -602,7 +604,7 @@ def test_a_notebook_in_a_subfolder_of_a_students_folder_is_found(tmp_path):
 def test_every_results_folder_name_stays_inside_the_assignment_folder():
     """'..', '.' and '' are made of allowed characters but name no folder of their own: '..' put
     the student's results.json beside the assignment folders, '' into the assignment folder itself."""
-    names = {student: batch.student_folder_name(student) for student in ("..", ".", "", "alice", "a.b-c_d")}
+    names = {student: gradebook.student_folder_name(student) for student in ("..", ".", "", "alice", "a.b-c_d")}
     assert names["alice"] == "alice" and names["a.b-c_d"] == "a.b-c_d"
     for student in ("..", ".", ""):
         assert names[student] not in ("", ".", "..") and "/" not in names[student], names
@@ -615,16 +617,16 @@ def test_exports_of_one_assignment_leave_the_other_assignments_out(tmp_path, cap
     connection = open_gradebook(tmp_path / "book.sqlite")
     for student, assignment_id in (("zoe", "a01"), ("yan", "a02")):
         result = unreadable_result(assignments.get(assignment_id), "not graded here")
-        record(connection, batch.Submission(student, f"{student}.ipynb", None, "x"), result, f"hash-{student}")
-    batch.record_failure(connection, assignments.get("a02").id, batch.Submission("xia", "xia.ipynb", None, "x"),
+        record(connection, submissions.Submission(student, f"{student}.ipynb", None, "x"), result, f"hash-{student}")
+    gradebook.record_failure(connection, assignments.get("a02").id, submissions.Submission("xia", "xia.ipynb", None, "x"),
                          "hash-xia", "the kernel did not start")
     a01 = assignments.get("a01").id
-    assert batch.export_csv(connection, a01, tmp_path / "a01.csv") == 1
+    assert gradebook.export_csv(connection, a01, tmp_path / "a01.csv") == 1
     with open(tmp_path / "a01.csv") as handle:
         assert [(row["assignment"], row["student"]) for row in csv.DictReader(handle)] == [(a01, "zoe")]
-    assert batch.export_results(connection, a01, tmp_path / "results") == 1
+    assert gradebook.export_results(connection, a01, tmp_path / "results") == 1
     assert [path.name for path in (tmp_path / "results").iterdir()] == [a01]
-    assert batch.export_csv(connection, None, tmp_path / "all.csv") == 3
+    assert gradebook.export_csv(connection, None, tmp_path / "all.csv") == 3
     connection.close()
     # exporting an assignment the gradebook has no grades of says so (a workflow audit: "wrote 0 rows", silently)
     db = str(tmp_path / "book.sqlite")
@@ -718,16 +720,16 @@ def test_a_gradebook_from_before_the_note_column_opens_and_exports(tmp_path):
     """Gradebooks written by an earlier grader have no `note` column: opening one adds it, and its
     rows export with an empty note."""
     db = tmp_path / "old.sqlite"
-    old_schema = batch.SCHEMA.replace("    note TEXT,\n", "")
-    assert old_schema != batch.SCHEMA
+    old_schema = gradebook.SCHEMA.replace("    note TEXT,\n", "")
+    assert old_schema != gradebook.SCHEMA
     connection = sqlite3.connect(db)
     connection.executescript(old_schema)
     connection.execute("INSERT INTO submissions (assignment, student, source, content_hash, score, max_score, seed, "
                        "grader_version, graded_at, results_json) VALUES ('a01', 'zoe', 'z', 'h', 3, 10, 7, 'v', 't', '{}')")
     connection.commit()
     connection.close()
-    connection = batch.open_gradebook(db)
-    assert batch.export_csv(connection, None, tmp_path / "old.csv") == 1
+    connection = gradebook.open_gradebook(db)
+    assert gradebook.export_csv(connection, None, tmp_path / "old.csv") == 1
     with open(tmp_path / "old.csv") as handle:
         (row,) = csv.DictReader(handle)
     assert (row["student"], row["score"], row["note"], row["seed"]) == ("zoe", "3.0", "", "7")
@@ -817,7 +819,7 @@ def test_an_unwritable_output_is_refused_before_grading(tmp_path, capsys):
         assert main(["grade-batch", str(folder), "--assignment", "a01", "--db", str(tmp_path / "gb.sqlite"),
                      "--csv", str(locked / "g.csv")]) == 2
         assert "no permission to write in" in capsys.readouterr().err
-        assert not (tmp_path / "gb.sqlite").exists() or not batch.latest_rows(open_gradebook(tmp_path / "gb.sqlite"))
+        assert not (tmp_path / "gb.sqlite").exists() or not gradebook.latest_rows(open_gradebook(tmp_path / "gb.sqlite"))
     finally:
         locked.chmod(0o755)
 
@@ -832,11 +834,11 @@ def test_a_package_path_that_cannot_be_written_gets_one_line(tmp_path, capsys):
 def test_a_very_long_student_name_still_gets_a_results_folder():
     """The hash appended to a 254-byte name made a 263-byte folder name: the export stopped there."""
     name = "a b" + "L" * 245
-    folder = batch.student_folder_name(name)
+    folder = gradebook.student_folder_name(name)
     assert len(folder.encode()) <= 255
-    assert folder != batch.student_folder_name(name + "x")
+    assert folder != gradebook.student_folder_name(name + "x")
     long_plain = "L" * 260
-    assert len(batch.student_folder_name(long_plain).encode()) <= 255
+    assert len(gradebook.student_folder_name(long_plain).encode()) <= 255
 
 
 def test_names_that_differ_only_in_case_are_both_refused(tmp_path):

@@ -69,7 +69,8 @@ def test_mistyped_commands_get_one_clear_line_not_a_traceback(tmp_path, capsys, 
 
 
 def test_gradebook_export_takes_an_assignment_as_grade_batch_does(tmp_path, capsys):
-    from course_lib.grading.batch import open_gradebook, record, Submission
+    from course_lib.grading.gradebook import open_gradebook, record
+    from course_lib.grading.submissions import Submission
     from course_lib.grading.runner import unreadable_result
     from course_lib.grading import assignments
 
@@ -245,7 +246,7 @@ def test_grading_off_linux_says_where_to_grade_and_check_still_imports(tmp_path,
                "from course_lib.grading.cli import main\n"  # exporting a gradebook needs no Linux
                f"assert main(['gradebook', 'export', '--db', {str(tmp_path / 'g.sqlite')!r}, "
                f"'--csv', {str(tmp_path / 'w.csv')!r}]) == 0\n")
-    from course_lib.grading.batch import open_gradebook
+    from course_lib.grading.gradebook import open_gradebook
 
     open_gradebook(tmp_path / "g.sqlite").close()
     done = subprocess.run([sys.executable, "-c", windows], capture_output=True, text=True, timeout=120)

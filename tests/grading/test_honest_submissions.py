@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from course_lib.grading.batch import collect
+from course_lib.grading.submissions import collect
 
 from .helpers import build, grade, messages, question_cell, question_score, solution, zip_of
 
