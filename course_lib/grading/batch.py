@@ -28,8 +28,9 @@ from typing import Iterable, List, Optional
 from . import assignments
 from .gradebook import (already_graded, clear_failure, export_csv, make_current, open_gradebook, record,
                         record_failure)
+from .notebook import notebook_assignment
 from .report import _printable, sandbox_warning
-from .runner import grade_notebook, notebook_assignment, unreadable_result
+from .runner import grade_notebook, unreadable_result
 from .submissions import Submission, class_folder, collect
 from .wire import clean_text
 

@@ -160,7 +160,8 @@ def _known_assignment(assignment_id: str):
 def cmd_grade(args) -> int:
     from . import assignments
     from .report import gradescope_results, text_report
-    from .runner import NotebookError, grade_notebook, notebook_assignment, read_cells
+    from .notebook import NotebookError, notebook_assignment, read_cells
+    from .runner import grade_notebook
 
     if _not_linux():
         return 2

@@ -23,8 +23,8 @@ import numpy as np
 
 from . import assignments
 from .assign import template_cells
-from .runner import (NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, forbidden_imports,
-                     imported_modules, judge_value)
+from .notebook import forbidden_imports, imported_modules
+from .runner import NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, judge_value
 from .wire import decode_result, kernel_helpers
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, List, Optional, Tuple
 
-from .runner import content_hash
+from .notebook import content_hash
 from .wire import clean_text
 
 MAX_MEMBER_BYTES = 20 * 1024 * 1024

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib.grading import assignments, runner
+from course_lib.grading import assignments, notebook, runner
 from course_lib.grading.report import text_report
 from course_lib.grading.runner import grade_notebook
 
@@ -656,9 +656,9 @@ def test_cells_the_parser_cannot_read_are_refused_without_crashing_the_grader():
     # deep nesting makes Python's parser raise MemoryError or RecursionError (not SyntaxError); a cell
     # over the scan limit is not parsed at all (the parser needs up to ~900 bytes per byte of source)
     for cell in ("y = " + "-" * 30000 + "1", "y = x" + "[0]" * 3000,
-                 "a = 1\n" + "a;" * (runner.MAX_SCANNED_CELL_BYTES // 2 + 1)):
-        names, problem = runner.imported_modules(cell)
-        assert names == {runner.UNCHECKED} and problem
+                 "a = 1\n" + "a;" * (notebook.MAX_SCANNED_CELL_BYTES // 2 + 1)):
+        names, problem = notebook.imported_modules(cell)
+        assert names == {notebook.UNCHECKED} and problem
     result = grade(build(after=["y = " + "-" * 30000 + "1"]))
     assert result.score == 0.0  # what that cell imports is unknown: no question can be graded
     assert "could not read" in messages(result, "q5")
@@ -666,7 +666,7 @@ def test_cells_the_parser_cannot_read_are_refused_without_crashing_the_grader():
 
 
 def test_a_notebook_with_megabytes_of_code_is_refused_before_parsing():
-    result = grade(build(after=["x = 1\n" * (runner.MAX_CODE_BYTES // 6 + 1)]))
+    result = grade(build(after=["x = 1\n" * (notebook.MAX_CODE_BYTES // 6 + 1)]))
     assert result.score == 0.0 and "MB of source" in result.error
 
 

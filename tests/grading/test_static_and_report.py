@@ -8,8 +8,8 @@ import json
 from course_lib.grading.cli import main
 from course_lib.grading import assignments
 from course_lib.grading.report import gradescope_results, text_report
-from course_lib.grading.runner import (_TRANSFORM_WORK, CheckResult, GradeResult, TransformBudget, forbidden_imports,
-                                       imported_modules)
+from course_lib.grading.notebook import _TRANSFORM_WORK, TransformBudget, forbidden_imports, imported_modules
+from course_lib.grading.runner import CheckResult, GradeResult
 
 
 def test_ipython_syntax_is_not_a_syntax_error_and_its_imports_are_seen():
