@@ -26,6 +26,7 @@ from .assign import template_cells
 from .notebook import forbidden_imports, imported_modules
 from .runner import NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, judge_value
 from .wire import decode_result, kernel_helpers
+from .zmtp import MESSAGE_CAP
 
 
 def _template_sources(assignment) -> set:
@@ -59,14 +60,18 @@ class _TimeUp(BaseException):
 @contextlib.contextmanager
 def _time_limit(seconds: float):
     """Stop the block after ``seconds`` with ``_TimeUp``, where a timer signal can (the main thread of a
-    POSIX process: a notebook's kernel); elsewhere the block runs to its end and its time is reported."""
+    POSIX process: a notebook's kernel) and no timer of the student's (``signal.alarm``) or of an outer
+    ``check()`` is pending, which is left alone; elsewhere the block runs to its end and its time is
+    reported.  The student's SIGALRM handler is put back afterwards."""
     usable = (math.isfinite(seconds) and seconds > 0 and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
+              and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
     if not usable:
         yield
         return
 
-    def stop(signum, frame):
+    def stop(signum, frame):  # the timer is one-shot: put the student's handler back before stopping them,
+        signal.signal(signal.SIGALRM, previous)  # so that wherever _TimeUp lands, nothing of ours stays
         raise _TimeUp()
 
     previous = signal.signal(signal.SIGALRM, stop)
@@ -74,7 +79,19 @@ def _time_limit(seconds: float):
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        # A timer that fires during the clean-up must not cut it short, nor reach the student's handler after
+        # it: disarm, then let Python run a handler call it has already noted (it does so between bytecodes:
+        # the loop) while `stop` is still installed — a _TimeUp from it only repeats these steps — and only
+        # then put the student's handler back.  (Blocking the signal instead would not do: another thread of
+        # the kernel could take it, or it could wait until the default handler, which ends the process.)
+        while True:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                for _ in range(3):
+                    pass
+                break
+            except _TimeUp:
+                continue
         signal.signal(signal.SIGALRM, previous)
 
 
@@ -134,9 +151,10 @@ class Checker:
             try:
                 passed, message = self._run_one(item, namespace,
                                                 item.check.timeout_s or self.assignment.call_timeout_s)
-            except _Interrupted as stop:
+            except _Interrupted as stop:  # the report so far, then the interrupt goes on: Run All stops here
                 lines.append(f"  ✗ {item.check.name}\n      {stop.message}")
-                break
+                print("\n".join(lines))
+                raise KeyboardInterrupt(stop.message) from None
             out_of_time = message.endswith(_NOT_RUN)
             if not passed and message != NOT_ATTEMPTED and callable(namespace.get(item.check.function)):
                 message += "\n      " + call_text(item, f"check.inputs({question.id!r}, {number})")
@@ -218,6 +236,11 @@ class Checker:
                     args, kwargs = _copy(item.args), _copy(item.kwargs)
                     with strict if item.check.float_errors else contextlib.nullcontext():
                         result = function(*args, **kwargs)
+                    if _array_bytes(result) > _LARGEST_RESULT:  # as the grader: it would not come back
+                        return False, (f"the return value of {item.check.function} holds "
+                                       f"{_array_bytes(result) / 1024 / 1024:.0f} MB of arrays, more than the "
+                                       f"grader reads back ({_LARGEST_RESULT // 1024 // 1024} MB): is the result "
+                                       "the expected shape?")
                     values.append(plain(result))  # now: a later call may reuse the arrays it returned
                     names = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, item.args)) if not _same(a, b)]
                     names += [f"argument {k}" for k in kwargs if not _same(kwargs[k], item.kwargs[k])]  # as the grader
@@ -232,21 +255,34 @@ class Checker:
             raise _Interrupted(f"interrupted after {time.monotonic() - started:.3g} s while {item.check.function} "
                                f"ran (the grader stops a call after {time_limit_s:.3g} s); the remaining checks "
                                "were not run") from None
-        except Exception as error:  # noqa: BLE001 - shown to the student
+        except (Exception, SystemExit, GeneratorExit) as error:  # noqa: BLE001 - shown to the student, as the grader
             return False, error_message({"ename": type(error).__name__, "evalue": str(error),
                                          "where": _where(error)}, item.check.function, item.check.float_errors)
         elapsed = time.monotonic() - started
+        if elapsed > time_limit_s:  # the grader would have stopped it (here the student's code kept on)
+            return False, (f"{item.check.function} ran {elapsed:.3f} s, past the grader's limit of {time_limit_s:g} s "
+                           f"per call (on one CPU thread), so this check would get no points there; {_NOT_RUN}")
         passed, message = judge_value(item, value, _torch_seed() if item.check.torch_seed else None)
         if passed and changed:
             return False, in_place_message(item, changed)
-        if passed and elapsed > time_limit_s:  # the grader would have stopped it: no points there
-            return False, (f"{item.check.function} returned the right value but took {elapsed:.3g} s; the grader "
-                           f"stops it after {time_limit_s:.3g} s (on one CPU thread), so this check would get no "
-                           "points there")
         return passed, message
 
 
 _NOT_RUN = "the remaining checks of this question were not run, as in the grader"
+_LARGEST_RESULT = MESSAGE_CAP * 3 // 4  # the bytes of arrays that fit the kernel's message to the grader (base64)
+
+
+def _array_bytes(value, depth: int = 0) -> int:
+    """The bytes of the NumPy arrays and scalars in ``value`` (in tuples, lists and dicts)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.nbytes
+    if depth > 15:
+        return 0
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_array_bytes(item, depth + 1) for item in value)
+    return 0
 
 
 def _where(error: BaseException) -> str:
