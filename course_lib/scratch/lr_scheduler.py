@@ -33,6 +33,15 @@ from collections import Counter
 from typing import Any, Callable, Dict, List, Sequence, Union
 
 
+def _number(scheduler: str, name: str, value, low: float, high: float, low_open: bool = False) -> float:
+    """A real number in [low, high] (or (low, high] with ``low_open``), named in the error otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            (low < value if low_open else low <= value) and value <= high):
+        bounds = f"{'>' if low_open else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
+        raise ValueError(f"{scheduler}: {name} must be a number {bounds}, got {value!r}")
+    return float(value)
+
+
 def _count(scheduler: str, name: str, value) -> int:
     """A number of steps: a positive integer (NumPy integers welcome)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -210,8 +219,7 @@ class MultiStepLR(LRScheduler):
         if not isinstance(milestones, list) or not all(
                 isinstance(m, numbers.Integral) and not isinstance(m, bool) and m >= 0 for m in milestones):
             raise ValueError(f"MultiStepLR: milestones must be a list of step numbers (integers >= 0), got {milestones!r}")
-        if not gamma >= 0:
-            raise ValueError(f"MultiStepLR: gamma must be >= 0, got {gamma}")
+        gamma = _number("MultiStepLR", "gamma", gamma, 0, math.inf)
         self.milestones = Counter(int(m) for m in milestones)  # as torch: step → how many times it is listed
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -230,9 +238,9 @@ class ConstantLR(LRScheduler):
     """η_t = η · factor for t < ``total_iters``, then η: a constant warm-up."""
 
     def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
-        if not 0 <= factor <= 1:
-            raise ValueError(f"ConstantLR: factor must be between 0 and 1, got {factor}")
-        self.factor, self.total_iters = factor, _count("ConstantLR", "total_iters", total_iters)
+        # > 0: at total_iters the rate is divided by it (torch accepts 0 and divides by zero there)
+        self.factor = _number("ConstantLR", "factor", factor, 0, 1, low_open=True)
+        self.total_iters = _count("ConstantLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -256,11 +264,8 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
                  last_epoch: int = -1):
-        if not 0 < start_factor <= 1:
-            raise ValueError(f"LinearLR: start_factor must be > 0 and <= 1, got {start_factor}")
-        if not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearLR: end_factor must be between 0 and 1, got {end_factor}")
-        self.start_factor, self.end_factor = start_factor, end_factor
+        self.start_factor = _number("LinearLR", "start_factor", start_factor, 0, 1, low_open=True)
+        self.end_factor = _number("LinearLR", "end_factor", end_factor, 0, 1)
         self.total_iters = _count("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
@@ -350,6 +355,10 @@ class _Composite:
 
     _schedulers: list
 
+    def _initial_step(self) -> None:
+        """As torch: a composite that starts a ``SequentialLR`` makes its first step there."""
+        self.step()
+
     def get_last_lr(self) -> List[float]:
         return list(self._last_lr)
 
@@ -381,7 +390,13 @@ class SequentialLR(_Composite):
     """
 
     def __init__(self, optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int], last_epoch: int = -1):
+        if not hasattr(optimizer, "param_groups"):
+            raise TypeError(f"SequentialLR needs the optimizer its schedulers drive, got {type(optimizer).__name__}")
         self._schedulers = _check_schedulers("SequentialLR", schedulers, optimizer)
+        for index, scheduler in enumerate(self._schedulers[1:], start=1):
+            if isinstance(scheduler, _Composite):  # it would have to start again at t = 0 at its milestone
+                raise ValueError(f"SequentialLR: schedulers[{index}] is a {type(scheduler).__name__}; only the first "
+                                 "schedule may be a SequentialLR or ChainedScheduler (torch fails at its milestone)")
         milestones = list(milestones)
         if len(milestones) != len(self._schedulers) - 1:
             raise ValueError(f"SequentialLR expects one milestone fewer than schedulers: got {len(self._schedulers)} "
@@ -450,8 +465,9 @@ class ReduceLROnPlateau:
                  min_lr: Union[float, Sequence[float]] = 0, eps: float = 1e-8):
         if not hasattr(optimizer, "param_groups"):
             raise TypeError(f"ReduceLROnPlateau needs an optimizer with param_groups, got {type(optimizer).__name__}")
-        if not 0 <= factor < 1:
-            raise ValueError(f"ReduceLROnPlateau: factor must be >= 0 and < 1 (the new rate is lr · factor), got {factor}")
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 <= factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be >= 0 and < 1 (the new rate is lr · factor), "
+                             f"got {factor!r}")
         for name, value in (("patience", patience), ("cooldown", cooldown)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"ReduceLROnPlateau: {name} must be an integer >= 0, got {value!r}")
@@ -459,8 +475,11 @@ class ReduceLROnPlateau:
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != groups:
                 raise ValueError(f"ReduceLROnPlateau expected {groups} min_lrs (one per group), got {len(min_lr)}")
-            self.default_min_lr, self.min_lrs = None, list(min_lr)
+            self.default_min_lr = None
+            self.min_lrs = [_number("ReduceLROnPlateau", f"min_lr[{index}]", value, 0, math.inf)
+                            for index, value in enumerate(min_lr)]
         else:
+            min_lr = _number("ReduceLROnPlateau", "min_lr", min_lr, 0, math.inf)
             self.default_min_lr, self.min_lrs = min_lr, [min_lr] * groups
         self.optimizer = optimizer
         self.factor, self.patience, self.cooldown, self.eps = factor, int(patience), int(cooldown), eps
@@ -486,9 +505,9 @@ class ReduceLROnPlateau:
         """One epoch's value of the watched metric (a number, a 0-d array or a one-element tensor)."""
         try:
             current = float(metrics)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: torch's for a tensor of several
             raise TypeError(f"ReduceLROnPlateau.step expected the metric as a number, got "
-                            f"{type(metrics).__name__}") from None
+                            f"{type(metrics).__name__} ({error})") from None
         self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best, self.num_bad_epochs = current, 0

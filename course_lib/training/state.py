@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 #: the version of the record's layout; a checkpoint with another one is refused, not misread
 VERSION = 1
-_ARRAY, _TUPLE, _DICT = "__array__", "__tuple__", "__dict__"
+_ARRAY, _TUPLE, _DICT, _COUNTER = "__array__", "__tuple__", "__dict__", "__counter__"
 
 
 def loader_generators(loader) -> List[Any]:
@@ -100,8 +101,9 @@ def plain(value, where: str = "the training state"):
         return value.detach().cpu() if hasattr(value, "detach") else value      # a torch.dtype, torch.device
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, dict):
-        return {plain(key, where): plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, dict):  # a Counter stays one: torch's MultiStepLR calls its elements() (at a SequentialLR's
+        items = {plain(key, where): plain(item, f"{where}[{key!r}]") for key, item in value.items()}  # milestone)
+        return Counter(items) if isinstance(value, Counter) else items
     if isinstance(value, (list, tuple)):
         items = [plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
         return tuple(items) if isinstance(value, tuple) else items
@@ -120,7 +122,8 @@ def pack(record: Dict[str, Any]) -> Dict[str, np.ndarray]:
             arrays.append(value)
             return {_ARRAY: len(arrays) - 1}
         if isinstance(value, dict):
-            return {_DICT: [[encode(key), encode(item)] for key, item in value.items()]}
+            tag = _COUNTER if isinstance(value, Counter) else _DICT
+            return {tag: [[encode(key), encode(item)] for key, item in value.items()]}
         if isinstance(value, tuple):
             return {_TUPLE: [encode(item) for item in value]}
         if isinstance(value, list):
@@ -146,6 +149,8 @@ def unpack(arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
                 return arrays[str(value[_ARRAY])]
             if _TUPLE in value:
                 return tuple(decode(item) for item in value[_TUPLE])
+            if _COUNTER in value:
+                return Counter({decode(key): decode(item) for key, item in value[_COUNTER]})
             return {decode(key): decode(item) for key, item in value[_DICT]}
         return value
 

@@ -45,6 +45,11 @@ SCHEDULES = {
     "warm-up then lambda": _pair(lambda m, o: m.SequentialLR(
         o, [m.LinearLR(o, start_factor=0.5, total_iters=3), m.LambdaLR(o, lambda t: 1 / math.sqrt(1 + 0.5 * t))],
         milestones=[3])),
+    "a sequence that starts with a sequence": _pair(lambda m, o: m.SequentialLR(
+        o, [m.SequentialLR(o, [m.LinearLR(o, 0.2, total_iters=3), m.ExponentialLR(o, 0.9)], [3]), m.StepLR(o, 3, 0.5)],
+        [6])),
+    "a sequence that starts with a chain": _pair(lambda m, o: m.SequentialLR(
+        o, [m.ChainedScheduler([m.ConstantLR(o, 0.5, 2), m.ExponentialLR(o, 0.9)]), m.StepLR(o, 3, 0.5)], [6])),
     "chained constant and exponential": _pair(lambda m, o: m.ChainedScheduler(
         [m.ConstantLR(o, factor=0.1, total_iters=2), m.ExponentialLR(o, gamma=0.9)])),
     "chained linear and step, optimizer given": _pair(lambda m, o: m.ChainedScheduler(
@@ -234,11 +239,11 @@ def test_fit_resumes_a_warm_up_sequence_where_it_stopped(tmp_path):
 @pytest.mark.parametrize("make, error, match", [
     (lambda o: scratch.MultiStepLR(o, milestones=5), ValueError, "milestones must be a list"),
     (lambda o: scratch.MultiStepLR(o, milestones=[2, 2.5]), ValueError, "integers >= 0"),
-    (lambda o: scratch.MultiStepLR(o, milestones=[3], gamma=-1), ValueError, "gamma must be >= 0"),
-    (lambda o: scratch.ConstantLR(o, factor=1.5), ValueError, "factor must be between 0 and 1"),
+    (lambda o: scratch.MultiStepLR(o, milestones=[3], gamma=-1), ValueError, "gamma must be a number >= 0, got -1"),
+    (lambda o: scratch.ConstantLR(o, factor=1.5), ValueError, "factor must be a number > 0 and <= 1, got 1.5"),
     (lambda o: scratch.ConstantLR(o, total_iters=0), ValueError, "total_iters must be a positive integer"),
-    (lambda o: scratch.LinearLR(o, start_factor=0), ValueError, "start_factor must be > 0"),
-    (lambda o: scratch.LinearLR(o, end_factor=2), ValueError, "end_factor must be between 0 and 1"),
+    (lambda o: scratch.LinearLR(o, start_factor=0), ValueError, "start_factor must be a number > 0 and <= 1, got 0"),
+    (lambda o: scratch.LinearLR(o, end_factor=2), ValueError, "end_factor must be a number >= 0 and <= 1, got 2"),
     (lambda o: scratch.SequentialLR(o, [scratch.StepLR(o, 2)], milestones=[3]), ValueError,
      "one milestone fewer than schedulers: got 1 schedulers and 1 milestones"),
     (lambda o: scratch.SequentialLR(o, [], milestones=[]), ValueError, "at least one scheduler"),
@@ -255,7 +260,56 @@ def test_fit_resumes_a_warm_up_sequence_where_it_stopped(tmp_path):
     (lambda o: scratch.ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be an integer >= 0"),
     (lambda o: scratch.ReduceLROnPlateau(o, min_lr=[0.1]), ValueError, "expected 2 min_lrs"),
     (lambda o: scratch.ReduceLROnPlateau(o).step("0.5 loss"), TypeError, "expected the metric as a number, got str"),
+    # an audit of the new schedulers (2026-12-07): these failed later, mid-training, or with a bare TypeError
+    (lambda o: scratch.ConstantLR(o, factor="0.5"), ValueError, "factor must be a number > 0 and <= 1, got '0.5'"),
+    (lambda o: scratch.ConstantLR(o, factor=0), ValueError, "factor must be a number > 0"),
+    (lambda o: scratch.MultiStepLR(o, [2], gamma=None), ValueError, "gamma must be a number >= 0, got None"),
+    (lambda o: scratch.LinearLR(o, start_factor=None), ValueError, "start_factor must be a number > 0"),
+    (lambda o: scratch.ReduceLROnPlateau(o, min_lr="0.1"), ValueError, "min_lr must be a number >= 0, got '0.1'"),
+    (lambda o: scratch.ReduceLROnPlateau(o, min_lr=[0.01, None]), ValueError, r"min_lr\[1\] must be a number"),
+    (lambda o: scratch.ReduceLROnPlateau(o, factor="0.5"), ValueError, "factor must be >= 0 and < 1"),
+    (lambda o: scratch.SequentialLR(None, [scratch.StepLR(o, 2)], []), TypeError, "needs the optimizer"),
+    (lambda o: scratch.ReduceLROnPlateau(o).step(torch.tensor([1.0, 2.0])), TypeError,
+     r"got Tensor \(.*one element"),
+    (lambda o: scratch.SequentialLR(o, [scratch.LinearLR(o), scratch.ChainedScheduler([scratch.StepLR(o, 2)])], [3]),
+     ValueError, r"schedulers\[1\] is a ChainedScheduler; only the first schedule may be"),
 ])
 def test_bad_arguments_are_named(make, error, match):
     with pytest.raises(error, match=match):
         make(optimiser_pair()[0])
+
+
+def test_fit_resumes_torchs_sequence_with_a_multistep_schedule(tmp_path):
+    """The checkpoint turned MultiStepLR's Counter into a dict; torch's SequentialLR then failed at its milestone
+    after a resume ('dict' object has no attribute 'elements'; audit)."""
+    (x, y), val = _blobs(), _blobs(32, seed=1)
+
+    def run(folder, epochs, resume=None):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
+        schedule = nn_sched.SequentialLR(optimizer, [nn_sched.LinearLR(optimizer, 0.1, total_iters=3),
+                                                     nn_sched.MultiStepLR(optimizer, [2, 4], 0.5)], [5])
+        history = fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs,
+                      batch_size=16, val_data=val, scheduler=schedule, progress=False, seed=0, resume=resume,
+                      checkpoint=Checkpoint(folder / "epoch{epoch}.pt", save="every"))
+        return model, history
+
+    whole_model, whole = run(tmp_path / "whole", 10)
+    run(tmp_path / "part", 3)
+    resumed_model, resumed = run(tmp_path / "part", 10, resume=tmp_path / "part" / "epoch3.pt")
+    assert resumed.lr == whole.lr and len(set(whole.lr)) > 3
+    for key, value in whole_model.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
+def test_a_counter_survives_a_scratch_checkpoints_packing():
+    from collections import Counter
+
+    from course_lib.training import state
+
+    record = {"milestones": Counter({2: 1, 7: 2}), "plain": {2: 1}}
+    arrays = state.pack(state.plain(record))
+    back = state.unpack({key: np.asarray(value) for key, value in arrays.items()})
+    assert isinstance(back["milestones"], Counter) and back["milestones"] == record["milestones"]
+    assert type(back["plain"]) is dict
