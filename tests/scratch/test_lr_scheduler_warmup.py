@@ -213,27 +213,44 @@ def test_fit_steps_the_scratch_plateau_schedule_with_the_validation_loss():
     assert history.lr == expected and min(expected) < 0.5
 
 
-def test_fit_resumes_a_warm_up_sequence_where_it_stopped(tmp_path):
-    """The sequence's nested state goes through fit's checkpoint (MultiStepLR's Counter too) and the
-    resumed run ends with the weights and rates of the run that never stopped."""
+def _scratch_setup():
+    model = _model()
+    optimizer = SGD(model.parameters(), lr=0.3, momentum=0.9)
+    schedule = scratch.SequentialLR(optimizer, [scratch.LinearLR(optimizer, start_factor=0.1, total_iters=3),
+                                                scratch.MultiStepLR(optimizer, [2, 4], gamma=0.5)], milestones=[3])
+    return model, optimizer, schedule, CrossEntropyLoss(), "npz"
+
+
+def _torch_setup():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
+    schedule = nn_sched.SequentialLR(optimizer, [nn_sched.LinearLR(optimizer, 0.1, total_iters=3),
+                                                 nn_sched.MultiStepLR(optimizer, [2, 4], 0.5)], [5])
+    return model, optimizer, schedule, torch.nn.CrossEntropyLoss(), "pt"
+
+
+@pytest.mark.parametrize("setup, stop", [(_scratch_setup, 4), (_torch_setup, 3)], ids=["scratch", "torch"])
+def test_fit_resumes_a_warm_up_sequence_where_it_stopped(tmp_path, setup, stop):
+    """The sequence's nested state goes through fit's checkpoint and the resumed run ends with the weights
+    and rates of the run that never stopped.  On torch's side the checkpoint turned MultiStepLR's Counter
+    into a dict, and torch's SequentialLR failed at its milestone after a resume (audit)."""
     (x, y), val = _blobs(), _blobs(32, seed=1)
 
     def run(folder, epochs, resume=None):
-        model = _model()
-        optimizer = SGD(model.parameters(), lr=0.3, momentum=0.9)
-        schedule = scratch.SequentialLR(optimizer, [scratch.LinearLR(optimizer, start_factor=0.1, total_iters=3),
-                                                    scratch.MultiStepLR(optimizer, [2, 4], gamma=0.5)], milestones=[3])
-        history = fit(model, (x, y), loss_fn=CrossEntropyLoss(), optimizer=optimizer, epochs=epochs, batch_size=16,
+        model, optimizer, schedule, loss_fn, suffix = setup()
+        history = fit(model, (x, y), loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=16,
                       val_data=val, scheduler=schedule, progress=False, seed=0, resume=resume,
-                      checkpoint=Checkpoint(folder / "epoch{epoch}.npz", save="every"))
-        return model, history
+                      checkpoint=Checkpoint(folder / f"epoch{{epoch}}.{suffix}", save="every"))
+        return {key: np.array(value) for key, value in model.state_dict().items()}, history
 
-    whole_model, whole = run(tmp_path / "whole", 9)
-    run(tmp_path / "part", 4)
-    resumed_model, resumed = run(tmp_path / "part", 9, resume=tmp_path / "part" / "epoch4.npz")
+    whole_weights, whole = run(tmp_path / "whole", 10)
+    run(tmp_path / "part", stop)
+    suffix = setup()[-1]
+    resumed_weights, resumed = run(tmp_path / "part", 10, resume=tmp_path / "part" / f"epoch{stop}.{suffix}")
     assert resumed.lr == whole.lr and len(set(whole.lr)) > 3
-    for key, value in whole_model.state_dict().items():
-        assert np.array_equal(value, resumed_model.state_dict()[key]), key
+    for key, value in whole_weights.items():
+        assert np.array_equal(value, resumed_weights[key]), key
 
 
 @pytest.mark.parametrize("make, error, match", [
@@ -277,30 +294,6 @@ def test_fit_resumes_a_warm_up_sequence_where_it_stopped(tmp_path):
 def test_bad_arguments_are_named(make, error, match):
     with pytest.raises(error, match=match):
         make(optimiser_pair()[0])
-
-
-def test_fit_resumes_torchs_sequence_with_a_multistep_schedule(tmp_path):
-    """The checkpoint turned MultiStepLR's Counter into a dict; torch's SequentialLR then failed at its milestone
-    after a resume ('dict' object has no attribute 'elements'; audit)."""
-    (x, y), val = _blobs(), _blobs(32, seed=1)
-
-    def run(folder, epochs, resume=None):
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
-        schedule = nn_sched.SequentialLR(optimizer, [nn_sched.LinearLR(optimizer, 0.1, total_iters=3),
-                                                     nn_sched.MultiStepLR(optimizer, [2, 4], 0.5)], [5])
-        history = fit(model, (x, y), loss_fn=torch.nn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs,
-                      batch_size=16, val_data=val, scheduler=schedule, progress=False, seed=0, resume=resume,
-                      checkpoint=Checkpoint(folder / "epoch{epoch}.pt", save="every"))
-        return model, history
-
-    whole_model, whole = run(tmp_path / "whole", 10)
-    run(tmp_path / "part", 3)
-    resumed_model, resumed = run(tmp_path / "part", 10, resume=tmp_path / "part" / "epoch3.pt")
-    assert resumed.lr == whole.lr and len(set(whole.lr)) > 3
-    for key, value in whole_model.state_dict().items():
-        assert torch.equal(value, resumed_model.state_dict()[key]), key
 
 
 def test_a_counter_survives_a_scratch_checkpoints_packing():
