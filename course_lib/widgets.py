@@ -87,7 +87,8 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
 
     controls = [
         widgets.SelectionSlider(options=[(_label(v), i) for i, v in enumerate(options)], value=start_index[k],
-                                description=name, continuous_update=True,
+                                description=name, tooltip=name, continuous_update=True,
+                                style={"description_width": "initial"},  # the whole name, not "temperat…"
                                 layout=widgets.Layout(width="420px"))
         for k, (name, options) in enumerate(zip(names, values))
     ]
