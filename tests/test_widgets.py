@@ -21,6 +21,9 @@ def test_every_combination_is_pre_rendered_and_the_start_is_picked():
     box = explore(draw, {"w": [-1, 0, 1], "b": [0, 1]}, start={"w": 1})
     sliders = [child for child in box.children if hasattr(child, "options")]
     assert [slider.description for slider in sliders] == ["w", "b"]
+    # the whole name ("temperature" was cut to "temperat…") and a tooltip ("null" before: an audit)
+    assert all(slider.style.description_width == "initial" and slider.tooltip == slider.description
+               for slider in sliders)
     assert sliders[0].value == 2 and sliders[1].value == 1  # w = 1 as asked; b in the middle (index 1 of 2)
     assert not plt.get_fignums()  # every pre-rendered figure was closed
 
