@@ -242,7 +242,9 @@ def test_fit_resumes_a_warm_up_sequence_where_it_stopped(tmp_path, setup, stop):
         history = fit(model, (x, y), loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=16,
                       val_data=val, scheduler=schedule, progress=False, seed=0, resume=resume,
                       checkpoint=Checkpoint(folder / f"epoch{{epoch}}.{suffix}", save="every"))
-        return {key: np.array(value) for key, value in model.state_dict().items()}, history
+        weights = {key: value.detach().numpy() if hasattr(value, "detach") else value
+                   for key, value in model.state_dict().items()}
+        return {key: np.array(value) for key, value in weights.items()}, history
 
     whole_weights, whole = run(tmp_path / "whole", 10)
     run(tmp_path / "part", stop)
