@@ -236,9 +236,10 @@ class Checker:
                     args, kwargs = _copy(item.args), _copy(item.kwargs)
                     with strict if item.check.float_errors else contextlib.nullcontext():
                         result = function(*args, **kwargs)
-                    if _array_bytes(result) > _LARGEST_RESULT:  # as the grader: it would not come back
+                    size = _array_bytes(result)
+                    if size > _LARGEST_RESULT:  # as the grader: it would not come back
                         return False, (f"the return value of {item.check.function} holds "
-                                       f"{_array_bytes(result) / 1024 / 1024:.0f} MB of arrays, more than the "
+                                       f"{size / 1024 / 1024:.0f} MB of arrays, more than the "
                                        f"grader reads back ({_LARGEST_RESULT // 1024 // 1024} MB): is the result "
                                        "the expected shape?")
                     values.append(plain(result))  # now: a later call may reuse the arrays it returned

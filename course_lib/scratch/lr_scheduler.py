@@ -385,8 +385,9 @@ class SequentialLR(_Composite):
         decay = CosineAnnealingLR(optimizer, T_max=9_500)
         schedule = SequentialLR(optimizer, [warm_up, decay], milestones=[500])
 
-    At a milestone the next schedule starts from its closed form at t = 0 (η for every schedule
-    here but ``LinearLR``/``ConstantLR``, which start at η · factor), with torch's expressions.
+    At a milestone the next schedule starts again from its closed form at t = 0, with torch's
+    expressions: η for most schedules, η · factor for ``LinearLR`` and ``ConstantLR``, η · γ^k for a
+    ``MultiStepLR`` with k milestones at 0.
     """
 
     def __init__(self, optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int], last_epoch: int = -1):

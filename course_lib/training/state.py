@@ -101,8 +101,9 @@ def plain(value, where: str = "the training state"):
         return value.detach().cpu() if hasattr(value, "detach") else value      # a torch.dtype, torch.device
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, dict):  # a Counter stays one: torch's MultiStepLR calls its elements() (at a SequentialLR's
-        items = {plain(key, where): plain(item, f"{where}[{key!r}]") for key, item in value.items()}  # milestone)
+    if isinstance(value, dict):
+        items = {plain(key, where): plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+        # a Counter stays one: torch's MultiStepLR calls its elements() at a SequentialLR's milestone
         return Counter(items) if isinstance(value, Counter) else items
     if isinstance(value, (list, tuple)):
         items = [plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
