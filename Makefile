@@ -1,7 +1,7 @@
 # Neural Networks — Principles and Practice in Python
 #   make book   build the HTML book into _build/html (executes every chapter, cached)
 #   make test   the whole test suite: unit tests, nbval over book/ and solutions/, browser check
-#   make lab    open the exercises in JupyterLab (students start here)
+#   make lab    open the exercises in JupyterLab (students start here; LAB_ARGS="--no-browser" and the like)
 #   make bench  NumPy-vs-PyTorch benchmarks (python -m bench)
 #   make test-gpu PY=python3   the PyTorch tests again on a CUDA GPU (PY: a Python whose torch has CUDA)
 #   make test-explore  the unit tests with 20× as many property-based examples, new ones each run (2 min)
@@ -82,8 +82,11 @@ test-gpu:
 bench: $(STAMP)
 	$(PY) -m bench
 
+# LAB_ARGS: more options for JupyterLab (`make lab LAB_ARGS="--no-browser --port 8899"`); as root (a Docker
+# container) it needs --allow-root, which is then added
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. exercises/
+	$(VENV)/bin/jupyter lab --notebook-dir=. exercises/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 clean:
 	rm -rf _build vendor .cache/npm

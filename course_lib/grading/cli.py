@@ -227,10 +227,11 @@ def cmd_grade_batch(args) -> int:
         return _error(f"--csv {args.csv_path} is the gradebook itself (--db): writing the CSV would destroy it")
     if problem := _cannot_write(args.db, "gradebook", folders_made=True):
         return _error(problem)
-    connection = _open_gradebook(args.db)
-    if connection is None:
-        return 2
-    connection.close()
+    if Path(args.db).exists():  # a damaged gradebook gets its one line now; a new one is made when grading starts
+        connection = _open_gradebook(args.db)
+        if connection is None:
+            return 2
+        connection.close()
     try:
         summary = grade_batch(args.source, args.assignment, args.db, args.csv_path, args.workers, excel=args.excel,
                               seed=args.seed)
@@ -243,9 +244,11 @@ def cmd_grade_batch(args) -> int:
                       f"{args.db}" + (f": `course-lib gradebook export --db {args.db} --csv FILE` writes the CSV"
                                       if args.csv_path else ""))
     status = 1 if summary["failed"] else 0
+    # a rate and a memory peak only when something was graded (a rerun that skips everything has neither)
+    speed = (f", {summary['per_minute']:.1f} submissions/minute, peak worker memory "
+             f"{summary['peak_rss_kb'] / 1024:.0f} MB" if summary["graded"] else "")
     print(f"graded {summary['graded']}, skipped {summary['skipped']} already graded, "
-          f"{summary['failed']} not graded because the grader failed (rerun to retry), "
-          f"{summary['per_minute']:.1f} submissions/minute, peak worker memory {summary['peak_rss_kb'] / 1024:.0f} MB")
+          f"{summary['failed']} not graded because the grader failed (rerun to retry){speed}")
     return status
 
 

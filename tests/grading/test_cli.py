@@ -302,3 +302,22 @@ def test_grade_batch_needs_at_least_one_worker(tmp_path, capsys, workers):
         main(["grade-batch", str(tmp_path), "--assignment", "a01", "--db", str(tmp_path / "g.sqlite"), "--workers", workers])
     assert exit_.value.code == 2
     assert "--workers: expected a whole number of at least 1" in capsys.readouterr().err
+
+
+# --- found by a walkthrough of the README on a fresh clone (2026-12-07) -----------------------------------
+def test_a_refused_class_leaves_no_gradebook_and_a_rerun_prints_no_rate(tmp_path, capsys):
+    """`grade-batch --assignment a02` on an a03 class was refused but left an empty gradebook behind; a rerun
+    that skipped everything printed "0.0 submissions/minute, peak worker memory 0 MB"."""
+    from .helpers import build
+
+    class_dir, db = tmp_path / "class", tmp_path / "gradebook.sqlite"
+    class_dir.mkdir()
+    for student in ("alice", "bob"):
+        (class_dir / f"{student}.ipynb").write_bytes(build("a01"))
+    assert main(["grade-batch", str(class_dir), "--assignment", "a02", "--db", str(db)]) == 2
+    assert "nothing was graded" in capsys.readouterr().err and not db.exists()
+    assert main(["grade-batch", str(class_dir), "--assignment", "a01", "--db", str(db)]) == 0
+    assert "submissions/minute" in capsys.readouterr().out
+    assert main(["grade-batch", str(class_dir), "--assignment", "a01", "--db", str(db)]) == 0
+    rerun = capsys.readouterr().out.strip().splitlines()[-1]
+    assert rerun.startswith("graded 0, skipped 2 already graded") and "submissions/minute" not in rerun, rerun
