@@ -43,8 +43,9 @@ vendor/.vendored: course_lib/book_assets.py | $(STAMP)
 # environment are cleared, so every chapter runs again.
 LIBRARY_KEY = cat requirements.txt $$(find course_lib bench -type f \( -name '*.py' -o -name '*.json' \) | LC_ALL=C sort) | sha256sum | cut -c1-16
 html: $(STAMP) vendor/.vendored
-	@key=$$($(LIBRARY_KEY)); if [ "$$(cat _build/.library-key 2>/dev/null)" != "$$key" ]; then \
-		echo "course_lib, bench or requirements.txt changed: every chapter runs again"; \
+	@key=$$($(LIBRARY_KEY)); old=$$(cat _build/.library-key 2>/dev/null); if [ "$$old" != "$$key" ]; then \
+		if [ -n "$$old" ]; then echo "course_lib, bench or requirements.txt changed: every chapter runs again"; \
+		else echo "first build: every chapter runs (about 8 minutes on two cores)"; fi; \
 		rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; mkdir -p _build; echo "$$key" > _build/.library-key; fi
 	env -u COURSE_LIB_QUICK OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
 	@echo
