@@ -90,11 +90,10 @@ def needs_torch(assignment) -> bool:
     return any("torch" not in question.forbid for question in assignment.questions)
 
 
-def grader_requirements(assignment=None) -> str:
+def grader_requirements(assignment) -> str:
     """The pinned lines of requirements.txt for the packages grading ``assignment`` needs (torch only
-    where it may be used; every package without an assignment)."""
-    packages = [name for name in GRADER_PACKAGES
-                if name != "torch" or assignment is None or needs_torch(assignment)]
+    where it may be used)."""
+    packages = [name for name in GRADER_PACKAGES if name != "torch" or needs_torch(assignment)]
     wanted = {name.lower().replace("_", "-") for name in packages}
     lines = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
     pinned = [line for line in lines if "==" in line and line.split("==")[0].lower().replace("_", "-") in wanted]

@@ -98,10 +98,6 @@ def _time_limit(seconds: float):
 class _Interrupted(Exception):
     """The student interrupted the kernel during a check: the report so far, then stop."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
 
 class CheckOutcome:
     """What ``check("qN")`` returns: true when every public check passed.  It shows nothing in a
@@ -152,9 +148,9 @@ class Checker:
                 passed, message = self._run_one(item, namespace,
                                                 item.check.timeout_s or self.assignment.call_timeout_s)
             except _Interrupted as stop:  # the report so far, then the interrupt goes on: Run All stops here
-                lines.append(f"  ✗ {item.check.name}\n      {stop.message}")
+                lines.append(f"  ✗ {item.check.name}\n      {stop}")
                 print("\n".join(lines))
-                raise KeyboardInterrupt(stop.message) from None
+                raise KeyboardInterrupt(str(stop)) from None
             out_of_time = message.endswith(_NOT_RUN)
             if not passed and message != NOT_ATTEMPTED and callable(namespace.get(item.check.function)):
                 message += "\n      " + call_text(item, f"check.inputs({question.id!r}, {number})")
