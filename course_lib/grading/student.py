@@ -14,6 +14,7 @@ import math
 import re
 import signal
 import sys
+import textwrap
 import threading
 import time
 import traceback
@@ -151,11 +152,12 @@ class Checker:
                 lines.append(f"  ✗ {item.check.name}\n      {stop}")
                 print("\n".join(lines))
                 raise KeyboardInterrupt(str(stop)) from None
-            out_of_time = message.endswith(_NOT_RUN)
+            out_of_time = isinstance(message, _EndsQuestion)
             if not passed and message != NOT_ATTEMPTED and callable(namespace.get(item.check.function)):
                 message += "\n      " + call_text(item, f"check.inputs({question.id!r}, {number})")
             passed_count += passed
-            lines.append(f"  {'✓' if passed else '✗'} {item.check.name}" + ("" if passed else f"\n      {message}"))
+            lines.append(f"  {'✓' if passed else '✗'} {item.check.name}" +
+                         ("" if passed else "\n" + textwrap.indent(message, "      ")))
             if out_of_time:  # as the grader: a check that ran out of time ends the question
                 break
         total = len(prepared)
@@ -246,8 +248,8 @@ class Checker:
         except NotImplementedError:
             return False, NOT_ATTEMPTED
         except _TimeUp:
-            return False, (f"{item.check.function} did not finish within {time_limit_s:.3g} s (an infinite loop?), "
-                           f"where the grader stops it; {_NOT_RUN}")
+            return False, _EndsQuestion(f"{item.check.function} did not finish within {time_limit_s:.3g} s (an "
+                                        f"infinite loop?), where the grader stops it; {_NOT_RUN}")
         except KeyboardInterrupt:
             raise _Interrupted(f"interrupted after {time.monotonic() - started:.3g} s while {item.check.function} "
                                f"ran (the grader stops a call after {time_limit_s:.3g} s); the remaining checks "
@@ -257,8 +259,9 @@ class Checker:
                                          "where": _where(error)}, item.check.function, item.check.float_errors)
         elapsed = time.monotonic() - started
         if elapsed > time_limit_s:  # the grader would have stopped it (here the student's code kept on)
-            return False, (f"{item.check.function} ran {elapsed:.3f} s, past the grader's limit of {time_limit_s:g} s "
-                           f"per call (on one CPU thread), so this check would get no points there; {_NOT_RUN}")
+            return False, _EndsQuestion(f"{item.check.function} ran {elapsed:.3f} s, past the grader's limit of "
+                                        f"{time_limit_s:g} s per call (on one CPU thread), so this check would get "
+                                        f"no points there; {_NOT_RUN}")
         passed, message = judge_value(item, value, _torch_seed() if item.check.torch_seed else None)
         if passed and changed:
             return False, in_place_message(item, changed)
@@ -266,6 +269,11 @@ class Checker:
 
 
 _NOT_RUN = "the remaining checks of this question were not run, as in the grader"
+
+
+class _EndsQuestion(str):
+    """The message of a check that ran out of time: as in the grader, the question's other checks are not
+    run.  A type, not a wording, so that no message a student's code raises can end a question."""
 _LARGEST_RESULT = MESSAGE_CAP * 3 // 4  # the bytes of arrays that fit the kernel's message to the grader (base64)
 
 

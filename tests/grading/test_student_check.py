@@ -334,6 +334,34 @@ def test_code_that_swallows_the_time_limit_still_fails_and_ends_the_question(cap
     assert out.count("✗") == 1 and "the remaining checks of this question were not run" in out
 
 
+def test_only_check_itself_ends_a_question_not_an_error_that_says_the_same(capsys, monkeypatch):
+    """The stop was decided from the message's last words, which a student's error can end with too
+    (where no line of the student's code follows it: an error raised by a built-in)."""
+    from course_lib.grading import student
+
+    check = checker("a01")
+    monkeypatch.setattr(student, "_where", lambda error: "")
+
+    def says_it(x):
+        raise ValueError(student._NOT_RUN)
+
+    assert not check("q4", {"tanh_derivative": says_it})
+    out = capsys.readouterr().out
+    assert out.count("✗") > 1, out  # every public check of q4 ran and failed
+
+
+def test_every_line_of_a_failed_checks_message_is_indented_under_it(capsys):
+    """The lines of the student's traceback started at the left margin, under the other checks' names."""
+    check = checker("a01")
+
+    def fails(x):
+        raise ValueError("no")
+
+    check("q4", {"tanh_derivative": fails})
+    body = [line for line in capsys.readouterr().out.splitlines()[1:-1] if "✗" not in line]
+    assert body and all(line.startswith("      ") for line in body), body
+
+
 def test_a_result_too_large_to_come_back_and_a_system_exit_are_reported_as_the_grader_does(capsys):
     check = checker("a01")
 
