@@ -308,3 +308,45 @@ def test_a_counter_survives_a_scratch_checkpoints_packing():
     back = state.unpack({key: np.asarray(value) for key, value in arrays.items()})
     assert isinstance(back["milestones"], Counter) and back["milestones"] == record["milestones"]
     assert type(back["plain"]) is dict
+
+
+def _torch_optimiser_with_tensor_rates():
+    """A torch optimiser whose rates are tensors (as a compiled or fused step needs them), two groups."""
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": torch.tensor(rate, dtype=torch.float64)}
+              for rate in (0.1, 0.03)]
+    return torch.optim.SGD(groups, lr=torch.tensor(0.1, dtype=torch.float64))
+
+
+_ON_TENSOR_RATES = {**SCHEDULES, "StepLR": _pair(lambda m, o: m.StepLR(o, 3, 0.5)),
+                    "CosineAnnealingLR": _pair(lambda m, o: m.CosineAnnealingLR(o, T_max=7, eta_min=0.01)),
+                    "LambdaLR": _pair(lambda m, o: m.LambdaLR(o, lambda t: 0.9 ** t)),
+                    "plateau": _pair(lambda m, o: m.ReduceLROnPlateau(o, patience=1, factor=0.5))}
+
+
+@pytest.mark.parametrize("name", _ON_TENSOR_RATES)
+def test_a_torch_optimisers_tensor_rate_is_filled_in_place_as_torchs_schedulers_fill_it(name):
+    """A scratch schedule replaced a tensor rate by another object (a float, for the plateau), so a fused or
+    compiled torch step holding the tensor kept the old rate; and the first rate, not copied, was
+    rewritten with it."""
+    make_scratch, make_torch = _ON_TENSOR_RATES[name]
+    scratch_opt, torch_opt = _torch_optimiser_with_tensor_rates(), _torch_optimiser_with_tensor_rates()
+    held = [group["lr"] for group in scratch_opt.param_groups]
+    scratch_sched, torch_sched = make_scratch(scratch_opt), make_torch(torch_opt)
+    seen = set()
+    for step in range(STEPS):
+        for opt in (scratch_opt, torch_opt):
+            opt.step()
+        if name == "plateau":
+            scratch_sched.step(1.0)
+            torch_sched.step(1.0)
+        else:
+            scratch_sched.step()
+            torch_sched.step()
+        for mine, theirs, tensor in zip(scratch_opt.param_groups, torch_opt.param_groups, held):
+            assert mine["lr"] is tensor and torch.equal(mine["lr"], theirs["lr"]), (step, mine["lr"], theirs["lr"])
+        last = scratch_sched.get_last_lr()
+        assert all(torch.equal(a, b) for a, b in zip(last, torch_sched.get_last_lr()))
+        assert not any(rate is tensor for rate in last for tensor in held)  # copies, as torch's
+        seen.add(float(held[0]))
+    assert [float(g.get("initial_lr", rate)) for g, rate in zip(scratch_opt.param_groups, (0.1, 0.03))] == [0.1, 0.03]
+    assert len(seen) > 1  # the schedule did move the rate

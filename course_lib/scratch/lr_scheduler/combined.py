@@ -7,7 +7,7 @@ import numbers
 from typing import Any, Dict, List, Sequence
 
 from .plateau import ReduceLROnPlateau
-from .schedules import LRScheduler
+from .schedules import LRScheduler, _rates, _set_rate
 
 
 def _check_schedulers(kind: str, schedulers, optimizer) -> list:
@@ -88,7 +88,7 @@ class SequentialLR(_Composite):
         self.optimizer = optimizer
         self.last_epoch = last_epoch + 1
         for group in optimizer.param_groups:  # the schedulers' constructors have stepped: start again
-            group["lr"] = group["initial_lr"]
+            _set_rate(group, "lr", group["initial_lr"])
         self._undo_initial_steps(self)
         first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
         first._initial_step()
@@ -122,9 +122,9 @@ class ChainedScheduler(_Composite):
         optimizer = optimizer if optimizer is not None else (schedulers[0].optimizer if schedulers else None)
         self._schedulers = _check_schedulers("ChainedScheduler", schedulers, optimizer)
         self.optimizer = optimizer
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = _rates(optimizer)
 
     def step(self) -> None:
         for scheduler in self._schedulers:
             scheduler.step()
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = _rates(self.optimizer)

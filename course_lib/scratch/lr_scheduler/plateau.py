@@ -6,7 +6,7 @@ import math
 import numbers
 from typing import Any, Dict, List, Sequence, Union
 
-from .schedules import _number
+from .schedules import _number, _rates, _set_rate
 
 
 class ReduceLROnPlateau:
@@ -44,7 +44,7 @@ class ReduceLROnPlateau:
         self.optimizer = optimizer
         self.factor, self.patience, self.cooldown, self.eps = factor, int(patience), int(cooldown), eps
         self.last_epoch = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = _rates(optimizer)
         self._init_is_better(mode, threshold, threshold_mode)
         self.best, self.cooldown_counter, self.num_bad_epochs = self.mode_worse, 0, 0
 
@@ -79,7 +79,7 @@ class ReduceLROnPlateau:
         if self.num_bad_epochs > self.patience:
             self._reduce_lr()
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = _rates(self.optimizer)
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups
@@ -92,7 +92,7 @@ class ReduceLROnPlateau:
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                _set_rate(group, "lr", new_lr)
 
     def get_last_lr(self) -> List[float]:
         return list(self._last_lr)

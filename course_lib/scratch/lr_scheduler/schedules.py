@@ -28,6 +28,30 @@ def _count(scheduler: str, name: str, value) -> int:
     return int(value)
 
 
+def _is_tensor(value) -> bool:
+    """A torch tensor (a ``torch.optim`` optimiser may hold its rate as one), told without importing torch."""
+    return hasattr(value, "fill_") and hasattr(value, "clone")
+
+
+def _copy(value):
+    """A rate that no later step changes: a tensor rate is cloned (torch's ``_param_groups_val_list``)."""
+    return value.clone() if _is_tensor(value) else value
+
+
+def _set_rate(group: dict, key: str, value) -> None:
+    """Write a rate into a parameter group; a tensor rate is filled in place, as torch does, so that
+    whatever holds that tensor (a compiled or fused optimiser step) sees the new rate."""
+    if _is_tensor(group[key]):
+        group[key].fill_(value)
+    else:
+        group[key] = value
+
+
+def _rates(optimizer) -> list:
+    """The current rate of every parameter group, copied (tensor rates cloned)."""
+    return [_copy(group["lr"]) for group in optimizer.param_groups]
+
+
 class LRScheduler(ABC):
     """Base class: remembers the initial rates (``base_lrs``) and counts steps (``last_epoch``)."""
 
@@ -37,7 +61,7 @@ class LRScheduler(ABC):
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy(group["lr"]))
         else:
             for index, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -45,7 +69,7 @@ class LRScheduler(ABC):
                         f"param_groups[{index}] has no 'initial_lr': resume a schedule (last_epoch >= 0) only "
                         "after loading the optimizer state that was saved with it"
                     )
-        self.base_lrs: List[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.base_lrs: List[float] = [_copy(group["initial_lr"]) for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._initial_step()
 
@@ -88,8 +112,8 @@ class LRScheduler(ABC):
             self.last_epoch = epoch
             rates = self._closed_form_lr()
         for group, lr in zip(self.optimizer.param_groups, rates):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            _set_rate(group, "lr", lr)
+        self._last_lr = _rates(self.optimizer)
 
     def _closed_form_lr(self) -> List[float]:
         """η_t for t = ``last_epoch`` from the base rates (torch's ``_get_closed_form_lr``); the
