@@ -9,9 +9,14 @@
   sphinx-thebe, which put a CDN address (``THEBE_JS_URL``), its script, its stylesheet and a Binder
   configuration into every page.  None of it can work offline, so none of it is written.
 * ``course-lib.css`` wraps long printed output lines instead of scrolling them sideways.
+* Screen readers: Chinese terms (the glossary's, and those beside the English ones in the chapters)
+  are marked ``lang="zh-Hans"``, or an English voice reads them; the bibliography's entries are list
+  items of their list (docutils writes the deprecated ``doc-biblioentry`` role, which a list may not
+  hold).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -51,6 +56,45 @@ def _drop_thebe_configuration(app, doctree, docname):
             node.parent.remove(node)
 
 
+# CJK ideographs, their punctuation and full-width forms: a run of them is one Chinese phrase
+CHINESE = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+_NOT_PROSE = (nodes.FixedTextElement, nodes.literal, nodes.raw, nodes.math, nodes.math_block)
+
+
+def _mark_chinese(app, doctree, docname):
+    """Wrap each run of Chinese characters in prose in an inline with class ``language-zh-Hans``,
+    which the HTML writer turns into ``<span lang="zh-Hans">``."""
+    for text in list(doctree.findall(nodes.Text)):
+        parent = text.parent
+        if parent is None or isinstance(parent, _NOT_PROSE) or not CHINESE.search(text):
+            continue
+        if any(isinstance(node, _NOT_PROSE) or "language-zh-Hans" in node.get("classes", [])
+               for node in _ancestors(parent)):
+            continue
+        pieces, position = [], 0
+        for run in CHINESE.finditer(text):
+            if run.start() > position:
+                pieces.append(nodes.Text(text[position:run.start()]))
+            pieces.append(nodes.inline(run.group(), run.group(), classes=["language-zh-Hans"]))
+            position = run.end()
+        if position < len(text):
+            pieces.append(nodes.Text(text[position:]))
+        parent.replace(text, pieces)
+
+
+def _ancestors(node):
+    while node is not None:
+        yield node
+        node = node.parent
+
+
+def _accessible_page(app, pagename, templatename, context, doctree):
+    """The bibliography's entries become items of their list (see the module docstring)."""
+    body = context.get("body")
+    if body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def _add_static(app):
     app.config.html_static_path.append(str(STATIC))
 
@@ -61,4 +105,6 @@ def setup(app):
     app.add_css_file("course-lib.css")
     app.connect("doctree-resolved", _drop_thebe_configuration, priority=900)
     app.connect("html-page-context", _tidy_page_assets, priority=900)
+    app.connect("doctree-resolved", _mark_chinese)
+    app.connect("html-page-context", _accessible_page)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -74,6 +74,13 @@ def _predict_grid(predict_fn, grid: np.ndarray) -> np.ndarray:
     return _numpy(predict_fn(grid))
 
 
+# Told apart without colour: a marker per class, a line style per path; and colours that colour-blind
+# readers can tell apart (Okabe & Ito's palette, https://jfly.uni-koeln.de/color/)
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+PATH_STYLES = ("-", "--", "-.", ":")
+SAFE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
+
+
 @_closes_its_figures_on_error
 def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 200, padding: float = 0.5,
                            cmap: str = "coolwarm", class_names: Optional[Sequence[str]] = None) -> Figure:
@@ -129,15 +136,25 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
     if y is None:
         ax.scatter(X[:, 0], X[:, 1], c="k", s=10)
     elif scores:
-        ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, edgecolors="k", s=20)
+        # each class its own marker too: two colours of a diverging map can look alike (in grey, or to a
+        # colour-blind reader: coolwarm's blue and red have the same lightness)
+        for index, value in enumerate(np.unique(y)):
+            chosen = y == value
+            ax.scatter(X[chosen, 0], X[chosen, 1], c=y[chosen], cmap=cmap, vmin=y.min(), vmax=y.max(),
+                       marker=CLASS_MARKERS[index % len(CLASS_MARKERS)], edgecolors="k", s=20)
     else:
-        ax.scatter(X[:, 0], X[:, 1], c=np.searchsorted(classes, y), cmap=colormap, norm=norm, edgecolors="k", s=20)
+        for value in np.unique(y):
+            position = int(np.searchsorted(classes, value))
+            chosen = y == value
+            ax.scatter(X[chosen, 0], X[chosen, 1], color=colormap(norm(position)), edgecolors="k", s=20,
+                       marker=CLASS_MARKERS[position % len(CLASS_MARKERS)])
         if class_names is not None or classes.dtype.kind in "USO":
             shown = np.unique(y)  # a legend entry per class in y, named by its own value
             names = [class_names[int(value)] if class_names is not None and classes.dtype.kind in "biu" else str(value)
                      for value in shown]
-            handles = [Line2D([], [], marker="o", linestyle="", markeredgecolor="k",
-                              markerfacecolor=colormap(norm(np.searchsorted(classes, value)))) for value in shown]
+            positions = [int(np.searchsorted(classes, value)) for value in shown]
+            handles = [Line2D([], [], marker=CLASS_MARKERS[position % len(CLASS_MARKERS)], linestyle="",
+                              markeredgecolor="k", markerfacecolor=colormap(norm(position))) for position in positions]
             ax.legend(handles, names, loc="best", fontsize="small")
     ax.set_xlim(x_min, x_max)
     ax.set_ylim(y_min, y_max)
@@ -437,7 +454,12 @@ def plot_loss_contours(loss_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], 
         path = _numpy(path)
         if path.ndim != 2 or path.shape[1] != 2:
             raise ValueError(f"trajectory '{name}' must have shape (T, 2), got {path.shape}")
-        (line,) = ax.plot(path[:, 0], path[:, 1], "-", marker=".", markersize=3, label=name)
+        # colour, line style and the points' marker all differ, so the paths stay apart in grey and
+        # for colour-blind readers (Okabe and Ito's palette)
+        index = list(trajectories).index(name)
+        (line,) = ax.plot(path[:, 0], path[:, 1], linestyle=PATH_STYLES[index % len(PATH_STYLES)],
+                          color=SAFE_COLOURS[index % len(SAFE_COLOURS)], marker=CLASS_MARKERS[index % len(CLASS_MARKERS)],
+                          markersize=3, label=name)
         ax.plot(*path[0], "o", color=line.get_color())
         ax.plot(*path[-1], "*", color=line.get_color(), markersize=10)
     if trajectories:

@@ -80,9 +80,13 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
         if not isinstance(drawn, str) and not hasattr(drawn, "savefig"):
             raise TypeError(f"render must return a matplotlib figure or an HTML string, got "
                             f"{type(drawn).__name__} for {kwargs} (does it end with `return fig`?)")
-        # what a screen reader says for this picture: the figure's description and its slider values
+        # what a screen reader says for this picture: the figure's description, its slider values and
+        # what the picture's titles report (e.g. "accuracy 1.00"), which the page reads out on a change
         alt = f"{re.sub(r'<[^>]+>', '', description) or 'interactive figure'}: " + ", ".join(
             f"{name} = {_label(value)}" for name, value in kwargs.items())
+        if not isinstance(drawn, str):
+            titles = [text for text in _titles(drawn) if text]
+            alt += f" ({'; '.join(titles)})" if titles else ""
         pictures[combination] = widgets.HTML(drawn if isinstance(drawn, str) else figure_to_html(drawn, dpi, alt))
 
     controls = [
@@ -107,4 +111,12 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
         for stack in stacks:
             widgets.jslink((control, "index"), (stack, "selected_index"))
     header = [widgets.HTML(f"<em>{description}</em>")] if description else []
-    return widgets.VBox(header + controls + [root])
+    # the class lets the book's script name the group and announce each new picture (course-lib-compat.js)
+    return widgets.VBox(header + controls + [root]).add_class("course-lib-explore")
+
+
+def _titles(figure) -> List[str]:
+    """The figure's title and its axes' titles, as plain text (TeX's $ and braces dropped)."""
+    suptitle = getattr(figure, "_suptitle", None)
+    texts = ([suptitle.get_text()] if suptitle is not None else []) + [axes.get_title() for axes in figure.axes]
+    return [re.sub(r"[${}\\]", "", text).strip() for text in texts]

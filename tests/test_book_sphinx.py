@@ -101,5 +101,39 @@ def test_setup_serves_the_static_files_and_loads_the_compat_script_first(monkeyp
     ((compat, priority),) = scripts
     assert compat == "course-lib-compat.js" and priority < 500
     assert styles == ["course-lib.css"]
-    events = {event: priority for event, _, priority in handlers}
-    assert events["html-page-context"] > 500 and events["doctree-resolved"] > 500  # after thebe's own hooks
+    priorities = {handler.__name__: priority for _, handler, priority in handlers}
+    # after thebe's own hooks
+    assert priorities["_tidy_page_assets"] > 500 and priorities["_drop_thebe_configuration"] > 500
+    connected = {(event, handler.__name__) for event, handler, _ in handlers}
+    assert {("doctree-resolved", "_mark_chinese"), ("html-page-context", "_accessible_page")} <= connected
+
+
+def test_chinese_in_prose_is_marked_for_screen_readers_and_code_is_left_alone():
+    """A screen reader read the glossary's Chinese terms with an English voice: no lang anywhere (an audit)."""
+    from docutils.core import publish_from_doctree
+
+    document = new_document("glossary", get_default_settings(Parser))
+    paragraph = nodes.paragraph()
+    paragraph += nodes.Text("An artificial neuron (人工神经元) and a layer (层).")
+    document += paragraph
+    document += nodes.literal_block("print('人工')", "print('人工')")
+    document += nodes.paragraph(text="English only.")
+    book_sphinx._mark_chinese(None, document, "glossary")
+    marked = [node.astext() for node in document.findall(nodes.inline)]
+    assert marked == ["人工神经元", "层"]
+    assert paragraph.astext() == "An artificial neuron (人工神经元) and a layer (层)."
+    assert document.children[1].astext() == "print('人工')" and not list(document.children[1].findall(nodes.inline))
+    book_sphinx._mark_chinese(None, document, "glossary")  # twice: nothing wrapped again
+    assert [node.astext() for node in document.findall(nodes.inline)] == ["人工神经元", "层"]
+    page = publish_from_doctree(document, writer_name="html5").decode()
+    assert '<span lang="zh-Hans">人工神经元</span>' in page
+
+
+def test_bibliography_entries_are_list_items():
+    """axe: docutils' deprecated doc-biblioentry role inside role="list" (critical: a list of no items)."""
+    context = {"body": '<div role="list"><div class="citation" role="doc-biblioentry">x</div></div>'}
+    book_sphinx._accessible_page(None, "book/appendix/bibliography", "page.html", context, None)
+    assert context["body"] == '<div role="list"><div class="citation" role="listitem">x</div></div>'
+    empty = {}
+    book_sphinx._accessible_page(None, "search", "search.html", empty, None)
+    assert empty == {}

@@ -115,6 +115,9 @@ def test_page_renders_offline(browser, site_url, page_path):
         assert page.evaluate("document.querySelectorAll('mjx-container').length") > 0, "MathJax typeset nothing"
         text = page.inner_text("article")
         assert "$$" not in text and "\\begin{" not in text, "raw TeX left on the page"
+        # out of the Tab order (_config.yml): a keyboard user reached the first slider after 119 formulas
+        focusable = page.evaluate("document.querySelectorAll('mjx-container[tabindex=\"0\"]').length")
+        assert focusable == 0, f"{focusable} formulas are Tab stops"
 
     # Images: every <img> decoded with a real size.
     broken = page.evaluate("""[...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
@@ -196,8 +199,34 @@ def test_sliders_change_the_picture_without_a_kernel(browser, site_url, page_pat
         after = _visible_picture(page)
         if after != before:
             break
+    spoken = page.evaluate("""() => {
+        const handle = document.activeElement, slider = handle.closest('.widget-slider');
+        const live = handle.closest('.course-lib-explore').querySelector('.course-lib-live');
+        const shown = [...handle.closest('.course-lib-explore').querySelectorAll('img')]
+            .filter(img => img.offsetParent !== null).map(img => img.alt).join('; ');
+        return {name: handle.getAttribute('aria-label'), label: slider.querySelector('.widget-label').textContent.trim(),
+                value: handle.getAttribute('aria-valuetext'),
+                readout: slider.querySelector('.widget-readout').textContent.trim(),
+                live: live && live.textContent, shown: shown};
+    }""")
     page.close()
     assert after and after != before, "moving the slider did not change the picture"
+    # a screen reader hears the slider's name and the value it shows (not its position), then the new picture
+    assert spoken["name"] == spoken["label"] and spoken["value"] == spoken["readout"], spoken
+    assert spoken["live"] and spoken["live"] == (spoken["shown"] or spoken["live"]), spoken
+
+
+def test_chinese_terms_are_marked_for_screen_readers(browser, site_url):
+    """The glossary's Chinese terms carry lang="zh-Hans" (book_sphinx._mark_chinese)."""
+    glossary = [page for page in book_pages() if "glossary" in page]
+    assert glossary, "no glossary page in the built book"
+    page = browser.new_page()
+    page.goto(f"{site_url}/{glossary[0]}", wait_until="load")
+    marked = page.evaluate("document.querySelectorAll('article [lang=\"zh-Hans\"]').length")
+    unmarked = page.evaluate(r"""[...document.querySelectorAll('article td, article p')]
+        .filter(e => /[\u4e00-\u9fff]/.test(e.textContent) && !e.querySelector('[lang="zh-Hans"]')).length""")
+    page.close()
+    assert marked > 50 and unmarked == 0, (marked, unmarked)
 
 
 def test_search_box_finds_a_chapter(browser, site_url):

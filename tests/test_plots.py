@@ -48,11 +48,44 @@ def test_decision_boundary_with_labels_fills_one_band_per_class_and_scatters_the
     (filled,) = contour_sets(ax)
     assert filled.filled
     np.testing.assert_allclose(filled.levels, [-0.5, 0.5, 1.5])
-    scatter = [artist for artist in ax.collections if isinstance(artist, PathCollection) and
-               not isinstance(artist, ContourSet)]
-    np.testing.assert_allclose(scatter[0].get_offsets(), POINTS)
-    np.testing.assert_array_equal(scatter[0].get_array(), LABELS)
+    scatters = _scatters(fig)  # one per class, each in its own colour and marker
+    np.testing.assert_allclose(np.concatenate([scatter.get_offsets() for scatter in scatters]), POINTS)
+    cmap, norm = plt.get_cmap("coolwarm"), plt.Normalize(-0.5, 1.5)
+    for position, scatter in enumerate(scatters):
+        np.testing.assert_allclose(scatter.get_facecolors()[0], cmap(norm(position)))
     assert ax.get_xlim() == pytest.approx((-1.5, 1.5))
+
+
+def _scatters(fig):
+    fig.canvas.draw()  # colours are mapped from the data when drawn
+    return [artist for artist in fig.axes[0].collections if isinstance(artist, PathCollection) and
+            not isinstance(artist, ContourSet)]
+
+
+def _marker_shape(scatter):
+    return scatter.get_paths()[0].vertices.round(6).tobytes()
+
+
+@pytest.mark.parametrize("predict", [lambda grid: (grid[:, 0] > 0).astype(int),
+                                     lambda grid: 1 / (1 + np.exp(-grid[:, 0]))], ids=["labels", "probabilities"])
+def test_each_class_has_its_own_marker_so_colour_is_not_all_that_tells_them_apart(predict):
+    """Coolwarm's blue and red points had the same lightness (1.01:1) and the same marker: one class in
+    grey, or to a colour-blind reader (an accessibility audit)."""
+    fig = plots.plot_decision_boundary(predict, POINTS, LABELS, resolution=10, class_names=["no", "yes"])
+    scatters = _scatters(fig)
+    assert len(scatters) == 2 and _marker_shape(scatters[0]) != _marker_shape(scatters[1])
+    legend = fig.axes[0].get_legend()
+    if legend is not None:  # labels: the legend shows the same markers
+        assert [handle.get_marker() for handle in legend.legend_handles] == list(plots.CLASS_MARKERS[:2])
+
+
+def test_optimiser_paths_differ_in_line_style_and_marker_not_only_colour():
+    paths = {name: np.column_stack([np.linspace(-1, 0, 5), np.linspace(1, 0, 5) * k])
+             for k, name in enumerate(["SGD", "momentum", "Adam"], start=1)}
+    fig = plots.plot_loss_contours(lambda a, b: a * a + b * b, (-1, 1), (-3, 3), trajectories=paths)
+    lines = [line for line in fig.axes[0].lines if line.get_label() in paths]
+    assert len({line.get_linestyle() for line in lines}) == len({line.get_marker() for line in lines}) == 3
+    assert [line.get_color() for line in lines] == list(plots.SAFE_COLOURS[:3])
 
 
 def test_decision_boundary_with_probabilities_draws_the_half_line_where_it_belongs():
@@ -356,10 +389,8 @@ def test_loss_contours_mark_the_start_with_a_circle_and_the_end_with_a_star():
 
 # --- found by an audit of the plots (2026-12-06) ------------------------------------------------------
 def _face_colours(fig):
-    fig.canvas.draw()  # colours are mapped from the data when drawn
-    scatter = [artist for artist in fig.axes[0].collections if isinstance(artist, PathCollection) and
-               not isinstance(artist, ContourSet)][0]
-    return scatter.get_facecolors()
+    """The colour of each point, in the order of the classes."""
+    return np.concatenate([scatter.get_facecolors() for scatter in _scatters(fig)])
 
 
 def test_a_class_absent_from_y_keeps_names_and_colours_in_step():
@@ -373,11 +404,8 @@ def test_a_class_absent_from_y_keeps_names_and_colours_in_step():
     cmap, norm = plt.get_cmap("coolwarm"), plt.Normalize(-0.5, 1.5)  # classes 0 and 2: positions 0 and 1
     points = _face_colours(fig)
     np.testing.assert_allclose(points[1][:3], cmap(norm(1))[:3])  # a point of class 2 …
-    scatter = [artist for artist in fig.axes[0].collections if isinstance(artist, PathCollection) and
-               not isinstance(artist, ContourSet)][0]
     # … and the regions: the same colour map on the same scale (class positions 0 and 1)
-    assert (filled.norm.vmin, filled.norm.vmax) == (scatter.norm.vmin, scatter.norm.vmax) == (-0.5, 1.5)
-    assert filled.cmap.name == scatter.cmap.name == "coolwarm"
+    assert (filled.norm.vmin, filled.norm.vmax) == (-0.5, 1.5) and filled.cmap.name == "coolwarm"
     np.testing.assert_allclose(points[0][:3], cmap(norm(0))[:3])
 
 

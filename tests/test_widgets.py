@@ -46,6 +46,22 @@ def test_each_picture_tells_a_screen_reader_what_it_shows():
     assert alts == ["A line y = wx + b: w = -1, b = 0", "A line y = wx + b: w = 0.5, b = 0"]
 
 
+def test_the_alt_text_also_says_what_the_pictures_titles_report_and_the_box_is_marked_for_the_page():
+    """A screen reader heard only the slider values ("angle = 0"), not the result the picture's title gives
+    ("accuracy 1.00"; an audit).  The box's class lets the page's script name it and announce changes."""
+    def titled(w):
+        figure, (left, right) = plt.subplots(1, 2)
+        figure.suptitle("A line")
+        left.set_title(f"$w$ = {w}: accuracy {0.5 + w / 4:.2f}")
+        right.plot([0, 1], [0, w])
+        return figure
+
+    box = explore(titled, {"w": [1, 2]}, description="Lines")
+    alts = [picture.value.split('alt="')[1].split('"')[0] for picture in box.children[-1].children]
+    assert alts == ["Lines: w = 1 (A line; w = 1: accuracy 0.75)", "Lines: w = 2 (A line; w = 2: accuracy 1.00)"]
+    assert "course-lib-explore" in box._dom_classes
+
+
 def text(**values):
     """A render that returns HTML: no figure to draw, so even a large grid builds in a moment."""
     return " ".join(f"{name}={value}" for name, value in values.items())

@@ -6,6 +6,11 @@
  * 2. The widget manager typesets widget labels with MathJax 2's MathJax.Hub.Queue; the
  *    book uses MathJax 3, which has no Hub.  Give every MathJax object a tiny Hub that
  *    forwards to MathJax 3's typesetPromise.
+ * 3. Screen readers: the manager's SelectionSlider has no accessible name (its label is not tied
+ *    to the handle) and announces the position (aria-valuetext "2") instead of the value it shows
+ *    ("0.1"), and nothing says that the picture under the sliders changed.  Name each handle after
+ *    its label, give it the readout's text as its value, and read the new picture's alt text out
+ *    through a polite live region of the explorer (course_lib.widgets.explore).
  */
 (function () {
   var here = document.currentScript && document.currentScript.src;
@@ -40,4 +45,68 @@
     get: function () { return current; },
     set: function (value) { current = addHub(value); },
   });
+})();
+
+(function () {
+  function describeSlider(handle) {
+    var slider = handle.closest(".widget-slider");
+    if (!slider) return;
+    var label = slider.querySelector(".widget-label");
+    var readout = slider.querySelector(".widget-readout");
+    var name = label && label.textContent.trim();
+    var value = readout && readout.textContent.trim();
+    if (name && handle.getAttribute("aria-label") !== name) handle.setAttribute("aria-label", name);
+    if (value && handle.getAttribute("aria-valuetext") !== value) handle.setAttribute("aria-valuetext", value);
+    if (readout && readout.getAttribute("aria-hidden") !== "true") {
+      // the handle now says the value; the editable readout beside it would be a second, unnamed stop
+      readout.setAttribute("aria-hidden", "true");
+      readout.setAttribute("tabindex", "-1");
+    }
+  }
+
+  function shownText(explorer) {
+    var pictures = [].filter.call(explorer.querySelectorAll("img"), function (img) { return img.offsetParent !== null; });
+    if (pictures.length) return pictures.map(function (img) { return img.alt; }).join("; ");
+    // a picture drawn as HTML (a table): its sliders' names and values
+    return [].map.call(explorer.querySelectorAll("[role=slider]"), function (handle) {
+      return handle.getAttribute("aria-label") + " = " + handle.getAttribute("aria-valuetext");
+    }).join(", ");
+  }
+
+  function announceChange(explorer) {
+    var live = explorer.querySelector(":scope > .course-lib-live");
+    if (!live) {
+      var title = explorer.querySelector("em");
+      explorer.setAttribute("role", "group");
+      if (title) explorer.setAttribute("aria-label", title.textContent.trim());
+      live = document.createElement("div");
+      live.className = "course-lib-live visually-hidden";
+      live.setAttribute("aria-live", "polite");
+      explorer.appendChild(live);
+      live.dataset.shown = shownText(explorer);  // what the page opened with is not news
+      return;
+    }
+    var text = shownText(explorer);
+    if (text && text !== live.dataset.shown) {
+      live.dataset.shown = text;
+      live.textContent = text;
+    }
+  }
+
+  var queued = false;
+  function update() {
+    queued = false;
+    document.querySelectorAll(".widget-slider [role=slider]").forEach(describeSlider);
+    document.querySelectorAll(".course-lib-explore").forEach(announceChange);
+  }
+
+  function start() {
+    update();
+    new MutationObserver(function () {
+      if (!queued) { queued = true; Promise.resolve().then(update); }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true,
+                               attributeFilter: ["aria-valuenow", "aria-valuetext", "class", "style"] });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
