@@ -22,7 +22,8 @@ kernel (``execve``).  Steps, each one best-effort and reported to the grader:
    work folder (a size-capped tmpfs) and, until the kernel has created its sockets
    there, the socket folder.
 4. ``setrlimit``: CPU seconds, address space, processes, file size, open files, no core.
-5. When root: drop to a fresh unprivileged uid that owns nothing but the work folder.
+5. When root: drop to a fresh unprivileged uid that owns nothing but the work folder (without
+   namespaces and with a Python that uid cannot reach, refuse to start rather than keep root).
 6. ``execve`` the kernel with a clean environment in the throw-away work folder.
 
 The launcher dies with the grader that started it and the kernel dies with the launcher
@@ -309,10 +310,16 @@ def main():
     workdir = config["workdir"]
     drop = os.getuid() == 0 and config.get("sandbox_uid") and real_uid == 0
     if drop and not namespaces_ok and not all(_world_reachable(p) for p in config.get("python_paths", [])):
-        # without the mount namespace's re-exposed copies, an unprivileged uid cannot reach a
-        # Python installed under a private folder (e.g. /root/.pyenv): keep root, and say so
-        status["errors"].append("kept root: the Python installation is not reachable by other users")
-        drop = False
+        # without the mount namespace's re-exposed copies, an unprivileged uid cannot reach a Python
+        # installed under a private folder (e.g. /root/.pyenv).  Keeping root would run the student's
+        # code as root with nothing around it — it could rewrite the results after the grader wrote
+        # them (a red team, 2026-12-07): refuse, and let the grader say why.
+        status["refused"] = ("the student's code would run as root: this machine has no namespaces for the "
+                             "sandbox, and the Python installation is not reachable by other users; install "
+                             "Python where every user can read it (/usr, /opt) or grade where namespaces work")
+        os.write(status_fd, json.dumps(status).encode())
+        os.close(status_fd)
+        os._exit(1)
     if drop:
         uid = config["sandbox_uid"]
         os.setgroups([])

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -162,14 +163,19 @@ def cmd_grade(args) -> int:
     from .report import gradescope_results, text_report
     from .notebook import NotebookError, notebook_assignment, read_cells
     from .runner import grade_notebook
+    from .submissions import _read_regular
 
     if _not_linux():
         return 2
     path = Path(args.submission)
-    try:
-        data = path.read_bytes()
+    try:  # as grade-batch reads a class: a plain file of at most 20 MB, never through a link
+        data = _read_regular(path)
     except OSError as error:
-        return _error(f"cannot read the submission {path}: {error.strerror or error}")
+        reason = "it is a symbolic link (grade the file it points to)" if error.errno == errno.ELOOP else \
+            (error.strerror or str(error))
+        return _error(f"cannot read the submission {path}: {reason}")
+    except ValueError as error:
+        return _error(f"cannot read the submission {path}: {error}")
     assignment_id = args.assignment or notebook_assignment(data)
     if not assignment_id:
         try:

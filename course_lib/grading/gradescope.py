@@ -58,6 +58,9 @@ mkdir -p /autograder/results
 # Gradescope's submission_metadata.json holds every earlier submission's results, hidden checks'
 # feedback included: only root reads it (the student's kernel runs as another user)
 chmod 600 /autograder/submission_metadata.json 2>/dev/null
+# so is the course's code, which holds its own implementations of every graded function: where the
+# sandbox is degraded (no mount namespace to hide it) the kernel could otherwise import course_lib
+chmod -R go-rwx /autograder/source 2>/dev/null
 rm -f "$results"
 say() {  # a score of 0 and a message (with the system's Python if setup.sh never made the venv)
   local write='import json, sys; json.dump({"score": 0, "output": sys.argv[1]}, open(sys.argv[2], "w"))'
@@ -65,7 +68,8 @@ say() {  # a score of 0 and a message (with the system's Python if setup.sh neve
     "$python" -c "$write" "$1" "$results" 2>/dev/null && return
   done
 }
-mapfile -t notebooks < <(find /autograder/submission -iname '*.ipynb' -not -path '*/.*' -not -path '*/__MACOSX/*' | sort)
+# plain files only: a link named .ipynb may lead to /dev/zero or to a file of the grader's
+mapfile -t notebooks < <(find /autograder/submission -type f -iname '*.ipynb' -not -path '*/.*' -not -path '*/__MACOSX/*' | sort)
 if [ ${#notebooks[@]} -eq 0 ]; then
   say "No .ipynb notebook was found in the submission: upload your notebook file."
   exit 0

@@ -177,7 +177,14 @@ def imported_modules(source: str, budget: Optional[TransformBudget] = None) -> T
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
             if name in ("__import__", "import_module") and isinstance(node.args[0].value, str):
                 names.add(node.args[0].value.split(".")[0])
-    for line in source.splitlines():
+            # %run and %load, which run or paste another file's code: IPython rewrites them, where they
+            # start a statement (not inside a string: a docstring that mentions "%run" is no import),
+            # into get_ipython().run_line_magic('run', …)
+            elif name == "run_line_magic" and node.args[0].value in ("run", "load"):
+                names.add("%" + node.args[0].value)
+    # and where the notebook's rewriting budget ran out (the magic lines were blanked, not rewritten):
+    # the lines that start with them, once the text of the cell's strings is blanked
+    for line in _without_strings(source).splitlines():
         if re.match(r"^\s*%(load|run)\b", line):
             names.add("%" + line.split()[0].lstrip("%"))
     return names, None

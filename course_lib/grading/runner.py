@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -217,6 +217,14 @@ class _OutOfTime(Exception):
     pass
 
 
+def _is_text(source: str) -> bool:
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Session:
     def __init__(self, cells, assignment: Assignment, limits: Limits, hide, notes: List[str]):
         forbid = sorted({name for q in assignment.questions for name in q.forbid})
@@ -262,7 +270,17 @@ class _Session:
             budget = min(self.limits.cell_timeout_s, deadline - time.monotonic())
             if budget <= 0:
                 raise _OutOfTime("the time limit for the whole notebook ran out while running its cells")
+            if not _is_text(cell["source"]):  # a lone surrogate: the kernel's message could not carry it
+                self.bad_cells.add(cell["index"])
+                self.failures[cell["index"]] = "is not valid text (it holds a lone surrogate), so it was skipped"
+                self.notes.append(f"{cell_label(cell)} is not valid text (it holds a lone surrogate, a half of a "
+                                  "character); it was skipped and the other cells were run")
+                continue
             result = self._run(cell["source"], budget)
+            if result.status == "timeout" and budget < self.limits.cell_timeout_s:
+                # the notebook's own limit stopped it, not the cell's: say that, and run nothing more
+                raise _OutOfTime(f"the time limit for the whole notebook ({self.limits.total_timeout_s:g} s) ran out "
+                                 f"while {cell_label(cell)} ran")
             if result.status in ("timeout", "died"):
                 self.bad_cells.add(cell["index"])
                 what = "ran longer than its time limit" if result.status == "timeout" else "stopped the kernel"
@@ -398,7 +416,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                            "assignment excepted")
         checks = [p for p in prepared if p.question is question]
         state[question.id] = dict(stop_reason=stop_reason, stop_after=-1, share=question.points / len(checks))
-    graded = {}
+    graded, ran = {}, set()  # ran: the checks whose call was made (not skipped for time or a stop)
     try:
         for hidden_pass in (False, True):
             for question in assignment.questions:
@@ -426,6 +444,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         call_limit = item.check.timeout_s or limits.call_timeout_s
                         timeout = min(call_limit, question_deadline - time.monotonic())
                         kind, payload = session.call(item, timeout)
+                        ran.add(id(item))
                         # a timeout shorter than the call's own limit: the question's (or notebook's) budget ran out
                         try:
                             passed, message = _outcome(item, kind, payload, timeout,
@@ -446,6 +465,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                                                    time.monotonic() - check_started)
     finally:
         session.sandbox.kill()
+    _withhold_memorised_public_checks(prepared, graded, ran)
     results: List[CheckResult] = [graded[id(item)] for item in prepared if id(item) in graded]
 
     questions = {}
@@ -470,6 +490,33 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     }
     return GradeResult(assignment.id, score, assignment.max_score, results, questions, notes,
                        session.sandbox.isolation, seed, timings=timings, grader_failure=grader_failure)
+
+
+def _withhold_memorised_public_checks(prepared, graded, ran) -> None:
+    """A function's public checks count only if it passes at least one of its hidden checks.
+
+    The public checks' inputs are the same for everyone and shown to students (``check.inputs``), so a
+    function can return their answers from a table without computing anything; such a notebook earned
+    56–68 % of every assignment (a red team, 2026-12-07).  The hidden checks are the same kind of check on
+    inputs drawn per submission: a function that fails every one of them that ran shows no working code,
+    and its passed public checks then fail too, with a message that says why.  A function whose hidden
+    checks did not run (out of time, a stopped kernel) keeps its public results.
+    """
+    by_function = {}
+    for item in prepared:
+        if id(item) in graded:
+            by_function.setdefault((item.question.id, item.check.function), []).append(item)
+    for (_, function), items in by_function.items():
+        hidden = [item for item in items if item.check.hidden and id(item) in ran]
+        if not hidden or any(graded[id(item)].passed for item in hidden):
+            continue
+        for item in items:
+            result = graded[id(item)]
+            if not item.check.hidden and result.passed:
+                graded[id(item)] = replace(result, passed=False, score=0.0, message=(
+                    f"not counted: {function} passes this public check but fails all {len(hidden)} of its hidden "
+                    "checks (the same kind of check on other inputs), and a public check counts only for a "
+                    "function that passes at least one hidden check"))
 
 
 def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,

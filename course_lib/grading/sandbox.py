@@ -200,7 +200,7 @@ class Sandbox:
             "workdir": workdir,
             "sockets": sockets,
             "workdir_bytes": self.limits.workdir_bytes,
-            "python_paths": [os.path.realpath(sys.executable), os.path.dirname(os.__file__)],
+            "python_paths": python_paths(),
             "sandbox_uid": sandbox_uid,
             "limits": {
                 "cpu_s": self.limits.cpu_s,
@@ -229,6 +229,9 @@ class Sandbox:
         finally:
             os.close(status_write)
         self.isolation = _read_status(status_read, self.limits.startup_timeout_s)
+        if self.isolation.get("refused"):  # the launcher would not run the student's code (see _launch.py)
+            self.kill()
+            raise RuntimeError(self.isolation["refused"])
         if self.isolation.get("not_hidden"):  # a secret or a forbidden package would be in reach: do not grade
             problems = "; ".join(self.isolation["not_hidden"][:3])
             self.kill()
@@ -497,6 +500,11 @@ def _collect(result: ExecResult, output: _Output, message: dict) -> bool:
     except (RecursionError, MemoryError):  # str() of a pathologically nested value
         result.ignored += 1
     return False
+
+
+def python_paths() -> List[str]:
+    """The Python the kernel runs: without namespaces a dropped uid must reach these (see _launch.py)."""
+    return [os.path.realpath(sys.executable), os.path.dirname(os.__file__)]
 
 
 def _read_status(fd: int, timeout: float) -> dict:

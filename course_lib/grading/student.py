@@ -144,17 +144,26 @@ class Checker:
         points = f"{question.points:g} point" + ("" if question.points == 1 else "s")
         lines: List[str] = [f"{question.id} — {question.title} ({points})"]
         passed_count = 0
+        # as the grader: each call within its own limit, and the question's public checks within the
+        # question's (a slow answer that stays under the per-call limit can still run out of the latter)
+        question_limit, spent = self.assignment.question_timeout_s, 0.0
         for number, item in enumerate(prepared, start=1):
+            call_limit = item.check.timeout_s or self.assignment.call_timeout_s
+            which = None
+            if question_limit - spent < call_limit:
+                call_limit = max(question_limit - spent, 0.001)
+                which = f"this question's time limit ({question_limit:g} s for its public checks)"
+            started = time.monotonic()
             try:
-                passed, message = self._run_one(item, namespace,
-                                                item.check.timeout_s or self.assignment.call_timeout_s)
+                passed, message = self._run_one(item, namespace, call_limit, which)
             except _Interrupted as stop:  # the report so far, then the interrupt goes on: Run All stops here
                 lines.append(f"  ✗ {item.check.name}\n      {stop}")
                 print("\n".join(lines))
                 raise KeyboardInterrupt(str(stop)) from None
+            spent += time.monotonic() - started
             out_of_time = isinstance(message, _EndsQuestion)
             if not passed and message != NOT_ATTEMPTED and callable(namespace.get(item.check.function)):
-                message += "\n      " + call_text(item, f"check.inputs({question.id!r}, {number})")
+                message += "\n" + call_text(item, f"check.inputs({question.id!r}, {number})")
             passed_count += passed
             lines.append(f"  {'✓' if passed else '✗'} {item.check.name}" +
                          ("" if passed else "\n" + textwrap.indent(message, "      ")))
@@ -162,7 +171,8 @@ class Checker:
                 break
         total = len(prepared)
         lines.append(f"{passed_count} of {total} public checks passed." +
-                     (" The grader also runs hidden checks on other inputs." if passed_count == total else ""))
+                     (" The grader also runs hidden checks on other inputs; a function's public checks count only "
+                      "if it passes at least one of its hidden ones." if passed_count == total else ""))
         if in_notebook:
             lines += self._import_warnings(question, namespace.get("In"))
         print("\n".join(lines))
@@ -213,8 +223,9 @@ class Checker:
                 for name, line in sorted(found.items())]
 
     @staticmethod
-    def _run_one(item, namespace, time_limit_s: float = float("inf")):
-        """(passed, message) of one public check; ``time_limit_s``: the grader's limit for its calls."""
+    def _run_one(item, namespace, time_limit_s: float = float("inf"), which: str = None):
+        """(passed, message) of one public check; ``time_limit_s``: the grader's limit for its calls, or
+        what is left of the question's when that is less (``which`` then names the question's limit)."""
         function = namespace.get(item.check.function)
         if not callable(function):
             name = item.check.function
@@ -248,16 +259,22 @@ class Checker:
         except NotImplementedError:
             return False, NOT_ATTEMPTED
         except _TimeUp:
+            if which:
+                return False, _EndsQuestion(f"{item.check.function} was stopped after {time_limit_s:.3g} s, where "
+                                            f"the grader stops it: {which} ran out; {_NOT_RUN}")
             return False, _EndsQuestion(f"{item.check.function} did not finish within {time_limit_s:.3g} s (an "
                                         f"infinite loop?), where the grader stops it; {_NOT_RUN}")
         except KeyboardInterrupt:
             raise _Interrupted(f"interrupted after {time.monotonic() - started:.3g} s while {item.check.function} "
                                f"ran (the grader stops a call after {time_limit_s:.3g} s); the remaining checks "
                                "were not run") from None
-        except (Exception, SystemExit, GeneratorExit) as error:  # noqa: BLE001 - shown to the student, as the grader
-            return False, error_message({"ename": type(error).__name__, "evalue": str(error),
+        except BaseException as error:  # noqa: BLE001 - shown to the student, as the grader shows it
+            return False, error_message({"ename": type(error).__name__, "evalue": _text_of(error),
                                          "where": _where(error)}, item.check.function, item.check.float_errors)
         elapsed = time.monotonic() - started
+        if elapsed > time_limit_s and which:
+            return False, _EndsQuestion(f"{item.check.function} ran {elapsed:.3f} s, past the {time_limit_s:.3g} s "
+                                        f"left of {which}, so this check would get no points there; {_NOT_RUN}")
         if elapsed > time_limit_s:  # the grader would have stopped it (here the student's code kept on)
             return False, _EndsQuestion(f"{item.check.function} ran {elapsed:.3f} s, past the grader's limit of "
                                         f"{time_limit_s:g} s per call (on one CPU thread), so this check would get "
@@ -288,6 +305,14 @@ def _array_bytes(value, depth: int = 0) -> int:
     if isinstance(value, (list, tuple)):
         return sum(_array_bytes(item, depth + 1) for item in value)
     return 0
+
+
+def _text_of(error: BaseException) -> str:
+    """``str(error)``, or a note where the error's own ``__str__`` fails (it is the student's code too)."""
+    try:
+        return str(error)
+    except BaseException as inner:  # noqa: BLE001
+        return f"(its message could not be shown: str() raised {type(inner).__name__})"
 
 
 def _where(error: BaseException) -> str:

@@ -137,10 +137,11 @@ def _fake(info):
 get_ipython().events.register("pre_run_cell", _fake)
 '''
     result = grade(build(after=[source]))
-    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's checks (3 points shared among them)
-    assert result.score == pytest.approx(3 / _softmax_checks())
-    passed = [c.name for c in result.checks if c.passed]
-    assert passed == ["softmax: large logits [1000, 1000]"]
+    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's public checks, which earned 3 /
+    # _softmax_checks() points until a public check counted only with a hidden one of its function passed
+    assert result.score == 0.0 and not any(c.passed for c in result.checks)
+    (withheld,) = [c for c in result.checks if c.message.startswith("not counted")]
+    assert withheld.name == "softmax: large logits [1000, 1000]"
 
 
 def test_input_transformer_rewriting_grader_code_earns_nothing():
@@ -447,10 +448,32 @@ def softmax(x, axis=-1):
     return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
 '''
     result = grade(build(replace={"q5": source}))
-    assert question_score(result, "q5") == pytest.approx(2 * 3 / _softmax_checks(), rel=1e-6)  # the two hard-coded public checks
-    assert result.questions["q5"]["status"] == "failed"  # not "passed": some of its checks failed
+    # the two hard-coded public checks earned 2 · 3 / _softmax_checks() points until a public check counted
+    # only with a hidden check of its function passed (a red team: answers looked up from a table of the
+    # public inputs earned 56–68 % of every assignment)
+    assert question_score(result, "q5") == 0.0 and result.questions["q5"]["status"] == "failed"
     hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
     assert hidden and not any(c.passed for c in hidden)
+    withheld = [c.name for c in result.checks if c.question == "q5" and c.message.startswith("not counted: softmax")]
+    assert withheld == ["softmax: rows of a (2, 3) array", "softmax: large logits [1000, 1000]"]
+    assert question_score(result, "q1") == 2.0  # other questions untouched
+
+
+def test_a_function_that_passes_one_hidden_check_keeps_its_public_ones():
+    """Only a function that fails every hidden check loses its public ones: this neuron is right but
+    returns float64 for float32 inputs, so it fails the float32 checks (one public, one hidden) and keeps
+    the others."""
+    source = """
+def neuron(x, w, b):
+    z = np.asarray(x, dtype=np.float64) @ np.asarray(w, dtype=np.float64) + float(b)
+    return 1 / (1 + np.exp(-z))
+"""
+    result = grade(build(replace={"q1": source}))
+    rows = {c.name: c for c in result.checks if c.question == "q1"}
+    failed = sorted(name for name, c in rows.items() if not c.passed)
+    assert len(failed) == 2 and all("float32" in rows[name].name or rows[name].hidden for name in failed), failed
+    assert not any(c.message.startswith("not counted") for c in rows.values())
+    assert question_score(result, "q1") == pytest.approx(2.0 * 4 / 6, abs=1e-5)
 
 
 def test_reseeding_or_patching_the_rng_does_not_touch_the_grader_inputs():
@@ -772,3 +795,28 @@ def test_a_definition_kept_as_text_is_not_named_as_the_one_graded():
     result = grade(build(after=[draft]))
     assert result.score == 10.0
     assert not any("softmax is defined in cells" in note for note in result.notes), result.notes
+
+
+def test_a_cell_that_is_not_valid_text_is_skipped_at_once():
+    """A lone surrogate in a cell cost 30 s and a kernel restart, and was reported as "ran longer than its time
+    limit" (a red team): it is skipped before it is sent, and said to be what it is."""
+    import time as clock
+
+    started = clock.monotonic()
+    result = grade(build(after=['text = "\ud800"']))  # the cell's own text holds the lone surrogate
+    assert clock.monotonic() - started < 25
+    assert result.score == 10.0
+    assert any("is not valid text (it holds a lone surrogate" in note for note in result.notes), result.notes
+
+
+def test_a_cell_stopped_by_the_notebooks_time_limit_is_not_blamed_on_its_own():
+    """With the notebook's budget nearly spent, a cell stopped at that budget was reported as "ran longer than
+    its time limit" (a red team: 500,000 empty cells): the note names the notebook's limit."""
+    import dataclasses
+
+    limits = dataclasses.replace(FAST, cell_timeout_s=30.0, total_timeout_s=8.0)
+    result = grade(build(before=["import time\ntime.sleep(60)"]), limits=limits)
+    assert result.score == 0.0
+    assert any("the time limit for the whole notebook (8 s) ran out while cell" in note for note in result.notes), \
+        result.notes
+    assert not any("ran longer than its time limit" in note for note in result.notes)

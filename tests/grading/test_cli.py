@@ -122,7 +122,7 @@ def test_gradescope_package(tmp_path):
     assert found.stdout.startswith("('x', 'y', 'W1'"), found
 
 
-def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True):
+def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True, links=None):
     """run_autograder from the package, in a copy of Gradescope's layout under tmp_path: the
     submission's files, then the results.json it wrote."""
     import subprocess
@@ -146,6 +146,9 @@ def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True):
     for name, data in files.items():
         (submission / name).parent.mkdir(parents=True, exist_ok=True)
         (submission / name).write_bytes(data)
+    for name, target in (links or {}).items():
+        (submission / name).symlink_to(target)
+    (root / "source" / "course_lib").mkdir()
     metadata = root / "submission_metadata.json"  # Gradescope's: earlier results, hidden feedback included
     metadata.write_text('{"previous_submissions": []}')
     metadata.chmod(0o644)
@@ -153,6 +156,8 @@ def _run_autograder(tmp_path, files, course_lib_command=None, venv_python=True):
     local.write_text(script.replace("/autograder", str(root)))
     subprocess.run(["bash", str(local)], check=True, capture_output=True, timeout=300)
     assert metadata.stat().st_mode & 0o777 == 0o600  # the student's kernel (another user) cannot read it
+    # nor import course_lib from the package where the sandbox is degraded (a red team, 2026-12-07)
+    assert all(path.stat().st_mode & 0o077 == 0 for path in [root / "source", root / "source" / "course_lib"])
     return json.loads((root / "results" / "results.json").read_text())
 
 
@@ -168,6 +173,9 @@ def test_run_autograder_always_leaves_a_results_json(tmp_path):
     assert two["score"] == 0 and "2 notebooks (a_draft.ipynb, z_final.ipynb)" in two["output"]
     none = _run_autograder(tmp_path / "none", {"notes.txt": b"", ".ipynb_checkpoints/x-checkpoint.ipynb": good})
     assert none["score"] == 0 and "No .ipynb notebook" in none["output"]
+    # a link named .ipynb is no notebook: to /dev/zero it exhausted the grader's memory (a red team)
+    linked = _run_autograder(tmp_path / "linked", {"a.ipynb": good}, links={"zero.ipynb": "/dev/zero"})
+    assert linked["score"] == 10.0, linked.get("output")
     failed = _run_autograder(tmp_path / "failed", {"a.ipynb": good}, "#!/bin/sh\necho 'NOT GRADED' >&2\nexit 3\n")
     assert failed["score"] == 0 and "could not grade this submission (status 3" in failed["output"]
     no_venv = _run_autograder(tmp_path / "no_venv", {"a.ipynb": good}, "#!/bin/sh\nexit 127\n", venv_python=False)
@@ -321,3 +329,20 @@ def test_a_refused_class_leaves_no_gradebook_and_a_rerun_prints_no_rate(tmp_path
     assert main(["grade-batch", str(class_dir), "--assignment", "a01", "--db", str(db)]) == 0
     rerun = capsys.readouterr().out.strip().splitlines()[-1]
     assert rerun.startswith("graded 0, skipped 2 already graded") and "submissions/minute" not in rerun, rerun
+
+
+def test_grade_reads_only_a_plain_file_of_bounded_size(tmp_path, capsys):
+    """`grade` read any path whole: a link to /dev/zero ran the grader out of memory and a FIFO hung it
+    (a red team); grade-batch already read only plain files of at most 20 MB."""
+    import os
+
+    (tmp_path / "zero.ipynb").symlink_to("/dev/zero")
+    assert main(["grade", str(tmp_path / "zero.ipynb"), "--assignment", "a01"]) == 2
+    assert "it is a symbolic link" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "pipe.ipynb")
+    assert main(["grade", str(tmp_path / "pipe.ipynb"), "--assignment", "a01"]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+    with open(tmp_path / "huge.ipynb", "wb") as handle:
+        handle.truncate(21 * 1024 * 1024)
+    assert main(["grade", str(tmp_path / "huge.ipynb"), "--assignment", "a01"]) == 2
+    assert "larger than 20 MB" in capsys.readouterr().err

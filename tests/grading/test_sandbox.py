@@ -188,13 +188,34 @@ def test_socket_folder_is_locked_under_a_temporary_folder_with_a_space(monkeypat
         shutil.rmtree(spaced, ignore_errors=True)
 
 
-def test_degraded_mode_without_namespaces_still_grades_and_says_so():
+def _reachable_by_other_users() -> bool:
+    from course_lib.grading import sandbox
+    from course_lib.grading._launch import _world_reachable
+
+    return all(_world_reachable(path) for path in sandbox.python_paths())
+
+
+def test_degraded_mode_without_namespaces_still_grades_and_says_so(tmp_path):
     import dataclasses
+    import subprocess
+    import sys
 
     from course_lib.grading.report import gradescope_results, text_report
 
     from .helpers import build, grade, messages
 
+    if os.getuid() == 0 and not _reachable_by_other_users():
+        # as root the kernel runs as a fresh uid, which cannot reach a Python under /root (pyenv): rerun this
+        # test, still as root, in a private mount table where other users can reach it (as_normal_user.py)
+        home = tmp_path / "home"
+        home.mkdir()
+        here = os.path.dirname(os.path.abspath(__file__))
+        command = [sys.executable, os.path.join(here, "as_normal_user.py"), "0", str(home), sys.base_prefix,
+                   sys.prefix, str(REPO), "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                   "-p", "no:nbval", f"--rootdir={REPO}", f"{__file__}::test_degraded_mode_without_namespaces_still_grades_and_says_so"]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=str(home))
+        assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
+        return
     degraded = dataclasses.replace(FAST, isolate=False)
     result = grade(build(replace={"q5": "import torch\ndef softmax(x, axis=-1):\n    return x"}), limits=degraded)
     assert result.isolation["namespaces"] == []
@@ -215,3 +236,23 @@ def test_degraded_mode_without_namespaces_still_grades_and_says_so():
     sound = dataclasses.replace(full, isolation={"namespaces": ["mount"], "errors": []})
     assert "warning" not in text_report(sound)
     assert "extra_data" not in gradescope_results(sound)
+
+
+def test_as_root_without_namespaces_the_grader_refuses_to_run_student_code_as_root(tmp_path, monkeypatch):
+    """As root with no namespaces and a Python that a fresh uid cannot reach, the kernel kept root: a
+    background process of the student's rewrote results.json after the grader wrote it, and swapped two
+    students' grades in the gradebook (a red team, 2026-12-07).  Now nothing is graded, and the report says why."""
+    import dataclasses
+
+    from course_lib.grading import sandbox
+
+    from .helpers import build, grade
+
+    if os.getuid() != 0:  # (test_not_root.py leaves this test out of its rerun as a normal user)
+        pytest.skip("only a grader run by root drops the kernel to another uid")
+    private = tmp_path / "private"
+    (private / "python").mkdir(parents=True)
+    private.chmod(0o700)
+    monkeypatch.setattr(sandbox, "python_paths", lambda: [str(private / "python")])
+    result = grade(build(), limits=dataclasses.replace(FAST, isolate=False))
+    assert result.score == 0.0 and "would run as root" in (result.grader_failure or ""), result.grader_failure

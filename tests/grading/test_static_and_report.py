@@ -53,6 +53,18 @@ def test_a_submodule_import_module_and_load_count_as_their_package():
     assert forbidden_imports({"torch", "numpy", "%load"}, softmax) == ["torch", "%load"]
 
 
+def test_run_or_load_mentioned_in_a_string_is_not_a_magic():
+    """A docstring line `%run -t bench.py (gave 3 ms)` gave a correct notebook 0 (red team): IPython only
+    rewrites a magic that starts a statement, never one inside a string."""
+    docstring = 'def tanh_derivative(x):\n    """1 - tanh².\n\n    %run -t bench.py   (gave 3 ms)\n    """\n    return x\n'
+    assert imported_modules(docstring) == (set(), None)
+    assert imported_modules('notes = """\n%load helpers.py\n"""') == (set(), None)
+    assert imported_modules("if True:\n    %run other.py") == ({"%run"}, None)  # indented: still a magic
+    assert imported_modules("get_ipython().run_line_magic('load', 'helpers.py')") == ({"%load"}, None)
+    blanked = "!echo\n" * 600 + "%run other.py"  # the rewriting budget ran out: the line is still seen
+    assert imported_modules(blanked)[0] == {"%run"}
+
+
 def test_the_ipython_rewriting_of_one_notebook_has_a_budget(monkeypatch):
     """IPython re-reads a whole cell for every line it rewrites: a notebook of large cells full of
     magics cost minutes of grader time before its kernel started (red-team finding).  Each cell is

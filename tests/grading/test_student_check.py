@@ -498,3 +498,43 @@ def test_a_failed_check_on_large_inputs_is_not_written_out():
                 if sum(np.size(a) for a in p.args if isinstance(a, np.ndarray)) > 40)
     assert call_text(item, "check.inputs('qN', 1)") == (
         f"to run it yourself: args, kwargs = check.inputs('qN', 1); {item.check.function}(*args, **kwargs)")
+
+
+def test_check_keeps_to_the_questions_time_limit_as_the_grader_does(capsys, monkeypatch):
+    """Each call stayed under the per-call limit, so check() passed all of them, while the grader ran out of
+    the question's time and failed the last (a red team: 8 of 8 in check(), 1.75 of 3 points graded)."""
+    check = checker("a01")
+    monkeypatch.setattr(check.assignment, "call_timeout_s", 5.0)
+    monkeypatch.setattr(check.assignment, "question_timeout_s", 0.3)
+
+    def slow(x):
+        time.sleep(0.2)
+        return 1 - np.tanh(x) ** 2
+
+    assert not check("q4", {"tanh_derivative": slow})
+    out = capsys.readouterr().out
+    assert out.count("✓") == 1 and out.count("✗") == 1, out
+    assert "this question's time limit (0.3 s for its public checks) ran out" in out
+
+
+def test_an_error_whose_message_fails_or_that_is_no_exception_is_reported_not_raised(capsys):
+    """check() ended in a traceback where the grader failed the check cleanly (a red team)."""
+    check = checker("a01")
+
+    class Sneaky(Exception):
+        def __str__(self):
+            raise RuntimeError("boom")
+
+    class Odd(BaseException):
+        pass
+
+    def sneaky(x):
+        raise Sneaky()
+
+    def odd(x):
+        raise Odd("odd")
+
+    assert not check("q4", {"tanh_derivative": sneaky})
+    assert "raised Sneaky: (its message could not be shown: str() raised RuntimeError)" in capsys.readouterr().out
+    assert not check("q4", {"tanh_derivative": odd})
+    assert "raised Odd: odd" in capsys.readouterr().out
