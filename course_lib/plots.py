@@ -138,9 +138,10 @@ def plot_decision_boundary(predict_fn, X, y=None, *, ax=None, resolution: int = 
     elif scores:
         # each class its own marker too: two colours of a diverging map can look alike (in grey, or to a
         # colour-blind reader: coolwarm's blue and red have the same lightness)
-        for index, value in enumerate(np.unique(y)):
-            chosen = y == value
-            ax.scatter(X[chosen, 0], X[chosen, 1], c=y[chosen], cmap=cmap, vmin=y.min(), vmax=y.max(),
+        values, codes = np.unique(y, return_inverse=True)  # string labels too: coloured by their rank
+        for index in range(len(values)):
+            chosen = codes == index
+            ax.scatter(X[chosen, 0], X[chosen, 1], c=codes[chosen], cmap=cmap, vmin=0, vmax=max(len(values) - 1, 1),
                        marker=CLASS_MARKERS[index % len(CLASS_MARKERS)], edgecolors="k", s=20)
     else:
         for value in np.unique(y):

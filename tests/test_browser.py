@@ -191,6 +191,12 @@ def test_sliders_change_the_picture_without_a_kernel(browser, site_url, page_pat
     handle.scroll_into_view_if_needed()
     before = _visible_picture(page)
     assert before, "no picture visible under the slider"
+    page.wait_for_timeout(500)
+    # nothing is read out before anyone moves a slider, and each explorer is a group named by its title
+    opened = page.evaluate("""[...document.querySelectorAll('.course-lib-explore')].map(box => ({
+        name: box.getAttribute('aria-label'), role: box.getAttribute('role'),
+        live: (box.querySelector('.course-lib-live') || {textContent: 'no live region'}).textContent}))""")
+    assert opened and all(box["name"] and box["role"] == "group" and box["live"] == "" for box in opened), opened
     handle.focus()
     after = before
     for key in ("ArrowRight", "ArrowLeft", "ArrowLeft"):  # a slider may start at either end

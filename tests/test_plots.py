@@ -79,6 +79,14 @@ def test_each_class_has_its_own_marker_so_colour_is_not_all_that_tells_them_apar
         assert [handle.get_marker() for handle in legend.legend_handles] == list(plots.CLASS_MARKERS[:2])
 
 
+def test_scores_with_string_labels_colour_the_points_by_class():
+    """A UFuncTypeError (the labels went to the colour map as numbers) before: an audit."""
+    fig = plots.plot_decision_boundary(lambda grid: 1 / (1 + np.exp(-grid[:, 0])), POINTS,
+                                       np.array(["cat", "cat", "dog", "dog"]), resolution=10)
+    scatters = _scatters(fig)
+    assert len(scatters) == 2 and _marker_shape(scatters[0]) != _marker_shape(scatters[1])
+
+
 def test_optimiser_paths_differ_in_line_style_and_marker_not_only_colour():
     paths = {name: np.column_stack([np.linspace(-1, 0, 5), np.linspace(1, 0, 5) * k])
              for k, name in enumerate(["SGD", "momentum", "Adam"], start=1)}

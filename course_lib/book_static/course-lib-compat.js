@@ -67,27 +67,36 @@
   function shownText(explorer) {
     var pictures = [].filter.call(explorer.querySelectorAll("img"), function (img) { return img.offsetParent !== null; });
     if (pictures.length) return pictures.map(function (img) { return img.alt; }).join("; ");
-    // a picture drawn as HTML (a table): its sliders' names and values
-    return [].map.call(explorer.querySelectorAll("[role=slider]"), function (handle) {
+    // a picture drawn as HTML (a table): its sliders' names and values, once every slider has both
+    var handles = [].slice.call(explorer.querySelectorAll("[role=slider]"));
+    if (!handles.length || handles.some(function (handle) {
+      return !handle.getAttribute("aria-label") || !handle.getAttribute("aria-valuetext");
+    })) return "";
+    return handles.map(function (handle) {
       return handle.getAttribute("aria-label") + " = " + handle.getAttribute("aria-valuetext");
     }).join(", ");
   }
 
   function announceChange(explorer) {
+    // the box carries its class before the widget manager has drawn its title and pictures: name it
+    // once the title is there, and take the first picture drawn as the page's start, not as news
+    var title = explorer.querySelector("em");
+    if (title && title.textContent.trim() && !explorer.getAttribute("aria-label")) {
+      explorer.setAttribute("role", "group");
+      explorer.setAttribute("aria-label", title.textContent.trim());
+    }
     var live = explorer.querySelector(":scope > .course-lib-live");
     if (!live) {
-      var title = explorer.querySelector("em");
-      explorer.setAttribute("role", "group");
-      if (title) explorer.setAttribute("aria-label", title.textContent.trim());
       live = document.createElement("div");
       live.className = "course-lib-live visually-hidden";
       live.setAttribute("aria-live", "polite");
       explorer.appendChild(live);
-      live.dataset.shown = shownText(explorer);  // what the page opened with is not news
-      return;
     }
     var text = shownText(explorer);
-    if (text && text !== live.dataset.shown) {
+    if (!text) return;
+    if (live.dataset.shown === undefined) {
+      live.dataset.shown = text;
+    } else if (text !== live.dataset.shown) {
       live.dataset.shown = text;
       live.textContent = text;
     }

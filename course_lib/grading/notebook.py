@@ -145,8 +145,9 @@ def imported_modules(source: str, budget: Optional[TransformBudget] = None) -> T
         return {UNCHECKED}, (f"it holds {len(source) // 1024} KB of source; the grader reads cells of up to "
                              f"{MAX_SCANNED_CELL_BYTES // 1024} KB")
     budget = TransformBudget() if budget is None else budget
+    python = _as_python(source, budget)
     try:
-        tree = ast.parse(_as_python(source, budget))
+        tree = ast.parse(python)
     except SyntaxError as error:
         return set(), f"line {error.lineno}: {error.msg}"
     except ValueError as error:  # e.g. a lone surrogate, which no source file can hold
@@ -182,11 +183,11 @@ def imported_modules(source: str, budget: Optional[TransformBudget] = None) -> T
             # into get_ipython().run_line_magic('run', …)
             elif name == "run_line_magic" and node.args[0].value in ("run", "load"):
                 names.add("%" + node.args[0].value)
-    # and where the notebook's rewriting budget ran out (the magic lines were blanked, not rewritten):
-    # the lines that start with them, once the text of the cell's strings is blanked
-    for line in _without_strings(source).splitlines():
-        if re.match(r"^\s*%(load|run)\b", line):
-            names.add("%" + line.split()[0].lstrip("%"))
+    if python == _blanked(source):  # not rewritten (too many magics, or the budget ran out): read the lines
+        for line in _without_strings(source).splitlines():  # outside strings, as IPython would
+            magic = re.match(r"^\s*%(load|run)(\s|$)", line)  # not %run? (help) or %load_ext
+            if magic:
+                names.add("%" + magic.group(1))
     return names, None
 
 

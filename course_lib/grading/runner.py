@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -75,6 +75,7 @@ def in_place_message(item, changed: List[str]) -> str:
 # inputs here, and ``check.demo()`` lets a stub's NotImplementedError pass, as it does in Jupyter.
 PREAMBLE = """
 import numpy as np
+get_ipython().automagic = False  # `run helper.py` without its % ran another file's code unseen
 __import__("sys").path.append(__import__("os").getcwd())
 class _Check:
     def __call__(self, *args, **kwargs):
@@ -134,17 +135,21 @@ class _Prepared:
 
 
 def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str]] = None,
-             include_hidden: bool = True) -> List[_Prepared]:
+             include_hidden: bool = True, fresh_public: bool = False) -> List[_Prepared]:
     """Inputs and expected answers for every check, computed in the grader before any student code runs.
 
     Each question draws from its own generators (public: the assignment's public seed; hidden: the
     submission's seed; both with the question's position), so ``check("q1")`` can prepare q1's
-    public checks alone — the same inputs the grader uses — without the data the others need."""
+    public checks alone — the inputs students see — without the data the others need.
+    ``fresh_public``: the grader's draw.  The public checks' random inputs then come from the
+    submission's seed too (a third stream, apart from the hidden one): students see the public inputs
+    (``check.inputs``), and answers looked up from a table of them earned 56–68 % of every assignment
+    (a red team, 2026-12-07).  A check whose inputs are fixed (``[1000, 1000]``) stays as shown."""
     prepared = []
     for position, question in enumerate(assignment.questions):
         if questions is not None and question.id not in questions:
             continue
-        public = np.random.default_rng([assignment.public_seed, position])
+        public = np.random.default_rng([seed, position, 1] if fresh_public else [assignment.public_seed, position])
         hidden = np.random.default_rng([seed, position])
         for check in question.checks:
             if check.hidden and not include_hidden:
@@ -273,8 +278,10 @@ class _Session:
             if not _is_text(cell["source"]):  # a lone surrogate: the kernel's message could not carry it
                 self.bad_cells.add(cell["index"])
                 self.failures[cell["index"]] = "is not valid text (it holds a lone surrogate), so it was skipped"
-                self.notes.append(f"{cell_label(cell)} is not valid text (it holds a lone surrogate, a half of a "
-                                  "character); it was skipped and the other cells were run")
+                if cell["index"] not in self.noted:  # the import scan says so first
+                    self.noted.add(cell["index"])
+                    self.notes.append(f"{cell_label(cell)} is not valid text (it holds a lone surrogate, a half of "
+                                      "a character); it was skipped and the other cells were run")
                 continue
             result = self._run(cell["source"], budget)
             if result.status == "timeout" and budget < self.limits.cell_timeout_s:
@@ -368,7 +375,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     cells = restore_roles(cells, assignment, notes)
     cells = run_own_code_in_check_cells(cells, assignment, notes)
     note_redefinitions(cells, assignment, notes)
-    prepared = _prepare(assignment, seed)
+    prepared = _prepare(assignment, seed, fresh_public=True)
     prepare_seconds = time.monotonic() - started
 
     imports: Dict[str, List[int]] = {}
@@ -380,6 +387,9 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
         names, problem = imported_modules(cell["source"], budget)
         if UNCHECKED in names:
             notes.append(f"{cell_label(cell)} could not be checked for imports: {problem}")
+        elif problem and problem.startswith("the cell is not valid text"):  # skipped when the cells run
+            notes.append(f"{cell_label(cell)}: {problem}; it was skipped and the other cells were run")
+            syntax_errors.append(cell["index"])
         elif problem:
             notes.append(f"{cell_label(cell)} has a syntax error ({problem})")
             syntax_errors.append(cell["index"])
@@ -416,7 +426,7 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                            "assignment excepted")
         checks = [p for p in prepared if p.question is question]
         state[question.id] = dict(stop_reason=stop_reason, stop_after=-1, share=question.points / len(checks))
-    graded, ran = {}, set()  # ran: the checks whose call was made (not skipped for time or a stop)
+    graded = {}
     try:
         for hidden_pass in (False, True):
             for question in assignment.questions:
@@ -434,17 +444,16 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                     passed, message = False, ""
                     if own["stop_reason"] and position[id(item)] > own["stop_after"]:
                         message = own["stop_reason"]
-                    elif not alive:
-                        message = "not graded: the kernel could not be (re)started within the limits"
                     elif time.monotonic() > deadline:
                         message = "not graded: the time limit for the whole notebook ran out"
+                    elif not alive:
+                        message = "not graded: the kernel could not be (re)started within the limits"
                     elif time.monotonic() > question_deadline:
                         message = f"not graded: {which_limit} ran out"
                     else:
                         call_limit = item.check.timeout_s or limits.call_timeout_s
                         timeout = min(call_limit, question_deadline - time.monotonic())
                         kind, payload = session.call(item, timeout)
-                        ran.add(id(item))
                         # a timeout shorter than the call's own limit: the question's (or notebook's) budget ran out
                         try:
                             passed, message = _outcome(item, kind, payload, timeout,
@@ -465,7 +474,6 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                                                    time.monotonic() - check_started)
     finally:
         session.sandbox.kill()
-    _withhold_memorised_public_checks(prepared, graded, ran)
     results: List[CheckResult] = [graded[id(item)] for item in prepared if id(item) in graded]
 
     questions = {}
@@ -490,33 +498,6 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
     }
     return GradeResult(assignment.id, score, assignment.max_score, results, questions, notes,
                        session.sandbox.isolation, seed, timings=timings, grader_failure=grader_failure)
-
-
-def _withhold_memorised_public_checks(prepared, graded, ran) -> None:
-    """A function's public checks count only if it passes at least one of its hidden checks.
-
-    The public checks' inputs are the same for everyone and shown to students (``check.inputs``), so a
-    function can return their answers from a table without computing anything; such a notebook earned
-    56–68 % of every assignment (a red team, 2026-12-07).  The hidden checks are the same kind of check on
-    inputs drawn per submission: a function that fails every one of them that ran shows no working code,
-    and its passed public checks then fail too, with a message that says why.  A function whose hidden
-    checks did not run (out of time, a stopped kernel) keeps its public results.
-    """
-    by_function = {}
-    for item in prepared:
-        if id(item) in graded:
-            by_function.setdefault((item.question.id, item.check.function), []).append(item)
-    for (_, function), items in by_function.items():
-        hidden = [item for item in items if item.check.hidden and id(item) in ran]
-        if not hidden or any(graded[id(item)].passed for item in hidden):
-            continue
-        for item in items:
-            result = graded[id(item)]
-            if not item.check.hidden and result.passed:
-                graded[id(item)] = replace(result, passed=False, score=0.0, message=(
-                    f"not counted: {function} passes this public check but fails all {len(hidden)} of its hidden "
-                    "checks (the same kind of check on other inputs), and a public check counts only for a "
-                    "function that passes at least one hidden check"))
 
 
 def grade_notebook(data: bytes, assignment: Assignment, seed: Optional[int] = None, limits: Optional[Limits] = None,

@@ -171,8 +171,8 @@ class Checker:
                 break
         total = len(prepared)
         lines.append(f"{passed_count} of {total} public checks passed." +
-                     (" The grader also runs hidden checks on other inputs; a function's public checks count only "
-                      "if it passes at least one of its hidden ones." if passed_count == total else ""))
+                     (" The grader runs these checks on random inputs of its own (where they are random here) "
+                      "and hidden checks on other inputs." if passed_count == total else ""))
         if in_notebook:
             lines += self._import_warnings(question, namespace.get("In"))
         print("\n".join(lines))

@@ -314,7 +314,11 @@ def __course_install__(parts=False):
                 except BaseException as error:
                     frames = _tb.extract_tb(error.__traceback__)[1:]
                     where = "".join(_tb.format_list(frames[-3:]))
-                    message = {"status": "error", "ename": type(error).__name__, "evalue": str(error)[:500],
+                    try:  # the error's own __str__ is the student's code too
+                        text = str(error)
+                    except BaseException as inner:
+                        text = f"(its message could not be shown: str() raised {type(inner).__name__})"
+                    message = {"status": "error", "ename": type(error).__name__, "evalue": text[:500],
                                "where": where[-1500:]}
                 else:
                     message = {"status": "ok", "value": value, "mutated": mutated}

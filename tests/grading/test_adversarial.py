@@ -137,11 +137,10 @@ def _fake(info):
 get_ipython().events.register("pre_run_cell", _fake)
 '''
     result = grade(build(after=[source]))
-    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's public checks, which earned 3 /
-    # _softmax_checks() points until a public check counted only with a hidden one of its function passed
-    assert result.score == 0.0 and not any(c.passed for c in result.checks)
-    (withheld,) = [c for c in result.checks if c.message.startswith("not counted")]
-    assert withheld.name == "softmax: large logits [1000, 1000]"
+    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's checks (3 points shared among them)
+    assert result.score == pytest.approx(3 / _softmax_checks())
+    passed = [c.name for c in result.checks if c.passed]
+    assert passed == ["softmax: large logits [1000, 1000]"]
 
 
 def test_input_transformer_rewriting_grader_code_earns_nothing():
@@ -448,32 +447,50 @@ def softmax(x, axis=-1):
     return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
 '''
     result = grade(build(replace={"q5": source}))
-    # the two hard-coded public checks earned 2 · 3 / _softmax_checks() points until a public check counted
-    # only with a hidden check of its function passed (a red team: answers looked up from a table of the
-    # public inputs earned 56–68 % of every assignment)
-    assert question_score(result, "q5") == 0.0 and result.questions["q5"]["status"] == "failed"
+    # the two public checks with fixed inputs are the only ones a table can answer
+    assert question_score(result, "q5") == pytest.approx(2 * 3 / _softmax_checks(), rel=1e-6)
+    assert result.questions["q5"]["status"] == "failed"  # not "passed": some of its checks failed
     hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
     assert hidden and not any(c.passed for c in hidden)
-    withheld = [c.name for c in result.checks if c.question == "q5" and c.message.startswith("not counted: softmax")]
-    assert withheld == ["softmax: rows of a (2, 3) array", "softmax: large logits [1000, 1000]"]
-    assert question_score(result, "q1") == 2.0  # other questions untouched
 
 
-def test_a_function_that_passes_one_hidden_check_keeps_its_public_ones():
-    """Only a function that fails every hidden check loses its public ones: this neuron is right but
-    returns float64 for float32 inputs, so it fails the float32 checks (one public, one hidden) and keeps
-    the others."""
-    source = """
-def neuron(x, w, b):
-    z = np.asarray(x, dtype=np.float64) @ np.asarray(w, dtype=np.float64) + float(b)
-    return 1 / (1 + np.exp(-z))
-"""
-    result = grade(build(replace={"q1": source}))
-    rows = {c.name: c for c in result.checks if c.question == "q1"}
-    failed = sorted(name for name, c in rows.items() if not c.passed)
-    assert len(failed) == 2 and all("float32" in rows[name].name or rows[name].hidden for name in failed), failed
-    assert not any(c.message.startswith("not counted") for c in rows.values())
-    assert question_score(result, "q1") == pytest.approx(2.0 * 4 / 6, abs=1e-5)
+def test_answers_looked_up_for_the_public_inputs_pass_check_but_not_the_grader():
+    """Students see the public checks' inputs (check.inputs), so a table of their answers passed every
+    public check with random inputs, 56-68 % of every assignment (a red team, 2026-12-07): the grader now
+    draws those inputs anew for each submission; only checks whose inputs are fixed keep what check() shows."""
+    from course_lib.grading.student import Checker
+
+    table = [(item.args, item.expected) for item in runner._prepare(assignments.get("a01"), seed=0, questions=["q1"],
+                                                                     include_hidden=False)]
+    assert len(table) == 4
+
+    def neuron(x, w, b):
+        for (tx, tw, tb), answer in table:
+            if np.array_equal(x, tx) and np.array_equal(w, tw) and b == tb:
+                return answer.copy()
+        return np.zeros(len(x), dtype=x.dtype)
+
+    assert Checker("a01")("q1", {"neuron": neuron}).passed == 4  # check() uses the inputs it shows
+    lookup = ("TABLE = " + repr([([a.tolist() for a in args[:2]] + [float(args[2])], answer.tolist(), str(args[0].dtype))
+                                 for args, answer in table]) + "\n"
+              "def neuron(x, w, b):\n"
+              "    for (tx, tw, tb), answer, dtype in TABLE:\n"
+              "        if np.array_equal(x, np.array(tx, dtype)) and np.array_equal(w, np.array(tw, dtype)) and b == tb:\n"
+              "            return np.array(answer, dtype)\n"
+              "    return np.zeros(len(x), dtype=x.dtype)\n")
+    result = grade(build(replace={"q1": lookup}))
+    assert question_score(result, "q1") == 0.0, [(c.name, c.passed) for c in result.checks if c.question == "q1"]
+
+
+def test_the_grader_draws_public_inputs_anew_but_keeps_the_fixed_ones():
+    public = [item for item in runner._prepare(assignments.get("a01"), seed=0, include_hidden=False)]
+    for seed in (1, 2):
+        graded = [item for item in runner._prepare(assignments.get("a01"), seed, fresh_public=True) if not item.check.hidden]
+        assert [item.check.name for item in graded] == [item.check.name for item in public]
+        same = [_same(item.args, shown.args) for item, shown in zip(graded, public)]
+        assert not all(same) and any(same)  # neuron's random batches are new; sigmoid's linspace(-2, 2, 5) is not
+        names = {item.check.name for item, kept in zip(graded, same) if kept}
+        assert "sigmoid: five values around 0" in names and not any(name.startswith("neuron") for name in names)
 
 
 def test_reseeding_or_patching_the_rng_does_not_touch_the_grader_inputs():
@@ -806,7 +823,8 @@ def test_a_cell_that_is_not_valid_text_is_skipped_at_once():
     result = grade(build(after=['text = "\ud800"']))  # the cell's own text holds the lone surrogate
     assert clock.monotonic() - started < 25
     assert result.score == 10.0
-    assert any("is not valid text (it holds a lone surrogate" in note for note in result.notes), result.notes
+    said = [note for note in result.notes if "not valid text" in note]
+    assert len(said) == 1 and "syntax error" not in said[0] and "it was skipped" in said[0], result.notes
 
 
 def test_a_cell_stopped_by_the_notebooks_time_limit_is_not_blamed_on_its_own():
@@ -820,3 +838,29 @@ def test_a_cell_stopped_by_the_notebooks_time_limit_is_not_blamed_on_its_own():
     assert any("the time limit for the whole notebook (8 s) ran out while cell" in note for note in result.notes), \
         result.notes
     assert not any("ran longer than its time limit" in note for note in result.notes)
+    assert all(c.message == "not graded: the time limit for the whole notebook ran out" for c in result.checks)
+
+
+def test_an_error_whose_message_fails_is_reported_as_check_reports_it():
+    """The grader said "raised TypeError: while returning the result: …" with no line, where check() named
+    the student's error (an audit): both now name it and say that its message could not be shown."""
+    source = '''
+class ShapeError(Exception):
+    def __str__(self):
+        raise TypeError("no message")
+
+def softmax(x, axis=-1):
+    raise ShapeError()
+'''
+    result = grade(build(replace={"q5": source}))
+    assert "softmax raised ShapeError: (its message could not be shown: str() raised TypeError)" in messages(result, "q5")
+
+
+def test_run_without_its_percent_sign_runs_nothing():
+    """With IPython's automagic on, a cell `run -i helper.py` ran a file the notebook wrote, past the %run
+    rule: softmax came from it and earned full marks (an audit).  The grader turns automagic off."""
+    writes = ('open("helper.py", "w").write("import numpy as np\\ndef softmax(x, axis=-1):\\n'
+              '    e = np.exp(x - x.max(axis=axis, keepdims=True))\\n    return e / e.sum(axis=axis, keepdims=True)\\n")')
+    result = grade(build(replace={"q5": writes}, after=["run -i helper.py"]))
+    assert question_score(result, "q5") == 0.0
+    assert "softmax is not defined" in messages(result, "q5")

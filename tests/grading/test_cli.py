@@ -343,6 +343,13 @@ def test_grade_reads_only_a_plain_file_of_bounded_size(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "pipe.ipynb"), "--assignment", "a01"]) == 2
     assert "not a regular file" in capsys.readouterr().err
     with open(tmp_path / "huge.ipynb", "wb") as handle:
-        handle.truncate(21 * 1024 * 1024)
-    assert main(["grade", str(tmp_path / "huge.ipynb"), "--assignment", "a01"]) == 2
+        handle.truncate(23 * 1024 * 1024)
+    # the student's problem: a zero that says why, in the report and in results.json (an audit: only
+    # an error line and no results.json, which Gradescope shows as "the autograder failed")
+    results = tmp_path / "results.json"
+    assert main(["grade", str(tmp_path / "huge.ipynb"), "--assignment", "a01", "--json", str(results)]) == 0
+    assert "the notebook is 23 MB; the limit is 20 MB (clear the outputs)" in capsys.readouterr().out
+    graded = json.loads(results.read_text())
+    assert graded["score"] == 0 and "the notebook is 23 MB" in json.dumps(graded)
+    assert main(["grade", str(tmp_path / "huge.ipynb")]) == 2  # no assignment to name: an error line
     assert "larger than 20 MB" in capsys.readouterr().err

@@ -63,6 +63,10 @@ def test_run_or_load_mentioned_in_a_string_is_not_a_magic():
     assert imported_modules("get_ipython().run_line_magic('load', 'helpers.py')") == ({"%load"}, None)
     blanked = "!echo\n" * 600 + "%run other.py"  # the rewriting budget ran out: the line is still seen
     assert imported_modules(blanked)[0] == {"%run"}
+    # an audit: help on %run, %load_ext and a %%writefile body are no runs, whether rewritten or not
+    for cell in ("%run?", "%load_ext autoreload", "%%writefile helper.py\n%run other.py\n"):
+        assert "%run" not in imported_modules(cell)[0] and "%load" not in imported_modules(cell)[0], cell
+    assert "%load" not in imported_modules("!echo\n" * 600 + "%load_ext autoreload")[0]
 
 
 def test_the_ipython_rewriting_of_one_notebook_has_a_budget(monkeypatch):
