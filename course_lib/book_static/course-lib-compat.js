@@ -93,13 +93,15 @@
       explorer.appendChild(live);
     }
     var text = shownText(explorer);
-    if (!text) return;
-    if (live.dataset.shown === undefined) {
-      live.dataset.shown = text;
-    } else if (text !== live.dataset.shown) {
-      live.dataset.shown = text;
-      live.textContent = text;
-    }
+    if (!text || text === live.dataset.shown) return;
+    live.dataset.shown = text;
+    // news only after a reader moved a slider: while the page draws, each stack shows its pictures in turn
+    if (explorer.dataset.touched) live.textContent = text;
+  }
+
+  function touched(event) {
+    var explorer = event.target && event.target.closest && event.target.closest(".course-lib-explore");
+    if (explorer) explorer.dataset.touched = "1";
   }
 
   var queued = false;
@@ -110,6 +112,7 @@
   }
 
   function start() {
+    ["keydown", "pointerdown"].forEach(function (kind) { document.addEventListener(kind, touched, true); });
     update();
     new MutationObserver(function () {
       if (!queued) { queued = true; Promise.resolve().then(update); }

@@ -1,9 +1,11 @@
 """``check("q3")``: the public tests of a question, run in the student's own kernel.
 
 This is a convenience for students while they work, not part of grading: it runs in
-the student's process, so it proves nothing.  It uses the same inputs, reference
-answers, comparisons and hints as the grader's public checks, so what passes here
-passes there (the grader adds hidden checks on other inputs).
+the student's process, so it proves nothing.  It uses the same kinds of input, reference
+answers, comparisons and hints as the grader's public checks, so what passes here passes
+there for a function that computes its answers (the grader draws the random inputs anew for
+each submission, so that answers copied for the ones shown here earn nothing, and adds hidden
+checks on other inputs).
 """
 from __future__ import annotations
 
@@ -191,7 +193,7 @@ class Checker:
 
     def inputs(self, question_id: str, number: int):
         """``(args, kwargs)`` of public check ``number`` (1, 2, … as ``check(question_id)`` lists them):
-        the grader's own inputs, fresh copies, to call the function with in a cell."""
+        the inputs ``check`` uses, fresh copies, to call the function with in a cell."""
         question = self._question(question_id)
         if question is None:
             raise ValueError(f"{self.assignment.id} has no question {question_id!r}") from None
