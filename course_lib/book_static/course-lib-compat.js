@@ -79,7 +79,7 @@
 
   function announceChange(explorer) {
     // the box carries its class before the widget manager has drawn its title and pictures: name it
-    // once the title is there, and take the first picture drawn as the page's start, not as news
+    // once the title is there
     var title = explorer.querySelector("em");
     if (title && title.textContent.trim() && !explorer.getAttribute("aria-label")) {
       explorer.setAttribute("role", "group");

@@ -293,6 +293,8 @@ _NOT_RUN = "the remaining checks of this question were not run, as in the grader
 class _EndsQuestion(str):
     """The message of a check that ran out of time: as in the grader, the question's other checks are not
     run.  A type, not a wording, so that no message a student's code raises can end a question."""
+
+
 _LARGEST_RESULT = MESSAGE_CAP * 3 // 4  # the bytes of arrays that fit the kernel's message to the grader (base64)
 
 
