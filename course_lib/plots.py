@@ -451,13 +451,12 @@ def plot_loss_contours(loss_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], 
     else:
         contour_levels = levels
     ax.contour(w1, w2, surface, levels=contour_levels, cmap=cmap, linewidths=0.8)
-    for name, path in (trajectories or {}).items():
+    for index, (name, path) in enumerate((trajectories or {}).items()):
         path = _numpy(path)
         if path.ndim != 2 or path.shape[1] != 2:
             raise ValueError(f"trajectory '{name}' must have shape (T, 2), got {path.shape}")
         # colour, line style and the points' marker all differ, so the paths stay apart in grey and
         # for colour-blind readers (Okabe and Ito's palette)
-        index = list(trajectories).index(name)
         (line,) = ax.plot(path[:, 0], path[:, 1], linestyle=PATH_STYLES[index % len(PATH_STYLES)],
                           color=SAFE_COLOURS[index % len(SAFE_COLOURS)], marker=CLASS_MARKERS[index % len(CLASS_MARKERS)],
                           markersize=3, label=name)

@@ -117,6 +117,5 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
 
 def _titles(figure) -> List[str]:
     """The figure's title and its axes' titles, as plain text (TeX's $ and braces dropped)."""
-    suptitle = getattr(figure, "_suptitle", None)
-    texts = ([suptitle.get_text()] if suptitle is not None else []) + [axes.get_title() for axes in figure.axes]
+    texts = [figure.get_suptitle()] + [axes.get_title() for axes in figure.axes]
     return [re.sub(r"[${}\\]", "", text).strip() for text in texts]
