@@ -163,24 +163,26 @@ def cmd_grade(args) -> int:
     from .report import gradescope_results, text_report
     from .notebook import MAX_NOTEBOOK_BYTES, NotebookError, notebook_assignment, read_cells
     from .runner import grade_notebook, unreadable_result
-    from .submissions import _read_regular
+    from .submissions import TooLarge, read_regular_file
 
     if _not_linux():
         return 2
     path = Path(args.submission)
     too_large = None
     try:  # as grade-batch reads a class: a plain file of at most 20 MB, never through a link
-        data = _read_regular(path, MAX_NOTEBOOK_BYTES)
+        data = read_regular_file(path, MAX_NOTEBOOK_BYTES)
     except OSError as error:
         reason = "it is a symbolic link (grade the file it points to)" if error.errno == errno.ELOOP else \
             (error.strerror or str(error))
         return _error(f"cannot read the submission {path}: {reason}")
-    except ValueError as error:
-        if "larger than" not in str(error) or not args.assignment:
+    except TooLarge as error:
+        if not args.assignment:
             return _error(f"cannot read the submission {path}: {error}")
         # the student's problem, not the grader's: a zero with the reason, in the report and results.json
         data, too_large = b"", (f"the notebook is {path.stat().st_size // 1024 // 1024} MB; the limit is "
                                 f"{MAX_NOTEBOOK_BYTES // 1024 // 1024} MB (clear the outputs)")
+    except ValueError as error:  # not a plain file
+        return _error(f"cannot read the submission {path}: {error}")
     assignment_id = args.assignment or notebook_assignment(data)
     if not assignment_id:
         try:

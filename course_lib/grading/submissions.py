@@ -45,15 +45,19 @@ class Submission:
 
 
 # ----------------------------------------------------------------------------- collecting submissions
-def _read_regular(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
-    """Read a plain file without following a symlink at its last component."""
+class TooLarge(ValueError):
+    """A file over the size a submission may have."""
+
+
+def read_regular_file(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """Read a plain file without following a symlink at its last component; ``TooLarge`` past ``limit``."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("not a regular file")
         if info.st_size > limit:
-            raise ValueError(f"larger than {limit // 1024 // 1024} MB")
+            raise TooLarge(f"larger than {limit // 1024 // 1024} MB")
         with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read(limit + 1)
     finally:
@@ -283,12 +287,12 @@ def _collect(path: Path, ignored: List[str]) -> List[Submission]:
             submissions.append(Submission(entry.stem, str(entry), None, "symbolic links are not accepted as submissions"))
         elif entry.is_file() and entry.suffix.lower() == ".ipynb":
             try:
-                submissions.append(Submission(entry.stem, str(entry), _read_regular(entry)))
+                submissions.append(Submission(entry.stem, str(entry), read_regular_file(entry)))
             except (OSError, ValueError) as error:
                 submissions.append(Submission(entry.stem, str(entry), None, f"could not read the file ({error})"))
         elif entry.is_file() and entry.suffix.lower() == ".zip":
             try:
-                submissions.append(_student_zip(entry.stem, str(entry), _read_regular(entry)))
+                submissions.append(_student_zip(entry.stem, str(entry), read_regular_file(entry)))
             except (OSError, ValueError) as error:
                 submissions.append(Submission(entry.stem, str(entry), None, f"could not read the zip ({error})"))
         elif entry.is_file():
@@ -306,7 +310,7 @@ def _collect(path: Path, ignored: List[str]) -> List[Submission]:
             notebooks = [(str(inner.relative_to(path)), b"") for inner in found]  # names only, unless gradable
             if not problems and len(found) == 1:
                 try:
-                    notebooks = [(notebooks[0][0], _read_regular(found[0]))]
+                    notebooks = [(notebooks[0][0], read_regular_file(found[0]))]
                 except (OSError, ValueError) as error:
                     problems.append(f"could not read {found[0].name} ({error})")
             submissions.append(_from_notebooks(entry.name, str(entry), notebooks, problems, others))
