@@ -144,7 +144,9 @@ def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str
     ``fresh_public``: the grader's draw.  The public checks' random inputs then come from the
     submission's seed too (a third stream, apart from the hidden one): students see the public inputs
     (``check.inputs``), and answers looked up from a table of them earned 56–68 % of every assignment
-    (a red team, 2026-12-07).  A check whose inputs are fixed (``[1000, 1000]``) stays as shown."""
+    (a red team, 2026-12-07).  A check whose inputs are fixed (``[1000, 1000]``) runs on its twin
+    (``Check.twin``), inputs of the same kind drawn from that stream: answers looked up for the fixed
+    ones earned 46–57 % of a01, a02 and a09 while they ran as shown (2026-12-07)."""
     prepared = []
     for position, question in enumerate(assignment.questions):
         if questions is not None and question.id not in questions:
@@ -155,12 +157,31 @@ def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str
             if check.hidden and not include_hidden:
                 continue
             rng = hidden if check.hidden else public
-            made = check.make_args(rng)
-            args, kwargs, secret = made if len(made) == 3 else (*made, None)
-            expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
+            if fresh_public and not check.hidden and check.twin is not None:
+                args, kwargs, secret, expected = _twin(check, rng)
+            else:
+                made = check.make_args(rng)
+                args, kwargs, secret = made if len(made) == 3 else (*made, None)
+                expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
             prepared.append(_Prepared(question, check, args, kwargs, expected, secret,
                                       template_parameters(assignment.notebook).get(check.function, ())))
     return prepared
+
+
+def _twin(check: Check, rng: np.random.Generator, tries: int = 20):
+    """``(args, kwargs, secret, expected)`` of the twin of a public check with fixed inputs
+    (``Check.twin``), drawn again while the answer to the inputs shown would pass it too — a shuffle
+    that left σ(±1000) = (0, 0.5, 1) in place, a class renaming that left a confusion matrix as it was
+    — up to ``tries`` draws (the test suite checks that a few are always enough)."""
+    shown_args, shown_kwargs = check.make_args(rng)[:2]
+    shown = None if check.judge else check.expected(*_copy(shown_args), **_copy(shown_kwargs))
+    for _ in range(tries):
+        made = check.twin(rng)
+        args, kwargs, secret = made if len(made) == 3 else (*made, None)
+        expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
+        if check.judge or not compare(shown, expected, check.rtol, check.atol)[0]:
+            break
+    return args, kwargs, secret, expected
 
 
 def _copy(value):

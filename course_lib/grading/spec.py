@@ -60,6 +60,11 @@ class Check:
     # imported torch): the judge then gets it as the keyword ``torch_seed`` — a training run seeded
     # with the ``seed`` it was given grades the same when the grade is reproduced (``--seed``)
     torch_seed: bool = False
+    # for a public check whose inputs are fixed (``softmax([1000, 1000])``, the same for everyone and
+    # shown by check()): twin(rng) makes inputs of the same kind — the same shapes, dtypes, zeros, signs,
+    # magnitudes and whatever else the check is named for, other values — on which the grader runs it
+    # instead, so that answers looked up for the shown inputs earn nothing (``_util.varied``)
+    twin: Optional[Callable[[np.random.Generator], Args]] = None
 
 
 @dataclass

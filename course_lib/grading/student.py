@@ -3,9 +3,10 @@
 This is a convenience for students while they work, not part of grading: it runs in
 the student's process, so it proves nothing.  It uses the same kinds of input, reference
 answers, comparisons and hints as the grader's public checks, so what passes here passes
-there for a function that computes its answers (the grader draws the random inputs anew for
-each submission, so that answers copied for the ones shown here earn nothing, and adds hidden
-checks on other inputs).
+there for a function that computes its answers (the grader draws the inputs anew for each
+submission — random ones from another seed, fixed ones such as ``[1000, 1000]`` as others of the
+same kind — so that answers copied for the ones shown here earn nothing, and adds hidden checks on
+other inputs).
 """
 from __future__ import annotations
 
@@ -173,8 +174,9 @@ class Checker:
                 break
         total = len(prepared)
         lines.append(f"{passed_count} of {total} public checks passed." +
-                     (" The grader runs these checks on random inputs of its own (where they are random here) "
-                      "and hidden checks on other inputs." if passed_count == total else ""))
+                     (" The grader runs these checks on inputs of its own, drawn anew (where they are fixed "
+                      "here, others of the same kind), and hidden checks on other inputs."
+                      if passed_count == total else ""))
         if in_notebook:
             lines += self._import_warnings(question, namespace.get("In"))
         print("\n".join(lines))

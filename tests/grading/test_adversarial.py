@@ -137,10 +137,9 @@ def _fake(info):
 get_ipython().events.register("pre_run_cell", _fake)
 '''
     result = grade(build(after=[source]))
-    # Only softmax([1000, 1000]) has the answer [0.5, 0.5]: one of q5's checks (3 points shared among them)
-    assert result.score == pytest.approx(3 / _softmax_checks())
-    passed = [c.name for c in result.checks if c.passed]
-    assert passed == ["softmax: large logits [1000, 1000]"]
+    # [0.5, 0.5] is the answer to the public softmax([1000, 1000]), which earned that check (3 points
+    # shared among q5's checks) until the grader ran fixed public checks on twins of them
+    assert result.score == 0.0, [c.name for c in result.checks if c.passed]
 
 
 def test_input_transformer_rewriting_grader_code_earns_nothing():
@@ -447,9 +446,10 @@ def softmax(x, axis=-1):
     return np.array([[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]])
 '''
     result = grade(build(replace={"q5": source}))
-    # the two public checks with fixed inputs are the only ones a table can answer
-    assert question_score(result, "q5") == pytest.approx(2 * 3 / _softmax_checks(), rel=1e-6)
-    assert result.questions["q5"]["status"] == "failed"  # not "passed": some of its checks failed
+    # the two public checks with fixed inputs earned 2/8 of q5 while the grader ran them as shown; their
+    # twins have other values in other places
+    assert question_score(result, "q5") == 0.0, [c.name for c in result.checks if c.passed]
+    assert result.questions["q5"]["status"] == "failed"
     hidden = [c for c in result.checks if c.question == "q5" and c.hidden]
     assert hidden and not any(c.passed for c in hidden)
 
@@ -457,7 +457,7 @@ def softmax(x, axis=-1):
 def test_answers_looked_up_for_the_public_inputs_pass_check_but_not_the_grader():
     """Students see the public checks' inputs (check.inputs), so a table of their answers passed every
     public check with random inputs, 56-68 % of every assignment (a red team, 2026-12-07): the grader now
-    draws those inputs anew for each submission; only checks whose inputs are fixed keep what check() shows."""
+    draws those inputs anew for each submission (and runs the fixed ones on twins: test_twins.py)."""
     from course_lib.grading.student import Checker
 
     table = [(item.args, item.expected) for item in runner._prepare(assignments.get("a01"), seed=0, questions=["q1"],
@@ -482,15 +482,14 @@ def test_answers_looked_up_for_the_public_inputs_pass_check_but_not_the_grader()
     assert question_score(result, "q1") == 0.0, [(c.name, c.passed) for c in result.checks if c.question == "q1"]
 
 
-def test_the_grader_draws_public_inputs_anew_but_keeps_the_fixed_ones():
+def test_the_grader_draws_every_public_input_anew():
     public = [item for item in runner._prepare(assignments.get("a01"), seed=0, include_hidden=False)]
     for seed in (1, 2):
         graded = [item for item in runner._prepare(assignments.get("a01"), seed, fresh_public=True) if not item.check.hidden]
         assert [item.check.name for item in graded] == [item.check.name for item in public]
-        same = [_same(item.args, shown.args) for item, shown in zip(graded, public)]
-        assert not all(same) and any(same)  # neuron's random batches are new; sigmoid's linspace(-2, 2, 5) is not
-        names = {item.check.name for item, kept in zip(graded, same) if kept}
-        assert "sigmoid: five values around 0" in names and not any(name.startswith("neuron") for name in names)
+        # neuron's random batches from another stream; sigmoid's linspace(-2, 2, 5) as its twin (test_twins.py)
+        kept = [item.check.name for item, shown in zip(graded, public) if _same(item.args, shown.args)]
+        assert not kept
 
 
 def test_reseeding_or_patching_the_rng_does_not_touch_the_grader_inputs():
@@ -864,3 +863,39 @@ def test_run_without_its_percent_sign_runs_nothing():
     result = grade(build(replace={"q5": writes}, after=["run -i helper.py"]))
     assert question_score(result, "q5") == 0.0
     assert "softmax is not defined" in messages(result, "q5")
+
+
+def test_answers_looked_up_for_the_fixed_public_inputs_pass_check_but_not_the_grader():
+    """A table of the fixed public checks' answers (check.inputs shows them) earned 46 % of a01 while the
+    grader ran those checks as shown; the grader now runs them on twins of them (test_twins.py)."""
+    from course_lib.grading.student import Checker
+
+    shown = [item for item in runner._prepare(assignments.get("a01"), seed=0, include_hidden=False)
+             if item.check.twin is not None]
+    table = {}
+    for item in shown:
+        table.setdefault(item.check.function, []).append((item.args[0], item.kwargs, item.expected))
+    source = ["import numpy as _np", "TABLE = {"]
+    for function, rows in table.items():
+        source.append(f"    {function!r}: [" + ", ".join(
+            f"(_np.array({x.tolist()!r}, {str(x.dtype)!r}), {kwargs!r}, _np.array({answer.tolist()!r}, {str(answer.dtype)!r}))"
+            for x, kwargs, answer in rows) + "],")
+    source.append("}")
+    for function in table:
+        parameters = "x, axis=-1" if function == "softmax" else "x"
+        keywords = "({'axis': axis} if axis != -1 else {})" if function == "softmax" else "{}"
+        source += [f"def {function}({parameters}):",
+                   f"    for shown, kwargs, answer in TABLE[{function!r}]:",
+                   f"        if shown.dtype == x.dtype and shown.shape == x.shape and _np.array_equal(shown, x) and kwargs == {keywords}:",
+                   "            return answer.copy()",
+                   "    return _np.zeros_like(x)"]
+    namespace = {}
+    exec("\n".join(source), namespace)  # noqa: S102 - the table notebook's code, run here for check()
+    for question in ("q2", "q3", "q4", "q5"):
+        outcome = Checker("a01")(question, namespace)
+        fixed = sum(item.question.id == question for item in shown)
+        assert outcome.passed == fixed  # every check with fixed inputs passes in check(), the others fail
+    # the table answers q2 to q5; the solution's own cells for q3 to q5 are emptied
+    result = grade(build(replace={"q2": "\n".join(source), "q3": "pass", "q4": "pass", "q5": "pass"}))
+    earned = [(c.name, c.passed) for c in result.checks if c.passed and c.question in ("q2", "q3", "q4", "q5")]
+    assert not earned

@@ -1,7 +1,7 @@
 """Small builders shared by the assignment modules (trusted, grader side)."""
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -60,24 +60,101 @@ def _float32(value):
     return value
 
 
-def in_float32(case: tuple) -> tuple:
-    """The public case ``case`` again with float32 inputs: the result must stay float32.  (Audits
-    found answers that return float64 for float32 inputs scoring full marks where no check used
-    float32.)"""
-    name, make_args = case[:2]
-
+def _in_float32(make_args):
     def made_float32(rng):
         made = make_args(rng)
         return (_float32(made[0]), _float32(made[1]), *made[2:])
 
-    return (f"{name}, in float32: the result stays float32", made_float32, False, np.float32)
+    return made_float32
+
+
+def in_float32(case: tuple) -> tuple:
+    """The public case ``case`` again with float32 inputs: the result must stay float32.  (Audits
+    found answers that return float64 for float32 inputs scoring full marks where no check used
+    float32.)  A twin of ``case`` (``Check.twin``) is made float32 too."""
+    name, make_args = case[:2]
+    twin = (case[4] if len(case) > 4 else {}).get("twin")
+    overrides = {} if twin is None else {"twin": _in_float32(twin)}
+    return (f"{name}, in float32: the result stays float32", _in_float32(make_args), False, np.float32, overrides)
+
+
+def is_fixed(make_args) -> bool:
+    """Whether ``make_args`` makes the same inputs from any generator (``softmax([1000, 1000])``)."""
+    first, second = (make_args(np.random.default_rng(seed)) for seed in (1, 2))
+    return _same(first, second)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and np.array_equal(a, b))
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return type(a) is type(b) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _vary(value, rng: np.random.Generator, spread: float):
+    """``value`` with every float array shuffled along its last axis (each row on its own) and every
+    float in it (array entries, NumPy and Python floats, in lists and tuples) times its own factor
+    drawn from [1 − spread, 1 / (1 − spread)]; integers and booleans stay."""
+    low, high = 1.0 - spread, 1.0 / (1.0 - spread)
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        shuffled = rng.permuted(value, axis=-1) if value.ndim else value
+        return (shuffled * rng.uniform(low, high, value.shape)).astype(value.dtype)
+    if isinstance(value, (float, np.floating)):
+        return type(value)(value * rng.uniform(low, high))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_vary(item, rng, spread) for item in value)
+    return value
+
+
+def varied(make_args, at: Optional[Sequence[int]] = None, spread: float = 0.1):
+    """A twin (``Check.twin``) for a public case with fixed inputs: the same inputs with each float
+    array among the positional arguments at positions ``at`` (all by default; keyword arguments stay)
+    shuffled along its last axis, and every float there times its own random factor in [0.9, 1/0.9].
+    Shapes, dtypes, rows, zeros, signs, integers (class labels, axes) and magnitudes stay — what a
+    fixed case is named for: ±1000 still overflows e^x, ±100 still overflows it in float32 (past 88), a
+    row from −2000 to 2000 still has a maximum far from its mean — and no value is one a table could
+    hold.  The shuffle moves saturated answers (σ(±1000) is 0 and 1 whatever the factor), and the
+    grader draws a twin again while the shown answer would still pass it (``runner._prepare``).
+    Leave out of ``at`` what must keep its exact values (0/1 targets)."""
+    def twin(rng):
+        made = make_args(rng)
+        positional = tuple(_vary(value, rng, spread) if at is None or index in at else value
+                           for index, value in enumerate(made[0]))
+        return (positional, *made[1:])
+
+    return twin
+
+
+def relabelled(make_args):
+    """A twin for a public case ``(y_true, y_pred, num_classes)`` with fixed labels: the classes that
+    occur (as a truth or a prediction) renamed among themselves by a random permutation that moves at
+    least one, and the samples shuffled.  Classes that occur nowhere keep their names — a confusion
+    matrix sized from the largest label seen still misses the top class where it is absent — and a
+    class never predicted stays one, under another name."""
+    def twin(rng):
+        (y_true, y_pred, classes), kwargs = make_args(rng)
+        present = np.union1d(y_true, y_pred)
+        assert len(present) > 1, "a renaming needs two classes that occur"
+        names = np.arange(classes, dtype=np.int64)
+        while np.array_equal(names[present], present):
+            names[present] = rng.permutation(present)
+        order = rng.permutation(len(y_true))
+        return (names[y_true][order], names[y_pred][order], classes), kwargs
+
+    return twin
 
 
 def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (),
-           float32: bool = False, **options) -> List[Check]:
+           float32: bool = False, twins: Optional[Callable] = varied, **options) -> List[Check]:
     """One Check per ``(name, make_args, hidden[, dtype[, overrides]])`` case of ``function``;
     ``overrides`` (a dict) replaces Check options for that case alone (``atol=0.0`` where every
-    expected number is smaller than the default absolute tolerance).
+    expected number is smaller than the default absolute tolerance; ``twin=`` a twin of its own).
+    A public case whose inputs are fixed and that has no twin of its own gets ``twins(make_args)``
+    (``varied`` by default; None leaves it without one, which the test suite refuses).
 
     Public cases are named for the student; hidden ones only get a number.  Every check also gets
     the ``TRANSPOSED`` hint, after its own.  ``float32=True`` adds the first case again in float32
@@ -93,6 +170,8 @@ def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Se
         name, make_args, hidden = case[:3]
         dtype = case[3] if len(case) > 3 else np.float64
         overrides = case[4] if len(case) > 4 else {}
+        if not hidden and "twin" not in overrides and twins is not None and is_fixed(make_args):
+            overrides = {**overrides, "twin": twins(make_args)}
         if hidden:
             hidden_count += 1
             name = f"{function}: hidden test {hidden_count}"

@@ -10,7 +10,7 @@ import numpy as np
 from course_lib.scratch import losses as ref
 
 from ..spec import Assignment, Hint, Question, has_nonfinite, matches
-from ._util import args, checks, loud_and_quiet, randn
+from ._util import args, checks, varied, loud_and_quiet, randn
 
 
 def _value(loss_class):
@@ -25,6 +25,11 @@ def _grad(loss_class):
         loss(prediction, target)
         return loss.backward()
     return expected
+
+
+def _logits_only(make_args):
+    """The fixed cases' twins keep their 0/1 targets (a target times 1.05 is no probability)."""
+    return varied(make_args, at=(0,))
 
 
 def _labels(rng, n, classes):
@@ -93,13 +98,13 @@ ASSIGNMENT = Assignment(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 9, scale=3), _bits(r, 9)), True),
                      ("hidden", lambda r: args(loud_and_quiet(r, 4, 3, scale=300), _bits(r, 4, 3)), True),
-                 ], hints=[LOGITS]) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
+                 ], hints=[LOGITS], twins=_logits_only) + checks("bce_with_logits_grad", _grad(ref.BCEWithLogitsLoss), [
                      ("3 logits", lambda r: args(np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])), False),
                      ("a (2, 2) batch: the mean runs over all 4 entries", lambda r: args(
                          np.array([[0.0, 2.0], [-1.0, 3.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])), False),
                      ("hidden", lambda r: args(randn(r, 6, scale=3), _bits(r, 6)), True),
                      ("hidden", lambda r: args(loud_and_quiet(r, 3, 2, scale=500), _bits(r, 3, 2)), True),
-                 ], hints=[LOGITS, MEAN], float32=True)),
+                 ], hints=[LOGITS, MEAN], float32=True, twins=_logits_only)),
         Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
                  checks("cross_entropy", _value(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),

@@ -13,7 +13,7 @@ from course_lib.scratch.lr_scheduler import StepLR
 from course_lib.scratch.module import Parameter
 
 from ..spec import Assignment, Hint, Question, compare, matches
-from ._util import args, checks, randn
+from ._util import args, checks, varied, randn
 
 
 def sgd_momentum_step(param, grad, velocity, lr, momentum):
@@ -144,6 +144,7 @@ ASSIGNMENT = Assignment(
             ("epoch 20 of the same: the second halving happens at epoch 20", lambda r: args(0.1, 20, 10, 0.5), False),
             ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
             ("hidden", lambda r: _at_a_boundary(r), True),
-        ], hints=[OFF_BY_ONE], atol=0.0)),  # relative only: γ^k falls below any absolute tolerance
+        ], hints=[OFF_BY_ONE], atol=0.0,  # relative only: γ^k falls below any absolute tolerance
+           twins=lambda make_args: varied(make_args, at=(0,)))),  # another initial rate; the epochs and γ = 0.5 stay
     ],
 )

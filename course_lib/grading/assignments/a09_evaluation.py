@@ -10,7 +10,7 @@ import numpy as np
 from course_lib import metrics, splits
 
 from ..spec import Assignment, Hint, Question, has_nonfinite, matches
-from ._util import args, checks
+from ._util import args, checks, relabelled
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -26,6 +26,11 @@ def precision_recall_f1(y_true, y_pred, num_classes):
 def k_fold_indices(n_samples, k):
     return [(train.astype(np.int64), val.astype(np.int64))
             for train, val in splits.KFold(n_splits=k).split(np.zeros(n_samples))]
+
+
+def _more(rng, n, k) -> int:
+    """n plus 1 to 4 times k: as many folds, as many of them one sample longer."""
+    return n + k * int(rng.integers(1, 5))
 
 
 def _even_folds(rng):
@@ -96,7 +101,7 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _labels(r, 50, 4), True),
             ("hidden", lambda r: _labels(r, 30, 6, missing=2), True),
             ("hidden", lambda r: _labels(r, 20, 5, absent=4), True),  # the top class: a size read from the data misses it
-        ], hints=[TRANSPOSED, ALL_CLASSES])),
+        ], hints=[TRANSPOSED, ALL_CLASSES], twins=relabelled)),
         Question("q2", "Precision, recall and F1 per class", 3, ["precision_recall_f1"],
                  checks("precision_recall_f1", precision_recall_f1, [
                      ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False),
@@ -108,11 +113,15 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: _labels(r, 80, 5), True),
                      ("hidden", lambda r: _labels(r, 40, 4, missing=0), True),
                      ("hidden", lambda r: _labels(r, 30, 5, absent=int(r.integers(0, 5))), True),
-                 ], hints=[ZERO_DIVISION, SWAPPED, PER_CLASS], result_names=("precision", "recall", "f1"))),
+                 ], hints=[ZERO_DIVISION, SWAPPED, PER_CLASS], result_names=("precision", "recall", "f1"),
+                    twins=relabelled)),
         Question("q3", "k-fold cross-validation indices", 2, ["k_fold_indices"], checks("k_fold_indices", k_fold_indices, [
-            ("10 samples, 5 folds", lambda r: args(10, 5), False),
-            ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False),
-            ("10 samples, 4 folds: folds of 3, 3, 2 and 2", lambda r: args(10, 4), False),
+            # twins: n grows by a multiple of k, so that k still divides n, or leaves the same remainder
+            ("10 samples, 5 folds", lambda r: args(10, 5), False, np.float64, {"twin": lambda r: args(_more(r, 10, 5), 5)}),
+            ("11 samples, 3 folds: the first 2 folds get an extra sample", lambda r: args(11, 3), False, np.float64,
+             {"twin": lambda r: args(_more(r, 11, 3), 3)}),
+            ("10 samples, 4 folds: folds of 3, 3, 2 and 2", lambda r: args(10, 4), False, np.float64,
+             {"twin": lambda r: args(_more(r, 10, 4), 4)}),
             ("hidden", lambda r: _even_folds(r), True),
             ("hidden", lambda r: _uneven_folds(r), True),
         ], hints=[FOLD_ORDER, FOLD_ORDER_SAME_LENGTHS, REMAINDER])),
