@@ -41,13 +41,15 @@ def _label(value) -> str:
 
 
 def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: Dict[str, object] = None,
-            dpi: int = 80, description: str = ""):
+            dpi: int = 80, description: str = "", labels: Dict[str, str] = None):
     """A kernel-free interactive figure.
 
     ``render(**values)`` draws one matplotlib figure (or returns an HTML string) for one
     combination of slider values; ``sliders`` maps each keyword to the values its slider
     offers, e.g. ``{"w": [-2, -1, 0, 1, 2], "b": [0, 1]}``; ``start`` picks the initial
-    values.  Returns an ``ipywidgets.VBox`` (sliders above the picture).
+    values; ``labels`` the words a slider shows and a screen reader says, by keyword
+    (``{"lr": "learning rate"}``; by default the keyword, "patch_size" as "patch size").
+    Returns an ``ipywidgets.VBox`` (sliders above the picture).
     """
     import ipywidgets as widgets
 
@@ -67,6 +69,11 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
     unknown = [name for name in start if name not in sliders]
     if unknown:
         raise ValueError(f"start names {unknown}, which are not sliders; the sliders are {names}")
+    labels = labels or {}
+    unlabelled = [name for name in labels if name not in sliders]
+    if unlabelled:
+        raise ValueError(f"labels names {unlabelled}, which are not sliders; the sliders are {names}")
+    label = {name: labels.get(name, name.replace("_", " ")) for name in names}
     for name, options in zip(names, values):
         if name in start and start[name] not in options:
             raise ValueError(f"start value {start[name]!r} for slider '{name}' is not one of its values {options}")
@@ -83,7 +90,7 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
         # what a screen reader says for this picture: the figure's description, its slider values and
         # what the picture's titles report (e.g. "accuracy 1.00"), which the page reads out on a change
         alt = f"{re.sub(r'<[^>]+>', '', description) or 'interactive figure'}: " + ", ".join(
-            f"{name} = {_label(value)}" for name, value in kwargs.items())
+            f"{label[name]} = {_label(value)}" for name, value in kwargs.items())
         if not isinstance(drawn, str):
             titles = [text for text in _titles(drawn) if text]
             alt += f" ({'; '.join(titles)})" if titles else ""
@@ -91,7 +98,7 @@ def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: 
 
     controls = [
         widgets.SelectionSlider(options=[(_label(v), i) for i, v in enumerate(options)], value=start_index[k],
-                                description=name, tooltip=name, continuous_update=True,
+                                description=label[name], tooltip=label[name], continuous_update=True,
                                 style={"description_width": "initial"},  # the whole name, not "temperat…"
                                 layout=widgets.Layout(width="420px"))
         for k, (name, options) in enumerate(zip(names, values))

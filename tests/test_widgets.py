@@ -138,3 +138,16 @@ def test_a_description_with_quotes_and_ampersands_cannot_break_the_img_tag():
     box = explore(draw, {"w": [0]}, description='The "best" fit & its error')
     html_text = box.children[-1].children[0].value
     assert 'alt="The &quot;best&quot; fit &amp; its error: w = 0"' in html_text
+
+
+def test_a_slider_shows_its_label_or_its_keyword_in_words():
+    """The occlusion explorer's slider read "patch_size" on the page and to a screen reader (an audit)."""
+    box = explore(lambda patch_size, lr: draw(lr, patch_size), {"patch_size": [2, 4], "lr": [0.1]},
+                  labels={"lr": "learning rate"})
+    sliders = [child for child in box.children if hasattr(child, "options")]
+    assert [slider.description for slider in sliders] == ["patch size", "learning rate"]
+    assert [slider.tooltip for slider in sliders] == ["patch size", "learning rate"]
+    alt = box.children[-1].children[0].children[0].value.split('alt="')[1].split('"')[0]
+    assert alt == "interactive figure: patch size = 2, learning rate = 0.1"
+    with pytest.raises(ValueError, match=r"labels names \['learning_rate'\], which are not sliders"):
+        explore(draw, {"w": [0, 1]}, labels={"learning_rate": "learning rate"})

@@ -2,8 +2,8 @@
 
 1. Read the notebook as untrusted JSON (size cap, nbformat 4 only, plain code cells).
 2. Scan it statically for imports a question forbids (torch in a from-scratch question).
-3. Make every check's inputs here, public ones from the assignment's fixed seed and
-   hidden ones from a fresh per-submission seed, and compute the expected answers here
+3. Make every check's inputs here from a fresh per-submission seed (public ones of the kind
+   ``check()`` shows, on other values: ``_prepare``), and compute the expected answers here
    with course_lib's reference code — before any student code runs.
 4. Start a sandboxed kernel (``sandbox.py``), run the student's cells in it (skipping the
    self-check and demo cells, which need course_lib), then call each graded
@@ -24,6 +24,7 @@ import numpy as np
 
 from . import GRADER_VERSION
 from .assign import template_parameters
+from .calls import written_call
 from .notebook import (SKIPPED_ROLES, UNCHECKED, NotebookError, TransformBudget, cell_label, defining_cells,
                        forbidden_imports, imported_modules, note_redefinitions, other_assignment_note, read_cells,
                        restore_roles, run_own_code_in_check_cells)
@@ -145,43 +146,71 @@ def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str
     submission's seed too (a third stream, apart from the hidden one): students see the public inputs
     (``check.inputs``), and answers looked up from a table of them earned 56–68 % of every assignment
     (a red team, 2026-12-07).  A check whose inputs are fixed (``[1000, 1000]``) runs on its twin
-    (``Check.twin``), inputs of the same kind drawn from that stream: answers looked up for the fixed
-    ones earned 46–57 % of a01, a02 and a09 while they ran as shown (2026-12-07)."""
+    (``Check.twin``), inputs of the same kind drawn from a stream of its own: answers looked up for the
+    fixed ones earned 46–57 % of a01, a02 and a09 while they ran as shown (2026-12-07)."""
     prepared = []
     for position, question in enumerate(assignment.questions):
         if questions is not None and question.id not in questions:
             continue
         public = np.random.default_rng([seed, position, 1] if fresh_public else [assignment.public_seed, position])
         hidden = np.random.default_rng([seed, position])
-        for check in question.checks:
+        for index, check in enumerate(question.checks):
             if check.hidden and not include_hidden:
                 continue
             rng = hidden if check.hidden else public
             if fresh_public and not check.hidden and check.twin is not None:
-                args, kwargs, secret, expected = _twin(check, rng)
+                # a stream of its own: however often it is drawn again, the other checks' inputs stay
+                args, kwargs, secret, expected = _twin(check, np.random.default_rng([seed, position, 2, index]))
             else:
-                made = check.make_args(rng)
-                args, kwargs, secret = made if len(made) == 3 else (*made, None)
-                expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
+                args, kwargs, secret, expected = _made(check, check.make_args, rng)
             prepared.append(_Prepared(question, check, args, kwargs, expected, secret,
                                       template_parameters(assignment.notebook).get(check.function, ())))
     return prepared
 
 
-def _twin(check: Check, rng: np.random.Generator, tries: int = 20):
-    """``(args, kwargs, secret, expected)`` of the twin of a public check with fixed inputs
-    (``Check.twin``), drawn again while the answer to the inputs shown would pass it too — a shuffle
-    that left σ(±1000) = (0, 0.5, 1) in place, a class renaming that left a confusion matrix as it was
-    — up to ``tries`` draws (the test suite checks that a few are always enough)."""
-    shown_args, shown_kwargs = check.make_args(rng)[:2]
-    shown = None if check.judge else check.expected(*_copy(shown_args), **_copy(shown_kwargs))
-    for _ in range(tries):
-        made = check.twin(rng)
-        args, kwargs, secret = made if len(made) == 3 else (*made, None)
-        expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
-        if check.judge or not compare(shown, expected, check.rtol, check.atol)[0]:
-            break
+def _made(check: Check, make, rng: np.random.Generator):
+    """``(args, kwargs, secret, expected)``: the inputs ``make(rng)`` makes, and the reference's answer
+    (None for a check with a judge)."""
+    made = make(rng)
+    args, kwargs, secret = made if len(made) == 3 else (*made, None)
+    expected = None if check.judge else check.expected(*_copy(args), **_copy(kwargs))
     return args, kwargs, secret, expected
+
+
+def _twin(check: Check, rng: np.random.Generator, tries: int = 20):
+    """``_made`` for the twin of a public check with fixed inputs (``Check.twin``), drawn again while its
+    answer holds the same numbers as the shown inputs' answer, in any order — a table of the shown
+    answers, reordered as the twin's inputs are ordered or its classes renamed, then passes nothing
+    (σ(±1000) is 0, 0.5 and 1 however the inputs are scaled and shuffled) — or is one number throughout
+    where the shown answer is not (six wrong predictions: precision and recall all 0, which an answer
+    of zeros matches).  A twin that fails so
+    ``tries`` times over is a broken twin: an error, not a check that a table passes (the test suite
+    draws every twin for hundreds of seeds)."""
+    shown = _numbers(_made(check, check.make_args, rng)[3])
+    for _ in range(tries):
+        made = _made(check, check.twin, rng)
+        numbers = _numbers(made[3])
+        other = numbers.shape != shown.shape or not np.allclose(numbers, shown, check.rtol, check.atol)
+        constant = numbers.size > 1 and numbers[0] == numbers[-1] and shown[0] != shown[-1]  # all 0: zeros pass
+        if check.judge or (other and not constant):
+            return made
+    raise RuntimeError(f"the twin of {check.name!r} gave the numbers of the shown inputs' answer {tries} times")
+
+
+def _numbers(answer) -> np.ndarray:
+    """Every number of an expected answer (an array, a number, tuples and lists of them), sorted."""
+    if isinstance(answer, (tuple, list)):
+        parts = [_numbers(item) for item in answer]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0)
+    return np.sort(np.asarray(answer, dtype=np.float64).ravel())
+
+
+def _drawn_inputs(item: _Prepared) -> str:
+    """For a failed public check: that the grader drew its inputs for this submission (not those check()
+    shows, which pass for an answer that only knows them), and the call itself where it is short — the
+    submission's own inputs, which tell nothing about another's."""
+    call = written_call(item.check.function, item.args, item.kwargs)
+    return f"\n(graded on inputs drawn for this submission, of the kind check() shows{f': {call}' if call else ''})"
 
 
 def _copy(value):
@@ -489,6 +518,8 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                             alive = restarts <= MAX_RESTARTS and session.boot(deadline)
                             if restarts > MAX_RESTARTS:
                                 notes.append("the kernel was restarted too often; the remaining questions were not graded")
+                        if not passed and not item.check.hidden and message != NOT_ATTEMPTED:
+                            message += _drawn_inputs(item)
                     share = own["share"]
                     graded[id(item)] = CheckResult(question.id, item.check.name, item.check.hidden, passed,
                                                    share if passed else 0.0, share, message,

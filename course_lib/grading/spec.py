@@ -61,9 +61,10 @@ class Check:
     # with the ``seed`` it was given grades the same when the grade is reproduced (``--seed``)
     torch_seed: bool = False
     # for a public check whose inputs are fixed (``softmax([1000, 1000])``, the same for everyone and
-    # shown by check()): twin(rng) makes inputs of the same kind — the same shapes, dtypes, zeros, signs,
-    # magnitudes and whatever else the check is named for, other values — on which the grader runs it
-    # instead, so that answers looked up for the shown inputs earn nothing (``_util.varied``)
+    # shown by check()): twin(rng) makes inputs of the same kind — what the check tests (overflow, a
+    # near tie, an absent class, a remainder) kept, the values new — on which the grader runs it
+    # instead, so that answers looked up for the shown inputs earn nothing (``_util.varied``,
+    # ``runner._twin``)
     twin: Optional[Callable[[np.random.Generator], Args]] = None
 
 

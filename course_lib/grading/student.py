@@ -27,6 +27,7 @@ import numpy as np
 
 from . import assignments
 from .assign import template_cells
+from .calls import written_call
 from .notebook import forbidden_imports, imported_modules
 from .runner import NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, judge_value
 from .wire import decode_result, kernel_helpers
@@ -174,9 +175,8 @@ class Checker:
                 break
         total = len(prepared)
         lines.append(f"{passed_count} of {total} public checks passed." +
-                     (" The grader runs these checks on inputs of its own, drawn anew (where they are fixed "
-                      "here, others of the same kind), and hidden checks on other inputs."
-                      if passed_count == total else ""))
+                     (" The grader runs these checks on inputs of the same kind drawn for each submission, "
+                      "and hidden checks on others." if passed_count == total else ""))
         if in_notebook:
             lines += self._import_warnings(question, namespace.get("In"))
         print("\n".join(lines))
@@ -327,39 +327,12 @@ def _where(error: BaseException) -> str:
     return "".join(traceback.format_list(frames[-3:]))[-1500:]
 
 
-_SHOWN_CHARACTERS = 160  # a call this long or shorter is written out; a longer one points to check.inputs
-_SHOWN_ELEMENTS = 40  # and never one whose arrays hold more numbers (a10 sends 3000 images: no text of them)
-
-
-def _argument_text(value) -> str:
-    if isinstance(value, np.ndarray):  # every digit: the same numbers once cast back to the dtype
-        return f"np.array({value.tolist()!r}, dtype=np.{value.dtype})"
-    if isinstance(value, (list, tuple)):
-        inner = ", ".join(_argument_text(item) for item in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
-    return repr(value)
-
-
 def call_text(item, inputs: str) -> str:
     """The failed public check's call, for the student to run in a cell: written out when short
     (``softmax(np.array([1000.0, 1000.0], dtype=np.float64))``), else through ``inputs`` (the
     ``check.inputs(…)`` expression that returns its arguments)."""
-    pointer = f"to run it yourself: args, kwargs = {inputs}; {item.check.function}(*args, **kwargs)"
-    if _elements((item.args, item.kwargs)) > _SHOWN_ELEMENTS:
-        return pointer
-    parts = [_argument_text(arg) for arg in item.args]  # by position, as the grader calls it
-    parts += [f"{key}={_argument_text(arg)}" for key, arg in item.kwargs.items()]
-    call = f"{item.check.function}({', '.join(parts)})"
-    return f"to run it yourself: {call}" if len(call) <= _SHOWN_CHARACTERS else pointer
-
-
-def _elements(value) -> int:
-    """How many numbers the arrays in ``value`` (nested in tuples, lists and dicts) hold."""
-    if isinstance(value, np.ndarray):
-        return value.size
-    if isinstance(value, dict):
-        value = list(value.values())
-    return sum(_elements(item) for item in value) if isinstance(value, (list, tuple)) else 0
+    call = written_call(item.check.function, item.args, item.kwargs)
+    return f"to run it yourself: {call or f'args, kwargs = {inputs}; {item.check.function}(*args, **kwargs)'}"
 
 
 def _torch_seed():

@@ -11,13 +11,14 @@ the twin keeps what the check is named for.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 
 import numpy as np
 import pytest
 
-from course_lib.grading import assignments
-from course_lib.grading.assignments._util import is_fixed, varied
+from course_lib.grading import assignments, runner
+from course_lib.grading.assignments._util import is_fixed, same_inputs, varied
 from course_lib.grading.runner import _prepare
 from course_lib.grading.spec import compare
 from course_lib.grading.student import Checker
@@ -31,9 +32,10 @@ SEEDS = range(1, 41)
 
 
 def _structure(value):
-    """Types, shapes and dtypes, without the values."""
+    """Types, numbers of axes and dtypes, without the values (a09's twins draw more samples than shown
+    where the case's name does not give their number)."""
     if isinstance(value, np.ndarray):
-        return ("array", value.shape, value.dtype.str)
+        return ("array", value.ndim, value.dtype.str)
     if isinstance(value, (tuple, list)):
         return (type(value).__name__, tuple(_structure(item) for item in value))
     if isinstance(value, dict):
@@ -72,6 +74,86 @@ def test_a_twin_has_the_shown_structure_other_values_and_another_answer(assignme
             name = f"seed {seed}, {before.check.name}"
             assert _structure((after.args, after.kwargs)) == _structure((before.args, before.kwargs)), name
             assert not compare(before.expected, after.expected, before.check.rtol, before.check.atol)[0], name
+
+
+@pytest.mark.parametrize("assignment_id", [a for a in IDS if _fixed_public(assignments.get(a))])
+def test_a_twins_answer_is_not_the_shown_one_reordered(assignment_id):
+    """A table that reorders the shown answer as the twin's inputs are ordered (per row), or renames its
+    classes as the twin's labels are renamed, earned 13 % of a01 and 39 % of a09 from twins that only
+    scaled and shuffled saturated inputs or renamed classes (an audit): the numbers must differ."""
+    assignment = assignments.get(assignment_id)
+    shown = {item.check.name: item for item in _prepare(assignment, seed=0, include_hidden=False)}
+    for seed in SEEDS:
+        for item in _prepare(assignment, seed, fresh_public=True):
+            if item.check.hidden or item.check.twin is None:
+                continue
+            before, after = runner._numbers(shown[item.check.name].expected), runner._numbers(item.expected)
+            assert before.shape != after.shape or not np.allclose(before, after, rtol=1e-6, atol=1e-9), \
+                f"seed {seed}, {item.check.name}"
+
+
+def test_tables_the_audit_wrote_earn_nothing_from_the_twins():
+    """Two tables an audit wrote against the first twins: a naive softmax that turns its NaN into a
+    one-hot of the maximum passed the [1000, 1000] twin (418 seeds in 500), and a step-decay answer
+    read off the epoch (lr × {25: 0.25, 9: 1, 20: 0.25}) passed all three (it still passes "epoch 9 of
+    the same", whose answer is the initial rate itself, as any answer that returns it there does)."""
+    def one_hot_softmax(x, axis=-1):
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(x)
+            out = e / e.sum(axis=axis, keepdims=True)
+        return np.where(np.isnan(out), (x == x.max(axis=axis, keepdims=True)).astype(x.dtype), out)
+
+    def decay_from_a_table(initial_lr, epoch, step_size, gamma):
+        return initial_lr * {25: 0.25, 9: 1.0, 20: 0.25}.get(epoch, 1.0)
+
+    for assignment_id, function, answer, names in (
+            ("a01", "softmax", one_hot_softmax, ("softmax: large logits [1000, 1000]",)),
+            ("a04", "step_decay_lr", decay_from_a_table, ("step_decay_lr: epoch 25 of lr 0.1, halved every 10 epochs",
+                                                          "step_decay_lr: epoch 20 of the same: the second halving "
+                                                          "happens at epoch 20"))):
+        namespace = {**solution_functions(assignment_id), function: answer}
+        for seed in SEEDS:
+            for item in _prepare(assignments.get(assignment_id), seed, fresh_public=True):
+                if item.check.twin is not None and item.check.name in names:
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        assert not Checker._run_one(item, namespace)[0], f"seed {seed}, {item.check.name}"
+
+
+def test_a_twin_that_keeps_giving_the_shown_answer_is_an_error_not_a_free_check():
+    check = assignments.get("a01").questions[4].checks[1]  # softmax([1000, 1000])
+    assert check.name == "softmax: large logits [1000, 1000]"
+    broken = dataclasses.replace(check, twin=check.make_args)
+    with pytest.raises(RuntimeError, match="gave the numbers of the shown inputs' answer 20 times"):
+        runner._twin(broken, np.random.default_rng(0))
+
+
+def test_twins_draw_from_streams_of_their_own():
+    """However often a twin is drawn again, the random public checks' inputs stay those of the
+    submission's seed: the same as with no twins at all (a fixed case draws nothing)."""
+    assignment = assignments.get("a01")
+    untwinned = dataclasses.replace(assignment, questions=[
+        dataclasses.replace(question, checks=[dataclasses.replace(check, twin=None) for check in question.checks])
+        for question in assignment.questions])
+    for seed in (1, 2, 3):
+        with_twins = _prepare(assignment, seed, fresh_public=True)
+        without = _prepare(untwinned, seed, fresh_public=True)
+        for item, other in zip(with_twins, without):
+            if item.check.twin is None:
+                assert same_inputs((item.args, item.kwargs), (other.args, other.kwargs)), item.check.name
+
+
+def test_a_failed_public_check_says_on_which_inputs_the_grader_ran_it():
+    """Failed twins were reported under names with values they did not have ("size 4", "[1000, 1000]"),
+    and check.inputs gives the shown inputs, which pass (an audit): the message now writes the call."""
+    from .helpers import build, grade
+
+    naive = "def softmax(x, axis=-1):\n    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)\n"
+    result = grade(build(replace={"q5": naive}), seed=7)
+    failed = {c.name: c.message for c in result.checks if c.question == "q5" and not c.passed and not c.hidden}
+    message = failed["softmax: large logits [1000, 1000]"]
+    assert "graded on inputs drawn for this submission, of the kind check() shows: softmax(np.array([" in message
+    assert "1000.0, 1000.0" not in message
+    assert all("graded on inputs drawn for this submission" in text for text in failed.values())
 
 
 @pytest.mark.slow
@@ -161,3 +243,15 @@ def test_a_twin_varies_floats_but_keeps_integers_zeros_signs_and_keyword_argumen
     (kept, targets), _ = varied(lambda rng: ((np.array([1.0, 2.0]), np.array([1.0, 0.0])), {}), at=(0,))(
         np.random.default_rng(0))
     assert targets.tolist() == [1.0, 0.0] and kept.tolist() != [1.0, 2.0]
+
+
+def test_no_constant_answer_passes_a_twin():
+    """relu′'s first twin drew five random signs: all negative in 1 draw of 32, where an answer of zeros
+    passed (a table's fallback did, in one run of the suite in three)."""
+    for assignment_id in [a for a in IDS if _fixed_public(assignments.get(a))]:
+        for seed in SEEDS:
+            for item in _prepare(assignments.get(assignment_id), seed, fresh_public=True):
+                if item.check.hidden or item.check.twin is None or item.check.judge:
+                    continue
+                numbers = runner._numbers(item.expected)
+                assert numbers.size < 2 or numbers[0] != numbers[-1], f"seed {seed}, {item.check.name}"

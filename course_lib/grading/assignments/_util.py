@@ -81,18 +81,19 @@ def in_float32(case: tuple) -> tuple:
 def is_fixed(make_args) -> bool:
     """Whether ``make_args`` makes the same inputs from any generator (``softmax([1000, 1000])``)."""
     first, second = (make_args(np.random.default_rng(seed)) for seed in (1, 2))
-    return _same(first, second)
+    return same_inputs(first, second)
 
 
-def _same(a, b) -> bool:
+def same_inputs(a, b) -> bool:
+    """Whether two inputs are the same: types, shapes, dtypes and every bit (so NaN equals NaN)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
-                and a.shape == b.shape and np.array_equal(a, b))
+                and a.shape == b.shape and a.tobytes() == b.tobytes())
     if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same_inputs(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) or isinstance(b, dict):
-        return type(a) is type(b) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
+        return type(a) is type(b) and a.keys() == b.keys() and all(same_inputs(a[k], b[k]) for k in a)
+    return type(a) is type(b) and (a == b or (a != a and b != b))
 
 
 def _vary(value, rng: np.random.Generator, spread: float):
@@ -102,7 +103,7 @@ def _vary(value, rng: np.random.Generator, spread: float):
     low, high = 1.0 - spread, 1.0 / (1.0 - spread)
     if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
         shuffled = rng.permuted(value, axis=-1) if value.ndim else value
-        return (shuffled * rng.uniform(low, high, value.shape)).astype(value.dtype)
+        return np.asarray(shuffled * rng.uniform(low, high, value.shape)).astype(value.dtype)
     if isinstance(value, (float, np.floating)):
         return type(value)(value * rng.uniform(low, high))
     if isinstance(value, (tuple, list)):
@@ -114,12 +115,12 @@ def varied(make_args, at: Optional[Sequence[int]] = None, spread: float = 0.1):
     """A twin (``Check.twin``) for a public case with fixed inputs: the same inputs with each float
     array among the positional arguments at positions ``at`` (all by default; keyword arguments stay)
     shuffled along its last axis, and every float there times its own random factor in [0.9, 1/0.9].
-    Shapes, dtypes, rows, zeros, signs, integers (class labels, axes) and magnitudes stay — what a
-    fixed case is named for: ±1000 still overflows e^x, ±100 still overflows it in float32 (past 88), a
-    row from −2000 to 2000 still has a maximum far from its mean — and no value is one a table could
-    hold.  The shuffle moves saturated answers (σ(±1000) is 0 and 1 whatever the factor), and the
-    grader draws a twin again while the shown answer would still pass it (``runner._prepare``).
-    Leave out of ``at`` what must keep its exact values (0/1 targets)."""
+    Shapes, dtypes, rows, zeros, signs, integers (class labels, axes) and magnitudes stay — ±1000 still
+    overflows e^x — and no value is one a table could hold.  Where the answer is saturated (σ(±1000) is
+    0, 0.5 and 1 whatever the factor, which a table ordered like the inputs would know; the grader
+    refuses such a twin, ``runner._twin``) or a tie matters (``softmax([1000, 1000])``), the case needs
+    a twin of its own (``nearly_tied``, a01's ``_far_and_near``).  Leave out of ``at`` what must keep
+    its exact values (0/1 targets)."""
     def twin(rng):
         made = make_args(rng)
         positional = tuple(_vary(value, rng, spread) if at is None or index in at else value
@@ -129,23 +130,28 @@ def varied(make_args, at: Optional[Sequence[int]] = None, spread: float = 0.1):
     return twin
 
 
-def relabelled(make_args):
-    """A twin for a public case ``(y_true, y_pred, num_classes)`` with fixed labels: the classes that
-    occur (as a truth or a prediction) renamed among themselves by a random permutation that moves at
-    least one, and the samples shuffled.  Classes that occur nowhere keep their names — a confusion
-    matrix sized from the largest label seen still misses the top class where it is absent — and a
-    class never predicted stays one, under another name."""
+def nearly_tied(make_args, at: Sequence[int] = (0,), spread: float = 0.1):
+    """``varied``, then in every row (last axis) of the float arrays at positions ``at`` the second
+    largest logit moved to 0.5–3 below the largest.  For softmax cases of large logits: the twin keeps
+    their magnitude (e^x still overflows) and a tie the case is about ([1000, 1000]) stays a near tie,
+    and its answer is neither [0.5, 0.5] nor one-hot — a scaled copy of [1000, 1000] is [1050, 980],
+    whose softmax a naive answer that turns its NaN into a one-hot of the maximum matched (an audit)."""
+    shaken = varied(make_args, at=at, spread=spread)
+
     def twin(rng):
-        (y_true, y_pred, classes), kwargs = make_args(rng)
-        present = np.union1d(y_true, y_pred)
-        assert len(present) > 1, "a renaming needs two classes that occur"
-        names = np.arange(classes, dtype=np.int64)
-        while np.array_equal(names[present], present):
-            names[present] = rng.permutation(present)
-        order = rng.permutation(len(y_true))
-        return (names[y_true][order], names[y_pred][order], classes), kwargs
+        made = shaken(rng)
+        positional = tuple(_nearly_tie(value, rng) if index in at else value for index, value in enumerate(made[0]))
+        return (positional, *made[1:])
 
     return twin
+
+
+def _nearly_tie(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    order = np.argsort(logits, axis=-1)
+    top = np.take_along_axis(logits, order[..., -1:], axis=-1)
+    tied = logits.copy()
+    np.put_along_axis(tied, order[..., -2:-1], top - rng.uniform(0.5, 3, top.shape), axis=-1)
+    return tied.astype(logits.dtype)
 
 
 def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Sequence[Hint] = (),

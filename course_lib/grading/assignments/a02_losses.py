@@ -10,7 +10,7 @@ import numpy as np
 from course_lib.scratch import losses as ref
 
 from ..spec import Assignment, Hint, Question, has_nonfinite, matches
-from ._util import args, checks, varied, loud_and_quiet, randn
+from ._util import args, checks, loud_and_quiet, nearly_tied, randn, varied
 
 
 def _value(loss_class):
@@ -116,7 +116,9 @@ ASSIGNMENT = Assignment(
                  ], hints=[LOGSUMEXP]) + checks("cross_entropy_grad", _grad(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
                      ("logits of ±1000: softmax must not overflow", lambda r: args(
-                         np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 1.0]]), np.array([1, 1])), False),
+                         np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 1.0]]), np.array([1, 1])), False, np.float64,
+                      {"twin": nearly_tied(lambda r: args(np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 1.0]]),
+                                                          np.array([1, 1])))}),
                      ("rows on different scales: the maximum of each row", lambda r: args(
                          np.array([[1000.0, 0.0, -1000.0], [0.5, 1.0, 0.0]]), np.array([1, 2])), False),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=2), _labels(r, 6, 4)), True),

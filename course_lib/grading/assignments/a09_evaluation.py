@@ -10,7 +10,7 @@ import numpy as np
 from course_lib import metrics, splits
 
 from ..spec import Assignment, Hint, Question, has_nonfinite, matches
-from ._util import args, checks, relabelled
+from ._util import args, checks
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -26,6 +26,28 @@ def precision_recall_f1(y_true, y_pred, num_classes):
 def k_fold_indices(n_samples, k):
     return [(train.astype(np.int64), val.astype(np.int64))
             for train, val in splits.KFold(n_splits=k).split(np.zeros(n_samples))]
+
+
+def _pairs(n, classes, truths, predictions, asymmetric=False):
+    """A twin (``Check.twin``) for a fixed case ``(y_true, y_pred, num_classes)``: n new pairs, the true
+    labels drawn from ``truths`` and the predictions from ``predictions``, each of them at least once,
+    so which classes occur, are never predicted or occur nowhere stays as the case names it — new
+    counts, which no table of the shown answer (renamed or not) holds; where the case's name does not
+    give n, a larger n than shown (a renaming of four pairs of two classes came up in 1 draw in 10).  ``asymmetric``: drawn until
+    the confusion matrix differs from its transpose (the case is about which axis holds the truth)."""
+    truths, predictions = np.array(truths, np.int64), np.array(predictions, np.int64)
+
+    def twin(rng):
+        for _ in range(1000):
+            y_true, y_pred = rng.choice(truths, n), rng.choice(predictions, n)
+            if len(np.unique(y_true)) < len(truths) or len(np.unique(y_pred)) < len(predictions):
+                continue
+            matrix = confusion_matrix(y_true, y_pred, classes)
+            if not asymmetric or not np.array_equal(matrix, matrix.T):
+                return args(y_true, y_pred, classes)
+        raise RuntimeError(f"no {n} pairs of {truths} and {predictions} in 1000 draws")
+
+    return twin
 
 
 def _more(rng, n, k) -> int:
@@ -93,28 +115,33 @@ ASSIGNMENT = Assignment(
     notebook="a09_evaluation.ipynb",
     questions=[
         Question("q1", "Confusion matrix", 2, ["confusion_matrix"], checks("confusion_matrix", confusion_matrix, [
-            ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False),
-            ("5 samples: rows are true classes, columns predictions", lambda r: args(np.array([0, 0, 0, 1, 2]),
-                                                                                    np.array([1, 1, 0, 1, 1]), 3), False),
+            ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False,
+             np.float64, {"twin": _pairs(6, 3, [0, 1, 2], [0, 1, 2])}),
+            ("rows are true classes, columns predictions", lambda r: args(np.array([0, 0, 0, 1, 2]),
+                                                                         np.array([1, 1, 0, 1, 1]), 3), False,
+             np.float64, {"twin": _pairs(8, 3, [0, 1, 2], [0, 1], asymmetric=True)}),
             ("4 classes, of which 1 and 3 occur nowhere: the matrix is still 4×4", lambda r: args(
-                np.array([0, 2, 2, 0]), np.array([0, 2, 0, 0]), 4), False),
+                np.array([0, 2, 2, 0]), np.array([0, 2, 0, 0]), 4), False, np.float64, {"twin": _pairs(8, 4, [0, 2], [0, 2])}),
             ("hidden", lambda r: _labels(r, 50, 4), True),
             ("hidden", lambda r: _labels(r, 30, 6, missing=2), True),
             ("hidden", lambda r: _labels(r, 20, 5, absent=4), True),  # the top class: a size read from the data misses it
-        ], hints=[TRANSPOSED, ALL_CLASSES], twins=relabelled)),
+        ], hints=[TRANSPOSED, ALL_CLASSES])),
         Question("q2", "Precision, recall and F1 per class", 3, ["precision_recall_f1"],
                  checks("precision_recall_f1", precision_recall_f1, [
-                     ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3), False),
-                     ("a class that is never predicted", lambda r: args(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1]), 3), False),
+                     ("6 samples, 3 classes", lambda r: args(np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 0]), 3),
+                      False, np.float64, {"twin": _pairs(6, 3, [0, 1, 2], [0, 1, 2])}),
+                     ("a class that is never predicted", lambda r: args(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1]), 3),
+                      False, np.float64, {"twin": _pairs(7, 3, [0, 1, 2], [0, 1])}),
                      ("a class that never occurs nor is predicted: its recall is 0/0 too",
-                      lambda r: args(np.array([0, 0, 2, 2]), np.array([0, 2, 2, 2]), 3), False),
+                      lambda r: args(np.array([0, 0, 2, 2]), np.array([0, 2, 2, 2]), 3), False, np.float64,
+                      {"twin": _pairs(7, 3, [0, 2], [0, 2])}),
                      ("3 classes, of which class 2 occurs nowhere: the arrays still have 3 entries",
-                      lambda r: args(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 3), False),
+                      lambda r: args(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 3), False, np.float64,
+                      {"twin": _pairs(7, 3, [0, 1], [0, 1])}),
                      ("hidden", lambda r: _labels(r, 80, 5), True),
                      ("hidden", lambda r: _labels(r, 40, 4, missing=0), True),
                      ("hidden", lambda r: _labels(r, 30, 5, absent=int(r.integers(0, 5))), True),
-                 ], hints=[ZERO_DIVISION, SWAPPED, PER_CLASS], result_names=("precision", "recall", "f1"),
-                    twins=relabelled)),
+                 ], hints=[ZERO_DIVISION, SWAPPED, PER_CLASS], result_names=("precision", "recall", "f1"))),
         Question("q3", "k-fold cross-validation indices", 2, ["k_fold_indices"], checks("k_fold_indices", k_fold_indices, [
             # twins: n grows by a multiple of k, so that k still divides n, or leaves the same remainder
             ("10 samples, 5 folds", lambda r: args(10, 5), False, np.float64, {"twin": lambda r: args(_more(r, 10, 5), 5)}),

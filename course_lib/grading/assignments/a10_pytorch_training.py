@@ -134,8 +134,10 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: _step_args(r, n=16, features=7, classes=4), True, np.float32),
         ], result_names=("new_weight", "new_bias")), forbid=("sklearn", "tensorflow", "jax")),
         Question("q2", f"Fashion-MNIST to {TARGET_ACCURACY:.0%} within {TIME_BUDGET_S:.0f} s", 7, ["train_and_predict"], [
-            Check("train_and_predict: 3000 training images, 500 test images", "train_and_predict",
-                  lambda r: _subset(r, 3000, 500), None, judge=judge_predictions, timeout_s=TIME_BUDGET_S,
+            # 2000 test images: with 500 the solution's accuracy varied with the draw by 1.5 points and fell
+            # below 80 % in 1 draw of 80 (79.0 %, mean 83.8); with 2000, 84.1 ± 0.7, lowest 82.1 in 40
+            Check("train_and_predict: 3000 training images, 2000 test images", "train_and_predict",
+                  lambda r: _subset(r, 3000, 2000), None, judge=judge_predictions, timeout_s=TIME_BUDGET_S,
                   torch_seed=True),
             Check("train_and_predict: hidden test 1", "train_and_predict",
                   lambda r: _subset(r, 6000, 1000), None, hidden=True, judge=judge_predictions, timeout_s=TIME_BUDGET_S,
