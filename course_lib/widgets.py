@@ -19,7 +19,7 @@ import html
 import io
 import itertools
 import re
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 MAX_PICTURES = 120
 
@@ -41,7 +41,7 @@ def _label(value) -> str:
 
 
 def explore(render: Callable[..., object], sliders: Dict[str, Sequence], start: Dict[str, object] = None,
-            dpi: int = 80, description: str = "", labels: Dict[str, str] = None):
+            dpi: int = 80, description: str = "", labels: Optional[Dict[str, str]] = None):
     """A kernel-free interactive figure.
 
     ``render(**values)`` draws one matplotlib figure (or returns an HTML string) for one

@@ -93,10 +93,12 @@ def test_a_twins_answer_is_not_the_shown_one_reordered(assignment_id):
 
 
 def test_tables_the_audit_wrote_earn_nothing_from_the_twins():
-    """Two tables an audit wrote against the first twins: a naive softmax that turns its NaN into a
-    one-hot of the maximum passed the [1000, 1000] twin (418 seeds in 500), and a step-decay answer
-    read off the epoch (lr × {25: 0.25, 9: 1, 20: 0.25}) passed all three (it still passes "epoch 9 of
-    the same", whose answer is the initial rate itself, as any answer that returns it there does)."""
+    """Tables two audits wrote against the first twins: a naive softmax that turns its NaN into a one-hot
+    of the maximum passed the [1000, 1000] twin (418 seeds in 500); a step-decay answer read off the
+    epoch (lr × {25: 0.25, 9: 1, 20: 0.25}) passed all three (it still passes "epoch 9 of the same",
+    whose answer is the initial rate itself, as any answer that returns it there does); the shown
+    causal mask and encoding table cropped passed twins smaller than them (41 and 25 % of seeds); a
+    cross-entropy of 0 passed the large-logit twin where the shuffle put +1000 on the label (33 %)."""
     def one_hot_softmax(x, axis=-1):
         with np.errstate(over="ignore", invalid="ignore"):
             e = np.exp(x)
@@ -106,7 +108,22 @@ def test_tables_the_audit_wrote_earn_nothing_from_the_twins():
     def decay_from_a_table(initial_lr, epoch, step_size, gamma):
         return initial_lr * {25: 0.25, 9: 1.0, 20: 0.25}.get(epoch, 1.0)
 
+    shown = {item.check.name: item.expected for a in ("a08",)
+             for item in _prepare(assignments.get(a), seed=0, include_hidden=False)}
+
+    def cropped_mask(size):  # the shown 4 × 4 mask's corner: right for sizes up to 4
+        return shown["causal_mask: size 4"][:size, :size].copy()
+
+    def cropped_table(max_len, d_model):  # the shown (4, 8) table's first rows: right for d_model 8 and up to 4
+        return shown["positional_encoding: 4 positions, d_model 8 (after the call above)"][:max_len].copy()
+
     for assignment_id, function, answer, names in (
+            ("a08", "causal_mask", cropped_mask, ("causal_mask: size 4",)),
+            ("a08", "positional_encoding", cropped_table,
+             ("positional_encoding: 4 positions, d_model 8 (after the call above)",)),
+            ("a02", "cross_entropy", lambda logits, labels: 0.0, ("cross_entropy: large logits",
+                                                                  "cross_entropy: rows on different scales: the "
+                                                                  "maximum of each row")),
             ("a01", "softmax", one_hot_softmax, ("softmax: large logits [1000, 1000]",)),
             ("a04", "step_decay_lr", decay_from_a_table, ("step_decay_lr: epoch 25 of lr 0.1, halved every 10 epochs",
                                                           "step_decay_lr: epoch 20 of the same: the second halving "
@@ -123,7 +140,7 @@ def test_a_twin_that_keeps_giving_the_shown_answer_is_an_error_not_a_free_check(
     check = assignments.get("a01").questions[4].checks[1]  # softmax([1000, 1000])
     assert check.name == "softmax: large logits [1000, 1000]"
     broken = dataclasses.replace(check, twin=check.make_args)
-    with pytest.raises(RuntimeError, match="gave the numbers of the shown inputs' answer 20 times"):
+    with pytest.raises(RuntimeError, match="gave the numbers of the shown inputs' answer 200 times"):
         runner._twin(broken, np.random.default_rng(0))
 
 
@@ -255,3 +272,18 @@ def test_no_constant_answer_passes_a_twin():
                     continue
                 numbers = runner._numbers(item.expected)
                 assert numbers.size < 2 or numbers[0] != numbers[-1], f"seed {seed}, {item.check.name}"
+
+
+def test_the_call_is_added_only_where_the_function_ran():
+    """A missing function's message ("softmax is not defined …") got the call appended too (an audit)."""
+    from .helpers import build, grade
+
+    result = grade(build(replace={"q5": "pass"}), seed=7)
+    messages = [c.message for c in result.checks if c.question == "q5" and not c.hidden]
+    assert messages and not any("graded on inputs drawn" in message for message in messages), messages
+
+
+def test_a09s_most_redrawn_twin_stays_far_from_the_limit():
+    """Six pairs of three classes repeat the shown counts in 56 % of draws: seed 41931 needed more than the
+    first limit of 20 draws, and grading stopped with an error (an audit)."""
+    assert len(_prepare(assignments.get("a09"), 41931, fresh_public=True)) == 18

@@ -61,6 +61,12 @@ def _zero_and_signs(rng):
     return args(rng.permutation(x).reshape(2, 3))
 
 
+def _one_far(rng, rows, columns):
+    x = randn(rng, rows, columns, scale=2)
+    x[np.arange(rows), rng.integers(0, columns, rows)] += rng.uniform(1000, 1400, rows)
+    return x
+
+
 OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and _large(a[0]),
                 "softmax([1000, 1000]) returns nan when computed naively: subtract the maximum of each row "
                 "(along the axis, keepdims=True; not of the whole array, or a row far below it underflows to "
@@ -134,6 +140,10 @@ ASSIGNMENT = Assignment(
             ("hidden", lambda r: args(randn(r, 5, 7, scale=50) + 800), True),
             ("hidden", lambda r: args(randn(r, 4, 6, scale=3) + np.array([[900.0], [0.0], [-900.0], [5.0]])), True),
             ("hidden", lambda r: args(randn(r, 2, 6, 3), axis=1), True),
+            # one logit per row 1000–1400 above the others, so 800 or more above the row's mean: subtracting
+            # the mean instead of the maximum overflows (it passed every other hidden check: softmax is
+            # unchanged by any shift; an audit)
+            ("hidden", lambda r: args(_one_far(r, 3, 5)), True),
             ("hidden", lambda r: args(randn(r, 4, 10, dtype=np.float32, scale=10)), True, np.float32),
         ], hints=[OVERFLOW, AXIS])),
     ],

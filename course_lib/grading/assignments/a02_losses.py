@@ -108,9 +108,13 @@ ASSIGNMENT = Assignment(
         Question("q3", "Cross-entropy with softmax", 4, ["cross_entropy", "cross_entropy_grad"],
                  checks("cross_entropy", _value(ref.CrossEntropyLoss), [
                      ("2 samples, 3 classes", lambda r: args(np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), np.array([0, 2])), False),
-                     ("large logits", lambda r: args(np.array([[1000.0, 0.0, -1000.0]]), np.array([1])), False),
+                     # twins with a near tie: a shuffle that put +1000 on the label made the loss 0 (an audit)
+                     ("large logits", lambda r: args(np.array([[1000.0, 0.0, -1000.0]]), np.array([1])), False, np.float64,
+                      {"twin": nearly_tied(lambda r: args(np.array([[1000.0, 0.0, -1000.0]]), np.array([1])))}),
                      ("rows on different scales: the maximum of each row", lambda r: args(
-                         np.array([[1000.0, 0.0, -1000.0], [0.5, 1.0, 0.0]]), np.array([1, 2])), False),
+                         np.array([[1000.0, 0.0, -1000.0], [0.5, 1.0, 0.0]]), np.array([1, 2])), False, np.float64,
+                      {"twin": nearly_tied(lambda r: args(np.array([[1000.0, 0.0, -1000.0], [0.5, 1.0, 0.0]]),
+                                                          np.array([1, 2])))}),
                      ("hidden", lambda r: args(randn(r, 8, 5, scale=2), _labels(r, 8, 5)), True),
                      ("hidden", lambda r: args(_far_rows(r, 4, 10, offset=400), _labels(r, 4, 10)), True),
                  ], hints=[LOGSUMEXP]) + checks("cross_entropy_grad", _grad(ref.CrossEntropyLoss), [

@@ -43,7 +43,8 @@ def _at_a_boundary(rng):
 def _schedule_twin(epoch_of):
     """A twin (``Check.twin``) for a fixed step-decay case: another initial rate, step size s (3–14)
     and γ, at the epoch ``epoch_of(s, rng)`` names where the case's own (25, 9 or 20 for s = 10) was —
-    inside the third interval, just before the first decay, at the second."""
+    inside an interval after some decays, just before the first decay, at a decay.  The number of
+    decays is drawn too (2–4): with two always, lr·γ² answered both (an audit)."""
     def twin(rng):
         step_size = int(rng.integers(3, 15))
         return args(float(rng.uniform(0.01, 1)), epoch_of(step_size, rng), step_size, float(rng.uniform(0.2, 0.8)))
@@ -151,11 +152,11 @@ ASSIGNMENT = Assignment(
         ], hints=[BIAS], result_names=("new_param", "new_m", "new_v"), float32=True), in_place_advice=STATE_ADVICE),
         Question("q4", "A step-decayed learning rate", 1, ["step_decay_lr"], checks("step_decay_lr", step_decay_lr, [
             ("epoch 25 of lr 0.1, halved every 10 epochs", lambda r: args(0.1, 25, 10, 0.5), False, np.float64,
-             {"twin": _schedule_twin(lambda s, r: 2 * s + int(r.integers(1, s)))}),
+             {"twin": _schedule_twin(lambda s, r: int(r.integers(2, 5)) * s + int(r.integers(1, s)))}),
             ("epoch 9 of the same: still the first 10 epochs", lambda r: args(0.1, 9, 10, 0.5), False, np.float64,
              {"twin": _schedule_twin(lambda s, r: s - 1)}),
             ("epoch 20 of the same: the second halving happens at epoch 20", lambda r: args(0.1, 20, 10, 0.5), False,
-             np.float64, {"twin": _schedule_twin(lambda s, r: 2 * s)}),
+             np.float64, {"twin": _schedule_twin(lambda s, r: int(r.integers(2, 5)) * s)}),
             ("hidden", lambda r: args(float(r.uniform(0.01, 1)), int(r.integers(0, 40)), int(r.integers(2, 8)), float(r.uniform(0.1, 0.9))), True),
             ("hidden", lambda r: _at_a_boundary(r), True),
         ], hints=[OFF_BY_ONE], atol=0.0)),  # relative only: γ^k falls below any absolute tolerance

@@ -119,15 +119,17 @@ ASSIGNMENT = Assignment(
                      ("hidden", lambda r: args(randn(r, 3, 4, 2, 3)), True),
                  ], float32=True)),
         Question("q3", "A causal mask", 1, ["causal_mask"], checks("causal_mask", causal_mask, [
-            ("size 4", lambda r: args(4), False, np.float64, {"twin": lambda r: args(int(r.choice([2, 3, 5, 6, 7])))}),
+            # larger than shown: a smaller mask is the shown one cropped (an audit)
+            ("size 4", lambda r: args(4), False, np.float64, {"twin": lambda r: args(int(r.integers(5, 10)))}),
             ("hidden", lambda r: args(int(r.integers(5, 65))), True),
         ])),
         Question("q4", "Sinusoidal positional encoding", 2, ["positional_encoding"], checks("positional_encoding", positional_encoding, [
-            # twins: the second call still asks for fewer positions and a wider table than the first
+            # twins: the second call still asks for fewer positions and a wider table than the first, and
+            # more positions than shown (fewer would be the shown table's first rows: an audit)
             ("10 positions, d_model 6", lambda r: args(10, 6), False, np.float64,
              {"twin": lambda r: args(int(r.integers(11, 17)), int(r.choice([4, 6])))}),
             ("4 positions, d_model 8 (after the call above)", lambda r: args(4, 8), False, np.float64,
-             {"twin": lambda r: args(int(r.choice([2, 3, 5, 6])), int(r.choice([8, 10])))}),
+             {"twin": lambda r: args(int(r.integers(5, 10)), int(r.choice([8, 10])))}),
             ("hidden", lambda r: args(int(r.integers(20, 60)), int(2 * r.integers(4, 16))), True),
         ])),
     ],

@@ -55,17 +55,26 @@ def _more(rng, n, k) -> int:
     return n + k * int(rng.integers(1, 5))
 
 
+_SHOWN_FOLDS = {(10, 5), (11, 3), (10, 4)}  # the public cases: a hidden draw of one was a table's (an audit)
+
+
 def _even_folds(rng):
     """A sample that k divides: every fold the same size.  (Hidden checks draw each kind on its own, so
     an answer right for one kind only scores the same on every draw; an audit, 2026-12-06.)"""
-    k = int(rng.integers(3, 7))
-    return args(k * int(rng.integers(2, 7)), k)
+    while True:
+        k = int(rng.integers(3, 7))
+        n = k * int(rng.integers(2, 7))
+        if (n, k) not in _SHOWN_FOLDS:
+            return args(n, k)
 
 
 def _uneven_folds(rng):
     """A small sample that k does not divide: some folds get one sample more."""
-    k = int(rng.integers(3, 7))
-    return args(k * int(rng.integers(1, 4)) + int(rng.integers(1, k)), k)
+    while True:
+        k = int(rng.integers(3, 7))
+        n = k * int(rng.integers(1, 4)) + int(rng.integers(1, k))
+        if (n, k) not in _SHOWN_FOLDS:
+            return args(n, k)
 
 
 def _labels(rng, n, classes, missing=None, absent=None):
