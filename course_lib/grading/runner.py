@@ -192,7 +192,8 @@ def _twin(check: Check, rng: np.random.Generator, tries: int = 200):
         made = _made(check, check.twin, rng)
         numbers = _numbers(made[3])
         other = numbers.shape != shown.shape or not np.allclose(numbers, shown, check.rtol, check.atol)
-        constant = numbers.size > 1 and numbers[0] == numbers[-1] and shown[0] != shown[-1]  # all 0: zeros pass
+        # one number throughout (all 0) where the shown answer is not: an answer of zeros would pass
+        constant = numbers.size > 1 and numbers[0] == numbers[-1] and shown.size > 1 and shown[0] != shown[-1]
         if check.judge or (other and not constant):
             return made
     raise RuntimeError(f"the twin of {check.name!r} gave the numbers of the shown inputs' answer {tries} times")

@@ -71,10 +71,12 @@ def _in_float32(make_args):
 def in_float32(case: tuple) -> tuple:
     """The public case ``case`` again with float32 inputs: the result must stay float32.  (Audits
     found answers that return float64 for float32 inputs scoring full marks where no check used
-    float32.)  A twin of ``case`` (``Check.twin``) is made float32 too."""
+    float32.)  A twin of ``case`` (``Check.twin``) is made float32 too, and its way of making one
+    (``twins``) carried over."""
     name, make_args = case[:2]
-    twin = (case[4] if len(case) > 4 else {}).get("twin")
-    overrides = {} if twin is None else {"twin": _in_float32(twin)}
+    given = case[4] if len(case) > 4 else {}
+    overrides = {"twin": _in_float32(given["twin"])} if "twin" in given else \
+        {"twins": given["twins"]} if "twins" in given else {}
     return (f"{name}, in float32: the result stays float32", _in_float32(make_args), False, np.float32, overrides)
 
 
@@ -158,9 +160,10 @@ def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Se
            float32: bool = False, twins: Optional[Callable] = varied, **options) -> List[Check]:
     """One Check per ``(name, make_args, hidden[, dtype[, overrides]])`` case of ``function``;
     ``overrides`` (a dict) replaces Check options for that case alone (``atol=0.0`` where every
-    expected number is smaller than the default absolute tolerance; ``twin=`` a twin of its own).
-    A public case whose inputs are fixed and that has no twin of its own gets ``twins(make_args)``
-    (``varied`` by default; None leaves it without one, which the test suite refuses).
+    expected number is smaller than the default absolute tolerance; ``twin=`` a twin of its own;
+    ``twins=`` the way to make this case's twin from its ``make_args``, ``nearly_tied``).  A public case
+    whose inputs are fixed and that has no twin of its own gets ``twins(make_args)`` (``varied`` by
+    default; None leaves it without one, which the test suite refuses).
 
     Public cases are named for the student; hidden ones only get a number.  Every check also gets
     the ``TRANSPOSED`` hint, after its own.  ``float32=True`` adds the first case again in float32
@@ -175,9 +178,10 @@ def checks(function: str, reference: Callable, cases: Sequence[tuple], hints: Se
     for case in cases:
         name, make_args, hidden = case[:3]
         dtype = case[3] if len(case) > 3 else np.float64
-        overrides = case[4] if len(case) > 4 else {}
-        if not hidden and "twin" not in overrides and twins is not None and is_fixed(make_args):
-            overrides = {**overrides, "twin": twins(make_args)}
+        overrides = dict(case[4]) if len(case) > 4 else {}
+        maker = overrides.pop("twins", twins)
+        if not hidden and "twin" not in overrides and maker is not None and is_fixed(make_args):
+            overrides["twin"] = maker(make_args)
         if hidden:
             hidden_count += 1
             name = f"{function}: hidden test {hidden_count}"

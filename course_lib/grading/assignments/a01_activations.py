@@ -36,17 +36,16 @@ def _both_signs(rng, n):
     return rng.permutation(np.concatenate([x, np.zeros(2)]))
 
 
-def _far_and_near(values, dtype=np.float64):
-    """A twin (``Check.twin``) for a fixed case of values far out on both tails and 0: each far value
+def _far_and_near(make_args):
+    """The twin (``Check.twin``) of a fixed case of values far out on both tails and 0: each far value
     times its own factor in [0.9, 1/0.9] (±100 stays past 88.7, where e^x overflows float32), each 0
     made a moderate value (|x| of 0.5–4, where σ is neither 0 nor 1), shuffled.  The shown answer is
     0, 0.5 and 1 (σ′: 0, 0.25, 0), which a table ordered like the inputs' signs would give again."""
-    values = np.array(values, dtype)
-
     def twin(rng):
+        (values,), kwargs = make_args(rng)
         far = values * rng.uniform(0.9, 1 / 0.9, values.shape)
         near = rng.choice([-1.0, 1.0], values.shape) * rng.uniform(0.5, 4, values.shape)
-        return args(rng.permutation(np.where(values == 0, near, far)).astype(dtype))
+        return (rng.permutation(np.where(values == 0, near, far)).astype(values.dtype),), kwargs
 
     return twin
 
@@ -95,18 +94,18 @@ ASSIGNMENT = Assignment(
                  checks("sigmoid", ref.sigmoid, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
                      ("x = ±1000: no overflow, not even in an unused branch", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False,
-                      np.float64, {"twin": _far_and_near([-1000.0, 0.0, 1000.0])}),
+                      np.float64, {"twins": _far_and_near}),
                      # float32 overflows e^x past x = 88: clipping at ±500 passed every public case (an audit)
                      ("float32, x = ±100 and ±400: e^x overflows past 88 in float32",
                       lambda r: args(np.array([-400.0, -100.0, 0.0, 100.0, 400.0], dtype=np.float32)), False, np.float32,
-                      {"twin": _far_and_near([-400.0, -100.0, 0.0, 100.0, 400.0], np.float32)}),
+                      {"twins": _far_and_near}),
                      ("hidden", lambda r: args(randn(r, 6, 4, scale=3)), True),
                      ("hidden", lambda r: args(_extremes(r)), True),
                      ("hidden", lambda r: args(loud_and_quiet(r, 6, scale=200, dtype=np.float32)), True, np.float32),
                  ], hints=[SIGMOID_OVERFLOW], float_errors=True, float32=True) + checks("sigmoid_derivative", ref.sigmoid_derivative, [
                      ("five values around 0", lambda r: args(np.linspace(-2, 2, 5)), False),
                      ("x = ±1000: no nan", lambda r: args(np.array([-1000.0, 0.0, 1000.0])), False, np.float64,
-                      {"twin": _far_and_near([-1000.0, 0.0, 1000.0])}),
+                      {"twins": _far_and_near}),
                      ("hidden", lambda r: args(randn(r, 3, 5, scale=2)), True),
                      ("hidden", lambda r: args(_extremes(r)), True),
                      ("hidden", lambda r: args(randn(r, 8, dtype=np.float32)), True, np.float32),
@@ -128,11 +127,11 @@ ASSIGNMENT = Assignment(
         Question("q5", "A numerically stable softmax", 3, ["softmax"], checks("softmax", ref.softmax, [
             ("rows of a (2, 3) array", lambda r: args(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])), False),
             ("large logits [1000, 1000]", lambda r: args(np.array([1000.0, 1000.0])), False, np.float64,
-             {"twin": nearly_tied(lambda r: args(np.array([1000.0, 1000.0])))}),
+             {"twins": nearly_tied}),
             ("rows on different scales: the maximum of each row", lambda r: args(np.array([[1000.0, 1000.0], [0.0, 1.0]])), False,
-             np.float64, {"twin": nearly_tied(lambda r: args(np.array([[1000.0, 1000.0], [0.0, 1.0]])))}),
+             np.float64, {"twins": nearly_tied}),
             ("a row from −2000 to 2000: subtract its maximum, not its mean", lambda r: args(np.array([[2000.0, 0.0, -2000.0]])), False,
-             np.float64, {"twin": nearly_tied(lambda r: args(np.array([[2000.0, 0.0, -2000.0]])))}),
+             np.float64, {"twins": nearly_tied}),
             ("the columns of a (3, 2) array, axis=0", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=0), False),
             ("a (2, 3, 2) array, axis=1: the middle axis", lambda r: args(np.arange(12.0).reshape(2, 3, 2) % 5, axis=1), False),
             ("a (3, 2) array, axis=-2: counted from the end", lambda r: args(np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 3.0]]), axis=-2), False),
