@@ -48,6 +48,14 @@ def _fixed_public(assignment):
             if not check.hidden and is_fixed(check.make_args)]
 
 
+def _twinned(assignment_id, seeds=SEEDS):
+    """``(seed, item)`` for every twinned public check of the grader's draw for each seed."""
+    for seed in seeds:
+        for item in _prepare(assignments.get(assignment_id), seed, fresh_public=True):
+            if not item.check.hidden and item.check.twin is not None:
+                yield seed, item
+
+
 def test_the_red_teams_fixed_checks_are_all_found():
     """The count the red team measured: 60 public checks in a01, a02, a04, a05, a08 and a09."""
     found = {a.id: len(_fixed_public(a)) for a in assignments.all_assignments()}
@@ -81,15 +89,11 @@ def test_a_twins_answer_is_not_the_shown_one_reordered(assignment_id):
     """A table that reorders the shown answer as the twin's inputs are ordered (per row), or renames its
     classes as the twin's labels are renamed, earned 13 % of a01 and 39 % of a09 from twins that only
     scaled and shuffled saturated inputs or renamed classes (an audit): the numbers must differ."""
-    assignment = assignments.get(assignment_id)
-    shown = {item.check.name: item for item in _prepare(assignment, seed=0, include_hidden=False)}
-    for seed in SEEDS:
-        for item in _prepare(assignment, seed, fresh_public=True):
-            if item.check.hidden or item.check.twin is None:
-                continue
-            before, after = runner._numbers(shown[item.check.name].expected), runner._numbers(item.expected)
-            assert before.shape != after.shape or not np.allclose(before, after, rtol=1e-6, atol=1e-9), \
-                f"seed {seed}, {item.check.name}"
+    shown = {item.check.name: item for item in _prepare(assignments.get(assignment_id), seed=0, include_hidden=False)}
+    for seed, item in _twinned(assignment_id):
+        before, after = runner._numbers(shown[item.check.name].expected), runner._numbers(item.expected)
+        assert before.shape != after.shape or not np.allclose(before, after, rtol=1e-6, atol=1e-9), \
+            f"seed {seed}, {item.check.name}"
 
 
 def test_tables_the_audit_wrote_earn_nothing_from_the_twins():
@@ -129,11 +133,10 @@ def test_tables_the_audit_wrote_earn_nothing_from_the_twins():
                                                           "step_decay_lr: epoch 20 of the same: the second halving "
                                                           "happens at epoch 20"))):
         namespace = {**solution_functions(assignment_id), function: answer}
-        for seed in SEEDS:
-            for item in _prepare(assignments.get(assignment_id), seed, fresh_public=True):
-                if item.check.twin is not None and item.check.name in names:
-                    with contextlib.redirect_stdout(io.StringIO()):
-                        assert not Checker._run_one(item, namespace)[0], f"seed {seed}, {item.check.name}"
+        for seed, item in _twinned(assignment_id):
+            if item.check.name in names:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    assert not Checker._run_one(item, namespace)[0], f"seed {seed}, {item.check.name}"
 
 
 def test_a_twin_that_keeps_giving_the_shown_answer_is_an_error_not_a_free_check():
@@ -176,17 +179,13 @@ def test_a_failed_public_check_says_on_which_inputs_the_grader_ran_it():
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id", [a for a in IDS if _fixed_public(assignments.get(a))])
 def test_the_solution_passes_every_twin(assignment_id):
-    assignment = assignments.get(assignment_id)
     namespace = solution_functions(assignment_id)
     failures = []
-    for seed in range(1, 101):
-        for item in _prepare(assignment, seed, fresh_public=True):
-            if item.check.hidden or item.check.twin is None:
-                continue
-            with contextlib.redirect_stdout(io.StringIO()):
-                passed, message = Checker._run_one(item, namespace)
-            if not passed:
-                failures.append(f"seed {seed}, {item.check.name}: {message}")
+    for seed, item in _twinned(assignment_id, range(1, 101)):
+        with contextlib.redirect_stdout(io.StringIO()):
+            passed, message = Checker._run_one(item, namespace)
+        if not passed:
+            failures.append(f"seed {seed}, {item.check.name}: {message}")
     assert not failures, "\n".join(failures[:5])
 
 
@@ -266,10 +265,8 @@ def test_no_constant_answer_passes_a_twin():
     """relu′'s first twin drew five random signs: all negative in 1 draw of 32, where an answer of zeros
     passed (a table's fallback did, in one run of the suite in three)."""
     for assignment_id in [a for a in IDS if _fixed_public(assignments.get(a))]:
-        for seed in SEEDS:
-            for item in _prepare(assignments.get(assignment_id), seed, fresh_public=True):
-                if item.check.hidden or item.check.twin is None or item.check.judge:
-                    continue
+        for seed, item in _twinned(assignment_id):
+            if not item.check.judge:
                 numbers = runner._numbers(item.expected)
                 assert numbers.size < 2 or numbers[0] != numbers[-1], f"seed {seed}, {item.check.name}"
 
