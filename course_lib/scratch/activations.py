@@ -278,8 +278,10 @@ class ReLU(_Activation):
         self._check_input(x)
         if self.inplace:
             before_overwrite("ReLU", x)
-        self._saved = _relu_mask(x)
-        return relu(x, out=x if self.inplace else None)
+        out = relu(x, out=x if self.inplace else None)
+        # the mask, from the output in one pass: max(x, 0) ≠ 0 exactly where not x ≤ 0 (see _relu_mask)
+        self._saved = out != 0
+        return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output * self._get_saved(grad_output)

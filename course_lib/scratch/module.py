@@ -306,6 +306,9 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}.__init__ must call super().__init__() before assigning '{name}'"
             )
+        if not isinstance(value, (Parameter, Module)) and name not in self._parameters and name not in self._modules:
+            object.__setattr__(self, name, value)  # a plain attribute, or a buffer's new array: nothing to (un)register
+            return
         # Re-assigning keeps a name's place in its registry (state_dict order matches torch),
         # and an array assigned to a buffer's name (``self.running_mean += …``) stays a buffer.
         # As in torch, a registered parameter (or submodule) can only be replaced by another one or
@@ -533,9 +536,7 @@ class Sequential(Module):
 
     def execution_order(self) -> List[Module]:
         """The modules in the order forward runs them (see the class docstring)."""
-        from .activations import ReLU  # those modules import this one
-        from .pooling import MaxPool2d
-
+        ReLU, MaxPool2d = _relu_and_max_pool()
         order = list(self._modules.values())
         for index in range(len(order) - 1):
             first, second = order[index], order[index + 1]
@@ -553,6 +554,16 @@ class Sequential(Module):
         for module in reversed(self.execution_order()):
             grad_output = module.backward(grad_output)
         return grad_output
+
+
+@functools.lru_cache(maxsize=None)
+def _relu_and_max_pool() -> Tuple[type, type]:
+    """The classes ReLU and MaxPool2d, imported on the first call (their modules import this one);
+    an import statement in ``execution_order`` itself cost about 12 µs a training step."""
+    from .activations import ReLU
+    from .pooling import MaxPool2d
+
+    return ReLU, MaxPool2d
 
 
 def expect_shape(layer: str, x: np.ndarray, ndims: Tuple[int, ...], description: str) -> None:
@@ -610,15 +621,36 @@ def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], 
 # have none, so in-place layers look the array up here before writing into it and note the write
 # (``_OVERWRITTEN``: id → the layer that wrote), and the keeper's backward raises as torch's does.
 # A plain write such as x[...] = 0 goes unseen: only in-place layers are watched.  Forward alone
-# (inference) is fine.  The registry holds weak references: an entry disappears with its array.
-_KEPT_FOR_BACKWARD: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+# (inference) is fine.  The registry holds weak references, in a plain dict (a WeakValueDictionary's
+# bookkeeping, a callback each time an array dies, cost about 10 µs a step of a small MLP): an
+# entry whose array is gone reads as None, so it is never taken for a new array with the same id,
+# and such entries are dropped whenever the registry has doubled since they last were.
+_KEPT_FOR_BACKWARD: "Dict[int, weakref.ref[np.ndarray]]" = {}
 _OVERWRITTEN: Dict[int, str] = {}
+_KEPT_LIMIT = 256  # the registry's size at which keep_for_backward drops the entries of dead arrays
+
+
+def _kept(key: int) -> Optional[np.ndarray]:
+    """The kept array with this id, or None (none was kept, or it is gone)."""
+    ref = _KEPT_FOR_BACKWARD.get(key)
+    return None if ref is None else ref()
+
+
+def _drop_dead_entries() -> None:
+    global _KEPT_LIMIT
+    for key in [key for key, ref in _KEPT_FOR_BACKWARD.items() if ref() is None]:
+        del _KEPT_FOR_BACKWARD[key]
+    for key in [key for key in _OVERWRITTEN if key not in _KEPT_FOR_BACKWARD]:
+        del _OVERWRITTEN[key]  # their arrays are gone
+    _KEPT_LIMIT = max(256, 2 * len(_KEPT_FOR_BACKWARD))  # with many live arrays, not again at once
 
 
 def keep_for_backward(array: np.ndarray) -> np.ndarray:
     """Record that ``array`` (a layer's output) is needed by its backward pass; returns it."""
     if isinstance(array, np.ndarray):
-        _KEPT_FOR_BACKWARD[id(array)] = array
+        if len(_KEPT_FOR_BACKWARD) >= _KEPT_LIMIT:
+            _drop_dead_entries()
+        _KEPT_FOR_BACKWARD[id(array)] = weakref.ref(array)
         _OVERWRITTEN.pop(id(array), None)  # a new array: an earlier one with this id is gone
     return array
 
@@ -627,7 +659,7 @@ def release_for_backward(layer: str, array, what: str = "output") -> None:
     """``layer``'s backward pass is about to use ``array`` (its forward's ``what``, "output" or
     "input"): raise if an in-place layer wrote into it since forward; otherwise in-place layers may
     overwrite it from now on."""
-    if _KEPT_FOR_BACKWARD.get(id(array)) is not array:
+    if _kept(id(array)) is not array:
         return
     writer = _OVERWRITTEN.get(id(array))
     if writer is not None:
@@ -654,10 +686,10 @@ def before_overwrite(layer: str, x: np.ndarray) -> None:
             f"memory (a zero stride, shape {x.shape}, strides {x.strides}): each write would change all of them "
             f"(torch refuses such a tensor too). Pass x.copy(), or use inplace=False"
         )
-    for key in [key for key in _OVERWRITTEN if key not in _KEPT_FOR_BACKWARD]:
-        del _OVERWRITTEN[key]  # their arrays are gone
+    _drop_dead_entries()
     # a view counts too (Sigmoid → Flatten → ReLU(inplace=True) writes through a reshape); the
-    # registry holds the outputs of the last forward calls only, so this loop is short
-    for key, kept in list(_KEPT_FOR_BACKWARD.items()):
-        if np.may_share_memory(x, kept):
+    # registry now holds the arrays of the last forward calls only, so this loop is short
+    for key, ref in list(_KEPT_FOR_BACKWARD.items()):
+        kept = ref()
+        if kept is not None and np.may_share_memory(x, kept):
             _OVERWRITTEN.setdefault(key, layer)

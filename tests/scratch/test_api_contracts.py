@@ -470,6 +470,29 @@ def test_an_in_place_layer_may_overwrite_a_kept_output_but_then_backward_raises_
         net.backward(np.ones_like(expected))
 
 
+def test_the_registry_of_kept_arrays_forgets_dead_ones_and_still_sees_a_write():
+    """The registry is a plain dict of weak references: an inference loop (no backward to release
+    what forward kept) must not grow it without bound, an entry whose array is gone is never taken
+    for a new array with its id, and an in-place write after all that is still caught."""
+    from course_lib.scratch import module
+
+    layer, rng = scratch.Sigmoid(), np.random.default_rng(0)
+    for _ in range(3000):
+        layer(rng.standard_normal((2, 3)))
+    assert len(module._KEPT_FOR_BACKWARD) <= 2 * 256
+    kept = module.keep_for_backward(np.ones(3))
+    key = id(kept)
+    module._OVERWRITTEN[key] = "ReLU"
+    del kept
+    assert module._kept(key) is None
+    for _ in range(100):  # new arrays, some of them likely at the dead one's address
+        module.release_for_backward("Linear", np.ones(3), "input")  # never raises: none of them was kept
+    net = scratch.Sequential(scratch.Sigmoid(), scratch.ReLU(inplace=True))
+    out = net(rng.standard_normal((4, 3)))
+    with pytest.raises(RuntimeError, match=r"Sigmoid.backward needs the output .* ReLU\(inplace=True\) overwrote it"):
+        net.backward(np.ones_like(out))
+
+
 def test_torch_also_allows_the_in_place_forward_and_refuses_its_backward():
     x = torch.randn(4, 3, requires_grad=True)
     y = torch.nn.ReLU(inplace=True)(torch.sigmoid(x))  # forward: fine

@@ -411,6 +411,65 @@ def test_float32_losses_stay_float32():
         assert loss_fn.backward().dtype == np.float32
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_the_usual_cross_entropy_call_gives_the_general_paths_numbers_bit_for_bit(dtype, reduction):
+    """Logits (N, C) and class indices with no weight, smoothing or ignored target take a short
+    path (``_usual_forward``); a weight of ones sends the same call down the general one."""
+    rng = np.random.default_rng(3)
+    for n, classes, scale in [(1, 1, 1.0), (1, 5, 1.0), (7, 3, 30.0), (64, 10, 1.0), (9, 4, 1000.0)]:
+        logits = (rng.standard_normal((n, classes)) * scale).astype(dtype)
+        target = rng.integers(0, classes, n)
+        usual, general = CrossEntropyLoss(reduction=reduction), CrossEntropyLoss(np.ones(classes), reduction=reduction)
+        loss, reference = usual(logits, target), general(logits, target)
+        assert type(usual._cache).__name__ == "_UsualCall" and type(general._cache).__name__ != "_UsualCall"
+        assert np.asarray(loss).dtype == dtype and np.asarray(loss).shape == np.asarray(reference).shape
+        np.testing.assert_array_equal(loss, reference)
+        upstreams = ([None, 2.5, np.float32(0.5), np.array(-3.0)] if reduction != "none"
+                     else [rng.standard_normal(n).astype(dtype)])
+        for upstream in upstreams:
+            grad = usual.backward(upstream)
+            assert grad.dtype == dtype
+            np.testing.assert_array_equal(grad, general.backward(upstream))
+        torch_logits = torch.tensor(logits, requires_grad=True)
+        torch_loss = torch.nn.functional.cross_entropy(torch_logits, torch.from_numpy(target), reduction=reduction)
+        upstream = None if reduction != "none" else upstreams[-1]
+        torch_loss.backward(None if upstream is None else torch.from_numpy(upstream))
+        assert_close(loss, torch_loss.detach().numpy())
+        assert_close(usual.backward(upstream), torch_logits.grad.numpy())
+
+
+def test_calls_off_the_usual_path_take_the_general_one_with_its_messages():
+    """An ignore_index that names a class, a target out of range, integer logits, a one-hot or an empty
+    target, (N, C, d) logits, probabilities: each as before the short path existed."""
+    logits, target = np.random.default_rng(0).standard_normal((4, 3)), np.array([0, 2, 0, 1])
+    loss_fn = CrossEntropyLoss(ignore_index=0)  # the samples of class 0 are ignored
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target), ignore_index=0)
+    assert_close(loss_fn(logits, target), expected.numpy())
+    assert type(loss_fn._cache).__name__ != "_UsualCall"
+    with pytest.raises(ValueError, match=r"target contains class index 3, but there are 3 classes"):
+        CrossEntropyLoss()(logits, np.array([0, 3, 0, 1]))
+    with pytest.raises(ValueError, match=r"expected logits as a float32 or float64 NumPy array of shape \(N, C\)"):
+        CrossEntropyLoss()(logits.astype(np.int64), target)
+    with pytest.raises(ValueError, match="one-hot"):
+        CrossEntropyLoss()(logits, np.eye(3, dtype=np.int64)[target])
+    assert np.isnan(CrossEntropyLoss()(logits[:0], target[:0]))  # torch: nan for an empty mean
+    spatial = np.random.default_rng(1).standard_normal((2, 3, 5))
+    spatial_target = np.random.default_rng(2).integers(0, 3, (2, 5))
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(spatial), torch.from_numpy(spatial_target))
+    assert_close(CrossEntropyLoss()(spatial, spatial_target), expected.numpy())
+    # a usual call, then one with probabilities, then the usual one again: each backward its own
+    loss_fn = CrossEntropyLoss()
+    loss_fn(logits, target)
+    probabilities = np.full((4, 3), 1 / 3)
+    loss_fn(logits, probabilities)
+    np.testing.assert_allclose(loss_fn.backward(), (np.exp(logits) / np.exp(logits).sum(1, keepdims=True) - 1 / 3) / 4)
+    loss_fn(logits, target)
+    reference = CrossEntropyLoss(np.ones(3))
+    reference(logits, target)
+    np.testing.assert_array_equal(loss_fn.backward(), reference.backward())
+
+
 def test_backward_scales_with_grad_output():
     rng = np.random.default_rng(0)
     logits, target = rng.standard_normal((3, 4)), np.array([0, 3, 1])
