@@ -210,7 +210,8 @@ def _numbers(answer) -> np.ndarray:
 def _drawn_inputs(item: _Prepared) -> str:
     """For a failed public check: that the grader drew its inputs for this submission (not those check()
     shows, which pass for an answer that only knows them), and the call itself where it is short — the
-    submission's own inputs, which tell nothing about another's."""
+    submission's own inputs, which tell nothing about another's.  A passed check that ran on a twin says
+    it too, since its name quotes the shown inputs."""
     call = written_call(item.check.function, item.args, item.kwargs)
     return f"\n(graded on inputs drawn for this submission, of the kind check() shows{f': {call}' if call else ''})"
 
@@ -523,6 +524,9 @@ def grade_cells(cells, assignment: Assignment, seed: Optional[int] = None, limit
                         if not passed and not item.check.hidden and kind != "missing" and message != NOT_ATTEMPTED \
                                 and not message.startswith("not graded"):  # a call that ran, and ran wrong
                             message += _drawn_inputs(item)
+                        elif passed and item.check.twin is not None and not item.check.hidden:
+                            # its name quotes the inputs check() shows ("[1000, 1000]"): say on which it passed
+                            message = (message + _drawn_inputs(item)).lstrip("\n")
                     share = own["share"]
                     graded[id(item)] = CheckResult(question.id, item.check.name, item.check.hidden, passed,
                                                    share if passed else 0.0, share, message,

@@ -174,6 +174,16 @@ def test_a_failed_public_check_says_on_which_inputs_the_grader_ran_it():
     assert "graded on inputs drawn for this submission, of the kind check() shows: softmax(np.array([" in message
     assert "1000.0, 1000.0" not in message
     assert all("graded on inputs drawn for this submission" in text for text in failed.values())
+    # a passed check that ran on a twin says so too: its name still quotes the shown values
+    passed = {c.name: c.message for c in result.checks if c.passed and not c.hidden}
+    twinned = {check.name for question in assignments.get("a01").questions for check in question.checks
+               if check.twin is not None and not check.hidden}
+    assert twinned & set(passed), sorted(passed)
+    for name, text in passed.items():
+        if name in twinned:
+            assert "\n(graded on inputs drawn for this submission, of the kind check() shows" in text, (name, text)
+        else:
+            assert "graded on inputs drawn" not in text, (name, text)
 
 
 @pytest.mark.slow
