@@ -28,6 +28,7 @@ logits (N, C) with target (N,), or (N, C, d1, …) with target (N, d1, …).
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -133,7 +134,7 @@ class _Loss(Module):
             )
         grad_output = grad_output.reshape(())
         if self.reduction == "mean":
-            return grad_output / max(int(np.prod(self._loss_shape)), 1)
+            return grad_output / max(math.prod(self._loss_shape), 1)
         return grad_output
 
 
@@ -525,15 +526,13 @@ class CrossEntropyLoss(NLLLoss):
     def _usual_backward(self, grad_output) -> np.ndarray:
         """dℓ_n/dz = softmax(z_n) − onehot(y_n), times s_n = dL/dℓ_n (1/N for 'mean')."""
         exps, totals, rows, labels = self._cache
-        if grad_output is None and self.reduction == "mean":
-            scale = exps.dtype.type(1) / exps.dtype.type(rows.shape[0])
+        if grad_output is None and self.reduction == "mean":  # loss.backward(): 1/N, without _upstream's checks
+            scale = np.reshape(exps.dtype.type(1) / exps.dtype.type(rows.shape[0]), (1, 1))
         else:
-            scale = self._upstream(grad_output, exps.dtype)
-            if scale.ndim:  # 'none': one factor per sample
-                scale = scale[:, None] if scale.shape[0] > 1 else scale.reshape(())
+            scale = self._upstream(grad_output, exps.dtype).reshape(-1, 1)  # (1, 1), or (N, 1) for 'none'
         grad = exps / totals
         grad *= scale
-        grad[rows, labels] -= scale if np.ndim(scale) == 0 else scale[:, 0]
+        grad[rows, labels] -= scale[:, 0]
         return grad
 
     def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
