@@ -639,9 +639,9 @@ def _kept(key: int) -> Optional[np.ndarray]:
 def _drop_dead_entries() -> None:
     global _KEPT_LIMIT
     for key in [key for key, ref in _KEPT_FOR_BACKWARD.items() if ref() is None]:
-        del _KEPT_FOR_BACKWARD[key]
+        _KEPT_FOR_BACKWARD.pop(key, None)
     for key in [key for key in _OVERWRITTEN if key not in _KEPT_FOR_BACKWARD]:
-        del _OVERWRITTEN[key]  # their arrays are gone
+        _OVERWRITTEN.pop(key, None)  # their arrays are gone
     _KEPT_LIMIT = max(256, 2 * len(_KEPT_FOR_BACKWARD))  # with many live arrays, not again at once
 
 
