@@ -416,27 +416,50 @@ def test_float32_losses_stay_float32():
 def test_the_usual_cross_entropy_call_gives_the_general_paths_numbers_bit_for_bit(dtype, reduction):
     """Logits (N, C) and class indices with no weight, smoothing or ignored target take a short
     path (``_usual_forward``); a weight of ones sends the same call down the general one."""
+    def same_bits(a, b):  # −0.0 is not +0.0; a NaN's sign bit means nothing (torch's varies with the reduction)
+        a, b = (np.asarray(value) for value in (a, b))
+        a, b = (np.where(np.isnan(value), value.dtype.type(np.nan), value) for value in (a, b))
+        return a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
     rng = np.random.default_rng(3)
-    for n, classes, scale in [(1, 1, 1.0), (1, 5, 1.0), (7, 3, 30.0), (64, 10, 1.0), (9, 4, 1000.0)]:
-        logits = (rng.standard_normal((n, classes)) * scale).astype(dtype)
-        target = rng.integers(0, classes, n)
+    sure = np.array([[40.0, 0.0, -3.0], [2.0, 50.0, 1.0]])  # a loss of exactly −0.0 in both dtypes
+    cases = [(rng.standard_normal((n, classes)) * scale, rng.integers(0, classes, n))
+             for n, classes, scale in [(1, 1, 1.0), (1, 5, 1.0), (7, 3, 30.0), (64, 10, 1.0), (9, 4, 1000.0)]]
+    cases += [(sure, np.array([0, 1])), (np.array([[np.inf, 0.0], [1.0, 2.0]]), np.array([1, 0]))]
+    for logits, target in cases:
+        logits, n, classes = logits.astype(dtype), *logits.shape
         usual, general = CrossEntropyLoss(reduction=reduction), CrossEntropyLoss(np.ones(classes), reduction=reduction)
-        loss, reference = usual(logits, target), general(logits, target)
+        with np.errstate(invalid="ignore"):  # the +inf logit: inf − inf, on both paths
+            loss, reference = usual(logits, target), general(logits, target)
         assert type(usual._cache).__name__ == "_UsualCall" and type(general._cache).__name__ != "_UsualCall"
-        assert np.asarray(loss).dtype == dtype and np.asarray(loss).shape == np.asarray(reference).shape
-        np.testing.assert_array_equal(loss, reference)
+        assert np.asarray(loss).dtype == dtype and same_bits(loss, reference)
         upstreams = ([None, 2.5, np.float32(0.5), np.array(-3.0)] if reduction != "none"
                      else [rng.standard_normal(n).astype(dtype)])
         for upstream in upstreams:
             grad = usual.backward(upstream)
-            assert grad.dtype == dtype
-            np.testing.assert_array_equal(grad, general.backward(upstream))
+            assert grad.dtype == dtype and same_bits(grad, general.backward(upstream))
+        if not np.isfinite(logits).all():
+            continue
         torch_logits = torch.tensor(logits, requires_grad=True)
         torch_loss = torch.nn.functional.cross_entropy(torch_logits, torch.from_numpy(target), reduction=reduction)
         upstream = None if reduction != "none" else upstreams[-1]
         torch_loss.backward(None if upstream is None else torch.from_numpy(upstream))
         assert_close(loss, torch_loss.detach().numpy())
         assert_close(usual.backward(upstream), torch_logits.grad.numpy())
+
+
+@pytest.mark.parametrize("loss_fn", [CrossEntropyLoss(), CrossEntropyLoss(np.ones(3))], ids=["usual", "general"])
+def test_cross_entropy_backward_after_the_target_changed_and_with_a_list_upstream(loss_fn):
+    """An audit of the short path: it kept the caller's label array (a training loop reusing its label
+    buffer then got the new labels' gradient; torch raises there) and accepted a list as grad_output,
+    where every other loss refuses one; both paths now keep their own labels and refuse the list."""
+    logits, target = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], np.float32), np.array([0, 1])
+    loss_fn(logits, target)
+    expected = loss_fn.backward()
+    target[:] = [2, 2]
+    np.testing.assert_array_equal(loss_fn.backward(), expected)
+    with pytest.raises(ValueError, match=r"expected grad_output as a NumPy array or a number \(or None\), got list"):
+        loss_fn.backward([2.0])
 
 
 def test_calls_off_the_usual_path_take_the_general_one_with_its_messages():
@@ -453,6 +476,8 @@ def test_calls_off_the_usual_path_take_the_general_one_with_its_messages():
         CrossEntropyLoss()(logits.astype(np.int64), target)
     with pytest.raises(ValueError, match="one-hot"):
         CrossEntropyLoss()(logits, np.eye(3, dtype=np.int64)[target])
+    with pytest.raises(ValueError, match=r"expected logits as a float32 or float64 NumPy array .* got dtype float64"):
+        CrossEntropyLoss()(logits.astype(">f8"), target)  # big-endian, as torch.from_numpy refuses it
     assert np.isnan(CrossEntropyLoss()(logits[:0], target[:0]))  # torch: nan for an empty mean
     spatial = np.random.default_rng(1).standard_normal((2, 3, 5))
     spatial_target = np.random.default_rng(2).integers(0, 3, (2, 5))
