@@ -504,11 +504,11 @@ class CrossEntropyLoss(NLLLoss):
         weight, no label smoothing — or None for any other call, which the general path then takes
         (and refuses there, with its messages, if it is wrong).
 
-        Same numbers as the general path, bit for bit, on a short one: ℓ_n = −((z_{y_n} − m) − log Σ_c e^{z_c − m})
-        with m = max_c z_c, without the (N, C) log-probabilities.  It matters inside a training loop, where every
-        distinct call costs more than it does alone (the caches hold the model's arrays): the
-        general path's checks and bookkeeping took about 60 µs a step of the 784-128-10 MLP at
-        batch 64, this one 10 (medians of in-process alternating runs, 2026-12-07).
+        Same numbers as the general path, bit for bit (a NaN's sign bit aside), on a short one:
+        ℓ_n = −((z_{y_n} − m) − log Σ_c e^{z_c − m}) with m = max_c z_c, without the (N, C) log-probabilities.
+        It matters inside a training loop, where every distinct call costs more than it does alone (the
+        caches hold the model's arrays): the general path's checks and bookkeeping took about 60 µs a step of
+        the 784-128-10 MLP at batch 64, this one 10 (medians of in-process alternating runs, 2026-12-07).
         """
         if not (type(prediction) is np.ndarray and type(target) is np.ndarray and prediction.ndim == 2
                 and target.ndim == 1 and target.shape[0] == prediction.shape[0] > 0 and target.dtype.kind in "iu"

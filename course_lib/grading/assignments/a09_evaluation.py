@@ -58,23 +58,25 @@ def _more(rng, n, k) -> int:
 _SHOWN_FOLDS = {(10, 5), (11, 3), (10, 4)}  # the public cases: a hidden draw of one was a table's (an audit)
 
 
+def _folds(rng, sample_size):
+    """``args(n, k)``: k of 3–6 folds of ``sample_size(rng, k)`` samples, drawn again while (n, k) is a
+    public case's."""
+    while True:
+        k = int(rng.integers(3, 7))
+        n = sample_size(rng, k)
+        if (n, k) not in _SHOWN_FOLDS:
+            return args(n, k)
+
+
 def _even_folds(rng):
     """A sample that k divides: every fold the same size.  (Hidden checks draw each kind on its own, so
     an answer right for one kind only scores the same on every draw; an audit, 2026-12-06.)"""
-    while True:
-        k = int(rng.integers(3, 7))
-        n = k * int(rng.integers(2, 7))
-        if (n, k) not in _SHOWN_FOLDS:
-            return args(n, k)
+    return _folds(rng, lambda r, k: k * int(r.integers(2, 7)))
 
 
 def _uneven_folds(rng):
     """A small sample that k does not divide: some folds get one sample more."""
-    while True:
-        k = int(rng.integers(3, 7))
-        n = k * int(rng.integers(1, 4)) + int(rng.integers(1, k))
-        if (n, k) not in _SHOWN_FOLDS:
-            return args(n, k)
+    return _folds(rng, lambda r, k: k * int(r.integers(1, 4)) + int(r.integers(1, k)))
 
 
 def _labels(rng, n, classes, missing=None, absent=None):
