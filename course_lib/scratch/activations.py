@@ -23,7 +23,7 @@ import numpy as np
 
 from .layout import empty_like_layout, memory_order
 from .module import Module, before_overwrite, check_grad_output, keep_for_backward, release_for_backward
-from .reductions import row_dots, row_sums
+from .reductions import row_dots, row_maxima, row_sums
 
 
 def _expect_float_array(layer: str, x) -> None:
@@ -178,9 +178,17 @@ def _sum_along(x: np.ndarray, axis: int, weights: Optional[np.ndarray] = None) -
     return np.sum(x if weights is None else x * weights, axis=axis, keepdims=True)
 
 
+def _max_along(x: np.ndarray, axis: int) -> np.ndarray:
+    """max over ``axis`` (kept, with size 1) of x; over the last axis of a contiguous array by
+    ``row_maxima`` (see reductions.py: short rows, such as attention's, are folded)."""
+    if x.ndim > 0 and axis % x.ndim == x.ndim - 1 and x.flags.c_contiguous and x.size:
+        return row_maxima(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1] + (1,))
+    return np.max(x, axis=axis, keepdims=True)
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """s_i = e^{x_i − m} / Σ_j e^{x_j − m} with m = max_j x_j (stable for any finite x)."""
-    exp = x - np.max(x, axis=axis, keepdims=True)
+    exp = x - _max_along(x, axis)
     np.exp(exp, out=exp)  # in place: one (…)-sized temporary in all
     exp /= _sum_along(exp, axis)
     return exp
@@ -188,7 +196,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """x_i − m − log Σ_j e^{x_j − m}: no overflow, and no log(0) for very negative logits."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    shifted = x - _max_along(x, axis)
     shifted -= np.log(_sum_along(np.exp(shifted), axis))
     return shifted
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from .activations import sigmoid_from_exp
 from .module import Module, received
+from .reductions import row_maxima
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -518,7 +519,7 @@ class CrossEntropyLoss(NLLLoss):
         if 0 <= self.ignore_index < classes or not (target.min() >= 0 and target.max() < classes):
             return None
         labels = target.astype(np.intp)  # a copy: a caller reusing its label array cannot change the backward
-        shifted = prediction - prediction.max(axis=1, keepdims=True)
+        shifted = prediction - row_maxima(prediction)
         exps = np.exp(shifted)
         totals = exps.sum(axis=1, keepdims=True)
         rows = np.arange(labels.shape[0])
@@ -545,7 +546,7 @@ class CrossEntropyLoss(NLLLoss):
 
     def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Max-shifted log-softmax (logits of ±1000 stay finite), keeping softmax for backward."""
-        shifted = scores - scores.max(axis=1, keepdims=True)
+        shifted = scores - row_maxima(scores)
         probs = np.exp(shifted)
         total = probs.sum(axis=1, keepdims=True)
         shifted -= np.log(total)  # now log-probabilities

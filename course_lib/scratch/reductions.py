@@ -1,4 +1,4 @@
-"""Sums along the rows or down the columns of a matrix, as matrix products.
+"""Sums along the rows or down the columns of a matrix, as matrix products; row maxima (``row_maxima``).
 
 NumPy runs ``np.sum(x, axis=-1)`` and ``np.mean`` on one thread with a short inner loop per row,
 and sums over an outer axis one row after another.  Multiplying by a vector of ones (or of 1/D)
@@ -19,6 +19,9 @@ errors stay within a few 10⁻⁷.  In float64 (the parity tests) the same cases
 from __future__ import annotations
 
 import numpy as np
+
+# row_maxima folds rows of at most _FOLD_WIDTH numbers, in matrices of at least _FOLD_ROWS rows
+_FOLD_WIDTH, _FOLD_ROWS, _COLUMNS_LEFT = 64, 256, 16
 
 
 def row_means(rows: np.ndarray) -> np.ndarray:
@@ -46,3 +49,39 @@ def row_dot_means(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def column_sums(rows: np.ndarray) -> np.ndarray:
     """Σ_i rows_ij over the rows of a matrix (R, D), shape (D,)."""
     return np.matmul(np.ones(rows.shape[0], dtype=rows.dtype), rows)
+
+
+def row_maxima(rows: np.ndarray) -> np.ndarray:
+    """max_j rows_ij for each row i of a matrix (R, D), shape (R, 1); NaN in a row gives NaN.
+
+    ``np.max(rows, axis=1)`` reduces each row in a call of its own, which costs about 100 ns
+    a row whatever its length: on (8192, 64) float32 (the attention scores of 128 heads and
+    sequences of 64) 0.87 ms, where the maximum of all the numbers at once takes 0.09.  Short
+    rows are instead folded in halves — the maximum of the left and right half of every row at
+    once — down to 16 columns, and then those columns are compared one at a time down the rows
+    (each comparison one call over all R rows): 0.46 ms on (8192, 64), 0.04 instead of 0.50 on
+    (8192, 10).  From about 100 numbers a row, and for a few hundred rows or fewer, ``np.max``
+    is as fast or faster, and is used (numpy 2.4.6, one thread, 2026-12-07).  A maximum is
+    exact whatever the order of comparisons, and ``np.maximum`` propagates NaN as ``np.max``
+    does, so the values are ``np.max``'s (a NaN's sign or payload aside).
+    """
+    count, width = rows.shape
+    if width > _FOLD_WIDTH or count < _FOLD_ROWS or width == 0:
+        return rows.max(axis=1, keepdims=True)  # the method: np.max's Python dispatch costs µs
+    return _folded_row_maxima(rows)
+
+
+def _folded_row_maxima(rows: np.ndarray) -> np.ndarray:
+    """``row_maxima`` of a matrix with at least one column: halves folded down to 16 columns, then
+    the columns one at a time."""
+    maxima = rows
+    while maxima.shape[1] > _COLUMNS_LEFT:
+        half = maxima.shape[1] // 2
+        folded = np.maximum(maxima[:, :half], maxima[:, half:2 * half])
+        if maxima.shape[1] % 2:  # an odd width's last column joins the first
+            np.maximum(folded[:, :1], maxima[:, -1:], out=folded[:, :1])
+        maxima = folded
+    result = maxima[:, :1].copy()
+    for column in range(1, maxima.shape[1]):
+        np.maximum(result, maxima[:, column:column + 1], out=result)
+    return result

@@ -1,4 +1,5 @@
-"""reductions.py: row and column sums as matrix products — the same sums as NumPy's, as accurate."""
+"""reductions.py: row and column sums as matrix products — the same sums as NumPy's, as accurate —
+and row maxima by folding short rows — the same maxima as NumPy's."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +7,9 @@ import torch
 from course_lib.scratch import activations
 from course_lib.scratch.activations import LogSoftmax, Softmax
 from course_lib.scratch.layernorm import LayerNorm
-from course_lib.scratch.reductions import column_sums, row_dot_means, row_dots, row_means, row_sums
+from course_lib.scratch import reductions
+from course_lib.scratch.losses import CrossEntropyLoss
+from course_lib.scratch.reductions import column_sums, row_dot_means, row_dots, row_maxima, row_means, row_sums
 from .parity import assert_close, assert_parity
 
 
@@ -132,3 +135,83 @@ def test_float32_layer_norm_over_many_rows_stays_accurate():
                                     results[np.float32], results[np.float64]):
         assert single.dtype == np.float32
         assert np.abs(single - double).max() <= 3.5e-6 * np.abs(double).max(), name
+
+
+def _same_numbers(actual, expected) -> bool:
+    """Equal entry for entry, NaN where NaN (a NaN's sign aside), and zeros of the same sign."""
+    return (actual.shape == expected.shape and actual.dtype == expected.dtype
+            and np.array_equal(actual, expected, equal_nan=True)
+            and np.array_equal(np.signbit(actual[actual == 0]), np.signbit(expected[expected == 0])))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [0, 3, 255, 256, 1000])
+def test_row_maxima_are_numpys_on_either_side_of_the_folding_thresholds(dtype, rows):
+    """Widths around the fold's thresholds, odd widths (whose last column joins the first), NaN and ±inf
+    in every column across the rows, and the non-contiguous views a caller may pass."""
+    rng = np.random.default_rng(7)
+    for width in [1, 2, 3, 15, 16, 17, 31, 33, 47, 63, 64, 65, 100]:
+        x = rng.standard_normal((rows, width)).astype(dtype)
+        special = rng.random(x.shape)
+        x[special < 0.01] = np.nan
+        x[(special >= 0.01) & (special < 0.02)] = np.inf
+        x[(special >= 0.02) & (special < 0.03)] = -np.inf
+        if rows:
+            x[0] = -np.inf  # a row of −inf has maximum −inf
+            x[-1, -1] = np.nan  # the last column alone holds the NaN
+        for view in (x, x[:, ::-1], np.asfortranarray(x), np.repeat(x, 2, axis=1)[:, ::2]):
+            assert _same_numbers(row_maxima(view), np.max(view, axis=1, keepdims=True)), (width, view.strides)
+
+
+def test_zero_maxima_keep_numpys_sign_where_a_row_has_one_zero():
+    x = np.full((300, 40), -1.0, dtype=np.float32)
+    x[:150, 7] = -0.0
+    x[150:, 39] = 0.0
+    assert _same_numbers(row_maxima(x), np.max(x, axis=1, keepdims=True))
+
+
+def test_short_rows_are_folded_and_long_rows_or_few_rows_are_left_to_numpy(monkeypatch):
+    """Which path runs (the tests above pass on either): folding only for many rows of at most 64."""
+    folded = []
+    fold = reductions._folded_row_maxima
+    monkeypatch.setattr(reductions, "_folded_row_maxima", lambda rows: folded.append(rows.shape) or fold(rows))
+    x = np.random.default_rng(8).standard_normal((8192, 64)).astype(np.float32)
+    row_maxima(x)
+    row_maxima(x[:, :10])
+    row_maxima(x[:256, :1])
+    with pytest.raises(ValueError, match="zero-size"):  # as np.max: no maximum of no numbers
+        row_maxima(x[:, :0])
+    row_maxima(x[:255])
+    row_maxima(np.zeros((300, 65)))
+    assert folded == [(8192, 64), (8192, 10), (256, 1)]
+
+
+# rows enough to be folded (see row_maxima), with logits of ±1000, −inf and a row that is all −inf but one
+@pytest.mark.parametrize("cls, torch_cls", [(Softmax, torch.nn.Softmax), (LogSoftmax, torch.nn.LogSoftmax)])
+def test_softmax_of_many_short_rows_matches_torch(cls, torch_cls):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 128, 33)) * 4
+    x[0, :, 5] = 1000
+    x[1, :, 0] = -1000
+    x[2, :, ::3] = -np.inf
+    x[3, 7, 1:] = -np.inf
+    grad = rng.standard_normal(x.shape)
+    assert_parity(torch_cls(dim=-1), cls(dim=-1), x, grad)
+
+
+@pytest.mark.parametrize("weight", [None, np.linspace(0.5, 2, 10)])  # the short path, and the general one
+def test_cross_entropy_over_many_rows_matches_torch(weight):
+    rng = np.random.default_rng(10)
+    logits = rng.standard_normal((512, 10)) * 3
+    logits[::7, 3] = 1000
+    logits[::11, 4] = -1000
+    labels = rng.integers(0, 10, 512)
+    loss = CrossEntropyLoss(weight=weight)
+    value = loss(logits, labels)
+    grad = loss.backward()
+    logits_t = torch.from_numpy(logits).requires_grad_()
+    value_t = torch.nn.CrossEntropyLoss(weight=None if weight is None else torch.from_numpy(weight))(
+        logits_t, torch.from_numpy(labels))
+    value_t.backward()
+    assert_close(value, value_t.detach(), rtol=1e-12, what="loss")
+    assert_close(grad, logits_t.grad, rtol=1e-12, atol=1e-15, what="gradient")
