@@ -9,6 +9,8 @@
   sphinx-thebe, which put a CDN address (``THEBE_JS_URL``), its script, its stylesheet and a Binder
   configuration into every page.  None of it can work offline, so none of it is written.
 * ``course-lib.css`` wraps long printed output lines instead of scrolling them sideways.
+* The front page, whose title is the book's, has the book's title once in its ``<title>``, not
+  "title — title" (``book_templates/layout.html`` extends the theme's layout).
 * Screen readers: Chinese terms (the glossary's, and those beside the English ones in the chapters)
   are marked ``lang="zh-Hans"``, or an English voice reads them; the bibliography's entries are list
   items of their list (docutils writes the deprecated ``doc-biblioentry`` role, which a list may not
@@ -22,6 +24,7 @@ from pathlib import Path
 from docutils import nodes
 
 STATIC = Path(__file__).with_name("book_static")
+TEMPLATES = Path(__file__).with_name("book_templates")
 
 
 def _is_thebe(asset) -> bool:
@@ -99,7 +102,13 @@ def _add_static(app):
     app.config.html_static_path.append(str(STATIC))
 
 
+def _add_templates(app, config):
+    """Before the builder makes its template loader (``builder-inited`` comes after)."""
+    config.templates_path.append(str(TEMPLATES))
+
+
 def setup(app):
+    app.connect("config-inited", _add_templates)
     app.connect("builder-inited", _add_static)
     app.add_js_file("course-lib-compat.js", priority=200)
     app.add_css_file("course-lib.css")

@@ -85,15 +85,20 @@ def test_setup_serves_the_static_files_and_loads_the_compat_script_first(monkeyp
     monkeypatch.chdir(tmp_path)
     handlers, scripts, styles = [], [], []
     app = SimpleNamespace(
-        config=SimpleNamespace(html_static_path=["vendor"]),
+        config=SimpleNamespace(html_static_path=["vendor"], templates_path=[]),
         connect=lambda event, handler, priority=500: handlers.append((event, handler, priority)),
         add_js_file=lambda filename, priority=500, **kwargs: scripts.append((filename, priority)),
         add_css_file=lambda filename, priority=500, **kwargs: styles.append(filename),
     )
     assert book_sphinx.setup(app) == {"parallel_read_safe": True, "parallel_write_safe": True}
     for event, handler, _ in handlers:
+        if event == "config-inited":
+            handler(app, app.config)
         if event == "builder-inited":
             handler(app)
+    # the front page's title (the template is read by a build: tests/test_browser.py checks the result)
+    (templates,) = app.config.templates_path
+    assert Path(templates).is_absolute() and "htmltitle" in (Path(templates) / "layout.html").read_text()
     assert app.config.html_static_path[0] == "vendor" and len(app.config.html_static_path) == 2
     static = Path(app.config.html_static_path[1])
     assert static.is_absolute()

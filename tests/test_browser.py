@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+BOOK_TITLE = re.search(r'^title: "(.*)"$', (ROOT / "_config.yml").read_text(encoding="utf-8"), re.M).group(1)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -106,6 +108,10 @@ def test_page_renders_offline(browser, site_url, page_path):
 
     page.goto(f"{site_url}/{page_path}", wait_until="load")
     page.wait_for_load_state("networkidle")
+
+    # The tab's title names the page, then the book, once (the front page is the book: its title alone).
+    heading = page.inner_text("article h1").replace("#", "").strip()
+    assert page.title() == (BOOK_TITLE if heading == BOOK_TITLE else f"{heading} \u2014 {BOOK_TITLE}"), page.title()
 
     # Equations: MathJax ran and left no raw TeX delimiters in the visible text.
     has_math = page.evaluate("document.querySelectorAll('.math, span.math, div.math').length") > 0
