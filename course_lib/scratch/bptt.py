@@ -324,9 +324,10 @@ def _gate_derivatives(steps, gate, previous_cell, tanh_cell, factor, through_h, 
     count = steps.stop - steps.start
     o, i, f, g = (gate[steps, k] for k in range(4))
     block, through, square = factor[:count], through_h[:count], scratch[:count]
-    # σ' = σ(1 − σ) over all 4H rows in two passes; the g block is overwritten below
-    np.subtract(1, gate[steps], out=block)
-    block *= gate[steps]
+    # σ' = σ(1 − σ) of the sigmoid gates o, i, f (3H rows of each step) in two passes
+    sigmoids = gate[steps, :3]
+    np.subtract(1, sigmoids, out=block[:, :3])
+    block[:, :3] *= sigmoids
     block[:, 0] *= tanh_cell[steps]
     block[:, 1] *= g
     block[:, 2] *= previous_cell[steps]
