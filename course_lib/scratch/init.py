@@ -7,7 +7,7 @@ reduces to U(-1/√fan_in, 1/√fan_in) for weights and biases alike; recurrent 
 use U(-1/√hidden_size, 1/√hidden_size) for every parameter.  The values differ from
 torch's (different random streams) but the distributions are the same.  ``calculate_gain``,
 ``kaiming_uniform``/``kaiming_normal`` (a, mode, nonlinearity), ``xavier_uniform``/``xavier_normal``
-take torch's ``nn.init`` arguments and return a new array instead of filling a tensor.
+and ``orthogonal`` take torch's ``nn.init`` arguments and return a new array instead of filling a tensor.
 A single module-level generator makes every scratch model reproducible from
 ``manual_seed``.
 """
@@ -124,3 +124,30 @@ def xavier_normal(shape: Tuple[int, ...], gain: float = 1.0, dtype=np.float32) -
 def bias_uniform(shape: Tuple[int, ...], fan_in: int, dtype=np.float32) -> np.ndarray:
     """torch's default bias: U(-1/√fan_in, 1/√fan_in)."""
     return uniform(shape, 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0, dtype)
+
+
+def orthogonal(shape: Tuple[int, ...], gain: float = 1.0, dtype=np.float32) -> np.ndarray:
+    """A (semi-)orthogonal matrix times ``gain``, as ``torch.nn.init.orthogonal_`` (Saxe, McClelland & Ganguli, 2014).
+
+    The weight is seen as a matrix of ``shape[0]`` rows and the product of the other sizes as
+    columns; its rows (if fewer) or columns are orthonormal, so W Wᵀ = gain²·I or WᵀW = gain²·I.
+    Recurrent weights made so neither grow nor shrink the state's length through the steps
+    (Chapter "Recurrent networks": all eigenvalues of an orthogonal W_hh have modulus 1).
+    """
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal needs a weight with at least 2 dimensions, got shape {tuple(shape)}")
+    rows = int(shape[0])
+    columns = math.prod(shape[1:])
+    if rows == 0 or columns == 0:
+        return np.empty(shape, dtype)
+    return _orthogonalise(_generator.standard_normal((rows, columns)), gain).reshape(shape).astype(dtype)
+
+
+def _orthogonalise(matrix: np.ndarray, gain: float) -> np.ndarray:
+    """torch's construction from a standard normal (rows, columns) matrix: Q of the QR decomposition of
+    the matrix (of its transpose when it is wide), each column's sign chosen so that R's diagonal is
+    positive — then Q is uniformly distributed over the orthogonal matrices — times ``gain``."""
+    wide = matrix.shape[0] < matrix.shape[1]
+    q, r = np.linalg.qr(matrix.T if wide else matrix)
+    q *= np.sign(np.diagonal(r))
+    return gain * (q.T if wide else q)
