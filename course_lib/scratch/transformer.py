@@ -15,7 +15,7 @@ gradient both ways, dL/dx = g + f'(x)ᵀ g, and self-attention's dL/dx is the su
 query, key and value gradients (the same x feeds all three).
 
 The activation is ReLU or the exact GELU(x) = x Φ(x) = x · ½(1 + erf(x/√2)) that torch
-uses by default; NumPy has no erf, so ``erf`` below computes it to ~1e-15.
+uses by default; NumPy has no erf, so ``erf`` below computes it, to about 2·10⁻¹⁵.
 """
 from __future__ import annotations
 
@@ -33,29 +33,85 @@ from .module import (Module, check_device, check_dtype, check_grad_output, expec
                      release_for_backward)
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function erf(x) = 2/√π ∫₀ˣ e^{−t²} dt, element-wise, to about 1e-15.
+# erf from two polynomials, fitted once by Chebyshev interpolation of Python's math.erf and math.erfc
+# (degrees chosen so that the fit's error is below the arithmetic's):
+#   |x| < 0.75        erf(x) = x · P(x²)
+#   0.75 ≤ |x| < 6    erf(x) = sign(x) · (1 − e^{−x²} · Q(1/(1 + |x|) − c)),  Q ≈ e^{x²} erfc(|x|) — smooth in 1/(1 + |x|)
+#   |x| ≥ 6           erf(x) = sign(x)  (erfc(6) ≈ 2·10⁻¹⁷ is below half a unit in the last place of 1)
+# Coefficients in powers of x² and of 1/(1 + |x|) − c, the constant term first.  Double precision uses
+# degrees 10 and 17 (erf within 1.3·10⁻¹⁵ absolute and 2·10⁻¹⁵ relative of math.erf); single precision
+# lower ones, still evaluated in double, then rounded: within 0.53 units in the last place of float32.
+_ERF_SPLIT, _ERF_ONE, _ERF_CENTRE = 0.75, 6.0, 0.3571428571428571
+_ERF_SMALL = {
+    8: (1.1283791670955108, -0.3761263890314588, 0.1128379166920407, -0.026866170297445795, 0.005223973933009867,
+        -0.000854809481735203, 0.0001204626950635838, -1.4703789609835153e-05, 1.3147382457898574e-06,
+        1.1310238632779642e-07, -8.510055070860475e-08),
+    4: (1.1283791655787505, -0.3761261946943318, 0.11283386538372883, -0.026835114567113013, 0.0051153321103036,
+        -0.0006756479557358877),
+}
+_ERF_LARGE = {
+    8: (0.2785600956364382, 0.9844125307859779, 0.4734786937000267, -0.4172132258499678, -0.2013634212301608,
+        0.5565438570683036, -0.250521571110009, -0.5195307006973561, 1.0599900023037516, -0.603066978761058,
+        -1.0450963073981856, 2.950176353157902, -3.110687266292952, -0.6820990616145471, 9.585527601429373,
+        -16.95990131432024, -0.8896422660073985, 30.42167518818402),
+    4: (0.2785600956364385, 0.9844125791531035, 0.47347889667202786, -0.41722770341674437, -0.20142202586865182,
+        0.5577710677506179, -0.24599890921838663, -0.5614627971244965, 0.9338175694206399),
+}
 
-    |x| < 2.5: erf(x) = 2/√π · e^{−x²} · Σₙ (2x²)ⁿ x / (1·3·5···(2n+1))  (positive terms: no cancellation);
-    |x| ≥ 2.5: erfc(x) = e^{−x²} / (√π · (x + ½/(x + 1/(x + (3/2)/(x + …)))))  (Laplace's continued fraction).
+
+def _polynomial(coefficients, v: np.ndarray) -> np.ndarray:
+    """Σ_k coefficients[k] · v^k by Horner's rule, in place in one array."""
+    total = np.full_like(v, coefficients[-1])
+    for coefficient in coefficients[-2::-1]:
+        total *= v
+        total += coefficient
+    return total
+
+
+# numbers per block of ``erf``: the block's float64 work arrays stay in the L2 cache through the
+# polynomials' passes (1.7× faster on 2048 × 512 numbers than one block, numpy 2.4.6, 2026-12-07)
+_ERF_BLOCK = 1 << 16
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function erf(x) = 2/√π ∫₀ˣ e^{−t²} dt, element-wise (NumPy has none).
+
+    From two fitted polynomials (see ``_ERF_SMALL``, ``_ERF_LARGE``): float64 results are within
+    2·10⁻¹⁵ of the exact value, relative (and 1.3·10⁻¹⁵ absolute); float32 and float16 inputs are
+    evaluated in double and rounded, within about half a unit in the last place.  Integers give
+    float64; NaN stays NaN, erf(±∞) = ±1.  Each polynomial runs only on the numbers of its range,
+    picked by index (``take``/``put``: several times faster than a boolean mask on mixed ranges).
     """
     x = np.asarray(x)
-    magnitude = np.abs(x)
-    result = np.empty_like(magnitude)
-    small = magnitude < 2.5
-    xs = magnitude[small]
-    two_x_squared = 2 * xs * xs
-    term, total = xs.copy(), xs.copy()
-    for n in range(1, 60):  # 60 terms reach double precision for |x| < 2.5
-        term *= two_x_squared / (2 * n + 1)
-        total += term
-    result[small] = (2 / math.sqrt(math.pi)) * np.exp(-xs * xs) * total
-    xl = magnitude[~small]
-    fraction = xl.copy()
-    for k in range(60, 0, -1):  # evaluate the continued fraction from its tail
-        fraction = xl + (k / 2) / fraction
-    result[~small] = 1 - np.exp(-xl * xl) / (math.sqrt(math.pi) * fraction)
-    return np.copysign(result, x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    precision = 8 if dtype.itemsize >= 8 else 4
+    flat = x.reshape(-1)
+    result = np.empty(flat.shape, dtype)
+    for start in range(0, flat.size, _ERF_BLOCK):
+        result[start:start + _ERF_BLOCK] = _erf_block(flat[start:start + _ERF_BLOCK], precision)
+    return result.reshape(x.shape) if x.ndim else result[0]
+
+
+def _erf_block(x: np.ndarray, precision: int) -> np.ndarray:
+    """``erf`` of a 1-D block, in float64 (the caller rounds it to the input's precision)."""
+    work = x.astype(np.float64)
+    magnitude = np.abs(work)
+    result = np.ones_like(magnitude)  # |x| ≥ 6 and ±∞
+    small = np.flatnonzero(magnitude < _ERF_SPLIT)
+    z = magnitude.take(small)
+    result.put(small, z * _polynomial(_ERF_SMALL[precision], z * z))
+    middle = np.flatnonzero(~((magnitude < _ERF_SPLIT) | (magnitude >= _ERF_ONE)))  # NaN stays NaN through it
+    z = magnitude.take(middle)
+    v = np.add(z, 1.0)
+    np.divide(1.0, v, out=v)
+    v -= _ERF_CENTRE
+    complement = _polynomial(_ERF_LARGE[precision], v)
+    np.multiply(z, z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    complement *= z  # erfc(|x|)
+    result.put(middle, np.subtract(1.0, complement, out=complement))
+    return np.copysign(result, work, out=result)
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
@@ -65,7 +121,7 @@ def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     """
     if _check_approximate(approximate) == "tanh":
         return x * (0.5 * (1 + np.tanh(_gelu_tanh_argument(x))))
-    return x * (0.5 * (1 + erf(x * np.asarray(1 / math.sqrt(2), x.dtype))))
+    return x * _normal_cdf(x)
 
 
 def gelu_derivative(x: np.ndarray, approximate: str = "none") -> np.ndarray:
@@ -78,8 +134,23 @@ def gelu_derivative(x: np.ndarray, approximate: str = "none") -> np.ndarray:
         t = np.tanh(_gelu_tanh_argument(x))
         du = np.asarray(math.sqrt(2 / math.pi), x.dtype) * (1 + np.asarray(3 * _GELU_CUBIC, x.dtype) * x * x)
         return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
-    cdf = 0.5 * (1 + erf(x * np.asarray(1 / math.sqrt(2), x.dtype)))
-    return cdf + x * np.exp(-0.5 * x * x) * np.asarray(1 / math.sqrt(2 * math.pi), x.dtype)
+    return _gelu_derivative_from_cdf(x, _normal_cdf(x))
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) = ½(1 + erf(x/√2)), in x's dtype (as torch computes it)."""
+    return 0.5 * (1 + erf(x * np.asarray(1 / math.sqrt(2), x.dtype)))
+
+
+def _gelu_derivative_from_cdf(x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """Φ(x) + x φ(x), given Φ(x) (the GELU module keeps it from its forward: no second erf)."""
+    derivative = np.multiply(x, x)
+    derivative *= np.asarray(-0.5, x.dtype)
+    np.exp(derivative, out=derivative)
+    derivative *= x
+    derivative *= np.asarray(1 / math.sqrt(2 * math.pi), x.dtype)
+    derivative += cdf
+    return derivative
 
 
 _GELU_CUBIC = 0.044715
@@ -96,26 +167,34 @@ def _check_approximate(approximate) -> str:
 
 
 class GELU(Module):
-    """``torch.nn.GELU(approximate='none')``: exact (erf-based) or ``'tanh'``; backward needs the input x."""
+    """``torch.nn.GELU(approximate='none')``: exact (erf-based) or ``'tanh'``; backward needs the input x
+    (and, for the exact form, Φ(x), kept from the forward)."""
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = _check_approximate(approximate)
         self._input = None
+        self._cdf = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
             got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
             raise ValueError(f"GELU expected a float32 or float64 NumPy array, got {got}")
         self._input = keep_for_backward(x)  # backward raises if an in-place layer overwrites it
-        return gelu(x, self.approximate)
+        if self.approximate == "tanh":
+            self._cdf = None
+            return gelu(x, self.approximate)
+        self._cdf = _normal_cdf(x)
+        return x * self._cdf
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._input is None:
             raise RuntimeError("GELU.backward called before forward")
         check_grad_output("GELU", grad_output, np.shape(self._input))
         release_for_backward("GELU", self._input, "input")
-        return grad_output * gelu_derivative(self._input, self.approximate)
+        if self._cdf is None:
+            return grad_output * gelu_derivative(self._input, self.approximate)
+        return grad_output * _gelu_derivative_from_cdf(self._input, self._cdf)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"

@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 from course_lib.scratch import Module, init
 from course_lib.scratch.activations import LeakyReLU
 from course_lib.scratch.gradcheck import gradcheck
-from course_lib.scratch.transformer import GELU, TransformerEncoderLayer, erf, gelu
+from course_lib.scratch import transformer
+from course_lib.scratch.transformer import GELU, TransformerEncoderLayer, erf, gelu, gelu_derivative
 
 from .parity import assert_close, assert_parity, copy_weights, random_mask
 from ..hypothesis_budget import examples
@@ -263,6 +264,41 @@ def test_erf_matches_math_erf():
     x = np.concatenate([np.linspace(-7, 7, 20001), [-30.0, -2.5, 2.5, 30.0, 0.0]])
     expected = np.array([math.erf(value) for value in x])
     np.testing.assert_allclose(erf(x), expected, rtol=1e-14, atol=1e-15)
+
+
+def test_float32_erf_is_within_about_half_a_unit_in_the_last_place():
+    """float32 inputs are evaluated in double and rounded (the old float32 series was up to 9 units off)."""
+    x = np.concatenate([np.linspace(-7, 7, 100001), np.geomspace(1e-38, 1, 2000)]).astype(np.float32)
+    expected = np.array([math.erf(float(value)) for value in x])
+    result = erf(x)
+    assert result.dtype == np.float32
+    units = np.abs(result.astype(np.float64) - expected) / np.spacing(np.abs(expected).astype(np.float32))
+    assert units.max() <= 0.53
+
+
+def test_erf_of_special_values_shapes_and_dtypes():
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 6.0, -6.0, 0.75, -0.75, 1e-310, 40.0])
+    result = erf(special)
+    assert np.isnan(result[0]) and list(result[1:3]) == [1.0, -1.0]
+    assert list(np.signbit(result[3:5])) == [False, True] and list(result[5:7]) == [1.0, -1.0]
+    np.testing.assert_allclose(result[7:], [math.erf(v) for v in special[7:]], rtol=2e-15)
+    assert erf(np.array([1, 2])).dtype == np.float64 and erf(np.float16([0.5])).dtype == np.float16
+    assert erf(np.zeros((0, 3))).shape == (0, 3) and isinstance(erf(0.5), np.float64)
+    # more numbers than one block, in a non-contiguous view: each the same as on its own
+    big = np.random.default_rng(11).standard_normal((3, 50_000)) * 3
+    view = big[:, ::-1].T
+    pieces = np.concatenate([erf(piece) for piece in np.array_split(view.ravel(), 151)])
+    assert np.array_equal(erf(view), pieces.reshape(view.shape))
+
+
+def test_gelu_module_keeps_phi_from_its_forward_and_gives_the_functional_gradient(monkeypatch):
+    x = np.random.default_rng(12).standard_normal((40, 30)).astype(np.float32) * 3
+    grad = np.random.default_rng(13).standard_normal(x.shape).astype(np.float32)
+    layer = GELU()
+    np.testing.assert_array_equal(layer(x), gelu(x))
+    expected = grad * gelu_derivative(x)
+    monkeypatch.setattr(transformer, "erf", lambda *args: pytest.fail("erf computed again in backward"))
+    np.testing.assert_array_equal(layer.backward(grad), expected)
 
 
 def test_gelu_matches_torch_and_gradcheck():
