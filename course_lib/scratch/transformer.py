@@ -41,6 +41,7 @@ from .module import (Module, check_device, check_dtype, check_grad_output, expec
 # Coefficients in powers of x² and of 1/(1 + |x|) − c, the constant term first.  Double precision uses
 # degrees 10 and 17 (erf within 1.3·10⁻¹⁵ absolute and 2·10⁻¹⁵ relative of math.erf); single precision
 # lower ones, still evaluated in double, then rounded: within 0.53 units in the last place of float32.
+# tests/scratch/test_transformer.py refits them from this recipe (numpy.polynomial.chebyshev.chebinterpolate).
 _ERF_SPLIT, _ERF_ONE, _ERF_CENTRE = 0.75, 6.0, 0.3571428571428571
 _ERF_SMALL = {
     8: (1.1283791670955108, -0.3761263890314588, 0.1128379166920407, -0.026866170297445795, 0.005223973933009867,

@@ -266,6 +266,29 @@ def test_erf_matches_math_erf():
     np.testing.assert_allclose(erf(x), expected, rtol=1e-14, atol=1e-15)
 
 
+def _chebyshev_fit_in_powers(f, low, high, degree, centre):
+    """f's Chebyshev interpolant of ``degree`` on [low, high], as powers of (t − centre)."""
+    from numpy.polynomial import chebyshev, polynomial
+
+    nodes = lambda s: np.array([f(low + (high - low) * (value + 1) / 2) for value in np.atleast_1d(s)])  # noqa: E731
+    in_s = chebyshev.cheb2poly(chebyshev.chebinterpolate(nodes, degree))
+    s_of_t = polynomial.Polynomial([(2 * centre - low - high) / (high - low), 2 / (high - low)])
+    return polynomial.Polynomial(in_s)(s_of_t).coef
+
+
+def test_erf_coefficients_are_the_chebyshev_fits_the_comment_describes():
+    """The constants in transformer.py come from this recipe: anyone can check or refit them."""
+    split, one, centre = transformer._ERF_SPLIT, transformer._ERF_ONE, transformer._ERF_CENTRE
+    assert centre == (1 / (1 + one) + 1 / (1 + split)) / 2
+    for precision, (small_degree, large_degree) in {8: (10, 17), 4: (5, 8)}.items():
+        small = _chebyshev_fit_in_powers(
+            lambda u: math.erf(math.sqrt(u)) / math.sqrt(u) if u else 2 / math.sqrt(math.pi), 0, split ** 2, small_degree, 0)
+        large = _chebyshev_fit_in_powers(lambda t: math.exp((1 / t - 1) ** 2) * math.erfc(1 / t - 1),
+                                         1 / (1 + one), 1 / (1 + split), large_degree, centre)
+        np.testing.assert_allclose(transformer._ERF_SMALL[precision], small, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(transformer._ERF_LARGE[precision], large, rtol=1e-9, atol=1e-12)
+
+
 def test_float32_erf_is_within_about_half_a_unit_in_the_last_place():
     """float32 inputs are evaluated in double and rounded (the old float32 series was up to 9 units off)."""
     x = np.concatenate([np.linspace(-7, 7, 100001), np.geomspace(1e-38, 1, 2000)]).astype(np.float32)
