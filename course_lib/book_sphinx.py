@@ -99,12 +99,14 @@ def _accessible_page(app, pagename, templatename, context, doctree):
 
 
 def _add_static(app):
-    app.config.html_static_path.append(str(STATIC))
+    # a new list: where conf.py sets none, the list is Sphinx's default itself, which an append would
+    # change for every later build in the process (an audit caught it for templates_path)
+    app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
 
 
 def _add_templates(app, config):
-    """Before the builder makes its template loader (``builder-inited`` comes after)."""
-    config.templates_path.append(str(TEMPLATES))
+    """Before the builder makes its template loader (``builder-inited`` comes after); a new list, as above."""
+    config.templates_path = [*config.templates_path, str(TEMPLATES)]
 
 
 def setup(app):

@@ -84,8 +84,9 @@ def test_setup_serves_the_static_files_and_loads_the_compat_script_first(monkeyp
     default priority, 500, which MathJax and the widget manager use: it must come before both."""
     monkeypatch.chdir(tmp_path)
     handlers, scripts, styles = [], [], []
+    static_default, templates_default = ["vendor"], []  # what Sphinx would hand over: left as they are
     app = SimpleNamespace(
-        config=SimpleNamespace(html_static_path=["vendor"], templates_path=[]),
+        config=SimpleNamespace(html_static_path=static_default, templates_path=templates_default),
         connect=lambda event, handler, priority=500: handlers.append((event, handler, priority)),
         add_js_file=lambda filename, priority=500, **kwargs: scripts.append((filename, priority)),
         add_css_file=lambda filename, priority=500, **kwargs: styles.append(filename),
@@ -98,6 +99,7 @@ def test_setup_serves_the_static_files_and_loads_the_compat_script_first(monkeyp
             handler(app)
     # the front page's title (the template is read by a build: tests/test_browser.py checks the result)
     (templates,) = app.config.templates_path
+    assert static_default == ["vendor"] and templates_default == []
     assert Path(templates).is_absolute() and "htmltitle" in (Path(templates) / "layout.html").read_text()
     assert app.config.html_static_path[0] == "vendor" and len(app.config.html_static_path) == 2
     static = Path(app.config.html_static_path[1])

@@ -170,18 +170,23 @@ def _sum_along(x: np.ndarray, axis: int, weights: Optional[np.ndarray] = None) -
     Over the last axis of contiguous arrays the sums are matrix products (see reductions.py):
     forward + backward on (2048, 512) float32, softmax 2.10 → 1.81 ms and log-softmax
     2.57 → 2.14 (medians of 30 alternating rounds, 2026-12-05)."""
-    last = x.ndim > 0 and axis % x.ndim == x.ndim - 1
-    if last and x.flags.c_contiguous and (weights is None or weights.flags.c_contiguous):
+    if _is_last_axis(x, axis) and x.flags.c_contiguous and (weights is None or weights.flags.c_contiguous):
         rows = x.reshape(-1, x.shape[-1])
         sums = row_sums(rows) if weights is None else row_dots(rows, weights.reshape(rows.shape))
         return sums.reshape(x.shape[:-1] + (1,))
     return np.sum(x if weights is None else x * weights, axis=axis, keepdims=True)
 
 
+def _is_last_axis(x: np.ndarray, axis) -> bool:
+    """Whether ``axis`` names x's last axis (an out-of-range or non-integer axis does not, and is
+    left to NumPy, which refuses it)."""
+    return isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) and x.ndim > 0 and axis in (-1, x.ndim - 1)
+
+
 def _max_along(x: np.ndarray, axis: int) -> np.ndarray:
     """max over ``axis`` (kept, with size 1) of x; over the last axis of a contiguous array by
-    ``row_maxima`` (see reductions.py: short rows, such as attention's, are folded)."""
-    if x.ndim > 0 and axis % x.ndim == x.ndim - 1 and x.flags.c_contiguous and x.size:
+    ``row_maxima`` (see reductions.py: many short rows are compared column by column)."""
+    if _is_last_axis(x, axis) and x.flags.c_contiguous and x.size:
         return row_maxima(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1] + (1,))
     return np.max(x, axis=axis, keepdims=True)
 

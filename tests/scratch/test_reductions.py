@@ -1,5 +1,5 @@
 """reductions.py: row and column sums as matrix products — the same sums as NumPy's, as accurate —
-and row maxima by folding short rows — the same maxima as NumPy's."""
+and row maxima of many short rows column by column — the same maxima as NumPy's."""
 import numpy as np
 import pytest
 import torch
@@ -146,9 +146,9 @@ def _same_numbers(actual, expected) -> bool:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows", [0, 3, 255, 256, 1000])
-def test_row_maxima_are_numpys_on_either_side_of_the_folding_thresholds(dtype, rows):
-    """Widths around the fold's thresholds, odd widths (whose last column joins the first), NaN and ±inf
-    in every column across the rows, and the non-contiguous views a caller may pass."""
+def test_row_maxima_are_numpys_on_either_side_of_the_thresholds(dtype, rows):
+    """Widths around the column sweep's thresholds, NaN and ±inf in every column across the rows, and
+    the non-contiguous views a caller may pass."""
     rng = np.random.default_rng(7)
     for width in [1, 2, 3, 15, 16, 17, 31, 33, 47, 63, 64, 65, 100]:
         x = rng.standard_normal((rows, width)).astype(dtype)
@@ -170,27 +170,41 @@ def test_zero_maxima_keep_numpys_sign_where_a_row_has_one_zero():
     assert _same_numbers(row_maxima(x), np.max(x, axis=1, keepdims=True))
 
 
-def test_short_rows_are_folded_and_long_rows_or_few_rows_are_left_to_numpy(monkeypatch):
-    """Which path runs (the tests above pass on either): folding only for many rows of at most 64."""
-    folded = []
-    fold = reductions._folded_row_maxima
-    monkeypatch.setattr(reductions, "_folded_row_maxima", lambda rows: folded.append(rows.shape) or fold(rows))
+def test_many_short_rows_are_swept_column_by_column_and_other_shapes_left_to_numpy(monkeypatch):
+    """Which path runs (the tests above pass on either)."""
+    swept = []
+    sweep = reductions._column_sweep_maxima
+    monkeypatch.setattr(reductions, "_column_sweep_maxima", lambda rows: swept.append(rows.shape) or sweep(rows))
     x = np.random.default_rng(8).standard_normal((8192, 64)).astype(np.float32)
-    row_maxima(x)
+    row_maxima(x[:, :16])
     row_maxima(x[:, :10])
     row_maxima(x[:256, :1])
     with pytest.raises(ValueError, match="zero-size"):  # as np.max: no maximum of no numbers
         row_maxima(x[:, :0])
-    row_maxima(x[:255])
-    row_maxima(np.zeros((300, 65)))
-    assert folded == [(8192, 64), (8192, 10), (256, 1)]
+    row_maxima(x[:255, :10])
+    row_maxima(x[:, :17])
+    row_maxima(x)
+    assert swept == [(8192, 16), (8192, 10), (256, 1)]
 
 
-# rows enough to be folded (see row_maxima), with logits of ±1000, −inf and a row that is all −inf but one
+@pytest.mark.parametrize("axis", [5, -3, 1.0, True])
+def test_softmax_functions_refuse_an_axis_numpy_refuses(axis):
+    """The last-axis fast paths must not turn a wrong axis into the last one (an audit: axis=5 gave
+    the softmax over the last axis of a 2-D array)."""
+    x = np.array([[1.0, 2.0, 3.0]])
+    for function in (activations.softmax, activations.log_softmax):
+        with pytest.raises((np.exceptions.AxisError, TypeError)):
+            function(x, axis=axis)
+    with pytest.raises((np.exceptions.AxisError, TypeError)):
+        activations.softmax_backward(x, activations.softmax(x), axis=axis)
+
+
+# rows enough to be swept column by column (see row_maxima), with logits of ±1000, −inf and a row that is
+# all −inf but one
 @pytest.mark.parametrize("cls, torch_cls", [(Softmax, torch.nn.Softmax), (LogSoftmax, torch.nn.LogSoftmax)])
 def test_softmax_of_many_short_rows_matches_torch(cls, torch_cls):
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((4, 128, 33)) * 4
+    x = rng.standard_normal((4, 128, 13)) * 4
     x[0, :, 5] = 1000
     x[1, :, 0] = -1000
     x[2, :, ::3] = -np.inf
