@@ -14,7 +14,7 @@ import platform
 import sys
 
 # The modules under bench/ that provide run(quick) -> list[Row], in table order.
-BENCHMARKS = ["linear", "conv", "pooling", "lstm", "attention", "training", "reproduce", "grading", "notebooks"]
+BENCHMARKS = ["linear", "conv", "pooling", "lstm", "attention", "elementwise", "training", "reproduce", "grading", "notebooks"]
 
 
 def _parse(argv):
