@@ -143,11 +143,13 @@ def relu_derivative(x: np.ndarray) -> np.ndarray:
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
-    """x for x > 0, negative_slope·x otherwise."""
-    scaled = x * np.asarray(negative_slope, dtype=x.dtype)
-    if 0 <= negative_slope <= 1:  # then the larger of x and a·x is the answer: branch-free and fast
-        return np.maximum(x, scaled, out=np.empty_like(x))  # out=: an array also for a 0-d x
-    return np.asarray(np.where(x > 0, x, scaled))
+    """x for x > 0, negative_slope·x otherwise: x times its slope, 1 or a (``_leaky_relu_slope``).
+
+    Branch-free, and torch's values at ±∞ for every a: max(x, a·x), which this used for 0 ≤ a ≤ 1,
+    gave NaN at +∞ for a = 0 (0·∞ is NaN, and the maximum keeps a NaN) where torch gives +∞.
+    """
+    slope = _leaky_relu_slope(x, negative_slope)
+    return np.multiply(x, slope, out=slope)  # out=: an array also for a 0-d x
 
 
 def _leaky_relu_slope(x: np.ndarray, negative_slope: float) -> np.ndarray:
@@ -316,9 +318,8 @@ class LeakyReLU(_Activation):
         if self.inplace:
             before_overwrite("LeakyReLU", x)
         self._saved = _leaky_relu_slope(x, self.negative_slope)  # from x, before it may be overwritten
-        if self.inplace:  # x · (1 or a) is the leaky ReLU, written over x without a temporary
-            return np.multiply(x, self._saved, out=x)
-        return leaky_relu(x, self.negative_slope)
+        # x · (1 or a) is the leaky ReLU (see leaky_relu), from the slope that backward needs anyway
+        return np.multiply(x, self._saved, out=x if self.inplace else np.empty_like(x))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output * self._get_saved(grad_output)

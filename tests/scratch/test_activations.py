@@ -260,6 +260,18 @@ def test_special_values_give_torchs_outputs_and_gradients(layer_name):
     np.testing.assert_array_equal(layer.backward(grad), x_torch.grad.numpy())
 
 
+@pytest.mark.parametrize("negative_slope", [0.0, 0.01, 1.0, -0.5, 2.0])
+def test_leaky_relu_function_and_layer_give_torchs_values_at_every_slope(negative_slope):
+    """max(x, a·x) gave NaN at +∞ for a = 0 (0·∞ is NaN) where torch gives +∞; the layer and the
+    function now both compute x times its slope, signs of zero and NaN included."""
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0, 1.0, -5e-324, 5e-324])
+    expected = torch.nn.functional.leaky_relu(torch.from_numpy(x), negative_slope).numpy()
+    with np.errstate(invalid="ignore"):  # 0·∞, as torch computes it too
+        for result in (leaky_relu(x, negative_slope), LeakyReLU(negative_slope)(x)):
+            assert np.array_equal(result, expected, equal_nan=True)
+            assert np.array_equal(np.signbit(result), np.signbit(expected))
+
+
 @pytest.mark.parametrize("negative_slope", [0.0, 0.01, 0.3, 1.0])
 def test_leaky_relu_slope_of_a_large_array_is_exactly_one_or_the_slope(negative_slope):
     """The backward rule's 1-or-a array, made in chunks for a large input, in the input's layout."""
