@@ -80,8 +80,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     From two fitted polynomials (see ``_ERF_SMALL``, ``_ERF_LARGE``): float64 results are within
     2·10⁻¹⁵ of the exact value, relative (and 1.3·10⁻¹⁵ absolute); float32 and float16 inputs are
     evaluated in double and rounded, within about half a unit in the last place.  Integers give
-    float64; NaN stays NaN, erf(±∞) = ±1.  Each polynomial runs only on the numbers of its range,
-    picked by index (``take``/``put``: several times faster than a boolean mask on mixed ranges).
+    float64; NaN stays NaN, erf(±∞) = ±1.  The numbers beyond the first polynomial's range are
+    picked by index (``take``: several times faster than a boolean mask on mixed ranges).
     """
     x = np.asarray(x)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
@@ -94,15 +94,18 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _erf_block(x: np.ndarray, precision: int) -> np.ndarray:
-    """``erf`` of a 1-D block, in float64 (the caller rounds it to the input's precision)."""
+    """``erf`` of a 1-D block, in float64 (the caller rounds it to the input's precision).
+
+    The first polynomial runs on every number, clamped to its range (most numbers of a layer's
+    input are in it, and picking them out costs more than the polynomial); the second only on the
+    numbers beyond, picked by index, clamped at 6 (where 1 − erfc rounds to 1)."""
     work = x.astype(np.float64)
     magnitude = np.abs(work)
-    result = np.ones_like(magnitude)  # |x| ≥ 6 and ±∞
-    small = np.flatnonzero(magnitude < _ERF_SPLIT)
-    z = magnitude.take(small)
-    result.put(small, z * _polynomial(_ERF_SMALL[precision], z * z))
-    middle = np.flatnonzero(~((magnitude < _ERF_SPLIT) | (magnitude >= _ERF_ONE)))  # NaN stays NaN through it
-    z = magnitude.take(middle)
+    z = np.minimum(magnitude, _ERF_SPLIT)
+    result = _polynomial(_ERF_SMALL[precision], z * z)
+    result *= z
+    beyond = np.flatnonzero(~(magnitude < _ERF_SPLIT))  # NaN too: it stays NaN through the formula
+    z = np.minimum(magnitude.take(beyond), _ERF_ONE)
     v = np.add(z, 1.0)
     np.divide(1.0, v, out=v)
     v -= _ERF_CENTRE
@@ -111,7 +114,7 @@ def _erf_block(x: np.ndarray, precision: int) -> np.ndarray:
     np.negative(z, out=z)
     np.exp(z, out=z)
     complement *= z  # erfc(|x|)
-    result.put(middle, np.subtract(1.0, complement, out=complement))
+    result[beyond] = np.subtract(1.0, complement, out=complement)
     return np.copysign(result, work, out=result)
 
 
