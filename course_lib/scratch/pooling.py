@@ -18,11 +18,12 @@ layout of the arrays they come from (see layout.py).
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from .layout import empty_like_layout
+from .layout import empty_like_layout, memory_order
 from .module import Module, check_grad_output
 
 IntPair = Union[int, Tuple[int, int]]
@@ -270,6 +271,8 @@ def max_pool2d_backward(
     kernel_size, padding, dilation = _pair(kernel_size, "kernel_size"), _pair(padding, "padding"), _pair(dilation, "dilation")
     stride = kernel_size if stride is None else _pair(stride, "stride")
     geometry = _PoolGeometry("MaxPool2d", input_shape, kernel_size, stride, padding, dilation, ceil_mode)
+    if geometry.overlapping:
+        return geometry.crop(_overlapping_max_pool_backward(grad_output, argmax, geometry))
     grad_padded = geometry.empty_gradient(grad_output.dtype, argmax)  # argmax kept the input's layout
     # multiplying by the 0/1 mask is exact for finite gradients (and much faster than np.where);
     # the sum is finite iff every entry is, unless it overflows — then np.where, which is right anyway
@@ -280,14 +283,43 @@ def max_pool2d_backward(
         for offset, (rows, cols) in enumerate(geometry.slices):
             winners = block_argmax == offset
             target = grad_padded[block][:, :, rows, cols]
-            if geometry.overlapping:
-                # one input can win several windows: add
-                target += block_grad * winners if finite else np.where(winners, block_grad, zero)
-            elif finite:
+            if finite:
                 np.multiply(block_grad, winners, out=target)  # disjoint windows: plain writes
             else:
                 target[...] = np.where(winners, block_grad, zero)
     return geometry.crop(grad_padded)
+
+
+def _overlapping_max_pool_backward(grad_output: np.ndarray, argmax: np.ndarray, geometry: "_PoolGeometry"):
+    """The padded input's gradient where windows overlap (one input can win several windows, whose
+    gradients add up): every window's gradient is added to its winner's place in memory in one
+    ``np.bincount`` — the sums in float64, then rounded once to the gradient's dtype.  One pass per
+    kernel offset, adding where that offset won, took 2.6 ms on 32×16×32×32 float32 (3×3, stride 2,
+    padding 1); this takes about 1.3 (numpy 2.4.6, 2026-12-07)."""
+    grad_padded = empty_like_layout((*geometry.x_shape[:2], geometry.padded_h, geometry.padded_w),
+                                    grad_output.dtype, argmax)  # argmax kept the input's layout
+    steps = tuple(stride // grad_padded.itemsize for stride in grad_padded.strides)
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.stride, geometry.dilation
+    # where each window's winner lies in grad_padded's memory: its window's corner, plus its offset
+    corner = _window_corners(geometry.x_shape[:2], (geometry.out_h, geometry.out_w), steps, (sh, sw))
+    offsets = np.arange(kh * kw)
+    place = ((dh * steps[2]) * (offsets // kw) + (dw * steps[3]) * (offsets % kw)).take(argmax)
+    place += corner
+    sums = np.bincount(place.reshape(-1), weights=grad_output.reshape(-1), minlength=grad_padded.size)
+    order = memory_order(grad_padded)
+    np.copyto(grad_padded.transpose(order).reshape(-1), sums, casting="unsafe")  # the memory, in order
+    return grad_padded
+
+
+@functools.lru_cache(maxsize=8)
+def _window_corners(batch_and_channels, out_hw, steps, stride) -> np.ndarray:
+    """(N, C, out_h, out_w): the memory position of each window's top-left entry in an array with
+    element ``steps`` (one per axis), read-only and kept, since a layer sees the same shapes every step."""
+    (n, c), (out_h, out_w), (sh, sw) = batch_and_channels, out_hw, stride
+    corner = (np.arange(n) * steps[0]).reshape(-1, 1, 1, 1) + (np.arange(c) * steps[1]).reshape(1, -1, 1, 1)
+    corner = corner + (np.arange(out_h) * (sh * steps[2])).reshape(-1, 1) + np.arange(out_w) * (sw * steps[3])
+    corner.flags.writeable = False
+    return corner
 
 
 def _avg_divisor(geometry: _PoolGeometry, kernel_size, stride, padding, count_include_pad, divisor_override, dtype):

@@ -302,3 +302,27 @@ def test_windows_of_minus_infinity_point_at_their_first_real_entry_like_torch():
         np.testing.assert_allclose(pool.backward(grad), x_torch.grad.numpy(), rtol=1e-12)
         checked += 1
     assert checked > 100
+
+
+def test_overlapping_windows_add_their_gradients_in_one_bincount_in_the_inputs_layout(monkeypatch):
+    """Which path runs (the parity tests above pass on either), and that it keeps the input's memory layout."""
+    from course_lib.scratch import pooling
+    from course_lib.scratch.layout import batch_innermost, memory_order
+
+    calls = []
+    bincount = np.bincount
+    monkeypatch.setattr(pooling.np, "bincount", lambda *args, **kwargs: calls.append(1) or bincount(*args, **kwargs))
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((4, 3, 11, 9)).astype(np.float32)
+    for stored in (x, batch_innermost(x)):
+        layer = MaxPool2d(3, stride=2, padding=1)
+        grad = rng.standard_normal(layer(stored).shape).astype(np.float32)
+        result = layer.backward(grad)
+        torch_x = torch.from_numpy(x).requires_grad_()
+        torch.nn.MaxPool2d(3, stride=2, padding=1)(torch_x).backward(torch.from_numpy(grad))
+        np.testing.assert_allclose(result, torch_x.grad.numpy(), rtol=1e-6, atol=1e-6)
+        assert result.dtype == np.float32 and memory_order(result) == memory_order(stored)
+    assert len(calls) == 2
+    layer = MaxPool2d(2)  # disjoint windows write their winners directly
+    layer.backward(np.ones_like(layer(x)))
+    assert len(calls) == 2
