@@ -307,6 +307,11 @@ def test_erf_of_special_values_shapes_and_dtypes():
     np.testing.assert_allclose(result[7:], [math.erf(v) for v in special[7:]], rtol=2e-15)
     assert erf(np.array([1, 2])).dtype == np.float64 and erf(np.float16([0.5])).dtype == np.float16
     assert erf(np.zeros((0, 3))).shape == (0, 3) and isinstance(erf(0.5), np.float64)
+    for zero_d in (np.array(0.5), np.float32(0.5)):  # an audit: the derivative's in-place passes failed on 0-d
+        layer = GELU()
+        layer(np.asarray(zero_d))
+        np.testing.assert_allclose(layer.backward(np.asarray(1.0, zero_d.dtype)), 0.8674951246561627, rtol=1e-6)
+        np.testing.assert_allclose(gelu_derivative(zero_d), 0.8674951246561627, rtol=1e-6)
     # more numbers than one block, in a non-contiguous view: each the same as on its own
     big = np.random.default_rng(11).standard_normal((3, 50_000)) * 3
     view = big[:, ::-1].T
