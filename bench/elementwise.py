@@ -4,8 +4,8 @@ Issue #3 sets no target for these layers; the developers' guide puts the bar for
 NumPy layer at about 1.2× PyTorch, and these rows show how far each one is from it.  What sets
 the distance: NumPy makes one pass over memory per operation, on one thread, where PyTorch runs a
 layer's arithmetic in one or two fused passes and splits a tensor of more than 32,768 numbers over
-its threads — so with 2 threads a layer that is close on one thread (ReLU, tanh) is about 1.5×, and
-one made of many passes (softmax, layer norm) several times.  Reductions along rows already go to
+its threads — so with 2 threads a layer that is close on one thread (ReLU, tanh) reads up to about
+1.5×, and one made of many passes (softmax, layer norm) about 2×.  Reductions along rows already go to
 BLAS (``course_lib/scratch/reductions.py``), which uses every thread.
 
 The shapes are those the course's models hand these layers: a hidden layer of 512 units at batch

@@ -182,7 +182,8 @@ def _sum_along(x: np.ndarray, axis: int, weights: Optional[np.ndarray] = None) -
 def _is_last_axis(x: np.ndarray, axis) -> bool:
     """Whether ``axis`` names x's last axis (an out-of-range or non-integer axis does not, and is
     left to NumPy, which refuses it)."""
-    return isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) and x.ndim > 0 and axis in (-1, x.ndim - 1)
+    integer = isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
+    return integer and x.ndim > 0 and axis in (-1, x.ndim - 1)
 
 
 def _max_along(x: np.ndarray, axis: int) -> np.ndarray:

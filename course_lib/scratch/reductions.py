@@ -57,14 +57,15 @@ def row_maxima(rows: np.ndarray) -> np.ndarray:
     ``rows.max(axis=1)`` reduces each row in a call of its own, which costs tens of nanoseconds a
     row however short it is: 0.49 ms for (8192, 10) float32, where the maximum of all its numbers
     at once takes 0.005.  For many short rows (at most 16 numbers, at least 256 rows) the columns are
-    instead compared one at a time, each comparison one call down all R rows: 0.045 ms for (8192, 10),
-    and faster than ``max`` for such shapes in float32 and float64, from a few percent (256 rows of 12
-    to 16 float64 numbers) to 30× (8,192 rows of 2); about as fast for 65,536 rows of float64, whose
-    columns no longer stay in the cache.  Wider rows had to be folded in halves first, which was faster for some shapes and up to
-    2.4× slower for others (odd widths, arrays larger than the cache, float64; numpy 2.4.6, one
-    thread, 2026-12-07), so they are left to ``max``.  A maximum is exact whatever the order of the
-    comparisons, and ``np.maximum`` propagates NaN as ``max`` does, so the values are ``max``'s (the
-    sign of a NaN, and of a maximum that is a tie of +0 and −0, aside).
+    instead compared one at a time, each comparison one call down all R rows: 0.045 ms for
+    (8192, 10), and faster than ``max`` for such shapes in float32 and float64, from a few percent
+    (256 rows of 12 to 16 float64 numbers) to 30× (8,192 rows of 2); about as fast for 65,536 rows
+    of float64, whose columns no longer stay in the cache.  Wider rows would have to be folded in
+    halves first, which was faster for some shapes and up to 2.4× slower for others (odd widths,
+    arrays larger than the cache, float64; numpy 2.4.6, one thread, 2026-12-07), so they are left
+    to ``max``.  A maximum is exact whatever the order of the comparisons, and ``np.maximum``
+    propagates NaN as ``max`` does, so the values are ``max``'s (the sign of a NaN, and of a maximum
+    that is a tie of +0 and −0, aside).
     """
     count, width = rows.shape
     if width > _SWEEP_WIDTH or count < _SWEEP_ROWS or width == 0:

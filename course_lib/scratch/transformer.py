@@ -39,10 +39,10 @@ from .module import (Module, check_device, check_dtype, check_grad_output, expec
 #   0.75 ≤ |x| < 6    erf(x) = sign(x) · (1 − e^{−x²} · Q(1/(1 + |x|) − c)),  Q ≈ e^{x²} erfc(|x|) — smooth in 1/(1 + |x|)
 #   |x| ≥ 6           erf(x) = sign(x)  (erfc(6) ≈ 2·10⁻¹⁷ is below half a unit in the last place of 1)
 # Coefficients in powers of x² and of 1/(1 + |x|) − c, the constant term first.  Double precision uses
-# degrees 10 and 17 (erf within 1.5·10⁻¹⁵ absolute and 2.1·10⁻¹⁵ relative of the exact value, largest just above
-# 0.75: an audit against 200-bit mpmath); single precision
-# lower ones, still evaluated in double, then rounded: within 0.53 units in the last place of float32.
-# tests/scratch/test_transformer.py refits them from this recipe (numpy.polynomial.chebyshev.chebinterpolate).
+# degrees 10 and 17: erf within 1.5·10⁻¹⁵ absolute and 2.1·10⁻¹⁵ relative of the exact value, largest just
+# above 0.75 (an audit against 200-bit mpmath).  Single precision uses lower ones, still evaluated in double,
+# then rounded: within 0.53 units in the last place of float32.  tests/scratch/test_transformer.py refits
+# them from this recipe (numpy.polynomial.chebyshev.chebinterpolate).
 _ERF_SPLIT, _ERF_ONE, _ERF_CENTRE = 0.75, 6.0, 0.3571428571428571
 _ERF_SMALL = {
     8: (1.1283791670955108, -0.3761263890314588, 0.1128379166920407, -0.026866170297445795, 0.005223973933009867,
