@@ -270,7 +270,9 @@ def _chebyshev_fit_in_powers(f, low, high, degree, centre):
     """f's Chebyshev interpolant of ``degree`` on [low, high], as powers of (t − centre)."""
     from numpy.polynomial import chebyshev, polynomial
 
-    nodes = lambda s: np.array([f(low + (high - low) * (value + 1) / 2) for value in np.atleast_1d(s)])  # noqa: E731
+    def nodes(s):
+        return np.array([f(low + (high - low) * (value + 1) / 2) for value in np.atleast_1d(s)])
+
     in_s = chebyshev.cheb2poly(chebyshev.chebinterpolate(nodes, degree))
     s_of_t = polynomial.Polynomial([(2 * centre - low - high) / (high - low), 2 / (high - low)])
     return polynomial.Polynomial(in_s)(s_of_t).coef
@@ -307,16 +309,20 @@ def test_erf_of_special_values_shapes_and_dtypes():
     np.testing.assert_allclose(result[7:], [math.erf(v) for v in special[7:]], rtol=2e-15)
     assert erf(np.array([1, 2])).dtype == np.float64 and erf(np.float16([0.5])).dtype == np.float16
     assert erf(np.zeros((0, 3))).shape == (0, 3) and isinstance(erf(0.5), np.float64)
-    for zero_d in (np.array(0.5), np.float32(0.5)):  # an audit: the derivative's in-place passes failed on 0-d
-        layer = GELU()
-        layer(np.asarray(zero_d))
-        np.testing.assert_allclose(layer.backward(np.asarray(1.0, zero_d.dtype)), 0.8674951246561627, rtol=1e-6)
-        np.testing.assert_allclose(gelu_derivative(zero_d), 0.8674951246561627, rtol=1e-6)
     # more numbers than one block, in a non-contiguous view: each the same as on its own
     big = np.random.default_rng(11).standard_normal((3, 50_000)) * 3
     view = big[:, ::-1].T
     pieces = np.concatenate([erf(piece) for piece in np.array_split(view.ravel(), 151)])
     assert np.array_equal(erf(view), pieces.reshape(view.shape))
+
+
+def test_gelu_gradient_of_a_0_d_array():
+    """An audit: the derivative's in-place passes failed on 0-d arrays (GELU'(0.5) = 0.8674951246561627)."""
+    for zero_d in (np.array(0.5), np.float32(0.5)):
+        layer = GELU()
+        layer(np.asarray(zero_d))
+        np.testing.assert_allclose(layer.backward(np.asarray(1.0, zero_d.dtype)), 0.8674951246561627, rtol=1e-6)
+        np.testing.assert_allclose(gelu_derivative(zero_d), 0.8674951246561627, rtol=1e-6)
 
 
 def test_gelu_module_keeps_phi_from_its_forward_and_gives_the_functional_gradient(monkeypatch):
