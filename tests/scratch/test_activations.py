@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
-from course_lib.scratch import gradcheck
+from course_lib.scratch import activations, gradcheck
 from course_lib.scratch.activations import (
     LeakyReLU,
     LogSoftmax,
@@ -93,6 +93,40 @@ def test_softmax_stable_for_huge_logits(dtype):
         assert_close(out, torch_fn(torch.from_numpy(x.astype(np.float64)), 1), rtol=1e-6, atol=1e-6)
     assert_close(softmax(x, axis=1)[1], [0.5, 0.5, 0.0])
     assert_close(log_softmax(x, axis=1)[0], [0.0, -2000.0, -1000.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_skips_the_shift_only_when_the_unshifted_sums_are_safe(dtype, monkeypatch):
+    """Ordinary logits: no row maxima are computed, and the values are torch's; large logits, rows of
+    only very negative logits, ±∞ and NaN take the shifted path and still give torch's values."""
+    calls = []
+    shifted = activations._max_along
+    monkeypatch.setattr(activations, "_max_along", lambda x, axis: calls.append(axis) or shifted(x, axis))
+    rng = np.random.default_rng(5)
+    for shape, axis in [((64, 10), -1), ((8, 4, 5), 1), ((3, 7), 0), ((0, 4), -1)]:
+        x = (rng.standard_normal(shape) * 3).astype(dtype)
+        expected = torch.softmax(torch.from_numpy(x.astype(np.float64)), axis).numpy()
+        out = softmax(x, axis=axis)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, expected, rtol=8 * np.finfo(dtype).eps, atol=0)
+    assert calls == []
+    rare = [[1000.0, 0.0, -5.0], [-30.0, -31.0, -40.0], [np.inf, 1.0, 0.0], [np.nan, 1.0, 0.0],
+            [-np.inf, -np.inf, -np.inf], [-np.inf, 2.0, 1.0]]
+    for row in rare:
+        x = np.array([row, [0.5, 0.25, 0.0]], dtype=dtype)
+        with np.errstate(invalid="ignore"):
+            out = softmax(x)
+        expected = torch.softmax(torch.from_numpy(x.astype(np.float64)), -1).numpy()
+        np.testing.assert_allclose(out, expected, rtol=8 * np.finfo(dtype).eps, atol=0, equal_nan=True)
+    assert len(calls) == len(rare) - 1  # the last row's sum is e² + e > 1: no shift needed
+
+
+def test_softmax_without_the_shift_is_more_accurate_than_with_it():
+    """e^{x − m} magnifies the rounding of x − m by |x − m|; e^{x} / Σ e^{x} does not round first."""
+    x = (np.random.default_rng(6).standard_normal((2048, 64)) * 10).astype(np.float32)
+    exact = torch.softmax(torch.from_numpy(x.astype(np.float64)), -1).numpy()
+    units = np.abs(softmax(x) - exact) / np.spacing(exact.astype(np.float32))
+    assert units.max() < 10  # the shifted form: about 60 here
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
