@@ -139,6 +139,22 @@ def test_sigmoid_stable_for_large_inputs(dtype):
     assert out[0] == 0.0 and out[-1] == 1.0 and out[3] == 0.5
 
 
+@pytest.mark.parametrize("dtype, reach", [(np.float32, 120.0), (np.float64, 760.0)])
+def test_sigmoid_gives_torchs_values_across_the_whole_range(dtype, reach):
+    """1/(1 + e^{−x}) lets e^{−x} overflow below −88.7 (float32) or −709.8 (float64): σ is then 0,
+    as torch's sigmoid in the same dtype gives; elsewhere within a few units in the last place."""
+    x = np.concatenate([np.linspace(-reach, reach, 20001), [np.inf, -np.inf, np.nan, 0.0, -0.0]]).astype(dtype)
+    expected = torch.sigmoid(torch.from_numpy(x)).numpy()
+    with np.errstate(all="raise"):
+        out = sigmoid(x)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out == 0, expected == 0)
+    units = np.abs(out - expected) / np.spacing(np.abs(expected))
+    assert np.nanmax(units) <= 4
+    assert np.isnan(out[-3]) and out[-5] == 1 and out[-4] == 0
+    assert isinstance(sigmoid(np.array(-1000.0, dtype=dtype)), np.ndarray)
+
+
 def test_derivative_helpers_match_autograd():
     x = np.linspace(-4, 4, 41)
     x_torch = torch.from_numpy(x).requires_grad_()
