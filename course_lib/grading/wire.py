@@ -332,9 +332,17 @@ def __course_install__(parts=False):
         return _enc, _same
     return call
 '''
-HARNESS = HARNESS_INSTALLER + '''
-__course_call__ = __course_install__()
-del __course_install__
+# The installer runs in a namespace of its own, with the real builtins: defined in the student's
+# namespace, its functions would look up `type`, `range`, `list`, `len`, ... there, and a notebook
+# that names a variable `type` or `range` (honestly) would fail every check it passes in check(),
+# which runs the same installer apart (``kernel_helpers``).  The lines below look up no name a
+# notebook could have rebound: `import` binds the real builtins module, the rest are its attributes.
+HARNESS = f'''
+import builtins as __course_builtins__
+__course_namespace__ = {{"__builtins__": __course_builtins__}}
+__course_builtins__.exec({HARNESS_INSTALLER!r}, __course_namespace__)
+__course_call__ = __course_namespace__["__course_install__"]()
+del __course_builtins__, __course_namespace__
 '''
 
 

@@ -45,6 +45,16 @@ def test_a_namedtuple_is_a_tuple():
     assert question_score(result, "q2") == 3, messages(result, "q2")
 
 
+def test_variables_named_like_builtins_do_not_fail_correct_answers():
+    """`type = "sigmoid"` or `range = (-5.0, 5.0)` in a notebook: the harness was defined in the
+    student's namespace, so its own `type(...)` and `range(...)` found these — 0 of 10 with "no return
+    value came back", while check() passed everything (an audit, 2026-12-07)."""
+    shadows = ('type = "sigmoid"\nrange = (-5.0, 5.0)\nlist = [1, 2, 3]\ntuple = len = int = float = 0\n'
+               'isinstance = zip = all = str = dict = callable = None\n')
+    result = grade(build("a01", after=[shadows]), "a01", seed=1)
+    assert result.score == result.max_score, [(c.name, c.message) for c in result.checks if not c.passed]
+
+
 def _with_cell_edited(assignment_id, edit):
     """The solution, with ``edit(cell)`` applied to each of its check and demo cells."""
     notebook = copy.deepcopy(solution(assignment_id))
