@@ -93,14 +93,17 @@ def _not_submitted(parts) -> bool:
 def _member_name(info: zipfile.ZipInfo) -> str:
     """A zip member's name as its author wrote it.  Without the UTF-8 flag Python reads names as
     cp437, but zip tools on Linux and macOS write UTF-8 without setting it: 'Zoë' came out as
-    'Zo├½' (a different student).  Such names are read again as UTF-8 where they are valid."""
+    'Zo├½' (a different student).  Such names are read again as UTF-8 where they are valid.
+    Some Windows tools (PowerShell 5's Compress-Archive) separate folders with backslashes,
+    which the zip format does not allow; they are read as the slashes they mean (nothing is ever
+    extracted to disk, and a name that then leaves the archive is still refused)."""
     name = info.filename
     if not info.flag_bits & 0x800:
         try:
             name = name.encode("cp437").decode("utf-8")
         except UnicodeError:
             pass
-    return unicodedata.normalize("NFC", name)
+    return unicodedata.normalize("NFC", name.replace("\\", "/"))
 
 
 def class_folder(archive: zipfile.ZipFile) -> str:
@@ -117,13 +120,14 @@ def class_folder(archive: zipfile.ZipFile) -> str:
         return ""
     tops, inside = set(), set()
     for info in members:
-        parts = PurePosixPath(_member_name(info)).parts
+        name = _member_name(info)
+        parts = PurePosixPath(name).parts
         if not parts or _not_submitted(parts):
             continue
         tops.add(parts[0])
-        if len(tops) > 1 or (len(parts) == 1 and not info.is_dir()):  # two tops, or a file at the root
+        if len(tops) > 1 or (len(parts) == 1 and not name.endswith("/")):  # two tops, or a file at the root
             return ""
-        if len(parts) > 2 or (len(parts) == 2 and (info.is_dir() or parts[1].lower().endswith((".ipynb", ".zip")))):
+        if len(parts) > 2 or (len(parts) == 2 and (name.endswith("/") or parts[1].lower().endswith((".ipynb", ".zip")))):
             inside.add(parts[1])
     return next(iter(tops)) if len(inside) > 1 else ""
 
@@ -132,8 +136,10 @@ def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None
                    others: Optional[dict] = None, root: str = "") -> Tuple[dict, List[str], dict]:
     """Group the notebooks of a zip by their top folder ('' for the root); refuse unsafe members.
     Files at the root that are neither notebooks nor zips are appended to ``ignored``; those in a
-    top folder go to ``others[folder]``, and the folder is a group even without a notebook (a
-    student who submitted a folder holding only ``hw1.py`` gets a grade of 0 that says so).
+    top folder go to ``others[folder]`` (a zip there too: only a zip at the root is a student's
+    submission), and the folder is a group even without a notebook (a student who submitted a
+    folder holding only ``hw1.py`` gets a grade of 0 that says so).  Hidden entries are skipped
+    before anything else is asked of them (a symbolic link in ``.venv/`` is no part of it).
     With ``root`` (``class_folder``), names are read from inside that folder.
 
     Returns (groups, problems of the archive, problems by top folder).
@@ -148,28 +154,29 @@ def _zip_notebooks(archive: zipfile.ZipFile, ignored: Optional[List[str]] = None
         name = _member_name(info)
         path = PurePosixPath(name)
         mode = info.external_attr >> 16
-        if name.startswith("/") or "\\" in name or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+        if name.startswith("/") or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
             problems.append(f"refused zip entry {name!r}: its path escapes the archive")
             continue
+        is_dir = name.endswith("/")  # ZipInfo.is_dir(), for the name with its separators mended
         if root:
             if len(path.parts) < 2 or path.parts[0] != root:  # the class folder itself, or a hidden entry
                 continue
-            name = str(PurePosixPath(*path.parts[1:])) + ("/" if info.is_dir() else "")
+            name = str(PurePosixPath(*path.parts[1:])) + ("/" if is_dir else "")
             path = PurePosixPath(name)
-        top = path.parts[0] if len(path.parts) > 1 or info.is_dir() else ""
+        top = path.parts[0] if len(path.parts) > 1 or is_dir else ""
         if others is not None and top and not _not_submitted([top]):
             groups.setdefault(top, [])  # every student folder is a submission, even one without a notebook
+        if is_dir or _not_submitted(path.parts):
+            continue
         if stat.S_ISLNK(mode):
             message = f"refused zip entry {name!r}: symbolic links are not accepted"
             (folder_problems.setdefault(top, []) if top else problems).append(message)
-            continue
-        if info.is_dir() or _not_submitted(path.parts):
             continue
         if info.file_size > MAX_MEMBER_BYTES:
             message = f"refused zip entry {name!r}: larger than {MAX_MEMBER_BYTES // 1024 // 1024} MB"
             (folder_problems.setdefault(top, []) if top else problems).append(message)
             continue
-        if path.suffix.lower() in (".ipynb", ".zip"):
+        if path.suffix.lower() == ".ipynb" or (path.suffix.lower() == ".zip" and not top):
             groups.setdefault(top, []).append((name, info))
         elif not top and ignored is not None:
             ignored.append(name)
@@ -199,7 +206,8 @@ def _student_zip(student: str, source: str, data: bytes) -> Submission:
             members = [(name, info) for group in groups.values() for name, info in group
                        if name.lower().endswith(".ipynb")]
             if problems or len(members) != 1:  # decided from the names alone: nothing is decompressed
-                others = loose + [f"{top}/{name}" for top, names in inside.items() for name in names]
+                nested = [name for name, _ in groups.get("", []) if not name.lower().endswith(".ipynb")]  # zips
+                others = loose + nested + [f"{top}/{name}" for top, names in inside.items() for name in names]
                 return _from_notebooks(student, source, [(name, b"") for name, _ in members], problems, others)
             notebooks = [(name, _read_member(archive, info)) for name, info in members]
     except _ZIP_ERRORS as error:
@@ -300,12 +308,13 @@ def _collect(path: Path, ignored: List[str]) -> List[Submission]:
         elif entry.is_dir():
             found, problems, others = [], [], []
             for inner in sorted(entry.rglob("*")):
-                hidden = _not_submitted(inner.relative_to(entry).parts)
+                if _not_submitted(inner.relative_to(entry).parts):
+                    continue
                 if inner.is_symlink():
                     problems.append(f"refused {inner.relative_to(path)}: symbolic links are not accepted")
-                elif inner.is_file() and inner.suffix.lower() == ".ipynb" and not hidden:
+                elif inner.is_file() and inner.suffix.lower() == ".ipynb":
                     found.append(inner)
-                elif inner.is_file() and not hidden:
+                elif inner.is_file():
                     others.append(str(inner.relative_to(entry)))
             notebooks = [(str(inner.relative_to(path)), b"") for inner in found]  # names only, unless gradable
             if not problems and len(found) == 1:

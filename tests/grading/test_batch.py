@@ -551,6 +551,55 @@ def test_windows_style_paths_in_a_class_zip_are_refused_like_other_escapes(tmp_p
     assert sorted(s.student for s in submissions if s.student != "(archive)") == ["alice"]
 
 
+def test_a_class_zip_reads_each_student_folder_as_the_same_folder_unzipped(tmp_path):
+    """Found by an audit (2026-12-07): in a class zip a zip inside a student's folder counted as a
+    second notebook ('alice/backup.zip': 0 points, where the folder unzipped gave 10), and a folder
+    holding only a zip had that zip's bytes read as a notebook ('not JSON')."""
+    good = build()
+    entries = [("alice/a01.ipynb", good, None), ("alice/backup.zip", _zip([("a01.ipynb", good, None)]), None),
+               ("dave/a01.zip", _zip([("a01.ipynb", good, None)]), None), ("erin/a01.ipynb", good, None)]
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip(entries))
+    unzipped = tmp_path / "class"
+    for name, data, _ in entries:
+        (unzipped / name).parent.mkdir(parents=True, exist_ok=True)
+        (unzipped / name).write_bytes(data)
+    from_zip, from_folder = ({s.student: s for s in collect(source)} for source in (class_zip, unzipped))
+    assert set(from_zip) == set(from_folder) == {"alice", "dave", "erin"}
+    assert from_zip["alice"].data == from_folder["alice"].data == good
+    assert from_zip["dave"].problem == from_folder["dave"].problem == \
+        "expected exactly one notebook, found 0 (none; submitted instead: a01.zip)"
+
+
+def test_hidden_folders_are_skipped_before_their_symbolic_links_are_refused(tmp_path):
+    """A student's working folder with its virtual environment ('.venv/bin/python' is a symbolic link)
+    was refused outright, in a folder and in a zip (an audit, 2026-12-07): hidden entries are no part
+    of a submission, so their links are never looked at.  A link outside them is still refused."""
+    good = build()
+    frank = tmp_path / "class" / "frank"
+    (frank / ".venv" / "bin").mkdir(parents=True)
+    (frank / "a01.ipynb").write_bytes(good)
+    (frank / ".venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    (tmp_path / "class" / "gina.zip").write_bytes(_zip([
+        ("gina/a01.ipynb", good, None), ("gina/.venv/bin/python", "/usr/bin/python3", stat.S_IFLNK | 0o777)]))
+    students = {s.student: s for s in collect(tmp_path / "class")}
+    assert students["frank"].data == students["gina"].data == good
+    (frank / "plot.png").symlink_to("/etc/passwd")
+    (frank,) = (s for s in collect(tmp_path / "class") if s.student == "frank")
+    assert frank.data is None and "symbolic links are not accepted" in frank.problem
+
+
+def test_backslashes_in_a_students_zip_are_the_folders_they_mean(tmp_path):
+    """PowerShell 5's Compress-Archive writes 'hw1\\a01.ipynb': refused as escaping the archive until
+    an audit (2026-12-07); read as 'hw1/a01.ipynb' now, while '..\\x' still escapes."""
+    good = build()
+    (tmp_path / "hana.zip").write_bytes(_zip([("hw1\\", b"", None), ("hw1\\a01.ipynb", good, None)]))
+    (tmp_path / "ivan.zip").write_bytes(_zip([("hw1\\..\\..\\a01.ipynb", good, None)]))
+    students = {s.student: s for s in collect(tmp_path)}
+    assert students["hana"].data == good and students["hana"].problem is None
+    assert "escapes the archive" in students["ivan"].problem
+
+
 def test_a_zip_with_more_entries_than_the_limit_is_refused_without_reading_it(tmp_path, monkeypatch):
     monkeypatch.setattr(submissions, "MAX_MEMBERS", 3)
     class_zip = tmp_path / "class.zip"
