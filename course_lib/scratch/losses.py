@@ -47,7 +47,8 @@ def _expect_prediction(name: str, prediction) -> None:
 
 
 def _float_target_like(name: str, prediction: np.ndarray, target, what: str = "target") -> np.ndarray:
-    """The target as an array of the prediction's dtype and shape (no silent broadcasting)."""
+    """The target, checked to be a floating-point array of the prediction's shape (no silent
+    broadcasting), in the two arrays' common dtype (``_promoted``)."""
     if not isinstance(target, np.ndarray):
         raise ValueError(f"{name} expected a NumPy array as {what}, got {type(target).__name__}")
     if not np.issubdtype(target.dtype, np.floating):
@@ -60,7 +61,16 @@ def _float_target_like(name: str, prediction: np.ndarray, target, what: str = "t
             f"{name} expected {what} of the same shape as the prediction {prediction.shape}, got {target.shape} "
             f"(broadcasting the two would silently compare every prediction with every target)"
         )
-    return target.astype(prediction.dtype, copy=False)
+    return target.astype(np.result_type(prediction, target), copy=False)
+
+
+def _promoted(loss: "_Loss", name: str, prediction: np.ndarray, target) -> Tuple[np.ndarray, np.ndarray]:
+    """(prediction, target) in their common dtype, as torch promotes them: a float32 prediction and
+    a float64 target give a float64 loss, computed in float64.  The gradient goes back in the
+    prediction's own dtype (``_Loss._as_prediction``), as torch's autograd casts it."""
+    target = _float_target_like(name, prediction, target)
+    loss._prediction_dtype = prediction.dtype
+    return prediction.astype(target.dtype, copy=False), target
 
 
 def _broadcast_weight(name: str, what: str, weight: Optional[np.ndarray], prediction: np.ndarray):
@@ -90,6 +100,7 @@ class _Loss(Module):
         self.reduction = reduction
         self._cache = None
         self._loss_shape = None
+        self._prediction_dtype = None
 
     def _register_optional(self, name: str, value) -> None:
         """Class weights are buffers (as in torch), so they travel in ``state_dict``."""
@@ -103,6 +114,10 @@ class _Loss(Module):
         if self.reduction == "none":
             return losses
         return losses.sum() if self.reduction == "sum" else losses.mean()
+
+    def _as_prediction(self, grad: np.ndarray) -> np.ndarray:
+        """The gradient in the dtype of the prediction forward was given (see ``_promoted``)."""
+        return grad if self._prediction_dtype is None else grad.astype(self._prediction_dtype, copy=False)
 
     def _check_called(self) -> None:
         if self._cache is None:
@@ -147,13 +162,14 @@ class MSELoss(_Loss):
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         _expect_prediction("MSELoss", prediction)
-        difference = prediction - _float_target_like("MSELoss", prediction, target)
+        prediction, target = _promoted(self, "MSELoss", prediction, target)
+        difference = prediction - target
         self._cache = difference
         return self._reduce(difference * difference)
 
     def backward(self, grad_output=None) -> np.ndarray:
         self._check_called()
-        return 2 * self._cache * self._upstream(grad_output, self._cache.dtype)
+        return self._as_prediction(2 * self._cache * self._upstream(grad_output, self._cache.dtype))
 
 
 class L1Loss(_Loss):
@@ -161,13 +177,14 @@ class L1Loss(_Loss):
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         _expect_prediction("L1Loss", prediction)
-        difference = prediction - _float_target_like("L1Loss", prediction, target)
+        prediction, target = _promoted(self, "L1Loss", prediction, target)
+        difference = prediction - target
         self._cache = difference
         return self._reduce(np.abs(difference))
 
     def backward(self, grad_output=None) -> np.ndarray:
         self._check_called()
-        return np.sign(self._cache) * self._upstream(grad_output, self._cache.dtype)
+        return self._as_prediction(np.sign(self._cache) * self._upstream(grad_output, self._cache.dtype))
 
 
 class BCELoss(_Loss):
@@ -185,7 +202,7 @@ class BCELoss(_Loss):
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         _expect_prediction("BCELoss", prediction)
-        target = _float_target_like("BCELoss", prediction, target)
+        prediction, target = _promoted(self, "BCELoss", prediction, target)
         if prediction.size and (prediction.min() < 0 or prediction.max() > 1 or np.isnan(prediction).any()):
             raise ValueError(
                 "BCELoss expected probabilities in [0, 1] as prediction (apply a sigmoid first, "
@@ -211,7 +228,7 @@ class BCELoss(_Loss):
         upstream = self._upstream(grad_output, prediction.dtype)
         denominator = np.maximum(prediction * (1 - prediction), np.asarray(self._EPSILON, prediction.dtype))
         grad = (prediction - target) / denominator * upstream
-        return grad if weight is None else grad * weight
+        return self._as_prediction(grad if weight is None else grad * weight)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -230,7 +247,7 @@ class BCEWithLogitsLoss(_Loss):
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         _expect_prediction("BCEWithLogitsLoss", prediction)
-        target = _float_target_like("BCEWithLogitsLoss", prediction, target)
+        prediction, target = _promoted(self, "BCEWithLogitsLoss", prediction, target)
         # softplus(−z) = log(1 + e^{−z}) = log(1 + e^{−|z|}) + max(−z, 0): e^{…} ≤ 1 never overflows
         exp_neg_abs = np.exp(-np.abs(prediction))
         # log1p(e), as torch (log_sigmoid) does: log(1 + e) rounds 1 + e first, an error of up to half
@@ -260,7 +277,7 @@ class BCEWithLogitsLoss(_Loss):
         else:
             grad = log_weight * probability - (log_weight - 1 + target)  # = (1+(p−1)y)σ(z) − p·y
         grad = grad * upstream
-        return grad if weight is None else grad * weight
+        return self._as_prediction(grad if weight is None else grad * weight)
 
 
 # --- classification losses over a class axis -----------------------------------------

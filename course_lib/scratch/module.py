@@ -156,7 +156,7 @@ class Parameter:
     requires_grad = True  # also what a Parameter pickled before the attribute existed reads
 
     def __init__(self, data: np.ndarray, requires_grad: bool = True):
-        self.data = np.ascontiguousarray(data)
+        self.data = np.asarray(data, order="C")  # C-contiguous; unlike ascontiguousarray, a 0-d array stays 0-d
         self._grad = np.zeros_like(self.data)
         self._has_grad = False  # a fresh torch parameter's .grad is None too; then _grad stands for zeros
         self.requires_grad = bool(requires_grad)

@@ -360,8 +360,8 @@ def test_an_unreadable_student_zip_costs_only_that_student(tmp_path):
     class_zip = tmp_path / "class.zip"
     class_zip.write_bytes(_zip([(f"{name}.zip", data, None) for name, data in _damaged_zips(good).items()]
                                + [("alice.ipynb", good, None)]))
-    for submissions in (collect(folder), collect(class_zip)):
-        by_student = {s.student: s for s in submissions}
+    for collected in (collect(folder), collect(class_zip)):
+        by_student = {s.student: s for s in collected}
         assert by_student["alice"].data == good and by_student["alice"].problem is None
         for name in ("encrypted", "unknown_method", "broken_stream"):
             assert by_student[name].data is None

@@ -411,6 +411,37 @@ def test_float32_losses_stay_float32():
         assert loss_fn.backward().dtype == np.float32
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("make, torch_make", [(MSELoss, torch.nn.MSELoss), (L1Loss, torch.nn.L1Loss),
+                                              (BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss), (BCELoss, None)])
+def test_a_float32_prediction_and_a_float64_target_give_torchs_float64_loss(make, torch_make, reduction):
+    """torch promotes: the loss is float64, computed in float64, and the gradient float32 (the
+    prediction's); the scratch losses cast the target down and returned a float32 loss (an audit,
+    2026-12-07).  torch's BCELoss refuses the pair; the scratch one computes as the others do."""
+    rng = np.random.default_rng(3)
+    prediction = rng.uniform(0.05, 0.95, (6, 5)).astype(np.float32)
+    target = rng.uniform(0, 1, (6, 5))
+    reference = torch.nn.BCELoss if torch_make is None else torch_make
+    wide = torch.from_numpy(prediction.astype(np.float64)).requires_grad_()
+    expected = reference(reduction=reduction)(wide, torch.from_numpy(target))
+    loss_fn = make(reduction=reduction)
+    loss = loss_fn(prediction, target)
+    assert loss.dtype == np.float64
+    assert_close(loss, expected.detach(), rtol=1e-12, atol=0)
+    upstream = rng.standard_normal(loss.shape)
+    grad = loss_fn.backward(upstream)
+    expected.backward(torch.from_numpy(np.asarray(upstream)))
+    assert grad.dtype == np.float32
+    assert_close(grad, wide.grad.float(), rtol=1e-6, atol=1e-7)
+    if torch_make is not None:  # torch itself, on the float32 prediction
+        narrow = torch.from_numpy(prediction).requires_grad_()
+        got = torch_make(reduction=reduction)(narrow, torch.from_numpy(target))
+        assert got.dtype == torch.float64
+        got.backward(torch.from_numpy(np.asarray(upstream)))
+        assert narrow.grad.dtype == torch.float32
+        assert_close(grad, narrow.grad, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_the_usual_cross_entropy_call_gives_the_general_paths_numbers_bit_for_bit(dtype, reduction):

@@ -383,3 +383,32 @@ def test_a_float64_gradient_is_taken_in_the_outputs_dtype_as_torch_does(make, x)
         if grad is not None:
             assert grad.dtype == np.float32
     assert all(p.grad.dtype == np.float32 for p in layer.parameters())
+
+
+def test_a_scalar_parameter_stays_0_d_and_trains_and_converts_like_torchs():
+    """np.ascontiguousarray made a 0-d parameter (a learnable temperature) shape (1,): its state dict
+    did not load from or into torch's, and a 0-d gradient was refused (an audit, 2026-12-07)."""
+    from course_lib.scratch import optim
+
+    class Scaled(Module):
+        def __init__(self):
+            super().__init__()
+            self.temperature = Parameter(np.array(2.0))
+
+    class TorchScaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.temperature = torch.nn.Parameter(torch.tensor(0.5, dtype=torch.float64))
+
+    model, torch_model = Scaled(), TorchScaled()
+    assert model.temperature.data.shape == () and model.temperature.grad.shape == ()
+    model.load_state_dict(state_dict_from_torch(torch_model.state_dict()))
+    torch_model.load_state_dict(state_dict_to_torch(model.state_dict(), torch_model))
+    assert model.temperature.data.shape == () and model.temperature.data == 0.5
+    adam, torch_adam = optim.Adam(model.parameters(), lr=0.1), torch.optim.Adam(torch_model.parameters(), lr=0.1)
+    for step in range(3):
+        model.temperature.add_to_grad(np.array(step - 0.5))
+        torch_model.temperature.grad = torch.tensor(step - 0.5, dtype=torch.float64)
+        adam.step(), torch_adam.step()
+        adam.zero_grad(), torch_adam.zero_grad()
+    assert_close(model.temperature.data, torch_model.temperature.detach(), rtol=1e-12, atol=0)
