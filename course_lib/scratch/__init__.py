@@ -12,7 +12,7 @@ from . import init
 from .gradcheck import GradcheckError, gradcheck, numerical_gradient
 from .linear import Linear
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .dropout import Dropout
+from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from .flatten import Flatten
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .embedding import Embedding
@@ -35,7 +35,8 @@ allocator.prime()  # freed arrays stay in the process between steps (see allocat
 
 __all__ = [
     "Module", "Parameter", "Sequential", "init", "GradcheckError", "gradcheck", "numerical_gradient",
-    "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "LogSoftmax", "Dropout", "Flatten",
+    "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "LogSoftmax",
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Flatten",
     "BatchNorm1d", "BatchNorm2d", "Embedding", "Conv2d", "MaxPool2d", "AvgPool2d",
     "RNN", "LSTM", "RNNCell", "LSTMCell", "LayerNorm", "MultiheadAttention", "scaled_dot_product_attention",
     "PositionalEncoding", "GELU", "TransformerEncoderLayer",
