@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
 from course_lib.scratch import Module, gradcheck, init
-from course_lib.scratch.dropout import Dropout
+from course_lib.scratch.dropout import Dropout, Dropout2d
 
 from .parity import assert_close, assert_parity
 from ..hypothesis_budget import examples
@@ -62,10 +62,10 @@ def test_backward_uses_the_forward_mask(p):
     assert np.array_equal(layer.backward(grad), grad_in)
 
 
-def test_gradcheck_with_the_mask_redrawn_identically():
+@pytest.mark.parametrize("layer, shape", [(Dropout(0.4), (3, 4)), (Dropout2d(0.4), (3, 4, 2, 2))])
+def test_gradcheck_with_the_mask_redrawn_identically(layer, shape):
     """Dropout's own forward inside the finite differences: reseeding before every call makes each
     forward draw the same mask, so the layer is a fixed linear map there, and backward must match it."""
-    layer = Dropout(0.4)
 
     class Reseeded(Module):
         def forward(self, x):
@@ -75,7 +75,7 @@ def test_gradcheck_with_the_mask_redrawn_identically():
         def backward(self, grad_output):
             return layer.backward(grad_output)
 
-    assert gradcheck(Reseeded(), np.random.default_rng(0).standard_normal((3, 4)))
+    assert gradcheck(Reseeded(), np.random.default_rng(0).standard_normal(shape))
 
 
 def test_seed_makes_masks_reproducible():
