@@ -110,6 +110,18 @@ def test_a_list_where_a_pair_is_written_as_a_tuple_is_the_same_answer():
     assert question_score(result, "q2") == 3, messages(result, "q2")
 
 
+@pytest.mark.parametrize("assignment_id, question, functions", [("a05", "q3", ["dropout_forward", "dropout"]),
+                                                                ("a03", "q4", ["train_mlp"])])
+def test_a_list_for_a_written_tuple_keeps_the_points_of_answers_judged_by_a_rule(assignment_id, question, functions):
+    """The rules judging a05's dropout and a03's trained weights asked for a tuple, where every other
+    check takes a list as the same answer: check() and the grader both took 1.33 of a05 q3's 3 points
+    (an audit, 2026-12-07)."""
+    wrappers = "".join(f"_plain_{name} = {name}\n\n\ndef {name}(*args, **kwargs):\n"
+                       f"    return list(_plain_{name}(*args, **kwargs))\n\n\n" for name in functions)
+    result = grade(build(assignment_id, after=[wrappers]), assignment_id, seed=1)
+    assert question_score(result, question) == result.questions[question]["max_score"], messages(result, question)
+
+
 def test_a_module_the_notebook_writes_itself_can_be_imported():
     helper = ("%%writefile my_softmax.py\nimport numpy as np\n\n\ndef softmax(x, axis=-1):\n"
               "    shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))\n"

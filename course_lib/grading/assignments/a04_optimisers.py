@@ -89,7 +89,7 @@ def _adam(rng, shape=(2, 3), t=None, fresh=False, betas=(0.9, 0.999), eps=1e-8):
 
 def _moments_right_update_wrong(got, expected) -> bool:
     """The returned averages are right and the parameter is not: the error is in the update itself."""
-    return (isinstance(got, tuple) and len(got) == len(expected)
+    return (isinstance(got, (tuple, list)) and len(got) == len(expected)
             and compare(got[1:], expected[1:], rtol=1e-5, atol=0.0)[0]  # relative only: gradients of 1e-8
             and not matches(got[0], expected[0]))
 

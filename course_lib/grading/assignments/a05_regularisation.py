@@ -79,7 +79,7 @@ def _dropout_args(rng, shape, p, dtype=np.float64, tie=False):
 
 def judge_random_dropout(value, call_args, call_kwargs, secret):
     x, p = call_args
-    if not (isinstance(value, tuple) and len(value) == 2):
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):  # a list is the same answer (spec.compare)
         return False, "dropout should return the tuple (output, mask)"
     out, mask = value
     for name, array in (("the output", out), ("the mask", mask)):
@@ -146,7 +146,7 @@ def judge_fresh_masks(value, call_args, call_kwargs, secret):
 
 
 def _pair_of_arrays(got) -> bool:
-    return isinstance(got, tuple) and len(got) == 2 and all(isinstance(item, np.ndarray) for item in got)
+    return isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(item, np.ndarray) for item in got)
 
 
 def _mask_like(array: np.ndarray) -> bool:
