@@ -41,6 +41,30 @@ def template_cells(notebook_name: str) -> Dict[str, str]:
     return cells
 
 
+def bare_line(line: str) -> str:
+    """A line of code without its comment and surrounding blanks."""
+    return line.split("#", 1)[0].strip()
+
+
+@functools.lru_cache(maxsize=None)
+def check_lines(notebook_name: str) -> frozenset:
+    """Every line of code of the assignment's own check cells (``bare_line``): the set-up cell's
+    import and ``check = checker(…)``, and the ``check("q1")`` calls."""
+    return frozenset(bare_line(line) for source, role in template_cells(notebook_name).items() if role == "check"
+                     for line in source.splitlines()) - {""}
+
+
+def is_check_code(source: str, lines: frozenset) -> bool:
+    """Whether every line of ``source`` that holds code is one of the check cells' ``lines``: the
+    assignment's own check cell, whatever a student or a code formatter did to its comments and
+    blank lines (exact sources alone took a set-up cell without its comment for the student's own
+    code: check() warned that it costs every question, and once the cell had also lost its
+    metadata the grader gave 0; an audit, 2026-12-07)."""
+    code = [bare_line(line) for line in source.splitlines()]
+    code = [line for line in code if line]
+    return bool(code) and all(line in lines for line in code)
+
+
 @functools.lru_cache(maxsize=None)
 def template_parameters(notebook_name: str) -> Dict[str, Tuple[str, ...]]:
     """The positional parameter names of each function the assignment's exercise notebook defines

@@ -18,7 +18,7 @@ import re
 import tokenize
 from typing import List, Optional, Tuple
 
-from .assign import template_cells
+from .assign import bare_line, check_lines, is_check_code, template_cells
 from .spec import Assignment, Question
 from .wire import clean_text
 
@@ -256,18 +256,13 @@ def run_own_code_in_check_cells(cells: List[dict], assignment: Assignment, notes
     template = template_cells(assignment.notebook)
     if not template:  # the package without the repository's notebooks: nothing to compare with
         return cells
-
-    def bare(line: str) -> str:
-        return line.split("#", 1)[0].strip()
-
-    own_lines = {bare(line) for source, role in template.items() if role == "check"
-                 for line in source.splitlines()} - {""}
+    own_lines = check_lines(assignment.notebook)
     result = []
     for cell in cells:
         if cell["role"] in SKIPPED_ROLES and cell["source"].strip() not in template:
-            lines = ["" if bare(line) in own_lines or _COURSE_LIB_IMPORT.match(line) else line
+            lines = ["" if bare_line(line) in own_lines or _COURSE_LIB_IMPORT.match(line) else line
                      for line in cell["source"].splitlines()]
-            if any(bare(line) for line in lines):
+            if any(bare_line(line) for line in lines):
                 if cell["role"] == "check":
                     cell = dict(cell, role=None, source="\n".join(lines))
                     notes.append(f"{cell_label(cell)}: this check cell also holds code of yours; the grader skips "
@@ -282,12 +277,19 @@ def run_own_code_in_check_cells(cells: List[dict], assignment: Assignment, notes
 def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -> List[dict]:
     """The cells, with the role of the assignment's own check and demo cells restored where a
     cell lost its metadata (re-created, or copied into a new notebook) but kept their code: the
-    set-up cell imports course_lib, and run as the student's code it would cost every question."""
+    set-up cell imports course_lib, and run as the student's code it would cost every question.
+    A check cell is recognised by its lines of code (``is_check_code``: comments and blank lines
+    may differ), a demo cell by its whole source."""
     templates = {source: role for source, role in template_cells(assignment.notebook).items()
                  if role in SKIPPED_ROLES}
+    own_lines = check_lines(assignment.notebook)
     restored, recognised = [], []
     for cell in cells:
-        role = templates.get(cell["source"].strip()) if cell["role"] is None else None
+        role = None
+        if cell["role"] is None:
+            role = templates.get(cell["source"].strip())
+            if role is None and is_check_code(cell["source"], own_lines):
+                role = "check"
         if role:
             cell = dict(cell, role=role)
             recognised.append(str(cell["index"]))

@@ -26,7 +26,7 @@ from typing import Any, List
 import numpy as np
 
 from . import assignments
-from .assign import template_cells
+from .assign import check_lines, is_check_code, template_cells
 from .calls import written_call
 from .notebook import forbidden_imports, imported_modules
 from .runner import NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, judge_value
@@ -214,8 +214,9 @@ class Checker:
         if self._template is None:
             self._template = _template_sources(self.assignment)
         found = {}
+        own_lines = check_lines(self.assignment.notebook)
         for source in history:
-            if not isinstance(source, str) or source.strip() in self._template:
+            if not isinstance(source, str) or source.strip() in self._template or is_check_code(source, own_lines):
                 continue
             if source not in self._imports:
                 self._imports[source] = imported_modules(source)[0]

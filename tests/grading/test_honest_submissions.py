@@ -29,6 +29,11 @@ def test_cells_that_lost_their_metadata_are_still_the_assignments_own():
     result = grade(json.dumps(notebook).encode(), "a01", seed=1)
     assert result.score == result.max_score, [(c.name, c.message) for c in result.checks if not c.passed]
     assert any("lost their metadata" in note for note in result.notes), result.notes
+    # its comment dropped and its blank line gone (a code formatter): still the assignment's own lines
+    # (an audit, 2026-12-07: only the exact source was recognised, and this notebook scored 0)
+    notebook["cells"][2]["source"] = 'from course_lib.grading import checker\ncheck = checker("a01")\n'
+    tidied = grade(json.dumps(notebook).encode(), "a01", seed=1)
+    assert tidied.score == tidied.max_score, [(c.name, c.message) for c in tidied.checks if not c.passed]
     # the set-up cell's code changed: no longer the assignment's own, so its import counts
     notebook["cells"][2]["source"] = "from course_lib.grading import checker\ncheck = checker('a01')  # mine"
     changed = grade(json.dumps(notebook).encode(), "a01", seed=1)

@@ -107,6 +107,10 @@ def test_check_warns_about_an_import_that_zeroes_every_question():
     assert any("import" in cell and "course_lib" in cell for cell in template)
     question = check.assignment.question("q1")
     assert check._import_warnings(question, [""] + template) == []
+    # the set-up cell without its comment (a code formatter): still the assignment's own lines, no warning
+    tidied = [cell for cell in template if "checker(" in cell][0].split("#")[0].replace("\n\n", "\n")
+    assert tidied.strip() not in [cell.strip() for cell in template]
+    assert check._import_warnings(question, ["", tidied]) == []
     history = [""] + template + ["from course_lib.scratch.activations import softmax", "import torch\nx = 1"]
     warnings = check._import_warnings(question, history)
     assert len(warnings) == 2 and "imports course_lib" in warnings[0] and "imports torch" in warnings[1]
