@@ -14,12 +14,16 @@ from . import assignments
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# What grading needs (the kernel's and the grader's packages); their versions are taken from the
-# course's requirements.txt, which also goes in as pip's constraints file (constraints.txt), so that
-# the packages these pull in are the students' versions too (IPython runs the kernel).  torch only for
-# an assignment that may use it: one solved from scratch never finds it installed, whatever the sandbox.
-GRADER_PACKAGES = ("torch", "numpy", "matplotlib", "tqdm", "ipywidgets", "pillow", "nbformat", "jupyter_client",
-                   "jupyter_core", "ipykernel", "pyzmq", "tornado", "traitlets")
+# The distribution that provides each module a question may forbid (``Question.forbid``).  Grading
+# installs the students' whole environment, requirements.txt, except the distributions whose modules
+# every question of the assignment forbids: an honest notebook that imports tabulate or networkx (the
+# students have them) then runs as it did for the student, while a from-scratch assignment never finds
+# torch or scikit-learn installed, whatever the sandbox.  requirements.txt also goes in as pip's
+# constraints file (constraints.txt), so that what these pull in is the students' version too.
+FORBIDDEN_DISTRIBUTIONS = {"torch": "torch", "functorch": "torch", "sklearn": "scikit-learn", "scipy": "scipy",
+                           "sympy": "sympy", "tensorflow": "tensorflow", "jax": "jax", "onnx": "onnx",
+                           "onnx_ir": "onnx-ir", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"}
+
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, when it builds the autograder's image (with network access).
@@ -89,22 +93,28 @@ exit 0
 """
 
 
-def needs_torch(assignment) -> bool:
-    """Whether any question of ``assignment`` may use PyTorch (a10); the others are solved from scratch."""
-    return any("torch" not in question.forbid for question in assignment.questions)
+def _distribution(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def left_out(assignment) -> set:
+    """The distributions grading ``assignment`` does not install: those whose modules every question
+    forbids (torch where no question may use it, scikit-learn, scipy, …)."""
+    forbidden_everywhere = set.intersection(*(set(question.forbid) for question in assignment.questions))
+    return {_distribution(FORBIDDEN_DISTRIBUTIONS[module]) for module in forbidden_everywhere
+            if module in FORBIDDEN_DISTRIBUTIONS}
 
 
 def grader_requirements(assignment) -> str:
-    """The pinned lines of requirements.txt for the packages grading ``assignment`` needs (torch only
-    where it may be used)."""
-    packages = [name for name in GRADER_PACKAGES if name != "torch" or needs_torch(assignment)]
-    wanted = {name.lower().replace("_", "-") for name in packages}
+    """The pinned lines of requirements.txt, the students' environment, without ``left_out``'s."""
     lines = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
-    pinned = [line for line in lines if "==" in line and line.split("==")[0].lower().replace("_", "-") in wanted]
-    missing = wanted - {line.split("==")[0].lower().replace("_", "-") for line in pinned}
+    pinned = [line for line in lines if "==" in line and not line.startswith("#")]
+    names = {_distribution(line.split("==")[0]) for line in pinned}
+    missing = {"numpy", "ipykernel", "jupyter-client", "nbformat"} - names  # what grading itself runs on
     if missing:
         raise RuntimeError(f"requirements.txt pins no version of {sorted(missing)}")
-    return "\n".join(pinned) + "\n"
+    excluded = left_out(assignment)
+    return "\n".join(line for line in pinned if _distribution(line.split("==")[0]) not in excluded) + "\n"
 
 
 def build_package(assignment_id: str, output: Optional[str] = None) -> Path:

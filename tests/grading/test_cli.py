@@ -104,6 +104,11 @@ def test_gradescope_package(tmp_path):
         constraints = archive.read("constraints.txt").decode()
         setup = archive.read("setup.sh").decode()
     assert "numpy==" in requirements and "torch" not in requirements
+    # the students' other packages are there, so a notebook that imports tabulate grades as it ran (an
+    # audit, 2026-12-07: it lost its question on Gradescope only); what every question forbids is not
+    pins = {line.split("==")[0] for line in requirements.split()}
+    assert {"tabulate", "networkx", "ipywidgets", "matplotlib"} <= pins
+    assert not pins & {"scikit-learn", "scipy", "sympy", "onnx", "onnxruntime", "onnxscript", "onnx-ir"}
     assert constraints == (Path(__file__).parents[2] / "requirements.txt").read_text() and "ipython==" in constraints
     assert "pip install -c constraints.txt -r requirements-grader.txt" in setup
     assert main(["gradescope-package", "a10", "--output", str(tmp_path / "a10.zip")]) == 0
