@@ -25,7 +25,12 @@ def state_dict_from_torch(torch_state_dict: Dict[str, Any], dtype=None) -> "Orde
                         f"{type(torch_state_dict).__name__}: pass model.state_dict()")
     converted = OrderedDict()
     for key, tensor in torch_state_dict.items():
-        array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
+        if hasattr(tensor, "detach"):
+            tensor = tensor.detach().cpu()
+            # NumPy has no bfloat16: such a tensor is read as float32, which holds every bfloat16 exactly
+            array = (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
+        else:
+            array = np.asarray(tensor)
         if dtype is not None and np.issubdtype(array.dtype, np.floating):
             converted[key] = array.astype(dtype)
         else:

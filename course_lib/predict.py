@@ -127,8 +127,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def top_k(probabilities: np.ndarray, class_names: Sequence[str], k: int) -> List[List[Tuple[str, float]]]:
-    """For each row, the k most probable (class name, probability) pairs, most probable first."""
-    k = min(k, probabilities.shape[-1])
+    """For each row, the k most probable (class name, probability) pairs, most probable first; one
+    sample's probabilities (a 1-D array) count as one row."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"top_k needs a whole number k of at least 1, got {k!r}")
+    probabilities = np.atleast_2d(probabilities)
+    k = min(int(k), probabilities.shape[-1])
     order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
     return [[(class_names[i], float(row[i])) for i in indices] for row, indices in zip(probabilities, order)]
 

@@ -360,3 +360,15 @@ def test_an_exported_mlp_gets_each_image_as_one_row(tmp_path):
         expected = torch.softmax(model(torch.from_numpy(image.reshape(1, 784))), -1)[0]
     got = dict(results[0][1][0])
     assert [got[str(i)] for i in range(10)] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_top_k_takes_one_sample_and_refuses_a_k_below_one():
+    """One sample's probabilities raised IndexError, k = -1 returned n − 1 classes and k = 0 empty lists
+    that format_results then failed on (an audit, 2026-12-07)."""
+    from course_lib.predict import top_k
+
+    probabilities = np.array([0.2, 0.5, 0.3])
+    assert top_k(probabilities, ["a", "b", "c"], 2) == [[("b", 0.5), ("c", 0.3)]]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="top_k needs a whole number k of at least 1"):
+            top_k(probabilities, ["a", "b", "c"], bad)

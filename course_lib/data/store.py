@@ -66,11 +66,15 @@ def cache_dir() -> Path:
 
 
 def search_dirs(name: str, root: Optional[os.PathLike] = None) -> List[Path]:
-    """The directories searched for dataset ``name``, in order."""
+    """The directories searched for dataset ``name``, in order.
+
+    ``root/<name>`` comes before ``root`` itself: MNIST and Fashion-MNIST have the same file names,
+    so with one dataset's files in ``root`` and the other's in ``root/mnist``, searching ``root``
+    first found the wrong files (an audit, 2026-12-07)."""
     dirs = []
     if root is not None:
-        dirs.append(Path(root).expanduser())
         dirs.append(Path(root).expanduser() / name)
+        dirs.append(Path(root).expanduser())
     if os.environ.get(DATA_ENV):
         dirs.append(Path(os.environ[DATA_ENV]).expanduser() / name)
     dirs.append(SYSTEM_DIR / name)
@@ -188,19 +192,25 @@ def download(name: str, directory: Optional[Path] = None, mirrors=None, progress
     place, so an interrupted or corrupt download never leaves a file that looks valid.
     """
     spec = get_spec(name)
-    if not downloads_allowed():
-        raise DatasetNotFoundError(not_found_message(spec, None, _DISABLED))
     target = Path(directory) if directory is not None else cache_dir() / name
-    target.mkdir(parents=True, exist_ok=True)
-    errors = []
+    missing = []
     for file in spec.files.values():
         destination = target / file.name
         if destination.is_file():  # a file that fails its check stays until a verified one replaces it
             try:
                 read_verified(destination, file, name)
                 continue
-            except ChecksumError:
+            except (ChecksumError, OSError):
                 pass
+        missing.append(file)
+    if missing and not downloads_allowed():  # offline, a folder that already holds every file is fine
+        names = ", ".join(file.name for file in missing)
+        raise DatasetNotFoundError(f"{spec.title}: {names} cannot be downloaded into {target}: {_DISABLED}")
+    if missing:
+        target.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for file in missing:
+        destination = target / file.name
         for mirror in mirrors or spec.mirrors:
             url = mirror.rstrip("/") + "/" + file.name
             try:
@@ -267,6 +277,8 @@ def status(name: str, root: Optional[os.PathLike] = None) -> dict:
             read_verified(path, spec.files[role], name)
         except ChecksumError as error:
             problems.append(str(error))
+        except OSError as error:  # unreadable (permissions, a broken disk): a row that says so, not a traceback
+            problems.append(f"cannot read {path}: {error.strerror or error}")
     return {"name": name, "title": spec.title, "location": str(located.directory),
             "verified": not problems, "detail": "; ".join(problems) or "all files match their SHA-256"}
 

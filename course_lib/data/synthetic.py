@@ -9,10 +9,18 @@ from typing import Tuple
 
 import numpy as np
 
-from ..checks import check_sizes
+from ..checks import check_sizes, is_seed
 
 
-def _rng(seed: int) -> np.random.Generator:
+def _rng(seed: int, **scales) -> np.random.Generator:
+    """The generator of ``seed``, after checking it and the noise scales (``noise=0.1``, ``std=1.0``):
+    a NaN or negative scale gave arrays of NaN, or silently the absolute value (an audit, 2026-12-07)."""
+    if not is_seed(seed):
+        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}")
+    for name, value in scales.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number ≥ 0 (a standard deviation), got {value!r}")
     return np.random.default_rng(seed)
 
 
@@ -23,7 +31,7 @@ def make_regression(n_samples: int = 100, n_features: int = 1, noise: float = 0.
     so a chapter can compare the fitted line with the truth.
     """
     check_sizes(None, n_samples=n_samples, n_features=n_features)
-    rng = _rng(seed)
+    rng = _rng(seed, noise=noise)
     x = rng.uniform(-2, 2, size=(n_samples, n_features))
     w = rng.standard_normal(n_features)
     b = float(rng.standard_normal())
@@ -34,7 +42,7 @@ def make_regression(n_samples: int = 100, n_features: int = 1, noise: float = 0.
 def make_xor(n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Points around the four corners (±1, ±1); label 1 where the signs differ (XOR)."""
     check_sizes(None, n_samples=n_samples)
-    rng = _rng(seed)
+    rng = _rng(seed, noise=noise)
     corners = rng.integers(0, 2, size=(n_samples, 2)) * 2 - 1
     x = corners + noise * rng.standard_normal((n_samples, 2))
     y = (corners[:, 0] != corners[:, 1]).astype(np.int64)
@@ -44,7 +52,7 @@ def make_xor(n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Tuple[n
 def make_moons(n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (class 0 on top, class 1 below and shifted)."""
     check_sizes(None, n_samples=n_samples)
-    rng = _rng(seed)
+    rng = _rng(seed, noise=noise)
     n_top = n_samples // 2
     angles_top = rng.uniform(0, np.pi, n_top)
     angles_bottom = rng.uniform(0, np.pi, n_samples - n_top)
@@ -61,7 +69,7 @@ def make_spirals(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """k interleaved spiral arms (the cs231n toy problem no linear model can solve)."""
     check_sizes(None, n_per_class=n_per_class, n_classes=n_classes)
-    rng = _rng(seed)
+    rng = _rng(seed, noise=noise)
     radius = np.tile(np.linspace(0.0, 1.0, n_per_class), n_classes)
     labels = np.repeat(np.arange(n_classes), n_per_class)
     theta = labels * (2 * np.pi / n_classes) + radius * 4 + noise * rng.standard_normal(labels.size)
@@ -75,7 +83,9 @@ def make_blobs(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Isotropic Gaussian clusters with centres drawn uniformly in [-spread, spread]^d."""
     check_sizes(None, n_samples=n_samples, centers=centers, n_features=n_features)
-    rng = _rng(seed)
+    if centers > n_samples:  # some classes would get no sample: fewer classes than asked for
+        raise ValueError(f"make_blobs: centers ({centers}) must not exceed n_samples ({n_samples})")
+    rng = _rng(seed, std=std)
     means = rng.uniform(-spread, spread, size=(centers, n_features))
     labels = np.arange(n_samples) % centers
     x = means[labels] + std * rng.standard_normal((n_samples, n_features))
@@ -92,7 +102,7 @@ def make_sine_sequences(
     an RNN must infer frequency and phase from what it has seen so far.
     """
     check_sizes(None, n_sequences=n_sequences, length=length)
-    rng = _rng(seed)
+    rng = _rng(seed, noise=noise)
     frequency = rng.uniform(0.05, 0.25, size=(n_sequences, 1))
     phase = rng.uniform(0, 2 * np.pi, size=(n_sequences, 1))
     t = np.arange(length + 1)[None, :]

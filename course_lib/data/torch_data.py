@@ -11,6 +11,9 @@ def tensor_dataset(x: np.ndarray, y: np.ndarray):
 
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    # torch takes no negative strides (x[:, ::-1], flipped images): those arrays are copied first
+    x, y = (np.ascontiguousarray(a) if isinstance(a, np.ndarray) and any(s < 0 for s in a.strides) else a
+            for a in (x, y))
     return TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
 
 

@@ -97,12 +97,17 @@ def test_missing_offline_names_dataset_places_and_fix(fake_dataset, monkeypatch)
     assert "course-lib data download fake" in message
 
 
+def _copy_of(source: Path, folder: Path) -> Path:
+    """``folder``, made to hold a copy of every file of ``source``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
 def test_truncated_file_is_a_checksum_error_naming_the_file(fake_dataset, tmp_path):
     source, _, _ = fake_dataset
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for path in source.iterdir():
-        (broken / path.name).write_bytes(path.read_bytes())
+    broken = _copy_of(source, tmp_path / "broken")
     target = broken / "train-images-idx3-ubyte.gz"
     target.write_bytes(target.read_bytes()[:-50])
     with pytest.raises(ChecksumError, match="train-images-idx3-ubyte.gz.*(corrupt|truncated)"):
@@ -248,13 +253,6 @@ def test_a_subset_of_imbalanced_classes_still_has_the_size_asked_for():
 
 
 # --- found by an audit of the data store (2026-12-06) ------------------------------------------
-def _copy_of(source, folder):
-    folder.mkdir()
-    for path in source.iterdir():
-        (folder / path.name).write_bytes(path.read_bytes())
-    return folder
-
-
 def test_a_folder_verified_as_one_dataset_does_not_pass_as_another(fake_dataset, tmp_path, monkeypatch):
     """MNIST and Fashion-MNIST share their file names, and the verification cache was keyed on the
     path alone: once a folder of Fashion-MNIST had loaded, load_mnist(root=it) returned Fashion-MNIST."""
@@ -376,3 +374,47 @@ def test_the_offline_message_names_the_variable_to_unset(fake_dataset, monkeypat
     monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
     with pytest.raises(DatasetNotFoundError, match=r"\$COURSE_LIB_OFFLINE is set: unset it"):
         loaders.load_idx_dataset("fake", "train")
+
+
+def test_a_datasets_own_folder_under_root_comes_before_root_itself(fake_dataset, tmp_path):
+    """MNIST and Fashion-MNIST share their file names: with another dataset's files in root and this
+    one's in root/<name>, root was searched first and its files failed their checks (an audit, 2026-12-07)."""
+    source, arrays, _ = fake_dataset
+    root = tmp_path / "data"
+    _copy_of(source, root / "fake")
+    for path in source.iterdir():
+        (root / path.name).write_bytes(b"another dataset's file of the same name")
+    assert store.find("fake", root).directory == root / "fake"
+    images, _ = loaders.load_idx_dataset("fake", "test", root=root, download=False)
+    assert np.array_equal(images, arrays["test_images"])
+
+
+def test_download_offline_is_fine_where_every_file_is_already_there(fake_dataset, tmp_path, monkeypatch):
+    """`course-lib data download NAME --to FOLDER` offline refused even a folder holding every verified
+    file, with a message that did not name the folder (an audit, 2026-12-07)."""
+    source, _, _ = fake_dataset
+    monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
+    assert store.download("fake", source) == source
+    empty = tmp_path / "empty"
+    with pytest.raises(DatasetNotFoundError, match=r"cannot be downloaded into .*empty: downloads are disabled"):
+        store.download("fake", empty)
+    assert not empty.exists()
+
+
+def test_status_names_a_file_it_cannot_read_instead_of_raising(fake_dataset, tmp_path):
+    source, _, spec = fake_dataset
+    folder = _copy_of(source, tmp_path / "unreadable")
+    broken = folder / spec.files["test_labels"].name
+    broken.unlink()
+    broken.symlink_to("/proc/self/mem")  # reading it fails with EIO, also as root
+    store._verified_cache.clear()
+    report = store.status("fake", folder)
+    assert report["verified"] is False and f"cannot read {broken}" in report["detail"]
+
+
+def test_a_tensor_dataset_takes_arrays_with_negative_strides():
+    from course_lib.data.torch_data import tensor_dataset
+
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    dataset = tensor_dataset(x[:, ::-1], np.arange(4)[::-1])
+    assert np.array_equal(dataset.tensors[0].numpy(), x[:, ::-1]) and dataset.tensors[1].tolist() == [3, 2, 1, 0]

@@ -86,3 +86,16 @@ def test_bad_arguments_have_clear_errors():
         data.make_token_task("shuffle")
     with pytest.raises(ValueError, match="n_samples must be a positive integer, got 0"):
         data.make_moons(n_samples=0)
+    # found by an audit (2026-12-07): a NaN noise gave arrays of NaN, a negative one was taken, a seed of
+    # -1 or 1.5 gave NumPy's words without the argument's name, and 5 blobs of 2 samples were 2 classes
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="noise must be a finite number ≥ 0"):
+            data.make_xor(4, noise=bad)
+    with pytest.raises(ValueError, match="std must be a finite number ≥ 0"):
+        data.make_blobs(10, std=-1)
+    for bad in (-1, 1.5, True, 2**32):
+        with pytest.raises(ValueError, match="seed must be a whole number from 0 to 2\\*\\*32 - 1"):
+            data.make_moons(seed=bad)
+    with pytest.raises(ValueError, match=r"centers \(5\) must not exceed n_samples \(2\)"):
+        data.make_blobs(2, centers=5)
+    assert data.make_xor(4, noise=0)[0].shape == (4, 2) and data.make_moons(seed=np.uint32(7))[0].shape == (200, 2)

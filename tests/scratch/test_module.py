@@ -412,3 +412,13 @@ def test_a_scalar_parameter_stays_0_d_and_trains_and_converts_like_torchs():
         adam.step(), torch_adam.step()
         adam.zero_grad(), torch_adam.zero_grad()
     assert_close(model.temperature.data, torch_model.temperature.detach(), rtol=1e-12, atol=0)
+
+
+def test_a_bfloat16_torch_state_dict_converts_to_float32():
+    """NumPy has no bfloat16: torch's .numpy() raised "unsupported ScalarType BFloat16", even with a dtype
+    asked for (an audit, 2026-12-07); float32 holds every bfloat16 exactly."""
+    layer = torch.nn.Linear(2, 3).to(torch.bfloat16)
+    for dtype in (None, np.float32):
+        state = state_dict_from_torch(layer.state_dict(), dtype=dtype)
+        assert state["weight"].dtype == np.float32
+        assert np.array_equal(state["weight"], layer.weight.detach().float().numpy())
