@@ -4,7 +4,7 @@ Torch is imported only when a torch model or tensor is seen, so scratch-only cod
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -289,6 +289,29 @@ def _backend_for(model, device, loss_fn=None, optimizer=None):
     raise TypeError(f"expected a torch.nn.Module or a course_lib.scratch.Module, got {type(model).__name__}")
 
 
+#: torch's functional losses, as the classes they compute
+_FUNCTIONAL_LOSSES = {"mse_loss": "MSELoss", "l1_loss": "L1Loss", "smooth_l1_loss": "SmoothL1Loss",
+                      "huber_loss": "HuberLoss", "gaussian_nll_loss": "GaussianNLLLoss",
+                      "binary_cross_entropy": "BCELoss", "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
+                      "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss"}
+
+
+def kind_of(obj, names) -> Optional[str]:
+    """The first of ``names`` in the class hierarchy of ``obj``: a subclass of torch's (or the scratch)
+    ``BCELoss`` is a ``BCELoss`` here too, as is one of ``ReduceLROnPlateau`` (comparing the class's own
+    name took such subclasses for something else; an audit, 2026-12-07)."""
+    return next((cls.__name__ for cls in type(obj).__mro__ if cls.__name__ in names), None)
+
+
+def loss_kind(loss_fn) -> Optional[str]:
+    """The loss class ``loss_fn`` is, or computes: "BCELoss" for torch's BCELoss, a subclass of it, the
+    scratch one, or ``torch.nn.functional.binary_cross_entropy`` (also inside functools.partial)."""
+    function = getattr(loss_fn, "func", loss_fn)
+    if type(function).__name__ in ("function", "builtin_function_or_method"):
+        return _FUNCTIONAL_LOSSES.get(getattr(function, "__name__", ""))
+    return kind_of(loss_fn, set(_FUNCTIONAL_LOSSES.values()))
+
+
 # --- checks of the targets against the outputs ----------------------------------------------------
 #: torch's losses that broadcast a target of another shape against the output (with only a warning)
 _BROADCASTING_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
@@ -297,23 +320,39 @@ _BROADCASTING_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
 def _check_target_shape(loss_fn, output, y) -> None:
     """A regression target of shape (N,) against an (N, 1) output would be broadcast into an
     (N, N) grid of differences by torch's MSELoss and the like: a wrong loss, with only a warning."""
-    if type(loss_fn).__name__ in _BROADCASTING_LOSSES and tuple(output.shape) != tuple(y.shape):
+    kind = loss_kind(loss_fn)
+    if kind in _BROADCASTING_LOSSES and tuple(output.shape) != tuple(y.shape):
         raise ValueError(
-            f"{type(loss_fn).__name__}: the targets have shape {tuple(y.shape)} but the model's outputs "
+            f"{kind}: the targets have shape {tuple(y.shape)} but the model's outputs "
             f"{tuple(output.shape)}; they would be broadcast against each other instead of compared entry by "
             f"entry — reshape the targets (e.g. y[:, None] or y.reshape(-1, 1)) to the outputs' shape")
 
 
 def _check_class_targets(loss_fn, output, y) -> None:
-    """Class-index targets for CrossEntropyLoss / NLLLoss must be (N,) when the outputs are (N, K), and
-    integers: a float (N,) target is neither class indices nor (N, K) probabilities."""
-    if type(loss_fn).__name__ in ("CrossEntropyLoss", "NLLLoss") and y.is_floating_point() \
+    """Class-index targets for CrossEntropyLoss / NLLLoss must be (N,) when the outputs are (N, K),
+    integers, and classes of the outputs (0 … K − 1, or the loss's ignore_index): a float (N,) target is
+    neither class indices nor (N, K) probabilities, and an index out of range is torch's IndexError on
+    the CPU and, on a GPU, a device-side assert that leaves the GPU unusable.  BCE losses take float
+    targets (0/1 labels as integers raised torch's "result type Float can't be cast")."""
+    kind = loss_kind(loss_fn)
+    if kind in ("BCELoss", "BCEWithLogitsLoss") and not y.is_floating_point():
+        raise TypeError(f"{kind}: the targets are {str(y.dtype).replace('torch.', '')}, but a binary cross-entropy "
+                        "takes float targets (0.0 and 1.0, or probabilities): convert with y.astype(np.float32)")
+    if kind in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() and output.ndim >= 2 and y.numel():
+        classes, ignored = output.shape[1], getattr(loss_fn, "ignore_index", -100)
+        counted = y[y != ignored]
+        low, high = (int(counted.min()), int(counted.max())) if counted.numel() else (0, 0)
+        if low < 0 or high >= classes:
+            raise ValueError(f"{kind}: a target is class {low if low < 0 else high}, but the outputs have {classes} "
+                             f"classes (valid indices are 0 … {classes - 1}); are the labels numbered from 1, or is "
+                             "the last layer too narrow?")
+    if kind in ("CrossEntropyLoss", "NLLLoss") and y.is_floating_point() \
             and output.ndim == 2 and tuple(y.shape) == (output.shape[0],):
-        raise TypeError(f"{type(loss_fn).__name__}: class-index targets must be integers, got floats (or booleans): "
+        raise TypeError(f"{kind}: class-index targets must be integers, got floats (or booleans): "
                         "convert with y.astype(np.int64); float targets are class probabilities of the outputs' "
                         f"shape {tuple(output.shape)}")
-    if type(loss_fn).__name__ in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() \
+    if kind in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() \
             and output.ndim == 2 and tuple(y.shape) != (output.shape[0],):
-        raise ValueError(f"{type(loss_fn).__name__}: class-index targets must have shape ({output.shape[0]},), one "
+        raise ValueError(f"{kind}: class-index targets must have shape ({output.shape[0]},), one "
                          f"class per sample, got {tuple(y.shape)}" +
                          (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))

@@ -7,7 +7,7 @@ from typing import Callable, Dict, Union
 import numpy as np
 
 from .. import metrics as metrics_module
-from .backends import _BROADCASTING_LOSSES, _is_tensor
+from .backends import _BROADCASTING_LOSSES, _is_tensor, kind_of, loss_kind
 
 
 MetricSpec = Union[str, Callable[[np.ndarray, np.ndarray], float]]
@@ -23,7 +23,7 @@ NAMED_METRICS: Dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 def _resolve_metrics(metrics, loss_fn=None) -> Dict[str, Callable[[np.ndarray, np.ndarray], float]]:
     if isinstance(metrics, str) and metrics == "auto":  # the default: accuracy, none for a regression loss
-        metrics = () if type(loss_fn).__name__ in _REGRESSION_LOSSES else ("accuracy",)
+        metrics = () if loss_kind(loss_fn) in _REGRESSION_LOSSES else ("accuracy",)
     if metrics is None:
         return {}
     if isinstance(metrics, str) or callable(metrics):
@@ -53,7 +53,7 @@ def _resolve_metrics(metrics, loss_fn=None) -> Dict[str, Callable[[np.ndarray, n
 def _threshold_for(loss_fn, model=None) -> float:
     """Where a single output per sample splits the classes: 0.5 for probabilities (``BCELoss``, or a
     model whose last layer is a ``Sigmoid``), else 0 (logits)."""
-    return 0.5 if type(loss_fn).__name__ == "BCELoss" or _ends_with_sigmoid(model) else 0.0
+    return 0.5 if loss_kind(loss_fn) == "BCELoss" or _ends_with_sigmoid(model) else 0.0
 
 
 def _ends_with_sigmoid(model) -> bool:
@@ -61,7 +61,7 @@ def _ends_with_sigmoid(model) -> bool:
     if model is None or not hasattr(model, "named_modules"):
         return False
     leaves = [module for _, module in model.named_modules() if not list(module.named_children())]
-    return bool(leaves) and type(leaves[-1]).__name__ == "Sigmoid"
+    return bool(leaves) and kind_of(leaves[-1], {"Sigmoid"}) is not None
 
 
 #: losses of regression, for which the default metrics are none

@@ -9,13 +9,14 @@ import numpy as np
 
 from ..checks import is_seed, positive_int
 from ..scratch.module import Module as ScratchModule
-from .backends import _backend_for, _is_tensor, _is_torch_module, _torch
+from .backends import _backend_for, _is_tensor, _is_torch_module, _torch, kind_of
 from .batches import _Batches, _check_array, _is_loader, _looks_like_batch_list
 from .callbacks import Checkpoint, EarlyStopping, _as_config, _Monitor
 from .checkpoints import _check_checkpoint_path, save_training_checkpoint
 from .epoch_metrics import MetricSpec, _EpochAccumulator, _resolve_metrics, _threshold_for
 from .history import History
 from .resume import _read_resume, _resume, _training_record
+from .state import loader_generators
 
 
 def _check_pairing(model, loss_fn, optimizer) -> None:
@@ -24,8 +25,7 @@ def _check_pairing(model, loss_fn, optimizer) -> None:
     if optimizer is not None:
         if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
             raise TypeError(f"optimizer must have step() and zero_grad(), got {type(optimizer).__name__}")
-        torch_optimizer = "torch" in type(optimizer).__module__
-        if torch_model != torch_optimizer:
+        if torch_model != _is_torch_optimizer(optimizer):
             side = "torch.optim" if torch_model else "course_lib.scratch.optim"
             raise TypeError(f"{type(model).__name__} needs a {side} optimizer, got {type(optimizer).__module__}."
                             f"{type(optimizer).__name__}")
@@ -48,6 +48,32 @@ def _check_pairing(model, loss_fn, optimizer) -> None:
         if not torch_model and not hasattr(loss_fn, "backward"):
             raise TypeError("a scratch model needs a loss with backward(), e.g. course_lib.scratch.losses."
                             "CrossEntropyLoss()")
+
+
+def _is_torch_optimizer(optimizer) -> bool:
+    """torch.optim's (a subclass a notebook defines too), else by the parameters it holds, else by its
+    module: a student's own optimizer class lives in ``__main__`` (the module name alone refused a
+    ``torch.optim.Optimizer`` subclass for a torch model; an audit, 2026-12-07)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(optimizer, torch.optim.Optimizer):
+        return True
+    from ..scratch.optim import Optimizer as ScratchOptimizer
+
+    if isinstance(optimizer, ScratchOptimizer):
+        return False
+    held = [p for group in getattr(optimizer, "param_groups", None) or [] for p in group.get("params", [])]
+    return _is_tensor(held[0]) if held else "torch" in type(optimizer).__module__
+
+
+def _modes(model) -> list:
+    """Every submodule with its train/eval mode, for ``_restore_modes`` (a BatchNorm a user froze with
+    ``.eval()`` inside a model in train mode stays frozen after evaluate and predict)."""
+    return [(module, module.training) for module in model.modules()]
+
+
+def _restore_modes(modes) -> None:
+    for module, training in modes:
+        object.__setattr__(module, "training", training)
 
 
 def _current_lr(optimizer) -> float:
@@ -166,6 +192,9 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
         _evaluate_batches(backend, val_batches, loss_fn, metric_fns, threshold, "val_", first_only=True)
 
     rng = _seed_everything_for(model, seed)
+    if seed is not None:  # a DataLoader with its own generator shuffles by it, not by torch's global one
+        for generator in loader_generators(train_batches.loader):
+            generator.manual_seed(seed)
     history = History()
     best_state, epochs_without_improvement = None, 0
     if resumed is not None:
@@ -202,7 +231,7 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
             history._append(logs, time.perf_counter() - started)
             history.lr.append(_current_lr(optimizer))
             if scheduler is not None:
-                if type(scheduler).__name__ == "ReduceLROnPlateau":
+                if kind_of(scheduler, {"ReduceLROnPlateau"}):
                     scheduler.step(logs["val_loss" if has_val else "loss"])
                 else:
                     scheduler.step()
@@ -261,7 +290,7 @@ def _explain_a_batch_of_one(error: ValueError, size: int, batches: _Batches) -> 
 def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold, prefix: str,
                       first_only: bool = False) -> Dict[str, float]:
     model = backend.model
-    was_training = model.training
+    modes = _modes(model)
     model.eval()
     try:
         accumulator = _EpochAccumulator(backend, metric_fns, threshold)
@@ -273,7 +302,7 @@ def _evaluate_batches(backend, batches: _Batches, loss_fn, metric_fns, threshold
                 break
         return accumulator.logs(prefix, with_loss=loss_fn is not None)
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
 
 
 def evaluate(model, data, *, loss_fn=None, metrics: Union[str, Sequence[MetricSpec], None] = "auto",
@@ -305,7 +334,7 @@ def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndar
         raise TypeError("predict takes the inputs x only, got a tuple (x, y); use evaluate(model, (x, y)) for "
                         "the loss and metrics")
     with _backend_for(model, device) as backend:
-        was_training = model.training
+        modes = _modes(model)
         model.eval()
         outputs = []
         try:
@@ -320,5 +349,5 @@ def predict(model, x, *, batch_size: int = 256, device: str = "auto") -> np.ndar
             for batch in batches:
                 outputs.append(backend.to_host(backend.forward(backend.to_device_x(batch))))
         finally:
-            model.train(was_training)
+            _restore_modes(modes)
     return np.concatenate(outputs)
