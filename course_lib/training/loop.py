@@ -129,6 +129,9 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
       were (see the module's docstring), with the trained weights.
     - ``progress``: a ``tqdm.auto`` bar over all batches, showing the running loss.
     - ``shuffle``: reshuffle the training set every epoch.
+    - The model trains in train mode (dropout active) and is validated in eval mode; a submodule in
+      eval mode inside a model in train mode when ``fit`` starts (a BatchNorm frozen for fine-tuning)
+      stays in eval mode.
     - ``drop_last``: leave out each epoch's last mini-batch when it is smaller than ``batch_size``
       (torch's ``DataLoader(drop_last=True)``): a last batch of one sample cannot train a model with
       ``BatchNorm1d``, which needs two samples to normalise over.  Not for a DataLoader (its own).
@@ -192,6 +195,9 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
         _evaluate_batches(backend, val_batches, loss_fn, metric_fns, threshold, "val_", first_only=True)
 
     rng = _seed_everything_for(model, seed)
+    # submodules a user put in eval mode inside a model in train mode (a BatchNorm frozen for fine-tuning)
+    # stay in eval mode: model.train() each epoch would otherwise update its running statistics
+    frozen = [module for module in model.modules() if not module.training] if model.training else []
     if seed is not None:  # a DataLoader with its own generator shuffles by it, not by torch's global one
         for generator in loader_generators(train_batches.loader):
             generator.manual_seed(seed)
@@ -208,6 +214,8 @@ def _fit(backend, train_data, *, loss_fn, optimizer, epochs, batch_size, val_dat
         for epoch in range(start + 1, epochs + 1):
             started = time.perf_counter()
             model.train()
+            for module in frozen:
+                module.eval()
             accumulator = _EpochAccumulator(backend, metric_fns, threshold)
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{epochs}")

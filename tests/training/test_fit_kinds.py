@@ -114,3 +114,24 @@ def test_targets_that_do_not_fit_the_outputs_get_the_scratch_sides_words():
     with pytest.raises(TypeError, match="BCEWithLogitsLoss: the targets are int64, but a binary cross-entropy takes"):
         fit(binary, (x, (y == 0).astype(np.int64)[:, None]), loss_fn=torch.nn.BCEWithLogitsLoss(),
             optimizer=torch.optim.SGD(binary.parameters(), lr=0.1), epochs=1, **QUIET)
+
+
+@pytest.mark.parametrize("side", ["torch", "scratch"])
+def test_a_submodule_frozen_in_eval_mode_stays_frozen_through_fit(side):
+    """fit called model.train() every epoch, which unfroze a BatchNorm put in eval mode for fine-tuning
+    and updated its running statistics (an audit, 2026-12-07)."""
+    if side == "torch":
+        model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3)).double()
+        optimizer, loss_fn = torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()
+        statistics = lambda: model[1].running_mean.clone().numpy()  # noqa: E731
+    else:
+        model = scratch.Sequential(scratch.Linear(2, 4, dtype=np.float64), scratch.BatchNorm1d(4, dtype=np.float64),
+                                   scratch.Linear(4, 3, dtype=np.float64))
+        optimizer, loss_fn = scratch.optim.SGD(model.parameters(), lr=0.1), scratch.CrossEntropyLoss()
+        statistics = lambda: model[1].running_mean.copy()  # noqa: E731
+    model.train()
+    model[1].eval()
+    before = statistics()
+    fit(model, blobs(), loss_fn=loss_fn, optimizer=optimizer, epochs=2, **QUIET)
+    np.testing.assert_array_equal(statistics(), before)
+    assert model.training and not model[1].training
