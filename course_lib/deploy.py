@@ -76,6 +76,15 @@ def _plain(value, where: str):
                     "e.g. float(x) or history.to_dict()")
 
 
+def _class_name_list(class_names) -> Optional[list]:
+    """The class names as a list of strings; a single string is refused (each letter became a class)."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes)):
+        raise ValueError(f"class_names must be a list of names, one per class, got the string {class_names!r}")
+    return [str(name) for name in class_names]
+
+
 def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] = None, *,
                     training_state: Optional[Dict[str, Any]] = None, **extra: Any) -> Path:
     """Write ``{format, format_version, config, state_dict, class_names, extra}`` with ``torch.save``.
@@ -101,7 +110,7 @@ def save_checkpoint(model, path: PathLike, class_names: Optional[Sequence[str]] 
         "format_version": FORMAT_VERSION,
         "config": _plain(config, "model.config"),
         "state_dict": state,
-        "class_names": None if class_names is None else [str(name) for name in class_names],
+        "class_names": _class_name_list(class_names),
         "extra": extra,
     }
     if training_state is not None:
@@ -175,10 +184,7 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
         _require_torch_model(model, "load_checkpoint")
     payload = read_checkpoint(path)
     if model is None:
-        model = build_model(payload["config"])
-        floats = [value.dtype for value in payload["state_dict"].values() if value.is_floating_point()]
-        if floats:  # the dtype the weights were saved in (a .double() model comes back float64)
-            model = model.to(floats[0])
+        model = _rebuilt(path, payload, build_model)
     problems = state_dict_mismatches(model.state_dict(), payload["state_dict"])
     if problems:
         stored = payload["config"].get("name", "?")
@@ -189,6 +195,24 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
     model.load_state_dict(payload["state_dict"])
     model.checkpoint_info = {"class_names": payload["class_names"], "extra": payload["extra"], "config": payload["config"]}
     return model.to(select_device(device)).eval()
+
+
+def _rebuilt(path, payload, build_model):
+    """The model the checkpoint's config describes, each weight in the dtype it was saved in (a .double()
+    model comes back float64, and a model with one float64 layer comes back so: making every weight the
+    first one's dtype turned it all float64; an audit, 2026-12-07)."""
+    try:
+        model = build_model(payload["config"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"checkpoint {path}: its config {payload['config']} describes no model this "
+                              f"course_lib builds ({error})") from None
+    own = dict(model.named_parameters())
+    own.update(model.named_buffers())
+    for key, saved in payload["state_dict"].items():
+        tensor = own.get(key)
+        if tensor is not None and saved.is_floating_point() and tensor.is_floating_point():
+            tensor.data = tensor.data.to(saved.dtype)
+    return model
 
 
 # --- export ------------------------------------------------------------------------------------------
@@ -205,7 +229,7 @@ def _metadata(model, class_names, preprocessing) -> Dict[str, Any]:
     merged.update(preprocessing or {})  # what is given overrides; what is not keeps the config's
     dtype = _float_dtype(model)
     return {
-        "class_names": None if class_names is None else [str(name) for name in class_names],
+        "class_names": _class_name_list(class_names),
         "config": _plain(config, "model.config"),
         "preprocessing": _plain(merged, "preprocessing"),
         # the float dtype the file computes in: predict casts float inputs to it

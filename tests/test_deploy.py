@@ -410,3 +410,21 @@ def test_a_checkpoint_without_its_config_is_a_checkpoint_error(tmp_path):
     torch.save({"format": deploy.FORMAT, "format_version": deploy.FORMAT_VERSION, "state_dict": {}}, path)
     with pytest.raises(deploy.CheckpointError, match="damaged course_lib checkpoint: it has no 'config'"):
         deploy.load_checkpoint(path)
+
+
+def test_each_weight_comes_back_in_its_own_dtype_and_a_bad_config_or_class_names_are_named(tmp_path):
+    """An audit (2026-12-07): a model with one float64 layer came back all float64; a config naming no
+    model raised a plain ValueError that did not name the file; class_names="ab" stored ['a', 'b']."""
+    torch.manual_seed(0)
+    model = MLP([4, 8, 3])
+    model.layers[-1].double()
+    path = deploy.save_checkpoint(model, tmp_path / "mixed.pt")
+    loaded = deploy.load_checkpoint(path)
+    assert [p.dtype for p in loaded.parameters()] == [p.dtype for p in model.parameters()]
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = {**payload["config"], "name": "no-such-model"}
+    torch.save(payload, tmp_path / "renamed.pt")
+    with pytest.raises(deploy.CheckpointError, match=r"renamed\.pt: its config .* describes no model"):
+        deploy.load_checkpoint(tmp_path / "renamed.pt")
+    with pytest.raises(ValueError, match="class_names must be a list of names, one per class, got the string 'ab'"):
+        deploy.save_checkpoint(model, tmp_path / "named.pt", class_names="ab")
