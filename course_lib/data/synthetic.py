@@ -5,18 +5,19 @@ int64 class labels), so the same call always gives the same data.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Tuple
 
 import numpy as np
 
-from ..checks import check_sizes, is_seed
+from ..checks import check_sizes
 
 
 def _rng(seed: int, **scales) -> np.random.Generator:
     """The generator of ``seed``, after checking it and the noise scales (``noise=0.1``, ``std=1.0``):
     a NaN or negative scale gave arrays of NaN, or silently the absolute value (an audit, 2026-12-07)."""
-    if not is_seed(seed):
-        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:  # NumPy takes any size
+        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
     for name, value in scales.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(value) or value < 0:

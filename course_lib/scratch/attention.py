@@ -90,6 +90,32 @@ def masked_softmax_backward(grad_weights: np.ndarray, weights: np.ndarray) -> np
     return grad_weights
 
 
+def _check_attention_inputs(query, key, value) -> None:
+    """Errors a student can read for the shapes the attention products need (they were NumPy's
+    "matmul: Input operand 1 has a mismatch …"; an audit, 2026-12-07)."""
+    where = "scaled_dot_product_attention"
+    for name, array in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+            got = f"dtype {array.dtype.name}" if isinstance(array, np.ndarray) else type(array).__name__
+            raise ValueError(f"{where} expected {name} as a float NumPy array, got {got}")
+        if array.ndim < 2:
+            raise ValueError(f"{where} expected {name} of shape (..., length, features), got {array.shape}")
+    if not query.dtype == key.dtype == value.dtype:
+        raise ValueError(f"{where} expected query, key and value of one dtype, got {query.dtype.name}, "
+                         f"{key.dtype.name} and {value.dtype.name}")
+    if key.shape[-1] != query.shape[-1]:
+        raise ValueError(f"{where} expected key of shape (..., S, E={query.shape[-1]}), the query's features "
+                         f"(query {query.shape}), got {key.shape}")
+    if value.shape[-2] != key.shape[-2]:
+        raise ValueError(f"{where} expected value of shape (..., S={key.shape[-2]}, E_v), one row per key "
+                         f"(key {key.shape}), got {value.shape}")
+    try:
+        np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{where}: the leading (batch) axes of query {query.shape}, key {key.shape} and value "
+                         f"{value.shape} do not match") from None
+
+
 def scaled_dot_product_attention(
     query: np.ndarray,
     key: np.ndarray,
@@ -109,6 +135,7 @@ def scaled_dot_product_attention(
     (..., L, S); if ``dropout_mask`` is given the output uses (P ⊙ dropout_mask) V while
     ``weights`` stays P.  Fully masked rows give zero weights and zero output.
     """
+    _check_attention_inputs(query, key, value)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
     if is_causal:
@@ -124,6 +151,11 @@ def scaled_dot_product_attention(
     scores *= np.asarray(scale, dtype=scores.dtype)
     mask = additive_mask(attn_mask, scores.dtype, "attn_mask", "scaled_dot_product_attention")
     if mask is not None:
+        try:
+            np.broadcast_shapes(scores.shape, mask.shape)
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention expected attn_mask broadcastable to the scores' shape "
+                             f"(..., L, S) = {scores.shape}, got {mask.shape}") from None
         if np.broadcast_shapes(scores.shape, mask.shape) == scores.shape:
             scores += mask  # in place: no second (…, L, S) array
         else:

@@ -21,6 +21,8 @@ from .module import Parameter
 def _gradients(parameters: Union[Parameter, Iterable[Parameter]], caller: str):
     if isinstance(parameters, Parameter):
         parameters = [parameters]
+    if hasattr(parameters, "parameters") and callable(parameters.parameters):  # the model itself
+        raise TypeError(f"{caller} takes the parameters, not the model: pass model.parameters()")
     grads = []
     for param in parameters:
         if not isinstance(param, Parameter):

@@ -19,8 +19,16 @@ class GradcheckError(AssertionError):
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
 
-    ``x`` is perturbed in place, one entry at a time, and restored afterwards.
+    ``x`` is perturbed in place, one entry at a time, and restored afterwards.  Use float64: in
+    float32 much of ε is lost to rounding (the backprop chapter measures how much), and an integer
+    array cannot hold x ± ε at all, so it is refused.
     """
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"numerical_gradient perturbs x by ±{eps:g}, so x must be a float NumPy array (float64 for "
+                         f"a check), got {got}; pass x.astype(np.float64)")
+    if not eps > 0:
+        raise ValueError(f"numerical_gradient needs a step eps > 0, got {eps!r}")
     grad = np.zeros_like(x, dtype=np.float64)
     flat = x.reshape(-1)  # a view: writing to it perturbs x
     if not np.shares_memory(flat, x):
@@ -29,12 +37,19 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6)
     for index in range(flat.size):
         original = flat[index]
         flat[index] = original + eps
-        plus = f()
+        plus = _scalar(f())
         flat[index] = original - eps
-        minus = f()
+        minus = _scalar(f())
         flat[index] = original
         grad.reshape(-1)[index] = (plus - minus) / (2 * eps)
     return grad
+
+
+def _scalar(value) -> float:
+    """f()'s value as a number: f must return the loss, one number."""
+    if np.size(value) != 1:
+        raise ValueError(f"numerical_gradient needs f() to return one number (the loss), got shape {np.shape(value)}")
+    return float(np.asarray(value).reshape(()))
 
 
 def _as_tuple(value) -> tuple:

@@ -157,6 +157,9 @@ class Parameter:
 
     def __init__(self, data: np.ndarray, requires_grad: bool = True):
         self.data = np.asarray(data, order="C")  # C-contiguous; unlike ascontiguousarray, a 0-d array stays 0-d
+        if requires_grad and self.data.dtype.kind != "f":  # torch too: only floats have gradients
+            raise ValueError(f"a Parameter that is trained needs float data (float32 or float64), got dtype "
+                             f"{self.data.dtype.name}; convert with .astype(np.float32), or pass requires_grad=False")
         self._grad = np.zeros_like(self.data)
         self._has_grad = False  # a fresh torch parameter's .grad is None too; then _grad stands for zeros
         self.requires_grad = bool(requires_grad)
@@ -610,6 +613,9 @@ def check_grad_output(layer: str, grad_output, expected_shape: Tuple[int, ...], 
     if shape != expected_shape:
         got = type(grad_output).__name__ if shape is None else shape
         raise ValueError(f"{layer}.backward expected {name} of shape {expected_shape} ({what}), got {got}")
+    if grad_output.dtype.kind != "f":  # an integer dL/dy gave integer dL/dx; a complex one kept or lost its i
+        raise ValueError(f"{layer}.backward expected {name} as a float array (the output's dtype), "
+                         f"got dtype {grad_output.dtype.name}")
 
 
 # Arrays that a layer returned *and* keeps for its backward pass (Sigmoid, Tanh, Softmax and

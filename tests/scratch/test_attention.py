@@ -497,3 +497,22 @@ def test_backward_errors():
     with pytest.raises(ValueError, match=r"grad_attn_output of shape \(3, 1, 4\) \(the output's shape\), got \(1, 3, 4\)"):
         layer.backward(np.zeros((1, 3, 4), np.float32))
 
+
+
+def test_scaled_dot_product_attention_names_the_shapes_it_expected():
+    """NumPy's matmul and broadcast errors came through, and mixed dtypes silently gave float64 (an audit,
+    2026-12-07)."""
+    from course_lib.scratch import scaled_dot_product_attention as attention
+
+    q = np.ones((2, 3, 4), np.float32)
+    cases = [((q, np.ones((2, 3, 5), np.float32), q), r"key of shape \(\.\.\., S, E=4\).*got \(2, 3, 5\)"),
+             ((q, q, np.ones((2, 4, 4), np.float32)), r"value of shape \(\.\.\., S=3, E_v\).*got \(2, 4, 4\)"),
+             ((q, np.ones((3, 3, 4), np.float32), np.ones((3, 3, 4), np.float32)), "leading \\(batch\\) axes"),
+             ((q, q, q.astype(np.float64)), "of one dtype, got float32, float32 and float64"),
+             ((q.tolist(), q, q), "query as a float NumPy array, got list"),
+             ((np.ones(4, np.float32), q, q), r"query of shape \(\.\.\., length, features\), got \(4,\)")]
+    for arguments, message in cases:
+        with pytest.raises(ValueError, match=message):
+            attention(*arguments)
+    with pytest.raises(ValueError, match=r"attn_mask broadcastable to the scores' shape \(\.\.\., L, S\) = \(2, 3, 3\)"):
+        attention(q, q, q, attn_mask=np.zeros((4, 4), bool))

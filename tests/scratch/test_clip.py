@@ -101,3 +101,11 @@ def test_invalid_arguments_raise_value_error(call):
 def test_wrong_argument_type_is_explained():
     with pytest.raises(TypeError, match="Parameters"):
         clip_grad_norm_([np.ones(2)], 1.0)
+
+
+def test_the_model_instead_of_its_parameters_is_named():
+    from course_lib.scratch import Linear
+
+    for clip, argument in ((clip_grad_norm_, 1.0), (clip_grad_value_, 1.0)):
+        with pytest.raises(TypeError, match="takes the parameters, not the model: pass model.parameters()"):
+            clip(Linear(2, 2), argument)

@@ -222,3 +222,17 @@ def test_a_backward_with_too_few_gradients_or_a_bad_check_inputs_is_named():
         gradcheck(lambda a, b: a * b, x, x.copy(), backward=lambda g: g)
     with pytest.raises(ValueError, match="check_inputs names input 2, but fn gets 1 inputs"):
         gradcheck(lambda a: a, x, backward=lambda g: g, check_inputs=[2])
+
+
+def test_numerical_gradient_refuses_what_cannot_hold_x_plus_eps():
+    """An integer x truncated x ± ε (gradients of 500 000), a list or eps = 0 raised from deep inside, and
+    an f returning an array could not be stored (an audit, 2026-12-07)."""
+    for x, got in ((np.array([1, 2, 3]), "dtype int64"), ([1.0, 2.0], "list")):
+        with pytest.raises(ValueError, match=f"x must be a float NumPy array .*got {got}; pass x.astype"):
+            numerical_gradient(lambda: 0.0, x)
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match="needs a step eps > 0, got 0"):
+        numerical_gradient(lambda: float(np.sum(x ** 2)), x, eps=0)
+    with pytest.raises(ValueError, match=r"f\(\) to return one number \(the loss\), got shape \(2,\)"):
+        numerical_gradient(lambda: x ** 2, x)
+    np.testing.assert_allclose(numerical_gradient(lambda: np.sum(x ** 2, keepdims=True), x), 2 * x, rtol=1e-8)

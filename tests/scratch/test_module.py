@@ -422,3 +422,21 @@ def test_a_bfloat16_torch_state_dict_converts_to_float32():
         state = state_dict_from_torch(layer.state_dict(), dtype=dtype)
         assert state["weight"].dtype == np.float32
         assert np.array_equal(state["weight"], layer.weight.detach().float().numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.complex64])
+def test_a_grad_output_that_is_not_float_is_refused_by_name(dtype):
+    """An integer dL/dy gave ReLU an integer dL/dx, a complex one was kept by Sigmoid and lost its
+    imaginary part in Conv2d (an audit, 2026-12-07): every backward now refuses it, naming the dtype."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    for layer in (ReLU(), Conv2d(3, 2, 3), MaxPool2d(2), Linear(5, 4)):
+        out = layer(x)
+        with pytest.raises(ValueError, match=f"expected grad_output as a float array .*got dtype {np.dtype(dtype).name}"):
+            layer.backward(np.ones(out.shape, dtype))
+
+
+def test_a_trained_parameter_needs_float_data_as_in_torch():
+    with pytest.raises(ValueError, match="needs float data .*got dtype int64; convert with"):
+        Parameter(np.ones(3, dtype=np.int64))
+    assert Parameter(np.ones(3, dtype=np.int64), requires_grad=False).data.dtype == np.int64
+    assert Parameter([1.0, 2.0]).data.dtype == np.float64
