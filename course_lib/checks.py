@@ -17,6 +17,15 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+def whole(where: str, name: str, value) -> int:
+    """``value`` as an int, or a ValueError naming ``where`` (a layer) and the argument: int(d / 2) =
+    int(5.5) would silently be 5 and int("5") a size read from a string (an audit, 2026-12-07; torch
+    refuses both with a TypeError)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{where}: {name} must be a whole number, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
 def is_seed(value) -> bool:
     """Whether ``value`` is an integer seed NumPy takes, 0 … 2**32 − 1 (not a bool)."""
     return not isinstance(value, bool) and isinstance(value, numbers.Integral) and 0 <= value < 2**32

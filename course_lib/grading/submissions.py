@@ -127,7 +127,8 @@ def class_folder(archive: zipfile.ZipFile) -> str:
         tops.add(parts[0])
         if len(tops) > 1 or (len(parts) == 1 and not name.endswith("/")):  # two tops, or a file at the root
             return ""
-        if len(parts) > 2 or (len(parts) == 2 and (name.endswith("/") or parts[1].lower().endswith((".ipynb", ".zip")))):
+        if len(parts) > 2 or (len(parts) == 2 and (name.endswith("/")
+                                                   or parts[1].lower().endswith((".ipynb", ".zip")))):
             inside.add(parts[1])
     return next(iter(tops)) if len(inside) > 1 else ""
 

@@ -39,6 +39,7 @@ import numpy as np
 from . import init
 from .dropout import dropout_mask as make_dropout_mask
 from .linear import Linear
+from ..checks import whole
 from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
                      release_for_backward)
 from .reductions import column_sums
@@ -236,7 +237,8 @@ class MultiheadAttention(Module):
                  vdim: Optional[int] = None, batch_first: bool = False, device=None,
                  dtype=np.float32):
         super().__init__()
-        embed_dim, num_heads = int(embed_dim), int(num_heads)
+        embed_dim, num_heads = whole("MultiheadAttention", "embed_dim", embed_dim), \
+            whole("MultiheadAttention", "num_heads", num_heads)
         if num_heads < 1 or embed_dim < 1 or embed_dim % num_heads != 0:
             raise ValueError(
                 f"MultiheadAttention needs embed_dim divisible by num_heads (each head gets embed_dim / num_heads "

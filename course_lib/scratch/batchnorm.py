@@ -30,6 +30,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .layout import memory_order
+from ..checks import whole
 from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float
 from .reductions import column_sums, row_dots, row_sums
 
@@ -165,7 +166,7 @@ class _BatchNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if int(num_features) < 1:
+        if whole(type(self).__name__, "num_features", num_features) < 1:
             raise ValueError(f"{type(self).__name__} needs num_features ≥ 1, got {num_features}")
         self.num_features = int(num_features)
         self.eps = float(eps)

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import init
 from .layout import batch_innermost, memory_order
+from ..checks import whole
 from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
                      release_for_backward)
 
@@ -536,7 +537,9 @@ class Conv2d(Module):
         dtype=np.float32,
     ):
         super().__init__()
-        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.in_channels, self.out_channels, self.groups = (
+            whole("Conv2d", name, value) for name, value in
+            (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)))
         if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})"

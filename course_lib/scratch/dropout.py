@@ -43,15 +43,6 @@ def dropout_mask(shape, p: float, dtype, rng: np.random.Generator, like: Optiona
 class Dropout(Module):
     """``torch.nn.Dropout(p=0.5, inplace=False)``; the identity after ``eval()``."""
 
-    def _check_input(self, x) -> None:
-        if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
-            got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{type(self).__name__} expected a float32 or float64 NumPy array, got {got}")
-
-    def _mask_shape(self, x: np.ndarray) -> tuple:
-        """One mask number per entry of x (the channel-wise classes: per sample and channel)."""
-        return x.shape
-
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
@@ -61,6 +52,15 @@ class Dropout(Module):
         self._mask = None
         self._identity = False
         self._output_shape = None  # also needed when dropout is the identity (eval, p = 0)
+
+    def _check_input(self, x) -> None:
+        if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
+            got = f"dtype {x.dtype.name}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{type(self).__name__} expected a float32 or float64 NumPy array, got {got}")
+
+    def _mask_shape(self, x: np.ndarray) -> tuple:
+        """One mask number per entry of x (the channel-wise classes: per sample and channel)."""
+        return x.shape
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)

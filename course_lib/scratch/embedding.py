@@ -22,6 +22,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import init
+from ..checks import whole
 from .module import Module, Parameter, check_device, check_dtype, check_grad_output
 
 
@@ -93,12 +94,14 @@ class Embedding(Module):
                  max_norm: Optional[float] = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
                  device=None, dtype=np.float32):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = whole("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = whole("Embedding", "embedding_dim", embedding_dim)
         if self.num_embeddings < 1 or self.embedding_dim < 1:
             raise ValueError(
                 f"Embedding needs num_embeddings ≥ 1 and embedding_dim ≥ 1, got {num_embeddings}, {embedding_dim}"
             )
         if padding_idx is not None:
+            whole("Embedding", "padding_idx", padding_idx)
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise ValueError(
                     f"Embedding padding_idx must be within [-{self.num_embeddings}, {self.num_embeddings - 1}], "

@@ -21,6 +21,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..checks import whole
 from .module import Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, received
 from .reductions import column_sums, row_dot_means, row_means
 
@@ -110,9 +111,9 @@ class LayerNorm(Module):
         dtype=np.float32,
     ):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(size) for size in normalized_shape)
+        if not hasattr(normalized_shape, "__iter__"):  # one size: an int (a float is refused below)
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(whole("LayerNorm", "normalized_shape", size) for size in normalized_shape)
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         self.dtype = check_dtype(dtype)

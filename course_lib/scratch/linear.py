@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import init
+from ..checks import whole
 from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
                      received, release_for_backward)
 from .reductions import column_sums
@@ -25,7 +26,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=np.float32):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features, self.out_features = whole("Linear", "in_features", in_features), \
+            whole("Linear", "out_features", out_features)
         if self.in_features < 0 or self.out_features < 0:  # as torch, which refuses a negative dimension
             raise ValueError(f"Linear needs in_features and out_features >= 0, got {in_features} and {out_features}")
         self.dtype = check_dtype(dtype)

@@ -34,6 +34,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 
 from .activations import sigmoid_from_exp
+from ..checks import whole
 from .module import Module, received
 from .reductions import row_maxima
 
@@ -91,6 +92,8 @@ def _broadcast_weight(name: str, what: str, weight: Optional[np.ndarray], predic
 class _Loss(Module):
     """Reduction, the call-order check and grad_output handling shared by every loss."""
 
+    _prediction_dtype = None  # the dtype of the prediction forward was given (``_promoted``)
+
     def __init__(self, *, reduction: str = "mean") -> None:
         # keyword-only: torch's constructors keep the deprecated size_average and reduce in the positional
         # slots, so MSELoss('sum') means something else there; here it is a TypeError
@@ -100,7 +103,6 @@ class _Loss(Module):
         self.reduction = reduction
         self._cache = None
         self._loss_shape = None
-        self._prediction_dtype = None
 
     def _register_optional(self, name: str, value) -> None:
         """Class weights are buffers (as in torch), so they travel in ``state_dict``."""
@@ -353,7 +355,7 @@ class NLLLoss(_Loss):
     def __init__(self, weight: Optional[np.ndarray] = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self._register_optional("weight", weight)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = whole(type(self).__name__, "ignore_index", ignore_index)
         self.label_smoothing = 0.0
 
     def _log_probabilities(self, scores: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import init
 from .bptt import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+from ..checks import whole
 from .module import (Module, Parameter, check_device, check_dtype, expect_float, keep_for_backward, received,
                      release_for_backward)
 
@@ -30,7 +31,7 @@ def _uniform_parameter(shape, hidden_size, dtype) -> Parameter:
 
 
 def _check_sizes(layer: str, input_size, hidden_size) -> Tuple[int, int]:
-    if int(input_size) < 1 or int(hidden_size) < 1:
+    if whole(layer, "input_size", input_size) < 1 or whole(layer, "hidden_size", hidden_size) < 1:
         raise ValueError(f"{layer} needs input_size ≥ 1 and hidden_size ≥ 1, got {input_size} and {hidden_size}")
     return int(input_size), int(hidden_size)
 
@@ -54,13 +55,13 @@ class _RecurrentBase(Module):
         self.input_size, self.hidden_size = _check_sizes(self._name, input_size, hidden_size)
         if isinstance(proj_size, bool) or int(proj_size) != proj_size:  # torch: TypeError for 1.5 or True
             raise TypeError(f"{self._name} proj_size must be an int, got {proj_size!r}")
-        if not 0 <= int(proj_size) < self.hidden_size:
+        if not 0 <= whole(self._name, "proj_size", proj_size) < self.hidden_size:
             raise ValueError(f"{self._name} proj_size must be ≥ 0 and smaller than hidden_size={self.hidden_size}, "
                              f"got {proj_size}")
         self.proj_size = int(proj_size)
         # the width of h (and of the output of each direction): proj_size when projecting
         self.state_size = self.proj_size or self.hidden_size
-        if int(num_layers) < 1:
+        if whole(self._name, "num_layers", num_layers) < 1:
             raise ValueError(f"{self._name} needs num_layers ≥ 1, got {num_layers}")
         if not 0 <= float(dropout) <= 1 or isinstance(dropout, bool):
             raise ValueError(f"{self._name} dropout must be a probability in [0, 1], got {dropout}")

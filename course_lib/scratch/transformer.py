@@ -29,6 +29,7 @@ from .attention import MultiheadAttention
 from .dropout import Dropout
 from .layernorm import LayerNorm
 from .linear import Linear
+from ..checks import whole
 from .module import (Module, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward, received,
                      release_for_backward)
 
@@ -222,7 +223,8 @@ class TransformerEncoderLayer(Module):
         super().__init__()
         self.dtype = check_dtype(dtype)
         check_device("TransformerEncoderLayer", device)
-        self.d_model = int(d_model)
+        self.d_model = whole("TransformerEncoderLayer", "d_model", d_model)
+        whole("TransformerEncoderLayer", "dim_feedforward", dim_feedforward)
         self.batch_first = bool(batch_first)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=self.dtype)

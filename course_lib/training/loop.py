@@ -123,7 +123,8 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
       ``HuberLoss``, ``GaussianNLLLoss``); real-valued targets with a metric are an error.
     - ``early_stopping``: an :class:`EarlyStopping`, a dict of its fields, or True.
     - ``checkpoint``: a path, a dict or a :class:`Checkpoint`.
-    - ``seed``: batch order (and torch / scratch random state); None = not reproducible.
+    - ``seed``: batch order (and torch / scratch random state, a DataLoader's own generator too);
+      None = not reproducible.
     - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` (torch models; scratch models use the CPU).
       Training runs there; afterwards the model and the optimiser's state are back where they
       were (see the module's docstring), with the trained weights.

@@ -514,5 +514,5 @@ def test_scaled_dot_product_attention_names_the_shapes_it_expected():
     for arguments, message in cases:
         with pytest.raises(ValueError, match=message):
             attention(*arguments)
-    with pytest.raises(ValueError, match=r"attn_mask broadcastable to the scores' shape \(\.\.\., L, S\) = \(2, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"attn_mask broadcastable to the scores' shape .* = \(2, 3, 3\)"):
         attention(q, q, q, attn_mask=np.zeros((4, 4), bool))

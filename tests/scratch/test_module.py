@@ -1,5 +1,7 @@
 """Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad,
 the ReLU → max-pool reordering."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -431,7 +433,7 @@ def test_a_grad_output_that_is_not_float_is_refused_by_name(dtype):
     x = np.random.default_rng(0).standard_normal((2, 3, 5, 5)).astype(np.float32)
     for layer in (ReLU(), Conv2d(3, 2, 3), MaxPool2d(2), Linear(5, 4)):
         out = layer(x)
-        with pytest.raises(ValueError, match=f"expected grad_output as a float array .*got dtype {np.dtype(dtype).name}"):
+        with pytest.raises(ValueError, match=f"grad_output as a float array .*got dtype {np.dtype(dtype).name}"):
             layer.backward(np.ones(out.shape, dtype))
 
 
@@ -440,3 +442,20 @@ def test_a_trained_parameter_needs_float_data_as_in_torch():
         Parameter(np.ones(3, dtype=np.int64))
     assert Parameter(np.ones(3, dtype=np.int64), requires_grad=False).data.dtype == np.int64
     assert Parameter([1.0, 2.0]).data.dtype == np.float64
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Linear(5.5, 3), "Linear: in_features must be a whole number, got float 5.5"),
+    (lambda: Linear(4, "3"), "Linear: out_features must be a whole number, got str '3'"),
+    (lambda: BatchNorm1d(5.5), "BatchNorm1d: num_features must be a whole number, got float 5.5"),
+    (lambda: Conv2d(3.0, 4, 3), "Conv2d: in_channels must be a whole number, got float 3.0"),
+    (lambda: LSTM(6, 4.5), "LSTM: hidden_size must be a whole number, got float 4.5"),
+    (lambda: LSTM(6, 4, num_layers=1.5), "LSTM: num_layers must be a whole number, got float 1.5"),
+    (lambda: LayerNorm(8.0), "LayerNorm: normalized_shape must be a whole number, got float 8.0"),
+])
+def test_a_size_that_is_not_a_whole_number_is_named(make, message):
+    """int(d / 2) silently truncated 5.5 to 5, or Linear(5.5, 3) failed inside NumPy (an audit, 2026-12-07);
+    torch refuses both."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+    assert Linear(np.int64(4), 3).in_features == 4  # NumPy integers are whole numbers

@@ -31,7 +31,8 @@ def test_a_subclass_or_the_functional_form_of_a_loss_is_that_loss():
         pass
 
     assert backends.loss_kind(SmoothBCE()) == backends.loss_kind(torch.nn.functional.binary_cross_entropy) == "BCELoss"
-    assert backends.loss_kind(functools.partial(torch.nn.functional.cross_entropy, label_smoothing=0.1)) == "CrossEntropyLoss"
+    smoothed = functools.partial(torch.nn.functional.cross_entropy, label_smoothing=0.1)
+    assert backends.loss_kind(smoothed) == "CrossEntropyLoss"
     assert backends.loss_kind(MyMSE()) == "MSELoss" and backends.loss_kind(lambda output, y: output.sum()) is None
 
     class Probabilities(torch.nn.Module):  # ends in torch.sigmoid, not in a Sigmoid layer
