@@ -178,13 +178,12 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
     class names and extra values are attached as ``model.checkpoint_info``.
     """
     from .pytorch.device import select_device
-    from .pytorch.models import build_model
 
     if model is not None:
         _require_torch_model(model, "load_checkpoint")
     payload = read_checkpoint(path)
     if model is None:
-        model = _rebuilt(path, payload, build_model)
+        model = _rebuilt(path, payload)
     problems = state_dict_mismatches(model.state_dict(), payload["state_dict"])
     if problems:
         stored = payload["config"].get("name", "?")
@@ -197,10 +196,12 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
     return model.to(select_device(device)).eval()
 
 
-def _rebuilt(path, payload, build_model):
+def _rebuilt(path, payload):
     """The model the checkpoint's config describes, each weight in the dtype it was saved in (a .double()
     model comes back float64, and a model with one float64 layer comes back so: making every weight the
     first one's dtype turned it all float64; an audit, 2026-12-07)."""
+    from .pytorch.models import build_model
+
     try:
         model = build_model(payload["config"])
     except (ValueError, TypeError, KeyError) as error:

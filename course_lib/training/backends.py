@@ -294,6 +294,7 @@ _FUNCTIONAL_LOSSES = {"mse_loss": "MSELoss", "l1_loss": "L1Loss", "smooth_l1_los
                       "huber_loss": "HuberLoss", "gaussian_nll_loss": "GaussianNLLLoss",
                       "binary_cross_entropy": "BCELoss", "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
                       "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss"}
+_LOSS_CLASSES = frozenset(_FUNCTIONAL_LOSSES.values())
 
 
 def kind_of(obj, names) -> Optional[str]:
@@ -309,7 +310,7 @@ def loss_kind(loss_fn) -> Optional[str]:
     function = getattr(loss_fn, "func", loss_fn)
     if type(function).__name__ in ("function", "builtin_function_or_method"):
         return _FUNCTIONAL_LOSSES.get(getattr(function, "__name__", ""))
-    return kind_of(loss_fn, set(_FUNCTIONAL_LOSSES.values()))
+    return kind_of(loss_fn, _LOSS_CLASSES)
 
 
 # --- checks of the targets against the outputs ----------------------------------------------------
