@@ -300,7 +300,7 @@ class Tanh(_Activation):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
-        out = np.tanh(x)
+        out = np.tanh(x, out=np.empty_like(x))  # out=: an array also for a 0-d x (NumPy returns a scalar)
         self._saved = keep_for_backward(out)  # backward raises if an in-place layer overwrites it
         return out
 

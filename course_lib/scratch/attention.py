@@ -72,6 +72,8 @@ def additive_mask(mask: Optional[np.ndarray], dtype, name: str = "mask", layer: 
 # --------------------------------------------------------------------------- functional forms
 def masked_softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax over the last axis, computed IN PLACE; rows of only −∞ become 0."""
+    if scores.shape[-1] == 0:  # no keys (a sequence of length 0): nothing to weigh, as torch returns
+        return scores
     row_max = scores.max(axis=-1, keepdims=True)
     # a fully masked row has max −∞; shifting by 0 instead gives exp(−∞) = 0, not nan
     row_max[np.isneginf(row_max)] = 0

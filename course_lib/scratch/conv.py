@@ -538,8 +538,8 @@ class Conv2d(Module):
     ):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = (
-            whole("Conv2d", name, value) for name, value in
-            (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)))
+            whole("Conv2d", name, value, minimum) for name, value, minimum in
+            (("in_channels", in_channels, 0), ("out_channels", out_channels, 0), ("groups", groups, 1)))
         if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})"

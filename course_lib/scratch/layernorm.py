@@ -113,7 +113,7 @@ class LayerNorm(Module):
         super().__init__()
         if not hasattr(normalized_shape, "__iter__"):  # one size: an int (a float is refused below)
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(whole("LayerNorm", "normalized_shape", size) for size in normalized_shape)
+        self.normalized_shape = tuple(whole("LayerNorm", "normalized_shape", size, 0) for size in normalized_shape)
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         self.dtype = check_dtype(dtype)

@@ -34,7 +34,10 @@ def _as_parameters(parameters: Iterable[Parameter]) -> List[Parameter]:
     if hasattr(parameters, "parameters") and callable(parameters.parameters):
         raise ValueError(f"penalties take the parameters, got the model {type(parameters).__name__} itself: "
                          "pass model.parameters()")
-    params = list(parameters)
+    params = [parameters] if isinstance(parameters, Parameter) else list(parameters)
+    if not params:  # a generator such as model.parameters() can be read once
+        raise ValueError("penalties got no parameters (model.parameters() is a generator that can be used once: "
+                         "pass list(model.parameters()) to use the list again)")
     for param in params:
         if not isinstance(param, Parameter):
             raise ValueError(

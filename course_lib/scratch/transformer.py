@@ -189,9 +189,9 @@ class GELU(Module):
         self._input = keep_for_backward(x)  # backward raises if an in-place layer overwrites it
         if self.approximate == "tanh":
             self._cdf = None
-            return gelu(x, self.approximate)
+            return np.asarray(gelu(x, self.approximate))  # an array also for a 0-d x
         self._cdf = _normal_cdf(x)
-        return x * self._cdf
+        return np.multiply(x, self._cdf, out=np.empty_like(x))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._input is None:

@@ -288,3 +288,14 @@ def test_lambda_lr_state_saves_and_loads_like_torchs():
     fresh = _Halving()
     lr_scheduler.LambdaLR(optim.SGD([Parameter(np.zeros(2))], lr=0.1), fresh).load_state_dict(state)
     assert fresh.factor == 0.25
+
+
+def test_a_chained_non_scheduler_and_a_lambda_factor_that_is_no_rate_are_named():
+    """ChainedScheduler([1]) raised AttributeError, and LambdaLR took a string factor ("can't multiply
+    sequence") or a negative one (a negative learning rate) (an audit, 2026-12-07)."""
+    optimizer = optim.SGD([Parameter(np.zeros(2))], lr=0.1)
+    with pytest.raises(TypeError, match=r"ChainedScheduler: schedulers\[0\] is a int, not a scheduler"):
+        lr_scheduler.ChainedScheduler([1])
+    for factor in ("0.5", -1.0, math.nan):
+        with pytest.raises(ValueError, match=r"lr_lambda\(0\) must return a finite factor ≥ 0"):
+            lr_scheduler.LambdaLR(optimizer, lambda step, factor=factor: factor)

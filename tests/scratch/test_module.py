@@ -459,3 +459,25 @@ def test_a_size_that_is_not_a_whole_number_is_named(make, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         make()
     assert Linear(np.int64(4), 3).in_features == 4  # NumPy integers are whole numbers
+
+
+def test_negative_sizes_and_0_d_inputs_and_empty_sequences():
+    """Conv2d(-3, 4, 3) said "math domain error" and LayerNorm(-1) NumPy's "negative dimensions";
+    Tanh and GELU returned a NumPy scalar for a 0-d array; attention over a sequence of length 0 raised
+    "zero-size array to reduction operation maximum" where torch returns an empty output (an audit,
+    2026-12-07)."""
+    from course_lib.scratch import GELU, MultiheadAttention
+
+    with pytest.raises(ValueError, match="Conv2d: in_channels must be at least 0, got -3"):
+        Conv2d(-3, 4, 3)
+    with pytest.raises(ValueError, match="LayerNorm: normalized_shape must be at least 0, got -1"):
+        LayerNorm(-1)
+    for layer in (Tanh(), GELU(), GELU(approximate="tanh")):
+        out = layer(np.array(0.5, dtype=np.float32))
+        assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float32
+    attention = MultiheadAttention(8, 2, dtype=np.float64)
+    torch_attention = torch.nn.MultiheadAttention(8, 2).double()
+    x = np.zeros((0, 3, 8))
+    out, weights = attention(x, x, x)
+    expected, expected_weights = torch_attention(*(torch.from_numpy(x),) * 3)
+    assert out.shape == tuple(expected.shape) == (0, 3, 8) and weights.shape == tuple(expected_weights.shape)

@@ -405,3 +405,12 @@ def test_each_optimiser_minimises_an_ill_conditioned_quadratic(name, kwargs):
         theta.grad += hessian @ (theta.data - optimum)
         optimizer.step()
     assert loss() < initial_loss / 100
+
+
+def test_adam_betas_that_are_not_a_pair_are_named():
+    from course_lib.scratch import Parameter
+    from course_lib.scratch.optim import Adam, AdamW
+
+    for make in (Adam, AdamW):
+        with pytest.raises(ValueError, match=r"betas must be a pair \(beta1, beta2\), got 0.9"):
+            make([Parameter(np.zeros(2))], betas=0.9)

@@ -143,3 +143,14 @@ def test_a_strength_that_is_no_finite_number_is_refused(strength):
 def test_a_model_instead_of_its_parameters_is_named():
     with pytest.raises(ValueError, match="got the model Linear itself: pass model.parameters()"):
         l1_penalty(Linear(2, 2), 0.1)
+
+
+def test_one_parameter_is_taken_and_no_parameters_are_refused():
+    """l2_penalty(model.weight, λ) raised "'Parameter' object is not iterable", and a generator read a
+    second time silently gave a penalty of 0 (an audit, 2026-12-07)."""
+    layer = Linear(3, 2, dtype=np.float64)
+    assert l2_penalty(layer.weight, 0.1) == l2_penalty([layer.weight], 0.1)
+    parameters = iter(layer.parameters())
+    list(parameters)  # read once: now used up
+    with pytest.raises(ValueError, match=r"penalties got no parameters .*pass list\(model.parameters\(\)\)"):
+        l2_penalty(parameters, 0.1)

@@ -119,7 +119,8 @@ class ChainedScheduler(_Composite):
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer=None):
         schedulers = list(schedulers)
-        optimizer = optimizer if optimizer is not None else (schedulers[0].optimizer if schedulers else None)
+        if optimizer is None and schedulers:  # the first scheduler's (checked to be a scheduler below)
+            optimizer = getattr(schedulers[0], "optimizer", None)
         self._schedulers = _check_schedulers("ChainedScheduler", schedulers, optimizer)
         self.optimizer = optimizer
         self._last_lr = _rates(optimizer)

@@ -151,7 +151,16 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [base_lr * lr_lambda(self.last_epoch) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        return [base_lr * self._factor(lr_lambda) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+    def _factor(self, lr_lambda) -> float:
+        """lr_lambda(step), checked: a string gave "can't multiply sequence", a negative factor a
+        negative learning rate, which the optimisers refuse when constructed."""
+        factor = lr_lambda(self.last_epoch)
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 <= factor < math.inf:
+            raise ValueError(f"LambdaLR: lr_lambda({self.last_epoch}) must return a finite factor ≥ 0 for the "
+                             f"learning rate, got {factor!r}")
+        return factor
 
     def state_dict(self) -> Dict[str, Any]:
         """As torch's: a function is not saved (None), a callable object's attributes are."""
