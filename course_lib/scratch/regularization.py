@@ -35,9 +35,9 @@ def _as_parameters(parameters: Iterable[Parameter]) -> List[Parameter]:
         raise ValueError(f"penalties take the parameters, got the model {type(parameters).__name__} itself: "
                          "pass model.parameters()")
     params = [parameters] if isinstance(parameters, Parameter) else list(parameters)
-    if not params:  # a generator such as model.parameters() can be read once
-        raise ValueError("penalties got no parameters (model.parameters() is a generator that can be used once: "
-                         "pass list(model.parameters()) to use the list again)")
+    if not params:  # an iterator or a generator expression can be read once
+        raise ValueError("penalties got no parameters (an iterator or a generator expression is empty once read: "
+                         "pass a list, such as model.parameters())")
     for param in params:
         if not isinstance(param, Parameter):
             raise ValueError(

@@ -152,5 +152,5 @@ def test_one_parameter_is_taken_and_no_parameters_are_refused():
     assert l2_penalty(layer.weight, 0.1) == l2_penalty([layer.weight], 0.1)
     parameters = iter(layer.parameters())
     list(parameters)  # read once: now used up
-    with pytest.raises(ValueError, match=r"penalties got no parameters .*pass list\(model.parameters\(\)\)"):
+    with pytest.raises(ValueError, match=r"penalties got no parameters .*pass a list, such as model.parameters\(\)"):
         l2_penalty(parameters, 0.1)
