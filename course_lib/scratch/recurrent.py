@@ -408,9 +408,12 @@ class _CellBase(Module):
         expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if grad is None:  # np.asarray would make it a 0-d array of NaN and the message would say ()
             raise ValueError(f"{self._name}.backward expected {name} of shape {expected}, got None")
-        grad = np.asarray(grad, dtype=self.dtype)
+        if not isinstance(grad, (np.ndarray, np.generic)) or grad.dtype.kind != "f":  # as every backward refuses
+            got = f"dtype {grad.dtype.name}" if isinstance(grad, (np.ndarray, np.generic)) else type(grad).__name__
+            raise ValueError(f"{self._name}.backward expected {name} as a float array of shape {expected}, got {got}")
         if grad.shape != expected:
             raise ValueError(f"{self._name}.backward expected {name} of shape {expected}, got {grad.shape}")
+        grad = grad.astype(self.dtype, copy=False)
         return grad if batched else grad[None]
 
     def extra_repr(self) -> str:

@@ -481,3 +481,17 @@ def test_negative_sizes_and_0_d_inputs_and_empty_sequences():
     out, weights = attention(x, x, x)
     expected, expected_weights = torch_attention(*(torch.from_numpy(x),) * 3)
     assert out.shape == tuple(expected.shape) == (0, 3, 8) and weights.shape == tuple(expected_weights.shape)
+
+
+def test_a_cells_backward_takes_float_arrays_as_every_backward_does():
+    """RNNCell/LSTMCell.backward took a Python list (and integers) through np.asarray, where every other
+    backward refuses them (an audit, 2026-12-07)."""
+    from course_lib.scratch import LSTMCell, RNNCell
+
+    for cell in (RNNCell(3, 4), LSTMCell(3, 4)):
+        cell(np.ones((2, 3), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"backward expected grad_h as a float array of shape \(2, 4\), got list"):
+            cell.backward([[0.0] * 4] * 2)
+        with pytest.raises(ValueError, match=r"grad_h as a float array of shape \(2, 4\), got dtype int64"):
+            cell.backward(np.ones((2, 4), dtype=np.int64))
+        assert cell.backward(np.ones((2, 4)))[0].dtype == np.float32  # float64 is taken in the cell's dtype
