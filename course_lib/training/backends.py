@@ -339,7 +339,19 @@ def _check_class_targets(loss_fn, output, y) -> None:
     if kind in ("BCELoss", "BCEWithLogitsLoss") and not y.is_floating_point():
         raise TypeError(f"{kind}: the targets are {str(y.dtype).replace('torch.', '')}, but a binary cross-entropy "
                         "takes float targets (0.0 and 1.0, or probabilities): convert with y.astype(np.float32)")
-    if kind in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() and output.ndim >= 2 and y.numel():
+    if kind not in ("CrossEntropyLoss", "NLLLoss"):
+        return
+    if y.is_floating_point() and output.ndim == 2 and tuple(y.shape) == (output.shape[0],):
+        raise TypeError(f"{kind}: class-index targets must be integers, got floats (or booleans): "
+                        "convert with y.astype(np.int64); float targets are class probabilities of the outputs' "
+                        f"shape {tuple(output.shape)}")
+    if y.is_floating_point():  # class probabilities: no indices to check
+        return
+    if output.ndim == 2 and tuple(y.shape) != (output.shape[0],):
+        raise ValueError(f"{kind}: class-index targets must have shape ({output.shape[0]},), one "
+                         f"class per sample, got {tuple(y.shape)}" +
+                         (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))
+    if output.ndim >= 2 and y.numel():
         classes, ignored = output.shape[1], getattr(loss_fn, "ignore_index", -100)
         counted = y[y != ignored]
         low, high = (int(counted.min()), int(counted.max())) if counted.numel() else (0, 0)
@@ -347,13 +359,3 @@ def _check_class_targets(loss_fn, output, y) -> None:
             raise ValueError(f"{kind}: a target is class {low if low < 0 else high}, but the outputs have {classes} "
                              f"classes (valid indices are 0 … {classes - 1}); are the labels numbered from 1, or is "
                              "the last layer too narrow?")
-    if kind in ("CrossEntropyLoss", "NLLLoss") and y.is_floating_point() \
-            and output.ndim == 2 and tuple(y.shape) == (output.shape[0],):
-        raise TypeError(f"{kind}: class-index targets must be integers, got floats (or booleans): "
-                        "convert with y.astype(np.int64); float targets are class probabilities of the outputs' "
-                        f"shape {tuple(output.shape)}")
-    if kind in ("CrossEntropyLoss", "NLLLoss") and not y.is_floating_point() \
-            and output.ndim == 2 and tuple(y.shape) != (output.shape[0],):
-        raise ValueError(f"{kind}: class-index targets must have shape ({output.shape[0]},), one "
-                         f"class per sample, got {tuple(y.shape)}" +
-                         (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))
