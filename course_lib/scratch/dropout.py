@@ -75,7 +75,7 @@ class Dropout(Module):
         if self.inplace:
             x *= self._mask
             return x
-        return x * self._mask
+        return np.asarray(x * self._mask)  # an array also for a 0-d x (a 0-d product is a NumPy scalar)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._output_shape is None:
@@ -83,7 +83,7 @@ class Dropout(Module):
         check_grad_output(type(self).__name__, grad_output, self._output_shape)
         if self._identity:
             return grad_output
-        return grad_output * self._mask
+        return np.asarray(grad_output * self._mask)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -119,3 +119,15 @@ def test_bad_input():
         Dropout()(np.arange(4))
     with pytest.raises(ValueError, match="NumPy array"):
         Dropout()([1.0, 2.0])
+
+
+def test_a_0_d_input_gives_0_d_arrays_in_training():
+    """An audit: x * mask of two 0-d arrays is a NumPy scalar, not the array every layer returns."""
+    init.manual_seed(0)
+    for dtype in (np.float32, np.float64):
+        layer = Dropout(0.5)
+        out = layer(np.asarray(2.0, dtype))
+        grad = layer.backward(np.asarray(1.0, dtype))
+        assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == dtype
+        assert isinstance(grad, np.ndarray) and grad.shape == () and float(grad) in (0.0, 2.0)
+        assert float(out) == 2.0 * float(grad)
