@@ -8,6 +8,7 @@ into each ``Parameter.grad`` (Chapter "Backpropagation").
 from __future__ import annotations
 
 import functools
+import itertools
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -81,8 +82,27 @@ def _not_a_module(value: Any) -> str:
     return f"{_typename(value)}, not a scratch Module"
 
 
+_FORWARD_TICKS = itertools.count()
+
+
+def _noting_forward(forward):
+    """``forward`` that notes, once it returns, that a backward may use what it kept (see ``_used_up``)."""
+
+    @functools.wraps(forward)
+    def noted(self, *args, **kwargs):
+        output = forward(self, *args, **kwargs)
+        state = self.__dict__
+        state["_used_up"] = False
+        state["_forward_tick"] = next(_FORWARD_TICKS)  # when it ran: Sequential.backward goes back in that order
+        state.pop("_backward_after", None)  # set again by a Sequential that ran it before a ReLU
+        return output
+
+    return noted
+
+
 def _after_successful_forward(backward):
-    """``backward`` that raises while the module's last forward call failed (see ``Module.__call__``)."""
+    """``backward`` that raises while the module's last forward call failed (see ``Module.__call__``),
+    or when a backward already used that call up (one backward per forward, as torch frees its graph)."""
 
     @functools.wraps(backward)
     def guarded(self, *args, **kwargs):
@@ -90,13 +110,34 @@ def _after_successful_forward(backward):
         if failure is not None:
             raise RuntimeError(f"{type(self).__name__}.backward: the last forward call failed ({failure}); "
                                "call forward again before backward")
+        if self.__dict__.get("_used_up") and self.backward_uses_up_forward:
+            raise RuntimeError(_used_up_message(type(self).__name__))
+        later = self.__dict__.get("_backward_after")
+        if later is not None and not later.__dict__.get("_used_up"):
+            raise RuntimeError(
+                f"{type(self).__name__}.backward came before {type(later).__name__}.backward, but that "
+                f"{type(later).__name__} ran after this {type(self).__name__}: a Sequential runs a ReLU after the "
+                "MaxPool2d that follows it (an exact shortcut, see Sequential), so go back through "
+                "reversed(seq.execution_order()), or call the Sequential's backward")
         dtype = self.__dict__.get("_output_dtype")
         if dtype is not None:  # torch casts each incoming gradient to its output's dtype; so do we
             args = tuple(_as_output_dtype(arg, dtype) for arg in args)
             kwargs = {name: _as_output_dtype(arg, dtype) for name, arg in kwargs.items()}
-        return backward(self, *args, **kwargs)
+        result = backward(self, *args, **kwargs)
+        self.__dict__["_used_up"] = True  # only once it succeeded: a refused gradient can be given again
+        return result
 
     return guarded
+
+
+def _used_up_message(name: str) -> str:
+    return (f"{name}.backward was already called for its last forward call: a module keeps what one backward "
+            "needs from its last forward only, and backward uses it up (as torch frees its graph), so a second "
+            "backward would add the same gradients again.  Call forward again first.  If this one "
+            f"{name} object is used at two places in a forward pass (the same layer twice in a Sequential, a "
+            "shared activation, a cell unrolled over time), it kept only its last call: give each use a "
+            "module of its own — they may share Parameter objects (b.weight = a.weight), whose gradients then "
+            "add up — or, for a cell over a sequence, use RNN or LSTM")
 
 
 def _output_dtype(output: Any) -> Optional[np.dtype]:
@@ -246,6 +287,16 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+def _state_array(value: Any) -> np.ndarray:
+    """A ``state_dict`` value as an array: a NumPy array or number, a scratch ``Parameter`` (its
+    data), or a torch tensor (detached first: a trained ``nn.Parameter`` refuses ``numpy()``)."""
+    if isinstance(value, Parameter):
+        return np.asarray(value.data)
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu()
+    return np.asarray(value)
+
+
 class IncompatibleKeys(NamedTuple):
     """What ``load_state_dict`` returns, like torch's: the keys it lacked and the keys it did not use."""
 
@@ -287,15 +338,19 @@ class Module:
     Buffers (running statistics) are registered with ``register_buffer``.
 
     Unlike torch's autograd, a scratch module remembers only its *last* forward call: call
-    ``backward`` once for each ``forward``, in reverse order through the network.  Using one
-    module twice before backward (a Siamese network, a layer applied at two places) would give
-    the gradient of the second use only; build two modules that share the same ``Parameter``
-    objects instead (``b.weight = a.weight``), and their gradients add up in it.
+    ``backward`` once for each ``forward``, in reverse order through the network.  Backward uses
+    the call up, as torch frees its graph: a second ``backward`` raises until forward runs again.
+    So a module used twice before backward (a Siamese network, a layer or an activation applied at
+    two places, a cell unrolled over time) raises at its second backward instead of returning a
+    wrong gradient; build two modules that share the same ``Parameter`` objects instead
+    (``b.weight = a.weight``), and their gradients add up in it.
 
     A forward call that raises (a wrong shape, a bad target) leaves behind what the call before
     it kept; so until a forward call succeeds again, ``backward`` raises instead of returning
     that older call's gradient.
     """
+
+    backward_uses_up_forward = True  # a second backward raises until forward runs again (losses: False)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -337,10 +392,26 @@ class Module:
             self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
-    def register_buffer(self, name: str, value: np.ndarray) -> None:
-        """Register a non-trainable array that belongs in ``state_dict`` (e.g. running mean)."""
+    def register_buffer(self, name: str, value: "np.ndarray | None") -> None:
+        """Register a non-trainable array that belongs in ``state_dict`` (e.g. running mean).
+
+        None registers a buffer that is absent for now, left out of ``state_dict`` (as in torch).
+        A name that is already a parameter, a submodule or an attribute is refused (torch's KeyError)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if name not in self._buffers and (name in self.__dict__ or name in self._parameters or name in self._modules
+                                          or hasattr(type(self), name)):
+            raise KeyError(f"attribute '{name}' already exists")
         object.__setattr__(self, name, value)
         self._buffers[name] = True
+
+    def __delattr__(self, name: str) -> None:
+        # as torch: ``del module.bias`` also takes the name out of parameters() and state_dict()
+        for registry in ("_parameters", "_modules", "_buffers"):
+            table = self.__dict__.get(registry)
+            if table is not None and name in table:
+                del table[name]
+        object.__delattr__(self, name)
 
     def register_parameter(self, name: str, value: "Parameter | None") -> None:
         """Register ``value`` (or None, e.g. an absent bias) under ``name``."""
@@ -371,7 +442,9 @@ class Module:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "backward" in cls.__dict__:  # each class's own backward, once
+        if "forward" in cls.__dict__:  # each class's own forward and backward, once
+            cls.forward = _noting_forward(cls.__dict__["forward"])
+        if "backward" in cls.__dict__:
             cls.backward = _after_successful_forward(cls.__dict__["backward"])
 
     # --- traversal ------------------------------------------------------
@@ -389,10 +462,15 @@ class Module:
             yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def named_children(self) -> Iterator[Tuple[str, "Module"]]:
-        return iter(self._modules.items())
+        """Each direct submodule once, under its first name (as torch: a child registered twice is one child)."""
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
 
     def children(self) -> Iterator["Module"]:
-        return iter(self._modules.values())
+        return (module for _, module in self.named_children())
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
@@ -413,7 +491,9 @@ class Module:
     def named_buffers(self) -> Iterator[Tuple[str, np.ndarray]]:
         for module_name, module in self.named_modules():
             for name in module._buffers:
-                yield (f"{module_name}.{name}" if module_name else name), getattr(module, name)
+                value = getattr(module, name)
+                if value is not None:  # a buffer registered as None is absent, as in torch
+                    yield (f"{module_name}.{name}" if module_name else name), value
 
     # --- state ------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
@@ -427,7 +507,9 @@ class Module:
             for name, param in module._parameters.items():
                 state[prefix + name] = param.data.copy()
             for name in module._buffers:
-                state[prefix + name] = np.array(getattr(module, name), copy=True)
+                value = getattr(module, name)
+                if value is not None:  # a buffer set to None is absent, as in torch
+                    state[prefix + name] = np.array(value, copy=True)
         return state
 
     def load_state_dict(self, state_dict: Dict[str, Any], strict: bool = True) -> "IncompatibleKeys":
@@ -452,20 +534,29 @@ class Module:
             prefix = f"{module_name}." if module_name else ""
             params.update((prefix + name, param) for name, param in module._parameters.items())
             buffer_owners.update((prefix + name, (module, name)) for name in module._buffers)
-        arrays = {key: np.asarray(value) for key, value in state_dict.items() if key in own}
-        for key, array in arrays.items():  # every shape checked before anything is written: a failed load changes nothing
+        arrays = {key: _state_array(value) for key, value in state_dict.items() if key in own}
+        # every value checked and converted before anything is written: a failed load changes nothing
+        for key, array in arrays.items():
             if array.shape != own[key].shape:
                 raise ValueError(
                     f"load_state_dict: '{key}' expected shape {own[key].shape}, got {array.shape} "
                     "(nothing was loaded)"
                 )
+            try:
+                arrays[key] = array.astype(own[key].dtype, copy=True)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"load_state_dict: '{key}' should hold {own[key].dtype} numbers, got "
+                                 f"{array.dtype} that do not convert ({error}; nothing was loaded)") from None
         for key, array in arrays.items():
             if key in params:
                 params[key].data[...] = array
+                continue
+            module, name = buffer_owners[key]
+            current = getattr(module, name)
+            if isinstance(current, np.ndarray) and current.flags.writeable:
+                current[...] = array  # in place, as torch: a reference to the buffer sees the loaded values
             else:
-                module, name = buffer_owners[key]
-                current = getattr(module, name)
-                object.__setattr__(module, name, array.astype(np.asarray(current).dtype, copy=True))
+                object.__setattr__(module, name, array)
         return IncompatibleKeys(missing, unexpected)
 
     def _complete_state_dict(self, state_dict: Dict[str, Any], prefix: str) -> None:
@@ -539,22 +630,37 @@ class Sequential(Module):
 
     def execution_order(self) -> List[Module]:
         """The modules in the order forward runs them (see the class docstring)."""
+        return self._planned_order()[0]
+
+    def _planned_order(self) -> Tuple[List[Module], List[Tuple[Module, Module]]]:
+        """``execution_order``, and each (pool, ReLU) pair it swapped."""
         ReLU, MaxPool2d = _relu_and_max_pool()
         order = list(self._modules.values())
+        swapped = []
         for index in range(len(order) - 1):
             first, second = order[index], order[index + 1]
             # exact types: a subclass may change forward; torch's indices would differ in windows ≤ 0
             if type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices:
                 order[index], order[index + 1] = second, first
-        return order
+                swapped.append((second, first))
+        return order, swapped
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for module in self.execution_order():
+        order, swapped = self._planned_order()
+        for module in order:
             x = module(x)
+        for pool, relu in swapped:  # a backward loop over the written order would meet the pool first
+            pool.__dict__["_backward_after"] = relu
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for module in reversed(self.execution_order()):
+        # back in the order the modules last ran forward: this Sequential's order, or the caller's
+        # own, written order when they were called one by one
+        modules = list(self._modules.values())
+        ticks = [module.__dict__.get("_forward_tick") for module in modules]
+        if None not in ticks:
+            modules = [modules[index] for index in sorted(range(len(modules)), key=ticks.__getitem__)]
+        for module in reversed(modules):  # a module that never ran forward raises in its own backward
             grad_output = module.backward(grad_output)
         return grad_output
 

@@ -599,3 +599,64 @@ def test_a_kept_output_that_no_in_place_layer_touched_backpropagates():
     y = sigmoid(np.linspace(-2, 2, 6))
     scratch.ReLU(inplace=True)(np.linspace(-2, 2, 6))  # another array: no effect on Sigmoid
     np.testing.assert_allclose(sigmoid.backward(np.ones(6)), y * (1 - y))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_a_second_backward_for_one_forward_raises_and_changes_no_gradient(name):
+    """One backward per forward, as torch frees its graph: a second one used to add every parameter
+    gradient again (Conv2d alone raised), and a module used at two places in one forward pass gave
+    wrong gradients without a word."""
+    make, forward = MODULES[name]
+    module = make()
+    output = _first(forward(module))
+    module.backward(_normal(*output.shape, seed=1))
+    before = {key: param.grad.copy() for key, param in module.named_parameters()}
+    with pytest.raises(RuntimeError, match="already called for its last forward call.*Call forward again first"):
+        module.backward(_normal(*output.shape, seed=1))
+    for key, param in module.named_parameters():
+        np.testing.assert_array_equal(param.grad, before[key], err_msg=f"{name}: '{key}'.grad changed")
+    output = _first(forward(module))
+    module.backward(_normal(*output.shape, seed=1))  # a new forward call allows a new backward
+
+
+def test_a_module_used_twice_in_one_forward_pass_raises_at_its_second_backward():
+    """An audit: a Linear tied to itself in a Sequential, a shared ReLU, and a cell unrolled over time
+    gave wrong weight gradients (the last call's input paired with every upstream gradient)."""
+    x = _normal(3, 4)
+    tied = Linear(4, 4, dtype=F64)
+    shared = ReLU()
+    for network in (Sequential(tied, Tanh(), tied), Sequential(Linear(4, 4, dtype=F64), shared, Linear(4, 4, dtype=F64),
+                                                                 shared)):
+        output = network(x)
+        with pytest.raises(RuntimeError, match="used at two places in a forward pass"):
+            network.backward(np.ones_like(output))
+    cell = RNNCell(4, 5, dtype=F64)
+    h = None
+    for step in range(3):
+        h = cell(x, h)
+    cell.backward(np.ones_like(h))
+    with pytest.raises(RuntimeError, match="a cell unrolled over time.*use RNN or LSTM"):
+        cell.backward(np.ones_like(h))
+
+
+def test_modules_sharing_parameters_give_torchs_gradients_of_a_tied_layer():
+    """The way the message points to: two modules, one Parameter."""
+    x = _normal(3, 4)
+    first, second = Linear(4, 4, dtype=F64), Linear(4, 4, dtype=F64)
+    second.weight, second.bias = first.weight, first.bias
+    network = Sequential(first, Tanh(), second)
+    network.backward(np.ones_like(network(x)))
+    reference = torch.nn.Linear(4, 4, dtype=torch.float64)
+    reference.load_state_dict({"weight": torch.from_numpy(first.weight.data),
+                               "bias": torch.from_numpy(first.bias.data)})
+    out = reference(torch.tanh(reference(torch.from_numpy(x))))
+    out.backward(torch.ones_like(out))
+    np.testing.assert_allclose(first.weight.grad, reference.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(first.bias.grad, reference.bias.grad.numpy(), rtol=1e-12)
+
+
+def test_a_loss_backward_may_be_called_again():
+    """A loss has no parameters to add gradients to twice, so its backward is not used up."""
+    loss_fn = MSELoss()
+    loss_fn(_normal(3, 2), _normal(3, 2, seed=5))
+    np.testing.assert_array_equal(loss_fn.backward(), loss_fn.backward())

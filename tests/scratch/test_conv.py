@@ -248,8 +248,8 @@ def test_module_keeps_float32_and_accumulates_gradients():
     layer(x)
     assert_close(layer.backward(grad), grad_input, rtol=1e-6, atol=0)
     assert_close(layer.weight.grad, 2 * first, rtol=1e-5, atol=1e-6)
-    with pytest.raises(RuntimeError, match="one backward per forward"):
-        layer.backward(grad)  # the im2col buffer was reused for dL/dX_col
+    with pytest.raises(RuntimeError, match="already called for its last forward call"):
+        layer.backward(grad)  # one backward per forward (and the im2col buffer was reused for dL/dX_col)
 
 
 def test_requires_input_grad_false_skips_only_the_input_gradient():

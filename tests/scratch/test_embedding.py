@@ -47,9 +47,9 @@ def test_gradient_accumulates_and_padding_row_stays_zero():
     assert np.all(layer.weight.data[1] == 0)
     indices = np.array([[0, 1, 0], [4, 1, 0]])
     grad = np.ones((2, 3, 3))
-    layer(indices)
-    layer.backward(grad)
-    layer.backward(grad)  # accumulates like torch
+    for _ in range(2):  # accumulates like torch
+        layer(indices)
+        layer.backward(grad)
     assert_close(layer.weight.grad[:, 0], [6.0, 0.0, 0.0, 0.0, 2.0])
 
 

@@ -54,7 +54,11 @@ def test_gradients_accumulate_over_backward_calls():
     layer(x)
     layer.backward(np.ones((4, 2)))
     once = layer.weight.grad.copy()
+    layer(x)
     layer.backward(np.ones((4, 2)))
+    assert_close(layer.weight.grad, 2 * once)
+    with pytest.raises(RuntimeError, match="already called for its last forward call"):
+        layer.backward(np.ones((4, 2)))  # one backward per forward, as torch frees its graph
     assert_close(layer.weight.grad, 2 * once)
 
 

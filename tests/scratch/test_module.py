@@ -211,6 +211,52 @@ def test_sequential_runs_relu_after_a_max_pool_that_follows_it():
     assert Sequential(mine, pool).execution_order() == [mine, pool]
 
 
+def _shape_keeping_relu_pool_network():
+    """Conv → ReLU → a 3×3 pool of stride 1 (the output has the input's shape, so nothing else
+    would notice a backward in the wrong order), with the same network in torch."""
+    rng = np.random.default_rng(7)
+    conv = Conv2d(1, 2, 3, padding=1, dtype=np.float64)
+    network = Sequential(conv, ReLU(), MaxPool2d(3, stride=1, padding=1))
+    reference = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1, dtype=torch.float64), torch.nn.ReLU(),
+                                    torch.nn.MaxPool2d(3, stride=1, padding=1))
+    reference[0].load_state_dict(state_dict_to_torch(conv.state_dict(), reference[0]))
+    x, grad = rng.standard_normal((2, 1, 5, 5)), rng.standard_normal((2, 2, 5, 5))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    reference(x_torch).backward(torch.from_numpy(grad))
+    return network, x, grad, (x_torch.grad.numpy(), reference[0].weight.grad.numpy())
+
+
+def test_a_backward_loop_over_the_written_order_after_a_swapped_forward_raises():
+    """An audit: ``for layer in reversed(list(seq))`` after ``seq(x)`` met the pool before the ReLU
+    that ran after it, and gave wrong gradients without a word (a confusing shape error for 2×2 pools)."""
+    network, x, grad, (expected_dx, expected_dw) = _shape_keeping_relu_pool_network()
+    network(x)
+    grad_in = grad
+    with pytest.raises(RuntimeError, match=r"MaxPool2d.backward came before ReLU.backward.*execution_order"):
+        for layer in reversed(list(network)):
+            grad_in = layer.backward(grad_in)
+    grad_in = grad
+    for layer in reversed(network.execution_order()):  # the order the error names: right
+        grad_in = layer.backward(grad_in)
+    np.testing.assert_allclose(grad_in, expected_dx, rtol=1e-12)
+    np.testing.assert_allclose(network[0].weight.grad, expected_dw, rtol=1e-12)
+
+
+def test_sequential_backward_follows_the_order_its_layers_ran_in():
+    """An audit: layers run one by one in the written order, then the Sequential's backward, went back
+    through the swapped order (wrong gradients for a shape-keeping pool)."""
+    network, x, grad, (expected_dx, expected_dw) = _shape_keeping_relu_pool_network()
+    h = x
+    for layer in network:
+        h = layer(h)
+    np.testing.assert_allclose(network.backward(grad), expected_dx, rtol=1e-12)
+    np.testing.assert_allclose(network[0].weight.grad, expected_dw, rtol=1e-12)
+    network.zero_grad()
+    network(x)  # and after the Sequential's own (swapped) forward
+    np.testing.assert_allclose(network.backward(grad), expected_dx, rtol=1e-12)
+    np.testing.assert_allclose(network[0].weight.grad, expected_dw, rtol=1e-12)
+
+
 @settings(max_examples=examples(25), deadline=None)
 @given(case=pool_cases(with_dilation=True), seed=st.integers(0, 2**16))
 def test_relu_max_pool_swap_is_exact_against_torch(case, seed):
@@ -495,3 +541,68 @@ def test_a_cells_backward_takes_float_arrays_as_every_backward_does():
         with pytest.raises(ValueError, match=r"grad_h as a float array of shape \(2, 4\), got dtype int64"):
             cell.backward(np.ones((2, 4), dtype=np.int64))
         assert cell.backward(np.ones((2, 4)))[0].dtype == np.float32  # float64 is taken in the cell's dtype
+
+
+# --- registration and loading, as torch (an audit of call sequences and module structures) ----------
+
+
+def test_deleting_an_attribute_unregisters_it():
+    network = Sequential(Linear(2, 3), Linear(3, 1))
+    del network[1].bias  # torch: gone from parameters() and state_dict()
+    assert "1.bias" not in network.state_dict() and len(network.parameters()) == 3
+    holder = Module()
+    holder.layer, holder.norm = Linear(2, 2), BatchNorm1d(2)
+    del holder.layer
+    assert [name for name, _ in holder.named_parameters()] == ["norm.weight", "norm.bias"]
+    del holder.norm.running_mean
+    assert "norm.running_mean" not in holder.state_dict()
+    with pytest.raises(AttributeError):
+        del holder.layer
+
+
+def test_register_buffer_refuses_a_name_in_use_and_leaves_none_out_of_the_state_dict():
+    layer = Linear(2, 2)
+    for name in ("weight", "in_features", "forward"):
+        with pytest.raises(KeyError, match=f"attribute '{name}' already exists"):
+            layer.register_buffer(name, np.zeros(2))
+    with pytest.raises(KeyError, match="without '.'"):
+        layer.register_buffer("a.b", np.zeros(2))
+    layer.register_buffer("scale", None)
+    assert "scale" not in layer.state_dict() and dict(layer.named_buffers()) == {}
+    layer.register_buffer("scale", np.ones(2))  # registering the same buffer again replaces it, as torch
+    assert list(layer.state_dict()) == ["weight", "bias", "scale"]
+    norm = BatchNorm1d(2)
+    norm.running_mean = None
+    assert "running_mean" not in norm.state_dict()
+
+
+def test_a_failed_load_changes_nothing_even_when_a_late_value_does_not_convert():
+    norm = BatchNorm1d(3)
+    before = norm.state_dict()
+    bad = dict(before, weight=np.full(3, 5.0), num_batches_tracked=np.array("abc"))
+    with pytest.raises(ValueError, match=r"'num_batches_tracked' should hold int64 numbers.*nothing was loaded"):
+        norm.load_state_dict(bad)
+    for key, value in norm.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_load_state_dict_takes_parameters_and_trained_torch_tensors_and_writes_buffers_in_place():
+    source, target = BatchNorm1d(3), BatchNorm1d(3)
+    source.weight.data[...] = [1.0, 2.0, 3.0]
+    source.running_mean[...] = [0.5, 0.25, 0.125]
+    running_mean = target.running_mean  # a reference kept outside, as torch users keep them
+    values = {"weight": source.weight, "bias": torch.nn.Parameter(torch.ones(3)),
+              **{key: value for key, value in source.state_dict().items() if key not in ("weight", "bias")}}
+    target.load_state_dict(values)
+    np.testing.assert_array_equal(target.weight.data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(target.bias.data, [1.0, 1.0, 1.0])
+    assert target.running_mean is running_mean
+    np.testing.assert_array_equal(running_mean, [0.5, 0.25, 0.125])
+
+
+def test_a_child_registered_twice_is_one_child_as_in_torch():
+    shared = Linear(2, 2)
+    network, reference = Sequential(shared, Tanh(), shared), torch.nn.Sequential(*(torch.nn.Linear(2, 2),) * 2)
+    assert [name for name, _ in network.named_children()] == ["0", "1"]
+    assert [name for name, _ in reference.named_children()] == ["0"]  # torch: one child (and no Tanh here)
+    assert list(network.children()) == [shared, network[1]]
