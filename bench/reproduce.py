@@ -13,7 +13,9 @@ reported too when it is on this machine (``course-lib data download mnist``).
 The seed's listing is Keras code, so the run starts where Keras starts: RMSprop with Keras's
 defaults (ρ = 0.9, ε = 1e-7; PyTorch's own are α = 0.99, ε = 1e-8) and Keras's initialisation,
 Glorot-uniform weights and zero biases (``course_lib.pytorch.models.keras_init_``; PyTorch's
-default is Kaiming uniform).  ``init_study`` measures what that choice is worth.
+default is Kaiming uniform).  ``init_study`` measures what that choice is worth.  The update is
+PyTorch's, g/(√v + ε), not Keras's g/√(v + ε): the same where √v is large next to √ε ≈ 3e-4,
+larger steps for weights whose gradients have become smaller than that.
 
 A full (non-quick) run of all 5 epochs also writes its numbers to ``bench/results/reproduce.json``,
 which the chapter "The CNN image classifier" reads to compare them with the seed's claim.
@@ -39,7 +41,7 @@ import numpy as np
 from .timing import THREAD_VARIABLES, Row
 
 LEARNING_RATE, BATCH_SIZE, EPOCHS = 1e-3, 64, 5
-RMSPROP = dict(lr=LEARNING_RATE, alpha=0.9, eps=1e-7)  # Keras RMSprop defaults (rho=0.9, epsilon=1e-7)
+RMSPROP = dict(lr=LEARNING_RATE, alpha=0.9, eps=1e-7)  # Keras's constants (rho=0.9, epsilon=1e-7), torch's update
 TORCH_TARGET, GAP_TARGET_PP = 0.90, 0.5
 SEED = 0
 RECORD = Path(__file__).resolve().parent / "results" / "reproduce.json"
