@@ -7,7 +7,7 @@ Functional forms (``softmax``, ``conv2d_forward``, …) live in their modules,
 e.g. ``course_lib.scratch.activations.softmax``.
 """
 from . import allocator
-from .module import Module, Parameter, Sequential
+from .module import Module, ModuleList, Parameter, Sequential
 from . import init
 from .gradcheck import GradcheckError, gradcheck, numerical_gradient
 from .linear import Linear
@@ -34,7 +34,7 @@ from .clip import clip_grad_norm_, clip_grad_value_
 allocator.prime()  # freed arrays stay in the process between steps (see allocator.py)
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "init", "GradcheckError", "gradcheck", "numerical_gradient",
+    "Module", "ModuleList", "Parameter", "Sequential", "init", "GradcheckError", "gradcheck", "numerical_gradient",
     "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "LogSoftmax",
     "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Flatten",
     "BatchNorm1d", "BatchNorm2d", "Embedding", "Conv2d", "MaxPool2d", "AvgPool2d",

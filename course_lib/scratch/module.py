@@ -179,7 +179,10 @@ class Parameter:
     Every use of ``param.grad`` counts as a gradient arriving — ``param.grad += g``,
     ``param.grad[rows] += g`` and ``param.grad[...] = g`` all read the attribute first — so
     no way of writing a gradient is lost; reading ``param.grad`` of an unused parameter
-    counts it as a zero gradient (``clip_grad_norm_`` checks ``has_grad`` first).
+    counts it as a zero gradient (``clip_grad_norm_`` checks ``has_grad`` first).  So torch's
+    idiom ``if p.grad is not None:`` does not carry over: a trained parameter's ``grad`` is never
+    None, and the read itself makes an optimiser with weight decay or momentum move a parameter
+    that took no part in the step — write ``if p.has_grad:`` instead.
 
     While ``has_grad`` is False the array stands for zeros, whatever it holds:
     ``zero_grad(set_to_none=True)`` does not write them, the first read of ``param.grad`` does,
@@ -405,6 +408,25 @@ class Module:
         object.__setattr__(self, name, value)
         self._buffers[name] = True
 
+    def add_module(self, name: str, module: "Module") -> None:
+        """Register ``module`` under ``name``, as ``setattr(self, name, module)`` does (torch's ``add_module``,
+        for names made at run time); a name that is already an attribute or a parameter is refused."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module: '{name}' is {_not_a_module(module)}")
+        if name not in self._modules and (name in self.__dict__ or name in self._parameters or hasattr(type(self), name)):
+            raise KeyError(f"attribute '{name}' already exists")
+        setattr(self, name, module)
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn`` on every submodule, children first, then on this module (as torch: e.g. to
+        initialise every Linear's weights); returns the module."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
     def __delattr__(self, name: str) -> None:
         # as torch: ``del module.bias`` also takes the name out of parameters() and state_dict()
         for registry in ("_parameters", "_modules", "_buffers"):
@@ -628,6 +650,16 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+    def append(self, module: Module) -> "Sequential":
+        """Add ``module`` at the end (named by its position, as torch); returns the Sequential."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules) -> "Sequential":
+        for module in modules:
+            self.append(module)
+        return self
+
     def execution_order(self) -> List[Module]:
         """The modules in the order forward runs them (see the class docstring)."""
         return self._planned_order()[0]
@@ -663,6 +695,57 @@ class Sequential(Module):
         for module in reversed(modules):  # a module that never ran forward raises in its own backward
             grad_output = module.backward(grad_output)
         return grad_output
+
+
+class ModuleList(Module):
+    """``torch.nn.ModuleList``: a list of modules that is registered — ``parameters()``, ``state_dict()``
+    (keys ``layers.0.weight``, …) and ``train()``/``eval()`` reach its items, which a plain Python list
+    of layers hides from them.  A container, not a layer: a model's ``forward`` calls its items and its
+    ``backward`` goes back through them in reverse."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        """The module at ``index`` (negative counts from the end), or for a slice a ModuleList of them."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(modules[index])
+        return modules[index]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        position = range(len(self))[index]  # an IndexError as a list's for an index out of range
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: item {index} would be {_not_a_module(module)}")
+        setattr(self, str(position), module)
+
+    def append(self, module: Module) -> "ModuleList":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules) -> "ModuleList":
+        if isinstance(modules, Module) and not isinstance(modules, ModuleList):
+            raise TypeError(f"ModuleList.extend takes an iterable of modules, got one {type(modules).__name__}: "
+                            "use append")
+        for module in modules:
+            self.append(module)
+        return self
+
+    def forward(self, *inputs):
+        raise TypeError("ModuleList is a container, not a layer: call its modules in your model's forward "
+                        "(for layer in self.layers: x = layer(x)) and their backward in reverse")
+
+    def backward(self, *grad_outputs):
+        raise TypeError("ModuleList is a container, not a layer: call its modules' backward in your model's "
+                        "backward, in reverse (for layer in reversed(self.layers): grad = layer.backward(grad))")
 
 
 @functools.lru_cache(maxsize=None)

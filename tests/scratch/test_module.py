@@ -606,3 +606,53 @@ def test_a_child_registered_twice_is_one_child_as_in_torch():
     assert [name for name, _ in network.named_children()] == ["0", "1"]
     assert [name for name, _ in reference.named_children()] == ["0"]  # torch: one child (and no Tanh here)
     assert list(network.children()) == [shared, network[1]]
+
+
+def test_module_list_registers_its_items_as_torch_does():
+    """An audit: scratch had no ModuleList, add_module, apply or Sequential.append (a plain list of layers
+    is invisible to parameters() and state_dict(), in torch as here)."""
+    from course_lib.scratch import ModuleList
+
+    class Tower(Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.layers = layers
+
+    scratch_tower = Tower(ModuleList([Linear(3, 4), Tanh(), Linear(4, 2)]))
+    torch_tower = torch.nn.Module()
+    torch_tower.layers = torch.nn.ModuleList([torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)])
+    assert list(scratch_tower.state_dict()) == list(torch_tower.state_dict())
+    assert len(scratch_tower.parameters()) == 4 and len(Tower([Linear(3, 4)]).parameters()) == 0
+    layers = scratch_tower.layers
+    assert len(layers) == 3 and layers[-1] is list(layers)[2] and isinstance(layers[1:], ModuleList)
+    assert [type(layer).__name__ for layer in reversed(layers)] == ["Linear", "Tanh", "Linear"]
+    layers.append(ReLU()).extend([Tanh()])
+    layers[1] = ReLU()
+    assert [type(layer).__name__ for layer in layers] == ["Linear", "ReLU", "Linear", "ReLU", "Tanh"]
+    scratch_tower.eval()
+    assert not any(layer.training for layer in layers)
+    with pytest.raises(TypeError, match="container, not a layer"):
+        layers(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"item 0 would be a list"):
+        layers[0] = [Linear(1, 1)]
+    with pytest.raises(TypeError, match="use append"):
+        layers.extend(Linear(1, 1))
+    with pytest.raises(IndexError):
+        layers[7] = ReLU()
+
+
+def test_add_module_apply_and_sequential_append_as_torch():
+    network = Sequential(Linear(2, 3))
+    network.append(ReLU()).extend([Linear(3, 1)])
+    assert list(network.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    network.add_module("head", Tanh())
+    assert network.head is network[-1] and len(network) == 4
+    with pytest.raises(KeyError, match="attribute 'training' already exists"):
+        network.add_module("training", Tanh())
+    with pytest.raises(TypeError, match="'extra' is the class Tanh"):
+        network.add_module("extra", Tanh)
+    visited = []
+    assert network.apply(lambda module: visited.append(type(module).__name__)) is network
+    assert visited == ["Linear", "ReLU", "Linear", "Tanh", "Sequential"]  # children first, as torch
+    network.apply(lambda module: module.weight.data.fill(0.5) if isinstance(module, Linear) else None)
+    assert np.all(network[0].weight.data == 0.5) and np.all(network[2].weight.data == 0.5)
