@@ -65,6 +65,20 @@ def is_check_code(source: str, lines: frozenset) -> bool:
     return bool(code) and all(line in lines for line in code)
 
 
+_DEFINITION = re.compile(r"(async\s+def|def|class)\s|@")
+
+
+def is_demo_code(source: str) -> bool:
+    """Whether ``source`` looks like one of the assignment's demo cells, edited: it runs code under
+    ``with check.demo():``, as every demo cell does, and defines no function or class of its own (a
+    cell that does holds an answer).  With its metadata a demo cell is known by it, and skipped even
+    when edited; without it an edited one was taken for the student's code, and the course_lib import
+    it keeps cost every question (an audit, 2026-12-07)."""
+    lines = source.splitlines()
+    return (any(bare_line(line) == "with check.demo():" for line in lines)
+            and not any(_DEFINITION.match(line) for line in lines))
+
+
 @functools.lru_cache(maxsize=None)
 def template_parameters(notebook_name: str) -> Dict[str, Tuple[str, ...]]:
     """The positional parameter names of each function the assignment's exercise notebook defines

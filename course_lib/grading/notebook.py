@@ -18,7 +18,7 @@ import re
 import tokenize
 from typing import List, Optional, Tuple
 
-from .assign import bare_line, check_lines, is_check_code, template_cells
+from .assign import bare_line, check_lines, is_check_code, is_demo_code, template_cells
 from .spec import Assignment, Question
 from .wire import clean_text
 
@@ -279,10 +279,12 @@ def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -
     cell lost its metadata (re-created, or copied into a new notebook) but kept their code: the
     set-up cell imports course_lib, and run as the student's code it would cost every question.
     A check cell is recognised by its lines of code (``is_check_code``: comments and blank lines
-    may differ), a demo cell by its whole source."""
+    may differ), a demo cell by its whole source or, edited, by its ``with check.demo():``
+    (``is_demo_code``; skipped, as an edited demo cell with its metadata is)."""
     templates = {source: role for source, role in template_cells(assignment.notebook).items()
                  if role in SKIPPED_ROLES}
     own_lines = check_lines(assignment.notebook)
+    has_demos = "demo" in templates.values()
     restored, recognised = [], []
     for cell in cells:
         role = None
@@ -290,6 +292,8 @@ def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -
             role = templates.get(cell["source"].strip())
             if role is None and is_check_code(cell["source"], own_lines):
                 role = "check"
+            elif role is None and has_demos and is_demo_code(cell["source"]):
+                role = "demo"
         if role:
             cell = dict(cell, role=role)
             recognised.append(str(cell["index"]))

@@ -38,8 +38,9 @@ NOT_ATTEMPTED = "not attempted"
 IN_PLACE_ADVICE = ("return new arrays instead: `x = x - shift` makes a new array, while `x -= shift`, "
                    "`np.exp(x, out=x)` or `x[...] = …` change the caller's — and so does `+=` on a slice such "
                    "as `d = x[t]`, which is a view of x (copy it: `x[t].copy()`)")
-TORCH_SHARING = ("torch.from_numpy(array) shares the array's memory, so changing the tensor in place changes "
-                 "the array; torch.tensor(array) makes a copy")
+TORCH_SHARING = ("work on copies: NumPy's in-place operations change the caller's array (`rng.shuffle(x)`, "
+                 "`x.sort()`, `x -= …`, `np.exp(x, out=x)`), and so does an in-place change of a tensor made with "
+                 "torch.from_numpy(array), which shares the array's memory (torch.tensor(array) makes a copy)")
 
 
 def in_place_advice(question: Question) -> str:

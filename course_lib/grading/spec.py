@@ -170,8 +170,9 @@ def compare(student: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8,
             return False, (f"the dtype of {path} is {student.dtype}; expected {expected.dtype}: keep the input's precision "
                            f"(from integer inputs, float64), avoid silent casts — a new array made without dtype= "
                            f"(np.zeros(shape), np.eye(n), np.where(mask, 1.0, 0.0)) is float64, so pass dtype=x.dtype; "
-                           f"and a NumPy float64 scalar such as np.sqrt(2.0) or np.float64(t) turns float32 arrays "
-                           f"into float64: use math.sqrt or Python floats")
+                           f"and a NumPy scalar turns float32 arrays into float64, a float64 one such as np.sqrt(2.0) "
+                           f"or np.float64(t) and an integer one such as np.prod(x.shape) or np.sum(mask) alike: use "
+                           f"math.sqrt and Python numbers (x.size, int(np.sum(mask)))")
         if expected.dtype.kind in "iu" and student.dtype != expected.dtype:  # the texts name it: int64 indices, labels
             return False, f"the dtype of {path} is {student.dtype}; expected {expected.dtype} (convert with .astype(np.{expected.dtype}))"
         if not values:

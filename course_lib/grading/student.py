@@ -26,7 +26,7 @@ from typing import Any, List
 import numpy as np
 
 from . import assignments
-from .assign import check_lines, is_check_code, template_cells
+from .assign import check_lines, is_check_code, is_demo_code, template_cells
 from .calls import written_call
 from .notebook import forbidden_imports, imported_modules
 from .runner import NOT_ATTEMPTED, in_place_message, _copy, _prepare, error_message, judge_value
@@ -41,7 +41,7 @@ def _template_sources(assignment) -> set:
 
 @functools.lru_cache(maxsize=None)
 def _harness():
-    """``(encode, same)``: the functions the grader's harness runs in the kernel (``wire.kernel_helpers``)."""
+    """``(encode, same, strict)``: the functions the grader's harness runs in the kernel (``wire.kernel_helpers``)."""
     return kernel_helpers()
 
 
@@ -216,7 +216,8 @@ class Checker:
         found = {}
         own_lines = check_lines(self.assignment.notebook)
         for source in history:
-            if not isinstance(source, str) or source.strip() in self._template or is_check_code(source, own_lines):
+            if (not isinstance(source, str) or source.strip() in self._template or is_check_code(source, own_lines)
+                    or is_demo_code(source)):  # an edited demo cell: the grader skips it too
                 continue
             if source not in self._imports:
                 self._imports[source] = imported_modules(source)[0]
@@ -241,14 +242,14 @@ class Checker:
                                "stopped with an error (shown under it) before defining it; fix the error and "
                                "run the cell again")
             return False, f"{name} is not defined: run its cell first"
-        strict = np.errstate(over="raise", divide="raise", invalid="raise")
+        strict = _harness()[2]
         started = time.monotonic()
         try:
             values, changed = [], []
             with _time_limit(time_limit_s):
                 for _ in range(item.check.calls):  # each call on fresh copies of the arguments
                     args, kwargs = _copy(item.args), _copy(item.kwargs)
-                    with strict if item.check.float_errors else contextlib.nullcontext():
+                    with strict() if item.check.float_errors else contextlib.nullcontext():
                         result = function(*args, **kwargs)
                     size = _array_bytes(result)
                     if size > _LARGEST_RESULT:  # as the grader: it would not come back

@@ -208,7 +208,39 @@ def __course_install__(parts=False):
     import base64 as _b64, io as _io, json as _json, traceback as _tb, sys as _sys
     from contextlib import nullcontext as _nullcontext
     import numpy as _np
-    _errstate = _np.errstate
+    _errstate, _seterr = _np.errstate, _np.seterr
+
+    # Under float_errors, NumPy's overflow, division by zero and invalid results raise; a function that
+    # silenced them itself (`with np.errstate(over="ignore")`, np.seterr) passed a check named "no
+    # overflow" while it overflowed (an audit).  So during the call np.errstate and np.seterr keep
+    # those three raising; what else they set (under, call) they still set.
+    def _kept_raising(settings):
+        settings = dict(settings)
+        if "all" in settings:
+            everything = settings.pop("all")
+            if everything is not None:
+                settings.setdefault("under", everything)
+        for key in ("over", "divide", "invalid"):
+            if key in settings:
+                settings[key] = "raise"
+        return settings
+
+    class _RaisingErrstate(_errstate):
+        def __init__(self, **settings):
+            super().__init__(**_kept_raising(settings))
+
+    def _raising_seterr(**settings):
+        return _seterr(**_kept_raising(settings))
+
+    class _strict:
+        def __enter__(self):
+            self._state = _errstate(over="raise", divide="raise", invalid="raise")
+            self._state.__enter__()
+            _np.errstate, _np.seterr = _RaisingErrstate, _raising_seterr
+
+        def __exit__(self, *error):
+            _np.errstate, _np.seterr = _errstate, _seterr
+            return self._state.__exit__(*error)
     from IPython.display import publish_display_data as _publish
     _MIME = "application/vnd.course-grader.result+json"
 
@@ -296,14 +328,13 @@ def __course_install__(parts=False):
                 request = _json.loads(payload)
                 args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
                 pristine_args, pristine_kwargs = _dec(request["args"]), _dec(request["kwargs"])
-                strict = _errstate(over="raise", divide="raise", invalid="raise")
                 calls = int(request.get("calls", 1))
                 try:
                     values, mutated = [], []
                     for number in range(calls):
                         if number:  # every call gets fresh copies of the arguments
                             args, kwargs = _dec(request["args"]), _dec(request["kwargs"])
-                        with strict if request.get("float_errors") else _nullcontext():
+                        with _strict() if request.get("float_errors") else _nullcontext():
                             result = function(*args, **kwargs)
                         values.append(_enc(result))  # now: a later call may reuse the arrays it returned
                         changed = [f"argument {i + 1}" for i, (a, b) in enumerate(zip(args, pristine_args))
@@ -328,8 +359,8 @@ def __course_install__(parts=False):
             message = {"status": "error", "ename": type(error).__name__, "evalue": "while returning the result: " + str(error)[:300], "where": ""}
         _publish({_MIME: _json.dumps(message)})
 
-    if parts:  # check() in the student's notebook encodes and compares with these same two functions
-        return _enc, _same
+    if parts:  # check() in the student's notebook encodes, compares and calls strictly with these same functions
+        return _enc, _same, _strict
     return call
 '''
 # The installer runs in a namespace of its own, with the real builtins: defined in the student's
@@ -347,8 +378,9 @@ del __course_builtins__, __course_namespace__
 
 
 def kernel_helpers():
-    """The harness's own encoder and in-place comparison, ``(encode, same)``, for ``check()``, which
-    runs in the student's kernel: it then judges a result and a changed argument as the grader does."""
+    """The harness's own encoder, in-place comparison and strict floating-point context,
+    ``(encode, same, strict)``, for ``check()``, which runs in the student's kernel: it then judges a
+    result and a changed argument, and calls a ``float_errors`` check, as the grader does."""
     namespace: dict = {}
     exec(HARNESS_INSTALLER, namespace)  # noqa: S102 - the course's own source, above
     return namespace["__course_install__"](parts=True)

@@ -40,6 +40,25 @@ def test_cells_that_lost_their_metadata_are_still_the_assignments_own():
     assert changed.score == 0 and "no question may use course_lib" in messages(changed, "q1")
 
 
+def test_an_edited_demo_cell_that_lost_its_metadata_is_still_a_demo_cell():
+    """An audit: a03 with its metadata gone and the demo's epochs=300 changed to 2000 scored 0 of 10 — the
+    demo, no longer matching the template, counted as the student's code, and its course_lib import
+    with it — while check() was all green; with the metadata, the same edit scored 10 (a note)."""
+    notebook = copy.deepcopy(solution("a03"))
+    for cell in notebook["cells"]:
+        cell["metadata"] = {}
+    demo = next(cell for cell in notebook["cells"]
+                if cell["cell_type"] == "code" and "make_spirals(" in "".join(cell["source"]))
+    demo["source"] = "".join(demo["source"]).replace("epochs=300", "epochs=2000")
+    result = grade(json.dumps(notebook).encode(), "a03", seed=1)
+    assert result.score == result.max_score, [(c.name, c.message) for c in result.checks if not c.passed]
+    assert any("demo cell, which the grader skips" in note for note in result.notes), result.notes
+    # a cell of the student's with check.demo() and a function of its own is the student's code: it runs
+    demo["source"] = demo["source"].replace("from course_lib.data import make_spirals", "def helper():\n    pass")
+    kept = grade(json.dumps(notebook).encode(), "a03", seed=1)
+    assert kept.score == kept.max_score and not any("demo cell, which" in note for note in kept.notes), kept.notes
+
+
 def test_a_namedtuple_is_a_tuple():
     wrapper = ("from collections import namedtuple\n\n"
                "Scores = namedtuple('Scores', 'precision recall f1')\n"

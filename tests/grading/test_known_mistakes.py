@@ -40,6 +40,38 @@ def _both_branches_sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
 
 
+def _silenced_sigmoid(x):
+    # an audit: its own errstate overrode the check's, and "no overflow, not even in a branch" passed
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def _seterr_sigmoid(x):
+    old = np.seterr(all="ignore")
+    try:
+        return 1.0 / (1.0 + np.exp(-x))
+    finally:
+        np.seterr(**old)
+
+
+def _softmax_over_everything(x, axis=-1):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _log_softmax(x, axis=-1):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _mean_over_size(logits, labels):
+    # an audit: np.prod returns a NumPy int64, which turns float32 into float64; the message named floats only
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    p[np.arange(len(labels)), labels] -= 1
+    return p / np.prod(labels.shape)
+
+
 def _softmax_ignoring_axis(x, axis=-1):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -186,6 +218,10 @@ MISTAKES = [
     # (assignment, question, function, wrong answer, words in the check's name or message)
     ("a01", "q2", "sigmoid", _naive_sigmoid, "FloatingPointError"),
     ("a01", "q2", "sigmoid", _both_branches_sigmoid, "not even in a branch"),
+    ("a01", "q2", "sigmoid", _silenced_sigmoid, "FloatingPointError"),
+    ("a01", "q2", "sigmoid", _seterr_sigmoid, "FloatingPointError"),
+    ("a01", "q5", "softmax", _softmax_over_everything, "normalise along the axis you are given"),
+    ("a02", "q3", "cross_entropy_grad", _mean_over_size, "np.prod(x.shape)"),
     ("a01", "q5", "softmax", _softmax_ignoring_axis, "axis=0"),
     ("a01", "q2", "sigmoid", _clipped_sigmoid, "overflows past 88 in float32"),
     ("a02", "q3", "cross_entropy_grad", _one_hot_float64_grad, "a new array made without dtype="),
@@ -199,7 +235,7 @@ MISTAKES = [
     ("a04", "q4", "step_decay_lr", _decay_one_epoch_early, "epoch 9"),
     ("a05", "q3", "dropout", _reseeding_dropout, "create the random generator once"),
     ("a05", "q3", "dropout_forward", _float64_mask_dropout, "stay float32"),
-    ("a10", "q1", "torch_sgd_step", _in_place_torch_step, "torch.from_numpy(array) shares the array's memory"),
+    ("a10", "q1", "torch_sgd_step", _in_place_torch_step, "torch.from_numpy(array), which shares the array's memory"),
     ("a06", "q1", "conv2d_forward", _FromSolution(lambda s: _upcast(s["conv2d_forward"]), "float64"), "keep the input's precision"),
     ("a06", "q4", "max_pool2d_backward", _pool_backward(overwrite=True), "accumulate"),
     ("a08", "q1", "attention", _attention_with_numpy_sqrt, "keep the input's precision"),
@@ -221,6 +257,21 @@ def test_a_known_mistake_fails_a_public_check(assignment_id, question, function,
     failures = _public_failures(assignment_id, question, {**solution, function: answer})
     assert failures, f"{function} with a known mistake passes every public check of {assignment_id} {question}"
     assert any(words in name or words in message for name, message in failures), failures
+
+
+def test_the_axis_hint_is_for_answers_normalised_along_another_axis_only():
+    """An audit: it applied to every wrong softmax of the right shape — a log-softmax too."""
+    solution = solution_functions("a01")
+    failures = _public_failures("a01", "q5", {**solution, "softmax": _log_softmax})
+    assert failures and not any("normalise along the axis" in message for _, message in failures), failures
+
+
+def test_an_input_shuffled_in_place_is_told_about_numpy_too():
+    """An audit: a10's advice named only torch.from_numpy, where NumPy's shuffle changed the input."""
+    from course_lib.grading.runner import in_place_advice
+
+    question = assignments.get("a10").questions[1]
+    assert "rng.shuffle(x)" in in_place_advice(question) and "torch.from_numpy" in in_place_advice(question)
 
 
 def test_the_pool_control_is_right():
@@ -255,6 +306,13 @@ def test_the_grader_turns_float_warnings_into_failures_where_a_check_asks():
     assert 0 < question_score(result, "q2") < 2
     assert "FloatingPointError" in messages(result, "q2")
     assert question_score(result, "q5") == 3  # the other questions run without the rule
+    # its own np.errstate does not silence the check's (an audit: it scored 2 of 2), and np.errstate
+    # works as before once the call is over
+    silenced = ("def sigmoid(x):\n    with np.errstate(over='ignore'):\n        return 1.0 / (1.0 + np.exp(-x))\n\n\n"
+                "def sigmoid_derivative(x):\n    s = sigmoid(x)\n    return s * (1 - s)\n")
+    after = "with np.errstate(over='ignore'):\n    np.exp(np.array([1000.0]))\n"
+    result = grade(build("a01", replace={"q2": silenced}, after=[after]), "a01", seed=1)
+    assert 0 < question_score(result, "q2") < 2 and "FloatingPointError" in messages(result, "q2")
 
 
 def test_the_fresh_masks_judge_wants_three_independent_masks():

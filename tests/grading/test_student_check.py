@@ -111,6 +111,9 @@ def test_check_warns_about_an_import_that_zeroes_every_question():
     tidied = [cell for cell in template if "checker(" in cell][0].split("#")[0].replace("\n\n", "\n")
     assert tidied.strip() not in [cell.strip() for cell in template]
     assert check._import_warnings(question, ["", tidied]) == []
+    # an edited demo cell: the grader skips it, so its import costs nothing there either (an audit)
+    edited = [cell for cell in template if "make_spirals(" in cell][0].replace("epochs=300", "epochs=2000")
+    assert edited not in template and check._import_warnings(question, ["", edited]) == []
     history = [""] + template + ["from course_lib.scratch.activations import softmax", "import torch\nx = 1"]
     warnings = check._import_warnings(question, history)
     assert len(warnings) == 2 and "imports course_lib" in warnings[0] and "imports torch" in warnings[1]

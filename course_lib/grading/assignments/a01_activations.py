@@ -72,7 +72,23 @@ OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got) and _large(a[0]),
                 "0/0) before exponentiating — the result is unchanged and e^x can no longer overflow")
 SIGMOID_OVERFLOW = Hint(lambda got, expected, a: has_nonfinite(got),
                         "exp(-x) overflows for very negative x: use exp(-|x|) on both branches")
-AXIS = Hint(lambda got, expected, a: isinstance(got, np.ndarray) and got.shape == expected.shape,
+
+
+def _normalised_elsewhere(got, expected) -> bool:
+    """Whether ``got`` sums to 1 along another axis than the one ``expected`` (a softmax) sums to 1
+    along, or over the whole array: normalised, along the wrong axis.  (It applied to every wrong
+    softmax of the right shape, a log-softmax too; an audit.)"""
+    if not isinstance(got, np.ndarray) or got.shape != expected.shape or got.ndim == 0 or got.dtype.kind != "f":
+        return False
+    with np.errstate(all="ignore"):
+        sums_to_one = [bool(np.allclose(expected.sum(axis=axis), 1)) for axis in range(expected.ndim)]
+        if True not in sums_to_one or np.allclose(got.sum(axis=sums_to_one.index(True)), 1):
+            return False
+        return bool(np.isclose(got.sum(), 1)) or any(np.allclose(got.sum(axis=axis), 1)
+                                                     for axis, right in enumerate(sums_to_one) if not right)
+
+
+AXIS = Hint(lambda got, expected, a: _normalised_elsewhere(got, expected),
             "normalise along the axis you are given (sum with keepdims=True so the division broadcasts)")
 
 ASSIGNMENT = Assignment(
