@@ -8,6 +8,7 @@ everything else is kept as is.  Outputs and execution counts are cleared in both
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import json
 import re
@@ -65,18 +66,34 @@ def is_check_code(source: str, lines: frozenset) -> bool:
     return bool(code) and all(line in lines for line in code)
 
 
-_DEFINITION = re.compile(r"(async\s+def|def|class)\s|@")
+# how close to one of the assignment's own demo cells an edited one stays (difflib's ratio): changing a
+# number or a slice leaves it above 0.9, a cell of the student's that borrows `with check.demo():` far below
+_DEMO_LIKENESS = 0.6
 
 
-def is_demo_code(source: str) -> bool:
-    """Whether ``source`` looks like one of the assignment's demo cells, edited: it runs code under
-    ``with check.demo():``, as every demo cell does, and defines no function or class of its own (a
-    cell that does holds an answer).  With its metadata a demo cell is known by it, and skipped even
-    when edited; without it an edited one was taken for the student's code, and the course_lib import
-    it keeps cost every question (an audit, 2026-12-07)."""
-    lines = source.splitlines()
-    return (any(bare_line(line) == "with check.demo():" for line in lines)
-            and not any(_DEFINITION.match(line) for line in lines))
+@functools.lru_cache(maxsize=None)
+def demo_sources(notebook_name: str) -> Tuple[str, ...]:
+    """The assignment's own demo cells, as its notebooks have them."""
+    return tuple(source for source, role in template_cells(notebook_name).items() if role == "demo")
+
+
+def is_demo_code(source: str, notebook_name: str) -> bool:
+    """Whether ``source`` is one of the assignment's demo cells, edited: it runs code under ``with
+    check.demo():``, as every demo cell does, defines no function, class or lambda (a cell that does
+    holds an answer) and is still mostly the demo's text.  With its metadata a demo cell is known by
+    it, and skipped even when edited; without it an edited one was taken for the student's code, and
+    the course_lib import it keeps cost every question (an audit, 2026-12-07)."""
+    if not any(bare_line(line) == "with check.demo():" for line in source.splitlines()):
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+           for node in ast.walk(tree)):
+        return False
+    return any(difflib.SequenceMatcher(None, source.strip(), demo, autojunk=False).ratio() >= _DEMO_LIKENESS
+               for demo in demo_sources(notebook_name))
 
 
 @functools.lru_cache(maxsize=None)

@@ -64,7 +64,8 @@ def read_cells(data: bytes) -> List[dict]:
         metadata = cell.get("metadata")
         course = metadata.get("course") if isinstance(metadata, dict) else None
         role = course.get("role") if isinstance(course, dict) else None
-        code.append({"source": source, "role": role if isinstance(role, str) else None, "index": index + 1})
+        code.append({"source": source, "role": role if isinstance(role, str) else None, "index": index + 1,
+                     "marked": isinstance(course, dict)})  # marked: the cell kept the course's metadata
     total = sum(len(cell["source"]) for cell in code)
     if total > MAX_CODE_BYTES:
         raise NotebookError(f"the notebook's code cells hold {total / 1024 / 1024:.1f} MB of source; the limit is "
@@ -284,7 +285,6 @@ def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -
     templates = {source: role for source, role in template_cells(assignment.notebook).items()
                  if role in SKIPPED_ROLES}
     own_lines = check_lines(assignment.notebook)
-    has_demos = "demo" in templates.values()
     restored, recognised = [], []
     for cell in cells:
         role = None
@@ -292,8 +292,8 @@ def restore_roles(cells: List[dict], assignment: Assignment, notes: List[str]) -
             role = templates.get(cell["source"].strip())
             if role is None and is_check_code(cell["source"], own_lines):
                 role = "check"
-            elif role is None and has_demos and is_demo_code(cell["source"]):
-                role = "demo"
+            elif role is None and not cell.get("marked") and is_demo_code(cell["source"], assignment.notebook):
+                role = "demo"  # an edited demo cell (an answer cell with its question's metadata never is)
         if role:
             cell = dict(cell, role=role)
             recognised.append(str(cell["index"]))

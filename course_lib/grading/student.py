@@ -217,7 +217,7 @@ class Checker:
         own_lines = check_lines(self.assignment.notebook)
         for source in history:
             if (not isinstance(source, str) or source.strip() in self._template or is_check_code(source, own_lines)
-                    or is_demo_code(source)):  # an edited demo cell: the grader skips it too
+                    or is_demo_code(source, self.assignment.notebook)):  # an edited demo cell: the grader skips it
                 continue
             if source not in self._imports:
                 self._imports[source] = imported_modules(source)[0]

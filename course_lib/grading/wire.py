@@ -208,39 +208,37 @@ def __course_install__(parts=False):
     import base64 as _b64, io as _io, json as _json, traceback as _tb, sys as _sys
     from contextlib import nullcontext as _nullcontext
     import numpy as _np
-    _errstate, _seterr = _np.errstate, _np.seterr
+    _errstate = _np.errstate
 
-    # Under float_errors, NumPy's overflow, division by zero and invalid results raise; a function that
-    # silenced them itself (`with np.errstate(over="ignore")`, np.seterr) passed a check named "no
-    # overflow" while it overflowed (an audit).  So during the call np.errstate and np.seterr keep
-    # those three raising; what else they set (under, call) they still set.
-    def _kept_raising(settings):
-        settings = dict(settings)
+    # Under float_errors, NumPy's overflow, division by zero and invalid results raise.  A function that
+    # silenced them itself (`with np.errstate(over="ignore")`, np.seterr, errstate as a decorator or
+    # imported by name) passed a check named "no overflow" while it overflowed (an audit).  Every one
+    # of those builds its settings with _ufunc_config._make_extobj, so during the call that keeps
+    # the three raising; what else they set (under, call) they still set.
+    _config = _sys.modules.get("numpy._core._ufunc_config")
+    _make_extobj = getattr(_config, "_make_extobj", None)
+
+    def _kept_raising(**settings):
         if "all" in settings:
             everything = settings.pop("all")
             if everything is not None:
                 settings.setdefault("under", everything)
         for key in ("over", "divide", "invalid"):
-            if key in settings:
-                settings[key] = "raise"
-        return settings
-
-    class _RaisingErrstate(_errstate):
-        def __init__(self, **settings):
-            super().__init__(**_kept_raising(settings))
-
-    def _raising_seterr(**settings):
-        return _seterr(**_kept_raising(settings))
+            settings[key] = "raise"
+        return _make_extobj(**settings)
 
     class _strict:
         def __enter__(self):
             self._state = _errstate(over="raise", divide="raise", invalid="raise")
             self._state.__enter__()
-            _np.errstate, _np.seterr = _RaisingErrstate, _raising_seterr
+            if _make_extobj is not None:
+                _config._make_extobj = _kept_raising
 
         def __exit__(self, *error):
-            _np.errstate, _np.seterr = _errstate, _seterr
+            if _make_extobj is not None:
+                _config._make_extobj = _make_extobj
             return self._state.__exit__(*error)
+
     from IPython.display import publish_display_data as _publish
     _MIME = "application/vnd.course-grader.result+json"
 

@@ -74,9 +74,7 @@ class MLP(Module):
         return self.layers(x)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):  # forward ran the layers one by one (the masks), not self.layers
-            grad_output = layer.backward(grad_output)
-        return grad_output
+        return self.layers.backward(grad_output)
 
 
 def cnn_feature_side(image_size: int, kernel_size: int = 3) -> int:

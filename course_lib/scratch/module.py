@@ -124,7 +124,10 @@ def _after_successful_forward(backward):
             args = tuple(_as_output_dtype(arg, dtype) for arg in args)
             kwargs = {name: _as_output_dtype(arg, dtype) for name, arg in kwargs.items()}
         result = backward(self, *args, **kwargs)
-        self.__dict__["_used_up"] = True  # only once it succeeded: a refused gradient can be given again
+        # only once it succeeded (a refused gradient can be given again), and only where a forward noted
+        # itself: a module that replaced __call__ or took its forward from a mixin keeps the old freedom
+        if "_used_up" in self.__dict__:
+            self.__dict__["_used_up"] = True
         return result
 
     return guarded
@@ -686,15 +689,20 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        # back in the order the modules last ran forward: this Sequential's order, or the caller's
-        # own, written order when they were called one by one
-        modules = list(self._modules.values())
-        ticks = [module.__dict__.get("_forward_tick") for module in modules]
-        if None not in ticks:
-            modules = [modules[index] for index in sorted(range(len(modules)), key=ticks.__getitem__)]
-        for module in reversed(modules):  # a module that never ran forward raises in its own backward
+        for module in reversed(self._backward_order()):
             grad_output = module.backward(grad_output)
         return grad_output
+
+    def _backward_order(self) -> List[Module]:
+        """``execution_order``, but a ReLU goes after the pool that follows it only where it last ran
+        after it: the caller may have run the layers one by one, in the written order."""
+        ReLU, MaxPool2d = _relu_and_max_pool()
+        order = list(self._modules.values())
+        for index in range(len(order) - 1):
+            first, second = order[index], order[index + 1]
+            if type(first) is ReLU and type(second) is MaxPool2d and _ran_after(first, second):
+                order[index], order[index + 1] = second, first
+        return order
 
 
 class ModuleList(Module):
@@ -732,7 +740,7 @@ class ModuleList(Module):
         return self
 
     def extend(self, modules) -> "ModuleList":
-        if isinstance(modules, Module) and not isinstance(modules, ModuleList):
+        if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
             raise TypeError(f"ModuleList.extend takes an iterable of modules, got one {type(modules).__name__}: "
                             "use append")
         for module in modules:
@@ -746,6 +754,12 @@ class ModuleList(Module):
     def backward(self, *grad_outputs):
         raise TypeError("ModuleList is a container, not a layer: call its modules' backward in your model's "
                         "backward, in reverse (for layer in reversed(self.layers): grad = layer.backward(grad))")
+
+
+def _ran_after(later: Module, earlier: Module) -> bool:
+    """Whether ``later``'s last forward call came after ``earlier``'s (both noted, see ``_noting_forward``)."""
+    later_tick, earlier_tick = later.__dict__.get("_forward_tick"), earlier.__dict__.get("_forward_tick")
+    return later_tick is not None and earlier_tick is not None and later_tick > earlier_tick
 
 
 @functools.lru_cache(maxsize=None)

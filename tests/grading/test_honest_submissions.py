@@ -59,6 +59,28 @@ def test_an_edited_demo_cell_that_lost_its_metadata_is_still_a_demo_cell():
     assert kept.score == kept.max_score and not any("demo cell, which" in note for note in kept.notes), kept.notes
 
 
+def test_answer_cells_that_try_their_function_out_under_check_demo_are_still_answers():
+    """An audit of the mend above: its first version skipped any cell holding `with check.demo():` and no
+    top-level def — an answer cell that kept its metadata and defined its function as a lambda, a helper
+    cell of lambdas, a def indented under an if — and q1 fell from 2 to 0."""
+    lambda_answer = ("_forward = mlp_forward\nmlp_forward = lambda x, W1, b1, W2, b2: _forward(x, W1, b1, W2, b2)\n"
+                     "with check.demo():\n    print(mlp_forward(np.ones((1, 4)), np.ones((5, 4)), np.zeros(5), "
+                     "np.ones((3, 5)), np.zeros(3)))\n")
+    indented = "if True:\n    def twice(z):\n        return 2 * z\nwith check.demo():\n    print(twice(1))\n"
+    for notebook in (build("a03", after=[lambda_answer]), build("a03", after=[indented])):
+        plain = json.loads(notebook)
+        for cell in plain["cells"][-1:]:
+            cell["metadata"] = {}  # a cell of the student's own: no metadata at all
+        result = grade(json.dumps(plain).encode(), "a03", seed=1)
+        assert result.score == result.max_score, [(c.name, c.message) for c in result.checks if not c.passed]
+        assert not any("demo cell" in note for note in result.notes), result.notes
+    marked = json.loads(build("a03"))
+    answer = question_cell(marked, "q1")
+    answer["source"] = "".join(answer["source"]) + "\n" + lambda_answer  # metadata kept: the question's cell
+    result = grade(json.dumps(marked).encode(), "a03", seed=1)
+    assert question_score(result, "q1") == 2, messages(result, "q1")
+
+
 def test_a_namedtuple_is_a_tuple():
     wrapper = ("from collections import namedtuple\n\n"
                "Scores = namedtuple('Scores', 'precision recall f1')\n"

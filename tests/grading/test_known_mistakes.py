@@ -46,6 +46,19 @@ def _silenced_sigmoid(x):
         return 1.0 / (1.0 + np.exp(-x))
 
 
+@np.errstate(over="ignore")
+def _decorated_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+_errstate = np.errstate  # an audit of the mend: errstate imported by name was not caught
+
+
+def _named_errstate_sigmoid(x):
+    with _errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
 def _seterr_sigmoid(x):
     old = np.seterr(all="ignore")
     try:
@@ -220,6 +233,8 @@ MISTAKES = [
     ("a01", "q2", "sigmoid", _both_branches_sigmoid, "not even in a branch"),
     ("a01", "q2", "sigmoid", _silenced_sigmoid, "FloatingPointError"),
     ("a01", "q2", "sigmoid", _seterr_sigmoid, "FloatingPointError"),
+    ("a01", "q2", "sigmoid", _decorated_sigmoid, "FloatingPointError"),
+    ("a01", "q2", "sigmoid", _named_errstate_sigmoid, "FloatingPointError"),
     ("a01", "q5", "softmax", _softmax_over_everything, "normalise along the axis you are given"),
     ("a02", "q3", "cross_entropy_grad", _mean_over_size, "np.prod(x.shape)"),
     ("a01", "q5", "softmax", _softmax_ignoring_axis, "axis=0"),

@@ -114,6 +114,11 @@ def test_check_warns_about_an_import_that_zeroes_every_question():
     # an edited demo cell: the grader skips it, so its import costs nothing there either (an audit)
     edited = [cell for cell in template if "make_spirals(" in cell][0].replace("epochs=300", "epochs=2000")
     assert edited not in template and check._import_warnings(question, ["", edited]) == []
+    # but not a cell of the student's that borrows check.demo(), nor in an assignment without demo cells
+    borrowed = "import scipy.special\nwith check.demo():\n    print(scipy.special.expit(0.0))\n"
+    assert len(check._import_warnings(question, ["", borrowed])) == 1
+    a01 = checker("a01")
+    assert len(a01._import_warnings(a01.assignment.question("q1"), ["", borrowed])) == 1
     history = [""] + template + ["from course_lib.scratch.activations import softmax", "import torch\nx = 1"]
     warnings = check._import_warnings(question, history)
     assert len(warnings) == 2 and "imports course_lib" in warnings[0] and "imports torch" in warnings[1]

@@ -1,5 +1,6 @@
 """Module/Sequential plumbing: names like torch, state_dict round trips, load errors, modes, zero_grad,
 the ReLU → max-pool reordering."""
+import copy
 import re
 
 import numpy as np
@@ -637,6 +638,7 @@ def test_module_list_registers_its_items_as_torch_does():
         layers[0] = [Linear(1, 1)]
     with pytest.raises(TypeError, match="use append"):
         layers.extend(Linear(1, 1))
+    assert len(ModuleList().extend(Sequential(Linear(1, 1), Tanh()))) == 2  # as torch: a Sequential's items
     with pytest.raises(IndexError):
         layers[7] = ReLU()
 
@@ -656,3 +658,36 @@ def test_add_module_apply_and_sequential_append_as_torch():
     assert visited == ["Linear", "ReLU", "Linear", "Tanh", "Sequential"]  # children first, as torch
     network.apply(lambda module: module.weight.data.fill(0.5) if isinstance(module, Linear) else None)
     assert np.all(network[0].weight.data == 0.5) and np.all(network[2].weight.data == 0.5)
+
+
+def test_running_a_layer_again_before_backward_keeps_the_order_of_the_sequential():
+    """An audit of the first version, which went back in the order of the layers' last forward calls:
+    looking at a hidden layer (seq[0](x)) between forward and backward reordered the backward pass."""
+    x, grad = np.random.default_rng(5).standard_normal((3, 4)), np.random.default_rng(6).standard_normal((3, 4))
+    network = Sequential(Linear(4, 4, dtype=np.float64), Tanh(), Linear(4, 4, dtype=np.float64))
+    twin = copy.deepcopy(network)
+    network(x)
+    network[0](x)  # a peek at the first layer, on the same input
+    twin(x)
+    expected = twin.backward(grad)
+    np.testing.assert_array_equal(network.backward(grad), expected)
+    for mine, theirs in zip(network.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(mine.grad, theirs.grad)
+
+
+def test_a_module_that_replaces_call_keeps_backward_as_it_was():
+    """An audit: a Module subclass overriding __call__ (or taking forward from a mixin) never noted a
+    forward, so its second training step raised 'already called'."""
+    class Twice(Module):
+        def __call__(self, x):
+            return 2 * x
+
+        def backward(self, grad):
+            return 2 * grad
+
+    layer = Twice()
+    for _ in range(3):
+        layer.backward(np.ones_like(layer(np.ones(2))))
+    network = Sequential(Twice(), ReLU(), MaxPool2d(2))
+    out = network(np.ones((1, 1, 4, 4)))
+    assert network.backward(np.ones_like(out)).shape == (1, 1, 4, 4)
