@@ -124,7 +124,11 @@ def gradescope_results(result: GradeResult) -> dict:
         "output": output,
         "tests": tests,
     }
+    # for the course staff, where students never see it: the seed that reproduces this grade
+    # (course-lib grade --seed), and a degraded sandbox — not as a test (a hidden test would hide the
+    # student's total); course-lib grade prints the seed on stderr and the warning on stdout too
+    results["extra_data"] = {"seed": result.seed}
     warning = sandbox_warning(result)
-    if warning:  # for the course staff, where students never see it: not a test (a hidden test would hide
-        results["extra_data"] = {"sandbox_warning": warning}  # the student's total), and on stdout too
+    if warning:
+        results["extra_data"]["sandbox_warning"] = warning
     return results

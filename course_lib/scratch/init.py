@@ -21,8 +21,9 @@ import numpy as np
 _generator = np.random.default_rng(0)
 
 
-def manual_seed(seed: int) -> None:
-    """Reseed the generator used by every scratch initialiser and by ``Dropout``."""
+def manual_seed(seed) -> None:
+    """Reseed the generator used by every scratch initialiser and by ``Dropout`` (``seed``: an int, or
+    a ``numpy.random.SeedSequence`` for a stream of its own)."""
     global _generator
     _generator = np.random.default_rng(seed)
 

@@ -91,8 +91,14 @@ def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Gener
     if not _is_torch_module(model):
         from ..scratch import init
 
-        init.manual_seed(seed)  # scratch Dropout draws from this generator
+        # scratch Dropout draws from this generator, in a stream of its own: seed_everything(seed) made
+        # init.manual_seed(seed) draw the initial weights, and the same stream again made the first
+        # dropout masks keep exactly the weights that came out positive (an audit, 2026-12-07)
+        init.manual_seed(np.random.SeedSequence(seed, spawn_key=(_DROPOUT_STREAM,)))
     return np.random.default_rng(seed)
+
+
+_DROPOUT_STREAM = 1  # the spawn key of fit's scratch dropout stream (see _seed_everything_for)
 
 
 def _progress_bar(progress: bool, total: Optional[int], epochs: int, start: int = 0):
@@ -124,7 +130,11 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     - ``early_stopping``: an :class:`EarlyStopping`, a dict of its fields, or True.
     - ``checkpoint``: a path, a dict or a :class:`Checkpoint`.
     - ``seed``: batch order (and torch / scratch random state, a DataLoader's own generator too);
-      None = not reproducible.
+      None = not reproducible.  NumPy's and Python's global generators are not seeded (a dataset
+      that draws from them: ``seed_everything`` first); a checkpoint keeps their states, so a
+      resumed run goes on with them exactly.  The same seed gives the same numbers bit for bit
+      with the same thread count: BLAS and PyTorch split sums across threads, so 1 and 2
+      threads round differently in the last bits (the book builds on one thread).
     - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` (torch models; scratch models use the CPU).
       Training runs there; afterwards the model and the optimiser's state are back where they
       were (see the module's docstring), with the trained weights.
@@ -145,7 +155,10 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
       back, and training goes on from the epoch after the checkpoint's to ``epochs`` (counted
       from the start, as Keras's ``initial_epoch``).  The result is the run that never
       stopped: the same weights, and a History of all the epochs.  Pass the same kind of
-      optimiser (and scheduler, if the run had one) as the run used; ``seed`` is not used.
+      optimiser (and scheduler, if the run had one) as the run used; ``seed`` is not used.  Not
+      kept: the random state inside a DataLoader's worker processes, which with
+      ``persistent_workers=True`` carries over from epoch to epoch (augmentation that draws
+      random numbers there resumes differently; without persistent workers it is exact).
 
     Arguments that cannot work (a validation set the model cannot take, a checkpoint path that
     cannot be written, a generator needed for several passes) fail before the first step.  If

@@ -14,6 +14,7 @@ numbered arrays, and ``unpack`` reverses it (keys stay ints or strings, tuples s
 from __future__ import annotations
 
 import json
+import random
 import sys
 from collections import Counter
 from typing import Any, Dict, List, Optional
@@ -47,7 +48,7 @@ def random_state(model_is_torch: bool, batch_order: np.random.Generator, loader=
     feeding it shuffles with torch's global generator.  Their states are byte tensors, stored as
     arrays in a scratch model's ``.npz`` checkpoint.
     """
-    state: Dict[str, Any] = {"batch_order": batch_order.bit_generator.state}
+    state: Dict[str, Any] = {"batch_order": batch_order.bit_generator.state, "global": _global_states()}
     torch = sys.modules.get("torch")  # never imported here for a scratch model trained on arrays
 
     def kept(tensor):
@@ -67,9 +68,23 @@ def random_state(model_is_torch: bool, batch_order: np.random.Generator, loader=
     return state
 
 
+def _global_states() -> Dict[str, Any]:
+    """NumPy's and Python's global generators (a dataset may draw from them: ``fit`` does not seed
+    them, but a resumed run must go on where they were), as plain numbers and lists."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"numpy": [name, keys.tolist(), int(position), int(has_gauss), float(gauss)],
+            "python": [int(version), list(internal), gauss_next]}
+
+
 def restore_random_state(saved: Dict[str, Any], batch_order: np.random.Generator, loader=None) -> None:
     """Put every generator back where ``random_state`` found it."""
     batch_order.bit_generator.state = saved["batch_order"]
+    if "global" in saved:  # checkpoints of earlier sessions have none
+        name, keys, position, has_gauss, gauss = saved["global"]["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, gauss))
+        version, internal, gauss_next = saved["global"]["python"]
+        random.setstate((version, tuple(internal), gauss_next))
     if "torch" in saved:
         import torch
 

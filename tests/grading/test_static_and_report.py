@@ -134,3 +134,5 @@ def test_the_text_report_shows_a_hidden_checks_feedback_only_when_asked():
     assert "public feedback" in report and "800.25" not in report and "got 0.5" not in report
     assert "      got 0.5 for the input [800.25, 3.5]" in text_report(result, show_hidden=True)
     assert "800.25" not in gradescope_results(result)["output"]
+    # the seed that reproduces the grade, for the course staff (an audit: only stderr had it)
+    assert gradescope_results(result)["extra_data"]["seed"] == result.seed

@@ -142,6 +142,26 @@ def test_fit_seeds_torch_for_dropout():
     assert run(1) != run(1, seed=4)  # the seed given, not a constant of fit's
 
 
+def test_scratch_dropout_draws_apart_from_the_stream_of_the_initial_weights():
+    """An audit: fit(seed=s) reset the scratch generator to default_rng(s), the stream from which
+    seed_everything(s) had drawn the initial weights, so with p = 0.5 the first masks kept exactly the
+    weights that had come out positive."""
+    from course_lib import seed_everything
+    from course_lib.scratch import Dropout, Linear, Sequential
+    from course_lib.training.loop import _seed_everything_for
+
+    seed_everything(0)
+    layer = Linear(256, 1, bias=False)  # the first 256 numbers of the stream
+    positive = layer.weight.data[0] >= 0
+    _seed_everything_for(Sequential(layer, Dropout(0.5)), 0)
+    kept = Dropout(0.5)(np.ones(256, dtype=np.float32)) > 0
+    # float32 draw 2k + 1 is the top half of float64 draw k: it was kept exactly where weight k is positive
+    agree = np.mean(kept[1::2] == positive[:128])
+    assert 0.3 < agree < 0.7, agree  # independent streams: about half agree
+    _seed_everything_for(Sequential(layer), 0)
+    assert np.array_equal(Dropout(0.5)(np.ones(256, dtype=np.float32)) > 0, kept)  # still the seed's alone
+
+
 def test_scratch_and_torch_agree_through_fit():
     x, y = blobs(100)
     torch_model = torch_mlp(seed=3)

@@ -1,6 +1,8 @@
 """fit(..., resume=path): a run interrupted after a checkpoint goes on as if it had never stopped."""
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from course_lib.scratch.activations import ReLU
 from course_lib.scratch.dropout import Dropout
 from course_lib.scratch.losses import CrossEntropyLoss as ScratchCrossEntropy
 from course_lib.scratch.optim import SGD as ScratchSGD, Adam as ScratchAdam
+from course_lib import seed_everything
 from course_lib.training import Checkpoint, fit, load_training_checkpoint, save_training_checkpoint
 
 from ..devices import DEVICES
@@ -84,11 +87,12 @@ def torch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, device="cpu",
     return model, history
 
 
-def scratch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, patience=50, scheduler=True, loader=None):
+def scratch_run(tmp_path, *, epochs=EPOCHS, calls=None, resume=None, patience=50, scheduler=True, loader=None,
+                train=None):
     init.manual_seed(7)
     model = Sequential(Linear(2, 16, dtype=np.float64), ReLU(), Dropout(0.3), Linear(16, 3, dtype=np.float64))
     optimizer = ScratchAdam(model.parameters(), lr=0.02)
-    train = shuffling_loader(loader) if loader else TRAIN
+    train = train if train is not None else shuffling_loader(loader) if loader else TRAIN
     history = fit(model, train, val_data=VAL, loss_fn=interrupting(ScratchCrossEntropy, calls), optimizer=optimizer,
                   scheduler=scratch_schedules.StepLR(optimizer, step_size=2, gamma=0.5) if scheduler else None,
                   epochs=epochs, batch_size=16, seed=3, early_stopping=dict(patience=patience), progress=False,
@@ -151,6 +155,27 @@ def test_a_resumed_scratch_run_is_the_run_that_never_stopped(tmp_path):
     whole = scratch_run(tmp_path / "whole")
     resumed = interrupt_then_resume(scratch_run, tmp_path, ".npz")
     assert_same_run(whole, resumed)
+
+
+class NoisyBatches:
+    """TRAIN in batches of 16, each with noise from NumPy's and Python's global generators (data
+    augmentation as many notebooks write it): fit does not seed those, seed_everything does."""
+
+    def __iter__(self):
+        for start in range(0, len(TRAIN[1]), 16):
+            x, y = TRAIN[0][start:start + 16], TRAIN[1][start:start + 16]
+            yield x + np.random.normal(scale=0.3, size=x.shape) * random.random(), y
+
+
+def test_a_run_whose_data_draw_from_the_global_generators_resumes_exactly(tmp_path):
+    """An audit: a checkpoint kept the batch order's, torch's and the scratch generators, not NumPy's
+    or Python's global ones, so such a run resumed on other noise (with seed_everything before both)."""
+    def run(where, **kwargs):
+        seed_everything(5)
+        return scratch_run(where, train=NoisyBatches(), **kwargs)
+
+    whole = run(tmp_path / "whole")
+    assert_same_run(whole, interrupt_then_resume(run, tmp_path, ".npz"))
 
 
 def test_a_deploy_checkpoint_and_a_shuffling_dataloader_resume_exactly(tmp_path):
