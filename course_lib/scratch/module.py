@@ -403,23 +403,25 @@ class Module:
 
         None registers a buffer that is absent for now, left out of ``state_dict`` (as in torch).
         A name that is already a parameter, a submodule or an attribute is refused (torch's KeyError)."""
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
-        if name not in self._buffers and (name in self.__dict__ or name in self._parameters or name in self._modules
-                                          or hasattr(type(self), name)):
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_name("buffer", name, self._buffers)
         object.__setattr__(self, name, value)
         self._buffers[name] = True
+
+    def _check_new_name(self, kind: str, name: str, registry: dict) -> None:
+        """Refuse, as torch does, a ``kind`` name that is not a plain name, or that something other than
+        an entry of ``registry`` (which it may replace) already holds."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{kind} name must be a non-empty string without '.', got {name!r}")
+        if name not in registry and (name in self.__dict__ or name in self._parameters or name in self._modules
+                                     or hasattr(type(self), name)):
+            raise KeyError(f"attribute '{name}' already exists")
 
     def add_module(self, name: str, module: "Module") -> None:
         """Register ``module`` under ``name``, as ``setattr(self, name, module)`` does (torch's ``add_module``,
         for names made at run time); a name that is already an attribute or a parameter is refused."""
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
+        self._check_new_name("module", name, self._modules)
         if not isinstance(module, Module):
             raise TypeError(f"add_module: '{name}' is {_not_a_module(module)}")
-        if name not in self._modules and (name in self.__dict__ or name in self._parameters or hasattr(type(self), name)):
-            raise KeyError(f"attribute '{name}' already exists")
         setattr(self, name, module)
 
     def apply(self, fn) -> "Module":
@@ -619,7 +621,30 @@ class Module:
         return ""
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: their modules in order, named by position."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module):
+        """Add ``module`` at the end (named by its position, as torch); returns the container."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        if isinstance(modules, Module) and not isinstance(modules, _ModuleSequence):
+            raise TypeError(f"{type(self).__name__}.extend takes an iterable of modules, got one "
+                            f"{type(modules).__name__}: use append")
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Apply modules in order; ``backward`` runs them in reverse (the chain rule).
 
     One exact shortcut: a ``ReLU`` directly followed by a ``MaxPool2d`` runs *after* the pool.
@@ -627,7 +652,9 @@ class Sequential(Module):
     for bit — and the gradient is the same too: where the window's maximum is positive both
     orders send g to its first occurrence, and where it is ≤ 0 both send nothing.  Pooling first
     leaves ReLU a quarter of the values (2×2 pools), forward and backward.  (A ``ReLU(inplace=True)``
-    there overwrites the pool's output, not the pool's input.)
+    there overwrites the pool's output, not the pool's input.)  ``backward`` goes back in the order
+    the modules last ran forward: swapped after this Sequential's forward, as written where the
+    caller ran them one by one; a loop of one's own goes back through ``reversed(execution_order())``.
     """
 
     def __init__(self, *modules: Module):
@@ -636,9 +663,6 @@ class Sequential(Module):
             if not isinstance(module, Module):  # torch refuses too; it would otherwise be skipped silently
                 raise TypeError(f"Sequential: item {index} is {_not_a_module(module)}")
             setattr(self, str(index), module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
 
     def __getitem__(self, index):
         """The module at ``index``, or for a slice a ``Sequential`` of those modules (names kept, as torch)."""
@@ -650,38 +674,25 @@ class Sequential(Module):
             return part
         return items[index][1]
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> "Sequential":
-        """Add ``module`` at the end (named by its position, as torch); returns the Sequential."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> "Sequential":
-        for module in modules:
-            self.append(module)
-        return self
-
     def execution_order(self) -> List[Module]:
         """The modules in the order forward runs them (see the class docstring)."""
-        return self._planned_order()[0]
+        return self._order(_pool_first)[0]
 
-    def _planned_order(self) -> Tuple[List[Module], List[Tuple[Module, Module]]]:
-        """``execution_order``, and each (pool, ReLU) pair it swapped."""
+    def _order(self, swap) -> Tuple[List[Module], List[Tuple[Module, Module]]]:
+        """The modules with each ReLU moved after the MaxPool2d that follows it where ``swap(relu, pool)``,
+        and the (pool, ReLU) pairs it moved."""
         ReLU, MaxPool2d = _relu_and_max_pool()
         order = list(self._modules.values())
         swapped = []
         for index in range(len(order) - 1):
             first, second = order[index], order[index + 1]
-            # exact types: a subclass may change forward; torch's indices would differ in windows ≤ 0
-            if type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices:
+            if type(first) is ReLU and type(second) is MaxPool2d and swap(first, second):
                 order[index], order[index + 1] = second, first
                 swapped.append((second, first))
         return order, swapped
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        order, swapped = self._planned_order()
+        order, swapped = self._order(_pool_first)
         for module in order:
             x = module(x)
         for pool, relu in swapped:  # a backward loop over the written order would meet the pool first
@@ -689,23 +700,17 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for module in reversed(self._backward_order()):
+        for module in reversed(self._last_run_order()):
             grad_output = module.backward(grad_output)
         return grad_output
 
-    def _backward_order(self) -> List[Module]:
-        """``execution_order``, but a ReLU goes after the pool that follows it only where it last ran
-        after it: the caller may have run the layers one by one, in the written order."""
-        ReLU, MaxPool2d = _relu_and_max_pool()
-        order = list(self._modules.values())
-        for index in range(len(order) - 1):
-            first, second = order[index], order[index + 1]
-            if type(first) is ReLU and type(second) is MaxPool2d and _ran_after(first, second):
-                order[index], order[index + 1] = second, first
-        return order
+    def _last_run_order(self) -> List[Module]:
+        """The modules in the order their last forward calls ran: ``execution_order`` after this
+        Sequential's forward, the written order where the caller ran them one by one."""
+        return self._order(_ran_after)[0]
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """``torch.nn.ModuleList``: a list of modules that is registered — ``parameters()``, ``state_dict()``
     (keys ``layers.0.weight``, …) and ``train()``/``eval()`` reach its items, which a plain Python list
     of layers hides from them.  A container, not a layer: a model's ``forward`` calls its items and its
@@ -715,12 +720,6 @@ class ModuleList(Module):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __getitem__(self, index):
         """The module at ``index`` (negative counts from the end), or for a slice a ModuleList of them."""
@@ -735,18 +734,6 @@ class ModuleList(Module):
             raise TypeError(f"ModuleList: item {index} would be {_not_a_module(module)}")
         setattr(self, str(position), module)
 
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> "ModuleList":
-        if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
-            raise TypeError(f"ModuleList.extend takes an iterable of modules, got one {type(modules).__name__}: "
-                            "use append")
-        for module in modules:
-            self.append(module)
-        return self
-
     def forward(self, *inputs):
         raise TypeError("ModuleList is a container, not a layer: call its modules in your model's forward "
                         "(for layer in self.layers: x = layer(x)) and their backward in reverse")
@@ -754,6 +741,12 @@ class ModuleList(Module):
     def backward(self, *grad_outputs):
         raise TypeError("ModuleList is a container, not a layer: call its modules' backward in your model's "
                         "backward, in reverse (for layer in reversed(self.layers): grad = layer.backward(grad))")
+
+
+def _pool_first(relu: Module, pool: Module) -> bool:
+    """Whether forward runs ``pool`` first (``_order`` has checked the exact types: a subclass may change
+    forward); not with return_indices, whose indices would differ from torch's in windows ≤ 0."""
+    return not pool.return_indices
 
 
 def _ran_after(later: Module, earlier: Module) -> bool:

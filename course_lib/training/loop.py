@@ -81,6 +81,9 @@ def _current_lr(optimizer) -> float:
     return float(groups[0]["lr"]) if groups else float("nan")
 
 
+_DROPOUT_STREAM = 1  # the spawn key of fit's scratch dropout stream (see _seed_everything_for)
+
+
 def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Generator]:
     if seed is None:
         return np.random.default_rng()
@@ -96,9 +99,6 @@ def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Gener
         # dropout masks keep exactly the weights that came out positive (an audit, 2026-12-07)
         init.manual_seed(np.random.SeedSequence(seed, spawn_key=(_DROPOUT_STREAM,)))
     return np.random.default_rng(seed)
-
-
-_DROPOUT_STREAM = 1  # the spawn key of fit's scratch dropout stream (see _seed_everything_for)
 
 
 def _progress_bar(progress: bool, total: Optional[int], epochs: int, start: int = 0):
