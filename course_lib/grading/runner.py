@@ -38,17 +38,19 @@ NOT_ATTEMPTED = "not attempted"
 IN_PLACE_ADVICE = ("return new arrays instead: `x = x - shift` makes a new array, while `x -= shift`, "
                    "`np.exp(x, out=x)` or `x[...] = …` change the caller's — and so does `+=` on a slice such "
                    "as `d = x[t]`, which is a view of x (copy it: `x[t].copy()`)")
-TORCH_SHARING = ("work on copies: NumPy's in-place operations change the caller's array (`rng.shuffle(x)`, "
-                 "`x.sort()`, `x -= …`, `np.exp(x, out=x)`), and so does an in-place change of a tensor made with "
-                 "torch.from_numpy(array), which shares the array's memory (torch.tensor(array) makes a copy)")
+COPIES_ADVICE = ("work on copies: NumPy's in-place operations change the caller's array (`rng.shuffle(x)`, "
+                 "`x.sort()`, `x -= …`, `np.exp(x, out=x)`), and so does an in-place change of a tensor made "
+                 "with torch.from_numpy(array), which shares the array's memory (torch.tensor(array) makes a "
+                 "copy)")
 
 
 def in_place_advice(question: Question) -> str:
     """What to do about an input changed in place: the question's own advice, else where PyTorch is
-    allowed the memory it shares, else to return new arrays."""
+    allowed to work on copies (NumPy's in-place operations, and the memory torch.from_numpy shares), else
+    to return new arrays."""
     if question.in_place_advice:
         return question.in_place_advice
-    return TORCH_SHARING if "torch" not in question.forbid else IN_PLACE_ADVICE
+    return COPIES_ADVICE if "torch" not in question.forbid else IN_PLACE_ADVICE
 
 
 def in_place_message(item, changed: List[str]) -> str:

@@ -321,8 +321,8 @@ def test_the_grader_turns_float_warnings_into_failures_where_a_check_asks():
     assert 0 < question_score(result, "q2") < 2
     assert "FloatingPointError" in messages(result, "q2")
     assert question_score(result, "q5") == 3  # the other questions run without the rule
-    # its own np.errstate does not silence the check's (an audit: it scored 2 of 2), and np.errstate
-    # works as before once the call is over
+    # its own np.errstate does not silence the check's (an audit: it scored 2 of 2), while a cell of the
+    # notebook's own that uses np.errstate outside a check still runs
     silenced = ("def sigmoid(x):\n    with np.errstate(over='ignore'):\n        return 1.0 / (1.0 + np.exp(-x))\n\n\n"
                 "def sigmoid_derivative(x):\n    s = sigmoid(x)\n    return s * (1 - s)\n")
     after = "with np.errstate(over='ignore'):\n    np.exp(np.array([1000.0]))\n"
