@@ -382,30 +382,33 @@ class Module:
             self._modules.pop(name, None)
             self._buffers.pop(name, None)
             self._parameters[name] = value
-        elif name in self._parameters and value is not None:
-            raise TypeError(
-                f"cannot assign '{_typename(value)}' as parameter '{name}' (Parameter or None expected); "
-                f"to change its values, write into its array instead: module.{name}.data[...] = new_values"
-            )
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as parameter '{name}' (Parameter or None expected); "
+                    f"to change its values, write into its array instead: module.{name}.data[...] = new_values"
+                )
+            self._parameters[name] = None  # as torch: the name keeps its place, absent from parameters()
         elif isinstance(value, Module):
             self._parameters.pop(name, None)
             self._buffers.pop(name, None)
             self._modules[name] = value
-        elif name in self._modules and value is not None:
+        elif value is not None:
             raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' (Module or None expected)")
-        elif name not in self._buffers:
-            self._parameters.pop(name, None)
-            self._modules.pop(name, None)
+        else:
+            self._modules[name] = None  # as torch: the name keeps its place, absent from modules()
         object.__setattr__(self, name, value)
 
-    def register_buffer(self, name: str, value: "np.ndarray | None") -> None:
-        """Register a non-trainable array that belongs in ``state_dict`` (e.g. running mean).
+    def register_buffer(self, name: str, value: "np.ndarray | None", persistent: bool = True) -> None:
+        """Register a non-trainable array (e.g. a running mean) that moves with the module.
 
-        None registers a buffer that is absent for now, left out of ``state_dict`` (as in torch).
-        A name that is already a parameter, a submodule or an attribute is refused (torch's KeyError)."""
+        A persistent buffer belongs in ``state_dict``; ``persistent=False`` keeps it out (a table the
+        module can rebuild, as torch).  None registers a buffer that is absent for now, also left out of
+        ``state_dict``.  A name that is already a parameter, a submodule or an attribute is refused
+        (torch's KeyError)."""
         self._check_new_name("buffer", name, self._buffers)
         object.__setattr__(self, name, value)
-        self._buffers[name] = True
+        self._buffers[name] = bool(persistent)
 
     def _check_new_name(self, kind: str, name: str, registry: dict) -> None:
         """Refuse, as torch does, a ``kind`` name that is not a plain name, or that something other than
@@ -441,10 +444,13 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, value: "Parameter | None") -> None:
-        """Register ``value`` (or None, e.g. an absent bias) under ``name``."""
+        """Register ``value`` under ``name``; None (e.g. an absent bias) keeps the name, absent from
+        ``parameters()`` and ``state_dict()``, as torch."""
         if value is not None and not isinstance(value, Parameter):
             raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' (Parameter or None expected)")
-        setattr(self, name, value)  # None also un-registers a parameter of that name (see __setattr__)
+        self._check_new_name("parameter", name, self._parameters)
+        self._parameters[name] = value
+        object.__setattr__(self, name, value)
 
     # --- calling --------------------------------------------------------
     # Every layer defines both; the base versions only say which one is missing.
@@ -486,7 +492,8 @@ class Module:
             memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+            if child is not None:  # a child set to None is absent, as in torch
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def named_children(self) -> Iterator[Tuple[str, "Module"]]:
         """Each direct submodule once, under its first name (as torch: a child registered twice is one child)."""
@@ -503,24 +510,33 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[Tuple[str, Parameter]]:
+        """Every parameter with its dotted name, as torch: a parameter shared by two modules (tied
+        weights) once unless ``remove_duplicate=False``; with ``recurse=False`` this module's own only."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> List[Parameter]:
+        return [param for _, param in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, np.ndarray]]:
+        """Every buffer (persistent or not) with its dotted name, as ``named_parameters``."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> List[np.ndarray]:
+        return [buffer for _, buffer in self.named_buffers(recurse=recurse)]
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         seen = set()
-        for module_name, module in self.named_modules(prefix=prefix):
-            for name, param in module._parameters.items():
-                if id(param) in seen:
-                    continue
-                seen.add(id(param))
-                yield (f"{module_name}.{name}" if module_name else name), param
-
-    def parameters(self) -> List[Parameter]:
-        return [param for _, param in self.named_parameters()]
-
-    def named_buffers(self) -> Iterator[Tuple[str, np.ndarray]]:
-        for module_name, module in self.named_modules():
-            for name in module._buffers:
+        for module_name, module in modules:
+            for name in getattr(module, registry):
                 value = getattr(module, name)
-                if value is not None:  # a buffer registered as None is absent, as in torch
-                    yield (f"{module_name}.{name}" if module_name else name), value
+                if value is None or (remove_duplicate and id(value) in seen):  # None: absent, as in torch
+                    continue
+                seen.add(id(value))
+                yield (f"{module_name}.{name}" if module_name else name), value
 
     # --- state ------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
@@ -532,10 +548,11 @@ class Module:
         for module_name, module in self.named_modules(remove_duplicate=False):  # a shared module under each name
             prefix = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
-                state[prefix + name] = param.data.copy()
-            for name in module._buffers:
+                if param is not None:  # a parameter set to None is absent, as in torch
+                    state[prefix + name] = param.data.copy()
+            for name, persistent in module._buffers.items():
                 value = getattr(module, name)
-                if value is not None:  # a buffer set to None is absent, as in torch
+                if value is not None and persistent:  # so is a buffer set to None, or not persistent
                     state[prefix + name] = np.array(value, copy=True)
         return state
 
@@ -613,7 +630,7 @@ class Module:
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
         for name, child in self._modules.items():
-            child_lines = repr(child).splitlines()
+            child_lines = repr(child).splitlines()  # "(name): None" for a child set to None, as torch
             lines.append(f"  ({name}): " + "\n  ".join(child_lines))
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
 
@@ -642,6 +659,40 @@ class _ModuleSequence(Module):
         for module in modules:
             self.append(module)
         return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (as ``list.insert``); the modules are renumbered."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.insert: the new item is {_not_a_module(module)}")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def pop(self, index: int = -1) -> Module:
+        """Take the module at ``index`` out and return it; the rest are renumbered (as torch)."""
+        module = self[index]
+        del self[index]
+        return module
+
+    def __delitem__(self, index) -> None:
+        """Delete the module at ``index`` (or a slice of them); the rest are renumbered, as torch."""
+        modules = list(self._modules.values())
+        del modules[index]  # an IndexError as a list's for an index out of range
+        self._renumber(modules)
+
+    def _renumber(self, modules: List[Module]) -> None:
+        """Register ``modules`` under the names 0, 1, 2, … in place of the ones held now."""
+        for name in list(self._modules):
+            delattr(self, name)
+        for position, module in enumerate(modules):
+            setattr(self, str(position), module)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace the module at ``index`` (negative counts from the end), keeping its name."""
+        name = list(self._modules)[index]  # an IndexError as a list's for an index out of range
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: item {index} would be {_not_a_module(module)}")
+        setattr(self, name, module)
 
 
 class Sequential(_ModuleSequence):
@@ -727,12 +778,6 @@ class ModuleList(_ModuleSequence):
         if isinstance(index, slice):
             return ModuleList(modules[index])
         return modules[index]
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        position = range(len(self))[index]  # an IndexError as a list's for an index out of range
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList: item {index} would be {_not_a_module(module)}")
-        setattr(self, str(position), module)
 
     def forward(self, *inputs):
         raise TypeError("ModuleList is a container, not a layer: call its modules in your model's forward "
