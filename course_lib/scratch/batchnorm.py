@@ -77,9 +77,10 @@ def _centered_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndar
     count = x.size // x.shape[1]
     mean = _channel_sum(x) / count
     centered = x - _per_channel(mean, x.ndim)
-    correction = _channel_sum(centered) / count
-    centered -= _per_channel(correction, x.ndim)
-    mean += correction
+    if np.isfinite(mean).all():  # with ±∞ in a channel x − μ₀ is NaN there: torch's running mean keeps the ∞
+        correction = _channel_sum(centered) / count
+        centered -= _per_channel(correction, x.ndim)
+        mean += correction
     return mean, _channel_sum(centered, centered) / count, centered
 
 
@@ -217,9 +218,10 @@ class _BatchNorm(Module):
             return np.empty_like(x)
         if use_batch_stats:
             count = x.size // self.num_features
-            if self.training and count <= 1:
+            if count <= 1:  # one value's variance is 0: every output would be the bias
                 raise ValueError(
-                    f"{type(self).__name__} expected more than 1 value per channel when training, "
+                    f"{type(self).__name__} expected more than 1 value per channel when training "
+                    "(or in eval mode without running statistics), "
                     f"got input of shape {x.shape}"
                 )
             mean, var, centered = _centered_statistics(x)

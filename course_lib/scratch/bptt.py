@@ -19,7 +19,7 @@ and the future:
 
     δh_t = ∂L/∂y_t + δa_{t+1} W_hh                  (δa_{T+1} W_hh is ∂L/∂h_n)
 
-RNN:   δa_t = δh_t ⊙ φ'(a_t)   (1 − h_t² for tanh, [h_t > 0] for ReLU)
+RNN:   δa_t = δh_t ⊙ φ'(a_t)   (1 − h_t² for tanh, [h_t > 0] for ReLU, 1 at NaN as torch)
 
 LSTM:  the cell state has its own path through time ("the gradient highway"):
 
@@ -175,8 +175,9 @@ def rnn_backward(grad_output, grad_h_n, cache, needed=_ALL):
     if cache.nonlinearity == "tanh":
         np.multiply(output, output, out=derivative)
         np.subtract(1, derivative, out=derivative)
-    else:
-        np.greater(output, 0, out=derivative)
+    else:  # not h ≤ 0: 1 at NaN too, as torch's ReLU (see activations._relu_mask)
+        np.less_equal(output, 0, out=derivative)
+        np.subtract(1, derivative, out=derivative)
     grad_pre = _buffer(workspace, "grad_pre", output.shape, output.dtype)
     grad_h = np.zeros((batch, hidden_size), dtype=output.dtype)
     if grad_h_n is not None:

@@ -38,7 +38,7 @@ from . import init
 from .layout import batch_innermost, memory_order
 from ..checks import whole
 from .module import (Module, Parameter, check_device, check_dtype, check_grad_output, expect_float, keep_for_backward,
-                     release_for_backward)
+                     received, release_for_backward)
 
 IntPair = Union[int, Tuple[int, int]]
 # (top, bottom, left, right) zero padding
@@ -567,7 +567,7 @@ class Conv2d(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         expected = f"(N, C={self.in_channels}, H, W)"
         if not isinstance(x, np.ndarray):
-            raise ValueError(f"Conv2d expected a NumPy array of shape {expected}, got {type(x).__name__}")
+            raise ValueError(f"Conv2d expected a NumPy array of shape {expected}, got {received(x)}")
         if x.ndim != 4:
             raise ValueError(f"Conv2d expected input of shape {expected}, got {x.shape}")
         if x.shape[1] != self.in_channels:
@@ -576,6 +576,9 @@ class Conv2d(Module):
                 f"(in_channels={self.in_channels} but the input has {x.shape[1]} channels)"
             )
         expect_float("Conv2d", x, self.dtype)
+        if self.out_channels == 0:
+            raise ValueError("Conv2d with out_channels=0 has no filter to apply (torch refuses it too): "
+                             "give it at least one output channel")
         _check_geometry("Conv2d", x.shape, self.kernel_size, self.stride, self._pads, self.dilation)
         bias = None if self.bias is None else self.bias.data
         self._input_shape = x.shape

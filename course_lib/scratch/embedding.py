@@ -158,7 +158,7 @@ class Embedding(Module):
 
     def forward(self, indices: np.ndarray) -> np.ndarray:
         self._check_indices(indices)
-        self._indices = indices
+        self._indices = indices.copy()  # a caller refilling its batch array must not move the gradient
         if self.max_norm is not None:
             embedding_renorm_(self.weight.data, indices, self.max_norm, self.norm_type)
         return self.weight.data[indices]

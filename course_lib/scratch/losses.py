@@ -43,7 +43,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _expect_prediction(name: str, prediction) -> None:
     if not isinstance(prediction, np.ndarray) or prediction.dtype not in (np.float32, np.float64):
-        got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else type(prediction).__name__
+        got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else received(prediction)
         raise ValueError(f"{name} expected a float32 or float64 NumPy array as prediction, got {got}")
 
 
@@ -51,7 +51,7 @@ def _float_target_like(name: str, prediction: np.ndarray, target, what: str = "t
     """The target, checked to be a floating-point array of the prediction's shape (no silent
     broadcasting), in the two arrays' common dtype (``_promoted``)."""
     if not isinstance(target, np.ndarray):
-        raise ValueError(f"{name} expected a NumPy array as {what}, got {type(target).__name__}")
+        raise ValueError(f"{name} expected a NumPy array as {what}, got {received(target)}")
     if not np.issubdtype(target.dtype, np.floating):
         raise ValueError(
             f"{name} expected a floating-point {what}, got dtype {target.dtype.name}; "
@@ -177,7 +177,8 @@ class MSELoss(_Loss):
 
 
 class L1Loss(_Loss):
-    """``torch.nn.L1Loss(reduction='mean')``: (1/n) Σ |ŷ − y|; subgradient 0 at ŷ = y, like torch."""
+    """``torch.nn.L1Loss(reduction='mean')``: (1/n) Σ |ŷ − y|; subgradient 0 at ŷ = y, and (like torch's)
+    0 where ŷ − y is NaN: the loss itself is NaN there."""
 
     def forward(self, prediction: np.ndarray, target: np.ndarray):
         _expect_prediction("L1Loss", prediction)
@@ -188,7 +189,10 @@ class L1Loss(_Loss):
 
     def backward(self, grad_output=None) -> np.ndarray:
         self._check_called()
-        return self._as_prediction(np.sign(self._cache) * self._upstream(grad_output, self._cache.dtype))
+        difference = self._cache
+        sign = np.greater(difference, 0).astype(difference.dtype)  # [d > 0] − [d < 0]: np.sign(NaN) is NaN
+        sign -= np.less(difference, 0)
+        return self._as_prediction(sign * self._upstream(grad_output, difference.dtype))
 
 
 class BCELoss(_Loss):
@@ -293,7 +297,7 @@ def _class_layout(
     Also returns the per-sample shape the 'none' reduction gives back.
     """
     if not isinstance(prediction, np.ndarray) or prediction.dtype not in (np.float32, np.float64):
-        got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else type(prediction).__name__
+        got = f"dtype {prediction.dtype.name}" if isinstance(prediction, np.ndarray) else received(prediction)
         raise ValueError(f"{name} expected {what} as a float32 or float64 NumPy array of shape (N, C), got {got}")
     if prediction.ndim == 0:
         raise ValueError(f"{name} expected {what} of shape (N, C) or (N, C, d1, ...), got shape ()")
@@ -314,7 +318,7 @@ def _class_layout(
                 else ""
             )
         else:
-            got, hint = type(target).__name__, ""
+            got, hint = received(target), ""
         raise ValueError(
             f"{name} expects integer class indices as target, of shape {layout} for {what} of shape "
             f"{prediction.shape}; got {got}{hint}"
@@ -503,6 +507,8 @@ class CrossEntropyLoss(NLLLoss):
             raise ValueError(f"CrossEntropyLoss: ignore_index={self.ignore_index} applies to class indices; "
                              f"it is not supported with class-probability targets (torch refuses it too)")
         num_classes = prediction.shape[0] if prediction.ndim == 1 else prediction.shape[1]
+        if num_classes == 0:  # torch returns NaN
+            raise ValueError(f"CrossEntropyLoss needs at least one class, got logits of shape {prediction.shape}")
         if self.weight is not None and self.weight.shape != (num_classes,):
             raise ValueError(f"CrossEntropyLoss expected weight of shape (C,) = ({num_classes},), "
                              f"got {self.weight.shape}")

@@ -828,6 +828,8 @@ def received(x: Any) -> str:
         return str(x.shape)
     if type(x).__module__.startswith("torch"):
         return f"a {_typename(x)}, not a NumPy array (scratch layers take arrays: x.detach().cpu().numpy())"
+    if isinstance(x, np.generic):  # its name alone ("float64") reads like an array's dtype
+        return f"a NumPy scalar {_typename(x)}, not an array (np.asarray(x) makes a 0-d array of it)"
     return f"{_typename(x)}, not a NumPy array"
 
 
