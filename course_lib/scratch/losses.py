@@ -93,8 +93,6 @@ class _Loss(Module):
     """Reduction, the call-order check and grad_output handling shared by every loss."""
 
     _prediction_dtype = None  # the dtype of the prediction forward was given (``_promoted``)
-    # backward may be called again after one forward: a loss has no parameter to add gradients to twice
-    backward_uses_up_forward = False
 
     def __init__(self, *, reduction: str = "mean") -> None:
         # keyword-only: torch's constructors keep the deprecated size_average and reduce in the positional

@@ -110,7 +110,7 @@ def _after_successful_forward(backward):
         if failure is not None:
             raise RuntimeError(f"{type(self).__name__}.backward: the last forward call failed ({failure}); "
                                "call forward again before backward")
-        if self.__dict__.get("_used_up") and self.backward_uses_up_forward:
+        if self.__dict__.get("_used_up"):
             raise RuntimeError(_used_up_message(type(self).__name__))
         later = self.__dict__.get("_backward_after")
         if later is not None and not later.__dict__.get("_used_up"):
@@ -136,9 +136,9 @@ def _after_successful_forward(backward):
 def _used_up_message(name: str) -> str:
     return (f"{name}.backward was already called for its last forward call: a module keeps what one backward "
             "needs from its last forward only, and backward uses it up (as torch frees its graph), so a second "
-            "backward would add the same gradients again.  Call forward again first.  If this one "
+            "backward would give the same gradients again.  Call forward again first.  If this one "
             f"{name} object is used at two places in a forward pass (the same layer twice in a Sequential, a "
-            "shared activation, a cell unrolled over time), it kept only its last call: give each use a "
+            "shared activation, a cell unrolled over time, one loss for two terms), it kept only its last call: give each use a "
             "module of its own — they may share Parameter objects (b.weight = a.weight), whose gradients then "
             "add up — or, for a cell over a sequence, use RNN or LSTM")
 
@@ -347,16 +347,14 @@ class Module:
     ``backward`` once for each ``forward``, in reverse order through the network.  Backward uses
     the call up, as torch frees its graph: a second ``backward`` raises until forward runs again.
     So a module used twice before backward (a Siamese network, a layer or an activation applied at
-    two places, a cell unrolled over time) raises at its second backward instead of returning a
-    wrong gradient; build two modules that share the same ``Parameter`` objects instead
+    two places, a cell unrolled over time, one loss object for two terms) raises at its second
+    backward instead of returning a wrong gradient; build two modules that share the same ``Parameter`` objects instead
     (``b.weight = a.weight``), and their gradients add up in it.
 
     A forward call that raises (a wrong shape, a bad target) leaves behind what the call before
     it kept; so until a forward call succeeds again, ``backward`` raises instead of returning
     that older call's gradient.
     """
-
-    backward_uses_up_forward = True  # a second backward raises until forward runs again (losses: False)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())

@@ -655,8 +655,16 @@ def test_modules_sharing_parameters_give_torchs_gradients_of_a_tied_layer():
     np.testing.assert_allclose(first.bias.grad, reference.bias.grad.numpy(), rtol=1e-12)
 
 
-def test_a_loss_backward_may_be_called_again():
-    """A loss has no parameters to add gradients to twice, so its backward is not used up."""
+def test_a_loss_backward_uses_up_its_forward_as_torchs_graph():
+    """One loss object for two terms (``l1 = loss(a, y); l2 = loss(b, z)``) keeps the second call only:
+    a second backward raises (as torch's without retain_graph) instead of giving b's gradient for a."""
     loss_fn = MSELoss()
-    loss_fn(_normal(3, 2), _normal(3, 2, seed=5))
-    np.testing.assert_array_equal(loss_fn.backward(), loss_fn.backward())
+    prediction, target = _normal(3, 2), _normal(3, 2, seed=5)
+    loss_fn(prediction, target)
+    with pytest.raises(ValueError):
+        loss_fn.backward(np.ones(4))  # a refused gradient does not use the call up
+    first = loss_fn.backward()
+    with pytest.raises(RuntimeError, match="already called for its last forward call"):
+        loss_fn.backward()
+    loss_fn(prediction, target)
+    np.testing.assert_array_equal(loss_fn.backward(), first)

@@ -143,8 +143,9 @@ def test_a_loss_backward_names_a_gradient_that_is_no_array():
         with pytest.raises(ValueError, match=rf"MSELoss\.backward expected grad_output as a NumPy array or a number "
                                              rf"\(or None\), got {name}, not a NumPy array"):
             loss.backward(wrong)
-    for right in (None, 2.0, np.float32(2), np.array(2.0)):
+    for right in (None, 2.0, np.float32(2), np.array(2.0)):  # a refused gradient leaves the call usable
         assert loss.backward(right).shape == (2,)
+        loss(_f32(2), _f32(2, value=0.0))
 
 
 def test_optimiser_and_layer_arguments_are_named():
