@@ -295,11 +295,14 @@ class Parameter:
 
 def _state_array(value: Any) -> np.ndarray:
     """A ``state_dict`` value as an array: a NumPy array or number, a scratch ``Parameter`` (its
-    data), or a torch tensor (detached first: a trained ``nn.Parameter`` refuses ``numpy()``)."""
+    data), or a torch tensor (detached first: a trained ``nn.Parameter`` refuses ``numpy()``; NumPy
+    has no bfloat16, so such a tensor is read as float32, which holds every bfloat16 exactly)."""
     if isinstance(value, Parameter):
         return np.asarray(value.data)
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":
+            value = value.float()
     return np.asarray(value)
 
 

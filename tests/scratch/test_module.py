@@ -471,6 +471,9 @@ def test_a_bfloat16_torch_state_dict_converts_to_float32():
         state = state_dict_from_torch(layer.state_dict(), dtype=dtype)
         assert state["weight"].dtype == np.float32
         assert np.array_equal(state["weight"], layer.weight.detach().float().numpy())
+    scratch = Linear(2, 3, dtype=np.float64)
+    scratch.load_state_dict(layer.state_dict())  # the tensors themselves, as torch's load_state_dict takes them
+    assert np.array_equal(scratch.weight.data, layer.weight.detach().double().numpy())
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.complex64])
