@@ -1,4 +1,4 @@
-"""Argument checks shared across course_lib: sizes and counts, probabilities.
+"""Argument checks shared across course_lib: sizes and counts, probabilities; tensors read as arrays.
 
 A size of 0, a count given as 100.0 or None, or a dropout probability outside [0, 1) would fail
 later, far from the mistake (a ZeroDivisionError inside attention, an error inside NumPy); these
@@ -7,7 +7,9 @@ say so at once, in the same words everywhere.
 from __future__ import annotations
 
 import numbers
-from typing import Optional
+from typing import Any, Optional
+
+import numpy as np
 
 
 def positive_int(name: str, value) -> int:
@@ -45,3 +47,14 @@ def check_probability(where: str, name: str, value) -> None:
     """A dropout probability must lie in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
         raise ValueError(f"{where}: {name} must be a probability in [0, 1), got {value!r}")
+
+
+def host_array(value: Any) -> np.ndarray:
+    """``value`` as a NumPy array: a torch tensor (known by its methods: torch is not imported) is
+    detached and copied to the CPU first, and a bfloat16 one — the usual type of mixed precision on a
+    GPU, which NumPy lacks — is read as float32, which holds every bfloat16 exactly."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":
+            value = value.float()
+    return np.asarray(value)

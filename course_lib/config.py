@@ -34,7 +34,11 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     between runs: cuDNN's deterministic algorithms without autotuning, cuBLAS's fixed workspace
     (``CUBLAS_WORKSPACE_CONFIG``, where not set already) and, where PyTorch sees a GPU,
     ``torch.use_deterministic_algorithms`` in its warning mode (an operation with no deterministic
-    kernel warns instead of failing).  On a machine without a GPU that last switch is left alone:
+    kernel warns, naming itself, instead of failing) and attention's plain kernel: in that mode the
+    fused ones (flash, memory-efficient, cuDNN) keep a backward that adds its parts in any order,
+    while the plain one repeats, at a cost in speed that the course's short sequences do not feel.
+    CUBLAS_WORKSPACE_CONFIG is read once, when cuBLAS starts, so call this before any GPU work.
+    On a machine without a GPU the deterministic switch is left alone:
     the CPU kernels the course uses are deterministic already, and the switch would also fill every
     new ``torch.empty`` tensor with NaN, a cost for nothing.  ``deterministic=False`` changes none
     of these settings (it does not undo an earlier call's).
@@ -58,3 +62,5 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
         if torch.cuda.is_available():
             torch.use_deterministic_algorithms(True, warn_only=True)
+            for fused in ("flash", "mem_efficient", "cudnn"):
+                getattr(torch.backends.cuda, f"enable_{fused}_sdp")(False)

@@ -168,17 +168,20 @@ def state_dict_mismatches(expected: Dict[str, Any], received: Dict[str, Any]) ->
     return problems
 
 
-def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
+def load_checkpoint(path: PathLike, model=None, device: Optional[str] = None):
     """Load a checkpoint; return the model.
 
     Without ``model`` the architecture is rebuilt from the stored config; with ``model`` its
     keys and shapes are checked first and every difference is listed in a
     ``CheckpointMismatchError``, before any weight is written, with the stored config in the message.
-    The model is returned in eval mode on ``device`` ("auto", "cpu", "cuda"); the checkpoint's
+    The model is returned in eval mode on ``device`` ("auto", "cpu", "cuda"); by default a given
+    model stays on the device it is on (a model put on a GPU is not moved off it), and a rebuilt
+    one comes to the CPU, where a model trained on a GPU serves anywhere.  The checkpoint's
     class names and extra values are attached as ``model.checkpoint_info``.
     """
     from .pytorch.device import select_device
 
+    stays = model is not None and device is None  # loading writes into its tensors where they are
     if model is not None:
         _require_torch_model(model, "load_checkpoint")
     payload = read_checkpoint(path)
@@ -193,7 +196,7 @@ def load_checkpoint(path: PathLike, model=None, device: str = "cpu"):
         )
     model.load_state_dict(payload["state_dict"])
     model.checkpoint_info = {"class_names": payload["class_names"], "extra": payload["extra"], "config": payload["config"]}
-    return model.to(select_device(device)).eval()
+    return model.eval() if stays else model.to(select_device("cpu" if device is None else device)).eval()
 
 
 def _rebuilt(path, payload):

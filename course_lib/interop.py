@@ -11,6 +11,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from .checks import host_array
 from .scratch.optim import TORCH_ONLY_KEYS
 
 
@@ -25,12 +26,7 @@ def state_dict_from_torch(torch_state_dict: Dict[str, Any], dtype=None) -> "Orde
                         f"{type(torch_state_dict).__name__}: pass model.state_dict()")
     converted = OrderedDict()
     for key, tensor in torch_state_dict.items():
-        if hasattr(tensor, "detach"):
-            tensor = tensor.detach().cpu()
-            # NumPy has no bfloat16: such a tensor is read as float32, which holds every bfloat16 exactly
-            array = (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
-        else:
-            array = np.asarray(tensor)
+        array = host_array(tensor)  # a bfloat16 tensor as float32: NumPy has no bfloat16
         if dtype is not None and np.issubdtype(array.dtype, np.floating):
             converted[key] = array.astype(dtype)
         else:
@@ -203,7 +199,7 @@ def optimizer_state_from_torch(torch_state_dict: Dict[str, Any], optimizer) -> D
             if key == "step":
                 converted[key] = int(round(float(_as_number(value))))
             elif hasattr(value, "detach"):
-                converted[key] = value.detach().cpu().numpy().copy()
+                converted[key] = host_array(value).copy()
             else:
                 converted[key] = copy.deepcopy(value)
         state[int(index)] = converted

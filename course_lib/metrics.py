@@ -36,6 +36,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .checks import host_array
+
 AVERAGES = ("binary", "micro", "macro", "weighted", None)
 NORMALIZE = (None, "true", "pred", "all")
 
@@ -45,9 +47,7 @@ Score = Union[float, np.ndarray]
 # --- input checks -------------------------------------------------------------------------
 def _as_label_vector(name: str, values) -> np.ndarray:
     """A 1-D array of class labels, or a ValueError that explains what went wrong."""
-    if hasattr(values, "detach"):  # a torch tensor: go through NumPy without importing torch
-        values = values.detach().cpu().numpy()
-    array = np.asarray(values)
+    array = host_array(values)  # a torch tensor through NumPy, without importing torch
     if array.ndim != 1:
         hint = ""
         if array.ndim == 2:

@@ -26,13 +26,13 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .checks import host_array
+
 MISCLASSIFIED_COLOR = "red"
 
 
 def _numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
+    return host_array(value)
 
 
 def _closes_its_figures_on_error(plot):

@@ -21,6 +21,8 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
+from .checks import host_array
+
 
 def _n_samples(array) -> int:
     if not hasattr(array, "__len__"):
@@ -40,9 +42,7 @@ def _take(array, index: np.ndarray):
 
 
 def _as_class_vector(y, n_samples: int) -> np.ndarray:
-    if hasattr(y, "detach"):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
+    y = host_array(y)
     if y.ndim != 1:
         raise ValueError(f"stratify expects a 1-D array of class labels, got shape {y.shape}")
     if len(y) != n_samples:

@@ -61,6 +61,7 @@ def test_seed_everything_asks_torch_for_deterministic_kernels(monkeypatch):
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
               torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    fused = {name: getattr(torch.backends.cuda, f"{name}_sdp_enabled")() for name in ("flash", "mem_efficient", "cudnn")}
     try:
         for gpu in (False, True):
             torch.use_deterministic_algorithms(False)
@@ -69,8 +70,13 @@ def test_seed_everything_asks_torch_for_deterministic_kernels(monkeypatch):
             assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
             assert torch.are_deterministic_algorithms_enabled() is gpu
             assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+            # warning mode leaves the fused attention kernels' backward unordered: the plain one on a GPU
+            assert (not any(getattr(torch.backends.cuda, f"{name}_sdp_enabled")() for name in fused)) is gpu
         assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cuda.math_sdp_enabled()
     finally:
+        for name, enabled in fused.items():
+            getattr(torch.backends.cuda, f"enable_{name}_sdp")(enabled)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[:2]
         torch.use_deterministic_algorithms(before[2], warn_only=before[3])
 

@@ -16,6 +16,8 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from ..checks import host_array
+
 DTYPES = (np.float32, np.float64)
 
 
@@ -295,15 +297,11 @@ class Parameter:
 
 def _state_array(value: Any) -> np.ndarray:
     """A ``state_dict`` value as an array: a NumPy array or number, a scratch ``Parameter`` (its
-    data), or a torch tensor (detached first: a trained ``nn.Parameter`` refuses ``numpy()``; NumPy
-    has no bfloat16, so such a tensor is read as float32, which holds every bfloat16 exactly)."""
+    data), or a torch tensor (detached first: a trained ``nn.Parameter`` refuses ``numpy()``; a
+    bfloat16 one as float32, see ``host_array``)."""
     if isinstance(value, Parameter):
         return np.asarray(value.data)
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu()
-        if str(getattr(value, "dtype", "")) == "torch.bfloat16":
-            value = value.float()
-    return np.asarray(value)
+    return host_array(value)
 
 
 class IncompatibleKeys(NamedTuple):

@@ -27,7 +27,9 @@ With an integer ``seed`` fit also seeds torch (for a torch model, and for a scra
 whenever torch is loaded: a DataLoader shuffles with torch's generator) and, for a scratch model,
 the scratch initialiser's generator, which dropout draws from, so a run is repeatable on the CPU.  On a GPU, cuDNN picks kernels whose sums (convolutions' backward, recurrent layers)
 may differ in the last bits from run to run; ``course_lib.seed_everything`` (which every chapter
-calls) switches PyTorch to its deterministic kernels, so runs repeat bit for bit there too.
+calls, before any GPU work) switches PyTorch to its deterministic kernels, and attention to its
+plain one, so runs repeat bit for bit there too (an operation with no deterministic kernel says
+so in a warning).
 With ``device="auto"`` a model already on a GPU trains on that GPU.  A run stopped after one of
 its checkpoints (``checkpoint=``) goes on with ``fit(..., resume=path)`` to the same numbers.
 

@@ -4,10 +4,12 @@ Torch is imported only when a torch model or tensor is seen, so scratch-only cod
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 import numpy as np
 
+from ..checks import host_array
 from ..scratch.module import Module as ScratchModule
 
 
@@ -32,9 +34,7 @@ def _is_tensor(value) -> bool:
 
 
 def _to_numpy(value) -> np.ndarray:
-    if _is_tensor(value):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+    return host_array(value) if _is_tensor(value) else np.asarray(value)
 
 
 # Each backend answers the same questions — move a batch, take one training step, run a
@@ -57,7 +57,8 @@ class _TorchBackend:
         # that read it); a copy from a GPU to the CPU may not, since the CPU would read it unfinished
         self.non_blocking = self.device.type == "cuda"
         self.homes = [(module, _home_device(module)) for module in (model, loss_fn) if _is_torch_module(module)]
-        self.optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
+        # torch's optimisers, and one of the user's own that keeps torch's layout (param_groups, state)
+        self.optimizer = optimizer if _keeps_torch_state(optimizer) else None
         for module, _ in self.homes:
             module.to(self.device)
         _align_optimizer_state(self.optimizer)
@@ -158,7 +159,7 @@ class _TorchBackend:
         return _labels_from_outputs(value, threshold, argmax=lambda v: v.argmax(dim=-1))
 
     def to_host(self, value) -> np.ndarray:
-        return value.detach().cpu().numpy()
+        return host_array(value)  # a bfloat16 output as float32: NumPy has no bfloat16
 
     def concat(self, values):
         return self.torch.cat(values) if values else None
@@ -172,7 +173,8 @@ class _TorchBackend:
 
 class _ScratchBackend:
     def __init__(self, model, device):
-        if device not in (None, "auto", "cpu"):
+        text = "auto" if device is None else str(device).strip().lower()  # torch.device("cpu") prints as cpu
+        if text != "auto" and text.split(":")[0] != "cpu":
             raise ValueError(f"scratch models run on the CPU with NumPy; device must be 'auto' or 'cpu', "
                              f"got {device!r}")
         self.model = model
@@ -261,6 +263,14 @@ def _home_device(module):
     return devices.pop() if len(devices) == 1 else None
 
 
+def _keeps_torch_state(optimizer) -> bool:
+    """Whether ``optimizer`` keeps its state as torch's do: ``param_groups`` of dicts with "params", and
+    ``state`` mapping each parameter to a dict of values (a duck-typed optimiser of the user's own may)."""
+    groups, state = getattr(optimizer, "param_groups", None), getattr(optimizer, "state", None)
+    return (isinstance(state, Mapping) and isinstance(groups, (list, tuple))
+            and all(isinstance(group, Mapping) and "params" in group for group in groups))
+
+
 def _align_optimizer_state(optimizer) -> None:
     """Move a torch optimiser's state (momentum, Adam's moments …) to its parameter's device.
 
@@ -272,6 +282,8 @@ def _align_optimizer_state(optimizer) -> None:
     on_device = {id(param): bool(group.get("fused") or group.get("capturable"))
                  for group in optimizer.param_groups for param in group["params"]}
     for param, state in optimizer.state.items():
+        if not (isinstance(state, Mapping) and _is_tensor(param)):
+            continue
         for key, value in state.items():
             if not _is_tensor(value) or value.device == param.device:
                 continue
