@@ -365,9 +365,10 @@ def _check_class_targets(loss_fn, output, y) -> None:
                          (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))
     if output.ndim >= 2 and y.numel():
         classes, ignored = output.shape[1], getattr(loss_fn, "ignore_index", -100)
-        counted = y[y != ignored]
-        low, high = (int(counted.min()), int(counted.max())) if counted.numel() else (0, 0)
-        if low < 0 or high >= classes:
+        outside = ((y < 0) | (y >= classes)) & (y != ignored)
+        if bool(outside.any()):  # one wait for a GPU per batch; the details only for the error
+            counted = y[y != ignored]
+            low, high = int(counted.min()), int(counted.max())
             raise ValueError(f"{kind}: a target is class {low if low < 0 else high}, but the outputs have {classes} "
                              f"classes (valid indices are 0 … {classes - 1}); are the labels numbered from 1, or is "
                              "the last layer too narrow?")
