@@ -8,7 +8,7 @@ optimiser's update rule under ``torch.no_grad()``; ``device``: ``select_device("
 from . import by_hand
 from .device import cuda_available, select_device
 from .models import (CNN, MLP, PositionalEncoding, RecurrentModel, TransformerModel, build_model, keras_init_,
-                     sinusoidal_encoding)
+                     sinusoidal_table)
 from .optim_by_hand import (
     AdagradByHand,
     AdamByHand,
@@ -26,4 +26,4 @@ __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw",
            "SGDByHand", "AdagradByHand", "RMSpropByHand", "AdamByHand", "AdamWByHand",
            "by_hand", "select_device", "cuda_available",
            "MLP", "CNN", "RecurrentModel", "TransformerModel", "PositionalEncoding", "build_model", "keras_init_",
-           "sinusoidal_encoding"]
+           "sinusoidal_table"]

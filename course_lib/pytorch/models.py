@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from ..checks import check_probability, check_sizes
+from ..checks import check_probability, check_sizes, whole
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
@@ -176,8 +176,9 @@ class RecurrentModel(nn.Module):
         return self.head(outputs)
 
 
-def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
-    """PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d)); shape (max_len, d_model)."""
+def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
+    """PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d)); shape (max_len, d_model),
+    in torch's default dtype (the scratch ``sinusoidal_table``'s twin)."""
     position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
     frequency = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * (-math.log(10000.0) / d_model))
     encoding = torch.zeros(max_len, d_model, dtype=torch.float64)
@@ -187,21 +188,39 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
 
 
 class PositionalEncoding(nn.Module):
-    """Adds the fixed sinusoidal encoding to (N, T, d_model) inputs.
+    """The scratch ``PositionalEncoding``'s twin, with its arguments: y = dropout(x + PE[:L]) for x of
+    shape (L, N, d_model), (N, L, d_model) with ``batch_first=True``, or unbatched (L, d_model).
 
     The table is the buffer ``pe`` (max_len, d_model): part of the state_dict like the scratch
     ``PositionalEncoding``'s, so state dicts match key for key; it moves with ``.to(device)``/``.double()``.
     """
 
-    def __init__(self, d_model: int, max_len: int = 512):
+    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, batch_first: bool = False):
         super().__init__()
-        self.register_buffer("pe", sinusoidal_encoding(max_len, d_model))
+        self.d_model = whole("PositionalEncoding", "d_model", d_model, 1)
+        self.max_len = whole("PositionalEncoding", "max_len", max_len, 1)
+        self.batch_first = bool(batch_first)
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("pe", sinusoidal_table(self.max_len, self.d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        length = x.shape[1]
-        if length > self.pe.shape[0]:
-            raise ValueError(f"PositionalEncoding: sequence length {length} exceeds max_len={self.pe.shape[0]}")
-        return x + self.pe[:length].to(x.dtype)
+        layout = "(N, L, d_model)" if self.batch_first else "(L, N, d_model)"
+        if x.ndim not in (2, 3) or x.shape[-1] != self.d_model:
+            raise ValueError(f"PositionalEncoding expected input of shape "
+                             f"{layout.replace('d_model', f'd_model={self.d_model}')} or (L, d_model={self.d_model}), "
+                             f"got {tuple(x.shape)}")
+        batch_first = self.batch_first and x.ndim == 3
+        length = x.shape[1] if batch_first else x.shape[0]
+        if length > self.max_len:
+            raise ValueError(f"PositionalEncoding was built for sequences of length ≤ max_len={self.max_len}, "
+                             f"got length {length}")
+        table = self.pe[:length].to(x.dtype)
+        if x.ndim == 3:
+            table = table[None] if batch_first else table[:, None]
+        return self.dropout(x + table)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"
 
 
 class TransformerModel(nn.Module):
@@ -254,7 +273,7 @@ class TransformerModel(nn.Module):
             self.embedding = nn.Embedding(vocab_size, d_model)
         else:
             self.input_projection = nn.Linear(input_size, d_model)
-        self.positional = PositionalEncoding(d_model, max_len)
+        self.positional = PositionalEncoding(d_model, max_len, batch_first=True)
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, output_size)

@@ -45,8 +45,8 @@ class PositionalEncoding(Module):
     def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, batch_first: bool = False,
                  dtype=np.float32):
         super().__init__()
-        self.d_model = whole("PositionalEncoding", "d_model", d_model, 0)
-        self.max_len = whole("PositionalEncoding", "max_len", max_len, 0)
+        self.d_model = whole("PositionalEncoding", "d_model", d_model, 1)
+        self.max_len = whole("PositionalEncoding", "max_len", max_len, 1)
         self.batch_first = bool(batch_first)
         self.dtype = check_dtype(dtype)
         self.dropout = Dropout(dropout)

@@ -107,15 +107,15 @@ def test_transformer_ignores_padding_in_the_classifier():
 
 
 def test_positional_encoding_is_the_sinusoid_table_and_checks_length():
-    table = models.sinusoidal_encoding(50, 6).double()
+    table = models.sinusoidal_table(50, 6).double()
     # the formula of "Attention is all you need", one entry at a time
     expected = torch.tensor([[math.sin(t / 10000 ** (i / 6)) if i % 2 == 0 else math.cos(t / 10000 ** ((i - 1) / 6))
                               for i in range(6)] for t in range(50)], dtype=torch.float64)
     torch.testing.assert_close(table, expected, rtol=0, atol=1e-5)
     torch.testing.assert_close(table, torch.from_numpy(sinusoidal_table(50, 6, np.float64)), rtol=0, atol=1e-5)
     encoding = models.PositionalEncoding(6, max_len=5)
-    with pytest.raises(ValueError, match="exceeds max_len=5"):
-        encoding(torch.zeros(1, 6, 6))
+    with pytest.raises(ValueError, match="length ≤ max_len=5, got length 6"):
+        encoding(torch.zeros(6, 1, 6))
 
 
 def test_bad_configs_are_explained():

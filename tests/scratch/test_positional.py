@@ -84,7 +84,7 @@ def test_the_module_matches_its_pytorch_twin(d_model):
     rng = np.random.default_rng(d_model)
     layer = PositionalEncoding(d_model, max_len=9, batch_first=True, dtype=np.float64)
     # the twin's table is made in torch's default float32 and .double() keeps those values (6·10⁻⁸ at most)
-    twin = TorchPositionalEncoding(d_model, max_len=9).double()
+    twin = TorchPositionalEncoding(d_model, max_len=9, batch_first=True).double()
     np.testing.assert_allclose(layer.state_dict()["pe"], twin.state_dict()["pe"].numpy(), rtol=0, atol=1e-7)
     x, grad = rng.standard_normal((3, 5, d_model)), rng.standard_normal((3, 5, d_model))
     x_t = torch.tensor(x, requires_grad=True)
@@ -93,7 +93,7 @@ def test_the_module_matches_its_pytorch_twin(d_model):
     np.testing.assert_allclose(layer(x), out_t.detach().numpy(), rtol=0, atol=1e-7)
     np.testing.assert_array_equal(layer.backward(grad), x_t.grad.numpy())
     float32 = PositionalEncoding(d_model, max_len=9, batch_first=True)  # in float32 the two tables are one
-    np.testing.assert_array_equal(float32.state_dict()["pe"], TorchPositionalEncoding(d_model, max_len=9).pe.numpy())
+    np.testing.assert_array_equal(float32.state_dict()["pe"], TorchPositionalEncoding(d_model, max_len=9, batch_first=True).pe.numpy())
 
 
 def test_dropout_mask_is_reused_in_backward():
@@ -124,3 +124,40 @@ def test_errors():
         layer(np.zeros((3, 2, 4)))
     with pytest.raises(ValueError, match="d_model ≥ 1"):
         sinusoidal_table(5, 0)
+
+
+@pytest.mark.parametrize("layout", ["(L, N, d)", "(N, L, d)", "(L, d)"])
+def test_the_twins_share_their_arguments_defaults_and_state_dict(layout):
+    """Same constructor (d_model, max_len=5000, dropout, batch_first=False), same default layout, so a
+    state_dict moves between them; the PyTorch twin once read (N, L, d) only, with max_len 512, and a
+    sequence-first input went through it with no error and other numbers (a mirror audit)."""
+    import inspect
+
+    import torch
+
+    from course_lib.pytorch.models import PositionalEncoding as TorchPositionalEncoding
+
+    scratch_arguments = dict(inspect.signature(PositionalEncoding).parameters)
+    scratch_arguments.pop("dtype")
+    assert ({name: p.default for name, p in scratch_arguments.items()}
+            == {name: p.default for name, p in inspect.signature(TorchPositionalEncoding).parameters.items()})
+    batch_first = layout == "(N, L, d)"
+    layer = PositionalEncoding(6, batch_first=batch_first)
+    twin = TorchPositionalEncoding(6, batch_first=batch_first)
+    twin.load_state_dict({key: torch.from_numpy(value) for key, value in layer.state_dict().items()})
+    shape = {"(L, N, d)": (5, 3, 6), "(N, L, d)": (3, 5, 6), "(L, d)": (5, 6)}[layout]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(layer(x), twin(torch.from_numpy(x)).numpy())
+    with pytest.raises(ValueError, match="max_len=4, got length 5"):
+        TorchPositionalEncoding(6, max_len=4, batch_first=batch_first)(torch.from_numpy(x))
+    with pytest.raises(ValueError, match=r"d_model=6\) or \(L, d_model=6\), got"):
+        twin(torch.zeros(5, 3, 4))
+
+
+@pytest.mark.parametrize("size", [0, 2.0])
+def test_both_twins_refuse_a_size_that_makes_no_table(size):
+    from course_lib.pytorch.models import PositionalEncoding as TorchPositionalEncoding
+
+    for make in (PositionalEncoding, TorchPositionalEncoding):
+        with pytest.raises(ValueError, match="PositionalEncoding: d_model must be"):
+            make(size)
