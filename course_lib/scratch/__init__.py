@@ -7,7 +7,7 @@ Functional forms (``softmax``, ``conv2d_forward``, …) live in their modules,
 e.g. ``course_lib.scratch.activations.softmax``.
 """
 from . import allocator
-from .module import Module, ModuleList, Parameter, Sequential
+from .module import Module, Parameter
 from . import init
 from .gradcheck import GradcheckError, gradcheck, numerical_gradient
 from .linear import Linear
@@ -18,6 +18,7 @@ from .batchnorm import BatchNorm1d, BatchNorm2d
 from .embedding import Embedding
 from .conv import Conv2d
 from .pooling import AvgPool2d, MaxPool2d
+from .container import ModuleList, Sequential
 from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .layernorm import LayerNorm
 from .attention import MultiheadAttention, scaled_dot_product_attention

@@ -30,7 +30,8 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .flatten import Flatten
 from .linear import Linear
-from .module import Module, Sequential, check_dtype
+from .container import Sequential
+from .module import Module, check_dtype
 from .pooling import MaxPool2d
 from .positional import PositionalEncoding
 from .recurrent import LSTM, RNN

@@ -15,7 +15,7 @@ from course_lib.scratch import init, lr_scheduler, optim
 from course_lib.scratch.activations import ReLU
 from course_lib.scratch.linear import Linear
 from course_lib.scratch.losses import CrossEntropyLoss
-from course_lib.scratch.module import Sequential
+from course_lib.scratch import Sequential
 
 STEPS, BATCH_SIZE, HIDDEN = 100, 32, 16
 
