@@ -371,14 +371,22 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-class Softmax(_Activation):
-    """``torch.nn.Softmax(dim)``; ``dim`` is required (torch's implicit choice is deprecated)."""
+class _AlongDim(_Activation):
+    """What Softmax and LogSoftmax share: the required ``dim`` (torch's implicit choice is deprecated).
+    As in torch, a LogSoftmax is not a Softmax."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         if dim is None or not isinstance(dim, (int, np.integer)):
             raise ValueError(f"{type(self).__name__} needs an integer dim, e.g. dim=-1 for the last axis; got {dim!r}")
         self.dim = int(dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
+    """``torch.nn.Softmax(dim)``; ``dim`` is required (torch's implicit choice is deprecated)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
@@ -389,11 +397,8 @@ class Softmax(_Activation):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return softmax_backward(grad_output, self._get_saved(grad_output), axis=self.dim)
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Softmax):
+class LogSoftmax(_AlongDim):
     """``torch.nn.LogSoftmax(dim)``: the stable partner of NLLLoss."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -40,8 +40,9 @@ def dropout_mask(shape, p: float, dtype, rng: np.random.Generator, like: Optiona
     return np.multiply(keep, np.asarray(1.0 / (1.0 - p), dtype=dtype), out=stored)
 
 
-class Dropout(Module):
-    """``torch.nn.Dropout(p=0.5, inplace=False)``; the identity after ``eval()``."""
+class _DropoutNd(Module):
+    """What every dropout shares (torch's ``_DropoutNd``): p, inplace, the mask, the identity after
+    ``eval()``.  As in torch, a channel dropout is not a ``Dropout``: they share this base instead."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -89,7 +90,11 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-class _ChannelDropout(Dropout):
+class Dropout(_DropoutNd):
+    """``torch.nn.Dropout(p=0.5, inplace=False)``: every entry dropped on its own; the identity after ``eval()``."""
+
+
+class _ChannelDropout(_DropoutNd):
     """Dropout of whole channels: input (N, C, *spatial) or, for one sample, (C, *spatial), with
     ``spatial_dims`` spatial axes; the mask, (N, C, 1, …) or (C, 1, …), is broadcast over each map."""
 

@@ -351,8 +351,10 @@ def _restore_layout(grad_2d: np.ndarray, prediction_shape: Tuple[int, ...]) -> n
     return np.ascontiguousarray(np.moveaxis(moved, -1, 1))
 
 
-class NLLLoss(_Loss):
-    """``torch.nn.NLLLoss(weight=None, ignore_index=-100, reduction='mean')`` on log-probabilities."""
+class _ClassLoss(_Loss):
+    """What NLLLoss and CrossEntropyLoss share: class-index targets, class weights, ``ignore_index`` and
+    the reductions; the backward of −log p[y] given log-probabilities (NLLLoss's).  As in torch, a
+    CrossEntropyLoss is not an NLLLoss: they share this base instead."""
 
     _input_name = "log-probabilities"
 
@@ -444,6 +446,10 @@ class NLLLoss(_Loss):
         return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
 
+class NLLLoss(_ClassLoss):
+    """``torch.nn.NLLLoss(weight=None, ignore_index=-100, reduction='mean')`` on log-probabilities."""
+
+
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # not big-endian ones, which the general path refuses
 
 
@@ -456,7 +462,7 @@ class _UsualCall(NamedTuple):
     labels: np.ndarray  # y, (N,): a copy, as intp
 
 
-class CrossEntropyLoss(NLLLoss):
+class CrossEntropyLoss(_ClassLoss):
     """``torch.nn.CrossEntropyLoss(weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)``.
 
     Takes raw logits (no softmax before it!) and, as target, either integer class indices

@@ -668,3 +668,14 @@ def test_a_loss_backward_uses_up_its_forward_as_torchs_graph():
         loss_fn.backward()
     loss_fn(prediction, target)
     np.testing.assert_array_equal(loss_fn.backward(), first)
+
+
+def test_the_class_hierarchy_is_torchs():
+    """``isinstance`` answers as in torch for every pair of exported classes torch.nn also has: a
+    CrossEntropyLoss was an NLLLoss here, a LogSoftmax a Softmax, a Dropout2d a Dropout (a style audit)."""
+    twins = {name: (getattr(scratch, name), getattr(torch.nn, name)) for name in scratch.__all__
+             if isinstance(getattr(scratch, name), type) and isinstance(getattr(torch.nn, name, None), type)}
+    assert {"CrossEntropyLoss", "NLLLoss", "Softmax", "LogSoftmax", "Dropout", "Dropout2d", "Module"} <= set(twins)
+    differ = [(a, b) for a in twins for b in twins
+              if issubclass(twins[a][0], twins[b][0]) != issubclass(twins[a][1], twins[b][1])]
+    assert differ == []
