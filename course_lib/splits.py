@@ -161,7 +161,8 @@ class KFold:
                              f"got {n_splits!r}")
         self.n_splits, self.shuffle, self.seed = int(n_splits), bool(shuffle), seed
 
-    def get_n_splits(self) -> int:
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        """The number of folds (scikit-learn's signature: the arguments are not needed)."""
         return self.n_splits
 
     def _fold_sizes(self, n_samples: int) -> np.ndarray:

@@ -94,7 +94,7 @@ def _book_titles():
 
 
 # Chapter "X", then one of: , section "Y" · (Y) — a section too · , "Z" — a second chapter
-REFERENCE = re.compile(r'Chapter "([^"]+)"(?:,\s*section\s+"([^"]+)"|\s*\(([^)]+)\)|,\s*"([^"]+)")?')
+REFERENCE = re.compile(r'Chapter\s+"([^"]+)"(?:,\s*section\s+"([^"]+)"|\s*\(([^)]+)\)|,\s*"([^"]+)")?')
 
 
 def test_library_docstrings_point_to_real_chapters_and_sections():

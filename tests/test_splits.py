@@ -193,6 +193,12 @@ def test_kfold_shuffle_uses_the_seed():
     assert folds(1) == folds(1) and folds(1) != folds(2)
 
 
+def test_get_n_splits_counts_the_folds_split_yields_as_scikit_learns():
+    x, y = np.zeros(12), np.arange(12) % 3
+    for splitter in (KFold(4), StratifiedKFold(3, shuffle=True)):
+        assert splitter.get_n_splits() == splitter.get_n_splits(x, y) == len(list(splitter.split(x, y)))
+
+
 def test_stratified_kfold_with_string_labels():
     y = np.array(["cat", "dog", "cat", "emu", "dog", "emu", "cat", "dog", "emu"])
     folds = list(StratifiedKFold(3).split(np.zeros(9), y))

@@ -62,7 +62,7 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """The book's convolutional classifier (defaults: the Keras listing of the seed chapter).
+    """The book's convolutional classifier (defaults: the Keras listing of Chapter "The CNN image classifier").
 
     ``features``: [Conv2d(c_in, c1, k) → ReLU → MaxPool2d(2) → Conv2d(c1, c2, k) → ReLU → MaxPool2d(2)
     → Conv2d(c2, c3, k) → ReLU → Flatten]; ``classifier``: [Linear(·, hidden) → ReLU → Linear(hidden, classes)].
@@ -248,7 +248,8 @@ class TransformerModel(nn.Module):
     ):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
-            raise ValueError("TransformerModel needs exactly one of vocab_size (token ids) or input_size (features)")
+            raise ValueError("TransformerModel needs exactly one of vocab_size (token ids) or input_size (features), "
+                             f"got vocab_size={vocab_size!r} and input_size={input_size!r}")
         check_sizes("TransformerModel", d_model=d_model, nhead=nhead, num_layers=num_layers, output_size=output_size,
                     vocab_size=vocab_size, input_size=input_size, dim_feedforward=dim_feedforward, max_len=max_len)
         check_probability("TransformerModel", "dropout", dropout)

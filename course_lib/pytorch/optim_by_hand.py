@@ -203,7 +203,8 @@ class SGDByHand(_ByHand):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False):
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGDByHand: Nesterov momentum requires momentum > 0 and dampening = 0")
+            raise ValueError("SGDByHand: Nesterov momentum requires momentum > 0 and dampening = 0, got "
+                             f"momentum={momentum!r} and dampening={dampening!r}")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                          nesterov=nesterov, maximize=maximize)
 

@@ -84,12 +84,6 @@ def _centered_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndar
     return mean, _channel_sum(centered, centered) / count, centered
 
 
-def batch_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and biased variance over every axis but 1."""
-    mean, var, _ = _centered_statistics(x)
-    return mean, var
-
-
 def _inverse_std(var: np.ndarray, eps: float, dtype) -> np.ndarray:
     return (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(dtype, copy=False)
 

@@ -1,4 +1,4 @@
-"""Gradient clipping (Chapter "Optimisation"; used against exploding gradients in recurrent nets).
+"""Gradient clipping (Chapter "Recurrent networks", section "Gradient clipping": against exploding gradients).
 
 Clipping by norm rescales all gradients together, keeping their direction:
 

@@ -1,4 +1,4 @@
-"""Embedding lookup table (Chapter "A small Transformer", section "The model").
+"""Embedding lookup table (Chapter "A small Transformer", section "The model", derives its gradient).
 
 Forward: row lookup, y[..., :] = W[i, :] for every index i in the input, which equals
 one_hot(i) · W without ever building the one-hot matrix.

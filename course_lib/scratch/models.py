@@ -211,7 +211,8 @@ class TransformerModel(Module):
                  dropout: float = 0.0, task: str = "classify", dtype=np.float32):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
-            raise ValueError("TransformerModel needs exactly one of vocab_size (token ids) or input_size (features)")
+            raise ValueError("TransformerModel needs exactly one of vocab_size (token ids) or input_size (features), "
+                             f"got vocab_size={vocab_size!r} and input_size={input_size!r}")
         check_sizes("TransformerModel", d_model=d_model, nhead=nhead, num_layers=num_layers, output_size=output_size,
                     vocab_size=vocab_size, input_size=input_size, dim_feedforward=dim_feedforward, max_len=max_len)
         check_probability("TransformerModel", "dropout", dropout)

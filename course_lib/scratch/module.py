@@ -18,8 +18,6 @@ import numpy as np
 
 from ..checks import host_array
 
-DTYPES = (np.float32, np.float64)
-
 
 def check_dtype(dtype) -> np.dtype:
     """Return ``np.dtype(dtype)`` if it is float32 or float64; raise ValueError for another NumPy
@@ -635,17 +633,6 @@ class Module:
 
     def extra_repr(self) -> str:
         return ""
-
-
-def expect_shape(layer: str, x: np.ndarray, ndims: Tuple[int, ...], description: str) -> None:
-    """Raise a ValueError a student can read if ``x.ndim`` is not one of ``ndims``.
-
-    ``description`` is the expected layout, e.g. ``"(N, C=3, H, W)"``.
-    """
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{layer} expected a NumPy array of shape {description}, got {type(x).__name__}")
-    if x.ndim not in ndims:
-        raise ValueError(f"{layer} expected input of shape {description}, got {x.shape}")
 
 
 def received(x: Any) -> str:

@@ -422,7 +422,8 @@ class SGD(Optimizer):
         _check_non_negative("SGD", "momentum", group["momentum"])
         _check_non_negative("SGD", "weight_decay", group["weight_decay"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
+            raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0, got "
+                             f"momentum={group['momentum']!r} and dampening={group['dampening']!r}")
 
     def _update(self, param, grad, group, state):
         sgd_update(param.data, grad, state, lr=float(group["lr"]), momentum=float(group["momentum"]),

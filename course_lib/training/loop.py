@@ -170,7 +170,9 @@ def fit(model, train_data, *, loss_fn, optimizer, epochs: int, batch_size: int =
     if seed is not None and not is_seed(seed):  # checked before torch is reseeded
         raise ValueError(f"seed must be None or an integer from 0 to 2**32 - 1, got {seed!r}")
     if loss_fn is None or optimizer is None:
-        raise TypeError("fit needs both loss_fn and optimizer")
+        missing = " and ".join(name for name, value in (("loss_fn", loss_fn), ("optimizer", optimizer)) if value is None)
+        raise TypeError(f"fit needs both loss_fn and optimizer; {missing} {'is' if ' and ' not in missing else 'are'} "
+                        "missing")
     with _backend_for(model, device, loss_fn, optimizer) as backend:
         _check_pairing(model, loss_fn, optimizer)
         return _fit(backend, train_data, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=batch_size,

@@ -358,8 +358,8 @@ def test_errors_a_student_can_read():
         optim.SGD([np.zeros(3)], lr=0.1)
     with pytest.raises(ValueError, match=r"betas\[0\] must be in \[0, 1\)"):
         optim.Adam(model.parameters(), betas=(1.5, 0.9))
-    with pytest.raises(ValueError, match="Nesterov"):
-        optim.SGD(model.parameters(), lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="Nesterov .*, got momentum=0.9 and dampening=0.1"):
+        optim.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)
     # a gradient unlike its parameter is refused when it is assigned, as torch refuses it
     with pytest.raises(ValueError, match=r"shape \(2, 2\), dtype float32\), got an array of shape \(3, 2\)"):
         model.weight.grad = np.zeros((3, 2), dtype=np.float32)

@@ -77,6 +77,15 @@ def test_a_seed_that_is_no_seed_is_refused_before_anything_is_reseeded(seed):
     assert torch.equal(torch.rand(1), expected)
 
 
+def test_a_missing_loss_or_optimiser_is_named():
+    model = torch_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for loss_fn, opt, missing in ((None, optimizer, "loss_fn is"), (torch.nn.CrossEntropyLoss(), None, "optimizer is"),
+                                  (None, None, "loss_fn and optimizer are")):
+        with pytest.raises(TypeError, match=f"fit needs both loss_fn and optimizer; {missing} missing"):
+            fit(model, blobs(), loss_fn=loss_fn, optimizer=opt, epochs=1, **QUIET)
+
+
 def test_metrics_of_one_name_are_refused_and_partials_are_named_by_their_function():
     x, y = blobs()
     with pytest.raises(ValueError, match="two metrics are both called '<lambda>'"):
