@@ -21,7 +21,7 @@ def positive_int(name: str, value) -> int:
 
 def whole(where: str, name: str, value, minimum: Optional[int] = None) -> int:
     """``value`` as an int, or a ValueError naming ``where`` (a layer) and the argument: int(d / 2) =
-    int(5.5) would silently be 5 and int("5") a size read from a string (an audit, 2026-12-07; torch
+    int(5.5) would silently be 5 and int("5") a size read from a string (torch
     refuses both with a TypeError).  ``minimum``: the smallest value allowed (a size is at least 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{where}: {name} must be a whole number, got {type(value).__name__} {value!r}")

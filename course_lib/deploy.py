@@ -202,7 +202,7 @@ def load_checkpoint(path: PathLike, model=None, device: Optional[str] = None):
 def _rebuilt(path, payload):
     """The model the checkpoint's config describes, each weight in the dtype it was saved in (a .double()
     model comes back float64, and a model with one float64 layer comes back so: making every weight the
-    first one's dtype turned it all float64; an audit, 2026-12-07)."""
+    first one's dtype turned it all float64)."""
     from .pytorch.models import build_model
 
     try:

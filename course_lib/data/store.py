@@ -70,7 +70,7 @@ def search_dirs(name: str, root: Optional[os.PathLike] = None) -> List[Path]:
 
     ``root/<name>`` comes before ``root`` itself: MNIST and Fashion-MNIST have the same file names,
     so with one dataset's files in ``root`` and the other's in ``root/mnist``, searching ``root``
-    first found the wrong files (an audit, 2026-12-07)."""
+    first found the wrong files."""
     dirs = []
     if root is not None:
         dirs.append(Path(root).expanduser() / name)

@@ -15,7 +15,7 @@ from ..checks import check_sizes
 
 def _rng(seed: int, **scales) -> np.random.Generator:
     """The generator of ``seed``, after checking it and the noise scales (``noise=0.1``, ``std=1.0``):
-    a NaN or negative scale gave arrays of NaN, or silently the absolute value (an audit, 2026-12-07)."""
+    a NaN or negative scale gave arrays of NaN, or silently the absolute value."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:  # NumPy takes any size
         raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
     for name, value in scales.items():

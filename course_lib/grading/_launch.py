@@ -312,7 +312,7 @@ def main():
         # without the mount namespace's re-exposed copies, an unprivileged uid cannot reach a Python
         # installed under a private folder (e.g. /root/.pyenv).  Keeping root would run the student's
         # code as root with nothing around it — it could rewrite the results after the grader wrote
-        # them (a red team, 2026-12-07): refuse, and let the grader say why.
+        # them: refuse, and let the grader say why.
         status["refused"] = ("the student's code would run as root: this machine has no namespaces for the "
                              "sandbox, and the Python installation is not reachable by other users; install "
                              "Python where every user can read it (/usr, /opt) or grade where namespaces work")

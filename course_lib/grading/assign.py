@@ -60,7 +60,7 @@ def is_check_code(source: str, lines: frozenset) -> bool:
     assignment's own check cell, whatever a student or a code formatter did to its comments and
     blank lines (exact sources alone took a set-up cell without its comment for the student's own
     code: check() warned that it costs every question, and once the cell had also lost its
-    metadata the grader gave 0; an audit, 2026-12-07)."""
+    metadata the grader gave 0)."""
     code = [bare_line(line) for line in source.splitlines()]
     code = [line for line in code if line]
     return bool(code) and all(line in lines for line in code)
@@ -82,7 +82,7 @@ def is_demo_code(source: str, notebook_name: str) -> bool:
     check.demo():``, as every demo cell does, defines no function, class or lambda (a cell that does
     holds an answer) and is still mostly the demo's text.  With its metadata a demo cell is known by
     it, and skipped even when edited; without it an edited one was taken for the student's code, and
-    the course_lib import it keeps cost every question (an audit, 2026-12-07)."""
+    the course_lib import it keeps cost every question."""
     if not any(bare_line(line) == "with check.demo():" for line in source.splitlines()):
         return False
     try:

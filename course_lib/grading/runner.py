@@ -147,10 +147,10 @@ def _prepare(assignment: Assignment, seed: int, questions: Optional[Sequence[str
     public checks alone — the inputs students see — without the data the others need.
     ``fresh_public``: the grader's draw.  The public checks' random inputs then come from the
     submission's seed too (a third stream, apart from the hidden one): students see the public inputs
-    (``check.inputs``), and answers looked up from a table of them earned 56–68 % of every assignment
-    (a red team, 2026-12-07).  A check whose inputs are fixed (``[1000, 1000]``) runs on its twin
-    (``Check.twin``), inputs of the same kind drawn from a stream of its own: answers looked up for the
-    fixed ones earned 46–57 % of a01, a02 and a09 while they ran as shown (2026-12-07)."""
+    (``check.inputs``), and answers looked up from a table of them earned 56–68 % of every assignment.
+    A check whose inputs are fixed (``[1000, 1000]``) runs on its twin (``Check.twin``), inputs of
+    the same kind drawn from a stream of its own: answers looked up for the fixed ones earned
+    46–57 % of a01, a02 and a09 while they ran as shown."""
     prepared = []
     for position, question in enumerate(assignment.questions):
         if questions is not None and question.id not in questions:

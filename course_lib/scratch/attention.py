@@ -95,7 +95,7 @@ def masked_softmax_backward(grad_weights: np.ndarray, weights: np.ndarray) -> np
 
 def _check_attention_inputs(query, key, value) -> None:
     """Errors a student can read for the shapes the attention products need (they were NumPy's
-    "matmul: Input operand 1 has a mismatch …"; an audit, 2026-12-07)."""
+    "matmul: Input operand 1 has a mismatch …")."""
     where = "scaled_dot_product_attention"
     for name, array in (("query", query), ("key", key), ("value", value)):
         if not isinstance(array, np.ndarray) or array.dtype.kind != "f":

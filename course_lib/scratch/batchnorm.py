@@ -73,7 +73,7 @@ def _centered_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndar
 
     The first mean is refined once, μ = μ₀ + mean(x − μ₀): summed in float32, μ₀ of inputs near
     1000 was off by 2·10⁻³ (torch's by 6·10⁻⁵), and every x̂ inherited the error; the sum of the
-    small differences x − μ₀ is accurate (an audit, 2026-12-06)."""
+    small differences x − μ₀ is accurate."""
     count = x.size // x.shape[1]
     mean = _channel_sum(x) / count
     centered = x - _per_channel(mean, x.ndim)

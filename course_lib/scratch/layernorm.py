@@ -47,7 +47,7 @@ def layer_norm_forward(
     x_hat = rows - row_means(rows)
     # the mean refined once, μ = μ₀ + mean(x − μ₀): μ₀ (a float32 product with fl(1/D)) can be an ulp
     # of the row's offset away, which a constant row of 123.456 turned into outputs of −5·10⁻³ instead
-    # of 0 (an audit, 2026-12-06); the mean of the small differences x − μ₀ is accurate
+    # of 0; the mean of the small differences x − μ₀ is accurate
     x_hat -= row_means(x_hat)
     inv_std = row_dot_means(x_hat, x_hat)                                    # σ² (biased, as torch)
     inv_std += eps

@@ -312,7 +312,7 @@ _LOSS_CLASSES = frozenset(_FUNCTIONAL_LOSSES.values())
 def kind_of(obj, names) -> Optional[str]:
     """The first of ``names`` in the class hierarchy of ``obj``: a subclass of torch's (or the scratch)
     ``BCELoss`` is a ``BCELoss`` here too, as is one of ``ReduceLROnPlateau`` (comparing the class's own
-    name took such subclasses for something else; an audit, 2026-12-07)."""
+    name took such subclasses for something else)."""
     return next((cls.__name__ for cls in type(obj).__mro__ if cls.__name__ in names), None)
 
 

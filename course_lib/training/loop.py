@@ -53,7 +53,7 @@ def _check_pairing(model, loss_fn, optimizer) -> None:
 def _is_torch_optimizer(optimizer) -> bool:
     """torch.optim's (a subclass a notebook defines too), else by the parameters it holds, else by its
     module: a student's own optimizer class lives in ``__main__`` (the module name alone refused a
-    ``torch.optim.Optimizer`` subclass for a torch model; an audit, 2026-12-07)."""
+    ``torch.optim.Optimizer`` subclass for a torch model)."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(optimizer, torch.optim.Optimizer):
         return True
@@ -96,7 +96,7 @@ def _seed_everything_for(model, seed: Optional[int]) -> Optional[np.random.Gener
 
         # scratch Dropout draws from this generator, in a stream of its own: seed_everything(seed) made
         # init.manual_seed(seed) draw the initial weights, and the same stream again made the first
-        # dropout masks keep exactly the weights that came out positive (an audit, 2026-12-07)
+        # dropout masks keep exactly the weights that came out positive
         init.manual_seed(np.random.SeedSequence(seed, spawn_key=(_DROPOUT_STREAM,)))
     return np.random.default_rng(seed)
 

@@ -70,7 +70,7 @@ def _folds(rng, sample_size):
 
 def _even_folds(rng):
     """A sample that k divides: every fold the same size.  (Hidden checks draw each kind on its own, so
-    an answer right for one kind only scores the same on every draw; an audit, 2026-12-06.)"""
+    an answer right for one kind only scores the same on every draw.)"""
     return _folds(rng, lambda r, k: k * int(r.integers(2, 7)))
 
 
