@@ -23,7 +23,8 @@ from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .layernorm import LayerNorm
 from .attention import MultiheadAttention, scaled_dot_product_attention
 from .positional import PositionalEncoding
-from .transformer import GELU, TransformerEncoderLayer
+from .gelu import GELU
+from .transformer import TransformerEncoderLayer
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .regularization import L1Penalty, L2Penalty, add_l1_penalty_grad, add_l2_penalty_grad, l1_penalty, l2_penalty
 from . import optim, lr_scheduler

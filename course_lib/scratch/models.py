@@ -35,7 +35,8 @@ from .module import Module, check_dtype
 from .pooling import MaxPool2d
 from .positional import PositionalEncoding
 from .recurrent import LSTM, RNN
-from .transformer import GELU, TransformerEncoderLayer
+from .gelu import GELU
+from .transformer import TransformerEncoderLayer
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "gelu": GELU}
 

@@ -13,7 +13,8 @@ import torch
 
 from course_lib import scratch
 from course_lib.scratch import lr_scheduler, optim
-from course_lib.scratch.transformer import GELU, TransformerEncoderLayer
+from course_lib.scratch.gelu import GELU
+from course_lib.scratch.transformer import TransformerEncoderLayer
 
 # torch arguments the scratch classes do not take, and why
 NOT_TAKEN = {
