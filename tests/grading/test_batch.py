@@ -906,3 +906,30 @@ def test_a_line_break_in_a_name_cannot_forge_a_console_line(tmp_path):
     grade_batch(archive, "a01", tmp_path / "gb.sqlite", log=lines.append, workers=1)
     assert not any(line.startswith("mallory") for line in lines)
     assert all("\n" not in line for line in lines), lines
+
+
+def _graded(assignment_id, questions):
+    """A GradeResult with the given {question: score} (out of 1 point each)."""
+    from course_lib.grading.runner import GradeResult
+
+    table = {q: {"title": q, "score": score, "max_score": 1.0, "status": "passed" if score else "failed"}
+             for q, score in questions.items()}
+    return GradeResult(assignment_id, sum(questions.values()), float(len(questions)), [], table, [],
+                       {"namespaces": ["mount"], "errors": []}, seed=1)
+
+
+def test_the_csv_leaves_a_question_a_student_was_not_graded_on_blank_and_marks_itself_for_excel(tmp_path):
+    """Two grades over different questions (an assignment changed between them): a question a student
+    was not graded on is blank, not 0 points; ``excel=True`` starts the file with a byte-order mark."""
+    connection = open_gradebook(tmp_path / "book.sqlite")
+    for student, questions in (("zoë", {"q1": 1.0}), ("yan", {"q2": 0.0})):
+        record(connection, submissions.Submission(student, f"{student}.ipynb", None, "x"),
+               _graded("a01", questions), f"hash-{student}")
+    for excel in (False, True):
+        path = tmp_path / f"grades-{excel}.csv"
+        gradebook.export_csv(connection, "a01", path, excel=excel)
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf") is excel
+        with open(path, encoding="utf-8-sig") as handle:
+            rows = {row["student"]: row for row in csv.DictReader(handle)}
+        assert (rows["zoë"]["q1"], rows["zoë"]["q2"], rows["yan"]["q1"], rows["yan"]["q2"]) == ("1.0", "", "", "0.0")
+    connection.close()

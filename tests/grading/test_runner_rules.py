@@ -119,6 +119,26 @@ def test_a_question_answered_in_part_has_failed_and_one_not_begun_is_not_attempt
     assert 0 < result.questions["q5"]["score"] < 3
     assert result.questions["q1"] == {"title": "A single neuron", "score": 0.0, "max_score": 2, "status": "not attempted"}
     assert result.questions["q2"]["status"] == "passed"
+    # the total counts the part q5 earned (a total over passed questions only went unnoticed)
+    assert result.score == pytest.approx(sum(q["score"] for q in result.questions.values()), abs=1e-6)
+    assert result.score > 10 - 2 - 3  # q1's 2 points and q5's part, not all of q5's 3
+
+
+def test_a_right_answer_that_writes_into_its_input_loses_the_check(stand_in):
+    """The caller's arrays must come back unchanged: a softmax that returns the right numbers but zeroes
+    its input earns nothing for those checks (were the rule skipped, it scored 10 of 10)."""
+    functions = _a01_functions()
+    right = functions["softmax"]
+
+    def softmax(x, axis=-1):
+        out = right(x.copy(), axis=axis)
+        x[...] = 0
+        return out
+
+    result, _ = stand_in({**functions, "softmax": softmax})
+    assert result.questions["q5"]["score"] == 0.0 and result.score == 7.0
+    assert all("changed" in c.message or "modif" in c.message or "input" in c.message
+               for c in result.checks if c.question == "q5" and not c.passed), [c.message for c in result.checks]
 
 
 def test_a_kernel_that_keeps_dying_is_restarted_at_most_max_restarts_times(stand_in):

@@ -136,3 +136,27 @@ def test_the_text_report_shows_a_hidden_checks_feedback_only_when_asked():
     assert "800.25" not in gradescope_results(result)["output"]
     # the seed that reproduces the grade, for the course staff (an audit: only stderr had it)
     assert gradescope_results(result)["extra_data"]["seed"] == result.seed
+
+
+def test_results_json_lists_feedback_only_for_failed_hidden_checks_and_times_the_whole_grade():
+    """A passed hidden check has one line and no "(feedback)" line after the due date; the execution
+    time is the whole grade's (``total_s``), not the kernel's share of it."""
+    checks = [CheckResult("q5", "softmax: hidden test 1", True, False, 0.0, 1.0, "got 0.5"),
+              CheckResult("q5", "softmax: hidden test 2", True, True, 1.0, 1.0, "correct"),
+              CheckResult("q5", "softmax: rows", False, True, 1.0, 1.0, "correct")]
+    result = GradeResult("a01", 2.0, 3.0, checks, {"q5": {"title": "softmax", "score": 2.0, "max_score": 3.0,
+                                                          "status": "failed"}},
+                         [], {"namespaces": ["mount"], "errors": []}, seed=1,
+                         timings={"total_s": 5.0, "kernel_s": 2.0})
+    results = gradescope_results(result)
+    names = [test["name"] for test in results["tests"]]
+    assert names == ["q5: softmax: hidden test 1", "q5: softmax: hidden test 1 (feedback)",
+                     "q5: softmax: hidden test 2", "q5: softmax: rows"]
+    assert results["execution_time"] == 5.0
+
+
+def test_six_decimal_rounding_gives_the_missing_unit_to_the_largest_remainder():
+    from course_lib.grading.report import _six_decimals
+
+    assert _six_decimals([4e-7, 6e-7], 1e-6) == [0.0, 1e-6]
+    assert _six_decimals([10 / 3] * 3, 10.0) == [3.333334, 3.333333, 3.333333]
