@@ -248,3 +248,12 @@ def test_one_string_class_with_the_default_pos_label_scores_zero_as_scikit_learn
 def test_labels_that_cannot_be_compared_are_named(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
         metrics.accuracy(y_true, y_pred)
+
+
+def test_a_weighted_average_over_classes_without_support_is_zero_as_scikit_learns():
+    y_true, y_pred = [0, 1, 1], [0, 1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns that the scores are ill-defined
+        expected = skm.precision_recall_fscore_support(y_true, y_pred, labels=[2], average="weighted")[:3]
+    got = metrics.precision_recall_f1_support(y_true, y_pred, labels=[2], average="weighted")[:3]
+    assert tuple(float(value) for value in got) == tuple(float(value) for value in expected) == (0.0, 0.0, 0.0)

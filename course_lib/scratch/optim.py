@@ -99,17 +99,20 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float, 
 
 def adagrad_update(param: np.ndarray, grad: np.ndarray, state: State, *, lr: float, lr_decay: float = 0.0,
                    weight_decay: float = 0.0, eps: float = 1e-10, maximize: bool = False) -> None:
-    """One Adagrad step in place (``state``: ``step`` t and ``sum`` G, created by ``Adagrad``).
+    """One Adagrad step in place (``state``: ``step`` t and ``sum`` G; an empty dict is a fresh state with
+    G = 0, ``Adagrad`` starts G at its ``initial_accumulator_value``).
 
         g ← ±g_t + λ θ_{t-1}
         η_t = η / (1 + (t − 1)·lr_decay)
         G_t = G_{t-1} + g²
         θ_t = θ_{t-1} − η_t · g / (√G_t + ε)
     """
-    state["step"] += 1
+    state["step"] = state.get("step", 0) + 1
     grad = -grad if maximize else grad
     if weight_decay != 0:
         grad = grad + weight_decay * param
+    if "sum" not in state:
+        state["sum"] = np.zeros_like(param)
     decayed_lr = lr / (1 + (state["step"] - 1) * lr_decay)
     accumulated = state["sum"]
     accumulated += grad * grad

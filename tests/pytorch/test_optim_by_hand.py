@@ -145,6 +145,7 @@ def test_update_is_not_recorded_by_autograd():
 @pytest.mark.parametrize("make", [
     lambda p: optim_by_hand.SGDByHand(p, lr=-1.0),
     lambda p: optim_by_hand.SGDByHand(p, lr=0.1, nesterov=True),
+    lambda p: optim_by_hand.SGDByHand(p, lr=0.1, momentum=0.9, dampening=0.5, nesterov=True),  # torch refuses it too
     lambda p: optim_by_hand.AdamByHand(p, betas=(1.0, 0.9)),
     lambda p: optim_by_hand.AdamWByHand(p, betas=(0.9, -0.1)),
     # accepted silently before an audit (2026-12-06); torch.optim refuses each

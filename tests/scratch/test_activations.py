@@ -338,3 +338,8 @@ def test_leaky_relu_slope_of_a_large_array_is_exactly_one_or_the_slope(negative_
     layer(x)
     grad = rng.standard_normal(x.shape).astype(np.float32)
     np.testing.assert_array_equal(layer.backward(grad), grad * expected)
+
+
+def test_the_functional_leaky_relu_has_torchs_default_slope():
+    x = np.array([-1.0, 2.0])
+    np.testing.assert_array_equal(activations.leaky_relu(x), torch.nn.functional.leaky_relu(torch.from_numpy(x)).numpy())

@@ -516,3 +516,17 @@ def test_scaled_dot_product_attention_names_the_shapes_it_expected():
             attention(*arguments)
     with pytest.raises(ValueError, match=r"attn_mask broadcastable to the scores' shape .* = \(2, 3, 3\)"):
         attention(q, q, q, attn_mask=np.zeros((4, 4), bool))
+
+
+def test_the_learned_key_and_value_biases_start_as_torchs_xavier_normal():
+    """bias_k and bias_v of shape (1, 1, E): Xavier-normal with fan_in = fan_out = E, so std = √(1/E)."""
+    embed_dim = 512
+    init.manual_seed(0)
+    layer = MultiheadAttention(embed_dim, 8, add_bias_kv=True)
+    torch.manual_seed(0)
+    reference = torch.nn.MultiheadAttention(embed_dim, 8, add_bias_kv=True)
+    for name in ("bias_k", "bias_v"):
+        mine, theirs = getattr(layer, name).data, getattr(reference, name).detach().numpy()
+        assert mine.shape == theirs.shape == (1, 1, embed_dim)
+        for sample in (mine, theirs):  # 512 draws: the sample std is within 10 % of σ = 0.0442 (3 standard errors)
+            assert abs(sample.std() / np.sqrt(1 / embed_dim) - 1) < 0.1

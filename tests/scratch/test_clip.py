@@ -109,3 +109,17 @@ def test_the_model_instead_of_its_parameters_is_named():
     for clip, argument in ((clip_grad_norm_, 1.0), (clip_grad_value_, 1.0)):
         with pytest.raises(TypeError, match="takes the parameters, not the model: pass model.parameters()"):
             clip(Linear(2, 2), argument)
+
+
+def test_a_parameter_without_a_gradient_stays_without_one_after_clipping():
+    """As torch: clipping skips a parameter whose .grad is None (it took no part in the step), so an
+    optimiser with weight decay leaves it alone afterwards; reading its .grad would have made it zero."""
+    from course_lib.scratch import optim
+
+    used, unused = Parameter(np.ones(3)), Parameter(np.ones(2))
+    used.grad = np.full(3, 10.0)
+    clip_grad_norm_([used, unused], max_norm=1.0)
+    clip_grad_value_([used, unused], clip_value=0.5)
+    assert not unused.has_grad
+    optim.SGD([used, unused], lr=0.1, weight_decay=0.5).step()
+    np.testing.assert_array_equal(unused.data, np.ones(2))

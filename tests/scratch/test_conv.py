@@ -432,3 +432,30 @@ def test_parity_with_torch_for_every_memory_layout_of_input_and_gradient(case, s
     grad = stored_in(rng.standard_normal(out_shape), MEMORY_ORDERS[grad_order])
     assert_parity(torch_layer, layer, stored_in(x, MEMORY_ORDERS[x_order]), grad,
                   check_input_grads=None if input_grad else [])
+
+
+def test_the_functional_backward_gives_the_bias_gradient_from_columns_made_without_a_bias():
+    """conv2d_backward with columns from a forward without bias (no column of ones) sums the bias
+    gradient over N, H and W, as torch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 5))
+    weight = rng.standard_normal((4, 3, 3, 3))
+    out, columns = conv2d_forward(x, weight, None, return_columns=True)
+    grad = rng.standard_normal(out.shape)
+    grad_bias = conv2d_backward(grad, x, weight, columns=columns)[2]
+    np.testing.assert_allclose(grad_bias, grad.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_a_kernel_wider_than_the_input_is_refused_as_one_taller():
+    for shape in ((1, 1, 5, 3), (1, 1, 3, 5)):
+        kernel = (1, 4) if shape[3] == 3 else (4, 1)
+        with pytest.raises(ValueError, match="the kernel covers"):
+            Conv2d(1, 1, kernel)(np.ones(shape, np.float32))
+
+
+def test_groups_must_divide_both_channel_counts_as_in_torch():
+    for in_channels, out_channels in ((4, 3), (3, 4)):
+        with pytest.raises(ValueError):
+            torch.nn.Conv2d(in_channels, out_channels, 3, groups=2)
+        with pytest.raises(ValueError, match="must both be divisible by groups"):
+            Conv2d(in_channels, out_channels, 3, groups=2)

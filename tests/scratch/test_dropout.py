@@ -132,3 +132,14 @@ def test_a_0_d_input_gives_0_d_arrays_in_training():
         assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == dtype
         assert isinstance(grad, np.ndarray) and grad.shape == () and float(grad) in (0.0, 2.0)
         assert float(out) == 2.0 * float(grad)
+
+
+def test_dropout_with_p_zero_returns_its_input_and_draws_no_random_numbers():
+    """As torch, p = 0 is the identity without drawing: the next Dropout's mask is the one it would
+    have been without the p = 0 layer before it."""
+    x = np.ones((4, 5), np.float32)
+    init.manual_seed(0)
+    expected = Dropout(0.5)(x)
+    init.manual_seed(0)
+    assert Dropout(0.0)(x) is x
+    np.testing.assert_array_equal(Dropout(0.5)(x), expected)

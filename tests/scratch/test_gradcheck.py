@@ -236,3 +236,19 @@ def test_numerical_gradient_refuses_what_cannot_hold_x_plus_eps():
     with pytest.raises(ValueError, match=r"f\(\) to return one number \(the loss\), got shape \(2,\)"):
         numerical_gradient(lambda: x ** 2, x)
     np.testing.assert_allclose(numerical_gradient(lambda: np.sum(x ** 2, keepdims=True), x), 2 * x, rtol=1e-8)
+
+
+def test_gradcheck_ignores_gradients_a_backward_before_it_left_in_the_parameters():
+    """A model that already ran backward holds .grad: gradcheck clears it before its own backward,
+    or the stale gradients would add to the analytic ones and a right layer would fail."""
+    layer = Linear(3, 2, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    layer(x)
+    layer.backward(np.ones((4, 2)))
+    assert gradcheck(layer, x)
+
+
+def test_gradcheck_refuses_a_gradient_of_the_wrong_shape_even_with_the_right_numbers():
+    x = np.random.default_rng(1).standard_normal((2, 3))
+    with pytest.raises(GradcheckError, match=r"has shape \(1, 6\), expected \(2, 3\)"):
+        gradcheck(lambda a: 2 * a, x, backward=lambda g: (2 * g).reshape(1, -1))

@@ -620,3 +620,12 @@ def test_a_negative_ignore_index_passes_with_probability_targets_as_in_torch():
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="ignore_index=0"):
         CrossEntropyLoss(ignore_index=0)(logits, target)
+
+
+def test_label_smoothing_of_one_is_allowed_and_matches_torch():
+    """ε = 1 (all mass spread evenly) is the end of torch's range [0, 1], not outside it."""
+    logits, target = np.random.default_rng(0).standard_normal((4, 3)), np.array([0, 2, 1, 1])
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target), label_smoothing=1.0)
+    assert_close(CrossEntropyLoss(label_smoothing=1.0)(logits, target), expected.numpy())
+    with pytest.raises(ValueError):
+        CrossEntropyLoss(label_smoothing=1.01)

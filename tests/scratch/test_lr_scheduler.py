@@ -299,3 +299,30 @@ def test_a_chained_non_scheduler_and_a_lambda_factor_that_is_no_rate_are_named()
     for factor in ("0.5", -1.0, math.nan):
         with pytest.raises(ValueError, match=r"lr_lambda\(0\) must return a finite factor ≥ 0"):
             lr_scheduler.LambdaLR(optimizer, lambda step, factor=factor: factor)
+
+
+def test_reduce_on_plateau_counts_an_equal_value_as_no_improvement_as_torch():
+    """threshold=0 in min mode: a loss that stays the same is a bad epoch, so the rate drops."""
+    param = Parameter(np.zeros(1))
+    scratch = lr_scheduler.ReduceLROnPlateau(optim.SGD([param], lr=1.0), threshold=0, patience=1)
+    reference_optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    reference = torch.optim.lr_scheduler.ReduceLROnPlateau(reference_optimizer, threshold=0, patience=1)
+    rates = []
+    for loss in (4.0, 4.0, 4.0, 4.0, 3.0):
+        scratch.step(loss)
+        reference.step(loss)
+        rates.append((scratch.optimizer.param_groups[0]["lr"], reference_optimizer.param_groups[0]["lr"]))
+    assert [mine for mine, _ in rates] == [theirs for _, theirs in rates] == [1.0, 1.0, 0.1, 0.1, 0.1]
+
+
+def test_sequential_lr_load_state_dict_leaves_the_callers_dict_as_it_was():
+    param = Parameter(np.zeros(1))
+    optimizer = optim.SGD([param], lr=1.0)
+    schedule = lr_scheduler.SequentialLR(optimizer, [lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=2),
+                                                     lr_scheduler.ExponentialLR(optimizer, gamma=0.9)], milestones=[2])
+    schedule.step()
+    saved = schedule.state_dict()
+    keys = sorted(saved)
+    schedule.load_state_dict(saved)
+    schedule.load_state_dict(saved)  # the same dict twice: a restore must not consume it
+    assert sorted(saved) == keys

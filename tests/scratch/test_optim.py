@@ -414,3 +414,21 @@ def test_adam_betas_that_are_not_a_pair_are_named():
     for make in (Adam, AdamW):
         with pytest.raises(ValueError, match=r"betas must be a pair \(beta1, beta2\), got 0.9"):
             make([Parameter(np.zeros(2))], betas=0.9)
+
+
+@pytest.mark.parametrize("update, torch_class", [(optim.sgd_update, torch.optim.SGD),
+                                                 (optim.adagrad_update, torch.optim.Adagrad),
+                                                 (optim.rmsprop_update, torch.optim.RMSprop),
+                                                 (optim.adam_update, torch.optim.Adam)])
+def test_the_exported_update_rules_default_to_torchs_hyperparameters(update, torch_class):
+    """The classes call the update rules with every argument; the rules' own defaults must still be
+    torch's (Adam's betas (0.9, 0.999), RMSprop's α 0.99 …), for a reader who calls one alone."""
+    grads = [np.array([1.0, -2.0]), np.array([0.1, 3.0]), np.array([-1.0, 0.5])]
+    param, state = np.array([1.0, 1.0]), {}
+    reference = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
+    torch_optimizer = torch_class([reference], lr=0.1)
+    for grad in grads:
+        update(param, grad, state, lr=0.1)
+        reference.grad = torch.from_numpy(grad)
+        torch_optimizer.step()
+    np.testing.assert_allclose(param, reference.detach().numpy(), rtol=1e-12)

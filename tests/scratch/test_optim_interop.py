@@ -211,3 +211,16 @@ def test_adamw_stays_adamw_when_it_loads_an_adam_state():
             np.testing.assert_allclose(mine.data, theirs.detach().numpy(), rtol=1e-6)
         reference_params, reference = _fresh_torch("AdamW", dict(lr=0.1, weight_decay=0.5), scratch_params)
         reference.load_state_dict(torch_adam.state_dict())
+
+
+def test_a_state_dict_lists_only_parameters_that_have_state_as_torchs():
+    """Plain SGD keeps no state: its state_dict's "state" is empty, as torch's, not one empty dict a parameter."""
+    params = [Parameter(np.ones(2)), Parameter(np.ones(3))]
+    optimizer = optim.SGD(params, lr=0.1)
+    for param in params:
+        param.grad = np.ones_like(param.data)
+    optimizer.step()
+    reference = torch.optim.SGD([torch.ones(2, requires_grad=True)], lr=0.1)
+    reference.param_groups[0]["params"][0].grad = torch.ones(2)
+    reference.step()
+    assert optimizer.state_dict()["state"] == reference.state_dict()["state"] == {}

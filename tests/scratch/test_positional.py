@@ -161,3 +161,8 @@ def test_both_twins_refuse_a_size_that_makes_no_table(size):
     for make in (PositionalEncoding, TorchPositionalEncoding):
         with pytest.raises(ValueError, match="PositionalEncoding: d_model must be"):
             make(size)
+
+
+def test_a_sequence_exactly_max_len_long_is_encoded():
+    x = np.zeros((5, 1, 4), np.float32)
+    np.testing.assert_array_equal(PositionalEncoding(4, max_len=5)(x)[:, 0], sinusoidal_table(5, 4))
