@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from . import GRADER_VERSION, assignments
+from . import assignments
+from .version import GRADER_VERSION
 from .report import gradescope_results
 from .runner import GradeResult
 from .submissions import Submission

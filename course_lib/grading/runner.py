@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import GRADER_VERSION
+from .version import GRADER_VERSION
 from .assign import template_parameters
 from .calls import written_call
 from .notebook import (SKIPPED_ROLES, UNCHECKED, NotebookError, TransformBudget, cell_label, defining_cells,
