@@ -36,7 +36,8 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     ``torch.use_deterministic_algorithms`` in its warning mode (an operation with no deterministic
     kernel warns, naming itself, instead of failing) and attention's plain kernel: in that mode the
     fused ones (flash, memory-efficient, cuDNN) keep a backward that adds its parts in any order,
-    while the plain one repeats, at a cost in speed that the course's short sequences do not feel.
+    while the plain one repeats, at a cost in speed and memory (it holds every L × L attention map)
+    that the course's short sequences do not feel.
     CUBLAS_WORKSPACE_CONFIG is read once, when cuBLAS starts, so call this before any GPU work.
     On a machine without a GPU the deterministic switch is left alone:
     the CPU kernels the course uses are deterministic already, and the switch would also fill every
@@ -63,4 +64,6 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         if torch.cuda.is_available():
             torch.use_deterministic_algorithms(True, warn_only=True)
             for fused in ("flash", "mem_efficient", "cudnn"):
-                getattr(torch.backends.cuda, f"enable_{fused}_sdp")(False)
+                switch = getattr(torch.backends.cuda, f"enable_{fused}_sdp", None)  # cuDNN's: torch ≥ 2.3
+                if switch is not None:
+                    switch(False)

@@ -76,7 +76,8 @@ def _centered_statistics(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndar
     small differences x − μ₀ is accurate."""
     count = x.size // x.shape[1]
     mean = _channel_sum(x) / count
-    centered = x - _per_channel(mean, x.ndim)
+    with np.errstate(invalid="ignore"):  # ∞ − ∞ where a channel holds ±∞: NaN, quietly, as torch's
+        centered = x - _per_channel(mean, x.ndim)
     if np.isfinite(mean).all():  # with ±∞ in a channel x − μ₀ is NaN there: torch's running mean keeps the ∞
         correction = _channel_sum(centered) / count
         centered -= _per_channel(correction, x.ndim)
@@ -203,10 +204,12 @@ class _BatchNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
-        # like torch: batch statistics in training, and in eval when nothing was tracked
-        use_batch_stats = self.training or not self.track_running_stats
+        # like torch: batch statistics in training, and in eval when nothing was tracked (or both
+        # running statistics were set to None)
+        use_batch_stats = (self.training or not self.track_running_stats
+                           or (self.running_mean is None and self.running_var is None))
         if x.size == 0:  # an empty batch, as torch: an empty output, and no statistics to update
-            if self.training and self.track_running_stats:
+            if self.training and self.track_running_stats and self.num_batches_tracked is not None:
                 self.num_batches_tracked += 1  # torch counts the batch all the same
             self._cache = (x, None, use_batch_stats)
             return np.empty_like(x)
@@ -234,7 +237,10 @@ class _BatchNorm(Module):
         return _scale_and_shift(x_hat, weight, bias)
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
-        self.num_batches_tracked += 1  # in place: the 0-d array stays the registered buffer
+        if self.num_batches_tracked is not None:
+            self.num_batches_tracked += 1  # in place: the 0-d array stays the registered buffer
+        if self.running_mean is None or self.running_var is None:  # set to None: nothing to update, as torch
+            return
         factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
         unbiased_var = var * (count / (count - 1))
         # update the arrays in place through local names: `self.running_mean *= …` would

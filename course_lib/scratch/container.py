@@ -6,7 +6,7 @@ max-pool (see ``Sequential``); ``ModuleList`` only registers its modules, for a 
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -37,8 +37,7 @@ class _ModuleSequence(Module):
             self.append(module)
         return self
 
-    def insert(self, index: int, module: Module) -> None:
-        """Put ``module`` before position ``index`` (as ``list.insert``); the modules are renumbered."""
+    def _insert(self, index: int, module: Module) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}.insert: the new item is {_not_a_module(module)}")
         modules = list(self._modules.values())
@@ -57,19 +56,24 @@ class _ModuleSequence(Module):
         del modules[index]  # an IndexError as a list's for an index out of range
         self._renumber(modules)
 
-    def _renumber(self, modules: List[Module]) -> None:
-        """Register ``modules`` under the names 0, 1, 2, … in place of the ones held now."""
+    def _renumber(self, modules: List[Optional[Module]]) -> None:
+        """Register ``modules`` under the names 0, 1, 2, … in place of the ones held now (a None too,
+        as torch keeps a name set to None)."""
         for name in list(self._modules):
             delattr(self, name)
         for position, module in enumerate(modules):
-            setattr(self, str(position), module)
+            self._register(str(position), module)
 
-    def __setitem__(self, index: int, module: Module) -> None:
-        """Replace the module at ``index`` (negative counts from the end), keeping its name."""
+    def _register(self, name: str, module: Optional[Module]) -> None:
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    def __setitem__(self, index: int, module: Optional[Module]) -> None:
+        """Replace the module at ``index`` (negative counts from the end), keeping its name; None as torch."""
         name = list(self._modules)[index]  # an IndexError as a list's for an index out of range
-        if not isinstance(module, Module):
+        if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}: item {index} would be {_not_a_module(module)}")
-        setattr(self, name, module)
+        self._register(name, module)
 
 
 class Sequential(_ModuleSequence):
@@ -98,9 +102,22 @@ class Sequential(_ModuleSequence):
         if isinstance(index, slice):
             part = Sequential()
             for name, module in items[index]:
-                setattr(part, name, module)
+                part._register(name, module)
             return part
         return items[index][1]
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        """Put ``module`` before position ``index`` and renumber the modules from there; returns the
+        Sequential.  As torch's: an index outside −len … len is an IndexError, and the modules must be
+        named 0, 1, … (one added under a name of its own, ``add_module("conv", …)``, cannot be renumbered)."""
+        n = len(self)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index <= n:
+            raise IndexError(f"Sequential.insert: index out of range: {index!r} (the Sequential holds {n} modules)")
+        if list(self._modules) != [str(position) for position in range(n)]:
+            raise KeyError(f"Sequential.insert renumbers the modules, which needs the names 0 … {n - 1} (as torch's); "
+                           f"this one's are {list(self._modules)}")
+        self._insert(int(index), module)
+        return self
 
     def execution_order(self) -> List[Module]:
         """The modules in the order forward runs them (see the class docstring)."""
@@ -147,6 +164,10 @@ class ModuleList(_ModuleSequence):
         super().__init__()
         if modules is not None:
             self.extend(modules)
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (as ``list.insert``); the modules after it are renumbered."""
+        self._insert(index, module)
 
     def __getitem__(self, index):
         """The module at ``index`` (negative counts from the end), or for a slice a ModuleList of them."""

@@ -21,7 +21,7 @@ from .module import Module, check_grad_output, keep_for_backward, release_for_ba
 # Coefficients in powers of x² and of 1/(1 + |x|) − c, the constant term first.  Double precision uses
 # degrees 10 and 17: erf within 1.5·10⁻¹⁵ absolute and 2.1·10⁻¹⁵ relative of the exact value, largest just
 # above 0.75 (an audit against 200-bit mpmath).  Single precision uses lower ones, still evaluated in double,
-# then rounded: within 0.53 units in the last place of float32.  tests/scratch/test_transformer.py refits
+# then rounded: within 0.53 units in the last place of float32.  tests/scratch/test_gelu.py refits
 # them from this recipe (numpy.polynomial.chebyshev.chebinterpolate).
 _ERF_SPLIT, _ERF_ONE, _ERF_CENTRE = 0.75, 6.0, 0.3571428571428571
 _ERF_SMALL = {

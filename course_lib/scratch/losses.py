@@ -305,6 +305,8 @@ def _class_layout(
         expected_shape = (prediction.shape[0],) + prediction.shape[2:]
         layout = f"{expected_shape}" if prediction.ndim > 2 else f"(N,) = ({prediction.shape[0]},)"
     num_classes = prediction.shape[0] if prediction.ndim == 1 else prediction.shape[1]
+    if num_classes == 0:  # torch returns NaN (or fails inside a reduction)
+        raise ValueError(f"{name} needs at least one class, got {what} of shape {prediction.shape}")
     is_index_array = isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.integer)
     if not is_index_array or target.shape != expected_shape:
         if isinstance(target, np.ndarray):

@@ -416,13 +416,14 @@ class Module:
                                      or hasattr(type(self), name)):
             raise KeyError(f"attribute '{name}' already exists")
 
-    def add_module(self, name: str, module: "Module") -> None:
-        """Register ``module`` under ``name``, as ``setattr(self, name, module)`` does (torch's ``add_module``,
-        for names made at run time); a name that is already an attribute or a parameter is refused."""
+    def add_module(self, name: str, module: "Optional[Module]") -> None:
+        """Register ``module`` (or None, a place kept empty) under ``name`` (torch's ``add_module``, for
+        names made at run time); a name that is already an attribute or a parameter is refused."""
         self._check_new_name("module", name, self._modules)
-        if not isinstance(module, Module):
+        if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: '{name}' is {_not_a_module(module)}")
-        setattr(self, name, module)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
 
     def apply(self, fn) -> "Module":
         """Call ``fn`` on every submodule, children first, then on this module (as torch: e.g. to

@@ -364,7 +364,11 @@ def _check_class_targets(loss_fn, output, y) -> None:
                          f"class per sample, got {tuple(y.shape)}" +
                          (" — flatten them, y.reshape(-1)" if y.numel() == output.shape[0] else ""))
     if output.ndim >= 2 and y.numel():
-        classes, ignored = output.shape[1], getattr(loss_fn, "ignore_index", -100)
+        classes = output.shape[1]
+        # a loss object's ignore_index, or one given to functools.partial(F.cross_entropy, ignore_index=…)
+        ignored = getattr(loss_fn, "ignore_index", None)
+        if ignored is None:
+            ignored = (getattr(loss_fn, "keywords", None) or {}).get("ignore_index", -100)
         outside = ((y < 0) | (y >= classes)) & (y != ignored)
         if bool(outside.any()):  # one wait for a GPU per batch; the details only for the error
             counted = y[y != ignored]

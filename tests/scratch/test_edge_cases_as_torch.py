@@ -48,7 +48,7 @@ def test_batchnorm_without_running_statistics_refuses_one_value_per_channel_in_e
         layer(x)  # was: the bias, for every input
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # quietly, as torch
 @pytest.mark.parametrize("bad", [np.inf, -np.inf])
 def test_batchnorm_running_mean_keeps_an_infinite_batch_mean_as_torch(bad):
     x = np.array([[1.0, 2.0], [bad, 3.0], [0.5, 4.0]])
@@ -95,9 +95,16 @@ def test_a_numpy_scalar_given_to_a_loss_is_named_a_scalar_not_a_dtype():
         S.MSELoss()(np.array(0.3), np.float32(1.0))
 
 
-def test_cross_entropy_with_no_class_is_refused_by_name():
-    with pytest.raises(ValueError, match=r"at least one class, got logits of shape \(2, 0\)"):
-        S.CrossEntropyLoss(label_smoothing=0.1)(np.zeros((2, 0)), np.zeros((2, 0)))
+@pytest.mark.parametrize("make, target", [
+    (lambda: S.CrossEntropyLoss(label_smoothing=0.1), np.zeros((2, 0))),
+    (lambda: S.CrossEntropyLoss(), np.zeros(2, np.int64)),
+    (lambda: S.CrossEntropyLoss(ignore_index=0), np.zeros(2, np.int64)),  # every target ignored: no range error
+    (lambda: S.NLLLoss(), np.zeros(2, np.int64)),
+])
+def test_cross_entropy_and_nll_with_no_class_are_refused_by_name(make, target):
+    loss = make()
+    with pytest.raises(ValueError, match=rf"{type(loss).__name__} needs at least one class, got .* of shape \(2, 0\)"):
+        loss(np.zeros((2, 0)), target)
 
 
 def test_a_convolution_without_output_channels_says_so():
@@ -105,3 +112,14 @@ def test_a_convolution_without_output_channels_says_so():
         torch.nn.Conv2d(2, 0, 1)(torch.zeros(1, 2, 3, 3))
     with pytest.raises(ValueError, match="out_channels=0 has no filter"):
         S.Conv2d(2, 0, 1)(np.zeros((1, 2, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_batchnorm_with_its_running_statistics_set_to_none_uses_the_batchs_as_torch(training):
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    layer, reference = S.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    for module in (layer, reference):
+        module.running_mean = module.running_var = None
+        module.train(training)
+    np.testing.assert_allclose(layer(x), reference(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert int(layer.num_batches_tracked) == int(reference.num_batches_tracked)

@@ -175,3 +175,39 @@ def test_a_sequential_after_pop_and_insert_still_trains_like_torchs():
     expected.sum().backward()
     np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(scratch[0].weight.grad, reference[0].weight.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("container", ["Sequential", "ModuleList"])
+def test_a_place_set_to_none_survives_renumbering_and_slicing_as_torchs(container):
+    """A None entry keeps its name and place through del, insert and slices; before, renumbering dropped
+    it, and the gap let a later append replace a live layer."""
+    def build(nn):
+        make = (lambda *items: nn[container](list(items))) if container == "ModuleList" else nn[container]
+        box = make(nn["ReLU"](), nn["Tanh"](), nn["ReLU"]())
+        box[1] = None
+        seen = [list(dict(box._modules).keys()), [type(m).__name__ for m in box._modules.values()]]
+        del box[0]
+        box.insert(0, nn["Tanh"]())
+        box.append(nn["ReLU"]())
+        seen.append([(name, type(m).__name__) for name, m in box._modules.items()])
+        part = box[1:]
+        seen.append([(name, type(m).__name__) for name, m in part._modules.items()])
+        return seen
+
+    _same(_on_both(build))
+
+
+def test_sequential_insert_returns_it_and_refuses_an_index_out_of_range_as_torchs():
+    for nn in SIDES.values():
+        seq = nn["Sequential"](nn["Linear"](2, 2), nn["ReLU"]())
+        assert seq.insert(1, nn["Tanh"]()) is seq and len(seq) == 3
+        assert seq.insert(-3, nn["Tanh"]()) is seq and [type(m).__name__ for m in seq] == ["Tanh", "Linear",
+                                                                                             "Tanh", "ReLU"]
+        for index in (5, -5):
+            with pytest.raises(IndexError):
+                seq.insert(index, nn["ReLU"]())
+        named = nn["Sequential"]()
+        named.add_module("conv", nn["Linear"](2, 2))
+        with pytest.raises(KeyError):  # its modules cannot be renumbered: torch raises too
+            named.insert(0, nn["ReLU"]())
+    assert ModuleList([ReLU()]).insert(0, Tanh()) is None  # torch's ModuleList.insert returns None

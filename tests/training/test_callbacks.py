@@ -90,3 +90,21 @@ def test_one_score_per_sample_is_class_one_above_the_threshold_only_on_both_side
     numpy_labels = _labels_from_outputs(scores, 0.0, None)
     torch_labels = _labels_from_outputs(torch.from_numpy(scores), 0.0, None).numpy()
     assert numpy_labels.tolist() == torch_labels.tolist() == [0, 0, 1]
+
+
+def test_a_functional_cross_entropy_with_ignore_index_in_a_partial_trains():
+    """fit's class-target check reads ignore_index from a functools.partial too: label 255 marks
+    samples to leave out, as nn.CrossEntropyLoss(ignore_index=255) would."""
+    import functools
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 3)
+    x = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32)
+    y = np.array([0, 1, 2, 255] * 2)
+    loss_fn = functools.partial(torch.nn.functional.cross_entropy, ignore_index=255)
+    history = fit(model, (x, y), loss_fn=loss_fn, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1,
+                  batch_size=8, progress=False, device="cpu", metrics=())
+    assert np.isfinite(history["loss"][0])
+    with pytest.raises(ValueError, match="a target is class 255, but the outputs have 3 classes"):
+        fit(model, (x, y), loss_fn=torch.nn.functional.cross_entropy, optimizer=torch.optim.SGD(model.parameters(),
+            lr=0.1), epochs=1, batch_size=8, progress=False, device="cpu", metrics=())
