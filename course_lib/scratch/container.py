@@ -62,18 +62,14 @@ class _ModuleSequence(Module):
         for name in list(self._modules):
             delattr(self, name)
         for position, module in enumerate(modules):
-            self._register(str(position), module)
-
-    def _register(self, name: str, module: Optional[Module]) -> None:
-        self._modules[name] = module
-        object.__setattr__(self, name, module)
+            self.add_module(str(position), module)
 
     def __setitem__(self, index: int, module: Optional[Module]) -> None:
         """Replace the module at ``index`` (negative counts from the end), keeping its name; None as torch."""
         name = list(self._modules)[index]  # an IndexError as a list's for an index out of range
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}: item {index} would be {_not_a_module(module)}")
-        self._register(name, module)
+        self.add_module(name, module)
 
 
 class Sequential(_ModuleSequence):
@@ -102,7 +98,7 @@ class Sequential(_ModuleSequence):
         if isinstance(index, slice):
             part = Sequential()
             for name, module in items[index]:
-                part._register(name, module)
+                part.add_module(name, module)
             return part
         return items[index][1]
 

@@ -34,7 +34,7 @@ def _is_tensor(value) -> bool:
 
 
 def _to_numpy(value) -> np.ndarray:
-    return host_array(value) if _is_tensor(value) else np.asarray(value)
+    return host_array(value)
 
 
 # Each backend answers the same questions — move a batch, take one training step, run a
