@@ -418,3 +418,10 @@ def test_a_tensor_dataset_takes_arrays_with_negative_strides():
     x = np.arange(24, dtype=np.float32).reshape(4, 6)
     dataset = tensor_dataset(x[:, ::-1], np.arange(4)[::-1])
     assert np.array_equal(dataset.tensors[0].numpy(), x[:, ::-1]) and dataset.tensors[1].tolist() == [3, 2, 1, 0]
+
+
+@pytest.mark.parametrize("value, allowed", [("1", False), ("true", False), (" Yes ", False), ("on", False),
+                                            ("0", True), ("", True), ("no", True)])
+def test_the_offline_switch_reads_the_usual_spellings_of_yes(monkeypatch, value, allowed):
+    monkeypatch.setenv(store.OFFLINE_ENV, value)
+    assert store.downloads_allowed() is allowed

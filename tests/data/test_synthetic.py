@@ -100,3 +100,13 @@ def test_bad_arguments_have_clear_errors():
         data.make_blobs(2, centers=5)
     assert data.make_xor(4, noise=0)[0].shape == (4, 2) and data.make_moons(seed=np.uint32(7))[0].shape == (200, 2)
     assert data.make_xor(4, seed=2**63)[0].shape == (4, 2)  # NumPy takes seeds of any size
+
+
+def test_make_blobs_shuffles_its_samples_and_refuses_more_centres_than_samples():
+    """Labels in blocks 0, 1, 2, 0, 1, 2 … would make every mini-batch taken in order the same mix."""
+    from course_lib.data.synthetic import make_blobs
+
+    _, labels = make_blobs(60, centers=3, seed=0)
+    assert labels.tolist() != (np.arange(60) % 3).tolist() and np.bincount(labels).tolist() == [20, 20, 20]
+    with pytest.raises(ValueError, match=r"centers \(3\) must not exceed n_samples \(2\)"):
+        make_blobs(2, centers=3)

@@ -59,9 +59,16 @@ def test_collect_refuses_unsafe_zip_entries_and_symlinks(tmp_path, monkeypatch):
     (folder / "frank.ipynb").symlink_to("/etc/passwd")
     (folder / "gina").mkdir()
     (folder / "gina" / "a01.ipynb").symlink_to(tmp_path / "class.zip")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.ipynb").write_bytes(good)  # a readable notebook outside the class folder
+    (folder / "eve.ipynb").symlink_to(elsewhere / "secret.ipynb")
+    (folder / "hal").symlink_to(elsewhere)  # a student "folder" that is a link to one outside the class folder
     found = {s.student: s for s in collect(folder)}
     assert found["erin"].data == good
     assert "symbolic links" in found["frank"].problem and "symbolic links" in found["gina"].problem
+    assert found["eve"].data is None and "symbolic links" in found["eve"].problem
+    assert found["hal"].data is None and "symbolic links" in found["hal"].problem
 
 
 def test_batch_grades_a_class_resumes_and_exports(tmp_path):
@@ -933,3 +940,13 @@ def test_the_csv_leaves_a_question_a_student_was_not_graded_on_blank_and_marks_i
             rows = {row["student"]: row for row in csv.DictReader(handle)}
         assert (rows["zoë"]["q1"], rows["zoë"]["q2"], rows["yan"]["q1"], rows["yan"]["q2"]) == ("1.0", "", "", "0.0")
     connection.close()
+
+
+def test_macos_zip_leftovers_are_no_student_and_a_decomposed_name_is_the_same_student(tmp_path):
+    """A zip made on a Mac carries __MACOSX/._name entries (not a student); 'Jose\\u0301' typed on a Mac is
+    'José' typed elsewhere (one student, one gradebook row)."""
+    good = build("a01", {})
+    class_zip = tmp_path / "class.zip"
+    class_zip.write_bytes(_zip([("alice.ipynb", good, None), ("__MACOSX/._alice.ipynb", b"\x00\x05", None)]))
+    assert [s.student for s in collect(class_zip)] == ["alice"]
+    assert submissions.Submission("Jose\u0301", "x", None).student == "José"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from course_lib.grading.spec import compare
-from course_lib.grading.wire import Foreign, WireError, clean_text, decode_result, encode
+from course_lib.grading.wire import Foreign, WireError, clean_text, decode_result, encode, kernel_helpers
 
 from ..hypothesis_budget import examples
 
@@ -287,3 +287,25 @@ def test_a_tuple_result_is_described_by_the_names_the_assignment_gives_its_items
                 assert len(set(item.check.result_names)) == len(item.expected), item.check.name
                 named += 1
     assert named >= 20
+
+
+# --- a second mutation audit: judgements that could change unnoticed ---------------------------------
+def test_compare_judges_nan_bools_and_dict_keys_as_a_grade_needs():
+    from course_lib.grading.spec import compare, has_nonfinite
+
+    assert compare(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]))[0]  # NaN where NaN is expected
+    assert not compare(False, True)[0] and compare(True, True)[0]
+    assert not compare({"a": 1.0, "b": 2.0}, {"a": 1.0})[0]  # an extra key is a different answer
+    assert not compare({"a": 1.0}, {"a": 1.0, "b": 2.0})[0]
+    assert has_nonfinite((np.array([np.nan]), np.array([1.0]))) and not has_nonfinite((np.array([1.0]),))
+
+
+def test_the_in_place_check_sees_a_changed_dtype_dict_entry_or_list_length():
+    """The harness's ``same`` (does an argument come back unchanged?) over every kind it compares."""
+    _, same, _ = kernel_helpers()
+    a = np.zeros(2)
+    b = a.copy()
+    b.dtype = np.int64  # the same bytes read as another dtype
+    assert same(a, a.copy()) and not same(a, b)
+    assert same({"w": np.ones(2)}, {"w": np.ones(2)}) and not same({"w": np.ones(2)}, {"w": np.zeros(2)})
+    assert same([np.ones(1)], [np.ones(1)]) and not same([np.ones(1)], [np.ones(1), np.ones(1)])

@@ -224,3 +224,16 @@ def test_a_state_dict_lists_only_parameters_that_have_state_as_torchs():
     reference.param_groups[0]["params"][0].grad = torch.ones(2)
     reference.step()
     assert optimizer.state_dict()["state"] == reference.state_dict()["state"] == {}
+
+
+def test_a_state_dict_read_from_torch_is_a_copy_and_a_stray_key_is_refused():
+    from course_lib.interop import state_dict_from_torch, state_dict_to_torch
+
+    layer = torch.nn.Linear(2, 2)
+    state = state_dict_from_torch(layer.state_dict())
+    before = state["weight"].copy()
+    with torch.no_grad():
+        layer.weight.fill_(7.0)
+    np.testing.assert_array_equal(state["weight"], before)  # not a view of the torch tensor
+    with pytest.raises(KeyError):
+        state_dict_to_torch({**state, "stray": np.zeros(1)}, layer)

@@ -438,3 +438,17 @@ def test_pack_and_unpack_keep_types():
     assert back["random"] == record["random"]  # 128-bit generator state, exactly
     with pytest.raises(TypeError, match="cannot hold a object"):
         training_state.pack({"x": object()})
+
+
+def test_a_counter_in_a_schedulers_state_stays_a_counter_through_a_checkpoint():
+    """torch's MultiStepLR keeps its milestones as a Counter and calls elements() at a SequentialLR's
+    milestone: a state read back as a dict crashed the resumed run there."""
+    from collections import Counter
+
+    record = {"milestones": Counter({3: 1, 5: 2}), "betas": (0.9, 0.999), "plain": {"a": 1}}
+    back = training_state.unpack(training_state.pack(record))
+    assert isinstance(back["milestones"], Counter) and back["milestones"] == record["milestones"]
+    assert sorted(back["milestones"].elements()) == [3, 5, 5]
+    assert training_state.plain(record)["milestones"] == record["milestones"]
+    assert isinstance(training_state.plain(record)["milestones"], Counter)
+    assert training_state.plain(record)["betas"] == (0.9, 0.999)
